@@ -1,0 +1,223 @@
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Ledger, LedgerEntry, PendingVersion, ReplicatedVersion } from './ledger.js';
+
+/**
+ * Table layout (see docs/ledger.md):
+ *   pk = "K#<asset>#<sha256(key)>"  (keys are up to 1024 bytes; a hash keeps pk short and fixed)
+ *   sk = "V#<source version id>"    one item per source version
+ *   sk = "LEASE"                    the key's lease while an invocation replicates it
+ * Sparse GSI "unreplicated": pendingAsset (= asset) + pendingSince (= source write time), present
+ * only while an entry is pending or failed, so "oldest unreplicated change of asset X" is one
+ * Query with Limit 1 whose cost does not grow with history.
+ */
+export const UNREPLICATED_INDEX = 'unreplicated';
+
+const partitionKey = (asset: string, key: string) =>
+  `K#${asset}#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+const versionSortKey = (versionId: string) => `V#${versionId}`;
+const LEASE = 'LEASE';
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+/** The attributes that identify a version entry, written by every update so any of them can create it. */
+const IDENTITY =
+  'asset = :asset, #key = :key, sourceVersionId = :vid, entryType = :type, sourceLastModified = :lm, #size = :size';
+const NAMES = { '#key': 'key', '#state': 'state', '#size': 'size' };
+const identityValues = (v: PendingVersion) => ({
+  ':asset': v.asset,
+  ':key': v.key,
+  ':vid': v.sourceVersionId,
+  ':type': v.entryType,
+  ':lm': v.sourceLastModified,
+  ':size': v.size,
+});
+
+export class DynamoLedger implements Ledger {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async entriesFor(asset: string, key: string): Promise<LedgerEntry[]> {
+    const entries: LedgerEntry[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+          ExpressionAttributeValues: { ':pk': partitionKey(asset, key), ':v': 'V#' },
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      entries.push(...((page.Items ?? []) as LedgerEntry[]));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return entries;
+  }
+
+  async markPending(versions: PendingVersion[], now: Date): Promise<void> {
+    for (const v of versions) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
+            UpdateExpression:
+              `SET ${IDENTITY}, ` +
+              '#state = if_not_exists(#state, :pending), attempts = if_not_exists(attempts, :zero), ' +
+              'firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm',
+            ConditionExpression: 'attribute_not_exists(pk) OR #state <> :replicated',
+            ExpressionAttributeNames: NAMES,
+            ExpressionAttributeValues: {
+              ...identityValues(v),
+              ':pending': 'pending',
+              ':replicated': 'replicated',
+              ':zero': 0,
+              ':now': now.toISOString(),
+            },
+          }),
+        );
+      } catch (error: unknown) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+  }
+
+  async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
+        UpdateExpression:
+          `SET ${IDENTITY}, ` +
+          '#state = :replicated, replicaKey = :rkey, replicaVersionId = :rvid, replicatedAt = :at, lagSeconds = :lag, ' +
+          'attempts = if_not_exists(attempts, :zero) + :one, lastAttemptAt = :at' +
+          (r.sha256 ? ', sha256 = :sha' : '') +
+          ' REMOVE pendingAsset, pendingSince, lastError',
+        ExpressionAttributeNames: NAMES,
+        ExpressionAttributeValues: {
+          ...identityValues(v),
+          ':replicated': 'replicated',
+          ':rkey': r.replicaKey,
+          ':rvid': r.replicaVersionId,
+          ':at': r.replicatedAt,
+          ':lag': r.lagSeconds,
+          ':zero': 0,
+          ':one': 1,
+          ...(r.sha256 ? { ':sha': r.sha256 } : {}),
+        },
+      }),
+    );
+  }
+
+  async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
+          UpdateExpression:
+            `SET ${IDENTITY}, ` +
+            '#state = :failed, lastError = :error, lastAttemptAt = :now, attempts = if_not_exists(attempts, :zero) + :one, ' +
+            'firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm',
+          ConditionExpression: 'attribute_not_exists(pk) OR #state <> :replicated',
+          ExpressionAttributeNames: NAMES,
+          ExpressionAttributeValues: {
+            ...identityValues(v),
+            ':failed': 'failed',
+            ':replicated': 'replicated',
+            ':error': error,
+            ':now': now.toISOString(),
+            ':zero': 0,
+            ':one': 1,
+          },
+        }),
+      );
+    } catch (e: unknown) {
+      if (!isConditionFailure(e)) throw e;
+    }
+  }
+
+  async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
+        UpdateExpression: 'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince',
+        ConditionExpression: '#state <> :replicated',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':gone': 'source-deleted',
+          ':replicated': 'replicated',
+          ':now': now.toISOString(),
+          ':why': 'version was permanently deleted from the source before it was copied',
+        },
+      }),
+    );
+  }
+
+  async oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]> {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: UNREPLICATED_INDEX,
+        KeyConditionExpression: 'pendingAsset = :asset',
+        ExpressionAttributeValues: { ':asset': asset },
+        ScanIndexForward: true,
+        Limit: limit,
+      }),
+    );
+    return (page.Items ?? []) as LedgerEntry[];
+  }
+
+  async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: partitionKey(asset, key),
+            sk: LEASE,
+            leaseOwner: owner,
+            expiresAt: now.getTime() + ttlSeconds * 1000,
+            // DynamoDB TTL removes leases left by a crashed invocation.
+            expireAfter: Math.ceil(now.getTime() / 1000) + ttlSeconds + 3600,
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+          ExpressionAttributeValues: { ':now': now.getTime() },
+        }),
+      );
+      return true;
+    } catch (error: unknown) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async releaseLease(asset: string, key: string, owner: string): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(asset, key), sk: LEASE },
+          ConditionExpression: 'leaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error: unknown) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+}

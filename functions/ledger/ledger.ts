@@ -1,0 +1,58 @@
+/**
+ * The replication ledger: one item per asset, key and source version, with its state. The port is
+ * what replication and (later) RPO measurement use; DynamoLedger is its adapter.
+ */
+
+export type LedgerState = 'pending' | 'replicated' | 'failed' | 'source-deleted';
+
+export interface LedgerEntry {
+  asset: string;
+  key: string;
+  sourceVersionId: string;
+  entryType: 'object' | 'delete-marker';
+  state: LedgerState;
+  /** Source write time (ISO 8601): what the live RPO is measured from. */
+  sourceLastModified: string;
+  size: number;
+  sha256?: string;
+  replicaKey?: string;
+  replicaVersionId?: string;
+  replicatedAt?: string;
+  lagSeconds?: number;
+  attempts: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+}
+
+export interface PendingVersion {
+  asset: string;
+  key: string;
+  sourceVersionId: string;
+  entryType: 'object' | 'delete-marker';
+  sourceLastModified: string;
+  size: number;
+}
+
+export interface ReplicatedVersion {
+  replicaKey: string;
+  replicaVersionId: string;
+  sha256?: string;
+  replicatedAt: string;
+  lagSeconds: number;
+}
+
+export interface Ledger {
+  /** Every entry of one key of an asset. */
+  entriesFor(asset: string, key: string): Promise<LedgerEntry[]>;
+  /** Records versions seen in the source and not yet replicated; replicated entries are left alone. */
+  markPending(versions: PendingVersion[], now: Date): Promise<void>;
+  markReplicated(version: PendingVersion, result: ReplicatedVersion): Promise<void>;
+  markFailed(version: PendingVersion, error: string, now: Date): Promise<void>;
+  /** A version that was permanently deleted from the source before it could be copied. */
+  markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void>;
+  /** Oldest pending or failed entries of an asset, oldest first: one query on a sparse index. */
+  oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]>;
+  /** A per-key lease so two invocations never copy the same key at once. */
+  acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean>;
+  releaseLease(asset: string, key: string, owner: string): Promise<void>;
+}

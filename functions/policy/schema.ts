@@ -1,0 +1,159 @@
+import { z } from 'zod';
+
+/**
+ * The DR policy: one YAML file the operator edits (dr-policy.yml). It is validated when the
+ * service is packaged (serverless.yml reads it through scripts/stack-config.cjs) and again at
+ * every cold start. docs/policy.md documents every field.
+ */
+
+const awsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region name such as us-east-1');
+
+/** S3 bucket naming rules (general purpose buckets). */
+const bucketName = z
+  .string()
+  .min(3)
+  .max(63)
+  .regex(
+    /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/,
+    'must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens',
+  );
+
+/** A key prefix: empty (whole bucket) or ending in '/' so that "data" never matches "database/". */
+const keyPrefix = z
+  .string()
+  .max(512)
+  .refine((p) => p === '' || p.endsWith('/'), 'must be empty or end with "/"')
+  .refine((p) => !p.startsWith('/'), 'must not start with "/"')
+  .default('');
+
+const seconds = z.number().int().positive();
+
+export const assetKinds = ['training-data', 'eval-set', 'model-artifacts', 'vector-index'] as const;
+export type AssetKind = (typeof assetKinds)[number];
+
+/** Kinds whose source is an S3 prefix, replicated object version by object version. */
+export const objectAssetKinds = ['training-data', 'eval-set', 'model-artifacts'] as const;
+/** Kinds this release replicates; model-artifacts is admitted by the schema, handled later. */
+export const replicatedKinds: readonly AssetKind[] = ['training-data', 'eval-set'];
+
+export const tiers = ['critical', 'high', 'standard'] as const;
+
+const storageClass = z.enum([
+  'STANDARD',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+]);
+
+const replica = z.strictObject({
+  bucket: bucketName,
+  region: awsRegion,
+  /** Prefix in the replica bucket that replaces the source prefix. Defaults to the source prefix. */
+  prefix: keyPrefix.optional(),
+  storageClass: storageClass.default('STANDARD'),
+});
+
+const common = {
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lowercase letters, digits and hyphens'),
+  rpoTargetSeconds: seconds,
+  rtoTargetSeconds: seconds,
+  tier: z.enum(tiers),
+  description: z.string().max(500).optional(),
+};
+
+const objectAsset = z.strictObject({
+  ...common,
+  kind: z.enum(objectAssetKinds),
+  source: z.strictObject({ bucket: bucketName, prefix: keyPrefix, region: awsRegion }),
+  replica,
+});
+
+const vectorAsset = z.strictObject({
+  ...common,
+  kind: z.literal('vector-index'),
+  source: z.strictObject({
+    engine: z.enum(['pgvector', 'qdrant', 'pinecone', 'chroma', 'lancedb', 's3vectors', 'weaviate']),
+    index: z.string().min(1),
+    region: awsRegion,
+    endpoint: z.string().optional(),
+  }),
+  replica,
+  schedule: z.string().optional(),
+});
+
+export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
+
+export const policySchema = z
+  .strictObject({
+    version: z.literal(1),
+    /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
+    deployment: z.strictObject({ region: awsRegion }),
+    replication: z
+      .strictObject({
+        /** Receives after which a queue message moves to the dead-letter queue. */
+        maxReceiveCount: z.number().int().min(1).max(1000).default(5),
+        batchSize: z.number().int().min(1).max(10).default(10),
+        /** Lambda timeout of the replicate function. */
+        timeoutSeconds: z.number().int().min(10).max(900).default(300),
+      })
+      .prefault({}),
+    assets: z.array(assetSchema).min(1),
+  })
+  .superRefine((policy, ctx) => {
+    const names = new Map<string, number>();
+    policy.assets.forEach((asset, i) => {
+      const first = names.get(asset.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assets', i, 'name'],
+          message: `duplicate asset name "${asset.name}" (also assets[${first}].name)`,
+        });
+      } else names.set(asset.name, i);
+
+      if (asset.replica.region !== policy.deployment.region) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assets', i, 'replica', 'region'],
+          message: `must equal deployment.region (${policy.deployment.region}): the stack creates the replica bucket in its own region`,
+        });
+      }
+    });
+
+    const objectAssets = policy.assets
+      .map((asset, i) => ({ asset, i }))
+      .filter((a): a is { asset: ObjectAsset; i: number } => a.asset.kind !== 'vector-index');
+    for (const { asset, i } of objectAssets) {
+      if (asset.source.bucket === asset.replica.bucket) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assets', i, 'replica', 'bucket'],
+          message: 'must differ from source.bucket: a replica in the source bucket is no DR copy',
+        });
+      }
+      for (const { asset: other, i: j } of objectAssets) {
+        if (j <= i || other.source.bucket !== asset.source.bucket) continue;
+        if (other.source.prefix.startsWith(asset.source.prefix) || asset.source.prefix.startsWith(other.source.prefix)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['assets', j, 'source', 'prefix'],
+            message: `overlaps assets[${i}] (${asset.name}) in bucket ${asset.source.bucket}: a key must belong to one asset`,
+          });
+        }
+      }
+    }
+  });
+
+export type Policy = z.infer<typeof policySchema>;
+export type Asset = z.infer<typeof assetSchema>;
+export type ObjectAsset = z.infer<typeof objectAsset>;
+export type VectorAsset = z.infer<typeof vectorAsset>;
+
+export function isObjectAsset(asset: Asset): asset is ObjectAsset {
+  return asset.kind !== 'vector-index';
+}

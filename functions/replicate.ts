@@ -1,0 +1,47 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { describeError } from './replication/errors.js';
+import { createReplicator } from './replication/runtime.js';
+import { parseConfig } from './shared/config.js';
+import { logger, metrics, tracer } from './shared/observability.js';
+
+// Environment and policy are parsed at cold start: a bad policy fails here, naming the field.
+const replicator = createReplicator(parseConfig(process.env));
+const processor = new BatchProcessor(EventType.SQS);
+
+async function replicateRecord(record: SQSRecord): Promise<void> {
+  try {
+    const outcome = await replicator.replicateMessage(record.body);
+    for (const { bucket, key } of outcome.unmanaged) {
+      logger.warn('key belongs to no asset of the policy; ignored', { bucket, key, messageId: record.messageId });
+    }
+    for (const v of outcome.keys.flatMap((k) => k.replicated)) {
+      const metric = metrics.singleMetric();
+      metric.addDimension('asset', v.asset);
+      metric.addMetric('VersionsReplicated', MetricUnit.Count, 1);
+      metric.addMetric('BytesReplicated', MetricUnit.Bytes, v.size);
+      metric.addMetric('ReplicationLagSeconds', MetricUnit.Seconds, v.lagSeconds);
+      logger.info('replicated', { ...v });
+    }
+  } catch (error: unknown) {
+    logger.error('record failed; it is retried, then dead-lettered', {
+      messageId: record.messageId,
+      error: describeError(error),
+    });
+    metrics.addMetric('ReplicationFailures', MetricUnit.Count, 1);
+    throw error;
+  }
+}
+
+export const handler = middy(async (event: SQSEvent, context: Context) => {
+  replicator.startBatch();
+  return processPartialResponse(event, replicateRecord, processor, { context });
+})
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

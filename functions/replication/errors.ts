@@ -1,0 +1,59 @@
+/**
+ * Named domain errors of replication. `describeError` is the one place that maps any caught value
+ * to the text recorded in the ledger; `isPermanent` says whether retrying can help.
+ */
+
+export class MalformedNotificationError extends Error {
+  override readonly name = 'MalformedNotificationError';
+}
+
+/** Above the CopyObject limit; multipart UploadPartCopy comes in a later release. */
+export class ObjectTooLargeError extends Error {
+  override readonly name = 'ObjectTooLargeError';
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      `object is ${size} bytes, above the ${limit}-byte CopyObject limit; multipart copy of objects over 5 GB is not supported in this release`,
+    );
+  }
+}
+
+export class ChecksumMismatchError extends Error {
+  override readonly name = 'ChecksumMismatchError';
+  constructor(
+    readonly sourceSha256: string,
+    readonly replicaSha256: string,
+    readonly replicaVersionId: string,
+  ) {
+    super(
+      `sha256 mismatch: source ${sourceSha256}, replica version ${replicaVersionId} ${replicaSha256}; not recorded as replicated`,
+    );
+  }
+}
+
+/** Another invocation holds the key's lease; the message is retried after its visibility timeout. */
+export class KeyBusyError extends Error {
+  override readonly name = 'KeyBusyError';
+}
+
+export class ReplicaKeyTooLongError extends Error {
+  override readonly name = 'ReplicaKeyTooLongError';
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    return `${error.name}: ${error.message}${status ? ` (HTTP ${status})` : ''}`.slice(0, 1000);
+  }
+  return String(error).slice(0, 1000);
+}
+
+export function isPermanent(error: unknown): boolean {
+  return (
+    error instanceof ObjectTooLargeError ||
+    error instanceof ReplicaKeyTooLongError ||
+    error instanceof MalformedNotificationError
+  );
+}

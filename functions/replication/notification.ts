@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { MalformedNotificationError } from './errors.js';
+
+/**
+ * A queue message is a hint that something changed under a key: the replicator then reads the
+ * key's versions from the source. Three shapes reach the queue:
+ *  - S3 -> EventBridge -> SQS (the default wiring): one EventBridge event from source "aws.s3";
+ *  - S3 -> SQS notification: { Records: [...] } with URL-encoded keys (spaces as '+');
+ *  - either of them wrapped by SNS ({ Type: "Notification", Message: "..." }).
+ * Only the fields the replicator uses are read, so a new field in AWS's events is never a failure.
+ */
+export interface ChangeHint {
+  bucket: string;
+  /** Candidate keys: a key may arrive URL-encoded; every candidate is synced (syncing is idempotent). */
+  keys: string[];
+}
+
+const MAX_KEY_BYTES = 1024;
+
+const eventBridgeEvent = z.object({
+  source: z.literal('aws.s3'),
+  'detail-type': z.string(),
+  detail: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({ key: z.string().min(1) }),
+  }),
+});
+
+const s3Notification = z.object({
+  Records: z
+    .array(
+      z.object({
+        eventSource: z.literal('aws:s3'),
+        s3: z.object({
+          bucket: z.object({ name: z.string().min(1) }),
+          object: z.object({ key: z.string().min(1) }),
+        }),
+      }),
+    )
+    .min(1),
+});
+
+const s3TestEvent = z.object({ Event: z.literal('s3:TestEvent') });
+const snsEnvelope = z.object({ Type: z.literal('Notification'), Message: z.string() });
+
+/** S3 notifications encode keys as application/x-www-form-urlencoded: spaces as '+'. */
+export function decodeFormKey(encoded: string): string | undefined {
+  try {
+    return decodeURIComponent(encoded.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+function checkedKeys(keys: (string | undefined)[], where: string): string[] {
+  const unique = [...new Set(keys.filter((k): k is string => k !== undefined && k.length > 0))];
+  if (unique.length === 0) throw new MalformedNotificationError(`${where}: key is not valid URL encoding`);
+  for (const key of unique) {
+    if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+      throw new MalformedNotificationError(`${where}: key is longer than ${MAX_KEY_BYTES} bytes`);
+    }
+  }
+  return unique;
+}
+
+export function parseNotification(body: string): ChangeHint[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new MalformedNotificationError('message body is not JSON');
+  }
+  const sns = snsEnvelope.safeParse(json);
+  if (sns.success) return parseNotification(sns.data.Message);
+
+  const eb = eventBridgeEvent.safeParse(json);
+  if (eb.success) {
+    const { bucket, object } = eb.data.detail;
+    // EventBridge may deliver the key as stored or form-encoded; sync both readings.
+    return [{ bucket: bucket.name, keys: checkedKeys([object.key, decodeFormKey(object.key)], 'detail.object.key') }];
+  }
+  const s3 = s3Notification.safeParse(json);
+  if (s3.success) {
+    return s3.data.Records.map((r, i) => ({
+      bucket: r.s3.bucket.name,
+      keys: checkedKeys([decodeFormKey(r.s3.object.key)], `Records[${i}].s3.object.key`),
+    }));
+  }
+  if (s3TestEvent.safeParse(json).success) return [];
+
+  const looksLikeEventBridge = typeof json === 'object' && json !== null && 'detail' in json;
+  const issues = (looksLikeEventBridge ? eb : s3).error?.issues ?? [];
+  const first = issues[0];
+  const where = first ? first.path.join('.') || '(body)' : '(body)';
+  throw new MalformedNotificationError(
+    `not an S3 event notification (expected an EventBridge "aws.s3" event or S3 Records): ${where}: ${first?.message ?? 'unrecognised shape'}`,
+  );
+}

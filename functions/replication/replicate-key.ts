@@ -1,0 +1,217 @@
+import type { Ledger, LedgerEntry, PendingVersion } from '../ledger/ledger.js';
+import { replicaKeyFor } from '../policy/assets.js';
+import type { ObjectAsset } from '../policy/schema.js';
+import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
+import {
+  ChecksumMismatchError,
+  describeError,
+  KeyBusyError,
+  ObjectTooLargeError,
+  ReplicaKeyTooLongError,
+} from './errors.js';
+
+/** CopyObject copies objects up to 5 GB in one call. */
+export const COPY_OBJECT_LIMIT_BYTES = 5 * 1024 ** 3;
+const MAX_KEY_BYTES = 1024;
+
+/** User metadata the replicator writes on every replica version (x-amz-meta-dr-*). */
+export const REPLICA_METADATA = {
+  sourceVersionId: 'dr-source-version-id',
+  sha256: 'dr-source-sha256',
+  asset: 'dr-asset',
+} as const;
+
+export interface ReplicationDeps {
+  source: VersionedStore;
+  replica: VersionedStore;
+  ledger: Ledger;
+  clock: () => Date;
+  /** Identifies this invocation in the key's lease. */
+  leaseOwner: string;
+  leaseSeconds: number;
+  copyLimitBytes?: number;
+}
+
+export interface ReplicatedVersionReport {
+  asset: string;
+  key: string;
+  sourceVersionId: string;
+  entryType: 'object' | 'delete-marker';
+  replicaVersionId: string;
+  sha256?: string;
+  size: number;
+  lagSeconds: number;
+  /** The replica already held this version (an earlier attempt crashed before the ledger write). */
+  adopted: boolean;
+}
+
+export interface KeyOutcome {
+  asset: string;
+  key: string;
+  replicated: ReplicatedVersionReport[];
+  /** Source versions that were already replicated (duplicate or late events change nothing). */
+  alreadyReplicated: number;
+}
+
+const pendingOf = (asset: ObjectAsset, key: string, v: VersionEntry): PendingVersion => ({
+  asset: asset.name,
+  key,
+  sourceVersionId: v.versionId,
+  entryType: v.kind,
+  sourceLastModified: v.lastModified.toISOString(),
+  size: v.size,
+});
+
+/**
+ * Makes the replica of one key match the source, version by version, oldest first. The event that
+ * led here is only a hint: the source's version list is the truth, the ledger says which versions
+ * are done, so any number of duplicated, late or reordered events end in the same replica.
+ * Stops at the first version that fails, so the replica never gets versions out of order.
+ */
+export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, key: string): Promise<KeyOutcome> {
+  const replicaKey = replicaKeyFor(asset, key);
+  if (Buffer.byteLength(replicaKey, 'utf8') > MAX_KEY_BYTES) {
+    throw new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
+  }
+  if (!(await deps.ledger.acquireLease(asset.name, key, deps.leaseOwner, deps.clock(), deps.leaseSeconds))) {
+    throw new KeyBusyError(`another invocation is replicating "${key}" of ${asset.name}; retried later`);
+  }
+  try {
+    return await syncKey(deps, asset, key, replicaKey);
+  } finally {
+    await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner);
+  }
+}
+
+async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, replicaKey: string): Promise<KeyOutcome> {
+  const [sourceVersions, entries] = await Promise.all([
+    deps.source.listVersions(asset.source.bucket, key),
+    deps.ledger.entriesFor(asset.name, key),
+  ]);
+  const entryByVersion = new Map(entries.map((e) => [e.sourceVersionId, e]));
+  const inSource = new Set(sourceVersions.map((v) => v.versionId));
+
+  for (const entry of entries) {
+    if (entry.state !== 'replicated' && entry.state !== 'source-deleted' && !inSource.has(entry.sourceVersionId)) {
+      await deps.ledger.markSourceDeleted(entry, deps.clock());
+    }
+  }
+
+  const todo = sourceVersions.filter((v) => entryByVersion.get(v.versionId)?.state !== 'replicated');
+  const outcome: KeyOutcome = {
+    asset: asset.name,
+    key,
+    replicated: [],
+    alreadyReplicated: sourceVersions.length - todo.length,
+  };
+  if (todo.length === 0) return outcome;
+
+  await deps.ledger.markPending(
+    todo.map((v) => pendingOf(asset, key, v)),
+    deps.clock(),
+  );
+  const orphan = await unclaimedLatestReplica(deps, asset, replicaKey, entries);
+
+  for (const [i, version] of todo.entries()) {
+    const pending = pendingOf(asset, key, version);
+    try {
+      const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);
+      await deps.ledger.markReplicated(pending, {
+        replicaKey,
+        replicaVersionId: report.replicaVersionId,
+        sha256: report.sha256,
+        replicatedAt: deps.clock().toISOString(),
+        lagSeconds: report.lagSeconds,
+      });
+      outcome.replicated.push(report);
+    } catch (error: unknown) {
+      await deps.ledger.markFailed(pending, describeError(error), deps.clock());
+      throw error;
+    }
+  }
+  return outcome;
+}
+
+interface Orphan {
+  entry: VersionEntry;
+  sourceVersionId?: string;
+  sha256?: string;
+}
+
+/**
+ * The replica's newest version when no ledger entry claims it: what an attempt that crashed after
+ * its copy and before its ledger write leaves behind. Adopting it keeps copies to one per version.
+ */
+async function unclaimedLatestReplica(
+  deps: ReplicationDeps,
+  asset: ObjectAsset,
+  replicaKey: string,
+  entries: LedgerEntry[],
+): Promise<Orphan | undefined> {
+  const replicaVersions = await deps.replica.listVersions(asset.replica.bucket, replicaKey);
+  const latest = replicaVersions.at(-1);
+  if (!latest) return undefined;
+  const claimed = new Set(entries.map((e) => e.replicaVersionId).filter(Boolean));
+  if (claimed.has(latest.versionId)) return undefined;
+  if (latest.kind === 'delete-marker') return { entry: latest };
+  const details = await deps.replica.describe({ bucket: asset.replica.bucket, key: replicaKey, versionId: latest.versionId });
+  return {
+    entry: latest,
+    sourceVersionId: details.metadata[REPLICA_METADATA.sourceVersionId],
+    sha256: details.metadata[REPLICA_METADATA.sha256],
+  };
+}
+
+async function replicateVersion(
+  deps: ReplicationDeps,
+  asset: ObjectAsset,
+  key: string,
+  replicaKey: string,
+  version: VersionEntry,
+  orphan: Orphan | undefined,
+): Promise<ReplicatedVersionReport> {
+  const base = { asset: asset.name, key, sourceVersionId: version.versionId, entryType: version.kind, size: version.size };
+  const lag = () => Math.max(0, (deps.clock().getTime() - version.lastModified.getTime()) / 1000);
+
+  if (version.kind === 'delete-marker') {
+    const adopted = orphan?.entry.kind === 'delete-marker';
+    const replicaVersionId = adopted
+      ? orphan.entry.versionId
+      : await deps.replica.addDeleteMarker(asset.replica.bucket, replicaKey);
+    return { ...base, replicaVersionId, lagSeconds: lag(), adopted };
+  }
+
+  const sourceRef = { bucket: asset.source.bucket, key, versionId: version.versionId };
+  const details = await deps.source.describe(sourceRef);
+  const limit = deps.copyLimitBytes ?? COPY_OBJECT_LIMIT_BYTES;
+  if (details.size > limit) throw new ObjectTooLargeError(details.size, limit);
+  const sourceSha256 = details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
+
+  if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === version.versionId && orphan.sha256 === sourceSha256) {
+    const verified = await replicaSha256(deps, asset, replicaKey, orphan.entry.versionId);
+    if (verified === sourceSha256) {
+      return { ...base, replicaVersionId: orphan.entry.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: true };
+    }
+  }
+
+  const copy = await deps.replica.copy({
+    source: sourceRef,
+    target: { bucket: asset.replica.bucket, key: replicaKey },
+    details,
+    metadata: {
+      ...details.metadata,
+      [REPLICA_METADATA.sourceVersionId]: version.versionId,
+      [REPLICA_METADATA.sha256]: sourceSha256,
+      [REPLICA_METADATA.asset]: asset.name,
+    },
+    storageClass: asset.replica.storageClass,
+  });
+  const copied = copy.sha256 ?? (await replicaSha256(deps, asset, replicaKey, copy.versionId));
+  if (copied !== sourceSha256) throw new ChecksumMismatchError(sourceSha256, copied, copy.versionId);
+  return { ...base, replicaVersionId: copy.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: false };
+}
+
+async function replicaSha256(deps: ReplicationDeps, asset: ObjectAsset, replicaKey: string, versionId: string) {
+  const ref = { bucket: asset.replica.bucket, key: replicaKey, versionId };
+  return (await deps.replica.describe(ref)).fullObjectSha256 ?? (await deps.replica.sha256(ref));
+}

@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoLedger } from '../ledger/dynamo-ledger.js';
+import { loadPolicyFile } from '../policy/load.js';
+import type { ObjectAsset } from '../policy/schema.js';
+import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import type { Config } from '../shared/config.js';
+import { S3VersionedStore } from '../storage/s3-versioned-store.js';
+import type { ReplicationDeps } from './replicate-key.js';
+import { Replicator } from './replicator.js';
+
+/** Composition root: wires the replicator to AWS adapters. Called once per container. */
+export function createReplicator(config: Config, clock: () => Date = () => new Date()): Replicator {
+  const policy = loadPolicyFile(config.policyPath);
+  const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
+  const stores = new Map<string, S3VersionedStore>();
+  const storeIn = (region: string) => {
+    let store = stores.get(region);
+    if (!store) {
+      store = new S3VersionedStore(s3Client(region, config.DR_S3_FORCE_PATH_STYLE));
+      stores.set(region, store);
+    }
+    return store;
+  };
+  // Lambda runs one invocation per container at a time: a per-container id identifies the holder.
+  const leaseOwner = randomUUID();
+  const depsFor = (asset: ObjectAsset): ReplicationDeps => ({
+    source: storeIn(asset.source.region),
+    replica: storeIn(asset.replica.region),
+    ledger,
+    clock,
+    leaseOwner,
+    leaseSeconds: config.DR_LEASE_SECONDS,
+  });
+  return new Replicator(policy, depsFor);
+}

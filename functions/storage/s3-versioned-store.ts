@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandInput,
+  type ListObjectVersionsCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { DeserializeMiddleware } from '@smithy/types';
+import { chronological, versionIdsInDocumentOrder } from './version-order.js';
+import type {
+  CopyRequest,
+  CopyResult,
+  ObjectRef,
+  VersionDetails,
+  VersionEntry,
+  VersionedStore,
+} from './versioned-store.js';
+
+export class BucketNotVersionedError extends Error {
+  override readonly name = 'BucketNotVersionedError';
+}
+
+const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+
+/** A multipart upload's ETag is "<md5 of part md5s>-<parts>": not an MD5 of the object. */
+const isMultipartEtag = (etag: string | undefined) => etag !== undefined && /-\d+"?$/.test(etag);
+
+/**
+ * Keeps the raw ListObjectVersions XML of one call, so versions and delete markers can be put in
+ * the order S3 listed them (the SDK splits them into two arrays). Runs inside the deserializer.
+ */
+function captureRawBody<I extends object, O extends object>(sink: (text: string) => void): DeserializeMiddleware<I, O> {
+  return (next) => async (args) => {
+    const result = await next(args);
+    const response = result.response as { body?: unknown };
+    const body = response.body;
+    if (body && typeof (body as Readable)[Symbol.asyncIterator] === 'function') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body as Readable) chunks.push(Buffer.from(chunk as Uint8Array));
+      const bytes = Buffer.concat(chunks);
+      sink(bytes.toString('utf8'));
+      response.body = bytes;
+    }
+    return result;
+  };
+}
+
+/** S3 adapter of the VersionedStore port. One instance per client (region / credentials). */
+export class S3VersionedStore implements VersionedStore {
+  private readonly versionedBuckets = new Set<string>();
+
+  constructor(private readonly s3: S3Client) {}
+
+  async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
+    const entries: (VersionEntry & { arrayIndex: number })[] = [];
+    const documentOrder = new Map<string, number>();
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const command = new ListObjectVersionsCommand({
+        Bucket: bucket,
+        Prefix: key,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionIdMarker,
+      });
+      let raw = '';
+      command.middlewareStack.add(captureRawBody<ListObjectVersionsCommandInput, ListObjectVersionsCommandOutput>((text) => (raw = text)), {
+        step: 'deserialize',
+        priority: 'low',
+        name: 'drCaptureVersionListing',
+      });
+      const page = await this.s3.send(command);
+      for (const id of versionIdsInDocumentOrder(raw)) {
+        if (!documentOrder.has(id)) documentOrder.set(id, documentOrder.size);
+      }
+      // A prefix listing also returns longer keys; the exact key sorts first, so stop past it.
+      let pastKey = false;
+      (page.Versions ?? []).forEach((v, i) => {
+        if (v.Key !== key) return void (pastKey = true);
+        entries.push({
+          kind: 'object',
+          versionId: v.VersionId ?? 'null',
+          lastModified: v.LastModified ?? new Date(0),
+          size: v.Size ?? 0,
+          isLatest: v.IsLatest ?? false,
+          arrayIndex: i,
+        });
+      });
+      (page.DeleteMarkers ?? []).forEach((d, i) => {
+        if (d.Key !== key) return void (pastKey = true);
+        entries.push({
+          kind: 'delete-marker',
+          versionId: d.VersionId ?? 'null',
+          lastModified: d.LastModified ?? new Date(0),
+          size: 0,
+          isLatest: d.IsLatest ?? false,
+          arrayIndex: (page.Versions?.length ?? 0) + i,
+        });
+      });
+      if (!page.IsTruncated || pastKey) break;
+      keyMarker = page.NextKeyMarker;
+      versionIdMarker = page.NextVersionIdMarker;
+    }
+    return chronological(entries, documentOrder.size > 0 ? documentOrder : undefined);
+  }
+
+  async describe(ref: ObjectRef): Promise<VersionDetails> {
+    const head = await this.s3.send(
+      new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, ChecksumMode: 'ENABLED' }),
+    );
+    const checksum = head.ChecksumSHA256;
+    const composite =
+      head.ChecksumType === 'COMPOSITE' ||
+      (checksum?.includes('-') ?? false) ||
+      (head.ChecksumType !== 'FULL_OBJECT' && isMultipartEtag(head.ETag));
+    return {
+      size: head.ContentLength ?? 0,
+      fullObjectSha256: checksum && !composite ? base64ToHex(checksum) : undefined,
+      contentType: head.ContentType,
+      cacheControl: head.CacheControl,
+      contentDisposition: head.ContentDisposition,
+      contentEncoding: head.ContentEncoding,
+      contentLanguage: head.ContentLanguage,
+      expires: head.Expires instanceof Date && !Number.isNaN(head.Expires.getTime()) ? head.Expires : undefined,
+      metadata: head.Metadata ?? {},
+    };
+  }
+
+  async sha256(ref: ObjectRef): Promise<string> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }));
+    const hash = createHash('sha256');
+    for await (const chunk of object.Body as Readable) hash.update(chunk as Uint8Array);
+    return hash.digest('hex');
+  }
+
+  async copy(request: CopyRequest): Promise<CopyResult> {
+    await this.requireVersioning(request.target.bucket);
+    const { source, target, details } = request;
+    const encodedKey = source.key.split('/').map(encodeURIComponent).join('/');
+    const result = await this.s3.send(
+      new CopyObjectCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        CopySource: `${source.bucket}/${encodedKey}?versionId=${encodeURIComponent(source.versionId)}`,
+        MetadataDirective: 'REPLACE',
+        Metadata: request.metadata,
+        ContentType: details.contentType,
+        CacheControl: details.cacheControl,
+        ContentDisposition: details.contentDisposition,
+        ContentEncoding: details.contentEncoding,
+        ContentLanguage: details.contentLanguage,
+        Expires: details.expires,
+        TaggingDirective: 'COPY',
+        ChecksumAlgorithm: 'SHA256',
+        StorageClass: request.storageClass as never,
+      }),
+    );
+    if (!result.VersionId) {
+      throw new BucketNotVersionedError(`copy into ${target.bucket} returned no version id: is versioning on?`);
+    }
+    const checksum = result.CopyObjectResult?.ChecksumSHA256;
+    return { versionId: result.VersionId, sha256: checksum ? base64ToHex(checksum) : undefined };
+  }
+
+  async addDeleteMarker(bucket: string, key: string): Promise<string> {
+    // Without a VersionId a delete on a versioned bucket only adds a marker; nothing is destroyed.
+    await this.requireVersioning(bucket);
+    const result = await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    if (!result.VersionId || result.DeleteMarker !== true) {
+      throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
+    }
+    return result.VersionId;
+  }
+
+  /** Refuses to write into a bucket whose versioning is not Enabled: a write there could destroy data. */
+  private async requireVersioning(bucket: string): Promise<void> {
+    if (this.versionedBuckets.has(bucket)) return;
+    const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+    if (Status !== 'Enabled') {
+      throw new BucketNotVersionedError(
+        `replica bucket ${bucket} has versioning ${Status ?? 'never enabled'}; refusing to write (overwrites would destroy data)`,
+      );
+    }
+    this.versionedBuckets.add(bucket);
+  }
+}

@@ -1,0 +1,56 @@
+/** The port replication uses to read and write a versioned object store (S3 or compatible). */
+
+export interface VersionEntry {
+  kind: 'object' | 'delete-marker';
+  versionId: string;
+  lastModified: Date;
+  /** Bytes; 0 for delete markers. */
+  size: number;
+  isLatest: boolean;
+}
+
+export interface VersionDetails {
+  size: number;
+  /** Hex SHA-256 of the whole object when the store holds a full-object checksum; never a composite. */
+  fullObjectSha256?: string;
+  contentType?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  expires?: Date;
+  metadata: Record<string, string>;
+}
+
+export interface ObjectRef {
+  bucket: string;
+  key: string;
+  versionId: string;
+}
+
+export interface CopyRequest {
+  source: ObjectRef;
+  target: { bucket: string; key: string };
+  details: VersionDetails;
+  /** User metadata written on the copy (the source's metadata plus the replicator's own). */
+  metadata: Record<string, string>;
+  storageClass: string;
+}
+
+export interface CopyResult {
+  versionId: string;
+  /** Hex SHA-256 the store computed for the new version, when it reports one. */
+  sha256?: string;
+}
+
+export interface VersionedStore {
+  /** Every version and delete marker of exactly this key, oldest first. */
+  listVersions(bucket: string, key: string): Promise<VersionEntry[]>;
+  describe(ref: ObjectRef): Promise<VersionDetails>;
+  /** Reads the version and hashes it (used when no full-object checksum is stored). */
+  sha256(ref: ObjectRef): Promise<string>;
+  /** Server-side copy of a version into this store; tags are copied, metadata replaced. */
+  copy(request: CopyRequest): Promise<CopyResult>;
+  /** Adds a delete marker (never a permanent delete); returns its version id. */
+  addDeleteMarker(bucket: string, key: string): Promise<string>;
+}

@@ -1,0 +1,80 @@
+"""The local AWS: moto in server mode, with two gaps of moto closed so it behaves like S3 here.
+
+Gap 1 (moto 5.2.5): ListObjectVersions renders LastModified with whole seconds and puts all
+Version elements before all DeleteMarker elements, so the order of a version and a delete marker
+written in the same second is lost. Real S3 also lists whole seconds but interleaves the XML in
+true order (the replicator reads that order). Here LastModified carries milliseconds instead.
+
+Gap 2 (moto 5.2.5): a DeleteObject on a versioned bucket creates a delete marker but sends no
+"Object Deleted" event to EventBridge. Real S3 sends one with deletion-type "Delete Marker Created".
+
+Usage: python server.py --port N   (binds 127.0.0.1 only)
+"""
+import copy
+import sys
+
+import moto.s3.models as s3_models
+from moto.core.serialize import TimestampSerializer
+from moto.core.utils import unix_time
+from moto.server import main
+
+
+def _iso_with_millis(value):
+    if not value:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+s3_models.iso_8601_datetime_without_milliseconds_s3 = _iso_with_millis
+TimestampSerializer._timestamp_iso8601_zeroed = lambda self, value: _iso_with_millis(value)
+
+_original_set_delete_marker = s3_models.S3Backend._set_delete_marker
+
+
+def _set_delete_marker_and_notify(self, bucket_name, key_name):
+    marker = _original_set_delete_marker(self, bucket_name, key_name)
+    bucket = self.get_bucket(bucket_name)
+    config = bucket.notification_configuration
+    if config is not None and config.event_bridge is not None:
+        try:
+            from moto.events.models import events_backends
+            from moto.events.utils import _BASE_EVENT_MESSAGE
+
+            event = copy.deepcopy(_BASE_EVENT_MESSAGE)
+            event.update(
+                {
+                    "detail-type": "Object Deleted",
+                    "source": "aws.s3",
+                    "account": self.account_id,
+                    "time": unix_time(),
+                    "region": bucket.region_name,
+                    "resources": [bucket.arn],
+                    "detail": {
+                        "version": "0",
+                        "bucket": {"name": bucket.name},
+                        "object": {
+                            "key": key_name,
+                            "version-id": marker.version_id,
+                            "sequencer": "617f08299329d18a",
+                        },
+                        "request-id": "N4N7GDK58NMKJ12R",
+                        "requester": self.account_id,
+                        "source-ip-address": "127.0.0.1",
+                        "reason": "DeleteObject",
+                        "deletion-type": "Delete Marker Created",
+                    },
+                }
+            )
+            backend = events_backends[self.account_id][bucket.region_name]
+            for bus in backend.event_buses.values():
+                for rule in bus.rules.values():
+                    rule.send_to_targets(event, transform_input=False)
+        except Exception as error:  # an async side effect in AWS: never fail the delete
+            print(f"local-aws: delete event not sent: {error}", file=sys.stderr)
+    return marker
+
+
+s3_models.S3Backend._set_delete_marker = _set_delete_marker_and_notify
+
+if __name__ == "__main__":
+    main(["-H", "127.0.0.1", *sys.argv[1:]])
