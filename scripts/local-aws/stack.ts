@@ -1,0 +1,124 @@
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  CreateBucketCommand,
+  type BucketLocationConstraint,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  PutPublicAccessBlockCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { replicatedAssets } from '../../functions/policy/assets.js';
+import type { Policy } from '../../functions/policy/schema.js';
+import { eventPatternFor, logicalId } from '../../infra/event-rules.js';
+import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from '../../infra/ledger-table.js';
+
+/** moto's default account. */
+export const LOCAL_ACCOUNT = '123456789012';
+
+export interface LocalStack {
+  region: string;
+  queueUrl: string;
+  queueArn: string;
+  deadLetterQueueUrl: string;
+  ledgerTable: string;
+}
+
+const s3In = (region: string) => new S3Client({ region, forcePathStyle: true });
+
+async function createVersionedBucket(bucket: string, region: string): Promise<void> {
+  const s3 = s3In(region);
+  await s3.send(
+    new CreateBucketCommand({
+      Bucket: bucket,
+      ...(region === 'us-east-1'
+        ? {}
+        : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
+    }),
+  );
+  await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+}
+
+async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  return { url: QueueUrl!, arn: Attributes!.QueueArn! };
+}
+
+/**
+ * Creates on the local AWS what serverless.yml creates in an account (replica buckets, queue and
+ * dead-letter queue, ledger table, one EventBridge rule per asset) from the same definitions, plus
+ * what an operator sets up on existing source buckets (versioning, EventBridge notifications and,
+ * for a source in another region, the forwarding rule to the stack's region): docs/attach-buckets.md.
+ */
+export async function deployLocalStack(
+  policy: Policy,
+  options: { name?: string; visibilityTimeoutSeconds?: number } = {},
+): Promise<LocalStack> {
+  const region = policy.deployment.region;
+  const name = options.name ?? 'ai-data-dr-local';
+  const assets = replicatedAssets(policy);
+
+  for (const bucket of new Set(policy.assets.map((a) => a.replica.bucket))) {
+    await createVersionedBucket(bucket, region);
+    await s3In(region).send(
+      new PutPublicAccessBlockCommand({
+        Bucket: bucket,
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      }),
+    );
+  }
+  const sources = new Map(assets.map((a) => [a.source.bucket, a.source.region]));
+  for (const [bucket, sourceRegion] of sources) {
+    await createVersionedBucket(bucket, sourceRegion);
+    await s3In(sourceRegion).send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: bucket,
+        NotificationConfiguration: { EventBridgeConfiguration: {} },
+      }),
+    );
+  }
+
+  const sqs = new SQSClient({ region });
+  const dlq = await createQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: '1209600' });
+  const queue = await createQueue(sqs, `${name}-replication`, {
+    VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? policy.replication.timeoutSeconds * 6),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: policy.replication.maxReceiveCount }),
+  });
+
+  const ledgerTable = `${name}-ledger`;
+  const dynamo = new DynamoDBClient({ region });
+  await dynamo.send(new CreateTableCommand({ TableName: ledgerTable, ...structuredClone(ledgerKeySchema) } as never));
+  await dynamo.send(
+    new UpdateTimeToLiveCommand({
+      TableName: ledgerTable,
+      TimeToLiveSpecification: { AttributeName: LEDGER_TTL_ATTRIBUTE, Enabled: true },
+    }),
+  );
+
+  const stackEvents = new EventBridgeClient({ region });
+  for (const asset of assets) {
+    const rule = logicalId(`${name}-`, asset.name);
+    const pattern = JSON.stringify(eventPatternFor(asset));
+    await stackEvents.send(new PutRuleCommand({ Name: rule, EventPattern: pattern, State: 'ENABLED' }));
+    await stackEvents.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: 'replication-queue', Arn: queue.arn }] }));
+    if (asset.source.region !== region) {
+      // Events of a bucket reach its own region's default bus: forward them to the stack's region.
+      const sourceEvents = new EventBridgeClient({ region: asset.source.region });
+      await sourceEvents.send(new PutRuleCommand({ Name: `${rule}-forward`, EventPattern: pattern, State: 'ENABLED' }));
+      await sourceEvents.send(
+        new PutTargetsCommand({
+          Rule: `${rule}-forward`,
+          Targets: [{ Id: 'dr-region-bus', Arn: `arn:aws:events:${region}:${LOCAL_ACCOUNT}:event-bus/default` }],
+        }),
+      );
+    }
+  }
+  return { region, queueUrl: queue.url, queueArn: queue.arn, deadLetterQueueUrl: dlq.url, ledgerTable };
+}
