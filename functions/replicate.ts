@@ -40,6 +40,7 @@ async function replicateRecord(record: SQSRecord): Promise<void> {
 
 export const handler = middy(async (event: SQSEvent, context: Context) => {
   replicator.startBatch();
+  metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
   return processPartialResponse(event, replicateRecord, processor, { context });
 })
   .use(captureLambdaHandler(tracer, { captureResponse: false }))

@@ -25,8 +25,7 @@ const keyPrefix = z
   .string()
   .max(512)
   .refine((p) => p === '' || p.endsWith('/'), 'must be empty or end with "/"')
-  .refine((p) => !p.startsWith('/'), 'must not start with "/"')
-  .default('');
+  .refine((p) => !p.startsWith('/'), 'must not start with "/"');
 
 const seconds = z.number().int().positive();
 
@@ -69,7 +68,7 @@ const common = {
 const objectAsset = z.strictObject({
   ...common,
   kind: z.enum(objectAssetKinds),
-  source: z.strictObject({ bucket: bucketName, prefix: keyPrefix, region: awsRegion }),
+  source: z.strictObject({ bucket: bucketName, prefix: keyPrefix.default(''), region: awsRegion }),
   replica,
 });
 

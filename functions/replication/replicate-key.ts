@@ -110,13 +110,14 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
     todo.map((v) => pendingOf(asset, key, v)),
     deps.clock(),
   );
-  const orphan = await unclaimedLatestReplica(deps, asset, replicaKey, entries);
-
-  for (const [i, version] of todo.entries()) {
-    const pending = pendingOf(asset, key, version);
-    try {
+  // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
+  let current = pendingOf(asset, key, todo[0]!);
+  try {
+    const orphan = await unclaimedLatestReplica(deps, asset, replicaKey, entries);
+    for (const [i, version] of todo.entries()) {
+      current = pendingOf(asset, key, version);
       const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);
-      await deps.ledger.markReplicated(pending, {
+      await deps.ledger.markReplicated(current, {
         replicaKey,
         replicaVersionId: report.replicaVersionId,
         sha256: report.sha256,
@@ -124,10 +125,10 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
         lagSeconds: report.lagSeconds,
       });
       outcome.replicated.push(report);
-    } catch (error: unknown) {
-      await deps.ledger.markFailed(pending, describeError(error), deps.clock());
-      throw error;
     }
+  } catch (error: unknown) {
+    await deps.ledger.markFailed(current, describeError(error), deps.clock());
+    throw error;
   }
   return outcome;
 }

@@ -1,0 +1,57 @@
+import type { Ledger, LedgerEntry, PendingVersion, ReplicatedVersion } from '../../functions/ledger/ledger.js';
+
+/** An in-memory Ledger for unit tests of the replication domain (DynamoLedger is tested on the local AWS). */
+export class MemoryLedger implements Ledger {
+  readonly entries = new Map<string, LedgerEntry>();
+  readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+
+  private id = (asset: string, key: string, version: string) => `${asset}\u0000${key}\u0000${version}`;
+
+  async entriesFor(asset: string, key: string): Promise<LedgerEntry[]> {
+    return [...this.entries.values()].filter((e) => e.asset === asset && e.key === key).map((e) => ({ ...e }));
+  }
+
+  async markPending(versions: PendingVersion[]): Promise<void> {
+    for (const v of versions) {
+      const id = this.id(v.asset, v.key, v.sourceVersionId);
+      const existing = this.entries.get(id);
+      if (existing?.state === 'replicated') continue;
+      this.entries.set(id, { ...v, state: existing?.state ?? 'pending', attempts: existing?.attempts ?? 0, ...existing && { lastError: existing.lastError } });
+    }
+  }
+
+  async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
+    const id = this.id(v.asset, v.key, v.sourceVersionId);
+    const attempts = (this.entries.get(id)?.attempts ?? 0) + 1;
+    this.entries.set(id, { ...v, ...r, state: 'replicated', attempts });
+  }
+
+  async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
+    const id = this.id(v.asset, v.key, v.sourceVersionId);
+    const existing = this.entries.get(id);
+    if (existing?.state === 'replicated') return;
+    this.entries.set(id, { ...v, state: 'failed', attempts: (existing?.attempts ?? 0) + 1, lastError: error, lastAttemptAt: now.toISOString() });
+  }
+
+  async markSourceDeleted(entry: LedgerEntry): Promise<void> {
+    this.entries.set(this.id(entry.asset, entry.key, entry.sourceVersionId), { ...entry, state: 'source-deleted' });
+  }
+
+  async oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]> {
+    return [...this.entries.values()]
+      .filter((e) => e.asset === asset && (e.state === 'pending' || e.state === 'failed'))
+      .sort((a, b) => a.sourceLastModified.localeCompare(b.sourceLastModified))
+      .slice(0, limit);
+  }
+
+  async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {
+    const lease = this.leases.get(`${asset}\u0000${key}`);
+    if (lease && lease.expiresAt >= now.getTime()) return false;
+    this.leases.set(`${asset}\u0000${key}`, { owner, expiresAt: now.getTime() + ttlSeconds * 1000 });
+    return true;
+  }
+
+  async releaseLease(asset: string, key: string, owner: string): Promise<void> {
+    if (this.leases.get(`${asset}\u0000${key}`)?.owner === owner) this.leases.delete(`${asset}\u0000${key}`);
+  }
+}

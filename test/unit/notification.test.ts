@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { MalformedNotificationError } from '../../functions/replication/errors.js';
+import { parseNotification } from '../../functions/replication/notification.js';
+import { eventText, loadEvent } from '../support/fixtures.js';
+
+describe('parseNotification', () => {
+  it('reads bucket and key from an S3 EventBridge event', () => {
+    const hints = parseNotification(eventText('s3-eventbridge/valid/object-created.json'));
+    expect(hints).toEqual([{ bucket: 'acme-ml-prod-data', keys: ['training/shards/shard-00000.jsonl'] }]);
+  });
+
+  it('reads delete-marker events the same way (the source is read for what changed)', () => {
+    const hints = parseNotification(eventText('s3-eventbridge/valid/object-deleted.json'));
+    expect(hints[0]?.keys).toEqual(['training/shards/shard-00000.jsonl']);
+  });
+
+  it('syncs both readings of an EventBridge key that may be form-encoded', () => {
+    const hints = parseNotification(eventText('s3-eventbridge/valid/special-key.json'));
+    // "cat photo+1 100%.jpg" is not valid URL encoding ("%.j"), so only the key as sent is used.
+    expect(hints[0]?.keys).toEqual(['training/images/cat photo+1 100%.jpg']);
+
+    const event = loadEvent<{ detail: { object: { key: string } } }>('s3-eventbridge/valid/special-key.json');
+    event.detail.object.key = 'training/a+b%2Bc.txt';
+    expect(parseNotification(JSON.stringify(event))[0]?.keys).toEqual(['training/a+b%2Bc.txt', 'training/a b+c.txt']);
+  });
+
+  it('decodes S3 notification keys: spaces as "+", "%2B" as "+", UTF-8 percent-escapes', () => {
+    const hints = parseNotification(eventText('s3-notification/valid/object-created-encoded-key.json'));
+    expect(hints).toEqual([{ bucket: 'acme-ml-prod-data', keys: ['training/images/cat photo+1 100% été.jpg'] }]);
+  });
+
+  it('unwraps S3 notifications delivered through SNS', () => {
+    const body = JSON.stringify({ Type: 'Notification', Message: eventText('s3-notification/valid/object-created-encoded-key.json') });
+    expect(parseNotification(body)[0]?.keys).toEqual(['training/images/cat photo+1 100% été.jpg']);
+  });
+
+  it('ignores the s3:TestEvent S3 sends when notifications are configured', () => {
+    expect(parseNotification(eventText('s3-notification/valid/test-event.json'))).toEqual([]);
+  });
+
+  it.each([
+    ['s3-notification/invalid/not-json.txt', /not JSON/],
+    ['s3-notification/invalid/bad-url-encoding.json', /Records\[0\]\.s3\.object\.key: key is not valid URL encoding/],
+    ['s3-eventbridge/invalid/missing-key.json', /detail\.object\.key/],
+    ['s3-eventbridge/invalid/wrong-source.json', /not an S3 event notification/],
+  ])('rejects %s with one clear error', (path, message) => {
+    expect(() => parseNotification(eventText(path))).toThrow(MalformedNotificationError);
+    expect(() => parseNotification(eventText(path))).toThrow(message);
+  });
+
+  it('rejects keys longer than S3 allows (1024 bytes)', () => {
+    const event = loadEvent<{ detail: { object: { key: string } } }>('s3-eventbridge/valid/object-created.json');
+    event.detail.object.key = `training/${'é'.repeat(510)}`;
+    expect(() => parseNotification(JSON.stringify(event))).toThrow(/longer than 1024 bytes/);
+  });
+});

@@ -1,0 +1,123 @@
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetBucketVersioningCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { BucketNotVersionedError, S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import { chronological, versionIdsInDocumentOrder } from '../../functions/storage/version-order.js';
+
+const s3 = mockClient(S3Client);
+const store = () => new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
+const ref = { bucket: 'src', key: 'training/a b+c.bin', versionId: 'v1' };
+const sha = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+const HEX = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+beforeEach(() => s3.reset());
+
+describe('S3VersionedStore.describe: which checksums are full-object SHA-256', () => {
+  it('uses a full-object checksum of a single-part upload', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 0, ETag: '"d41d8cd98f00b204e9800998ecf8427e"', ChecksumSHA256: sha(HEX), ChecksumType: 'FULL_OBJECT' });
+    expect((await store().describe(ref)).fullObjectSha256).toBe(HEX);
+    expect(s3).toHaveReceivedCommandWith(HeadObjectCommand, { VersionId: 'v1', ChecksumMode: 'ENABLED' });
+  });
+
+  it('never takes a composite (per-part) checksum for the object hash', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"abc-3"', ChecksumSHA256: `${sha(HEX)}-3`, ChecksumType: 'COMPOSITE' });
+    expect((await store().describe(ref)).fullObjectSha256).toBeUndefined();
+  });
+
+  it('treats a multipart object whose checksum type is not stated as composite', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"8b0be7847da5564ae08e97af63b60885-2"', ChecksumSHA256: sha(HEX) });
+    expect((await store().describe(ref)).fullObjectSha256).toBeUndefined();
+  });
+
+  it('has no hash when the object has no SHA-256 checksum (the ETag is never used as one)', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 10, ETag: '"d41d8cd98f00b204e9800998ecf8427e"', Metadata: { a: '1' } });
+    const details = await store().describe(ref);
+    expect(details.fullObjectSha256).toBeUndefined();
+    expect(details.metadata).toEqual({ a: '1' });
+  });
+});
+
+describe('S3VersionedStore writes', () => {
+  it('copies server-side with the key URL-encoded, tags copied, metadata replaced, SHA-256 requested', async () => {
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: sha(HEX) } });
+    const result = await store().copy({
+      source: ref,
+      target: { bucket: 'replica', key: 'training/a b+c.bin' },
+      details: { size: 0, contentType: 'text/plain', metadata: {} },
+      metadata: { 'dr-source-version-id': 'v1' },
+      storageClass: 'STANDARD',
+    });
+    expect(result).toEqual({ versionId: 'r1', sha256: HEX });
+    expect(s3).toHaveReceivedCommandWith(CopyObjectCommand, {
+      CopySource: 'src/training/a%20b%2Bc.bin?versionId=v1',
+      MetadataDirective: 'REPLACE',
+      TaggingDirective: 'COPY',
+      ChecksumAlgorithm: 'SHA256',
+      ContentType: 'text/plain',
+      Metadata: { 'dr-source-version-id': 'v1' },
+    });
+  });
+
+  it('refuses to write into a replica bucket without versioning, before writing anything', async () => {
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Suspended' });
+    await expect(store().addDeleteMarker('replica', 'k')).rejects.toThrow(BucketNotVersionedError);
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectCommand);
+  });
+
+  it('adds a delete marker with a plain DeleteObject (no version id: nothing is destroyed)', async () => {
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(DeleteObjectCommand).resolves({ VersionId: 'dm1', DeleteMarker: true });
+    expect(await store().addDeleteMarker('replica', 'k')).toBe('dm1');
+    const call = s3.commandCalls(DeleteObjectCommand)[0]!;
+    expect(call.args[0].input).toEqual({ Bucket: 'replica', Key: 'k' });
+  });
+});
+
+describe('version order', () => {
+  it('lists only the exact key, oldest first, across pages', async () => {
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    s3.on(ListObjectVersionsCommand, { KeyMarker: undefined })
+      .resolves({
+        IsTruncated: true,
+        NextKeyMarker: 'k',
+        NextVersionIdMarker: 'v2',
+        Versions: [{ Key: 'k', VersionId: 'v2', LastModified: at(2), IsLatest: false, Size: 2 }],
+        DeleteMarkers: [{ Key: 'k', VersionId: 'd3', LastModified: at(3), IsLatest: true }],
+      })
+      .on(ListObjectVersionsCommand, { KeyMarker: 'k' })
+      .resolves({
+        IsTruncated: false,
+        Versions: [
+          { Key: 'k', VersionId: 'v1', LastModified: at(1), IsLatest: false, Size: 1 },
+          { Key: 'k2', VersionId: 'x', LastModified: at(0), IsLatest: true, Size: 1 },
+        ],
+      });
+    const versions = await store().listVersions('b', 'k');
+    expect(versions.map((v) => `${v.kind}:${v.versionId}`)).toEqual(['object:v1', 'object:v2', 'delete-marker:d3']);
+  });
+
+  it('orders equal timestamps by the position S3 listed them in (newest first)', () => {
+    const t = new Date('2026-01-01T00:00:00.000Z');
+    const entries = [
+      { kind: 'object' as const, versionId: 'put2', lastModified: t, size: 1, isLatest: false, arrayIndex: 0 },
+      { kind: 'object' as const, versionId: 'put1', lastModified: t, size: 1, isLatest: false, arrayIndex: 1 },
+      { kind: 'delete-marker' as const, versionId: 'del2', lastModified: t, size: 0, isLatest: true, arrayIndex: 2 },
+      { kind: 'delete-marker' as const, versionId: 'del1', lastModified: t, size: 0, isLatest: false, arrayIndex: 3 },
+    ];
+    const xml =
+      '<ListVersionsResult><DeleteMarker><Key>k</Key><VersionId>del2</VersionId></DeleteMarker>' +
+      '<Version><Key>k</Key><VersionId>put2</VersionId></Version>' +
+      '<DeleteMarker><Key>k</Key><VersionId>del1</VersionId></DeleteMarker>' +
+      '<Version><Key>k</Key><VersionId>put1</VersionId></Version></ListVersionsResult>';
+    const order = new Map(versionIdsInDocumentOrder(xml).map((id, i) => [id, i]));
+    expect(chronological(entries, order).map((e) => e.versionId)).toEqual(['put1', 'del1', 'put2', 'del2']);
+  });
+});
