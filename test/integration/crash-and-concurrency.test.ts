@@ -1,0 +1,98 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Ledger } from '../../functions/ledger/ledger.js';
+import { replicaKeyFor } from '../../functions/policy/assets.js';
+import { KeyBusyError } from '../../functions/replication/errors.js';
+import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
+import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import { type StackUnderTest, startStack } from '../support/local-stack.js';
+
+let t: StackUnderTest;
+beforeAll(async () => {
+  t = await startStack();
+});
+afterAll(async () => t?.stop());
+
+const deps = (ledger: Ledger = t.ledger, leaseOwner = 'container-a'): ReplicationDeps => {
+  const store = new S3VersionedStore(t.s3);
+  return { source: store, replica: store, ledger, clock: () => new Date(), leaseOwner, leaseSeconds: 60 };
+};
+
+/** A ledger whose next "replicated" write fails, as when a Lambda dies between its copy and its ledger write. */
+function crashingOnce(ledger: Ledger): Ledger {
+  let crashed = false;
+  return new Proxy(ledger, {
+    get(target, property, receiver) {
+      if (property === 'markReplicated' && !crashed) {
+        return async () => {
+          crashed = true;
+          throw new Error('Lambda timed out after the copy');
+        };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on the local AWS)', () => {
+  it('a copy whose ledger write was lost is adopted on retry, not copied again', async () => {
+    const asset = t.asset('training');
+    const key = 'train/crash/shard.bin';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'crash-test' }));
+    await t.takeMessages();
+
+    await expect(replicateKey(deps(crashingOnce(t.ledger)), asset, key)).rejects.toThrow(/timed out/);
+    const replicaKey = replicaKeyFor(asset, key);
+    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey)).toHaveLength(1);
+    expect((await t.ledger.entriesFor('training', key))[0]).toMatchObject({ state: 'failed' });
+
+    const outcome = await replicateKey(deps(), asset, key);
+    expect(outcome.replicated).toEqual([expect.objectContaining({ adopted: true })]);
+    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey)).toHaveLength(1);
+    expect((await t.ledger.entriesFor('training', key))[0]).toMatchObject({ state: 'replicated' });
+  });
+
+  it('two invocations on one key: one copies, the other is told the key is busy', async () => {
+    const asset = t.asset('training');
+    const key = 'train/concurrent/shard.bin';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'concurrent' }));
+    await t.takeMessages();
+
+    const results = await Promise.allSettled([
+      replicateKey(deps(t.ledger, 'container-a'), asset, key),
+      replicateKey(deps(t.ledger, 'container-b'), asset, key),
+    ]);
+    const rejected = results.filter((r) => r.status === 'rejected');
+    expect(rejected).toHaveLength(1);
+    expect((rejected[0] as PromiseRejectedResult).reason).toBeInstanceOf(KeyBusyError);
+    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(asset, key))).toHaveLength(1);
+
+    // The lease was released: a later run finds nothing to do.
+    const again = await replicateKey(deps(t.ledger, 'container-b'), asset, key);
+    expect(again).toMatchObject({ replicated: [], alreadyReplicated: 1 });
+  });
+
+  it('the oldest unreplicated change of an asset comes from the sparse index, oldest first', async () => {
+    const version = (id: string, at: string) => ({
+      asset: 'rpo-probe',
+      key: `k-${id}`,
+      sourceVersionId: id,
+      entryType: 'object' as const,
+      sourceLastModified: at,
+      size: 1,
+    });
+    const [a, b, c] = [version('a', '2026-11-26T10:00:02.000Z'), version('b', '2026-11-26T10:00:01.000Z'), version('c', '2026-11-26T10:00:03.000Z')];
+    await t.ledger.markPending([a, b, c], new Date());
+    await t.ledger.markFailed(c, 'boom', new Date());
+    expect((await t.ledger.oldestUnreplicated('rpo-probe', 1)).map((e) => e.sourceVersionId)).toEqual(['b']);
+    await t.ledger.markReplicated(b, { replicaKey: 'k-b', replicaVersionId: 'r', replicatedAt: new Date().toISOString(), lagSeconds: 1 });
+    expect((await t.ledger.oldestUnreplicated('rpo-probe', 10)).map((e) => [e.sourceVersionId, e.state])).toEqual([
+      ['a', 'pending'],
+      ['c', 'failed'],
+    ]);
+    // A replicated entry is never put back to pending by a late duplicate.
+    await t.ledger.markPending([b], new Date());
+    expect((await t.ledger.entriesFor('rpo-probe', 'k-b'))[0]).toMatchObject({ state: 'replicated' });
+  });
+});

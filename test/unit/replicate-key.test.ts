@@ -1,0 +1,96 @@
+import {
+  CopyObjectCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Readable } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { ObjectAsset } from '../../functions/policy/schema.js';
+import { ChecksumMismatchError, KeyBusyError, ObjectTooLargeError } from '../../functions/replication/errors.js';
+import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
+import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import { MemoryLedger } from '../support/memory-ledger.js';
+
+const s3 = mockClient(S3Client);
+const asset: ObjectAsset = {
+  name: 'training',
+  kind: 'training-data',
+  source: { bucket: 'src', prefix: 'train/', region: 'us-east-1' },
+  replica: { bucket: 'dst', region: 'us-west-2', storageClass: 'STANDARD' },
+  rpoTargetSeconds: 60,
+  rtoTargetSeconds: 60,
+  tier: 'high',
+};
+const KEY = 'train/a.bin';
+const NOW = new Date('2026-11-26T12:00:10.000Z');
+const WRITTEN = new Date('2026-11-26T12:00:00.000Z');
+const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+const HEX_A = 'a'.repeat(64);
+const HEX_B = 'b'.repeat(64);
+
+let ledger: MemoryLedger;
+const deps = (overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => {
+  const store = new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
+  return { source: store, replica: store, ledger, clock: () => NOW, leaseOwner: 'me', leaseSeconds: 60, ...overrides };
+};
+
+beforeEach(() => {
+  s3.reset();
+  ledger = new MemoryLedger();
+  s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
+    Versions: [{ Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: true, Size: 3 }],
+  });
+  s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({});
+  s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+});
+
+describe('replicateKey', () => {
+  it('never records a copy whose SHA-256 differs from the source as replicated', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT' });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ChecksumMismatchError);
+    const [entry] = await ledger.entriesFor('training', KEY);
+    expect(entry).toMatchObject({ state: 'failed', attempts: 1 });
+    expect(entry!.lastError).toMatch(/sha256 mismatch: source a{64}, replica version r1 b{64}/);
+    expect(ledger.leases.size).toBe(0);
+  });
+
+  it('hashes the source when it has no SHA-256 checksum, and the replica when the copy reports none', async () => {
+    const body = () => Readable.from([Buffer.from('abc')]);
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ETag: '"900150983cd24fb0d6963f7d28e17f72"' });
+    s3.on(GetObjectCommand).callsFake(() => ({ Body: body() as never }));
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: {} });
+    const outcome = await replicateKey(deps(), asset, KEY);
+    const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+    expect(outcome.replicated).toEqual([
+      expect.objectContaining({ sourceVersionId: 'v1', replicaVersionId: 'r1', sha256: abc, lagSeconds: 10, adopted: false }),
+    ]);
+    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'src', VersionId: 'v1' });
+    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'dst', VersionId: 'r1' });
+  });
+
+  it('fails an object above the CopyObject limit with a clear reason, copying nothing', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 6 * 1024 ** 3 });
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ObjectTooLargeError);
+    expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
+    const [entry] = await ledger.entriesFor('training', KEY);
+    expect(entry!.lastError).toMatch(/6442450944 bytes, above the 5368709120-byte CopyObject limit/);
+  });
+
+  it('refuses a key whose lease another invocation holds, touching nothing', async () => {
+    await ledger.acquireLease('training', KEY, 'someone-else', NOW, 60);
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
+    expect(s3).not.toHaveReceivedCommand(ListObjectVersionsCommand);
+  });
+
+  it('transient S3 errors are recorded and rethrown (the message is retried)', async () => {
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(/reduce your request rate/);
+    const [entry] = await ledger.entriesFor('training', KEY);
+    expect(entry).toMatchObject({ state: 'failed', lastError: 'SlowDown: Please reduce your request rate. (HTTP 503)' });
+  });
+});
