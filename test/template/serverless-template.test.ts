@@ -1,0 +1,155 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot, venvBin } from '../../scripts/local-aws/venv.js';
+
+/**
+ * Packages the service with `osls package` (offline, dummy credentials), then reads the generated
+ * CloudFormation template and asserts the wiring, and runs cfn-lint on it.
+ */
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
+type Template = { Resources: Record<string, Resource> };
+
+function osls(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(join(projectRoot, 'node_modules/.bin/osls'), args, {
+    cwd: projectRoot,
+    encoding: 'utf8',
+    env: { ...process.env, AWS_ACCESS_KEY_ID: 'packaging-only', AWS_SECRET_ACCESS_KEY: 'packaging-only', ...env },
+  });
+}
+
+let dir: string;
+let template: Template;
+const byType = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+const resource = (id: string) => {
+  const found = template.Resources[id];
+  if (!found) throw new Error(`no resource ${id} in the template`);
+  return found;
+};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dr-package-'));
+  const run = osls(['package', '--stage', 'test', '--package', dir]);
+  if (run.status !== 0) throw new Error(`osls package failed:\n${run.stdout}\n${run.stderr}`);
+  template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+});
+
+describe('the packaged template', () => {
+  it('passes cfn-lint', () => {
+    const lint = spawnSync(venvBin('cfn-lint'), [join(dir, 'cloudformation-template-update-stack.json')], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+    });
+    expect(lint.stdout + lint.stderr).toBe('');
+    expect(lint.status).toBe(0);
+  });
+
+  it('runs replicate on nodejs22.x, arm64, in the DR region, with the policy file in its package', () => {
+    const fn = resource('ReplicateLambdaFunction').Properties;
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'functions/replicate.handler', Timeout: 300 });
+    expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(fn.Environment.Variables).toMatchObject({ DR_POLICY_FILE: 'dr-policy.yml', LEDGER_TABLE: { Ref: 'LedgerTable' }, DR_LEASE_SECONDS: '360' });
+    const zip = spawnSync(venvBin('python'), ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', join(dir, 'replicate.zip')], { encoding: 'utf8' });
+    expect(zip.stdout.trim().split('\n').sort()).toEqual(['dr-policy.yml', 'functions/replicate.js', 'functions/replicate.js.map']);
+    const state = JSON.parse(readFileSync(join(dir, 'serverless-state.json'), 'utf8')) as { service: { provider: { region: string } } };
+    expect(state.service.provider.region).toBe('us-west-2');
+  });
+
+  it('consumes the queue with partial batch responses; the queue redrives to a dead-letter queue', () => {
+    const [[, mapping]] = byType('AWS::Lambda::EventSourceMapping') as [[string, Resource]];
+    expect(mapping.Properties).toMatchObject({
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      EventSourceArn: { 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] },
+      FunctionName: { 'Fn::GetAtt': ['ReplicateLambdaFunction', 'Arn'] },
+    });
+    expect(resource('ReplicationQueue').Properties).toMatchObject({
+      VisibilityTimeout: 1800,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] }, maxReceiveCount: 5 },
+    });
+  });
+
+  it('routes each replicated asset\'s S3 events to the queue, with the dead-letter queue for failed deliveries', () => {
+    const rules = byType('AWS::Events::Rule').map(([id, r]) => [id, r.Properties.EventPattern]);
+    expect(rules).toEqual([
+      ['ReplicationRuleTrainingData', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'training/' }] } } }],
+      ['ReplicationRuleEvalSets', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'evals/' }] } } }],
+    ]);
+    const target = resource('ReplicationRuleEvalSets').Properties.Targets[0];
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] });
+    expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] } });
+    const queuePolicy = resource('ReplicationQueuePolicy').Properties.PolicyDocument.Statement[0];
+    expect(queuePolicy.Condition.ArnEquals['aws:SourceArn']).toEqual([
+      { 'Fn::GetAtt': ['ReplicationRuleTrainingData', 'Arn'] },
+      { 'Fn::GetAtt': ['ReplicationRuleEvalSets', 'Arn'] },
+    ]);
+  });
+
+  it('keeps the ledger: on-demand, point-in-time recovery, the sparse unreplicated index, retained', () => {
+    const table = resource('LedgerTable');
+    expect(table).toMatchObject({ DeletionPolicy: 'Retain' });
+    expect(table.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+    });
+    expect(table.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
+      IndexName: 'unreplicated',
+      KeySchema: [{ AttributeName: 'pendingAsset', KeyType: 'HASH' }, { AttributeName: 'pendingSince', KeyType: 'RANGE' }],
+    });
+  });
+
+  it('creates the replica bucket versioned, private, encrypted, TLS-only and retained', () => {
+    const bucket = resource('ReplicaBucketAcmeMlDrReplica');
+    expect(bucket).toMatchObject({ DeletionPolicy: 'Retain' });
+    expect(bucket.Properties).toMatchObject({
+      BucketName: 'acme-ml-dr-replica',
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+    });
+    const [deny] = resource('ReplicaBucketAcmeMlDrReplicaPolicy').Properties.PolicyDocument.Statement;
+    expect(deny).toMatchObject({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+  });
+
+  it('scopes the replicate role to the policy\'s buckets and prefixes, and forbids destroying replica data', () => {
+    const role = resource('ReplicateRole').Properties;
+    expect(resource('ReplicateLambdaFunction').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReplicateRole', 'Arn'] });
+    const statements = role.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
+    for (const s of statements) {
+      const actions: string[] = [s.Action].flat();
+      expect(actions.some((a) => a === '*' || a === 's3:*')).toBe(false);
+      if (actions.some((a) => a.startsWith('s3:'))) {
+        const resources = [s.Resource].flat().map((r: { 'Fn::Sub': string }) => r['Fn::Sub']);
+        for (const r of resources) expect(r).toMatch(/^arn:\$\{AWS::Partition\}:s3:::acme-ml-(prod-data|dr-replica)(\/(training|evals)\/\*)?(\/\*)?$/);
+      }
+    }
+    const sids = Object.fromEntries(statements.map((s: { Sid: string }) => [s.Sid, s]));
+    expect(sids.ReadSourceTrainingData.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-prod-data/training/*' });
+    expect(sids.ListSourceEvalSets.Condition).toEqual({ StringLike: { 's3:prefix': ['evals/*'] } });
+    expect(sids.WriteReplicaEvalSets.Action).not.toContain('s3:DeleteObjectVersion');
+    expect(sids.NeverDestroyReplicas).toMatchObject({ Effect: 'Deny', Action: expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketVersioning']) });
+  });
+});
+
+describe('packaging validates the policy', () => {
+  const badPolicy = () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'dr-bad-')), 'bad.yml');
+    writeFileSync(file, readFileSync(join(projectRoot, 'dr-policy.yml'), 'utf8').replace('tier: critical', 'tier: gold'));
+    return file;
+  };
+
+  it('npm run package stops with one line naming the bad field', () => {
+    const run = spawnSync('npm', ['run', '--silent', 'package'], { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, DR_POLICY_FILE: badPolicy() } });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/invalid DR policy .*bad\.yml: assets\[1\]\.tier: Invalid option: expected one of "critical"\|"high"\|"standard"/);
+  });
+
+  it('osls itself refuses the same policy (for `osls deploy` run directly)', () => {
+    const run = osls(['package', '--package', mkdtempSync(join(tmpdir(), 'dr-package-bad-'))], { DR_POLICY_FILE: badPolicy() });
+    expect(run.status).not.toBe(0);
+    expect(run.stdout + run.stderr).toMatch(/assets\[1\]\.tier/);
+  });
+});
