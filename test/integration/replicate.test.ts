@@ -12,9 +12,12 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
+import { loadEvent } from '../support/fixtures.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
 
 let t: StackUnderTest;
@@ -232,6 +235,19 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     await t.drain(); // the malformed message ends in the dead-letter queue after maxReceiveCount
     const dead = await t.takeMessages(t.stack.deadLetterQueueUrl);
     expect(dead).toEqual(['this is not JSON {']);
+  });
+
+  it('the sample SQS batch: the good record is replicated, only the malformed one is reported failed', async () => {
+    const event = loadEvent<SQSEvent>('sqs/valid/batch-with-one-malformed.json');
+    const body = JSON.parse(event.Records[0]!.body) as { detail: { bucket: { name: string }; object: { key: string } } };
+    body.detail.bucket.name = SOURCE;
+    body.detail.object.key = 'train/sample/a.jsonl';
+    event.Records[0]!.body = JSON.stringify(body);
+    await put('train/sample/a.jsonl', '{"a":1}');
+    await t.takeMessages();
+    const response = await t.handler(event, localContext('replicate'));
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: event.Records[1]!.messageId }] });
+    expect(await replicaVersions('dr/train/sample/a.jsonl')).toHaveLength(1);
   });
 
   it('ignores keys outside every asset (no failure, nothing written)', async () => {
