@@ -69,29 +69,12 @@ export class DynamoLedger implements Ledger {
 
   async markPending(versions: PendingVersion[], now: Date): Promise<void> {
     for (const v of versions) {
-      try {
-        await this.db.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
-            UpdateExpression:
-              `SET ${IDENTITY}, ` +
-              '#state = if_not_exists(#state, :pending), attempts = if_not_exists(attempts, :zero), ' +
-              'firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm',
-            ConditionExpression: 'attribute_not_exists(pk) OR #state <> :replicated',
-            ExpressionAttributeNames: NAMES,
-            ExpressionAttributeValues: {
-              ...identityValues(v),
-              ':pending': 'pending',
-              ':replicated': 'replicated',
-              ':zero': 0,
-              ':now': now.toISOString(),
-            },
-          }),
-        );
-      } catch (error: unknown) {
-        if (!isConditionFailure(error)) throw error;
-      }
+      await this.updateUnlessReplicated(
+        v,
+        '#state = if_not_exists(#state, :pending), attempts = if_not_exists(attempts, :zero)',
+        { ':pending': 'pending', ':zero': 0 },
+        now,
+      );
     }
   }
 
@@ -123,30 +106,32 @@ export class DynamoLedger implements Ledger {
   }
 
   async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
+    await this.updateUnlessReplicated(
+      v,
+      '#state = :failed, lastError = :error, lastAttemptAt = :now, attempts = if_not_exists(attempts, :zero) + :one',
+      { ':failed': 'failed', ':error': error, ':zero': 0, ':one': 1 },
+      now,
+    );
+  }
+
+  /**
+   * Creates or updates a version entry as unreplicated (on the sparse index), unless it is already
+   * replicated: a late duplicate or a retry never turns a verified copy back into pending work.
+   */
+  private async updateUnlessReplicated(v: PendingVersion, set: string, values: Record<string, unknown>, now: Date) {
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
-          UpdateExpression:
-            `SET ${IDENTITY}, ` +
-            '#state = :failed, lastError = :error, lastAttemptAt = :now, attempts = if_not_exists(attempts, :zero) + :one, ' +
-            'firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm',
+          UpdateExpression: `SET ${IDENTITY}, ${set}, firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm`,
           ConditionExpression: 'attribute_not_exists(pk) OR #state <> :replicated',
           ExpressionAttributeNames: NAMES,
-          ExpressionAttributeValues: {
-            ...identityValues(v),
-            ':failed': 'failed',
-            ':replicated': 'replicated',
-            ':error': error,
-            ':now': now.toISOString(),
-            ':zero': 0,
-            ':one': 1,
-          },
+          ExpressionAttributeValues: { ...identityValues(v), ...values, ':replicated': 'replicated', ':now': now.toISOString() },
         }),
       );
-    } catch (e: unknown) {
-      if (!isConditionFailure(e)) throw e;
+    } catch (error: unknown) {
+      if (!isConditionFailure(error)) throw error;
     }
   }
 

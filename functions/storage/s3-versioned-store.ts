@@ -28,6 +28,9 @@ export class BucketNotVersionedError extends Error {
 
 const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
 
+/** The fields of a listed Version or DeleteMarker that ordering needs. */
+type ListedVersion = { Key?: string; VersionId?: string; LastModified?: Date; IsLatest?: boolean; Size?: number };
+
 /** A multipart upload's ETag is "<md5 of part md5s>-<parts>": not an MD5 of the object. */
 const isMultipartEtag = (etag: string | undefined) => etag !== undefined && /-\d+"?$/.test(etag);
 
@@ -81,28 +84,20 @@ export class S3VersionedStore implements VersionedStore {
       }
       // A prefix listing also returns longer keys; the exact key sorts first, so stop past it.
       let pastKey = false;
-      (page.Versions ?? []).forEach((v, i) => {
-        if (v.Key !== key) return void (pastKey = true);
-        entries.push({
-          kind: 'object',
-          versionId: v.VersionId ?? 'null',
-          lastModified: v.LastModified ?? new Date(0),
-          size: v.Size ?? 0,
-          isLatest: v.IsLatest ?? false,
-          arrayIndex: i,
+      const add = (kind: VersionEntry['kind'], items: ListedVersion[], offset: number) =>
+        items.forEach((item, i) => {
+          if (item.Key !== key) return void (pastKey = true);
+          entries.push({
+            kind,
+            versionId: item.VersionId ?? 'null',
+            lastModified: item.LastModified ?? new Date(0),
+            size: item.Size ?? 0,
+            isLatest: item.IsLatest ?? false,
+            arrayIndex: offset + i,
+          });
         });
-      });
-      (page.DeleteMarkers ?? []).forEach((d, i) => {
-        if (d.Key !== key) return void (pastKey = true);
-        entries.push({
-          kind: 'delete-marker',
-          versionId: d.VersionId ?? 'null',
-          lastModified: d.LastModified ?? new Date(0),
-          size: 0,
-          isLatest: d.IsLatest ?? false,
-          arrayIndex: (page.Versions?.length ?? 0) + i,
-        });
-      });
+      add('object', page.Versions ?? [], 0);
+      add('delete-marker', page.DeleteMarkers ?? [], page.Versions?.length ?? 0);
       if (!page.IsTruncated || pastKey) break;
       keyMarker = page.NextKeyMarker;
       versionIdMarker = page.NextVersionIdMarker;
