@@ -1,3 +1,4 @@
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import { z } from 'zod';
 import { MalformedNotificationError } from './errors.js';
 
@@ -7,7 +8,8 @@ import { MalformedNotificationError } from './errors.js';
  *  - S3 -> EventBridge -> SQS (the default wiring): one EventBridge event from source "aws.s3";
  *  - S3 -> SQS notification: { Records: [...] } with URL-encoded keys (spaces as '+');
  *  - either of them wrapped by SNS ({ Type: "Notification", Message: "..." }).
- * Only the fields the replicator uses are read, so a new field in AWS's events is never a failure.
+ * The EventBridge envelope is Powertools' schema; inside it only the fields the replicator uses are
+ * read, so a new field in AWS's events is never a failure.
  */
 export interface ChangeHint {
   bucket: string;
@@ -17,9 +19,8 @@ export interface ChangeHint {
 
 const MAX_KEY_BYTES = 1024;
 
-const eventBridgeEvent = z.object({
+const eventBridgeEvent = EventBridgeSchema.extend({
   source: z.literal('aws.s3'),
-  'detail-type': z.string(),
   detail: z.object({
     bucket: z.object({ name: z.string().min(1) }),
     object: z.object({ key: z.string().min(1) }),
