@@ -8,11 +8,15 @@ true order (the replicator reads that order). Here LastModified carries millisec
 Gap 2 (moto 5.2.5): a DeleteObject on a versioned bucket creates a delete marker but sends no
 "Object Deleted" event to EventBridge. Real S3 sends one with deletion-type "Delete Marker Created".
 
+Gap 3 (moto 5.2.5): an event forwarded to another region's bus reaches its SQS targets without
+the "account" field every EventBridge event carries. It is filled in with the rule's account.
+
 Usage: python server.py --port N   (binds 127.0.0.1 only)
 """
 import copy
 import sys
 
+import moto.events.models as events_models
 import moto.s3.models as s3_models
 from moto.core.serialize import TimestampSerializer
 from moto.core.utils import unix_time
@@ -75,6 +79,17 @@ def _set_delete_marker_and_notify(self, bucket_name, key_name):
 
 
 s3_models.S3Backend._set_delete_marker = _set_delete_marker_and_notify
+
+_original_send_to_sqs_queue = events_models.Rule._send_to_sqs_queue
+
+
+def _send_to_sqs_queue_with_account(self, resource_id, event, group_id=None):
+    if isinstance(event, dict):
+        event.setdefault("account", self.account_id)
+    return _original_send_to_sqs_queue(self, resource_id, event, group_id)
+
+
+events_models.Rule._send_to_sqs_queue = _send_to_sqs_queue_with_account
 
 if __name__ == "__main__":
     main(["-H", "127.0.0.1", *sys.argv[1:]])
