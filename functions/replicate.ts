@@ -5,7 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { describeError } from './replication/errors.js';
+import { describeError } from './shared/errors.js';
 import { createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
 import { logger, metrics, tracer } from './shared/observability.js';

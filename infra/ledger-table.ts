@@ -8,6 +8,8 @@ export const ledgerKeySchema = {
     { AttributeName: 'sk', AttributeType: 'S' },
     { AttributeName: 'pendingAsset', AttributeType: 'S' },
     { AttributeName: 'pendingSince', AttributeType: 'S' },
+    { AttributeName: 'asset', AttributeType: 'S' },
+    { AttributeName: 'replicatedAt', AttributeType: 'S' },
   ],
   KeySchema: [
     { AttributeName: 'pk', KeyType: 'HASH' },
@@ -21,6 +23,16 @@ export const ledgerKeySchema = {
         { AttributeName: 'pendingSince', KeyType: 'RANGE' },
       ],
       Projection: { ProjectionType: 'ALL' },
+    },
+    {
+      // Sparse: only replicated entries have replicatedAt. Lag over a window and the last
+      // replication read this index by time, so their cost grows with recent change, not history.
+      IndexName: 'replicated',
+      KeySchema: [
+        { AttributeName: 'asset', KeyType: 'HASH' },
+        { AttributeName: 'replicatedAt', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['key', 'sourceVersionId', 'lagSeconds'] },
     },
   ],
   BillingMode: 'PAY_PER_REQUEST',

@@ -1,6 +1,6 @@
 import { replicatedAssets, replicaKeyFor } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
-import type { Policy } from '../functions/policy/schema.js';
+import { type Policy, replicatedKinds } from '../functions/policy/schema.js';
 import { eventPatternFor, logicalId } from './event-rules.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 
@@ -181,6 +181,101 @@ export function replicateS3Statements(policy: Policy): Json[] {
   return statements;
 }
 
+const METRIC_DIMENSIONS = (asset: Policy['assets'][number]) => [
+  { Name: 'service', Value: 'ai-data-dr' },
+  { Name: 'asset', Value: asset.name },
+  { Name: 'tier', Value: asset.tier },
+];
+
+/**
+ * CloudWatch alarms from the policy's targets, all notifying the on-call topic: per measured asset,
+ * RpoSeconds above its target (missing data breaches, so a stopped measurer or an asset with no
+ * recovery point pages too); per stack, dead-lettered changes, the queue's oldest message older
+ * than the tightest RPO target (a cross-check that also catches a stalled consumer), and errors
+ * of each function.
+ */
+export function alarmResources(policy: Policy): Json {
+  const periods = policy.monitoring.alarmEvaluationPeriods;
+  const notify = { AlarmActions: [{ Ref: 'OnCallTopic' }], OKActions: [{ Ref: 'OnCallTopic' }] };
+  const resources: Json = {};
+  const measured = policy.assets.filter((a) => a.kind === 'vector-index' || replicatedKinds.includes(a.kind));
+  for (const asset of measured) {
+    resources[logicalId('RpoAlarm', asset.name)] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: { 'Fn::Sub': `\${AWS::StackName}-rpo-${asset.name}` },
+        AlarmDescription: `RPO of ${asset.name} (${asset.tier}) above its ${asset.rpoTargetSeconds} s target, or not measured. Runbook: docs/runbooks/rpo-breach.md`,
+        Namespace: 'AiDataDr',
+        MetricName: 'RpoSeconds',
+        Dimensions: METRIC_DIMENSIONS(asset),
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: periods,
+        DatapointsToAlarm: periods,
+        Threshold: asset.rpoTargetSeconds,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'breaching',
+        ...notify,
+      },
+    };
+  }
+  const tightest = Math.min(...measured.map((a) => a.rpoTargetSeconds));
+  resources.DeadLetterAlarm = {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: { 'Fn::Sub': '${AWS::StackName}-dead-letters' },
+      AlarmDescription: 'Changes in the replication dead-letter queue. Runbook: docs/runbooks/replication-failures.md',
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      ...notify,
+    },
+  };
+  resources.QueueAgeAlarm = {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: { 'Fn::Sub': '${AWS::StackName}-queue-age' },
+      AlarmDescription: `Oldest replication message older than the tightest RPO target (${tightest} s): replication is stalled or behind. Runbook: docs/runbooks/rpo-breach.md`,
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReplicationQueue', 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: periods,
+      Threshold: tightest,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      ...notify,
+    },
+  };
+  for (const fn of ['Replicate', 'MeasureRpo', 'Status']) {
+    resources[`${fn}ErrorsAlarm`] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: { 'Fn::Sub': `\${${fn}LambdaFunction}-errors` },
+        AlarmDescription: `Errors of the ${fn} function`,
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }],
+        Statistic: 'Sum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+        ...notify,
+      },
+    };
+  }
+  return resources;
+}
+
 export function stackConfig(policyFile: string) {
   const policy = loadPolicyFile(policyFile);
   const { timeoutSeconds, batchSize, maxReceiveCount } = policy.replication;
@@ -196,7 +291,8 @@ export function stackConfig(policyFile: string) {
       leaseSeconds: timeoutSeconds + 60,
     },
     ledgerTable: { ...ledgerKeySchema, ttlAttribute: LEDGER_TTL_ATTRIBUTE },
-    resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy) } },
+    monitoring: policy.monitoring,
+    resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy) } },
     replicateS3Statements: replicateS3Statements(policy),
   };
 }

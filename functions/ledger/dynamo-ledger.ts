@@ -7,7 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Ledger, LedgerEntry, PendingVersion, ReplicatedVersion } from './ledger.js';
+import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion } from './ledger.js';
 
 /**
  * Table layout (see docs/ledger.md):
@@ -19,6 +19,7 @@ import type { Ledger, LedgerEntry, PendingVersion, ReplicatedVersion } from './l
  * Query with Limit 1 whose cost does not grow with history.
  */
 export const UNREPLICATED_INDEX = 'unreplicated';
+export const REPLICATED_INDEX = 'replicated';
 
 const partitionKey = (asset: string, key: string) =>
   `K#${asset}#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
@@ -154,17 +155,54 @@ export class DynamoLedger implements Ledger {
   }
 
   async oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]> {
-    const page = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: UNREPLICATED_INDEX,
-        KeyConditionExpression: 'pendingAsset = :asset',
-        ExpressionAttributeValues: { ':asset': asset },
-        ScanIndexForward: true,
-        Limit: limit,
-      }),
+    return this.queryIndex<LedgerEntry>(UNREPLICATED_INDEX, 'pendingAsset = :asset', { ':asset': asset }, true, limit);
+  }
+
+  async unreplicated(asset: string): Promise<LedgerEntry[]> {
+    return this.queryIndex<LedgerEntry>(UNREPLICATED_INDEX, 'pendingAsset = :asset', { ':asset': asset }, true);
+  }
+
+  async replicatedSince(asset: string, since: Date, limit: number): Promise<ReplicatedSummary[]> {
+    return this.queryIndex<ReplicatedSummary>(
+      REPLICATED_INDEX,
+      'asset = :asset AND replicatedAt >= :since',
+      { ':asset': asset, ':since': since.toISOString() },
+      false,
+      limit,
     );
-    return (page.Items ?? []) as LedgerEntry[];
+  }
+
+  async lastReplicated(asset: string): Promise<ReplicatedSummary | undefined> {
+    const [item] = await this.queryIndex<ReplicatedSummary>(REPLICATED_INDEX, 'asset = :asset', { ':asset': asset }, false, 1);
+    return item;
+  }
+
+  /** Pages through an index query; stops at `limit` items when given. */
+  private async queryIndex<T>(
+    index: string,
+    condition: string,
+    values: Record<string, unknown>,
+    ascending: boolean,
+    limit?: number,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: index,
+          KeyConditionExpression: condition,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: ascending,
+          ExclusiveStartKey: start,
+          ...(limit !== undefined ? { Limit: limit - items.length } : {}),
+        }),
+      );
+      items.push(...((page.Items ?? []) as T[]));
+      start = page.LastEvaluatedKey;
+    } while (start && (limit === undefined || items.length < limit));
+    return items;
   }
 
   async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {

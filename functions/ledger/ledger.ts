@@ -24,6 +24,13 @@ export interface LedgerEntry {
   lastAttemptAt?: string;
 }
 
+export interface ReplicatedSummary {
+  key: string;
+  sourceVersionId: string;
+  replicatedAt: string;
+  lagSeconds: number;
+}
+
 export interface PendingVersion {
   asset: string;
   key: string;
@@ -41,7 +48,8 @@ export interface ReplicatedVersion {
   lagSeconds: number;
 }
 
-export interface Ledger {
+/** What replication writes and reads: entries of one key, and the key's lease. */
+export interface ReplicationLedger {
   /** Every entry of one key of an asset. */
   entriesFor(asset: string, key: string): Promise<LedgerEntry[]>;
   /** Records versions seen in the source and not yet replicated; replicated entries are left alone. */
@@ -50,9 +58,21 @@ export interface Ledger {
   markFailed(version: PendingVersion, error: string, now: Date): Promise<void>;
   /** A version that was permanently deleted from the source before it could be copied. */
   markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void>;
-  /** Oldest pending or failed entries of an asset, oldest first: one query on a sparse index. */
-  oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]>;
   /** A per-key lease so two invocations never copy the same key at once. */
   acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean>;
   releaseLease(asset: string, key: string, owner: string): Promise<void>;
 }
+
+/** What RPO measurement and status read, per asset; each reads only unreplicated or recent items. */
+export interface LedgerQueries {
+  /** Oldest pending or failed entries of an asset, oldest first: one query on a sparse index. */
+  oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]>;
+  /** Every pending or failed entry of an asset, oldest first; reads only unreplicated items. */
+  unreplicated(asset: string): Promise<LedgerEntry[]>;
+  /** Entries replicated at or after `since`, newest first (at most `limit`). Reads only those items. */
+  replicatedSince(asset: string, since: Date, limit: number): Promise<ReplicatedSummary[]>;
+  /** The newest replication of an asset, if any. */
+  lastReplicated(asset: string): Promise<ReplicatedSummary | undefined>;
+}
+
+export type Ledger = ReplicationLedger & LedgerQueries;

@@ -101,6 +101,19 @@ export const policySchema = z
         timeoutSeconds: z.number().int().min(10).max(900).default(300),
       })
       .prefault({}),
+    monitoring: z
+      .strictObject({
+        /** When measure-rpo runs: an EventBridge schedule expression. */
+        schedule: z
+          .string()
+          .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N minutes) or cron(...)')
+          .default('rate(1 minute)'),
+        /** Consecutive breaching minutes before a CloudWatch alarm fires (missing data breaches). */
+        alarmEvaluationPeriods: z.number().int().min(1).max(60).default(3),
+        /** Window of the replication-lag percentiles the status function reports. */
+        lagWindowSeconds: z.number().int().min(60).max(86400).default(3600),
+      })
+      .prefault({}),
     assets: z.array(assetSchema).min(1),
   })
   .superRefine((policy, ctx) => {

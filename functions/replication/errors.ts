@@ -1,6 +1,5 @@
 /**
- * Named domain errors of replication. `describeError` is the one place that maps any caught value
- * to the text recorded in the ledger; `isPermanent` says whether retrying can help.
+ * Named domain errors of replication (caught values become ledger text through shared/errors.ts).
  */
 
 export class MalformedNotificationError extends Error {
@@ -40,20 +39,4 @@ export class KeyBusyError extends Error {
 
 export class ReplicaKeyTooLongError extends Error {
   override readonly name = 'ReplicaKeyTooLongError';
-}
-
-export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    return `${error.name}: ${error.message}${status ? ` (HTTP ${status})` : ''}`.slice(0, 1000);
-  }
-  return String(error).slice(0, 1000);
-}
-
-export function isPermanent(error: unknown): boolean {
-  return (
-    error instanceof ObjectTooLargeError ||
-    error instanceof ReplicaKeyTooLongError ||
-    error instanceof MalformedNotificationError
-  );
 }

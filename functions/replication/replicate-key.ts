@@ -1,14 +1,14 @@
-import type { Ledger, LedgerEntry, PendingVersion } from '../ledger/ledger.js';
+import type { LedgerEntry, PendingVersion, ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import {
   ChecksumMismatchError,
-  describeError,
   KeyBusyError,
   ObjectTooLargeError,
   ReplicaKeyTooLongError,
 } from './errors.js';
+import { describeError } from '../shared/errors.js';
 
 /** CopyObject copies objects up to 5 GB in one call. */
 export const COPY_OBJECT_LIMIT_BYTES = 5 * 1024 ** 3;
@@ -24,7 +24,7 @@ export const REPLICA_METADATA = {
 export interface ReplicationDeps {
   source: VersionedStore;
   replica: VersionedStore;
-  ledger: Ledger;
+  ledger: ReplicationLedger;
   clock: () => Date;
   /** Identifies this invocation in the key's lease. */
   leaseOwner: string;

@@ -13,14 +13,29 @@ const envSchema = z.object({
     .transform((v) => v === 'true'),
 });
 
+/** measure-rpo and status also publish events and read the dead-letter queue. */
+const monitorEnvSchema = envSchema.extend({
+  DR_EVENT_BUS: z.string().min(1),
+  DEAD_LETTER_QUEUE_URL: z.string().min(1),
+});
+
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
+export type MonitorConfig = z.infer<typeof monitorEnvSchema> & { policyPath: string };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
-  const result = envSchema.safeParse(env);
+  return parseWith(envSchema, env);
+}
+
+export function parseMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
+  return parseWith(monitorEnvSchema, env);
+}
+
+function parseWith<S extends typeof envSchema>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> & { policyPath: string } {
+  const result = schema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
     throw new ConfigError(`invalid environment: ${problems.join('; ')}`);

@@ -56,8 +56,6 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
 
 /** S3 adapter of the VersionedStore port. One instance per client (region / credentials). */
 export class S3VersionedStore implements VersionedStore {
-  private readonly versionedBuckets = new Set<string>();
-
   constructor(private readonly s3: S3Client) {}
 
   async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
@@ -156,8 +154,8 @@ export class S3VersionedStore implements VersionedStore {
         StorageClass: request.storageClass as never,
       }),
     );
-    if (!result.VersionId) {
-      throw new BucketNotVersionedError(`copy into ${target.bucket} returned no version id: is versioning on?`);
+    if (!result.VersionId || result.VersionId === 'null') {
+      throw new BucketNotVersionedError(`copy into ${target.bucket} created no new version (versioning changed during the copy?)`);
     }
     const checksum = result.CopyObjectResult?.ChecksumSHA256;
     return { versionId: result.VersionId, sha256: checksum ? base64ToHex(checksum) : undefined };
@@ -173,15 +171,16 @@ export class S3VersionedStore implements VersionedStore {
     return result.VersionId;
   }
 
-  /** Refuses to write into a bucket whose versioning is not Enabled: a write there could destroy data. */
+  /**
+   * Refuses to write into a bucket whose versioning is not Enabled: a write there could replace the
+   * "null" version. Checked before every write (not cached): versioning can be suspended at any time.
+   */
   private async requireVersioning(bucket: string): Promise<void> {
-    if (this.versionedBuckets.has(bucket)) return;
     const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       throw new BucketNotVersionedError(
         `replica bucket ${bucket} has versioning ${Status ?? 'never enabled'}; refusing to write (overwrites would destroy data)`,
       );
     }
-    this.versionedBuckets.add(bucket);
   }
 }

@@ -1,5 +1,5 @@
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateEventBusCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CreateBucketCommand,
   type BucketLocationConstraint,
@@ -23,6 +23,10 @@ export interface LocalStack {
   queueArn: string;
   deadLetterQueueUrl: string;
   ledgerTable: string;
+  /** The stack's bus for DR Target Missed / Recovered events. */
+  eventBus: string;
+  /** Receives what the on-call SNS topic would (moto's EventBridge cannot target SNS). */
+  onCallQueueUrl: string;
 }
 
 const s3In = (region: string) => new S3Client({ region, forcePathStyle: true });
@@ -51,6 +55,7 @@ async function createQueue(sqs: SQSClient, name: string, attributes: Record<stri
  * dead-letter queue, ledger table, one EventBridge rule per asset) from the same definitions, plus
  * what an operator sets up on existing source buckets (versioning, EventBridge notifications and,
  * for a source in another region, the forwarding rule to the stack's region): docs/attach-buckets.md.
+ * The stack's DR event bus routes target events to a queue standing in for the on-call SNS topic.
  */
 export async function deployLocalStack(
   policy: Policy,
@@ -120,5 +125,27 @@ export async function deployLocalStack(
       );
     }
   }
-  return { region, queueUrl: queue.url, queueArn: queue.arn, deadLetterQueueUrl: dlq.url, ledgerTable };
+  const eventBus = `${name}-dr-events`;
+  await stackEvents.send(new CreateEventBusCommand({ Name: eventBus }));
+  const onCall = await createQueue(sqs, `${name}-on-call`, {});
+  await stackEvents.send(
+    new PutRuleCommand({
+      Name: `${name}-dr-target-events`,
+      EventBusName: eventBus,
+      EventPattern: JSON.stringify({ source: ['ai-data-dr'], 'detail-type': ['DR Target Missed', 'DR Target Recovered'] }),
+      State: 'ENABLED',
+    }),
+  );
+  await stackEvents.send(
+    new PutTargetsCommand({ Rule: `${name}-dr-target-events`, EventBusName: eventBus, Targets: [{ Id: 'on-call', Arn: onCall.arn }] }),
+  );
+  return {
+    region,
+    queueUrl: queue.url,
+    queueArn: queue.arn,
+    deadLetterQueueUrl: dlq.url,
+    ledgerTable,
+    eventBus,
+    onCallQueueUrl: onCall.url,
+  };
 }

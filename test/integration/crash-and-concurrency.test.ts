@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ledger } from '../../functions/ledger/ledger.js';
+import type { ReplicationLedger } from '../../functions/ledger/ledger.js';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
 import { KeyBusyError } from '../../functions/replication/errors.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
@@ -13,13 +13,13 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.stop());
 
-const deps = (ledger: Ledger = t.ledger, leaseOwner = 'container-a'): ReplicationDeps => {
+const deps = (ledger: ReplicationLedger = t.ledger, leaseOwner = 'container-a'): ReplicationDeps => {
   const store = new S3VersionedStore(t.s3);
   return { source: store, replica: store, ledger, clock: () => new Date(), leaseOwner, leaseSeconds: 60 };
 };
 
 /** A ledger whose next "replicated" write fails, as when a Lambda dies between its copy and its ledger write. */
-function crashingOnce(ledger: Ledger): Ledger {
+function crashingOnce(ledger: ReplicationLedger): ReplicationLedger {
   let crashed = false;
   return new Proxy(ledger, {
     get(target, property, receiver) {

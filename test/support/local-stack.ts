@@ -39,7 +39,12 @@ export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTe
   const policy = loadPolicyFile(policyFile);
   Object.assign(process.env, aws.env, { AWS_REGION: policy.deployment.region });
   const stack = await deployLocalStack(policy, { visibilityTimeoutSeconds: 30 });
-  Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
+  Object.assign(process.env, {
+    LEDGER_TABLE: stack.ledgerTable,
+    DR_POLICY_FILE: policyFile,
+    DR_EVENT_BUS: stack.eventBus,
+    DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
+  });
   const { handler } = await import('../../functions/replicate.js');
 
   const s3 = new S3Client({ region: 'us-east-1', forcePathStyle: true });

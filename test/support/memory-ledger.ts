@@ -1,7 +1,7 @@
-import type { Ledger, LedgerEntry, PendingVersion, ReplicatedVersion } from '../../functions/ledger/ledger.js';
+import type { LedgerEntry, PendingVersion, ReplicatedVersion, ReplicationLedger } from '../../functions/ledger/ledger.js';
 
-/** An in-memory Ledger for unit tests of the replication domain (DynamoLedger is tested on the local AWS). */
-export class MemoryLedger implements Ledger {
+/** An in-memory ReplicationLedger for unit tests of the replication domain (DynamoLedger is tested on the local AWS). */
+export class MemoryLedger implements ReplicationLedger {
   readonly entries = new Map<string, LedgerEntry>();
   readonly leases = new Map<string, { owner: string; expiresAt: number }>();
 
@@ -35,13 +35,6 @@ export class MemoryLedger implements Ledger {
 
   async markSourceDeleted(entry: LedgerEntry): Promise<void> {
     this.entries.set(this.id(entry.asset, entry.key, entry.sourceVersionId), { ...entry, state: 'source-deleted' });
-  }
-
-  async oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]> {
-    return [...this.entries.values()]
-      .filter((e) => e.asset === asset && (e.state === 'pending' || e.state === 'failed'))
-      .sort((a, b) => a.sourceLastModified.localeCompare(b.sourceLastModified))
-      .slice(0, limit);
   }
 
   async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {

@@ -1,0 +1,56 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AlertState, AlertStateStore } from './alert-state.js';
+
+/** Alert state items live in the ledger table: pk "ALERT#<asset>", sk "rpo" (no GSI attributes). */
+const key = (asset: string) => ({ pk: `ALERT#${asset}`, sk: 'rpo' });
+
+export class DynamoAlertStateStore implements AlertStateStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async get(asset: string): Promise<AlertState | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(asset), ConsistentRead: true }));
+    if (!Item) return undefined;
+    const { pk: _pk, sk: _sk, assetName, ...rest } = Item;
+    return { ...(rest as Omit<AlertState, 'asset'>), asset: assetName as string };
+  }
+
+  async transition(next: AlertState, expectedRevision: number): Promise<boolean> {
+    const { asset, ...rest } = next;
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...key(asset), assetName: asset, ...rest },
+          ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :expected',
+          ...(expectedRevision === 0 ? {} : { ExpressionAttributeValues: { ':expected': expectedRevision } }),
+        }),
+      );
+      return true;
+    } catch (error: unknown) {
+      if (error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException') {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  async markSent(asset: string, revision: number, sentAt: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(asset),
+          UpdateExpression: 'REMOVE unsent SET sentAt = :at',
+          ConditionExpression: 'revision = :revision',
+          ExpressionAttributeValues: { ':revision': revision, ':at': sentAt },
+        }),
+      );
+    } catch (error: unknown) {
+      if ((error as { name?: string })?.name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { AssetMeasurement } from '../rpo/measure.js';
+import type { AlertStateStore } from './alert-state.js';
+import { type TargetEvent, type TargetEventPublisher, targetEvent } from './target-events.js';
+
+export interface AlertDeps {
+  store: AlertStateStore;
+  publisher: TargetEventPublisher;
+}
+
+/**
+ * Compares a measurement with the asset's alert state and publishes at most one event per
+ * transition: Missed when it goes over target, Recovered when it comes back. Nothing while the
+ * state holds. Returns the events published by this call.
+ */
+export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Promise<TargetEvent[]> {
+  if (m.status === 'not-measured') return [];
+  const published: TargetEvent[] = [];
+  let current = await deps.store.get(m.asset);
+
+  if (current?.unsent) {
+    // A previous run changed the state but died before publishing: publish it now.
+    await deps.publisher.publish(current.unsent);
+    await deps.store.markSent(m.asset, current.revision, m.measuredAt);
+    published.push(current.unsent);
+    current = { ...current, unsent: undefined };
+  }
+
+  const state = current?.state ?? 'ok';
+  if (state === m.status) return published;
+
+  const missedSince = m.status === 'missed' ? m.measuredAt : (current?.missedSince ?? m.measuredAt);
+  const event = targetEvent(m.status === 'missed' ? 'DR Target Missed' : 'DR Target Recovered', m, missedSince);
+  const revision = (current?.revision ?? 0) + 1;
+  const won = await deps.store.transition(
+    {
+      asset: m.asset,
+      state: m.status,
+      revision,
+      missedSince,
+      lastEvent: { type: event.detailType, at: m.measuredAt, incidentId: event.detail.incidentId },
+      unsent: event,
+    },
+    current?.revision ?? 0,
+  );
+  if (!won) return published;
+  await deps.publisher.publish(event);
+  await deps.store.markSent(m.asset, revision, m.measuredAt);
+  published.push(event);
+  return published;
+}

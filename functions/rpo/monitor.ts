@@ -1,0 +1,110 @@
+import { evaluateTarget, type AlertDeps } from '../alerts/evaluate.js';
+import type { AlertState, AlertStateStore } from '../alerts/alert-state.js';
+import type { TargetEvent } from '../alerts/target-events.js';
+import type { LedgerQueries } from '../ledger/ledger.js';
+import type { Policy } from '../policy/schema.js';
+import { describeError } from '../shared/errors.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
+import { type AssetMeasurement, measureAsset } from './measure.js';
+import { scheduleIntervalSeconds } from './percentiles.js';
+import type { SnapshotCatalog } from './snapshot-catalog.js';
+
+export interface MonitorDeps extends AlertDeps {
+  policy: Policy;
+  ledger: LedgerQueries;
+  snapshots: SnapshotCatalog;
+  deadLetters: DeadLetterQueue;
+  clock: () => Date;
+}
+
+export interface MonitorRun {
+  measurements: AssetMeasurement[];
+  events: TargetEvent[];
+  deadLetterDepth: number;
+  /** Assets whose measurement or alerting failed (the others were still measured). */
+  errors: { asset: string; error: string }[];
+}
+
+/**
+ * One run of measure-rpo: measures every asset, publishes its metrics (through `publish`), and
+ * raises or clears its alert. A failure on one asset is recorded and does not stop the others.
+ */
+export async function runMonitor(
+  deps: MonitorDeps,
+  publish: (m: AssetMeasurement) => void = () => undefined,
+): Promise<MonitorRun> {
+  const now = deps.clock();
+  const run: MonitorRun = { measurements: [], events: [], deadLetterDepth: await deps.deadLetters.depth(), errors: [] };
+  const windowSeconds = scheduleIntervalSeconds(deps.policy.monitoring.schedule);
+  for (const asset of deps.policy.assets) {
+    try {
+      const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds }, asset);
+      publish(measurement);
+      run.measurements.push(measurement);
+      run.events.push(...(await evaluateTarget(deps, measurement)));
+    } catch (error: unknown) {
+      run.errors.push({ asset: asset.name, error: describeError(error) });
+    }
+  }
+  return run;
+}
+
+export interface StatusRow {
+  asset: string;
+  kind: AssetMeasurement['kind'];
+  tier: AssetMeasurement['tier'];
+  status: AssetMeasurement['status'];
+  rpoSeconds: number | null;
+  rpoTargetSeconds: number;
+  reason?: string;
+  oldestChange: AssetMeasurement['oldestChange'] | null;
+  pendingObjects: number;
+  pendingBytes: number;
+  failedObjects: number;
+  lag: AssetMeasurement['lag'] & { windowSeconds: number };
+  lastReplicatedAt: string | null;
+  newestSnapshotAt?: string;
+  lastAlert: AlertState['lastEvent'] | null;
+}
+
+export interface StatusReport {
+  generatedAt: string;
+  deadLetterDepth: number;
+  assets: StatusRow[];
+}
+
+/** What the status function returns: the same measurement as measure-rpo, read-only (no metrics, no events). */
+export async function statusReport(
+  deps: Omit<MonitorDeps, 'publisher'> & { store: AlertStateStore },
+  assetNames?: string[],
+): Promise<StatusReport> {
+  const now = deps.clock();
+  const windowSeconds = deps.policy.monitoring.lagWindowSeconds;
+  const assets = deps.policy.assets.filter((a) => !assetNames || assetNames.includes(a.name));
+  const rows = await Promise.all(
+    assets.map(async (asset): Promise<StatusRow> => {
+      const [m, alert] = await Promise.all([
+        measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds }, asset),
+        deps.store.get(asset.name),
+      ]);
+      return {
+        asset: m.asset,
+        kind: m.kind,
+        tier: m.tier,
+        status: m.status,
+        rpoSeconds: m.rpoSeconds,
+        rpoTargetSeconds: m.rpoTargetSeconds,
+        ...(m.reason && { reason: m.reason }),
+        oldestChange: m.oldestChange ?? null,
+        pendingObjects: m.pendingObjects,
+        pendingBytes: m.pendingBytes,
+        failedObjects: m.failedObjects,
+        lag: { ...m.lag, windowSeconds },
+        lastReplicatedAt: m.lastReplicatedAt ?? null,
+        ...(m.newestSnapshotAt && { newestSnapshotAt: m.newestSnapshotAt }),
+        lastAlert: alert?.lastEvent ?? null,
+      };
+    }),
+  );
+  return { generatedAt: now.toISOString(), deadLetterDepth: await deps.deadLetters.depth(), assets: rows };
+}

@@ -1,0 +1,25 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
+import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
+import { DynamoLedger } from '../ledger/dynamo-ledger.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { dynamoDocumentClient } from '../shared/aws-clients.js';
+import type { MonitorConfig } from '../shared/config.js';
+import { SqsDeadLetterQueue } from './dead-letter-queue.js';
+import type { MonitorDeps } from './monitor.js';
+import { noSnapshotsYet } from './snapshot-catalog.js';
+
+/** Composition root of measure-rpo and status: the AWS adapters behind the monitor's ports. */
+export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () => new Date()): MonitorDeps {
+  const db = dynamoDocumentClient();
+  return {
+    policy: loadPolicyFile(config.policyPath),
+    ledger: new DynamoLedger(db, config.LEDGER_TABLE),
+    store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
+    publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
+    snapshots: noSnapshotsYet,
+    deadLetters: new SqsDeadLetterQueue(new SQSClient({ maxAttempts: 5 }), config.DEAD_LETTER_QUEUE_URL),
+    clock,
+  };
+}

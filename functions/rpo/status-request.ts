@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { formatPath } from '../policy/load.js';
+import type { Policy } from '../policy/schema.js';
+import type { StatusReport } from './monitor.js';
+
+/** The status function's payload: `{}`, `{"format":"table"}`, `{"assets":["eval-sets"]}`. */
+const requestSchema = z.strictObject({
+  format: z.enum(['json', 'table']).default('json'),
+  assets: z.array(z.string().min(1)).min(1).optional(),
+});
+export type StatusRequest = z.infer<typeof requestSchema>;
+
+export class StatusRequestError extends Error {
+  override readonly name = 'StatusRequestError';
+}
+
+export function parseStatusRequest(payload: unknown, policy: Policy): StatusRequest {
+  const result = requestSchema.safeParse(payload ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const where = formatPath(issue.path) || 'payload';
+    const what = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+    throw new StatusRequestError(`${where}: ${what}; expected {"format": "json" | "table", "assets": ["<asset name>", ...]}`);
+  }
+  const known = policy.assets.map((a) => a.name);
+  const unknown = (result.data.assets ?? []).filter((a) => !known.includes(a));
+  if (unknown.length > 0) {
+    throw new StatusRequestError(`assets: unknown asset ${unknown.map((a) => `"${a}"`).join(', ')}; the policy has ${known.join(', ')}`);
+  }
+  return result.data;
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null) return 'unknown';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+}
+
+/** A plain-text table for people (`jq -r .table out.json`). */
+export function renderStatusTable(report: StatusReport): string {
+  const rows = report.assets.map((a) => ({
+    ASSET: a.asset,
+    TIER: a.tier,
+    STATUS: a.status === 'missed' ? 'MISSED' : a.status,
+    RPO: formatDuration(a.rpoSeconds),
+    TARGET: formatDuration(a.rpoTargetSeconds),
+    PENDING: String(a.pendingObjects),
+    FAILED: String(a.failedObjects),
+    'OLDEST PENDING': a.oldestChange ? `${a.oldestChange.key} (${a.oldestChange.sourceLastModified})` : '-',
+    'LAST REPLICATED': a.lastReplicatedAt ?? (a.newestSnapshotAt ? `snapshot ${a.newestSnapshotAt}` : '-'),
+    'LAST ALERT': a.lastAlert ? `${a.lastAlert.type} ${a.lastAlert.at}` : '-',
+  }));
+  const columns = Object.keys(rows[0] ?? { ASSET: '' }) as (keyof (typeof rows)[number])[];
+  const width = (c: (typeof columns)[number]) => Math.max(c.length, ...rows.map((r) => r[c].length));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(width(columns[i]!))).join('  ').trimEnd();
+  return [
+    `DR status at ${report.generatedAt}; dead-letter queue: ${report.deadLetterDepth} message(s)`,
+    line(columns as string[]),
+    ...rows.map((r) => line(columns.map((c) => r[c]))),
+  ].join('\n');
+}
