@@ -14,6 +14,7 @@ import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, Replicated
  *   pk = "K#<asset>#<sha256(key)>"  (keys are up to 1024 bytes; a hash keeps pk short and fixed)
  *   sk = "V#<source version id>"    one item per source version
  *   sk = "LEASE"                    the key's lease while an invocation replicates it
+ *   sk = "KEY"                      a failure of the key before its versions were known
  * Sparse GSI "unreplicated": pendingAsset (= asset) + pendingSince (= source write time), present
  * only while an entry is pending or failed, so "oldest unreplicated change of asset X" is one
  * Query with Limit 1 whose cost does not grow with history.
@@ -25,6 +26,7 @@ const partitionKey = (asset: string, key: string) =>
   `K#${asset}#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 const versionSortKey = (versionId: string) => `V#${versionId}`;
 const LEASE = 'LEASE';
+const KEY_FAILURE = 'KEY';
 
 function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
@@ -56,13 +58,13 @@ export class DynamoLedger implements Ledger {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
-          ExpressionAttributeValues: { ':pk': partitionKey(asset, key), ':v': 'V#' },
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': partitionKey(asset, key) },
           ExclusiveStartKey: start,
           ConsistentRead: true,
         }),
       );
-      entries.push(...((page.Items ?? []) as LedgerEntry[]));
+      entries.push(...((page.Items ?? []).filter((item) => item.sk !== LEASE) as LedgerEntry[]));
       start = page.LastEvaluatedKey;
     } while (start);
     return entries;
@@ -229,18 +231,81 @@ export class DynamoLedger implements Ledger {
     }
   }
 
-  async releaseLease(asset: string, key: string, owner: string): Promise<void> {
+  async flagLease(asset: string, key: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(asset, key), sk: LEASE },
+          UpdateExpression: 'SET flagged = :true',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':true': true },
+        }),
+      );
+    } catch (error: unknown) {
+      if (!isConditionFailure(error)) throw error; // released meanwhile: nothing to tell
+    }
+  }
+
+  async releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'> {
+    const Key = { pk: partitionKey(asset, key), sk: LEASE };
     try {
       await this.db.send(
         new DeleteCommand({
           TableName: this.table,
-          Key: { pk: partitionKey(asset, key), sk: LEASE },
-          ConditionExpression: 'leaseOwner = :owner',
+          Key,
+          ConditionExpression: 'leaseOwner = :owner AND attribute_not_exists(flagged)',
           ExpressionAttributeValues: { ':owner': owner },
         }),
       );
+      return 'released';
     } catch (error: unknown) {
       if (!isConditionFailure(error)) throw error;
     }
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key,
+          UpdateExpression: 'REMOVE flagged',
+          ConditionExpression: 'leaseOwner = :owner AND attribute_exists(flagged)',
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+      return 'flagged';
+    } catch (error: unknown) {
+      if (!isConditionFailure(error)) throw error;
+      return 'released'; // not ours any more (expired and taken over)
+    }
+  }
+
+  async markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: partitionKey(asset, key), sk: KEY_FAILURE },
+        UpdateExpression:
+          'SET asset = :asset, #key = :key, sourceVersionId = :none, entryType = :type, #state = :failed, #size = :zero, ' +
+          'sourceLastModified = if_not_exists(sourceLastModified, :now), pendingAsset = :asset, ' +
+          'pendingSince = if_not_exists(pendingSince, :now), lastError = :error, lastAttemptAt = :now, ' +
+          'attempts = if_not_exists(attempts, :zero) + :one',
+        ExpressionAttributeNames: NAMES,
+        ExpressionAttributeValues: {
+          ':asset': asset,
+          ':key': key,
+          ':none': '(unknown)',
+          ':type': 'key',
+          ':failed': 'failed',
+          ':zero': 0,
+          ':one': 1,
+          ':now': now.toISOString(),
+          ':error': error,
+        },
+      }),
+    );
+  }
+
+  async clearKeyFailure(asset: string, key: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: KEY_FAILURE } }));
   }
 }

@@ -5,11 +5,19 @@
 
 export type LedgerState = 'pending' | 'replicated' | 'failed' | 'source-deleted';
 
+/**
+ * The ledger's id of a source version: its version id, except for the "null" version of an
+ * unversioned or suspended bucket, which is overwritten in place and so is told apart by its time.
+ */
+export const ledgerVersionId = (versionId: string, lastModified: Date) =>
+  versionId === 'null' ? `null@${lastModified.toISOString()}` : versionId;
+
 export interface LedgerEntry {
   asset: string;
   key: string;
   sourceVersionId: string;
-  entryType: 'object' | 'delete-marker';
+  /** "key" is a failure of the key as a whole, before any version was known (e.g. listing denied). */
+  entryType: 'object' | 'delete-marker' | 'key';
   state: LedgerState;
   /** Source write time (ISO 8601): what the live RPO is measured from. */
   sourceLastModified: string;
@@ -50,7 +58,7 @@ export interface ReplicatedVersion {
 
 /** What replication writes and reads: entries of one key, and the key's lease. */
 export interface ReplicationLedger {
-  /** Every entry of one key of an asset. */
+  /** Every entry of one key of an asset: its versions and, if any, its key-level failure. */
   entriesFor(asset: string, key: string): Promise<LedgerEntry[]>;
   /** Records versions seen in the source and not yet replicated; replicated entries are left alone. */
   markPending(versions: PendingVersion[], now: Date): Promise<void>;
@@ -58,9 +66,18 @@ export interface ReplicationLedger {
   markFailed(version: PendingVersion, error: string, now: Date): Promise<void>;
   /** A version that was permanently deleted from the source before it could be copied. */
   markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void>;
+  /**
+   * A failure of the whole key before its versions could be read: recorded on the unreplicated
+   * index (since the first failure) so the RPO sees it; cleared by the next successful sync.
+   */
+  markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void>;
+  clearKeyFailure(asset: string, key: string): Promise<void>;
   /** A per-key lease so two invocations never copy the same key at once. */
   acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean>;
-  releaseLease(asset: string, key: string, owner: string): Promise<void>;
+  /** Tells the lease holder the key changed again while it worked: it syncs once more before releasing. */
+  flagLease(asset: string, key: string): Promise<void>;
+  /** Releases the lease, unless it was flagged: then it clears the flag and returns "flagged". */
+  releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'>;
 }
 
 /** What RPO measurement and status read, per asset; each reads only unreplicated or recent items. */

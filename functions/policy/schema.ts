@@ -137,6 +137,36 @@ export const policySchema = z
       }
     });
 
+    // Two assets writing under overlapping replica prefixes of one bucket would interleave their
+    // histories in the same replica keys (one source's delete marker hiding the other's data).
+    const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
+    policy.assets.forEach((asset, i) => {
+      policy.assets.forEach((other, j) => {
+        if (j <= i || other.replica.bucket !== asset.replica.bucket) return;
+        const [p, q] = [replicaPrefix(asset), replicaPrefix(other)];
+        if (p.startsWith(q) || q.startsWith(p)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['assets', j, 'replica', 'prefix'],
+            message: `replica prefix "${q}" overlaps assets[${i}] (${asset.name}, "${p}") in replica bucket ${asset.replica.bucket}: set distinct replica.prefix values`,
+          });
+        }
+      });
+    });
+    // Replica buckets become CloudFormation resources named from their bucket names.
+    const resourceNames = new Map<string, string>();
+    policy.assets.forEach((asset, i) => {
+      const id = asset.replica.bucket.replace(/[^a-z0-9]/g, '');
+      const seen = resourceNames.get(id);
+      if (seen !== undefined && seen !== asset.replica.bucket) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assets', i, 'replica', 'bucket'],
+          message: `"${asset.replica.bucket}" and "${seen}" differ only in dots and hyphens; use one replica bucket or names that differ otherwise`,
+        });
+      } else resourceNames.set(id, asset.replica.bucket);
+    });
+
     const objectAssets = policy.assets
       .map((asset, i) => ({ asset, i }))
       .filter((a): a is { asset: ObjectAsset; i: number } => a.asset.kind !== 'vector-index');

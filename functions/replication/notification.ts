@@ -1,5 +1,6 @@
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import { z } from 'zod';
+import { decodeFormKey, MAX_KEY_BYTES } from '../shared/s3-keys.js';
 import { MalformedNotificationError } from './errors.js';
 
 /**
@@ -16,8 +17,6 @@ export interface ChangeHint {
   /** Candidate keys: a key may arrive URL-encoded; every candidate is synced (syncing is idempotent). */
   keys: string[];
 }
-
-const MAX_KEY_BYTES = 1024;
 
 const eventBridgeEvent = EventBridgeSchema.extend({
   source: z.literal('aws.s3'),
@@ -44,24 +43,16 @@ const s3Notification = z.object({
 const s3TestEvent = z.object({ Event: z.literal('s3:TestEvent') });
 const snsEnvelope = z.object({ Type: z.literal('Notification'), Message: z.string() });
 
-/** S3 notifications encode keys as application/x-www-form-urlencoded: spaces as '+'. */
-export function decodeFormKey(encoded: string): string | undefined {
-  try {
-    return decodeURIComponent(encoded.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
+/**
+ * The usable readings of a key: valid URL encoding and at most 1024 bytes. Fails only when no
+ * reading is usable (a long key may be over the limit only in its encoded spelling).
+ */
 function checkedKeys(keys: (string | undefined)[], where: string): string[] {
-  const unique = [...new Set(keys.filter((k): k is string => k !== undefined && k.length > 0))];
-  if (unique.length === 0) throw new MalformedNotificationError(`${where}: key is not valid URL encoding`);
-  for (const key of unique) {
-    if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
-      throw new MalformedNotificationError(`${where}: key is longer than ${MAX_KEY_BYTES} bytes`);
-    }
-  }
-  return unique;
+  const readings = [...new Set(keys.filter((k): k is string => k !== undefined && k.length > 0))];
+  const usable = readings.filter((k) => Buffer.byteLength(k, 'utf8') <= MAX_KEY_BYTES);
+  if (usable.length > 0) return usable;
+  if (readings.length === 0) throw new MalformedNotificationError(`${where}: key is not valid URL encoding`);
+  throw new MalformedNotificationError(`${where}: key is longer than ${MAX_KEY_BYTES} bytes`);
 }
 
 export function parseNotification(body: string): ChangeHint[] {

@@ -1,4 +1,4 @@
-import type { LedgerEntry, PendingVersion, ReplicationLedger } from '../ledger/ledger.js';
+import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
@@ -9,10 +9,10 @@ import {
   ReplicaKeyTooLongError,
 } from './errors.js';
 import { describeError } from '../shared/errors.js';
+import { MAX_KEY_BYTES } from '../shared/s3-keys.js';
 
 /** CopyObject copies objects up to 5 GB in one call. */
 export const COPY_OBJECT_LIMIT_BYTES = 5 * 1024 ** 3;
-const MAX_KEY_BYTES = 1024;
 
 /** User metadata the replicator writes on every replica version (x-amz-meta-dr-*). */
 export const REPLICA_METADATA = {
@@ -53,10 +53,15 @@ export interface KeyOutcome {
   alreadyReplicated: number;
 }
 
+/** At most this many extra syncs when other invocations keep flagging the key meanwhile. */
+const MAX_RESYNCS = 10;
+
+const idOf = (v: VersionEntry) => ledgerVersionId(v.versionId, v.lastModified);
+
 const pendingOf = (asset: ObjectAsset, key: string, v: VersionEntry): PendingVersion => ({
   asset: asset.name,
   key,
-  sourceVersionId: v.versionId,
+  sourceVersionId: idOf(v),
   entryType: v.kind,
   sourceLastModified: v.lastModified.toISOString(),
   size: v.size,
@@ -71,66 +76,127 @@ const pendingOf = (asset: ObjectAsset, key: string, v: VersionEntry): PendingVer
 export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, key: string): Promise<KeyOutcome> {
   const replicaKey = replicaKeyFor(asset, key);
   if (Buffer.byteLength(replicaKey, 'utf8') > MAX_KEY_BYTES) {
-    throw new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
+    const error = new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
+    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.clock());
+    throw error;
   }
   if (!(await deps.ledger.acquireLease(asset.name, key, deps.leaseOwner, deps.clock(), deps.leaseSeconds))) {
-    throw new KeyBusyError(`another invocation is replicating "${key}" of ${asset.name}; retried later`);
+    // The holder syncs once more before it releases, so this change is not left for the retry.
+    await deps.ledger.flagLease(asset.name, key);
+    throw new KeyBusyError(`another invocation is replicating "${key}" of ${asset.name}; it will sync again`);
   }
+  const outcome: KeyOutcome = { asset: asset.name, key, replicated: [], alreadyReplicated: 0 };
+  let released = false;
   try {
-    return await syncKey(deps, asset, key, replicaKey);
+    for (let pass = 0; pass <= MAX_RESYNCS; pass++) {
+      const sync = await syncKey(deps, asset, key, replicaKey);
+      outcome.replicated.push(...sync.replicated);
+      outcome.alreadyReplicated = sync.alreadyReplicated;
+      if ((await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner)) === 'released') {
+        released = true;
+        break;
+      }
+    }
+    return outcome;
   } finally {
-    await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner);
+    if (!released) await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner);
   }
 }
 
 async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, replicaKey: string): Promise<KeyOutcome> {
-  const [sourceVersions, entries] = await Promise.all([
-    deps.source.listVersions(asset.source.bucket, key),
-    deps.ledger.entriesFor(asset.name, key),
-  ]);
-  const entryByVersion = new Map(entries.map((e) => [e.sourceVersionId, e]));
-  const inSource = new Set(sourceVersions.map((v) => v.versionId));
+  let sourceVersions: VersionEntry[];
+  let entries: LedgerEntry[];
+  try {
+    [sourceVersions, entries] = await Promise.all([
+      deps.source.listVersions(asset.source.bucket, key),
+      deps.ledger.entriesFor(asset.name, key),
+    ]);
+  } catch (error: unknown) {
+    // No version is known yet: the failure is recorded on the key, so the RPO still sees it.
+    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.clock());
+    throw error;
+  }
+  if (entries.some((e) => e.entryType === 'key')) await deps.ledger.clearKeyFailure(asset.name, key);
+  const versionEntries = entries.filter((e) => e.entryType !== 'key');
+  const entryByVersion = new Map(versionEntries.map((e) => [e.sourceVersionId, e]));
+  const inSource = new Set(sourceVersions.map(idOf));
 
-  for (const entry of entries) {
-    if (entry.state !== 'replicated' && entry.state !== 'source-deleted' && !inSource.has(entry.sourceVersionId)) {
-      await deps.ledger.markSourceDeleted(entry, deps.clock());
-    }
+  const goneFromSource = versionEntries.filter((e) => !inSource.has(e.sourceVersionId));
+  for (const entry of goneFromSource) {
+    if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.clock());
   }
 
-  const todo = sourceVersions.filter((v) => entryByVersion.get(v.versionId)?.state !== 'replicated');
+  const todo = sourceVersions.filter((v) => entryByVersion.get(idOf(v))?.state !== 'replicated');
   const outcome: KeyOutcome = {
     asset: asset.name,
     key,
     replicated: [],
     alreadyReplicated: sourceVersions.length - todo.length,
   };
-  if (todo.length === 0) return outcome;
-
-  await deps.ledger.markPending(
-    todo.map((v) => pendingOf(asset, key, v)),
-    deps.clock(),
-  );
-  // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
-  let current = pendingOf(asset, key, todo[0]!);
-  try {
-    const orphan = await unclaimedLatestReplica(deps, asset, replicaKey, entries);
-    for (const [i, version] of todo.entries()) {
-      current = pendingOf(asset, key, version);
-      const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);
-      await deps.ledger.markReplicated(current, {
-        replicaKey,
-        replicaVersionId: report.replicaVersionId,
-        sha256: report.sha256,
-        replicatedAt: deps.clock().toISOString(),
-        lagSeconds: report.lagSeconds,
-      });
-      outcome.replicated.push(report);
+  if (todo.length > 0) {
+    await deps.ledger.markPending(
+      todo.map((v) => pendingOf(asset, key, v)),
+      deps.clock(),
+    );
+    // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
+    let current = pendingOf(asset, key, todo[0]!);
+    try {
+      const orphan = await unclaimedLatestReplica(deps, asset, replicaKey, versionEntries);
+      for (const [i, version] of todo.entries()) {
+        current = pendingOf(asset, key, version);
+        const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);
+        await recordReplicated(deps, current, replicaKey, report);
+        outcome.replicated.push(report);
+      }
+    } catch (error: unknown) {
+      await deps.ledger.markFailed(current, describeError(error), deps.clock());
+      throw error;
     }
-  } catch (error: unknown) {
-    await deps.ledger.markFailed(current, describeError(error), deps.clock());
-    throw error;
+  } else if (goneFromSource.some((e) => e.state === 'replicated')) {
+    outcome.replicated.push(...(await restateCurrent(deps, asset, key, replicaKey, sourceVersions, entryByVersion)));
   }
   return outcome;
+}
+
+async function recordReplicated(deps: ReplicationDeps, version: PendingVersion, replicaKey: string, report: ReplicatedVersionReport) {
+  await deps.ledger.markReplicated(version, {
+    replicaKey,
+    replicaVersionId: report.replicaVersionId,
+    sha256: report.sha256,
+    replicatedAt: deps.clock().toISOString(),
+    lagSeconds: report.lagSeconds,
+  });
+}
+
+/**
+ * Versions were permanently deleted from the source (DeleteObject with a version id, e.g. an
+ * "undelete" that removes a delete marker). The replica keeps every version it has, but its
+ * current state must be the source's: the source's latest version is written on top again, or a
+ * delete marker when the source's latest is a delete marker or nothing is left.
+ */
+async function restateCurrent(
+  deps: ReplicationDeps,
+  asset: ObjectAsset,
+  key: string,
+  replicaKey: string,
+  sourceVersions: VersionEntry[],
+  entryByVersion: Map<string, LedgerEntry>,
+): Promise<ReplicatedVersionReport[]> {
+  const latest = sourceVersions.at(-1);
+  const replicaLatest = (await deps.replica.listVersions(asset.replica.bucket, replicaKey)).at(-1);
+  const latestEntry = latest && entryByVersion.get(idOf(latest));
+  if (!latest || latest.kind === 'delete-marker') {
+    if (!replicaLatest || replicaLatest.kind === 'delete-marker') return [];
+  } else if (replicaLatest && latestEntry?.replicaVersionId === replicaLatest.versionId) {
+    return [];
+  }
+  if (!latest) {
+    await deps.replica.addDeleteMarker(asset.replica.bucket, replicaKey);
+    return [];
+  }
+  const report = await replicateVersion(deps, asset, key, replicaKey, latest, undefined);
+  await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report);
+  return [report];
 }
 
 interface Orphan {
@@ -171,7 +237,7 @@ async function replicateVersion(
   version: VersionEntry,
   orphan: Orphan | undefined,
 ): Promise<ReplicatedVersionReport> {
-  const base = { asset: asset.name, key, sourceVersionId: version.versionId, entryType: version.kind, size: version.size };
+  const base = { asset: asset.name, key, sourceVersionId: idOf(version), entryType: version.kind, size: version.size };
   const lag = () => Math.max(0, (deps.clock().getTime() - version.lastModified.getTime()) / 1000);
 
   if (version.kind === 'delete-marker') {
@@ -188,7 +254,7 @@ async function replicateVersion(
   if (details.size > limit) throw new ObjectTooLargeError(details.size, limit);
   const sourceSha256 = details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
 
-  if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === version.versionId && orphan.sha256 === sourceSha256) {
+  if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.sha256 === sourceSha256) {
     const verified = await replicaSha256(deps, asset, replicaKey, orphan.entry.versionId);
     if (verified === sourceSha256) {
       return { ...base, replicaVersionId: orphan.entry.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: true };
@@ -201,7 +267,7 @@ async function replicateVersion(
     details,
     metadata: {
       ...details.metadata,
-      [REPLICA_METADATA.sourceVersionId]: version.versionId,
+      [REPLICA_METADATA.sourceVersionId]: idOf(version),
       [REPLICA_METADATA.sha256]: sourceSha256,
       [REPLICA_METADATA.asset]: asset.name,
     },

@@ -16,7 +16,8 @@ export function createReplicator(config: Config, clock: () => Date = () => new D
   const storeIn = (region: string) => {
     let store = stores.get(region);
     if (!store) {
-      store = new S3VersionedStore(s3Client(region, config.DR_S3_FORCE_PATH_STYLE));
+      const pathStyle = config.DR_S3_FORCE_PATH_STYLE;
+      store = new S3VersionedStore(s3Client(region, pathStyle), s3Client(region, pathStyle, { retries: false }));
       stores.set(region, store);
     }
     return store;

@@ -10,11 +10,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
  */
 const s3Clients = new Map<string, S3Client>();
 
-export function s3Client(region: string, forcePathStyle: boolean): S3Client {
-  const id = `${region}:${forcePathStyle}`;
+/** `retries: false` for writes that must not be repeated blindly (see S3VersionedStore). */
+export function s3Client(region: string, forcePathStyle: boolean, { retries = true } = {}): S3Client {
+  const id = `${region}:${forcePathStyle}:${retries}`;
   let client = s3Clients.get(id);
   if (!client) {
-    client = new S3Client({ region, forcePathStyle, maxAttempts: 5 });
+    client = new S3Client({ region, forcePathStyle, maxAttempts: retries ? 5 : 1 });
     s3Clients.set(id, client);
   }
   return client;

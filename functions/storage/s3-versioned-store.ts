@@ -12,6 +12,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
+import { decodeFormKey } from '../shared/s3-keys.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
   CopyRequest,
@@ -54,9 +55,17 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
   };
 }
 
-/** S3 adapter of the VersionedStore port. One instance per client (region / credentials). */
+/**
+ * S3 adapter of the VersionedStore port, one per region. Writes (CopyObject, DeleteObject) go
+ * through a client without SDK retries: a retry after a lost response would add a second replica
+ * version or delete marker. A failed write fails the version instead; the next attempt adopts a
+ * copy that did land (replicate-key.ts).
+ */
 export class S3VersionedStore implements VersionedStore {
-  constructor(private readonly s3: S3Client) {}
+  constructor(
+    private readonly s3: S3Client,
+    private readonly writes: S3Client = s3,
+  ) {}
 
   async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
     const entries: (VersionEntry & { arrayIndex: number })[] = [];
@@ -67,6 +76,8 @@ export class S3VersionedStore implements VersionedStore {
       const command = new ListObjectVersionsCommand({
         Bucket: bucket,
         Prefix: key,
+        // Keys come back URL-encoded: XML cannot carry every character a key may hold (e.g. CR).
+        EncodingType: 'url',
         KeyMarker: keyMarker,
         VersionIdMarker: versionIdMarker,
       });
@@ -80,11 +91,12 @@ export class S3VersionedStore implements VersionedStore {
       for (const id of versionIdsInDocumentOrder(raw)) {
         if (!documentOrder.has(id)) documentOrder.set(id, documentOrder.size);
       }
+      const decode = (k: string | undefined) => (k !== undefined && page.EncodingType === 'url' ? decodeFormKey(k) : k);
       // A prefix listing also returns longer keys; the exact key sorts first, so stop past it.
       let pastKey = false;
       const add = (kind: VersionEntry['kind'], items: ListedVersion[], offset: number) =>
         items.forEach((item, i) => {
-          if (item.Key !== key) return void (pastKey = true);
+          if (decode(item.Key) !== key) return void (pastKey = true);
           entries.push({
             kind,
             versionId: item.VersionId ?? 'null',
@@ -97,7 +109,7 @@ export class S3VersionedStore implements VersionedStore {
       add('object', page.Versions ?? [], 0);
       add('delete-marker', page.DeleteMarkers ?? [], page.Versions?.length ?? 0);
       if (!page.IsTruncated || pastKey) break;
-      keyMarker = page.NextKeyMarker;
+      keyMarker = decode(page.NextKeyMarker);
       versionIdMarker = page.NextVersionIdMarker;
     }
     return chronological(entries, documentOrder.size > 0 ? documentOrder : undefined);
@@ -136,7 +148,7 @@ export class S3VersionedStore implements VersionedStore {
     await this.requireVersioning(request.target.bucket);
     const { source, target, details } = request;
     const encodedKey = source.key.split('/').map(encodeURIComponent).join('/');
-    const result = await this.s3.send(
+    const result = await this.writes.send(
       new CopyObjectCommand({
         Bucket: target.bucket,
         Key: target.key,
@@ -164,7 +176,7 @@ export class S3VersionedStore implements VersionedStore {
   async addDeleteMarker(bucket: string, key: string): Promise<string> {
     // Without a VersionId a delete on a versioned bucket only adds a marker; nothing is destroyed.
     await this.requireVersioning(bucket);
-    const result = await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    const result = await this.writes.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     if (!result.VersionId || result.DeleteMarker !== true) {
       throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
     }

@@ -3,7 +3,7 @@ import type { LedgerEntry, PendingVersion, ReplicatedVersion, ReplicationLedger 
 /** An in-memory ReplicationLedger for unit tests of the replication domain (DynamoLedger is tested on the local AWS). */
 export class MemoryLedger implements ReplicationLedger {
   readonly entries = new Map<string, LedgerEntry>();
-  readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  readonly leases = new Map<string, { owner: string; expiresAt: number; flagged?: boolean }>();
 
   private id = (asset: string, key: string, version: string) => `${asset}\u0000${key}\u0000${version}`;
 
@@ -44,7 +44,39 @@ export class MemoryLedger implements ReplicationLedger {
     return true;
   }
 
-  async releaseLease(asset: string, key: string, owner: string): Promise<void> {
-    if (this.leases.get(`${asset}\u0000${key}`)?.owner === owner) this.leases.delete(`${asset}\u0000${key}`);
+  async flagLease(asset: string, key: string): Promise<void> {
+    const lease = this.leases.get(`${asset}\u0000${key}`);
+    if (lease) lease.flagged = true;
+  }
+
+  async releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'> {
+    const lease = this.leases.get(`${asset}\u0000${key}`);
+    if (lease?.owner !== owner) return 'released';
+    if (lease.flagged) {
+      delete lease.flagged;
+      return 'flagged';
+    }
+    this.leases.delete(`${asset}\u0000${key}`);
+    return 'released';
+  }
+
+  async markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void> {
+    const id = this.id(asset, key, '(key)');
+    const existing = this.entries.get(id);
+    this.entries.set(id, {
+      asset,
+      key,
+      sourceVersionId: '(unknown)',
+      entryType: 'key',
+      state: 'failed',
+      sourceLastModified: existing?.sourceLastModified ?? now.toISOString(),
+      size: 0,
+      attempts: (existing?.attempts ?? 0) + 1,
+      lastError: error,
+    });
+  }
+
+  async clearKeyFailure(asset: string, key: string): Promise<void> {
+    this.entries.delete(this.id(asset, key, '(key)'));
   }
 }

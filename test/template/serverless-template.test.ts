@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicyFile } from '../../functions/policy/load.js';
 import { projectRoot, venvBin } from '../../scripts/local-aws/venv.js';
 
 /**
@@ -72,7 +73,9 @@ describe('the packaged template', () => {
   });
 
   it('routes each replicated asset\'s S3 events to the queue, with the dead-letter queue for failed deliveries', () => {
-    const rules = byType('AWS::Events::Rule').map(([id, r]) => [id, r.Properties.EventPattern]);
+    const rules = byType('AWS::Events::Rule')
+      .filter(([, r]) => r.Properties.EventPattern?.source?.[0] === 'aws.s3')
+      .map(([id, r]) => [id, r.Properties.EventPattern]);
     expect(rules).toEqual([
       ['ReplicationRuleTrainingData', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'training/' }] } } }],
       ['ReplicationRuleEvalSets', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'evals/' }] } } }],
@@ -131,6 +134,71 @@ describe('the packaged template', () => {
     expect(sids.ListSourceEvalSets.Condition).toEqual({ StringLike: { 's3:prefix': ['evals/*'] } });
     expect(sids.WriteReplicaEvalSets.Action).not.toContain('s3:DeleteObjectVersion');
     expect(sids.NeverDestroyReplicas).toMatchObject({ Effect: 'Deny', Action: expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketVersioning']) });
+  });
+});
+
+describe('monitoring in the packaged template', () => {
+  it('runs measure-rpo on the policy\'s schedule and status on demand, each with its own role', () => {
+    expect(resource('MeasureRpoLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-measure-rpo',
+      Role: { 'Fn::GetAtt': ['MeasureRpoRole', 'Arn'] },
+      Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' }, DEAD_LETTER_QUEUE_URL: { Ref: 'ReplicationDeadLetterQueue' } } },
+    });
+    expect(resource('StatusLambdaFunction').Properties).toMatchObject({ FunctionName: 'ai-data-dr-test-status', Role: { 'Fn::GetAtt': ['StatusRole', 'Arn'] } });
+    const schedules = byType('AWS::Events::Rule').filter(([, r]) => r.Properties.ScheduleExpression);
+    expect(schedules.map(([, r]) => [r.Properties.ScheduleExpression, r.Properties.Targets[0].Arn])).toEqual([
+      ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }],
+    ]);
+  });
+
+  it('has one RPO alarm per measured asset with the policy\'s target, missing data breaching, paging on-call', () => {
+    const policy = loadPolicyFile(join(projectRoot, 'dr-policy.yml'));
+    const alarms = byType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'RpoSeconds');
+    const measured = policy.assets.filter((a) => a.kind !== 'model-artifacts');
+    expect(alarms.map(([, a]) => [a.Properties.Dimensions, a.Properties.Threshold])).toEqual(
+      measured.map((a) => [
+        [
+          { Name: 'service', Value: 'ai-data-dr' },
+          { Name: 'asset', Value: a.name },
+          { Name: 'tier', Value: a.tier },
+        ],
+        a.rpoTargetSeconds,
+      ]),
+    );
+    for (const [, alarm] of alarms) {
+      expect(alarm.Properties).toMatchObject({
+        Namespace: 'AiDataDr',
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'breaching',
+        EvaluationPeriods: 3,
+        Period: 60,
+        AlarmActions: [{ Ref: 'OnCallTopic' }],
+        OKActions: [{ Ref: 'OnCallTopic' }],
+      });
+    }
+  });
+
+  it('pages on dead letters, a stale queue and function errors; target events reach the on-call topic', () => {
+    expect(resource('DeadLetterAlarm').Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(resource('QueueAgeAlarm').Properties).toMatchObject({ MetricName: 'ApproximateAgeOfOldestMessage', Threshold: 900 });
+    for (const fn of ['Replicate', 'MeasureRpo', 'Status']) {
+      expect(resource(`${fn}ErrorsAlarm`).Properties).toMatchObject({
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }],
+      });
+    }
+    expect(resource('DrTargetEventsToOnCall').Properties).toMatchObject({
+      EventBusName: { Ref: 'DrEventBus' },
+      EventPattern: { source: ['ai-data-dr'], 'detail-type': ['DR Target Missed', 'DR Target Recovered'] },
+      Targets: [{ Arn: { Ref: 'OnCallTopic' } }],
+    });
+    const publish = resource('MeasureRpoRole').Properties.Policies[0].PolicyDocument.Statement.find((s: { Sid: string }) => s.Sid === 'PublishTargetEvents');
+    expect(publish).toMatchObject({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } });
   });
 });
 

@@ -48,6 +48,14 @@ describe('parseNotification', () => {
     expect(() => parseNotification(eventText(path))).toThrow(message);
   });
 
+  it('keeps a 1024-byte key whose encoded spelling is longer', () => {
+    const key = `training/${'é'.repeat(507)}x`;
+    expect(Buffer.byteLength(key)).toBe(1024);
+    const event = loadEvent<{ detail: { object: { key: string } } }>('s3-eventbridge/valid/object-created.json');
+    event.detail.object.key = encodeURIComponent(key);
+    expect(parseNotification(JSON.stringify(event))[0]?.keys).toEqual([key]);
+  });
+
   it('rejects keys longer than S3 allows (1024 bytes)', () => {
     const event = loadEvent<{ detail: { object: { key: string } } }>('s3-eventbridge/valid/object-created.json');
     event.detail.object.key = `training/${'é'.repeat(510)}`;

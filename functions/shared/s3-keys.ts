@@ -1,0 +1,14 @@
+/**
+ * S3 encodes keys as application/x-www-form-urlencoded in event notifications and in listings
+ * requested with EncodingType=url: spaces as '+', everything else percent-encoded (UTF-8).
+ * Returns undefined when the text is not valid URL encoding.
+ */
+export function decodeFormKey(encoded: string): string | undefined {
+  try {
+    return decodeURIComponent(encoded.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+export const MAX_KEY_BYTES = 1024;
