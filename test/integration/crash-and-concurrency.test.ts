@@ -1,4 +1,4 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicationLedger } from '../../functions/ledger/ledger.js';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
@@ -71,6 +71,60 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     // The lease was released: a later run finds nothing to do.
     const again = await replicateKey(deps(t.ledger, 'container-b'), asset, key);
     expect(again).toMatchObject({ replicated: [], alreadyReplicated: 1 });
+  });
+
+  it('a change that arrives while another invocation holds the key is replicated by the holder before it lets go', async () => {
+    const asset = t.asset('training');
+    const key = 'train/flagged/shard.bin';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'v1' }));
+    await t.takeMessages();
+    // The holder is slow on its first listing: meanwhile a new version lands and its event is busy.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const store = new S3VersionedStore(t.s3);
+    let first = true;
+    const slowSource = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'listVersions' && first) {
+          first = false;
+          return async (bucket: string, k: string) => {
+            const versions = await target.listVersions(bucket, k);
+            await gate;
+            return versions;
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const holder = replicateKey({ ...deps(), source: slowSource }, asset, key);
+    await new Promise((resolve) => setImmediate(resolve));
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'v2' }));
+    await expect(replicateKey(deps(t.ledger, 'container-b'), asset, key)).rejects.toBeInstanceOf(KeyBusyError);
+    open();
+    const outcome = await holder;
+    expect(outcome.replicated).toHaveLength(2);
+    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(asset, key))).toHaveLength(2);
+    await t.takeMessages();
+  });
+
+  it('an undelete in the source (its delete marker removed) makes the replica current again, keeping the marker', async () => {
+    const asset = t.asset('training');
+    const key = 'train/undelete/model-card.md';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'card' }));
+    const marker = (await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key }))).VersionId!;
+    await t.drain();
+    const replicaKey = replicaKeyFor(asset, key);
+    expect((await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey)).map((v) => v.kind)).toEqual(['object', 'delete-marker']);
+
+    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId: marker }));
+    // S3 sends "Object Deleted" with deletion-type "Permanently Deleted" for this.
+    await t.send(JSON.stringify({ Records: [{ eventSource: 'aws:s3', s3: { bucket: { name: 'it-source' }, object: { key } } }] }));
+    await t.drain();
+    const replica = await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey);
+    expect(replica.map((v) => v.kind)).toEqual(['object', 'delete-marker', 'object']);
+    const body = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKey }));
+    expect(await body.Body!.transformToString()).toBe('card');
   });
 
   it('the oldest unreplicated change of an asset comes from the sparse index, oldest first', async () => {

@@ -47,6 +47,7 @@ const training = () => t.asset('training');
 /** Every source version of the asset is in the replica, in order, byte-identical, and the ledger agrees. */
 async function expectReplicaMatchesSource(asset: string) {
   const rows = await t.report(asset);
+  expect(rows.length).toBeGreaterThan(0);
   expect(rows.filter((r) => !r.verified)).toEqual([]);
   return rows;
 }
@@ -89,7 +90,8 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
       attempts: 1,
       entryType: 'object',
     });
-    expect(entry!.lagSeconds).toBeGreaterThanOrEqual(0);
+    expect(entry!.lagSeconds).toBeLessThan(60);
+    expect(Date.parse(entry!.replicatedAt!)).toBeGreaterThanOrEqual(Date.parse(entry!.sourceLastModified));
     expect(entry!).not.toHaveProperty('pendingAsset');
     await expectReplicaMatchesSource('training');
   });
@@ -218,6 +220,14 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     expect(await replicaVersions(replicaKeyFor(training(), key))).toHaveLength(1);
   });
 
+  it('uses a source\'s stored full-object SHA-256 and still verifies the copy', async () => {
+    const key = 'train/checksummed/shard.bin';
+    await put(key, 'with a checksum', { ChecksumAlgorithm: 'SHA256' });
+    await t.drain();
+    const [entry] = await t.ledger.entriesFor('training', key);
+    expect(entry).toMatchObject({ state: 'replicated', sha256: sha256('with a checksum') });
+  });
+
   it('replicates a zero-byte object', async () => {
     const key = 'train/empty/_SUCCESS';
     await put(key, '');
@@ -292,7 +302,7 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     expect(dead).toHaveLength(1);
     await t.s3.send(new CreateBucketCommand({ Bucket: 'it-replica-missing', CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }));
     await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-replica-missing', VersioningConfiguration: { Status: 'Enabled' } }));
-    await t.send(dead[0]!); // the operator's redrive (docs/runbooks/redrive.md)
+    await t.send(dead[0]!); // the operator's redrive (docs/runbooks/replication-failures.md)
     await t.drain();
     const [after] = await t.ledger.entriesFor('orphaned', key);
     expect(after).toMatchObject({ state: 'replicated', attempts: 4 });

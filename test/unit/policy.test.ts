@@ -58,6 +58,21 @@ describe('the DR policy', () => {
     ]);
   });
 
+  it('refuses two assets writing under overlapping replica prefixes of one bucket', () => {
+    const text = withAsset((a) => ((a.replica as Record<string, unknown>).prefix = 'training/evals/'));
+    expect(problemsOf(text)).toEqual([
+      'assets[1].replica.prefix: replica prefix "training/evals/" overlaps assets[0] (training-data, "training/") in replica bucket acme-ml-dr-replica: set distinct replica.prefix values',
+    ]);
+  });
+
+  it('refuses replica bucket names that differ only in dots and hyphens (one CloudFormation id)', () => {
+    const policy = structuredClone(parsePolicy(example)) as unknown as { assets: { replica: Record<string, unknown> }[] };
+    policy.assets[1]!.replica.bucket = 'acme.ml.dr.replica';
+    expect(problemsOf(JSON.stringify(policy))).toContain(
+      'assets[1].replica.bucket: "acme.ml.dr.replica" and "acme-ml-dr-replica" differ only in dots and hyphens; use one replica bucket or names that differ otherwise',
+    );
+  });
+
   it('reports YAML errors and unreadable files as policy errors', () => {
     expect(() => parsePolicy('assets: [\n')).toThrow(/not valid YAML/);
     expect(() => parsePolicy('version: 1\nversion: 1\n')).toThrow(/not valid YAML/);

@@ -94,3 +94,48 @@ describe('replicateKey', () => {
     expect(entry).toMatchObject({ state: 'failed', lastError: 'SlowDown: Please reduce your request rate. (HTTP 503)' });
   });
 });
+
+describe('replicateKey: review cases', () => {
+  it('an unversioned source overwrites its "null" version: each content is a ledger entry of its own', async () => {
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
+      Versions: [{ Key: KEY, VersionId: 'null', LastModified: WRITTEN, IsLatest: true, Size: 3 }],
+    });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT' });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_A) } });
+    await replicateKey(deps(), asset, KEY);
+
+    const rewritten = new Date('2026-11-26T12:00:05.000Z');
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
+      Versions: [{ Key: KEY, VersionId: 'null', LastModified: rewritten, IsLatest: true, Size: 3 }],
+    });
+    s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({
+      Versions: [{ Key: KEY, VersionId: 'r1', LastModified: NOW, IsLatest: true, Size: 3 }],
+    });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_B), ChecksumType: 'FULL_OBJECT' });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r2', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
+    const second = await replicateKey(deps(), asset, KEY);
+    expect(second.replicated.map((r) => [r.sourceVersionId, r.replicaVersionId])).toEqual([['null@2026-11-26T12:00:05.000Z', 'r2']]);
+    expect((await ledger.entriesFor('training', KEY)).map((e) => e.sourceVersionId).sort()).toEqual([
+      'null@2026-11-26T12:00:00.000Z',
+      'null@2026-11-26T12:00:05.000Z',
+    ]);
+  });
+
+  it('a source listing that fails is recorded on the key (the RPO sees it) and cleared by the next sync', async () => {
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(/Access Denied/);
+    expect(await ledger.entriesFor('training', KEY)).toEqual([
+      expect.objectContaining({ entryType: 'key', state: 'failed', sourceLastModified: NOW.toISOString(), lastError: 'AccessDenied: Access Denied' }),
+    ]);
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({});
+    await replicateKey(deps(), asset, KEY);
+    expect(await ledger.entriesFor('training', KEY)).toEqual([]);
+  });
+
+  it('a busy key is flagged, and the holder syncs once more before it lets go', async () => {
+    await ledger.acquireLease('training', KEY, 'holder', NOW, 60);
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
+    expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('flagged');
+    expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('released');
+  });
+});
