@@ -147,4 +147,11 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
       'assets: unknown asset "no-such-asset"; the policy has training, evals, orphaned',
     );
   });
+
+  it('the measure-rpo handler measures every asset of the policy (scheduled invocation)', async () => {
+    vi.resetModules();
+    const { handler } = await import('../../functions/measure-rpo.js');
+    const result = (await handler({ 'detail-type': 'Scheduled Event', source: 'aws.events' }, localContext('measure-rpo'))) as { assets: number };
+    expect(result.assets).toBe(3);
+  });
 });
