@@ -181,6 +181,36 @@ export function replicateS3Statements(policy: Policy): Json[] {
   return statements;
 }
 
+/** Reconcile lists the sources' prefixes and the replicas; it reads no object. */
+export function reconcileS3Statements(policy: Policy): Json[] {
+  return replicatedAssets(policy).flatMap((asset) => {
+    const name = logicalId('', asset.name);
+    return [
+      {
+        Sid: `ListSource${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions'],
+        Resource: s3Arn(asset.source.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${asset.source.prefix}*`] } },
+      },
+      {
+        Sid: `ListReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions'],
+        Resource: s3Arn(asset.replica.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${replicaKeyFor(asset, asset.source.prefix)}*`] } },
+      },
+    ];
+  });
+}
+
+/** One schedule per replicated asset, so each asset's walk has its own invocations and checkpoint. */
+export function reconcileEvents(policy: Policy): Json[] {
+  return replicatedAssets(policy).map((asset) => ({
+    schedule: { rate: [policy.replication.reconcileSchedule], input: { asset: asset.name } },
+  }));
+}
+
 const METRIC_DIMENSIONS = (asset: Policy['assets'][number]) => [
   { Name: 'service', Value: 'ai-data-dr' },
   { Name: 'asset', Value: asset.name },
@@ -254,7 +284,7 @@ export function alarmResources(policy: Policy): Json {
       ...notify,
     },
   };
-  for (const fn of ['Replicate', 'MeasureRpo', 'Status']) {
+  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile']) {
     resources[`${fn}ErrorsAlarm`] = {
       Type: 'AWS::CloudWatch::Alarm',
       Properties: {
@@ -294,5 +324,7 @@ export function stackConfig(policyFile: string) {
     monitoring: policy.monitoring,
     resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy) } },
     replicateS3Statements: replicateS3Statements(policy),
+    reconcileS3Statements: reconcileS3Statements(policy),
+    reconcileEvents: reconcileEvents(policy),
   };
 }

@@ -99,6 +99,11 @@ export const policySchema = z
         batchSize: z.number().int().min(1).max(10).default(10),
         /** Lambda timeout of the replicate function. */
         timeoutSeconds: z.number().int().min(10).max(900).default(300),
+        /** When each asset's source and replica are reconciled (lost events, objects from before). */
+        reconcileSchedule: z
+          .string()
+          .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N hours) or cron(...)')
+          .default('rate(6 hours)'),
       })
       .prefault({}),
     monitoring: z

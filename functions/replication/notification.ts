@@ -8,7 +8,8 @@ import { MalformedNotificationError } from './errors.js';
  * key's versions from the source. Three shapes reach the queue:
  *  - S3 -> EventBridge -> SQS (the default wiring): one EventBridge event from source "aws.s3";
  *  - S3 -> SQS notification: { Records: [...] } with URL-encoded keys (spaces as '+');
- *  - either of them wrapped by SNS ({ Type: "Notification", Message: "..." }).
+ *  - either of them wrapped by SNS ({ Type: "Notification", Message: "..." });
+ *  - keys queued by the reconcile function ({ reconcile: { bucket, keys } }).
  * The EventBridge envelope is Powertools' schema; inside it only the fields the replicator uses are
  * read, so a new field in AWS's events is never a failure.
  */
@@ -38,6 +39,11 @@ const s3Notification = z.object({
       }),
     )
     .min(1),
+});
+
+/** Keys queued by the reconcile function (raw keys, not encoded). */
+const reconcileHint = z.object({
+  reconcile: z.object({ bucket: z.string().min(1), keys: z.array(z.string().min(1)).min(1) }),
 });
 
 const s3TestEvent = z.object({ Event: z.literal('s3:TestEvent') });
@@ -77,6 +83,11 @@ export function parseNotification(body: string): ChangeHint[] {
       bucket: r.s3.bucket.name,
       keys: checkedKeys([decodeFormKey(r.s3.object.key)], `Records[${i}].s3.object.key`),
     }));
+  }
+  const reconcile = reconcileHint.safeParse(json);
+  if (reconcile.success) {
+    const { bucket, keys } = reconcile.data.reconcile;
+    return keys.map((key, i) => ({ bucket, keys: checkedKeys([key], `reconcile.keys[${i}]`) }));
   }
   if (s3TestEvent.safeParse(json).success) return [];
 

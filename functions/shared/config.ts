@@ -19,7 +19,11 @@ const monitorEnvSchema = envSchema.extend({
   DEAD_LETTER_QUEUE_URL: z.string().min(1),
 });
 
+/** reconcile also queues keys for replication. */
+const reconcileEnvSchema = envSchema.extend({ REPLICATION_QUEUE_URL: z.string().min(1) });
+
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
+export type ReconcileConfig = z.infer<typeof reconcileEnvSchema> & { policyPath: string };
 export type MonitorConfig = z.infer<typeof monitorEnvSchema> & { policyPath: string };
 
 export class ConfigError extends Error {
@@ -32,6 +36,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
 export function parseMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   return parseWith(monitorEnvSchema, env);
+}
+
+export function parseReconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {
+  return parseWith(reconcileEnvSchema, env);
 }
 
 function parseWith<S extends typeof envSchema>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> & { policyPath: string } {

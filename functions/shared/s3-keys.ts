@@ -12,3 +12,8 @@ export function decodeFormKey(encoded: string): string | undefined {
 }
 
 export const MAX_KEY_BYTES = 1024;
+
+/** S3 lists keys in UTF-8 binary order, which differs from JavaScript's UTF-16 string order. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}

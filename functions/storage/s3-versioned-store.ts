@@ -12,11 +12,12 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
-import { decodeFormKey } from '../shared/s3-keys.js';
+import { compareKeys, decodeFormKey } from '../shared/s3-keys.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
   CopyRequest,
   CopyResult,
+  KeyHistory,
   ObjectRef,
   VersionDetails,
   VersionEntry,
@@ -31,6 +32,7 @@ const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
 
 /** The fields of a listed Version or DeleteMarker that ordering needs. */
 type ListedVersion = { Key?: string; VersionId?: string; LastModified?: Date; IsLatest?: boolean; Size?: number };
+type ListedEntry = VersionEntry & { arrayIndex: number };
 
 /** A multipart upload's ETag is "<md5 of part md5s>-<parts>": not an MD5 of the object. */
 const isMultipartEtag = (etag: string | undefined) => etag !== undefined && /-\d+"?$/.test(etag);
@@ -68,14 +70,38 @@ export class S3VersionedStore implements VersionedStore {
   ) {}
 
   async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
-    const entries: (VersionEntry & { arrayIndex: number })[] = [];
-    const documentOrder = new Map<string, number>();
-    let keyMarker: string | undefined;
+    for await (const history of this.histories(bucket, key, undefined, (k) => k === key)) return history.versions;
+    return [];
+  }
+
+  keysUnder(bucket: string, prefix: string, startAfterKey?: string): AsyncIterable<KeyHistory> {
+    return this.histories(bucket, prefix, startAfterKey);
+  }
+
+  /**
+   * Walks ListObjectVersions under a prefix and yields each key's history once all of it is read
+   * (a key's versions may span pages). `accept` stops the walk at the first key it refuses: a
+   * listing by a key as prefix also returns longer keys, which sort after the key itself.
+   */
+  private async *histories(
+    bucket: string,
+    prefix: string,
+    startAfterKey?: string,
+    accept: (key: string) => boolean = () => true,
+  ): AsyncGenerator<KeyHistory> {
+    let current: { key: string; entries: ListedEntry[]; order: Map<string, number> } | undefined;
+    const finish = (c: NonNullable<typeof current>): KeyHistory => ({
+      key: c.key,
+      versions: chronological(c.entries, c.order.size > 0 ? c.order : undefined),
+    });
+    let keyMarker = startAfterKey;
     let versionIdMarker: string | undefined;
+    // Positions run on across pages: a later page lists older versions.
+    let base = 0;
     for (;;) {
       const command = new ListObjectVersionsCommand({
         Bucket: bucket,
-        Prefix: key,
+        Prefix: prefix,
         // Keys come back URL-encoded: XML cannot carry every character a key may hold (e.g. CR).
         EncodingType: 'url',
         KeyMarker: keyMarker,
@@ -88,31 +114,45 @@ export class S3VersionedStore implements VersionedStore {
         name: 'drCaptureVersionListing',
       });
       const page = await this.s3.send(command);
-      for (const id of versionIdsInDocumentOrder(raw)) {
-        if (!documentOrder.has(id)) documentOrder.set(id, documentOrder.size);
-      }
-      const decode = (k: string | undefined) => (k !== undefined && page.EncodingType === 'url' ? decodeFormKey(k) : k);
-      // A prefix listing also returns longer keys; the exact key sorts first, so stop past it.
-      let pastKey = false;
+      const documentOrder = new Map(versionIdsInDocumentOrder(raw).map((id, i) => [id, i] as const));
+      const decode = (k: string | undefined) => (k !== undefined && page.EncodingType === 'url' ? (decodeFormKey(k) ?? k) : (k ?? ''));
+      const listed: (ListedEntry & { key: string })[] = [];
       const add = (kind: VersionEntry['kind'], items: ListedVersion[], offset: number) =>
-        items.forEach((item, i) => {
-          if (decode(item.Key) !== key) return void (pastKey = true);
-          entries.push({
+        items.forEach((item, i) =>
+          listed.push({
+            key: decode(item.Key),
             kind,
             versionId: item.VersionId ?? 'null',
             lastModified: item.LastModified ?? new Date(0),
             size: item.Size ?? 0,
             isLatest: item.IsLatest ?? false,
-            arrayIndex: offset + i,
-          });
-        });
+            arrayIndex: base + offset + i,
+          }),
+        );
       add('object', page.Versions ?? [], 0);
       add('delete-marker', page.DeleteMarkers ?? [], page.Versions?.length ?? 0);
-      if (!page.IsTruncated || pastKey) break;
+      // Versions and delete markers come in two arrays; within the page, keys are in order.
+      listed.sort((a, b) => compareKeys(a.key, b.key));
+      for (const { key, ...entry } of listed) {
+        if (!accept(key)) {
+          if (current) yield finish(current);
+          return;
+        }
+        if (current && current.key !== key) {
+          yield finish(current);
+          current = undefined;
+        }
+        current ??= { key, entries: [], order: new Map() };
+        current.entries.push(entry);
+        const position = documentOrder.get(entry.versionId);
+        if (position !== undefined) current.order.set(entry.versionId, base + position);
+      }
+      base += listed.length;
+      if (!page.IsTruncated) break;
       keyMarker = decode(page.NextKeyMarker);
       versionIdMarker = page.NextVersionIdMarker;
     }
-    return chronological(entries, documentOrder.size > 0 ? documentOrder : undefined);
+    if (current) yield finish(current);
   }
 
   async describe(ref: ObjectRef): Promise<VersionDetails> {

@@ -43,7 +43,18 @@ export interface CopyResult {
   sha256?: string;
 }
 
+/** One key and all its versions and delete markers, oldest first. */
+export interface KeyHistory {
+  key: string;
+  versions: VersionEntry[];
+}
+
 export interface VersionedStore {
+  /**
+   * Every key under a prefix with its history, in key order, paged underneath; starts after
+   * `startAfterKey` when given (a checkpoint). Reads listings only, never objects.
+   */
+  keysUnder(bucket: string, prefix: string, startAfterKey?: string): AsyncIterable<KeyHistory>;
   /** Every version and delete marker of exactly this key, oldest first. */
   listVersions(bucket: string, key: string): Promise<VersionEntry[]>;
   describe(ref: ObjectRef): Promise<VersionDetails>;

@@ -62,7 +62,10 @@ async function seed(db: DynamoDBDocumentClient, table: string, replicated: numbe
   let batch: Record<string, unknown>[] = [];
   for (const it of items()) {
     batch.push(it);
-    if (batch.length === 25) (batches.push(batch), (batch = []));
+    if (batch.length === 25) {
+      batches.push(batch);
+      batch = [];
+    }
   }
   if (batch.length) batches.push(batch);
   let next = 0;

@@ -11,6 +11,10 @@ Gap 2 (moto 5.2.5): a DeleteObject on a versioned bucket creates a delete marker
 Gap 3 (moto 5.2.5): an event forwarded to another region's bus reaches its SQS targets without
 the "account" field every EventBridge event carries. It is filled in with the rule's account.
 
+Gap 4 (moto 5.2.5): ListObjectVersions with a KeyMarker and no VersionIdMarker drops the first
+version after the marker (or keeps later versions of the marker key). S3 lists the keys after the
+marker key; reconcile resumes from a checkpoint that way.
+
 Usage: python server.py --port N   (binds 127.0.0.1 only)
 """
 import copy
@@ -90,6 +94,37 @@ def _send_to_sqs_queue_with_account(self, resource_id, event, group_id=None):
 
 
 events_models.Rule._send_to_sqs_queue = _send_to_sqs_queue_with_account
+
+_original_list_object_versions = s3_models.S3Backend.list_object_versions
+
+
+def _list_object_versions_after_key(
+    self, bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="", version_id_marker=None
+):
+    if not key_marker or version_id_marker or delimiter:
+        return _original_list_object_versions(
+            self, bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker
+        )
+    versions, prefixes, markers, _, _ = _original_list_object_versions(
+        self, bucket_name, None, None, None, prefix, None
+    )
+    # Python compares by code point, which is the UTF-8 byte order S3 lists in.
+    listed = [v for v in versions + markers if v.name > key_marker]
+    listed.sort(key=lambda v: (v.name, -v.last_modified.timestamp()))
+    next_key = next_version = None
+    if max_keys is not None and len(listed) > max_keys:
+        listed = listed[:max_keys]
+        next_key, next_version = listed[-1].name, listed[-1].version_id
+    return (
+        [v for v in listed if isinstance(v, s3_models.FakeKey)],
+        prefixes,
+        [v for v in listed if not isinstance(v, s3_models.FakeKey)],
+        next_key,
+        next_version,
+    )
+
+
+s3_models.S3Backend.list_object_versions = _list_object_versions_after_key
 
 if __name__ == "__main__":
     main(["-H", "127.0.0.1", *sys.argv[1:]])

@@ -146,8 +146,10 @@ describe('monitoring in the packaged template', () => {
     });
     expect(resource('StatusLambdaFunction').Properties).toMatchObject({ FunctionName: 'ai-data-dr-test-status', Role: { 'Fn::GetAtt': ['StatusRole', 'Arn'] } });
     const schedules = byType('AWS::Events::Rule').filter(([, r]) => r.Properties.ScheduleExpression);
-    expect(schedules.map(([, r]) => [r.Properties.ScheduleExpression, r.Properties.Targets[0].Arn])).toEqual([
-      ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }],
+    expect(schedules.map(([, r]) => [r.Properties.ScheduleExpression, r.Properties.Targets[0].Arn, r.Properties.Targets[0].Input])).toEqual([
+      ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }, undefined],
+      ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"training-data"}'],
+      ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"eval-sets"}'],
     ]);
   });
 
@@ -199,6 +201,24 @@ describe('monitoring in the packaged template', () => {
     });
     const publish = resource('MeasureRpoRole').Properties.Policies[0].PolicyDocument.Statement.find((s: { Sid: string }) => s.Sid === 'PublishTargetEvents');
     expect(publish).toMatchObject({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } });
+  });
+});
+
+describe('reconcile in the packaged template', () => {
+  it('lists only the policy\'s prefixes, queues to the replication queue, keeps its checkpoints apart', () => {
+    expect(resource('ReconcileLambdaFunction').Properties).toMatchObject({
+      Timeout: 900,
+      Role: { 'Fn::GetAtt': ['ReconcileRole', 'Arn'] },
+      Environment: { Variables: { REPLICATION_QUEUE_URL: { Ref: 'ReplicationQueue' } } },
+    });
+    const statements = resource('ReconcileRole').Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
+    const s3 = statements.filter((s: { Action: string[] | string }) => [s.Action].flat().some((a) => a.startsWith('s3:')));
+    expect(s3.flatMap((s: { Action: string[] }) => s.Action)).toEqual(Array(4).fill('s3:ListBucketVersions'));
+    expect(s3.map((s: { Condition: any }) => s.Condition.StringLike['s3:prefix'][0])).toEqual(['training/*', 'training/*', 'evals/*', 'evals/*']);
+    expect(statements.find((s: { Sid: string }) => s.Sid === 'QueueGaps')).toMatchObject({ Action: 'sqs:SendMessage' });
+    expect(statements.find((s: { Sid: string }) => s.Sid === 'Checkpoints').Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RECONCILE#*'] },
+    });
   });
 });
 

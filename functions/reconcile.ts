@@ -1,0 +1,43 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { replicatedAssets } from './policy/assets.js';
+import { reconcileAsset } from './reconcile/reconcile-asset.js';
+import { createReconciler } from './reconcile/runtime.js';
+import { parseReconcileConfig } from './shared/config.js';
+import { logger, metrics, tracer } from './shared/observability.js';
+
+const reconciler = createReconciler(parseReconcileConfig(process.env));
+
+/** Scheduled per asset ({"asset": "<name>"}), or for every replicated asset when no asset is given. */
+const inputSchema = z.object({
+  asset: z.string().min(1).optional(),
+  /** Stop after this many keys in this invocation (the walk continues in the next one). */
+  maxKeys: z.number().int().positive().optional(),
+});
+/** Time left when the walk stops, to queue what it found and save its checkpoint. */
+const RESERVE_MS = 60_000;
+
+export const handler = middy(async (event: unknown, context: Context) => {
+  const input = inputSchema.parse(event ?? {});
+  const assets = replicatedAssets(reconciler.policy).filter((a) => !input.asset || a.name === input.asset);
+  if (input.asset && assets.length === 0) throw new Error(`asset: "${input.asset}" is not a replicated asset of the policy`);
+  let keys = 0;
+  const shouldStop = () => ++keys >= (input.maxKeys ?? Infinity) || context.getRemainingTimeInMillis() < RESERVE_MS;
+  const results = [];
+  for (const asset of assets) {
+    const { finished, checkpoint } = await reconcileAsset(reconciler.depsFor(asset, shouldStop), asset);
+    metrics.addMetric('ReconcileKeysQueued', MetricUnit.Count, checkpoint.counts.keysQueued);
+    logger.info(finished ? 'reconcile run finished' : 'reconcile run continues next invocation', { ...checkpoint });
+    results.push({ asset: asset.name, finished, afterKey: checkpoint.afterKey, counts: checkpoint.counts });
+    if (!finished) break;
+  }
+  return { results };
+})
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

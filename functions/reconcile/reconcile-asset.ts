@@ -1,0 +1,141 @@
+import { replicaKeyFor } from '../policy/assets.js';
+import { compareKeys } from '../shared/s3-keys.js';
+import type { ObjectAsset } from '../policy/schema.js';
+import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
+
+/**
+ * Reconciliation: walks an asset's source and replica listings side by side (versions on both
+ * sides, paged) and queues every key whose replica is behind, for the replicate function to sync.
+ * It catches lost events, objects that existed before the stack was deployed, and earlier
+ * failures. A prefix of millions of keys is walked over many invocations: the walk stops when its
+ * time is up and saves a checkpoint (the last key whose fate is decided and queued).
+ */
+
+export type GapCause = 'missing-key' | 'missing-versions' | 'stale-latest';
+
+export interface ReconcileCounts {
+  keysScanned: number;
+  sourceVersions: number;
+  keysQueued: number;
+  byCause: Record<GapCause, number>;
+  /** Keys present only in the replica (kept: nothing in the replica is destroyed). */
+  replicaOnlyKeys: number;
+}
+
+export interface ReconcileCheckpoint {
+  asset: string;
+  runId: string;
+  startedAt: string;
+  /** The last source key fully handled; the next invocation starts after it. */
+  afterKey?: string;
+  invocations: number;
+  counts: ReconcileCounts;
+}
+
+export interface ReconcileRunRecord extends Omit<ReconcileCheckpoint, 'afterKey'> {
+  finishedAt: string;
+}
+
+export interface ReconcileStore {
+  checkpoint(asset: string): Promise<ReconcileCheckpoint | undefined>;
+  saveCheckpoint(checkpoint: ReconcileCheckpoint): Promise<void>;
+  /** Records a finished run and removes the checkpoint, so the next invocation starts a new run. */
+  finishRun(run: ReconcileRunRecord): Promise<void>;
+}
+
+export interface HintQueue {
+  /** Queues keys of a bucket for replication (each is synced whole: all its versions). */
+  send(bucket: string, keys: string[]): Promise<void>;
+}
+
+export interface ReconcileDeps {
+  source: VersionedStore;
+  replica: VersionedStore;
+  store: ReconcileStore;
+  queue: HintQueue;
+  clock: () => Date;
+  /** True when the invocation must stop (time budget); checked after each key. */
+  shouldStop: () => boolean;
+  /** Keys per queue message. */
+  keysPerMessage?: number;
+}
+
+export interface ReconcileResult {
+  finished: boolean;
+  checkpoint: ReconcileCheckpoint;
+}
+
+const emptyCounts = (): ReconcileCounts => ({
+  keysScanned: 0,
+  sourceVersions: 0,
+  keysQueued: 0,
+  byCause: { 'missing-key': 0, 'missing-versions': 0, 'stale-latest': 0 },
+  replicaOnlyKeys: 0,
+});
+
+/** Why a key's replica is behind its source, if it is. */
+export function gapOf(source: KeyHistory, replica: KeyHistory | undefined): GapCause | undefined {
+  if (!replica || replica.versions.length === 0) return 'missing-key';
+  if (replica.versions.length < source.versions.length) return 'missing-versions';
+  const [s, r] = [source.versions.at(-1)!, replica.versions.at(-1)!];
+  if (s.kind !== r.kind || r.lastModified < s.lastModified) return 'stale-latest';
+  return undefined;
+}
+
+export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): Promise<ReconcileResult> {
+  const now = deps.clock().toISOString();
+  const checkpoint: ReconcileCheckpoint = (await deps.store.checkpoint(asset.name)) ?? {
+    asset: asset.name,
+    runId: now,
+    startedAt: now,
+    invocations: 0,
+    counts: emptyCounts(),
+  };
+  checkpoint.invocations++;
+  const replicaPrefix = replicaKeyFor(asset, asset.source.prefix);
+  const suffix = (key: string, prefix: string) => key.slice(prefix.length);
+  const replicaStart = checkpoint.afterKey && replicaKeyFor(asset, checkpoint.afterKey);
+  const source = deps.source.keysUnder(asset.source.bucket, asset.source.prefix, checkpoint.afterKey)[Symbol.asyncIterator]();
+  const replica = deps.replica.keysUnder(asset.replica.bucket, replicaPrefix, replicaStart)[Symbol.asyncIterator]();
+
+  const batch: string[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await deps.queue.send(asset.source.bucket, batch.splice(0));
+  };
+  let replicaNext = await replica.next();
+  let stopped = false;
+  for (let next = await source.next(); !next.done; next = await source.next()) {
+    const history = next.value;
+    const key = suffix(history.key, asset.source.prefix);
+    // Replica keys sort like source keys (the prefix is swapped, the rest is the same).
+    while (!replicaNext.done && compareKeys(suffix(replicaNext.value.key, replicaPrefix), key) < 0) {
+      checkpoint.counts.replicaOnlyKeys++;
+      replicaNext = await replica.next();
+    }
+    const match = !replicaNext.done && suffix(replicaNext.value.key, replicaPrefix) === key ? replicaNext.value : undefined;
+    const gap = gapOf(history, match);
+    checkpoint.counts.keysScanned++;
+    checkpoint.counts.sourceVersions += history.versions.length;
+    if (gap) {
+      checkpoint.counts.byCause[gap]++;
+      checkpoint.counts.keysQueued++;
+      batch.push(history.key);
+      if (batch.length >= (deps.keysPerMessage ?? 100)) await flush();
+    }
+    checkpoint.afterKey = history.key;
+    if (deps.shouldStop()) {
+      stopped = true;
+      break;
+    }
+  }
+  // Queue first, then checkpoint: a key is never passed over without being queued.
+  await flush();
+  if (stopped) {
+    await deps.store.saveCheckpoint(checkpoint);
+    return { finished: false, checkpoint };
+  }
+  const { afterKey: _done, ...run } = checkpoint;
+  await deps.store.finishRun({ ...run, finishedAt: deps.clock().toISOString() });
+  return { finished: true, checkpoint };
+}

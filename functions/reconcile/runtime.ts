@@ -1,0 +1,28 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { loadPolicyFile } from '../policy/load.js';
+import type { ObjectAsset, Policy } from '../policy/schema.js';
+import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import type { ReconcileConfig } from '../shared/config.js';
+import { S3VersionedStore } from '../storage/s3-versioned-store.js';
+import { DynamoReconcileStore } from './dynamo-reconcile-store.js';
+import type { ReconcileDeps } from './reconcile-asset.js';
+import { SqsHintQueue } from './sqs-hint-queue.js';
+
+/** Composition root of reconcile: listings on S3, checkpoints in the ledger table, hints to the queue. */
+export function createReconciler(config: ReconcileConfig, clock: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const store = new DynamoReconcileStore(dynamoDocumentClient(), config.LEDGER_TABLE);
+  const queue = new SqsHintQueue(new SQSClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_URL);
+  const listing = (region: string) => new S3VersionedStore(s3Client(region, config.DR_S3_FORCE_PATH_STYLE));
+  return {
+    policy,
+    depsFor: (asset: ObjectAsset, shouldStop: () => boolean): ReconcileDeps => ({
+      source: listing(asset.source.region),
+      replica: listing(asset.replica.region),
+      store,
+      queue,
+      clock,
+      shouldStop,
+    }),
+  };
+}
