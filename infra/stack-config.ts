@@ -284,7 +284,7 @@ export function alarmResources(policy: Policy): Json {
       ...notify,
     },
   };
-  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile']) {
+  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile', 'Backfill']) {
     resources[`${fn}ErrorsAlarm`] = {
       Type: 'AWS::CloudWatch::Alarm',
       Properties: {

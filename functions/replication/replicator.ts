@@ -1,6 +1,6 @@
 import { assetForKey } from '../policy/assets.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
-import { parseNotification } from './notification.js';
+import { type ChangeHint, parseNotification } from './notification.js';
 import { type KeyOutcome, type ReplicationDeps, replicateKey } from './replicate-key.js';
 
 export interface MessageOutcome {
@@ -29,14 +29,23 @@ export class Replicator {
   async replicateMessage(body: string): Promise<MessageOutcome> {
     const outcome: MessageOutcome = { keys: [], unmanaged: [] };
     for (const hint of parseNotification(body)) {
-      for (const key of hint.keys) {
-        const asset = assetForKey(this.policy, hint.bucket, key);
-        if (!asset) {
-          outcome.unmanaged.push({ bucket: hint.bucket, key });
-          continue;
-        }
-        outcome.keys.push(await this.once(asset, key));
+      const { keys, unmanaged } = await this.replicateHint(hint);
+      outcome.keys.push(...keys);
+      outcome.unmanaged.push(...unmanaged);
+    }
+    return outcome;
+  }
+
+  /** Syncs every candidate key of a hint that belongs to an asset of the policy. */
+  async replicateHint(hint: ChangeHint): Promise<MessageOutcome> {
+    const outcome: MessageOutcome = { keys: [], unmanaged: [] };
+    for (const key of hint.keys) {
+      const asset = assetForKey(this.policy, hint.bucket, key);
+      if (!asset) {
+        outcome.unmanaged.push({ bucket: hint.bucket, key });
+        continue;
       }
+      outcome.keys.push(await this.once(asset, key));
     }
     return outcome;
   }

@@ -222,6 +222,17 @@ describe('reconcile in the packaged template', () => {
   });
 });
 
+describe('backfill in the packaged template', () => {
+  it('runs the replicate logic for S3 Batch Operations with the replicate role', () => {
+    expect(resource('BackfillLambdaFunction').Properties).toMatchObject({
+      Handler: 'functions/backfill.handler',
+      Role: { 'Fn::GetAtt': ['ReplicateRole', 'Arn'] },
+      Timeout: 300,
+    });
+    expect(resource('BackfillErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'BackfillLambdaFunction' } }]);
+  });
+});
+
 describe('packaging validates the policy', () => {
   const badPolicy = () => {
     const file = join(mkdtempSync(join(tmpdir(), 'dr-bad-')), 'bad.yml');

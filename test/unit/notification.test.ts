@@ -62,3 +62,12 @@ describe('parseNotification', () => {
     expect(() => parseNotification(JSON.stringify(event))).toThrow(/longer than 1024 bytes/);
   });
 });
+
+describe('reconcile hints', () => {
+  it('reads the keys reconcile queued, as they are (not encoded)', () => {
+    expect(parseNotification(eventText('reconcile/valid/hint.json'))).toEqual([
+      { bucket: 'acme-ml-prod-data', keys: ['training/shards/shard-00000.jsonl'] },
+      { bucket: 'acme-ml-prod-data', keys: ['training/images/cat photo+1.jpg'] },
+    ]);
+  });
+});

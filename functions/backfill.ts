@@ -1,0 +1,25 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import { formatPath } from './policy/load.js';
+import { batchRequestSchema, runBatchTasks } from './replication/batch-operations.js';
+import { createReplicator } from './replication/runtime.js';
+import { parseConfig } from './shared/config.js';
+import { logger, tracer } from './shared/observability.js';
+
+const replicator = createReplicator(parseConfig(process.env));
+
+/** Invoked by S3 Batch Operations (LambdaInvoke), schema 1.0 or 2.0: docs/backfill.md. */
+export const handler = middy(async (event: unknown) => {
+  const parsed = batchRequestSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`not an S3 Batch Operations invocation: ${formatPath(issue.path) || 'event'}: ${issue.message}`);
+  }
+  replicator.startBatch();
+  const response = await runBatchTasks(replicator, parsed.data);
+  for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });
+  return response;
+})
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger));
