@@ -5,13 +5,18 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { describeError } from './shared/errors.js';
-import { createReplicator } from './replication/runtime.js';
+import { CopyContinuesError } from './replication/errors.js';
+import { createContinuations, createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
+import { describeError } from './shared/errors.js';
 import { logger, metrics, tracer } from './shared/observability.js';
 
 // Environment and policy are parsed at cold start: a bad policy fails here, naming the field.
-const replicator = createReplicator(parseConfig(process.env));
+const config = parseConfig(process.env);
+const replicator = createReplicator(config);
+const continueLater = createContinuations(config);
+/** Time a long copy leaves itself to record its progress and queue its continuation. */
+const RESERVE_MS = 30_000;
 const processor = new BatchProcessor(EventType.SQS);
 
 async function replicateRecord(record: SQSRecord): Promise<void> {
@@ -29,6 +34,11 @@ async function replicateRecord(record: SQSRecord): Promise<void> {
       logger.info('replicated', { ...v });
     }
   } catch (error: unknown) {
+    if (error instanceof CopyContinuesError && continueLater) {
+      await continueLater(record.body);
+      logger.info('long copy continues in the next invocation', { messageId: record.messageId, progress: error.message });
+      return;
+    }
     logger.error('record failed; it is retried, then dead-lettered', {
       messageId: record.messageId,
       error: describeError(error),
@@ -39,7 +49,7 @@ async function replicateRecord(record: SQSRecord): Promise<void> {
 }
 
 export const handler = middy(async (event: SQSEvent, context: Context) => {
-  replicator.startBatch();
+  replicator.startBatch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
   metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
   return processPartialResponse(event, replicateRecord, processor, { context });
 })

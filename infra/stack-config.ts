@@ -160,7 +160,15 @@ export function replicateS3Statements(policy: Policy): Json[] {
         Sid: `WriteReplica${name}`,
         Effect: 'Allow',
         // DeleteObject without a version id only adds a delete marker on a versioned bucket.
-        Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectVersion', 's3:DeleteObject'],
+        // Multipart copies: UploadPartCopy is s3:PutObject; resuming lists parts; giving up aborts.
+        Action: [
+          's3:PutObject',
+          's3:PutObjectTagging',
+          's3:GetObjectVersion',
+          's3:DeleteObject',
+          's3:ListMultipartUploadParts',
+          's3:AbortMultipartUpload',
+        ],
         Resource: s3Arn(`${asset.replica.bucket}/${replicaPrefix}*`),
       },
     );

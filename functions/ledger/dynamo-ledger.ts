@@ -3,11 +3,12 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion } from './ledger.js';
+import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion, UploadProgress } from './ledger.js';
 
 /**
  * Table layout (see docs/ledger.md):
@@ -15,6 +16,7 @@ import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, Replicated
  *   sk = "V#<source version id>"    one item per source version
  *   sk = "LEASE"                    the key's lease while an invocation replicates it
  *   sk = "KEY"                      a failure of the key before its versions were known
+ *   sk = "UPLOAD#<source version>"  a multipart copy in progress (upload id, part size)
  * Sparse GSI "unreplicated": pendingAsset (= asset) + pendingSince (= source write time), present
  * only while an entry is pending or failed, so "oldest unreplicated change of asset X" is one
  * Query with Limit 1 whose cost does not grow with history.
@@ -64,7 +66,7 @@ export class DynamoLedger implements Ledger {
           ConsistentRead: true,
         }),
       );
-      entries.push(...((page.Items ?? []).filter((item) => item.sk !== LEASE) as LedgerEntry[]));
+      entries.push(...((page.Items ?? []).filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as LedgerEntry[]));
       start = page.LastEvaluatedKey;
     } while (start);
     return entries;
@@ -91,6 +93,7 @@ export class DynamoLedger implements Ledger {
           '#state = :replicated, replicaKey = :rkey, replicaVersionId = :rvid, replicatedAt = :at, lagSeconds = :lag, ' +
           'attempts = if_not_exists(attempts, :zero) + :one, lastAttemptAt = :at' +
           (r.sha256 ? ', sha256 = :sha' : '') +
+          (r.sha256Composite ? ', sha256Composite = :composite, partSizeBytes = :partSize' : '') +
           ' REMOVE pendingAsset, pendingSince, lastError',
         ExpressionAttributeNames: NAMES,
         ExpressionAttributeValues: {
@@ -103,6 +106,7 @@ export class DynamoLedger implements Ledger {
           ':zero': 0,
           ':one': 1,
           ...(r.sha256 ? { ':sha': r.sha256 } : {}),
+          ...(r.sha256Composite ? { ':composite': r.sha256Composite, ':partSize': r.partSizeBytes } : {}),
         },
       }),
     );
@@ -277,6 +281,26 @@ export class DynamoLedger implements Ledger {
       if (!isConditionFailure(error)) throw error;
       return 'released'; // not ours any more (expired and taken over)
     }
+  }
+
+  async upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}` }, ConsistentRead: true }),
+    );
+    return Item ? { uploadId: Item.uploadId as string, partSizeBytes: Item.partSizeBytes as number, startedAt: Item.startedAt as string } : undefined;
+  }
+
+  async saveUpload(asset: string, key: string, sourceVersionId: string, progress: UploadProgress): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}`, ...progress },
+      }),
+    );
+  }
+
+  async clearUpload(asset: string, key: string, sourceVersionId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}` } }));
   }
 
   async markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void> {

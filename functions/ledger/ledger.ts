@@ -23,6 +23,9 @@ export interface LedgerEntry {
   sourceLastModified: string;
   size: number;
   sha256?: string;
+  /** Multipart copies: SHA-256 of the part digests, "-<parts>", and the part size it was taken with. */
+  sha256Composite?: string;
+  partSizeBytes?: number;
   replicaKey?: string;
   replicaVersionId?: string;
   replicatedAt?: string;
@@ -30,6 +33,12 @@ export interface LedgerEntry {
   attempts: number;
   lastError?: string;
   lastAttemptAt?: string;
+}
+
+export interface UploadProgress {
+  uploadId: string;
+  partSizeBytes: number;
+  startedAt: string;
 }
 
 export interface ReplicatedSummary {
@@ -52,6 +61,8 @@ export interface ReplicatedVersion {
   replicaKey: string;
   replicaVersionId: string;
   sha256?: string;
+  sha256Composite?: string;
+  partSizeBytes?: number;
   replicatedAt: string;
   lagSeconds: number;
 }
@@ -72,6 +83,10 @@ export interface ReplicationLedger {
    */
   markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void>;
   clearKeyFailure(asset: string, key: string): Promise<void>;
+  /** A multipart copy in progress (to resume it in the next invocation instead of starting over). */
+  upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined>;
+  saveUpload(asset: string, key: string, sourceVersionId: string, progress: UploadProgress): Promise<void>;
+  clearUpload(asset: string, key: string, sourceVersionId: string): Promise<void>;
   /** A per-key lease so two invocations never copy the same key at once. */
   acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean>;
   /** Tells the lease holder the key changed again while it worked: it syncs once more before releasing. */

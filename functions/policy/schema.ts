@@ -99,6 +99,12 @@ export const policySchema = z
         batchSize: z.number().int().min(1).max(10).default(10),
         /** Lambda timeout of the replicate function. */
         timeoutSeconds: z.number().int().min(10).max(900).default(300),
+        /** Objects larger than this are copied with multipart UploadPartCopy, parts in parallel. */
+        multipartThresholdBytes: z.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(512 * 1024 ** 2),
+        /** Part size of multipart copies (raised when an object would need more than 10,000 parts). */
+        multipartPartSizeBytes: z.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(128 * 1024 ** 2),
+        /** Parts copied at once per object. */
+        partConcurrency: z.number().int().min(1).max(64).default(8),
         /** When each asset's source and replica are reconciled (lost events, objects from before). */
         reconcileSchedule: z
           .string()

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describeError } from '../shared/errors.js';
 import { decodeFormKey, MAX_KEY_BYTES } from '../shared/s3-keys.js';
-import { KeyBusyError, ObjectTooLargeError, ReplicaKeyTooLongError } from './errors.js';
+import { CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
 import type { Replicator } from './replicator.js';
 
 /**
@@ -39,8 +39,8 @@ export interface BatchResponse {
 const PERMANENT_S3_ERRORS = new Set(['AccessDenied', 'NoSuchBucket', 'InvalidObjectState', 'Forbidden']);
 
 function resultCodeOf(error: unknown): ResultCode {
-  if (error instanceof KeyBusyError) return 'TemporaryFailure';
-  if (error instanceof ObjectTooLargeError || error instanceof ReplicaKeyTooLongError) return 'PermanentFailure';
+  if (error instanceof KeyBusyError || error instanceof CopyContinuesError) return 'TemporaryFailure';
+  if (error instanceof ReplicaKeyTooLongError) return 'PermanentFailure';
   const name = (error as { name?: string })?.name ?? '';
   return PERMANENT_S3_ERRORS.has(name) ? 'PermanentFailure' : 'TemporaryFailure';
 }

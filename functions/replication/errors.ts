@@ -6,17 +6,12 @@ export class MalformedNotificationError extends Error {
   override readonly name = 'MalformedNotificationError';
 }
 
-/** Above the CopyObject limit; multipart UploadPartCopy comes in a later release. */
-export class ObjectTooLargeError extends Error {
-  override readonly name = 'ObjectTooLargeError';
-  constructor(
-    readonly size: number,
-    readonly limit: number,
-  ) {
-    super(
-      `object is ${size} bytes, above the ${limit}-byte CopyObject limit; multipart copy of objects over 5 GB is not supported in this release`,
-    );
-  }
+/**
+ * A multipart copy ran out of invocation time; its upload and parts are kept and the next
+ * invocation continues it (the message is queued again).
+ */
+export class CopyContinuesError extends Error {
+  override readonly name = 'CopyContinuesError';
 }
 
 export class ChecksumMismatchError extends Error {

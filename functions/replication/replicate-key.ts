@@ -2,17 +2,22 @@ import { type LedgerEntry, ledgerVersionId, type PendingVersion, type Replicatio
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
-import {
-  ChecksumMismatchError,
-  KeyBusyError,
-  ObjectTooLargeError,
-  ReplicaKeyTooLongError,
-} from './errors.js';
+import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
+import { copyMultipart, partSizeFor, planParts, verifyParts } from './multipart-copy.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_KEY_BYTES } from '../shared/s3-keys.js';
 
-/** CopyObject copies objects up to 5 GB in one call. */
-export const COPY_OBJECT_LIMIT_BYTES = 5 * 1024 ** 3;
+/** Multipart copy settings (policy.replication); CopyObject copies at most 5 GB in one call. */
+export interface MultipartPolicy {
+  thresholdBytes: number;
+  partSizeBytes: number;
+  partConcurrency: number;
+}
+export const DEFAULT_MULTIPART: MultipartPolicy = {
+  thresholdBytes: 512 * 1024 ** 2,
+  partSizeBytes: 128 * 1024 ** 2,
+  partConcurrency: 8,
+};
 
 /** User metadata the replicator writes on every replica version (x-amz-meta-dr-*). */
 export const REPLICA_METADATA = {
@@ -29,7 +34,9 @@ export interface ReplicationDeps {
   /** Identifies this invocation in the key's lease. */
   leaseOwner: string;
   leaseSeconds: number;
-  copyLimitBytes?: number;
+  multipart?: MultipartPolicy;
+  /** True when the invocation is about to run out of time: long copies stop and continue later. */
+  shouldYield?: () => boolean;
 }
 
 export interface ReplicatedVersionReport {
@@ -39,6 +46,8 @@ export interface ReplicatedVersionReport {
   entryType: 'object' | 'delete-marker';
   replicaVersionId: string;
   sha256?: string;
+  sha256Composite?: string;
+  partSizeBytes?: number;
   size: number;
   lagSeconds: number;
   /** The replica already held this version (an earlier attempt crashed before the ledger write). */
@@ -149,7 +158,8 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
         outcome.replicated.push(report);
       }
     } catch (error: unknown) {
-      await deps.ledger.markFailed(current, describeError(error), deps.clock());
+      // A copy that continues in the next invocation is pending, not failed.
+      if (!(error instanceof CopyContinuesError)) await deps.ledger.markFailed(current, describeError(error), deps.clock());
       throw error;
     }
   } else if (goneFromSource.some((e) => e.state === 'replicated')) {
@@ -163,6 +173,8 @@ async function recordReplicated(deps: ReplicationDeps, version: PendingVersion, 
     replicaKey,
     replicaVersionId: report.replicaVersionId,
     sha256: report.sha256,
+    sha256Composite: report.sha256Composite,
+    partSizeBytes: report.partSizeBytes,
     replicatedAt: deps.clock().toISOString(),
     lagSeconds: report.lagSeconds,
   });
@@ -250,32 +262,73 @@ async function replicateVersion(
 
   const sourceRef = { bucket: asset.source.bucket, key, versionId: version.versionId };
   const details = await deps.source.describe(sourceRef);
-  const limit = deps.copyLimitBytes ?? COPY_OBJECT_LIMIT_BYTES;
-  if (details.size > limit) throw new ObjectTooLargeError(details.size, limit);
-  const sourceSha256 = details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
+  const target = { bucket: asset.replica.bucket, key: replicaKey };
+  const request = {
+    source: sourceRef,
+    target,
+    details,
+    metadata: {
+      ...details.metadata,
+      [REPLICA_METADATA.sourceVersionId]: idOf(version),
+      [REPLICA_METADATA.asset]: asset.name,
+    } as Record<string, string>,
+    storageClass: asset.replica.storageClass,
+  };
+  const multipart = deps.multipart ?? DEFAULT_MULTIPART;
+  if (details.size > multipart.thresholdBytes) {
+    return { ...base, ...(await replicateLarge(deps, asset.name, key, version, request, orphan, multipart)), lagSeconds: lag() };
+  }
 
+  const sourceSha256 = details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
   if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.sha256 === sourceSha256) {
     const verified = await replicaSha256(deps, asset, replicaKey, orphan.entry.versionId);
     if (verified === sourceSha256) {
       return { ...base, replicaVersionId: orphan.entry.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: true };
     }
   }
-
-  const copy = await deps.replica.copy({
-    source: sourceRef,
-    target: { bucket: asset.replica.bucket, key: replicaKey },
-    details,
-    metadata: {
-      ...details.metadata,
-      [REPLICA_METADATA.sourceVersionId]: idOf(version),
-      [REPLICA_METADATA.sha256]: sourceSha256,
-      [REPLICA_METADATA.asset]: asset.name,
-    },
-    storageClass: asset.replica.storageClass,
-  });
+  request.metadata[REPLICA_METADATA.sha256] = sourceSha256;
+  const copy = await deps.replica.copy(request);
   const copied = copy.sha256 ?? (await replicaSha256(deps, asset, replicaKey, copy.versionId));
   if (copied !== sourceSha256) throw new ChecksumMismatchError(sourceSha256, copied, copy.versionId);
   return { ...base, replicaVersionId: copy.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: false };
+}
+
+/**
+ * A version above the multipart threshold: copied part by part (multipart-copy.ts) and verified
+ * part by part; the ledger gets the composite checksum (and the full SHA-256 when the source
+ * stores one). A complete copy whose ledger write was lost is adopted after the same verification.
+ */
+async function replicateLarge(
+  deps: ReplicationDeps,
+  asset: string,
+  key: string,
+  version: VersionEntry,
+  request: Parameters<VersionedStore['copy']>[0],
+  orphan: Orphan | undefined,
+  multipart: MultipartPolicy,
+) {
+  const full = request.details.fullObjectSha256;
+  if (full) request.metadata[REPLICA_METADATA.sha256] = full;
+  const partSizeBytes = partSizeFor(request.details.size, multipart.partSizeBytes);
+  if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.entry.size === request.details.size) {
+    try {
+      const replicaRef = { ...request.target, versionId: orphan.entry.versionId };
+      const parts = planParts(request.details.size, partSizeBytes);
+      const sha256Composite = await verifyParts(deps, request.source, replicaRef, parts, multipart.partConcurrency);
+      return { replicaVersionId: orphan.entry.versionId, sha256: full, sha256Composite, partSizeBytes, adopted: true };
+    } catch (error: unknown) {
+      if (!(error instanceof ChecksumMismatchError)) throw error; // a bad orphan is not adopted: copy again
+    }
+  }
+  const copy = await copyMultipart(
+    { ...deps, shouldYield: deps.shouldYield ?? (() => false) },
+    asset,
+    key,
+    idOf(version),
+    request,
+    { partSizeBytes: multipart.partSizeBytes, partConcurrency: multipart.partConcurrency },
+  );
+  return { replicaVersionId: copy.result.versionId, sha256: full, sha256Composite: copy.sha256Composite, partSizeBytes: copy.partSizeBytes, adopted: false };
 }
 
 async function replicaSha256(deps: ReplicationDeps, asset: ObjectAsset, replicaKey: string, versionId: string) {

@@ -15,15 +15,20 @@ export interface MessageOutcome {
  */
 export class Replicator {
   private inflight = new Map<string, Promise<KeyOutcome>>();
+  private shouldYield: () => boolean = () => false;
 
   constructor(
     private readonly policy: Policy,
     private readonly depsFor: (asset: ObjectAsset) => ReplicationDeps,
   ) {}
 
-  /** Forget the previous batch's syncs: a new batch must read the source again. */
-  startBatch(): void {
+  /**
+   * Forget the previous batch's syncs (a new batch must read the source again). `shouldYield`
+   * tells long copies when the invocation is about to run out of time.
+   */
+  startBatch(shouldYield: () => boolean = () => false): void {
     this.inflight = new Map();
+    this.shouldYield = shouldYield;
   }
 
   async replicateMessage(body: string): Promise<MessageOutcome> {
@@ -54,7 +59,7 @@ export class Replicator {
     const id = `${asset.name}\u0000${key}`;
     let running = this.inflight.get(id);
     if (!running) {
-      running = replicateKey(this.depsFor(asset), asset, key);
+      running = replicateKey({ ...this.depsFor(asset), shouldYield: this.shouldYield }, asset, key);
       this.inflight.set(id, running);
     }
     return running;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset } from '../policy/schema.js';
@@ -31,6 +32,25 @@ export function createReplicator(config: Config, clock: () => Date = () => new D
     clock,
     leaseOwner,
     leaseSeconds: config.DR_LEASE_SECONDS,
+    multipart: {
+      thresholdBytes: policy.replication.multipartThresholdBytes,
+      partSizeBytes: policy.replication.multipartPartSizeBytes,
+      partConcurrency: policy.replication.partConcurrency,
+    },
   });
   return new Replicator(policy, depsFor);
+}
+
+/**
+ * Queues a message again so a long copy continues in the next invocation (its upload and parts are
+ * kept in the ledger). Undefined when the queue URL is not configured: the message is then retried
+ * after its visibility timeout instead.
+ */
+export function createContinuations(config: Config): ((body: string) => Promise<void>) | undefined {
+  const url = config.REPLICATION_QUEUE_URL;
+  if (!url) return undefined;
+  const sqs = new SQSClient({ maxAttempts: 5 });
+  return async (body) => {
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+  };
 }

@@ -7,6 +7,8 @@ const envSchema = z.object({
   LEDGER_TABLE: z.string().min(1),
   DR_POLICY_FILE: z.string().min(1).default('dr-policy.yml'),
   DR_LEASE_SECONDS: z.coerce.number().int().positive().default(360),
+  /** replicate: where a long copy queues its continuation; reconcile: where it queues keys. */
+  REPLICATION_QUEUE_URL: z.string().min(1).optional(),
   DR_S3_FORCE_PATH_STYLE: z
     .enum(['true', 'false'])
     .default('false')
@@ -19,7 +21,7 @@ const monitorEnvSchema = envSchema.extend({
   DEAD_LETTER_QUEUE_URL: z.string().min(1),
 });
 
-/** reconcile also queues keys for replication. */
+/** reconcile queues keys for replication. */
 const reconcileEnvSchema = envSchema.extend({ REPLICATION_QUEUE_URL: z.string().min(1) });
 
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
@@ -42,7 +44,7 @@ export function parseReconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {
   return parseWith(reconcileEnvSchema, env);
 }
 
-function parseWith<S extends typeof envSchema>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> & { policyPath: string } {
+function parseWith<S extends z.ZodType<z.infer<typeof envSchema>>>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> & { policyPath: string } {
   const result = schema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);

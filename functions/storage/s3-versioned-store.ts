@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  GetObjectTaggingCommand,
+  ListPartsCommand,
+  UploadPartCopyCommand,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
@@ -15,10 +21,12 @@ import type { DeserializeMiddleware } from '@smithy/types';
 import { compareKeys, decodeFormKey } from '../shared/s3-keys.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
+  CopiedPart,
   CopyRequest,
   CopyResult,
   KeyHistory,
   ObjectRef,
+  PartRange,
   VersionDetails,
   VersionEntry,
   VersionedStore,
@@ -29,6 +37,22 @@ export class BucketNotVersionedError extends Error {
 }
 
 const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+
+/** CopySource of a version: the key URL-encoded segment by segment. */
+const copySource = (source: ObjectRef) =>
+  `${source.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}?versionId=${encodeURIComponent(source.versionId)}`;
+
+/** The headers a replica version is written with: the source's, and the replicator's metadata. */
+const objectHeaders = ({ details, metadata, storageClass }: CopyRequest) => ({
+  Metadata: metadata,
+  ContentType: details.contentType,
+  CacheControl: details.cacheControl,
+  ContentDisposition: details.contentDisposition,
+  ContentEncoding: details.contentEncoding,
+  ContentLanguage: details.contentLanguage,
+  Expires: details.expires,
+  StorageClass: storageClass as never,
+});
 
 /** The fields of a listed Version or DeleteMarker that ordering needs. */
 type ListedVersion = { Key?: string; VersionId?: string; LastModified?: Date; IsLatest?: boolean; Size?: number };
@@ -186,24 +210,16 @@ export class S3VersionedStore implements VersionedStore {
 
   async copy(request: CopyRequest): Promise<CopyResult> {
     await this.requireVersioning(request.target.bucket);
-    const { source, target, details } = request;
-    const encodedKey = source.key.split('/').map(encodeURIComponent).join('/');
+    const { target } = request;
     const result = await this.writes.send(
       new CopyObjectCommand({
         Bucket: target.bucket,
         Key: target.key,
-        CopySource: `${source.bucket}/${encodedKey}?versionId=${encodeURIComponent(source.versionId)}`,
+        CopySource: copySource(request.source),
         MetadataDirective: 'REPLACE',
-        Metadata: request.metadata,
-        ContentType: details.contentType,
-        CacheControl: details.cacheControl,
-        ContentDisposition: details.contentDisposition,
-        ContentEncoding: details.contentEncoding,
-        ContentLanguage: details.contentLanguage,
-        Expires: details.expires,
+        ...objectHeaders(request),
         TaggingDirective: 'COPY',
         ChecksumAlgorithm: 'SHA256',
-        StorageClass: request.storageClass as never,
       }),
     );
     if (!result.VersionId || result.VersionId === 'null') {
@@ -221,6 +237,92 @@ export class S3VersionedStore implements VersionedStore {
       throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
     }
     return result.VersionId;
+  }
+
+  async sha256Range(ref: ObjectRef, start: number, end: number): Promise<string> {
+    const object = await this.s3.send(
+      new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, Range: `bytes=${start}-${end}` }),
+    );
+    const hash = createHash('sha256');
+    for await (const chunk of object.Body as Readable) hash.update(chunk as Uint8Array);
+    return hash.digest('hex');
+  }
+
+  async tagging(ref: ObjectRef): Promise<string> {
+    const { TagSet = [] } = await this.s3.send(
+      new GetObjectTaggingCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }),
+    );
+    return TagSet.map((t) => `${encodeURIComponent(t.Key ?? '')}=${encodeURIComponent(t.Value ?? '')}`).join('&');
+  }
+
+  async createUpload(request: CopyRequest & { tagging: string }): Promise<string> {
+    await this.requireVersioning(request.target.bucket);
+    const { UploadId } = await this.writes.send(
+      new CreateMultipartUploadCommand({
+        Bucket: request.target.bucket,
+        Key: request.target.key,
+        ...objectHeaders(request),
+        ...(request.tagging ? { Tagging: request.tagging } : {}),
+        ChecksumAlgorithm: 'SHA256',
+      }),
+    );
+    if (!UploadId) throw new Error(`CreateMultipartUpload on ${request.target.bucket} returned no upload id`);
+    return UploadId;
+  }
+
+  async copyPart(request: CopyRequest, uploadId: string, part: PartRange): Promise<CopiedPart> {
+    const { CopyPartResult } = await this.writes.send(
+      new UploadPartCopyCommand({
+        Bucket: request.target.bucket,
+        Key: request.target.key,
+        UploadId: uploadId,
+        PartNumber: part.partNumber,
+        CopySource: copySource(request.source),
+        CopySourceRange: `bytes=${part.start}-${part.end}`,
+      }),
+    );
+    if (!CopyPartResult?.ETag) throw new Error(`UploadPartCopy of part ${part.partNumber} returned no ETag`);
+    const checksum = CopyPartResult.ChecksumSHA256;
+    return { partNumber: part.partNumber, etag: CopyPartResult.ETag, ...(checksum && { sha256: base64ToHex(checksum) }) };
+  }
+
+  async listParts(target: { bucket: string; key: string }, uploadId: string): Promise<CopiedPart[]> {
+    const parts: CopiedPart[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const page = await this.s3.send(
+        new ListPartsCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, PartNumberMarker: marker }),
+      );
+      for (const p of page.Parts ?? []) {
+        if (p.PartNumber === undefined || !p.ETag) continue;
+        parts.push({ partNumber: p.PartNumber, etag: p.ETag, ...(p.ChecksumSHA256 && { sha256: base64ToHex(p.ChecksumSHA256) }) });
+      }
+      if (!page.IsTruncated) return parts;
+      marker = page.NextPartNumberMarker;
+    }
+  }
+
+  async completeUpload(target: { bucket: string; key: string }, uploadId: string, parts: CopiedPart[]): Promise<CopyResult> {
+    const result = await this.writes.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: uploadId,
+        MultipartUpload: {
+          Parts: [...parts]
+            .sort((a, b) => a.partNumber - b.partNumber)
+            .map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ...(p.sha256 && { ChecksumSHA256: Buffer.from(p.sha256, 'hex').toString('base64') }) })),
+        },
+      }),
+    );
+    if (!result.VersionId || result.VersionId === 'null') {
+      throw new BucketNotVersionedError(`multipart copy into ${target.bucket} created no new version (versioning changed during the copy?)`);
+    }
+    return { versionId: result.VersionId };
+  }
+
+  async abortUpload(target: { bucket: string; key: string }, uploadId: string): Promise<void> {
+    await this.writes.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId }));
   }
 
   /**

@@ -43,6 +43,20 @@ export interface CopyResult {
   sha256?: string;
 }
 
+/** A part of a multipart copy: bytes [start, end] of the source, inclusive. */
+export interface PartRange {
+  partNumber: number;
+  start: number;
+  end: number;
+}
+
+export interface CopiedPart {
+  partNumber: number;
+  etag: string;
+  /** Hex SHA-256 of the part as the store computed it, when it reports one. */
+  sha256?: string;
+}
+
 /** One key and all its versions and delete markers, oldest first. */
 export interface KeyHistory {
   key: string;
@@ -64,4 +78,15 @@ export interface VersionedStore {
   copy(request: CopyRequest): Promise<CopyResult>;
   /** Adds a delete marker (never a permanent delete); returns its version id. */
   addDeleteMarker(bucket: string, key: string): Promise<string>;
+  /** Hashes bytes [start, end] of a version (a part of a multipart copy). */
+  sha256Range(ref: ObjectRef, start: number, end: number): Promise<string>;
+  /** The version's tags as a URL query string (multipart copies set tags at creation). */
+  tagging(ref: ObjectRef): Promise<string>;
+  /** Multipart copy into this store: nothing is visible until completeUpload. */
+  createUpload(request: CopyRequest & { tagging: string }): Promise<string>;
+  copyPart(request: CopyRequest, uploadId: string, part: PartRange): Promise<CopiedPart>;
+  /** The parts an upload already holds (to resume it after a crash or a timeout). */
+  listParts(target: { bucket: string; key: string }, uploadId: string): Promise<CopiedPart[]>;
+  completeUpload(target: { bucket: string; key: string }, uploadId: string, parts: CopiedPart[]): Promise<CopyResult>;
+  abortUpload(target: { bucket: string; key: string }, uploadId: string): Promise<void>;
 }

@@ -1,7 +1,8 @@
-import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { LedgerEntry } from '../../functions/ledger/ledger.js';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
 import type { ObjectAsset } from '../../functions/policy/schema.js';
+import { compositeSha256, planParts } from '../../functions/replication/multipart-copy.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 
 /** One source version and what the replica holds in its place, checked independently of the replicator. */
@@ -18,20 +19,6 @@ export interface ReplicaRow {
   verified: boolean;
 }
 
-export async function keysUnder(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys = new Set<string>();
-  let KeyMarker: string | undefined;
-  let VersionIdMarker: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker, VersionIdMarker }));
-    for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) if (v.Key) keys.add(v.Key);
-    if (!page.IsTruncated) break;
-    KeyMarker = page.NextKeyMarker;
-    VersionIdMarker = page.NextVersionIdMarker;
-  } while (KeyMarker);
-  return [...keys].sort();
-}
-
 /**
  * Compares the replica with the source version by version: the replica's history of each key must
  * be the source's history (same order, delete markers where the source has them, byte-identical
@@ -44,7 +31,9 @@ export async function replicaReport(
 ): Promise<ReplicaRow[]> {
   const store = new S3VersionedStore(s3);
   const rows: ReplicaRow[] = [];
-  for (const key of await keysUnder(s3, asset.source.bucket, asset.source.prefix)) {
+  const keys: string[] = [];
+  for await (const history of store.keysUnder(asset.source.bucket, asset.source.prefix)) keys.push(history.key);
+  for (const key of keys) {
     const replicaKey = replicaKeyFor(asset, key);
     const [source, replica, ledger] = await Promise.all([
       store.listVersions(asset.source.bucket, key),
@@ -68,13 +57,24 @@ export async function replicaReport(
         row.sourceSha256 = await store.sha256({ bucket: asset.source.bucket, key, versionId: version.versionId });
         row.replicaSha256 = await store.sha256({ bucket: asset.replica.bucket, key: replicaKey, versionId: copy.versionId });
       }
+      // The ledger's checksum must be the source's: the full SHA-256, or for multipart copies the
+      // composite of the part digests.
+      const ledgerChecksumAgrees = async () => {
+        if (version.kind === 'delete-marker' || !entry) return true;
+        if (entry.sha256) return entry.sha256 === row.sourceSha256;
+        if (!entry.sha256Composite || !entry.partSizeBytes) return false;
+        const ref = { bucket: asset.source.bucket, key, versionId: version.versionId };
+        const digests = [];
+        for (const p of planParts(version.size, entry.partSizeBytes)) digests.push(await store.sha256Range(ref, p.start, p.end));
+        return compositeSha256(digests) === entry.sha256Composite;
+      };
       row.verified =
         copy !== undefined &&
         copy.kind === version.kind &&
         row.sourceSha256 === row.replicaSha256 &&
         entry?.state === 'replicated' &&
         entry.replicaVersionId === copy.versionId &&
-        (version.kind === 'delete-marker' || entry.sha256 === row.sourceSha256);
+        (await ledgerChecksumAgrees());
       rows.push(row);
     }
     if (replica.length > source.length) {

@@ -1,8 +1,9 @@
-import type { LedgerEntry, PendingVersion, ReplicatedVersion, ReplicationLedger } from '../../functions/ledger/ledger.js';
+import type { LedgerEntry, PendingVersion, ReplicatedVersion, ReplicationLedger, UploadProgress } from '../../functions/ledger/ledger.js';
 
 /** An in-memory ReplicationLedger for unit tests of the replication domain (DynamoLedger is tested on the local AWS). */
 export class MemoryLedger implements ReplicationLedger {
   readonly entries = new Map<string, LedgerEntry>();
+  readonly uploads = new Map<string, UploadProgress>();
   readonly leases = new Map<string, { owner: string; expiresAt: number; flagged?: boolean }>();
 
   private id = (asset: string, key: string, version: string) => `${asset}\u0000${key}\u0000${version}`;
@@ -58,6 +59,18 @@ export class MemoryLedger implements ReplicationLedger {
     }
     this.leases.delete(`${asset}\u0000${key}`);
     return 'released';
+  }
+
+  async upload(asset: string, key: string, versionId: string) {
+    return this.uploads.get(this.id(asset, key, versionId));
+  }
+
+  async saveUpload(asset: string, key: string, versionId: string, progress: UploadProgress) {
+    this.uploads.set(this.id(asset, key, versionId), progress);
+  }
+
+  async clearUpload(asset: string, key: string, versionId: string) {
+    this.uploads.delete(this.id(asset, key, versionId));
   }
 
   async markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void> {

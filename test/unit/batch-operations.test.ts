@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runBatchTasks } from '../../functions/replication/batch-operations.js';
-import { KeyBusyError, ObjectTooLargeError } from '../../functions/replication/errors.js';
+import { CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from '../../functions/replication/errors.js';
 import type { Replicator } from '../../functions/replication/replicator.js';
 
 const request = {
@@ -16,7 +16,8 @@ describe('S3 Batch Operations result codes', () => {
     [new KeyBusyError('busy'), 'TemporaryFailure'],
     [Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' }), 'TemporaryFailure'],
     [Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }), 'TemporaryFailure'],
-    [new ObjectTooLargeError(6e9, 5e9), 'PermanentFailure'],
+    [new CopyContinuesError('3 of 40 parts copied'), 'TemporaryFailure'],
+    [new ReplicaKeyTooLongError('too long'), 'PermanentFailure'],
     [Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }), 'PermanentFailure'],
   ])('%s -> %s', async (error, code) => {
     const response = await runBatchTasks(failingWith(error), request);

@@ -23,7 +23,15 @@ describe('the DR policy', () => {
   it('accepts the shipped example and applies defaults', () => {
     const policy = loadPolicyFile('dr-policy.yml');
     expect(policy.assets.map((a) => a.kind)).toEqual(['training-data', 'eval-set', 'model-artifacts', 'vector-index']);
-    expect(policy.replication).toEqual({ maxReceiveCount: 5, batchSize: 10, timeoutSeconds: 300, reconcileSchedule: 'rate(6 hours)' });
+    expect(policy.replication).toEqual({
+      maxReceiveCount: 5,
+      batchSize: 10,
+      timeoutSeconds: 300,
+      multipartThresholdBytes: 512 * 1024 ** 2,
+      multipartPartSizeBytes: 128 * 1024 ** 2,
+      partConcurrency: 8,
+      reconcileSchedule: 'rate(6 hours)',
+    });
     expect(policy.monitoring).toEqual({ schedule: 'rate(1 minute)', alarmEvaluationPeriods: 3, lagWindowSeconds: 3600 });
     expect(replicatedAssets(policy).map((a) => a.name)).toEqual(['training-data', 'eval-sets']);
     expect(replicatedAssets(policy)[0]?.replica.storageClass).toBe('STANDARD');

@@ -7,10 +7,12 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ObjectAsset } from '../../functions/policy/schema.js';
-import { ChecksumMismatchError, KeyBusyError, ObjectTooLargeError } from '../../functions/replication/errors.js';
+import { ChecksumMismatchError, KeyBusyError } from '../../functions/replication/errors.js';
+import { compositeSha256, partSizeFor, planParts } from '../../functions/replication/multipart-copy.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
@@ -73,14 +75,6 @@ describe('replicateKey', () => {
     expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'dst', VersionId: 'r1' });
   });
 
-  it('fails an object above the CopyObject limit with a clear reason, copying nothing', async () => {
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 6 * 1024 ** 3 });
-    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ObjectTooLargeError);
-    expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
-    const [entry] = await ledger.entriesFor('training', KEY);
-    expect(entry!.lastError).toMatch(/6442450944 bytes, above the 5368709120-byte CopyObject limit/);
-  });
-
   it('refuses a key whose lease another invocation holds, touching nothing', async () => {
     await ledger.acquireLease('training', KEY, 'someone-else', NOW, 60);
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
@@ -137,5 +131,28 @@ describe('replicateKey: review cases', () => {
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
     expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('flagged');
     expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('released');
+  });
+});
+
+describe('multipart plans', () => {
+  it('keeps the configured part size unless the object would need more than 10,000 parts', () => {
+    expect(partSizeFor(6 * 1024 ** 3, 128 * 1024 ** 2)).toBe(128 * 1024 ** 2);
+    // 5 TiB, S3's largest object, in at most 10,000 parts: 525 MiB parts.
+    expect(partSizeFor(5 * 1024 ** 4, 128 * 1024 ** 2)).toBe(525 * 1024 ** 2);
+    expect(planParts(5 * 1024 ** 4, partSizeFor(5 * 1024 ** 4, 128 * 1024 ** 2))).toHaveLength(9987);
+  });
+
+  it('covers every byte once, the last part short', () => {
+    expect(planParts(12, 5)).toEqual([
+      { partNumber: 1, start: 0, end: 4 },
+      { partNumber: 2, start: 5, end: 9 },
+      { partNumber: 3, start: 10, end: 11 },
+    ]);
+  });
+
+  it('computes S3\'s composite checksum: SHA-256 of the part digests, with the part count', () => {
+    const digest = (s: string) => createHash('sha256').update(s).digest();
+    const expected = createHash('sha256').update(Buffer.concat([digest('a'), digest('b')])).digest('hex');
+    expect(compositeSha256([digest('a').toString('hex'), digest('b').toString('hex')])).toBe(`${expected}-2`);
   });
 });

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replicaKeyFor } from '../../functions/policy/assets.js';
+import { CopyContinuesError } from '../../functions/replication/errors.js';
+import { compositeSha256, planParts } from '../../functions/replication/multipart-copy.js';
+import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
+import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import type { VersionedStore } from '../../functions/storage/versioned-store.js';
+import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
+import { type StackUnderTest, startStack } from '../support/local-stack.js';
+
+let t: StackUnderTest;
+beforeAll(async () => {
+  t = await startStack();
+});
+afterAll(async () => t?.stop());
+
+const MIB = 1024 ** 2;
+/** Distinct bytes per position, so a part copied from the wrong range cannot go unnoticed. */
+const body = (size: number, seed: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) % 251));
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const composite = (b: Buffer, partSize: number) => compositeSha256(planParts(b.length, partSize).map((p) => sha(b.subarray(p.start, p.end + 1))));
+
+/** Counts copyPart calls and can make the invocation "run out of time" after some parts. */
+function instrumented(store: VersionedStore, yieldAfterParts = Infinity) {
+  const stats = { partsCopied: 0 };
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === 'copyPart') {
+        return async (...args: Parameters<VersionedStore['copyPart']>) => {
+          stats.partsCopied++;
+          return target.copyPart(...args);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { proxy, stats, shouldYield: () => stats.partsCopied >= yieldAfterParts };
+}
+
+const deps = (replica: VersionedStore, shouldYield: () => boolean): ReplicationDeps => ({
+  source: new S3VersionedStore(t.s3),
+  replica,
+  ledger: t.ledger,
+  clock: () => new Date(),
+  leaseOwner: 'multipart-test',
+  leaseSeconds: 60,
+  multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 1 },
+  shouldYield,
+});
+
+describe('objects above the multipart threshold (local AWS)', () => {
+  it('are copied part by part through the event path, with metadata, tags and content type, verified per part', async () => {
+    const key = 'train/large/shard-0001.bin';
+    const data = body(12 * MIB + 7, 1);
+    await t.s3.send(
+      new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: data, ContentType: 'application/x-parquet', Metadata: { split: 'train' }, Tagging: 'pii=none' }),
+    );
+    expect((await t.drain()).failed).toBe(0);
+
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+    const [copy] = await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey);
+    const got = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: copy!.versionId }));
+    expect(sha(Buffer.from(await got.Body!.transformToByteArray()))).toBe(sha(data));
+    const head = await t.s3.send(new HeadObjectCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: copy!.versionId }));
+    expect(head.ContentType).toBe('application/x-parquet');
+    expect(head.Metadata).toMatchObject({ split: 'train', 'dr-asset': 'training' });
+    const tags = await t.s3.send(new GetObjectTaggingCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: copy!.versionId }));
+    expect(tags.TagSet).toEqual([{ Key: 'pii', Value: 'none' }]);
+    const [entry] = await t.ledger.entriesFor('training', key);
+    expect(entry).toMatchObject({ state: 'replicated', sha256Composite: composite(data, 5 * MIB), partSizeBytes: 5 * MIB, size: data.length });
+    expect(entry!.sha256Composite).toMatch(/-3$/);
+    const uploads = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica' }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+    const rows = (await t.report('training')).filter((r) => r.key === key);
+    expect(rows.map((r) => r.verified)).toEqual([true]);
+  });
+
+  it('an interrupted copy resumes from the parts already uploaded; nothing is visible before it completes', async () => {
+    const key = 'train/large/resume.bin';
+    const data = body(16 * MIB + 1, 2); // 4 parts
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: data }));
+    await t.takeMessages();
+    const store = new S3VersionedStore(t.s3);
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+
+    const first = instrumented(store, 2);
+    await expect(replicateKey(deps(first.proxy, first.shouldYield), t.asset('training'), key)).rejects.toBeInstanceOf(CopyContinuesError);
+    expect(first.stats.partsCopied).toBe(2);
+    expect(await store.listVersions('it-replica', replicaKey)).toEqual([]); // no partial object
+    const [pending] = await t.ledger.entriesFor('training', key);
+    expect(pending).toMatchObject({ state: 'pending' });
+    expect(await t.ledger.upload('training', key, pending!.sourceVersionId)).toMatchObject({ partSizeBytes: 5 * MIB });
+
+    const second = instrumented(store);
+    const outcome = await replicateKey(deps(second.proxy, second.shouldYield), t.asset('training'), key);
+    expect(second.stats.partsCopied).toBe(2); // only the parts that were missing
+    expect(outcome.replicated).toEqual([expect.objectContaining({ sha256Composite: composite(data, 5 * MIB), adopted: false })]);
+    const versions = await store.listVersions('it-replica', replicaKey);
+    expect(versions).toHaveLength(1);
+    const got = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: versions[0]!.versionId }));
+    expect(sha(Buffer.from(await got.Body!.transformToByteArray()))).toBe(sha(data));
+    expect(await t.ledger.upload('training', key, pending!.sourceVersionId)).toBeUndefined();
+  });
+
+  it('a copy that cannot finish in one invocation queues its continuation and finishes in the next', async () => {
+    const key = 'train/large/continued.bin';
+    const data = body(11 * MIB, 3);
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: data }));
+    process.env.REPLICATION_QUEUE_URL = t.stack.queueUrl;
+    const { vi } = await import('vitest');
+    vi.resetModules();
+    const { handler } = await import('../../functions/replicate.js');
+    // First invocation: almost out of time, so the copy yields before its first part.
+    const rushed: Context = { ...localContext('replicate'), getRemainingTimeInMillis: () => 1_000 };
+    const [message] = await t.takeMessages();
+    await t.send(message!);
+    const { pollOnce } = await import('../../scripts/local-aws/event-source-mapping.js');
+    const first = await pollOnce(t.sqs, t.queue, (event) => handler(event, rushed));
+    expect(first).toMatchObject({ received: 1, failed: 0 }); // acknowledged: its continuation is queued
+    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(t.asset('training'), key))).toEqual([]);
+    await t.drain(); // the continuation, with time to spare
+    const [entry] = await t.ledger.entriesFor('training', key);
+    expect(entry).toMatchObject({ state: 'replicated', sha256Composite: composite(data, 5 * MIB) });
+  });
+});
