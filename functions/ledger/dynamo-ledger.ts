@@ -94,6 +94,7 @@ export class DynamoLedger implements Ledger {
           'attempts = if_not_exists(attempts, :zero) + :one, lastAttemptAt = :at' +
           (r.sha256 ? ', sha256 = :sha' : '') +
           (r.sha256Composite ? ', sha256Composite = :composite, partSizeBytes = :partSize' : '') +
+          (r.copyRetries !== undefined ? ', copyRetries = :retries' : '') +
           ' REMOVE pendingAsset, pendingSince, lastError',
         ExpressionAttributeNames: NAMES,
         ExpressionAttributeValues: {
@@ -107,6 +108,7 @@ export class DynamoLedger implements Ledger {
           ':one': 1,
           ...(r.sha256 ? { ':sha': r.sha256 } : {}),
           ...(r.sha256Composite ? { ':composite': r.sha256Composite, ':partSize': r.partSizeBytes } : {}),
+          ...(r.copyRetries !== undefined ? { ':retries': r.copyRetries } : {}),
         },
       }),
     );

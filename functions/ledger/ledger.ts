@@ -26,6 +26,8 @@ export interface LedgerEntry {
   /** Multipart copies: SHA-256 of the part digests, "-<parts>", and the part size it was taken with. */
   sha256Composite?: string;
   partSizeBytes?: number;
+  /** Requests the SDK repeated (throttling, 5xx) during the copy that succeeded. */
+  copyRetries?: number;
   replicaKey?: string;
   replicaVersionId?: string;
   replicatedAt?: string;
@@ -63,6 +65,7 @@ export interface ReplicatedVersion {
   sha256?: string;
   sha256Composite?: string;
   partSizeBytes?: number;
+  copyRetries?: number;
   replicatedAt: string;
   lagSeconds: number;
 }

@@ -142,7 +142,8 @@ export async function copyMultipart(
     await deps.ledger.clearUpload(asset, key, ledgerVersionId);
     const sha256Composite =
       early ?? (await verifyParts(deps, request.source, { ...target, versionId: result.versionId }, parts, settings.partConcurrency));
-    return { result, sha256Composite, partSizeBytes };
+    const retries = (result.retries ?? 0) + done.reduce((n, p) => n + (p.retries ?? 0), 0);
+    return { result: { ...result, retries }, sha256Composite, partSizeBytes };
   } catch (error: unknown) {
     if (!(error instanceof CopyContinuesError) && isPermanent(error)) {
       await deps.replica.abortUpload(target, uploadId).catch(() => undefined);

@@ -48,6 +48,8 @@ export interface ReplicatedVersionReport {
   sha256?: string;
   sha256Composite?: string;
   partSizeBytes?: number;
+  /** Requests the SDK repeated (throttling, 5xx) during the copy. */
+  copyRetries?: number;
   size: number;
   lagSeconds: number;
   /** The replica already held this version (an earlier attempt crashed before the ledger write). */
@@ -175,6 +177,7 @@ async function recordReplicated(deps: ReplicationDeps, version: PendingVersion, 
     sha256: report.sha256,
     sha256Composite: report.sha256Composite,
     partSizeBytes: report.partSizeBytes,
+    copyRetries: report.copyRetries,
     replicatedAt: deps.clock().toISOString(),
     lagSeconds: report.lagSeconds,
   });
@@ -290,7 +293,7 @@ async function replicateVersion(
   const copy = await deps.replica.copy(request);
   const copied = copy.sha256 ?? (await replicaSha256(deps, asset, replicaKey, copy.versionId));
   if (copied !== sourceSha256) throw new ChecksumMismatchError(sourceSha256, copied, copy.versionId);
-  return { ...base, replicaVersionId: copy.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: false };
+  return { ...base, replicaVersionId: copy.versionId, sha256: sourceSha256, copyRetries: copy.retries, lagSeconds: lag(), adopted: false };
 }
 
 /**
@@ -328,7 +331,14 @@ async function replicateLarge(
     request,
     { partSizeBytes: multipart.partSizeBytes, partConcurrency: multipart.partConcurrency },
   );
-  return { replicaVersionId: copy.result.versionId, sha256: full, sha256Composite: copy.sha256Composite, partSizeBytes: copy.partSizeBytes, adopted: false };
+  return {
+    replicaVersionId: copy.result.versionId,
+    sha256: full,
+    sha256Composite: copy.sha256Composite,
+    partSizeBytes: copy.partSizeBytes,
+    copyRetries: copy.result.retries,
+    adopted: false,
+  };
 }
 
 async function replicaSha256(deps: ReplicationDeps, asset: ObjectAsset, replicaKey: string, versionId: string) {

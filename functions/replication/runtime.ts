@@ -18,7 +18,7 @@ export function createReplicator(config: Config, clock: () => Date = () => new D
     let store = stores.get(region);
     if (!store) {
       const pathStyle = config.DR_S3_FORCE_PATH_STYLE;
-      store = new S3VersionedStore(s3Client(region, pathStyle), s3Client(region, pathStyle, { retries: false }));
+      store = new S3VersionedStore(s3Client(region, pathStyle), s3Client(region, pathStyle, { writes: true }));
       stores.set(region, store);
     }
     return store;

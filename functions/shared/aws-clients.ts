@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RetryUnlessAmbiguous } from './retry.js';
 
 /**
  * AWS clients, created once per container and reused by every invocation. Endpoints come from the
@@ -10,12 +11,22 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
  */
 const s3Clients = new Map<string, S3Client>();
 
-/** `retries: false` for writes that must not be repeated blindly (see S3VersionedStore). */
-export function s3Client(region: string, forcePathStyle: boolean, { retries = true } = {}): S3Client {
-  const id = `${region}:${forcePathStyle}:${retries}`;
+/**
+ * `writes: true` for writes that must not be repeated after an ambiguous failure (see
+ * RetryUnlessAmbiguous). DR_S3_REQUEST_TIMEOUT_MS bounds a request that hangs (default 120 s;
+ * S3 keeps a long CopyObject alive by sending whitespace).
+ */
+export function s3Client(region: string, forcePathStyle: boolean, { writes = false } = {}): S3Client {
+  const id = `${region}:${forcePathStyle}:${writes}`;
   let client = s3Clients.get(id);
   if (!client) {
-    client = new S3Client({ region, forcePathStyle, maxAttempts: retries ? 5 : 1 });
+    const requestTimeout = Number(process.env.DR_S3_REQUEST_TIMEOUT_MS ?? 120_000);
+    client = new S3Client({
+      region,
+      forcePathStyle,
+      requestHandler: { requestTimeout, throwOnRequestTimeout: true, connectionTimeout: Math.min(requestTimeout, 10_000) },
+      ...(writes ? { retryStrategy: new RetryUnlessAmbiguous(5) } : { maxAttempts: 5 }),
+    });
     s3Clients.set(id, client);
   }
   return client;

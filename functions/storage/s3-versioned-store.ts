@@ -37,6 +37,7 @@ export class BucketNotVersionedError extends Error {
 }
 
 const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+const retriesOf = (output: { $metadata: { attempts?: number } }) => Math.max(0, (output.$metadata.attempts ?? 1) - 1);
 
 /** CopySource of a version: the key URL-encoded segment by segment. */
 const copySource = (source: ObjectRef) =>
@@ -82,10 +83,11 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
 }
 
 /**
- * S3 adapter of the VersionedStore port, one per region. Writes (CopyObject, DeleteObject) go
- * through a client without SDK retries: a retry after a lost response would add a second replica
- * version or delete marker. A failed write fails the version instead; the next attempt adopts a
- * copy that did land (replicate-key.ts).
+ * S3 adapter of the VersionedStore port, one per region. Writes that create a version
+ * (CopyObject, DeleteObject, CompleteMultipartUpload) go through the `writes` client, which does not
+ * retry an ambiguous failure (a retry after a lost response would add a second replica version or
+ * delete marker); the next attempt adopts a copy that did land (replicate-key.ts). Part copies are
+ * idempotent (a part number written twice is replaced) and use the retrying client.
  */
 export class S3VersionedStore implements VersionedStore {
   constructor(
@@ -226,7 +228,7 @@ export class S3VersionedStore implements VersionedStore {
       throw new BucketNotVersionedError(`copy into ${target.bucket} created no new version (versioning changed during the copy?)`);
     }
     const checksum = result.CopyObjectResult?.ChecksumSHA256;
-    return { versionId: result.VersionId, sha256: checksum ? base64ToHex(checksum) : undefined };
+    return { versionId: result.VersionId, sha256: checksum ? base64ToHex(checksum) : undefined, retries: retriesOf(result) };
   }
 
   async addDeleteMarker(bucket: string, key: string): Promise<string> {
@@ -271,7 +273,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async copyPart(request: CopyRequest, uploadId: string, part: PartRange): Promise<CopiedPart> {
-    const { CopyPartResult } = await this.writes.send(
+    const output = await this.s3.send(
       new UploadPartCopyCommand({
         Bucket: request.target.bucket,
         Key: request.target.key,
@@ -281,9 +283,15 @@ export class S3VersionedStore implements VersionedStore {
         CopySourceRange: `bytes=${part.start}-${part.end}`,
       }),
     );
+    const { CopyPartResult } = output;
     if (!CopyPartResult?.ETag) throw new Error(`UploadPartCopy of part ${part.partNumber} returned no ETag`);
     const checksum = CopyPartResult.ChecksumSHA256;
-    return { partNumber: part.partNumber, etag: CopyPartResult.ETag, ...(checksum && { sha256: base64ToHex(checksum) }) };
+    return {
+      partNumber: part.partNumber,
+      etag: CopyPartResult.ETag,
+      retries: retriesOf(output),
+      ...(checksum && { sha256: base64ToHex(checksum) }),
+    };
   }
 
   async listParts(target: { bucket: string; key: string }, uploadId: string): Promise<CopiedPart[]> {
@@ -318,7 +326,7 @@ export class S3VersionedStore implements VersionedStore {
     if (!result.VersionId || result.VersionId === 'null') {
       throw new BucketNotVersionedError(`multipart copy into ${target.bucket} created no new version (versioning changed during the copy?)`);
     }
-    return { versionId: result.VersionId };
+    return { versionId: result.VersionId, retries: retriesOf(result) };
   }
 
   async abortUpload(target: { bucket: string; key: string }, uploadId: string): Promise<void> {

@@ -39,6 +39,8 @@ export interface CopyRequest {
 
 export interface CopyResult {
   versionId: string;
+  /** Requests the SDK had to repeat (throttling, 5xx) to make this copy. */
+  retries?: number;
   /** Hex SHA-256 the store computed for the new version, when it reports one. */
   sha256?: string;
 }
@@ -55,6 +57,7 @@ export interface CopiedPart {
   etag: string;
   /** Hex SHA-256 of the part as the store computed it, when it reports one. */
   sha256?: string;
+  retries?: number;
 }
 
 /** One key and all its versions and delete markers, oldest first. */
