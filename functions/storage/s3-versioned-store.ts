@@ -37,7 +37,7 @@ export class BucketNotVersionedError extends Error {
 }
 
 const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
-const retriesOf = (output: { $metadata: { attempts?: number } }) => Math.max(0, (output.$metadata.attempts ?? 1) - 1);
+const retriesOf = (output: { $metadata?: { attempts?: number } }) => Math.max(0, (output.$metadata?.attempts ?? 1) - 1);
 
 /** CopySource of a version: the key URL-encoded segment by segment. */
 const copySource = (source: ObjectRef) =>

@@ -55,7 +55,7 @@ describe('S3VersionedStore writes', () => {
       metadata: { 'dr-source-version-id': 'v1' },
       storageClass: 'STANDARD',
     });
-    expect(result).toEqual({ versionId: 'r1', sha256: HEX });
+    expect(result).toEqual({ versionId: 'r1', sha256: HEX, retries: 0 });
     expect(s3).toHaveReceivedCommandWith(CopyObjectCommand, {
       CopySource: 'src/training/a%20b%2Bc.bin?versionId=v1',
       MetadataDirective: 'REPLACE',
