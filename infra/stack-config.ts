@@ -73,7 +73,8 @@ export function replicaBucketResources(policy: Policy): Json {
 export function eventRuleResources(policy: Policy): Json {
   const resources: Json = {};
   const ruleIds: string[] = [];
-  for (const asset of replicatedAssets(policy)) {
+  // A source on another endpoint sends no S3 events to this account: reconcile finds its changes.
+  for (const asset of replicatedAssets(policy).filter((a) => !a.source.endpoint)) {
     const id = logicalId('ReplicationRule', asset.name);
     ruleIds.push(id);
     resources[id] = {
@@ -314,6 +315,12 @@ export function alarmResources(policy: Policy): Json {
   return resources;
 }
 
+/** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
+export function sourceSecretStatements(policy: Policy): Json[] {
+  const secrets = [...new Set(replicatedAssets(policy).flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
+  return secrets.length === 0 ? [] : [{ Sid: 'SourceCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }];
+}
+
 export function stackConfig(policyFile: string) {
   const policy = loadPolicyFile(policyFile);
   const { timeoutSeconds, batchSize, maxReceiveCount } = policy.replication;
@@ -331,8 +338,8 @@ export function stackConfig(policyFile: string) {
     ledgerTable: { ...ledgerKeySchema, ttlAttribute: LEDGER_TTL_ATTRIBUTE },
     monitoring: policy.monitoring,
     resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy) } },
-    replicateS3Statements: replicateS3Statements(policy),
-    reconcileS3Statements: reconcileS3Statements(policy),
+    replicateS3Statements: [...replicateS3Statements(policy), ...sourceSecretStatements(policy)],
+    reconcileS3Statements: [...reconcileS3Statements(policy), ...sourceSecretStatements(policy)],
     reconcileEvents: reconcileEvents(policy),
   };
 }

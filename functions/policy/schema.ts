@@ -68,7 +68,19 @@ const common = {
 const objectAsset = z.strictObject({
   ...common,
   kind: z.enum(objectAssetKinds),
-  source: z.strictObject({ bucket: bucketName, prefix: keyPrefix.default(''), region: awsRegion }),
+  source: z.strictObject({
+    bucket: bucketName,
+    prefix: keyPrefix.default(''),
+    region: awsRegion,
+    /** Another S3-compatible endpoint (MinIO, R2, GCS interoperability): versions are streamed. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    forcePathStyle: z.boolean().optional(),
+    /**
+     * Secrets Manager secret with {"accessKeyId", "secretAccessKey", "sessionToken"?} for a source
+     * in another account or provider: versions are streamed (no server-side copy across credentials).
+     */
+    credentialsSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN').optional(),
+  }),
   replica,
 });
 

@@ -1,9 +1,9 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
-import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import { dynamoDocumentClient } from '../shared/aws-clients.js';
 import type { ReconcileConfig } from '../shared/config.js';
-import { S3VersionedStore } from '../storage/s3-versioned-store.js';
+import { createStores } from '../storage/stores.js';
 import { DynamoReconcileStore } from './dynamo-reconcile-store.js';
 import type { ReconcileDeps } from './reconcile-asset.js';
 import { SqsHintQueue } from './sqs-hint-queue.js';
@@ -13,12 +13,12 @@ export function createReconciler(config: ReconcileConfig, clock: () => Date = ()
   const policy: Policy = loadPolicyFile(config.policyPath);
   const store = new DynamoReconcileStore(dynamoDocumentClient(), config.LEDGER_TABLE);
   const queue = new SqsHintQueue(new SQSClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_URL);
-  const listing = (region: string) => new S3VersionedStore(s3Client(region, config.DR_S3_FORCE_PATH_STYLE));
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
     depsFor: (asset: ObjectAsset, shouldStop: () => boolean): ReconcileDeps => ({
-      source: listing(asset.source.region),
-      replica: listing(asset.replica.region),
+      source: stores.sourceOf(asset).store,
+      replica: stores.replicaOf(asset),
       store,
       queue,
       clock,

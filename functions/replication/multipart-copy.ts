@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import type { ReplicationLedger } from '../ledger/ledger.js';
 import type { CopiedPart, CopyRequest, CopyResult, ObjectRef, PartRange, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError } from './errors.js';
@@ -10,6 +11,12 @@ const MIB = 1024 ** 2;
 export interface MultipartSettings {
   partSizeBytes: number;
   partConcurrency: number;
+  /**
+   * "copy": UploadPartCopy, server-side (same provider and credentials). "stream": each part is read
+   * from the source and uploaded (another endpoint or account); memory holds no more than the
+   * stream buffers of `partConcurrency` parts, whatever the object's size.
+   */
+  mode: 'copy' | 'stream';
 }
 
 /** The configured part size, raised (to a whole MiB) when the object would need more than 10,000 parts. */
@@ -72,10 +79,11 @@ export async function verifyParts(
   parts: PartRange[],
   concurrency: number,
   reported: Map<number, string | undefined> = new Map(),
+  sourceDigests: Map<number, string> = new Map(),
 ): Promise<string> {
   const digests = await pool(parts, concurrency, async (part) => {
     const [expected, actual] = await Promise.all([
-      deps.source.sha256Range(source, part.start, part.end),
+      sourceDigests.get(part.partNumber) ?? deps.source.sha256Range(source, part.start, part.end),
       reported.get(part.partNumber) ?? deps.replica.sha256Range(replica, part.start, part.end),
     ]);
     return { expected, actual };
@@ -121,27 +129,33 @@ export async function copyMultipart(
   }
   if (!uploadId) {
     const tagging = await deps.source.tagging(request.source);
-    uploadId = await deps.replica.createUpload({ ...request, tagging });
+    uploadId = await deps.replica.createUpload({ ...request, tagging, checksums: settings.mode === 'copy' });
     await deps.ledger.saveUpload(asset, key, ledgerVersionId, { uploadId, partSizeBytes, startedAt: deps.clock().toISOString() });
   }
 
   try {
     const have = new Set(done.map((p) => p.partNumber));
     const todo = parts.filter((p) => !have.has(p.partNumber));
+    const streamed = new Map<number, string>();
     await pool(todo, settings.partConcurrency, async (part) => {
       if (deps.shouldYield()) throw new CopyContinuesError(`${done.length} of ${parts.length} parts copied`);
-      done.push(await deps.replica.copyPart(request, uploadId, part));
+      done.push(
+        settings.mode === 'copy'
+          ? await deps.replica.copyPart(request, uploadId, part)
+          : await streamPart(deps, request, uploadId, part, streamed),
+      );
     });
     const reported = new Map(done.map((p) => [p.partNumber, p.sha256]));
     const serverSide = parts.every((p) => reported.get(p.partNumber) !== undefined);
     // With part digests from S3, verify before completing: a bad part never becomes visible.
     const early = serverSide
-      ? await verifyParts(deps, request.source, { ...target, versionId: '' }, parts, settings.partConcurrency, reported)
+      ? await verifyParts(deps, request.source, { ...target, versionId: '' }, parts, settings.partConcurrency, reported, streamed)
       : undefined;
     const result = await deps.replica.completeUpload(target, uploadId, done);
     await deps.ledger.clearUpload(asset, key, ledgerVersionId);
+    const replicaRef = { ...target, versionId: result.versionId };
     const sha256Composite =
-      early ?? (await verifyParts(deps, request.source, { ...target, versionId: result.versionId }, parts, settings.partConcurrency));
+      early ?? (await verifyParts(deps, request.source, replicaRef, parts, settings.partConcurrency, new Map(), streamed));
     const retries = (result.retries ?? 0) + done.reduce((n, p) => n + (p.retries ?? 0), 0);
     return { result: { ...result, retries }, sha256Composite, partSizeBytes };
   } catch (error: unknown) {
@@ -151,6 +165,35 @@ export async function copyMultipart(
     }
     throw error;
   }
+}
+
+/**
+ * Reads one part of the source and uploads it, hashing the bytes on their way through: the digest
+ * is the source part's (no second read of the source to verify it).
+ */
+async function streamPart(
+  deps: Pick<MultipartDeps, 'source' | 'replica'>,
+  request: CopyRequest,
+  uploadId: string,
+  part: PartRange,
+  digests: Map<number, string>,
+): Promise<CopiedPart> {
+  const body = await deps.source.openRange(request.source, part.start, part.end);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  body.once('error', (error) => hashing.destroy(error));
+  const uploaded = await deps.replica.uploadPart(request.target, uploadId, part, body.pipe(hashing));
+  const expected = part.end - part.start + 1;
+  if (bytes !== expected) throw new Error(`part ${part.partNumber}: read ${bytes} bytes of the source, expected ${expected}`);
+  digests.set(part.partNumber, hash.digest('hex'));
+  return uploaded;
 }
 
 /** Errors after which resuming the same upload cannot succeed. */

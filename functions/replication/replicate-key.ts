@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
@@ -35,6 +37,11 @@ export interface ReplicationDeps {
   leaseOwner: string;
   leaseSeconds: number;
   multipart?: MultipartPolicy;
+  /**
+   * False when the source is on another endpoint or account: nothing can be copied server-side,
+   * every version is streamed (read from the source, written to the replica).
+   */
+  serverSideCopy?: boolean;
   /** True when the invocation is about to run out of time: long copies stop and continue later. */
   shouldYield?: () => boolean;
 }
@@ -282,6 +289,9 @@ async function replicateVersion(
     return { ...base, ...(await replicateLarge(deps, asset.name, key, version, request, orphan, multipart)), lagSeconds: lag() };
   }
 
+  if (deps.serverSideCopy === false) {
+    return { ...base, ...(await streamSmall(deps, asset, replicaKey, version, request, orphan)), lagSeconds: lag() };
+  }
   const sourceSha256 = details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
   if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.sha256 === sourceSha256) {
     const verified = await replicaSha256(deps, asset, replicaKey, orphan.entry.versionId);
@@ -294,6 +304,46 @@ async function replicateVersion(
   const copied = copy.sha256 ?? (await replicaSha256(deps, asset, replicaKey, copy.versionId));
   if (copied !== sourceSha256) throw new ChecksumMismatchError(sourceSha256, copied, copy.versionId);
   return { ...base, replicaVersionId: copy.versionId, sha256: sourceSha256, copyRetries: copy.retries, lagSeconds: lag(), adopted: false };
+}
+
+/**
+ * A version at most the multipart threshold from a source that cannot be copied server-side: one
+ * streamed PutObject, the bytes hashed on their way through, the replica's SHA-256 checked against
+ * that digest (and against the source's stored checksum, when it has one).
+ */
+async function streamSmall(
+  deps: ReplicationDeps,
+  asset: ObjectAsset,
+  replicaKey: string,
+  version: VersionEntry,
+  request: Parameters<VersionedStore['copy']>[0],
+  orphan: Orphan | undefined,
+) {
+  const stored = request.details.fullObjectSha256;
+  if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version)) {
+    const [source, replica] = await Promise.all([
+      stored ?? deps.source.sha256(request.source),
+      replicaSha256(deps, asset, replicaKey, orphan.entry.versionId),
+    ]);
+    if (source === replica) return { replicaVersionId: orphan.entry.versionId, sha256: source, adopted: true };
+  }
+  if (stored) request.metadata[REPLICA_METADATA.sha256] = stored;
+  const tagging = await deps.source.tagging(request.source);
+  const body = await deps.source.openRange(request.source);
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  body.once('error', (error) => hashing.destroy(error));
+  const put = await deps.replica.put({ ...request, tagging }, body.pipe(hashing), request.details.size);
+  const read = hash.digest('hex');
+  if (stored && stored !== read) throw new ChecksumMismatchError(stored, read, put.versionId);
+  const written = await replicaSha256(deps, asset, replicaKey, put.versionId);
+  if (written !== read) throw new ChecksumMismatchError(read, written, put.versionId);
+  return { replicaVersionId: put.versionId, sha256: read, copyRetries: put.retries, adopted: false };
 }
 
 /**
@@ -329,7 +379,7 @@ async function replicateLarge(
     key,
     idOf(version),
     request,
-    { partSizeBytes: multipart.partSizeBytes, partConcurrency: multipart.partConcurrency },
+    { partSizeBytes: multipart.partSizeBytes, partConcurrency: multipart.partConcurrency, mode: deps.serverSideCopy === false ? 'stream' : 'copy' },
   );
   return {
     replicaVersionId: copy.result.versionId,

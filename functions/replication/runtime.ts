@@ -3,9 +3,9 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset } from '../policy/schema.js';
-import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import { dynamoDocumentClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
-import { S3VersionedStore } from '../storage/s3-versioned-store.js';
+import { createStores } from '../storage/stores.js';
 import type { ReplicationDeps } from './replicate-key.js';
 import { Replicator } from './replicator.js';
 
@@ -13,21 +13,13 @@ import { Replicator } from './replicator.js';
 export function createReplicator(config: Config, clock: () => Date = () => new Date()): Replicator {
   const policy = loadPolicyFile(config.policyPath);
   const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
-  const stores = new Map<string, S3VersionedStore>();
-  const storeIn = (region: string) => {
-    let store = stores.get(region);
-    if (!store) {
-      const pathStyle = config.DR_S3_FORCE_PATH_STYLE;
-      store = new S3VersionedStore(s3Client(region, pathStyle), s3Client(region, pathStyle, { writes: true }));
-      stores.set(region, store);
-    }
-    return store;
-  };
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   // Lambda runs one invocation per container at a time: a per-container id identifies the holder.
   const leaseOwner = randomUUID();
   const depsFor = (asset: ObjectAsset): ReplicationDeps => ({
-    source: storeIn(asset.source.region),
-    replica: storeIn(asset.replica.region),
+    source: stores.sourceOf(asset).store,
+    serverSideCopy: stores.sourceOf(asset).serverSideCopy,
+    replica: stores.replicaOf(asset),
     ledger,
     clock,
     leaseOwner,

@@ -7,6 +7,8 @@ import {
   CreateMultipartUploadCommand,
   GetObjectTaggingCommand,
   ListPartsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
   UploadPartCopyCommand,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
@@ -257,7 +259,54 @@ export class S3VersionedStore implements VersionedStore {
     return TagSet.map((t) => `${encodeURIComponent(t.Key ?? '')}=${encodeURIComponent(t.Value ?? '')}`).join('&');
   }
 
-  async createUpload(request: CopyRequest & { tagging: string }): Promise<string> {
+  async openRange(ref: ObjectRef, start?: number, end?: number): Promise<Readable> {
+    const object = await this.s3.send(
+      new GetObjectCommand({
+        Bucket: ref.bucket,
+        Key: ref.key,
+        VersionId: ref.versionId,
+        ...(start !== undefined && end !== undefined ? { Range: `bytes=${start}-${end}` } : {}),
+      }),
+    );
+    return object.Body as Readable;
+  }
+
+  async put(request: CopyRequest & { tagging: string }, body: Readable, length: number): Promise<CopyResult> {
+    await this.requireVersioning(request.target.bucket);
+    const result = await this.writes.send(
+      new PutObjectCommand({
+        Bucket: request.target.bucket,
+        Key: request.target.key,
+        Body: body,
+        ContentLength: length,
+        ...objectHeaders(request),
+        ...(request.tagging ? { Tagging: request.tagging } : {}),
+      }),
+    );
+    if (!result.VersionId || result.VersionId === 'null') {
+      throw new BucketNotVersionedError(`write into ${request.target.bucket} created no new version (versioning changed during the write?)`);
+    }
+    return { versionId: result.VersionId, retries: retriesOf(result) };
+  }
+
+  async uploadPart(target: { bucket: string; key: string }, uploadId: string, part: PartRange, body: Readable): Promise<CopiedPart> {
+    // One attempt: a stream cannot be replayed. A failed part fails the attempt; the next one
+    // resumes the upload and sends this part again (a part number written twice is replaced).
+    const output = await this.writes.send(
+      new UploadPartCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: uploadId,
+        PartNumber: part.partNumber,
+        Body: body,
+        ContentLength: part.end - part.start + 1,
+      }),
+    );
+    if (!output.ETag) throw new Error(`UploadPart of part ${part.partNumber} returned no ETag`);
+    return { partNumber: part.partNumber, etag: output.ETag, retries: retriesOf(output) };
+  }
+
+  async createUpload(request: CopyRequest & { tagging: string; checksums: boolean }): Promise<string> {
     await this.requireVersioning(request.target.bucket);
     const { UploadId } = await this.writes.send(
       new CreateMultipartUploadCommand({
@@ -265,7 +314,7 @@ export class S3VersionedStore implements VersionedStore {
         Key: request.target.key,
         ...objectHeaders(request),
         ...(request.tagging ? { Tagging: request.tagging } : {}),
-        ChecksumAlgorithm: 'SHA256',
+        ...(request.checksums ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
       }),
     );
     if (!UploadId) throw new Error(`CreateMultipartUpload on ${request.target.bucket} returned no upload id`);

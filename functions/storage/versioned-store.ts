@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** The port replication uses to read and write a versioned object store (S3 or compatible). */
 
 export interface VersionEntry {
@@ -85,8 +87,16 @@ export interface VersionedStore {
   sha256Range(ref: ObjectRef, start: number, end: number): Promise<string>;
   /** The version's tags as a URL query string (multipart copies set tags at creation). */
   tagging(ref: ObjectRef): Promise<string>;
-  /** Multipart copy into this store: nothing is visible until completeUpload. */
-  createUpload(request: CopyRequest & { tagging: string }): Promise<string>;
+  /** Opens bytes [start, end] (or all) of a version for reading, as a stream. */
+  openRange(ref: ObjectRef, start?: number, end?: number): Promise<Readable>;
+  /** Writes a whole object from a stream of `length` bytes (sources that cannot be copied server-side). */
+  put(request: CopyRequest & { tagging: string }, body: Readable, length: number): Promise<CopyResult>;
+  /**
+   * Multipart upload into this store: nothing is visible until completeUpload. `checksums` asks the
+   * store for per-part SHA-256 (server-side part copies); streamed parts are verified by reading back.
+   */
+  createUpload(request: CopyRequest & { tagging: string; checksums: boolean }): Promise<string>;
+  uploadPart(target: { bucket: string; key: string }, uploadId: string, part: PartRange, body: Readable): Promise<CopiedPart>;
   copyPart(request: CopyRequest, uploadId: string, part: PartRange): Promise<CopiedPart>;
   /** The parts an upload already holds (to resume it after a crash or a timeout). */
   listParts(target: { bucket: string; key: string }, uploadId: string): Promise<CopiedPart[]>;

@@ -79,7 +79,8 @@ export async function deployLocalStack(
       }),
     );
   }
-  const sources = new Map(assets.map((a) => [a.source.bucket, a.source.region]));
+  // Sources on other endpoints are the operator's (and get no events: reconcile finds their changes).
+  const sources = new Map(assets.filter((a) => !a.source.endpoint).map((a) => [a.source.bucket, a.source.region]));
   for (const [bucket, sourceRegion] of sources) {
     await createVersionedBucket(bucket, sourceRegion);
     await s3In(sourceRegion).send(
@@ -108,7 +109,7 @@ export async function deployLocalStack(
   );
 
   const stackEvents = new EventBridgeClient({ region });
-  for (const asset of assets) {
+  for (const asset of assets.filter((a) => !a.source.endpoint)) {
     const rule = logicalId(`${name}-`, asset.name);
     const pattern = JSON.stringify(eventPatternFor(asset));
     await stackEvents.send(new PutRuleCommand({ Name: rule, EventPattern: pattern, State: 'ENABLED' }));

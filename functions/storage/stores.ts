@@ -1,0 +1,87 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { ObjectAsset } from '../policy/schema.js';
+import { s3Client } from '../shared/aws-clients.js';
+import { RetryUnlessAmbiguous } from '../shared/retry.js';
+import { S3VersionedStore } from './s3-versioned-store.js';
+
+export interface SourceStore {
+  store: S3VersionedStore;
+  /** False when the source is on another endpoint or behind other credentials: stream, never copy. */
+  serverSideCopy: boolean;
+}
+
+const secretSchema = z.object({
+  accessKeyId: z.string().min(1),
+  secretAccessKey: z.string().min(1),
+  sessionToken: z.string().optional(),
+});
+
+export class SourceCredentialsError extends Error {
+  override readonly name = 'SourceCredentialsError';
+}
+
+/**
+ * The stores replicate and reconcile read and write through: one per region for the stack's own
+ * credentials, one per asset for a source on another endpoint or account (its credentials come
+ * from a Secrets Manager secret, read once per container).
+ */
+export function createStores(forcePathStyle: boolean) {
+  const regional = new Map<string, S3VersionedStore>();
+  const remote = new Map<string, S3VersionedStore>();
+  let secrets: SecretsManagerClient | undefined;
+
+  const inRegion = (region: string) => {
+    let store = regional.get(region);
+    if (!store) {
+      store = new S3VersionedStore(s3Client(region, forcePathStyle), s3Client(region, forcePathStyle, { writes: true }));
+      regional.set(region, store);
+    }
+    return store;
+  };
+
+  const credentialsFrom = (arn: string) => {
+    let cached: Promise<z.infer<typeof secretSchema>> | undefined;
+    return () =>
+      (cached ??= (async () => {
+        secrets ??= new SecretsManagerClient({ maxAttempts: 5 });
+        const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(SecretString ?? '');
+        } catch {
+          parsed = undefined;
+        }
+        const result = secretSchema.safeParse(parsed);
+        if (!result.success) {
+          cached = undefined;
+          throw new SourceCredentialsError(`secret ${arn} must hold JSON {"accessKeyId", "secretAccessKey", "sessionToken"?}`);
+        }
+        return result.data;
+      })());
+  };
+
+  const sourceOf = (asset: ObjectAsset): SourceStore => {
+    const { endpoint, credentialsSecretArn, region } = asset.source;
+    if (!endpoint && !credentialsSecretArn) return { store: inRegion(region), serverSideCopy: true };
+    let store = remote.get(asset.name);
+    if (!store) {
+      const options = {
+        region,
+        ...(endpoint && { endpoint }),
+        forcePathStyle: asset.source.forcePathStyle ?? forcePathStyle,
+        ...(credentialsSecretArn && { credentials: credentialsFrom(credentialsSecretArn) }),
+        requestHandler: { requestTimeout: 120_000, throwOnRequestTimeout: true },
+      };
+      store = new S3VersionedStore(
+        new S3Client({ ...options, maxAttempts: 5 }),
+        new S3Client({ ...options, retryStrategy: new RetryUnlessAmbiguous(5) }),
+      );
+      remote.set(asset.name, store);
+    }
+    return { store, serverSideCopy: false };
+  };
+
+  return { sourceOf, replicaOf: (asset: ObjectAsset) => inRegion(asset.replica.region) };
+}
