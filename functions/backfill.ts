@@ -1,6 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { formatPath } from './policy/load.js';
 import { batchRequestSchema, runBatchTasks } from './replication/batch-operations.js';
 import { createReplicator } from './replication/runtime.js';
@@ -10,13 +11,16 @@ import { logger, tracer } from './shared/observability.js';
 const replicator = createReplicator(parseConfig(process.env));
 
 /** Invoked by S3 Batch Operations (LambdaInvoke), schema 1.0 or 2.0: docs/backfill.md. */
-export const handler = middy(async (event: unknown) => {
+/** Time a long copy leaves itself to record its progress (its task then reports TemporaryFailure). */
+const RESERVE_MS = 30_000;
+
+export const handler = middy(async (event: unknown, context: Context) => {
   const parsed = batchRequestSchema.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`not an S3 Batch Operations invocation: ${formatPath(issue.path) || 'event'}: ${issue.message}`);
   }
-  replicator.startBatch();
+  replicator.startBatch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
   const response = await runBatchTasks(replicator, parsed.data);
   for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });
   return response;

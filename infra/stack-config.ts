@@ -1,6 +1,7 @@
 import { replicatedAssets, replicaKeyFor } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { type Policy, replicatedKinds } from '../functions/policy/schema.js';
+import { scheduleIntervalSeconds } from '../functions/rpo/percentiles.js';
 import { eventPatternFor, logicalId } from './event-rules.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 
@@ -235,6 +236,8 @@ const METRIC_DIMENSIONS = (asset: Policy['assets'][number]) => [
  */
 export function alarmResources(policy: Policy): Json {
   const periods = policy.monitoring.alarmEvaluationPeriods;
+  // One datapoint per measure-rpo run: a period shorter than the schedule would see missing data.
+  const rpoPeriod = Math.max(60, scheduleIntervalSeconds(policy.monitoring.schedule));
   const notify = { AlarmActions: [{ Ref: 'OnCallTopic' }], OKActions: [{ Ref: 'OnCallTopic' }] };
   const resources: Json = {};
   const measured = policy.assets.filter((a) => a.kind === 'vector-index' || replicatedKinds.includes(a.kind));
@@ -248,7 +251,7 @@ export function alarmResources(policy: Policy): Json {
         MetricName: 'RpoSeconds',
         Dimensions: METRIC_DIMENSIONS(asset),
         Statistic: 'Maximum',
-        Period: 60,
+        Period: rpoPeriod,
         EvaluationPeriods: periods,
         DatapointsToAlarm: periods,
         Threshold: asset.rpoTargetSeconds,

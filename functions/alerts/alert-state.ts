@@ -12,6 +12,8 @@ export interface AlertState {
   /** When the current incident started (state missed), or the last one started. */
   missedSince?: string;
   lastEvent?: { type: TargetEvent['detailType']; at: string; incidentId: string };
+  /** While missed: since when the asset has been back under target (recovery is declared later). */
+  okSince?: string;
   unsent?: TargetEvent;
 }
 

@@ -5,12 +5,14 @@ import { type TargetEvent, type TargetEventPublisher, targetEvent } from './targ
 export interface AlertDeps {
   store: AlertStateStore;
   publisher: TargetEventPublisher;
+  /** Time back under target before Recovered is sent, so an RPO hovering at its target pages once. */
+  recoverySeconds?: number;
 }
 
 /**
  * Compares a measurement with the asset's alert state and publishes at most one event per
- * transition: Missed when it goes over target, Recovered when it comes back. Nothing while the
- * state holds. Returns the events published by this call.
+ * transition: Missed when it goes over target, Recovered when it has been back under target for
+ * `recoverySeconds`. Nothing while the state holds. Returns the events published by this call.
  */
 export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Promise<TargetEvent[]> {
   if (m.status === 'not-measured') return [];
@@ -26,7 +28,21 @@ export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Prom
   }
 
   const state = current?.state ?? 'ok';
-  if (state === m.status) return published;
+  if (state === m.status) {
+    // Missed and over target again: the recovery clock restarts.
+    if (current?.state === 'missed' && current.okSince) {
+      await deps.store.transition({ ...current, okSince: undefined, revision: current.revision + 1 }, current.revision);
+    }
+    return published;
+  }
+  if (current?.state === 'missed' && m.status === 'ok') {
+    const okSince = current.okSince ?? m.measuredAt;
+    if (Date.parse(m.measuredAt) - Date.parse(okSince) < (deps.recoverySeconds ?? 0) * 1000) {
+      if (!current.okSince) await deps.store.transition({ ...current, okSince, revision: current.revision + 1 }, current.revision);
+      return published;
+    }
+    current = { ...current, okSince: undefined };
+  }
 
   const missedSince = m.status === 'missed' ? m.measuredAt : (current?.missedSince ?? m.measuredAt);
   const event = targetEvent(m.status === 'missed' ? 'DR Target Missed' : 'DR Target Recovered', m, missedSince);

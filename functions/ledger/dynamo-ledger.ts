@@ -166,8 +166,8 @@ export class DynamoLedger implements Ledger {
     return this.queryIndex<LedgerEntry>(UNREPLICATED_INDEX, 'pendingAsset = :asset', { ':asset': asset }, true, limit);
   }
 
-  async unreplicated(asset: string): Promise<LedgerEntry[]> {
-    return this.queryIndex<LedgerEntry>(UNREPLICATED_INDEX, 'pendingAsset = :asset', { ':asset': asset }, true);
+  async unreplicated(asset: string, limit?: number): Promise<LedgerEntry[]> {
+    return this.queryIndex<LedgerEntry>(UNREPLICATED_INDEX, 'pendingAsset = :asset', { ':asset': asset }, true, limit);
   }
 
   async replicatedSince(asset: string, since: Date, limit: number): Promise<ReplicatedSummary[]> {

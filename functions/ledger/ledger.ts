@@ -102,8 +102,8 @@ export interface ReplicationLedger {
 export interface LedgerQueries {
   /** Oldest pending or failed entries of an asset, oldest first: one query on a sparse index. */
   oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]>;
-  /** Every pending or failed entry of an asset, oldest first; reads only unreplicated items. */
-  unreplicated(asset: string): Promise<LedgerEntry[]>;
+  /** Pending or failed entries of an asset, oldest first, at most `limit`; reads only unreplicated items. */
+  unreplicated(asset: string, limit?: number): Promise<LedgerEntry[]>;
   /** Entries replicated at or after `since`, newest first (at most `limit`). Reads only those items. */
   replicatedSince(asset: string, since: Date, limit: number): Promise<ReplicatedSummary[]>;
   /** The newest replication of an asset, if any. */

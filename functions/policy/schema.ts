@@ -133,6 +133,8 @@ export const policySchema = z
           .default('rate(1 minute)'),
         /** Consecutive breaching minutes before a CloudWatch alarm fires (missing data breaches). */
         alarmEvaluationPeriods: z.number().int().min(1).max(60).default(3),
+        /** An asset recovers (one "DR Target Recovered") only after this long back under target. */
+        recoverySeconds: z.number().int().min(0).max(86400).default(300),
         /** Window of the replication-lag percentiles the status function reports. */
         lagWindowSeconds: z.number().int().min(60).max(86400).default(3600),
       })

@@ -1,3 +1,4 @@
+import { ledgerVersionId, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import { compareKeys } from '../shared/s3-keys.js';
 import type { ObjectAsset } from '../policy/schema.js';
@@ -49,6 +50,8 @@ export interface HintQueue {
 }
 
 export interface ReconcileDeps {
+  /** Gaps are recorded as pending entries, so the live RPO counts them before they are copied. */
+  ledger: Pick<ReplicationLedger, 'markPending'>;
   source: VersionedStore;
   replica: VersionedStore;
   store: ReconcileStore;
@@ -73,10 +76,19 @@ const emptyCounts = (): ReconcileCounts => ({
   replicaOnlyKeys: 0,
 });
 
-/** Why a key's replica is behind its source, if it is. */
+/**
+ * Why a key's replica is behind its source, if it is. The replica may hold more than the source
+ * (versions the source has since deleted for good, a current state written again), never less:
+ * the source's history, as (kind, size) in order, must be a subsequence of the replica's.
+ */
 export function gapOf(source: KeyHistory, replica: KeyHistory | undefined): GapCause | undefined {
   if (!replica || replica.versions.length === 0) return 'missing-key';
-  if (replica.versions.length < source.versions.length) return 'missing-versions';
+  let matched = 0;
+  for (const r of replica.versions) {
+    const s = source.versions[matched];
+    if (s && s.kind === r.kind && s.size === r.size) matched++;
+  }
+  if (matched < source.versions.length) return 'missing-versions';
   const [s, r] = [source.versions.at(-1)!, replica.versions.at(-1)!];
   if (s.kind !== r.kind || r.lastModified < s.lastModified) return 'stale-latest';
   return undefined;
@@ -118,6 +130,17 @@ export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): P
     checkpoint.counts.keysScanned++;
     checkpoint.counts.sourceVersions += history.versions.length;
     if (gap) {
+      await deps.ledger.markPending(
+        history.versions.map((v) => ({
+          asset: asset.name,
+          key: history.key,
+          sourceVersionId: ledgerVersionId(v.versionId, v.lastModified),
+          entryType: v.kind,
+          sourceLastModified: v.lastModified.toISOString(),
+          size: v.size,
+        })),
+        deps.clock(),
+      );
       checkpoint.counts.byCause[gap]++;
       checkpoint.counts.keysQueued++;
       batch.push(history.key);

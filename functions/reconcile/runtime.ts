@@ -1,4 +1,5 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { dynamoDocumentClient } from '../shared/aws-clients.js';
@@ -12,11 +13,13 @@ import { SqsHintQueue } from './sqs-hint-queue.js';
 export function createReconciler(config: ReconcileConfig, clock: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const store = new DynamoReconcileStore(dynamoDocumentClient(), config.LEDGER_TABLE);
+  const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
   const queue = new SqsHintQueue(new SQSClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_URL);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
     depsFor: (asset: ObjectAsset, shouldStop: () => boolean): ReconcileDeps => ({
+      ledger,
       source: stores.sourceOf(asset).store,
       replica: stores.replicaOf(asset),
       store,

@@ -119,7 +119,10 @@ export async function copyMultipart(
   let uploadId: string | undefined;
   let done: CopiedPart[] = [];
   const saved = await deps.ledger.upload(asset, key, ledgerVersionId);
-  if (saved && saved.partSizeBytes === partSizeBytes) {
+  if (saved && saved.partSizeBytes !== partSizeBytes) {
+    // The part size changed (a new setting): the old upload cannot be resumed; do not leave it behind.
+    await deps.replica.abortUpload(target, saved.uploadId).catch(() => undefined);
+  } else if (saved) {
     try {
       done = await deps.replica.listParts(target, saved.uploadId);
       uploadId = saved.uploadId;

@@ -117,7 +117,11 @@ export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, ke
     }
     return outcome;
   } finally {
-    if (!released) await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner);
+    // On a failure the lease is let go even when flagged (the first call clears the flag): the
+    // flagging message is retried, and a continuation queued now must not find the key busy.
+    if (!released && (await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner)) === 'flagged') {
+      await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner);
+    }
   }
 }
 
@@ -368,6 +372,7 @@ async function replicateLarge(
       const replicaRef = { ...request.target, versionId: orphan.entry.versionId };
       const parts = planParts(request.details.size, partSizeBytes);
       const sha256Composite = await verifyParts(deps, request.source, replicaRef, parts, multipart.partConcurrency);
+      await deps.ledger.clearUpload(asset, key, idOf(version));
       return { replicaVersionId: orphan.entry.versionId, sha256: full, sha256Composite, partSizeBytes, adopted: true };
     } catch (error: unknown) {
       if (!(error instanceof ChecksumMismatchError)) throw error; // a bad orphan is not adopted: copy again

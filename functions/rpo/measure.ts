@@ -34,6 +34,10 @@ export interface AssetMeasurement {
   lagValues: number[];
   lastReplicatedAt?: string;
   newestSnapshotAt?: string;
+  /** Age of the oldest change still unread in the replication queue (stack-wide), when known. */
+  queueAgeSeconds?: number;
+  /** The pending count stopped at the read limit: there are at least this many. */
+  pendingCapped?: boolean;
   measuredAt: string;
 }
 
@@ -45,6 +49,10 @@ export interface MeasureDeps {
   windowSeconds: number;
   /** At most this many recent replications are read for lag (bounds a run after a huge burst). */
   maxLagSamples?: number;
+  /** At most this many unreplicated entries are read (the oldest first; counts above are "at least"). */
+  maxPending?: number;
+  /** Age of the oldest unread change in the replication queue, measured once per run. */
+  queueAgeSeconds?: number;
 }
 
 const seconds = (from: string | Date, to: Date) =>
@@ -82,13 +90,16 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
   if (!replicatedKinds.includes(asset.kind)) return { ...base, rpoSeconds: null, status: 'not-measured' };
 
   const since = new Date(deps.now.getTime() - deps.windowSeconds * 1000);
+  const maxPending = deps.maxPending ?? 100_000;
   const [unreplicated, recent, last] = await Promise.all([
-    deps.ledger.unreplicated(asset.name),
+    deps.ledger.unreplicated(asset.name, maxPending),
     deps.ledger.replicatedSince(asset.name, since, deps.maxLagSamples ?? 10_000),
     deps.ledger.lastReplicated(asset.name),
   ]);
   const oldest = unreplicated[0];
-  const rpoSeconds = oldest ? seconds(oldest.sourceLastModified, deps.now) : 0;
+  // A change still unread in the queue is not in the ledger yet: the queue's oldest message bounds
+  // the RPO from below (the queue is shared, so this errs on the side of paging).
+  const rpoSeconds = Math.max(oldest ? seconds(oldest.sourceLastModified, deps.now) : 0, deps.queueAgeSeconds ?? 0);
   const lagValues = recent.map((r) => r.lagSeconds);
   return {
     ...base,
@@ -105,6 +116,8 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
       },
     }),
     pendingObjects: unreplicated.length,
+    ...(unreplicated.length >= maxPending && { pendingCapped: true }),
+    ...(deps.queueAgeSeconds !== undefined && { queueAgeSeconds: deps.queueAgeSeconds }),
     pendingBytes: unreplicated.reduce((sum, e) => sum + (e.size ?? 0), 0),
     failedObjects: unreplicated.filter((e) => e.state === 'failed').length,
     lag: lagStats(lagValues),

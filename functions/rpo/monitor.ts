@@ -5,6 +5,7 @@ import type { LedgerQueries } from '../ledger/ledger.js';
 import type { Policy } from '../policy/schema.js';
 import { describeError } from '../shared/errors.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
+import type { QueueAge } from './queue-age.js';
 import { type AssetMeasurement, measureAsset } from './measure.js';
 import { scheduleIntervalSeconds } from './percentiles.js';
 import type { SnapshotCatalog } from './snapshot-catalog.js';
@@ -14,6 +15,7 @@ export interface MonitorDeps extends AlertDeps {
   ledger: LedgerQueries;
   snapshots: SnapshotCatalog;
   deadLetters: DeadLetterQueue;
+  queueAge: QueueAge;
   clock: () => Date;
 }
 
@@ -36,12 +38,13 @@ export async function runMonitor(
   const now = deps.clock();
   const run: MonitorRun = { measurements: [], events: [], deadLetterDepth: await deps.deadLetters.depth(), errors: [] };
   const windowSeconds = scheduleIntervalSeconds(deps.policy.monitoring.schedule);
+  const queueAgeSeconds = await deps.queueAge.oldestMessageAgeSeconds(now);
   for (const asset of deps.policy.assets) {
     try {
-      const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds }, asset);
+      const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds, queueAgeSeconds }, asset);
       publish(measurement);
       run.measurements.push(measurement);
-      run.events.push(...(await evaluateTarget(deps, measurement)));
+      run.events.push(...(await evaluateTarget({ ...deps, recoverySeconds: deps.policy.monitoring.recoverySeconds }, measurement)));
     } catch (error: unknown) {
       run.errors.push({ asset: asset.name, error: describeError(error) });
     }
@@ -64,6 +67,8 @@ export interface StatusRow {
   lag: AssetMeasurement['lag'] & { windowSeconds: number };
   lastReplicatedAt: string | null;
   newestSnapshotAt?: string;
+  queueAgeSeconds?: number;
+  pendingCapped?: boolean;
   lastAlert: AlertState['lastEvent'] | null;
 }
 
@@ -81,10 +86,11 @@ export async function statusReport(
   const now = deps.clock();
   const windowSeconds = deps.policy.monitoring.lagWindowSeconds;
   const assets = deps.policy.assets.filter((a) => !assetNames || assetNames.includes(a.name));
+  const queueAgeSeconds = await deps.queueAge.oldestMessageAgeSeconds(now);
   const rows = await Promise.all(
     assets.map(async (asset): Promise<StatusRow> => {
       const [m, alert] = await Promise.all([
-        measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds }, asset),
+        measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds, queueAgeSeconds }, asset),
         deps.store.get(asset.name),
       ]);
       return {
@@ -102,6 +108,8 @@ export async function statusReport(
         lag: { ...m.lag, windowSeconds },
         lastReplicatedAt: m.lastReplicatedAt ?? null,
         ...(m.newestSnapshotAt && { newestSnapshotAt: m.newestSnapshotAt }),
+        ...(m.queueAgeSeconds !== undefined && { queueAgeSeconds: m.queueAgeSeconds }),
+        ...(m.pendingCapped && { pendingCapped: true }),
         lastAlert: alert?.lastEvent ?? null,
       };
     }),

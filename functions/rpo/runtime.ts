@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
@@ -7,6 +8,7 @@ import { loadPolicyFile } from '../policy/load.js';
 import { dynamoDocumentClient } from '../shared/aws-clients.js';
 import type { MonitorConfig } from '../shared/config.js';
 import { SqsDeadLetterQueue } from './dead-letter-queue.js';
+import { CloudWatchQueueAge } from './queue-age.js';
 import type { MonitorDeps } from './monitor.js';
 import { noSnapshotsYet } from './snapshot-catalog.js';
 
@@ -20,6 +22,7 @@ export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () 
     publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
     snapshots: noSnapshotsYet,
     deadLetters: new SqsDeadLetterQueue(new SQSClient({ maxAttempts: 5 }), config.DEAD_LETTER_QUEUE_URL),
+    queueAge: new CloudWatchQueueAge(new CloudWatchClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_NAME),
     clock,
   };
 }

@@ -19,6 +19,7 @@ const envSchema = z.object({
 const monitorEnvSchema = envSchema.extend({
   DR_EVENT_BUS: z.string().min(1),
   DEAD_LETTER_QUEUE_URL: z.string().min(1),
+  REPLICATION_QUEUE_NAME: z.string().min(1),
 });
 
 /** reconcile queues keys for replication. */

@@ -21,6 +21,7 @@ export interface LocalStack {
   region: string;
   queueUrl: string;
   queueArn: string;
+  queueName: string;
   deadLetterQueueUrl: string;
   ledgerTable: string;
   /** The stack's bus for DR Target Missed / Recovered events. */
@@ -144,6 +145,7 @@ export async function deployLocalStack(
     region,
     queueUrl: queue.url,
     queueArn: queue.arn,
+    queueName: `${name}-replication`,
     deadLetterQueueUrl: dlq.url,
     ledgerTable,
     eventBus,

@@ -1,4 +1,5 @@
 import { CreateBucketCommand, DeleteBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runMonitor } from '../../functions/rpo/monitor.js';
@@ -99,12 +100,43 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     const recovered = await runMonitor(monitor());
     expect(recovered.measurements.find((m) => m.asset === 'orphaned')).toMatchObject({ status: 'ok', rpoSeconds: 0, pendingObjects: 0 });
     expect(recovered.deadLetterDepth).toBe(0);
+    // Recovered only after monitoring.recoverySeconds (300) back under target: no flapping pages.
+    expect(await pages()).toEqual([]);
+    now = minutesLater(26);
+    await runMonitor(monitor());
     received = await pages();
     expect(received.map((e) => e['detail-type'])).toEqual(['DR Target Recovered']);
     expect(received[0]!.detail.incidentId).toMatch(/^orphaned:rpo:/);
-    now = minutesLater(21);
+    now = minutesLater(27);
     await runMonitor(monitor());
     expect(await pages()).toEqual([]);
+  });
+
+  it('a paused consumer: the queue\'s oldest message raises the RPO though the ledger knows nothing yet', async () => {
+    // The replicate function is not consuming: the event waits in the queue, no ledger entry exists.
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'evals/paused.jsonl', Body: 'waiting' }));
+    expect(await t.ledger.entriesFor('evals', 'evals/paused.jsonl')).toEqual([]);
+    // moto publishes no SQS metrics: the harness publishes ApproximateAgeOfOldestMessage as SQS would.
+    const queueAge = async (at: Date, seconds: number) =>
+      t.cloudwatch.send(
+        new PutMetricDataCommand({
+          Namespace: 'AWS/SQS',
+          MetricData: [{ MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: t.stack.queueName }], Value: seconds, Unit: 'Seconds', Timestamp: at }],
+        }),
+      );
+    now = minutesLater(40);
+    await queueAge(now, 960);
+    const paused = await runMonitor(monitor());
+    expect(paused.measurements.find((m) => m.asset === 'evals')).toMatchObject({ status: 'missed', rpoSeconds: 960, queueAgeSeconds: 960, pendingObjects: 0 });
+    expect((await pages()).filter((e) => e.detail.asset === 'evals').map((e) => e['detail-type'])).toEqual(['DR Target Missed']);
+
+    await t.drain(); // the consumer resumes
+    for (const minutes of [41, 47]) {
+      now = minutesLater(minutes);
+      await queueAge(now, 0);
+      await runMonitor(monitor());
+    }
+    expect((await pages()).filter((e) => e.detail.asset === 'evals').map((e) => e['detail-type'])).toEqual(['DR Target Recovered']);
   });
 
   it('status returns, per asset, what the ledger says (JSON and a table); bad payloads get one clear error', async () => {
@@ -129,7 +161,7 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     });
     expect(json.deadLetterDepth).toBe(1);
     const evals = json.assets.find((a) => a.asset === 'evals')!;
-    expect(evals).toMatchObject({ status: 'ok', rpoSeconds: 0, pendingObjects: 0, lastAlert: null });
+    expect(evals).toMatchObject({ status: 'ok', rpoSeconds: 0, pendingObjects: 0, lastAlert: expect.objectContaining({ type: 'DR Target Recovered' }) });
     expect(evals.lag.count).toBeGreaterThan(0);
 
     const table = (await handler(JSON.parse(eventText('status/valid/table.json')), localContext('status'))) as { table: string };

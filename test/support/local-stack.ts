@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, DeleteMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
@@ -22,6 +23,7 @@ export interface StackUnderTest {
   asset(name: string): ObjectAsset;
   s3: S3Client;
   sqs: SQSClient;
+  cloudwatch: CloudWatchClient;
   ledger: DynamoLedger;
   handler: SqsHandler;
   queue: { url: string; arn: string; region: string };
@@ -44,6 +46,7 @@ export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTe
     DR_POLICY_FILE: policyFile,
     DR_EVENT_BUS: stack.eventBus,
     DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
+    REPLICATION_QUEUE_NAME: stack.queueName,
   });
   const { handler } = await import('../../functions/replicate.js');
 
@@ -63,6 +66,7 @@ export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTe
     asset,
     s3,
     sqs,
+    cloudwatch: new CloudWatchClient({ region: stack.region }),
     ledger,
     handler,
     queue,

@@ -180,6 +180,20 @@ describe('monitoring in the packaged template', () => {
     }
   });
 
+  it('every function role may write traces (tracing is on for all functions)', () => {
+    for (const role of ['ReplicateRole', 'MeasureRpoRole', 'StatusRole', 'ReconcileRole']) {
+      const statements = resource(role).Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
+      expect(statements.some((s: { Action: string[] }) => [s.Action].flat().includes('xray:PutTraceSegments'))).toBe(true);
+    }
+  });
+
+  it('runs one measure-rpo at a time, and encrypts the on-call topic with a key alarms and EventBridge may use', () => {
+    expect(resource('MeasureRpoLambdaFunction').Properties.ReservedConcurrentExecutions).toBe(1);
+    expect(resource('OnCallTopic').Properties.KmsMasterKeyId).toEqual({ Ref: 'OnCallTopicKey' });
+    const grant = resource('OnCallTopicKey').Properties.KeyPolicy.Statement.find((s: { Sid: string }) => s.Sid === 'AlarmsAndEventsPublish');
+    expect(grant).toMatchObject({ Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] }, Action: ['kms:GenerateDataKey*', 'kms:Decrypt'] });
+  });
+
   it('pages on dead letters, a stale queue and function errors; target events reach the on-call topic', () => {
     expect(resource('DeadLetterAlarm').Properties).toMatchObject({
       Namespace: 'AWS/SQS',

@@ -109,6 +109,17 @@ describe('evaluateTarget: one page per incident', () => {
     expect(sent).toHaveLength(1);
   });
 
+  it('an RPO hovering at its target pages once: Recovered only after recoverySeconds back under it', async () => {
+    const withRecovery = () => ({ ...deps(), recoverySeconds: 300 });
+    const at = (minute: number) => `2026-11-26T14:${String(minute).padStart(2, '0')}:00.000Z`;
+    const rpos = [1000, 800, 1000, 800, 1000, 800, 800, 800, 800, 800, 800];
+    for (const [minute, rpo] of rpos.entries()) await evaluateTarget(withRecovery(), measurement(rpo, at(minute)));
+    expect(sent.map((e) => [e.detailType, e.detail.measuredAt])).toEqual([
+      ['DR Target Missed', at(0)],
+      ['DR Target Recovered', at(10)],
+    ]);
+  });
+
   it('an asset with no recovery point at all pages, with actualSeconds null', async () => {
     await evaluateTarget(deps(), measurement(null, '2026-11-26T14:01:00.000Z', { kind: 'vector-index' }));
     expect(sent[0]!.detail).toMatchObject({ reason: 'no-verified-snapshot', actualSeconds: null });

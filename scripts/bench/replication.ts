@@ -1,0 +1,230 @@
+/**
+ * `npm run bench:replication`: this project's replication engine against `rclone copy` and
+ * `aws s3 sync` (Debian packages rclone and awscli: `apt-get install rclone awscli`), in one run,
+ * against the same local endpoint (moto) and freshly seeded buckets, at the same concurrency:
+ *   (a) 2,000 objects of 64 KiB   (b) 200 objects of 8 MiB   (c) one object of 1 GiB
+ * plus (c) through the streaming path (a source on "another endpoint": read and re-uploaded), and
+ * (d) a burst of 1,000 writes at about 100 per second through the whole event path, with the
+ * event-to-verified-replica latency from the ledger.
+ * Prints objects/s, MB/s and peak RSS per tool and case, and ratios to rclone.
+ * Usage: npm run bench:replication [-- --concurrency 8] [--scale 1]   (scale < 1 shrinks every case)
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateBucketCommand,
+  type BucketLocationConstraint,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+  CopyObjectCommand,
+} from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoLedger } from '../../functions/ledger/dynamo-ledger.js';
+import { loadPolicyFile } from '../../functions/policy/load.js';
+import { lagStats } from '../../functions/rpo/percentiles.js';
+import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
+import { startLocalAws } from '../local-aws/server.js';
+import { deployLocalStack } from '../local-aws/stack.js';
+import { projectRoot } from '../local-aws/venv.js';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const CONCURRENCY = Number(arg('concurrency', '8'));
+const SCALE = Number(arg('scale', '1'));
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const REGION = 'us-east-1';
+const AWS_CLI = '/usr/bin/aws';
+const RCLONE = '/usr/bin/rclone';
+const TIME = '/usr/bin/time';
+
+const cases = [
+  { id: 'a', name: `${Math.round(2000 * SCALE)} x 64 KiB`, count: Math.round(2000 * SCALE), size: 64 * KIB },
+  { id: 'b', name: `${Math.round(200 * SCALE)} x 8 MiB`, count: Math.round(200 * SCALE), size: 8 * MIB },
+  { id: 'c', name: `1 x ${Math.round(1024 * SCALE)} MiB`, count: 1, size: Math.round(1024 * SCALE) * MIB },
+];
+
+interface Run {
+  case: string;
+  tool: string;
+  seconds: number;
+  objects: number;
+  bytes: number;
+  peakRssMiB: number;
+}
+
+/** Runs a command under /usr/bin/time; returns its stdout and its peak RSS (MiB). */
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; peakRssMiB: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(TIME, ['-f', 'peak-rss-kib=%M', command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      const rss = /peak-rss-kib=(\d+)/.exec(stderr);
+      if (code !== 0 || !rss) return reject(new Error(`${command} ${args.join(' ')} failed (${code}):\n${stderr.slice(-2000)}`));
+      resolve({ stdout, peakRssMiB: Number(rss[1]) / 1024, seconds });
+    });
+  });
+}
+
+function body(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i += 4096) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+  return b;
+}
+
+async function main() {
+  for (const tool of [AWS_CLI, RCLONE, TIME]) {
+    if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone awscli time`);
+  }
+  const aws = await startLocalAws();
+  Object.assign(process.env, aws.env, { AWS_REGION: REGION, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-replication-'));
+  const policyFile = join(dir, 'policy.yml');
+  const asset = (name: string, bucket: string, prefix: string, extra = '') => `
+  - name: ${name}
+    kind: training-data
+    source: { bucket: ${bucket}, prefix: ${prefix}, region: ${REGION}${extra} }
+    replica: { bucket: bench-replica, region: ${REGION}, prefix: ${name}/ }
+    rpoTargetSeconds: 3600
+    rtoTargetSeconds: 86400
+    tier: high`;
+  writeFileSync(
+    policyFile,
+    `version: 1
+deployment: { region: ${REGION} }
+replication: { maxReceiveCount: 5, batchSize: 10, timeoutSeconds: 900, partConcurrency: ${CONCURRENCY} }
+assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('c', 'bench-src', 'c/')}${asset('d', 'bench-src', 'd/')}${asset('s', 'bench-remote', 'c/', `, endpoint: '${aws.endpoint}', forcePathStyle: true`)}
+`,
+  );
+  const policy = loadPolicyFile(policyFile);
+  const stack = await deployLocalStack(policy, { visibilityTimeoutSeconds: 900 });
+  const env = { ...process.env, LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile, REPLICATION_QUEUE_URL: stack.queueUrl };
+  const s3 = new S3Client({ region: REGION, forcePathStyle: true });
+  const sqs = new SQSClient({ region: REGION });
+  // Events off while seeding: each case's messages are queued just before its run.
+  await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: {} }));
+  for (const bucket of ['bench-rclone', 'bench-awscli', 'bench-remote']) {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(REGION === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: REGION as BucketLocationConstraint } }) }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  }
+
+  process.stderr.write('seeding ...\n');
+  for (const c of cases) {
+    let next = 0;
+    const seedOne = async () => {
+      while (next < c.count) {
+        const i = next++;
+        await s3.send(new PutObjectCommand({ Bucket: 'bench-src', Key: `${c.id}/obj-${String(i).padStart(5, '0')}.bin`, Body: body(c.size, i) }));
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, seedOne));
+  }
+  await s3.send(new CopyObjectCommand({ Bucket: 'bench-remote', Key: 'c/obj-00000.bin', CopySource: 'bench-src/c/obj-00000.bin' }));
+
+  const queueKeys = async (bucket: string, keys: string[]) => {
+    for (let i = 0; i < keys.length; i += 10) {
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: stack.queueUrl,
+          Entries: keys.slice(i, i + 10).map((key, j) => ({ Id: String(j), MessageBody: JSON.stringify({ reconcile: { bucket, keys: [key] } }) })),
+        }),
+      );
+    }
+  };
+  const engine = async (label: string, bucket: string, keys: string[], c: (typeof cases)[number]): Promise<Run> => {
+    await queueKeys(bucket, keys);
+    const out = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/engine-run.ts'), '--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY)], env);
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { failed: number };
+    if (result.failed > 0) throw new Error(`${label}: ${result.failed} messages failed`);
+    return { case: c.name, tool: label, seconds: out.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: out.peakRssMiB };
+  };
+  // Local endpoints speak plain HTTP: a CA bundle from the machine's environment only gets in the way
+  // (rclone refuses AWS_CA_BUNDLE on its HTTP transport).
+  const { AWS_CA_BUNDLE: _caBundle, ...withoutCaBundle } = process.env;
+  const rcloneEnv = {
+    ...withoutCaBundle,
+    RCLONE_CONFIG_MOTO_TYPE: 's3',
+    RCLONE_CONFIG_MOTO_PROVIDER: 'Other',
+    RCLONE_CONFIG_MOTO_ENDPOINT: aws.endpoint,
+    RCLONE_CONFIG_MOTO_ACCESS_KEY_ID: 'local',
+    RCLONE_CONFIG_MOTO_SECRET_ACCESS_KEY: 'local',
+    RCLONE_CONFIG_MOTO_FORCE_PATH_STYLE: 'true',
+  };
+  const awsConfig = join(dir, 'aws-config');
+  writeFileSync(awsConfig, `[default]\nregion = ${REGION}\ns3 =\n  max_concurrent_requests = ${CONCURRENCY}\n`);
+  const awsEnv: NodeJS.ProcessEnv = { ...process.env, AWS_CONFIG_FILE: awsConfig, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+  delete awsEnv.AWS_ENDPOINT_URL;
+
+  const runs: Run[] = [];
+  for (const c of cases) {
+    const keys = Array.from({ length: c.count }, (_, i) => `${c.id}/obj-${String(i).padStart(5, '0')}.bin`);
+    process.stderr.write(`(${c.id}) ${c.name} ...\n`);
+    const rclone = await timed(RCLONE, ['copy', `moto:bench-src/${c.id}`, `moto:bench-rclone/${c.id}`, '--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '--s3-no-check-bucket'], rcloneEnv);
+    runs.push({ case: c.name, tool: 'rclone copy', seconds: rclone.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: rclone.peakRssMiB });
+    const awscli = await timed(AWS_CLI, ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'], awsEnv);
+    runs.push({ case: c.name, tool: 'aws s3 sync', seconds: awscli.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: awscli.peakRssMiB });
+    runs.push(await engine('ai-data-dr (server-side)', 'bench-src', keys, c));
+  }
+  process.stderr.write('(c) streaming ...\n');
+  runs.push(await engine('ai-data-dr (streamed)', 'bench-remote', ['c/obj-00000.bin'], cases[2]!));
+
+  // (d) A burst through the whole event path: S3 -> EventBridge -> SQS -> replicate -> ledger.
+  process.stderr.write('(d) burst of writes ...\n');
+  const burst = Math.round(1000 * SCALE);
+  await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: { EventBridgeConfiguration: {} } }));
+  const consumers = timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/engine-run.ts'), '--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY), '--expect', String(burst), '--timeout-ms', '300000'], env);
+  const writesStarted = Date.now();
+  for (let i = 0; i < burst; i++) {
+    const due = writesStarted + i * 10; // about 100 writes per second
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await s3.send(new PutObjectCommand({ Bucket: 'bench-src', Key: `d/burst-${String(i).padStart(5, '0')}.json`, Body: `{"i":${i}}` }));
+  }
+  const writeSeconds = (Date.now() - writesStarted) / 1000;
+  await consumers;
+  const ledger = new DynamoLedger(dynamoDocumentClient(), stack.ledgerTable);
+  const replicated = await ledger.replicatedSince('d', new Date(writesStarted - 60_000), burst + 10);
+  const lag = lagStats(replicated.map((r) => r.lagSeconds));
+  await aws.stop();
+
+  const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy')!;
+  const header = ['case', 'tool', 'seconds', 'objects/s', 'MB/s', 'peak RSS MiB', 'objects/s vs rclone'];
+  const rows = runs.map((r) => {
+    const base = rcloneOf(r.case);
+    return [
+      r.case,
+      r.tool,
+      r.seconds.toFixed(2),
+      (r.objects / r.seconds).toFixed(1),
+      (r.bytes / 1e6 / r.seconds).toFixed(1),
+      r.peakRssMiB.toFixed(0),
+      `${(base.seconds / r.seconds).toFixed(2)}x`,
+    ];
+  });
+  const width = (i: number) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width(i))).join(' | ')} |`;
+  console.log(line(header));
+  console.log(line(header.map((_, i) => '-'.repeat(width(i)))));
+  for (const r of rows) console.log(line(r));
+  console.log(
+    `\n(d) ${burst} writes in ${writeSeconds.toFixed(1)} s (${(burst / writeSeconds).toFixed(0)}/s) through S3 -> EventBridge -> SQS -> replicate -> ledger: ` +
+      `${lag.count} verified; event-to-verified-replica latency p50 ${lag.p50?.toFixed(2)} s, p99 ${lag.p99?.toFixed(2)} s, max ${lag.max?.toFixed(2)} s`,
+  );
+  console.log(`\nConcurrency ${CONCURRENCY} for every tool (rclone --transfers/--checkers, aws s3 max_concurrent_requests, ${CONCURRENCY} pollers x batches of 10 for the engine, parts ${CONCURRENCY} at a time). Node ${process.version}.`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
