@@ -163,7 +163,10 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
     // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
     let current = pendingOf(asset, key, todo[0]!);
     try {
-      const orphan = await unclaimedLatestReplica(deps, asset, replicaKey, versionEntries);
+      // An orphan copy can only come from an earlier attempt at todo[0], and every attempt records
+      // the version as pending before it writes: a version the ledger has never seen has none.
+      const attemptedBefore = entryByVersion.has(idOf(todo[0]!));
+      const orphan = attemptedBefore ? await unclaimedLatestReplica(deps, asset, replicaKey, versionEntries) : undefined;
       for (const [i, version] of todo.entries()) {
         current = pendingOf(asset, key, version);
         const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);

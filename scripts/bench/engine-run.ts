@@ -22,6 +22,7 @@ const timeoutMs = Number(arg('timeout-ms', '600000'));
 async function main() {
   const { handler } = await import('../../functions/replicate.js');
   const sqs = new SQSClient({ region: queue.region });
+  process.stderr.write('engine ready\n'); // the cold start is over; the driver may start writing
   let succeeded = 0;
   let failed = 0;
   const started = performance.now();
