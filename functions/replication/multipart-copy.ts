@@ -22,7 +22,7 @@ export interface MultipartSettings {
 /** The configured part size, raised (to a whole MiB) when the object would need more than 10,000 parts. */
 export function partSizeFor(size: number, configured: number): number {
   const needed = Math.ceil(size / MAX_PARTS);
-  return Math.max(configured, Math.ceil(needed / MIB) * MIB);
+  return needed <= configured ? configured : Math.ceil(needed / MIB) * MIB;
 }
 
 export function planParts(size: number, partSize: number): PartRange[] {
