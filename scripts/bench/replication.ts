@@ -102,6 +102,14 @@ async function main() {
     if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone awscli time`);
   }
   const aws = await startLocalAws();
+  try {
+    await run(aws);
+  } finally {
+    await aws.stop();
+  }
+}
+
+async function run(aws: Awaited<ReturnType<typeof startLocalAws>>) {
   Object.assign(process.env, aws.env, { AWS_REGION: REGION, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' });
   const dir = mkdtempSync(join(tmpdir(), 'bench-replication-'));
   const policyFile = join(dir, 'policy.yml');
@@ -215,7 +223,6 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   const ledger = new DynamoLedger(dynamoDocumentClient(), stack.ledgerTable);
   const replicated = await ledger.replicatedSince('d', new Date(writesStarted - 60_000), burst + 10);
   const lag = lagStats(replicated.map((r) => r.lagSeconds));
-  await aws.stop();
 
   const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy')!;
   const header = ['case', 'tool', 'seconds', 'objects/s', 'MB/s', 'peak RSS MiB', 'objects/s vs rclone'];

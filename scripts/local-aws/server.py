@@ -15,6 +15,10 @@ Gap 4 (moto 5.2.5): ListObjectVersions with a KeyMarker and no VersionIdMarker d
 version after the marker (or keeps later versions of the marker key). S3 lists the keys after the
 marker key; reconcile resumes from a checkpoint that way.
 
+Gap 5 (moto 5.2.5): ListObjectVersions deep-copies every version of every key in the bucket,
+object data included, on each call, whatever the prefix: a bucket of a few GB then costs GBs of
+memory and seconds per listing. Here only the keys under the prefix are listed, as shallow copies.
+
 Usage: python server.py --port N   (binds 127.0.0.1 only)
 """
 import copy
@@ -101,23 +105,38 @@ _original_list_object_versions = s3_models.S3Backend.list_object_versions
 def _list_object_versions_after_key(
     self, bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="", version_id_marker=None
 ):
-    if not key_marker or version_id_marker or delimiter:
+    if delimiter:
         return _original_list_object_versions(
             self, bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker
         )
-    versions, prefixes, markers, _, _ = _original_list_object_versions(
-        self, bucket_name, None, None, None, prefix, None
-    )
+    bucket = self.get_bucket(bucket_name)
+    prefix = prefix or ""
+    listed = []
+    for name, versions in bucket.keys.iterlists():
+        if not name.startswith(prefix):
+            continue
+        newest_first = sorted(versions, key=lambda v: -v.last_modified.timestamp())
+        for i, version in enumerate(newest_first):
+            entry = copy.copy(version)
+            entry.is_latest = i == 0
+            listed.append(entry)
     # Python compares by code point, which is the UTF-8 byte order S3 lists in.
-    listed = [v for v in versions + markers if v.name > key_marker]
     listed.sort(key=lambda v: (v.name, -v.last_modified.timestamp()))
+    if key_marker and version_id_marker:
+        after = next(
+            (i for i, v in enumerate(listed) if v.name == key_marker and str(v.version_id) == version_id_marker),
+            None,
+        )
+        listed = listed[after + 1 :] if after is not None else [v for v in listed if v.name > key_marker]
+    elif key_marker:
+        listed = [v for v in listed if v.name > key_marker]
     next_key = next_version = None
     if max_keys is not None and len(listed) > max_keys:
         listed = listed[:max_keys]
         next_key, next_version = listed[-1].name, listed[-1].version_id
     return (
         [v for v in listed if isinstance(v, s3_models.FakeKey)],
-        prefixes,
+        [],
         [v for v in listed if not isinstance(v, s3_models.FakeKey)],
         next_key,
         next_version,
