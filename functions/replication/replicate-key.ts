@@ -278,7 +278,11 @@ async function replicateVersion(
   }
 
   const sourceRef = { bucket: asset.source.bucket, key, versionId: version.versionId };
-  const details = await deps.source.describe(sourceRef);
+  const multipart = deps.multipart ?? DEFAULT_MULTIPART;
+  // A small version is read once for its headers and its hash; a large one is only described here.
+  const small = version.size <= multipart.thresholdBytes && deps.serverSideCopy !== false;
+  const described = small ? await deps.source.describeAndHash(sourceRef) : await deps.source.describe(sourceRef);
+  const { sha256: hashed, ...details } = described as typeof described & { sha256?: string };
   const target = { bucket: asset.replica.bucket, key: replicaKey };
   const request = {
     source: sourceRef,
@@ -291,7 +295,6 @@ async function replicateVersion(
     } as Record<string, string>,
     storageClass: asset.replica.storageClass,
   };
-  const multipart = deps.multipart ?? DEFAULT_MULTIPART;
   if (details.size > multipart.thresholdBytes) {
     return { ...base, ...(await replicateLarge(deps, asset.name, key, version, request, orphan, multipart)), lagSeconds: lag() };
   }
@@ -299,7 +302,7 @@ async function replicateVersion(
   if (deps.serverSideCopy === false) {
     return { ...base, ...(await streamSmall(deps, asset, replicaKey, version, request, orphan)), lagSeconds: lag() };
   }
-  const sourceSha256 = details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
+  const sourceSha256 = hashed ?? details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
   if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.sha256 === sourceSha256) {
     const verified = await replicaSha256(deps, asset, replicaKey, orphan.entry.versionId);
     if (verified === sourceSha256) {

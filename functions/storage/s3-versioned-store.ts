@@ -41,6 +41,40 @@ export class BucketNotVersionedError extends Error {
 const base64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
 const retriesOf = (output: { $metadata?: { attempts?: number } }) => Math.max(0, (output.$metadata?.attempts ?? 1) - 1);
 
+type ObjectHeaders = {
+  ContentLength?: number;
+  ChecksumSHA256?: string;
+  ChecksumType?: string;
+  ETag?: string;
+  ContentType?: string;
+  CacheControl?: string;
+  ContentDisposition?: string;
+  ContentEncoding?: string;
+  ContentLanguage?: string;
+  Expires?: Date;
+  Metadata?: Record<string, string>;
+};
+
+/** A version's details from a HEAD or GET: a SHA-256 checksum counts only if it is full-object. */
+function detailsOf(head: ObjectHeaders): VersionDetails {
+  const checksum = head.ChecksumSHA256;
+  const composite =
+    head.ChecksumType === 'COMPOSITE' ||
+    (checksum?.includes('-') ?? false) ||
+    (head.ChecksumType !== 'FULL_OBJECT' && isMultipartEtag(head.ETag));
+  return {
+    size: head.ContentLength ?? 0,
+    fullObjectSha256: checksum && !composite ? base64ToHex(checksum) : undefined,
+    contentType: head.ContentType,
+    cacheControl: head.CacheControl,
+    contentDisposition: head.ContentDisposition,
+    contentEncoding: head.ContentEncoding,
+    contentLanguage: head.ContentLanguage,
+    expires: head.Expires instanceof Date && !Number.isNaN(head.Expires.getTime()) ? head.Expires : undefined,
+    metadata: head.Metadata ?? {},
+  };
+}
+
 /** CopySource of a version: the key URL-encoded segment by segment. */
 const copySource = (source: ObjectRef) =>
   `${source.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}?versionId=${encodeURIComponent(source.versionId)}`;
@@ -91,7 +125,12 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
  * delete marker); the next attempt adopts a copy that did land (replicate-key.ts). Part copies are
  * idempotent (a part number written twice is replaced) and use the retrying client.
  */
+/** How long a bucket's versioning is trusted before it is checked again (copies and uploads). */
+const VERSIONING_TTL_MS = 60_000;
+
 export class S3VersionedStore implements VersionedStore {
+  private readonly versioningCheckedAt = new Map<string, number>();
+
   constructor(
     private readonly s3: S3Client,
     private readonly writes: S3Client = s3,
@@ -187,22 +226,24 @@ export class S3VersionedStore implements VersionedStore {
     const head = await this.s3.send(
       new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, ChecksumMode: 'ENABLED' }),
     );
-    const checksum = head.ChecksumSHA256;
-    const composite =
-      head.ChecksumType === 'COMPOSITE' ||
-      (checksum?.includes('-') ?? false) ||
-      (head.ChecksumType !== 'FULL_OBJECT' && isMultipartEtag(head.ETag));
-    return {
-      size: head.ContentLength ?? 0,
-      fullObjectSha256: checksum && !composite ? base64ToHex(checksum) : undefined,
-      contentType: head.ContentType,
-      cacheControl: head.CacheControl,
-      contentDisposition: head.ContentDisposition,
-      contentEncoding: head.ContentEncoding,
-      contentLanguage: head.ContentLanguage,
-      expires: head.Expires instanceof Date && !Number.isNaN(head.Expires.getTime()) ? head.Expires : undefined,
-      metadata: head.Metadata ?? {},
-    };
+    return detailsOf(head);
+  }
+
+  async describeAndHash(ref: ObjectRef): Promise<VersionDetails & { sha256: string }> {
+    // One request instead of HEAD then GET: the GET's headers are the HEAD's. A stored full-object
+    // checksum spares reading the body.
+    const object = await this.s3.send(
+      new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, ChecksumMode: 'ENABLED' }),
+    );
+    const details = detailsOf(object);
+    const body = object.Body as Readable;
+    if (details.fullObjectSha256) {
+      body.destroy();
+      return { ...details, sha256: details.fullObjectSha256 };
+    }
+    const hash = createHash('sha256');
+    for await (const chunk of body) hash.update(chunk as Uint8Array);
+    return { ...details, sha256: hash.digest('hex') };
   }
 
   async sha256(ref: ObjectRef): Promise<string> {
@@ -235,7 +276,8 @@ export class S3VersionedStore implements VersionedStore {
 
   async addDeleteMarker(bucket: string, key: string): Promise<string> {
     // Without a VersionId a delete on a versioned bucket only adds a marker; nothing is destroyed.
-    await this.requireVersioning(bucket);
+    // On a suspended bucket it would replace the "null" version: checked every time, never cached.
+    await this.requireVersioning(bucket, { fresh: true });
     const result = await this.writes.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     if (!result.VersionId || result.DeleteMarker !== true) {
       throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
@@ -384,14 +426,19 @@ export class S3VersionedStore implements VersionedStore {
 
   /**
    * Refuses to write into a bucket whose versioning is not Enabled: a write there could replace the
-   * "null" version. Checked before every write (not cached): versioning can be suspended at any time.
+   * "null" version. Versioning can be suspended at any time: copies and uploads trust a check for a
+   * minute (and check the version id they get back: "null" fails the version); deletes check every time.
    */
-  private async requireVersioning(bucket: string): Promise<void> {
+  private async requireVersioning(bucket: string, { fresh = false } = {}): Promise<void> {
+    const checked = this.versioningCheckedAt.get(bucket);
+    if (!fresh && checked !== undefined && Date.now() - checked < VERSIONING_TTL_MS) return;
+    this.versioningCheckedAt.delete(bucket);
     const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       throw new BucketNotVersionedError(
         `replica bucket ${bucket} has versioning ${Status ?? 'never enabled'}; refusing to write (overwrites would destroy data)`,
       );
     }
+    this.versioningCheckedAt.set(bucket, Date.now());
   }
 }

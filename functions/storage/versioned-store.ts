@@ -77,6 +77,8 @@ export interface VersionedStore {
   /** Every version and delete marker of exactly this key, oldest first. */
   listVersions(bucket: string, key: string): Promise<VersionEntry[]>;
   describe(ref: ObjectRef): Promise<VersionDetails>;
+  /** The details and the SHA-256 in one read (the stored full-object checksum, else the bytes hashed). */
+  describeAndHash(ref: ObjectRef): Promise<VersionDetails & { sha256: string }>;
   /** Reads the version and hashes it (used when no full-object checksum is stored). */
   sha256(ref: ObjectRef): Promise<string>;
   /** Server-side copy of a version into this store; tags are copied, metadata replaced. */

@@ -52,7 +52,7 @@ beforeEach(() => {
 
 describe('replicateKey', () => {
   it('never records a copy whose SHA-256 differs from the source as replicated', async () => {
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT' });
+    s3.on(GetObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT', Body: Readable.from([]) as never });
     s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ChecksumMismatchError);
     const [entry] = await ledger.entriesFor('training', KEY);
@@ -82,7 +82,7 @@ describe('replicateKey', () => {
   });
 
   it('transient S3 errors are recorded and rethrown (the message is retried)', async () => {
-    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(/reduce your request rate/);
     const [entry] = await ledger.entriesFor('training', KEY);
     expect(entry).toMatchObject({ state: 'failed', lastError: 'SlowDown: Please reduce your request rate. (HTTP 503)' });
@@ -94,7 +94,7 @@ describe('replicateKey: review cases', () => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
       Versions: [{ Key: KEY, VersionId: 'null', LastModified: WRITTEN, IsLatest: true, Size: 3 }],
     });
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT' });
+    s3.on(GetObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT', Body: Readable.from([]) as never });
     s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_A) } });
     await replicateKey(deps(), asset, KEY);
 
@@ -105,7 +105,7 @@ describe('replicateKey: review cases', () => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({
       Versions: [{ Key: KEY, VersionId: 'r1', LastModified: NOW, IsLatest: true, Size: 3 }],
     });
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_B), ChecksumType: 'FULL_OBJECT' });
+    s3.on(GetObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_B), ChecksumType: 'FULL_OBJECT', Body: Readable.from([]) as never });
     s3.on(CopyObjectCommand).resolves({ VersionId: 'r2', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
     const second = await replicateKey(deps(), asset, KEY);
     expect(second.replicated.map((r) => [r.sourceVersionId, r.replicaVersionId])).toEqual([['null@2026-11-26T12:00:05.000Z', 'r2']]);
