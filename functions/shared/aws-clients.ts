@@ -20,7 +20,7 @@ export function s3Client(region: string, forcePathStyle: boolean, { writes = fal
   const id = `${region}:${forcePathStyle}:${writes}`;
   let client = s3Clients.get(id);
   if (!client) {
-    const requestTimeout = Number(process.env.DR_S3_REQUEST_TIMEOUT_MS ?? 120_000);
+    const requestTimeout = requestTimeoutMs();
     client = new S3Client({
       region,
       forcePathStyle,
@@ -30,6 +30,11 @@ export function s3Client(region: string, forcePathStyle: boolean, { writes = fal
     s3Clients.set(id, client);
   }
   return client;
+}
+
+/** DR_S3_REQUEST_TIMEOUT_MS: how long an S3 request may hang before it fails (default 120 s). */
+export function requestTimeoutMs(): number {
+  return Number(process.env.DR_S3_REQUEST_TIMEOUT_MS ?? 120_000);
 }
 
 let documentClient: DynamoDBDocumentClient | undefined;

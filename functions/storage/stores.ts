@@ -2,7 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { ObjectAsset } from '../policy/schema.js';
-import { s3Client } from '../shared/aws-clients.js';
+import { requestTimeoutMs, s3Client } from '../shared/aws-clients.js';
 import { RetryUnlessAmbiguous } from '../shared/retry.js';
 import { S3VersionedStore } from './s3-versioned-store.js';
 
@@ -72,7 +72,7 @@ export function createStores(forcePathStyle: boolean) {
         ...(endpoint && { endpoint }),
         forcePathStyle: asset.source.forcePathStyle ?? forcePathStyle,
         ...(credentialsSecretArn && { credentials: credentialsFrom(credentialsSecretArn) }),
-        requestHandler: { requestTimeout: 120_000, throwOnRequestTimeout: true },
+        requestHandler: { requestTimeout: requestTimeoutMs(), throwOnRequestTimeout: true },
       };
       store = new S3VersionedStore(
         new S3Client({ ...options, maxAttempts: 5 }),
