@@ -131,6 +131,15 @@ export function eventRuleResources(policy: Policy): Json {
   return resources;
 }
 
+/** Listing the versions under an asset's source prefix (replicate and reconcile). */
+const listSource = (asset: ReturnType<typeof replicatedAssets>[number], name: string): Json => ({
+  Sid: `ListSource${name}`,
+  Effect: 'Allow',
+  Action: ['s3:ListBucketVersions'],
+  Resource: s3Arn(asset.source.bucket),
+  Condition: { StringLike: { 's3:prefix': [`${asset.source.prefix}*`] } },
+});
+
 /** The replicate function's S3 permissions: read the sources' prefixes, add versions to the replicas. */
 export function replicateS3Statements(policy: Policy): Json[] {
   const assets = replicatedAssets(policy);
@@ -139,13 +148,7 @@ export function replicateS3Statements(policy: Policy): Json[] {
     const name = logicalId('', asset.name);
     const replicaPrefix = replicaKeyFor(asset, asset.source.prefix);
     statements.push(
-      {
-        Sid: `ListSource${name}`,
-        Effect: 'Allow',
-        Action: ['s3:ListBucketVersions'],
-        Resource: s3Arn(asset.source.bucket),
-        Condition: { StringLike: { 's3:prefix': [`${asset.source.prefix}*`] } },
-      },
+      listSource(asset, name),
       {
         Sid: `ReadSource${name}`,
         Effect: 'Allow',
@@ -196,13 +199,7 @@ export function reconcileS3Statements(policy: Policy): Json[] {
   return replicatedAssets(policy).flatMap((asset) => {
     const name = logicalId('', asset.name);
     return [
-      {
-        Sid: `ListSource${name}`,
-        Effect: 'Allow',
-        Action: ['s3:ListBucketVersions'],
-        Resource: s3Arn(asset.source.bucket),
-        Condition: { StringLike: { 's3:prefix': [`${asset.source.prefix}*`] } },
-      },
+      listSource(asset, name),
       {
         Sid: `ListReplica${name}`,
         Effect: 'Allow',

@@ -125,12 +125,7 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
  * delete marker); the next attempt adopts a copy that did land (replicate-key.ts). Part copies are
  * idempotent (a part number written twice is replaced) and use the retrying client.
  */
-/** How long a bucket's versioning is trusted before it is checked again (copies and uploads). */
-const VERSIONING_TTL_MS = 60_000;
-
 export class S3VersionedStore implements VersionedStore {
-  private readonly versioningCheckedAt = new Map<string, number>();
-
   constructor(
     private readonly s3: S3Client,
     private readonly writes: S3Client = s3,
@@ -276,8 +271,7 @@ export class S3VersionedStore implements VersionedStore {
 
   async addDeleteMarker(bucket: string, key: string): Promise<string> {
     // Without a VersionId a delete on a versioned bucket only adds a marker; nothing is destroyed.
-    // On a suspended bucket it would replace the "null" version: checked every time, never cached.
-    await this.requireVersioning(bucket, { fresh: true });
+    await this.requireVersioning(bucket);
     const result = await this.writes.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     if (!result.VersionId || result.DeleteMarker !== true) {
       throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
@@ -426,19 +420,15 @@ export class S3VersionedStore implements VersionedStore {
 
   /**
    * Refuses to write into a bucket whose versioning is not Enabled: a write there could replace the
-   * "null" version. Versioning can be suspended at any time: copies and uploads trust a check for a
-   * minute (and check the version id they get back: "null" fails the version); deletes check every time.
+   * "null" version. Checked before every write, never cached: versioning can be suspended at any
+   * time (and a write that still gets no new version id back fails the version).
    */
-  private async requireVersioning(bucket: string, { fresh = false } = {}): Promise<void> {
-    const checked = this.versioningCheckedAt.get(bucket);
-    if (!fresh && checked !== undefined && Date.now() - checked < VERSIONING_TTL_MS) return;
-    this.versioningCheckedAt.delete(bucket);
+  private async requireVersioning(bucket: string): Promise<void> {
     const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       throw new BucketNotVersionedError(
         `replica bucket ${bucket} has versioning ${Status ?? 'never enabled'}; refusing to write (overwrites would destroy data)`,
       );
     }
-    this.versioningCheckedAt.set(bucket, Date.now());
   }
 }

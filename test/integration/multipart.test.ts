@@ -110,7 +110,6 @@ describe('objects above the multipart threshold (local AWS)', () => {
     const key = 'train/large/continued.bin';
     const data = body(11 * MIB, 3);
     await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: data }));
-    process.env.REPLICATION_QUEUE_URL = t.stack.queueUrl;
     const { vi } = await import('vitest');
     vi.resetModules();
     const { handler } = await import('../../functions/replicate.js');

@@ -1,16 +1,13 @@
 import { GetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutBucketNotificationConfigurationCommand, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
 
 let t: StackUnderTest;
 let reconcile: (event: unknown) => Promise<{ results: { finished: boolean; counts: any; afterKey?: string }[] }>;
 beforeAll(async () => {
   t = await startStack();
-  process.env.REPLICATION_QUEUE_URL = t.stack.queueUrl;
-  const { handler } = await import('../../functions/reconcile.js');
-  reconcile = (event) => handler(event, localContext('reconcile')) as never;
+  reconcile = (event) => t.reconcile(event) as never;
 });
 afterAll(async () => t?.stop());
 

@@ -1,7 +1,6 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
 
 /**
@@ -13,9 +12,7 @@ let t: StackUnderTest;
 let reconcile: (event: unknown) => Promise<{ results: { finished: boolean }[] }>;
 beforeAll(async () => {
   t = await startStack();
-  process.env.REPLICATION_QUEUE_URL = t.stack.queueUrl;
-  const { handler } = await import('../../functions/reconcile.js');
-  reconcile = (event) => handler(event, localContext('reconcile')) as never;
+  reconcile = (event) => t.reconcile(event) as never;
 });
 afterAll(async () => t?.stop());
 

@@ -7,7 +7,7 @@ import { DynamoLedger } from '../../functions/ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../../functions/policy/load.js';
 import type { ObjectAsset, Policy } from '../../functions/policy/schema.js';
 import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
-import { drainQueue, pollOnce, type SqsHandler } from '../../scripts/local-aws/event-source-mapping.js';
+import { drainQueue, localContext, pollOnce, type SqsHandler } from '../../scripts/local-aws/event-source-mapping.js';
 import { replicaReport } from '../../scripts/local-aws/replica-report.js';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
 import { deployLocalStack, type LocalStack } from '../../scripts/local-aws/stack.js';
@@ -33,6 +33,8 @@ export interface StackUnderTest {
   takeMessages(url?: string): Promise<string[]>;
   send(body: string, url?: string): Promise<void>;
   report(asset: string): ReturnType<typeof replicaReport>;
+  /** Invokes the real reconcile handler (scheduled input). */
+  reconcile(event: unknown): Promise<{ results: { asset: string; finished: boolean; afterKey?: string; counts: Record<string, any> }[] }>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTe
     DR_EVENT_BUS: stack.eventBus,
     DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
     REPLICATION_QUEUE_NAME: stack.queueName,
+    REPLICATION_QUEUE_URL: stack.queueUrl,
   });
   const { handler } = await import('../../functions/replicate.js');
 
@@ -94,6 +97,10 @@ export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTe
       await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
     },
     report: (name) => replicaReport(s3, asset(name), (key) => ledger.entriesFor(name, key)),
+    reconcile: async (event) => {
+      const { handler } = await import('../../functions/reconcile.js');
+      return handler(event, localContext('reconcile')) as never;
+    },
     stop: () => aws.stop(),
   };
 }
