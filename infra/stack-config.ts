@@ -236,81 +236,65 @@ export function alarmResources(policy: Policy): Json {
   // One datapoint per measure-rpo run: a period shorter than the schedule would see missing data.
   const rpoPeriod = Math.max(60, scheduleIntervalSeconds(policy.monitoring.schedule));
   const notify = { AlarmActions: [{ Ref: 'OnCallTopic' }], OKActions: [{ Ref: 'OnCallTopic' }] };
+  /** An alarm that pages on-call (and tells it when it is over): one-minute periods unless given. */
+  const alarm = (properties: Json): Json => ({
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      Period: 60,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      ...notify,
+      ...properties,
+    },
+  });
   const resources: Json = {};
   const measured = policy.assets.filter((a) => a.kind === 'vector-index' || replicatedKinds.includes(a.kind));
   for (const asset of measured) {
-    resources[logicalId('RpoAlarm', asset.name)] = {
-      Type: 'AWS::CloudWatch::Alarm',
-      Properties: {
-        AlarmName: { 'Fn::Sub': `\${AWS::StackName}-rpo-${asset.name}` },
-        AlarmDescription: `RPO of ${asset.name} (${asset.tier}) above its ${asset.rpoTargetSeconds} s target, or not measured. Runbook: docs/runbooks/rpo-breach.md`,
-        Namespace: 'AiDataDr',
-        MetricName: 'RpoSeconds',
-        Dimensions: METRIC_DIMENSIONS(asset),
-        Statistic: 'Maximum',
-        Period: rpoPeriod,
-        EvaluationPeriods: periods,
-        DatapointsToAlarm: periods,
-        Threshold: asset.rpoTargetSeconds,
-        ComparisonOperator: 'GreaterThanThreshold',
-        TreatMissingData: 'breaching',
-        ...notify,
-      },
-    };
+    resources[logicalId('RpoAlarm', asset.name)] = alarm({
+      AlarmName: { 'Fn::Sub': `\${AWS::StackName}-rpo-${asset.name}` },
+      AlarmDescription: `RPO of ${asset.name} (${asset.tier}) above its ${asset.rpoTargetSeconds} s target, or not measured. Runbook: docs/runbooks/rpo-breach.md`,
+      Namespace: 'AiDataDr',
+      MetricName: 'RpoSeconds',
+      Dimensions: METRIC_DIMENSIONS(asset),
+      Statistic: 'Maximum',
+      Period: rpoPeriod,
+      EvaluationPeriods: periods,
+      DatapointsToAlarm: periods,
+      Threshold: asset.rpoTargetSeconds,
+      TreatMissingData: 'breaching',
+    });
   }
   const tightest = Math.min(...measured.map((a) => a.rpoTargetSeconds));
-  resources.DeadLetterAlarm = {
-    Type: 'AWS::CloudWatch::Alarm',
-    Properties: {
-      AlarmName: { 'Fn::Sub': '${AWS::StackName}-dead-letters' },
-      AlarmDescription: 'Changes in the replication dead-letter queue. Runbook: docs/runbooks/replication-failures.md',
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'QueueName'] } }],
-      Statistic: 'Maximum',
-      Period: 60,
-      EvaluationPeriods: 1,
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-      TreatMissingData: 'notBreaching',
-      ...notify,
-    },
-  };
-  resources.QueueAgeAlarm = {
-    Type: 'AWS::CloudWatch::Alarm',
-    Properties: {
-      AlarmName: { 'Fn::Sub': '${AWS::StackName}-queue-age' },
-      AlarmDescription: `Oldest replication message older than the tightest RPO target (${tightest} s): replication is stalled or behind. Runbook: docs/runbooks/rpo-breach.md`,
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateAgeOfOldestMessage',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReplicationQueue', 'QueueName'] } }],
-      Statistic: 'Maximum',
-      Period: 60,
-      EvaluationPeriods: periods,
-      Threshold: tightest,
-      ComparisonOperator: 'GreaterThanThreshold',
-      TreatMissingData: 'notBreaching',
-      ...notify,
-    },
-  };
+  resources.DeadLetterAlarm = alarm({
+    AlarmName: { 'Fn::Sub': '${AWS::StackName}-dead-letters' },
+    AlarmDescription: 'Changes in the replication dead-letter queue. Runbook: docs/runbooks/replication-failures.md',
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'QueueName'] } }],
+    Statistic: 'Maximum',
+    Threshold: 0,
+  });
+  resources.QueueAgeAlarm = alarm({
+    AlarmName: { 'Fn::Sub': '${AWS::StackName}-queue-age' },
+    AlarmDescription: `Oldest replication message older than the tightest RPO target (${tightest} s): replication is stalled or behind. Runbook: docs/runbooks/rpo-breach.md`,
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateAgeOfOldestMessage',
+    Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReplicationQueue', 'QueueName'] } }],
+    Statistic: 'Maximum',
+    EvaluationPeriods: periods,
+    Threshold: tightest,
+  });
   for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile', 'Backfill']) {
-    resources[`${fn}ErrorsAlarm`] = {
-      Type: 'AWS::CloudWatch::Alarm',
-      Properties: {
-        AlarmName: { 'Fn::Sub': `\${${fn}LambdaFunction}-errors` },
-        AlarmDescription: `Errors of the ${fn} function`,
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }],
-        Statistic: 'Sum',
-        Period: 60,
-        EvaluationPeriods: 1,
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-        TreatMissingData: 'notBreaching',
-        ...notify,
-      },
-    };
+    resources[`${fn}ErrorsAlarm`] = alarm({
+      AlarmName: { 'Fn::Sub': `\${${fn}LambdaFunction}-errors` },
+      AlarmDescription: `Errors of the ${fn} function`,
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }],
+      Statistic: 'Sum',
+      Threshold: 0,
+    });
   }
   return resources;
 }
