@@ -1,10 +1,11 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drainQueue, type SqsHandler } from '../../scripts/local-aws/event-source-mapping.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
 
 /**
- * Property: whatever happens to the events (lost, duplicated, reordered), a run of reconcile
+ * Property: whatever happens to the events (lost, duplicated, reordered, failed deliveries), a run of reconcile
  * followed by the replicate function ends with a replica whose version history equals the
  * source's, key by key, and a ledger that agrees. Each run uses keys of its own.
  */
@@ -21,11 +22,13 @@ const operation = fc.oneof(
   fc.record({ op: fc.constant('put' as const), key: keyName, body: fc.string({ maxLength: 20 }) }),
   fc.record({ op: fc.constant('delete' as const), key: keyName }),
 );
-const delivery = fc.constantFrom('deliver', 'drop', 'duplicate');
+/** What happens to each event: delivered, lost, delivered twice, or its first delivery fails. */
+const delivery = fc.constantFrom('deliver', 'drop', 'duplicate', 'fail');
 
 let run = 0;
+let crashes = 0;
 describe('replication state (property-based, local AWS)', () => {
-  it('random histories with lost, duplicated and reordered events end identical after reconcile', async () => {
+  it('random histories with lost, duplicated, reordered and failed deliveries end identical after reconcile', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 10 }), fc.array(delivery, { maxLength: 30 }), fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })), async (ops, deliveries, order) => {
         const prefix = `train/prop-${run++}/`;
@@ -39,14 +42,26 @@ describe('replication state (property-based, local AWS)', () => {
           if (out.VersionId) written++;
         }
         const events = await t.takeMessages();
+        const failOnce = new Set<string>();
         const delivered = events.flatMap((e, i) => {
           const fate = deliveries[i % Math.max(1, deliveries.length)] ?? 'deliver';
+          if (fate === 'fail') failOnce.add(e);
           return fate === 'drop' ? [] : fate === 'duplicate' ? [e, e] : [e];
         });
         const ranks = order.take(delivered.length);
         const shuffled = delivered.map((e, i) => [ranks.next().value as number, i, e] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
         for (const [, , body] of shuffled) await t.send(body);
-        await t.drain();
+        // A failed delivery: the invocation that receives the event crashes before doing anything,
+        // so its whole batch comes back (as a Lambda crash does) and is retried.
+        const flaky: SqsHandler = async (event, context) => {
+          if (event.Records.some((r) => failOnce.has(r.body))) {
+            for (const r of event.Records) failOnce.delete(r.body);
+            crashes++;
+            throw new Error('invocation crashed');
+          }
+          return t.handler(event, context);
+        };
+        await drainQueue(t.sqs, t.queue, flaky);
         for (let i = 0; i < 20 && !(await reconcile({ asset: 'training' })).results[0]!.finished; i++);
         await t.drain();
 
@@ -56,5 +71,6 @@ describe('replication state (property-based, local AWS)', () => {
       }),
       { numRuns: 12, seed: 20261126 },
     );
+    expect(crashes).toBeGreaterThan(0); // the failed deliveries did happen
   });
 });
