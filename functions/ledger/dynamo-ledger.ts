@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion, UploadProgress } from './ledger.js';
@@ -54,22 +55,12 @@ export class DynamoLedger implements Ledger {
   ) {}
 
   async entriesFor(asset: string, key: string): Promise<LedgerEntry[]> {
-    const entries: LedgerEntry[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': partitionKey(asset, key) },
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
-      entries.push(...((page.Items ?? []).filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as LedgerEntry[]));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return entries;
+    const items = await this.query<Record<string, unknown>>({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': partitionKey(asset, key) },
+      ConsistentRead: true,
+    });
+    return items.filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as unknown as LedgerEntry[];
   }
 
   async markPending(versions: PendingVersion[], now: Date): Promise<void> {
@@ -186,23 +177,22 @@ export class DynamoLedger implements Ledger {
   }
 
   /** Pages through an index query; stops at `limit` items when given. */
-  private async queryIndex<T>(
-    index: string,
-    condition: string,
-    values: Record<string, unknown>,
-    ascending: boolean,
-    limit?: number,
-  ): Promise<T[]> {
+  private queryIndex<T>(index: string, condition: string, values: Record<string, unknown>, ascending: boolean, limit?: number) {
+    return this.query<T>(
+      { IndexName: index, KeyConditionExpression: condition, ExpressionAttributeValues: values, ScanIndexForward: ascending },
+      limit,
+    );
+  }
+
+  /** Pages through a query of the table or an index; stops at `limit` items when given. */
+  private async query<T>(input: Omit<QueryCommandInput, 'TableName'>, limit?: number): Promise<T[]> {
     const items: T[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
+          ...input,
           TableName: this.table,
-          IndexName: index,
-          KeyConditionExpression: condition,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: ascending,
           ExclusiveStartKey: start,
           ...(limit !== undefined ? { Limit: limit - items.length } : {}),
         }),

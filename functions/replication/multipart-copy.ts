@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import type { ReplicationLedger } from '../ledger/ledger.js';
 import type { CopiedPart, CopyRequest, CopyResult, ObjectRef, PartRange, VersionedStore } from '../storage/versioned-store.js';
+import { hashingThrough } from '../storage/hashing.js';
 import { ChecksumMismatchError, CopyContinuesError } from './errors.js';
 
 /** S3's limits for a multipart upload. */
@@ -181,21 +181,10 @@ async function streamPart(
   part: PartRange,
   digests: Map<number, string>,
 ): Promise<CopiedPart> {
-  const body = await deps.source.openRange(request.source, part.start, part.end);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  body.once('error', (error) => hashing.destroy(error));
-  const uploaded = await deps.replica.uploadPart(request.target, uploadId, part, body.pipe(hashing));
-  const expected = part.end - part.start + 1;
-  if (bytes !== expected) throw new Error(`part ${part.partNumber}: read ${bytes} bytes of the source, expected ${expected}`);
-  digests.set(part.partNumber, hash.digest('hex'));
+  const source = await deps.source.openRange(request.source, part.start, part.end);
+  const body = hashingThrough(source, part.end - part.start + 1, `part ${part.partNumber}`);
+  const uploaded = await deps.replica.uploadPart(request.target, uploadId, part, body.stream);
+  digests.set(part.partNumber, body.digest());
   return uploaded;
 }
 

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
+import { hashingThrough } from '../storage/hashing.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
 import { copyMultipart, partSizeFor, planParts, verifyParts } from './multipart-copy.js';
@@ -339,17 +338,9 @@ async function streamSmall(
   }
   if (stored) request.metadata[REPLICA_METADATA.sha256] = stored;
   const tagging = await deps.source.tagging(request.source);
-  const body = await deps.source.openRange(request.source);
-  const hash = createHash('sha256');
-  const hashing = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  body.once('error', (error) => hashing.destroy(error));
-  const put = await deps.replica.put({ ...request, tagging }, body.pipe(hashing), request.details.size);
-  const read = hash.digest('hex');
+  const body = hashingThrough(await deps.source.openRange(request.source), request.details.size, 'object');
+  const put = await deps.replica.put({ ...request, tagging }, body.stream, request.details.size);
+  const read = body.digest();
   if (stored && stored !== read) throw new ChecksumMismatchError(stored, read, put.versionId);
   const written = await replicaSha256(deps, asset, replicaKey, put.versionId);
   if (written !== read) throw new ChecksumMismatchError(read, written, put.versionId);

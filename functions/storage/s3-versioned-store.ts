@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -21,6 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { compareKeys, decodeFormKey } from '../shared/s3-keys.js';
+import { sha256Of } from './hashing.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
   CopiedPart,
@@ -236,16 +236,11 @@ export class S3VersionedStore implements VersionedStore {
       body.destroy();
       return { ...details, sha256: details.fullObjectSha256 };
     }
-    const hash = createHash('sha256');
-    for await (const chunk of body) hash.update(chunk as Uint8Array);
-    return { ...details, sha256: hash.digest('hex') };
+    return { ...details, sha256: await sha256Of(body) };
   }
 
   async sha256(ref: ObjectRef): Promise<string> {
-    const object = await this.s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }));
-    const hash = createHash('sha256');
-    for await (const chunk of object.Body as Readable) hash.update(chunk as Uint8Array);
-    return hash.digest('hex');
+    return sha256Of(await this.openRange(ref));
   }
 
   async copy(request: CopyRequest): Promise<CopyResult> {
@@ -280,12 +275,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async sha256Range(ref: ObjectRef, start: number, end: number): Promise<string> {
-    const object = await this.s3.send(
-      new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, Range: `bytes=${start}-${end}` }),
-    );
-    const hash = createHash('sha256');
-    for await (const chunk of object.Body as Readable) hash.update(chunk as Uint8Array);
-    return hash.digest('hex');
+    return sha256Of(await this.openRange(ref, start, end));
   }
 
   async tagging(ref: ObjectRef): Promise<string> {
