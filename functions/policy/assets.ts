@@ -1,4 +1,4 @@
-import type { ObjectAsset, Policy } from './schema.js';
+import type { ObjectAsset, Policy, VectorAsset } from './schema.js';
 import { isObjectAsset, replicatedKinds } from './schema.js';
 
 /** The object assets this release replicates (training data and eval sets). */
@@ -15,4 +15,9 @@ export function assetForKey(policy: Policy, bucket: string, key: string): Object
 export function replicaKeyFor(asset: ObjectAsset, sourceKey: string): string {
   const prefix = asset.replica.prefix ?? asset.source.prefix;
   return prefix + sourceKey.slice(asset.source.prefix.length);
+}
+
+/** The vector indexes snapshot-vectors snapshots, with their position in the policy (for messages). */
+export function vectorAssets(policy: Policy): { asset: VectorAsset; path: string }[] {
+  return policy.assets.flatMap((asset, i) => (asset.kind === 'vector-index' ? [{ asset, path: `assets[${i}]` }] : []));
 }

@@ -29,6 +29,14 @@ const keyPrefix = z
 
 const seconds = z.number().int().positive();
 
+const scheduleExpression = z
+  .string()
+  .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N hours) or cron(...)');
+
+const secretArn = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN');
+
 export const assetKinds = ['training-data', 'eval-set', 'model-artifacts', 'vector-index'] as const;
 export type AssetKind = (typeof assetKinds)[number];
 
@@ -79,22 +87,54 @@ const objectAsset = z.strictObject({
      * Secrets Manager secret with {"accessKeyId", "secretAccessKey", "sessionToken"?} for a source
      * in another account or provider: versions are streamed (no server-side copy across credentials).
      */
-    credentialsSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN').optional(),
+    credentialsSecretArn: secretArn.optional(),
   }),
   replica,
 });
+
+/** Where the engine is: a URL for engines served over HTTP or PostgreSQL, a URI for LanceDB. */
+const engineEndpoints: Record<string, { pattern: RegExp; example: string } | undefined> = {
+  pgvector: { pattern: /^postgres(ql)?:\/\/[^\s]+$/, example: 'postgresql://dr_reader@db.example.internal:5432/app' },
+  qdrant: { pattern: /^https?:\/\/[^\s]+$/, example: 'https://qdrant.example.internal:6333' },
+  chroma: { pattern: /^https?:\/\/[^\s]+$/, example: 'http://chroma.example.internal:8000' },
+  weaviate: { pattern: /^https?:\/\/[^\s]+$/, example: 'https://weaviate.example.internal' },
+  lancedb: { pattern: /^(s3:\/\/[^\s]+|\/[^\s]*)$/, example: 's3://acme-ml-vectors/lancedb' },
+  pinecone: { pattern: /^https?:\/\/[^\s]+$/, example: 'https://api.pinecone.io' },
+};
 
 const vectorAsset = z.strictObject({
   ...common,
   kind: z.literal('vector-index'),
   source: z.strictObject({
     engine: z.enum(['pgvector', 'qdrant', 'pinecone', 'chroma', 'lancedb', 's3vectors', 'weaviate']),
-    index: z.string().min(1),
+    /** The table, collection, class or index name in the engine. */
+    index: z.string().min(1).max(255),
     region: awsRegion,
+    /** Engine URL or URI (see docs/policy.md); Pinecone defaults to https://api.pinecone.io. */
     endpoint: z.string().optional(),
+    /** S3 Vectors: the vector bucket holding the index. */
+    vectorBucket: z.string().min(3).max(63).optional(),
+    /** Secrets Manager secret with the engine's credentials: {"password"} for pgvector, {"apiKey"} otherwise. */
+    credentialsSecretArn: secretArn.optional(),
+    /** What the index must have; a snapshot of an index that disagrees is refused. */
+    dimensions: z.number().int().min(1).max(65536),
+    metric: z.enum(['cosine', 'euclidean', 'dot']),
+    /** The embedding model that produced the vectors, recorded in every snapshot's manifest. */
+    embedding: z.strictObject({ model: z.string().min(1), version: z.string().min(1) }),
   }),
   replica,
-  schedule: z.string().optional(),
+  /** When snapshot-vectors runs for this asset. Keep it well inside rpoTargetSeconds. */
+  schedule: scheduleExpression.default('rate(1 hour)'),
+  /** Verified snapshots kept: the newest of each of the last N days, ISO weeks and months. */
+  retention: z
+    .strictObject({
+      daily: z.number().int().min(1).max(3660).default(30),
+      weekly: z.number().int().min(0).max(520).default(8),
+      monthly: z.number().int().min(0).max(120).default(3),
+    })
+    .prefault({}),
+  /** Also take the engine's own snapshot (Qdrant snapshot, Pinecone backup, Weaviate backup, LanceDB version). */
+  nativeSnapshot: z.boolean().default(false),
 });
 
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
@@ -118,10 +158,7 @@ export const policySchema = z
         /** Parts copied at once per object. */
         partConcurrency: z.number().int().min(1).max(64).default(8),
         /** When each asset's source and replica are reconciled (lost events, objects from before). */
-        reconcileSchedule: z
-          .string()
-          .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N hours) or cron(...)')
-          .default('rate(6 hours)'),
+        reconcileSchedule: scheduleExpression.default('rate(6 hours)'),
       })
       .prefault({}),
     monitoring: z
@@ -190,6 +227,24 @@ export const policySchema = z
           message: `"${asset.replica.bucket}" and "${seen}" differ only in dots and hyphens; use one replica bucket or names that differ otherwise`,
         });
       } else resourceNames.set(id, asset.replica.bucket);
+    });
+
+    policy.assets.forEach((asset, i) => {
+      if (asset.kind !== 'vector-index') return;
+      const { engine, endpoint, vectorBucket, credentialsSecretArn } = asset.source;
+      const wanted = engineEndpoints[engine];
+      const path = ['assets', i, 'source'];
+      if (wanted && endpoint === undefined && engine !== 'pinecone') {
+        ctx.addIssue({ code: 'custom', path: [...path, 'endpoint'], message: `is required for ${engine}, e.g. ${wanted.example}` });
+      } else if (wanted && endpoint !== undefined && !wanted.pattern.test(endpoint)) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'endpoint'], message: `is not a ${engine} endpoint; expected e.g. ${wanted.example}` });
+      }
+      if (engine === 's3vectors' && vectorBucket === undefined) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'vectorBucket'], message: 'is required for s3vectors: the vector bucket holding the index' });
+      }
+      if (engine === 'pinecone' && credentialsSecretArn === undefined) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'credentialsSecretArn'], message: 'is required for pinecone: a secret holding {"apiKey"}' });
+      }
     });
 
     const objectAssets = policy.assets

@@ -10,7 +10,8 @@ import type { MonitorConfig } from '../shared/config.js';
 import { SqsDeadLetterQueue } from './dead-letter-queue.js';
 import { CloudWatchQueueAge } from './queue-age.js';
 import type { MonitorDeps } from './monitor.js';
-import { noSnapshotsYet } from './snapshot-catalog.js';
+import { recoveryPointsFrom } from './snapshot-catalog.js';
+import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 
 /** Composition root of measure-rpo and status: the AWS adapters behind the monitor's ports. */
 export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () => new Date()): MonitorDeps {
@@ -20,7 +21,7 @@ export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () 
     ledger: new DynamoLedger(db, config.LEDGER_TABLE),
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
     publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
-    snapshots: noSnapshotsYet,
+    snapshots: recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE)),
     deadLetters: new SqsDeadLetterQueue(new SQSClient({ maxAttempts: 5 }), config.DEAD_LETTER_QUEUE_URL),
     queueAge: new CloudWatchQueueAge(new CloudWatchClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_NAME),
     clock,

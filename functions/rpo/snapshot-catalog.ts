@@ -1,12 +1,19 @@
+import { newestVerified, type SnapshotCatalogStore } from '../vectors/snapshot-catalog.js';
+
 /**
- * The port through which the live RPO of a vector-index asset reads the time of its newest verified
- * snapshot. The snapshot release provides the catalog; until then no snapshot is ever verified,
- * which is the honest answer: such an asset has no recovery point.
+ * The port through which the live RPO of a vector-index asset reads its recovery point: the time
+ * its newest verified snapshot started (a snapshot taken over a window holds every record written
+ * before the window started; see docs/snapshot-format.md).
  */
 export interface SnapshotCatalog {
   newestVerifiedSnapshotAt(asset: string): Promise<Date | undefined>;
 }
 
-export const noSnapshotsYet: SnapshotCatalog = {
-  newestVerifiedSnapshotAt: async () => undefined,
-};
+export function recoveryPointsFrom(catalog: SnapshotCatalogStore): SnapshotCatalog {
+  return {
+    async newestVerifiedSnapshotAt(asset) {
+      const entry = await newestVerified(catalog, asset);
+      return entry ? new Date(entry.startedAt) : undefined;
+    },
+  };
+}

@@ -1,9 +1,9 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { ObjectAsset } from '../policy/schema.js';
 import { requestTimeoutMs, s3Client } from '../shared/aws-clients.js';
 import { RetryUnlessAmbiguous } from '../shared/retry.js';
+import { readJsonSecret, SecretFormatError } from '../shared/secrets.js';
 import { S3VersionedStore } from './s3-versioned-store.js';
 
 export interface SourceStore {
@@ -30,7 +30,6 @@ export class SourceCredentialsError extends Error {
 export function createStores(forcePathStyle: boolean) {
   const regional = new Map<string, S3VersionedStore>();
   const remote = new Map<string, S3VersionedStore>();
-  let secrets: SecretsManagerClient | undefined;
 
   const inRegion = (region: string) => {
     let store = regional.get(region);
@@ -44,22 +43,10 @@ export function createStores(forcePathStyle: boolean) {
   const credentialsFrom = (arn: string) => {
     let cached: Promise<z.infer<typeof secretSchema>> | undefined;
     return () =>
-      (cached ??= (async () => {
-        secrets ??= new SecretsManagerClient({ maxAttempts: 5 });
-        const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(SecretString ?? '');
-        } catch {
-          parsed = undefined;
-        }
-        const result = secretSchema.safeParse(parsed);
-        if (!result.success) {
-          cached = undefined;
-          throw new SourceCredentialsError(`secret ${arn} must hold JSON {"accessKeyId", "secretAccessKey", "sessionToken"?}`);
-        }
-        return result.data;
-      })());
+      (cached ??= readJsonSecret(arn, secretSchema, '{"accessKeyId", "secretAccessKey", "sessionToken"?}').catch((error: unknown) => {
+        cached = undefined;
+        throw error instanceof SecretFormatError ? new SourceCredentialsError(error.message) : error;
+      }));
   };
 
   const sourceOf = (asset: ObjectAsset): SourceStore => {

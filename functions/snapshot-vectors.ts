@@ -1,0 +1,34 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { vectorAssets } from './policy/assets.js';
+import { parseConfig } from './shared/config.js';
+import { logger, metrics, tracer } from './shared/observability.js';
+import { createSnapshotter } from './vectors/runtime.js';
+import { runScheduledSnapshot } from './vectors/snapshot-run.js';
+
+const snapshotter = createSnapshotter(parseConfig(process.env), process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'snapshot-vectors');
+
+/** Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true. */
+const inputSchema = z.strictObject({ asset: z.string().min(1), continuation: z.boolean().optional() });
+
+export const handler = middy(async (event: unknown, context: Context) => {
+  const input = inputSchema.parse(event);
+  const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
+  if (!found) throw new Error(`asset: "${input.asset}" is not a vector-index asset of the policy`);
+  const deps = snapshotter.depsFor(found.asset.replica.bucket, () => context.getRemainingTimeInMillis());
+  const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps);
+
+  metrics.addDimension('asset', input.asset);
+  metrics.addMetric(run.outcome === 'verified' ? 'SnapshotVerified' : 'SnapshotNotVerified', MetricUnit.Count, 1);
+  if (run.outcome === 'failed' || run.outcome === 'corrupt') logger.error('vector snapshot did not succeed', { ...run });
+  else logger.info(`vector snapshot ${run.outcome}`, { ...run, removedByRetention: retention?.remove.length ?? 0 });
+  return { asset: input.asset, ...run, removedByRetention: retention?.remove.map((r) => r.entry.snapshotId) ?? [] };
+})
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

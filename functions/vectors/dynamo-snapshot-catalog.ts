@@ -1,0 +1,102 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { SnapshotCatalogStore, SnapshotEntry, SnapshotProgress } from './snapshot-catalog.js';
+
+/** The snapshot catalog in the ledger table: pk "SNAPSHOT#<asset>", sk the snapshot id (time-sortable). */
+const pk = (asset: string) => `SNAPSHOT#${asset}`;
+
+export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async begin(entry: SnapshotEntry): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(entry.asset), sk: entry.snapshotId, ...entry },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async saveProgress(asset: string, snapshotId: string, progress: SnapshotProgress, expectedNextChunk: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(asset), sk: snapshotId },
+          UpdateExpression: 'SET progress = :progress, #count = :count, bytes = :bytes, chunks = :chunks',
+          ConditionExpression: '#state = :inProgress AND progress.nextChunk = :expected',
+          ExpressionAttributeNames: { '#state': 'state', '#count': 'count' },
+          ExpressionAttributeValues: {
+            ':progress': progress,
+            ':count': progress.count,
+            ':bytes': progress.bytes,
+            ':chunks': progress.nextChunk,
+            ':inProgress': 'in-progress',
+            ':expected': expectedNextChunk,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void> {
+    const fields = Object.entries(patch).filter(([, value]) => value !== undefined);
+    if (fields.length === 0) return;
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: pk(asset), sk: snapshotId },
+        UpdateExpression: `SET ${fields.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: Object.fromEntries(fields.map(([name], i) => [`#f${i}`, name])),
+        ExpressionAttributeValues: Object.fromEntries(fields.map(([, value], i) => [`:v${i}`, value])),
+      }),
+    );
+  }
+
+  async get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { pk: pk(asset), sk: snapshotId }, ConsistentRead: true }),
+    );
+    return Item ? toEntry(Item) : undefined;
+  }
+
+  async list(asset: string): Promise<SnapshotEntry[]> {
+    const entries: SnapshotEntry[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk(asset) },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      entries.push(...(page.Items ?? []).map(toEntry));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return entries;
+  }
+}
+
+function toEntry(item: Record<string, unknown>): SnapshotEntry {
+  const { pk: _pk, sk: _sk, ...entry } = item;
+  return entry as unknown as SnapshotEntry;
+}

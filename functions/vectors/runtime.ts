@@ -1,0 +1,43 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { loadPolicyFile } from '../policy/load.js';
+import type { Policy } from '../policy/schema.js';
+import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import type { Config } from '../shared/config.js';
+import { logger } from '../shared/observability.js';
+import { DynamoSnapshotCatalog } from './dynamo-snapshot-catalog.js';
+import { openVectorStore } from './open-store.js';
+import { S3SnapshotObjects } from './snapshot-objects.js';
+import type { ScheduledRunDeps, SnapshotContinuation } from './snapshot-run.js';
+
+/** Continues an unfinished snapshot in a new asynchronous invocation of this function. */
+export class LambdaSelfContinuation implements SnapshotContinuation {
+  constructor(
+    private readonly lambda: LambdaClient,
+    private readonly functionName: string,
+  ) {}
+
+  async continueLater(asset: string): Promise<void> {
+    await this.lambda.send(
+      new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: JSON.stringify({ asset, continuation: true }) }),
+    );
+  }
+}
+
+/** Composition root of snapshot-vectors: catalog in the ledger table, files in the replica bucket. */
+export function createSnapshotter(config: Config, functionName: string, clock: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), config.LEDGER_TABLE);
+  const continuation = new LambdaSelfContinuation(new LambdaClient({ maxAttempts: 3 }), functionName);
+  return {
+    policy,
+    depsFor: (bucket: string, remainingMs: () => number): ScheduledRunDeps => ({
+      catalog,
+      objects: new S3SnapshotObjects(s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), bucket),
+      openStore: openVectorStore,
+      continuation,
+      now: clock,
+      remainingMs,
+      log: (message, fields) => logger.info(message, fields),
+    }),
+  };
+}

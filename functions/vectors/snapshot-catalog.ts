@@ -1,0 +1,66 @@
+import type { VerifyProgress } from './read-snapshot.js';
+import type { Engine, Metric } from './vector-store.js';
+
+/**
+ * The catalog of vector snapshots: one entry per snapshot with its state. Only `verified` entries
+ * are offered for restore and count for the live RPO; `in-progress` entries carry the checkpoint a
+ * later invocation resumes from.
+ */
+export const snapshotStates = ['in-progress', 'complete', 'verified', 'failed', 'corrupt', 'deleted'] as const;
+export type SnapshotState = (typeof snapshotStates)[number];
+
+export interface SnapshotProgress {
+  /** Scan cursor after the last record written to a chunk; undefined once the scan is done. */
+  cursor?: string;
+  scanDone: boolean;
+  /** Sequence number of the next chunk to write. */
+  nextChunk: number;
+  count: number;
+  bytes: number;
+  /** Running content fingerprint (hex) over the records written so far. */
+  fingerprint: string;
+}
+
+export interface SnapshotEntry {
+  asset: string;
+  snapshotId: string;
+  state: SnapshotState;
+  engine: Engine;
+  index: string;
+  dimensions: number;
+  metric: Metric;
+  /** Prefix of the snapshot's files in the replica bucket. */
+  prefix: string;
+  startedAt: string;
+  finishedAt?: string;
+  verifiedAt?: string;
+  deletedAt?: string;
+  count: number;
+  bytes: number;
+  chunks: number;
+  fingerprint?: string;
+  /** Why the run failed, or what the verification found. */
+  reason?: string;
+  progress?: SnapshotProgress;
+  /** Checkpoint of a read-back verification that did not finish in one invocation. */
+  verify?: VerifyProgress;
+}
+
+export interface SnapshotCatalogStore {
+  /** Adds a new entry; false when one with that id exists already. */
+  begin(entry: SnapshotEntry): Promise<boolean>;
+  /**
+   * Saves progress only if the entry is still in progress at `expectedNextChunk` (a concurrent run
+   * for the same snapshot makes this false, and the caller stops).
+   */
+  saveProgress(asset: string, snapshotId: string, progress: SnapshotProgress, expectedNextChunk: number): Promise<boolean>;
+  /** Sets the state and fields of a finished step. */
+  update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void>;
+  get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined>;
+  /** Every entry of the asset, newest first. */
+  list(asset: string): Promise<SnapshotEntry[]>;
+}
+
+export async function newestVerified(catalog: SnapshotCatalogStore, asset: string): Promise<SnapshotEntry | undefined> {
+  return (await catalog.list(asset)).find((entry) => entry.state === 'verified');
+}

@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
+import { z } from 'zod';
+import { engines, metrics, type JsonValue, type Metadata, type VectorRecord } from './vector-store.js';
+
+/**
+ * The engine-neutral snapshot format, specified in docs/snapshot-format.md so another tool can read
+ * it. A snapshot is a prefix in the DR bucket:
+ *
+ *   <replica prefix>snapshots/<snapshot id>/chunks/000000.ndjson.gz   records, gzip'd NDJSON
+ *   <replica prefix>snapshots/<snapshot id>/manifest.json             written last
+ *
+ * Each chunk line is {"id": string, "vector": base64 of little-endian float32, "metadata": object}.
+ * A snapshot without manifest.json is incomplete and never offered for restore.
+ */
+
+export const formatName = 'ai-data-dr/vector-snapshot';
+export const formatVersion = 1;
+
+export const snapshotPrefix = (replicaPrefix: string, snapshotId: string) => `${replicaPrefix}snapshots/${snapshotId}/`;
+export const chunkKey = (prefix: string, sequence: number) => `${prefix}chunks/${String(sequence).padStart(6, '0')}.ndjson.gz`;
+export const manifestKey = (prefix: string) => `${prefix}manifest.json`;
+
+/** Snapshot ids sort by time: 2026-11-26T15-42-07Z (colons are awkward in S3 keys and URLs). */
+export const snapshotIdAt = (at: Date) => at.toISOString().replace(/\.\d{3}Z$/, 'Z').replaceAll(':', '-');
+
+/** JSON with object keys sorted at every level (RFC 8785 for the values JSON can hold). */
+export function canonicalJson(value: JsonValue): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k]!)}`).join(',')}}`;
+}
+
+const littleEndian = endianness() === 'LE';
+
+/** The vector's float32 values, little-endian (a view of the same memory on little-endian hosts). */
+export function vectorBytes(vector: Float32Array): Buffer {
+  if (littleEndian) return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+  const bytes = Buffer.allocUnsafe(vector.length * 4);
+  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4);
+  return bytes;
+}
+
+export function vectorFromBytes(bytes: Buffer): Float32Array {
+  if (bytes.length % 4 !== 0) throw new SnapshotFormatError(`a vector of ${bytes.length} bytes is not float32`);
+  if (littleEndian) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  const vector = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < vector.length; i++) vector[i] = bytes.readFloatLE(i * 4);
+  return vector;
+}
+
+/** One chunk line (without the newline). */
+export function encodeRecord(record: VectorRecord): string {
+  return `{"id":${JSON.stringify(record.id)},"vector":"${vectorBytes(record.vector).toString('base64')}","metadata":${canonicalJson(record.metadata)}}`;
+}
+
+const lineSchema = z.strictObject({
+  id: z.string(),
+  vector: z.base64(),
+  metadata: z.record(z.string(), z.json()),
+});
+
+export function decodeRecord(line: string, where: string): VectorRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw new SnapshotFormatError(`${where}: not a JSON line`);
+  }
+  const result = lineSchema.safeParse(parsed);
+  if (!result.success) throw new SnapshotFormatError(`${where}: ${z.prettifyError(result.error).replaceAll('\n', ' ')}`);
+  return { id: result.data.id, vector: vectorFromBytes(Buffer.from(result.data.vector, 'base64')), metadata: result.data.metadata as Metadata };
+}
+
+/**
+ * The content fingerprint: order-independent, so two engines holding the same records agree however
+ * they order a scan. Per record, SHA-256 over
+ *   uint32BE(byte length of id) | id (UTF-8) | uint32BE(dimensions) | vector (float32 LE) | canonical JSON of metadata (UTF-8)
+ * and the fingerprint is the sum of those digests, read as 256-bit big-endian unsigned integers,
+ * modulo 2^256, as 64 hex digits. A sum, not an XOR: a duplicated record changes it.
+ */
+const modulus = 1n << 256n;
+
+export function recordDigest(record: VectorRecord): bigint {
+  const id = Buffer.from(record.id, 'utf8');
+  const header = Buffer.allocUnsafe(4);
+  header.writeUInt32BE(id.length);
+  const dims = Buffer.allocUnsafe(4);
+  dims.writeUInt32BE(record.vector.length);
+  const digest = createHash('sha256')
+    .update(header)
+    .update(id)
+    .update(dims)
+    .update(vectorBytes(record.vector))
+    .update(canonicalJson(record.metadata), 'utf8')
+    .digest('hex');
+  return BigInt(`0x${digest}`);
+}
+
+export class Fingerprint {
+  private sum: bigint;
+  constructor(hex = '0'.repeat(64)) {
+    this.sum = BigInt(`0x${hex}`);
+  }
+  add(record: VectorRecord): void {
+    this.sum = (this.sum + recordDigest(record)) % modulus;
+  }
+  get hex(): string {
+    return this.sum.toString(16).padStart(64, '0');
+  }
+}
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+const isoTime = z.iso.datetime();
+
+export const manifestSchema = z.strictObject({
+  format: z.literal(formatName),
+  formatVersion: z.literal(formatVersion),
+  snapshotId: z.string(),
+  asset: z.string(),
+  engine: z.enum(engines),
+  index: z.string(),
+  dimensions: z.number().int().positive(),
+  metric: z.enum(metrics),
+  count: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  fingerprint: z.strictObject({ algorithm: z.literal('sha256-sum-mod-2^256'), value: sha256Hex }),
+  embedding: z.strictObject({ model: z.string(), version: z.string() }),
+  /** What the snapshot means while writes continued: see docs/snapshot-format.md. */
+  consistency: z.enum(['point-in-time', 'window']),
+  window: z.strictObject({ startedAt: isoTime, finishedAt: isoTime }),
+  createdAt: isoTime,
+  compression: z.literal('gzip'),
+  chunks: z.array(
+    z.strictObject({
+      key: z.string(),
+      records: z.number().int().positive(),
+      bytes: z.number().int().positive(),
+      sha256: sha256Hex,
+    }),
+  ),
+  native: z
+    .strictObject({
+      format: z.string(),
+      id: z.string(),
+      details: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+      key: z.string().optional(),
+      bytes: z.number().int().nonnegative().optional(),
+      sha256: sha256Hex.optional(),
+    })
+    .optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestChunk = Manifest['chunks'][number];
+
+export class SnapshotFormatError extends Error {
+  override readonly name = 'SnapshotFormatError';
+}
+
+export function parseManifest(text: string, where: string): Manifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SnapshotFormatError(`${where}: manifest is not JSON`);
+  }
+  const result = manifestSchema.safeParse(parsed);
+  if (!result.success) throw new SnapshotFormatError(`${where}: ${z.prettifyError(result.error).replaceAll('\n', ' ')}`);
+  return result.data;
+}

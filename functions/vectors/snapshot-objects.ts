@@ -1,0 +1,87 @@
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+/** Where snapshot files live: the asset's replica bucket in the DR region. */
+export interface SnapshotObjects {
+  /** Stores `body`; S3 refuses it unless it matches `sha256` (hex), and keeps that checksum. */
+  put(key: string, body: Buffer, options: { sha256: string; contentType: string; metadata?: Record<string, string> }): Promise<void>;
+  /** Size and user metadata, or undefined when there is no such object. */
+  head(key: string): Promise<{ bytes: number; metadata: Record<string, string> } | undefined>;
+  /** The whole object (chunks are bounded in size), or undefined when there is no such object. */
+  get(key: string): Promise<Buffer | undefined>;
+  /** Removes every version of every object under `prefix` (retention only); returns how many. */
+  destroyPrefix(prefix: string): Promise<number>;
+}
+
+const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+
+export class S3SnapshotObjects implements SnapshotObjects {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async put(key: string, body: Buffer, options: { sha256: string; contentType: string; metadata?: Record<string, string> }) {
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: options.contentType,
+        ChecksumSHA256: hexToBase64(options.sha256),
+        Metadata: options.metadata,
+      }),
+    );
+  }
+
+  async head(key: string) {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { bytes: head.ContentLength ?? 0, metadata: head.Metadata ?? {} };
+    } catch (error) {
+      if (error instanceof NotFound || error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
+  }
+
+  async get(key: string) {
+    try {
+      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return Buffer.from(await object.Body!.transformToByteArray());
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
+  }
+
+  async destroyPrefix(prefix: string) {
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+      );
+      const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key!, VersionId: v.VersionId }));
+      if (objects.length > 0) {
+        const result = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: objects, Quiet: true } }));
+        if (result.Errors?.length) {
+          const first = result.Errors[0]!;
+          throw new Error(`deleting ${prefix}: ${result.Errors.length} objects failed, first ${first.Key}: ${first.Code} ${first.Message}`);
+        }
+        removed += objects.length;
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return removed;
+  }
+}

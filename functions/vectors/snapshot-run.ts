@@ -1,0 +1,56 @@
+import type { VectorAsset } from '../policy/schema.js';
+import { describeError } from '../shared/errors.js';
+import { applyRetention, type RetentionDeps, type RetentionPlan } from './retention.js';
+import { snapshotVectorIndex, type SnapshotDeps, type SnapshotRun, type SnapshotTarget } from './take-snapshot.js';
+import type { VectorStore } from './vector-store.js';
+
+/** Asks for another invocation to continue a snapshot that did not finish in this one. */
+export interface SnapshotContinuation {
+  continueLater(asset: string): Promise<void>;
+}
+
+export type ScheduledRunDeps = Omit<SnapshotDeps, 'store'> &
+  RetentionDeps & {
+    openStore: (asset: VectorAsset) => Promise<VectorStore>;
+    continuation: SnapshotContinuation;
+  };
+
+export function snapshotTargetOf(asset: VectorAsset, policyPath: string): SnapshotTarget {
+  return {
+    asset: asset.name,
+    engine: asset.source.engine,
+    index: asset.source.index,
+    dimensions: asset.source.dimensions,
+    metric: asset.source.metric,
+    embedding: asset.source.embedding,
+    replicaPrefix: asset.replica.prefix ?? '',
+    native: asset.nativeSnapshot,
+    policyPath: `${policyPath}.source`,
+  };
+}
+
+/**
+ * One scheduled (or continued) run for an asset: take, resume or verify its snapshot; after a
+ * verified snapshot, apply retention; if the work did not fit, ask for a continuation.
+ */
+export async function runScheduledSnapshot(
+  asset: VectorAsset,
+  policyPath: string,
+  deps: ScheduledRunDeps,
+): Promise<{ run: SnapshotRun; retention?: RetentionPlan }> {
+  const target = snapshotTargetOf(asset, policyPath);
+  let store: VectorStore;
+  try {
+    store = await deps.openStore(asset);
+  } catch (error) {
+    return { run: { outcome: 'failed', reason: `cannot open ${asset.source.engine}: ${describeError(error)}` } };
+  }
+  try {
+    const run = await snapshotVectorIndex(target, { ...deps, store });
+    if (run.outcome === 'in-progress') await deps.continuation.continueLater(asset.name);
+    const retention = run.outcome === 'verified' ? await applyRetention(asset.name, asset.retention, deps) : undefined;
+    return { run, ...(retention && { retention }) };
+  } finally {
+    await store.close();
+  }
+}

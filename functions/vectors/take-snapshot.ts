@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { describeError } from '../shared/errors.js';
+import { readManifest, SnapshotCorruptError, verifySnapshotFiles } from './read-snapshot.js';
+import type { SnapshotCatalogStore, SnapshotEntry, SnapshotProgress } from './snapshot-catalog.js';
+import {
+  chunkKey,
+  encodeRecord,
+  Fingerprint,
+  formatName,
+  formatVersion,
+  manifestKey,
+  snapshotIdAt,
+  snapshotPrefix,
+  type Manifest,
+  type ManifestChunk,
+} from './snapshot-format.js';
+import type { SnapshotObjects } from './snapshot-objects.js';
+import type { Engine, Metric, VectorStore } from './vector-store.js';
+
+const gzipAsync = promisify(gzip);
+
+/** What the policy says about one vector-index asset. */
+export interface SnapshotTarget {
+  asset: string;
+  engine: Engine;
+  index: string;
+  dimensions: number;
+  metric: Metric;
+  embedding: { model: string; version: string };
+  /** Prefix in the replica bucket under which snapshots/<id>/ lives. */
+  replicaPrefix: string;
+  /** Also take the engine's own snapshot and record it in the manifest. */
+  native: boolean;
+  /** Where `dimensions` and `metric` come from, for error messages (e.g. "assets[3].source"). */
+  policyPath: string;
+}
+
+export interface SnapshotDeps {
+  store: VectorStore;
+  objects: SnapshotObjects;
+  catalog: SnapshotCatalogStore;
+  now: () => Date;
+  /** Milliseconds left in this invocation. */
+  remainingMs: () => number;
+  /** Uncompressed bytes per chunk (a chunk ends after the page that reaches it). Default 16 MiB. */
+  chunkBytes?: number;
+  /** Records per scan page. Default 500. */
+  pageSize?: number;
+  /** Stop starting new work when fewer milliseconds than this remain. Default 60 s. */
+  reserveMs?: number;
+}
+
+export type SnapshotRun =
+  | { outcome: 'verified'; snapshotId: string; count: number; bytes: number; chunks: number; fingerprint: string }
+  /** Not finished in this invocation; the next one continues from the checkpoint. */
+  | { outcome: 'in-progress'; snapshotId: string; count: number; chunks: number }
+  /** Another invocation is writing this snapshot. */
+  | { outcome: 'busy'; snapshotId: string }
+  | { outcome: 'failed'; snapshotId?: string; reason: string }
+  | { outcome: 'corrupt'; snapshotId: string; reason: string };
+
+/** The index disagrees with the policy: refused, nothing is written. */
+export class IndexMismatchError extends Error {
+  override readonly name = 'IndexMismatchError';
+}
+
+/**
+ * Takes, resumes or verifies the asset's current snapshot: the newest catalog entry is resumed if
+ * it is unfinished, otherwise a new snapshot starts. Engine errors end the run as `failed` with the
+ * reason (recorded in the catalog); they do not throw. Errors of the DR bucket or the catalog throw:
+ * the checkpoint is intact and the next invocation resumes.
+ */
+export async function snapshotVectorIndex(target: SnapshotTarget, deps: SnapshotDeps): Promise<SnapshotRun> {
+  const [newest] = await deps.catalog.list(target.asset);
+  let entry: SnapshotEntry;
+  if (newest && (newest.state === 'in-progress' || newest.state === 'complete')) {
+    entry = newest;
+  } else {
+    const started = await start(target, deps);
+    if ('outcome' in started) return started;
+    entry = started;
+  }
+
+  if (entry.state === 'in-progress') {
+    const written = await writeChunks(target, deps, entry);
+    if (written.outcome !== 'scanned') return written;
+    entry = await finish(target, deps, entry, written.progress);
+  }
+  return verify(deps, entry);
+}
+
+async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<SnapshotEntry | SnapshotRun> {
+  const startedAt = deps.now();
+  const snapshotId = snapshotIdAt(startedAt);
+  const entry: SnapshotEntry = {
+    asset: target.asset,
+    snapshotId,
+    state: 'in-progress',
+    engine: target.engine,
+    index: target.index,
+    dimensions: target.dimensions,
+    metric: target.metric,
+    prefix: snapshotPrefix(target.replicaPrefix, snapshotId),
+    startedAt: startedAt.toISOString(),
+    count: 0,
+    bytes: 0,
+    chunks: 0,
+    progress: { scanDone: false, nextChunk: 0, count: 0, bytes: 0, fingerprint: new Fingerprint().hex },
+  };
+  let reason: string | undefined;
+  try {
+    const description = await deps.store.describe(target.index);
+    if (description.dimensions !== target.dimensions) {
+      reason = `${target.engine} index "${target.index}" has ${description.dimensions} dimensions; the policy says ${target.dimensions} (${target.policyPath}.dimensions)`;
+    } else if (description.metric !== undefined && description.metric !== target.metric) {
+      reason = `${target.engine} index "${target.index}" uses the ${description.metric} metric; the policy says ${target.metric} (${target.policyPath}.metric)`;
+    }
+    if (reason) reason = describeError(new IndexMismatchError(reason));
+  } catch (error) {
+    reason = describeError(error);
+  }
+  if (reason) {
+    await deps.catalog.begin({ ...entry, state: 'failed', reason, finishedAt: deps.now().toISOString(), progress: undefined });
+    return { outcome: 'failed', snapshotId, reason };
+  }
+  if (!(await deps.catalog.begin(entry))) return { outcome: 'busy', snapshotId };
+  return entry;
+}
+
+async function writeChunks(
+  target: SnapshotTarget,
+  deps: SnapshotDeps,
+  entry: SnapshotEntry,
+): Promise<SnapshotRun | { outcome: 'scanned'; progress: SnapshotProgress }> {
+  const chunkBytes = deps.chunkBytes ?? 16 * 1024 ** 2;
+  const pageSize = deps.pageSize ?? 500;
+  const reserveMs = deps.reserveMs ?? 60_000;
+  let progress = entry.progress!;
+  const fingerprint = new Fingerprint(progress.fingerprint);
+
+  while (!progress.scanDone) {
+    if (deps.remainingMs() < reserveMs) {
+      return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: progress.count, chunks: progress.nextChunk };
+    }
+    const lines: string[] = [];
+    let rawBytes = 0;
+    let cursor = progress.cursor;
+    let scanDone = false;
+    try {
+      while (rawBytes < chunkBytes && !scanDone) {
+        const page = await deps.store.scan(target.index, { cursor, limit: pageSize });
+        for (const record of page.records) {
+          if (record.vector.length !== target.dimensions) {
+            throw new IndexMismatchError(
+              `${target.engine} index "${target.index}": record "${record.id}" has ${record.vector.length} dimensions; the policy says ${target.dimensions} (${target.policyPath}.dimensions)`,
+            );
+          }
+          const line = encodeRecord(record);
+          lines.push(line);
+          rawBytes += line.length + 1;
+          fingerprint.add(record);
+        }
+        cursor = page.cursor;
+        scanDone = cursor === undefined;
+      }
+    } catch (error) {
+      return fail(deps, entry, describeError(error));
+    }
+
+    const next: SnapshotProgress = { ...progress, cursor, scanDone, fingerprint: fingerprint.hex };
+    if (lines.length > 0) {
+      const chunk = await packChunk(lines);
+      await deps.objects.put(chunkKey(entry.prefix, progress.nextChunk), chunk.body, {
+        sha256: chunk.sha256,
+        contentType: 'application/x-ndjson',
+        metadata: { records: String(lines.length), sha256: chunk.sha256 },
+      });
+      Object.assign(next, { nextChunk: progress.nextChunk + 1, count: progress.count + lines.length, bytes: progress.bytes + chunk.body.length });
+    }
+    if (!(await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, progress.nextChunk))) {
+      return { outcome: 'busy', snapshotId: entry.snapshotId };
+    }
+    progress = next;
+  }
+  return { outcome: 'scanned', progress };
+}
+
+async function packChunk(lines: string[]): Promise<{ body: Buffer; sha256: string }> {
+  const body = await gzipAsync(Buffer.from(`${lines.join('\n')}\n`, 'utf8'), { level: 1 });
+  return { body, sha256: createHash('sha256').update(body).digest('hex') };
+}
+
+/** Writes the manifest (last), after checking every chunk is stored with the expected checksum. */
+async function finish(target: SnapshotTarget, deps: SnapshotDeps, entry: SnapshotEntry, progress: SnapshotProgress): Promise<SnapshotEntry> {
+  const finishedAt = deps.now().toISOString();
+  const chunks: ManifestChunk[] = [];
+  for (let i = 0; i < progress.nextChunk; i++) {
+    const key = chunkKey(entry.prefix, i);
+    const head = await deps.objects.head(key);
+    const sha256 = head?.metadata.sha256;
+    if (!head || !sha256) throw new SnapshotCorruptError(`${key}: chunk is missing or has no SHA-256`);
+    chunks.push({ key: key.slice(entry.prefix.length), records: Number(head.metadata.records), bytes: head.bytes, sha256 });
+  }
+
+  let native: Manifest['native'];
+  if (target.native && deps.store.native) {
+    try {
+      const ref = await deps.store.native.create(target.index);
+      native = { format: ref.format, id: ref.id, ...(ref.details ? { details: ref.details } : {}) };
+    } catch (error) {
+      // The engine-neutral chunks are the snapshot; a failed native snapshot is noted, not fatal.
+      native = undefined;
+      await deps.catalog.update(target.asset, entry.snapshotId, { reason: `native snapshot failed: ${describeError(error)}` });
+    }
+  }
+
+  const manifest: Manifest = {
+    format: formatName,
+    formatVersion,
+    snapshotId: entry.snapshotId,
+    asset: target.asset,
+    engine: target.engine,
+    index: target.index,
+    dimensions: target.dimensions,
+    metric: target.metric,
+    count: progress.count,
+    bytes: progress.bytes,
+    fingerprint: { algorithm: 'sha256-sum-mod-2^256', value: progress.fingerprint },
+    embedding: target.embedding,
+    consistency: deps.store.consistency,
+    window: { startedAt: entry.startedAt, finishedAt },
+    createdAt: finishedAt,
+    compression: 'gzip',
+    chunks,
+    ...(native ? { native } : {}),
+  };
+  const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
+  await deps.objects.put(manifestKey(entry.prefix), body, {
+    sha256: createHash('sha256').update(body).digest('hex'),
+    contentType: 'application/json',
+  });
+  const patch = { state: 'complete' as const, finishedAt, count: progress.count, bytes: progress.bytes, chunks: chunks.length, fingerprint: progress.fingerprint };
+  await deps.catalog.update(target.asset, entry.snapshotId, patch);
+  return { ...entry, ...patch };
+}
+
+/** Reads the snapshot back against its manifest; only then is it `verified`. */
+async function verify(deps: SnapshotDeps, entry: SnapshotEntry): Promise<SnapshotRun> {
+  const reserveMs = deps.reserveMs ?? 60_000;
+  let result;
+  try {
+    const manifest = await readManifest(deps.objects, entry.prefix);
+    if (!manifest) throw new SnapshotCorruptError(`${entry.prefix}: manifest.json is missing`);
+    result = await verifySnapshotFiles(deps.objects, entry.prefix, manifest, () => deps.remainingMs() >= reserveMs, entry.verify);
+  } catch (error) {
+    if (!(error instanceof SnapshotCorruptError)) throw error;
+    await deps.catalog.update(entry.asset, entry.snapshotId, { state: 'corrupt', reason: error.message });
+    return { outcome: 'corrupt', snapshotId: entry.snapshotId, reason: error.message };
+  }
+  if (!result.done) {
+    await deps.catalog.update(entry.asset, entry.snapshotId, { verify: result.progress });
+    return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: entry.count, chunks: entry.chunks };
+  }
+  await deps.catalog.update(entry.asset, entry.snapshotId, { state: 'verified', verifiedAt: deps.now().toISOString() });
+  return { outcome: 'verified', snapshotId: entry.snapshotId, count: entry.count, bytes: entry.bytes, chunks: entry.chunks, fingerprint: entry.fingerprint! };
+}
+
+async function fail(deps: SnapshotDeps, entry: SnapshotEntry, reason: string): Promise<SnapshotRun> {
+  await deps.catalog.update(entry.asset, entry.snapshotId, { state: 'failed', reason, finishedAt: deps.now().toISOString() });
+  return { outcome: 'failed', snapshotId: entry.snapshotId, reason };
+}

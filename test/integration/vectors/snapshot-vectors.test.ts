@@ -1,0 +1,275 @@
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPolicyFile } from '../../../functions/policy/load.js';
+import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
+import { recoveryPointsFrom } from '../../../functions/rpo/snapshot-catalog.js';
+import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
+import { lanceDbStore } from '../../../functions/vectors/adapters/lancedb.js';
+import { DynamoSnapshotCatalog } from '../../../functions/vectors/dynamo-snapshot-catalog.js';
+import { readChunk, readManifest, SnapshotCorruptError } from '../../../functions/vectors/read-snapshot.js';
+import { newestVerified } from '../../../functions/vectors/snapshot-catalog.js';
+import { Fingerprint, manifestKey } from '../../../functions/vectors/snapshot-format.js';
+import { S3SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
+import { runScheduledSnapshot, type ScheduledRunDeps } from '../../../functions/vectors/snapshot-run.js';
+import type { VectorRecord, VectorStore } from '../../../functions/vectors/vector-store.js';
+import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.js';
+import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
+import { sampleRecords } from '../../contract/vector-store.contract.js';
+import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
+
+/**
+ * snapshot-vectors end to end on the local AWS (DR bucket on S3, catalog in DynamoDB) with a real
+ * engine (LanceDB on local disk): snapshots, interruptions, corruption, engine faults, bad input.
+ */
+const REPLICA = 'vec-replica';
+let aws: LocalAws;
+let dir: string;
+let policy: Policy;
+let s3: S3Client;
+let catalog: DynamoSnapshotCatalog;
+let objects: S3SnapshotObjects;
+let clock = new Date('2026-11-26T10:00:00Z');
+
+function policyYaml(lanceDir: string) {
+  const asset = (name: string, index: string, dimensions: number, metric = 'cosine') => `
+  - name: ${name}
+    kind: vector-index
+    source: { engine: lancedb, index: ${index}, region: us-west-2, endpoint: ${lanceDir}, dimensions: ${dimensions}, metric: ${metric}, embedding: { model: e5-small, version: v2 } }
+    replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/${name}/ }
+    retention: { daily: 3, weekly: 2, monthly: 1 }
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: high`;
+  return `version: 1
+deployment: { region: us-west-2 }
+assets:${asset('docs', 'docs', 24)}${asset('wrong-dims', 'docs', 32)}${asset('wrong-metric', 'docs', 24, 'euclidean')}${asset('gone', 'no_such_table', 24)}
+`;
+}
+
+const assetNamed = (name: string) => policy.assets.find((a) => a.name === name) as VectorAsset;
+
+/** A run's deps; `budget` is how many remainingMs() calls have time before the invocation "ends". */
+function depsWith(overrides: Partial<ScheduledRunDeps> & { budget?: number } = {}) {
+  let calls = 0;
+  const continued: string[] = [];
+  const deps: ScheduledRunDeps = {
+    catalog,
+    objects,
+    openStore: async (asset) => lanceDbStore({ uri: asset.source.endpoint! }),
+    continuation: { continueLater: async (asset) => void continued.push(asset) },
+    now: () => clock,
+    remainingMs: () => (++calls <= (overrides.budget ?? Infinity) ? 900_000 : 1_000),
+    log: () => {},
+    chunkBytes: 20_000,
+    pageSize: 40,
+    ...overrides,
+  };
+  return { deps, continued };
+}
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const { Contents = [] } = await s3.send(new ListObjectsV2Command({ Bucket: REPLICA, Prefix: prefix }));
+  return Contents.map((c) => c.Key!);
+}
+
+function fingerprintOf(records: VectorRecord[]): string {
+  const fingerprint = new Fingerprint();
+  records.forEach((r) => fingerprint.add(r));
+  return fingerprint.hex;
+}
+
+const records = sampleRecords(523, 24, 5).map((r, i) => ({
+  ...r,
+  metadata: { ...r.metadata, tags: ['a', `t${i % 3}`], nested: { source: 'crawl', page: i } },
+}));
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  Object.assign(process.env, aws.env, { AWS_REGION: 'us-west-2' });
+  dir = mkdtempSync(join(tmpdir(), 'snapshot-vectors-'));
+  const policyFile = join(dir, 'policy.yml');
+  writeFileSync(policyFile, policyYaml(join(dir, 'lance')));
+  policy = loadPolicyFile(policyFile);
+  const stack = await deployLocalStack(policy);
+  Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
+  s3 = new S3Client({ region: 'us-west-2', forcePathStyle: true });
+  catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), stack.ledgerTable);
+  objects = new S3SnapshotObjects(s3, REPLICA);
+
+  const store = lanceDbStore({ uri: join(dir, 'lance') });
+  await store.createIndex('docs', { dimensions: 24, metric: 'cosine' });
+  await store.write('docs', records);
+  await store.close();
+});
+
+afterAll(async () => {
+  await aws?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('snapshot-vectors', () => {
+  it('snapshots an index into checksummed chunks and a manifest written last, and verifies it', async () => {
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+
+    expect(run).toMatchObject({ outcome: 'verified', count: records.length });
+    const entry = await newestVerified(catalog, 'docs');
+    const manifest = (await readManifest(objects, entry!.prefix))!;
+    expect(entry!.prefix).toBe(`vectors/docs/snapshots/${entry!.snapshotId}/`);
+    expect(manifest).toMatchObject({
+      engine: 'lancedb',
+      index: 'docs',
+      dimensions: 24,
+      metric: 'cosine',
+      count: records.length,
+      embedding: { model: 'e5-small', version: 'v2' },
+      consistency: 'point-in-time',
+      compression: 'gzip',
+    });
+    // The fingerprint is the content's, whatever order the engine scanned in.
+    expect(manifest.fingerprint.value).toBe(fingerprintOf(records));
+    expect(manifest.chunks.length).toBeGreaterThan(3);
+    const read: VectorRecord[] = [];
+    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry!.prefix, chunk, 24)));
+    expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
+    // The live RPO of the asset reads this snapshot's start as its recovery point.
+    expect(await recoveryPointsFrom(catalog).newestVerifiedSnapshotAt('docs')).toEqual(new Date(entry!.startedAt));
+  });
+
+  it('resumes a snapshot interrupted halfway, in a new invocation, to the same content', async () => {
+    clock = new Date('2026-11-26T11:00:00Z');
+    const first = depsWith({ budget: 4 });
+    const { run: interrupted } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', first.deps);
+    expect(interrupted.outcome).toBe('in-progress');
+    expect(first.continued).toEqual(['docs']);
+    const entry = (await catalog.list('docs'))[0]!;
+    expect(entry.state).toBe('in-progress');
+    // Incomplete: chunks but no manifest, and never the newest verified snapshot.
+    expect((await keysUnder(entry.prefix)).some((k) => k.endsWith('manifest.json'))).toBe(false);
+    expect((await newestVerified(catalog, 'docs'))!.snapshotId).not.toBe(entry.snapshotId);
+
+    clock = new Date('2026-11-26T11:05:00Z');
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+    expect(run).toMatchObject({ outcome: 'verified', snapshotId: entry.snapshotId, count: records.length });
+    expect((await readManifest(objects, entry.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
+  });
+
+  it('rewrites a chunk whose checkpoint was lost in a crash, and counts no record twice', async () => {
+    clock = new Date('2026-11-26T12:00:00Z');
+    let saves = 0;
+    const crashing = {
+      ...catalog,
+      list: catalog.list.bind(catalog),
+      begin: catalog.begin.bind(catalog),
+      update: catalog.update.bind(catalog),
+      get: catalog.get.bind(catalog),
+      saveProgress: async (...args: Parameters<DynamoSnapshotCatalog['saveProgress']>) => {
+        if (++saves === 3) throw new Error('Lambda timed out');
+        return catalog.saveProgress(...args);
+      },
+    } as unknown as DynamoSnapshotCatalog;
+    await expect(runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith({ catalog: crashing }).deps)).rejects.toThrow('timed out');
+
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+    expect(run).toMatchObject({ outcome: 'verified', count: records.length });
+    const entry = await newestVerified(catalog, 'docs');
+    expect((await readManifest(objects, entry!.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
+  });
+
+  it('marks a snapshot with a corrupted chunk corrupt, never verified; readers detect it by checksum', async () => {
+    clock = new Date('2026-11-26T13:00:00Z');
+    const before = await newestVerified(catalog, 'docs');
+    // Interrupt after the manifest (budget runs out before verification), then corrupt a chunk.
+    const budgeted = depsWith({ budget: 1_000 });
+    let corruptNow = false;
+    const tampering = {
+      ...budgeted.deps,
+      objects: {
+        put: objects.put.bind(objects),
+        head: objects.head.bind(objects),
+        destroyPrefix: objects.destroyPrefix.bind(objects),
+        get: async (key: string) => {
+          if (!corruptNow && key.endsWith('manifest.json')) {
+            corruptNow = true;
+            const chunk = key.replace('manifest.json', 'chunks/000002.ndjson.gz');
+            await s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: chunk, Body: 'not the chunk' }));
+          }
+          return objects.get(key);
+        },
+      },
+    };
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', tampering);
+
+    expect(run.outcome).toBe('corrupt');
+    expect(run).toMatchObject({ reason: expect.stringMatching(/chunks\/000002\.ndjson\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's/) });
+    expect((await newestVerified(catalog, 'docs'))!.snapshotId).toBe(before!.snapshotId);
+    const corrupt = (await catalog.list('docs'))[0]!;
+    const manifest = (await readManifest(objects, corrupt.prefix))!;
+    await expect(readChunk(objects, corrupt.prefix, manifest.chunks[2]!, 24)).rejects.toBeInstanceOf(SnapshotCorruptError);
+  });
+
+  it('detects a missing chunk', async () => {
+    const entry = (await newestVerified(catalog, 'docs'))!;
+    const manifest = (await readManifest(objects, entry.prefix))!;
+    const missing = { ...manifest.chunks[0]!, key: 'chunks/999999.ndjson.gz' };
+    await expect(readChunk(objects, entry.prefix, missing, 24)).rejects.toThrow(/999999\.ndjson\.gz: chunk is missing/);
+  });
+
+  it('refuses an index whose dimensions or metric disagree with the policy, writing nothing', async () => {
+    clock = new Date('2026-11-26T14:00:00Z');
+    const dims = await runScheduledSnapshot(assetNamed('wrong-dims'), 'assets[1]', depsWith().deps);
+    expect(dims.run).toMatchObject({
+      outcome: 'failed',
+      reason: 'IndexMismatchError: lancedb index "docs" has 24 dimensions; the policy says 32 (assets[1].source.dimensions)',
+    });
+    const metric = await runScheduledSnapshot(assetNamed('wrong-metric'), 'assets[2]', depsWith().deps);
+    expect(metric.run).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('uses the cosine metric; the policy says euclidean (assets[2].source.metric)') });
+    expect(await keysUnder('vectors/wrong-dims/')).toEqual([]);
+    expect(await keysUnder('vectors/wrong-metric/')).toEqual([]);
+    expect((await catalog.list('wrong-dims'))[0]).toMatchObject({ state: 'failed' });
+  });
+
+  it('records a failed run with the reason when the index is missing or the engine fails mid-scan', async () => {
+    const gone = await runScheduledSnapshot(assetNamed('gone'), 'assets[3]', depsWith().deps);
+    expect(gone.run).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('index "no_such_table" does not exist') });
+
+    clock = new Date('2026-11-26T15:00:00Z');
+    const failing = depsWith({
+      openStore: async (asset) => {
+        const real = lanceDbStore({ uri: asset.source.endpoint! });
+        let scans = 0;
+        return {
+          ...real,
+          engine: real.engine,
+          consistency: real.consistency,
+          exactSearch: real.exactSearch,
+          describe: real.describe.bind(real),
+          close: real.close.bind(real),
+          scan: async (index, options) => {
+            if (++scans > 3) throw new Error('IO error: connection reset by peer');
+            return real.scan(index, options);
+          },
+        } as VectorStore;
+      },
+    });
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', failing.deps);
+    expect(run).toMatchObject({ outcome: 'failed', reason: 'Error: IO error: connection reset by peer' });
+    expect((await catalog.list('docs'))[0]).toMatchObject({ state: 'failed', reason: 'Error: IO error: connection reset by peer' });
+
+    // The next scheduled run starts a new snapshot.
+    clock = new Date('2026-11-26T15:30:00Z');
+    expect((await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps)).run.outcome).toBe('verified');
+  });
+
+  it('runs through the handler for a scheduled event', async () => {
+    clock = new Date();
+    const { handler } = await import('../../../functions/snapshot-vectors.js');
+    const result = await handler({ asset: 'docs' }, localContext('snapshot-vectors'));
+    expect(result).toMatchObject({ asset: 'docs', outcome: 'verified', count: records.length });
+    await expect(handler({ asset: 'training' }, localContext('snapshot-vectors'))).rejects.toThrow(
+      'asset: "training" is not a vector-index asset of the policy',
+    );
+  });
+});
