@@ -1,4 +1,4 @@
-import { replicatedAssets, replicaKeyFor } from '../functions/policy/assets.js';
+import { replicatedAssets, replicaKeyFor, vectorAssets } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { type Policy, replicatedKinds } from '../functions/policy/schema.js';
 import { scheduleIntervalSeconds } from '../functions/rpo/percentiles.js';
@@ -285,7 +285,7 @@ export function alarmResources(policy: Policy): Json {
     EvaluationPeriods: periods,
     Threshold: tightest,
   });
-  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile', 'Backfill']) {
+  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile', 'Backfill', 'SnapshotVectors']) {
     resources[`${fn}ErrorsAlarm`] = alarm({
       AlarmName: { 'Fn::Sub': `\${${fn}LambdaFunction}-errors` },
       AlarmDescription: `Errors of the ${fn} function`,
@@ -297,6 +297,86 @@ export function alarmResources(policy: Policy): Json {
     });
   }
   return resources;
+}
+
+/** One schedule per vector-index asset (its `schedule`), so each asset's snapshots run on their own. */
+export function snapshotEvents(policy: Policy): Json[] {
+  return vectorAssets(policy).map(({ asset }) => ({ schedule: { rate: [asset.schedule], input: { asset: asset.name } } }));
+}
+
+/**
+ * snapshot-vectors writes, reads back and (retention only) destroys snapshot files under each
+ * asset's `<replica prefix>snapshots/`, and nothing else of the replica bucket. It reads the
+ * engines' credentials, and S3 Vectors indexes or LanceDB datasets on S3 where the policy has them.
+ */
+export function snapshotStatements(policy: Policy): Json[] {
+  const statements: Json[] = [
+    {
+      Sid: 'Logs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-snapshot-vectors:*' },
+    },
+    { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+    {
+      Sid: 'Catalog',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Resource: { 'Fn::GetAtt': ['LedgerTable', 'Arn'] },
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] } },
+    },
+    {
+      Sid: 'ContinueLongSnapshots',
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot-vectors' },
+    },
+  ];
+  for (const { asset } of vectorAssets(policy)) {
+    const name = logicalId('', asset.name);
+    const prefix = `${asset.replica.prefix ?? ''}snapshots/`;
+    statements.push(
+      {
+        Sid: `ListSnapshots${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Resource: s3Arn(asset.replica.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      },
+      {
+        Sid: `WriteSnapshots${name}`,
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+        Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
+      },
+    );
+    const { engine, endpoint, vectorBucket, index, region } = asset.source;
+    if (engine === 's3vectors') {
+      statements.push({
+        Sid: `ReadVectorIndex${name}`,
+        Effect: 'Allow',
+        Action: ['s3vectors:GetIndex', 's3vectors:ListVectors', 's3vectors:GetVectors', 's3vectors:QueryVectors'],
+        Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:s3vectors:${region}:\${AWS::AccountId}:bucket/${vectorBucket}/index/${index}` },
+      });
+    }
+    if (engine === 'lancedb' && endpoint?.startsWith('s3://')) {
+      const [bucket, ...rest] = endpoint.slice('s3://'.length).split('/');
+      const path = rest.filter(Boolean).join('/');
+      statements.push(
+        { Sid: `ListLanceDb${name}`, Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(bucket!) },
+        {
+          Sid: `ReadLanceDb${name}`,
+          Effect: 'Allow',
+          // A native snapshot tags a dataset version: a small write into the dataset.
+          Action: asset.nativeSnapshot ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'],
+          Resource: s3Arn(`${bucket}/${path ? `${path}/` : ''}*`),
+        },
+      );
+    }
+  }
+  const secrets = [...new Set(vectorAssets(policy).flatMap(({ asset }) => (asset.source.credentialsSecretArn ? [asset.source.credentialsSecretArn] : [])))];
+  if (secrets.length > 0) statements.push({ Sid: 'EngineCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  return statements;
 }
 
 /** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
@@ -325,5 +405,7 @@ export function stackConfig(policyFile: string) {
     replicateS3Statements: [...replicateS3Statements(policy), ...sourceSecretStatements(policy)],
     reconcileS3Statements: [...reconcileS3Statements(policy), ...sourceSecretStatements(policy)],
     reconcileEvents: reconcileEvents(policy),
+    snapshotEvents: snapshotEvents(policy),
+    snapshotStatements: snapshotStatements(policy),
   };
 }

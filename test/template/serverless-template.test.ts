@@ -150,6 +150,7 @@ describe('monitoring in the packaged template', () => {
       ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }, undefined],
       ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"training-data"}'],
       ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"eval-sets"}'],
+      ['rate(1 hour)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"product-search-index"}'],
     ]);
   });
 
@@ -244,6 +245,37 @@ describe('backfill in the packaged template', () => {
       Timeout: 300,
     });
     expect(resource('BackfillErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'BackfillLambdaFunction' } }]);
+  });
+});
+
+describe('snapshot-vectors in the packaged template', () => {
+  it('runs on each vector asset\'s schedule with its name as input', () => {
+    expect(resource('SnapshotVectorsLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-snapshot-vectors',
+      Handler: 'functions/snapshot-vectors.handler',
+      Role: { 'Fn::GetAtt': ['SnapshotVectorsRole', 'Arn'] },
+      Timeout: 900,
+    });
+    const rules = byType('AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets).includes('SnapshotVectorsLambdaFunction'));
+    expect(rules.map(([, r]) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Targets[0].Input)])).toEqual([
+      ['rate(1 hour)', { asset: 'product-search-index' }],
+    ]);
+  });
+
+  it('may write and destroy only its snapshots, keeps its catalog apart, and continues only itself', () => {
+    const statements: any[] = resource('SnapshotVectorsRole').Properties.Policies[0].PolicyDocument.Statement;
+    const s3 = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('s3:')));
+    expect(s3).toEqual([
+      expect.objectContaining({
+        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Condition: { StringLike: { 's3:prefix': ['vectors/product-search/snapshots/*'] } },
+      }),
+      expect.objectContaining({ Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' } }),
+    ]);
+    expect(statements.find((s) => s.Sid === 'Catalog').Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] } });
+    expect(statements.find((s) => s.Sid === 'ContinueLongSnapshots').Resource['Fn::Sub']).toMatch(/function:\$\{AWS::StackName\}-snapshot-vectors$/);
+    expect(statements.find((s) => s.Sid === 'EngineCredentials').Resource).toEqual(['arn:aws:secretsmanager:us-east-1:123456789012:secret:dr/search-db-reader']);
+    expect(resource('SnapshotVectorsErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'SnapshotVectorsLambdaFunction' } }]);
   });
 });
 

@@ -93,7 +93,9 @@ export function chromaStore(config: ChromaConfig): VectorStore {
     attempts: config.attempts,
     backoffMs: config.backoffMs,
   });
-  const collections = `/api/v2/tenants/${encodeURIComponent(config.tenant ?? 'default_tenant')}/databases/${encodeURIComponent(config.database ?? 'default_database')}/collections`;
+  const tenant = encodeURIComponent(config.tenant ?? 'default_tenant');
+  const database = encodeURIComponent(config.database ?? 'default_database');
+  const collections = `/api/v2/tenants/${tenant}/databases/${database}/collections`;
   let preFlight: Promise<PreFlight> | undefined;
 
   /** Runs one operation on `index`, mapping Chroma's "collection does not exist" to IndexNotFoundError. */
@@ -117,12 +119,14 @@ export function chromaStore(config: ChromaConfig): VectorStore {
     const stored = await records<GetResponse>(c, 'get', { ids, include: ['metadatas'] });
     const storedKeys = new Map(stored.ids.map((id, i) => [id, Object.keys(stored.metadatas?.[i] ?? {})]));
     const metadatas = batch.map((r) => {
-      const metadata: Record<string, JsonValue> = toChroma(r.metadata);
+      const metadata = toChroma(r.metadata);
       for (const key of storedKeys.get(r.id) ?? []) if (!(key in metadata)) metadata[key] = null;
       return Object.keys(metadata).length === 0 ? null : metadata;
     });
     // Base64 float32 bytes carry every value exactly; JSON numbers would turn -0 into 0.
-    const embeddings = batch.map((r) => (base64 ? Buffer.from(r.vector.buffer, r.vector.byteOffset, r.vector.byteLength).toString('base64') : Array.from(r.vector)));
+    const embeddings = batch.map(({ vector: v }) =>
+      base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+    );
     await records<unknown>(c, 'upsert', { ids, embeddings, metadatas });
   }
 
@@ -144,10 +148,14 @@ export function chromaStore(config: ChromaConfig): VectorStore {
         const c = await collection(index);
         const from: Cursor = cursor === undefined ? { collection: c.id, offset: 0 } : decodeCursor(cursor);
         if (from.collection !== c.id) {
-          throw new EngineError('chroma', `the cursor belongs to an earlier collection named "${index}" (it was dropped and created again)`);
+          throw new EngineError('chroma', 'the cursor is from an earlier collection of this name (dropped and created again)');
         }
         // One record more than the page tells whether another page follows.
-        const page = await records<GetResponse>(c, 'get', { limit: limit + 1, offset: from.offset, include: ['embeddings', 'metadatas'] });
+        const page = await records<GetResponse>(c, 'get', {
+          limit: limit + 1,
+          offset: from.offset,
+          include: ['embeddings', 'metadatas'],
+        });
         const found = page.ids.slice(0, limit).map((id, i) => ({
           id,
           vector: Float32Array.from(page.embeddings![i]!),
@@ -163,7 +171,9 @@ export function chromaStore(config: ChromaConfig): VectorStore {
         const c = await collection(index);
         const dimensions = dimensionsOf(c);
         const wrong = dimensions === undefined ? undefined : batch.find((r) => r.vector.length !== dimensions);
-        if (wrong) throw new EngineError('chroma', `record "${wrong.id}" has ${wrong.vector.length} dimensions, the collection ${dimensions}`);
+        if (wrong) {
+          throw new EngineError('chroma', `record "${wrong.id}" has ${wrong.vector.length} dimensions, the collection ${dimensions}`);
+        }
         preFlight ??= http.json<PreFlight>('GET', '/api/v2/pre-flight-checks');
         const { max_batch_size: size, supports_base64_encoding: base64 = false } = await preFlight;
         for (let start = 0; start < batch.length; start += size) await upsert(c, batch.slice(start, start + size), base64);

@@ -81,7 +81,9 @@ describe('chroma adapter on a real Chroma', () => {
     await store.createIndex(index, { dimensions: 7, metric: 'euclidean' });
     expect(await store.describe(index)).toEqual({ dimensions: 7, metric: 'euclidean', count: 0 });
     const [wrong] = sampleRecords(1, 6);
-    await expect(store.write(index, [wrong!])).rejects.toThrow(/write of index ".*" failed: record "doc-1-00000" has 6 dimensions, the collection 7/);
+    await expect(store.write(index, [wrong!])).rejects.toThrow(
+      /write of index ".*" failed: record "doc-1-00000" has 6 dimensions, the collection 7/,
+    );
     expect((await store.describe(index)).count).toBe(0);
     await store.dropIndex(index);
   });

@@ -59,10 +59,10 @@ async function bytesOf(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 /** The raw points of a collection, as Qdrant holds them. */
-async function rawPoints(emulator: QdrantEmulator, index: string, apiKey?: string) {
+async function rawPoints(emulator: QdrantEmulator, index: string) {
   const response = await fetch(`${emulator.url}/collections/${index}/points/scroll`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(apiKey ? { 'api-key': apiKey } : {}) },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ limit: 1000, with_payload: true, with_vector: false }),
   });
   return ((await response.json()) as { result: { points: { id: number | string; payload: Record<string, unknown> }[] } }).result.points;

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -271,5 +271,23 @@ describe('snapshot-vectors', () => {
     await expect(handler({ asset: 'training' }, localContext('snapshot-vectors'))).rejects.toThrow(
       'asset: "training" is not a vector-index asset of the policy',
     );
+  });
+
+  it('applied retention after each verified snapshot: older ones of the same day are gone, files and all', async () => {
+    const entries = await catalog.list('docs');
+    const verified = entries.filter((e) => e.state === 'verified');
+    const deleted = entries.filter((e) => e.state === 'deleted');
+    // One per day is kept (daily: 3), and every snapshot here was taken on the same day.
+    expect(verified).toHaveLength(1);
+    expect(verified[0]!.snapshotId).toBe(entries.find((e) => e.state === 'verified')!.snapshotId);
+    expect(deleted.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['outside the daily, weekly and monthly retention', 'corrupt, and a newer snapshot is verified', 'failed, and a newer snapshot is verified']),
+    );
+    for (const entry of deleted) {
+      expect(entry.deletedAt).toBeDefined();
+      const { Versions = [], DeleteMarkers = [] } = await s3.send(new ListObjectVersionsCommand({ Bucket: REPLICA, Prefix: entry.prefix }));
+      expect([...Versions, ...DeleteMarkers]).toEqual([]);
+    }
+    expect(await keysUnder(verified[0]!.prefix)).toContain(manifestKey(verified[0]!.prefix));
   });
 });

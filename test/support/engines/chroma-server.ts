@@ -24,6 +24,8 @@ export async function startChroma(): Promise<ChromaServer> {
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
 
   const stop = async () => {
@@ -36,6 +38,10 @@ export async function startChroma(): Promise<ChromaServer> {
 
   const deadline = Date.now() + 30_000;
   for (;;) {
+    if (spawnError) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`cannot start ${venvBin('chroma')}: ${spawnError.message}`);
+    }
     // `chroma run` exits with status 0 even when it cannot listen, so any exit is a failure here.
     if (child.exitCode !== null || child.signalCode !== null) {
       await stop();

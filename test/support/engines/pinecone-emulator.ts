@@ -343,12 +343,13 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
         const token = url.searchParams.get('paginationToken');
         let after: string | undefined;
         if (token !== null) {
+          const decoded = Buffer.from(token, 'base64');
           try {
-            after = (JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { skip_past: string }).skip_past;
+            after = (JSON.parse(decoded.toString('utf8')) as { skip_past: string }).skip_past;
           } catch {
             throw invalid('Invalid pagination token');
           }
-          if (typeof after !== 'string') throw invalid('Invalid pagination token');
+          if (typeof after !== 'string' || decoded.toString('base64') !== token) throw invalid('Invalid pagination token');
         }
         const prefix = url.searchParams.get('prefix') ?? '';
         const ids = [...records(namespaceOf(namespace)).keys()]
