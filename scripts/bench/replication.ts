@@ -31,6 +31,7 @@ import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
 import { startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
+import { TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,7 +44,6 @@ const MIB = 1024 * KIB;
 const REGION = 'us-east-1';
 const AWS_CLI = '/usr/bin/aws';
 const RCLONE = '/usr/bin/rclone';
-const TIME = '/usr/bin/time';
 
 const cases = [
   { id: 'a', name: `${Math.round(2000 * SCALE)} x 64 KiB`, count: Math.round(2000 * SCALE), size: 64 * KIB },
@@ -60,38 +60,6 @@ interface Run {
   peakRssMiB: number;
 }
 
-/**
- * Runs a command under /usr/bin/time; returns its stdout and its peak RSS (MiB). `onReady` is called
- * when the command writes "engine ready" to stderr.
- */
-function timed(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  onReady?: () => void,
-): Promise<{ stdout: string; stderr: string; peakRssMiB: number; seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(TIME, ['-f', 'peak-rss-kib=%M', command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      if (onReady && stderr.includes('engine ready')) {
-        onReady();
-        onReady = undefined;
-      }
-    });
-    child.on('close', (code) => {
-      const seconds = (performance.now() - started) / 1000;
-      const rss = /peak-rss-kib=(\d+)/.exec(stderr);
-      if (code !== 0 || !rss) return reject(new Error(`${command} ${args.join(' ')} failed (${code}):\n${stderr.slice(-2000)}`));
-      resolve({ stdout, stderr, peakRssMiB: Number(rss[1]) / 1024, seconds });
-    });
-  });
-}
-
 function body(size: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   for (let i = 0; i < size; i += 4096) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
@@ -99,7 +67,7 @@ function body(size: number, seed: number): Buffer {
 }
 
 async function main() {
-  for (const tool of [AWS_CLI, RCLONE, TIME]) {
+  for (const tool of [AWS_CLI, RCLONE, TIME_COMMAND]) {
     if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone awscli time`);
   }
   const aws = await startLocalAws();

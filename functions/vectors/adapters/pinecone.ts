@@ -68,7 +68,7 @@ const engine = 'pinecone';
 /** Documented upsert limits: 1000 vectors and 2 MB per request. */
 const maxUpsertVectors = 1000;
 const maxUpsertBytes = 2 * 1024 * 1024 - 1024;
-/** list returns at most 100 ids a page. */
+/** Pages ask list for at most its documented default of 100 ids. */
 const maxListLimit = 100;
 /** fetch takes its ids in the query string: keep each URL well below common limits. */
 const maxFetchQueryChars = 4000;
@@ -153,22 +153,22 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
   const indexPath = (index: string) => `/indexes/${encodeURIComponent(index)}`;
 
   /**
-   * Runs one exchange of `operation` on `index`: a 404 means the index is missing unless `statuses`
-   * says otherwise, a 409 only means something where `statuses` maps it; any other failure becomes an
-   * EngineError naming the operation and the index.
+   * Runs the exchanges of `operation` on `index`. A 404 means the index is missing (unless the call
+   * says a 404 means something else), a 409 that it exists (where the call says so); any other
+   * failure becomes an EngineError naming the operation and the index.
    */
   async function call<T>(
     operation: string,
     index: string,
     run: () => Promise<T>,
-    statuses: { 404?: Error; 409?: Error } = { 404: new IndexNotFoundError(engine, index) },
+    { notFoundIsIndex = true, conflictIsIndex = false } = {},
   ): Promise<T> {
     try {
       return await run();
     } catch (error) {
       if (error instanceof IndexNotFoundError || error instanceof IndexExistsError) throw error;
-      const mapped = error instanceof HttpStatusError && (error.status === 404 || error.status === 409) ? statuses[error.status] : undefined;
-      if (mapped) throw mapped;
+      if (error instanceof HttpStatusError && error.status === 404 && notFoundIsIndex) throw new IndexNotFoundError(engine, index);
+      if (error instanceof HttpStatusError && error.status === 409 && conflictIsIndex) throw new IndexExistsError(engine, index);
       const reason = error instanceof Error ? error.message.replace(/^pinecone: /, '') : String(error);
       throw new EngineError(engine, `${operation} of index "${index}" failed: ${reason}`, { cause: error });
     }
@@ -259,7 +259,8 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
         metric: pineconeMetric[spec.metric],
         spec: { serverless: { cloud: config.cloud ?? 'aws', region: config.region ?? 'us-east-1' } },
       };
-      await call('createIndex', index, () => control.json('POST', '/indexes', body), { 409: new IndexExistsError(engine, index) });
+      // A 404 here means an unknown cloud or region.
+      await call('createIndex', index, () => control.json('POST', '/indexes', body), { notFoundIsIndex: false, conflictIsIndex: true });
       dataPlanes.delete(index);
       await waitUntilReady('createIndex', index);
     },
@@ -291,7 +292,7 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
         const backup = await until(
           'backup becoming Ready',
           index,
-          () => call('backup', index, () => control.json<BackupModel>('GET', backupPath), {}),
+          () => call('backup', index, () => control.json<BackupModel>('GET', backupPath), { notFoundIsIndex: false }),
           (model) => {
             if (model.status === 'Failed') throw new EngineError(engine, `backup ${model.backup_id} of index "${index}" failed`);
             return model.status === 'Ready';
@@ -313,14 +314,14 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
           'restore',
           index,
           () => control.json<{ restore_job_id: string }>('POST', `/backups/${encodeURIComponent(from.ref.id)}/create-index`, { name: index }),
-          { 409: new IndexExistsError(engine, index) },
+          { notFoundIsIndex: false, conflictIsIndex: true }, // a 404 here means an unknown backup
         );
         dataPlanes.delete(index);
         const jobPath = `/restore-jobs/${encodeURIComponent(started.restore_job_id)}`;
         await until(
           'restore job completing',
           index,
-          () => call('restore', index, () => control.json<RestoreJob>('GET', jobPath), {}),
+          () => call('restore', index, () => control.json<RestoreJob>('GET', jobPath), { notFoundIsIndex: false }),
           (job) => {
             if (job.status === 'Failed') throw new EngineError(engine, `restore job ${started.restore_job_id} of index "${index}" failed`);
             return job.status === 'Completed';

@@ -3,7 +3,7 @@ import { chromaStore, type ChromaConfig } from '../../../functions/vectors/adapt
 import { EngineError, IndexNotFoundError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
 import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
-import { startChroma, type ChromaServer } from '../../support/engines/chroma-server.js';
+import { startChroma, type ChromaServer } from '../../../scripts/local-engines/chroma-server.js';
 
 const config = (url: string): ChromaConfig => ({ url, backoffMs: 0 });
 

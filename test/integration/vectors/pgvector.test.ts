@@ -4,7 +4,7 @@ import { pgvectorStore } from '../../../functions/vectors/adapters/pgvector.js';
 import { EngineError, type Metric, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
 import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
-import { copyOutBaseline, type PgliteServer, startPglite } from '../../support/engines/pglite-server.js';
+import { copyOutBaseline, type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
 
 const metrics = ['cosine', 'euclidean', 'dot'] as const;
 

@@ -127,7 +127,7 @@ describe('pinecone emulator replays the documented 2025-04 exchanges', () => {
 
   /** Reads `path` until `done` holds for its body (the emulator advances a resource's state per read). */
   async function readUntil<T>(path: string, done: (body: T) => boolean): Promise<void> {
-    while (!done((await controlPlane('GET', path)).body as T));
+    for (;;) if (done((await controlPlane('GET', path)).body as T)) return;
   }
   async function ensureIndex(name: string, dimension: number): Promise<string> {
     await controlPlane('POST', '/indexes', { name, dimension, metric: 'euclidean', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
+import type { LedgerQueries } from '../../../functions/ledger/ledger.js';
+import { measureAsset } from '../../../functions/rpo/measure.js';
 import { recoveryPointsFrom } from '../../../functions/rpo/snapshot-catalog.js';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { lanceDbStore } from '../../../functions/vectors/adapters/lancedb.js';
@@ -48,6 +50,9 @@ deployment: { region: us-west-2 }
 assets:${asset('docs', 'docs', 24)}${asset('wrong-dims', 'docs', 32)}${asset('wrong-metric', 'docs', 24, 'euclidean')}${asset('gone', 'no_such_table', 24)}
 `;
 }
+
+/** A vector asset's RPO never reads the replication ledger. */
+const unusedLedger = new Proxy({}, { get: () => () => Promise.reject(new Error('the ledger was read')) }) as LedgerQueries;
 
 const assetNamed = (name: string) => policy.assets.find((a) => a.name === name) as VectorAsset;
 
@@ -135,7 +140,9 @@ describe('snapshot-vectors', () => {
     for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry!.prefix, chunk, 24)));
     expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
     // The live RPO of the asset reads this snapshot's start as its recovery point.
-    expect(await recoveryPointsFrom(catalog).newestVerifiedSnapshotAt('docs')).toEqual(new Date(entry!.startedAt));
+    const now = new Date(new Date(entry!.startedAt).getTime() + 5 * 3600_000);
+    const measured = await measureAsset({ ledger: unusedLedger, snapshots: recoveryPointsFrom(catalog), now, windowSeconds: 3600 }, assetNamed('docs'));
+    expect(measured).toMatchObject({ rpoSeconds: 5 * 3600, newestSnapshotAt: entry!.startedAt, status: 'missed', reason: 'rpo-over-target' });
   });
 
   it('resumes a snapshot interrupted halfway, in a new invocation, to the same content', async () => {

@@ -2,12 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../../scripts/local-aws/server.js';
-import { ensureVenv, venvBin } from '../../../scripts/local-aws/venv.js';
+import { freePort } from '../local-aws/server.js';
+import { ensureVenv, venvBin } from '../local-aws/venv.js';
 
 /** A Chroma server (`chroma run` from PyPI chromadb in the project venv) on a free 127.0.0.1 port. */
 export interface ChromaServer {
   url: string;
+  /** Where the server persists its data (the benchmark copies it as Chroma's native backup). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -48,7 +50,7 @@ export async function startChroma(): Promise<ChromaServer> {
       throw new Error(`chroma exited (${child.exitCode ?? child.signalCode}) before answering on ${url}:\n${stderr}`);
     }
     try {
-      if ((await fetch(`${url}/api/v2/heartbeat`)).ok) return { url, stop };
+      if ((await fetch(`${url}/api/v2/heartbeat`)).ok) return { url, dataDir, stop };
     } catch {
       // not listening yet
     }
