@@ -9,7 +9,6 @@
  * Prints objects/s, MB/s and peak RSS per tool and case, and ratios to rclone.
  * Usage: npm run bench:replication [-- --concurrency 8] [--scale 1]   (scale < 1 shrinks every case)
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
