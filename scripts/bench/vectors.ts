@@ -1,0 +1,204 @@
+/**
+ * `npm run bench:vectors`: snapshot throughput and peak RSS of snapshot-vectors on each engine that
+ * runs here (LanceDB, pgvector on PGlite, Chroma, S3 Vectors on the local AWS), beside that engine's
+ * own fastest export or copy measured in the same run:
+ *   LanceDB: a copy of the dataset directory   pgvector: COPY (SELECT ...) TO STDOUT
+ *   Chroma: a copy of its data directory        S3 Vectors: ListVectors with data and metadata
+ * Each index holds `--sizes` vectors (default 10,000 then 100,000) of `--dims` float32 dimensions
+ * (default 768) with small metadata; each job runs in its own process under /usr/bin/time.
+ * Snapshots go to the local AWS's S3 (the DR bucket) with the catalog in its DynamoDB, and are read
+ * back and verified before they count, so "snapshot" is write + verify; the write alone is shown too.
+ * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--engines lancedb,pgvector,chroma,s3vectors]
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateVectorBucketCommand, S3VectorsClient } from '@aws-sdk/client-s3vectors';
+import { chromaStore } from '../../functions/vectors/adapters/chroma.js';
+import { lanceDbStore } from '../../functions/vectors/adapters/lancedb.js';
+import { pgvectorStore } from '../../functions/vectors/adapters/pgvector.js';
+import { s3VectorsStore } from '../../functions/vectors/adapters/s3vectors.js';
+import type { Engine, VectorRecord, VectorStore } from '../../functions/vectors/vector-store.js';
+import { loadPolicyFile } from '../../functions/policy/load.js';
+import { startLocalAws } from '../local-aws/server.js';
+import { deployLocalStack } from '../local-aws/stack.js';
+import { projectRoot } from '../local-aws/venv.js';
+import { startChroma } from '../local-engines/chroma-server.js';
+import { startPglite } from '../local-engines/pglite-server.js';
+import { TIME_COMMAND, timed } from './timed.js';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const SIZES = arg('sizes', '10000,100000').split(',').map(Number);
+const DIMS = Number(arg('dims', '768'));
+const ENGINES = arg('engines', 'lancedb,pgvector,chroma,s3vectors').split(',') as Engine[];
+const REGION = 'us-west-2';
+const INDEX = 'bench_vectors';
+const TSX = join(projectRoot, 'node_modules/.bin/tsx');
+const JOB = join(projectRoot, 'scripts/bench/vector-job.ts');
+
+interface Row {
+  engine: string;
+  size: number;
+  tool: string;
+  seconds: number;
+  vectors: number;
+  mb: number;
+  peakRssMiB: number;
+}
+
+/** Deterministic vectors with small metadata. */
+function records(from: number, to: number): VectorRecord[] {
+  let state = (from + 1) * 2654435761;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 0x1_0000_0000 - 0.5;
+  };
+  return Array.from({ length: to - from }, (_, k) => {
+    const i = from + k;
+    const vector = new Float32Array(DIMS);
+    for (let d = 0; d < DIMS; d++) vector[d] = next();
+    return { id: `doc-${String(i).padStart(8, '0')}`, vector, metadata: { title: `document ${i}`, category: i % 12, lang: 'en' } };
+  });
+}
+
+async function seed(store: VectorStore, from: number, to: number) {
+  for (let i = from; i < to; i += 1000) await store.write(INDEX, records(i, Math.min(to, i + 1000)));
+}
+
+async function main() {
+  if (!existsSync(TIME_COMMAND)) throw new Error(`${TIME_COMMAND} is missing: apt-get install time`);
+  const aws = await startLocalAws();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-vectors-'));
+  const stops: (() => Promise<void>)[] = [() => aws.stop(), async () => rmSync(dir, { recursive: true, force: true })];
+  try {
+    Object.assign(process.env, aws.env, { AWS_REGION: REGION });
+    const pglite = ENGINES.includes('pgvector') ? await startPglite({ maxConnections: 2 }) : undefined;
+    if (pglite) stops.unshift(() => pglite.stop());
+    const chroma = ENGINES.includes('chroma') ? await startChroma() : undefined;
+    if (chroma) stops.unshift(() => chroma.stop());
+    const endpoints: Record<string, string> = {
+      lancedb: join(dir, 'lance'),
+      pgvector: pglite?.connectionString ?? 'postgresql://unused',
+      chroma: chroma?.url ?? 'http://unused',
+      s3vectors: '',
+    };
+    const policyFile = join(dir, 'policy.yml');
+    writeFileSync(
+      policyFile,
+      `version: 1\ndeployment: { region: ${REGION} }\nassets:\n${ENGINES.map(
+        (engine) => `  - name: bench-${engine}
+    kind: vector-index
+    source: { engine: ${engine}, index: ${INDEX}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`}, dimensions: ${DIMS}, metric: ${engine === 's3vectors' ? 'euclidean' : 'cosine'}, embedding: { model: bench, version: '1' } }
+    replica: { bucket: bench-dr, region: ${REGION}, prefix: ${engine}/ }
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: high
+`,
+      ).join('')}`,
+    );
+    const stack = await deployLocalStack(loadPolicyFile(policyFile));
+    const env = { ...process.env, LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile };
+
+    const rows: Row[] = [];
+    for (const engine of ENGINES) {
+      let seeded = 0;
+      for (const size of SIZES) {
+        // Seeding closes its connection before the jobs run (PGlite serves one session at a time).
+        const store = await openForSeeding(engine, endpoints[engine]!);
+        const seedStarted = performance.now();
+        if (seeded === 0) await store.createIndex(INDEX, { dimensions: DIMS, metric: engine === 's3vectors' ? 'euclidean' : 'cosine' });
+        await seed(store, seeded, size);
+        await store.close();
+        seeded = size;
+        console.error(`${engine}: ${size} vectors seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+
+        const rawMB = (size * (DIMS * 4 + 40)) / 1e6;
+        const native = await nativeExport(engine, env, endpoints[engine]!, chroma?.dataDir, dir);
+        rows.push({ engine, size, tool: native.tool, seconds: native.seconds, vectors: size, mb: native.mb ?? rawMB, peakRssMiB: native.peakRssMiB });
+        const snap = await timed(TSX, [JOB, 'snapshot', '--asset', `bench-${engine}`], env);
+        const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as { vectors: number; bytes: number; ms: number; verifyMs: number };
+        if (result.vectors !== size) throw new Error(`${engine}: snapshot holds ${result.vectors} vectors, expected ${size}`);
+        rows.push({ engine, size, tool: 'snapshot (write + verify)', seconds: result.ms / 1000, vectors: size, mb: rawMB, peakRssMiB: snap.peakRssMiB });
+        rows.push({ engine, size, tool: 'snapshot write only', seconds: (result.ms - result.verifyMs) / 1000, vectors: size, mb: rawMB, peakRssMiB: snap.peakRssMiB });
+        console.error(`${engine} ${size}: native ${native.seconds.toFixed(2)} s, snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`);
+      }
+    }
+    print(rows);
+  } finally {
+    for (const stop of stops) await stop().catch(() => {});
+  }
+}
+
+async function openForSeeding(engine: Engine, endpoint: string): Promise<VectorStore> {
+  switch (engine) {
+    case 'lancedb':
+      return lanceDbStore({ uri: endpoint });
+    case 'pgvector':
+      return pgvectorStore({ connectionString: endpoint });
+    case 'chroma':
+      return chromaStore({ url: endpoint });
+    case 's3vectors': {
+      const client = new S3VectorsClient({ region: REGION });
+      await client.send(new CreateVectorBucketCommand({ vectorBucketName: 'bench-vectors' })).catch(() => {});
+      return s3VectorsStore({ vectorBucketName: 'bench-vectors', client });
+    }
+    default:
+      throw new Error(`${engine} does not run here`);
+  }
+}
+
+/** The engine's own fastest export or copy of the whole index. */
+async function nativeExport(engine: Engine, env: NodeJS.ProcessEnv, endpoint: string, chromaDir: string | undefined, dir: string) {
+  const copy = async (from: string, tool: string) => {
+    const to = join(dir, `copy-${Date.now()}`);
+    const run = await timed('/bin/cp', ['-r', from, to], env);
+    const du = await timed('/usr/bin/du', ['-sb', to], env);
+    rmSync(to, { recursive: true, force: true });
+    return { tool, seconds: run.seconds, peakRssMiB: run.peakRssMiB, mb: Number(du.stdout.split('\t')[0]) / 1e6 };
+  };
+  switch (engine) {
+    case 'lancedb':
+      return copy(join(endpoint, `${INDEX}.lance`), 'native: cp -r of the dataset');
+    case 'chroma':
+      return copy(chromaDir!, 'native: cp -r of the data directory');
+    case 'pgvector': {
+      const run = await timed(TSX, [JOB, 'copy-out', '--connection', endpoint, '--table', INDEX], env);
+      const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { bytes: number; ms: number };
+      return { tool: 'native: COPY TO STDOUT', seconds: result.ms / 1000, peakRssMiB: run.peakRssMiB, mb: result.bytes / 1e6 };
+    }
+    case 's3vectors': {
+      const run = await timed(TSX, [JOB, 'list-vectors', '--bucket', 'bench-vectors', '--index', INDEX], env);
+      const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ms: number };
+      return { tool: 'native: ListVectors with data', seconds: result.ms / 1000, peakRssMiB: run.peakRssMiB, mb: undefined };
+    }
+    default:
+      throw new Error(`${engine} does not run here`);
+  }
+}
+
+function print(rows: Row[]) {
+  const lines = [
+    `bench:vectors — ${DIMS} float32 dimensions, small metadata; snapshot = snapshot-vectors' own code into the local AWS`,
+    '',
+    '| engine | vectors | tool | seconds | vectors/s | MB/s | peak RSS MiB | vs native |',
+    '|---|---:|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    const native = rows.find((r) => r.engine === row.engine && r.size === row.size && r.tool.startsWith('native'))!;
+    const rate = row.vectors / row.seconds;
+    lines.push(
+      `| ${row.engine} | ${row.size} | ${row.tool} | ${row.seconds.toFixed(2)} | ${Math.round(rate)} | ${(row.mb / row.seconds).toFixed(1)} | ${Math.round(row.peakRssMiB)} | ${(rate / (native.vectors / native.seconds)).toFixed(2)}x |`,
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
