@@ -7,6 +7,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { vectorAssets } from './policy/assets.js';
 import { parseConfig } from './shared/config.js';
+import { parsePayload, PayloadError } from './shared/payload.js';
 import { logger, metrics, tracer } from './shared/observability.js';
 import { createSnapshotter } from './vectors/runtime.js';
 import { runScheduledSnapshot } from './vectors/snapshot-run.js';
@@ -17,9 +18,9 @@ const snapshotter = createSnapshotter(parseConfig(process.env), process.env.AWS_
 const inputSchema = z.strictObject({ asset: z.string().min(1), continuation: z.boolean().optional() });
 
 export const handler = middy(async (event: unknown, context: Context) => {
-  const input = inputSchema.parse(event);
+  const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "continuation"?: true}');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
-  if (!found) throw new Error(`asset: "${input.asset}" is not a vector-index asset of the policy`);
+  if (!found) throw new PayloadError(`asset: "${input.asset}" is not a vector-index asset of the policy`);
   const deps = snapshotter.depsFor(found.asset.replica.bucket, () => context.getRemainingTimeInMillis());
   const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps);
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatPath } from '../policy/load.js';
+import { payloadProblem } from '../shared/payload.js';
 import type { Policy } from '../policy/schema.js';
 import type { StatusReport } from './monitor.js';
 
@@ -17,10 +17,7 @@ export class StatusRequestError extends Error {
 export function parseStatusRequest(payload: unknown, policy: Policy): StatusRequest {
   const result = requestSchema.safeParse(payload ?? {});
   if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const where = formatPath(issue.path) || 'payload';
-    const what = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
-    throw new StatusRequestError(`${where}: ${what}; expected {"format": "json" | "table", "assets": ["<asset name>", ...]}`);
+    throw new StatusRequestError(`${payloadProblem(result.error)}; expected {"format": "json" | "table", "assets": ["<asset name>", ...]}`);
   }
   const known = policy.assets.map((a) => a.name);
   const unknown = (result.data.assets ?? []).filter((a) => !known.includes(a));

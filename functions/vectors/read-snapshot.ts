@@ -37,8 +37,10 @@ export async function readManifest(objects: SnapshotObjects, prefix: string): Pr
  * Memory holds one chunk at a time.
  */
 export async function readChunk(objects: SnapshotObjects, prefix: string, chunk: ManifestChunk, dimensions: number): Promise<VectorRecord[]> {
-  const key = `${prefix}${chunk.key}`;
-  const body = await objects.get(key);
+  return decodeChunk(`${prefix}${chunk.key}`, await objects.get(`${prefix}${chunk.key}`), chunk, dimensions);
+}
+
+async function decodeChunk(key: string, body: Buffer | undefined, chunk: ManifestChunk, dimensions: number): Promise<VectorRecord[]> {
   if (!body) throw new SnapshotCorruptError(`${key}: chunk is missing`);
   const sha256 = createHash('sha256').update(body).digest('hex');
   if (sha256 !== chunk.sha256) throw new SnapshotCorruptError(`${key}: SHA-256 ${sha256} does not match the manifest's ${chunk.sha256}`);
@@ -86,9 +88,19 @@ export async function verifySnapshotFiles(
 ): Promise<{ done: true } | { done: false; progress: VerifyProgress }> {
   const fingerprint = new Fingerprint(from.fingerprint);
   let count = from.count;
+  // The next chunk downloads while this one is checked.
+  const fetch = (i: number) => {
+    const body = i < manifest.chunks.length ? objects.get(`${prefix}${manifest.chunks[i]!.key}`) : Promise.resolve(undefined);
+    body.catch(() => undefined);
+    return body;
+  };
+  let next = fetch(from.nextChunk);
   for (let i = from.nextChunk; i < manifest.chunks.length; i++) {
     if (!hasTime()) return { done: false, progress: { nextChunk: i, count, fingerprint: fingerprint.hex } };
-    for (const record of await readChunk(objects, prefix, manifest.chunks[i]!, manifest.dimensions)) {
+    const body = await next;
+    next = fetch(i + 1);
+    const chunk = manifest.chunks[i]!;
+    for (const record of await decodeChunk(`${prefix}${chunk.key}`, body, chunk, manifest.dimensions)) {
       fingerprint.add(record);
       count++;
     }

@@ -46,7 +46,7 @@ export interface SnapshotDeps {
   remainingMs: () => number;
   /** Uncompressed bytes per chunk (a chunk ends after the page that reaches it). Default 16 MiB. */
   chunkBytes?: number;
-  /** Records per scan page. Default 500. */
+  /** Records per scan page. Default 1000. */
   pageSize?: number;
   /** Stop starting new work when fewer milliseconds than this remain. Default 60 s. */
   reserveMs?: number;
@@ -135,18 +135,21 @@ async function writeChunks(
   entry: SnapshotEntry,
 ): Promise<SnapshotRun | { outcome: 'scanned'; progress: SnapshotProgress }> {
   const chunkBytes = deps.chunkBytes ?? 16 * 1024 ** 2;
-  const pageSize = deps.pageSize ?? 500;
+  const pageSize = deps.pageSize ?? 1000;
   const reserveMs = deps.reserveMs ?? 60_000;
-  let progress = entry.progress!;
-  const fingerprint = new Fingerprint(progress.fingerprint);
+  const fingerprint = new Fingerprint(entry.progress!.fingerprint);
+  // Chunk N is packed, stored and checkpointed while chunk N+1 is scanned; checkpoints stay in
+  // order because each store step waits for the one before it. At most two chunks are in memory.
+  let stored: Promise<SnapshotProgress | 'busy'> = Promise.resolve(entry.progress!);
+  let olderStored: Promise<unknown> = stored;
+  let scanned = { cursor: entry.progress!.cursor, scanDone: entry.progress!.scanDone };
 
-  while (!progress.scanDone) {
-    if (deps.remainingMs() < reserveMs) {
-      return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: progress.count, chunks: progress.nextChunk };
-    }
+  while (!scanned.scanDone) {
+    await olderStored;
+    if (deps.remainingMs() < reserveMs) break;
     const lines: string[] = [];
     let rawBytes = 0;
-    let cursor = progress.cursor;
+    let { cursor } = scanned;
     let scanDone = false;
     try {
       while (rawBytes < chunkBytes && !scanDone) {
@@ -166,25 +169,47 @@ async function writeChunks(
         scanDone = cursor === undefined;
       }
     } catch (error) {
+      await stored.catch(() => undefined);
       return fail(deps, entry, describeError(error));
     }
-
-    const next: SnapshotProgress = { ...progress, cursor, scanDone, fingerprint: fingerprint.hex };
-    if (lines.length > 0) {
-      const chunk = await packChunk(lines);
-      await deps.objects.put(chunkKey(entry.prefix, progress.nextChunk), chunk.body, {
-        sha256: chunk.sha256,
-        contentType: 'application/x-ndjson',
-        metadata: { records: String(lines.length), sha256: chunk.sha256 },
-      });
-      Object.assign(next, { nextChunk: progress.nextChunk + 1, count: progress.count + lines.length, bytes: progress.bytes + chunk.body.length });
-    }
-    if (!(await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, progress.nextChunk))) {
-      return { outcome: 'busy', snapshotId: entry.snapshotId };
-    }
-    progress = next;
+    scanned = { cursor, scanDone };
+    olderStored = stored;
+    stored = storeChunk(target, deps, entry, stored, lines, { cursor, scanDone, fingerprint: fingerprint.hex });
+    stored.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
   }
+
+  const progress = await stored;
+  if (progress === 'busy') return { outcome: 'busy', snapshotId: entry.snapshotId };
+  if (!progress.scanDone) return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: progress.count, chunks: progress.nextChunk };
   return { outcome: 'scanned', progress };
+}
+
+/** Packs a chunk (at once), then, after the previous chunk's checkpoint, stores it and checkpoints. */
+async function storeChunk(
+  target: SnapshotTarget,
+  deps: SnapshotDeps,
+  entry: SnapshotEntry,
+  previous: Promise<SnapshotProgress | 'busy'>,
+  lines: string[],
+  scan: { cursor?: string; scanDone: boolean; fingerprint: string },
+): Promise<SnapshotProgress | 'busy'> {
+  const chunk = lines.length > 0 ? await packChunk(lines) : undefined;
+  const before = await previous;
+  if (before === 'busy') return 'busy';
+  if (chunk) {
+    await deps.objects.put(chunkKey(entry.prefix, before.nextChunk), chunk.body, {
+      sha256: chunk.sha256,
+      contentType: 'application/x-ndjson',
+      metadata: { records: String(lines.length), sha256: chunk.sha256 },
+    });
+  }
+  const next: SnapshotProgress = {
+    ...scan,
+    nextChunk: before.nextChunk + (chunk ? 1 : 0),
+    count: before.count + lines.length,
+    bytes: before.bytes + (chunk?.body.length ?? 0),
+  };
+  return (await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, before.nextChunk)) ? next : 'busy';
 }
 
 async function packChunk(lines: string[]): Promise<{ body: Buffer; sha256: string }> {

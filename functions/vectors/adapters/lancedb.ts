@@ -80,7 +80,10 @@ function toJson(value: unknown): JsonValue {
 function toRecord(row: Record<string, unknown>, jsonLayout: boolean): VectorRecord {
   const { id, vector, ...columns } = row;
   const metadata = jsonLayout ? (JSON.parse(columns.metadata as string) as Metadata) : (toJson(columns) as Metadata);
-  return { id: String(id), vector: Float32Array.from(vector as Iterable<number>), metadata };
+  // An Arrow list value: toArray() is a typed view of its values (iterating it element by element
+  // costs far more); the copy gives the record its own memory.
+  const values = typeof (vector as { toArray?: unknown }).toArray === 'function' ? (vector as { toArray(): ArrayLike<number> }).toArray() : (vector as ArrayLike<number>);
+  return { id: String(id), vector: Float32Array.from(values), metadata };
 }
 
 export function lanceDbStore(config: LanceDbConfig): VectorStore {

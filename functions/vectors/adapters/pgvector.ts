@@ -74,7 +74,16 @@ function decodeCursor(cursor: string): string {
 
 /** pgvector's text form; -0 keeps its sign (String(-0) is "0"). */
 const vectorText = (vector: Float32Array) => `[${Array.from(vector, (x) => (Object.is(x, -0) ? '-0' : String(x))).join(',')}]`;
-const parseVector = (text: string) => Float32Array.from(text.slice(1, -1).split(','), Number);
+/**
+ * A vector in pgvector's binary form (`vector_send`): int16 dimensions, int16 unused, then float4
+ * big-endian values. Exact, and far cheaper for the server (no float formatting) and for us.
+ */
+function parseVectorSend(bytes: Buffer): Float32Array {
+  const dimensions = bytes.readInt16BE(0);
+  const vector = new Float32Array(dimensions);
+  for (let i = 0; i < dimensions; i++) vector[i] = bytes.readFloatBE(4 + 4 * i);
+  return vector;
+}
 
 interface Layout {
   dimensions: number;
@@ -136,7 +145,16 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
     }
   }
 
+  /** Layouts read by describe and scans, so that a scan's pages do not each query the catalog. */
+  const layouts = new Map<string, Layout>();
+
   async function layout(index: string, table: string): Promise<Layout> {
+    const found = await readLayout(index, table);
+    layouts.set(index, found);
+    return found;
+  }
+
+  async function readLayout(index: string, table: string): Promise<Layout> {
     const { rows } = await pool.query<{ vector_type: string | null; typmod: number | null; has_metadata: boolean; opclass: string | null }>(
       `SELECT vt.typname AS vector_type, v.atttypmod AS typmod, m.attnum IS NOT NULL AS has_metadata, ann.opcname AS opclass
          FROM pg_class c
@@ -183,18 +201,18 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
 
     scan: (index, { cursor, limit }) =>
       run('scan', index, async (table) => {
-        const { hasMetadata } = await layout(index, table);
+        const { hasMetadata } = layouts.get(index) ?? (await layout(index, table));
         const params: unknown[] = [limit + 1];
         const metadata = hasMetadata ? `coalesce(rec.${meta}, '{}')` : `to_jsonb(rec.*) - $${params.push([columnNames.id, columnNames.vector])}::text[]`;
         const after = cursor === undefined ? '' : `WHERE rec.${id} > $${params.push(decodeCursor(cursor))}`;
-        const { rows } = await pool.query<{ id: string; vector: string | null; metadata: Metadata }>(
-          `SELECT rec.${id}::text AS id, rec.${vec}::text AS vector, ${metadata} AS metadata
+        const { rows } = await pool.query<{ id: string; vector: Buffer | null; metadata: Metadata }>(
+          `SELECT rec.${id}::text AS id, vector_send(rec.${vec}) AS vector, ${metadata} AS metadata
              FROM ${table} AS rec ${after} ORDER BY rec.${id} LIMIT $1`,
           params,
         );
         const records: VectorRecord[] = rows.slice(0, limit).map((row) => {
           if (row.vector === null) throw new EngineError(engine, `record "${row.id}" of index "${index}" has no vector`);
-          return { id: row.id, vector: parseVector(row.vector), metadata: row.metadata };
+          return { id: row.id, vector: parseVectorSend(row.vector), metadata: row.metadata };
         });
         return { records, cursor: rows.length > limit ? encodeCursor(records.at(-1)!.id) : undefined };
       }),
@@ -216,6 +234,7 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
 
     createIndex: (index, { dimensions, metric }) =>
       run('createIndex', index, (table) => {
+        layouts.delete(index);
         if (!Number.isInteger(dimensions) || dimensions < 1) throw new EngineError(engine, `invalid dimensions ${dimensions} for index "${index}"`);
         return transaction(async (client) => {
           await client.query(
@@ -227,6 +246,7 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
 
     dropIndex: (index) =>
       run('dropIndex', index, async (table) => {
+        layouts.delete(index);
         await pool.query(`DROP TABLE IF EXISTS ${table}`);
       }),
 

@@ -21,6 +21,7 @@ import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.
 import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
 import { sampleRecords } from '../../contract/vector-store.contract.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
+import { loadEvent } from '../../support/fixtures.js';
 
 /**
  * snapshot-vectors end to end on the local AWS (DR bucket on S3, catalog in DynamoDB) with a real
@@ -273,11 +274,17 @@ describe('snapshot-vectors', () => {
   it('runs through the handler for a scheduled event', async () => {
     clock = new Date();
     const { handler } = await import('../../../functions/snapshot-vectors.js');
-    const result = await handler({ asset: 'docs' }, localContext('snapshot-vectors'));
+    const forDocs = (path: string) => ({ ...loadEvent(path), asset: 'docs' });
+    const result = await handler(forDocs('snapshot-vectors/valid/scheduled.json'), localContext('snapshot-vectors'));
     expect(result).toMatchObject({ asset: 'docs', outcome: 'verified', count: records.length });
-    await expect(handler({ asset: 'training' }, localContext('snapshot-vectors'))).rejects.toThrow(
-      'asset: "training" is not a vector-index asset of the policy',
+    const before = await catalog.list('docs');
+    await expect(handler(loadEvent('snapshot-vectors/invalid/not-a-vector-asset.json'), localContext('snapshot-vectors'))).rejects.toThrow(
+      'asset: "training-data" is not a vector-index asset of the policy',
     );
+    await expect(handler(forDocs('snapshot-vectors/invalid/unknown-field.json'), localContext('snapshot-vectors'))).rejects.toThrow(
+      'payload: unknown field "force"; expected {"asset": "<vector-index asset>", "continuation"?: true}',
+    );
+    expect(await catalog.list('docs')).toEqual(before);
   });
 
   it('applied retention after each verified snapshot: older ones of the same day are gone, files and all', async () => {

@@ -1,0 +1,22 @@
+import type { z } from 'zod';
+import { formatPath } from '../policy/load.js';
+
+/** An operator's or a schedule's payload that does not fit its schema. Nothing was done. */
+export class PayloadError extends Error {
+  override readonly name = 'PayloadError';
+}
+
+/** The first problem of a payload, the way an operator reads it: `assets: unknown field "force"`. */
+export function payloadProblem(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  const where = formatPath(issue.path) || 'payload';
+  const what = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  return `${where}: ${what}`;
+}
+
+/** Parses `payload`, or throws one PayloadError naming the field and the expected shape. */
+export function parsePayload<S extends z.ZodType>(schema: S, payload: unknown, expected: string): z.infer<S> {
+  const result = schema.safeParse(payload ?? {});
+  if (!result.success) throw new PayloadError(`${payloadProblem(result.error)}; expected ${expected}`);
+  return result.data;
+}
