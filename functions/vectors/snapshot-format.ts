@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { z } from 'zod';
 import { engines, metrics, type JsonValue, type Metadata, type VectorRecord } from './vector-store.js';
@@ -55,12 +55,7 @@ export function encodeRecord(record: VectorRecord): string {
   return `{"id":${JSON.stringify(record.id)},"vector":"${vectorBytes(record.vector).toString('base64')}","metadata":${canonicalJson(record.metadata)}}`;
 }
 
-const lineSchema = z.strictObject({
-  id: z.string(),
-  vector: z.base64(),
-  metadata: z.record(z.string(), z.json()),
-});
-
+/** One chunk line back into a record; checked by hand (a schema library per line costs more than the rest). */
 export function decodeRecord(line: string, where: string): VectorRecord {
   let parsed: unknown;
   try {
@@ -68,9 +63,18 @@ export function decodeRecord(line: string, where: string): VectorRecord {
   } catch {
     throw new SnapshotFormatError(`${where}: not a JSON line`);
   }
-  const result = lineSchema.safeParse(parsed);
-  if (!result.success) throw new SnapshotFormatError(`${where}: ${z.prettifyError(result.error).replaceAll('\n', ' ')}`);
-  return { id: result.data.id, vector: vectorFromBytes(Buffer.from(result.data.vector, 'base64')), metadata: result.data.metadata as Metadata };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SnapshotFormatError(`${where}: not a JSON object`);
+  const { id, vector, metadata, ...extra } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(extra);
+  if (unknown.length > 0) throw new SnapshotFormatError(`${where}: unknown field ${unknown.map((k) => `"${k}"`).join(', ')}`);
+  if (typeof id !== 'string') throw new SnapshotFormatError(`${where}: "id" must be a string`);
+  // Buffer.from skips characters that are not base64, so a foreign character shows as a short result.
+  if (typeof vector !== 'string') throw new SnapshotFormatError(`${where}: "vector" must be base64`);
+  const bytes = Buffer.from(vector, 'base64');
+  const padding = vector.endsWith('==') ? 2 : vector.endsWith('=') ? 1 : 0;
+  if (vector.length % 4 !== 0 || bytes.length !== (vector.length / 4) * 3 - padding) throw new SnapshotFormatError(`${where}: "vector" must be base64`);
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new SnapshotFormatError(`${where}: "metadata" must be an object`);
+  return { id, vector: vectorFromBytes(bytes), metadata: metadata as Metadata };
 }
 
 /**
@@ -84,18 +88,13 @@ const modulus = 1n << 256n;
 
 export function recordDigest(record: VectorRecord): bigint {
   const id = Buffer.from(record.id, 'utf8');
-  const header = Buffer.allocUnsafe(4);
-  header.writeUInt32BE(id.length);
+  const lengths = Buffer.allocUnsafe(4);
+  lengths.writeUInt32BE(id.length);
   const dims = Buffer.allocUnsafe(4);
   dims.writeUInt32BE(record.vector.length);
-  const digest = createHash('sha256')
-    .update(header)
-    .update(id)
-    .update(dims)
-    .update(vectorBytes(record.vector))
-    .update(canonicalJson(record.metadata), 'utf8')
-    .digest('hex');
-  return BigInt(`0x${digest}`);
+  const input = Buffer.concat([lengths, id, dims, vectorBytes(record.vector), Buffer.from(canonicalJson(record.metadata), 'utf8')]);
+  const digest = hash('sha256', input, 'buffer');
+  return (digest.readBigUInt64BE(0) << 192n) | (digest.readBigUInt64BE(8) << 128n) | (digest.readBigUInt64BE(16) << 64n) | digest.readBigUInt64BE(24);
 }
 
 export class Fingerprint {
@@ -104,7 +103,8 @@ export class Fingerprint {
     this.sum = BigInt(`0x${hex}`);
   }
   add(record: VectorRecord): void {
-    this.sum = (this.sum + recordDigest(record)) % modulus;
+    this.sum += recordDigest(record);
+    if (this.sum >= modulus) this.sum -= modulus;
   }
   get hex(): string {
     return this.sum.toString(16).padStart(64, '0');

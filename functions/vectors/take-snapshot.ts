@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { constants, gzip } from 'node:zlib';
 import { describeError } from '../shared/errors.js';
 import { readManifest, SnapshotCorruptError, verifySnapshotFiles } from './read-snapshot.js';
 import type { SnapshotCatalogStore, SnapshotEntry, SnapshotProgress } from './snapshot-catalog.js';
@@ -212,8 +212,12 @@ async function storeChunk(
   return (await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, before.nextChunk)) ? next : 'busy';
 }
 
+/**
+ * gzip with Huffman coding only: float32 bytes have no repeats for LZ77 to find, so this compresses
+ * the base64 back to about the raw size at three times the speed of level 1 (still plain gzip).
+ */
 async function packChunk(lines: string[]): Promise<{ body: Buffer; sha256: string }> {
-  const body = await gzipAsync(Buffer.from(`${lines.join('\n')}\n`, 'utf8'), { level: 1 });
+  const body = await gzipAsync(Buffer.from(`${lines.join('\n')}\n`, 'utf8'), { strategy: constants.Z_HUFFMAN_ONLY });
   return { body, sha256: createHash('sha256').update(body).digest('hex') };
 }
 

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import {
+  canonicalJson,
+  decodeRecord,
+  encodeRecord,
+  Fingerprint,
+  parseManifest,
+  SnapshotFormatError,
+  snapshotIdAt,
+} from '../../../functions/vectors/snapshot-format.js';
+import type { VectorRecord } from '../../../functions/vectors/vector-store.js';
+
+const records: VectorRecord[] = [
+  { id: 'doc-1', vector: new Float32Array([1, -2, 0.5]), metadata: { title: 'Ünïcode', lang: 'en' } },
+  { id: '42', vector: new Float32Array([0.25, 0, -0.125]), metadata: { tags: ['a', 'b'], n: { z: 1, a: 2 } } },
+];
+
+const fingerprintOf = (list: VectorRecord[]) => {
+  const fingerprint = new Fingerprint();
+  list.forEach((r) => fingerprint.add(r));
+  return fingerprint.hex;
+};
+
+describe('the snapshot format', () => {
+  it('computes the fingerprint docs/snapshot-format.md specifies (cross-checked with Python hashlib and struct)', () => {
+    // python3: sum(sha256(>I len(id) | id | >I dims | <f... | json.dumps(meta, sort_keys, compact)) ) mod 2^256
+    expect(fingerprintOf(records)).toBe('827397189906e205bef9dffc9d4f87a56419498696b68338ea582bea8e871594');
+    expect(fingerprintOf(records.slice(0, 1))).toBe('9de223ec00cdd576a4bf27960605418fa6375f7eb8776df504241238396e9c38');
+  });
+
+  it('is independent of order, and changes with a duplicate, a flipped bit, or other metadata', () => {
+    const base = fingerprintOf(records);
+    expect(fingerprintOf([...records].reverse())).toBe(base);
+    expect(fingerprintOf([...records, records[0]!])).not.toBe(base);
+    const flipped = new Float32Array(records[0]!.vector);
+    new Uint32Array(flipped.buffer)[2]! ^= 1;
+    expect(fingerprintOf([{ ...records[0]!, vector: flipped }, records[1]!])).not.toBe(base);
+    expect(fingerprintOf([{ ...records[0]!, metadata: { title: 'Ünïcode', lang: 'de' } }, records[1]!])).not.toBe(base);
+    expect(new Fingerprint().hex).toBe('0'.repeat(64));
+  });
+
+  it('resumes a fingerprint from its hex, as a checkpoint does', () => {
+    const first = new Fingerprint();
+    first.add(records[0]!);
+    const resumed = new Fingerprint(first.hex);
+    resumed.add(records[1]!);
+    expect(resumed.hex).toBe(fingerprintOf(records));
+  });
+
+  it('writes lines with sorted metadata keys and reads them back exactly, -0 and subnormals included', () => {
+    const odd: VectorRecord = { id: 'x', vector: new Float32Array([-0, 1e-45, 3.4028234663852886e38]), metadata: { b: 1, a: [true, null] } };
+    const line = encodeRecord(odd);
+    expect(line).toBe(`{"id":"x","vector":"${Buffer.from(odd.vector.buffer).toString('base64')}","metadata":{"a":[true,null],"b":1}}`);
+    const back = decodeRecord(line, 'line 1');
+    expect(new Uint32Array(back.vector.buffer)).toEqual(new Uint32Array(odd.vector.buffer));
+    expect(back.metadata).toEqual(odd.metadata);
+    expect(canonicalJson({ z: { y: 1, x: [{ b: 2, a: 1 }] }, a: 'é' })).toBe('{"a":"é","z":{"x":[{"a":1,"b":2}],"y":1}}');
+  });
+
+  it('refuses a malformed line with one error naming where and what', () => {
+    const good = encodeRecord(records[0]!);
+    const cases: [string, string][] = [
+      ['not json', 'chunks/000001.ndjson.gz line 7: not a JSON line'],
+      ['[1,2]', 'chunks/000001.ndjson.gz line 7: not a JSON object'],
+      [good.replace('"id":"doc-1"', '"id":1'), '"id" must be a string'],
+      [good.replace('"vector":"', '"vector":"#'), '"vector" must be base64'],
+      [good.replace('"vector":"', '"vector":"A'), '"vector" must be base64'],
+      [good.replace('"metadata":{', '"extra":1,"metadata":{'), 'unknown field "extra"'],
+      [good.replace(/"metadata":\{.*\}\}$/, '"metadata":[]}'), '"metadata" must be an object'],
+    ];
+    for (const [line, message] of cases) {
+      expect(() => decodeRecord(line, 'chunks/000001.ndjson.gz line 7')).toThrow(SnapshotFormatError);
+      expect(() => decodeRecord(line, 'chunks/000001.ndjson.gz line 7')).toThrow(message);
+    }
+  });
+
+  it('refuses a manifest of another format version, naming the field', () => {
+    expect(() => parseManifest('{"format":"ai-data-dr/vector-snapshot","formatVersion":2}', 'snapshots/x/manifest.json')).toThrow(
+      /snapshots\/x\/manifest.json: .*formatVersion/,
+    );
+    expect(() => parseManifest('nope', 'm.json')).toThrow('m.json: manifest is not JSON');
+  });
+
+  it('names snapshots by their start time, sortable and free of colons', () => {
+    expect(snapshotIdAt(new Date('2026-11-26T15:42:07.123Z'))).toBe('2026-11-26T15-42-07Z');
+  });
+});
