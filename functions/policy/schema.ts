@@ -73,8 +73,22 @@ const common = {
   description: z.string().max(500).optional(),
 };
 
+/** verify-restore: how often a restore of the asset is tested, and how much each test reads. */
+const restoreTestCommon = {
+  schedule: scheduleExpression.default('rate(1 day)'),
+};
+
 const objectAsset = z.strictObject({
   ...common,
+  restoreTest: z
+    .strictObject({
+      ...restoreTestCommon,
+      /** Objects restored (to a scratch prefix) and re-hashed per test. */
+      sampleObjects: z.number().int().min(1).max(10_000).default(20),
+      /** Every replica object is read and re-hashed at least once per this many days (rolling scrub). */
+      scrubCycleDays: z.number().int().min(1).max(365).default(30),
+    })
+    .prefault({}),
   kind: z.enum(objectAssetKinds),
   source: z.strictObject({
     bucket: bucketName,
@@ -104,6 +118,15 @@ const engineEndpoints: Record<string, { pattern: RegExp; example: string } | und
 
 const vectorAsset = z.strictObject({
   ...common,
+  restoreTest: z
+    .strictObject({
+      ...restoreTestCommon,
+      /** Queries (vectors sampled from the index) whose top-10 neighbours the restored index must reproduce. */
+      goldenQueries: z.number().int().min(1).max(1000).default(20),
+      /** Recall@10 required where the engine searches approximately (exact engines must reach 1.0). */
+      minRecall: z.number().min(0).max(1).default(0.99),
+    })
+    .prefault({}),
   kind: z.literal('vector-index'),
   source: z.strictObject({
     engine: z.enum(['pgvector', 'qdrant', 'pinecone', 'chroma', 'lancedb', 's3vectors', 'weaviate']),
@@ -174,6 +197,15 @@ export const policySchema = z
         recoverySeconds: z.number().int().min(0).max(86400).default(300),
         /** Window of the replication-lag percentiles the status function reports. */
         lagWindowSeconds: z.number().int().min(60).max(86400).default(3600),
+      })
+      .prefault({}),
+    restore: z
+      .strictObject({
+        /**
+         * Buckets restore-data may write into besides the object assets' own source buckets (a
+         * bucket for restores beside production). Anything else is refused as outside the policy.
+         */
+        targetBuckets: z.array(bucketName).default([]),
       })
       .prefault({}),
     assets: z.array(assetSchema).min(1),

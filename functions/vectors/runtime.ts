@@ -1,4 +1,4 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
 import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
@@ -7,21 +7,8 @@ import { logger } from '../shared/observability.js';
 import { DynamoSnapshotCatalog } from './dynamo-snapshot-catalog.js';
 import { openVectorStore } from './open-store.js';
 import { S3SnapshotObjects } from './snapshot-objects.js';
-import type { ScheduledRunDeps, SnapshotContinuation } from './snapshot-run.js';
-
-/** Continues an unfinished snapshot in a new asynchronous invocation of this function. */
-export class LambdaSelfContinuation implements SnapshotContinuation {
-  constructor(
-    private readonly lambda: LambdaClient,
-    private readonly functionName: string,
-  ) {}
-
-  async continueLater(asset: string): Promise<void> {
-    await this.lambda.send(
-      new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: JSON.stringify({ asset, continuation: true }) }),
-    );
-  }
-}
+import { LambdaSelfContinuation } from '../shared/continuation.js';
+import type { ScheduledRunDeps } from './snapshot-run.js';
 
 /** Composition root of snapshot-vectors: catalog in the ledger table, files in the replica bucket. */
 export function createSnapshotter(config: Config, functionName: string, clock: () => Date = () => new Date()) {

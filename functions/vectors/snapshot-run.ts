@@ -1,18 +1,14 @@
 import type { VectorAsset } from '../policy/schema.js';
+import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
 import { applyRetention, type RetentionDeps, type RetentionPlan } from './retention.js';
 import { snapshotVectorIndex, type SnapshotDeps, type SnapshotRun, type SnapshotTarget } from './take-snapshot.js';
 import type { VectorStore } from './vector-store.js';
 
-/** Asks for another invocation to continue a snapshot that did not finish in this one. */
-export interface SnapshotContinuation {
-  continueLater(asset: string): Promise<void>;
-}
-
 export type ScheduledRunDeps = Omit<SnapshotDeps, 'store'> &
   RetentionDeps & {
     openStore: (asset: VectorAsset) => Promise<VectorStore>;
-    continuation: SnapshotContinuation;
+    continuation: Continuation;
   };
 
 export function snapshotTargetOf(asset: VectorAsset, policyPath: string): SnapshotTarget {
@@ -47,7 +43,7 @@ export async function runScheduledSnapshot(
   }
   try {
     const run = await snapshotVectorIndex(target, { ...deps, store });
-    if (run.outcome === 'in-progress') await deps.continuation.continueLater(asset.name);
+    if (run.outcome === 'in-progress') await deps.continuation.continueLater({ asset: asset.name, continuation: true });
     const retention = run.outcome === 'verified' ? await applyRetention(asset.name, asset.retention, deps) : undefined;
     return { run, ...(retention && { retention }) };
   } finally {

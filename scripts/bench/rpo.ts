@@ -14,7 +14,7 @@ import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk
 import { createHash } from 'node:crypto';
 import { DynamoLedger } from '../../functions/ledger/dynamo-ledger.js';
 import { measureAsset } from '../../functions/rpo/measure.js';
-import type { Asset } from '../../functions/policy/schema.js';
+import { type Asset, assetSchema } from '../../functions/policy/schema.js';
 import { ledgerKeySchema } from '../../infra/ledger-table.js';
 import { startLocalAws } from '../local-aws/server.js';
 
@@ -26,7 +26,7 @@ const naiveArg = process.argv.indexOf('--naive-max');
 const naiveMax = naiveArg > 0 ? Number(process.argv[naiveArg + 1]) : 100_000;
 const NOW = new Date();
 
-const asset: Asset = {
+const asset = assetSchema.parse({
   name: 'bench',
   kind: 'training-data',
   source: { bucket: 'bench-source', prefix: 'train/', region: 'us-east-1' },
@@ -34,7 +34,7 @@ const asset: Asset = {
   rpoTargetSeconds: 3600,
   rtoTargetSeconds: 86400,
   tier: 'high',
-};
+}) as Asset;
 
 function item(i: number, state: 'replicated' | 'pending', replicatedAgoMs: number) {
   const key = `train/shards/part-${String(i).padStart(8, '0')}.parquet`;

@@ -65,7 +65,7 @@ function depsWith(overrides: Partial<ScheduledRunDeps> & { budget?: number } = {
     catalog,
     objects,
     openStore: async (asset) => lanceDbStore({ uri: asset.source.endpoint! }),
-    continuation: { continueLater: async (asset) => void continued.push(asset) },
+    continuation: { continueLater: async (payload) => void continued.push(payload.asset as string) },
     now: () => clock,
     remainingMs: () => (++calls <= (overrides.budget ?? Infinity) ? 900_000 : 1_000),
     log: () => {},

@@ -1,0 +1,71 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { JsonValue } from '../vectors/vector-store.js';
+import type { PlanStore, StoredPlan } from './restore-plan.js';
+
+/** Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; kept 30 days after expiry. */
+const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
+
+export class DynamoPlanStore implements PlanStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly ttlAttribute: string,
+  ) {}
+
+  async create(plan: StoredPlan): Promise<void> {
+    const expires = Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400;
+    await this.db.send(
+      new PutCommand({ TableName: this.table, Item: { ...key(plan.token), plan, [this.ttlAttribute]: expires }, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  }
+
+  async get(token: string): Promise<StoredPlan | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(token), ConsistentRead: true }));
+    return Item?.plan as StoredPlan | undefined;
+  }
+
+  async claim(token: string, now: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(token),
+          UpdateExpression: 'SET #plan.#state = :running, #plan.startedAt = :now',
+          ConditionExpression: '#plan.#state = :planned',
+          ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
+          ExpressionAttributeValues: { ':running': 'running', ':planned': 'planned', ':now': now.toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async saveProgress(token: string, progress: JsonValue): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key(token),
+        UpdateExpression: 'SET #plan.progress = :progress',
+        ConditionExpression: '#plan.#state = :running',
+        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
+        ExpressionAttributeValues: { ':progress': progress, ':running': 'running' },
+      }),
+    );
+  }
+
+  async finish(token: string, state: 'done' | 'failed', now: Date, result: JsonValue, reason?: string): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key(token),
+        UpdateExpression: 'SET #plan.#state = :state, #plan.finishedAt = :now, #plan.#result = :result, #plan.reason = :reason',
+        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#result': 'result' },
+        ExpressionAttributeValues: { ':state': state, ':now': now.toISOString(), ':result': result, ':reason': reason ?? null },
+      }),
+    );
+  }
+}

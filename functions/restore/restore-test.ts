@@ -1,0 +1,36 @@
+import type { JsonValue } from '../vectors/vector-store.js';
+
+/**
+ * The result of one scheduled restore test (verify-restore) of one asset: whether the restore was
+ * proven, what was checked, how long it took, and the asset's measured RTO.
+ */
+export interface RestoreTestResult {
+  asset: string;
+  kind: 'data' | 'vectors';
+  ok: boolean;
+  /** The first check that failed, in words an operator can act on. */
+  reason?: string;
+  startedAt: string;
+  finishedAt: string;
+  /** Wall time of the restore itself (not of the checks after it). */
+  restoreMs: number;
+  /** What this test restored: bytes for data, records for vectors. */
+  restored: number;
+  /** The same measure for the whole asset (the RTO is scaled to it). */
+  assetTotal: number;
+  /** measuredRto(restoreMs, restored, assetTotal), in seconds; null when nothing could be restored. */
+  rtoSeconds: number | null;
+  checks: Record<string, JsonValue>;
+}
+
+/**
+ * The measured RTO: the restore's throughput in this test, applied to the whole asset.
+ *   rto = restoreSeconds × assetTotal / restored
+ * (bytes for data, records for vectors; a vector test restores the whole newest snapshot, so there
+ * restored = assetTotal and the RTO is the measured duration). It leaves out what a test cannot see:
+ * the operator's time to decide and invoke, and parallelism beyond one restore function.
+ */
+export function measuredRto(restoreMs: number, restored: number, assetTotal: number): number | null {
+  if (restored <= 0) return assetTotal === 0 ? restoreMs / 1000 : null;
+  return ((restoreMs / 1000) * Math.max(assetTotal, restored)) / restored;
+}
