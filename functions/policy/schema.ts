@@ -205,7 +205,7 @@ export const policySchema = z
          * Buckets restore-data may write into besides the object assets' own source buckets (a
          * bucket for restores beside production). Anything else is refused as outside the policy.
          */
-        targetBuckets: z.array(bucketName).default([]),
+        targetBuckets: z.array(z.strictObject({ bucket: bucketName, region: awsRegion })).default([]),
       })
       .prefault({}),
     assets: z.array(assetSchema).min(1),

@@ -3,20 +3,34 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } fr
 import type { JsonValue } from '../vectors/vector-store.js';
 import type { PlanStore, StoredPlan } from './restore-plan.js';
 
-/** Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; kept 30 days after expiry. */
+/**
+ * Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; removed by the table's TTL
+ * (expireAfter, as for leases) 30 days after the plan expires.
+ */
 const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
 
 export class DynamoPlanStore implements PlanStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
-    private readonly ttlAttribute: string,
   ) {}
 
   async create(plan: StoredPlan): Promise<void> {
     const expires = Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400;
     await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { ...key(plan.token), plan, [this.ttlAttribute]: expires }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      new PutCommand({ TableName: this.table, Item: { ...key(plan.token), plan, expireAfter: expires }, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  }
+
+  async replacePlanning(plan: StoredPlan): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...key(plan.token), plan, expireAfter: Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400 },
+        ConditionExpression: '#plan.#state = :planning',
+        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
+        ExpressionAttributeValues: { ':planning': 'planning' },
+      }),
     );
   }
 

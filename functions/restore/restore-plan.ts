@@ -12,7 +12,8 @@ import type { JsonValue } from '../vectors/vector-store.js';
 export const PLAN_TTL_HOURS = 24;
 
 export type RestoreKind = 'restore-data' | 'restore-vectors';
-export type PlanState = 'planned' | 'running' | 'done' | 'failed';
+/** planning: a dry run still walking (it continues by itself); planned: ready to run with its token. */
+export type PlanState = 'planning' | 'planned' | 'running' | 'done' | 'failed';
 
 export interface StoredPlan<Request = JsonValue, Summary = JsonValue, Progress = JsonValue, Result = JsonValue> {
   token: string;
@@ -33,6 +34,8 @@ export interface StoredPlan<Request = JsonValue, Summary = JsonValue, Progress =
 
 export interface PlanStore {
   create(plan: StoredPlan): Promise<void>;
+  /** Replaces a plan that is still `planning` (a dry run that continued), e.g. to mark it `planned`. */
+  replacePlanning(plan: StoredPlan): Promise<void>;
   get(token: string): Promise<StoredPlan | undefined>;
   /** planned → running, once: false if the plan is not `planned` any more (already run or running). */
   claim(token: string, now: Date): Promise<boolean>;

@@ -70,5 +70,5 @@ export function createStores(forcePathStyle: boolean) {
     return { store, serverSideCopy: false };
   };
 
-  return { sourceOf, replicaOf: (asset: ObjectAsset) => inRegion(asset.replica.region) };
+  return { sourceOf, replicaOf: (asset: ObjectAsset) => inRegion(asset.replica.region), inRegion };
 }

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { replicatedAssets } from '../policy/assets.js';
+import type { ObjectAsset, Policy } from '../policy/schema.js';
+import { PayloadError, parsePayload } from '../shared/payload.js';
+
+/**
+ * The restore-data payload (events/restore-data/): what to restore, as of when, where to.
+ *   {"asset", "prefix"?, "asOf"?, "target"?: {"bucket", "prefix"?}, "overwriteNewer"?, "dryRun"?, "planToken"?}
+ * or {"restoreId"} for the state of a restore (and to continue one).
+ */
+const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-11-26T12:00:00Z' });
+
+const restoreSchema = z.strictObject({
+  asset: z.string().min(1),
+  /** Only keys under this source prefix (within the asset's prefix). Default: the whole asset. */
+  prefix: z.string().max(1024).optional(),
+  /** Restore each key as it was at this time. Default: now. */
+  asOf: isoTime.optional(),
+  /** Default: the asset's own source bucket and prefix (in place). */
+  target: z.strictObject({ bucket: z.string().min(3).max(63), prefix: z.string().max(1024).optional() }).optional(),
+  /** Overwrite a target object that is newer than the version being restored. Default false. */
+  overwriteNewer: z.boolean().default(false),
+  dryRun: z.boolean().default(false),
+  planToken: z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken a dry run returned').optional(),
+});
+const statusSchema = z.strictObject({
+  restoreId: z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken of a restore'),
+  continuation: z.boolean().optional(),
+});
+
+const EXPECTED =
+  '{"asset": "<object asset>", "prefix"?: "<key prefix>", "asOf"?: "<ISO time>", "target"?: {"bucket", "prefix"?}, "overwriteNewer"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>"}';
+
+/** The request a plan is made for: every default filled in, the time absolute. */
+export interface DataRestoreRequest {
+  asset: string;
+  prefix: string;
+  asOf: string;
+  target: { bucket: string; prefix: string; region: string };
+  overwriteNewer: boolean;
+}
+
+export type DataRestoreCall =
+  | { kind: 'restore'; request: DataRestoreRequest; dryRun: boolean; planToken?: string; asset: ObjectAsset }
+  | { kind: 'status'; restoreId: string; continuation: boolean };
+
+/** Parses and checks a payload against the policy; one PayloadError naming the field, else the call. */
+export function parseDataRestore(payload: unknown, policy: Policy, now: Date): DataRestoreCall {
+  if (payload && typeof payload === 'object' && 'restoreId' in payload) {
+    const status = parsePayload(statusSchema, payload, EXPECTED);
+    return { kind: 'status', restoreId: status.restoreId, continuation: status.continuation ?? false };
+  }
+  const input = parsePayload(restoreSchema, payload, EXPECTED);
+  const assets = replicatedAssets(policy);
+  const asset = assets.find((a) => a.name === input.asset);
+  if (!asset) throw new PayloadError(`asset: "${input.asset}" is not a replicated asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+
+  const prefix = input.prefix ?? asset.source.prefix;
+  if (!prefix.startsWith(asset.source.prefix)) {
+    throw new PayloadError(`prefix: "${prefix}" is outside asset ${asset.name}, whose keys start with "${asset.source.prefix}"`);
+  }
+  const asOf = input.asOf ? new Date(input.asOf) : now;
+  if (asOf.getTime() > now.getTime() + 60_000) throw new PayloadError(`asOf: ${input.asOf} is in the future`);
+
+  const target = resolveTarget(input.target, asset, policy);
+  if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
+  if (!input.dryRun && !input.planToken) {
+    throw new PayloadError('planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first');
+  }
+  const request: DataRestoreRequest = { asset: asset.name, prefix, asOf: asOf.toISOString(), target, overwriteNewer: input.overwriteNewer };
+  return { kind: 'restore', request, dryRun: input.dryRun, planToken: input.planToken, asset };
+}
+
+/** Where restored keys go: the asset's source bucket, another asset's, or one of restore.targetBuckets. */
+function resolveTarget(target: { bucket: string; prefix?: string } | undefined, asset: ObjectAsset, policy: Policy) {
+  const bucket = target?.bucket ?? asset.source.bucket;
+  const prefix = target?.prefix ?? asset.source.prefix;
+  if (prefix !== '' && !prefix.endsWith('/')) throw new PayloadError(`target.prefix: "${prefix}" must be empty or end with "/"`);
+  const replicaBuckets = new Set(policy.assets.map((a) => a.replica.bucket));
+  if (replicaBuckets.has(bucket)) throw new PayloadError(`target.bucket: "${bucket}" is a replica bucket; a restore never writes into the replica`);
+  const sources = replicatedAssets(policy).filter((a) => a.source.bucket === bucket);
+  const remote = sources.find((a) => a.source.endpoint || a.source.credentialsSecretArn);
+  if (remote) throw new PayloadError(`target.bucket: "${bucket}" is on another endpoint or account (${remote.name}); restore into one of restore.targetBuckets and copy from there`);
+  const region = sources[0]?.source.region ?? policy.restore.targetBuckets.find((t) => t.bucket === bucket)?.region;
+  if (!region) {
+    throw new PayloadError(
+      `target.bucket: "${bucket}" is outside the policy; restore into an asset's source bucket or one of restore.targetBuckets (${policy.restore.targetBuckets.map((t) => t.bucket).join(', ') || 'none configured'})`,
+    );
+  }
+  return { bucket, prefix, region };
+}

@@ -1,0 +1,319 @@
+import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
+import { ledgerVersionId } from '../ledger/ledger.js';
+import { replicaKeyFor } from '../policy/assets.js';
+import type { ObjectAsset } from '../policy/schema.js';
+import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
+import { copyMultipart } from '../replication/multipart-copy.js';
+import { REPLICA_METADATA } from '../replication/replicate-key.js';
+import type { Continuation } from '../shared/continuation.js';
+import { describeError } from '../shared/errors.js';
+import type { VersionedStore } from '../storage/versioned-store.js';
+import type { JsonValue } from '../vectors/vector-store.js';
+import type { DataRestoreRequest } from './data-request.js';
+import { expiryFrom, newPlanToken, planForRun, requestDigest, type PlanStore, type StoredPlan } from './restore-plan.js';
+
+/**
+ * restore-data: every key of an asset (or a prefix of it) as it was at a point in time, from the
+ * replica's versions, to the original bucket or to another bucket or prefix of the policy.
+ *
+ * Which version is "as of T" comes from the ledger (each replicated version's source write time,
+ * replica version and SHA-256). Per key:
+ *   - no version at or before T, or a delete: nothing to restore (a key at the target is left alone);
+ *   - the version at T was never replicated: reported (`not-in-replica`), nothing restored;
+ *   - the target already holds that content: `unchanged`;
+ *   - the target holds something newer than T: left alone (`newer-at-target`) unless the payload
+ *     says "overwriteNewer": true. Overwriting in a versioned bucket only adds a version.
+ * A restored object is verified: its SHA-256 (server-side copy with a checksum, or read back) must
+ * equal the ledger's; above the multipart threshold, part by part against the replica and the
+ * ledger's composite. A restore continues across invocations from its checkpoint, and is
+ * idempotent: a key restored before an interruption is `unchanged` when its batch runs again.
+ */
+export interface DataRestoreDeps {
+  ledger: ReplicationLedger;
+  replica: VersionedStore;
+  target: VersionedStore;
+  plans: PlanStore;
+  continuation: Continuation;
+  now: () => Date;
+  remainingMs: () => number;
+  multipart: { thresholdBytes: number; partSizeBytes: number; partConcurrency: number };
+  /** Keys examined or restored at once. Default 8. */
+  concurrency?: number;
+  /** Stop starting new keys when less than this is left of the invocation. Default 60 s. */
+  reserveMs?: number;
+}
+
+export type Reason =
+  | 'absent'
+  | 'overwrite-older'
+  | 'overwrite-newer'
+  | 'unchanged'
+  | 'newer-at-target'
+  | 'not-in-replica'
+  | 'absent-at-time'
+  | 'deleted-at-time';
+
+export interface KeyDecision {
+  key: string;
+  targetKey: string;
+  action: 'restore' | 'skip';
+  reason: Reason;
+  version?: LedgerEntry;
+  /** Whether the target currently holds the key (for keys absent or deleted at T: left alone). */
+  targetHasKey: boolean;
+}
+
+const EXAMPLES = 10;
+
+/** User metadata on a restored object: which asset and source version it was restored from (x-amz-meta-dr-restored-from). */
+export const RESTORED_FROM = 'dr-restored-from';
+
+export interface DataPlanSummary {
+  asset: string;
+  asOf: string;
+  target: DataRestoreRequest['target'];
+  keysExamined: number;
+  restore: { objects: number; bytes: number };
+  /** Restores that replace what the target holds now (older, or newer with overwriteNewer). */
+  overwrite: { older: number; newer: number; examples: string[] };
+  skipped: Record<Exclude<Reason, 'absent' | 'overwrite-older' | 'overwrite-newer'>, number>;
+  /** Keys the target holds that did not exist (or were deleted) at asOf: left alone. */
+  leftAlone: { objects: number; examples: string[] };
+  newerAtTargetExamples: string[];
+  notInReplicaExamples: string[];
+  /** objects × 50 ms / concurrency + bytes / (concurrency × 100 MB/s): see docs/restore.md. */
+  estimatedSeconds: number;
+}
+
+export interface DataRunProgress {
+  /** Replica key after which the walk continues. */
+  afterKey?: string;
+  restored: { objects: number; bytes: number };
+  skipped: Partial<Record<Reason, number>>;
+  failures: { key: string; error: string }[];
+  failed: number;
+}
+
+const emptySummary = (request: DataRestoreRequest): DataPlanSummary => ({
+  asset: request.asset,
+  asOf: request.asOf,
+  target: request.target,
+  keysExamined: 0,
+  restore: { objects: 0, bytes: 0 },
+  overwrite: { older: 0, newer: 0, examples: [] },
+  skipped: { unchanged: 0, 'newer-at-target': 0, 'not-in-replica': 0, 'absent-at-time': 0, 'deleted-at-time': 0 },
+  leftAlone: { objects: 0, examples: [] },
+  newerAtTargetExamples: [],
+  notInReplicaExamples: [],
+  estimatedSeconds: 0,
+});
+
+const asJson = (value: object) => value as unknown as JsonValue;
+const keep = (list: string[], key: string) => list.length < EXAMPLES && list.push(key);
+
+/** Decides what restoring one key means (reads only). */
+export async function decideKey(deps: Pick<DataRestoreDeps, 'ledger' | 'target'>, asset: ObjectAsset, request: DataRestoreRequest, key: string): Promise<KeyDecision> {
+  const targetKey = request.target.prefix + key.slice(asset.source.prefix.length);
+  const asOf = Date.parse(request.asOf);
+  const entries = (await deps.ledger.entriesFor(asset.name, key))
+    .filter((e) => e.entryType !== 'key' && Date.parse(e.sourceLastModified) <= asOf)
+    .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified));
+  const version = entries.at(-1);
+  const latest = (await deps.target.listVersions(request.target.bucket, targetKey)).find((v) => v.isLatest);
+  const targetHasKey = latest?.kind === 'object';
+  const skip = (reason: Reason): KeyDecision => ({ key, targetKey, action: 'skip', reason, version, targetHasKey });
+  if (!version) return skip('absent-at-time');
+  if (version.state !== 'replicated' || !version.replicaVersionId) return skip('not-in-replica');
+  if (version.entryType === 'delete-marker') return skip('deleted-at-time');
+  if (!latest || latest.kind === 'delete-marker') return { key, targetKey, action: 'restore', reason: 'absent', version, targetHasKey };
+
+  let unchanged = request.target.bucket === asset.source.bucket && targetKey === key && ledgerVersionId(latest.versionId, latest.lastModified) === version.sourceVersionId;
+  if (!unchanged) {
+    // The same content: its SHA-256 matches, or a verified restore of this very version wrote it.
+    const details = await deps.target.describe({ bucket: request.target.bucket, key: targetKey, versionId: latest.versionId });
+    unchanged =
+      (version.sha256 !== undefined && details.fullObjectSha256 === version.sha256) ||
+      (details.metadata[RESTORED_FROM] === `${asset.name}/${version.sourceVersionId}` && details.size === version.size);
+  }
+  if (unchanged) return skip('unchanged');
+  const newer = latest.lastModified.getTime() > Date.parse(version.sourceLastModified);
+  if (newer && !request.overwriteNewer) return skip('newer-at-target');
+  return { key, targetKey, action: 'restore', reason: newer ? 'overwrite-newer' : 'overwrite-older', version, targetHasKey };
+}
+
+/**
+ * Walks the replica's keys under the request's prefix in key order, from `afterKey`, deciding
+ * `concurrency` keys at a time; stops (returning the checkpoint) when the invocation runs short.
+ */
+async function walk(
+  deps: DataRestoreDeps,
+  asset: ObjectAsset,
+  request: DataRestoreRequest,
+  afterKey: string | undefined,
+  handle: (decision: KeyDecision) => Promise<void>,
+): Promise<{ done: boolean; afterKey?: string }> {
+  const concurrency = deps.concurrency ?? 8;
+  const reserveMs = deps.reserveMs ?? 60_000;
+  const assetReplicaPrefix = replicaKeyFor(asset, asset.source.prefix);
+  let batch: string[] = [];
+  let checkpoint = afterKey;
+  const flush = async (): Promise<boolean> => {
+    const results = await Promise.allSettled(
+      batch.map(async (replicaKey) => handle(await decideKey(deps, asset, request, asset.source.prefix + replicaKey.slice(assetReplicaPrefix.length)))),
+    );
+    // A key that has to continue in the next invocation (a long multipart copy) is where the next
+    // invocation starts: keys after it in this batch are decided again there (and found unchanged).
+    const stoppedAt = results.findIndex((r) => r.status === 'rejected' && r.reason instanceof CopyContinuesError);
+    const failure = results.find((r) => r.status === 'rejected' && !(r.reason instanceof CopyContinuesError));
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    if (stoppedAt >= 0) {
+      checkpoint = stoppedAt === 0 ? checkpoint : batch[stoppedAt - 1];
+      return false;
+    }
+    checkpoint = batch.at(-1) ?? checkpoint;
+    batch = [];
+    return true;
+  };
+  for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, request.prefix), afterKey)) {
+    if (batch.length === 0 && deps.remainingMs() < reserveMs) return { done: false, afterKey: checkpoint };
+    batch.push(history.key);
+    if (batch.length >= concurrency && !(await flush())) return { done: false, afterKey: checkpoint };
+  }
+  if (batch.length > 0 && !(await flush())) return { done: false, afterKey: checkpoint };
+  return { done: true, afterKey: checkpoint };
+}
+
+/** The dry run: decides every key, writes nothing but the plan. Continues by itself when long. */
+export async function planDataRestore(
+  deps: DataRestoreDeps,
+  asset: ObjectAsset,
+  request: DataRestoreRequest,
+  resume?: StoredPlan,
+): Promise<StoredPlan> {
+  const summary = (resume?.summary as unknown as DataPlanSummary | undefined) ?? emptySummary(request);
+  const progress = resume?.progress as { afterKey?: string } | undefined;
+  const walked = await walk(deps, asset, request, progress?.afterKey, async (d) => {
+    summary.keysExamined++;
+    if (d.action === 'restore') {
+      summary.restore.objects++;
+      summary.restore.bytes += d.version?.size ?? 0;
+      if (d.reason === 'overwrite-older') summary.overwrite.older++;
+      if (d.reason === 'overwrite-newer') summary.overwrite.newer++;
+      if (d.reason !== 'absent') keep(summary.overwrite.examples, d.targetKey);
+      return;
+    }
+    const reason = d.reason as keyof DataPlanSummary['skipped'];
+    summary.skipped[reason]++;
+    if (reason === 'newer-at-target') keep(summary.newerAtTargetExamples, d.targetKey);
+    if (reason === 'not-in-replica') keep(summary.notInReplicaExamples, d.key);
+    if ((reason === 'absent-at-time' || reason === 'deleted-at-time') && d.targetHasKey) {
+      summary.leftAlone.objects++;
+      keep(summary.leftAlone.examples, d.targetKey);
+    }
+  });
+  const concurrency = deps.concurrency ?? 8;
+  summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
+
+  const now = deps.now();
+  const plan: StoredPlan = {
+    token: resume?.token ?? newPlanToken(),
+    kind: 'restore-data',
+    request: asJson(request),
+    requestDigest: requestDigest(asJson(request)),
+    summary: asJson(summary),
+    createdAt: resume?.createdAt ?? now.toISOString(),
+    expiresAt: expiryFrom(now),
+    state: walked.done ? 'planned' : 'planning',
+    ...(walked.done ? {} : { progress: asJson({ afterKey: walked.afterKey }) }),
+  };
+  if (resume) await deps.plans.replacePlanning(plan);
+  else await deps.plans.create(plan);
+  if (!walked.done) await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
+  return plan;
+}
+
+/** The real run of a plan (claimed once with its token), or its continuation. */
+export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: StoredPlan): Promise<StoredPlan> {
+  const request = plan.request as unknown as DataRestoreRequest;
+  const progress: DataRunProgress = (plan.progress as unknown as DataRunProgress | undefined) ?? {
+    restored: { objects: 0, bytes: 0 },
+    skipped: {},
+    failures: [],
+    failed: 0,
+  };
+  const reserveMs = deps.reserveMs ?? 60_000;
+  const walked = await walk(deps, asset, request, progress.afterKey, async (d) => {
+    if (d.action === 'skip') {
+      progress.skipped[d.reason] = (progress.skipped[d.reason] ?? 0) + 1;
+      return;
+    }
+    try {
+      await restoreVersion(deps, asset, request.target.bucket, plan.token, d, () => deps.remainingMs() < reserveMs);
+      progress.restored.objects++;
+      progress.restored.bytes += d.version!.size;
+    } catch (error) {
+      if (error instanceof CopyContinuesError) throw error;
+      progress.failed++;
+      if (progress.failures.length < 50) progress.failures.push({ key: d.key, error: describeError(error) });
+    }
+  });
+  progress.afterKey = walked.afterKey;
+  const now = deps.now();
+  if (!walked.done) {
+    await deps.plans.saveProgress(plan.token, asJson(progress));
+    await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
+    return { ...plan, progress: asJson(progress) };
+  }
+  const state = progress.failed > 0 ? 'failed' : 'done';
+  const reason = progress.failed > 0 ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}` : undefined;
+  await deps.plans.finish(plan.token, state, now, asJson(progress), reason);
+  return { ...plan, state, finishedAt: now.toISOString(), result: asJson(progress), ...(reason && { reason }) };
+}
+
+/** Starts the run of a plan: checks the token against the request, claims it, runs. */
+export async function startDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, request: DataRestoreRequest, token: string): Promise<StoredPlan> {
+  const plan = await planForRun(deps.plans, 'restore-data', token, asJson(request), deps.now());
+  return runDataRestore(deps, asset, plan);
+}
+
+/** Copies one replica version to the target and verifies it against the ledger. */
+async function restoreVersion(
+  deps: DataRestoreDeps,
+  asset: ObjectAsset,
+  targetBucket: string,
+  token: string,
+  d: KeyDecision,
+  shouldYield: () => boolean,
+): Promise<void> {
+  const version = d.version!;
+  const source = { bucket: asset.replica.bucket, key: version.replicaKey!, versionId: version.replicaVersionId! };
+  const details = await deps.replica.describe(source);
+  // The replicator's own metadata (x-amz-meta-dr-*) stays in the replica; the restore carries the
+  // original's, plus where it was restored from (how a later run knows the key is already done).
+  const ours = new Set<string>(Object.values(REPLICA_METADATA));
+  const metadata = {
+    ...Object.fromEntries(Object.entries(details.metadata).filter(([k]) => !ours.has(k) && k !== RESTORED_FROM)),
+    [RESTORED_FROM]: `${asset.name}/${version.sourceVersionId}`,
+  };
+  const request = { source, target: { bucket: targetBucket, key: d.targetKey }, details: { ...details, metadata }, metadata, storageClass: 'STANDARD' };
+
+  if (details.size > deps.multipart.thresholdBytes) {
+    const partSizeBytes = version.partSizeBytes ?? deps.multipart.partSizeBytes;
+    const copy = await copyMultipart(
+      { source: deps.replica, replica: deps.target, ledger: deps.ledger, clock: deps.now, shouldYield },
+      `restore#${token}`,
+      d.key,
+      version.sourceVersionId,
+      request,
+      { partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },
+    );
+    if (version.sha256Composite && copy.partSizeBytes === version.partSizeBytes && copy.sha256Composite !== version.sha256Composite) {
+      throw new ChecksumMismatchError(`composite ${version.sha256Composite}`, `composite ${copy.sha256Composite}`, copy.result.versionId);
+    }
+    return;
+  }
+  const copy = await deps.target.copy(request);
+  const restored = copy.sha256 ?? (await deps.target.sha256({ bucket: targetBucket, key: d.targetKey, versionId: copy.versionId }));
+  const expected = version.sha256 ?? (await deps.replica.sha256(source));
+  if (restored !== expected) throw new ChecksumMismatchError(expected, restored, copy.versionId);
+}

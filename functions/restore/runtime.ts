@@ -1,0 +1,38 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { DynamoLedger } from '../ledger/dynamo-ledger.js';
+import { loadPolicyFile } from '../policy/load.js';
+import type { ObjectAsset, Policy } from '../policy/schema.js';
+import { dynamoDocumentClient } from '../shared/aws-clients.js';
+import type { Config } from '../shared/config.js';
+import { LambdaSelfContinuation } from '../shared/continuation.js';
+import { createStores } from '../storage/stores.js';
+import { DynamoPlanStore } from './dynamo-plan-store.js';
+import type { DataRestoreDeps } from './restore-data.js';
+
+/** Composition root of restore-data: plans in the ledger table, replica and target stores on S3. */
+export function createDataRestorer(config: Config, functionName: string, clock: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const db = dynamoDocumentClient();
+  const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
+  const plans = new DynamoPlanStore(db, config.LEDGER_TABLE);
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
+  const continuation = new LambdaSelfContinuation(new LambdaClient({ maxAttempts: 3 }), functionName);
+  return {
+    policy,
+    plans,
+    depsFor: (asset: ObjectAsset, targetRegion: string, remainingMs: () => number): DataRestoreDeps => ({
+      ledger,
+      replica: stores.replicaOf(asset),
+      target: stores.inRegion(targetRegion),
+      plans,
+      continuation,
+      now: clock,
+      remainingMs,
+      multipart: {
+        thresholdBytes: policy.replication.multipartThresholdBytes,
+        partSizeBytes: policy.replication.multipartPartSizeBytes,
+        partConcurrency: policy.replication.partConcurrency,
+      },
+    }),
+  };
+}
