@@ -2,8 +2,8 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AlertState, AlertStateStore } from './alert-state.js';
 
-/** Alert state items live in the ledger table: pk "ALERT#<asset>", sk "rpo" (no GSI attributes). */
-const key = (asset: string) => ({ pk: `ALERT#${asset}`, sk: 'rpo' });
+/** Alert state items live in the ledger table: pk "ALERT#<asset>", sk the target ("rpo", "rto"; no GSI attributes). */
+const key = (asset: string, target: 'rpo' | 'rto' = 'rpo') => ({ pk: `ALERT#${asset}`, sk: target });
 
 export class DynamoAlertStateStore implements AlertStateStore {
   constructor(
@@ -11,8 +11,8 @@ export class DynamoAlertStateStore implements AlertStateStore {
     private readonly table: string,
   ) {}
 
-  async get(asset: string): Promise<AlertState | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(asset), ConsistentRead: true }));
+  async get(asset: string, target: 'rpo' | 'rto' = 'rpo'): Promise<AlertState | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(asset, target), ConsistentRead: true }));
     if (!Item) return undefined;
     const { pk: _pk, sk: _sk, assetName, ...rest } = Item;
     return { ...(rest as Omit<AlertState, 'asset'>), asset: assetName as string };
@@ -24,7 +24,7 @@ export class DynamoAlertStateStore implements AlertStateStore {
       await this.db.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...key(asset), assetName: asset, ...rest },
+          Item: { ...key(asset, next.target), assetName: asset, ...rest },
           ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :expected',
           ...(expectedRevision === 0 ? {} : { ExpressionAttributeValues: { ':expected': expectedRevision } }),
         }),
@@ -38,12 +38,12 @@ export class DynamoAlertStateStore implements AlertStateStore {
     }
   }
 
-  async markSent(asset: string, revision: number, sentAt: string): Promise<void> {
+  async markSent(asset: string, revision: number, sentAt: string, target: 'rpo' | 'rto' = 'rpo'): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: key(asset),
+          Key: key(asset, target),
           UpdateExpression: 'REMOVE unsent SET sentAt = :at',
           ConditionExpression: 'revision = :revision',
           ExpressionAttributeValues: { ':revision': revision, ':at': sentAt },

@@ -1,6 +1,6 @@
 import type { AssetMeasurement } from '../rpo/measure.js';
 import type { AlertStateStore } from './alert-state.js';
-import { type TargetEvent, type TargetEventPublisher, targetEvent } from './target-events.js';
+import { rpoCheck, type TargetCheck, type TargetEvent, type TargetEventPublisher, targetEvent } from './target-events.js';
 
 export interface AlertDeps {
   store: AlertStateStore;
@@ -15,14 +15,19 @@ export interface AlertDeps {
  * `recoverySeconds`. Nothing while the state holds. Returns the events published by this call.
  */
 export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Promise<TargetEvent[]> {
+  return evaluateCheck(deps, rpoCheck(m));
+}
+
+/** The same for any target's check (the RPO, or a restore test's RTO): one state per asset and target. */
+export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<TargetEvent[]> {
   if (m.status === 'not-measured') return [];
   const published: TargetEvent[] = [];
-  let current = await deps.store.get(m.asset);
+  let current = await deps.store.get(m.asset, m.target);
 
   if (current?.unsent) {
     // A previous run changed the state but died before publishing: publish it now.
     await deps.publisher.publish(current.unsent);
-    await deps.store.markSent(m.asset, current.revision, m.measuredAt);
+    await deps.store.markSent(m.asset, current.revision, m.measuredAt, m.target);
     published.push(current.unsent);
     current = { ...current, unsent: undefined };
   }
@@ -50,6 +55,7 @@ export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Prom
   const won = await deps.store.transition(
     {
       asset: m.asset,
+      target: m.target,
       state: m.status,
       revision,
       missedSince,
@@ -60,7 +66,7 @@ export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Prom
   );
   if (!won) return published;
   await deps.publisher.publish(event);
-  await deps.store.markSent(m.asset, revision, m.measuredAt);
+  await deps.store.markSent(m.asset, revision, m.measuredAt, m.target);
   published.push(event);
   return published;
 }

@@ -1,5 +1,46 @@
 import type { AssetMeasurement, MissReason } from '../rpo/measure.js';
 
+/** Why a target is missed: the RPO (measure-rpo) or the RTO (verify-restore's restore tests). */
+export type TargetMissReason = MissReason | 'rto-over-target' | 'restore-test-failed';
+
+/**
+ * One check of one target of one asset, the input of alerting: a live RPO measurement
+ * (rpoCheck) or a restore test (the restore module's rtoCheck).
+ */
+export interface TargetCheck {
+  asset: string;
+  kind: AssetMeasurement['kind'];
+  tier: AssetMeasurement['tier'];
+  target: 'rpo' | 'rto';
+  targetSeconds: number;
+  actualSeconds: number | null;
+  status: 'ok' | 'missed' | 'not-measured';
+  reason?: TargetMissReason;
+  /** What a failed restore test found, in words. */
+  description?: string;
+  pendingObjects: number;
+  failedObjects: number;
+  oldestChange: AssetMeasurement['oldestChange'] | null;
+  measuredAt: string;
+}
+
+export function rpoCheck(m: AssetMeasurement): TargetCheck {
+  return {
+    asset: m.asset,
+    kind: m.kind,
+    tier: m.tier,
+    target: 'rpo',
+    targetSeconds: m.rpoTargetSeconds,
+    actualSeconds: m.rpoSeconds,
+    status: m.status,
+    ...(m.reason && { reason: m.reason }),
+    pendingObjects: m.pendingObjects,
+    failedObjects: m.failedObjects,
+    oldestChange: m.oldestChange ?? null,
+    measuredAt: m.measuredAt,
+  };
+}
+
 /**
  * The events on-call receives, on the stack's EventBridge bus (schema: docs/events.md,
  * docs/schemas/dr-target-event.schema.json). One "DR Target Missed" when an asset goes over its
@@ -14,10 +55,11 @@ export interface TargetEventDetail {
   asset: string;
   kind: AssetMeasurement['kind'];
   tier: AssetMeasurement['tier'];
-  target: 'rpo';
+  target: 'rpo' | 'rto';
   targetSeconds: number;
   actualSeconds: number | null;
-  reason: MissReason | 'back-under-target';
+  reason: TargetMissReason | 'back-under-target';
+  description?: string;
   pendingObjects: number;
   failedObjects: number;
   oldestChange: AssetMeasurement['oldestChange'] | null;
@@ -30,22 +72,23 @@ export interface TargetEvent {
   detail: TargetEventDetail;
 }
 
-export function targetEvent(type: TargetEventType, m: AssetMeasurement, missedSince: string): TargetEvent {
+export function targetEvent(type: TargetEventType, m: TargetCheck, missedSince: string): TargetEvent {
   return {
     detailType: type,
     detail: {
       schemaVersion: '1',
-      incidentId: `${m.asset}:rpo:${missedSince}`,
+      incidentId: `${m.asset}:${m.target}:${missedSince}`,
       asset: m.asset,
       kind: m.kind,
       tier: m.tier,
-      target: 'rpo',
-      targetSeconds: m.rpoTargetSeconds,
-      actualSeconds: m.rpoSeconds === null ? null : Math.round(m.rpoSeconds * 1000) / 1000,
-      reason: type === 'DR Target Missed' ? (m.reason ?? 'rpo-over-target') : 'back-under-target',
+      target: m.target,
+      targetSeconds: m.targetSeconds,
+      actualSeconds: m.actualSeconds === null ? null : Math.round(m.actualSeconds * 1000) / 1000,
+      reason: type === 'DR Target Missed' ? (m.reason ?? (m.target === 'rpo' ? 'rpo-over-target' : 'rto-over-target')) : 'back-under-target',
+      ...(type === 'DR Target Missed' && m.description && { description: m.description.slice(0, 1000) }),
       pendingObjects: m.pendingObjects,
       failedObjects: m.failedObjects,
-      oldestChange: m.oldestChange ?? null,
+      oldestChange: m.oldestChange,
       measuredAt: m.measuredAt,
       missedSince,
     },

@@ -276,9 +276,9 @@ export async function startDataRestore(deps: DataRestoreDeps, asset: ObjectAsset
   return runDataRestore(deps, asset, plan);
 }
 
-/** Copies one replica version to the target and verifies it against the ledger. */
-async function restoreVersion(
-  deps: DataRestoreDeps,
+/** Copies one replica version to the target and verifies it against the ledger (also used by restore tests). */
+export async function restoreVersion(
+  deps: Pick<DataRestoreDeps, 'ledger' | 'replica' | 'target' | 'now' | 'multipart'>,
   asset: ObjectAsset,
   targetBucket: string,
   token: string,

@@ -1,3 +1,5 @@
+import type { TargetCheck } from '../alerts/target-events.js';
+import type { Asset } from '../policy/schema.js';
 import type { JsonValue } from '../vectors/vector-store.js';
 
 /**
@@ -33,4 +35,30 @@ export interface RestoreTestResult {
 export function measuredRto(restoreMs: number, restored: number, assetTotal: number): number | null {
   if (restored <= 0) return assetTotal === 0 ? restoreMs / 1000 : null;
   return ((restoreMs / 1000) * Math.max(assetTotal, restored)) / restored;
+}
+
+/**
+ * A restore test as a check of the asset's RTO target, for alerting: missed when the test failed,
+ * when nothing could be restored, or when the measured RTO is over the target.
+ */
+export function rtoCheck(asset: Asset, result: RestoreTestResult): TargetCheck {
+  const over = result.rtoSeconds !== null && result.rtoSeconds > asset.rtoTargetSeconds;
+  const missed = !result.ok || result.rtoSeconds === null || over;
+  return {
+    asset: asset.name,
+    kind: asset.kind,
+    tier: asset.tier,
+    target: 'rto',
+    targetSeconds: asset.rtoTargetSeconds,
+    actualSeconds: result.rtoSeconds,
+    status: missed ? 'missed' : 'ok',
+    ...(missed && { reason: result.ok && result.rtoSeconds !== null ? 'rto-over-target' : 'restore-test-failed' }),
+    ...(missed && {
+      description: result.reason ?? (result.rtoSeconds === null ? 'nothing could be restored' : `measured RTO ${Math.round(result.rtoSeconds)} s`),
+    }),
+    pendingObjects: 0,
+    failedObjects: 0,
+    oldestChange: null,
+    measuredAt: result.finishedAt,
+  };
 }

@@ -1,13 +1,12 @@
 import {
-  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectVersionsCommand,
   NoSuchKey,
   NotFound,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { destroyAllVersions } from '../storage/destroy-prefix.js';
 
 /** Where snapshot files live: the asset's replica bucket in the DR region. */
 export interface SnapshotObjects {
@@ -63,25 +62,6 @@ export class S3SnapshotObjects implements SnapshotObjects {
   }
 
   async destroyPrefix(prefix: string) {
-    let removed = 0;
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    do {
-      const page = await this.s3.send(
-        new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
-      );
-      const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key!, VersionId: v.VersionId }));
-      if (objects.length > 0) {
-        const result = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: objects, Quiet: true } }));
-        if (result.Errors?.length) {
-          const first = result.Errors[0]!;
-          throw new Error(`deleting ${prefix}: ${result.Errors.length} objects failed, first ${first.Key}: ${first.Code} ${first.Message}`);
-        }
-        removed += objects.length;
-      }
-      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-      versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-    } while (keyMarker !== undefined);
-    return removed;
+    return destroyAllVersions(this.s3, this.bucket, prefix);
   }
 }

@@ -1,0 +1,236 @@
+import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
+import { replicaKeyFor } from '../policy/assets.js';
+import type { ObjectAsset } from '../policy/schema.js';
+import { compositeSha256, planParts } from '../replication/multipart-copy.js';
+import { scheduleIntervalSeconds } from '../rpo/percentiles.js';
+import { describeError } from '../shared/errors.js';
+import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
+import { restoreVersion, type KeyDecision } from './restore-data.js';
+import { measuredRto, type RestoreTestResult } from './restore-test.js';
+
+/**
+ * The restore test of an object asset (verify-restore), in two parts:
+ * - a sample restore: `restoreTest.sampleObjects` current versions are restored from the replica to
+ *   a scratch prefix of the replica bucket (`_dr-restore-tests/`), verified against the ledger's
+ *   SHA-256 exactly as restore-data does, timed, and removed again. Its throughput, scaled to the
+ *   asset's current size, is the measured RTO (restore-test.ts);
+ * - a rolling scrub, like `restic check --read-data-subset`: each run reads its share of every
+ *   replica object version and re-hashes it against the ledger, so that the whole replica is read at
+ *   least once per `restoreTest.scrubCycleDays`. The scrub state (cycle, position, coverage) is kept
+ *   in the ledger table.
+ */
+export const SCRATCH_PREFIX = '_dr-restore-tests/';
+
+export interface ScrubState {
+  asset: string;
+  cycle: number;
+  cycleStartedAt: string;
+  /** Counted from the replica listing when the cycle started. */
+  totalVersions: number;
+  /** Bytes of the keys' current versions: what a restore of the whole asset copies. */
+  currentBytes: number;
+  afterKey?: string;
+  versionsRead: number;
+  bytesRead: number;
+  mismatches: number;
+  problems: { key: string; versionId: string; problem: string }[];
+  lastCycle?: { cycle: number; startedAt: string; finishedAt: string; versionsRead: number; totalVersions: number; mismatches: number };
+}
+
+export interface ScrubStore {
+  get(asset: string): Promise<ScrubState | undefined>;
+  save(state: ScrubState): Promise<void>;
+}
+
+export interface VerifyDataDeps {
+  ledger: ReplicationLedger;
+  /** The replica region's store (reads the replica, writes the scratch copies). */
+  replica: VersionedStore;
+  scrub: ScrubStore;
+  /** Removes every version under a prefix of the replica bucket (the scratch copies). */
+  destroy: (bucket: string, prefix: string) => Promise<number>;
+  now: () => Date;
+  remainingMs: () => number;
+  multipart: { thresholdBytes: number; partSizeBytes: number; partConcurrency: number };
+  reserveMs?: number;
+}
+
+const keyOf = (asset: ObjectAsset, replicaKey: string) => asset.source.prefix + replicaKey.slice(replicaKeyFor(asset, asset.source.prefix).length);
+
+async function startCycle(deps: VerifyDataDeps, asset: ObjectAsset, previous: ScrubState | undefined): Promise<ScrubState> {
+  let totalVersions = 0;
+  let currentBytes = 0;
+  for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix))) {
+    totalVersions += history.versions.filter((v) => v.kind === 'object').length;
+    const latest = history.versions.find((v) => v.isLatest);
+    if (latest?.kind === 'object') currentBytes += latest.size;
+  }
+  return {
+    asset: asset.name,
+    cycle: (previous?.cycle ?? 0) + 1,
+    cycleStartedAt: deps.now().toISOString(),
+    totalVersions,
+    currentBytes,
+    versionsRead: 0,
+    bytesRead: 0,
+    mismatches: 0,
+    problems: [],
+    ...(previous?.lastCycle && { lastCycle: previous.lastCycle }),
+  };
+}
+
+/** Hashes one replica version the way the ledger recorded it (whole, or part by part). */
+async function check(deps: VerifyDataDeps, ref: { bucket: string; key: string; versionId: string }, entry: LedgerEntry | undefined): Promise<string | undefined> {
+  if (!entry) return 'no ledger entry for this replica version';
+  if (entry.sha256) {
+    const actual = await deps.replica.sha256(ref);
+    return actual === entry.sha256 ? undefined : `SHA-256 ${actual}, the ledger says ${entry.sha256}`;
+  }
+  if (entry.sha256Composite && entry.partSizeBytes) {
+    const digests = [];
+    for (const part of planParts(entry.size, entry.partSizeBytes)) digests.push(await deps.replica.sha256Range(ref, part.start, part.end));
+    const actual = compositeSha256(digests);
+    return actual === entry.sha256Composite ? undefined : `composite SHA-256 ${actual}, the ledger says ${entry.sha256Composite}`;
+  }
+  return 'the ledger holds no checksum for this version';
+}
+
+/** Current versions from the start of the asset, when this run's scrub slice held none. */
+async function sampleFromStart(deps: VerifyDataDeps, asset: ObjectAsset, startedAt: Date): Promise<KeyDecision[]> {
+  const sample: KeyDecision[] = [];
+  for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix))) {
+    const latest = history.versions.find((v) => v.isLatest && v.kind === 'object');
+    if (!latest) continue;
+    const key = keyOf(asset, history.key);
+    const entry = (await deps.ledger.entriesFor(asset.name, key)).find((e) => e.replicaVersionId === latest.versionId);
+    if (entry) sample.push(scratchDecision(asset, startedAt, key, entry));
+    if (sample.length >= asset.restoreTest.sampleObjects) break;
+  }
+  return sample;
+}
+
+const scratchDecision = (asset: ObjectAsset, startedAt: Date, key: string, entry: LedgerEntry): KeyDecision => ({
+  key,
+  targetKey: `${SCRATCH_PREFIX}${asset.name}/${startedAt.getTime()}/${key}`,
+  action: 'restore',
+  reason: 'absent',
+  version: entry,
+  targetHasKey: false,
+});
+
+export async function verifyDataRestore(
+  deps: VerifyDataDeps,
+  asset: ObjectAsset,
+): Promise<RestoreTestResult> {
+  const startedAt = deps.now();
+  const reserveMs = deps.reserveMs ?? 60_000;
+  let state = await deps.scrub.get(asset.name);
+  if (!state || (state.afterKey === undefined && state.versionsRead > 0)) state = await startCycle(deps, asset, state);
+
+  // This run's share of the cycle: enough to be where the cycle should be by now, plus one run's worth.
+  const cycleMs = asset.restoreTest.scrubCycleDays * 86_400_000;
+  const runs = Math.max(1, cycleMs / (scheduleIntervalSeconds(asset.restoreTest.schedule) * 1000));
+  const elapsed = Math.min(1, (startedAt.getTime() - Date.parse(state.cycleStartedAt)) / cycleMs);
+  const quota = Math.max(Math.ceil(state.totalVersions / runs), Math.ceil(state.totalVersions * elapsed) - state.versionsRead);
+
+  const sample: KeyDecision[] = [];
+  let readThisRun = 0;
+  let mismatchesThisRun = 0;
+  let reachedEnd = true;
+  const walk: AsyncIterable<KeyHistory> = deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix), state.afterKey);
+  for await (const history of walk) {
+    if (readThisRun >= quota || deps.remainingMs() < reserveMs) {
+      reachedEnd = false;
+      break;
+    }
+    const key = keyOf(asset, history.key);
+    const entries = await deps.ledger.entriesFor(asset.name, key);
+    const byReplicaVersion = new Map(entries.filter((e) => e.replicaVersionId).map((e) => [e.replicaVersionId!, e]));
+    for (const version of history.versions.filter((v) => v.kind === 'object')) {
+      const entry = byReplicaVersion.get(version.versionId);
+      let problem: string | undefined;
+      try {
+        problem = await check(deps, { bucket: asset.replica.bucket, key: history.key, versionId: version.versionId }, entry);
+      } catch (error) {
+        problem = `unreadable: ${describeError(error)}`;
+      }
+      readThisRun++;
+      state.versionsRead++;
+      state.bytesRead += version.size;
+      if (problem) {
+        mismatchesThisRun++;
+        state.mismatches++;
+        if (state.problems.length < 20) state.problems.push({ key: history.key, versionId: version.versionId, problem });
+      } else if (version.isLatest && entry && sample.length < asset.restoreTest.sampleObjects) {
+        sample.push(scratchDecision(asset, startedAt, key, entry));
+      }
+    }
+    state.afterKey = history.key;
+  }
+  if (reachedEnd) {
+    state.lastCycle = {
+      cycle: state.cycle,
+      startedAt: state.cycleStartedAt,
+      finishedAt: deps.now().toISOString(),
+      versionsRead: state.versionsRead,
+      totalVersions: state.totalVersions,
+      mismatches: state.mismatches,
+    };
+    state.afterKey = undefined; // the next run starts a new cycle
+  }
+  await deps.scrub.save(state);
+  if (sample.length === 0 && state.currentBytes > 0) sample.push(...(await sampleFromStart(deps, asset, startedAt)));
+
+  // The sample restore, timed; the scratch copies are removed whatever happens.
+  const scratch = `${SCRATCH_PREFIX}${asset.name}/${startedAt.getTime()}/`;
+  const restoreStarted = performance.now();
+  let restoredBytes = 0;
+  const failures: string[] = [];
+  try {
+    for (const decision of sample) {
+      try {
+        await restoreVersion({ ...deps, target: deps.replica }, asset, asset.replica.bucket, `verify-${startedAt.getTime()}`, decision, () => false);
+        restoredBytes += decision.version!.size;
+      } catch (error) {
+        failures.push(`${decision.key}: ${describeError(error)}`);
+      }
+    }
+  } finally {
+    await deps.destroy(asset.replica.bucket, scratch);
+  }
+  const restoreMs = performance.now() - restoreStarted;
+
+  const coverage = state.totalVersions === 0 ? 1 : Math.min(1, state.versionsRead / state.totalVersions);
+  const firstProblem = state.problems.at(-Math.min(mismatchesThisRun, state.problems.length));
+  const reason =
+    failures.length > 0
+      ? `sample restore failed: ${failures[0]}`
+      : mismatchesThisRun > 0
+        ? `scrub found ${mismatchesThisRun} bad replica versions; first ${firstProblem?.key} (${firstProblem?.versionId}): ${firstProblem?.problem}`
+        : undefined;
+  return {
+    asset: asset.name,
+    kind: 'data',
+    ok: reason === undefined,
+    ...(reason && { reason }),
+    startedAt: startedAt.toISOString(),
+    finishedAt: deps.now().toISOString(),
+    restoreMs,
+    restored: restoredBytes,
+    assetTotal: state.currentBytes,
+    rtoSeconds: sample.length === 0 ? null : measuredRto(restoreMs, restoredBytes, state.currentBytes),
+    checks: {
+      sample: { objects: sample.length, bytes: restoredBytes, verified: sample.length - failures.length },
+      scrub: {
+        cycle: state.cycle,
+        cycleStartedAt: state.cycleStartedAt,
+        versionsReadThisRun: readThisRun,
+        coverage: Math.round(coverage * 10_000) / 10_000,
+        versionsRead: state.versionsRead,
+        totalVersions: state.totalVersions,
+        mismatchesThisRun,
+        ...(state.lastCycle && { lastCompletedCycle: state.lastCycle }),
+      },
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { DeleteObjectsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * Removes every version and delete marker under `prefix`. Only for areas this service owns and
+ * must clean up (expired snapshots, restore-test scratch copies); never for replicated data, and the
+ * IAM roles allow it only there.
+ */
+export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+  let removed = 0;
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+    const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key!, VersionId: v.VersionId }));
+    if (objects.length > 0) {
+      const result = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
+      if (result.Errors?.length) {
+        const first = result.Errors[0]!;
+        throw new Error(`deleting ${prefix}: ${result.Errors.length} objects failed, first ${first.Key}: ${first.Code} ${first.Message}`);
+      }
+      removed += objects.length;
+    }
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+  } while (keyMarker !== undefined);
+  return removed;
+}
