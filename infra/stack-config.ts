@@ -285,7 +285,7 @@ export function alarmResources(policy: Policy): Json {
     EvaluationPeriods: periods,
     Threshold: tightest,
   });
-  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile', 'Backfill', 'SnapshotVectors']) {
+  for (const fn of ['Replicate', 'MeasureRpo', 'Status', 'Reconcile', 'Backfill', 'SnapshotVectors', 'RestoreData', 'RestoreVectors', 'VerifyRestore']) {
     resources[`${fn}ErrorsAlarm`] = alarm({
       AlarmName: { 'Fn::Sub': `\${${fn}LambdaFunction}-errors` },
       AlarmDescription: `Errors of the ${fn} function`,
@@ -297,6 +297,12 @@ export function alarmResources(policy: Policy): Json {
     });
   }
   return resources;
+}
+
+/** One restore-test schedule per replicated or vector asset (its `restoreTest.schedule`). */
+export function verifyRestoreEvents(policy: Policy): Json[] {
+  const tested = [...replicatedAssets(policy), ...vectorAssets(policy).map(({ asset }) => asset)];
+  return tested.map((asset) => ({ schedule: { rate: [asset.restoreTest.schedule], input: { asset: asset.name } } }));
 }
 
 /** One schedule per vector-index asset (its `schedule`), so each asset's snapshots run on their own. */
@@ -311,26 +317,9 @@ export function snapshotEvents(policy: Policy): Json[] {
  */
 export function snapshotStatements(policy: Policy): Json[] {
   const statements: Json[] = [
-    {
-      Sid: 'Logs',
-      Effect: 'Allow',
-      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-snapshot-vectors:*' },
-    },
-    { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
-    {
-      Sid: 'Catalog',
-      Effect: 'Allow',
-      Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      Resource: { 'Fn::GetAtt': ['LedgerTable', 'Arn'] },
-      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] } },
-    },
-    {
-      Sid: 'ContinueLongSnapshots',
-      Effect: 'Allow',
-      Action: 'lambda:InvokeFunction',
-      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot-vectors' },
-    },
+    ...runtimeStatements('snapshot-vectors'),
+    ledgerItems('Catalog', ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SNAPSHOT#*']),
+    invokeItself('snapshot-vectors'),
   ];
   for (const { asset } of vectorAssets(policy)) {
     const name = logicalId('', asset.name);
@@ -379,6 +368,204 @@ export function snapshotStatements(policy: Policy): Json[] {
   return statements;
 }
 
+/** The basics every function role has: its own log group and traces. */
+function runtimeStatements(functionName: string): Json[] {
+  return [
+    {
+      Sid: 'Logs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/\${AWS::StackName}-${functionName}:*` },
+    },
+    { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+  ];
+}
+
+const invokeItself = (functionName: string): Json => ({
+  Sid: 'ContinueItself',
+  Effect: 'Allow',
+  Action: 'lambda:InvokeFunction',
+  Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:\${AWS::StackName}-${functionName}` },
+});
+
+/** Items of the ledger table whose partition key starts with one of `prefixes`. */
+const ledgerItems = (sid: string, actions: string[], prefixes: string[]): Json => ({
+  Sid: sid,
+  Effect: 'Allow',
+  Action: actions,
+  Resource: { 'Fn::GetAtt': ['LedgerTable', 'Arn'] },
+  Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes } },
+});
+
+/** Reading what was replicated: every version under each asset's replica prefix. */
+function readReplicas(policy: Policy): Json[] {
+  return replicatedAssets(policy).flatMap((asset) => {
+    const name = logicalId('', asset.name);
+    const prefix = replicaKeyFor(asset, asset.source.prefix);
+    return [
+      {
+        Sid: `ListReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions'],
+        Resource: s3Arn(asset.replica.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      },
+      {
+        Sid: `ReadReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:GetObjectVersion', 's3:GetObjectVersionTagging', 's3:GetObjectVersionAttributes'],
+        Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
+      },
+    ];
+  });
+}
+
+/** Never destroy: no restore or test may delete a version anywhere but its own scratch area. */
+const neverDestroy = (buckets: string[]): Json => ({
+  Sid: 'NeverDestroy',
+  Effect: 'Deny',
+  Action: ['s3:DeleteObjectVersion', 's3:DeleteBucket', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy'],
+  Resource: buckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
+});
+
+/**
+ * restore-data reads the ledger and the replicas, writes new versions into the assets' source
+ * buckets and restore.targetBuckets (never deleting one), and keeps its plans and multipart
+ * progress in the ledger table.
+ */
+export function restoreDataStatements(policy: Policy): Json[] {
+  const targets = [...new Set([...replicatedAssets(policy).filter((a) => !a.source.endpoint && !a.source.credentialsSecretArn).map((a) => a.source.bucket), ...policy.restore.targetBuckets.map((t) => t.bucket)])];
+  return [
+    ...runtimeStatements('restore-data'),
+    invokeItself('restore-data'),
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['LedgerTable', 'Arn'] } },
+    ledgerItems('Plans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+    ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
+    ...readReplicas(policy),
+    {
+      Sid: 'ListTargets',
+      Effect: 'Allow',
+      Action: ['s3:ListBucketVersions'],
+      Resource: targets.map((b) => s3Arn(b)),
+    },
+    {
+      Sid: 'WriteTargets',
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+      Resource: targets.map((b) => s3Arn(`${b}/*`)),
+    },
+    neverDestroy([...targets, ...new Set(policy.assets.map((a) => a.replica.bucket))]),
+  ];
+}
+
+/**
+ * verify-restore reads the ledger and the replicas, writes and removes its scratch copies under
+ * `_dr-restore-tests/` of the replica buckets, keeps its scrub and alert state, and publishes
+ * target events; for vector assets it reads snapshots and uses the engines (a scratch index).
+ */
+export function verifyRestoreStatements(policy: Policy): Json[] {
+  const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
+  return [
+    ...runtimeStatements('verify-restore'),
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['LedgerTable', 'Arn'] } },
+    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'RESTORETEST#*', 'K#verify-*']),
+    ledgerItems('ScratchMultipartProgress', ['dynamodb:DeleteItem'], ['K#verify-*']),
+    { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
+    ...readReplicas(policy),
+    ...(replicaBuckets.length > 0
+      ? [
+          {
+            Sid: 'ScratchCopies',
+            Effect: 'Allow',
+            Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectVersion', 's3:DeleteObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+            Resource: replicaBuckets.map((b) => s3Arn(`${b}/_dr-restore-tests/*`)),
+          },
+          {
+            Sid: 'ListScratch',
+            Effect: 'Allow',
+            Action: ['s3:ListBucketVersions'],
+            Resource: replicaBuckets.map((b) => s3Arn(b)),
+            Condition: { StringLike: { 's3:prefix': ['_dr-restore-tests/*'] } },
+          },
+        ]
+      : []),
+    ...vectorEngineStatements(policy, 'VerifyVectors'),
+  ];
+}
+
+/** restore-vectors reads snapshots, writes into the policy's engines, keeps its plans. */
+export function restoreVectorsStatements(policy: Policy): Json[] {
+  return [
+    ...runtimeStatements('restore-vectors'),
+    invokeItself('restore-vectors'),
+    ledgerItems('Plans', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+    ...vectorEngineStatements(policy, 'Vectors'),
+  ];
+}
+
+/**
+ * What working with the policy's vector engines needs beyond their HTTP/PostgreSQL endpoints:
+ * reading snapshots and the catalog, the engines' credentials, and S3 Vectors indexes and LanceDB
+ * datasets on S3 (including scratch or restored indexes).
+ */
+export function vectorEngineStatements(policy: Policy, sid: string): Json[] {
+  const assets = vectorAssets(policy).map(({ asset }) => asset);
+  if (assets.length === 0) return [];
+  const statements: Json[] = [
+    ledgerItems(`${sid}Catalog`, ['dynamodb:Query', 'dynamodb:GetItem'], ['SNAPSHOT#*']),
+    {
+      Sid: `${sid}ReadSnapshots`,
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: assets.map((a) => s3Arn(`${a.replica.bucket}/${a.replica.prefix ?? ''}snapshots/*`)),
+    },
+  ];
+  const secrets = [...new Set(assets.flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
+  if (secrets.length > 0) statements.push({ Sid: `${sid}EngineCredentials`, Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  const vectorBuckets = [...new Set(assets.filter((a) => a.source.engine === 's3vectors').map((a) => `${a.source.region}:${a.source.vectorBucket}`))];
+  if (vectorBuckets.length > 0) {
+    statements.push({
+      Sid: `${sid}S3Vectors`,
+      Effect: 'Allow',
+      Action: ['s3vectors:GetIndex', 's3vectors:CreateIndex', 's3vectors:DeleteIndex', 's3vectors:ListVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:QueryVectors'],
+      Resource: vectorBuckets.map((rb) => {
+        const [region, bucket] = rb.split(':');
+        return { 'Fn::Sub': `arn:\${AWS::Partition}:s3vectors:${region}:\${AWS::AccountId}:bucket/${bucket}/index/*` };
+      }),
+    });
+  }
+  const lance = [...new Set(assets.filter((a) => a.source.engine === 'lancedb' && a.source.endpoint?.startsWith('s3://')).map((a) => a.source.endpoint!.slice(5).replace(/\/+$/, '')))];
+  if (lance.length > 0) {
+    statements.push(
+      { Sid: `${sid}ListLanceDb`, Effect: 'Allow', Action: 's3:ListBucket', Resource: [...new Set(lance.map((p) => s3Arn(p.split('/')[0]!)))] },
+      { Sid: `${sid}LanceDb`, Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: lance.map((p) => s3Arn(`${p}/*`)) },
+    );
+  }
+  return statements;
+}
+
+/** An IAM role for one function, from its statements. */
+const functionRole = (policyName: string, statements: Json[]): Json => ({
+  Type: 'AWS::IAM::Role',
+  Properties: {
+    AssumeRolePolicyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    },
+    Policies: [{ PolicyName: policyName, PolicyDocument: { Version: '2012-10-17', Statement: statements } }],
+  },
+});
+
+/** The roles of the vector, restore and restore-test functions, each scoped to what it does. */
+export function functionRoles(policy: Policy): Json {
+  return {
+    SnapshotVectorsRole: functionRole('snapshot-vectors', snapshotStatements(policy)),
+    RestoreDataRole: functionRole('restore-data', restoreDataStatements(policy)),
+    RestoreVectorsRole: functionRole('restore-vectors', restoreVectorsStatements(policy)),
+    VerifyRestoreRole: functionRole('verify-restore', verifyRestoreStatements(policy)),
+  };
+}
+
 /** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
 export function sourceSecretStatements(policy: Policy): Json[] {
   const secrets = [...new Set(replicatedAssets(policy).flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
@@ -401,11 +588,11 @@ export function stackConfig(policyFile: string) {
     },
     ledgerTable: { ...ledgerKeySchema, ttlAttribute: LEDGER_TTL_ATTRIBUTE },
     monitoring: policy.monitoring,
-    resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy) } },
+    resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy), ...functionRoles(policy) } },
     replicateS3Statements: [...replicateS3Statements(policy), ...sourceSecretStatements(policy)],
     reconcileS3Statements: [...reconcileS3Statements(policy), ...sourceSecretStatements(policy)],
     reconcileEvents: reconcileEvents(policy),
     snapshotEvents: snapshotEvents(policy),
-    snapshotStatements: snapshotStatements(policy),
+    verifyRestoreEvents: verifyRestoreEvents(policy),
   };
 }

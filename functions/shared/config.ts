@@ -25,7 +25,11 @@ const monitorEnvSchema = envSchema.extend({
 /** reconcile queues keys for replication. */
 const reconcileEnvSchema = envSchema.extend({ REPLICATION_QUEUE_URL: z.string().min(1) });
 
+/** verify-restore publishes target events. */
+const verifyEnvSchema = envSchema.extend({ DR_EVENT_BUS: z.string().min(1) });
+
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
+export type VerifyConfig = z.infer<typeof verifyEnvSchema> & { policyPath: string };
 export type ReconcileConfig = z.infer<typeof reconcileEnvSchema> & { policyPath: string };
 export type MonitorConfig = z.infer<typeof monitorEnvSchema> & { policyPath: string };
 
@@ -39,6 +43,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
 export function parseMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   return parseWith(monitorEnvSchema, env);
+}
+
+export function parseVerifyConfig(env: NodeJS.ProcessEnv): VerifyConfig {
+  return parseWith(verifyEnvSchema, env);
 }
 
 export function parseReconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {

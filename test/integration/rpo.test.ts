@@ -1,14 +1,13 @@
 import { CreateBucketCommand, DeleteBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runMonitor } from '../../functions/rpo/monitor.js';
 import { createMonitorDeps } from '../../functions/rpo/runtime.js';
 import { parseMonitorConfig } from '../../functions/shared/config.js';
 import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
-import { targetEventErrors } from '../support/event-schema.js';
 import { eventText } from '../support/fixtures.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
+import { onCallPages } from '../support/on-call.js';
 
 let t: StackUnderTest;
 let now: Date;
@@ -21,20 +20,7 @@ afterAll(async () => t?.stop());
 const monitor = () => createMonitorDeps(parseMonitorConfig(process.env), () => now);
 const minutesLater = (minutes: number) => new Date(Date.now() + minutes * 60_000);
 
-/** Everything on-call received so far (the stand-in queue of the on-call topic), removed from it. */
-async function pages(): Promise<{ 'detail-type': string; detail: Record<string, unknown> }[]> {
-  const received = [];
-  for (;;) {
-    const { Messages = [] } = await t.sqs.send(new ReceiveMessageCommand({ QueueUrl: t.stack.onCallQueueUrl, MaxNumberOfMessages: 10 }));
-    if (Messages.length === 0) return received;
-    for (const m of Messages) {
-      const event = JSON.parse(m.Body!) as { 'detail-type': string; detail: Record<string, unknown> };
-      expect(targetEventErrors(event)).toEqual([]);
-      received.push(event);
-      await t.sqs.send(new DeleteMessageCommand({ QueueUrl: t.stack.onCallQueueUrl, ReceiptHandle: m.ReceiptHandle }));
-    }
-  }
-}
+const pages = () => onCallPages(t);
 
 describe('live RPO, alerts and status (local AWS, injected clock)', () => {
   it('a stalled replica: RPO rises past the target, one Missed; redriven and drained, one Recovered', async () => {

@@ -273,7 +273,7 @@ describe('snapshot-vectors in the packaged template', () => {
       expect.objectContaining({ Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' } }),
     ]);
     expect(statements.find((s) => s.Sid === 'Catalog').Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] } });
-    expect(statements.find((s) => s.Sid === 'ContinueLongSnapshots').Resource['Fn::Sub']).toMatch(/function:\$\{AWS::StackName\}-snapshot-vectors$/);
+    expect(statements.find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(/function:\$\{AWS::StackName\}-snapshot-vectors$/);
     expect(statements.find((s) => s.Sid === 'EngineCredentials').Resource).toEqual(['arn:aws:secretsmanager:us-east-1:123456789012:secret:dr/search-db-reader']);
     expect(resource('SnapshotVectorsErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'SnapshotVectorsLambdaFunction' } }]);
   });

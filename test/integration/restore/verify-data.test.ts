@@ -9,6 +9,9 @@ import { destroyAllVersions } from '../../../functions/storage/destroy-prefix.js
 import { createStores } from '../../../functions/storage/stores.js';
 import type { VersionedStore } from '../../../functions/storage/versioned-store.js';
 import { startStack, type StackUnderTest } from '../../support/local-stack.js';
+import { onCallPages } from '../../support/on-call.js';
+import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 
 /**
  * The data half of verify-restore on the local AWS, after real replication: a sample restored to a
@@ -39,12 +42,12 @@ function deps(overrides: Partial<VerifyDataDeps> = {}): VerifyDataDeps {
  * Rewinds the scrub to the start of a cycle that began 31 days ago (counted larger than the replica
  * is, so objects added since are included): the next run reads everything.
  */
-async function rewindCycle() {
+async function rewindCycle(now = clock) {
   const scrub = new DynamoScrubStore(dynamoDocumentClient(), t.stack.ledgerTable);
   const state = (await scrub.get('training'))!;
   await scrub.save({
     ...state,
-    cycleStartedAt: new Date(clock.getTime() - 31 * day).toISOString(),
+    cycleStartedAt: new Date(now.getTime() - 31 * day).toISOString(),
     totalVersions: 100,
     afterKey: undefined,
     versionsRead: 0,
@@ -148,5 +151,35 @@ describe('verify-restore of an object asset', () => {
     await rewindCycle();
     const result = await verifyDataRestore(deps(), asset);
     expect(result.reason).toMatch(/dr\/train\/stray\.bin .*no ledger entry for this replica version/);
+  });
+
+  it('runs through the handler: records the result, and pages on-call once for a failed test, once when it passes again', async () => {
+    const { handler } = await import('../../../functions/verify-restore.js'); // on the real clock
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-replica', Key: 'dr/train/stray.bin', Body: 'not replicated by us' }));
+    await rewindCycle(new Date()); // the stray replica version is read in this run
+    const failed = (await handler({ asset: 'training' }, localContext('verify-restore'))) as { ok: boolean; events: string[] };
+    expect(failed).toMatchObject({ ok: false, events: ['DR Target Missed'] });
+    const [page, ...more] = await onCallPages(t);
+    expect(more).toEqual([]);
+    expect(page).toMatchObject({
+      'detail-type': 'DR Target Missed',
+      detail: { asset: 'training', target: 'rto', reason: 'restore-test-failed', description: expect.stringContaining('stray.bin') },
+    });
+
+    // Again failing: no second page for the same incident.
+    await rewindCycle(new Date());
+    expect(await handler({ asset: 'training' }, localContext('verify-restore'))).toMatchObject({ ok: false, events: [] });
+
+    // The stray version is gone (an operator removed it): the next full read passes and recovers.
+    await destroyAllVersions(new S3Client({ region: 'us-west-2', forcePathStyle: true }), 'it-replica', 'dr/train/stray.bin');
+    await rewindCycle(new Date());
+    expect(await handler({ asset: 'training' }, localContext('verify-restore'))).toMatchObject({ ok: true, events: ['DR Target Recovered'] });
+    expect((await onCallPages(t)).map((p) => p['detail-type'])).toEqual(['DR Target Recovered']);
+
+    const { Items = [] } = await dynamoDocumentClient().send(
+      new QueryCommand({ TableName: t.stack.ledgerTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'RESTORETEST#training' } }),
+    );
+    expect(Items.length).toBe(3);
+    await expect(handler({ asset: 'nope' }, localContext('verify-restore'))).rejects.toThrow('asset: "nope" is not an asset this release tests');
   });
 });

@@ -1,0 +1,18 @@
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { RestoreTestResult } from './restore-test.js';
+import type { RestoreTestLog } from './restore-tests.js';
+
+/** Restore-test results in the ledger table: pk "RESTORETEST#<asset>", sk the start time; kept 400 days. */
+export class DynamoRestoreTestLog implements RestoreTestLog {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async record(result: RestoreTestResult): Promise<void> {
+    const expireAfter = Math.floor(Date.parse(result.finishedAt) / 1000) + 400 * 86_400;
+    await this.db.send(
+      new PutCommand({ TableName: this.table, Item: { pk: `RESTORETEST#${result.asset}`, sk: result.startedAt, result, expireAfter } }),
+    );
+  }
+}

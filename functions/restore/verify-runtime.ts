@@ -1,0 +1,56 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
+import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
+import { DynamoLedger } from '../ledger/dynamo-ledger.js';
+import { loadPolicyFile } from '../policy/load.js';
+import type { Policy } from '../policy/schema.js';
+import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import type { VerifyConfig } from '../shared/config.js';
+import { destroyAllVersions } from '../storage/destroy-prefix.js';
+import { createStores } from '../storage/stores.js';
+import { DynamoRestoreTestLog } from './dynamo-restore-test-log.js';
+import { DynamoScrubStore } from './dynamo-scrub-store.js';
+import { createVectorRestoreTester } from './restore-vectors-runtime.js';
+import type { RestoreTestDeps } from './restore-tests.js';
+import { verifyDataRestore } from './verify-data.js';
+import { verifyVectorRestore } from './verify-vectors.js';
+
+/** Composition root of verify-restore: the data and vector restore tests, their log, the alerts. */
+export function createRestoreTester(config: VerifyConfig, clock: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const db = dynamoDocumentClient();
+  const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
+  const scrub = new DynamoScrubStore(db, config.LEDGER_TABLE);
+  const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true });
+  const vectorDeps = createVectorRestoreTester(config, clock);
+  const alerts = {
+    store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
+    publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
+  };
+  return {
+    policy,
+    depsFor: (remainingMs: () => number): RestoreTestDeps => ({
+      testData: (asset) =>
+        verifyDataRestore(
+          {
+            ledger,
+            replica: stores.replicaOf(asset),
+            scrub,
+            destroy: (bucket, prefix) => destroyAllVersions(s3, bucket, prefix),
+            now: clock,
+            remainingMs,
+            multipart: {
+              thresholdBytes: policy.replication.multipartThresholdBytes,
+              partSizeBytes: policy.replication.multipartPartSizeBytes,
+              partConcurrency: policy.replication.partConcurrency,
+            },
+          },
+          asset,
+        ),
+      testVectors: (asset) => verifyVectorRestore(asset, vectorDeps(asset)),
+      log: new DynamoRestoreTestLog(db, config.LEDGER_TABLE),
+      alerts,
+    }),
+  };
+}
