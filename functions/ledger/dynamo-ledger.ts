@@ -17,7 +17,11 @@ import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, Replicated
  *   sk = "V#<source version id>"    one item per source version
  *   sk = "LEASE"                    the key's lease while an invocation replicates it
  *   sk = "KEY"                      a failure of the key before its versions were known
- *   sk = "UPLOAD#<source version>"  a multipart copy in progress (upload id, part size)
+ *   sk = "UPLOAD#<source version>"  a multipart copy in progress (upload id, part size) and its
+ *                                   verification: source part digests (binary, 32 bytes per part,
+ *                                   zeros where unknown), the replica version under verification and
+ *                                   a bitmap of its verified parts. At S3's 10,000 parts that is
+ *                                   320 KB + 1.25 KB, inside DynamoDB's 400 KB item limit.
  * Sparse GSI "unreplicated": pendingAsset (= asset) + pendingSince (= source write time), present
  * only while an entry is pending or failed, so "oldest unreplicated change of asset X" is one
  * Query with Limit 1 whose cost does not grow with history.
@@ -33,6 +37,45 @@ const KEY_FAILURE = 'KEY';
 
 function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+const DIGEST_BYTES = 32;
+
+/** Part digests as one binary value: part n at offset (n - 1) * 32, zeros where not known yet. */
+function packDigests(byPart: Record<number, string>): Uint8Array | undefined {
+  const numbers = Object.keys(byPart).map(Number);
+  if (numbers.length === 0) return undefined;
+  const packed = Buffer.alloc(Math.max(...numbers) * DIGEST_BYTES);
+  for (const n of numbers) {
+    const digest = Buffer.from(byPart[n]!, 'hex');
+    if (!Number.isInteger(n) || n < 1 || digest.length !== DIGEST_BYTES) throw new Error(`part ${n}: not a SHA-256 digest: ${byPart[n]}`);
+    digest.copy(packed, (n - 1) * DIGEST_BYTES);
+  }
+  return packed;
+}
+
+function unpackDigests(packed: Uint8Array): Record<number, string> {
+  const bytes = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
+  const byPart: Record<number, string> = {};
+  for (let offset = 0; offset + DIGEST_BYTES <= bytes.length; offset += DIGEST_BYTES) {
+    const digest = bytes.subarray(offset, offset + DIGEST_BYTES);
+    if (digest.some((b) => b !== 0)) byPart[offset / DIGEST_BYTES + 1] = digest.toString('hex');
+  }
+  return byPart;
+}
+
+/** A set of part numbers as a bitmap (bit n - 1 for part n). */
+function packPartSet(parts: number[]): Uint8Array | undefined {
+  if (parts.length === 0) return undefined;
+  const bitmap = Buffer.alloc(Math.ceil(Math.max(...parts) / 8));
+  for (const n of parts) bitmap[(n - 1) >> 3]! |= 1 << ((n - 1) & 7);
+  return bitmap;
+}
+
+function unpackPartSet(bitmap: Uint8Array): number[] {
+  const parts: number[] = [];
+  for (let i = 0; i < bitmap.length * 8; i++) if (bitmap[i >> 3]! & (1 << (i & 7))) parts.push(i + 1);
+  return parts;
 }
 
 /** The attributes that identify a version entry, written by every update so any of them can create it. */
@@ -279,14 +322,37 @@ export class DynamoLedger implements Ledger {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}` }, ConsistentRead: true }),
     );
-    return Item ? { uploadId: Item.uploadId as string, partSizeBytes: Item.partSizeBytes as number, startedAt: Item.startedAt as string } : undefined;
+    if (!Item) return undefined;
+    return {
+      uploadId: Item.uploadId as string,
+      partSizeBytes: Item.partSizeBytes as number,
+      startedAt: Item.startedAt as string,
+      ...(typeof Item.sourceEtag === 'string' && { sourceEtag: Item.sourceEtag }),
+      ...(Item.sourcePartSha256 instanceof Uint8Array && { sourcePartSha256: unpackDigests(Item.sourcePartSha256) }),
+      ...(typeof Item.replicaVersionId === 'string' && { replicaVersionId: Item.replicaVersionId }),
+      ...(Item.verifiedParts instanceof Uint8Array && { verifiedParts: unpackPartSet(Item.verifiedParts) }),
+      ...(Item.adopted === true && { adopted: true }),
+    };
   }
 
   async saveUpload(asset: string, key: string, sourceVersionId: string, progress: UploadProgress): Promise<void> {
+    const digests = progress.sourcePartSha256 && packDigests(progress.sourcePartSha256);
+    const verified = progress.verifiedParts && packPartSet(progress.verifiedParts);
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}`, ...progress },
+        Item: {
+          pk: partitionKey(asset, key),
+          sk: `UPLOAD#${sourceVersionId}`,
+          uploadId: progress.uploadId,
+          partSizeBytes: progress.partSizeBytes,
+          startedAt: progress.startedAt,
+          ...(progress.sourceEtag && { sourceEtag: progress.sourceEtag }),
+          ...(digests && { sourcePartSha256: digests }),
+          ...(progress.replicaVersionId && { replicaVersionId: progress.replicaVersionId }),
+          ...(verified && { verifiedParts: verified }),
+          ...(progress.adopted && { adopted: true }),
+        },
       }),
     );
   }

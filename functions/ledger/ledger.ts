@@ -37,10 +37,25 @@ export interface LedgerEntry {
   lastAttemptAt?: string;
 }
 
+/**
+ * A multipart copy in progress, and the verification of its result, as far as it got: what the
+ * next invocation needs to continue without repeating finished parts.
+ */
 export interface UploadProgress {
+  /** The replica's multipart upload; "" when no upload of this copy exists (an earlier attempt's complete copy is being verified). */
   uploadId: string;
   partSizeBytes: number;
   startedAt: string;
+  /** The source version's ETag when the copy began: digests of an overwritten "null" version are not reused. */
+  sourceEtag?: string;
+  /** Hex SHA-256 of each source part hashed so far (parts of `partSizeBytes`), by part number. */
+  sourcePartSha256?: Record<number, string>;
+  /** Set once the upload is complete (or an earlier attempt's complete copy was found): the replica version under verification. */
+  replicaVersionId?: string;
+  /** Parts of `replicaVersionId` read back and found equal to the source's part, by part number. */
+  verifiedParts?: number[];
+  /** `replicaVersionId` was left by an earlier attempt whose ledger write was lost (an adoption). */
+  adopted?: boolean;
 }
 
 export interface ReplicatedSummary {
@@ -86,7 +101,10 @@ export interface ReplicationLedger {
    */
   markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void>;
   clearKeyFailure(asset: string, key: string): Promise<void>;
-  /** A multipart copy in progress (to resume it in the next invocation instead of starting over). */
+  /**
+   * A multipart copy in progress (to resume it in the next invocation instead of starting over),
+   * with its per-part digests and verification progress. saveUpload replaces the whole record.
+   */
   upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined>;
   saveUpload(asset: string, key: string, sourceVersionId: string, progress: UploadProgress): Promise<void>;
   clearUpload(asset: string, key: string, sourceVersionId: string): Promise<void>;

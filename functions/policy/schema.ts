@@ -42,8 +42,8 @@ export type AssetKind = (typeof assetKinds)[number];
 
 /** Kinds whose source is an S3 prefix, replicated object version by object version. */
 export const objectAssetKinds = ['training-data', 'eval-set', 'model-artifacts'] as const;
-/** Kinds this release replicates; model-artifacts is admitted by the schema, handled later. */
-export const replicatedKinds: readonly AssetKind[] = ['training-data', 'eval-set'];
+/** Kinds replicated object version by object version (all object kinds). */
+export const replicatedKinds: readonly AssetKind[] = objectAssetKinds;
 
 export const tiers = ['critical', 'high', 'standard'] as const;
 

@@ -14,6 +14,14 @@ export class CopyContinuesError extends Error {
   override readonly name = 'CopyContinuesError';
 }
 
+/**
+ * The source changed under a copy: its "null" version (unversioned or suspended bucket) was
+ * overwritten. The copy is given up; the next sync sees the new content as a version of its own.
+ */
+export class SourceChangedError extends Error {
+  override readonly name = 'SourceChangedError';
+}
+
 export class ChecksumMismatchError extends Error {
   override readonly name = 'ChecksumMismatchError';
   constructor(

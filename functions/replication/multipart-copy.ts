@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { ReplicationLedger } from '../ledger/ledger.js';
-import type { CopiedPart, CopyRequest, CopyResult, ObjectRef, PartRange, VersionedStore } from '../storage/versioned-store.js';
+import type { ReplicationLedger, UploadProgress } from '../ledger/ledger.js';
+import type { CopiedPart, CopyRequest, CopyResult, PartRange, VersionedStore } from '../storage/versioned-store.js';
 import { hashingThrough } from '../storage/hashing.js';
-import { ChecksumMismatchError, CopyContinuesError } from './errors.js';
+import { ChecksumMismatchError, CopyContinuesError, SourceChangedError } from './errors.js';
 
 /** S3's limits for a multipart upload. */
 export const MAX_PARTS = 10_000;
@@ -40,17 +40,25 @@ export function compositeSha256(partDigestsHex: string[]): string {
   return `${hash.digest('hex')}-${partDigestsHex.length}`;
 }
 
-async function pool<T, R>(items: T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
+/**
+ * Runs `work` over the items, `concurrency` at a time. After the first failure no item is started;
+ * the ones in flight are awaited (so none writes after the caller has moved on), then it rethrows.
+ */
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!);
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error: unknown) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
+  if (failure) throw failure.error;
 }
 
 export interface MultipartDeps {
@@ -65,43 +73,111 @@ export interface MultipartCopy {
   result: CopyResult;
   sha256Composite: string;
   partSizeBytes: number;
+  /** The verified replica version was an earlier attempt's complete copy (its ledger write was lost). */
+  adopted?: boolean;
 }
 
 /**
- * Per-part verification: each part of the source version is hashed and compared with the same
- * byte range of the replica (the digest S3 reported for the copied part, or the range read back).
- * A source and a replica agree on every part exactly when their composite checksums agree.
+ * The copy's progress as the ledger keeps it (UPLOAD#<version>): the upload, the SHA-256 of every
+ * source part hashed so far, and, once the upload is complete, which parts of the replica version
+ * were read back and matched. Saves are serialised: one write in flight, the latest state next.
  */
-export async function verifyParts(
-  deps: Pick<MultipartDeps, 'source' | 'replica'>,
-  source: ObjectRef,
-  replica: ObjectRef,
-  parts: PartRange[],
-  concurrency: number,
-  reported: Map<number, string | undefined> = new Map(),
-  sourceDigests: Map<number, string> = new Map(),
-): Promise<string> {
-  const digests = await pool(parts, concurrency, async (part) => {
-    const [expected, actual] = await Promise.all([
-      sourceDigests.get(part.partNumber) ?? deps.source.sha256Range(source, part.start, part.end),
-      reported.get(part.partNumber) ?? deps.replica.sha256Range(replica, part.start, part.end),
-    ]);
-    return { expected, actual };
-  });
-  const sourceComposite = compositeSha256(digests.map((d) => d.expected));
-  const replicaComposite = compositeSha256(digests.map((d) => d.actual));
-  if (sourceComposite !== replicaComposite) {
-    throw new ChecksumMismatchError(`composite ${sourceComposite}`, `composite ${replicaComposite}`, replica.versionId);
+class Progress {
+  uploadId = '';
+  startedAt: string;
+  sourceEtag: string | undefined;
+  readonly source = new Map<number, string>();
+  replicaVersionId: string | undefined;
+  readonly verified = new Set<number>();
+  adopted = false;
+  private dirty = false;
+  private writing: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: Pick<MultipartDeps, 'ledger' | 'clock'>,
+    private readonly id: { asset: string; key: string; version: string },
+    readonly partSizeBytes: number,
+    saved: UploadProgress | undefined,
+  ) {
+    this.startedAt = saved?.startedAt ?? deps.clock().toISOString();
+    this.sourceEtag = saved?.sourceEtag;
+    if (!saved) return;
+    this.uploadId = saved.uploadId;
+    for (const [n, digest] of Object.entries(saved.sourcePartSha256 ?? {})) this.source.set(Number(n), digest);
+    this.replicaVersionId = saved.replicaVersionId;
+    for (const n of saved.verifiedParts ?? []) this.verified.add(n);
+    this.adopted = saved.adopted ?? false;
   }
-  return sourceComposite;
+
+  /** From now on the parts of this replica version are verified (none of them is yet). */
+  verifying(replicaVersionId: string, adopted: boolean): void {
+    this.replicaVersionId = replicaVersionId;
+    this.verified.clear();
+    this.adopted = adopted;
+  }
+
+  /** Nothing of this copy is kept (a mismatch or a permanent failure: the next attempt starts afresh). */
+  async clear(): Promise<void> {
+    await this.writing?.catch(() => undefined);
+    this.dirty = false;
+    this.uploadId = '';
+    this.source.clear();
+    this.replicaVersionId = undefined;
+    this.verified.clear();
+    this.adopted = false;
+    await this.deps.ledger.clearUpload(this.id.asset, this.id.key, this.id.version);
+  }
+
+  /** Saves the current state; concurrent saves are coalesced into one write after the one in flight. */
+  save(): Promise<void> {
+    this.dirty = true;
+    this.writing ??= this.write();
+    return this.writing;
+  }
+
+  private async write(): Promise<void> {
+    try {
+      while (this.dirty) {
+        this.dirty = false;
+        await this.deps.ledger.saveUpload(this.id.asset, this.id.key, this.id.version, this.snapshot());
+      }
+    } finally {
+      // In the same step as the last check of `dirty`: a save() after it starts a new write.
+      this.writing = undefined;
+    }
+  }
+
+  private snapshot(): UploadProgress {
+    return {
+      uploadId: this.uploadId,
+      partSizeBytes: this.partSizeBytes,
+      startedAt: this.startedAt,
+      ...(this.sourceEtag && { sourceEtag: this.sourceEtag }),
+      sourcePartSha256: Object.fromEntries(this.source),
+      ...(this.replicaVersionId && { replicaVersionId: this.replicaVersionId, verifiedParts: [...this.verified] }),
+      ...(this.adopted && { adopted: true }),
+    };
+  }
 }
 
 /**
- * Copies a large version with multipart UploadPartCopy, parts in parallel, resumable: the upload id
- * is kept in the ledger, so an invocation that runs out of time (CopyContinuesError) or crashes is
- * continued by the next one from the parts S3 already holds. Nothing is visible in the replica
- * until the upload completes. A copy that gives up (a permanent error) aborts its upload; the
- * replica bucket's lifecycle rule aborts any upload left behind after 7 days.
+ * Copies a large version with multipart UploadPartCopy (or streams it, see `mode`), parts in
+ * parallel, and verifies it part by part; resumable across invocations at every step.
+ *
+ * Verification is *composite*: each part's source bytes are hashed (as they are streamed, or by a
+ * range read next to the part copy) and compared with the replica's part: the digest S3 returns for
+ * the copied part when it returns one (checked before CompleteMultipartUpload, so a bad part never
+ * becomes visible), else the same byte range read back from the completed replica version. The
+ * recorded checksum is SHA-256 over the concatenated part digests, "-<parts>". Every source digest
+ * and every verified part is saved in the ledger's upload record as it is known, so an invocation
+ * that runs out of time (CopyContinuesError, between parts) or crashes is continued by the next
+ * without copying, hashing or reading back a finished part again.
+ *
+ * `earlier` is an earlier attempt's complete copy of this version that no ledger entry claims (its
+ * ledger write was lost): it is verified the same way and adopted, or copied over when it differs.
+ * Nothing is visible in the replica until the upload completes. A copy that gives up (a permanent
+ * error or a mismatch) aborts its upload and forgets its progress; the replica bucket's lifecycle
+ * rule aborts any upload left behind after 7 days.
  */
 export async function copyMultipart(
   deps: MultipartDeps,
@@ -110,64 +186,154 @@ export async function copyMultipart(
   ledgerVersionId: string,
   request: CopyRequest,
   settings: MultipartSettings,
+  earlier?: string,
 ): Promise<MultipartCopy> {
   const size = request.details.size;
   const partSizeBytes = partSizeFor(size, settings.partSizeBytes);
   const parts = planParts(size, partSizeBytes);
   const target = request.target;
 
-  let uploadId: string | undefined;
-  let done: CopiedPart[] = [];
-  const saved = await deps.ledger.upload(asset, key, ledgerVersionId);
-  if (saved && saved.partSizeBytes !== partSizeBytes) {
-    // The part size changed (a new setting): the old upload cannot be resumed; do not leave it behind.
-    await deps.replica.abortUpload(target, saved.uploadId).catch(() => undefined);
-  } else if (saved) {
-    try {
-      done = await deps.replica.listParts(target, saved.uploadId);
-      uploadId = saved.uploadId;
-    } catch (error: unknown) {
-      if ((error as { name?: string })?.name !== 'NoSuchUpload') throw error; // aborted or expired: start over
-    }
+  let saved = await deps.ledger.upload(asset, key, ledgerVersionId);
+  const etag = request.details.etag;
+  if (saved && (saved.partSizeBytes !== partSizeBytes || (saved.sourceEtag && etag && saved.sourceEtag !== etag))) {
+    // The part size changed (a new setting), or the source's "null" version was overwritten since:
+    // neither the upload nor the digests can be reused.
+    if (saved.uploadId && !saved.replicaVersionId) await deps.replica.abortUpload(target, saved.uploadId).catch(() => undefined);
+    await deps.ledger.clearUpload(asset, key, ledgerVersionId);
+    saved = undefined;
   }
-  if (!uploadId) {
-    const tagging = await deps.source.tagging(request.source);
-    uploadId = await deps.replica.createUpload({ ...request, tagging, checksums: settings.mode === 'copy' });
-    await deps.ledger.saveUpload(asset, key, ledgerVersionId, { uploadId, partSizeBytes, startedAt: deps.clock().toISOString() });
-  }
+  const progress = new Progress(deps, { asset, key, version: ledgerVersionId }, partSizeBytes, saved);
+  progress.sourceEtag ??= etag;
 
   try {
-    const have = new Set(done.map((p) => p.partNumber));
-    const todo = parts.filter((p) => !have.has(p.partNumber));
-    const streamed = new Map<number, string>();
-    await pool(todo, settings.partConcurrency, async (part) => {
-      if (deps.shouldYield()) throw new CopyContinuesError(`${done.length} of ${parts.length} parts copied`);
-      done.push(
-        settings.mode === 'copy'
-          ? await deps.replica.copyPart(request, uploadId, part)
-          : await streamPart(deps, request, uploadId, part, streamed),
-      );
-    });
-    const reported = new Map(done.map((p) => [p.partNumber, p.sha256]));
-    const serverSide = parts.every((p) => reported.get(p.partNumber) !== undefined);
-    // With part digests from S3, verify before completing: a bad part never becomes visible.
-    const early = serverSide
-      ? await verifyParts(deps, request.source, { ...target, versionId: '' }, parts, settings.partConcurrency, reported, streamed)
-      : undefined;
-    const result = await deps.replica.completeUpload(target, uploadId, done);
-    await deps.ledger.clearUpload(asset, key, ledgerVersionId);
-    const replicaRef = { ...target, versionId: result.versionId };
-    const sha256Composite =
-      early ?? (await verifyParts(deps, request.source, replicaRef, parts, settings.partConcurrency, new Map(), streamed));
-    const retries = (result.retries ?? 0) + done.reduce((n, p) => n + (p.retries ?? 0), 0);
-    return { result: { ...result, retries }, sha256Composite, partSizeBytes };
+    if (!progress.replicaVersionId && earlier) {
+      progress.verifying(earlier, true);
+      await progress.save();
+    }
+    if (progress.replicaVersionId) {
+      // A complete replica version whose verification an earlier invocation began (or an adoption).
+      const { replicaVersionId: versionId, adopted, uploadId } = progress;
+      try {
+        const sha256Composite = await verifyReplica(deps, request, parts, settings, progress);
+        if (adopted && uploadId) await deps.replica.abortUpload(target, uploadId).catch(() => undefined);
+        await progress.clear();
+        return { result: { versionId }, sha256Composite, partSizeBytes, adopted };
+      } catch (error: unknown) {
+        if (!(error instanceof ChecksumMismatchError && adopted)) throw error;
+        // An earlier attempt's copy that differs is not adopted (it stays, unclaimed): copy again.
+        if (uploadId) await deps.replica.abortUpload(target, uploadId).catch(() => undefined);
+        await progress.clear();
+      }
+    }
+    return await copyParts(deps, request, parts, settings, progress);
   } catch (error: unknown) {
     if (!(error instanceof CopyContinuesError) && isPermanent(error)) {
-      await deps.replica.abortUpload(target, uploadId).catch(() => undefined);
-      await deps.ledger.clearUpload(asset, key, ledgerVersionId);
+      if (progress.uploadId && !progress.replicaVersionId) await deps.replica.abortUpload(target, progress.uploadId).catch(() => undefined);
+      await progress.clear();
     }
     throw error;
   }
+}
+
+/** Resumes (or creates) the upload, copies and hashes the parts it lacks, completes it, verifies the result. */
+async function copyParts(
+  deps: MultipartDeps,
+  request: CopyRequest,
+  parts: PartRange[],
+  settings: MultipartSettings,
+  progress: Progress,
+): Promise<MultipartCopy> {
+  const target = request.target;
+  let listed: CopiedPart[] = [];
+  if (progress.uploadId) {
+    try {
+      listed = await deps.replica.listParts(target, progress.uploadId);
+    } catch (error: unknown) {
+      if ((error as { name?: string })?.name !== 'NoSuchUpload') throw error;
+      progress.uploadId = ''; // aborted or expired: start over (the source digests still hold)
+    }
+  }
+  if (!progress.uploadId) {
+    const tagging = await deps.source.tagging(request.source);
+    progress.uploadId = await deps.replica.createUpload({ ...request, tagging, checksums: settings.mode === 'copy' });
+    progress.startedAt = deps.clock().toISOString();
+    await progress.save();
+  }
+  const uploadId = progress.uploadId;
+  const copied = new Map(listed.map((p) => [p.partNumber, p]));
+
+  await pool(parts, settings.partConcurrency, async (part) => {
+    const n = part.partNumber;
+    let have = copied.get(n);
+    let digest = progress.source.get(n);
+    if (!have || !digest) {
+      if (deps.shouldYield()) throw new CopyContinuesError(`${copied.size} of ${parts.length} parts copied`);
+      if (settings.mode === 'stream' && !have) {
+        const streamed = await streamPart(deps, request, uploadId, part);
+        if (digest && digest !== streamed.digest) {
+          throw new ChecksumMismatchError(`part ${n} ${digest}`, `part ${n} read again ${streamed.digest}`, `(upload ${uploadId})`);
+        }
+        [have, digest] = [streamed.part, streamed.digest];
+      } else {
+        [have, digest] = await Promise.all([
+          have ?? deps.replica.copyPart(request, uploadId, part),
+          digest ?? deps.source.sha256Range(request.source, part.start, part.end),
+        ]);
+      }
+      copied.set(n, have);
+      progress.source.set(n, digest);
+      await progress.save();
+    }
+    // A digest S3 reported for the part is checked now, before anything becomes visible.
+    if (have.sha256 !== undefined && have.sha256 !== digest) {
+      throw new ChecksumMismatchError(`part ${n} ${digest}`, `part ${n} ${have.sha256}`, `(upload ${uploadId})`);
+    }
+  });
+
+  const done = parts.map((p) => copied.get(p.partNumber)!);
+  if (request.source.versionId === 'null') {
+    // Only a "null" version can change under the copy: parts from two contents would each match.
+    const now = (await deps.source.describe(request.source)).etag;
+    if (now !== progress.sourceEtag) throw new SourceChangedError(`${request.source.key}: overwritten during its copy (ETag ${progress.sourceEtag} became ${now})`);
+  }
+  const result = await deps.replica.completeUpload(target, uploadId, done);
+  progress.verifying(result.versionId, false);
+  // Every part already checked against the digest S3 reported for it: nothing to read back.
+  for (const p of done) if (p.sha256 !== undefined) progress.verified.add(p.partNumber);
+  if (progress.verified.size < parts.length) await progress.save();
+  const sha256Composite = await verifyReplica(deps, request, parts, settings, progress);
+  await progress.clear();
+  const retries = (result.retries ?? 0) + done.reduce((n, p) => n + (p.retries ?? 0), 0);
+  return { result: { ...result, retries }, sha256Composite, partSizeBytes: progress.partSizeBytes, adopted: false };
+}
+
+/**
+ * Compares every part of the replica version under verification that is not verified yet with the
+ * source's part (its saved digest, or the range hashed now), saving each match. Returns the
+ * composite checksum once every part matched; throws at the first part that differs.
+ */
+async function verifyReplica(
+  deps: MultipartDeps,
+  request: CopyRequest,
+  parts: PartRange[],
+  settings: MultipartSettings,
+  progress: Progress,
+): Promise<string> {
+  const replica = { ...request.target, versionId: progress.replicaVersionId! };
+  const todo = parts.filter((p) => !progress.verified.has(p.partNumber));
+  await pool(todo, settings.partConcurrency, async (part) => {
+    if (deps.shouldYield()) throw new CopyContinuesError(`${progress.verified.size} of ${parts.length} parts verified`);
+    const n = part.partNumber;
+    const [expected, actual] = await Promise.all([
+      progress.source.get(n) ?? deps.source.sha256Range(request.source, part.start, part.end),
+      deps.replica.sha256Range(replica, part.start, part.end),
+    ]);
+    if (expected !== actual) throw new ChecksumMismatchError(`part ${n} ${expected}`, `part ${n} ${actual}`, replica.versionId);
+    progress.source.set(n, expected);
+    progress.verified.add(n);
+    await progress.save();
+  });
+  return compositeSha256(parts.map((p) => progress.source.get(p.partNumber)!));
 }
 
 /**
@@ -179,17 +345,15 @@ async function streamPart(
   request: CopyRequest,
   uploadId: string,
   part: PartRange,
-  digests: Map<number, string>,
-): Promise<CopiedPart> {
+): Promise<{ part: CopiedPart; digest: string }> {
   const source = await deps.source.openRange(request.source, part.start, part.end);
   const body = hashingThrough(source, part.end - part.start + 1, `part ${part.partNumber}`);
   const uploaded = await deps.replica.uploadPart(request.target, uploadId, part, body.stream);
-  digests.set(part.partNumber, body.digest());
-  return uploaded;
+  return { part: uploaded, digest: body.digest() };
 }
 
 /** Errors after which resuming the same upload cannot succeed. */
 function isPermanent(error: unknown): boolean {
   const name = (error as { name?: string })?.name ?? '';
-  return ['NoSuchKey', 'NoSuchVersion', 'AccessDenied', 'InvalidRange', 'ChecksumMismatchError', 'NoSuchBucket'].includes(name);
+  return ['NoSuchKey', 'NoSuchVersion', 'AccessDenied', 'InvalidRange', 'ChecksumMismatchError', 'SourceChangedError', 'NoSuchBucket'].includes(name);
 }

@@ -4,7 +4,7 @@ import type { ObjectAsset } from '../policy/schema.js';
 import { hashingThrough } from '../storage/hashing.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
-import { copyMultipart, partSizeFor, planParts, verifyParts } from './multipart-copy.js';
+import { copyMultipart } from './multipart-copy.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_KEY_BYTES } from '../shared/s3-keys.js';
 
@@ -348,9 +348,10 @@ async function streamSmall(
 }
 
 /**
- * A version above the multipart threshold: copied part by part (multipart-copy.ts) and verified
- * part by part; the ledger gets the composite checksum (and the full SHA-256 when the source
- * stores one). A complete copy whose ledger write was lost is adopted after the same verification.
+ * A version above the multipart threshold: copied part by part and verified part by part, both
+ * resumable across invocations (multipart-copy.ts); the ledger gets the composite checksum (and
+ * the full SHA-256 when the source stores one). A complete copy whose ledger write was lost is
+ * adopted after the same verification.
  */
 async function replicateLarge(
   deps: ReplicationDeps,
@@ -363,18 +364,10 @@ async function replicateLarge(
 ) {
   const full = request.details.fullObjectSha256;
   if (full) request.metadata[REPLICA_METADATA.sha256] = full;
-  const partSizeBytes = partSizeFor(request.details.size, multipart.partSizeBytes);
-  if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.entry.size === request.details.size) {
-    try {
-      const replicaRef = { ...request.target, versionId: orphan.entry.versionId };
-      const parts = planParts(request.details.size, partSizeBytes);
-      const sha256Composite = await verifyParts(deps, request.source, replicaRef, parts, multipart.partConcurrency);
-      await deps.ledger.clearUpload(asset, key, idOf(version));
-      return { replicaVersionId: orphan.entry.versionId, sha256: full, sha256Composite, partSizeBytes, adopted: true };
-    } catch (error: unknown) {
-      if (!(error instanceof ChecksumMismatchError)) throw error; // a bad orphan is not adopted: copy again
-    }
-  }
+  const earlier =
+    orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.entry.size === request.details.size
+      ? orphan.entry.versionId
+      : undefined;
   const copy = await copyMultipart(
     { ...deps, shouldYield: deps.shouldYield ?? (() => false) },
     asset,
@@ -382,6 +375,7 @@ async function replicateLarge(
     idOf(version),
     request,
     { partSizeBytes: multipart.partSizeBytes, partConcurrency: multipart.partConcurrency, mode: deps.serverSideCopy === false ? 'stream' : 'copy' },
+    earlier,
   );
   return {
     replicaVersionId: copy.result.versionId,
@@ -389,7 +383,7 @@ async function replicateLarge(
     sha256Composite: copy.sha256Composite,
     partSizeBytes: copy.partSizeBytes,
     copyRetries: copy.result.retries,
-    adopted: false,
+    adopted: copy.adopted ?? false,
   };
 }
 

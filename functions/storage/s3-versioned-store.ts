@@ -65,6 +65,7 @@ function detailsOf(head: ObjectHeaders): VersionDetails {
   return {
     size: head.ContentLength ?? 0,
     fullObjectSha256: checksum && !composite ? base64ToHex(checksum) : undefined,
+    etag: head.ETag,
     contentType: head.ContentType,
     cacheControl: head.CacheControl,
     contentDisposition: head.ContentDisposition,

@@ -15,6 +15,8 @@ export interface VersionDetails {
   size: number;
   /** Hex SHA-256 of the whole object when the store holds a full-object checksum; never a composite. */
   fullObjectSha256?: string;
+  /** The version's ETag: names its content (a "null" version that is overwritten gets another one). */
+  etag?: string;
   contentType?: string;
   cacheControl?: string;
   contentDisposition?: string;

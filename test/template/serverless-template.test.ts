@@ -79,6 +79,7 @@ describe('the packaged template', () => {
     expect(rules).toEqual([
       ['ReplicationRuleTrainingData', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'training/' }] } } }],
       ['ReplicationRuleEvalSets', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'evals/' }] } } }],
+      ['ReplicationRuleModelArtifacts', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-models'] } } }],
     ]);
     const target = resource('ReplicationRuleEvalSets').Properties.Targets[0];
     expect(target.Arn).toEqual({ 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] });
@@ -87,6 +88,7 @@ describe('the packaged template', () => {
     expect(queuePolicy.Condition.ArnEquals['aws:SourceArn']).toEqual([
       { 'Fn::GetAtt': ['ReplicationRuleTrainingData', 'Arn'] },
       { 'Fn::GetAtt': ['ReplicationRuleEvalSets', 'Arn'] },
+      { 'Fn::GetAtt': ['ReplicationRuleModelArtifacts', 'Arn'] },
     ]);
   });
 
@@ -126,7 +128,7 @@ describe('the packaged template', () => {
       expect(actions.some((a) => a === '*' || a === 's3:*')).toBe(false);
       if (actions.some((a) => a.startsWith('s3:'))) {
         const resources = [s.Resource].flat().map((r: { 'Fn::Sub': string }) => r['Fn::Sub']);
-        for (const r of resources) expect(r).toMatch(/^arn:\$\{AWS::Partition\}:s3:::acme-ml-(prod-data|dr-replica)(\/(training|evals)\/\*)?(\/\*)?$/);
+        for (const r of resources) expect(r).toMatch(/^arn:\$\{AWS::Partition\}:s3:::acme-ml-(prod-data|prod-models|dr-replica)(\/(training|evals|models)\/)?(\*)?(\/\*)?$/);
       }
     }
     const sids = Object.fromEntries(statements.map((s: { Sid: string }) => [s.Sid, s]));
@@ -150,14 +152,20 @@ describe('monitoring in the packaged template', () => {
       ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }, undefined],
       ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"training-data"}'],
       ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"eval-sets"}'],
+      ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"model-artifacts"}'],
       ['rate(1 hour)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"product-search-index"}'],
+      ...['training-data', 'eval-sets', 'model-artifacts', 'product-search-index'].map((asset) => [
+        'rate(1 day)',
+        { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
+        JSON.stringify({ asset }),
+      ]),
     ]);
   });
 
   it('has one RPO alarm per measured asset with the policy\'s target, missing data breaching, paging on-call', () => {
     const policy = loadPolicyFile(join(projectRoot, 'dr-policy.yml'));
     const alarms = byType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'RpoSeconds');
-    const measured = policy.assets.filter((a) => a.kind !== 'model-artifacts');
+    const measured = policy.assets;
     expect(alarms.map(([, a]) => [a.Properties.Dimensions, a.Properties.Threshold])).toEqual(
       measured.map((a) => [
         [
@@ -228,8 +236,8 @@ describe('reconcile in the packaged template', () => {
     });
     const statements = resource('ReconcileRole').Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
     const s3 = statements.filter((s: { Action: string[] | string }) => [s.Action].flat().some((a) => a.startsWith('s3:')));
-    expect(s3.flatMap((s: { Action: string[] }) => s.Action)).toEqual(Array(4).fill('s3:ListBucketVersions'));
-    expect(s3.map((s: { Condition: any }) => s.Condition.StringLike['s3:prefix'][0])).toEqual(['training/*', 'training/*', 'evals/*', 'evals/*']);
+    expect(s3.flatMap((s: { Action: string[] }) => s.Action)).toEqual(Array(6).fill('s3:ListBucketVersions'));
+    expect(s3.map((s: { Condition: any }) => s.Condition.StringLike['s3:prefix'][0])).toEqual(['training/*', 'training/*', 'evals/*', 'evals/*', '*', 'models/*']);
     expect(statements.find((s: { Sid: string }) => s.Sid === 'QueueGaps')).toMatchObject({ Action: 'sqs:SendMessage' });
     expect(statements.find((s: { Sid: string }) => s.Sid === 'Checkpoints').Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RECONCILE#*'] },

@@ -33,7 +33,7 @@ describe('the DR policy', () => {
       reconcileSchedule: 'rate(6 hours)',
     });
     expect(policy.monitoring).toEqual({ schedule: 'rate(1 minute)', alarmEvaluationPeriods: 3, recoverySeconds: 300, lagWindowSeconds: 3600 });
-    expect(replicatedAssets(policy).map((a) => a.name)).toEqual(['training-data', 'eval-sets']);
+    expect(replicatedAssets(policy).map((a) => a.name)).toEqual(['training-data', 'eval-sets', 'model-artifacts']);
     expect(replicatedAssets(policy)[0]?.replica.storageClass).toBe('STANDARD');
   });
 

@@ -1,17 +1,23 @@
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
+  ListPartsCommand,
   S3Client,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { assetSchema, type ObjectAsset } from '../../functions/policy/schema.js';
-import { ChecksumMismatchError, KeyBusyError } from '../../functions/replication/errors.js';
+import { ChecksumMismatchError, KeyBusyError, SourceChangedError } from '../../functions/replication/errors.js';
 import { compositeSha256, partSizeFor, planParts } from '../../functions/replication/multipart-copy.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
@@ -131,6 +137,56 @@ describe('replicateKey: review cases', () => {
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
     expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('flagged');
     expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('released');
+  });
+});
+
+describe('replicateKey: a multipart copy of a "null" version (unversioned source) that is overwritten', () => {
+  // 12 bytes in parts of 5: a multipart copy. Every read of a range gets those bytes of BYTES.
+  const BYTES = Buffer.from('0123456789ab');
+  const small = { multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
+  const ranged = (input: { Range?: string }) => {
+    const [start, end] = (input.Range ?? `bytes=0-${BYTES.length - 1}`).replace('bytes=', '').split('-').map(Number);
+    return { Body: Readable.from([BYTES.subarray(start, end! + 1)]) as never };
+  };
+  beforeEach(() => {
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
+      Versions: [{ Key: KEY, VersionId: 'null', LastModified: WRITTEN, IsLatest: true, Size: BYTES.length }],
+    });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    s3.on(UploadPartCopyCommand).callsFake((input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"p${input.PartNumber}"` } }));
+    s3.on(GetObjectCommand).callsFake(ranged);
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    s3.on(CompleteMultipartUploadCommand).resolves({ VersionId: 'r1' });
+  });
+
+  it('during its copy: parts of two contents are never completed; the upload is aborted', async () => {
+    s3.on(HeadObjectCommand).resolvesOnce({ ContentLength: BYTES.length, ETag: '"a"' }).resolves({ ContentLength: BYTES.length, ETag: '"b"' });
+    await expect(replicateKey(deps(small), asset, KEY)).rejects.toThrow(SourceChangedError);
+    expect(s3).toHaveReceivedCommandTimes(UploadPartCopyCommand, 3);
+    expect(s3).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+    expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u1' });
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/overwritten during its copy/) });
+    expect(ledger.uploads.size).toBe(0);
+  });
+
+  it('between invocations: the saved upload and part digests of the old content are dropped, not reused', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"a"' });
+    // An earlier invocation's progress, taken while the version had other content.
+    await ledger.saveUpload('training', KEY, 'null@2026-11-26T12:00:00.000Z', {
+      uploadId: 'u0',
+      partSizeBytes: 5,
+      startedAt: WRITTEN.toISOString(),
+      sourceEtag: '"old"',
+      sourcePartSha256: { 1: HEX_A, 2: HEX_B },
+    });
+    const outcome = await replicateKey(deps(small), asset, KEY);
+    expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u0' });
+    expect(s3).not.toHaveReceivedCommand(ListPartsCommand);
+    expect(s3).toHaveReceivedCommandTimes(UploadPartCopyCommand, 3);
+    const digests = planParts(BYTES.length, 5).map((p) => createHash('sha256').update(BYTES.subarray(p.start, p.end + 1)).digest('hex'));
+    expect(outcome.replicated).toEqual([expect.objectContaining({ replicaVersionId: 'r1', sha256Composite: compositeSha256(digests) })]);
+    expect(ledger.uploads.size).toBe(0);
   });
 });
 
