@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { vectorAssets } from '../policy/assets.js';
+import type { Policy, VectorAsset } from '../policy/schema.js';
+import { PayloadError, parsePayload } from '../shared/payload.js';
+
+/**
+ * The restore-vectors payload (events/restore-vectors/): which snapshot of which asset, into which
+ * engine and index, and whether this is the dry run or the run itself;
+ * or {"restoreId"} for the state of a restore, and {"restoreId", "continuation": true} to continue a
+ * running one (what the function sends itself when a restore does not fit one invocation).
+ */
+const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-11-26T12:00:00Z' });
+const token = (what: string) => z.string().regex(/^[0-9a-f]{32}$/, `must be the 32-hex-digit planToken ${what}`);
+
+const restoreSchema = z
+  .strictObject({
+    asset: z.string().min(1),
+    snapshotId: z.string().min(1).max(64).optional(),
+    before: isoTime.optional(),
+    target: z.strictObject({ asset: z.string().min(1).optional(), index: z.string().min(1).max(255).optional() }).optional(),
+    overwrite: z.boolean().default(false),
+    useNative: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
+    planToken: token('a dry run returned').optional(),
+  })
+  .refine((p) => !(p.snapshotId && p.before), { path: ['before'], message: 'give snapshotId or before, not both' });
+const statusSchema = z.strictObject({ restoreId: token('of a restore'), continuation: z.boolean().optional() });
+
+export const EXPECTED =
+  '{"asset": "<vector asset>", "snapshotId"?: "<id>" | "before"?: "<ISO time>", "target"?: {"asset"?, "index"?}, "overwrite"?: false, "useNative"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>", "continuation"?: true}';
+
+/**
+ * The request a plan is made for, from the payload alone (defaults that need no lookup filled in,
+ * the time absolute); the plan token is valid for exactly this. The dry run resolves the snapshot and
+ * the target index and records them in the plan, which the run then executes.
+ */
+export type VectorRestoreRequest = {
+  asset: string;
+  snapshotId: string | null;
+  before: string | null;
+  target: { asset: string; index: string | null };
+  overwrite: boolean;
+  useNative: boolean;
+};
+
+export type VectorRestoreCall =
+  | { kind: 'restore'; request: VectorRestoreRequest; dryRun: true; source: VectorAsset; target: VectorAsset }
+  | { kind: 'restore'; request: VectorRestoreRequest; dryRun: false; planToken: string; source: VectorAsset; target: VectorAsset }
+  | { kind: 'status'; restoreId: string; continuation: boolean };
+
+/** Parses a payload and checks it against the policy: one PayloadError naming the field, else the call. */
+export function parseVectorRestore(payload: unknown, policy: Policy): VectorRestoreCall {
+  if (payload && typeof payload === 'object' && 'restoreId' in payload) {
+    const status = parsePayload(statusSchema, payload, EXPECTED);
+    return { kind: 'status', restoreId: status.restoreId, continuation: status.continuation ?? false };
+  }
+  const input = parsePayload(restoreSchema, payload, EXPECTED);
+  const assets = vectorAssets(policy).map(({ asset }) => asset);
+  const named = (field: string, name: string) => {
+    const asset = assets.find((a) => a.name === name);
+    if (!asset) throw new PayloadError(`${field}: "${name}" is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+    return asset;
+  };
+  const source = named('asset', input.asset);
+  const target = named('target.asset', input.target?.asset ?? source.name);
+  if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
+  const request: VectorRestoreRequest = {
+    asset: source.name,
+    snapshotId: input.snapshotId ?? null,
+    before: input.before ? new Date(input.before).toISOString() : null,
+    target: { asset: target.name, index: input.target?.index ?? null },
+    overwrite: input.overwrite,
+    useNative: input.useNative,
+  };
+  if (input.dryRun) return { kind: 'restore', request, dryRun: true, source, target };
+  if (!input.planToken) {
+    throw new PayloadError('planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first');
+  }
+  return { kind: 'restore', request, dryRun: false, planToken: input.planToken, source, target };
+}

@@ -1,0 +1,51 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { loadPolicyFile } from '../policy/load.js';
+import type { Policy, VectorAsset } from '../policy/schema.js';
+import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import type { Config } from '../shared/config.js';
+import { LambdaSelfContinuation } from '../shared/continuation.js';
+import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
+import { openVectorStore } from '../vectors/open-store.js';
+import { S3SnapshotObjects } from '../vectors/snapshot-objects.js';
+import { DynamoPlanStore } from './dynamo-plan-store.js';
+import type { VectorRestoreDeps } from './restore-vectors.js';
+import type { VerifyVectorsDeps } from './verify-vectors.js';
+
+/**
+ * Composition root of restore-vectors: plans and the snapshot catalog in the ledger table, snapshot
+ * files in the replica buckets (read only), engines through their adapters.
+ */
+export function createVectorRestorer(config: Config, functionName: string, clock: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const db = dynamoDocumentClient();
+  const plans = new DynamoPlanStore(db, config.LEDGER_TABLE);
+  const catalog = new DynamoSnapshotCatalog(db, config.LEDGER_TABLE);
+  const continuation = new LambdaSelfContinuation(new LambdaClient({ maxAttempts: 3 }), functionName);
+  const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
+  return {
+    policy,
+    depsFor: (remainingMs: () => number): VectorRestoreDeps => ({
+      policy,
+      plans,
+      catalog,
+      objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
+      openStore: openVectorStore,
+      continuation,
+      now: clock,
+      remainingMs,
+    }),
+  };
+}
+
+/** The vector half of verify-restore: what verifyVectorRestore needs for one asset. */
+export function createVectorRestoreTester(config: Config, clock: () => Date = () => new Date()) {
+  const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), config.LEDGER_TABLE);
+  const region = loadPolicyFile(config.policyPath).deployment.region;
+  const s3 = s3Client(region, config.DR_S3_FORCE_PATH_STYLE);
+  return (asset: VectorAsset): VerifyVectorsDeps => ({
+    catalog,
+    objects: new S3SnapshotObjects(s3, asset.replica.bucket),
+    openStore: openVectorStore,
+    now: clock,
+  });
+}

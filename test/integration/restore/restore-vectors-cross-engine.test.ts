@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
+import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
+import { loadEvent } from '../../support/fixtures.js';
+import { docs, fingerprintOf, restoredName, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+
+/**
+ * restore-vectors through its handler: a LanceDB snapshot restored into pgvector (PGlite), checked
+ * by the restore itself and independently here (content fingerprint of a scan of the target, and
+ * the same top-10 neighbours as the source for sampled queries); then LanceDB's native restore in
+ * place over a damaged live index.
+ */
+let h: RestoreHarness;
+let handler: (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
+let snapshot: SnapshotEntry;
+const records = docs(523, 5);
+const invoke = (payload: unknown) => handler(payload, localContext('restore-vectors'));
+
+beforeAll(async () => {
+  h = await startRestoreHarness();
+  await h.seed('docs', records);
+  snapshot = await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
+  ({ handler } = (await import('../../../functions/restore-vectors.js')) as any);
+}, 180_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('restore-vectors across engines', () => {
+  it('restores a LanceDB snapshot into pgvector: plan, run with the token, verified by count and fingerprint', async () => {
+    const request: Record<string, unknown> = { ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run.json'), asset: 'docs', target: { asset: 'pg-docs' } };
+    const index = restoredName('docs', snapshot.snapshotId);
+
+    const planned = await invoke(request);
+    expect(planned).toMatchObject({
+      state: 'planned',
+      planToken: expect.stringMatching(/^[0-9a-f]{32}$/),
+      plan: {
+        snapshotId: snapshot.snapshotId,
+        source: { asset: 'docs', engine: 'lancedb', index: 'docs' },
+        target: { asset: 'pg-docs', engine: 'pgvector', index },
+        vectors: records.length,
+        bytes: snapshot.bytes,
+        chunks: snapshot.chunks,
+        dimensions: 24,
+        metric: 'cosine',
+        targetExists: false,
+        wouldOverwrite: false,
+        targetIsLiveSource: false,
+        method: 'chunks',
+        fingerprintCheck: 'exact',
+        estimateBasis: expect.stringMatching(/^assumed: /),
+      },
+    });
+    expect(planned.plan.estimatedSeconds).toBeGreaterThan(0);
+
+    const { dryRun: _dryRun, ...run } = request;
+    const done = await invoke({ ...run, planToken: planned.planToken });
+    expect(done).toMatchObject({
+      restoreId: planned.planToken,
+      state: 'done',
+      result: {
+        ok: true,
+        method: 'chunks',
+        written: records.length,
+        count: { expected: records.length, actual: records.length },
+        fingerprint: { expected: fingerprintOf(records), actual: fingerprintOf(records) },
+      },
+    });
+    expect(done.planToken).toBeUndefined();
+
+    // Independently of the restore's own check: the target holds exactly the records.
+    const pg = await h.open('pg-docs');
+    const lance = await h.open('docs');
+    try {
+      const restored = await scanAll(pg, index);
+      expect(fingerprintOf(restored)).toBe(fingerprintOf(records));
+      expect(await pg.describe(index)).toMatchObject({ dimensions: 24, metric: 'cosine', count: records.length });
+      // Both engines search exactly: the same top-10 for sampled records.
+      for (const probe of [records[0]!, records[200]!, records[522]!]) {
+        const [source, target] = [await lance.query('docs', probe.vector, 10), await pg.query(index, probe.vector, 10)];
+        expect(target.map((n) => n.id)).toEqual(source.map((n) => n.id));
+      }
+    } finally {
+      await pg.close();
+      await lance.close();
+    }
+
+    // The status, without continuing anything.
+    const status = await invoke({ ...loadEvent<Record<string, unknown>>('restore-vectors/valid/status.json'), restoreId: planned.planToken });
+    expect(status).toMatchObject({ state: 'done', result: done.result, progress: { phase: 'verify', write: { written: records.length } } });
+  });
+
+  it('restores in place over a damaged live index with LanceDB native restore, verified by fingerprint', async () => {
+    const live = await h.open('docs');
+    try {
+      await live.write('docs', docs(40, 99)); // damage: 40 records that were not in the snapshot
+      expect((await live.describe('docs')).count).toBe(records.length + 40);
+    } finally {
+      await live.close();
+    }
+    const request: Record<string, unknown> = { ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run-in-place-native.json'), asset: 'docs', target: { index: 'docs' } };
+
+    const planned = await invoke(request);
+    expect(planned.plan).toMatchObject({ target: { engine: 'lancedb', index: 'docs' }, targetExists: true, wouldOverwrite: true, targetIsLiveSource: true, method: 'native' });
+    const { dryRun: _dryRun, ...run } = request;
+    const done = await invoke({ ...run, planToken: planned.planToken });
+
+    expect(done).toMatchObject({ state: 'done', result: { ok: true, method: 'native', nativeFailed: null, written: 0, fingerprint: { actual: fingerprintOf(records) } } });
+    const restored = await h.open('docs');
+    try {
+      expect(fingerprintOf(await scanAll(restored, 'docs'))).toBe(fingerprintOf(records));
+    } finally {
+      await restored.close();
+    }
+  });
+});

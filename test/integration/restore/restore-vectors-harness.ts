@@ -1,0 +1,203 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { loadPolicyFile } from '../../../functions/policy/load.js';
+import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
+import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
+import type { VectorRestoreDeps } from '../../../functions/restore/restore-vectors.js';
+import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
+import { DynamoSnapshotCatalog } from '../../../functions/vectors/dynamo-snapshot-catalog.js';
+import { openVectorStore } from '../../../functions/vectors/open-store.js';
+import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
+import { Fingerprint } from '../../../functions/vectors/snapshot-format.js';
+import { S3SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
+import { runScheduledSnapshot } from '../../../functions/vectors/snapshot-run.js';
+import { IndexNotFoundError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
+import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.js';
+import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
+import { type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
+import { sampleRecords } from '../../contract/vector-store.contract.js';
+
+/**
+ * What the vector restore tests share: the local AWS with the stack's table and replica bucket, a
+ * real pgvector (PGlite) and LanceDB on local disk, and a test policy written to a temp dir with
+ *   docs     LanceDB, 24-d cosine, native snapshots (the source of most restores)
+ *   pg-docs  pgvector, 24-d cosine (its engine is the cross-engine target; its live index is pg_docs)
+ *   drift    LanceDB, 24-d cosine (a source that changes after its snapshot)
+ *   dots     LanceDB, 8-d dot product
+ *   s3v      S3 Vectors (no dot product)
+ */
+export const REPLICA = 'vec-restore-replica';
+
+export interface RestoreHarness {
+  policy: Policy;
+  policyFile: string;
+  dir: string;
+  pg: PgliteServer;
+  s3: S3Client;
+  catalog: DynamoSnapshotCatalog;
+  plans: DynamoPlanStore;
+  objects: S3SnapshotObjects;
+  asset(name: string): VectorAsset;
+  /** A new adapter on the asset's engine (the caller closes it). */
+  open(asset: string): Promise<VectorStore>;
+  /** Creates the asset's source index with these records. */
+  seed(asset: string, records: VectorRecord[]): Promise<void>;
+  /** Takes a verified snapshot of the asset's index, as snapshot-vectors would at `at`. */
+  snapshot(asset: string, at: Date): Promise<SnapshotEntry>;
+  /** Restore deps; `budget` = how many remainingMs() calls find time left before the invocation "ends". */
+  restoreDeps(overrides?: Partial<VectorRestoreDeps> & { budget?: number }): { deps: VectorRestoreDeps; continued: Record<string, unknown>[] };
+  stop(): Promise<void>;
+}
+
+function policyYaml(lanceDir: string, pgEndpoint: string) {
+  const lance = (name: string, index: string, dimensions: number, metric: string, extra = '') => `
+  - name: ${name}
+    kind: vector-index
+    source: { engine: lancedb, index: ${index}, region: us-west-2, endpoint: ${lanceDir}, dimensions: ${dimensions}, metric: ${metric}, embedding: { model: e5-small, version: v2 } }
+    replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/${name}/ }
+    restoreTest: { goldenQueries: 12, minRecall: 0.99 }
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: high${extra}`;
+  return `version: 1
+deployment: { region: us-west-2 }
+assets:${lance('docs', 'docs', 24, 'cosine', '\n    nativeSnapshot: true')}
+  - name: pg-docs
+    kind: vector-index
+    source: { engine: pgvector, index: pg_docs, region: us-west-2, endpoint: "${pgEndpoint}", dimensions: 24, metric: cosine, embedding: { model: e5-small, version: v2 } }
+    replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/pg-docs/ }
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: high${lance('drift', 'drift', 24, 'cosine')}${lance('dots', 'dots', 8, 'dot')}
+  - name: s3v
+    kind: vector-index
+    source: { engine: s3vectors, index: s3v-index, vectorBucket: dr-vectors, region: us-west-2, dimensions: 8, metric: cosine, embedding: { model: e5-small, version: v2 } }
+    replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/s3v/ }
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: standard
+`;
+}
+
+export async function startRestoreHarness(): Promise<RestoreHarness> {
+  const aws: LocalAws = await startLocalAws();
+  Object.assign(process.env, aws.env, { AWS_REGION: 'us-west-2' });
+  const pg = await startPglite({ maxConnections: 4 });
+  const dir = mkdtempSync(join(tmpdir(), 'restore-vectors-'));
+  const policyFile = join(dir, 'policy.yml');
+  writeFileSync(policyFile, policyYaml(join(dir, 'lance'), pg.connectionString));
+  const policy = loadPolicyFile(policyFile);
+  const stack = await deployLocalStack(policy);
+  Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
+  const s3 = new S3Client({ region: 'us-west-2', forcePathStyle: true });
+  const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), stack.ledgerTable);
+  const plans = new DynamoPlanStore(dynamoDocumentClient(), stack.ledgerTable);
+  const objects = new S3SnapshotObjects(s3, REPLICA);
+  const asset = (name: string) => {
+    const found = policy.assets.find((a) => a.name === name);
+    if (found?.kind !== 'vector-index') throw new Error(`no vector asset ${name}`);
+    return found;
+  };
+  const open = (name: string) => openVectorStore(asset(name));
+
+  return {
+    policy,
+    policyFile,
+    dir,
+    pg,
+    s3,
+    catalog,
+    plans,
+    objects,
+    asset,
+    open,
+    async seed(name, records) {
+      const store = await open(name);
+      try {
+        const { index, dimensions, metric } = asset(name).source;
+        await store.dropIndex(index);
+        await store.createIndex(index, { dimensions, metric });
+        await store.write(index, records);
+      } finally {
+        await store.close();
+      }
+    },
+    async snapshot(name, at) {
+      const { run } = await runScheduledSnapshot(asset(name), name, {
+        catalog,
+        objects,
+        openStore: openVectorStore,
+        continuation: { continueLater: async () => {} },
+        now: () => at,
+        remainingMs: () => 900_000,
+        log: () => {},
+        chunkBytes: 20_000,
+        pageSize: 40,
+      });
+      expect(run.outcome).toBe('verified');
+      return (await newestVerified(catalog, name))!;
+    },
+    restoreDeps(overrides = {}) {
+      let calls = 0;
+      const continued: Record<string, unknown>[] = [];
+      const { budget, ...rest } = overrides;
+      const deps: VectorRestoreDeps = {
+        policy,
+        plans,
+        catalog,
+        objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
+        openStore: openVectorStore,
+        continuation: { continueLater: async (payload) => void continued.push(payload) },
+        now: () => new Date(),
+        remainingMs: () => (++calls <= (budget ?? Infinity) ? 900_000 : 1_000),
+        batchSize: 50,
+        pageSize: 60,
+        ...rest,
+      };
+      return { deps, continued };
+    },
+    async stop() {
+      await pg.stop();
+      await aws.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** 24-d records with nested metadata (ids doc-<seed>-00000...). */
+export function docs(count: number, seed: number, dimensions = 24): VectorRecord[] {
+  return sampleRecords(count, dimensions, seed).map((r, i) => ({ ...r, metadata: { ...r.metadata, tags: ['a', `t${i % 3}`], nested: { page: i } } }));
+}
+
+export function fingerprintOf(records: VectorRecord[]): string {
+  const fingerprint = new Fingerprint();
+  records.forEach((r) => fingerprint.add(r));
+  return fingerprint.hex;
+}
+
+export async function scanAll(store: VectorStore, index: string): Promise<VectorRecord[]> {
+  const records: VectorRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.scan(index, { cursor, limit: 200 });
+    records.push(...page.records);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return records;
+}
+
+export async function indexExists(store: VectorStore, index: string): Promise<boolean> {
+  try {
+    await store.describe(index);
+    return true;
+  } catch (error) {
+    if (error instanceof IndexNotFoundError) return false;
+    throw error;
+  }
+}
+
+/** The default target index name of a restore of `index` from snapshot `snapshotId`. */
+export const restoredName = (index: string, snapshotId: string) => `${index}-restored-${snapshotId.toLowerCase()}`;

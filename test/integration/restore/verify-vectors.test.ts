@@ -1,0 +1,141 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VectorAsset } from '../../../functions/policy/schema.js';
+import { measuredRto } from '../../../functions/restore/restore-test.js';
+import { verifyVectorRestore, type VerifyVectorsDeps } from '../../../functions/restore/verify-vectors.js';
+import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
+import { EngineError, type VectorStore } from '../../../functions/vectors/vector-store.js';
+import { docs, fingerprintOf, indexExists, REPLICA, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+
+/**
+ * The vector restore test of verify-restore: the newest verified snapshot restored into a scratch
+ * index on the asset's own engine, checked by count, fingerprint and recall@10 of golden queries
+ * against the live source; the scratch index is gone afterwards whatever happened.
+ */
+let h: RestoreHarness;
+const records = docs(260, 11);
+let tick = 0;
+/** Each call a second later: the restore's duration is a count of calls, not of real time. */
+const clock = () => new Date(Date.parse('2026-11-27T03:00:00Z') + 1000 * tick++);
+const depsFor = (overrides: Partial<VerifyVectorsDeps> = {}): VerifyVectorsDeps => ({
+  catalog: h.catalog,
+  objects: h.objects,
+  openStore: (asset: VectorAsset) => h.open(asset.name),
+  now: clock,
+  batchSize: 40,
+  pageSize: 50,
+  ...overrides,
+});
+
+/** The scratch index must not exist after the test, whatever the outcome. */
+async function expectScratchGone(asset: string, scratch: unknown) {
+  expect(scratch).toMatch(new RegExp(`^${h.asset(asset).source.index}-dr-verify-\\d{8}t\\d{9}z$`));
+  const store = await h.open(asset);
+  try {
+    expect(await indexExists(store, scratch as string)).toBe(false);
+  } finally {
+    await store.close();
+  }
+}
+
+beforeAll(async () => {
+  h = await startRestoreHarness();
+  await h.seed('docs', records);
+  await h.seed('pg-docs', records);
+  await h.seed('drift', records);
+  await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
+  await h.snapshot('pg-docs', new Date('2026-11-26T10:00:00Z'));
+  await h.snapshot('drift', new Date('2026-11-26T10:00:00Z'));
+}, 180_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('verifyVectorRestore', () => {
+  it.each(['docs', 'pg-docs'])('passes on a good snapshot (%s): count, fingerprint and recall 1.0 of an exact engine, RTO measured', async (name) => {
+    const snapshot = (await newestVerified(h.catalog, name))!;
+    const result = await verifyVectorRestore(h.asset(name), depsFor());
+
+    expect(result).toMatchObject({
+      asset: name,
+      kind: 'vectors',
+      ok: true,
+      restored: records.length,
+      assetTotal: records.length,
+      checks: {
+        snapshotId: snapshot.snapshotId,
+        count: { expected: records.length, actual: records.length },
+        fingerprint: { expected: fingerprintOf(records), actual: fingerprintOf(records) },
+        recall: { k: 10, queries: h.asset(name).restoreTest.goldenQueries, mean: 1, min: 1, required: 1, exactSearch: true },
+        scratchDropped: true,
+      },
+    });
+    expect(result.reason).toBeUndefined();
+    expect(result.restoreMs).toBeGreaterThan(0);
+    expect(result.rtoSeconds).toBe(measuredRto(result.restoreMs, records.length, records.length));
+    await expectScratchGone(name, result.checks.scratchIndex);
+  });
+
+  it('fails with the reason when a chunk is corrupted, marks the snapshot corrupt, and drops the scratch index', async () => {
+    const snapshot: SnapshotEntry = (await newestVerified(h.catalog, 'docs'))!;
+    await h.s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${snapshot.prefix}chunks/000002.ndjson.gz`, Body: 'not the chunk' }));
+
+    const result = await verifyVectorRestore(h.asset('docs'), depsFor());
+
+    expect(result.ok).toBe(false);
+    expect(result.reason).toMatch(
+      new RegExp(`^snapshot ${snapshot.snapshotId} does not restore: .*chunks/000002\\.ndjson\\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}; it is marked corrupt in the catalog$`),
+    );
+    expect(result.rtoSeconds).toBeNull();
+    expect(result.checks).toMatchObject({ snapshotMarkedCorrupt: true, scratchDropped: true });
+    await expectScratchGone('docs', result.checks.scratchIndex);
+    expect(await h.catalog.get('docs', snapshot.snapshotId)).toMatchObject({ state: 'corrupt' });
+    // No longer a recovery point; with no other snapshot, the next test says so.
+    expect(await newestVerified(h.catalog, 'docs')).toBeUndefined();
+    expect(await verifyVectorRestore(h.asset('docs'), depsFor())).toMatchObject({
+      ok: false,
+      reason: 'no verified snapshot of "docs" to restore',
+      restored: 0,
+      rtoSeconds: null,
+    });
+  });
+
+  it('fails recall when the source index changed since the snapshot (exact engine: 1.0 required), and drops the scratch index', async () => {
+    const source = await h.open('drift');
+    try {
+      // The same ids with other vectors: the snapshot restores fine, but the live neighbours moved.
+      await source.write('drift', docs(records.length, 12).map((r, i) => ({ ...r, id: records[i]!.id })));
+    } finally {
+      await source.close();
+    }
+
+    const result = await verifyVectorRestore(h.asset('drift'), depsFor());
+
+    expect(result.ok).toBe(false);
+    expect(result.checks).toMatchObject({ count: { actual: records.length }, fingerprint: { actual: fingerprintOf(records) }, scratchDropped: true });
+    expect(result.checks.recall).toMatchObject({ queries: 12, required: 1, exactSearch: true });
+    expect((result.checks.recall as { mean: number }).mean).toBeLessThan(1);
+    expect(result.reason).toMatch(/^recall@10 0\.\d{3} over 12 golden queries \(source index "drift" against the restore\) is below the required 1 \(exact search\)/);
+    await expectScratchGone('drift', result.checks.scratchIndex);
+  });
+
+  it('drops the scratch index when the engine fails halfway through the restore', async () => {
+    let writes = 0;
+    const failing = async (asset: VectorAsset): Promise<VectorStore> => {
+      const real = await h.open(asset.name);
+      return Object.assign(Object.create(real) as VectorStore, {
+        write: async (index: string, batch: Parameters<VectorStore['write']>[1]) => {
+          if (++writes > 3) throw new EngineError('pgvector', 'write of index failed: connection reset');
+          return real.write(index, batch);
+        },
+      });
+    };
+
+    const result = await verifyVectorRestore(h.asset('pg-docs'), depsFor({ openStore: failing }));
+
+    expect(result).toMatchObject({ ok: false, rtoSeconds: null, checks: { scratchDropped: true } });
+    expect(result.reason).toMatch(/^restore of snapshot \S+ into scratch index "pg_docs-dr-verify-\w+" failed: EngineError: pgvector: write of index failed: connection reset$/);
+    await expectScratchGone('pg-docs', result.checks.scratchIndex);
+  });
+});
