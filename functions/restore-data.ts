@@ -48,7 +48,7 @@ export const handler = middy(async (event: unknown, context: Context) => {
   const deps = restorer.depsFor(call.asset, call.request.target.region, remaining);
   const plan = call.dryRun
     ? await planDataRestore(deps, call.asset, call.request)
-    : await startDataRestore(deps, call.asset, call.request, call.planToken!);
+    : await startDataRestore(deps, call.asset, call.request, call.planToken!, call.asOfDefaulted);
   logger.info(call.dryRun ? 'restore planned' : 'restore run', { restoreId: plan.token, state: plan.state, request: call.request });
   return view(plan);
 })

@@ -1,8 +1,7 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
-import { dynamoDocumentClient } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
 import type { ReconcileConfig } from '../shared/config.js';
 import { createStores } from '../storage/stores.js';
 import { DynamoReconcileStore } from './dynamo-reconcile-store.js';
@@ -14,7 +13,7 @@ export function createReconciler(config: ReconcileConfig, clock: () => Date = ()
   const policy: Policy = loadPolicyFile(config.policyPath);
   const store = new DynamoReconcileStore(dynamoDocumentClient(), config.LEDGER_TABLE);
   const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
-  const queue = new SqsHintQueue(new SQSClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_URL);
+  const queue = new SqsHintQueue(sqsClient(), config.REPLICATION_QUEUE_URL);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset } from '../policy/schema.js';
-import { dynamoDocumentClient } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { createStores } from '../storage/stores.js';
 import type { ReplicationDeps } from './replicate-key.js';
@@ -41,7 +41,7 @@ export function createReplicator(config: Config, clock: () => Date = () => new D
 export function createContinuations(config: Config): ((body: string) => Promise<void>) | undefined {
   const url = config.REPLICATION_QUEUE_URL;
   if (!url) return undefined;
-  const sqs = new SQSClient({ maxAttempts: 5 });
+  const sqs = sqsClient();
   return async (body) => {
     await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
   };

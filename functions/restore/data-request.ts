@@ -41,7 +41,15 @@ export interface DataRestoreRequest {
 }
 
 export type DataRestoreCall =
-  | { kind: 'restore'; request: DataRestoreRequest; dryRun: boolean; planToken?: string; asset: ObjectAsset }
+  | {
+      kind: 'restore';
+      request: DataRestoreRequest;
+      dryRun: boolean;
+      planToken?: string;
+      asset: ObjectAsset;
+      /** No asOf in the payload: "now" for a dry run, the plan's time for a run. */
+      asOfDefaulted: boolean;
+    }
   | { kind: 'status'; restoreId: string; continuation: boolean };
 
 /** Parses and checks a payload against the policy; one PayloadError naming the field, else the call. */
@@ -68,7 +76,7 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
     throw new PayloadError('planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first');
   }
   const request: DataRestoreRequest = { asset: asset.name, prefix, asOf: asOf.toISOString(), target, overwriteNewer: input.overwriteNewer };
-  return { kind: 'restore', request, dryRun: input.dryRun, planToken: input.planToken, asset };
+  return { kind: 'restore', request, dryRun: input.dryRun, planToken: input.planToken, asset, asOfDefaulted: input.asOf === undefined };
 }
 
 /** Where restored keys go: the asset's source bucket, another asset's, or one of restore.targetBuckets. */

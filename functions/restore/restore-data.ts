@@ -270,8 +270,21 @@ export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, 
   return { ...plan, state, finishedAt: now.toISOString(), result: asJson(progress), ...(reason && { reason }) };
 }
 
-/** Starts the run of a plan: checks the token against the request, claims it, runs. */
-export async function startDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, request: DataRestoreRequest, token: string): Promise<StoredPlan> {
+/**
+ * Starts the run of a plan: checks the token against the request, claims it, runs. A run whose
+ * payload has no asOf runs as of the plan's time (the dry run fixed "now").
+ */
+export async function startDataRestore(
+  deps: DataRestoreDeps,
+  asset: ObjectAsset,
+  request: DataRestoreRequest,
+  token: string,
+  asOfDefaulted = false,
+): Promise<StoredPlan> {
+  if (asOfDefaulted) {
+    const planned = await deps.plans.get(token);
+    if (planned?.kind === 'restore-data') request = { ...request, asOf: (planned.request as unknown as DataRestoreRequest).asOf };
+  }
   const plan = await planForRun(deps.plans, 'restore-data', token, asJson(request), deps.now());
   return runDataRestore(deps, asset, plan);
 }

@@ -95,16 +95,17 @@ async function check(deps: VerifyDataDeps, ref: { bucket: string; key: string; v
   return 'the ledger holds no checksum for this version';
 }
 
-/** Current versions from the start of the asset, when this run's scrub slice held none. */
-async function sampleFromStart(deps: VerifyDataDeps, asset: ObjectAsset, startedAt: Date): Promise<KeyDecision[]> {
+/** Tops the sample up with current versions from the start of the asset (a run's scrub slice may be small). */
+async function sampleFromStart(deps: VerifyDataDeps, asset: ObjectAsset, startedAt: Date, taken: KeyDecision[]): Promise<KeyDecision[]> {
   const sample: KeyDecision[] = [];
+  const have = new Set(taken.map((d) => d.key));
   for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix))) {
+    if (taken.length + sample.length >= asset.restoreTest.sampleObjects) break;
     const latest = history.versions.find((v) => v.isLatest && v.kind === 'object');
-    if (!latest) continue;
     const key = keyOf(asset, history.key);
+    if (!latest || have.has(key)) continue;
     const entry = (await deps.ledger.entriesFor(asset.name, key)).find((e) => e.replicaVersionId === latest.versionId);
     if (entry) sample.push(scratchDecision(asset, startedAt, key, entry));
-    if (sample.length >= asset.restoreTest.sampleObjects) break;
   }
   return sample;
 }
@@ -179,7 +180,7 @@ export async function verifyDataRestore(
     state.afterKey = undefined; // the next run starts a new cycle
   }
   await deps.scrub.save(state);
-  if (sample.length === 0 && state.currentBytes > 0) sample.push(...(await sampleFromStart(deps, asset, startedAt)));
+  if (sample.length < asset.restoreTest.sampleObjects) sample.push(...(await sampleFromStart(deps, asset, startedAt, sample)));
 
   // The sample restore, timed; the scratch copies are removed whatever happens.
   const scratch = `${SCRATCH_PREFIX}${asset.name}/${startedAt.getTime()}/`;

@@ -1,11 +1,10 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
 import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
-import { dynamoDocumentClient } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
 import type { MonitorConfig } from '../shared/config.js';
 import { SqsDeadLetterQueue } from './dead-letter-queue.js';
 import { CloudWatchQueueAge } from './queue-age.js';
@@ -22,8 +21,8 @@ export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () 
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
     publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
     snapshots: recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE)),
-    deadLetters: new SqsDeadLetterQueue(new SQSClient({ maxAttempts: 5 }), config.DEAD_LETTER_QUEUE_URL),
-    queueAge: new CloudWatchQueueAge(new CloudWatchClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_NAME),
+    deadLetters: new SqsDeadLetterQueue(sqsClient(), config.DEAD_LETTER_QUEUE_URL),
+    queueAge: new CloudWatchQueueAge(new CloudWatchClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_URL.split('/').at(-1)!),
     clock,
   };
 }

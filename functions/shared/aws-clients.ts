@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RetryUnlessAmbiguous } from './retry.js';
 
@@ -44,4 +45,16 @@ export function dynamoDocumentClient(): DynamoDBDocumentClient {
     marshallOptions: { removeUndefinedValues: true },
   });
   return documentClient;
+}
+
+let sqs: SQSClient | undefined;
+
+/**
+ * The SQS client. Requests go to the client's endpoint (AWS_ENDPOINT_URL locally, the region's in
+ * AWS), not to the host inside a queue URL: a URL recorded elsewhere (a stack output) may name the
+ * public endpoint while the code talks to another one.
+ */
+export function sqsClient(): SQSClient {
+  sqs ??= new SQSClient({ maxAttempts: 5, useQueueUrlAsEndpoint: false });
+  return sqs;
 }

@@ -19,7 +19,8 @@ const envSchema = z.object({
 const monitorEnvSchema = envSchema.extend({
   DR_EVENT_BUS: z.string().min(1),
   DEAD_LETTER_QUEUE_URL: z.string().min(1),
-  REPLICATION_QUEUE_NAME: z.string().min(1),
+  /** The replication queue; its name (the URL's last segment) is the CloudWatch dimension of its age. */
+  REPLICATION_QUEUE_URL: z.url(),
 });
 
 /** reconcile queues keys for replication. */

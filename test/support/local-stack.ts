@@ -48,7 +48,6 @@ export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTe
     DR_POLICY_FILE: policyFile,
     DR_EVENT_BUS: stack.eventBus,
     DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
-    REPLICATION_QUEUE_NAME: stack.queueName,
     REPLICATION_QUEUE_URL: stack.queueUrl,
   });
   const { handler } = await import('../../functions/replicate.js');
