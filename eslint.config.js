@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.venv/', 'coverage/'] },
+  { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.esbuild-runbooks-*/', '.venv/', 'coverage/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

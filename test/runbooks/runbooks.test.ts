@@ -33,6 +33,7 @@ import { startStack, type StackUnderTest } from '../support/local-stack.js';
  * deploy the whole template; this gives the CLI just the physical names it asks for).
  */
 const RUNBOOKS = join(projectRoot, 'docs/runbooks');
+const WORK_FOLDER = `.esbuild-runbooks-${process.pid}`;
 let t: StackUnderTest;
 let pglite: PgliteServer;
 let dir: string;
@@ -86,7 +87,7 @@ function invokeLocal(functionName: string, payload: string): Promise<Record<stri
     functionName.replace(/^ai-data-dr-prod-/, '')
   ];
   if (!fn) throw new Error(`no function ${functionName} in serverless.yml`);
-  const env = { ...process.env, DR_POLICY_FILE: policyFile, POWERTOOLS_LOG_LEVEL: 'SILENT' };
+  const env = { ...process.env, DR_POLICY_FILE: policyFile, DR_ESBUILD_WORK_FOLDER: WORK_FOLDER, POWERTOOLS_LOG_LEVEL: 'SILENT' };
   return new Promise((resolve, reject) => {
     const child = spawn(join(projectRoot, 'node_modules/.bin/osls'), ['invoke', 'local', '-f', fn, '--stage', 'prod', '-d', payload, '-e', 'POWERTOOLS_LOG_LEVEL=SILENT'], {
       cwd: projectRoot,
@@ -142,10 +143,11 @@ async function createVersionedBucket(bucket: string, region: string) {
 }
 
 beforeAll(async () => {
-  // osls invoke local runs the CommonJS bundles from .esbuild/ inside this "type": "module" project;
-  // in Lambda no package.json is packaged, so they are CommonJS there. Say so for the local run too.
-  mkdirSync(join(projectRoot, '.esbuild'), { recursive: true });
-  writeFileSync(join(projectRoot, '.esbuild/package.json'), '{ "type": "commonjs" }\n');
+  // osls invoke local bundles into its own work folder (other tests package the service meanwhile)
+  // and runs the CommonJS bundles inside this "type": "module" project; in Lambda no package.json
+  // is packaged, so they are CommonJS there. Say so for the local run too.
+  mkdirSync(join(projectRoot, WORK_FOLDER), { recursive: true });
+  writeFileSync(join(projectRoot, WORK_FOLDER, 'package.json'), '{ "type": "commonjs" }\n');
   // The shipped policy, with the vector engines where they run here (PGlite, LanceDB on disk).
   pglite = await startPglite({ maxConnections: 4 });
   dir = mkdtempSync(join(tmpdir(), 'runbooks-'));
@@ -207,6 +209,7 @@ afterAll(async () => {
   await t?.stop();
   await pglite?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
+  rmSync(join(projectRoot, WORK_FOLDER), { recursive: true, force: true });
 });
 
 describe('runbooks, followed as written', { timeout: 300_000 }, () => {

@@ -154,7 +154,8 @@ describe('monitoring in the packaged template', () => {
       ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"eval-sets"}'],
       ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"model-artifacts"}'],
       ['rate(1 hour)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"product-search-index"}'],
-      ...['training-data', 'eval-sets', 'model-artifacts', 'product-search-index'].map((asset) => [
+      ['rate(6 hours)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"support-kb-index"}'],
+      ...['training-data', 'eval-sets', 'model-artifacts', 'product-search-index', 'support-kb-index'].map((asset) => [
         'rate(1 day)',
         { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
         JSON.stringify({ asset }),
@@ -190,7 +191,7 @@ describe('monitoring in the packaged template', () => {
   });
 
   it('every function role may write traces (tracing is on for all functions)', () => {
-    for (const role of ['ReplicateRole', 'MeasureRpoRole', 'StatusRole', 'ReconcileRole']) {
+    for (const role of ['ReplicateRole', 'MeasureRpoRole', 'StatusRole', 'ReconcileRole', 'SnapshotVectorsRole', 'RestoreDataRole', 'RestoreVectorsRole', 'VerifyRestoreRole']) {
       const statements = resource(role).Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
       expect(statements.some((s: { Action: string[] }) => [s.Action].flat().includes('xray:PutTraceSegments'))).toBe(true);
     }
@@ -267,12 +268,13 @@ describe('snapshot-vectors in the packaged template', () => {
     const rules = byType('AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets).includes('SnapshotVectorsLambdaFunction'));
     expect(rules.map(([, r]) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Targets[0].Input)])).toEqual([
       ['rate(1 hour)', { asset: 'product-search-index' }],
+      ['rate(6 hours)', { asset: 'support-kb-index' }],
     ]);
   });
 
   it('may write and destroy only its snapshots, keeps its catalog apart, and continues only itself', () => {
     const statements: any[] = resource('SnapshotVectorsRole').Properties.Policies[0].PolicyDocument.Statement;
-    const s3 = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('s3:')));
+    const s3 = statements.filter((s) => s.Sid.endsWith('ProductSearchIndex') && [s.Action].flat().some((a: string) => a.startsWith('s3:')));
     expect(s3).toEqual([
       expect.objectContaining({
         Action: ['s3:ListBucket', 's3:ListBucketVersions'],
@@ -284,6 +286,41 @@ describe('snapshot-vectors in the packaged template', () => {
     expect(statements.find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(/function:\$\{AWS::StackName\}-snapshot-vectors$/);
     expect(statements.find((s) => s.Sid === 'EngineCredentials').Resource).toEqual(['arn:aws:secretsmanager:us-east-1:123456789012:secret:dr/search-db-reader']);
     expect(resource('SnapshotVectorsErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'SnapshotVectorsLambdaFunction' } }]);
+  });
+});
+
+describe('restores and restore tests in the packaged template', () => {
+  const statementsOf = (role: string): any[] => resource(role).Properties.Policies[0].PolicyDocument.Statement;
+
+  it('restore-data writes new versions into source and restore buckets, never deletes a version, never writes the replica', () => {
+    const statements = statementsOf('RestoreDataRole');
+    const write = statements.find((s) => s.Sid === 'WriteTargets');
+    expect(write.Action).not.toContain('s3:DeleteObjectVersion');
+    expect(write.Resource.map((r: any) => r['Fn::Sub'])).toEqual([
+      'arn:${AWS::Partition}:s3:::acme-ml-prod-data/*',
+      'arn:${AWS::Partition}:s3:::acme-ml-prod-models/*',
+      'arn:${AWS::Partition}:s3:::acme-ml-restore/*',
+      'arn:${AWS::Partition}:s3:::acme-ml-dr-workspace/*',
+    ]);
+    const allowedS3 = statements.filter((s) => s.Effect === 'Allow').flatMap((s) => [s.Resource].flat());
+    expect(JSON.stringify(allowedS3)).not.toMatch(/acme-ml-dr-replica\/\*"|acme-ml-dr-replica"\}.*PutObject/);
+    expect(statements.find((s) => s.Sid === 'NeverDestroy')).toMatchObject({ Effect: 'Deny', Action: expect.arrayContaining(['s3:DeleteObjectVersion']) });
+    expect(statements.find((s) => s.Sid === 'Plans').Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RESTORE#*'] } });
+  });
+
+  it('verify-restore deletes only its scratch copies and pages through the DR bus; each restore function continues only itself', () => {
+    const statements = statementsOf('VerifyRestoreRole');
+    const deleting = statements.filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('s3:DeleteObjectVersion'));
+    expect(deleting.flatMap((s) => s.Resource.map((r: any) => r['Fn::Sub']))).toEqual(['arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-restore-tests/*']);
+    expect(statements.find((s) => s.Sid === 'PublishTargetEvents').Resource).toEqual({ 'Fn::GetAtt': ['DrEventBus', 'Arn'] });
+    expect(resource('VerifyRestoreLambdaFunction').Properties.Environment.Variables.DR_EVENT_BUS).toEqual({ Ref: 'DrEventBus' });
+    for (const [role, fn] of [['RestoreDataRole', 'restore-data'], ['RestoreVectorsRole', 'restore-vectors']] as const) {
+      expect(statementsOf(role).find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(new RegExp(`function:\\$\\{AWS::StackName\\}-${fn}$`));
+    }
+    for (const fn of ['RestoreData', 'RestoreVectors', 'VerifyRestore']) {
+      expect(resource(`${fn}LambdaFunction`).Properties).toMatchObject({ Timeout: 900, Role: { 'Fn::GetAtt': [`${fn}Role`, 'Arn'] } });
+      expect(resource(`${fn}ErrorsAlarm`).Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
+    }
   });
 });
 

@@ -22,7 +22,7 @@ const problemsOf = (text: string) => {
 describe('the DR policy', () => {
   it('accepts the shipped example and applies defaults', () => {
     const policy = loadPolicyFile('dr-policy.yml');
-    expect(policy.assets.map((a) => a.kind)).toEqual(['training-data', 'eval-set', 'model-artifacts', 'vector-index']);
+    expect(policy.assets.map((a) => a.kind)).toEqual(['training-data', 'eval-set', 'model-artifacts', 'vector-index', 'vector-index']);
     expect(policy.replication).toEqual({
       maxReceiveCount: 5,
       batchSize: 10,
