@@ -1,6 +1,6 @@
 import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
-import type { ObjectAsset } from '../policy/schema.js';
+import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { hashingThrough } from '../storage/hashing.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
@@ -14,6 +14,13 @@ export interface MultipartPolicy {
   partSizeBytes: number;
   partConcurrency: number;
 }
+/** The policy's multipart settings. */
+export const multipartOf = (policy: Policy): MultipartPolicy => ({
+  thresholdBytes: policy.replication.multipartThresholdBytes,
+  partSizeBytes: policy.replication.multipartPartSizeBytes,
+  partConcurrency: policy.replication.partConcurrency,
+});
+
 export const DEFAULT_MULTIPART: MultipartPolicy = {
   thresholdBytes: 512 * 1024 ** 2,
   partSizeBytes: 128 * 1024 ** 2,

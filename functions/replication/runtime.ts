@@ -6,7 +6,7 @@ import type { ObjectAsset } from '../policy/schema.js';
 import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { createStores } from '../storage/stores.js';
-import type { ReplicationDeps } from './replicate-key.js';
+import { multipartOf, type ReplicationDeps } from './replicate-key.js';
 import { Replicator } from './replicator.js';
 
 /** Composition root: wires the replicator to AWS adapters. Called once per container. */
@@ -24,11 +24,7 @@ export function createReplicator(config: Config, clock: () => Date = () => new D
     clock,
     leaseOwner,
     leaseSeconds: config.DR_LEASE_SECONDS,
-    multipart: {
-      thresholdBytes: policy.replication.multipartThresholdBytes,
-      partSizeBytes: policy.replication.multipartPartSizeBytes,
-      partConcurrency: policy.replication.partConcurrency,
-    },
+    multipart: multipartOf(policy),
   });
   return new Replicator(policy, depsFor);
 }

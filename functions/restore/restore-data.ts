@@ -151,6 +151,7 @@ async function walk(
   request: DataRestoreRequest,
   afterKey: string | undefined,
   handle: (decision: KeyDecision) => Promise<void>,
+  onBatch: (afterKey: string | undefined) => Promise<void> = async () => {},
 ): Promise<{ done: boolean; afterKey?: string }> {
   const concurrency = deps.concurrency ?? 8;
   const reserveMs = deps.reserveMs ?? 60_000;
@@ -172,6 +173,7 @@ async function walk(
     }
     checkpoint = batch.at(-1) ?? checkpoint;
     batch = [];
+    await onBatch(checkpoint);
     return true;
   };
   for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, request.prefix), afterKey)) {
@@ -242,6 +244,7 @@ export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, 
     failed: 0,
   };
   const reserveMs = deps.reserveMs ?? 60_000;
+  let savedAt = Date.now();
   const walked = await walk(deps, asset, request, progress.afterKey, async (d) => {
     if (d.action === 'skip') {
       progress.skipped[d.reason] = (progress.skipped[d.reason] ?? 0) + 1;
@@ -256,6 +259,12 @@ export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, 
       progress.failed++;
       if (progress.failures.length < 50) progress.failures.push({ key: d.key, error: describeError(error) });
     }
+  }, async (afterKey) => {
+    // A checkpoint every half minute, so that an invocation that dies (not one that runs out of time,
+    // which saves and continues) loses little: {"restoreId", "continuation": true} resumes from it.
+    if (Date.now() - savedAt < 30_000) return;
+    savedAt = Date.now();
+    await deps.plans.saveProgress(plan.token, asJson({ ...progress, afterKey }));
   });
   progress.afterKey = walked.afterKey;
   const now = deps.now();

@@ -7,7 +7,7 @@ import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js'
 import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-catalog.js';
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
-import { type Engine, IndexNotFoundError, type JsonValue, type Metric, type VectorStore } from '../vectors/vector-store.js';
+import { type Engine, indexExists, type JsonValue, type Metric, type VectorStore } from '../vectors/vector-store.js';
 import { expiryFrom, newPlanToken, planForRun, type PlanStore, requestDigest, type StoredPlan } from './restore-plan.js';
 import type { VectorRestoreCall, VectorRestoreRequest } from './restore-vectors-request.js';
 import {
@@ -244,16 +244,6 @@ function liveSourceAt(policy: Policy, target: VectorAsset, index: string): Vecto
   return vectorAssets(policy)
     .map(({ asset }) => asset)
     .find((asset) => asset.source.index === index && where(asset) === where(target));
-}
-
-async function indexExists(store: VectorStore, index: string): Promise<boolean> {
-  try {
-    await store.describe(index);
-    return true;
-  } catch (error) {
-    if (error instanceof IndexNotFoundError) return false;
-    throw error;
-  }
 }
 
 function nativeAvailability(useNative: boolean, manifest: Manifest, store: VectorStore): { ok: boolean; note?: string } {

@@ -4,6 +4,7 @@ import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
+import { multipartOf } from '../replication/replicate-key.js';
 import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
 import type { VerifyConfig } from '../shared/config.js';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';
@@ -40,11 +41,7 @@ export function createRestoreTester(config: VerifyConfig, clock: () => Date = ()
             destroy: (bucket, prefix) => destroyAllVersions(s3, bucket, prefix),
             now: clock,
             remainingMs,
-            multipart: {
-              thresholdBytes: policy.replication.multipartThresholdBytes,
-              partSizeBytes: policy.replication.multipartPartSizeBytes,
-              partConcurrency: policy.replication.partConcurrency,
-            },
+            multipart: multipartOf(policy),
           },
           asset,
         ),

@@ -130,3 +130,14 @@ export class IndexExistsError extends Error {
     super(`${engine}: index "${index}" already exists`);
   }
 }
+
+/** Whether the index exists (describe answers), through any adapter. */
+export async function indexExists(store: VectorStore, index: string): Promise<boolean> {
+  try {
+    await store.describe(index);
+    return true;
+  } catch (error) {
+    if (error instanceof IndexNotFoundError) return false;
+    throw error;
+  }
+}

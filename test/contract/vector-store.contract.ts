@@ -47,9 +47,9 @@ export function sampleRecords(count: number, dimensions: number, seed = 1): Vect
   });
 }
 
-async function scanAll(store: VectorStore, index: string, limit: number): Promise<VectorRecord[]> {
+/** Every record of an index, page by page (from `cursor` when given); each page within `limit`. */
+export async function scanAll(store: VectorStore, index: string, limit = 200, cursor?: string): Promise<VectorRecord[]> {
   const records: VectorRecord[] = [];
-  let cursor: string | undefined;
   do {
     const page = await store.scan(index, { cursor, limit });
     expect(page.records.length).toBeLessThanOrEqual(limit);

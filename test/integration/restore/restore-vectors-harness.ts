@@ -14,11 +14,15 @@ import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/s
 import { Fingerprint } from '../../../functions/vectors/snapshot-format.js';
 import { S3SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
 import { runScheduledSnapshot } from '../../../functions/vectors/snapshot-run.js';
-import { IndexNotFoundError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
+import { indexExists, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
+
+export { indexExists };
 import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.js';
 import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
 import { type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
-import { sampleRecords } from '../../contract/vector-store.contract.js';
+import { sampleRecords, scanAll } from '../../contract/vector-store.contract.js';
+
+export { scanAll };
 
 /**
  * What the vector restore tests share: the local AWS with the stack's table and replica bucket, a
@@ -176,27 +180,6 @@ export function fingerprintOf(records: VectorRecord[]): string {
   const fingerprint = new Fingerprint();
   records.forEach((r) => fingerprint.add(r));
   return fingerprint.hex;
-}
-
-export async function scanAll(store: VectorStore, index: string): Promise<VectorRecord[]> {
-  const records: VectorRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.scan(index, { cursor, limit: 200 });
-    records.push(...page.records);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return records;
-}
-
-export async function indexExists(store: VectorStore, index: string): Promise<boolean> {
-  try {
-    await store.describe(index);
-    return true;
-  } catch (error) {
-    if (error instanceof IndexNotFoundError) return false;
-    throw error;
-  }
 }
 
 /** The default target index name of a restore of `index` from snapshot `snapshotId`. */

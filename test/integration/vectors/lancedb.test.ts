@@ -7,19 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lanceDbStore } from '../../../functions/vectors/adapters/lancedb.js';
 import { EngineError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { startLocalAws } from '../../../scripts/local-aws/server.js';
-import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
+import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../../contract/vector-store.contract.js';
 
 const metrics = ['cosine', 'euclidean', 'dot'] as const;
-
-async function scanAll(store: VectorStore, index: string, limit: number, cursor?: string) {
-  const records: VectorRecord[] = [];
-  do {
-    const page = await store.scan(index, { cursor, limit });
-    records.push(...page.records);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return records;
-}
 
 const plain = (records: VectorRecord[]) =>
   records

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgvectorStore } from '../../../functions/vectors/adapters/pgvector.js';
-import { EngineError, type Metric, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
+import { EngineError, type Metric, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
-import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
+import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../../contract/vector-store.contract.js';
 import { copyOutBaseline, type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
 
 const metrics = ['cosine', 'euclidean', 'dot'] as const;
@@ -15,17 +15,6 @@ vectorStoreContract('pgvector (PGlite 0.5.14, pgvector 0.8.7)', async () => {
   const open = () => pgvectorStore({ connectionString: server.connectionString });
   return { store: open(), reopen: async () => open(), metrics, stop: server.stop };
 });
-
-async function scanAll(store: VectorStore, index: string, limit: number) {
-  const records: VectorRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.scan(index, { cursor, limit });
-    records.push(...page.records);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return records;
-}
 
 const bits = (vector: Float32Array) => Array.from(new Uint32Array(vector.buffer, vector.byteOffset, vector.length));
 

@@ -9,7 +9,7 @@ import {
   type VectorStore,
 } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
-import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
+import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../../contract/vector-store.contract.js';
 import { startPineconeEmulator, type PineconeEmulator, type RecordedExchange } from '../../support/engines/pinecone-emulator.js';
 
 /**
@@ -40,17 +40,6 @@ const configFor = (emulator: PineconeEmulator, overrides: Partial<PineconeConfig
   backoffMs: 0,
   ...overrides,
 });
-
-async function scanAll(store: VectorStore, index: string, limit: number): Promise<VectorRecord[]> {
-  const records: VectorRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.scan(index, { cursor, limit });
-    records.push(...page.records);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return records;
-}
 
 const plain = (records: VectorRecord[]) =>
   records.map((r) => ({ id: r.id, vector: Array.from(r.vector), metadata: r.metadata })).sort((a, b) => (a.id < b.id ? -1 : 1));

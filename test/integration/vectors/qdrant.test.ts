@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idPayloadKey, pointIdOf, qdrantStore, qdrantSnapshotFormat } from '../../../functions/vectors/adapters/qdrant.js';
 import { EngineError, IndexNotFoundError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
-import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
+import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../../contract/vector-store.contract.js';
 import { startQdrantEmulator, type QdrantEmulator } from '../../support/engines/qdrant-emulator.js';
 
 const apiVersion = '1.13';
@@ -39,17 +39,6 @@ function structure(value: unknown, key = ''): unknown {
     return Object.fromEntries(Object.keys(value).sort().map((k) => [k, structure((value as Record<string, unknown>)[k], k)]));
   }
   return value === null ? 'null' : typeof value;
-}
-
-async function scanAll(store: VectorStore, index: string): Promise<VectorRecord[]> {
-  const records: VectorRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.scan(index, { cursor, limit: 40 });
-    records.push(...page.records);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return records.sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 async function bytesOf(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -225,7 +214,7 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
     expect(pointIdOf('doc-1-00001')).toBe(pointIdOf('doc-1-00001'));
     expect(pointIdOf('doc-1-00001')).not.toBe(pointIdOf('doc-1-00002'));
 
-    const scanned = await scanAll(store, index);
+    const scanned = (await scanAll(store, index, 40)).sort((a, b) => (a.id < b.id ? -1 : 1));
     expect(scanned.map((r) => r.id)).toEqual(records.map((r) => r.id).sort());
     for (const record of scanned) expect(record.metadata).toEqual(records.find((r) => r.id === record.id)!.metadata);
     expect((await store.query(index, records[4]!.vector, 1))[0]!.id).toBe(String(2n ** 60n));
@@ -240,7 +229,7 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
     const records = sampleRecords(20, 8, 5);
     await store.createIndex(index, { dimensions: 8, metric: 'cosine' });
     await store.write(index, records);
-    for (const record of await scanAll(store, index)) {
+    for (const record of (await scanAll(store, index, 40)).sort((a, b) => (a.id < b.id ? -1 : 1))) {
       const written = records.find((r) => r.id === record.id)!.vector;
       const norm = (v: Float32Array) => Math.hypot(...v);
       expect(norm(record.vector)).toBeCloseTo(1, 5);

@@ -10,7 +10,7 @@ import {
   type VectorStore,
 } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
-import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contract/vector-store.contract.js';
+import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../../contract/vector-store.contract.js';
 import { startWeaviateEmulator, type WeaviateEmulator } from '../../support/engines/weaviate-emulator.js';
 
 /**
@@ -82,17 +82,6 @@ function requestTemplate(request: { method: string; path: string; body?: unknown
   const parameters = [...url.searchParams.keys()].sort().join('&');
   const query = (request.body as { query?: unknown } | undefined)?.query;
   return `${request.method} ${segments.join('/')}${parameters ? `?${parameters}` : ''}${typeof query === 'string' ? ` ${graphqlTemplate(query)}` : ''}`;
-}
-
-async function scanAll(store: VectorStore, index: string, limit: number): Promise<VectorRecord[]> {
-  const records: VectorRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.scan(index, { cursor, limit });
-    records.push(...page.records);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return records;
 }
 
 const classOf = (index: string) => index[0]!.toUpperCase() + index.slice(1).replaceAll('-', '_');
