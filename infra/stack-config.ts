@@ -442,16 +442,12 @@ export function restoreDataStatements(policy: Policy): Json[] {
     ledgerItems('Plans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
     ...readReplicas(policy),
-    {
-      Sid: 'ListTargets',
-      Effect: 'Allow',
-      Action: ['s3:ListBucketVersions'],
-      Resource: targets.map((b) => s3Arn(b)),
-    },
+    // ListBucket: a HEAD of a missing key answers 404 (not 403), which is how "absent" is known.
+    { Sid: 'ListTargets', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: targets.map((b) => s3Arn(b)) },
     {
       Sid: 'WriteTargets',
       Effect: 'Allow',
-      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:GetObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
       Resource: targets.map((b) => s3Arn(`${b}/*`)),
     },
     neverDestroy([...targets, ...new Set(policy.assets.map((a) => a.replica.bucket))]),

@@ -37,7 +37,7 @@ export interface DataRestoreDeps {
   now: () => Date;
   remainingMs: () => number;
   multipart: { thresholdBytes: number; partSizeBytes: number; partConcurrency: number };
-  /** Keys examined or restored at once. Default 8. */
+  /** Keys examined or restored at once. Default 16. */
   concurrency?: number;
   /** Stop starting new keys when less than this is left of the invocation. Default 60 s. */
   reserveMs?: number;
@@ -81,7 +81,7 @@ export interface DataPlanSummary {
   leftAlone: { objects: number; examples: string[] };
   newerAtTargetExamples: string[];
   notInReplicaExamples: string[];
-  /** objects × 50 ms / concurrency + bytes / (concurrency × 100 MB/s): see docs/restore.md. */
+  /** objects × 50 ms / concurrency + bytes / (concurrency × 100 MB/s), concurrency 16: see docs/restore.md. */
   estimatedSeconds: number;
 }
 
@@ -119,24 +119,23 @@ export async function decideKey(deps: Pick<DataRestoreDeps, 'ledger' | 'target'>
     .filter((e) => e.entryType !== 'key' && Date.parse(e.sourceLastModified) <= asOf)
     .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified));
   const version = entries.at(-1);
-  const latest = (await deps.target.listVersions(request.target.bucket, targetKey)).find((v) => v.isLatest);
-  const targetHasKey = latest?.kind === 'object';
+  const current = await deps.target.current(request.target.bucket, targetKey);
+  const targetHasKey = current !== undefined;
   const skip = (reason: Reason): KeyDecision => ({ key, targetKey, action: 'skip', reason, version, targetHasKey });
   if (!version) return skip('absent-at-time');
   if (version.state !== 'replicated' || !version.replicaVersionId) return skip('not-in-replica');
   if (version.entryType === 'delete-marker') return skip('deleted-at-time');
-  if (!latest || latest.kind === 'delete-marker') return { key, targetKey, action: 'restore', reason: 'absent', version, targetHasKey };
+  if (!current) return { key, targetKey, action: 'restore', reason: 'absent', version, targetHasKey };
 
-  let unchanged = request.target.bucket === asset.source.bucket && targetKey === key && ledgerVersionId(latest.versionId, latest.lastModified) === version.sourceVersionId;
-  if (!unchanged) {
-    // The same content: its SHA-256 matches, or a verified restore of this very version wrote it.
-    const details = await deps.target.describe({ bucket: request.target.bucket, key: targetKey, versionId: latest.versionId });
-    unchanged =
-      (version.sha256 !== undefined && details.fullObjectSha256 === version.sha256) ||
-      (details.metadata[RESTORED_FROM] === `${asset.name}/${version.sourceVersionId}` && details.size === version.size);
-  }
+  // The same content: the same source version in place, the same SHA-256, or a verified restore of it.
+  const unchanged =
+    (request.target.bucket === asset.source.bucket && targetKey === key && ledgerVersionId(current.versionId, current.lastModified) === version.sourceVersionId) ||
+    (version.sha256 !== undefined && current.fullObjectSha256 === version.sha256) ||
+    (current.metadata[RESTORED_FROM] === `${asset.name}/${version.sourceVersionId}` && current.size === version.size);
   if (unchanged) return skip('unchanged');
-  const newer = latest.lastModified.getTime() > Date.parse(version.sourceLastModified);
+  // HEAD's Last-Modified has whole seconds: a different version written in the same second as the
+  // one being restored counts as newer (left alone unless the payload says otherwise).
+  const newer = current.lastModified.getTime() >= Math.floor(Date.parse(version.sourceLastModified) / 1000) * 1000;
   if (newer && !request.overwriteNewer) return skip('newer-at-target');
   return { key, targetKey, action: 'restore', reason: newer ? 'overwrite-newer' : 'overwrite-older', version, targetHasKey };
 }
@@ -153,7 +152,7 @@ async function walk(
   handle: (decision: KeyDecision) => Promise<void>,
   onBatch: (afterKey: string | undefined) => Promise<void> = async () => {},
 ): Promise<{ done: boolean; afterKey?: string }> {
-  const concurrency = deps.concurrency ?? 8;
+  const concurrency = deps.concurrency ?? 16;
   const reserveMs = deps.reserveMs ?? 60_000;
   const assetReplicaPrefix = replicaKeyFor(asset, asset.source.prefix);
   let batch: string[] = [];
@@ -213,7 +212,7 @@ export async function planDataRestore(
       keep(summary.leftAlone.examples, d.targetKey);
     }
   });
-  const concurrency = deps.concurrency ?? 8;
+  const concurrency = deps.concurrency ?? 16;
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
 
   const now = deps.now();

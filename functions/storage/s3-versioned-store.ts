@@ -225,6 +225,17 @@ export class S3VersionedStore implements VersionedStore {
     return detailsOf(head);
   }
 
+  async current(bucket: string, key: string) {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      return { ...detailsOf(head), versionId: head.VersionId ?? 'null', lastModified: head.LastModified ?? new Date(0) };
+    } catch (error) {
+      // 404: no such key, or its current version is a delete marker.
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
   async describeAndHash(ref: ObjectRef): Promise<VersionDetails & { sha256: string }> {
     // One request instead of HEAD then GET: the GET's headers are the HEAD's. A stored full-object
     // checksum spares reading the body.

@@ -79,6 +79,8 @@ export interface VersionedStore {
   /** Every version and delete marker of exactly this key, oldest first. */
   listVersions(bucket: string, key: string): Promise<VersionEntry[]>;
   describe(ref: ObjectRef): Promise<VersionDetails>;
+  /** The key's current version and its details (one HEAD); undefined when absent or deleted. */
+  current(bucket: string, key: string): Promise<(VersionDetails & { versionId: string; lastModified: Date }) | undefined>;
   /** The details and the SHA-256 in one read (the stored full-object checksum, else the bytes hashed). */
   describeAndHash(ref: ObjectRef): Promise<VersionDetails & { sha256: string }>;
   /** Reads the version and hashes it (used when no full-object checksum is stored). */
