@@ -328,14 +328,16 @@ export function snapshotStatements(policy: Policy): Json[] {
       {
         Sid: `ListSnapshots${name}`,
         Effect: 'Allow',
-        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Action: ['s3:ListBucketVersions'],
         Resource: s3Arn(asset.replica.bucket),
         Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
       },
+      // A missing chunk or manifest must answer 404 (HEAD and GET carry no prefix to condition on).
+      { Sid: `FindSnapshots${name}`, Effect: 'Allow', Action: ['s3:ListBucket'], Resource: s3Arn(asset.replica.bucket) },
       {
         Sid: `WriteSnapshots${name}`,
         Effect: 'Allow',
-        Action: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObjectVersion'],
         Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
       },
     );
@@ -442,8 +444,9 @@ export function restoreDataStatements(policy: Policy): Json[] {
     ledgerItems('Plans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
     ...readReplicas(policy),
-    // ListBucket: a HEAD of a missing key answers 404 (not 403), which is how "absent" is known.
-    { Sid: 'ListTargets', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: targets.map((b) => s3Arn(b)) },
+    // ListBucket: a HEAD of a missing key answers 404 (not 403), which is how "absent" is known;
+    // GetBucketVersioning: a restore writes only into versioned buckets (it never destroys a version).
+    { Sid: 'ListTargets', Effect: 'Allow', Action: ['s3:ListBucket', 's3:GetBucketVersioning'], Resource: targets.map((b) => s3Arn(b)) },
     {
       Sid: 'WriteTargets',
       Effect: 'Allow',
@@ -464,8 +467,8 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
   return [
     ...runtimeStatements('verify-restore'),
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['LedgerTable', 'Arn'] } },
-    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'RESTORETEST#*', 'K#verify-*']),
-    ledgerItems('ScratchMultipartProgress', ['dynamodb:DeleteItem'], ['K#verify-*']),
+    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'RESTORETEST#*']),
+    ledgerItems('ScratchMultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#verify-*']),
     { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
     ...readReplicas(policy),
     ...(replicaBuckets.length > 0
@@ -483,9 +486,11 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
             Resource: replicaBuckets.map((b) => s3Arn(b)),
             Condition: { StringLike: { 's3:prefix': ['_dr-restore-tests/*'] } },
           },
+          { Sid: 'ScratchVersioning', Effect: 'Allow', Action: ['s3:GetBucketVersioning'], Resource: replicaBuckets.map((b) => s3Arn(b)) },
         ]
       : []),
-    ...vectorEngineStatements(policy, 'VerifyVectors'),
+    // A restore test that finds a corrupt snapshot marks it so in the catalog.
+    ...vectorEngineStatements(policy, 'VerifyVectors', ['dynamodb:UpdateItem']),
   ];
 }
 
@@ -504,17 +509,19 @@ export function restoreVectorsStatements(policy: Policy): Json[] {
  * reading snapshots and the catalog, the engines' credentials, and S3 Vectors indexes and LanceDB
  * datasets on S3 (including scratch or restored indexes).
  */
-export function vectorEngineStatements(policy: Policy, sid: string): Json[] {
+export function vectorEngineStatements(policy: Policy, sid: string, catalogWrites: string[] = []): Json[] {
   const assets = vectorAssets(policy).map(({ asset }) => asset);
   if (assets.length === 0) return [];
   const statements: Json[] = [
-    ledgerItems(`${sid}Catalog`, ['dynamodb:Query', 'dynamodb:GetItem'], ['SNAPSHOT#*']),
+    ledgerItems(`${sid}Catalog`, ['dynamodb:Query', 'dynamodb:GetItem', ...catalogWrites], ['SNAPSHOT#*']),
     {
       Sid: `${sid}ReadSnapshots`,
       Effect: 'Allow',
       Action: ['s3:GetObject'],
       Resource: assets.map((a) => s3Arn(`${a.replica.bucket}/${a.replica.prefix ?? ''}snapshots/*`)),
     },
+    // A missing chunk or manifest must answer 404 (an incomplete snapshot), not 403.
+    { Sid: `${sid}SnapshotBuckets`, Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [...new Set(assets.map((a) => a.replica.bucket))].map((b) => s3Arn(b)) },
   ];
   const secrets = [...new Set(assets.flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
   if (secrets.length > 0) statements.push({ Sid: `${sid}EngineCredentials`, Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });

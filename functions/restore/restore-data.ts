@@ -7,7 +7,7 @@ import { copyMultipart } from '../replication/multipart-copy.js';
 import { REPLICA_METADATA } from '../replication/replicate-key.js';
 import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
-import type { VersionedStore } from '../storage/versioned-store.js';
+import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
 import type { JsonValue } from '../vectors/vector-store.js';
 import type { DataRestoreRequest } from './data-request.js';
 import { expiryFrom, newPlanToken, planForRun, requestDigest, type PlanStore, type StoredPlan } from './restore-plan.js';
@@ -112,12 +112,22 @@ const asJson = (value: object) => value as unknown as JsonValue;
 const keep = (list: string[], key: string) => list.length < EXAMPLES && list.push(key);
 
 /** Decides what restoring one key means (reads only). */
-export async function decideKey(deps: Pick<DataRestoreDeps, 'ledger' | 'target'>, asset: ObjectAsset, request: DataRestoreRequest, key: string): Promise<KeyDecision> {
+export async function decideKey(
+  deps: Pick<DataRestoreDeps, 'ledger' | 'target'>,
+  asset: ObjectAsset,
+  request: DataRestoreRequest,
+  key: string,
+  replicaOrder: ReadonlyMap<string, number> = new Map(),
+): Promise<KeyDecision> {
   const targetKey = request.target.prefix + key.slice(asset.source.prefix.length);
   const asOf = Date.parse(request.asOf);
+  // Write times can tie (S3 reports whole seconds): then the replica's own order of the versions
+  // (oldest first) decides; a version not in the replica sorts last, so a tie is never resolved in
+  // favour of an older replicated version.
+  const order = (e: LedgerEntry) => (e.replicaVersionId !== undefined ? (replicaOrder.get(e.replicaVersionId) ?? Infinity) : Infinity);
   const entries = (await deps.ledger.entriesFor(asset.name, key))
     .filter((e) => e.entryType !== 'key' && Date.parse(e.sourceLastModified) <= asOf)
-    .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified));
+    .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified) || order(a) - order(b));
   const version = entries.at(-1);
   const current = await deps.target.current(request.target.bucket, targetKey);
   const targetHasKey = current !== undefined;
@@ -151,15 +161,27 @@ async function walk(
   afterKey: string | undefined,
   handle: (decision: KeyDecision) => Promise<void>,
   onBatch: (afterKey: string | undefined) => Promise<void> = async () => {},
+  /** A key whose state could not be read (a refused HEAD, throttling): without this, the walk fails. */
+  onUndecided?: (key: string, error: unknown) => Promise<void>,
 ): Promise<{ done: boolean; afterKey?: string }> {
   const concurrency = deps.concurrency ?? 16;
   const reserveMs = deps.reserveMs ?? 60_000;
   const assetReplicaPrefix = replicaKeyFor(asset, asset.source.prefix);
-  let batch: string[] = [];
+  let batch: KeyHistory[] = [];
   let checkpoint = afterKey;
   const flush = async (): Promise<boolean> => {
     const results = await Promise.allSettled(
-      batch.map(async (replicaKey) => handle(await decideKey(deps, asset, request, asset.source.prefix + replicaKey.slice(assetReplicaPrefix.length)))),
+      batch.map(async ({ key: replicaKey, versions }) => {
+        const key = asset.source.prefix + replicaKey.slice(assetReplicaPrefix.length);
+        let decision: KeyDecision;
+        try {
+          decision = await decideKey(deps, asset, request, key, new Map(versions.map((v, i) => [v.versionId, i])));
+        } catch (error) {
+          if (!onUndecided) throw error;
+          return onUndecided(key, error);
+        }
+        return handle(decision);
+      }),
     );
     // A key that has to continue in the next invocation (a long multipart copy) is where the next
     // invocation starts: keys after it in this batch are decided again there (and found unchanged).
@@ -167,17 +189,17 @@ async function walk(
     const failure = results.find((r) => r.status === 'rejected' && !(r.reason instanceof CopyContinuesError));
     if (failure) throw (failure as PromiseRejectedResult).reason;
     if (stoppedAt >= 0) {
-      checkpoint = stoppedAt === 0 ? checkpoint : batch[stoppedAt - 1];
+      checkpoint = stoppedAt === 0 ? checkpoint : batch[stoppedAt - 1]!.key;
       return false;
     }
-    checkpoint = batch.at(-1) ?? checkpoint;
+    checkpoint = batch.at(-1)?.key ?? checkpoint;
     batch = [];
     await onBatch(checkpoint);
     return true;
   };
   for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, request.prefix), afterKey)) {
     if (batch.length === 0 && deps.remainingMs() < reserveMs) return { done: false, afterKey: checkpoint };
-    batch.push(history.key);
+    batch.push(history);
     if (batch.length >= concurrency && !(await flush())) return { done: false, afterKey: checkpoint };
   }
   if (batch.length > 0 && !(await flush())) return { done: false, afterKey: checkpoint };
@@ -264,6 +286,10 @@ export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, 
     if (Date.now() - savedAt < 30_000) return;
     savedAt = Date.now();
     await deps.plans.saveProgress(plan.token, asJson({ ...progress, afterKey }));
+  }, async (key, error) => {
+    // One key that cannot be read fails that key, not the restore.
+    progress.failed++;
+    if (progress.failures.length < 50) progress.failures.push({ key, error: describeError(error) });
   });
   progress.afterKey = walked.afterKey;
   const now = deps.now();

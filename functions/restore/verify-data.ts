@@ -35,6 +35,7 @@ export interface ScrubState {
   mismatches: number;
   problems: { key: string; versionId: string; problem: string }[];
   lastCycle?: { cycle: number; startedAt: string; finishedAt: string; versionsRead: number; totalVersions: number; mismatches: number };
+  lastCycleProblems?: ScrubState['problems'];
 }
 
 export interface ScrubStore {
@@ -75,7 +76,7 @@ async function startCycle(deps: VerifyDataDeps, asset: ObjectAsset, previous: Sc
     bytesRead: 0,
     mismatches: 0,
     problems: [],
-    ...(previous?.lastCycle && { lastCycle: previous.lastCycle }),
+    ...(previous?.lastCycle && { lastCycle: previous.lastCycle, lastCycleProblems: previous.problems }),
   };
 }
 
@@ -126,17 +127,24 @@ export async function verifyDataRestore(
   const startedAt = deps.now();
   const reserveMs = deps.reserveMs ?? 60_000;
   let state = await deps.scrub.get(asset.name);
-  if (!state || (state.afterKey === undefined && state.versionsRead > 0)) state = await startCycle(deps, asset, state);
+  if (!state || (state.afterKey === undefined && state.lastCycle?.cycle === state.cycle)) state = await startCycle(deps, asset, state);
+  // Problems of the last completed cycle count until the current cycle completes clean.
+  const previousBad = state.lastCycle && state.lastCycle.cycle !== state.cycle && state.lastCycle.mismatches > 0
+    ? { count: state.lastCycle.mismatches, cycle: state.lastCycle.cycle }
+    : undefined;
+  const previousProblems = previousBad ? (state.lastCycleProblems ?? []) : [];
 
   // This run's share of the cycle: enough to be where the cycle should be by now, plus one run's worth.
   const cycleMs = asset.restoreTest.scrubCycleDays * 86_400_000;
   const runs = Math.max(1, cycleMs / (scheduleIntervalSeconds(asset.restoreTest.schedule) * 1000));
   const elapsed = Math.min(1, (startedAt.getTime() - Date.parse(state.cycleStartedAt)) / cycleMs);
-  const quota = Math.max(Math.ceil(state.totalVersions / runs), Math.ceil(state.totalVersions * elapsed) - state.versionsRead);
+  // At least one: an asset counted empty when the cycle started still gets read (and recounted).
+  const quota = Math.max(1, Math.ceil(state.totalVersions / runs), Math.ceil(state.totalVersions * elapsed) - state.versionsRead);
 
   const sample: KeyDecision[] = [];
   let readThisRun = 0;
   let mismatchesThisRun = 0;
+  const problemsThisRun: ScrubState['problems'] = [];
   let reachedEnd = true;
   const walk: AsyncIterable<KeyHistory> = deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix), state.afterKey);
   for await (const history of walk) {
@@ -161,6 +169,7 @@ export async function verifyDataRestore(
       if (problem) {
         mismatchesThisRun++;
         state.mismatches++;
+        problemsThisRun.push({ key: history.key, versionId: version.versionId, problem });
         if (state.problems.length < 20) state.problems.push({ key: history.key, versionId: version.versionId, problem });
       } else if (version.isLatest && entry && sample.length < asset.restoreTest.sampleObjects) {
         sample.push(scratchDecision(asset, startedAt, key, entry));
@@ -188,13 +197,18 @@ export async function verifyDataRestore(
   let restoredBytes = 0;
   const failures: string[] = [];
   try {
-    for (const decision of sample) {
-      try {
-        await restoreVersion({ ...deps, target: deps.replica }, asset, asset.replica.bucket, `verify-${startedAt.getTime()}`, decision, () => false);
-        restoredBytes += decision.version!.size;
-      } catch (error) {
-        failures.push(`${decision.key}: ${describeError(error)}`);
-      }
+    // Eight at a time, as a restore runs keys in parallel (a sequential sample would overstate the RTO).
+    for (let i = 0; i < sample.length; i += 8) {
+      await Promise.all(
+        sample.slice(i, i + 8).map(async (decision) => {
+          try {
+            await restoreVersion({ ...deps, target: deps.replica }, asset, asset.replica.bucket, `verify-${startedAt.getTime()}`, decision, () => false);
+            restoredBytes += decision.version!.size;
+          } catch (error) {
+            failures.push(`${decision.key}: ${describeError(error)}`);
+          }
+        }),
+      );
     }
   } finally {
     await deps.destroy(asset.replica.bucket, scratch);
@@ -202,12 +216,15 @@ export async function verifyDataRestore(
   const restoreMs = performance.now() - restoreStarted;
 
   const coverage = state.totalVersions === 0 ? 1 : Math.min(1, state.versionsRead / state.totalVersions);
-  const firstProblem = state.problems.at(-Math.min(mismatchesThisRun, state.problems.length));
+  // A bad replica version keeps the test failing until a whole scrub cycle has read the replica
+  // clean (it is read again only in the next cycle): one incident, not a page and a false recovery.
+  const firstProblem = problemsThisRun[0] ?? state.problems[0] ?? previousProblems[0];
+  const bad = state.mismatches > 0 ? { count: state.mismatches, cycle: state.cycle } : reachedEnd ? undefined : previousBad;
   const reason =
     failures.length > 0
       ? `sample restore failed: ${failures[0]}`
-      : mismatchesThisRun > 0
-        ? `scrub found ${mismatchesThisRun} bad replica versions; first ${firstProblem?.key} (${firstProblem?.versionId}): ${firstProblem?.problem}`
+      : bad
+        ? `scrub found ${bad.count} bad replica versions in cycle ${bad.cycle}; first ${firstProblem?.key} (${firstProblem?.versionId}): ${firstProblem?.problem}`
         : undefined;
   return {
     asset: asset.name,
@@ -219,7 +236,7 @@ export async function verifyDataRestore(
     restoreMs,
     restored: restoredBytes,
     assetTotal: state.currentBytes,
-    rtoSeconds: sample.length === 0 ? null : measuredRto(restoreMs, restoredBytes, state.currentBytes),
+    rtoSeconds: sample.length === 0 && state.currentBytes > 0 ? null : measuredRto(restoreMs, restoredBytes, state.currentBytes),
     checks: {
       sample: { objects: sample.length, bytes: restoredBytes, verified: sample.length - failures.length },
       scrub: {

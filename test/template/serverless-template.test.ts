@@ -277,9 +277,10 @@ describe('snapshot-vectors in the packaged template', () => {
     const s3 = statements.filter((s) => s.Sid.endsWith('ProductSearchIndex') && [s.Action].flat().some((a: string) => a.startsWith('s3:')));
     expect(s3).toEqual([
       expect.objectContaining({
-        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Action: ['s3:ListBucketVersions'],
         Condition: { StringLike: { 's3:prefix': ['vectors/product-search/snapshots/*'] } },
       }),
+      expect.objectContaining({ Action: ['s3:ListBucket'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica' } }),
       expect.objectContaining({ Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' } }),
     ]);
     expect(statements.find((s) => s.Sid === 'Catalog').Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] } });

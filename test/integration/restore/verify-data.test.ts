@@ -53,6 +53,7 @@ async function rewindCycle(now = clock) {
     versionsRead: 0,
     mismatches: 0,
     problems: [],
+    lastCycle: undefined,
   });
 }
 
@@ -125,8 +126,24 @@ describe('verify-restore of an object asset', () => {
     await rewindCycle();
     const result = await verifyDataRestore(deps({ replica: rotten }), asset);
     expect(result.ok).toBe(false);
-    expect(result.reason).toMatch(/^scrub found 1 bad replica versions; first dr\/train\/shard-3\.jsonl \(.+\): SHA-256 f{64}, the ledger says [0-9a-f]{64}$/);
+    expect(result.reason).toMatch(/^scrub found 1 bad replica versions in cycle \d+; first dr\/train\/shard-3\.jsonl \(.+\): SHA-256 f{64}, the ledger says [0-9a-f]{64}$/);
     expect(rtoCheck(asset, result)).toMatchObject({ status: 'missed', reason: 'restore-test-failed', description: result.reason });
+  });
+
+  it('keeps failing after a bad version until a whole cycle reads the replica clean (one incident)', async () => {
+    const asset = t.asset('training');
+    const store = deps().replica;
+    const rotten: VersionedStore = Object.assign(Object.create(store), {
+      sha256: async (ref: { key: string }) => (ref.key.endsWith('shard-1.jsonl') ? 'e'.repeat(64) : store.sha256(ref as never)),
+    });
+    await rewindCycle();
+    expect((await verifyDataRestore(deps({ replica: rotten }), asset)).ok).toBe(false);
+    clock = new Date(clock.getTime() + day);
+    const next = await verifyDataRestore(deps(), asset); // the next cycle has not read it again yet
+    expect(next.ok).toBe(false);
+    expect(next.reason).toMatch(/shard-1\.jsonl/);
+    clock = new Date(clock.getTime() + 31 * day); // a whole clean cycle: recovered
+    expect((await verifyDataRestore(deps(), asset)).ok).toBe(true);
   });
 
   it('reports a sample restore that does not verify, and still removes the scratch copies', async () => {
