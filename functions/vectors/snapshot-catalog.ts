@@ -44,6 +44,8 @@ export interface SnapshotEntry {
   progress?: SnapshotProgress;
   /** Checkpoint of a read-back verification that did not finish in one invocation. */
   verify?: VerifyProgress;
+  /** The invocation working on this snapshot, until when (a schedule tick and a continuation never interleave). */
+  lease?: { owner: string; until: string };
 }
 
 export interface SnapshotCatalogStore {
@@ -57,6 +59,10 @@ export interface SnapshotCatalogStore {
   /** Sets the state and fields of a finished step. */
   update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void>;
   get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined>;
+  /** Takes the snapshot's lease for `owner` until `until`, if it is free, expired or already its own. */
+  lease(asset: string, snapshotId: string, owner: string, until: Date, now: Date): Promise<boolean>;
+  /** Gives the lease back (if `owner` still holds it), so that a continuation may take it at once. */
+  release(asset: string, snapshotId: string, owner: string): Promise<void>;
   /** Every entry of the asset, newest first. */
   list(asset: string): Promise<SnapshotEntry[]>;
 }

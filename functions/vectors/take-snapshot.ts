@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants, createGzip } from 'node:zlib';
 import { describeError } from '../shared/errors.js';
 import { readManifest, SnapshotCorruptError, verifySnapshotFiles } from './read-snapshot.js';
@@ -79,13 +79,22 @@ export async function snapshotVectorIndex(target: SnapshotTarget, deps: Snapshot
     if ('outcome' in started) return started;
     entry = started;
   }
-
-  if (entry.state === 'in-progress') {
-    const written = await writeChunks(target, deps, entry);
-    if (written.outcome !== 'scanned') return written;
-    entry = await finish(target, deps, entry, written.progress);
+  // One invocation at a time per snapshot: the lease lasts this invocation (plus a minute).
+  const owner = randomUUID();
+  const until = new Date(deps.now().getTime() + Math.min(deps.remainingMs(), 900_000) + 60_000);
+  if (!(await deps.catalog.lease(target.asset, entry.snapshotId, owner, until, deps.now()))) {
+    return { outcome: 'busy', snapshotId: entry.snapshotId };
   }
-  return verify(deps, entry);
+  try {
+    if (entry.state === 'in-progress') {
+      const written = await writeChunks(target, deps, entry);
+      if (written.outcome !== 'scanned') return written;
+      entry = await finish(target, deps, entry, written.progress);
+    }
+    return await verify(deps, entry);
+  } finally {
+    await deps.catalog.release(target.asset, entry.snapshotId, owner);
+  }
 }
 
 async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<SnapshotEntry | SnapshotRun> {

@@ -168,11 +168,12 @@ describe('snapshot-vectors', () => {
     clock = new Date('2026-11-26T12:00:00Z');
     let saves = 0;
     const crashing = {
-      ...catalog,
       list: catalog.list.bind(catalog),
       begin: catalog.begin.bind(catalog),
       update: catalog.update.bind(catalog),
       get: catalog.get.bind(catalog),
+      lease: catalog.lease.bind(catalog),
+      release: catalog.release.bind(catalog),
       saveProgress: async (...args: Parameters<DynamoSnapshotCatalog['saveProgress']>) => {
         if (++saves === 3) throw new Error('Lambda timed out');
         return catalog.saveProgress(...args);
@@ -184,6 +185,22 @@ describe('snapshot-vectors', () => {
     expect(run).toMatchObject({ outcome: 'verified', count: records.length });
     const entry = await newestVerified(catalog, 'docs');
     expect((await readManifest(objects, entry!.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
+  });
+
+  it('lets one invocation at a time work on a snapshot: a second one (a schedule tick during a continuation) is busy', async () => {
+    clock = new Date('2026-11-26T12:30:00Z');
+    const first = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith({ budget: 2 }).deps);
+    expect(first.run.outcome).toBe('in-progress');
+    const entry = (await catalog.list('docs'))[0]!;
+    // Another invocation holds the snapshot (as a continuation would while it runs).
+    expect(await catalog.lease('docs', entry.snapshotId, 'other-invocation', new Date(clock.getTime() + 600_000), clock)).toBe(true);
+    const chunksBefore = await keysUnder(entry.prefix);
+    const second = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+    expect(second.run).toEqual({ outcome: 'busy', snapshotId: entry.snapshotId });
+    expect(await keysUnder(entry.prefix)).toEqual(chunksBefore);
+    // Once it is released (or expired), the next invocation resumes and finishes.
+    await catalog.release('docs', entry.snapshotId, 'other-invocation');
+    expect((await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps)).run).toMatchObject({ outcome: 'verified', snapshotId: entry.snapshotId });
   });
 
   it('marks a snapshot with a corrupted chunk corrupt, never verified; readers detect it by checksum', async () => {
