@@ -82,4 +82,40 @@ export class DynamoPlanStore implements PlanStore {
       }),
     );
   }
+
+  async lease(token: string, owner: string, until: Date, now: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(token),
+          UpdateExpression: 'SET #plan.lease = :lease',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#plan.lease) OR #plan.lease.#until < :now OR #plan.lease.#owner = :owner)',
+          ExpressionAttributeNames: { '#plan': 'plan', '#until': 'until', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':lease': { owner, until: until.toISOString() }, ':now': now.toISOString(), ':owner': owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async release(token: string, owner: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(token),
+          UpdateExpression: 'REMOVE #plan.lease',
+          ConditionExpression: '#plan.lease.#owner = :owner',
+          ExpressionAttributeNames: { '#plan': 'plan', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
 import type { JsonValue } from '../vectors/vector-store.js';
 import type { DataRestoreRequest } from './data-request.js';
-import { expiryFrom, newPlanToken, planForRun, requestDigest, type PlanStore, type StoredPlan } from './restore-plan.js';
+import { expiryFrom, newPlanToken, planForRun, requestDigest, withRunLease, type PlanStore, type StoredPlan } from './restore-plan.js';
 
 /**
  * restore-data: every key of an asset (or a prefix of it) as it was at a point in time, from the
@@ -255,8 +255,15 @@ export async function planDataRestore(
   return plan;
 }
 
-/** The real run of a plan (claimed once with its token), or its continuation. */
-export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: StoredPlan): Promise<StoredPlan> {
+/**
+ * The real run of a plan (claimed once with its token), or its continuation; one invocation at a
+ * time (the plan's run lease): another one meanwhile gets the plan as it is and does nothing.
+ */
+export function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: StoredPlan): Promise<StoredPlan> {
+  return withRunLease(deps.plans, plan.token, deps.now(), deps.remainingMs(), () => runLeased(deps, asset, plan), async () => (await deps.plans.get(plan.token)) ?? plan);
+}
+
+async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: StoredPlan): Promise<StoredPlan> {
   const request = plan.request as unknown as DataRestoreRequest;
   const progress: DataRunProgress = (plan.progress as unknown as DataRunProgress | undefined) ?? {
     restored: { objects: 0, bytes: 0 },

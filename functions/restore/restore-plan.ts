@@ -30,6 +30,8 @@ export interface StoredPlan<Request = JsonValue, Summary = JsonValue, Progress =
   progress?: Progress;
   result?: Result;
   reason?: string;
+  /** The invocation running the plan now, and until when. */
+  lease?: { owner: string; until: string };
 }
 
 export interface PlanStore {
@@ -41,6 +43,32 @@ export interface PlanStore {
   claim(token: string, now: Date): Promise<boolean>;
   saveProgress(token: string, progress: JsonValue): Promise<void>;
   finish(token: string, state: 'done' | 'failed', now: Date, result: JsonValue, reason?: string): Promise<void>;
+  /** Takes the run's lease for `owner` until `until`, if it is free, expired or already its own. */
+  lease(token: string, owner: string, until: Date, now: Date): Promise<boolean>;
+  release(token: string, owner: string): Promise<void>;
+}
+
+/**
+ * Runs `work` holding the plan's lease for this invocation, so that a continuation, a Lambda retry
+ * and an operator's {"restoreId", "continuation": true} never run one plan twice at once. Without the
+ * lease (another invocation holds it) `busy` is returned instead and nothing is done.
+ */
+export async function withRunLease<T>(
+  plans: PlanStore,
+  token: string,
+  now: Date,
+  remainingMs: number,
+  work: () => Promise<T>,
+  busy: () => Promise<T>,
+): Promise<T> {
+  const owner = randomBytes(8).toString('hex');
+  const until = new Date(now.getTime() + Math.min(remainingMs, 900_000) + 60_000);
+  if (!(await plans.lease(token, owner, until, now))) return busy();
+  try {
+    return await work();
+  } finally {
+    await plans.release(token, owner);
+  }
 }
 
 export const newPlanToken = () => randomBytes(16).toString('hex');

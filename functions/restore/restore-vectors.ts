@@ -8,7 +8,7 @@ import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-ca
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
 import { type Engine, indexExists, type JsonValue, type Metric, type VectorStore } from '../vectors/vector-store.js';
-import { expiryFrom, newPlanToken, planForRun, type PlanStore, requestDigest, type StoredPlan } from './restore-plan.js';
+import { expiryFrom, newPlanToken, planForRun, type PlanStore, requestDigest, type StoredPlan, withRunLease } from './restore-plan.js';
 import type { VectorRestoreCall, VectorRestoreRequest } from './restore-vectors-request.js';
 import {
   compareWithManifest,
@@ -132,10 +132,10 @@ export async function restoreVectors(call: VectorRestoreCall, deps: VectorRestor
   if (call.kind === 'status') {
     const plan = await deps.plans.get(call.restoreId);
     if (!plan || plan.kind !== KIND) throw new PayloadError(`restoreId: there is no ${KIND} restore "${call.restoreId}"`);
-    return call.continuation && plan.state === 'running' ? execute(plan, deps) : statusOf(plan);
+    return call.continuation && plan.state === 'running' ? executeLeased(plan, deps) : statusOf(plan);
   }
   if (call.dryRun) return planRestore(call.request, call.source, call.target, deps);
-  return execute(await planForRun(deps.plans, KIND, call.planToken, call.request, deps.now()), deps);
+  return executeLeased(await planForRun(deps.plans, KIND, call.planToken, call.request, deps.now()), deps);
 }
 
 /** The dry run: resolves snapshot and target, checks the restore could run, stores the plan. Writes nothing. */
@@ -260,6 +260,11 @@ class PlanNotRunningError extends Error {
   constructor(readonly plan: StoredPlan) {
     super(`plan ${plan.token} is ${plan.state}`);
   }
+}
+
+/** execute, holding the plan's run lease (another invocation running it: its status, nothing done). */
+function executeLeased(stored: StoredPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+  return withRunLease(deps.plans, stored.token, deps.now(), deps.remainingMs(), () => execute(stored, deps), async () => statusOf((await deps.plans.get(stored.token))!));
 }
 
 /** Runs (or continues) a claimed plan from its checkpoint until it is done or time runs out. */

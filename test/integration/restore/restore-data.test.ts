@@ -172,6 +172,20 @@ describe('restore-data', () => {
     expect(await versionsIn('it-restore', 'continued/')).toHaveLength(3);
   });
 
+  it('runs one plan in one invocation at a time: a concurrent continuation does nothing', async () => {
+    const request = { asset: 'training', asOf: t1, target: { bucket: 'it-restore', prefix: 'leased/' } };
+    const { planToken } = await invoke({ ...request, dryRun: true });
+    const plans = new DynamoPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
+    expect(await plans.claim(planToken, new Date())).toBe(true);
+    // Another invocation is running it (say the function's own continuation).
+    expect(await plans.lease(planToken, 'other-invocation', new Date(Date.now() + 600_000), new Date())).toBe(true);
+    const concurrent = await invoke({ restoreId: planToken, continuation: true });
+    expect(concurrent).toMatchObject({ state: 'running' });
+    expect(await versionsIn('it-restore', 'leased/')).toEqual([]);
+    await plans.release(planToken, 'other-invocation');
+    expect(await invoke({ restoreId: planToken, continuation: true })).toMatchObject({ state: 'done', result: { restored: { objects: 3 } } });
+  });
+
   it('rejects bad payloads with one clear error and writes nothing', async () => {
     const before = [...(await versionsIn('it-source')), ...(await versionsIn('it-restore'))];
     const cases: [string, string][] = [
