@@ -312,6 +312,7 @@ async function execute(stored: StoredPlan, deps: VectorRestoreDeps): Promise<Vec
         checkpoint: (at) => save({ ...progress!, write: at, lastError: null }),
       });
       if (!written.done) return await pause(token, deps);
+      await store.finishLoad?.(plan.target.index, { dimensions: manifest.dimensions, metric: manifest.metric });
       await save({ ...progress!, phase: 'verify', scan: scanStart() });
     }
     const scanned = await scanIndex({
@@ -389,7 +390,7 @@ async function createTarget(
     }
   }
   if (exists || nativeFailed) await store.dropIndex(index);
-  await store.createIndex(index, { dimensions: manifest.dimensions, metric: manifest.metric });
+  await store.createIndex(index, { dimensions: manifest.dimensions, metric: manifest.metric, bulkLoad: true });
   await save({ ...base, phase: 'write', nativeFailed });
   return undefined;
 }

@@ -74,7 +74,7 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
     const positions = goldenPositions(manifest.count, asset.restoreTest.goldenQueries);
     const golden: Float32Array[] = [];
     try {
-      await store.createIndex(scratch, { dimensions: manifest.dimensions, metric: manifest.metric });
+      await store.createIndex(scratch, { dimensions: manifest.dimensions, metric: manifest.metric, bulkLoad: true });
     } catch (error) {
       ours = !(error instanceof IndexExistsError);
       throw error;
@@ -94,6 +94,7 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
         onRecord: (record, position) => void (positions.has(position) && golden.push(record.vector)),
       });
       restore.restored = written.at.written;
+      await store.finishLoad?.(scratch, { dimensions: manifest.dimensions, metric: manifest.metric });
       restore.completed = true;
     } finally {
       restore.ms = deps.now().getTime() - restoreStart;

@@ -24,6 +24,11 @@ export interface VectorRecord {
 export interface IndexSpec {
   dimensions: number;
   metric: Metric;
+  /**
+   * A bulk load follows (a restore): engines that maintain a search index on every insert may
+   * create the index without it, to build it once in `finishLoad` (as pg_restore does).
+   */
+  bulkLoad?: boolean;
 }
 
 export interface IndexDescription {
@@ -91,6 +96,8 @@ export interface VectorStore {
   createIndex(index: string, spec: IndexSpec): Promise<void>;
   /** Drops the index; dropping one that does not exist is not an error. */
   dropIndex(index: string): Promise<void>;
+  /** After a bulk load: builds what `createIndex` with `bulkLoad` left out (idempotent). */
+  finishLoad?(index: string, spec: IndexSpec): Promise<void>;
   /** The k nearest neighbours of `vector`, nearest first. */
   query(index: string, vector: Float32Array, k: number): Promise<Neighbour[]>;
   /** Whether `query` is exact (recall 1.0 expected) or approximate (ANN). */

@@ -232,7 +232,7 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
         }),
       ),
 
-    createIndex: (index, { dimensions, metric }) =>
+    createIndex: (index, { dimensions, metric, bulkLoad }) =>
       run('createIndex', index, (table) => {
         layouts.delete(index);
         if (!Number.isInteger(dimensions) || dimensions < 1) throw new EngineError(engine, `invalid dimensions ${dimensions} for index "${index}"`);
@@ -240,8 +240,16 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
           await client.query(
             `CREATE TABLE ${table} (${id} text PRIMARY KEY, ${vec} vector(${dimensions}) NOT NULL, ${meta} jsonb NOT NULL DEFAULT '{}')`,
           );
-          await client.query(`CREATE INDEX ON ${table} USING hnsw (${vec} ${opClasses[metric]})`);
+          // A bulk load builds the HNSW index once at the end (finishLoad): far cheaper than per insert.
+          if (!bulkLoad) await client.query(`CREATE INDEX ON ${table} USING hnsw (${vec} ${opClasses[metric]})`);
         });
+      }),
+
+    finishLoad: (index, { metric }) =>
+      run('finishLoad', index, async (table) => {
+        if ((await layout(index, table)).metric !== undefined) return; // built already
+        await pool.query(`CREATE INDEX ON ${table} USING hnsw (${vec} ${opClasses[metric]})`);
+        layouts.delete(index);
       }),
 
     dropIndex: (index) =>

@@ -142,6 +142,24 @@ describe('pgvector adapter (PGlite)', () => {
     await store.dropIndex(index);
   });
 
+  it('bulk loads without the HNSW index and builds it once at the end (what restores do)', async () => {
+    const index = freshIndexName('bulk');
+    await store.createIndex(index, { dimensions: 16, metric: 'cosine', bulkLoad: true });
+    expect((await store.describe(index)).metric).toBeUndefined(); // no ANN index yet
+    const records = sampleRecords(50, 16, 9);
+    await store.write(index, records);
+    await store.finishLoad!(index, { dimensions: 16, metric: 'cosine' });
+    await store.finishLoad!(index, { dimensions: 16, metric: 'cosine' }); // idempotent
+    expect(await store.describe(index)).toEqual({ dimensions: 16, metric: 'cosine', count: 50 });
+    const client = new pg.Client({ connectionString: server.connectionString });
+    await client.connect();
+    const { rows } = await client.query('SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE $2', [index, '%hnsw%']);
+    await client.end();
+    expect(rows[0].n).toBe(1);
+    expect((await store.query(index, records[7]!.vector, 3))[0]!.id).toBe(records[7]!.id);
+    await store.dropIndex(index);
+  });
+
   it('refuses index names that are not simple identifiers before sending any SQL', async () => {
     await expect(store.describe('items"; DROP TABLE x; --')).rejects.toThrow(/index name .* is not a simple identifier/);
     await expect(store.createIndex('has space', { dimensions: 3, metric: 'cosine' })).rejects.toBeInstanceOf(EngineError);
