@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { writeIf } from '../shared/conditional-write.js';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { JsonValue } from '../vectors/vector-store.js';
 import type { PlanStore, StoredPlan } from './restore-plan.js';
@@ -40,8 +40,8 @@ export class DynamoPlanStore implements PlanStore {
   }
 
   async claim(token: string, now: Date): Promise<boolean> {
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(token),
@@ -50,12 +50,8 @@ export class DynamoPlanStore implements PlanStore {
           ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
           ExpressionAttributeValues: { ':running': 'running', ':planned': 'planned', ':now': now.toISOString() },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async saveProgress(token: string, progress: JsonValue): Promise<void> {
@@ -84,8 +80,8 @@ export class DynamoPlanStore implements PlanStore {
   }
 
   async lease(token: string, owner: string, until: Date, now: Date): Promise<boolean> {
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(token),
@@ -94,17 +90,13 @@ export class DynamoPlanStore implements PlanStore {
           ExpressionAttributeNames: { '#plan': 'plan', '#until': 'until', '#owner': 'owner' },
           ExpressionAttributeValues: { ':lease': { owner, until: until.toISOString() }, ':now': now.toISOString(), ':owner': owner },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async release(token: string, owner: string): Promise<void> {
-    try {
-      await this.db.send(
+    await writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(token),
@@ -113,9 +105,7 @@ export class DynamoPlanStore implements PlanStore {
           ExpressionAttributeNames: { '#plan': 'plan', '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 }

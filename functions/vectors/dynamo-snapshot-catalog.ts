@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { writeIf } from '../shared/conditional-write.js';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SnapshotCatalogStore, SnapshotEntry, SnapshotProgress } from './snapshot-catalog.js';
 
@@ -12,24 +12,20 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
   ) {}
 
   async begin(entry: SnapshotEntry): Promise<boolean> {
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new PutCommand({
           TableName: this.table,
           Item: { pk: pk(entry.asset), sk: entry.snapshotId, ...entry },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async saveProgress(asset: string, snapshotId: string, progress: SnapshotProgress, expectedNextChunk: number): Promise<boolean> {
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: pk(asset), sk: snapshotId },
@@ -45,12 +41,8 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
             ':expected': expectedNextChunk,
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void> {
@@ -69,8 +61,8 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
   }
 
   async lease(asset: string, snapshotId: string, owner: string, until: Date, now: Date): Promise<boolean> {
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: pk(asset), sk: snapshotId },
@@ -79,17 +71,13 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
           ExpressionAttributeNames: { '#until': 'until', '#owner': 'owner' },
           ExpressionAttributeValues: { ':lease': { owner, until: until.toISOString() }, ':now': now.toISOString(), ':owner': owner },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async release(asset: string, snapshotId: string, owner: string): Promise<void> {
-    try {
-      await this.db.send(
+    await writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: pk(asset), sk: snapshotId },
@@ -98,10 +86,8 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 
   async get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined> {
