@@ -3,7 +3,7 @@ import { ledgerVersionId } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
-import { copyMultipart } from '../replication/multipart-copy.js';
+import { compositeSha256, copyMultipart, planParts } from '../replication/multipart-copy.js';
 import { REPLICA_METADATA } from '../replication/replicate-key.js';
 import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
@@ -351,23 +351,52 @@ export async function restoreVersion(
   };
   const request = { source, target: { bucket: targetBucket, key: d.targetKey }, details: { ...details, metadata }, metadata, storageClass: 'STANDARD' };
 
+  let restored: { versionId: string; sha256?: string; composite?: { digest: string; partSizeBytes: number } };
   if (details.size > deps.multipart.thresholdBytes) {
-    const partSizeBytes = version.partSizeBytes ?? deps.multipart.partSizeBytes;
     const copy = await copyMultipart(
       { source: deps.replica, replica: deps.target, ledger: deps.ledger, clock: deps.now, shouldYield },
       `restore#${token}`,
       d.key,
       version.sourceVersionId,
       request,
-      { partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },
+      { partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },
     );
-    if (version.sha256Composite && copy.partSizeBytes === version.partSizeBytes && copy.sha256Composite !== version.sha256Composite) {
-      throw new ChecksumMismatchError(`composite ${version.sha256Composite}`, `composite ${copy.sha256Composite}`, copy.result.versionId);
-    }
+    restored = { versionId: copy.result.versionId, composite: { digest: copy.sha256Composite, partSizeBytes: copy.partSizeBytes } };
+  } else {
+    const copy = await deps.target.copy(request);
+    restored = { versionId: copy.versionId, ...(copy.sha256 && { sha256: copy.sha256 }) };
+  }
+  await verifyAgainstLedger(deps.target, { bucket: targetBucket, key: d.targetKey, versionId: restored.versionId }, version, restored);
+}
+
+/**
+ * The restored object against the checksum the ledger recorded when the version was replicated:
+ * its SHA-256, or its composite SHA-256 at the recorded part size. Whatever the copy itself
+ * reported is used when it is of the same kind; otherwise the restored object is read back and
+ * hashed that way (the multipart threshold or part size may have changed since).
+ */
+async function verifyAgainstLedger(
+  target: VersionedStore,
+  ref: { bucket: string; key: string; versionId: string },
+  version: LedgerEntry,
+  reported: { sha256?: string; composite?: { digest: string; partSizeBytes: number } },
+): Promise<void> {
+  const composite = version.sha256Composite && version.partSizeBytes ? { digest: version.sha256Composite, partSizeBytes: version.partSizeBytes } : undefined;
+  // What the copy reported, when it is of a kind the ledger has: no read needed.
+  if (composite && reported.composite?.partSizeBytes === composite.partSizeBytes) {
+    if (reported.composite.digest !== composite.digest) throw new ChecksumMismatchError(`composite ${composite.digest}`, `composite ${reported.composite.digest}`, ref.versionId);
     return;
   }
-  const copy = await deps.target.copy(request);
-  const restored = copy.sha256 ?? (await deps.target.sha256({ bucket: targetBucket, key: d.targetKey, versionId: copy.versionId }));
-  const expected = version.sha256 ?? (await deps.replica.sha256(source));
-  if (restored !== expected) throw new ChecksumMismatchError(expected, restored, copy.versionId);
+  if (version.sha256) {
+    const actual = reported.sha256 ?? (await target.sha256(ref));
+    if (actual !== version.sha256) throw new ChecksumMismatchError(version.sha256, actual, ref.versionId);
+    return;
+  }
+  if (composite) {
+    const parts = planParts(version.size, composite.partSizeBytes);
+    const actual = compositeSha256(await Promise.all(parts.map((p) => target.sha256Range(ref, p.start, p.end))));
+    if (actual !== composite.digest) throw new ChecksumMismatchError(`composite ${composite.digest}`, `composite ${actual}`, ref.versionId);
+    return;
+  }
+  throw new ChecksumMismatchError('a checksum in the ledger', 'none recorded', ref.versionId);
 }

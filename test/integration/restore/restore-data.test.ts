@@ -186,6 +186,29 @@ describe('restore-data', () => {
     expect(await invoke({ restoreId: planToken, continuation: true })).toMatchObject({ state: 'done', result: { restored: { objects: 3 } } });
   });
 
+  it('verifies against the ledger\'s composite checksum when the object is now below the multipart threshold', async () => {
+    const call = parseDataRestore({ asset: 'training', prefix: 'train/a', asOf: t1, target: { bucket: 'it-restore', prefix: 'threshold/' }, dryRun: true }, t.policy, new Date());
+    if (call.kind !== 'restore') throw new Error('unexpected');
+    const stores = createStores(true);
+    const plans = new DynamoPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
+    const deps: DataRestoreDeps = {
+      ledger: new DynamoLedger(dynamoDocumentClient(), t.stack.ledgerTable),
+      replica: stores.replicaOf(call.asset),
+      target: stores.inRegion('us-east-1'),
+      plans,
+      continuation: { continueLater: async () => {} },
+      now: () => new Date(),
+      remainingMs: () => 900_000,
+      // Replicated with 5 MiB parts (a composite in the ledger); restored now with one CopyObject.
+      multipart: { thresholdBytes: 100 * MiB, partSizeBytes: 5 * MiB, partConcurrency: 2 },
+    };
+    const plan = await planDataRestore(deps, call.asset, call.request);
+    expect(await plans.claim(plan.token, new Date())).toBe(true);
+    const run = await runDataRestore(deps, call.asset, { ...plan, state: 'running' });
+    expect(run).toMatchObject({ state: 'done', result: { restored: { objects: 1 }, failed: 0 } });
+    expect((await read('it-restore', 'threshold/a.bin')).equals(original['train/a.bin'])).toBe(true);
+  });
+
   it('rejects bad payloads with one clear error and writes nothing', async () => {
     const before = [...(await versionsIn('it-source')), ...(await versionsIn('it-restore'))];
     const cases: [string, string][] = [
