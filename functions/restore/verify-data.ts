@@ -31,7 +31,6 @@ export interface ScrubState {
   currentBytes: number;
   afterKey?: string;
   versionsRead: number;
-  bytesRead: number;
   mismatches: number;
   problems: { key: string; versionId: string; problem: string }[];
   lastCycle?: { cycle: number; startedAt: string; finishedAt: string; versionsRead: number; totalVersions: number; mismatches: number };
@@ -73,7 +72,6 @@ async function startCycle(deps: VerifyDataDeps, asset: ObjectAsset, previous: Sc
     totalVersions,
     currentBytes,
     versionsRead: 0,
-    bytesRead: 0,
     mismatches: 0,
     problems: [],
     ...(previous?.lastCycle && { lastCycle: previous.lastCycle, lastCycleProblems: previous.problems }),
@@ -165,7 +163,6 @@ export async function verifyDataRestore(
       }
       readThisRun++;
       state.versionsRead++;
-      state.bytesRead += version.size;
       if (problem) {
         mismatchesThisRun++;
         state.mismatches++;
