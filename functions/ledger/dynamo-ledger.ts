@@ -108,6 +108,9 @@ export class DynamoLedger implements Ledger {
 
   async markPending(versions: PendingVersion[], now: Date): Promise<void> {
     for (const v of versions) {
+      // A version seen for the first time is one conditional Put; an existing entry (a retry, or one
+      // reconcile recorded) is updated in place, keeping its attempts and last error.
+      if (await this.putIfAbsent(v, now)) continue;
       await this.updateUnlessReplicated(
         v,
         '#state = if_not_exists(#state, :pending), attempts = if_not_exists(attempts, :zero)',
@@ -117,32 +120,54 @@ export class DynamoLedger implements Ledger {
     }
   }
 
+  private async putIfAbsent(v: PendingVersion, now: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: partitionKey(v.asset, v.key),
+            sk: versionSortKey(v.sourceVersionId),
+            ...v,
+            state: 'pending',
+            attempts: 0,
+            firstSeenAt: now.toISOString(),
+            pendingAsset: v.asset,
+            pendingSince: v.sourceLastModified,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error: unknown) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * One Put of the whole entry: the lease holder knows it (attempts and first-seen time come from
+   * what it read under the lease), and a Put leaves the entry off the unreplicated index.
+   */
   async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
     await this.db.send(
-      new UpdateCommand({
+      new PutCommand({
         TableName: this.table,
-        Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
-        UpdateExpression:
-          `SET ${IDENTITY}, ` +
-          '#state = :replicated, replicaKey = :rkey, replicaVersionId = :rvid, replicatedAt = :at, lagSeconds = :lag, ' +
-          'attempts = if_not_exists(attempts, :zero) + :one, lastAttemptAt = :at' +
-          (r.sha256 ? ', sha256 = :sha' : '') +
-          (r.sha256Composite ? ', sha256Composite = :composite, partSizeBytes = :partSize' : '') +
-          (r.copyRetries !== undefined ? ', copyRetries = :retries' : '') +
-          ' REMOVE pendingAsset, pendingSince, lastError',
-        ExpressionAttributeNames: NAMES,
-        ExpressionAttributeValues: {
-          ...identityValues(v),
-          ':replicated': 'replicated',
-          ':rkey': r.replicaKey,
-          ':rvid': r.replicaVersionId,
-          ':at': r.replicatedAt,
-          ':lag': r.lagSeconds,
-          ':zero': 0,
-          ':one': 1,
-          ...(r.sha256 ? { ':sha': r.sha256 } : {}),
-          ...(r.sha256Composite ? { ':composite': r.sha256Composite, ':partSize': r.partSizeBytes } : {}),
-          ...(r.copyRetries !== undefined ? { ':retries': r.copyRetries } : {}),
+        Item: {
+          pk: partitionKey(v.asset, v.key),
+          sk: versionSortKey(v.sourceVersionId),
+          ...v,
+          state: 'replicated',
+          replicaKey: r.replicaKey,
+          replicaVersionId: r.replicaVersionId,
+          replicatedAt: r.replicatedAt,
+          lagSeconds: r.lagSeconds,
+          attempts: r.attempts,
+          firstSeenAt: r.firstSeenAt,
+          lastAttemptAt: r.replicatedAt,
+          ...(r.sha256 && { sha256: r.sha256 }),
+          ...(r.sha256Composite && { sha256Composite: r.sha256Composite, partSizeBytes: r.partSizeBytes }),
+          ...(r.copyRetries !== undefined && { copyRetries: r.copyRetries }),
         },
       }),
     );

@@ -33,6 +33,8 @@ export interface LedgerEntry {
   replicatedAt?: string;
   lagSeconds?: number;
   attempts: number;
+  /** When replication (or reconcile) first recorded the version. */
+  firstSeenAt?: string;
   lastError?: string;
   lastAttemptAt?: string;
 }
@@ -83,6 +85,9 @@ export interface ReplicatedVersion {
   copyRetries?: number;
   replicatedAt: string;
   lagSeconds: number;
+  /** Attempts at this version, the one that succeeded included. */
+  attempts: number;
+  firstSeenAt: string;
 }
 
 /** What replication writes and reads: entries of one key, and the key's lease. */
@@ -91,6 +96,10 @@ export interface ReplicationLedger {
   entriesFor(asset: string, key: string): Promise<LedgerEntry[]>;
   /** Records versions seen in the source and not yet replicated; replicated entries are left alone. */
   markPending(versions: PendingVersion[], now: Date): Promise<void>;
+  /**
+   * Replaces the version's entry with its replicated state. Only the key's lease holder calls it,
+   * with the attempts and first-seen time of the entry it read under the lease.
+   */
   markReplicated(version: PendingVersion, result: ReplicatedVersion): Promise<void>;
   markFailed(version: PendingVersion, error: string, now: Date): Promise<void>;
   /** A version that was permanently deleted from the source before it could be copied. */

@@ -162,9 +162,10 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
     alreadyReplicated: sourceVersions.length - todo.length,
   };
   if (todo.length > 0) {
+    const seenAt = deps.clock();
     await deps.ledger.markPending(
       todo.map((v) => pendingOf(asset, key, v)),
-      deps.clock(),
+      seenAt,
     );
     // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
     let current = pendingOf(asset, key, todo[0]!);
@@ -176,7 +177,7 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
       for (const [i, version] of todo.entries()) {
         current = pendingOf(asset, key, version);
         const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);
-        await recordReplicated(deps, current, replicaKey, report);
+        await recordReplicated(deps, current, replicaKey, report, entryByVersion.get(current.sourceVersionId), seenAt);
         outcome.replicated.push(report);
       }
     } catch (error: unknown) {
@@ -190,7 +191,15 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
   return outcome;
 }
 
-async function recordReplicated(deps: ReplicationDeps, version: PendingVersion, replicaKey: string, report: ReplicatedVersionReport) {
+/** `previous` is the version's entry as read under the lease (none when it was first seen at `seenAt`). */
+async function recordReplicated(
+  deps: ReplicationDeps,
+  version: PendingVersion,
+  replicaKey: string,
+  report: ReplicatedVersionReport,
+  previous: LedgerEntry | undefined,
+  seenAt: Date,
+) {
   await deps.ledger.markReplicated(version, {
     replicaKey,
     replicaVersionId: report.replicaVersionId,
@@ -200,6 +209,8 @@ async function recordReplicated(deps: ReplicationDeps, version: PendingVersion, 
     copyRetries: report.copyRetries,
     replicatedAt: deps.clock().toISOString(),
     lagSeconds: report.lagSeconds,
+    attempts: (previous?.attempts ?? 0) + 1,
+    firstSeenAt: previous?.firstSeenAt ?? seenAt.toISOString(),
   });
 }
 
@@ -230,7 +241,7 @@ async function restateCurrent(
     return [];
   }
   const report = await replicateVersion(deps, asset, key, replicaKey, latest, undefined);
-  await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report);
+  await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report, latestEntry, deps.clock());
   return [report];
 }
 

@@ -19,12 +19,28 @@ Gap 5 (moto 5.2.5): ListObjectVersions deep-copies every version of every key in
 object data included, on each call, whatever the prefix: a bucket of a few GB then costs GBs of
 memory and seconds per listing. Here only the keys under the prefix are listed, as shallow copies.
 
+Gap 9 (moto 5.2.5): ReceiveMessage checks each message's retention by computing all of the queue's
+attributes, approximate counts included, each of which walks every message: one receive costs
+O(messages^2), so a queue of a few thousand messages serves seconds per receive. Here the check
+reads the retention period alone, as SQS would.
+
+Gap 10 (moto 5.2.5): a Query on a table's partition key gathers and sorts every item of the table
+before it picks the partition's: its cost grows with the table, so a ledger of a few thousand keys
+serves each Query in tens of milliseconds. DynamoDB reads the one partition. Here a table Query
+reads only the items under its partition key (index queries are left as they are).
+
+The server does not log each request (werkzeug's access log): at thousands of requests per second
+the log costs the server a noticeable share of its one Python core, for every client alike.
+
 Usage: python server.py --port N   (binds 127.0.0.1 only)
 """
 import copy
+import logging
 import sys
+import threading
 
 import moto.events.models as events_models
+import moto.sqs.models as sqs_models
 import moto.s3.models as s3_models
 from moto.core.serialize import TimestampSerializer
 from moto.core.utils import unix_time
@@ -253,6 +269,49 @@ def _query_vectors(self):
 s3vectors_responses.S3VectorsResponse.list_vectors = _list_vectors_paged
 s3vectors_responses.S3VectorsResponse.query_vectors = _query_vectors
 s3vectors_urls.url_paths["{0}/QueryVectors$"] = s3vectors_responses.S3VectorsResponse.dispatch
+
+
+
+def _retained(self, queue_name, message):
+    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+
+sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained
+
+
+import moto.dynamodb.models.table as dynamodb_table
+
+_one_partition = threading.local()
+_original_table_query = dynamodb_table.Table.query
+_original_all_items = dynamodb_table.Table.all_items
+
+
+def _query_one_partition(self, hash_key, *args, **kwargs):
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name or hash_key is None:
+        return _original_table_query(self, hash_key, *args, **kwargs)
+    _one_partition.scope = (self, hash_key)
+    try:
+        return _original_table_query(self, hash_key, *args, **kwargs)
+    finally:
+        _one_partition.scope = None
+
+
+def _items_in_scope(self):
+    scope = getattr(_one_partition, "scope", None)
+    if scope is None or scope[0] is not self:
+        return _original_all_items(self)
+    partition = self.items.get(scope[1])
+    if partition is None:
+        return []
+    return list(partition.values()) if self.range_key_attr else [partition]
+
+
+dynamodb_table.Table.query = _query_one_partition
+dynamodb_table.Table.all_items = _items_in_scope
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 if __name__ == "__main__":
     main(["-H", "127.0.0.1", *sys.argv[1:]])

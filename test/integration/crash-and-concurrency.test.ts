@@ -140,13 +140,22 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     await t.ledger.markPending([a, b, c], new Date());
     await t.ledger.markFailed(c, 'boom', new Date());
     expect((await t.ledger.oldestUnreplicated('rpo-probe', 1)).map((e) => e.sourceVersionId)).toEqual(['b']);
-    await t.ledger.markReplicated(b, { replicaKey: 'k-b', replicaVersionId: 'r', replicatedAt: new Date().toISOString(), lagSeconds: 1 });
+    await t.ledger.markReplicated(b, { replicaKey: 'k-b', replicaVersionId: 'r', replicatedAt: new Date().toISOString(), lagSeconds: 1, attempts: 1, firstSeenAt: new Date().toISOString() });
     expect((await t.ledger.oldestUnreplicated('rpo-probe', 10)).map((e) => [e.sourceVersionId, e.state])).toEqual([
       ['a', 'pending'],
       ['c', 'failed'],
     ]);
     // A replicated entry is never put back to pending by a late duplicate.
     await t.ledger.markPending([b], new Date());
-    expect((await t.ledger.entriesFor('rpo-probe', 'k-b'))[0]).toMatchObject({ state: 'replicated' });
+    expect((await t.ledger.entriesFor('rpo-probe', 'k-b'))[0]).toMatchObject({ state: 'replicated', attempts: 1 });
+    // Seen again (a retry, or reconcile), a failed entry keeps its attempts, error and first-seen time.
+    const [failed] = await t.ledger.entriesFor('rpo-probe', 'k-c');
+    await t.ledger.markPending([c], new Date(Date.now() + 60_000));
+    expect((await t.ledger.entriesFor('rpo-probe', 'k-c'))[0]).toMatchObject({
+      state: 'failed',
+      attempts: 1,
+      lastError: 'boom',
+      firstSeenAt: failed!.firstSeenAt,
+    });
   });
 });

@@ -12,26 +12,37 @@ export class MemoryLedger implements ReplicationLedger {
     return [...this.entries.values()].filter((e) => e.asset === asset && e.key === key).map((e) => ({ ...e }));
   }
 
-  async markPending(versions: PendingVersion[]): Promise<void> {
+  async markPending(versions: PendingVersion[], now: Date): Promise<void> {
     for (const v of versions) {
       const id = this.id(v.asset, v.key, v.sourceVersionId);
       const existing = this.entries.get(id);
       if (existing?.state === 'replicated') continue;
-      this.entries.set(id, { ...v, state: existing?.state ?? 'pending', attempts: existing?.attempts ?? 0, ...existing && { lastError: existing.lastError } });
+      this.entries.set(id, {
+        ...v,
+        state: existing?.state ?? 'pending',
+        attempts: existing?.attempts ?? 0,
+        firstSeenAt: existing?.firstSeenAt ?? now.toISOString(),
+        ...(existing && { lastError: existing.lastError }),
+      });
     }
   }
 
   async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
-    const id = this.id(v.asset, v.key, v.sourceVersionId);
-    const attempts = (this.entries.get(id)?.attempts ?? 0) + 1;
-    this.entries.set(id, { ...v, ...r, state: 'replicated', attempts });
+    this.entries.set(this.id(v.asset, v.key, v.sourceVersionId), { ...v, ...r, state: 'replicated' });
   }
 
   async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
     const id = this.id(v.asset, v.key, v.sourceVersionId);
     const existing = this.entries.get(id);
     if (existing?.state === 'replicated') return;
-    this.entries.set(id, { ...v, state: 'failed', attempts: (existing?.attempts ?? 0) + 1, lastError: error, lastAttemptAt: now.toISOString() });
+    this.entries.set(id, {
+      ...v,
+      state: 'failed',
+      attempts: (existing?.attempts ?? 0) + 1,
+      firstSeenAt: existing?.firstSeenAt ?? now.toISOString(),
+      lastError: error,
+      lastAttemptAt: now.toISOString(),
+    });
   }
 
   async markSourceDeleted(entry: LedgerEntry): Promise<void> {
