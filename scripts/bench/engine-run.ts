@@ -3,7 +3,8 @@
  * (so its peak RSS is its own): `concurrency` pollers consume the replication queue the way
  * Lambda's event source mapping would (batches of 10, one handler invocation per batch), until
  * the queue is empty (drain) or until `expect` versions are replicated (follow).
- * Environment: the local AWS's, LEDGER_TABLE, DR_POLICY_FILE. Prints one JSON line.
+ * Environment: the local AWS's, LEDGER_TABLE, DR_POLICY_FILE. Prints one JSON line (with the CPU
+ * seconds the process used over the same span).
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { pollOnce } from '../local-aws/event-source-mapping.js';
@@ -26,6 +27,7 @@ async function main() {
   let succeeded = 0;
   let failed = 0;
   const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
   const deadline = Date.now() + timeoutMs;
   const poller = async () => {
     let idle = 0;
@@ -40,7 +42,8 @@ async function main() {
     }
   };
   await Promise.all(Array.from({ length: concurrency }, poller));
-  console.log(JSON.stringify({ messages: succeeded, failed, ms: performance.now() - started }));
+  const cpu = process.cpuUsage(cpuAtStart);
+  console.log(JSON.stringify({ messages: succeeded, failed, ms: performance.now() - started, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
 }
 
 main().then(

@@ -10,7 +10,7 @@
  * Usage: npm run bench:replication [-- --concurrency 8] [--scale 1]   (scale < 1 shrinks every case)
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateBucketCommand,
@@ -57,6 +57,9 @@ interface Run {
   objects: number;
   bytes: number;
   peakRssMiB: number;
+  /** CPU seconds of the tool's process, and of the local AWS while the tool ran. */
+  cpuSeconds: number;
+  localAwsCpuSeconds: number;
 }
 
 function body(size: number, seed: number): Buffer {
@@ -135,8 +138,10 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   };
   const engine = async (label: string, bucket: string, keys: string[], c: (typeof cases)[number]): Promise<Run> => {
     await queueKeys(bucket, keys);
+    const awsCpu = aws.cpuSeconds();
     const out = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/engine-run.ts'), '--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY)], env);
-    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { failed: number; ms: number };
+    const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { failed: number; ms: number; cpuSeconds: number };
     // A failed attempt is retried (the message comes back); what counts is that nothing is left over.
     const dead = await new SqsDeadLetterQueue(sqs, stack.deadLetterQueueUrl).depth();
     if (dead > 0) {
@@ -146,7 +151,16 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
     retriedAttempts.set(`${c.name} ${label}`, result.failed);
     // From the first poll to an empty queue: the process's start (Node, TypeScript loading, the
     // handler's cold start) is left out, as a warm Lambda fleet would not pay it per batch.
-    return { case: c.name, tool: label, seconds: result.ms / 1000, objects: c.count, bytes: c.count * c.size, peakRssMiB: out.peakRssMiB };
+    return {
+      case: c.name,
+      tool: label,
+      seconds: result.ms / 1000,
+      objects: c.count,
+      bytes: c.count * c.size,
+      peakRssMiB: out.peakRssMiB,
+      cpuSeconds: result.cpuSeconds,
+      localAwsCpuSeconds,
+    };
   };
   // Local endpoints speak plain HTTP: a CA bundle from the machine's environment only gets in the way
   // (rclone refuses AWS_CA_BUNDLE on its HTTP transport).
@@ -170,10 +184,14 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   for (const c of cases) {
     const keys = Array.from({ length: c.count }, (_, i) => `${c.id}/obj-${String(i).padStart(5, '0')}.bin`);
     process.stderr.write(`(${c.id}) ${c.name} ...\n`);
-    const rclone = await timed(RCLONE, ['copy', `moto:bench-src/${c.id}`, `moto:bench-rclone/${c.id}`, '--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '--s3-no-check-bucket'], rcloneEnv);
-    runs.push({ case: c.name, tool: 'rclone copy', seconds: rclone.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: rclone.peakRssMiB });
-    const awscli = await timed(AWS_CLI, ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'], awsEnv);
-    runs.push({ case: c.name, tool: 'aws s3 sync', seconds: awscli.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: awscli.peakRssMiB });
+    const tool = async (label: string, command: string, args: string[], toolEnv: NodeJS.ProcessEnv): Promise<Run> => {
+      const awsCpu = aws.cpuSeconds();
+      const out = await timed(command, args, toolEnv);
+      const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
+      return { case: c.name, tool: label, seconds: out.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: out.peakRssMiB, cpuSeconds: out.cpuSeconds, localAwsCpuSeconds };
+    };
+    runs.push(await tool('rclone copy', RCLONE, ['copy', `moto:bench-src/${c.id}`, `moto:bench-rclone/${c.id}`, '--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '--s3-no-check-bucket'], rcloneEnv));
+    runs.push(await tool('aws s3 sync', AWS_CLI, ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'], awsEnv));
     runs.push(await engine('ai-data-dr (server-side)', 'bench-src', keys, c));
   }
   process.stderr.write('(c) streaming ...\n');
@@ -201,7 +219,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   const lag = lagStats(replicated.map((r) => r.lagSeconds));
 
   const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy')!;
-  const header = ['case', 'tool', 'seconds', 'objects/s', 'MB/s', 'peak RSS MiB', 'objects/s vs rclone'];
+  const header = ['case', 'tool', 'seconds', 'objects/s', 'MB/s', 'peak RSS MiB', 'CPU s tool + local AWS', 'CPU ms/object', 'objects/s vs rclone'];
   const rows = runs.map((r) => {
     const base = rcloneOf(r.case);
     return [
@@ -211,6 +229,8 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
       (r.objects / r.seconds).toFixed(1),
       (r.bytes / 1e6 / r.seconds).toFixed(1),
       r.peakRssMiB.toFixed(0),
+      `${r.cpuSeconds.toFixed(1)} + ${r.localAwsCpuSeconds.toFixed(1)}`,
+      (((r.cpuSeconds + r.localAwsCpuSeconds) * 1000) / r.objects).toFixed(1),
       `${(base.seconds / r.seconds).toFixed(2)}x`,
     ];
   });
@@ -225,6 +245,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   );
   const retried = [...retriedAttempts].filter(([, n]) => n > 0);
   if (retried.length > 0) console.log(`\nAttempts retried (then replicated): ${retried.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
+  console.log(`\nCPU: the tool's process (the engine's over the timed span) plus the local AWS's over the same run; this machine has ${availableParallelism()} cores.`);
   console.log(`\nConcurrency ${CONCURRENCY} for every tool (rclone --transfers/--checkers, aws s3 max_concurrent_requests, ${CONCURRENCY} pollers x batches of 10 for the engine, parts ${CONCURRENCY} at a time). Node ${process.version}.`);
 }
 

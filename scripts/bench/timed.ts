@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 export const TIME_COMMAND = '/usr/bin/time';
 
 /**
- * Runs a command under /usr/bin/time; returns its stdout and its peak RSS (MiB). `onReady` is called
+ * Runs a command under /usr/bin/time; returns its stdout, its peak RSS (MiB) and the CPU seconds
+ * (user + system) it used. `onReady` is called
  * when the command writes "engine ready" to stderr.
  */
 export function timed(
@@ -11,10 +12,10 @@ export function timed(
   args: string[],
   env: NodeJS.ProcessEnv,
   onReady?: () => void,
-): Promise<{ stdout: string; stderr: string; peakRssMiB: number; seconds: number }> {
+): Promise<{ stdout: string; stderr: string; peakRssMiB: number; seconds: number; cpuSeconds: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(TIME_COMMAND, ['-f', 'peak-rss-kib=%M', command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TIME_COMMAND, ['-f', 'peak-rss-kib=%M cpu-seconds=%U+%S', command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -27,9 +28,9 @@ export function timed(
     });
     child.on('close', (code) => {
       const seconds = (performance.now() - started) / 1000;
-      const rss = /peak-rss-kib=(\d+)/.exec(stderr);
-      if (code !== 0 || !rss) return reject(new Error(`${command} ${args.join(' ')} failed (${code}):\n${stderr.slice(-2000)}`));
-      resolve({ stdout, stderr, peakRssMiB: Number(rss[1]) / 1024, seconds });
+      const usage = /peak-rss-kib=(\d+) cpu-seconds=([\d.]+)\+([\d.]+)/.exec(stderr);
+      if (code !== 0 || !usage) return reject(new Error(`${command} ${args.join(' ')} failed (${code}):\n${stderr.slice(-2000)}`));
+      resolve({ stdout, stderr, peakRssMiB: Number(usage[1]) / 1024, seconds, cpuSeconds: Number(usage[2]) + Number(usage[3]) });
     });
   });
 }

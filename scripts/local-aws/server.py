@@ -29,12 +29,23 @@ before it picks the partition's: its cost grows with the table, so a ledger of a
 serves each Query in tens of milliseconds. DynamoDB reads the one partition. Here a table Query
 reads only the items under its partition key (index queries are left as they are).
 
+Gap 11 (moto 5.2.5): a GetObject with a Range reads the whole object and then slices it, so each
+part of a streamed or verified large object costs a read of all of it (a 1 GiB object in 128 MiB
+parts reads 8 GiB). S3 reads the range. Here a GetObject with one plain byte range ("bytes=a-b" or
+"bytes=a-") reads only those bytes; other ranges are served as moto serves them.
+
+Gap 12 (moto 5.2.5): a request body in aws-chunked encoding (what the SDK sends when it streams a
+body with a trailing checksum, e.g. UploadPart of a stream) is decoded by appending each chunk to
+an immutable bytes object: quadratic in the number of chunks, so a 128 MiB part in 64 KiB chunks
+copies about 128 GiB. Here the chunks are joined once.
+
 The server does not log each request (werkzeug's access log): at thousands of requests per second
 the log costs the server a noticeable share of its one Python core, for every client alike.
 
 Usage: python server.py --port N   (binds 127.0.0.1 only)
 """
 import copy
+import io
 import logging
 import sys
 import threading
@@ -310,6 +321,72 @@ def _items_in_scope(self):
 
 dynamodb_table.Table.query = _query_one_partition
 dynamodb_table.Table.all_items = _items_in_scope
+
+
+import re
+
+import moto.s3.responses as s3_responses
+
+_ranged_get = threading.local()
+_PLAIN_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_original_key_value = s3_models.FakeKey.value
+
+
+class _RangeReader:
+    """A key's content as moto's range handling uses it (len and one slice), read on demand."""
+
+    def __init__(self, key):
+        self._key = key
+
+    def __len__(self):
+        return self._key.size
+
+    def __getitem__(self, part):
+        start, stop, _ = part.indices(self._key.size)
+        with self._key.lock:
+            self._key._value_buffer.seek(start)
+            return self._key._value_buffer.read(max(0, stop - start))
+
+
+def _key_value(self):
+    if getattr(_ranged_get, "active", False):
+        return _RangeReader(self)
+    return _original_key_value.fget(self)
+
+
+_original_get_object = s3_responses.S3Response.get_object
+
+
+def _get_object_reading_the_range(self):
+    match = _PLAIN_RANGE.match(self.headers.get("range") or "")
+    # Only ranges that moto answers with a slice (206): begin <= end; anything else takes moto's path.
+    if not match or (match.group(2) and int(match.group(1)) > int(match.group(2))):
+        return _original_get_object(self)
+    _ranged_get.active = True
+    try:
+        return _original_get_object(self)
+    finally:
+        _ranged_get.active = False
+
+
+def _decode_chunked_body(self, body):
+    if not body:
+        return b""
+    if isinstance(body, bytes):
+        body = io.BytesIO(body)
+    chunks = []
+    # "<hex length>\r\n<data>\r\n" repeated, then a zero-length chunk and the trailer (ignored).
+    length = int(body.readline().strip(), 16)
+    while length > 0:
+        chunks.append(body.read(length))
+        body.readline()
+        length = int(body.readline().strip(), 16)
+    return b"".join(chunks)
+
+
+s3_models.FakeKey.value = property(_key_value, _original_key_value.fset)
+s3_responses.S3Response._handle_encoded_body = _decode_chunked_body
+s3_responses.S3Response.get_object = _get_object_reading_the_range
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

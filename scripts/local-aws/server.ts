@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureVenv, projectRoot, venvBin } from './venv.js';
@@ -8,6 +9,8 @@ export interface LocalAws {
   endpoint: string;
   /** Environment for code under test: the SDK reads AWS_ENDPOINT_URL; credentials are dummies. */
   env: Record<string, string>;
+  /** CPU seconds (user + system) the server has used so far, for benchmarks (Linux /proc). */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -39,6 +42,12 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, output: () 
   throw new Error(`local AWS did not answer on ${endpoint} within 30 s:\n${output()}`);
 }
 
+/** utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Starts moto (scripts/local-aws/server.py) on a free 127.0.0.1 port; stop() ends it. */
 export async function startLocalAws(): Promise<LocalAws> {
   ensureVenv();
@@ -63,6 +72,7 @@ export async function startLocalAws(): Promise<LocalAws> {
       POWERTOOLS_TRACE_ENABLED: 'false',
       POWERTOOLS_DEV: 'false',
     },
+    cpuSeconds: () => processCpuSeconds(child.pid!),
     stop: () =>
       new Promise<void>((done) => {
         if (child.exitCode !== null) return done();
