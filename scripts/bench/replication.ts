@@ -108,7 +108,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   const sqs = new SQSClient({ region: REGION });
   // Events off while seeding: each case's messages are queued just before its run.
   await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: {} }));
-  for (const bucket of ['bench-rclone', 'bench-awscli', 'bench-remote']) {
+  for (const bucket of ['bench-rclone', 'bench-awscli', 'bench-remote', 'bench-floor']) {
     await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(REGION === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: REGION as BucketLocationConstraint } }) }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
   }
@@ -145,7 +145,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
     // A failed attempt is retried (the message comes back); what counts is that nothing is left over.
     const dead = await new SqsDeadLetterQueue(sqs, stack.deadLetterQueueUrl).depth();
     if (dead > 0) {
-      const errors = `${out.stdout}\n${out.stderr}`.split('\n').filter((l) => l.includes('"error"')).slice(-3);
+      const errors = `${out.stdout}\n${out.stderr}`.split('\n').filter((l) => l.includes('"error"')).slice(0, 3);
       throw new Error(`${label}: ${dead} messages dead-lettered:\n${errors.join('\n')}`);
     }
     retriedAttempts.set(`${c.name} ${label}`, result.failed);
@@ -193,6 +193,20 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
     runs.push(await tool('rclone copy', RCLONE, ['copy', `moto:bench-src/${c.id}`, `moto:bench-rclone/${c.id}`, '--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '--s3-no-check-bucket'], rcloneEnv));
     runs.push(await tool('aws s3 sync', AWS_CLI, ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'], awsEnv));
     runs.push(await engine('ai-data-dr (server-side)', 'bench-src', keys, c));
+    // The floor: a SHA-256-verified copy and nothing else, with as many objects in flight as the engine.
+    const floorCpu = aws.cpuSeconds();
+    const floor = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/verified-copy.ts'), '--bucket', 'bench-src', '--prefix', `${c.id}/`, '--target', 'bench-floor', '--region', REGION, '--concurrency', String(CONCURRENCY * 10)], env);
+    const floorRun = JSON.parse(floor.stdout.trim().split('\n').at(-1)!) as { ms: number; cpuSeconds: number };
+    runs.push({
+      case: c.name,
+      tool: 'floor: GET + SHA-256 + copy',
+      seconds: floorRun.ms / 1000,
+      objects: c.count,
+      bytes: c.count * c.size,
+      peakRssMiB: floor.peakRssMiB,
+      cpuSeconds: floorRun.cpuSeconds,
+      localAwsCpuSeconds: aws.cpuSeconds() - floorCpu,
+    });
   }
   process.stderr.write('(c) streaming ...\n');
   runs.push(await engine('ai-data-dr (streamed)', 'bench-remote', ['c/obj-00000.bin'], cases[2]!));

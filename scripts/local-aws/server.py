@@ -39,6 +39,11 @@ body with a trailing checksum, e.g. UploadPart of a stream) is decoded by append
 an immutable bytes object: quadratic in the number of chunks, so a 128 MiB part in 64 KiB chunks
 copies about 128 GiB. Here the chunks are joined once.
 
+Gap 13 (moto 5.2.5): ReceiveMessage is not atomic: two concurrent receivers can both take the
+same visible message before either marks it in flight, so one message runs twice at once (SQS
+delivers at least once, but such duplicates are rare, not routine under load). Here receives are
+serialized; a long poll waits outside the lock.
+
 The server does not log each request (werkzeug's access log): at thousands of requests per second
 the log costs the server a noticeable share of its one Python core, for every client alike.
 
@@ -289,6 +294,22 @@ def _retained(self, queue_name, message):
 
 
 sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained
+
+_receive_lock = threading.Lock()
+_original_receive_message = sqs_models.SQSBackend.receive_message
+
+
+def _receive_message_atomically(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names=None):
+    deadline = unix_time() + (wait_seconds_timeout or 0)
+    while True:
+        with _receive_lock:
+            result = _original_receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+        if result or unix_time() >= deadline:
+            return result
+        self.get_queue(queue_name).wait_for_messages(1)
+
+
+sqs_models.SQSBackend.receive_message = _receive_message_atomically
 
 
 import moto.dynamodb.models.table as dynamodb_table
