@@ -3,7 +3,8 @@
  * `aws s3 sync` (Debian packages rclone and awscli: `apt-get install rclone awscli`), in one run,
  * against the same local endpoint (moto) and freshly seeded buckets, at the same concurrency:
  *   (a) 2,000 objects of 64 KiB   (b) 200 objects of 8 MiB   (c) one object of 1 GiB
- * plus (c) through the streaming path (a source on "another endpoint": read and re-uploaded), and
+ * plus (c) through the streaming path (a source on "another endpoint": read and re-uploaded), also
+ * for a 2 GiB object (the issue's memory bound: under 256 MiB peak RSS), and
  * (d) a burst of 1,000 writes at about 100 per second through the whole event path, with the
  * event-to-verified-replica latency from the ledger.
  * Prints objects/s, MB/s and peak RSS per tool and case, and ratios to rclone.
@@ -20,6 +21,9 @@ import {
   PutObjectCommand,
   S3Client,
   CopyObjectCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../../functions/ledger/dynamo-ledger.js';
@@ -66,6 +70,17 @@ function body(size: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   for (let i = 0; i < size; i += 4096) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
   return b;
+}
+
+/** Writes an object of `size` bytes as a multipart upload of 64 MiB parts, so no process holds all of it. */
+async function seedInParts(s3: S3Client, bucket: string, key: string, size: number) {
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const parts = [];
+  for (let start = 0, n = 1; start < size; start += 64 * MIB, n++) {
+    const { ETag } = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: body(Math.min(64 * MIB, size - start), n) }));
+    parts.push({ PartNumber: n, ETag });
+  }
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
 }
 
 async function main() {
@@ -210,6 +225,11 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   }
   process.stderr.write('(c) streaming ...\n');
   runs.push(await engine('ai-data-dr (streamed)', 'bench-remote', ['c/obj-00000.bin'], cases[2]!));
+  // The issue's memory bound is for a 2 GiB object: stream one too (no other tool runs this case).
+  const big = { id: 'c2', name: `1 x ${Math.round(2048 * SCALE)} MiB`, count: 1, size: Math.round(2048 * SCALE) * MIB };
+  process.stderr.write(`(c) streaming ${big.name} ...\n`);
+  await seedInParts(s3, 'bench-remote', 'c/big.bin', big.size);
+  runs.push(await engine('ai-data-dr (streamed)', 'bench-remote', ['c/big.bin'], big));
 
   // (d) A burst through the whole event path: S3 -> EventBridge -> SQS -> replicate -> ledger.
   process.stderr.write('(d) burst of writes ...\n');
@@ -232,7 +252,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   const replicated = await ledger.replicatedSince('d', new Date(writesStarted - 60_000), burst + 10);
   const lag = lagStats(replicated.map((r) => r.lagSeconds));
 
-  const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy')!;
+  const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy');
   const header = ['case', 'tool', 'seconds', 'objects/s', 'MB/s', 'peak RSS MiB', 'CPU s tool + local AWS', 'CPU ms/object', 'objects/s vs rclone'];
   const rows = runs.map((r) => {
     const base = rcloneOf(r.case);
@@ -245,7 +265,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
       r.peakRssMiB.toFixed(0),
       `${r.cpuSeconds.toFixed(1)} + ${r.localAwsCpuSeconds.toFixed(1)}`,
       (((r.cpuSeconds + r.localAwsCpuSeconds) * 1000) / r.objects).toFixed(1),
-      `${(base.seconds / r.seconds).toFixed(2)}x`,
+      base ? `${(base.seconds / r.seconds).toFixed(2)}x` : '-',
     ];
   });
   const width = (i: number) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length));

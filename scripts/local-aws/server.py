@@ -17,7 +17,8 @@ marker key; reconcile resumes from a checkpoint that way.
 
 Gap 5 (moto 5.2.5): ListObjectVersions deep-copies every version of every key in the bucket,
 object data included, on each call, whatever the prefix: a bucket of a few GB then costs GBs of
-memory and seconds per listing. Here only the keys under the prefix are listed, as shallow copies.
+memory and seconds per listing. Here only the keys under the prefix are listed, as views that share
+the stored content (copy.copy of a FakeKey would copy its content too).
 
 Gap 9 (moto 5.2.5): ReceiveMessage checks each message's retention by computing all of the queue's
 attributes, approximate counts included, each of which walks every message: one receive costs
@@ -134,6 +135,21 @@ events_models.Rule._send_to_sqs_queue = _send_to_sqs_queue_with_account
 _original_list_object_versions = s3_models.S3Backend.list_object_versions
 
 
+_views = {}
+
+
+def _view_of(version):
+    """The version's attributes in an object of its own, sharing its stored content. Not copy.copy:
+    a FakeKey pickles its whole content to copy itself; and a view must not close the shared
+    content when it is collected (FakeKey.__del__ disposes of its buffer)."""
+    kind = type(version)
+    if kind not in _views:
+        _views[kind] = type(f"{kind.__name__}View", (kind,), {"__del__": lambda self: None})
+    view = object.__new__(_views[kind])
+    view.__dict__.update(version.__dict__)
+    return view
+
+
 def _list_object_versions_after_key(
     self, bucket_name, delimiter=None, key_marker=None, max_keys=1000, prefix="", version_id_marker=None
 ):
@@ -149,7 +165,7 @@ def _list_object_versions_after_key(
             continue
         newest_first = sorted(versions, key=lambda v: -v.last_modified.timestamp())
         for i, version in enumerate(newest_first):
-            entry = copy.copy(version)
+            entry = _view_of(version)
             entry.is_latest = i == 0
             listed.append(entry)
     # Python compares by code point, which is the UTF-8 byte order S3 lists in.

@@ -1,11 +1,18 @@
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
 
 /**
- * What scripts/local-aws/server.py changes in moto for speed (gaps 9 to 11, 13) still answers as AWS does.
+ * What scripts/local-aws/server.py changes in moto for speed (gaps 5, 9 to 11, 13) still answers as AWS does.
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
  */
 let aws: LocalAws;
@@ -43,6 +50,24 @@ describe('local AWS (moto with the gaps of server.py closed)', () => {
     expect((await get('bytes=-10')).bytes.equals(body.subarray(body.length - 10))).toBe(true); // a suffix range: moto's own path
     expect((await get()).bytes.equals(body)).toBe(true);
     await expect(get(`bytes=${body.length}-`)).rejects.toMatchObject({ name: 'InvalidRange' });
+  });
+
+  it('listing versions leaves every version readable (the listing shares, never closes, stored content)', async () => {
+    const s3 = new S3Client({ ...config(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-versions' }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: 'gaps-versions', VersioningConfiguration: { Status: 'Enabled' } }));
+    const bodies = ['first', 'second'].map((s) => Buffer.from(s.repeat(10_000)));
+    for (const Body of bodies) await s3.send(new PutObjectCommand({ Bucket: 'gaps-versions', Key: 'k', Body }));
+    let versions: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: 'gaps-versions', Prefix: 'k' }));
+      versions = (listed.Versions ?? []).map((v) => v.VersionId!);
+      expect(listed.Versions?.map((v) => v.IsLatest)).toEqual([true, false]);
+    }
+    for (const [i, VersionId] of [...versions].reverse().entries()) {
+      const out = await s3.send(new GetObjectCommand({ Bucket: 'gaps-versions', Key: 'k', VersionId }));
+      expect(Buffer.from(await out.Body!.transformToByteArray()).equals(bodies[i]!)).toBe(true);
+    }
   });
 
   it('a table Query returns the items of its partition only, in sort-key order, paged', async () => {
