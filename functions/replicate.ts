@@ -51,6 +51,7 @@ async function replicateRecord(record: SQSRecord): Promise<void> {
 export const handler = middy(async (event: SQSEvent, context: Context) => {
   replicator.startBatch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
   metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
+  await replicator.prefetch(event.Records.map((r) => r.body));
   return processPartialResponse(event, replicateRecord, processor, { context });
 })
   .use(captureLambdaHandler(tracer, { captureResponse: false }))

@@ -106,11 +106,11 @@ export class DynamoLedger implements Ledger {
     return items.filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as unknown as LedgerEntry[];
   }
 
-  async markPending(versions: PendingVersion[], now: Date): Promise<void> {
+  async markPending(versions: PendingVersion[], now: Date, recorded?: ReadonlySet<string>): Promise<void> {
     for (const v of versions) {
       // A version seen for the first time is one conditional Put; an existing entry (a retry, or one
       // reconcile recorded) is updated in place, keeping its attempts and last error.
-      if (await this.putIfAbsent(v, now)) continue;
+      if (!recorded?.has(v.sourceVersionId) && (await this.putIfAbsent(v, now))) continue;
       await this.updateUnlessReplicated(
         v,
         '#state = if_not_exists(#state, :pending), attempts = if_not_exists(attempts, :zero)',

@@ -94,8 +94,11 @@ export interface ReplicatedVersion {
 export interface ReplicationLedger {
   /** Every entry of one key of an asset: its versions and, if any, its key-level failure. */
   entriesFor(asset: string, key: string): Promise<LedgerEntry[]>;
-  /** Records versions seen in the source and not yet replicated; replicated entries are left alone. */
-  markPending(versions: PendingVersion[], now: Date): Promise<void>;
+  /**
+   * Records versions seen in the source and not yet replicated; replicated entries are left alone.
+   * `recorded`: source version ids the caller knows have an entry already (updated in place).
+   */
+  markPending(versions: PendingVersion[], now: Date, recorded?: ReadonlySet<string>): Promise<void>;
   /**
    * Replaces the version's entry with its replicated state. Only the key's lease holder calls it,
    * with the attempts and first-seen time of the entry it read under the lease.

@@ -97,7 +97,7 @@ const pendingOf = (asset: ObjectAsset, key: string, v: VersionEntry): PendingVer
  * are done, so any number of duplicated, late or reordered events end in the same replica.
  * Stops at the first version that fails, so the replica never gets versions out of order.
  */
-export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, key: string): Promise<KeyOutcome> {
+export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, prelisted?: VersionEntry[]): Promise<KeyOutcome> {
   const replicaKey = replicaKeyFor(asset, key);
   if (Buffer.byteLength(replicaKey, 'utf8') > MAX_KEY_BYTES) {
     const error = new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
@@ -113,7 +113,7 @@ export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, ke
   let released = false;
   try {
     for (let pass = 0; pass <= MAX_RESYNCS; pass++) {
-      const sync = await syncKey(deps, asset, key, replicaKey);
+      const sync = await syncKey(deps, asset, key, replicaKey, pass === 0 ? prelisted : undefined);
       outcome.replicated.push(...sync.replicated);
       outcome.alreadyReplicated = sync.alreadyReplicated;
       if ((await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner)) === 'released') {
@@ -131,14 +131,29 @@ export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, ke
   }
 }
 
-async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, replicaKey: string): Promise<KeyOutcome> {
+/**
+ * `prelisted`: the key's source history as listed before its lease was taken (with other keys of
+ * the batch, Replicator.prefetch). Used only when it holds every version the ledger knows: a
+ * version the ledger has and the listing lacks was written (and replicated) after the listing, and
+ * such a listing would misread it as deleted from the source; then the key is listed again. A
+ * version written after the listing and not yet in the ledger is left to its own event.
+ */
+async function syncKey(
+  deps: ReplicationDeps,
+  asset: ObjectAsset,
+  key: string,
+  replicaKey: string,
+  prelisted: VersionEntry[] | undefined,
+): Promise<KeyOutcome> {
   let sourceVersions: VersionEntry[];
   let entries: LedgerEntry[];
   try {
-    [sourceVersions, entries] = await Promise.all([
-      deps.source.listVersions(asset.source.bucket, key),
-      deps.ledger.entriesFor(asset.name, key),
-    ]);
+    const listing = () => deps.source.listVersions(asset.source.bucket, key);
+    [sourceVersions, entries] = await Promise.all([prelisted ?? listing(), deps.ledger.entriesFor(asset.name, key)]);
+    if (prelisted) {
+      const listed = new Set(prelisted.map(idOf));
+      if (entries.some((e) => e.entryType !== 'key' && !listed.has(e.sourceVersionId))) sourceVersions = await listing();
+    }
   } catch (error: unknown) {
     // No version is known yet: the failure is recorded on the key, so the RPO still sees it.
     await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.clock());
@@ -166,6 +181,7 @@ async function syncKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, r
     await deps.ledger.markPending(
       todo.map((v) => pendingOf(asset, key, v)),
       seenAt,
+      new Set(entryByVersion.keys()),
     );
     // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
     let current = pendingOf(asset, key, todo[0]!);

@@ -1,7 +1,11 @@
 import { assetForKey } from '../policy/assets.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { type ChangeHint, parseNotification } from './notification.js';
+import { compareKeys } from '../shared/s3-keys.js';
+import type { VersionEntry } from '../storage/versioned-store.js';
 import { type KeyOutcome, type ReplicationDeps, replicateKey } from './replicate-key.js';
+
+const idOf = (asset: ObjectAsset, key: string) => `${asset.name}\u0000${key}`;
 
 export interface MessageOutcome {
   keys: KeyOutcome[];
@@ -13,8 +17,13 @@ export interface MessageOutcome {
  * Turns one queue message into key replications. Within a batch, messages about the same key share
  * one replication (the second waits for the first), so a burst of events for a key costs one sync.
  */
+/** Versions a batch's prefetch listing reads per key at most (a page of up to 1,000). */
+const PREFETCH_ENTRIES_PER_KEY = 5;
+
 export class Replicator {
   private inflight = new Map<string, Promise<KeyOutcome>>();
+  /** Source histories listed for this batch's keys (prefetch), each used by the key's first sync. */
+  private prelisted = new Map<string, VersionEntry[]>();
   private shouldYield: () => boolean = () => false;
 
   constructor(
@@ -28,7 +37,48 @@ export class Replicator {
    */
   startBatch(shouldYield: () => boolean = () => false): void {
     this.inflight = new Map();
+    this.prelisted = new Map();
     this.shouldYield = shouldYield;
+  }
+
+  /**
+   * Lists the source histories of a batch's keys before they are synced: the keys of an asset are
+   * read in one listing of the range they span (one request instead of one per key, when they sort
+   * near each other, as a bulk upload's or a reconcile message's do). Best effort: a key it does not
+   * reach, and every key when it fails, is listed on its own as before; a record it cannot parse
+   * fails on its own when it is processed.
+   */
+  async prefetch(bodies: string[]): Promise<void> {
+    const keysOf = new Map<ObjectAsset, Set<string>>();
+    for (const body of bodies) {
+      let hints: ChangeHint[];
+      try {
+        hints = parseNotification(body);
+      } catch {
+        continue;
+      }
+      for (const hint of hints) {
+        for (const key of hint.keys) {
+          const asset = assetForKey(this.policy, hint.bucket, key);
+          if (asset) keysOf.set(asset, (keysOf.get(asset) ?? new Set()).add(key));
+        }
+      }
+    }
+    await Promise.all([...keysOf].map(([asset, keys]) => this.prefetchAsset(asset, [...keys].sort(compareKeys))));
+  }
+
+  private async prefetchAsset(asset: ObjectAsset, keys: string[]): Promise<void> {
+    if (keys.length < 2) return; // one key: its own listing costs the same
+    try {
+      const maxEntries = Math.min(1000, keys.length * PREFETCH_ENTRIES_PER_KEY);
+      const { histories, through } = await this.depsFor(asset).source.historiesInRange(asset.source.bucket, keys[0]!, keys.at(-1)!, maxEntries);
+      if (through === undefined) return;
+      for (const key of keys) {
+        if (compareKeys(key, through) <= 0) this.prelisted.set(idOf(asset, key), histories.get(key) ?? []);
+      }
+    } catch {
+      // Best effort: each key is listed on its own.
+    }
   }
 
   async replicateMessage(body: string): Promise<MessageOutcome> {
@@ -56,10 +106,10 @@ export class Replicator {
   }
 
   private once(asset: ObjectAsset, key: string): Promise<KeyOutcome> {
-    const id = `${asset.name}\u0000${key}`;
+    const id = idOf(asset, key);
     let running = this.inflight.get(id);
     if (!running) {
-      running = replicateKey({ ...this.depsFor(asset), shouldYield: this.shouldYield }, asset, key);
+      running = replicateKey({ ...this.depsFor(asset), shouldYield: this.shouldYield }, asset, key, this.prelisted.get(id));
       this.inflight.set(id, running);
     }
     return running;

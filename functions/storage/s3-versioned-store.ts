@@ -19,7 +19,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
-import { compareKeys, decodeFormKey } from '../shared/s3-keys.js';
+import { commonPrefix, compareKeys, decodeFormKey, keyBefore } from '../shared/s3-keys.js';
 import { sha256Of } from './hashing.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
@@ -27,6 +27,7 @@ import type {
   CopyRequest,
   CopyResult,
   KeyHistory,
+  KeyRangeHistories,
   ObjectRef,
   PartRange,
   VersionDetails,
@@ -141,23 +142,44 @@ export class S3VersionedStore implements VersionedStore {
     return this.histories(bucket, prefix, startAfterKey);
   }
 
+
+
+  async historiesInRange(bucket: string, firstKey: string, lastKey: string, maxEntries: number): Promise<KeyRangeHistories> {
+    const histories = new Map<string, VersionEntry[]>();
+    // Keys sort as UTF-8 bytes: the walk starts after a prefix of the first key (which sorts before
+    // it) and lists only keys that share the range's common prefix.
+    const walk = this.histories(bucket, commonPrefix(firstKey, lastKey), keyBefore(firstKey), (k) => compareKeys(k, lastKey) <= 0, {
+      maxKeys: maxEntries,
+      maxPages: 1,
+    });
+    let last: string | undefined;
+    for (let next = await walk.next(); ; next = await walk.next()) {
+      if (next.done) return { histories, through: next.value === 'complete' ? lastKey : last };
+      histories.set(next.value.key, next.value.versions);
+      last = next.value.key;
+    }
+  }
+
   /**
    * Walks ListObjectVersions under a prefix and yields each key's history once all of it is read
    * (a key's versions may span pages). `accept` stops the walk at the first key it refuses: a
-   * listing by a key as prefix also returns longer keys, which sort after the key itself.
+   * listing by a key as prefix also returns longer keys, which sort after the key itself. With
+   * `maxPages`, the walk stops after that many pages without yielding the key it was reading (its
+   * history may go on), and returns "partial"; otherwise it returns "complete".
    */
   private async *histories(
     bucket: string,
     prefix: string,
     startAfterKey?: string,
     accept: (key: string) => boolean = () => true,
-  ): AsyncGenerator<KeyHistory> {
+    { maxKeys, maxPages = Infinity }: { maxKeys?: number; maxPages?: number } = {},
+  ): AsyncGenerator<KeyHistory, 'complete' | 'partial'> {
     let current: { key: string; entries: ListedEntry[]; order: Map<string, number> } | undefined;
     const finish = (c: NonNullable<typeof current>): KeyHistory => ({
       key: c.key,
       versions: chronological(c.entries, c.order.size > 0 ? c.order : undefined),
     });
-    let keyMarker = startAfterKey;
+    let keyMarker = startAfterKey || undefined;
     let versionIdMarker: string | undefined;
     // Positions run on across pages: a later page lists older versions.
     let base = 0;
@@ -169,6 +191,7 @@ export class S3VersionedStore implements VersionedStore {
         EncodingType: 'url',
         KeyMarker: keyMarker,
         VersionIdMarker: versionIdMarker,
+        MaxKeys: maxKeys,
       });
       let raw = '';
       command.middlewareStack.add(captureRawBody<ListObjectVersionsCommandInput, ListObjectVersionsCommandOutput>((text) => (raw = text)), {
@@ -199,7 +222,7 @@ export class S3VersionedStore implements VersionedStore {
       for (const { key, ...entry } of listed) {
         if (!accept(key)) {
           if (current) yield finish(current);
-          return;
+          return 'complete';
         }
         if (current && current.key !== key) {
           yield finish(current);
@@ -212,10 +235,12 @@ export class S3VersionedStore implements VersionedStore {
       }
       base += listed.length;
       if (!page.IsTruncated) break;
+      if (--maxPages <= 0) return 'partial';
       keyMarker = decode(page.NextKeyMarker);
       versionIdMarker = page.NextVersionIdMarker;
     }
     if (current) yield finish(current);
+    return 'complete';
   }
 
   async describe(ref: ObjectRef): Promise<VersionDetails> {

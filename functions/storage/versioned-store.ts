@@ -70,6 +70,14 @@ export interface KeyHistory {
   versions: VersionEntry[];
 }
 
+/** The histories of a range of keys, from one listing (VersionedStore.historiesInRange). */
+export interface KeyRangeHistories {
+  /** Keys of the range that have versions or delete markers, each with its history, oldest first. */
+  histories: Map<string, VersionEntry[]>;
+  /** Every key of the range up to this one (inclusive) was read: such a key without a history has none. */
+  through?: string;
+}
+
 export interface VersionedStore {
   /**
    * Every key under a prefix with its history, in key order, paged underneath; starts after
@@ -78,6 +86,12 @@ export interface VersionedStore {
   keysUnder(bucket: string, prefix: string, startAfterKey?: string): AsyncIterable<KeyHistory>;
   /** Every version and delete marker of exactly this key, oldest first. */
   listVersions(bucket: string, key: string): Promise<VersionEntry[]>;
+  /**
+   * The histories of the keys from `firstKey` to `lastKey` (UTF-8 order), from one listing page of
+   * at most `maxEntries` versions: a batch of nearby keys costs one request instead of one per key.
+   * Keys past `through` were not reached.
+   */
+  historiesInRange(bucket: string, firstKey: string, lastKey: string, maxEntries: number): Promise<KeyRangeHistories>;
   describe(ref: ObjectRef): Promise<VersionDetails>;
   /** The key's current version and its details (one HEAD); undefined when absent or deleted. */
   current(bucket: string, key: string): Promise<(VersionDetails & { versionId: string; lastModified: Date }) | undefined>;

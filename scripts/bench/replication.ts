@@ -117,7 +117,7 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   );
   const policy = loadPolicyFile(policyFile);
   const stack = await deployLocalStack(policy, { visibilityTimeoutSeconds: 900 });
-  // moto serves a ranged GET of a large object by reading all of it: give such requests time.
+  // A 1 GiB copy part by part on a busy local AWS can take minutes: give such requests time.
   const env = { ...process.env, LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile, REPLICATION_QUEUE_URL: stack.queueUrl, DR_S3_REQUEST_TIMEOUT_MS: '900000' };
   const s3 = new S3Client({ region: REGION, forcePathStyle: true });
   const sqs = new SQSClient({ region: REGION });

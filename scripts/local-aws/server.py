@@ -30,10 +30,11 @@ before it picks the partition's: its cost grows with the table, so a ledger of a
 serves each Query in tens of milliseconds. DynamoDB reads the one partition. Here a table Query
 reads only the items under its partition key (index queries are left as they are).
 
-Gap 11 (moto 5.2.5): a GetObject with a Range reads the whole object and then slices it, so each
-part of a streamed or verified large object costs a read of all of it (a 1 GiB object in 128 MiB
-parts reads 8 GiB). S3 reads the range. Here a GetObject with one plain byte range ("bytes=a-b" or
-"bytes=a-") reads only those bytes; other ranges are served as moto serves them.
+Gap 11 (moto 5.2.5): a GetObject with a Range, and an UploadPartCopy with a CopySourceRange, read
+the whole object and then slice it, so each part of a copied, streamed or verified large object
+costs a read of all of it (a 1 GiB object in 128 MiB parts reads 8 GiB). S3 reads the range. Here
+a GetObject with one plain byte range ("bytes=a-b" or "bytes=a-", no partNumber) and a ranged part
+copy read only those bytes; anything else is served as moto serves it.
 
 Gap 12 (moto 5.2.5): a request body in aws-chunked encoding (what the SDK sends when it streams a
 body with a trailing checksum, e.g. UploadPart of a stream) is decoded by appending each chunk to
@@ -311,7 +312,7 @@ def _retained(self, queue_name, message):
 
 sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained
 
-_receive_lock = threading.Lock()
+_receive_lock = threading.RLock()
 _original_receive_message = sqs_models.SQSBackend.receive_message
 
 
@@ -394,16 +395,31 @@ def _key_value(self):
 _original_get_object = s3_responses.S3Response.get_object
 
 
-def _get_object_reading_the_range(self):
-    match = _PLAIN_RANGE.match(self.headers.get("range") or "")
-    # Only ranges that moto answers with a slice (206): begin <= end; anything else takes moto's path.
-    if not match or (match.group(2) and int(match.group(1)) > int(match.group(2))):
-        return _original_get_object(self)
+def _reading_ranges(call, *args, **kwargs):
     _ranged_get.active = True
     try:
-        return _original_get_object(self)
+        return call(*args, **kwargs)
     finally:
         _ranged_get.active = False
+
+
+def _get_object_reading_the_range(self):
+    match = _PLAIN_RANGE.match(self.headers.get("range") or "")
+    # Only ranges that moto answers with a slice (206): begin <= end, and no partNumber (whose answer
+    # is the value itself); anything else takes moto's path.
+    if not match or (match.group(2) and int(match.group(1)) > int(match.group(2))) or "partNumber" in self.querystring:
+        return _original_get_object(self)
+    return _reading_ranges(_original_get_object, self)
+
+
+_original_upload_part_copy = s3_models.S3Backend.upload_part_copy
+
+
+def _upload_part_copy_reading_the_range(self, *args, **kwargs):
+    start_byte = args[6] if len(args) > 6 else kwargs.get("start_byte")
+    if start_byte is None:
+        return _original_upload_part_copy(self, *args, **kwargs)
+    return _reading_ranges(_original_upload_part_copy, self, *args, **kwargs)
 
 
 def _decode_chunked_body(self, body):
@@ -424,6 +440,7 @@ def _decode_chunked_body(self, body):
 s3_models.FakeKey.value = property(_key_value, _original_key_value.fset)
 s3_responses.S3Response._handle_encoded_body = _decode_chunked_body
 s3_responses.S3Response.get_object = _get_object_reading_the_range
+s3_models.S3Backend.upload_part_copy = _upload_part_copy_reading_the_range
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

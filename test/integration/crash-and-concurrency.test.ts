@@ -1,9 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicationLedger } from '../../functions/ledger/ledger.js';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
 import { KeyBusyError } from '../../functions/replication/errors.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
+import { Replicator } from '../../functions/replication/replicator.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
 
@@ -157,5 +158,45 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
       lastError: 'boom',
       firstSeenAt: failed!.firstSeenAt,
     });
+  });
+
+  it("a batch's keys are listed in one request; a listing older than the ledger is not trusted", async () => {
+    const asset = t.asset('training');
+    const keys = ['train/batch/a.bin', 'train/batch/b.bin', 'train/batch/c.bin'];
+    for (const Key of keys) await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key, Body: Key }));
+    await t.takeMessages();
+    const listings: string[] = [];
+    const counted = new S3VersionedStore(t.s3);
+    const s3 = new S3Client({ region: 'us-east-1', forcePathStyle: true });
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ListObjectVersionsCommand') listings.push(String((args.input as { Prefix?: string }).Prefix));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const listingStore = new S3VersionedStore(s3);
+    const message = (key: string) => JSON.stringify({ reconcile: { bucket: 'it-source', keys: [key] } });
+    const replicator = new Replicator(t.policy, () => ({ ...deps(), source: listingStore, replica: counted }));
+    replicator.startBatch();
+    await replicator.prefetch(keys.map(message));
+    expect(listings).toEqual(['train/batch/']);
+
+    // Meanwhile another invocation replicates a newer version of a.bin: the prefetched listing lacks it.
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: keys[0], Body: 'newer' }));
+    await t.takeMessages();
+    await replicateKey(deps(t.ledger, 'container-b'), asset, keys[0]!);
+
+    for (const key of keys) await replicator.replicateMessage(message(key));
+    // b and c used the batch's listing; a was listed again, so its newer version is not misread as
+    // deleted from the source (which would write the older one on top again).
+    expect(listings).toEqual(['train/batch/', 'train/batch/a.bin']);
+    const replicaA = await counted.listVersions('it-replica', replicaKeyFor(asset, keys[0]!));
+    expect(replicaA).toHaveLength(2);
+    const current = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKeyFor(asset, keys[0]!) }));
+    expect(await current.Body!.transformToString()).toBe('newer');
+    for (const key of keys.slice(1)) {
+      expect((await t.ledger.entriesFor('training', key)).map((e) => e.state)).toEqual(['replicated']);
+    }
   });
 });

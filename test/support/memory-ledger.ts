@@ -22,13 +22,13 @@ export class MemoryLedger implements ReplicationLedger {
         state: existing?.state ?? 'pending',
         attempts: existing?.attempts ?? 0,
         firstSeenAt: existing?.firstSeenAt ?? now.toISOString(),
-        ...(existing && { lastError: existing.lastError }),
+        ...(existing && { lastError: existing.lastError, lastAttemptAt: existing.lastAttemptAt }),
       });
     }
   }
 
   async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
-    this.entries.set(this.id(v.asset, v.key, v.sourceVersionId), { ...v, ...r, state: 'replicated' });
+    this.entries.set(this.id(v.asset, v.key, v.sourceVersionId), { ...v, ...r, state: 'replicated', lastAttemptAt: r.replicatedAt });
   }
 
   async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
