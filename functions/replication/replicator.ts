@@ -1,8 +1,8 @@
 import { assetForKey } from '../policy/assets.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
-import { type ChangeHint, parseNotification } from './notification.js';
 import { compareKeys } from '../shared/s3-keys.js';
 import type { VersionEntry } from '../storage/versioned-store.js';
+import { type ChangeHint, parseNotification } from './notification.js';
 import { type KeyOutcome, type ReplicationDeps, replicateKey } from './replicate-key.js';
 
 const idOf = (asset: ObjectAsset, key: string) => `${asset.name}\u0000${key}`;
@@ -13,13 +13,13 @@ export interface MessageOutcome {
   unmanaged: { bucket: string; key: string }[];
 }
 
+/** Versions a batch's prefetch listing reads per key at most (a page of up to 1,000). */
+const PREFETCH_ENTRIES_PER_KEY = 5;
+
 /**
  * Turns one queue message into key replications. Within a batch, messages about the same key share
  * one replication (the second waits for the first), so a burst of events for a key costs one sync.
  */
-/** Versions a batch's prefetch listing reads per key at most (a page of up to 1,000). */
-const PREFETCH_ENTRIES_PER_KEY = 5;
-
 export class Replicator {
   private inflight = new Map<string, Promise<KeyOutcome>>();
   /** Source histories listed for this batch's keys (prefetch), each used by the key's first sync. */

@@ -142,8 +142,6 @@ export class S3VersionedStore implements VersionedStore {
     return this.histories(bucket, prefix, startAfterKey);
   }
 
-
-
   async historiesInRange(bucket: string, firstKey: string, lastKey: string, maxEntries: number): Promise<KeyRangeHistories> {
     const histories = new Map<string, VersionEntry[]>();
     // Keys sort as UTF-8 bytes: the walk starts after a prefix of the first key (which sorts before

@@ -81,6 +81,43 @@ describe('S3VersionedStore writes', () => {
   });
 });
 
+describe('S3VersionedStore.historiesInRange: one listing for a batch of nearby keys', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  const version = (Key: string, VersionId: string, s: number, IsLatest = true) => ({ Key, VersionId, LastModified: at(s), IsLatest, Size: 1 });
+
+  it('lists from just before the first key under the common prefix, and covers the range when it reaches past the last key', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({
+      IsTruncated: true,
+      Versions: [version('d/obj-10', 'a', 1), version('d/obj-11', 'b', 2), version('d/obj-13', 'c', 3), version('d/obj-20', 'z', 4)],
+    });
+    const { histories, through } = await store().historiesInRange('src', 'd/obj-10', 'd/obj-13', 20);
+    expect(s3).toHaveReceivedCommandWith(ListObjectVersionsCommand, { Prefix: 'd/obj-1', KeyMarker: 'd/obj-1', MaxKeys: 20 });
+    expect(through).toBe('d/obj-13');
+    expect([...histories.keys()]).toEqual(['d/obj-10', 'd/obj-11', 'd/obj-13']); // d/obj-12 has no versions
+    expect(s3.commandCalls(ListObjectVersionsCommand)).toHaveLength(1);
+  });
+
+  it('on a page that ends inside the range, covers only the keys read whole (the last one may go on)', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({
+      IsTruncated: true,
+      NextKeyMarker: 'd/obj-12',
+      NextVersionIdMarker: 'c',
+      Versions: [version('d/obj-10', 'a', 1), version('d/obj-12', 'b', 2), version('d/obj-12', 'c', 1, false)],
+    });
+    const { histories, through } = await store().historiesInRange('src', 'd/obj-10', 'd/obj-19', 3);
+    expect(through).toBe('d/obj-10');
+    expect([...histories.keys()]).toEqual(['d/obj-10']);
+    expect(s3.commandCalls(ListObjectVersionsCommand)).toHaveLength(1);
+  });
+
+  it('keeps whole code points in the prefix and the marker', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ IsTruncated: false });
+    const { through } = await store().historiesInRange('src', 'k/\u{1F600}', 'k/\u{1F601}', 10);
+    expect(s3).toHaveReceivedCommandWith(ListObjectVersionsCommand, { Prefix: 'k/', KeyMarker: 'k/' });
+    expect(through).toBe('k/\u{1F601}');
+  });
+});
+
 describe('version order', () => {
   it('lists only the exact key, oldest first, across pages', async () => {
     const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
