@@ -78,6 +78,9 @@ function unpackPartSet(bitmap: Uint8Array): number[] {
   return parts;
 }
 
+/** A version entry's keys and identifying attributes: the start of every whole-item write of it. */
+const versionItem = (v: PendingVersion) => ({ pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId), ...v });
+
 /** The attributes that identify a version entry, written by every update so any of them can create it. */
 const IDENTITY =
   'asset = :asset, #key = :key, sourceVersionId = :vid, entryType = :type, sourceLastModified = :lm, #size = :size';
@@ -126,9 +129,7 @@ export class DynamoLedger implements Ledger {
         new PutCommand({
           TableName: this.table,
           Item: {
-            pk: partitionKey(v.asset, v.key),
-            sk: versionSortKey(v.sourceVersionId),
-            ...v,
+            ...versionItem(v),
             state: 'pending',
             attempts: 0,
             firstSeenAt: now.toISOString(),
@@ -154,9 +155,7 @@ export class DynamoLedger implements Ledger {
       new PutCommand({
         TableName: this.table,
         Item: {
-          pk: partitionKey(v.asset, v.key),
-          sk: versionSortKey(v.sourceVersionId),
-          ...v,
+          ...versionItem(v),
           state: 'replicated',
           replicaKey: r.replicaKey,
           replicaVersionId: r.replicaVersionId,
