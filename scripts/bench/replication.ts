@@ -151,22 +151,17 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
       );
     }
   };
-  const engine = async (label: string, bucket: string, keys: string[], c: (typeof cases)[number]): Promise<Run> => {
-    await queueKeys(bucket, keys);
+  /**
+   * Runs one of this project's bench scripts (scripts/bench/<script>), which times itself and prints
+   * one JSON line with its `ms` and `cpuSeconds`: the process's start (Node, TypeScript loading, a
+   * handler's cold start) is left out, as a warm Lambda fleet would not pay it per batch.
+   */
+  const job = async (label: string, script: string, args: string[], c: { name: string; count: number; size: number }) => {
     const awsCpu = aws.cpuSeconds();
-    const out = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/engine-run.ts'), '--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY)], env);
+    const out = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench', script), ...args], env);
     const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
-    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { failed: number; ms: number; cpuSeconds: number };
-    // A failed attempt is retried (the message comes back); what counts is that nothing is left over.
-    const dead = await new SqsDeadLetterQueue(sqs, stack.deadLetterQueueUrl).depth();
-    if (dead > 0) {
-      const errors = `${out.stdout}\n${out.stderr}`.split('\n').filter((l) => l.includes('"error"')).slice(0, 3);
-      throw new Error(`${label}: ${dead} messages dead-lettered:\n${errors.join('\n')}`);
-    }
-    retriedAttempts.set(`${c.name} ${label}`, result.failed);
-    // From the first poll to an empty queue: the process's start (Node, TypeScript loading, the
-    // handler's cold start) is left out, as a warm Lambda fleet would not pay it per batch.
-    return {
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { failed?: number; ms: number; cpuSeconds: number };
+    const run: Run = {
       case: c.name,
       tool: label,
       seconds: result.ms / 1000,
@@ -176,6 +171,19 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
       cpuSeconds: result.cpuSeconds,
       localAwsCpuSeconds,
     };
+    return { run, out, failed: result.failed ?? 0 };
+  };
+  const engine = async (label: string, bucket: string, keys: string[], c: (typeof cases)[number]): Promise<Run> => {
+    await queueKeys(bucket, keys);
+    const { run, out, failed } = await job(label, 'engine-run.ts', ['--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY)], c);
+    // A failed attempt is retried (the message comes back); what counts is that nothing is left over.
+    const dead = await new SqsDeadLetterQueue(sqs, stack.deadLetterQueueUrl).depth();
+    if (dead > 0) {
+      const errors = `${out.stdout}\n${out.stderr}`.split('\n').filter((l) => l.includes('"error"')).slice(0, 3);
+      throw new Error(`${label}: ${dead} messages dead-lettered:\n${errors.join('\n')}`);
+    }
+    retriedAttempts.set(`${c.name} ${label}`, failed);
+    return run; // from the first poll to an empty queue
   };
   // Local endpoints speak plain HTTP: a CA bundle from the machine's environment only gets in the way
   // (rclone refuses AWS_CA_BUNDLE on its HTTP transport).
@@ -209,19 +217,8 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
     runs.push(await tool('aws s3 sync', AWS_CLI, ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'], awsEnv));
     runs.push(await engine('ai-data-dr (server-side)', 'bench-src', keys, c));
     // The floor: a SHA-256-verified copy and nothing else, with as many objects in flight as the engine.
-    const floorCpu = aws.cpuSeconds();
-    const floor = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/verified-copy.ts'), '--bucket', 'bench-src', '--prefix', `${c.id}/`, '--target', 'bench-floor', '--region', REGION, '--concurrency', String(CONCURRENCY * 10)], env);
-    const floorRun = JSON.parse(floor.stdout.trim().split('\n').at(-1)!) as { ms: number; cpuSeconds: number };
-    runs.push({
-      case: c.name,
-      tool: 'floor: GET + SHA-256 + copy',
-      seconds: floorRun.ms / 1000,
-      objects: c.count,
-      bytes: c.count * c.size,
-      peakRssMiB: floor.peakRssMiB,
-      cpuSeconds: floorRun.cpuSeconds,
-      localAwsCpuSeconds: aws.cpuSeconds() - floorCpu,
-    });
+    const floorArgs = ['--bucket', 'bench-src', '--prefix', `${c.id}/`, '--target', 'bench-floor', '--region', REGION, '--concurrency', String(CONCURRENCY * 10)];
+    runs.push((await job('floor: GET + SHA-256 + copy', 'verified-copy.ts', floorArgs, c)).run);
   }
   process.stderr.write('(c) streaming ...\n');
   runs.push(await engine('ai-data-dr (streamed)', 'bench-remote', ['c/obj-00000.bin'], cases[2]!));

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
 
 /**
- * What scripts/local-aws/server.py changes in moto for speed (gaps 5, 9 to 11, 13) still answers as AWS does.
+ * What scripts/local-aws/server.py changes in moto for speed (gaps 5, 9 to 11, and the long poll
+ * around gap 13) still answers as AWS does.
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
  */
 let aws: LocalAws;
@@ -113,25 +114,7 @@ describe('local AWS (moto with the gaps of server.py closed)', () => {
     expect(seen.size).toBe(300);
   });
 
-  it('concurrent receivers never get the same message while it is in flight', async () => {
-    const sqs = new SQSClient(config());
-    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'gaps-concurrent', Attributes: { VisibilityTimeout: '300' } }));
-    for (let i = 0; i < 400; i += 10) {
-      await sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries: Array.from({ length: 10 }, (_, j) => ({ Id: String(j), MessageBody: String(i + j) })) }));
-    }
-    const received: string[] = [];
-    const receiver = async () => {
-      for (;;) {
-        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-        if (Messages.length === 0) return;
-        received.push(...Messages.map((m) => m.Body!));
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, receiver));
-    expect(received).toHaveLength(400);
-    expect(new Set(received).size).toBe(400);
-  });
-
+  // Gap 13 (atomic receives) has no test here: the race it closes did not show in one, with or without it.
   it('a long poll still waits for a message sent meanwhile', async () => {
     const sqs = new SQSClient(config());
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'gaps-long-poll' }));
