@@ -47,9 +47,9 @@ describe('the packaged template', () => {
     expect(lint.status).toBe(0);
   });
 
-  it('runs replicate on nodejs22.x, arm64, in the DR region, with the policy file in its package', () => {
+  it('runs replicate on nodejs24.x, arm64, in the DR region, with the policy file in its package', () => {
     const fn = resource('ReplicateLambdaFunction').Properties;
-    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'functions/replicate.handler', Timeout: 300 });
+    expect(fn).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'functions/replicate.handler', Timeout: 300 });
     expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
     expect(fn.Environment.Variables).toMatchObject({ DR_POLICY_FILE: 'dr-policy.yml', LEDGER_TABLE: { Ref: 'LedgerTable' }, DR_LEASE_SECONDS: '360' });
     const zip = spawnSync(venvBin('python'), ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', join(dir, 'replicate.zip')], { encoding: 'utf8' });

@@ -2,7 +2,7 @@ import { ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Cl
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
 import type { LedgerQueries } from '../../../functions/ledger/ledger.js';
@@ -109,6 +109,10 @@ beforeAll(async () => {
   await store.createIndex('docs', { dimensions: 24, metric: 'cosine' });
   await store.write('docs', records);
   await store.close();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
 });
 
 afterAll(async () => {
@@ -289,7 +293,10 @@ describe('snapshot-vectors', () => {
   });
 
   it('runs through the handler for a scheduled event', async () => {
-    clock = new Date();
+    // The handler reads the system clock (its composition root's default); it runs later on the same
+    // day as the runs above, whatever day the suite runs, so retention has one day to choose from.
+    clock = new Date('2026-11-26T16:00:00Z');
+    vi.useFakeTimers({ toFake: ['Date'], now: clock, shouldAdvanceTime: true });
     const { handler } = await import('../../../functions/snapshot-vectors.js');
     const forDocs = (path: string) => ({ ...loadEvent(path), asset: 'docs' });
     const result = await handler(forDocs('snapshot-vectors/valid/scheduled.json'), localContext('snapshot-vectors'));
