@@ -10,14 +10,20 @@ import { spawnSync } from 'node:child_process';
  * The one legitimate dependence on the date is cfn-lint's Lambda runtime deprecation check (E2533):
  * past nodejs24.x's deprecation (2028-04-30) the template test fails, as it should.
  */
-const defaults: { when?: string; tz?: string; why: string }[] = [
+interface DateRun {
+  when?: string;
+  tz?: string;
+  why: string;
+}
+
+const defaults: DateRun[] = [
   { when: '2027-12-31 23:58:00', why: 'a year boundary' },
   { when: '2028-02-29 23:59:30', why: 'a leap day near midnight' },
   { when: '2027-04-30 23:57:00', why: "a month's end" },
   { tz: 'Pacific/Kiritimati', why: 'UTC+14, today' },
 ];
 
-const requested = process.argv.slice(2).map((when) => ({ when, why: 'requested' }));
+const requested = process.argv.slice(2).map((when): DateRun => ({ when, why: 'requested' }));
 const runs = requested.length ? requested : defaults;
 
 const probe = spawnSync('faketime', ['2000-01-02 03:04:05', 'date', '-u', '+%Y'], { encoding: 'utf8' });

@@ -1,6 +1,6 @@
 /**
  * The replication ledger: one item per asset, key and source version, with its state. The port is
- * what replication and (later) RPO measurement use; DynamoLedger is its adapter.
+ * what replication, RPO measurement, restores and restore tests use; DynamoLedger is its adapter.
  */
 
 export type LedgerState = 'pending' | 'replicated' | 'failed' | 'source-deleted';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The DR policy: one YAML file the operator edits (dr-policy.yml). It is validated when the
- * service is packaged (serverless.yml reads it through scripts/stack-config.cjs) and again at
+ * service is packaged (serverless.yml reads it through infra/stack-config.cjs) and again at
  * every cold start. docs/policy.md documents every field.
  */
 

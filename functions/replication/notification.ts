@@ -5,7 +5,7 @@ import { MalformedNotificationError } from './errors.js';
 
 /**
  * A queue message is a hint that something changed under a key: the replicator then reads the
- * key's versions from the source. Three shapes reach the queue:
+ * key's versions from the source. Four shapes reach the queue:
  *  - S3 -> EventBridge -> SQS (the default wiring): one EventBridge event from source "aws.s3";
  *  - S3 -> SQS notification: { Records: [...] } with URL-encoded keys (spaces as '+');
  *  - either of them wrapped by SNS ({ Type: "Notification", Message: "..." });

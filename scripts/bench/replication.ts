@@ -10,7 +10,7 @@
  * Prints objects/s, MB/s and peak RSS per tool and case, and ratios to rclone.
  * Usage: npm run bench:replication [-- --concurrency 8] [--scale 1]   (scale < 1 shrinks every case)
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -34,7 +34,7 @@ import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
 import { startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
-import { TIME_COMMAND, timed } from './timed.js';
+import { AWS_CLI, RCLONE, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,8 +45,6 @@ const SCALE = Number(arg('scale', '1'));
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const REGION = 'us-east-1';
-const AWS_CLI = '/usr/bin/aws';
-const RCLONE = '/usr/bin/rclone';
 
 const cases = [
   { id: 'a', name: `${Math.round(2000 * SCALE)} x 64 KiB`, count: Math.round(2000 * SCALE), size: 64 * KIB },
@@ -84,9 +82,7 @@ async function seedInParts(s3: S3Client, bucket: string, key: string, size: numb
 }
 
 async function main() {
-  for (const tool of [AWS_CLI, RCLONE, TIME_COMMAND]) {
-    if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone awscli time`);
-  }
+  requireTools(AWS_CLI, RCLONE, TIME_COMMAND);
   const aws = await startLocalAws();
   try {
     await run(aws);

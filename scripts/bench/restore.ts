@@ -11,7 +11,7 @@
  */
 import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateVectorBucketCommand, S3VectorsClient } from '@aws-sdk/client-s3vectors';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicyFile } from '../../functions/policy/load.js';
@@ -23,7 +23,7 @@ import { startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
-import { timed } from './timed.js';
+import { AWS_CLI, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +36,6 @@ const LARGE_MIB = arg('large-mib', '16');
 const VECTORS = arg('vectors', '20000');
 const DIMS = arg('dims', '768');
 const REGION = 'us-west-2';
-const AWS_CLI = '/usr/bin/aws';
 const TB = 1e12;
 const TEN_MILLION = 10_000_000;
 
@@ -64,6 +63,7 @@ function records(count: number): VectorRecord[] {
 }
 
 async function main() {
+  requireTools(TIME_COMMAND, AWS_CLI);
   const aws = await startLocalAws();
   const dir = mkdtempSync(join(tmpdir(), 'bench-restore-'));
   const pglite = await startPglite({ maxConnections: 4 });
@@ -122,12 +122,10 @@ ${vectorAsset('lancedb', 'lancedb', `endpoint: ${join(dir, 'lancedb')}`)}${vecto
     const seconds = (performance.now() - started) / 1000;
     if (run.state !== 'done' || run.result?.restored.objects !== sizes.length) throw new Error(`restore-data: ${JSON.stringify(run)}`);
     rows.push({ what: 'data', tool: 'restore-data (verified copies)', seconds, items: sizes.length, bytes: totalBytes });
-    if (existsSync(AWS_CLI)) {
-      const awsEnv: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
-      delete awsEnv.AWS_ENDPOINT_URL;
-      const cli = await timed(AWS_CLI, ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', aws.endpoint, 's3://bench-replica/data/', 's3://bench-restored/cli/'], awsEnv);
-      rows.push({ what: 'data', tool: 'baseline: aws s3 cp --recursive', seconds: cli.seconds, items: sizes.length, bytes: totalBytes });
-    }
+    const awsEnv: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+    delete awsEnv.AWS_ENDPOINT_URL;
+    const cli = await timed(AWS_CLI, ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', aws.endpoint, 's3://bench-replica/data/', 's3://bench-restored/cli/'], awsEnv);
+    rows.push({ what: 'data', tool: 'baseline: aws s3 cp --recursive', seconds: cli.seconds, items: sizes.length, bytes: totalBytes });
 
     // Vectors: one verified snapshot (LanceDB source), restored into each engine.
     const all = records(VECTORS);

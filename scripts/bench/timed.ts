@@ -1,6 +1,20 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export const TIME_COMMAND = '/usr/bin/time';
+export const AWS_CLI = '/usr/bin/aws';
+export const RCLONE = '/usr/bin/rclone';
+
+/** The Debian package of each comparison tool. */
+const PACKAGES: Record<string, string> = { [TIME_COMMAND]: 'time', [AWS_CLI]: 'awscli', [RCLONE]: 'rclone' };
+
+/** A benchmark needs its baselines: it names what is missing, with the install command, and stops. */
+export function requireTools(...tools: string[]): void {
+  const missing = tools.filter((tool) => !existsSync(tool));
+  if (missing.length) {
+    throw new Error(`${missing.join(', ')} missing: apt-get update && apt-get install -y ${missing.map((t) => PACKAGES[t]).join(' ')}`);
+  }
+}
 
 /**
  * Runs a command under /usr/bin/time; returns its stdout, its peak RSS (MiB) and the CPU seconds

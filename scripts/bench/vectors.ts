@@ -11,7 +11,7 @@
  * back and verified before they count, so "snapshot" is write + verify; the write alone is shown too.
  * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--engines lancedb,pgvector,chroma,s3vectors]
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateVectorBucketCommand, S3VectorsClient } from '@aws-sdk/client-s3vectors';
@@ -27,7 +27,7 @@ import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
 import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
-import { TIME_COMMAND, timed } from './timed.js';
+import { AWS_CLI, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,7 +40,6 @@ const REGION = 'us-west-2';
 const INDEX = 'bench_vectors';
 const TSX = join(projectRoot, 'node_modules/.bin/tsx');
 const JOB = join(projectRoot, 'scripts/bench/vector-job.ts');
-const AWS_CLI = '/usr/bin/aws';
 
 interface Row {
   engine: string;
@@ -74,7 +73,7 @@ async function seed(store: VectorStore, from: number, to: number) {
 }
 
 async function main() {
-  for (const tool of [TIME_COMMAND, AWS_CLI]) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install time awscli`);
+  requireTools(TIME_COMMAND, AWS_CLI);
   const aws = await startLocalAws();
   const dir = mkdtempSync(join(tmpdir(), 'bench-vectors-'));
   const stops: (() => Promise<void>)[] = [() => aws.stop(), async () => rmSync(dir, { recursive: true, force: true })];
