@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { formatPath } from './policy/load.js';
+import { formatPath } from './shared/field-path.js';
 import { batchRequestSchema, runBatchTasks } from './replication/batch-operations.js';
 import { createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';

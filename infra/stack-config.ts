@@ -1,7 +1,7 @@
 import { replicatedAssets, replicaKeyFor, vectorAssets } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { type Policy, replicatedKinds } from '../functions/policy/schema.js';
-import { scheduleIntervalSeconds } from '../functions/rpo/percentiles.js';
+import { scheduleIntervalSeconds } from '../functions/policy/schedule.js';
 import { eventPatternFor, logicalId } from './event-rules.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 

@@ -1,6 +1,5 @@
-import type { AssetMeasurement } from '../rpo/measure.js';
 import type { AlertStateStore } from './alert-state.js';
-import { rpoCheck, type TargetCheck, type TargetEvent, type TargetEventPublisher, targetEvent } from './target-events.js';
+import { type TargetCheck, type TargetEvent, type TargetEventPublisher, targetEvent } from './target-events.js';
 
 export interface AlertDeps {
   store: AlertStateStore;
@@ -10,15 +9,11 @@ export interface AlertDeps {
 }
 
 /**
- * Compares a measurement with the asset's alert state and publishes at most one event per
- * transition: Missed when it goes over target, Recovered when it has been back under target for
- * `recoverySeconds`. Nothing while the state holds. Returns the events published by this call.
+ * Compares one check of a target (the RPO, or a restore test's RTO) with its alert state (one per
+ * asset and target) and publishes at most one event per transition: Missed when it goes over
+ * target, Recovered when it has been back under target for `recoverySeconds`. Nothing while the
+ * state holds. Returns the events published by this call.
  */
-export async function evaluateTarget(deps: AlertDeps, m: AssetMeasurement): Promise<TargetEvent[]> {
-  return evaluateCheck(deps, rpoCheck(m));
-}
-
-/** The same for any target's check (the RPO, or a restore test's RTO): one state per asset and target. */
 export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<TargetEvent[]> {
   if (m.status === 'not-measured') return [];
   const published: TargetEvent[] = [];

@@ -1,16 +1,27 @@
-import type { AssetMeasurement, MissReason } from '../rpo/measure.js';
+import type { LedgerEntry } from '../ledger/ledger.js';
+import type { Asset } from '../policy/schema.js';
 
 /** Why a target is missed: the RPO (measure-rpo) or the RTO (verify-restore's restore tests). */
-export type TargetMissReason = MissReason | 'rto-over-target' | 'restore-test-failed';
+export type TargetMissReason = 'rpo-over-target' | 'no-verified-snapshot' | 'rto-over-target' | 'restore-test-failed';
+
+/** The oldest change not yet verified in the replica, as an event and the status report show it. */
+export interface OldestChange {
+  key: string;
+  sourceVersionId: string;
+  sourceLastModified: string;
+  state: LedgerEntry['state'];
+  attempts: number;
+  lastError?: string;
+}
 
 /**
- * One check of one target of one asset, the input of alerting: a live RPO measurement
- * (rpoCheck) or a restore test (the restore module's rtoCheck).
+ * One check of one target of one asset, the input of alerting: a live RPO measurement (the rpo
+ * module's rpoCheck) or a restore test (the restore module's rtoCheck).
  */
 export interface TargetCheck {
   asset: string;
-  kind: AssetMeasurement['kind'];
-  tier: AssetMeasurement['tier'];
+  kind: Asset['kind'];
+  tier: Asset['tier'];
   target: 'rpo' | 'rto';
   targetSeconds: number;
   actualSeconds: number | null;
@@ -20,25 +31,8 @@ export interface TargetCheck {
   description?: string;
   pendingObjects: number;
   failedObjects: number;
-  oldestChange: AssetMeasurement['oldestChange'] | null;
+  oldestChange: OldestChange | null;
   measuredAt: string;
-}
-
-export function rpoCheck(m: AssetMeasurement): TargetCheck {
-  return {
-    asset: m.asset,
-    kind: m.kind,
-    tier: m.tier,
-    target: 'rpo',
-    targetSeconds: m.rpoTargetSeconds,
-    actualSeconds: m.rpoSeconds,
-    status: m.status,
-    ...(m.reason && { reason: m.reason }),
-    pendingObjects: m.pendingObjects,
-    failedObjects: m.failedObjects,
-    oldestChange: m.oldestChange ?? null,
-    measuredAt: m.measuredAt,
-  };
 }
 
 /**
@@ -53,8 +47,8 @@ export interface TargetEventDetail {
   schemaVersion: '1';
   incidentId: string;
   asset: string;
-  kind: AssetMeasurement['kind'];
-  tier: AssetMeasurement['tier'];
+  kind: Asset['kind'];
+  tier: Asset['tier'];
   target: 'rpo' | 'rto';
   targetSeconds: number;
   actualSeconds: number | null;
@@ -62,7 +56,7 @@ export interface TargetEventDetail {
   description?: string;
   pendingObjects: number;
   failedObjects: number;
-  oldestChange: AssetMeasurement['oldestChange'] | null;
+  oldestChange: OldestChange | null;
   measuredAt: string;
   missedSince: string;
 }

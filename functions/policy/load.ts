@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { formatPath } from '../shared/field-path.js';
 import { policySchema, type Policy } from './schema.js';
 
 /** The policy file is missing, is not YAML, or breaks the schema. The message names the field. */
@@ -12,13 +13,6 @@ export class PolicyError extends Error {
   ) {
     super(`invalid DR policy ${file}: ${problems.join('; ')}`);
   }
-}
-
-/** Renders a zod issue path the way an operator reads it: assets[2].rpoTargetSeconds */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
-    .join('');
 }
 
 function describe(issue: z.core.$ZodIssue): string {

@@ -1,38 +1,14 @@
 import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
-import type { ObjectAsset, Policy } from '../policy/schema.js';
+import { DEFAULT_MULTIPART, type MultipartPolicy } from '../policy/multipart.js';
+import type { ObjectAsset } from '../policy/schema.js';
+import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import { hashingThrough } from '../storage/hashing.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
 import { copyMultipart } from './multipart-copy.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_KEY_BYTES } from '../shared/s3-keys.js';
-
-/** Multipart copy settings (policy.replication); CopyObject copies at most 5 GB in one call. */
-export interface MultipartPolicy {
-  thresholdBytes: number;
-  partSizeBytes: number;
-  partConcurrency: number;
-}
-/** The policy's multipart settings. */
-export const multipartOf = (policy: Policy): MultipartPolicy => ({
-  thresholdBytes: policy.replication.multipartThresholdBytes,
-  partSizeBytes: policy.replication.multipartPartSizeBytes,
-  partConcurrency: policy.replication.partConcurrency,
-});
-
-export const DEFAULT_MULTIPART: MultipartPolicy = {
-  thresholdBytes: 512 * 1024 ** 2,
-  partSizeBytes: 128 * 1024 ** 2,
-  partConcurrency: 8,
-};
-
-/** User metadata the replicator writes on every replica version (x-amz-meta-dr-*). */
-export const REPLICA_METADATA = {
-  sourceVersionId: 'dr-source-version-id',
-  sha256: 'dr-source-sha256',
-  asset: 'dr-asset',
-} as const;
 
 export interface ReplicationDeps {
   source: VersionedStore;

@@ -6,7 +6,8 @@ import type { ObjectAsset } from '../policy/schema.js';
 import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { createStores } from '../storage/stores.js';
-import { multipartOf, type ReplicationDeps } from './replicate-key.js';
+import { multipartOf } from '../policy/multipart.js';
+import { type ReplicationDeps } from './replicate-key.js';
 import { Replicator } from './replicator.js';
 
 /** Composition root: wires the replicator to AWS adapters. Called once per container. */

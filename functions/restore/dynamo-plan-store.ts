@@ -1,6 +1,6 @@
 import { writeIf } from '../shared/conditional-write.js';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { JsonValue } from '../vectors/vector-store.js';
+import type { JsonValue } from '../shared/json.js';
 import type { PlanStore, StoredPlan } from './restore-plan.js';
 
 /**

@@ -4,11 +4,11 @@ import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
 import { compositeSha256, copyMultipart, planParts } from '../replication/multipart-copy.js';
-import { REPLICA_METADATA } from '../replication/replicate-key.js';
+import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
-import type { JsonValue } from '../vectors/vector-store.js';
+import type { JsonValue } from '../shared/json.js';
 import type { DataRestoreRequest } from './data-request.js';
 import { expiryFrom, newPlanToken, planForRun, requestDigest, withRunLease, type PlanStore, type StoredPlan } from './restore-plan.js';
 

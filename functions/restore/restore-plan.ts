@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { canonicalJson } from '../vectors/snapshot-format.js';
-import type { JsonValue } from '../vectors/vector-store.js';
+import { canonicalJson } from '../shared/json.js';
+import type { JsonValue } from '../shared/json.js';
 
 /**
  * Restores run in two steps. A dry run writes nothing to the target: it works out what the restore

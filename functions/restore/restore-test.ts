@@ -1,6 +1,6 @@
 import type { TargetCheck } from '../alerts/target-events.js';
 import type { Asset } from '../policy/schema.js';
-import type { JsonValue } from '../vectors/vector-store.js';
+import type { JsonValue } from '../shared/json.js';
 
 /**
  * The result of one scheduled restore test (verify-restore) of one asset: whether the restore was

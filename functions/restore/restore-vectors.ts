@@ -7,7 +7,8 @@ import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js'
 import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-catalog.js';
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
-import { type Engine, indexExists, type JsonValue, type Metric, type VectorStore } from '../vectors/vector-store.js';
+import type { JsonValue } from '../shared/json.js';
+import { type Engine, indexExists, type Metric, type VectorStore } from '../vectors/vector-store.js';
 import { expiryFrom, newPlanToken, planForRun, type PlanStore, requestDigest, type StoredPlan, withRunLease } from './restore-plan.js';
 import type { VectorRestoreCall, VectorRestoreRequest } from './restore-vectors-request.js';
 import {

@@ -2,7 +2,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
-import { multipartOf } from '../replication/replicate-key.js';
+import { multipartOf } from '../policy/multipart.js';
 import { dynamoDocumentClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';

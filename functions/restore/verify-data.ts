@@ -2,7 +2,7 @@ import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { compositeSha256, planParts } from '../replication/multipart-copy.js';
-import { scheduleIntervalSeconds } from '../rpo/percentiles.js';
+import { scheduleIntervalSeconds } from '../policy/schedule.js';
 import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
 import { restoreVersion, type KeyDecision } from './restore-data.js';

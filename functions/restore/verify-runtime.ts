@@ -4,7 +4,7 @@ import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
-import { multipartOf } from '../replication/replicate-key.js';
+import { multipartOf } from '../policy/multipart.js';
 import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
 import type { VerifyConfig } from '../shared/config.js';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';

@@ -4,7 +4,8 @@ import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js'
 import { newestVerified, type SnapshotCatalogStore } from '../vectors/snapshot-catalog.js';
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
-import { IndexExistsError, IndexNotFoundError, type JsonValue, type Neighbour, type VectorStore } from '../vectors/vector-store.js';
+import type { JsonValue } from '../shared/json.js';
+import { IndexExistsError, IndexNotFoundError, type Neighbour, type VectorStore } from '../vectors/vector-store.js';
 import { measuredRto, type RestoreTestResult } from './restore-test.js';
 import { compareWithManifest, derivedIndexName, scanIndex, scanStart, writeChunks } from './restore-vectors-copy.js';
 

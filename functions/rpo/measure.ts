@@ -1,20 +1,12 @@
-import type { LedgerEntry, LedgerQueries } from '../ledger/ledger.js';
+import type { OldestChange, TargetCheck, TargetMissReason } from '../alerts/target-events.js';
+import type { LedgerQueries } from '../ledger/ledger.js';
 import type { Asset } from '../policy/schema.js';
 import { replicatedKinds } from '../policy/schema.js';
 import { type LagStats, lagStats } from './percentiles.js';
 import type { SnapshotCatalog } from './snapshot-catalog.js';
 
 /** Why an asset misses its RPO target. */
-export type MissReason = 'rpo-over-target' | 'no-verified-snapshot';
-
-export interface OldestChange {
-  key: string;
-  sourceVersionId: string;
-  sourceLastModified: string;
-  state: LedgerEntry['state'];
-  attempts: number;
-  lastError?: string;
-}
+export type MissReason = Extract<TargetMissReason, 'rpo-over-target' | 'no-verified-snapshot'>;
 
 export interface AssetMeasurement {
   asset: string;
@@ -123,5 +115,23 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
     lag: lagStats(lagValues),
     lagValues,
     ...(last && { lastReplicatedAt: last.replicatedAt }),
+  };
+}
+
+/** A measurement as a check of the asset's RPO target, the input of alerting. */
+export function rpoCheck(m: AssetMeasurement): TargetCheck {
+  return {
+    asset: m.asset,
+    kind: m.kind,
+    tier: m.tier,
+    target: 'rpo',
+    targetSeconds: m.rpoTargetSeconds,
+    actualSeconds: m.rpoSeconds,
+    status: m.status,
+    ...(m.reason && { reason: m.reason }),
+    pendingObjects: m.pendingObjects,
+    failedObjects: m.failedObjects,
+    oldestChange: m.oldestChange ?? null,
+    measuredAt: m.measuredAt,
   };
 }

@@ -1,13 +1,13 @@
-import { evaluateTarget, type AlertDeps } from '../alerts/evaluate.js';
+import { evaluateCheck, type AlertDeps } from '../alerts/evaluate.js';
 import type { AlertState, AlertStateStore } from '../alerts/alert-state.js';
 import type { TargetEvent } from '../alerts/target-events.js';
 import type { LedgerQueries } from '../ledger/ledger.js';
+import { scheduleIntervalSeconds } from '../policy/schedule.js';
 import type { Policy } from '../policy/schema.js';
 import { describeError } from '../shared/errors.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
 import type { QueueAge } from './queue-age.js';
-import { type AssetMeasurement, measureAsset } from './measure.js';
-import { scheduleIntervalSeconds } from './percentiles.js';
+import { type AssetMeasurement, measureAsset, rpoCheck } from './measure.js';
 import type { SnapshotCatalog } from './snapshot-catalog.js';
 
 export interface MonitorDeps extends AlertDeps {
@@ -44,7 +44,7 @@ export async function runMonitor(
       const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds, queueAgeSeconds }, asset);
       publish(measurement);
       run.measurements.push(measurement);
-      run.events.push(...(await evaluateTarget({ ...deps, recoverySeconds: deps.policy.monitoring.recoverySeconds }, measurement)));
+      run.events.push(...(await evaluateCheck({ ...deps, recoverySeconds: deps.policy.monitoring.recoverySeconds }, rpoCheck(measurement))));
     } catch (error: unknown) {
       run.errors.push({ asset: asset.name, error: describeError(error) });
     }

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { formatPath } from '../policy/load.js';
+import { formatPath } from './field-path.js';
 
 /** The environment a function runs with, parsed once; a missing or bad variable is named. */
 const envSchema = z.object({

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { formatPath } from '../policy/load.js';
+import { formatPath } from './field-path.js';
 
 /** An operator's or a schedule's payload that does not fit its schema. Nothing was done. */
 export class PayloadError extends Error {

@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { z } from 'zod';
-import { engines, metrics, type JsonValue, type Metadata, type VectorRecord } from './vector-store.js';
+import { canonicalJson } from '../shared/json.js';
+import { engines, metrics, type Metadata, type VectorRecord } from './vector-store.js';
 
 /**
  * The engine-neutral snapshot format, specified in docs/snapshot-format.md so another tool can read
@@ -23,14 +24,6 @@ export const manifestKey = (prefix: string) => `${prefix}manifest.json`;
 
 /** Snapshot ids sort by time: 2026-11-26T15-42-07Z (colons are awkward in S3 keys and URLs). */
 export const snapshotIdAt = (at: Date) => at.toISOString().replace(/\.\d{3}Z$/, 'Z').replaceAll(':', '-');
-
-/** JSON with object keys sorted at every level (RFC 8785 for the values JSON can hold). */
-export function canonicalJson(value: JsonValue): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k]!)}`).join(',')}}`;
-}
 
 const littleEndian = endianness() === 'LE';
 

@@ -4,6 +4,8 @@
  * (test/contract/vector-store.contract.ts) runs against every adapter.
  */
 
+import type { JsonValue } from '../shared/json.js';
+
 export const engines = ['pgvector', 'qdrant', 'pinecone', 'chroma', 'lancedb', 's3vectors', 'weaviate'] as const;
 export type Engine = (typeof engines)[number];
 
@@ -11,7 +13,6 @@ export type Engine = (typeof engines)[number];
 export const metrics = ['cosine', 'euclidean', 'dot'] as const;
 export type Metric = (typeof metrics)[number];
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type Metadata = Record<string, JsonValue>;
 
 export interface VectorRecord {

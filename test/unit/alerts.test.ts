@@ -1,10 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AlertState, AlertStateStore } from '../../functions/alerts/alert-state.js';
-import { evaluateTarget } from '../../functions/alerts/evaluate.js';
+import { type AlertDeps, evaluateCheck } from '../../functions/alerts/evaluate.js';
 import type { TargetEvent } from '../../functions/alerts/target-events.js';
-import type { AssetMeasurement } from '../../functions/rpo/measure.js';
-import { lagStats, percentile, scheduleIntervalSeconds } from '../../functions/rpo/percentiles.js';
+import { type AssetMeasurement, rpoCheck } from '../../functions/rpo/measure.js';
+import { scheduleIntervalSeconds } from '../../functions/policy/schedule.js';
+import { lagStats, percentile } from '../../functions/rpo/percentiles.js';
 import { targetEventErrors } from '../support/event-schema.js';
 import { loadEvent } from '../support/fixtures.js';
 
@@ -24,6 +25,9 @@ class MemoryAlertStore implements AlertStateStore {
     if (s?.revision === revision) delete s.unsent;
   }
 }
+
+/** What measure-rpo does with each measurement. */
+const evaluateTarget = (deps: AlertDeps, m: AssetMeasurement) => evaluateCheck(deps, rpoCheck(m));
 
 const measurement = (rpoSeconds: number | null, at: string, extra: Partial<AssetMeasurement> = {}): AssetMeasurement => ({
   asset: 'eval-sets',

@@ -29,12 +29,12 @@
  * Queries run on Chroma's HNSW index: approximate (exact in practice on small collections).
  */
 import { HttpStatusError, httpJson } from './http-json.js';
+import type { JsonValue } from '../../shared/json.js';
 import {
   EngineError,
   IndexExistsError,
   IndexNotFoundError,
   type IndexDescription,
-  type JsonValue,
   type Metadata,
   type Metric,
   type Neighbour,

@@ -21,11 +21,11 @@
  */
 import { type Connection, connect, type Table } from '@lancedb/lancedb';
 import { DataType, Field, FixedSizeList, Float32, Schema, Utf8 } from 'apache-arrow';
+import type { JsonValue } from '../../shared/json.js';
 import {
   EngineError,
   IndexExistsError,
   IndexNotFoundError,
-  type JsonValue,
   type Metadata,
   type Metric,
   metrics,

@@ -30,11 +30,11 @@
  */
 import { createHash } from 'node:crypto';
 import { HttpStatusError, httpJson } from './http-json.js';
+import type { JsonValue } from '../../shared/json.js';
 import {
   EngineError,
   IndexExistsError,
   IndexNotFoundError,
-  type JsonValue,
   type Metadata,
   type Metric,
   type NativeSnapshotRef,

@@ -43,13 +43,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpStatusError, httpJson } from './http-json.js';
+import type { JsonValue } from '../../shared/json.js';
 import {
   EngineError,
   IndexExistsError,
   IndexNotFoundError,
   type IndexDescription,
   type IndexSpec,
-  type JsonValue,
   type Metadata,
   type Metric,
   type NativeSnapshotRef,

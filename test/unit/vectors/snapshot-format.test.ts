@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../../functions/shared/json.js';
 import {
-  canonicalJson,
   decodeRecord,
   encodeRecord,
   Fingerprint,
