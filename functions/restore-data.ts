@@ -12,7 +12,8 @@ import { parseConfig } from './shared/config.js';
 import { logger, metrics, tracer } from './shared/observability.js';
 import { PayloadError } from './shared/payload.js';
 
-const restorer = createDataRestorer(parseConfig(process.env), process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-data');
+const config = parseConfig(process.env);
+const restorer = createDataRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-data');
 
 /** What the operator sees: the plan (and its token while it can run), then progress and result. */
 const view = (plan: StoredPlan) => ({

@@ -10,7 +10,8 @@ import { restoreVectors } from './restore/restore-vectors.js';
 import { parseConfig } from './shared/config.js';
 import { logger, metrics, tracer } from './shared/observability.js';
 
-const restorer = createVectorRestorer(parseConfig(process.env), process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-vectors');
+const config = parseConfig(process.env);
+const restorer = createVectorRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-vectors');
 
 /**
  * Operator restores of vector indexes (docs/restore.md, events/restore-vectors/):

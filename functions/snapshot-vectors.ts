@@ -12,7 +12,8 @@ import { logger, metrics, tracer } from './shared/observability.js';
 import { createSnapshotter } from './vectors/runtime.js';
 import { runScheduledSnapshot } from './vectors/snapshot-run.js';
 
-const snapshotter = createSnapshotter(parseConfig(process.env), process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'snapshot-vectors');
+const config = parseConfig(process.env);
+const snapshotter = createSnapshotter(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'snapshot-vectors');
 
 /** Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true. */
 const inputSchema = z.strictObject({ asset: z.string().min(1), continuation: z.boolean().optional() });

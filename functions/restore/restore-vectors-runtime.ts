@@ -1,7 +1,6 @@
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy, VectorAsset } from '../policy/schema.js';
-import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
@@ -20,7 +19,7 @@ export function createVectorRestorer(config: Config, functionName: string, clock
   const db = dynamoDocumentClient();
   const plans = new DynamoPlanStore(db, config.LEDGER_TABLE);
   const catalog = new DynamoSnapshotCatalog(db, config.LEDGER_TABLE);
-  const continuation = new LambdaSelfContinuation(new LambdaClient({ maxAttempts: 3 }), functionName);
+  const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,

@@ -1,9 +1,8 @@
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { multipartOf } from '../policy/multipart.js';
-import { dynamoDocumentClient } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, lambdaClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
@@ -17,7 +16,7 @@ export function createDataRestorer(config: Config, functionName: string, clock: 
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
   const plans = new DynamoPlanStore(db, config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
-  const continuation = new LambdaSelfContinuation(new LambdaClient({ maxAttempts: 3 }), functionName);
+  const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   return {
     policy,
     plans,

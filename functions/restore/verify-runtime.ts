@@ -1,11 +1,10 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
 import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
 import { multipartOf } from '../policy/multipart.js';
-import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, eventBridgeClient, s3Client } from '../shared/aws-clients.js';
 import type { VerifyConfig } from '../shared/config.js';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';
 import { createStores } from '../storage/stores.js';
@@ -27,7 +26,7 @@ export function createRestoreTester(config: VerifyConfig, clock: () => Date = ()
   const vectorDeps = createVectorRestoreTester(config, clock);
   const alerts = {
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
-    publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
+    publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
   };
   return {
     policy,

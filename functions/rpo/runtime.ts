@@ -1,10 +1,8 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
 import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
-import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
+import { cloudWatchClient, dynamoDocumentClient, eventBridgeClient, sqsClient } from '../shared/aws-clients.js';
 import type { MonitorConfig } from '../shared/config.js';
 import { SqsDeadLetterQueue } from './dead-letter-queue.js';
 import { CloudWatchQueueAge } from './queue-age.js';
@@ -19,10 +17,10 @@ export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () 
     policy: loadPolicyFile(config.policyPath),
     ledger: new DynamoLedger(db, config.LEDGER_TABLE),
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
-    publisher: new EventBridgePublisher(new EventBridgeClient({ maxAttempts: 5 }), config.DR_EVENT_BUS),
+    publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
     snapshots: recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE)),
     deadLetters: new SqsDeadLetterQueue(sqsClient(), config.DEAD_LETTER_QUEUE_URL),
-    queueAge: new CloudWatchQueueAge(new CloudWatchClient({ maxAttempts: 5 }), config.REPLICATION_QUEUE_URL.split('/').at(-1)!),
+    queueAge: new CloudWatchQueueAge(cloudWatchClient(), config.REPLICATION_QUEUE_URL.split('/').at(-1)!),
     clock,
   };
 }

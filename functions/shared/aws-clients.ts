@@ -1,60 +1,89 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { clientEnv } from './config.js';
+import { tracer } from './observability.js';
 import { RetryUnlessAmbiguous } from './retry.js';
 
 /**
- * AWS clients, created once per container and reused by every invocation. Endpoints come from the
+ * Every AWS client of the service, created once per container and reused by every invocation, and
+ * wrapped by the tracer so that X-Ray shows each SDK call as a subsegment. Endpoints come from the
  * SDK's own environment variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...), so the same code
  * talks to the local AWS in tests and to AWS in production. DR_S3_FORCE_PATH_STYLE=true is for
  * local endpoints that cannot serve virtual-hosted bucket names.
  */
-const s3Clients = new Map<string, S3Client>();
+const once = <T>(create: () => T) => {
+  let client: T | undefined;
+  return () => (client ??= create());
+};
+
+const perKey = <T>(create: (key: string) => T) => {
+  const clients = new Map<string, T>();
+  return (key: string) => {
+    let client = clients.get(key);
+    if (!client) clients.set(key, (client = create(key)));
+    return client;
+  };
+};
+
+/** S3 request options: a request that hangs fails after DR_S3_REQUEST_TIMEOUT_MS (default 120 s). */
+function s3Options({ writes }: { writes: boolean }): Pick<S3ClientConfig, 'requestHandler' | 'retryStrategy' | 'maxAttempts'> {
+  const requestTimeout = clientEnv().s3RequestTimeoutMs;
+  return {
+    requestHandler: { requestTimeout, throwOnRequestTimeout: true, connectionTimeout: Math.min(requestTimeout, 10_000) },
+    ...(writes ? { retryStrategy: new RetryUnlessAmbiguous(5) } : { maxAttempts: 5 }),
+  };
+}
+
+const regionalS3 = perKey((id) => {
+  const [region, forcePathStyle, writes] = id.split(':');
+  return tracer.captureAWSv3Client(new S3Client({ region, forcePathStyle: forcePathStyle === 'true', ...s3Options({ writes: writes === 'true' }) }));
+});
 
 /**
- * `writes: true` for writes that must not be repeated after an ambiguous failure (see
- * RetryUnlessAmbiguous). DR_S3_REQUEST_TIMEOUT_MS bounds a request that hangs (default 120 s;
- * S3 keeps a long CopyObject alive by sending whitespace).
+ * The stack's S3 client for a region. `writes: true` for writes that must not be repeated after an
+ * ambiguous failure (see RetryUnlessAmbiguous); S3 keeps a long CopyObject alive by sending
+ * whitespace, so the timeout bounds only a request that hangs.
  */
 export function s3Client(region: string, forcePathStyle: boolean, { writes = false } = {}): S3Client {
-  const id = `${region}:${forcePathStyle}:${writes}`;
-  let client = s3Clients.get(id);
-  if (!client) {
-    const requestTimeout = requestTimeoutMs();
-    client = new S3Client({
-      region,
-      forcePathStyle,
-      requestHandler: { requestTimeout, throwOnRequestTimeout: true, connectionTimeout: Math.min(requestTimeout, 10_000) },
-      ...(writes ? { retryStrategy: new RetryUnlessAmbiguous(5) } : { maxAttempts: 5 }),
-    });
-    s3Clients.set(id, client);
-  }
-  return client;
+  return regionalS3(`${region}:${forcePathStyle}:${writes}`);
 }
 
-/** DR_S3_REQUEST_TIMEOUT_MS: how long an S3 request may hang before it fails (default 120 s). */
-export function requestTimeoutMs(): number {
-  return Number(process.env.DR_S3_REQUEST_TIMEOUT_MS ?? 120_000);
+/** Where a source lives when it is not the stack's own S3: another endpoint, or other credentials. */
+export type RemoteS3Options = Pick<S3ClientConfig, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials'>;
+
+/** A client for a source on another S3-compatible endpoint or account; the caller keeps one per source. */
+export function remoteS3Client(options: RemoteS3Options, { writes = false } = {}): S3Client {
+  return tracer.captureAWSv3Client(new S3Client({ ...options, ...s3Options({ writes }) }));
 }
 
-let documentClient: DynamoDBDocumentClient | undefined;
-
-export function dynamoDocumentClient(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 5 }), {
+export const dynamoDocumentClient = once(() =>
+  DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 5 })), {
     marshallOptions: { removeUndefinedValues: true },
-  });
-  return documentClient;
-}
-
-let sqs: SQSClient | undefined;
+  }),
+);
 
 /**
  * The SQS client. Requests go to the client's endpoint (AWS_ENDPOINT_URL locally, the region's in
  * AWS), not to the host inside a queue URL: a URL recorded elsewhere (a stack output) may name the
  * public endpoint while the code talks to another one.
  */
-export function sqsClient(): SQSClient {
-  sqs ??= new SQSClient({ maxAttempts: 5, useQueueUrlAsEndpoint: false });
-  return sqs;
-}
+export const sqsClient = once(() => tracer.captureAWSv3Client(new SQSClient({ maxAttempts: 5, useQueueUrlAsEndpoint: false })));
+
+/** Lambda, for a function's continuation of itself (its role may invoke only itself). */
+export const lambdaClient = once(() => tracer.captureAWSv3Client(new LambdaClient({ maxAttempts: 3 })));
+
+export const eventBridgeClient = once(() => tracer.captureAWSv3Client(new EventBridgeClient({ maxAttempts: 5 })));
+
+export const cloudWatchClient = once(() => tracer.captureAWSv3Client(new CloudWatchClient({ maxAttempts: 5 })));
+
+export const secretsManagerClient = once(() => tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 })));
+
+/** Amazon S3 Vectors in a region (a vector-index asset's engine). */
+export const s3VectorsClient = perKey((region) => tracer.captureAWSv3Client(new S3VectorsClient({ region, maxAttempts: 5 })));

@@ -13,6 +13,8 @@ const envSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /** Set by Lambda; functions that continue themselves invoke this name. */
+  AWS_LAMBDA_FUNCTION_NAME: z.string().min(1).optional(),
 });
 
 /** measure-rpo and status also publish events and read the dead-letter queue. */
@@ -38,6 +40,32 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** What the AWS clients read from the environment, beyond the SDK's own variables. */
+const clientEnvSchema = z.object({
+  /** How long an S3 request may hang before it fails. */
+  DR_S3_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  /** The SDK's endpoint overrides (the local AWS); LanceDB's object store needs them spelled out. */
+  AWS_ENDPOINT_URL_S3: z.string().min(1).optional(),
+  AWS_ENDPOINT_URL: z.string().min(1).optional(),
+});
+
+export interface ClientEnv {
+  s3RequestTimeoutMs: number;
+  /** The S3 endpoint the SDK uses, when it is not AWS's. */
+  s3Endpoint?: string;
+}
+
+export function parseClientEnv(env: NodeJS.ProcessEnv): ClientEnv {
+  const parsed = check(clientEnvSchema, env);
+  const s3Endpoint = parsed.AWS_ENDPOINT_URL_S3 ?? parsed.AWS_ENDPOINT_URL;
+  return { s3RequestTimeoutMs: parsed.DR_S3_REQUEST_TIMEOUT_MS, ...(s3Endpoint && { s3Endpoint }) };
+}
+
+let parsedClientEnv: ClientEnv | undefined;
+
+/** The clients' environment, parsed once per container. */
+export const clientEnv = (): ClientEnv => (parsedClientEnv ??= parseClientEnv(process.env));
+
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   return parseWith(envSchema, env);
 }
@@ -54,13 +82,18 @@ export function parseReconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {
   return parseWith(reconcileEnvSchema, env);
 }
 
-function parseWith<S extends z.ZodType<z.infer<typeof envSchema>>>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> & { policyPath: string } {
+function check<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const result = schema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
     throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
   }
+  return result.data;
+}
+
+function parseWith<S extends z.ZodType<z.infer<typeof envSchema>>>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> & { policyPath: string } {
+  const data = check(schema, env);
   const root = env.LAMBDA_TASK_ROOT ?? process.cwd();
-  const file = result.data.DR_POLICY_FILE;
-  return { ...result.data, policyPath: isAbsolute(file) ? file : join(root, file) };
+  const file = data.DR_POLICY_FILE;
+  return { ...data, policyPath: isAbsolute(file) ? file : join(root, file) };
 }

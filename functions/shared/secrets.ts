@@ -1,7 +1,6 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { z } from 'zod';
-
-let client: SecretsManagerClient | undefined;
+import { secretsManagerClient } from './aws-clients.js';
 
 export class SecretFormatError extends Error {
   override readonly name = 'SecretFormatError';
@@ -12,8 +11,7 @@ export class SecretFormatError extends Error {
  * with a message naming the secret and the fields it must hold (never the secret's content).
  */
 export async function readJsonSecret<T>(arn: string, schema: z.ZodType<T>, shape: string): Promise<T> {
-  client ??= new SecretsManagerClient({ maxAttempts: 5 });
-  const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+  const { SecretString } = await secretsManagerClient().send(new GetSecretValueCommand({ SecretId: arn }));
   let parsed: unknown;
   try {
     parsed = JSON.parse(SecretString ?? '');

@@ -1,8 +1,6 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { ObjectAsset } from '../policy/schema.js';
-import { requestTimeoutMs, s3Client } from '../shared/aws-clients.js';
-import { RetryUnlessAmbiguous } from '../shared/retry.js';
+import { remoteS3Client, s3Client } from '../shared/aws-clients.js';
 import { readJsonSecret, SecretFormatError } from '../shared/secrets.js';
 import { S3VersionedStore } from './s3-versioned-store.js';
 
@@ -59,12 +57,8 @@ export function createStores(forcePathStyle: boolean) {
         ...(endpoint && { endpoint }),
         forcePathStyle: asset.source.forcePathStyle ?? forcePathStyle,
         ...(credentialsSecretArn && { credentials: credentialsFrom(credentialsSecretArn) }),
-        requestHandler: { requestTimeout: requestTimeoutMs(), throwOnRequestTimeout: true },
       };
-      store = new S3VersionedStore(
-        new S3Client({ ...options, maxAttempts: 5 }),
-        new S3Client({ ...options, retryStrategy: new RetryUnlessAmbiguous(5) }),
-      );
+      store = new S3VersionedStore(remoteS3Client(options), remoteS3Client(options, { writes: true }));
       remote.set(asset.name, store);
     }
     return { store, serverSideCopy: false };

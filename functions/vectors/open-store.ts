@@ -1,6 +1,7 @@
-import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { z } from 'zod';
 import type { VectorAsset } from '../policy/schema.js';
+import { s3VectorsClient } from '../shared/aws-clients.js';
+import { clientEnv } from '../shared/config.js';
 import { readJsonSecret } from '../shared/secrets.js';
 import type { VectorStore } from './vector-store.js';
 
@@ -33,12 +34,12 @@ export async function openVectorStore(asset: VectorAsset): Promise<VectorStore> 
     case 'lancedb':
       return (await import('./adapters/lancedb.js')).lanceDbStore({ uri: endpoint, ...(endpoint.startsWith('s3://') && { storageOptions: lanceDbS3Options(region) }) });
     case 's3vectors':
-      return (await import('./adapters/s3vectors.js')).s3VectorsStore({ vectorBucketName: asset.source.vectorBucket!, client: new S3VectorsClient({ region, maxAttempts: 5 }) });
+      return (await import('./adapters/s3vectors.js')).s3VectorsStore({ vectorBucketName: asset.source.vectorBucket!, client: s3VectorsClient(region) });
   }
 }
 
 /** LanceDB's object store reads the region here; credentials come from the Lambda environment. */
 function lanceDbS3Options(region: string): Record<string, string> {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  const endpoint = clientEnv().s3Endpoint;
   return { region, ...(endpoint && { endpoint, allow_http: String(endpoint.startsWith('http://')) }) };
 }

@@ -1,7 +1,6 @@
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
-import { dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { logger } from '../shared/observability.js';
 import { DynamoSnapshotCatalog } from './dynamo-snapshot-catalog.js';
@@ -14,7 +13,7 @@ import type { ScheduledRunDeps } from './snapshot-run.js';
 export function createSnapshotter(config: Config, functionName: string, clock: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), config.LEDGER_TABLE);
-  const continuation = new LambdaSelfContinuation(new LambdaClient({ maxAttempts: 3 }), functionName);
+  const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   return {
     policy,
     depsFor: (bucket: string, remainingMs: () => number): ScheduledRunDeps => ({

@@ -35,8 +35,8 @@ import {
 
 export interface S3VectorsConfig {
   vectorBucketName: string;
-  /** Defaults to a client configured from the environment (region, credentials, AWS_ENDPOINT_URL). */
-  client?: S3VectorsClient;
+  /** In the service, the shared traced client of the asset's region (shared/aws-clients.ts). */
+  client: S3VectorsClient;
 }
 
 const engine = 's3vectors';
@@ -44,7 +44,7 @@ const putLimit = 500;
 const listLimit = 1000;
 
 export function s3VectorsStore(config: S3VectorsConfig): VectorStore {
-  const client = config.client ?? new S3VectorsClient({});
+  const client = config.client;
   const vectorBucketName = config.vectorBucketName;
 
   function failure(operation: string, index: string, error: unknown): Error {

@@ -1,0 +1,100 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError, parseClientEnv } from '../../functions/shared/config.js';
+
+const FUNCTIONS = resolve(import.meta.dirname, '..', '..', 'functions');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+const filesMatching = (pattern: RegExp) =>
+  sourceFiles(FUNCTIONS)
+    .filter((file) => pattern.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(FUNCTIONS, file))
+    .sort();
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.resetModules();
+});
+
+describe('AWS clients', () => {
+  it('are all created in shared/aws-clients.ts', () => {
+    expect(filesMatching(/new \w+Client\(/)).toEqual(['shared/aws-clients.ts']);
+  });
+
+  it('are each wrapped by the tracer, and created once', async () => {
+    vi.resetModules();
+    const { tracer } = await import('../../functions/shared/observability.js');
+    const captured: unknown[] = [];
+    vi.spyOn(tracer, 'captureAWSv3Client').mockImplementation((client) => {
+      captured.push(client);
+      return client;
+    });
+    const clients = await import('../../functions/shared/aws-clients.js');
+
+    const made = [
+      clients.s3Client('us-west-2', false),
+      clients.s3Client('us-west-2', false, { writes: true }),
+      clients.remoteS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9' }),
+      clients.sqsClient(),
+      clients.lambdaClient(),
+      clients.eventBridgeClient(),
+      clients.cloudWatchClient(),
+      clients.secretsManagerClient(),
+      clients.s3VectorsClient('us-west-2'),
+    ];
+    clients.dynamoDocumentClient();
+    expect(captured.slice(0, made.length)).toEqual(made);
+    for (const [client, type] of [
+      [made[0], S3Client],
+      [made[2], S3Client],
+      [made[3], SQSClient],
+      [made[4], LambdaClient],
+      [made[5], EventBridgeClient],
+      [made[6], CloudWatchClient],
+      [made[7], SecretsManagerClient],
+      [made[8], S3VectorsClient],
+      [captured.at(-1), DynamoDBClient],
+    ] as const) {
+      expect(client).toBeInstanceOf(type);
+    }
+    // Created once per container: the same client again, and nothing more wrapped.
+    expect(clients.s3Client('us-west-2', false)).toBe(made[0]);
+    expect(clients.lambdaClient()).toBe(made[4]);
+    clients.dynamoDocumentClient();
+    expect(captured).toHaveLength(made.length + 1);
+  });
+});
+
+describe('the environment', () => {
+  it('is read only by shared/config.ts and by handlers, which hand it to config', () => {
+    const readers = filesMatching(/process\.env\b/);
+    expect(readers.filter((file) => file.includes('/') && file !== 'shared/config.ts')).toEqual([]);
+  });
+
+  it("of the clients is parsed with the variable named when it is wrong", () => {
+    expect(parseClientEnv({})).toEqual({ s3RequestTimeoutMs: 120_000 });
+    expect(parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: '900000', AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
+      s3RequestTimeoutMs: 900_000,
+      s3Endpoint: 'http://127.0.0.1:5000',
+    });
+    expect(parseClientEnv({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_ENDPOINT_URL: 'http://127.0.0.1:2' }).s3Endpoint).toBe('http://127.0.0.1:1');
+    expect(() => parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: 'two minutes' })).toThrow(ConfigError);
+    expect(() => parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: 'two minutes' })).toThrow(/^invalid environment: DR_S3_REQUEST_TIMEOUT_MS: /);
+  });
+});
