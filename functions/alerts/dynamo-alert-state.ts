@@ -1,6 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AlertState, AlertStateStore } from './alert-state.js';
+import { writeIf } from '../shared/conditional-write.js';
 
 /** Alert state items live in the ledger table: pk "ALERT#<asset>", sk the target ("rpo", "rto"; no GSI attributes). */
 const key = (asset: string, target: 'rpo' | 'rto' = 'rpo') => ({ pk: `ALERT#${asset}`, sk: target });
@@ -20,27 +20,22 @@ export class DynamoAlertStateStore implements AlertStateStore {
 
   async transition(next: AlertState, expectedRevision: number): Promise<boolean> {
     const { asset, ...rest } = next;
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new PutCommand({
           TableName: this.table,
           Item: { ...key(asset, next.target), assetName: asset, ...rest },
           ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'revision = :expected',
           ...(expectedRevision === 0 ? {} : { ExpressionAttributeValues: { ':expected': expectedRevision } }),
         }),
-      );
-      return true;
-    } catch (error: unknown) {
-      if (error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException') {
-        return false;
-      }
-      throw error;
-    }
+      ),
+    );
   }
 
   async markSent(asset: string, revision: number, sentAt: string, target: 'rpo' | 'rto' = 'rpo'): Promise<void> {
-    try {
-      await this.db.send(
+    // A newer revision was written meanwhile: its own unsent event is what counts.
+    await writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(asset, target),
@@ -48,9 +43,7 @@ export class DynamoAlertStateStore implements AlertStateStore {
           ConditionExpression: 'revision = :revision',
           ExpressionAttributeValues: { ':revision': revision, ':at': sentAt },
         }),
-      );
-    } catch (error: unknown) {
-      if ((error as { name?: string })?.name !== 'ConditionalCheckFailedException') throw error;
-    }
+      ),
+    );
   }
 }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -9,6 +8,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { writeIf } from '../shared/conditional-write.js';
 import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion, UploadProgress } from './ledger.js';
 
 /**
@@ -34,10 +34,6 @@ const partitionKey = (asset: string, key: string) =>
 const versionSortKey = (versionId: string) => `V#${versionId}`;
 const LEASE = 'LEASE';
 const KEY_FAILURE = 'KEY';
-
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
 
 const DIGEST_BYTES = 32;
 
@@ -123,9 +119,9 @@ export class DynamoLedger implements Ledger {
     }
   }
 
-  private async putIfAbsent(v: PendingVersion, now: Date): Promise<boolean> {
-    try {
-      await this.db.send(
+  private putIfAbsent(v: PendingVersion, now: Date): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
         new PutCommand({
           TableName: this.table,
           Item: {
@@ -138,12 +134,8 @@ export class DynamoLedger implements Ledger {
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
-      );
-      return true;
-    } catch (error: unknown) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -186,8 +178,8 @@ export class DynamoLedger implements Ledger {
    * replicated: a late duplicate or a retry never turns a verified copy back into pending work.
    */
   private async updateUnlessReplicated(v: PendingVersion, set: string, values: Record<string, unknown>, now: Date) {
-    try {
-      await this.db.send(
+    await writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
@@ -196,32 +188,29 @@ export class DynamoLedger implements Ledger {
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: { ...identityValues(v), ...values, ':replicated': 'replicated', ':now': now.toISOString() },
         }),
-      );
-    } catch (error: unknown) {
-      if (!isConditionFailure(error)) throw error;
-    }
-  }
-
-  async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
-        UpdateExpression: 'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince',
-        ConditionExpression: '#state <> :replicated',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: {
-          ':gone': 'source-deleted',
-          ':replicated': 'replicated',
-          ':now': now.toISOString(),
-          ':why': 'version was permanently deleted from the source before it was copied',
-        },
-      }),
+      ),
     );
   }
 
-  async oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]> {
-    return this.queryIndex<LedgerEntry>(UNREPLICATED_INDEX, 'pendingAsset = :asset', { ':asset': asset }, true, limit);
+  /** Leaves a replicated entry alone: a copy that landed meanwhile stays the record. */
+  async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
+    await writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
+          UpdateExpression: 'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince',
+          ConditionExpression: '#state <> :replicated',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':gone': 'source-deleted',
+            ':replicated': 'replicated',
+            ':now': now.toISOString(),
+            ':why': 'version was permanently deleted from the source before it was copied',
+          },
+        }),
+      ),
+    );
   }
 
   async unreplicated(asset: string, limit?: number): Promise<LedgerEntry[]> {
@@ -271,8 +260,8 @@ export class DynamoLedger implements Ledger {
   }
 
   async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {
-    try {
-      await this.db.send(
+    return writeIf(() =>
+      this.db.send(
         new PutCommand({
           TableName: this.table,
           Item: {
@@ -286,17 +275,14 @@ export class DynamoLedger implements Ledger {
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
           ExpressionAttributeValues: { ':now': now.getTime() },
         }),
-      );
-      return true;
-    } catch (error: unknown) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async flagLease(asset: string, key: string): Promise<void> {
-    try {
-      await this.db.send(
+    // Released meanwhile: nothing to tell.
+    await writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(asset, key), sk: LEASE },
@@ -304,29 +290,25 @@ export class DynamoLedger implements Ledger {
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':true': true },
         }),
-      );
-    } catch (error: unknown) {
-      if (!isConditionFailure(error)) throw error; // released meanwhile: nothing to tell
-    }
+      ),
+    );
   }
 
   async releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'> {
     const Key = { pk: partitionKey(asset, key), sk: LEASE };
-    try {
-      await this.db.send(
+    const deleted = await writeIf(() =>
+      this.db.send(
         new DeleteCommand({
           TableName: this.table,
           Key,
           ConditionExpression: 'leaseOwner = :owner AND attribute_not_exists(flagged)',
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-      return 'released';
-    } catch (error: unknown) {
-      if (!isConditionFailure(error)) throw error;
-    }
-    try {
-      await this.db.send(
+      ),
+    );
+    if (deleted) return 'released';
+    const unflagged = await writeIf(() =>
+      this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key,
@@ -334,12 +316,9 @@ export class DynamoLedger implements Ledger {
           ConditionExpression: 'leaseOwner = :owner AND attribute_exists(flagged)',
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-      return 'flagged';
-    } catch (error: unknown) {
-      if (!isConditionFailure(error)) throw error;
-      return 'released'; // not ours any more (expired and taken over)
-    }
+      ),
+    );
+    return unflagged ? 'flagged' : 'released'; // not flagged and not ours: expired and taken over
   }
 
   async upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined> {

@@ -130,8 +130,6 @@ export interface ReplicationLedger {
 
 /** What RPO measurement and status read, per asset; each reads only unreplicated or recent items. */
 export interface LedgerQueries {
-  /** Oldest pending or failed entries of an asset, oldest first: one query on a sparse index. */
-  oldestUnreplicated(asset: string, limit: number): Promise<LedgerEntry[]>;
   /** Pending or failed entries of an asset, oldest first, at most `limit`; reads only unreplicated items. */
   unreplicated(asset: string, limit?: number): Promise<LedgerEntry[]>;
   /** Entries replicated at or after `since`, newest first (at most `limit`). Reads only those items. */

@@ -140,9 +140,9 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     const [a, b, c] = [version('a', '2026-11-26T10:00:02.000Z'), version('b', '2026-11-26T10:00:01.000Z'), version('c', '2026-11-26T10:00:03.000Z')];
     await t.ledger.markPending([a, b, c], new Date());
     await t.ledger.markFailed(c, 'boom', new Date());
-    expect((await t.ledger.oldestUnreplicated('rpo-probe', 1)).map((e) => e.sourceVersionId)).toEqual(['b']);
+    expect((await t.ledger.unreplicated('rpo-probe', 1)).map((e) => e.sourceVersionId)).toEqual(['b']);
     await t.ledger.markReplicated(b, { replicaKey: 'k-b', replicaVersionId: 'r', replicatedAt: new Date().toISOString(), lagSeconds: 1, attempts: 1, firstSeenAt: new Date().toISOString() });
-    expect((await t.ledger.oldestUnreplicated('rpo-probe', 10)).map((e) => [e.sourceVersionId, e.state])).toEqual([
+    expect((await t.ledger.unreplicated('rpo-probe', 10)).map((e) => [e.sourceVersionId, e.state])).toEqual([
       ['a', 'pending'],
       ['c', 'failed'],
     ]);

@@ -296,7 +296,7 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     const [entry] = await t.ledger.entriesFor('orphaned', key);
     expect(entry).toMatchObject({ state: 'failed', attempts: 3, sourceVersionId: versionId });
     expect(entry!.lastError).toMatch(/NoSuchBucket/);
-    expect(await t.ledger.oldestUnreplicated('orphaned', 10)).toHaveLength(1);
+    expect(await t.ledger.unreplicated('orphaned', 10)).toHaveLength(1);
 
     const dead = await t.takeMessages(t.stack.deadLetterQueueUrl);
     expect(dead).toHaveLength(1);
@@ -307,7 +307,7 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     const [after] = await t.ledger.entriesFor('orphaned', key);
     expect(after).toMatchObject({ state: 'replicated', attempts: 4 });
     expect(after).not.toHaveProperty('lastError');
-    expect(await t.ledger.oldestUnreplicated('orphaned', 10)).toEqual([]);
+    expect(await t.ledger.unreplicated('orphaned', 10)).toEqual([]);
     await expectReplicaMatchesSource('orphaned');
   });
 });

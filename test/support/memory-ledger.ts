@@ -1,7 +1,10 @@
-import type { LedgerEntry, PendingVersion, ReplicatedVersion, ReplicationLedger, UploadProgress } from '../../functions/ledger/ledger.js';
+import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion, UploadProgress } from '../../functions/ledger/ledger.js';
 
-/** An in-memory ReplicationLedger for unit tests of the replication domain (DynamoLedger is tested on the local AWS). */
-export class MemoryLedger implements ReplicationLedger {
+/**
+ * An in-memory Ledger for unit tests of the replication domain. It passes the same contract as
+ * DynamoLedger (test/contract/ledger.contract.ts), so a unit test sees what the adapter would do.
+ */
+export class MemoryLedger implements Ledger {
   readonly entries = new Map<string, LedgerEntry>();
   readonly uploads = new Map<string, UploadProgress>();
   readonly leases = new Map<string, { owner: string; expiresAt: number; flagged?: boolean }>();
@@ -12,7 +15,8 @@ export class MemoryLedger implements ReplicationLedger {
     return [...this.entries.values()].filter((e) => e.asset === asset && e.key === key).map((e) => ({ ...e }));
   }
 
-  async markPending(versions: PendingVersion[], now: Date): Promise<void> {
+  /** `recorded` only saves DynamoLedger a request; the outcome is the same with or without it. */
+  async markPending(versions: PendingVersion[], now: Date, _recorded?: ReadonlySet<string>): Promise<void> {
     for (const v of versions) {
       const id = this.id(v.asset, v.key, v.sourceVersionId);
       const existing = this.entries.get(id);
@@ -45,8 +49,15 @@ export class MemoryLedger implements ReplicationLedger {
     });
   }
 
-  async markSourceDeleted(entry: LedgerEntry): Promise<void> {
-    this.entries.set(this.id(entry.asset, entry.key, entry.sourceVersionId), { ...entry, state: 'source-deleted' });
+  async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
+    const id = this.id(entry.asset, entry.key, entry.sourceVersionId);
+    if (this.entries.get(id)?.state === 'replicated') return;
+    this.entries.set(id, {
+      ...entry,
+      state: 'source-deleted',
+      lastAttemptAt: now.toISOString(),
+      lastError: 'version was permanently deleted from the source before it was copied',
+    });
   }
 
   async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {
@@ -102,5 +113,28 @@ export class MemoryLedger implements ReplicationLedger {
 
   async clearKeyFailure(asset: string, key: string): Promise<void> {
     this.entries.delete(this.id(asset, key, '(key)'));
+  }
+
+  async unreplicated(asset: string, limit?: number): Promise<LedgerEntry[]> {
+    const open = [...this.entries.values()].filter((e) => e.asset === asset && (e.state === 'pending' || e.state === 'failed'));
+    open.sort((a, b) => a.sourceLastModified.localeCompare(b.sourceLastModified));
+    return open.slice(0, limit).map((e) => ({ ...e }));
+  }
+
+  async replicatedSince(asset: string, since: Date, limit: number): Promise<ReplicatedSummary[]> {
+    return this.replicatedNewestFirst(asset)
+      .filter((e) => e.replicatedAt >= since.toISOString())
+      .slice(0, limit);
+  }
+
+  async lastReplicated(asset: string): Promise<ReplicatedSummary | undefined> {
+    return this.replicatedNewestFirst(asset)[0];
+  }
+
+  private replicatedNewestFirst(asset: string): ReplicatedSummary[] {
+    return [...this.entries.values()]
+      .filter((e) => e.asset === asset && e.state === 'replicated')
+      .map((e) => ({ key: e.key, sourceVersionId: e.sourceVersionId, replicatedAt: e.replicatedAt!, lagSeconds: e.lagSeconds! }))
+      .sort((a, b) => b.replicatedAt.localeCompare(a.replicatedAt));
   }
 }

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import type { Ledger, PendingVersion, ReplicatedVersion, UploadProgress } from '../../functions/ledger/ledger.js';
+
+/**
+ * The one contract of the replication ledger, run over DynamoLedger (on the local AWS) and over
+ * MemoryLedger, the double the unit tests use, so that the double cannot drift from the adapter.
+ * Each test works in an asset of its own.
+ */
+export function ledgerContract(name: string, ledger: () => Ledger) {
+  let serial = 0;
+  const freshAsset = () => `contract-${process.pid}-${(serial++).toString(36)}`;
+  const t0 = new Date('2026-11-26T10:00:00.000Z');
+  const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+  const version = (asset: string, key: string, sourceVersionId: string, writtenAt = t0, size = 10): PendingVersion => ({
+    asset,
+    key,
+    sourceVersionId,
+    entryType: 'object',
+    sourceLastModified: writtenAt.toISOString(),
+    size,
+  });
+  const replicated = (overrides: Partial<ReplicatedVersion> = {}): ReplicatedVersion => ({
+    replicaKey: 'replica/k',
+    replicaVersionId: 'r1',
+    sha256: 'a'.repeat(64),
+    replicatedAt: at(5).toISOString(),
+    lagSeconds: 5,
+    attempts: 1,
+    firstSeenAt: at(1).toISOString(),
+    ...overrides,
+  });
+
+  describe(`ledger contract: ${name}`, () => {
+    it('records a new version as pending, seen now, with no attempts; listed as unreplicated', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'a/b.txt', 'v1');
+      await ledger().markPending([v], at(1));
+      expect(await ledger().entriesFor(asset, 'a/b.txt')).toEqual([
+        expect.objectContaining({ ...v, state: 'pending', attempts: 0, firstSeenAt: at(1).toISOString() }),
+      ]);
+      expect((await ledger().unreplicated(asset)).map((e) => e.sourceVersionId)).toEqual(['v1']);
+    });
+
+    it('keeps attempts, last error and first-seen time when a version is marked pending again, whether or not the caller says it is recorded', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'k', 'v1');
+      await ledger().markPending([v], at(1));
+      await ledger().markFailed(v, 'Error: boom', at(2));
+      await ledger().markPending([v], at(3));
+      await ledger().markPending([v], at(4), new Set(['v1']));
+      const [entry] = await ledger().entriesFor(asset, 'k');
+      expect(entry).toMatchObject({ state: 'failed', attempts: 1, lastError: 'Error: boom', lastAttemptAt: at(2).toISOString(), firstSeenAt: at(1).toISOString() });
+    });
+
+    it('creates the entry of a version said to be recorded that has none', async () => {
+      const asset = freshAsset();
+      await ledger().markPending([version(asset, 'k', 'v1')], at(1), new Set(['v1']));
+      expect(await ledger().entriesFor(asset, 'k')).toEqual([expect.objectContaining({ state: 'pending', attempts: 0, firstSeenAt: at(1).toISOString() })]);
+    });
+
+    it('counts failed attempts and records the last error and time', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'k', 'v1');
+      await ledger().markFailed(v, 'Error: first', at(1));
+      await ledger().markFailed(v, 'Error: second', at(2));
+      const [entry] = await ledger().entriesFor(asset, 'k');
+      expect(entry).toMatchObject({ state: 'failed', attempts: 2, lastError: 'Error: second', lastAttemptAt: at(2).toISOString(), firstSeenAt: at(1).toISOString() });
+      expect(await ledger().unreplicated(asset)).toHaveLength(1);
+    });
+
+    it('replaces a replicated entry whole, takes it off the unreplicated list, and never turns it back into pending or failed', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'k', 'v1');
+      await ledger().markPending([v], at(1));
+      await ledger().markReplicated(v, replicated());
+      await ledger().markPending([v], at(6));
+      await ledger().markPending([v], at(6), new Set(['v1']));
+      await ledger().markFailed(v, 'Error: late duplicate', at(7));
+      await ledger().markSourceDeleted((await ledger().entriesFor(asset, 'k'))[0]!, at(8));
+      const [entry] = await ledger().entriesFor(asset, 'k');
+      expect(entry).toMatchObject({ ...v, ...replicated(), state: 'replicated', lastAttemptAt: at(5).toISOString() });
+      expect(entry!.lastError).toBeUndefined();
+      expect(await ledger().unreplicated(asset)).toEqual([]);
+    });
+
+    it('marks a version permanently deleted from the source, with the reason, off the unreplicated list', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'k', 'v1');
+      await ledger().markPending([v], at(1));
+      await ledger().markSourceDeleted((await ledger().entriesFor(asset, 'k'))[0]!, at(2));
+      const [entry] = await ledger().entriesFor(asset, 'k');
+      expect(entry).toMatchObject({ state: 'source-deleted', lastAttemptAt: at(2).toISOString(), lastError: expect.stringContaining('permanently deleted') });
+      expect(await ledger().unreplicated(asset)).toEqual([]);
+    });
+
+    it('lists unreplicated entries oldest write first, within a limit, and answers the RPO queries', async () => {
+      const asset = freshAsset();
+      const [a, b, c] = [version(asset, 'a', 'va', at(20)), version(asset, 'b', 'vb', at(10)), version(asset, 'c', 'vc', at(30))];
+      await ledger().markPending([a, b, c], at(31));
+      await ledger().markFailed(c, 'Error: boom', at(32));
+      expect((await ledger().unreplicated(asset)).map((e) => e.key)).toEqual(['b', 'a', 'c']);
+      expect((await ledger().unreplicated(asset, 1)).map((e) => e.key)).toEqual(['b']);
+
+      expect(await ledger().lastReplicated(asset)).toBeUndefined();
+      await ledger().markReplicated(b, replicated({ replicatedAt: at(40).toISOString(), lagSeconds: 30 }));
+      await ledger().markReplicated(a, replicated({ replicatedAt: at(50).toISOString(), lagSeconds: 30 }));
+      expect((await ledger().unreplicated(asset)).map((e) => e.key)).toEqual(['c']);
+      expect(await ledger().lastReplicated(asset)).toMatchObject({ key: 'a', sourceVersionId: 'va', replicatedAt: at(50).toISOString(), lagSeconds: 30 });
+      expect((await ledger().replicatedSince(asset, at(40), 10)).map((r) => r.key)).toEqual(['a', 'b']);
+      expect((await ledger().replicatedSince(asset, at(41), 10)).map((r) => r.key)).toEqual(['a']);
+      expect((await ledger().replicatedSince(asset, at(0), 1)).map((r) => r.key)).toEqual(['a']);
+      expect(await ledger().unreplicated(freshAsset())).toEqual([]);
+    });
+
+    it('records a failure of a whole key on the unreplicated list from its first failure, and clears it', async () => {
+      const asset = freshAsset();
+      await ledger().markKeyFailed(asset, 'k', 'AccessDenied: listing', at(1));
+      await ledger().markKeyFailed(asset, 'k', 'AccessDenied: again', at(2));
+      const [failure] = await ledger().unreplicated(asset);
+      expect(failure).toMatchObject({ key: 'k', entryType: 'key', state: 'failed', attempts: 2, lastError: 'AccessDenied: again', sourceLastModified: at(1).toISOString() });
+      expect(await ledger().entriesFor(asset, 'k')).toHaveLength(1);
+      await ledger().clearKeyFailure(asset, 'k');
+      expect(await ledger().entriesFor(asset, 'k')).toEqual([]);
+      expect(await ledger().unreplicated(asset)).toEqual([]);
+    });
+
+    it('keeps one key apart from another, whatever its characters', async () => {
+      const asset = freshAsset();
+      const keys = ['a', 'a/', 'a b', 'ä', 'a\r\nb', 'x'.repeat(1024)];
+      await ledger().markPending(keys.map((k, i) => version(asset, k, `v${i}`)), at(1));
+      for (const [i, k] of keys.entries()) expect((await ledger().entriesFor(asset, k)).map((e) => [e.key, e.sourceVersionId])).toEqual([[k, `v${i}`]]);
+    });
+
+    it('saves, replaces and clears a multipart copy in progress, per source version', async () => {
+      const asset = freshAsset();
+      const progress: UploadProgress = {
+        uploadId: 'up-1',
+        partSizeBytes: 5 * 1024 * 1024,
+        startedAt: at(1).toISOString(),
+        sourceEtag: '"etag"',
+        sourcePartSha256: { 1: 'a'.repeat(64), 3: 'c'.repeat(64) },
+        replicaVersionId: 'r1',
+        verifiedParts: [1, 3, 9],
+        adopted: true,
+      };
+      expect(await ledger().upload(asset, 'k', 'v1')).toBeUndefined();
+      await ledger().saveUpload(asset, 'k', 'v1', progress);
+      await ledger().saveUpload(asset, 'k', 'v2', { uploadId: 'up-2', partSizeBytes: 1, startedAt: at(2).toISOString() });
+      expect(await ledger().upload(asset, 'k', 'v1')).toEqual(progress);
+      await ledger().saveUpload(asset, 'k', 'v1', { uploadId: 'up-1', partSizeBytes: 5 * 1024 * 1024, startedAt: at(1).toISOString() });
+      expect(await ledger().upload(asset, 'k', 'v1')).toEqual({ uploadId: 'up-1', partSizeBytes: 5 * 1024 * 1024, startedAt: at(1).toISOString() });
+      await ledger().clearUpload(asset, 'k', 'v1');
+      expect(await ledger().upload(asset, 'k', 'v1')).toBeUndefined();
+      expect(await ledger().upload(asset, 'k', 'v2')).toMatchObject({ uploadId: 'up-2' });
+      expect(await ledger().entriesFor(asset, 'k')).toEqual([]); // progress is not an entry
+    });
+
+    it('gives a key to one lease holder at a time, until it expires or is released', async () => {
+      const asset = freshAsset();
+      expect(await ledger().acquireLease(asset, 'k', 'one', at(0), 60)).toBe(true);
+      expect(await ledger().acquireLease(asset, 'k', 'two', at(30), 60)).toBe(false);
+      expect(await ledger().acquireLease(asset, 'other', 'two', at(30), 60)).toBe(true);
+      expect(await ledger().acquireLease(asset, 'k', 'two', at(61), 60)).toBe(true); // expired: taken over
+      expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('released'); // not its lease any more
+      expect(await ledger().acquireLease(asset, 'k', 'three', at(62), 60)).toBe(false);
+      expect(await ledger().releaseLease(asset, 'k', 'two')).toBe('released');
+      expect(await ledger().acquireLease(asset, 'k', 'three', at(62), 60)).toBe(true);
+    });
+
+    it('tells a lease holder once that the key changed while it worked', async () => {
+      const asset = freshAsset();
+      await ledger().flagLease(asset, 'k'); // nobody holds it: nothing to tell, no error
+      expect(await ledger().acquireLease(asset, 'k', 'one', at(0), 60)).toBe(true);
+      await ledger().flagLease(asset, 'k');
+      await ledger().flagLease(asset, 'k');
+      expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('flagged');
+      expect(await ledger().acquireLease(asset, 'k', 'two', at(1), 60)).toBe(false); // still held after "flagged"
+      expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('released');
+      expect(await ledger().acquireLease(asset, 'k', 'two', at(1), 60)).toBe(true);
+    });
+  });
+}
