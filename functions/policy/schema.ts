@@ -162,7 +162,7 @@ const vectorAsset = z.strictObject({
 
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
 
-export const policySchema = z
+const policyShape = z
   .strictObject({
     version: z.literal(1),
     /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
@@ -209,99 +209,117 @@ export const policySchema = z
       })
       .prefault({}),
     assets: z.array(assetSchema).min(1),
-  })
-  .superRefine((policy, ctx) => {
-    const names = new Map<string, number>();
-    policy.assets.forEach((asset, i) => {
-      const first = names.get(asset.name);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['assets', i, 'name'],
-          message: `duplicate asset name "${asset.name}" (also assets[${first}].name)`,
-        });
-      } else names.set(asset.name, i);
+  });
 
-      if (asset.replica.region !== policy.deployment.region) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['assets', i, 'replica', 'region'],
-          message: `must equal deployment.region (${policy.deployment.region}): the stack creates the replica bucket in its own region`,
-        });
-      }
-    });
+type PolicyShape = z.infer<typeof policyShape>;
+/** A rule across fields of the policy: adds an issue, with the path of the field to change, for each breach. */
+type PolicyRule = (policy: PolicyShape, ctx: z.RefinementCtx) => void;
 
-    // Two assets writing under overlapping replica prefixes of one bucket would interleave their
-    // histories in the same replica keys (one source's delete marker hiding the other's data).
-    const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
-    policy.assets.forEach((asset, i) => {
-      policy.assets.forEach((other, j) => {
-        if (j <= i || other.replica.bucket !== asset.replica.bucket) return;
-        const [p, q] = [replicaPrefix(asset), replicaPrefix(other)];
-        if (p.startsWith(q) || q.startsWith(p)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['assets', j, 'replica', 'prefix'],
-            message: `replica prefix "${q}" overlaps assets[${i}] (${asset.name}, "${p}") in replica bucket ${asset.replica.bucket}: set distinct replica.prefix values`,
-          });
-        }
-      });
-    });
-    // Replica buckets become CloudFormation resources named from their bucket names.
-    const resourceNames = new Map<string, string>();
-    policy.assets.forEach((asset, i) => {
-      const id = asset.replica.bucket.replace(/[^a-z0-9]/g, '');
-      const seen = resourceNames.get(id);
-      if (seen !== undefined && seen !== asset.replica.bucket) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['assets', i, 'replica', 'bucket'],
-          message: `"${asset.replica.bucket}" and "${seen}" differ only in dots and hyphens; use one replica bucket or names that differ otherwise`,
-        });
-      } else resourceNames.set(id, asset.replica.bucket);
-    });
+const issue = (ctx: z.RefinementCtx, path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
 
-    policy.assets.forEach((asset, i) => {
-      if (asset.kind !== 'vector-index') return;
-      const { engine, endpoint, vectorBucket, credentialsSecretArn } = asset.source;
-      const wanted = engineEndpoints[engine];
-      const path = ['assets', i, 'source'];
-      if (wanted && endpoint === undefined && engine !== 'pinecone') {
-        ctx.addIssue({ code: 'custom', path: [...path, 'endpoint'], message: `is required for ${engine}, e.g. ${wanted.example}` });
-      } else if (wanted && endpoint !== undefined && !wanted.pattern.test(endpoint)) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'endpoint'], message: `is not a ${engine} endpoint; expected e.g. ${wanted.example}` });
-      }
-      if (engine === 's3vectors' && vectorBucket === undefined) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'vectorBucket'], message: 'is required for s3vectors: the vector bucket holding the index' });
-      }
-      if (engine === 'pinecone' && credentialsSecretArn === undefined) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'credentialsSecretArn'], message: 'is required for pinecone: a secret holding {"apiKey"}' });
-      }
-    });
+/** Asset names are unique: they key the ledger, the catalog, metrics and alarms. */
+const uniqueAssetNames: PolicyRule = (policy, ctx) => {
+  const names = new Map<string, number>();
+  policy.assets.forEach((asset, i) => {
+    const first = names.get(asset.name);
+    if (first !== undefined) issue(ctx, ['assets', i, 'name'], `duplicate asset name "${asset.name}" (also assets[${first}].name)`);
+    else names.set(asset.name, i);
+  });
+};
 
-    const objectAssets = policy.assets
-      .map((asset, i) => ({ asset, i }))
-      .filter((a): a is { asset: ObjectAsset; i: number } => a.asset.kind !== 'vector-index');
-    for (const { asset, i } of objectAssets) {
-      if (asset.source.bucket === asset.replica.bucket) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['assets', i, 'replica', 'bucket'],
-          message: 'must differ from source.bucket: a replica in the source bucket is no DR copy',
-        });
-      }
-      for (const { asset: other, i: j } of objectAssets) {
-        if (j <= i || other.source.bucket !== asset.source.bucket) continue;
-        if (other.source.prefix.startsWith(asset.source.prefix) || asset.source.prefix.startsWith(other.source.prefix)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['assets', j, 'source', 'prefix'],
-            message: `overlaps assets[${i}] (${asset.name}) in bucket ${asset.source.bucket}: a key must belong to one asset`,
-          });
-        }
-      }
+/** The stack creates the replica buckets in its own region. */
+const replicasInDeploymentRegion: PolicyRule = (policy, ctx) => {
+  policy.assets.forEach((asset, i) => {
+    if (asset.replica.region !== policy.deployment.region) {
+      issue(ctx, ['assets', i, 'replica', 'region'], `must equal deployment.region (${policy.deployment.region}): the stack creates the replica bucket in its own region`);
     }
   });
+};
+
+/**
+ * Two assets writing under overlapping replica prefixes of one bucket would interleave their
+ * histories in the same replica keys (one source's delete marker hiding the other's data).
+ */
+const distinctReplicaPrefixes: PolicyRule = (policy, ctx) => {
+  const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
+  policy.assets.forEach((asset, i) => {
+    policy.assets.forEach((other, j) => {
+      if (j <= i || other.replica.bucket !== asset.replica.bucket) return;
+      const [p, q] = [replicaPrefix(asset), replicaPrefix(other)];
+      if (p.startsWith(q) || q.startsWith(p)) {
+        issue(
+          ctx,
+          ['assets', j, 'replica', 'prefix'],
+          `replica prefix "${q}" overlaps assets[${i}] (${asset.name}, "${p}") in replica bucket ${asset.replica.bucket}: set distinct replica.prefix values`,
+        );
+      }
+    });
+  });
+};
+
+/** Replica buckets become CloudFormation resources named from their bucket names. */
+const distinctReplicaResourceNames: PolicyRule = (policy, ctx) => {
+  const resourceNames = new Map<string, string>();
+  policy.assets.forEach((asset, i) => {
+    const id = asset.replica.bucket.replace(/[^a-z0-9]/g, '');
+    const seen = resourceNames.get(id);
+    if (seen !== undefined && seen !== asset.replica.bucket) {
+      issue(ctx, ['assets', i, 'replica', 'bucket'], `"${asset.replica.bucket}" and "${seen}" differ only in dots and hyphens; use one replica bucket or names that differ otherwise`);
+    } else resourceNames.set(id, asset.replica.bucket);
+  });
+};
+
+/** What each vector engine needs to be reached: an endpoint of its shape, a vector bucket, a key. */
+const vectorSourcesReachable: PolicyRule = (policy, ctx) => {
+  policy.assets.forEach((asset, i) => {
+    if (asset.kind !== 'vector-index') return;
+    const { engine, endpoint, vectorBucket, credentialsSecretArn } = asset.source;
+    const wanted = engineEndpoints[engine];
+    const path = ['assets', i, 'source'];
+    if (wanted && endpoint === undefined && engine !== 'pinecone') {
+      issue(ctx, [...path, 'endpoint'], `is required for ${engine}, e.g. ${wanted.example}`);
+    } else if (wanted && endpoint !== undefined && !wanted.pattern.test(endpoint)) {
+      issue(ctx, [...path, 'endpoint'], `is not a ${engine} endpoint; expected e.g. ${wanted.example}`);
+    }
+    if (engine === 's3vectors' && vectorBucket === undefined) {
+      issue(ctx, [...path, 'vectorBucket'], 'is required for s3vectors: the vector bucket holding the index');
+    }
+    if (engine === 'pinecone' && credentialsSecretArn === undefined) {
+      issue(ctx, [...path, 'credentialsSecretArn'], 'is required for pinecone: a secret holding {"apiKey"}');
+    }
+  });
+};
+
+/** A replica is never in its own source bucket, and a source key belongs to one asset. */
+const objectSourcesDistinct: PolicyRule = (policy, ctx) => {
+  const objectAssets = policy.assets
+    .map((asset, i) => ({ asset, i }))
+    .filter((a): a is { asset: ObjectAsset; i: number } => a.asset.kind !== 'vector-index');
+  for (const { asset, i } of objectAssets) {
+    if (asset.source.bucket === asset.replica.bucket) {
+      issue(ctx, ['assets', i, 'replica', 'bucket'], 'must differ from source.bucket: a replica in the source bucket is no DR copy');
+    }
+    for (const { asset: other, i: j } of objectAssets) {
+      if (j <= i || other.source.bucket !== asset.source.bucket) continue;
+      if (other.source.prefix.startsWith(asset.source.prefix) || asset.source.prefix.startsWith(other.source.prefix)) {
+        issue(ctx, ['assets', j, 'source', 'prefix'], `overlaps assets[${i}] (${asset.name}) in bucket ${asset.source.bucket}: a key must belong to one asset`);
+      }
+    }
+  }
+};
+
+const crossFieldRules: readonly PolicyRule[] = [
+  uniqueAssetNames,
+  replicasInDeploymentRegion,
+  distinctReplicaPrefixes,
+  distinctReplicaResourceNames,
+  vectorSourcesReachable,
+  objectSourcesDistinct,
+];
+
+export const policySchema = policyShape.superRefine((policy, ctx) => {
+  for (const rule of crossFieldRules) rule(policy, ctx);
+});
 
 export type Policy = z.infer<typeof policySchema>;
 export type Asset = z.infer<typeof assetSchema>;
