@@ -20,8 +20,7 @@ export const handler = middy(async (event: unknown, context: Context) => {
     const issue = parsed.error.issues[0]!;
     throw new Error(`not an S3 Batch Operations invocation: ${formatPath(issue.path) || 'event'}: ${issue.message}`);
   }
-  replicator.startBatch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
-  const response = await runBatchTasks(replicator, parsed.data);
+  const response = await runBatchTasks(replicator.batch(() => context.getRemainingTimeInMillis() < RESERVE_MS), parsed.data);
   for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });
   return response;
 })

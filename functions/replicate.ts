@@ -5,6 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { ReplicationBatch } from './replication/replicator.js';
 import { CopyContinuesError } from './replication/errors.js';
 import { createContinuations, createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
@@ -19,9 +20,9 @@ const continueLater = createContinuations(config);
 const RESERVE_MS = 30_000;
 const processor = new BatchProcessor(EventType.SQS);
 
-async function replicateRecord(record: SQSRecord): Promise<void> {
+async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Promise<void> {
   try {
-    const outcome = await replicator.replicateMessage(record.body);
+    const outcome = await batch.replicateMessage(record.body);
     for (const { bucket, key } of outcome.unmanaged) {
       logger.warn('key belongs to no asset of the policy; ignored', { bucket, key, messageId: record.messageId });
     }
@@ -49,10 +50,10 @@ async function replicateRecord(record: SQSRecord): Promise<void> {
 }
 
 export const handler = middy(async (event: SQSEvent, context: Context) => {
-  replicator.startBatch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
+  const batch = replicator.batch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
   metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
-  await replicator.prefetch(event.Records.map((r) => r.body));
-  return processPartialResponse(event, replicateRecord, processor, { context });
+  await batch.prefetch(event.Records.map((r) => r.body));
+  return processPartialResponse(event, (record: SQSRecord) => replicateRecord(batch, record), processor, { context });
 })
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
   .use(injectLambdaContext(logger))

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describeError } from '../shared/errors.js';
 import { decodeFormKey, MAX_KEY_BYTES } from '../shared/s3-keys.js';
 import { CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
-import type { Replicator } from './replicator.js';
+import type { ReplicationBatch } from './replicator.js';
 
 /**
  * S3 Batch Operations ("Invoke AWS Lambda function"): the backfill path for prefixes too large for
@@ -63,7 +63,7 @@ function bucketOf(task: z.infer<typeof taskSchema>): string | undefined {
   return task.s3Bucket ?? task.s3BucketArn?.split(':::')[1]?.split('/')[0];
 }
 
-export async function runBatchTasks(replicator: Replicator, request: BatchRequest): Promise<BatchResponse> {
+export async function runBatchTasks(replicator: Pick<ReplicationBatch, 'replicateHint'>, request: BatchRequest): Promise<BatchResponse> {
   const results: BatchResponse['results'] = [];
   for (const task of request.tasks) {
     const bucket = bucketOf(task);

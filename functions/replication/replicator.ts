@@ -17,28 +17,55 @@ export interface MessageOutcome {
 const PREFETCH_ENTRIES_PER_KEY = 5;
 
 /**
- * Turns one queue message into key replications. Within a batch, messages about the same key share
- * one replication (the second waits for the first), so a burst of events for a key costs one sync.
+ * The replicate function's engine: one ReplicationBatch per invocation's batch of messages.
  */
 export class Replicator {
-  private inflight = new Map<string, Promise<KeyOutcome>>();
-  /** Source histories listed for this batch's keys (prefetch), each used by the key's first sync. */
-  private prelisted = new Map<string, VersionEntry[]>();
-  private shouldYield: () => boolean = () => false;
-
   constructor(
     private readonly policy: Policy,
     private readonly depsFor: (asset: ObjectAsset) => ReplicationDeps,
   ) {}
 
   /**
-   * Forget the previous batch's syncs (a new batch must read the source again). `shouldYield`
-   * tells long copies when the invocation is about to run out of time.
+   * A new batch: it reads the source afresh (nothing is shared with the previous batch).
+   * `shouldYield` tells long copies when the invocation is about to run out of time.
    */
-  startBatch(shouldYield: () => boolean = () => false): void {
-    this.inflight = new Map();
-    this.prelisted = new Map();
-    this.shouldYield = shouldYield;
+  batch(shouldYield: () => boolean = () => false): ReplicationBatch {
+    return new ReplicationBatch(this.policy, this.depsFor, shouldYield);
+  }
+}
+
+type Parsed = { hints: ChangeHint[] } | { error: unknown };
+
+/**
+ * One batch of queue messages turned into key replications. Each message is parsed once. Within the
+ * batch, messages about the same key share one replication (the second waits for the first), so a
+ * burst of events for a key costs one sync.
+ */
+export class ReplicationBatch {
+  private readonly inflight = new Map<string, Promise<KeyOutcome>>();
+  /** Source histories listed for this batch's keys (prefetch), each used by the key's first sync. */
+  private readonly prelisted = new Map<string, VersionEntry[]>();
+  private readonly parsed = new Map<string, Parsed>();
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly depsFor: (asset: ObjectAsset) => ReplicationDeps,
+    private readonly shouldYield: () => boolean,
+  ) {}
+
+  /** The change hints of a message body, parsed once per batch; a malformed body throws each time it is asked for. */
+  private hintsOf(body: string): ChangeHint[] {
+    let parsed = this.parsed.get(body);
+    if (!parsed) {
+      try {
+        parsed = { hints: parseNotification(body) };
+      } catch (error: unknown) {
+        parsed = { error };
+      }
+      this.parsed.set(body, parsed);
+    }
+    if ('error' in parsed) throw parsed.error;
+    return parsed.hints;
   }
 
   /**
@@ -53,7 +80,7 @@ export class Replicator {
     for (const body of bodies) {
       let hints: ChangeHint[];
       try {
-        hints = parseNotification(body);
+        hints = this.hintsOf(body);
       } catch {
         continue;
       }
@@ -83,7 +110,7 @@ export class Replicator {
 
   async replicateMessage(body: string): Promise<MessageOutcome> {
     const outcome: MessageOutcome = { keys: [], unmanaged: [] };
-    for (const hint of parseNotification(body)) {
+    for (const hint of this.hintsOf(body)) {
       const { keys, unmanaged } = await this.replicateHint(hint);
       outcome.keys.push(...keys);
       outcome.unmanaged.push(...unmanaged);

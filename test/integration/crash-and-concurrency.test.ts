@@ -178,8 +178,8 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     const listingStore = new S3VersionedStore(s3);
     const message = (key: string) => JSON.stringify({ reconcile: { bucket: 'it-source', keys: [key] } });
     const replicator = new Replicator(t.policy, () => ({ ...deps(), source: listingStore, replica: counted }));
-    replicator.startBatch();
-    await replicator.prefetch(keys.map(message));
+    const batch = replicator.batch();
+    await batch.prefetch(keys.map(message));
     expect(listings).toEqual(['train/batch/']);
 
     // Meanwhile another invocation replicates a newer version of a.bin: the prefetched listing lacks it.
@@ -187,7 +187,7 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     await t.takeMessages();
     await replicateKey(deps(t.ledger, 'container-b'), asset, keys[0]!);
 
-    for (const key of keys) await replicator.replicateMessage(message(key));
+    for (const key of keys) await batch.replicateMessage(message(key));
     // b and c used the batch's listing; a was listed again, so its newer version is not misread as
     // deleted from the source (which would write the older one on top again).
     expect(listings).toEqual(['train/batch/', 'train/batch/a.bin']);

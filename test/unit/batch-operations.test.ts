@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runBatchTasks } from '../../functions/replication/batch-operations.js';
 import { CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from '../../functions/replication/errors.js';
-import type { Replicator } from '../../functions/replication/replicator.js';
+import type { ReplicationBatch } from '../../functions/replication/replicator.js';
 
 const request = {
   invocationSchemaVersion: '1.0' as const,
@@ -9,7 +9,7 @@ const request = {
   job: { id: 'job' },
   tasks: [{ taskId: 't', s3Key: 'train/a%2Bb%20c.txt', s3BucketArn: 'arn:aws:s3:::src' }],
 };
-const failingWith = (error: Error) => ({ replicateHint: async () => Promise.reject(error) }) as unknown as Replicator;
+const failingWith = (error: Error): Pick<ReplicationBatch, 'replicateHint'> => ({ replicateHint: async () => Promise.reject(error) });
 
 describe('S3 Batch Operations result codes', () => {
   it.each([
@@ -31,7 +31,7 @@ describe('S3 Batch Operations result codes', () => {
         seen.push(hint.keys);
         return { keys: [{ replicated: [], alreadyReplicated: 1 }], unmanaged: [] };
       },
-    } as unknown as Replicator;
+    } as unknown as Pick<ReplicationBatch, 'replicateHint'>;
     await runBatchTasks(replicator, request);
     expect(seen).toEqual([['train/a%2Bb%20c.txt', 'train/a+b c.txt']]);
   });
