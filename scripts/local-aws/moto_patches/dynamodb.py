@@ -3,6 +3,8 @@ import threading
 
 import moto.dynamodb.models.table as dynamodb_table
 
+from ._patching import Parameters, replace
+
 # Gap 10: a Query on a table's partition key gathers and sorts every item of the table before it
 # picks the partition's: its cost grows with the table, so a ledger of a few thousand keys serves
 # each Query in tens of milliseconds. DynamoDB reads the one partition. Here a table Query reads
@@ -11,15 +13,16 @@ import moto.dynamodb.models.table as dynamodb_table
 _one_partition = threading.local()
 _original_table_query = dynamodb_table.Table.query
 _original_all_items = dynamodb_table.Table.all_items
+_TABLE_QUERY = Parameters(_original_table_query, "hash_key", "index_name")
 
 
-def _query_one_partition(self, hash_key, *args, **kwargs):
-    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-    if index_name or hash_key is None:
-        return _original_table_query(self, hash_key, *args, **kwargs)
-    _one_partition.scope = (self, hash_key)
+def _query_one_partition(self, *args, **kwargs):
+    call = _TABLE_QUERY.bind(self, *args, **kwargs).arguments
+    if call["index_name"] or call["hash_key"] is None:
+        return _original_table_query(self, *args, **kwargs)
+    _one_partition.scope = (self, call["hash_key"])
     try:
-        return _original_table_query(self, hash_key, *args, **kwargs)
+        return _original_table_query(self, *args, **kwargs)
     finally:
         _one_partition.scope = None
 
@@ -34,5 +37,5 @@ def _items_in_scope(self):
     return list(partition.values()) if self.range_key_attr else [partition]
 
 
-dynamodb_table.Table.query = _query_one_partition
-dynamodb_table.Table.all_items = _items_in_scope
+replace(dynamodb_table.Table, "query", _query_one_partition)
+replace(dynamodb_table.Table, "all_items", _items_in_scope)

@@ -10,6 +10,8 @@ import moto.s3.responses as s3_responses
 from moto.core.serialize import TimestampSerializer
 from moto.core.utils import unix_time
 
+from ._patching import Parameters, replace
+
 # Gap 1: ListObjectVersions renders LastModified with whole seconds and puts all Version elements
 # before all DeleteMarker elements, so the order of a version and a delete marker written in the same
 # second is lost. Real S3 also lists whole seconds but interleaves the XML in true order (the
@@ -22,17 +24,22 @@ def _iso_with_millis(value):
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-s3_models.iso_8601_datetime_without_milliseconds_s3 = _iso_with_millis
-TimestampSerializer._timestamp_iso8601_zeroed = lambda self, value: _iso_with_millis(value)
+replace(s3_models, "iso_8601_datetime_without_milliseconds_s3", _iso_with_millis, same_parameters=True)
+replace(
+    TimestampSerializer, "_timestamp_iso8601_zeroed", lambda self, value: _iso_with_millis(value), same_parameters=True
+)
 
 # Gap 2: a DeleteObject on a versioned bucket creates a delete marker but sends no "Object Deleted"
 # event to EventBridge. Real S3 sends one with deletion-type "Delete Marker Created".
 
 _original_set_delete_marker = s3_models.S3Backend._set_delete_marker
+_SET_DELETE_MARKER = Parameters(_original_set_delete_marker, "bucket_name", "key_name")
 
 
-def _set_delete_marker_and_notify(self, bucket_name, key_name):
-    marker = _original_set_delete_marker(self, bucket_name, key_name)
+def _set_delete_marker_and_notify(self, *args, **kwargs):
+    marker = _original_set_delete_marker(self, *args, **kwargs)
+    call = _SET_DELETE_MARKER.bind(self, *args, **kwargs).arguments
+    bucket_name, key_name = call["bucket_name"], call["key_name"]
     bucket = self.get_bucket(bucket_name)
     config = bucket.notification_configuration
     if config is not None and config.event_bridge is not None:
@@ -74,7 +81,7 @@ def _set_delete_marker_and_notify(self, bucket_name, key_name):
     return marker
 
 
-s3_models.S3Backend._set_delete_marker = _set_delete_marker_and_notify
+replace(s3_models.S3Backend, "_set_delete_marker", _set_delete_marker_and_notify)
 
 # Gap 4: ListObjectVersions with a KeyMarker and no VersionIdMarker drops the first version after the
 # marker (or keeps later versions of the marker key). S3 lists the keys after the marker key;
@@ -110,7 +117,13 @@ def _list_object_versions_after_key(
 ):
     if delimiter:
         return _original_list_object_versions(
-            self, bucket_name, delimiter, key_marker, max_keys, prefix, version_id_marker
+            self,
+            bucket_name=bucket_name,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            max_keys=max_keys,
+            prefix=prefix,
+            version_id_marker=version_id_marker,
         )
     bucket = self.get_bucket(bucket_name)
     prefix = prefix or ""
@@ -146,7 +159,7 @@ def _list_object_versions_after_key(
     )
 
 
-s3_models.S3Backend.list_object_versions = _list_object_versions_after_key
+replace(s3_models.S3Backend, "list_object_versions", _list_object_versions_after_key, same_parameters=True)
 
 # Gap 11: a GetObject with a Range, and an UploadPartCopy with a CopySourceRange, read the whole
 # object and then slice it, so each part of a copied, streamed or verified large object costs a read
@@ -202,18 +215,18 @@ def _get_object_reading_the_range(self):
 
 
 _original_upload_part_copy = s3_models.S3Backend.upload_part_copy
+_UPLOAD_PART_COPY = Parameters(_original_upload_part_copy, "start_byte")
 
 
 def _upload_part_copy_reading_the_range(self, *args, **kwargs):
-    start_byte = args[6] if len(args) > 6 else kwargs.get("start_byte")
-    if start_byte is None:
+    if _UPLOAD_PART_COPY.bind(self, *args, **kwargs).arguments["start_byte"] is None:
         return _original_upload_part_copy(self, *args, **kwargs)
     return _reading_ranges(_original_upload_part_copy, self, *args, **kwargs)
 
 
-s3_models.FakeKey.value = property(_key_value, _original_key_value.fset)
-s3_responses.S3Response.get_object = _get_object_reading_the_range
-s3_models.S3Backend.upload_part_copy = _upload_part_copy_reading_the_range
+replace(s3_models.FakeKey, "value", property(_key_value, _original_key_value.fset))
+replace(s3_responses.S3Response, "get_object", _get_object_reading_the_range, same_parameters=True)
+replace(s3_models.S3Backend, "upload_part_copy", _upload_part_copy_reading_the_range)
 
 # Gap 12: a request body in aws-chunked encoding (what the SDK sends when it streams a body with a
 # trailing checksum, e.g. UploadPart of a stream) is decoded by appending each chunk to an immutable
@@ -236,4 +249,4 @@ def _decode_chunked_body(self, body):
     return b"".join(chunks)
 
 
-s3_responses.S3Response._handle_encoded_body = _decode_chunked_body
+replace(s3_responses.S3Response, "_handle_encoded_body", _decode_chunked_body, same_parameters=True)

@@ -8,6 +8,8 @@ import moto.s3vectors.urls as s3vectors_urls
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 
+from ._patching import Parameters, replace
+
 # Gap 6: CreateIndex with the name of an existing index silently replaces it (its vectors are lost).
 # S3 Vectors answers ConflictException.
 
@@ -20,16 +22,20 @@ class _IndexAlreadyExists(ServiceException):
 
 
 _original_create_index = s3vectors_models.S3VectorsBackend.create_index
+_CREATE_INDEX = Parameters(_original_create_index, "vector_bucket_name", "vector_bucket_arn", "index_name")
 
 
-def _create_index_once(self, vector_bucket_name, vector_bucket_arn, index_name, *args, **kwargs):
-    bucket = self.get_vector_bucket(vector_bucket_name=vector_bucket_name, vector_bucket_arn=vector_bucket_arn)
-    if any(index.index_name == index_name for index in bucket.indexes.values()):
+def _create_index_once(self, *args, **kwargs):
+    call = _CREATE_INDEX.bind(self, *args, **kwargs).arguments
+    bucket = self.get_vector_bucket(
+        vector_bucket_name=call["vector_bucket_name"], vector_bucket_arn=call["vector_bucket_arn"]
+    )
+    if any(index.index_name == call["index_name"] for index in bucket.indexes.values()):
         raise _IndexAlreadyExists()
-    return _original_create_index(self, vector_bucket_name, vector_bucket_arn, index_name, *args, **kwargs)
+    return _original_create_index(self, *args, **kwargs)
 
 
-s3vectors_models.S3VectorsBackend.create_index = _create_index_once
+replace(s3vectors_models.S3VectorsBackend, "create_index", _create_index_once)
 
 
 def _vector_result(vector, return_data, return_metadata, **extra):
@@ -69,7 +75,7 @@ def _list_vectors_paged(self):
     return ActionResult(result)
 
 
-s3vectors_responses.S3VectorsResponse.list_vectors = _list_vectors_paged
+replace(s3vectors_responses.S3VectorsResponse, "list_vectors", _list_vectors_paged, same_parameters=True)
 
 # Gap 8: QueryVectors is missing (the request answers 404). Here it is an exact brute-force search
 # over the index with its distance metric (cosine: 1 - cosine similarity; euclidean: L2 distance),
@@ -107,5 +113,6 @@ def _query_vectors(self):
     return ActionResult({"vectors": vectors, "distanceMetric": index.distance_metric})
 
 
+# Added, not replaced: moto has neither the action nor its URL.
 s3vectors_responses.S3VectorsResponse.query_vectors = _query_vectors
 s3vectors_urls.url_paths["{0}/QueryVectors$"] = s3vectors_responses.S3VectorsResponse.dispatch
