@@ -27,10 +27,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Thrown when the server ends before it answers, with what it wrote to stderr (e.g. a wrong moto version). */
+export class LocalAwsExitedError extends Error {
+  override readonly name = 'LocalAwsExitedError';
+}
+
 async function waitUntilReady(endpoint: string, child: ChildProcess, output: () => string): Promise<void> {
+  // 'close' comes after the process has ended and its stderr has been read to the end.
+  let closed: string | undefined;
+  child.once('close', (code: number | null, signal: string | null) => {
+    closed = code !== null ? `status ${code}` : `signal ${signal}`;
+  });
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`local AWS exited with ${child.exitCode}:\n${output()}`);
+    if (closed) {
+      throw new LocalAwsExitedError(`local AWS (scripts/local-aws/server.py) exited with ${closed} before it answered:\n${output().trim()}`);
+    }
     try {
       const response = await fetch(`${endpoint}/moto-api/data.json`);
       if (response.ok) return;

@@ -4,8 +4,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /**
- * The project-local Python venv (.venv) holding the local AWS (moto[server]), cfn-lint and Chroma, pinned
- * in requirements-dev.txt. Created on first use; re-installed when the requirements change.
+ * The project-local Python venv (.venv) holding the local AWS (moto[server], and awscrt with which moto
+ * computes CRC64NVME checksums), cfn-lint and Chroma, pinned in requirements-dev.txt. Created on first
+ * use; re-installed when the requirements change.
  * Nothing is installed outside the project.
  */
 export const projectRoot = resolve(import.meta.dirname, '..', '..');
@@ -36,7 +37,7 @@ export function ensureVenv(log: (line: string) => void = (l) => console.error(l)
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted && existsSync(venvBin('python'))) return;
 
   const python = findPython();
-  log('local-aws: installing moto[server], cfn-lint and chromadb (requirements-dev.txt) into .venv (first run only)');
+  log('local-aws: installing moto[server] (with awscrt), cfn-lint and chromadb (requirements-dev.txt) into .venv (first run only)');
   const steps: [string, string[]][] = [
     [python, ['-m', 'venv', venvDir]],
     [venvBin('python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements]],

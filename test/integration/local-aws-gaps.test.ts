@@ -1,22 +1,54 @@
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
 
 /**
- * What scripts/local-aws/server.py changes in moto for speed (gaps 5, 9 to 11, and the long poll
- * around gap 13) still answers as AWS does.
+ * What scripts/local-aws/moto_patches/ changes in moto for speed (gaps 5, 9 to 11, and the long poll
+ * around gap 13) still answers as AWS does; and checksums moto computes itself are the real ones.
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
  */
 let aws: LocalAws;
+/**
+ * CRC-64/NVME (reflected polynomial 0x9a6c9329ac4bc9b5, initial value and final xor all ones), by a
+ * table in 32-bit halves: a reference independent of moto's (awscrt) and of the SDK's.
+ */
+function crc64nvme(bytes: Uint8Array): Buffer {
+  const high = new Uint32Array(256);
+  const low = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = BigInt(n);
+    for (let bit = 0; bit < 8; bit++) c = c & 1n ? (c >> 1n) ^ 0x9a6c9329ac4bc9b5n : c >> 1n;
+    high[n] = Number(c >> 32n);
+    low[n] = Number(c & 0xffffffffn);
+  }
+  let hi = 0xffffffff;
+  let lo = 0xffffffff;
+  for (const byte of bytes) {
+    const i = (lo ^ byte) & 0xff;
+    lo = (((lo >>> 8) | (hi << 24)) ^ low[i]!) >>> 0;
+    hi = ((hi >>> 8) ^ high[i]!) >>> 0;
+  }
+  const out = Buffer.alloc(8);
+  out.writeUInt32BE(~hi >>> 0, 0);
+  out.writeUInt32BE(~lo >>> 0, 4);
+  return out;
+}
+
 const config = () => ({ region: 'us-east-1', endpoint: aws.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
 
 beforeAll(async () => {
@@ -24,7 +56,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => aws?.stop());
 
-describe('local AWS (moto with the gaps of server.py closed)', () => {
+describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
   it('a ranged GetObject returns exactly the bytes of the range; a plain one the whole object', async () => {
     const s3 = new S3Client({ ...config(), forcePathStyle: true });
     await s3.send(new CreateBucketCommand({ Bucket: 'gaps' }));
@@ -51,6 +83,58 @@ describe('local AWS (moto with the gaps of server.py closed)', () => {
     expect((await get('bytes=-10')).bytes.equals(body.subarray(body.length - 10))).toBe(true); // a suffix range: moto's own path
     expect((await get()).bytes.equals(body)).toBe(true);
     await expect(get(`bytes=${body.length}-`)).rejects.toMatchObject({ name: 'InvalidRange' });
+  });
+
+  it('a ranged UploadPartCopy copies exactly the bytes of its range', async () => {
+    const s3 = new S3Client({ ...config(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-part-copy' }));
+    const body = Buffer.alloc(6 * 1024 * 1024 + 5);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 13)) & 0xff;
+    await s3.send(new PutObjectCommand({ Bucket: 'gaps-part-copy', Key: 'source', Body: body }));
+    const ranges = [
+      [0, 5 * 1024 * 1024 - 1],
+      [5 * 1024 * 1024, body.length - 1],
+    ] as const;
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'gaps-part-copy', Key: 'copy' }));
+    const parts = [];
+    for (const [i, [start, end]] of ranges.entries()) {
+      const { CopyPartResult } = await s3.send(
+        new UploadPartCopyCommand({ Bucket: 'gaps-part-copy', Key: 'copy', UploadId, PartNumber: i + 1, CopySource: 'gaps-part-copy/source', CopySourceRange: `bytes=${start}-${end}` }),
+      );
+      parts.push({ PartNumber: i + 1, ETag: CopyPartResult!.ETag });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'gaps-part-copy', Key: 'copy', UploadId, MultipartUpload: { Parts: parts } }));
+    const copied = await s3.send(new GetObjectCommand({ Bucket: 'gaps-part-copy', Key: 'copy' }));
+    expect(Buffer.from(await copied.Body!.transformToByteArray()).equals(body)).toBe(true);
+  });
+
+  it('checksums moto computes itself are real CRC64NVME (awscrt in the venv), not CRC32 in their place', async () => {
+    expect(crc64nvme(Buffer.from('123456789')).toString('hex')).toBe('ae8b14860a799888'); // the published check value
+    const s3 = new S3Client({ ...config(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-crc' }));
+    const body = Buffer.alloc(100_003);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13 + (i >> 9)) & 0xff;
+    const expected = crc64nvme(body).toString('base64');
+    await s3.send(new PutObjectCommand({ Bucket: 'gaps-crc', Key: 'k', Body: body }));
+
+    // A copy asked for a CRC64NVME: moto computes it over the object.
+    const copy = await s3.send(new CopyObjectCommand({ Bucket: 'gaps-crc', Key: 'copy', CopySource: 'gaps-crc/k', ChecksumAlgorithm: 'CRC64NVME' }));
+    expect(copy.CopyObjectResult?.ChecksumCRC64NVME).toBe(expected);
+
+    // A multipart upload with a full-object CRC64NVME: the parts carry the SDK's checksums, the
+    // object's is moto's, over all the parts.
+    const big = Buffer.concat([Buffer.alloc(5 * 1024 * 1024, 7), body]);
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: 'gaps-crc', Key: 'multipart', ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }),
+    );
+    const parts = [];
+    for (const [i, Body] of [big.subarray(0, 5 * 1024 * 1024), body].entries()) {
+      const part = await s3.send(new UploadPartCommand({ Bucket: 'gaps-crc', Key: 'multipart', UploadId, PartNumber: i + 1, Body, ChecksumAlgorithm: 'CRC64NVME' }));
+      parts.push({ PartNumber: i + 1, ETag: part.ETag });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'gaps-crc', Key: 'multipart', UploadId, MultipartUpload: { Parts: parts } }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'gaps-crc', Key: 'multipart', ChecksumMode: 'ENABLED' }));
+    expect({ type: head.ChecksumType, crc64nvme: head.ChecksumCRC64NVME }).toEqual({ type: 'FULL_OBJECT', crc64nvme: crc64nvme(big).toString('base64') });
   });
 
   it('listing versions leaves every version readable (the listing shares, never closes, stored content)', async () => {

@@ -7,7 +7,7 @@ import { freshIndexName, sampleRecords, vectorStoreContract } from '../../contra
 
 const vectorBucketName = 'dr-vectors';
 
-/** S3 Vectors on the local AWS (moto, with the S3 Vectors gaps closed in scripts/local-aws/server.py). */
+/** S3 Vectors on the local AWS (moto, with the S3 Vectors gaps closed in scripts/local-aws/moto_patches/s3vectors.py). */
 async function startS3Vectors() {
   const aws = await startLocalAws();
   const clients: S3VectorsClient[] = [];

@@ -1,0 +1,13 @@
+"""Patches that close gaps of moto 5.2.5 (the version pinned in requirements-dev.txt), one module per
+service. Importing the package applies them all; each gap's note sits next to its patch.
+
+Gaps, by number (the tests and docs name them so):
+  s3.py         1 LastModified in milliseconds, 2 delete-marker events to EventBridge,
+                4 and 5 ListObjectVersions after a key marker, without copying the bucket,
+                11 ranged reads read the range, 12 aws-chunked bodies joined once
+  events.py     3 the "account" field of events forwarded to another region
+  s3vectors.py  6 CreateIndex conflict, 7 ListVectors paging, 8 QueryVectors
+  sqs.py        9 retention check without counting the queue, 13 atomic receives
+  dynamodb.py   10 a table Query reads one partition
+"""
+from . import dynamodb, events, s3, s3vectors, sqs  # noqa: F401  (imported for their patches)
