@@ -1,4 +1,5 @@
 import type { AssetMeasurement, MissReason } from '../rpo/measure.js';
+import { SERVICE_NAME } from '../shared/service.js';
 
 /** Why a target is missed: the RPO (measure-rpo) or the RTO (verify-restore's restore tests). */
 export type TargetMissReason = MissReason | 'rto-over-target' | 'restore-test-failed';
@@ -46,7 +47,7 @@ export function rpoCheck(m: AssetMeasurement): TargetCheck {
  * docs/schemas/dr-target-event.schema.json). One "DR Target Missed" when an asset goes over its
  * target, one "DR Target Recovered" when it comes back; both carry the same incidentId.
  */
-export const EVENT_SOURCE = 'ai-data-dr';
+export const EVENT_SOURCE = SERVICE_NAME;
 export type TargetEventType = 'DR Target Missed' | 'DR Target Recovered';
 
 export interface TargetEventDetail {
