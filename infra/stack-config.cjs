@@ -5,12 +5,14 @@
 const path = require('node:path');
 const { require: tsxRequire } = require('tsx/cjs/api');
 
-let cached;
-module.exports = async () => {
-  if (!cached) {
+const cached = new Map();
+module.exports = async ({ resolveVariable }) => {
+  // The stage names the functions (`<service>-<stage>-<name>`); it is read like ${sls:stage}.
+  const stage = await resolveVariable('self:provider.stage');
+  if (!cached.has(stage)) {
     const { stackConfig } = tsxRequire('./stack-config.ts', __filename);
     const file = process.env.DR_POLICY_FILE || 'dr-policy.yml';
-    cached = stackConfig(path.resolve(__dirname, '..', file));
+    cached.set(stage, stackConfig(path.resolve(__dirname, '..', file), stage));
   }
-  return cached;
+  return cached.get(stage);
 };

@@ -1,5 +1,6 @@
 import type { LedgerEntry } from '../ledger/ledger.js';
 import type { Asset } from '../policy/schema.js';
+import { SERVICE_NAME } from '../shared/service.js';
 
 /** Why a target is missed: the RPO (measure-rpo) or the RTO (verify-restore's restore tests). */
 export type TargetMissReason = 'rpo-over-target' | 'no-verified-snapshot' | 'rto-over-target' | 'restore-test-failed';
@@ -40,7 +41,7 @@ export interface TargetCheck {
  * docs/schemas/dr-target-event.schema.json). One "DR Target Missed" when an asset goes over its
  * target, one "DR Target Recovered" when it comes back; both carry the same incidentId.
  */
-export const EVENT_SOURCE = 'ai-data-dr';
+export const EVENT_SOURCE = SERVICE_NAME;
 export type TargetEventType = 'DR Target Missed' | 'DR Target Recovered';
 
 export interface TargetEventDetail {

@@ -1,9 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { METRIC_NAMESPACE, SERVICE_NAME } from './service.js';
 
-export const METRIC_NAMESPACE = 'AiDataDr';
-export const SERVICE_NAME = 'ai-data-dr';
+export { METRIC_NAMESPACE, SERVICE_NAME };
 
 /** Powertools logger, metrics (embedded metric format) and tracer, one of each per container. */
 export const logger = new Logger({ serviceName: SERVICE_NAME });

@@ -197,6 +197,31 @@ describe('monitoring in the packaged template', () => {
     }
   });
 
+  it('every function writes only its own log group, with a role of the stack\'s, and pages on its errors', () => {
+    const functions = byType('AWS::Lambda::Function');
+    expect(functions.map(([id]) => id).sort()).toEqual(
+      ['Backfill', 'MeasureRpo', 'Reconcile', 'Replicate', 'RestoreData', 'RestoreVectors', 'SnapshotVectors', 'Status', 'VerifyRestore'].map((f) => `${f}LambdaFunction`),
+    );
+    const logGroupsOf = (role: string) =>
+      resource(role)
+        .Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement)
+        .filter((s: { Action: string[] }) => [s.Action].flat().some((a) => a.startsWith('logs:')))
+        .flatMap((s: { Resource: unknown }) => [s.Resource].flat().map((r: any) => r['Fn::Sub']));
+    const roles = byType('AWS::IAM::Role').map(([id]) => id);
+    for (const [id, fn] of functions) {
+      const name = fn.Properties.FunctionName.replace(/^ai-data-dr-test-/, '');
+      const role = fn.Properties.Role['Fn::GetAtt'][0];
+      expect(roles).toContain(role);
+      const users = functions.filter(([, f]) => f.Properties.Role['Fn::GetAtt'][0] === role).map(([, f]) => f.Properties.FunctionName.replace(/^ai-data-dr-test-/, ''));
+      expect(logGroupsOf(role), id).toEqual(users.map((n) => `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/\${AWS::StackName}-${n}:*`));
+      expect(users).toContain(name);
+      expect(resource(`${id.replace(/LambdaFunction$/, '')}ErrorsAlarm`).Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: id } }]);
+    }
+    expect(resource('ReplicateLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-replicate');
+    expect(resource('BackfillLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-backfill');
+    expect(roles.sort()).toEqual(['MeasureRpoRole', 'ReconcileRole', 'ReplicateRole', 'RestoreDataRole', 'RestoreVectorsRole', 'SnapshotVectorsRole', 'StatusRole', 'VerifyRestoreRole']);
+  });
+
   it('runs one measure-rpo at a time, and encrypts the on-call topic with a key alarms and EventBridge may use', () => {
     expect(resource('MeasureRpoLambdaFunction').Properties.ReservedConcurrentExecutions).toBe(1);
     expect(resource('OnCallTopic').Properties.KmsMasterKeyId).toEqual({ Ref: 'OnCallTopicKey' });

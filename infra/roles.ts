@@ -1,0 +1,376 @@
+import { replicaKeyFor, replicatedAssets, vectorAssets } from '../functions/policy/assets.js';
+import type { Policy } from '../functions/policy/schema.js';
+import { logicalId } from './event-rules.js';
+import { type Json, functionRole, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
+import { type RoleOwner, roleLogicalId, roleOwners } from './service.js';
+
+/**
+ * The IAM role of every function, each scoped to what the function does, all built the same way
+ * (infra/iam.ts `functionRole`: the log groups and traces of the functions that use the role come
+ * first). S3 permissions are scoped to the policy's buckets and prefixes.
+ */
+
+const queueArn = { 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] };
+
+/** replicate (and backfill): consume and continue on the queue, keep the ledger, copy versions. */
+function replicateStatements(): Json[] {
+  return [
+    {
+      Sid: 'ConsumeQueue',
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'],
+      Resource: queueArn,
+    },
+    { Sid: 'ContinueLongCopies', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
+    {
+      Sid: 'Ledger',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      Resource: ledgerTableAndIndexes,
+    },
+  ];
+}
+
+/** reconcile: queue the gaps it finds, keep its checkpoints, mark gaps pending. */
+function reconcileStatements(): Json[] {
+  return [
+    { Sid: 'QueueGaps', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
+    ledgerItems('Checkpoints', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], ['RECONCILE#*']),
+    ledgerItems('GapsArePending', 'dynamodb:UpdateItem', ['K#*']),
+  ];
+}
+
+/** What measure-rpo and status both read: the ledger and alert state, queue depth and age. */
+const readLedgerAndAlertState: Json = { Sid: 'ReadLedgerAndAlertState', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes };
+const deadLetterDepth: Json = { Sid: 'DeadLetterDepth', Effect: 'Allow', Action: 'sqs:GetQueueAttributes', Resource: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] } };
+const queueAge: Json = { Sid: 'QueueAge', Effect: 'Allow', Action: 'cloudwatch:GetMetricStatistics', Resource: '*' };
+const publishTargetEvents: Json = { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } };
+
+/** measure-rpo reads what it measures, keeps the alert state and publishes target events. */
+function measureRpoStatements(): Json[] {
+  return [
+    readLedgerAndAlertState,
+    ledgerItems('WriteAlertState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['ALERT#*']),
+    publishTargetEvents,
+    deadLetterDepth,
+    queueAge,
+  ];
+}
+
+/** status reads what measure-rpo reads, and changes nothing. */
+function statusStatements(): Json[] {
+  return [queueAge, readLedgerAndAlertState, deadLetterDepth];
+}
+
+/** Listing the versions under an asset's source prefix (replicate and reconcile). */
+const listSource = (asset: ReturnType<typeof replicatedAssets>[number], name: string): Json => ({
+  Sid: `ListSource${name}`,
+  Effect: 'Allow',
+  Action: ['s3:ListBucketVersions'],
+  Resource: s3Arn(asset.source.bucket),
+  Condition: { StringLike: { 's3:prefix': [`${asset.source.prefix}*`] } },
+});
+
+/** The replicate function's S3 permissions: read the sources' prefixes, add versions to the replicas. */
+function replicateS3Statements(policy: Policy): Json[] {
+  const assets = replicatedAssets(policy);
+  const statements: Json[] = [];
+  for (const asset of assets) {
+    const name = logicalId('', asset.name);
+    const replicaPrefix = replicaKeyFor(asset, asset.source.prefix);
+    statements.push(
+      listSource(asset, name),
+      {
+        Sid: `ReadSource${name}`,
+        Effect: 'Allow',
+        Action: ['s3:GetObjectVersion', 's3:GetObjectVersionTagging', 's3:GetObjectVersionAttributes'],
+        Resource: s3Arn(`${asset.source.bucket}/${asset.source.prefix}*`),
+      },
+      {
+        Sid: `ListReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions', 's3:GetBucketVersioning'],
+        Resource: s3Arn(asset.replica.bucket),
+      },
+      {
+        Sid: `WriteReplica${name}`,
+        Effect: 'Allow',
+        // DeleteObject without a version id only adds a delete marker on a versioned bucket.
+        // Multipart copies: UploadPartCopy is s3:PutObject; resuming lists parts; giving up aborts.
+        Action: [
+          's3:PutObject',
+          's3:PutObjectTagging',
+          's3:GetObjectVersion',
+          's3:DeleteObject',
+          's3:ListMultipartUploadParts',
+          's3:AbortMultipartUpload',
+        ],
+        Resource: s3Arn(`${asset.replica.bucket}/${replicaPrefix}*`),
+      },
+    );
+  }
+  const replicaBuckets = [...new Set(assets.map((a) => a.replica.bucket))];
+  statements.push({
+    Sid: 'NeverDestroyReplicas',
+    Effect: 'Deny',
+    Action: [
+      's3:DeleteObjectVersion',
+      's3:DeleteBucket',
+      's3:PutBucketVersioning',
+      's3:PutLifecycleConfiguration',
+      's3:PutBucketPolicy',
+    ],
+    Resource: replicaBuckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
+  });
+  return statements;
+}
+
+/** Reconcile lists the sources' prefixes and the replicas; it reads no object. */
+function reconcileS3Statements(policy: Policy): Json[] {
+  return replicatedAssets(policy).flatMap((asset) => {
+    const name = logicalId('', asset.name);
+    return [
+      listSource(asset, name),
+      {
+        Sid: `ListReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions'],
+        Resource: s3Arn(asset.replica.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${replicaKeyFor(asset, asset.source.prefix)}*`] } },
+      },
+    ];
+  });
+}
+
+/**
+ * snapshot-vectors writes, reads back and (retention only) destroys snapshot files under each
+ * asset's `<replica prefix>snapshots/`, and nothing else of the replica bucket. It reads the
+ * engines' credentials, and S3 Vectors indexes or LanceDB datasets on S3 where the policy has them.
+ */
+export function snapshotStatements(policy: Policy): Json[] {
+  const statements: Json[] = [
+    ledgerItems('Catalog', ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SNAPSHOT#*']),
+    invokeItself('snapshotVectors'),
+  ];
+  for (const { asset } of vectorAssets(policy)) {
+    const name = logicalId('', asset.name);
+    const prefix = `${asset.replica.prefix ?? ''}snapshots/`;
+    statements.push(
+      {
+        Sid: `ListSnapshots${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions'],
+        Resource: s3Arn(asset.replica.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      },
+      // A missing chunk or manifest must answer 404 (HEAD and GET carry no prefix to condition on).
+      { Sid: `FindSnapshots${name}`, Effect: 'Allow', Action: ['s3:ListBucket'], Resource: s3Arn(asset.replica.bucket) },
+      {
+        Sid: `WriteSnapshots${name}`,
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObjectVersion'],
+        Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
+      },
+    );
+    const { engine, endpoint, vectorBucket, index, region } = asset.source;
+    if (engine === 's3vectors') {
+      statements.push({
+        Sid: `ReadVectorIndex${name}`,
+        Effect: 'Allow',
+        Action: ['s3vectors:GetIndex', 's3vectors:ListVectors', 's3vectors:GetVectors', 's3vectors:QueryVectors'],
+        Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:s3vectors:${region}:\${AWS::AccountId}:bucket/${vectorBucket}/index/${index}` },
+      });
+    }
+    if (engine === 'lancedb' && endpoint?.startsWith('s3://')) {
+      const [bucket, ...rest] = endpoint.slice('s3://'.length).split('/');
+      const path = rest.filter(Boolean).join('/');
+      statements.push(
+        { Sid: `ListLanceDb${name}`, Effect: 'Allow', Action: 's3:ListBucket', Resource: s3Arn(bucket!) },
+        {
+          Sid: `ReadLanceDb${name}`,
+          Effect: 'Allow',
+          // A native snapshot tags a dataset version: a small write into the dataset.
+          Action: asset.nativeSnapshot ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'],
+          Resource: s3Arn(`${bucket}/${path ? `${path}/` : ''}*`),
+        },
+      );
+    }
+  }
+  const secrets = [...new Set(vectorAssets(policy).flatMap(({ asset }) => (asset.source.credentialsSecretArn ? [asset.source.credentialsSecretArn] : [])))];
+  if (secrets.length > 0) statements.push({ Sid: 'EngineCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  return statements;
+}
+
+/** Reading what was replicated: every version under each asset's replica prefix. */
+function readReplicas(policy: Policy): Json[] {
+  return replicatedAssets(policy).flatMap((asset) => {
+    const name = logicalId('', asset.name);
+    const prefix = replicaKeyFor(asset, asset.source.prefix);
+    return [
+      {
+        Sid: `ListReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucketVersions'],
+        Resource: s3Arn(asset.replica.bucket),
+        Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      },
+      {
+        Sid: `ReadReplica${name}`,
+        Effect: 'Allow',
+        Action: ['s3:GetObjectVersion', 's3:GetObjectVersionTagging', 's3:GetObjectVersionAttributes'],
+        Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
+      },
+    ];
+  });
+}
+
+/** Never destroy: no restore or test may delete a version anywhere but its own scratch area. */
+const neverDestroy = (buckets: string[]): Json => ({
+  Sid: 'NeverDestroy',
+  Effect: 'Deny',
+  Action: ['s3:DeleteObjectVersion', 's3:DeleteBucket', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy'],
+  Resource: buckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
+});
+
+/**
+ * restore-data reads the ledger and the replicas, writes new versions into the assets' source
+ * buckets and restore.targetBuckets (never deleting one), and keeps its plans and multipart
+ * progress in the ledger table.
+ */
+export function restoreDataStatements(policy: Policy): Json[] {
+  const targets = [...new Set([...replicatedAssets(policy).filter((a) => !a.source.endpoint && !a.source.credentialsSecretArn).map((a) => a.source.bucket), ...policy.restore.targetBuckets.map((t) => t.bucket)])];
+  return [
+    invokeItself('restoreData'),
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
+    ledgerItems('Plans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+    ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
+    ...readReplicas(policy),
+    // ListBucket: a HEAD of a missing key answers 404 (not 403), which is how "absent" is known;
+    // GetBucketVersioning: a restore writes only into versioned buckets (it never destroys a version).
+    { Sid: 'ListTargets', Effect: 'Allow', Action: ['s3:ListBucket', 's3:GetBucketVersioning'], Resource: targets.map((b) => s3Arn(b)) },
+    {
+      Sid: 'WriteTargets',
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:GetObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+      Resource: targets.map((b) => s3Arn(`${b}/*`)),
+    },
+    neverDestroy([...targets, ...new Set(policy.assets.map((a) => a.replica.bucket))]),
+  ];
+}
+
+/**
+ * verify-restore reads the ledger and the replicas, writes and removes its scratch copies under
+ * `_dr-restore-tests/` of the replica buckets, keeps its scrub and alert state, and publishes
+ * target events; for vector assets it reads snapshots and uses the engines (a scratch index).
+ */
+export function verifyRestoreStatements(policy: Policy): Json[] {
+  const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
+  return [
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
+    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'RESTORETEST#*']),
+    ledgerItems('ScratchMultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#verify-*']),
+    { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
+    ...readReplicas(policy),
+    ...(replicaBuckets.length > 0
+      ? [
+          {
+            Sid: 'ScratchCopies',
+            Effect: 'Allow',
+            Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectVersion', 's3:DeleteObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+            Resource: replicaBuckets.map((b) => s3Arn(`${b}/_dr-restore-tests/*`)),
+          },
+          {
+            Sid: 'ListScratch',
+            Effect: 'Allow',
+            Action: ['s3:ListBucketVersions'],
+            Resource: replicaBuckets.map((b) => s3Arn(b)),
+            Condition: { StringLike: { 's3:prefix': ['_dr-restore-tests/*'] } },
+          },
+          { Sid: 'ScratchVersioning', Effect: 'Allow', Action: ['s3:GetBucketVersioning'], Resource: replicaBuckets.map((b) => s3Arn(b)) },
+        ]
+      : []),
+    // A restore test that finds a corrupt snapshot marks it so in the catalog.
+    ...vectorEngineStatements(policy, 'VerifyVectors', ['dynamodb:UpdateItem']),
+  ];
+}
+
+/** restore-vectors reads snapshots, writes into the policy's engines, keeps its plans. */
+export function restoreVectorsStatements(policy: Policy): Json[] {
+  return [
+    invokeItself('restoreVectors'),
+    ledgerItems('Plans', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+    ...vectorEngineStatements(policy, 'Vectors'),
+  ];
+}
+
+/**
+ * What working with the policy's vector engines needs beyond their HTTP/PostgreSQL endpoints:
+ * reading snapshots and the catalog, the engines' credentials, and S3 Vectors indexes and LanceDB
+ * datasets on S3 (including scratch or restored indexes).
+ */
+export function vectorEngineStatements(policy: Policy, sid: string, catalogWrites: string[] = []): Json[] {
+  const assets = vectorAssets(policy).map(({ asset }) => asset);
+  if (assets.length === 0) return [];
+  const statements: Json[] = [
+    ledgerItems(`${sid}Catalog`, ['dynamodb:Query', 'dynamodb:GetItem', ...catalogWrites], ['SNAPSHOT#*']),
+    {
+      Sid: `${sid}ReadSnapshots`,
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: assets.map((a) => s3Arn(`${a.replica.bucket}/${a.replica.prefix ?? ''}snapshots/*`)),
+    },
+    // A missing chunk or manifest must answer 404 (an incomplete snapshot), not 403.
+    { Sid: `${sid}SnapshotBuckets`, Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [...new Set(assets.map((a) => a.replica.bucket))].map((b) => s3Arn(b)) },
+  ];
+  const secrets = [...new Set(assets.flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
+  if (secrets.length > 0) statements.push({ Sid: `${sid}EngineCredentials`, Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  const vectorBuckets = [...new Set(assets.filter((a) => a.source.engine === 's3vectors').map((a) => `${a.source.region}:${a.source.vectorBucket}`))];
+  if (vectorBuckets.length > 0) {
+    statements.push({
+      Sid: `${sid}S3Vectors`,
+      Effect: 'Allow',
+      Action: ['s3vectors:GetIndex', 's3vectors:CreateIndex', 's3vectors:DeleteIndex', 's3vectors:ListVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:QueryVectors'],
+      Resource: vectorBuckets.map((rb) => {
+        const [region, bucket] = rb.split(':');
+        return { 'Fn::Sub': `arn:\${AWS::Partition}:s3vectors:${region}:\${AWS::AccountId}:bucket/${bucket}/index/*` };
+      }),
+    });
+  }
+  const lance = [...new Set(assets.filter((a) => a.source.engine === 'lancedb' && a.source.endpoint?.startsWith('s3://')).map((a) => a.source.endpoint!.slice(5).replace(/\/+$/, '')))];
+  if (lance.length > 0) {
+    statements.push(
+      { Sid: `${sid}ListLanceDb`, Effect: 'Allow', Action: 's3:ListBucket', Resource: [...new Set(lance.map((p) => s3Arn(p.split('/')[0]!)))] },
+      { Sid: `${sid}LanceDb`, Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: lance.map((p) => s3Arn(`${p}/*`)) },
+    );
+  }
+  return statements;
+}
+
+/** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
+function sourceSecretStatements(policy: Policy): Json[] {
+  const secrets = [...new Set(replicatedAssets(policy).flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
+  return secrets.length === 0 ? [] : [{ Sid: 'SourceCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }];
+}
+
+/** The inline policies of each function's role, in order (their names are the deployed ones). */
+const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, statements: Json[]][]> = {
+  replicate: (policy) => [
+    ['replicate-runtime', replicateStatements()],
+    ['replicate-s3', [...replicateS3Statements(policy), ...sourceSecretStatements(policy)]],
+  ],
+  measureRpo: () => [['measure-rpo', measureRpoStatements()]],
+  status: () => [['status', statusStatements()]],
+  reconcile: (policy) => [
+    ['reconcile-runtime', reconcileStatements()],
+    ['reconcile-s3', [...reconcileS3Statements(policy), ...sourceSecretStatements(policy)]],
+  ],
+  snapshotVectors: (policy) => [['snapshot-vectors', snapshotStatements(policy)]],
+  restoreData: (policy) => [['restore-data', restoreDataStatements(policy)]],
+  restoreVectors: (policy) => [['restore-vectors', restoreVectorsStatements(policy)]],
+  verifyRestore: (policy) => [['verify-restore', verifyRestoreStatements(policy)]],
+};
+
+/** Every function's role, by logical id (`<Function>Role`; backfill runs with ReplicateRole). */
+export function functionRoles(policy: Policy): Json {
+  return Object.fromEntries(roleOwners.map((owner) => [roleLogicalId(owner), functionRole(owner, rolePolicies[owner](policy))]));
+}
