@@ -118,36 +118,34 @@ const scratchDecision = (asset: ObjectAsset, startedAt: Date, key: string, entry
   targetHasKey: false,
 });
 
-export async function verifyDataRestore(
-  deps: VerifyDataDeps,
-  asset: ObjectAsset,
-): Promise<RestoreTestResult> {
-  const startedAt = deps.now();
-  const reserveMs = deps.reserveMs ?? 60_000;
-  let state = await deps.scrub.get(asset.name);
-  if (!state || (state.afterKey === undefined && state.lastCycle?.cycle === state.cycle)) state = await startCycle(deps, asset, state);
-  // Problems of the last completed cycle count until the current cycle completes clean.
-  const previousBad = state.lastCycle && state.lastCycle.cycle !== state.cycle && state.lastCycle.mismatches > 0
-    ? { count: state.lastCycle.mismatches, cycle: state.lastCycle.cycle }
-    : undefined;
-  const previousProblems = previousBad ? (state.lastCycleProblems ?? []) : [];
-
-  // This run's share of the cycle: enough to be where the cycle should be by now, plus one run's worth.
+/** How many versions this run reads: enough to be where the cycle should be by now, plus one run's worth. */
+function scrubQuota(asset: ObjectAsset, state: ScrubState, now: Date): number {
   const cycleMs = asset.restoreTest.scrubCycleDays * 86_400_000;
   const runs = Math.max(1, cycleMs / (scheduleIntervalSeconds(asset.restoreTest.schedule) * 1000));
-  const elapsed = Math.min(1, (startedAt.getTime() - Date.parse(state.cycleStartedAt)) / cycleMs);
+  const elapsed = Math.min(1, (now.getTime() - Date.parse(state.cycleStartedAt)) / cycleMs);
   // At least one: an asset counted empty when the cycle started still gets read (and recounted).
-  const quota = Math.max(1, Math.ceil(state.totalVersions / runs), Math.ceil(state.totalVersions * elapsed) - state.versionsRead);
+  return Math.max(1, Math.ceil(state.totalVersions / runs), Math.ceil(state.totalVersions * elapsed) - state.versionsRead);
+}
 
-  const sample: KeyDecision[] = [];
-  let readThisRun = 0;
-  let mismatchesThisRun = 0;
-  const problemsThisRun: ScrubState['problems'] = [];
-  let reachedEnd = true;
+interface ScrubRun {
+  /** Current versions read clean on the way: the start of the sample restore. */
+  sample: KeyDecision[];
+  read: number;
+  mismatches: number;
+  problems: ScrubState['problems'];
+  /** The walk reached the end of the replica: the cycle is complete. */
+  reachedEnd: boolean;
+}
+
+/** Reads this run's share of the replica from where the cycle stands, re-hashing every version; advances `state`. */
+async function scrub(deps: VerifyDataDeps, asset: ObjectAsset, state: ScrubState, startedAt: Date): Promise<ScrubRun> {
+  const quota = scrubQuota(asset, state, startedAt);
+  const reserveMs = deps.reserveMs ?? 60_000;
+  const run: ScrubRun = { sample: [], read: 0, mismatches: 0, problems: [], reachedEnd: true };
   const walk: AsyncIterable<KeyHistory> = deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix), state.afterKey);
   for await (const history of walk) {
-    if (readThisRun >= quota || deps.remainingMs() < reserveMs) {
-      reachedEnd = false;
+    if (run.read >= quota || deps.remainingMs() < reserveMs) {
+      run.reachedEnd = false;
       break;
     }
     const key = keyOf(asset, history.key);
@@ -161,20 +159,20 @@ export async function verifyDataRestore(
       } catch (error) {
         problem = `unreadable: ${describeError(error)}`;
       }
-      readThisRun++;
+      run.read++;
       state.versionsRead++;
       if (problem) {
-        mismatchesThisRun++;
+        run.mismatches++;
         state.mismatches++;
-        problemsThisRun.push({ key: history.key, versionId: version.versionId, problem });
+        run.problems.push({ key: history.key, versionId: version.versionId, problem });
         if (state.problems.length < 20) state.problems.push({ key: history.key, versionId: version.versionId, problem });
-      } else if (version.isLatest && entry && sample.length < asset.restoreTest.sampleObjects) {
-        sample.push(scratchDecision(asset, startedAt, key, entry));
+      } else if (version.isLatest && entry && run.sample.length < asset.restoreTest.sampleObjects) {
+        run.sample.push(scratchDecision(asset, startedAt, key, entry));
       }
     }
     state.afterKey = history.key;
   }
-  if (reachedEnd) {
+  if (run.reachedEnd) {
     state.lastCycle = {
       cycle: state.cycle,
       startedAt: state.cycleStartedAt,
@@ -185,12 +183,13 @@ export async function verifyDataRestore(
     };
     state.afterKey = undefined; // the next run starts a new cycle
   }
-  await deps.scrub.save(state);
-  if (sample.length < asset.restoreTest.sampleObjects) sample.push(...(await sampleFromStart(deps, asset, startedAt, sample)));
+  return run;
+}
 
-  // The sample restore, timed; the scratch copies are removed whatever happens.
+/** Restores the sample into the scratch prefix, verified as restore-data verifies, timed; the scratch copies are removed whatever happens. */
+async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt: Date, sample: KeyDecision[]) {
   const scratch = `${SCRATCH_PREFIX}${asset.name}/${startedAt.getTime()}/`;
-  const restoreStarted = performance.now();
+  const started = performance.now();
   let restoredBytes = 0;
   const failures: string[] = [];
   try {
@@ -210,13 +209,29 @@ export async function verifyDataRestore(
   } finally {
     await deps.destroy(asset.replica.bucket, scratch);
   }
-  const restoreMs = performance.now() - restoreStarted;
+  return { restoreMs: performance.now() - started, restoredBytes, failures };
+}
+
+export async function verifyDataRestore(deps: VerifyDataDeps, asset: ObjectAsset): Promise<RestoreTestResult> {
+  const startedAt = deps.now();
+  let state = await deps.scrub.get(asset.name);
+  if (!state || (state.afterKey === undefined && state.lastCycle?.cycle === state.cycle)) state = await startCycle(deps, asset, state);
+  // Problems of the last completed cycle count until the current cycle completes clean.
+  const previousBad =
+    state.lastCycle && state.lastCycle.cycle !== state.cycle && state.lastCycle.mismatches > 0 ? { count: state.lastCycle.mismatches, cycle: state.lastCycle.cycle } : undefined;
+  const previousProblems = previousBad ? (state.lastCycleProblems ?? []) : [];
+
+  const run = await scrub(deps, asset, state, startedAt);
+  await deps.scrub.save(state);
+  const sample = run.sample;
+  if (sample.length < asset.restoreTest.sampleObjects) sample.push(...(await sampleFromStart(deps, asset, startedAt, sample)));
+  const { restoreMs, restoredBytes, failures } = await sampleRestore(deps, asset, startedAt, sample);
 
   const coverage = state.totalVersions === 0 ? 1 : Math.min(1, state.versionsRead / state.totalVersions);
   // A bad replica version keeps the test failing until a whole scrub cycle has read the replica
   // clean (it is read again only in the next cycle): one incident, not a page and a false recovery.
-  const firstProblem = problemsThisRun[0] ?? state.problems[0] ?? previousProblems[0];
-  const bad = state.mismatches > 0 ? { count: state.mismatches, cycle: state.cycle } : reachedEnd ? undefined : previousBad;
+  const firstProblem = run.problems[0] ?? state.problems[0] ?? previousProblems[0];
+  const bad = state.mismatches > 0 ? { count: state.mismatches, cycle: state.cycle } : run.reachedEnd ? undefined : previousBad;
   const reason =
     failures.length > 0
       ? `sample restore failed: ${failures[0]}`
@@ -239,11 +254,11 @@ export async function verifyDataRestore(
       scrub: {
         cycle: state.cycle,
         cycleStartedAt: state.cycleStartedAt,
-        versionsReadThisRun: readThisRun,
+        versionsReadThisRun: run.read,
         coverage: Math.round(coverage * 10_000) / 10_000,
         versionsRead: state.versionsRead,
         totalVersions: state.totalVersions,
-        mismatchesThisRun,
+        mismatchesThisRun: run.mismatches,
         ...(state.lastCycle && { lastCompletedCycle: state.lastCycle }),
       },
     },
