@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { vectorAssets } from '../policy/assets.js';
-import type { Policy, VectorAsset } from '../policy/schema.js';
+import { assetNameRef, type Policy, type VectorAsset } from '../policy/schema.js';
+import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload } from '../shared/payload.js';
 
 /**
@@ -14,10 +15,10 @@ const token = (what: string) => z.string().regex(/^[0-9a-f]{32}$/, `must be the 
 
 const restoreSchema = z
   .strictObject({
-    asset: z.string().min(1),
+    asset: assetNameRef,
     snapshotId: z.string().min(1).max(64).optional(),
     before: isoTime.optional(),
-    target: z.strictObject({ asset: z.string().min(1).optional(), index: z.string().min(1).max(255).optional() }).optional(),
+    target: z.strictObject({ asset: assetNameRef.optional(), index: z.string().min(1).max(255).optional() }).optional(),
     overwrite: z.boolean().default(false),
     useNative: z.boolean().default(false),
     dryRun: z.boolean().default(false),
@@ -58,7 +59,7 @@ export function parseVectorRestore(payload: unknown, policy: Policy): VectorRest
   const assets = vectorAssets(policy).map(({ asset }) => asset);
   const named = (field: string, name: string) => {
     const asset = assets.find((a) => a.name === name);
-    if (!asset) throw new PayloadError(`${field}: "${name}" is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+    if (!asset) throw new PayloadError(`${field}: ${quote(name)} is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`);
     return asset;
   };
   const source = named('asset', input.asset);

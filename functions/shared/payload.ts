@@ -1,16 +1,21 @@
 import type { z } from 'zod';
 import { formatPath } from '../policy/load.js';
+import { QUOTE_MAX_CHARS, quote, quoteList } from './errors.js';
 
 /** An operator's or a schedule's payload that does not fit its schema. Nothing was done. */
 export class PayloadError extends Error {
   override readonly name = 'PayloadError';
 }
 
-/** The first problem of a payload, the way an operator reads it: `assets: unknown field "force"`. */
+/**
+ * The first problem of a payload, the way an operator reads it: `assets: unknown field "force"`.
+ * What it quotes of the payload (field names, record keys on the path) is bounded (shared/errors.ts).
+ */
 export function payloadProblem(error: z.ZodError): string {
   const issue = error.issues[0]!;
-  const where = formatPath(issue.path) || 'payload';
-  const what = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  const path = issue.path.map((part) => (typeof part === 'string' && part.length > QUOTE_MAX_CHARS ? quote(part) : part));
+  const where = formatPath(path) || 'payload';
+  const what = issue.code === 'unrecognized_keys' ? `unknown field ${quoteList(issue.keys)}` : issue.message;
   return `${where}: ${what}`;
 }
 
