@@ -19,8 +19,9 @@ const restorer = createVectorRestorer(parseConfig(process.env), process.env.AWS_
  *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
  */
 export const handler = middy(async (event: unknown, context: Context) => {
-  const call = parseVectorRestore(event, restorer.policy);
-  const status = await restoreVectors(call, restorer.depsFor(() => context.getRemainingTimeInMillis()));
+  const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
+  const call = parseVectorRestore(event, restorer.policy, deps.now());
+  const status = await restoreVectors(call, deps);
 
   const fields = { restoreId: status.restoreId, state: status.state, snapshotId: status.plan.snapshotId, target: status.plan.target };
   if (status.state === 'failed') logger.error('vector restore failed', { ...fields, reason: status.reason });

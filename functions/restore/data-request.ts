@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { replicatedAssets } from '../policy/assets.js';
 import { assetNameRef, type ObjectAsset, type Policy } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
-import { PayloadError, parsePayload } from '../shared/payload.js';
+import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 
 /**
  * The restore-data payload (events/restore-data/): what to restore, as of when, where to.
@@ -68,8 +68,7 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
   if (!prefix.startsWith(asset.source.prefix)) {
     throw new PayloadError(`prefix: ${quote(prefix)} is outside asset ${asset.name}, whose keys start with "${asset.source.prefix}"`);
   }
-  const asOf = input.asOf ? new Date(input.asOf) : now;
-  if (asOf.getTime() > now.getTime() + 60_000) throw new PayloadError(`asOf: ${input.asOf} is in the future`);
+  const asOf = input.asOf ? pastTime('asOf', input.asOf, now) : now;
 
   const target = resolveTarget(input.target, asset, policy);
   if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { vectorAssets } from '../policy/assets.js';
 import { assetNameRef, type Policy, type VectorAsset } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
-import { PayloadError, parsePayload } from '../shared/payload.js';
+import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 
 /**
  * The restore-vectors payload (events/restore-vectors/): which snapshot of which asset, into which
@@ -49,8 +49,11 @@ export type VectorRestoreCall =
   | { kind: 'restore'; request: VectorRestoreRequest; dryRun: false; planToken: string; source: VectorAsset; target: VectorAsset }
   | { kind: 'status'; restoreId: string; continuation: boolean };
 
-/** Parses a payload and checks it against the policy: one PayloadError naming the field, else the call. */
-export function parseVectorRestore(payload: unknown, policy: Policy): VectorRestoreCall {
+/**
+ * Parses a payload and checks it against the policy: one PayloadError naming the field, else the
+ * call. `now` is the function's clock: a "before" after it is refused (as restore-data's "asOf").
+ */
+export function parseVectorRestore(payload: unknown, policy: Policy, now: Date): VectorRestoreCall {
   if (payload && typeof payload === 'object' && 'restoreId' in payload) {
     const status = parsePayload(statusSchema, payload, EXPECTED);
     return { kind: 'status', restoreId: status.restoreId, continuation: status.continuation ?? false };
@@ -68,7 +71,7 @@ export function parseVectorRestore(payload: unknown, policy: Policy): VectorRest
   const request: VectorRestoreRequest = {
     asset: source.name,
     snapshotId: input.snapshotId ?? null,
-    before: input.before ? new Date(input.before).toISOString() : null,
+    before: input.before ? pastTime('before', input.before, now).toISOString() : null,
     target: { asset: target.name, index: input.target?.index ?? null },
     overwrite: input.overwrite,
     useNative: input.useNative,

@@ -25,3 +25,17 @@ export function parsePayload<S extends z.ZodType>(schema: S, payload: unknown, e
   if (!result.success) throw new PayloadError(`${payloadProblem(result.error)}; expected ${expected}`);
   return result.data;
 }
+
+/** How far a payload's time may be ahead of the function's clock (the operator's clock may run fast). */
+export const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * A payload's point in time ("asOf", "before"; already a valid ISO 8601 time), refused with the
+ * field named when it is in the future: nothing has been backed up after now, so a future time
+ * would silently mean "now".
+ */
+export function pastTime(field: string, iso: string, now: Date): Date {
+  const at = new Date(iso);
+  if (at.getTime() > now.getTime() + CLOCK_SKEW_MS) throw new PayloadError(`${field}: ${iso} is in the future (it is ${now.toISOString()})`);
+  return at;
+}
