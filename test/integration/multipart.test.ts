@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
@@ -104,6 +111,39 @@ describe('objects above the multipart threshold (local AWS)', () => {
     const got = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: versions[0]!.versionId }));
     expect(sha(Buffer.from(await got.Body!.transformToByteArray()))).toBe(sha(data));
     expect(await t.ledger.upload('training', key, pending!.sourceVersionId)).toBeUndefined();
+  });
+
+  it.each([
+    ['copied server-side', true],
+    ['streamed', false],
+  ])('a copy (%s) whose source version is permanently deleted between invocations: the next sync aborts its upload and forgets its progress', async (_mode, serverSideCopy) => {
+    // Prepare: a 4-part copy that stops after 2 parts (its upload open, its progress saved), then
+    // the version is deleted from the source for good (DeleteObject with its version id).
+    const key = `train/large/deleted-${serverSideCopy ? 'copy' : 'stream'}.bin`;
+    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body(16 * MIB + 1, 4) }));
+    await t.takeMessages();
+    const store = new S3VersionedStore(t.s3);
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+    const uploadsOfKey = async () => ((await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKey }))).Uploads ?? []).length;
+    let checks = 0;
+    const yieldAfterTwoParts = () => ++checks > 2;
+    await expect(replicateKey({ ...deps(store, yieldAfterTwoParts), serverSideCopy }, t.asset('training'), key)).rejects.toBeInstanceOf(CopyContinuesError);
+    expect(await t.ledger.upload('training', key, VersionId!)).toMatchObject({ partSizeBytes: 5 * MIB });
+    expect(await uploadsOfKey()).toBe(1);
+    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
+    await t.takeMessages(); // its event: the retry below is what would handle it
+
+    // Act: the retry.
+    const outcome = await replicateKey({ ...deps(store, () => false), serverSideCopy }, t.asset('training'), key);
+
+    // Assess: no upload left open, no progress left in the ledger, the version marked source-deleted.
+    expect(outcome.replicated).toEqual([]);
+    expect(await uploadsOfKey()).toBe(0);
+    expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
+    const [entry] = await t.ledger.entriesFor('training', key);
+    expect(entry).toMatchObject({ state: 'source-deleted', sourceVersionId: VersionId });
+    expect(entry!.uploadSaved).toBeUndefined();
+    expect(await store.listVersions('it-replica', replicaKey)).toEqual([]);
   });
 
   it('a copy that cannot finish in one invocation queues its continuation and finishes in the next', async () => {
