@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { QUOTE_MAX_CHARS, quote, quoteList } from '../shared/errors.js';
 import { policySchema, type Policy } from './schema.js';
 
 /** The policy file is missing, is not YAML, or breaks the schema. The message names the field. */
@@ -14,17 +15,24 @@ export class PolicyError extends Error {
   }
 }
 
-/** Renders a zod issue path the way an operator reads it: assets[2].rpoTargetSeconds */
+/**
+ * Renders a zod issue path the way an operator reads it: assets[2].rpoTargetSeconds. A part that
+ * came from the input (a record's key) and is long is quoted, bounded (shared/errors.ts quote).
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
   return path
-    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
+    .map((part, i) => {
+      if (typeof part === 'number') return `[${part}]`;
+      const name = String(part);
+      return `${i === 0 ? '' : '.'}${name.length > QUOTE_MAX_CHARS ? quote(name) : name}`;
+    })
     .join('');
 }
 
 function describe(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
-    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${quoteList(issue.keys)}`;
   }
   return `${where}: ${issue.message}`;
 }

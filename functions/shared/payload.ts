@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { formatPath } from '../policy/load.js';
-import { QUOTE_MAX_CHARS, quote, quoteList } from './errors.js';
+import { quoteList } from './errors.js';
 
 /** An operator's or a schedule's payload that does not fit its schema. Nothing was done. */
 export class PayloadError extends Error {
@@ -13,8 +13,7 @@ export class PayloadError extends Error {
  */
 export function payloadProblem(error: z.ZodError): string {
   const issue = error.issues[0]!;
-  const path = issue.path.map((part) => (typeof part === 'string' && part.length > QUOTE_MAX_CHARS ? quote(part) : part));
-  const where = formatPath(path) || 'payload';
+  const where = formatPath(issue.path) || 'payload';
   const what = issue.code === 'unrecognized_keys' ? `unknown field ${quoteList(issue.keys)}` : issue.message;
   return `${where}: ${what}`;
 }
