@@ -146,6 +146,41 @@ describe('objects above the multipart threshold (local AWS)', () => {
     expect(await store.listVersions('it-replica', replicaKey)).toEqual([]);
   });
 
+  it('a copy whose source version is permanently deleted during it (the next part copy gets a bare 404) gives up at once: upload aborted, progress forgotten', async () => {
+    // Prepare: the version is deleted for good right after the copy's first part.
+    const key = 'train/large/deleted-during.bin';
+    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body(16 * MIB + 1, 5) }));
+    await t.takeMessages();
+    const store = new S3VersionedStore(t.s3);
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+    const deleting = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property === 'copyPart') {
+          return async (...args: Parameters<VersionedStore['copyPart']>) => {
+            const part = await target.copyPart(...args);
+            await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
+            return part;
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+    // Act
+    const error: unknown = await replicateKey({ ...deps(deleting, () => false), source: store }, t.asset('training'), key).catch((e: unknown) => e);
+
+    // Assess: the answer to the next part copy is permanent; nothing is left behind.
+    // The local AWS answers the next part copy with a bare 404 (no XML code): the SDK's NotFound.
+    expect(error).toMatchObject({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    const uploads = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKey }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+    expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
+    await t.takeMessages();
+    await replicateKey(deps(store, () => false), t.asset('training'), key);
+    expect((await t.ledger.entriesFor('training', key))[0]).toMatchObject({ state: 'source-deleted' });
+  });
+
   it('a copy that cannot finish in one invocation queues its continuation and finishes in the next', async () => {
     const key = 'train/large/continued.bin';
     const data = body(11 * MIB, 3);
