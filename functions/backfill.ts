@@ -2,11 +2,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { formatPath } from './shared/field-path.js';
 import { batchRequestSchema, runBatchTasks } from './replication/batch-operations.js';
 import { createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
 import { logger, tracer } from './shared/observability.js';
+import { payloadProblem } from './shared/payload.js';
 
 const replicator = createReplicator(parseConfig(process.env));
 
@@ -17,8 +17,7 @@ const RESERVE_MS = 30_000;
 export const handler = middy(async (event: unknown, context: Context) => {
   const parsed = batchRequestSchema.safeParse(event);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`not an S3 Batch Operations invocation: ${formatPath(issue.path) || 'event'}: ${issue.message}`);
+    throw new Error(`not an S3 Batch Operations invocation: ${payloadProblem(parsed.error)}`);
   }
   const response = await runBatchTasks(replicator.batch(() => context.getRemainingTimeInMillis() < RESERVE_MS), parsed.data);
   for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });

@@ -6,16 +6,19 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { replicatedAssets } from './policy/assets.js';
+import { assetNameRef } from './policy/schema.js';
 import { reconcileAsset } from './reconcile/reconcile-asset.js';
 import { createReconciler } from './reconcile/runtime.js';
 import { parseReconcileConfig } from './shared/config.js';
+import { quote } from './shared/errors.js';
 import { logger, metrics, tracer } from './shared/observability.js';
+import { parsePayload, PayloadError } from './shared/payload.js';
 
 const reconciler = createReconciler(parseReconcileConfig(process.env));
 
 /** Scheduled per asset ({"asset": "<name>"}), or for every replicated asset when no asset is given. */
 const inputSchema = z.object({
-  asset: z.string().min(1).optional(),
+  asset: assetNameRef.optional(),
   /** Stop after this many keys in this invocation (the walk continues in the next one). */
   maxKeys: z.number().int().positive().optional(),
 });
@@ -23,9 +26,9 @@ const inputSchema = z.object({
 const RESERVE_MS = 60_000;
 
 export const handler = middy(async (event: unknown, context: Context) => {
-  const input = inputSchema.parse(event ?? {});
+  const input = parsePayload(inputSchema, event, '{"asset"?: "<replicated asset>", "maxKeys"?: <number>}');
   const assets = replicatedAssets(reconciler.policy).filter((a) => !input.asset || a.name === input.asset);
-  if (input.asset && assets.length === 0) throw new Error(`asset: "${input.asset}" is not a replicated asset of the policy`);
+  if (input.asset && assets.length === 0) throw new PayloadError(`asset: ${quote(input.asset)} is not a replicated asset of the policy`);
   let keys = 0;
   const shouldStop = () => ++keys >= (input.maxKeys ?? Infinity) || context.getRemainingTimeInMillis() < RESERVE_MS;
   const results = [];

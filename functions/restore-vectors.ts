@@ -20,8 +20,9 @@ const restorer = createVectorRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ??
  *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
  */
 export const handler = middy(async (event: unknown, context: Context) => {
-  const call = parseVectorRestore(event, restorer.policy);
-  const status = await restoreVectors(call, restorer.depsFor(() => context.getRemainingTimeInMillis()));
+  const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
+  const call = parseVectorRestore(event, restorer.policy, deps.now());
+  const status = await restoreVectors(call, deps);
 
   const fields = { restoreId: status.restoreId, state: status.state, snapshotId: status.plan.snapshotId, target: status.plan.target };
   if (status.state === 'failed') logger.error('vector restore failed', { ...fields, reason: status.reason });

@@ -6,7 +6,9 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { vectorAssets } from './policy/assets.js';
+import { assetNameRef } from './policy/schema.js';
 import { parseConfig } from './shared/config.js';
+import { quote } from './shared/errors.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
 import { logger, metrics, tracer } from './shared/observability.js';
 import { createSnapshotter } from './vectors/runtime.js';
@@ -16,12 +18,12 @@ const config = parseConfig(process.env);
 const snapshotter = createSnapshotter(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'snapshot-vectors');
 
 /** Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true. */
-const inputSchema = z.strictObject({ asset: z.string().min(1), continuation: z.boolean().optional() });
+const inputSchema = z.strictObject({ asset: assetNameRef, continuation: z.boolean().optional() });
 
 export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "continuation"?: true}');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
-  if (!found) throw new PayloadError(`asset: "${input.asset}" is not a vector-index asset of the policy`);
+  if (!found) throw new PayloadError(`asset: ${quote(input.asset)} is not a vector-index asset of the policy`);
   const deps = snapshotter.depsFor(found.asset.replica.bucket, () => context.getRemainingTimeInMillis());
   const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps);
 

@@ -6,22 +6,24 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { replicatedAssets, vectorAssets } from './policy/assets.js';
+import { assetNameRef } from './policy/schema.js';
 import { runRestoreTest } from './restore/restore-tests.js';
 import { createRestoreTester } from './restore/verify-runtime.js';
 import { parseVerifyConfig } from './shared/config.js';
+import { quote } from './shared/errors.js';
 import { logger, metrics, tracer } from './shared/observability.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
 
 const tester = createRestoreTester(parseVerifyConfig(process.env));
 
 /** Scheduled per asset ({"asset": "<name>"}); operators may invoke it the same way. */
-const inputSchema = z.strictObject({ asset: z.string().min(1) });
+const inputSchema = z.strictObject({ asset: assetNameRef });
 
 export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset": "<replicated or vector-index asset>"}');
   const tested = [...replicatedAssets(tester.policy), ...vectorAssets(tester.policy).map(({ asset }) => asset)];
   const asset = tested.find((a) => a.name === input.asset);
-  if (!asset) throw new PayloadError(`asset: "${input.asset}" is not an asset this release tests (${tested.map((a) => a.name).join(', ')})`);
+  if (!asset) throw new PayloadError(`asset: ${quote(input.asset)} is not an asset this release tests (${tested.map((a) => a.name).join(', ')})`);
 
   const { result, events } = await runRestoreTest(tester.depsFor(() => context.getRemainingTimeInMillis()), asset);
   metrics.addDimensions({ asset: asset.name, tier: asset.tier });

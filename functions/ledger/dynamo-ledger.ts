@@ -34,6 +34,7 @@ const partitionKey = (asset: string, key: string) =>
 const versionSortKey = (versionId: string) => `V#${versionId}`;
 const LEASE = 'LEASE';
 const KEY_FAILURE = 'KEY';
+const UPLOAD = 'UPLOAD#';
 
 const DIGEST_BYTES = 32;
 
@@ -102,7 +103,10 @@ export class DynamoLedger implements Ledger {
       ExpressionAttributeValues: { ':pk': partitionKey(asset, key) },
       ConsistentRead: true,
     });
-    return items.filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as unknown as LedgerEntry[];
+    // The partition holds the key's UPLOAD# items too: which versions have saved progress costs no extra read.
+    const uploads = new Set(items.map((item) => String(item.sk)).filter((sk) => sk.startsWith(UPLOAD)).map((sk) => sk.slice(UPLOAD.length)));
+    const entries = items.filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as unknown as LedgerEntry[];
+    return entries.map((e) => (e.entryType !== 'key' && uploads.has(e.sourceVersionId) ? { ...e, uploadSaved: true } : e));
   }
 
   async markPending(versions: PendingVersion[], now: Date, recorded?: ReadonlySet<string>): Promise<void> {
@@ -323,7 +327,7 @@ export class DynamoLedger implements Ledger {
 
   async upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}` }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `${UPLOAD}${sourceVersionId}` }, ConsistentRead: true }),
     );
     if (!Item) return undefined;
     return {
@@ -346,7 +350,7 @@ export class DynamoLedger implements Ledger {
         TableName: this.table,
         Item: {
           pk: partitionKey(asset, key),
-          sk: `UPLOAD#${sourceVersionId}`,
+          sk: `${UPLOAD}${sourceVersionId}`,
           uploadId: progress.uploadId,
           partSizeBytes: progress.partSizeBytes,
           startedAt: progress.startedAt,
@@ -361,7 +365,7 @@ export class DynamoLedger implements Ledger {
   }
 
   async clearUpload(asset: string, key: string, sourceVersionId: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `UPLOAD#${sourceVersionId}` } }));
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `${UPLOAD}${sourceVersionId}` } }));
   }
 
   async markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void> {

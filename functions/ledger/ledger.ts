@@ -37,6 +37,11 @@ export interface LedgerEntry {
   firstSeenAt?: string;
   lastError?: string;
   lastAttemptAt?: string;
+  /**
+   * Set by entriesFor (never stored on the entry): the version has saved multipart progress
+   * (UploadProgress), so a sync that finds the version gone from the source aborts and forgets it.
+   */
+  uploadSaved?: true;
 }
 
 /**

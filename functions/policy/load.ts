@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatPath } from '../shared/field-path.js';
+import { quoteList } from '../shared/errors.js';
 import { policySchema, type Policy } from './schema.js';
 
 /** The policy file is missing, is not YAML, or breaks the schema. The message names the field. */
@@ -18,7 +19,7 @@ export class PolicyError extends Error {
 function describe(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
-    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${quoteList(issue.keys)}`;
   }
   return `${where}: ${issue.message}`;
 }

@@ -63,10 +63,22 @@ const replica = z.strictObject({
   storageClass: storageClass.default('STANDARD'),
 });
 
+/** An asset's name is at most this long (the policy's rule below). */
+export const ASSET_NAME_MAX_LENGTH = 63;
+
+/**
+ * A payload's reference to an asset by name: bounded as the policy bounds names, so a name no
+ * asset can have is refused by its length, before any lookup (and before any message quotes it).
+ */
+export const assetNameRef = z
+  .string()
+  .min(1)
+  .max(ASSET_NAME_MAX_LENGTH, `must be an asset name of the policy: at most ${ASSET_NAME_MAX_LENGTH} characters`);
+
 const common = {
   name: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lowercase letters, digits and hyphens'),
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, `must be 1-${ASSET_NAME_MAX_LENGTH} lowercase letters, digits and hyphens`),
   rpoTargetSeconds: seconds,
   rtoTargetSeconds: seconds,
   tier: z.enum(tiers),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeError } from '../shared/errors.js';
+import { describeError, quote } from '../shared/errors.js';
 import { decodeFormKey, MAX_KEY_BYTES } from '../shared/s3-keys.js';
 import { CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
 import type { ReplicationBatch } from './replicator.js';
@@ -71,13 +71,19 @@ export async function runBatchTasks(replicator: Pick<ReplicationBatch, 'replicat
       results.push({ taskId: task.taskId, resultCode: 'PermanentFailure', resultString: 'task has neither s3Bucket nor s3BucketArn' });
       continue;
     }
+    const readings = keyReadings(task.s3Key);
+    if (readings.length === 0) {
+      const problem = `key ${quote(task.s3Key)} is longer than ${MAX_KEY_BYTES} bytes in every reading; S3 has no such key`;
+      results.push({ taskId: task.taskId, resultCode: 'PermanentFailure', resultString: problem });
+      continue;
+    }
     try {
-      const { keys, unmanaged } = await replicator.replicateHint({ bucket, keys: keyReadings(task.s3Key) });
+      const { keys, unmanaged } = await replicator.replicateHint({ bucket, keys: readings });
       if (keys.length === 0) {
         results.push({
           taskId: task.taskId,
           resultCode: 'PermanentFailure',
-          resultString: `s3://${bucket}/${unmanaged[0]?.key ?? task.s3Key} belongs to no asset of the DR policy`,
+          resultString: `${quote(`s3://${bucket}/${unmanaged[0]?.key ?? task.s3Key}`)} belongs to no asset of the DR policy`,
         });
         continue;
       }

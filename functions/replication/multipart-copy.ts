@@ -116,7 +116,18 @@ class Progress {
     this.adopted = adopted;
   }
 
-  /** Nothing of this copy is kept (a mismatch or a permanent failure: the next attempt starts afresh). */
+  /**
+   * The copy gives up (a mismatch, a permanent failure): its upload is aborted, unless it completed
+   * (then there is nothing to abort), and nothing of its progress is kept, so the next attempt starts
+   * afresh. When the abort fails the progress is kept, so a later attempt aborts it.
+   */
+  async giveUp(target: { bucket: string; key: string }, replica: VersionedStore): Promise<void> {
+    await this.writing?.catch(() => undefined);
+    if (this.uploadId && (!this.replicaVersionId || this.adopted)) await abortIfOpen(replica, target, this.uploadId);
+    await this.clear();
+  }
+
+  /** Nothing of this copy is kept (it succeeded, or gave up). */
   async clear(): Promise<void> {
     await this.writing?.catch(() => undefined);
     this.dirty = false;
@@ -198,8 +209,7 @@ export async function copyMultipart(
   if (saved && (saved.partSizeBytes !== partSizeBytes || (saved.sourceEtag && etag && saved.sourceEtag !== etag))) {
     // The part size changed (a new setting), or the source's "null" version was overwritten since:
     // neither the upload nor the digests can be reused.
-    if (saved.uploadId && !saved.replicaVersionId) await deps.replica.abortUpload(target, saved.uploadId).catch(() => undefined);
-    await deps.ledger.clearUpload(asset, key, ledgerVersionId);
+    await forgetUpload(deps, asset, key, ledgerVersionId, target, saved);
     saved = undefined;
   }
   const progress = new Progress(deps, { asset, key, version: ledgerVersionId }, partSizeBytes, saved);
@@ -221,18 +231,49 @@ export async function copyMultipart(
       } catch (error: unknown) {
         if (!(error instanceof ChecksumMismatchError && adopted)) throw error;
         // An earlier attempt's copy that differs is not adopted (it stays, unclaimed): copy again.
-        if (uploadId) await deps.replica.abortUpload(target, uploadId).catch(() => undefined);
-        await progress.clear();
+        await progress.giveUp(target, deps.replica);
       }
     }
     return await copyParts(deps, request, parts, settings, progress);
   } catch (error: unknown) {
-    if (!(error instanceof CopyContinuesError) && isPermanent(error)) {
-      if (progress.uploadId && !progress.replicaVersionId) await deps.replica.abortUpload(target, progress.uploadId).catch(() => undefined);
-      await progress.clear();
-    }
+    // The copy's own error is what is recorded; a failed abort keeps the progress for a later attempt.
+    if (!(error instanceof CopyContinuesError) && isPermanent(error)) await progress.giveUp(target, deps.replica).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Aborts an upload; one that is gone already (aborted, expired by the lifecycle rule, completed) is
+ * fine. Any other failure is thrown: the caller then keeps the progress that names the upload.
+ */
+async function abortIfOpen(replica: VersionedStore, target: { bucket: string; key: string }, uploadId: string): Promise<void> {
+  try {
+    await replica.abortUpload(target, uploadId);
+  } catch (error: unknown) {
+    const name = (error as { name?: string })?.name;
+    if (name !== 'NoSuchUpload' && name !== 'NotFound') throw error;
+  }
+}
+
+/**
+ * Gives up the saved multipart copy of a version, whatever state it reached: aborts its upload
+ * unless the upload completed (a replica version under verification stays, unclaimed: the replica
+ * never loses a version), then deletes the saved progress. For a version that is gone from the
+ * source (permanently deleted between attempts) and for saved progress that cannot be reused.
+ * Without saved progress it does nothing; repeated, it does nothing more.
+ */
+export async function forgetUpload(
+  deps: Pick<MultipartDeps, 'replica' | 'ledger'>,
+  asset: string,
+  key: string,
+  ledgerVersionId: string,
+  target: { bucket: string; key: string },
+  saved?: UploadProgress,
+): Promise<void> {
+  const progress = saved ?? (await deps.ledger.upload(asset, key, ledgerVersionId));
+  if (!progress) return;
+  if (progress.uploadId && (!progress.replicaVersionId || progress.adopted)) await abortIfOpen(deps.replica, target, progress.uploadId);
+  await deps.ledger.clearUpload(asset, key, ledgerVersionId);
 }
 
 /** Resumes (or creates) the upload, copies and hashes the parts it lacks, completes it, verifies the result. */
@@ -352,8 +393,12 @@ async function streamPart(
   return { part: uploaded, digest: body.digest() };
 }
 
-/** Errors after which resuming the same upload cannot succeed. */
+/**
+ * Errors after which resuming the same upload cannot succeed. "NotFound" is a 404 without an error
+ * code in its body (S3 sends none for HEAD, and a part copy whose source version is gone can come
+ * back that way): the SDK names it by its status.
+ */
 function isPermanent(error: unknown): boolean {
   const name = (error as { name?: string })?.name ?? '';
-  return ['NoSuchKey', 'NoSuchVersion', 'AccessDenied', 'InvalidRange', 'ChecksumMismatchError', 'SourceChangedError', 'NoSuchBucket'].includes(name);
+  return ['NoSuchKey', 'NoSuchVersion', 'NotFound', 'AccessDenied', 'InvalidRange', 'ChecksumMismatchError', 'SourceChangedError', 'NoSuchBucket'].includes(name);
 }

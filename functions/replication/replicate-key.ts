@@ -6,7 +6,7 @@ import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import { hashingThrough } from '../storage/hashing.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
-import { copyMultipart } from './multipart-copy.js';
+import { copyMultipart, forgetUpload } from './multipart-copy.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_KEY_BYTES } from '../shared/s3-keys.js';
 
@@ -142,6 +142,9 @@ async function syncKey(
 
   const goneFromSource = versionEntries.filter((e) => !inSource.has(e.sourceVersionId));
   for (const entry of goneFromSource) {
+    // A multipart copy of it that began (and yielded, or failed) can never finish: its upload is
+    // aborted and its progress forgotten first, so a failure here leaves the version to the next sync.
+    if (entry.uploadSaved) await forgetUpload(deps, asset.name, key, entry.sourceVersionId, { bucket: asset.replica.bucket, key: replicaKey });
     if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.clock());
   }
 

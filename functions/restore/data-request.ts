@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { replicatedAssets } from '../policy/assets.js';
-import type { ObjectAsset, Policy } from '../policy/schema.js';
-import { PayloadError, parsePayload } from '../shared/payload.js';
+import { assetNameRef, type ObjectAsset, type Policy } from '../policy/schema.js';
+import { quote } from '../shared/errors.js';
+import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 
 /**
  * The restore-data payload (events/restore-data/): what to restore, as of when, where to.
@@ -11,7 +12,7 @@ import { PayloadError, parsePayload } from '../shared/payload.js';
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-11-26T12:00:00Z' });
 
 const restoreSchema = z.strictObject({
-  asset: z.string().min(1),
+  asset: assetNameRef,
   /** Only keys under this source prefix (within the asset's prefix). Default: the whole asset. */
   prefix: z.string().max(1024).optional(),
   /** Restore each key as it was at this time. Default: now. */
@@ -61,14 +62,13 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
   const input = parsePayload(restoreSchema, payload, EXPECTED);
   const assets = replicatedAssets(policy);
   const asset = assets.find((a) => a.name === input.asset);
-  if (!asset) throw new PayloadError(`asset: "${input.asset}" is not a replicated asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+  if (!asset) throw new PayloadError(`asset: ${quote(input.asset)} is not a replicated asset of the policy (${assets.map((a) => a.name).join(', ')})`);
 
   const prefix = input.prefix ?? asset.source.prefix;
   if (!prefix.startsWith(asset.source.prefix)) {
-    throw new PayloadError(`prefix: "${prefix}" is outside asset ${asset.name}, whose keys start with "${asset.source.prefix}"`);
+    throw new PayloadError(`prefix: ${quote(prefix)} is outside asset ${asset.name}, whose keys start with "${asset.source.prefix}"`);
   }
-  const asOf = input.asOf ? new Date(input.asOf) : now;
-  if (asOf.getTime() > now.getTime() + 60_000) throw new PayloadError(`asOf: ${input.asOf} is in the future`);
+  const asOf = input.asOf ? pastTime('asOf', input.asOf, now) : now;
 
   const target = resolveTarget(input.target, asset, policy);
   if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
@@ -83,16 +83,16 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
 function resolveTarget(target: { bucket: string; prefix?: string } | undefined, asset: ObjectAsset, policy: Policy) {
   const bucket = target?.bucket ?? asset.source.bucket;
   const prefix = target?.prefix ?? asset.source.prefix;
-  if (prefix !== '' && !prefix.endsWith('/')) throw new PayloadError(`target.prefix: "${prefix}" must be empty or end with "/"`);
+  if (prefix !== '' && !prefix.endsWith('/')) throw new PayloadError(`target.prefix: ${quote(prefix)} must be empty or end with "/"`);
   const replicaBuckets = new Set(policy.assets.map((a) => a.replica.bucket));
-  if (replicaBuckets.has(bucket)) throw new PayloadError(`target.bucket: "${bucket}" is a replica bucket; a restore never writes into the replica`);
+  if (replicaBuckets.has(bucket)) throw new PayloadError(`target.bucket: ${quote(bucket)} is a replica bucket; a restore never writes into the replica`);
   const sources = replicatedAssets(policy).filter((a) => a.source.bucket === bucket);
   const remote = sources.find((a) => a.source.endpoint || a.source.credentialsSecretArn);
-  if (remote) throw new PayloadError(`target.bucket: "${bucket}" is on another endpoint or account (${remote.name}); restore into one of restore.targetBuckets and copy from there`);
+  if (remote) throw new PayloadError(`target.bucket: ${quote(bucket)} is on another endpoint or account (${remote.name}); restore into one of restore.targetBuckets and copy from there`);
   const region = sources[0]?.source.region ?? policy.restore.targetBuckets.find((t) => t.bucket === bucket)?.region;
   if (!region) {
     throw new PayloadError(
-      `target.bucket: "${bucket}" is outside the policy; restore into an asset's source bucket or one of restore.targetBuckets (${policy.restore.targetBuckets.map((t) => t.bucket).join(', ') || 'none configured'})`,
+      `target.bucket: ${quote(bucket)} is outside the policy; restore into an asset's source bucket or one of restore.targetBuckets (${policy.restore.targetBuckets.map((t) => t.bucket).join(', ') || 'none configured'})`,
     );
   }
   return { bucket, prefix, region };

@@ -3,7 +3,7 @@ import { ledgerVersionId } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
-import { compositeSha256, copyMultipart, planParts } from '../replication/multipart-copy.js';
+import { compositeSha256, copyMultipart, forgetUpload, planParts } from '../replication/multipart-copy.js';
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
@@ -353,14 +353,24 @@ export async function restoreVersion(
 
   let restored: { versionId: string; sha256?: string; composite?: { digest: string; partSizeBytes: number } };
   if (details.size > deps.multipart.thresholdBytes) {
-    const copy = await copyMultipart(
-      { source: deps.replica, replica: deps.target, ledger: deps.ledger, clock: deps.now, shouldYield },
-      `restore#${token}`,
-      d.key,
-      version.sourceVersionId,
-      request,
-      { partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },
-    );
+    const uploadOf = [`restore#${token}`, d.key, version.sourceVersionId] as const;
+    let copy;
+    try {
+      copy = await copyMultipart(
+        { source: deps.replica, replica: deps.target, ledger: deps.ledger, clock: deps.now, shouldYield },
+        ...uploadOf,
+        request,
+        { partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },
+      );
+    } catch (error: unknown) {
+      // The restore counts the key as failed and never comes back to it: whatever ended the copy
+      // (a retry-worthy error too), its upload is aborted and its progress forgotten. One that
+      // continues in the next invocation keeps both.
+      if (!(error instanceof CopyContinuesError)) {
+        await forgetUpload({ replica: deps.target, ledger: deps.ledger }, ...uploadOf, request.target).catch(() => undefined);
+      }
+      throw error;
+    }
     restored = { versionId: copy.result.versionId, composite: { digest: copy.sha256Composite, partSizeBytes: copy.partSizeBytes } };
   } else {
     const copy = await deps.target.copy(request);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { vectorAssets } from '../policy/assets.js';
-import type { Policy, VectorAsset } from '../policy/schema.js';
-import { PayloadError, parsePayload } from '../shared/payload.js';
+import { assetNameRef, type Policy, type VectorAsset } from '../policy/schema.js';
+import { quote } from '../shared/errors.js';
+import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 
 /**
  * The restore-vectors payload (events/restore-vectors/): which snapshot of which asset, into which
@@ -14,10 +15,10 @@ const token = (what: string) => z.string().regex(/^[0-9a-f]{32}$/, `must be the 
 
 const restoreSchema = z
   .strictObject({
-    asset: z.string().min(1),
+    asset: assetNameRef,
     snapshotId: z.string().min(1).max(64).optional(),
     before: isoTime.optional(),
-    target: z.strictObject({ asset: z.string().min(1).optional(), index: z.string().min(1).max(255).optional() }).optional(),
+    target: z.strictObject({ asset: assetNameRef.optional(), index: z.string().min(1).max(255).optional() }).optional(),
     overwrite: z.boolean().default(false),
     useNative: z.boolean().default(false),
     dryRun: z.boolean().default(false),
@@ -48,8 +49,11 @@ export type VectorRestoreCall =
   | { kind: 'restore'; request: VectorRestoreRequest; dryRun: false; planToken: string; source: VectorAsset; target: VectorAsset }
   | { kind: 'status'; restoreId: string; continuation: boolean };
 
-/** Parses a payload and checks it against the policy: one PayloadError naming the field, else the call. */
-export function parseVectorRestore(payload: unknown, policy: Policy): VectorRestoreCall {
+/**
+ * Parses a payload and checks it against the policy: one PayloadError naming the field, else the
+ * call. `now` is the function's clock: a "before" after it is refused (as restore-data's "asOf").
+ */
+export function parseVectorRestore(payload: unknown, policy: Policy, now: Date): VectorRestoreCall {
   if (payload && typeof payload === 'object' && 'restoreId' in payload) {
     const status = parsePayload(statusSchema, payload, EXPECTED);
     return { kind: 'status', restoreId: status.restoreId, continuation: status.continuation ?? false };
@@ -58,7 +62,7 @@ export function parseVectorRestore(payload: unknown, policy: Policy): VectorRest
   const assets = vectorAssets(policy).map(({ asset }) => asset);
   const named = (field: string, name: string) => {
     const asset = assets.find((a) => a.name === name);
-    if (!asset) throw new PayloadError(`${field}: "${name}" is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+    if (!asset) throw new PayloadError(`${field}: ${quote(name)} is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`);
     return asset;
   };
   const source = named('asset', input.asset);
@@ -67,7 +71,7 @@ export function parseVectorRestore(payload: unknown, policy: Policy): VectorRest
   const request: VectorRestoreRequest = {
     asset: source.name,
     snapshotId: input.snapshotId ?? null,
-    before: input.before ? new Date(input.before).toISOString() : null,
+    before: input.before ? pastTime('before', input.before, now).toISOString() : null,
     target: { asset: target.name, index: input.target?.index ?? null },
     overwrite: input.overwrite,
     useNative: input.useNative,

@@ -1,7 +1,7 @@
 import { vectorAssets } from '../policy/assets.js';
 import type { Policy, VectorAsset } from '../policy/schema.js';
 import type { Continuation } from '../shared/continuation.js';
-import { describeError } from '../shared/errors.js';
+import { describeError, quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
 import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-catalog.js';
@@ -150,7 +150,7 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
   const index = request.target.index ?? derivedIndexName(engine, manifest.index, `-restored-${manifest.snapshotId}`);
   const live = liveSourceAt(deps.policy, target, index);
   if (live && !request.overwrite) {
-    throw new PayloadError(`target.index: "${index}" is the live source index of asset "${live.name}"; restoring into it needs "overwrite": true`);
+    throw new PayloadError(`target.index: ${quote(index)} is the live source index of asset "${live.name}"; restoring into it needs "overwrite": true`);
   }
   const store = await deps.openStore(target);
   let targetExists: boolean;
@@ -162,7 +162,7 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
     await store.close();
   }
   if (targetExists && !request.overwrite) {
-    throw new PayloadError(`target.index: ${engine} index "${index}" exists; set "overwrite": true to drop and recreate it, or choose another target.index`);
+    throw new PayloadError(`target.index: ${engine} index ${quote(index)} exists; set "overwrite": true to drop and recreate it, or choose another target.index`);
   }
   const estimatedSeconds = Math.ceil(
     manifest.count / ASSUMED_THROUGHPUT.writeRecordsPerSecond +
@@ -210,9 +210,9 @@ async function resolveSnapshot(request: VectorRestoreRequest, catalog: SnapshotC
   const { asset, snapshotId, before } = request;
   if (snapshotId !== null) {
     const entry = await catalog.get(asset, snapshotId);
-    if (!entry) throw new PayloadError(`snapshotId: asset "${asset}" has no snapshot "${snapshotId}"`);
+    if (!entry) throw new PayloadError(`snapshotId: asset "${asset}" has no snapshot ${quote(snapshotId)}`);
     if (entry.state !== 'verified') {
-      throw new PayloadError(`snapshotId: snapshot "${snapshotId}" of "${asset}" is ${entry.state}${entry.reason ? ` (${entry.reason})` : ''}; only verified snapshots are restored`);
+      throw new PayloadError(`snapshotId: snapshot ${quote(snapshotId)} of "${asset}" is ${entry.state}${entry.reason ? ` (${entry.reason})` : ''}; only verified snapshots are restored`);
     }
     return entry;
   }

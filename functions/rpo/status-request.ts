@@ -1,12 +1,13 @@
 import { z } from 'zod';
+import { quoteList } from '../shared/errors.js';
 import { payloadProblem } from '../shared/payload.js';
-import type { Policy } from '../policy/schema.js';
+import { assetNameRef, type Policy } from '../policy/schema.js';
 import type { StatusReport } from './monitor.js';
 
 /** The status function's payload: `{}`, `{"format":"table"}`, `{"assets":["eval-sets"]}`. */
 const requestSchema = z.strictObject({
   format: z.enum(['json', 'table']).default('json'),
-  assets: z.array(z.string().min(1)).min(1).optional(),
+  assets: z.array(assetNameRef).min(1).optional(),
 });
 export type StatusRequest = z.infer<typeof requestSchema>;
 
@@ -22,7 +23,7 @@ export function parseStatusRequest(payload: unknown, policy: Policy): StatusRequ
   const known = policy.assets.map((a) => a.name);
   const unknown = (result.data.assets ?? []).filter((a) => !known.includes(a));
   if (unknown.length > 0) {
-    throw new StatusRequestError(`assets: unknown asset ${unknown.map((a) => `"${a}"`).join(', ')}; the policy has ${known.join(', ')}`);
+    throw new StatusRequestError(`assets: unknown asset ${quoteList(unknown)}; the policy has ${known.join(', ')}`);
   }
   return result.data;
 }

@@ -39,7 +39,7 @@ describe('S3 Batch Operations backfill (local AWS)', () => {
       ['t3', 'PermanentFailure'],
     ]);
     expect(response.results[0]!.resultString).toBe('replicated 2 version(s), 0 already replicated');
-    expect(response.results[1]!.resultString).toBe('s3://it-source/scratch/outside.txt belongs to no asset of the DR policy');
+    expect(response.results[1]!.resultString).toBe('"s3://it-source/scratch/outside.txt" belongs to no asset of the DR policy');
     expect(response.results[2]!.resultString).toMatch(/^NoSuchBucket/);
     // The failure is in the ledger too, so the RPO sees it.
     expect((await t.ledger.entriesFor('orphaned', 'orphaned/no-replica.txt'))[0]).toMatchObject({ state: 'failed' });

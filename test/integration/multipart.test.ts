@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaKeyFor } from '../../functions/policy/assets.js';
@@ -104,6 +111,74 @@ describe('objects above the multipart threshold (local AWS)', () => {
     const got = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: versions[0]!.versionId }));
     expect(sha(Buffer.from(await got.Body!.transformToByteArray()))).toBe(sha(data));
     expect(await t.ledger.upload('training', key, pending!.sourceVersionId)).toBeUndefined();
+  });
+
+  it.each([
+    ['copied server-side', true],
+    ['streamed', false],
+  ])('a copy (%s) whose source version is permanently deleted between invocations: the next sync aborts its upload and forgets its progress', async (_mode, serverSideCopy) => {
+    // Prepare: a 4-part copy that stops after 2 parts (its upload open, its progress saved), then
+    // the version is deleted from the source for good (DeleteObject with its version id).
+    const key = `train/large/deleted-${serverSideCopy ? 'copy' : 'stream'}.bin`;
+    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body(16 * MIB + 1, 4) }));
+    await t.takeMessages();
+    const store = new S3VersionedStore(t.s3);
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+    const uploadsOfKey = async () => ((await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKey }))).Uploads ?? []).length;
+    let checks = 0;
+    const yieldAfterTwoParts = () => ++checks > 2;
+    await expect(replicateKey({ ...deps(store, yieldAfterTwoParts), serverSideCopy }, t.asset('training'), key)).rejects.toBeInstanceOf(CopyContinuesError);
+    expect(await t.ledger.upload('training', key, VersionId!)).toMatchObject({ partSizeBytes: 5 * MIB });
+    expect(await uploadsOfKey()).toBe(1);
+    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
+    await t.takeMessages(); // its event: the retry below is what would handle it
+
+    // Act: the retry.
+    const outcome = await replicateKey({ ...deps(store, () => false), serverSideCopy }, t.asset('training'), key);
+
+    // Assess: no upload left open, no progress left in the ledger, the version marked source-deleted.
+    expect(outcome.replicated).toEqual([]);
+    expect(await uploadsOfKey()).toBe(0);
+    expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
+    const [entry] = await t.ledger.entriesFor('training', key);
+    expect(entry).toMatchObject({ state: 'source-deleted', sourceVersionId: VersionId });
+    expect(entry!.uploadSaved).toBeUndefined();
+    expect(await store.listVersions('it-replica', replicaKey)).toEqual([]);
+  });
+
+  it('a copy whose source version is permanently deleted during it (the next part copy gets a bare 404) gives up at once: upload aborted, progress forgotten', async () => {
+    // Prepare: the version is deleted for good right after the copy's first part.
+    const key = 'train/large/deleted-during.bin';
+    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body(16 * MIB + 1, 5) }));
+    await t.takeMessages();
+    const store = new S3VersionedStore(t.s3);
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+    const deleting = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property === 'copyPart') {
+          return async (...args: Parameters<VersionedStore['copyPart']>) => {
+            const part = await target.copyPart(...args);
+            await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
+            return part;
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+    // Act
+    const error: unknown = await replicateKey({ ...deps(deleting, () => false), source: store }, t.asset('training'), key).catch((e: unknown) => e);
+
+    // Assess: the answer to the next part copy is permanent; nothing is left behind.
+    // The local AWS answers the next part copy with a bare 404 (no XML code): the SDK's NotFound.
+    expect(error).toMatchObject({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    const uploads = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKey }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+    expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
+    await t.takeMessages();
+    await replicateKey(deps(store, () => false), t.asset('training'), key);
+    expect((await t.ledger.entriesFor('training', key))[0]).toMatchObject({ state: 'source-deleted' });
   });
 
   it('a copy that cannot finish in one invocation queues its continuation and finishes in the next', async () => {

@@ -12,7 +12,9 @@ export class MemoryLedger implements Ledger {
   private id = (asset: string, key: string, version: string) => `${asset}\u0000${key}\u0000${version}`;
 
   async entriesFor(asset: string, key: string): Promise<LedgerEntry[]> {
-    return [...this.entries.values()].filter((e) => e.asset === asset && e.key === key).map((e) => ({ ...e }));
+    return [...this.entries.values()]
+      .filter((e) => e.asset === asset && e.key === key)
+      .map((e) => ({ ...e, ...(this.uploads.has(this.id(asset, key, e.sourceVersionId)) && { uploadSaved: true as const }) }));
   }
 
   /** `recorded` only saves DynamoLedger a request; the outcome is the same with or without it. */

@@ -43,6 +43,14 @@ describe('the DR policy', () => {
     expect(() => parsePolicy(text, 'prod.yml')).toThrow(/^invalid DR policy prod\.yml: assets\[2\]\.rpoTargetSeconds/);
   });
 
+  it('quotes at most 100 characters of an unknown field\'s name, and at most five of them', () => {
+    const long = 'x'.repeat(1024 * 1024);
+    expect(problemsOf(withAsset((a) => (a[long] = 1)))).toEqual([`assets[1]: unknown field "${'x'.repeat(100)}"… (1048576 characters)`]);
+    expect(problemsOf(withAsset((a) => Object.assign(a, Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`f${i}`, 1])))))).toEqual([
+      'assets[1]: unknown fields "f0", "f1", "f2", "f3", "f4" and 2 more',
+    ]);
+  });
+
   it('names unknown fields, bad kinds and missing fields', () => {
     expect(problemsOf(withAsset((a) => (a.rpoTarget = 60)))).toEqual(['assets[1]: unknown field "rpoTarget"']);
     expect(problemsOf(withAsset((a) => (a.kind = 'dataset')))[0]).toMatch(/^assets\[1\]\.kind: /);

@@ -10,6 +10,7 @@ import {
   ListObjectVersionsCommand,
   ListPartsCommand,
   S3Client,
+  S3ServiceException,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -187,6 +188,98 @@ describe('replicateKey: a multipart copy of a "null" version (unversioned source
     const digests = planParts(BYTES.length, 5).map((p) => createHash('sha256').update(BYTES.subarray(p.start, p.end + 1)).digest('hex'));
     expect(outcome.replicated).toEqual([expect.objectContaining({ replicaVersionId: 'r1', sha256Composite: compositeSha256(digests) })]);
     expect(ledger.uploads.size).toBe(0);
+  });
+});
+
+describe('replicateKey: a multipart copy that gives up aborts its upload and forgets its progress, whatever the order of events', () => {
+  // 12 bytes in parts of 5 (three parts), version v1 of KEY; the replica key is KEY in bucket dst.
+  const BYTES = Buffer.from('0123456789ab');
+  const small = { multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
+  const V1 = [{ Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: true, Size: BYTES.length }];
+  const saved = (extra = {}) => ({ uploadId: 'u0', partSizeBytes: 5, startedAt: WRITTEN.toISOString(), sourcePartSha256: { 1: HEX_A }, ...extra });
+  /** v1 as an earlier invocation left it: pending, with a multipart upload begun (and saved). */
+  const begun = async (progress = saved()) => {
+    await ledger.markPending([{ asset: 'training', key: KEY, sourceVersionId: 'v1', entryType: 'object', sourceLastModified: WRITTEN.toISOString(), size: BYTES.length }], WRITTEN);
+    await ledger.saveUpload('training', KEY, 'v1', progress);
+  };
+  /** The source no longer lists v1: it was permanently deleted (DeleteObject with its version id). */
+  const deleted = () => s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({});
+  /** What the SDK throws for a 404 whose body has no error code: an S3ServiceException named by the status. */
+  const bare404 = () => new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' });
+
+  beforeEach(() => {
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({ Versions: V1 });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"a"' });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    s3.on(GetObjectCommand).callsFake((input: { Range?: string }) => {
+      const [start, end] = (input.Range ?? `bytes=0-${BYTES.length - 1}`).replace('bytes=', '').split('-').map(Number);
+      return { Body: Readable.from([BYTES.subarray(start, end! + 1)]) as never };
+    });
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    s3.on(ListPartsCommand).resolves({ Parts: [{ PartNumber: 1, ETag: '"p1"' }] });
+  });
+
+  it('a part copy whose source is gone with a bare 404 (NotFound, no XML code) is permanent: the upload is aborted, its progress deleted', async () => {
+    s3.on(UploadPartCopyCommand).rejects(bare404());
+    await expect(replicateKey(deps(small), asset, KEY)).rejects.toThrow(/UnknownError/);
+    expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'dst', Key: KEY, UploadId: 'u1' });
+    expect(ledger.uploads.size).toBe(0);
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'failed', lastError: 'NotFound: UnknownError (HTTP 404)' });
+  });
+
+  it('a version deleted from the source between attempts: the next sync aborts its upload, deletes its progress, then marks it source-deleted', async () => {
+    await begun();
+    deleted();
+    const outcome = await replicateKey(deps(small), asset, KEY);
+    expect(outcome.replicated).toEqual([]);
+    expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'dst', Key: KEY, UploadId: 'u0' });
+    expect(s3).not.toHaveReceivedCommand(UploadPartCopyCommand);
+    expect(ledger.uploads.size).toBe(0);
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'source-deleted' });
+  });
+
+  it('an abort that fails keeps the progress and the version unmarked; the next sync aborts and forgets it', async () => {
+    await begun();
+    deleted();
+    s3.on(AbortMultipartUploadCommand).rejectsOnce(Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }));
+    await expect(replicateKey(deps(small), asset, KEY)).rejects.toThrow(/internal error/);
+    expect(ledger.uploads.size).toBe(1);
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'pending', uploadSaved: true });
+
+    await replicateKey(deps(small), asset, KEY);
+    expect(s3).toHaveReceivedCommandTimes(AbortMultipartUploadCommand, 2);
+    expect(ledger.uploads.size).toBe(0);
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'source-deleted' });
+  });
+
+  it('progress left on a version already marked source-deleted (or whose upload expired) is forgotten by the next sync', async () => {
+    await begun();
+    await ledger.markSourceDeleted((await ledger.entriesFor('training', KEY))[0]!, NOW);
+    deleted();
+    s3.on(AbortMultipartUploadCommand).rejects(Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } }));
+    await replicateKey(deps(small), asset, KEY);
+    expect(ledger.uploads.size).toBe(0);
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'source-deleted' });
+  });
+
+  it('a completed upload whose verification was under way is not aborted: its progress is deleted, the replica version stays', async () => {
+    await begun(saved({ replicaVersionId: 'r1', verifiedParts: [1] }));
+    deleted();
+    await replicateKey(deps(small), asset, KEY);
+    expect(s3).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+    expect(ledger.uploads.size).toBe(0);
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'source-deleted' });
+  });
+
+  it('a version still in the source keeps its progress: the next attempt resumes the same upload', async () => {
+    await begun(saved({ sourcePartSha256: { 1: createHash('sha256').update(BYTES.subarray(0, 5)).digest('hex') } }));
+    s3.on(UploadPartCopyCommand).callsFake((input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"p${input.PartNumber}"` } }));
+    s3.on(CompleteMultipartUploadCommand).resolves({ VersionId: 'r1' });
+    await replicateKey(deps(small), asset, KEY);
+    expect(s3).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+    expect(s3).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, { UploadId: 'u0' });
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'replicated', replicaVersionId: 'r1' });
   });
 });
 

@@ -35,6 +35,12 @@ export { scanAll };
  */
 export const REPLICA = 'vec-restore-replica';
 
+/**
+ * The function's clock when it parses a payload in these tests: after every snapshot they take (at
+ * fixed times on 2026-11-26), so a "before" of that day is in the past whatever day the suite runs.
+ */
+export const PAYLOAD_NOW = new Date('2026-11-27T00:00:00Z');
+
 export interface RestoreHarness {
   policy: Policy;
   policyFile: string;

@@ -7,7 +7,7 @@ import { PayloadError } from '../../../functions/shared/payload.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, indexExists, REPLICA, restoredName, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import { docs, indexExists, PAYLOAD_NOW, REPLICA, restoredName, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
 
 /**
  * The two steps of a vector restore: a dry run writes nothing anywhere, and only the token of a dry
@@ -19,7 +19,7 @@ let pg: VectorStore;
 let snapshot: SnapshotEntry;
 const records = docs(150, 8);
 
-const call = async (payload: unknown, overrides = {}) => restoreVectors(parseVectorRestore(payload, h.policy), h.restoreDeps(overrides).deps);
+const call = async (payload: unknown, overrides = {}) => restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), h.restoreDeps(overrides).deps);
 /** The samples, pointed at the test policy: a dry run of docs into pg-docs (the snapshot before 12:00), and its run. */
 const dryRunInto = (index?: string): Record<string, unknown> =>
   index === undefined

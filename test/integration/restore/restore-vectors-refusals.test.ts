@@ -8,7 +8,7 @@ import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, fingerprintOf, indexExists, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import { docs, fingerprintOf, indexExists, PAYLOAD_NOW, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
 
 /**
  * What restore-vectors refuses, each with one error naming the field and nothing written: bad
@@ -23,7 +23,7 @@ let snapshot: SnapshotEntry;
 const records = docs(90, 3);
 const existing = docs(7, 42);
 
-const call = async (payload: unknown) => restoreVectors(parseVectorRestore(payload, h.policy), h.restoreDeps().deps);
+const call = async (payload: unknown) => restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), h.restoreDeps().deps);
 const runOf = ({ dryRun: _dryRun, ...request }: Record<string, unknown>, planToken: string) => ({ ...request, planToken });
 const restorePlans = async () => {
   const { Items = [] } = await dynamoDocumentClient().send(new ScanCommand({ TableName: process.env.LEDGER_TABLE! }));
@@ -80,6 +80,19 @@ describe('restore-vectors refusals', () => {
     await expect(call({ asset: 'drift', dryRun: true })).rejects.toThrow(new PayloadError('asset: "drift" has no verified snapshot'));
     // "before" picks the newest verified snapshot that started before it, skipping the failed one.
     expect((await call({ asset: 'docs', before: '2026-11-26T12:00:00Z', dryRun: true })).plan.snapshotId).toBe(snapshot.snapshotId);
+  });
+
+  it('refuses a "before" in the future, as restore-data refuses an "asOf" in the future, creating no plan', async () => {
+    const before = await restorePlans();
+    // PAYLOAD_NOW is 2026-11-27T00:00:00Z: a minute of clock skew is allowed, not more.
+    await expect(call({ asset: 'docs', before: '2026-11-27T00:01:01Z', dryRun: true })).rejects.toThrow(
+      new PayloadError('before: 2026-11-27T00:01:01Z is in the future (it is 2026-11-27T00:00:00.000Z)'),
+    );
+    // The sample, through the handler (on the real clock, as the function runs).
+    const sample = { ...loadEvent('restore-vectors/invalid/before-in-future.json'), asset: 'docs' };
+    await expect(handler(sample, localContext('restore-vectors'))).rejects.toThrow(/^before: 2099-01-01T00:00:00Z is in the future \(it is \d{4}-/);
+    expect(await restorePlans()).toBe(before);
+    expect((await call({ asset: 'docs', before: '2026-11-27T00:01:00Z', dryRun: true })).plan.snapshotId).toBe(snapshot.snapshotId);
   });
 
   it('refuses a target engine without the snapshot\'s metric (S3 Vectors has no dot product)', async () => {

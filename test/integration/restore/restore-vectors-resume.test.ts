@@ -5,7 +5,7 @@ import { restoreVectors, type VectorRestoreDeps, type VectorRestoreStatus } from
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, fingerprintOf, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import { docs, fingerprintOf, PAYLOAD_NOW, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
 
 /**
  * A restore too large for one invocation: it stops when the invocation's time runs out (in the write
@@ -18,7 +18,7 @@ let pg: VectorStore;
 let snapshot: SnapshotEntry;
 const records = docs(1500, 21);
 
-const call = async (payload: unknown, deps: VectorRestoreDeps) => restoreVectors(parseVectorRestore(payload, h.policy), deps);
+const call = async (payload: unknown, deps: VectorRestoreDeps) => restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), deps);
 const dryRunInto = (index: string) => ({ asset: 'docs', target: { asset: 'pg-docs', index }, dryRun: true });
 const runOf = ({ dryRun: _dryRun, ...request }: Record<string, unknown>, planToken: string) => ({ ...request, planToken });
 const continuation = (restoreId: string) => ({ ...loadEvent('restore-vectors/valid/continuation.json'), restoreId });

@@ -1,0 +1,90 @@
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Readable } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { LedgerEntry } from '../../../functions/ledger/ledger.js';
+import { assetSchema, type ObjectAsset } from '../../../functions/policy/schema.js';
+import { CopyContinuesError } from '../../../functions/replication/errors.js';
+import { restoreVersion } from '../../../functions/restore/restore-data.js';
+import { S3VersionedStore } from '../../../functions/storage/s3-versioned-store.js';
+import { MemoryLedger } from '../../support/memory-ledger.js';
+
+/**
+ * A restore's multipart copy that does not finish: the restore counts the key as failed and moves
+ * on, so its upload in the target bucket and its progress in the ledger are given up at once,
+ * whatever the error (the local AWS cannot fail a part copy with a 500 after the SDK's retries).
+ */
+const s3 = mockClient(S3Client);
+const asset = assetSchema.parse({
+  name: 'training',
+  kind: 'training-data',
+  source: { bucket: 'src', prefix: 'train/', region: 'us-east-1' },
+  replica: { bucket: 'dr-replica', region: 'us-west-2' },
+  rpoTargetSeconds: 60,
+  rtoTargetSeconds: 60,
+  tier: 'high',
+}) as ObjectAsset;
+const NOW = new Date('2026-11-26T12:00:00Z');
+const BYTES = Buffer.from('0123456789ab'); // 3 parts of 5
+const version: LedgerEntry = {
+  asset: 'training',
+  key: 'train/a.bin',
+  sourceVersionId: 'v1',
+  entryType: 'object',
+  state: 'replicated',
+  sourceLastModified: '2026-11-26T11:00:00.000Z',
+  size: BYTES.length,
+  replicaKey: 'train/a.bin',
+  replicaVersionId: 'r1',
+  partSizeBytes: 5,
+  attempts: 1,
+};
+const decision = { key: 'train/a.bin', targetKey: 'restored/a.bin', action: 'restore' as const, reason: 'absent-at-target' as never, version, targetHasKey: false };
+const internal = () => Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+
+let ledger: MemoryLedger;
+const restore = (shouldYield = () => false) => {
+  const store = new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
+  const deps = { ledger, replica: store, target: store, now: () => NOW, multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
+  return restoreVersion(deps, asset, 'restore-target', 'f'.repeat(32), decision, shouldYield);
+};
+
+beforeEach(() => {
+  s3.reset();
+  ledger = new MemoryLedger();
+  s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"e"' });
+  s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+  s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+  s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+  s3.on(GetObjectCommand).callsFake((input: { Range?: string }) => {
+    const [start, end] = (input.Range ?? `bytes=0-${BYTES.length - 1}`).replace('bytes=', '').split('-').map(Number);
+    return { Body: Readable.from([BYTES.subarray(start, end! + 1)]) as never };
+  });
+  s3.on(AbortMultipartUploadCommand).resolves({});
+});
+
+describe('restoreVersion: a multipart copy that fails', () => {
+  it('with an error worth retrying (a 500 after the SDK\'s retries): the upload is aborted and its progress deleted, as the restore moves on', async () => {
+    s3.on(UploadPartCopyCommand).resolvesOnce({ CopyPartResult: { ETag: '"p1"' } }).rejects(internal());
+    await expect(restore()).rejects.toThrow(/internal error/);
+    expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'restore-target', Key: 'restored/a.bin', UploadId: 'u1' });
+    expect(ledger.uploads.size).toBe(0);
+  });
+
+  it('that continues in the next invocation keeps its upload and its progress', async () => {
+    s3.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"p1"' } });
+    let parts = 0;
+    await expect(restore(() => ++parts > 1)).rejects.toBeInstanceOf(CopyContinuesError);
+    expect(s3).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+    expect([...ledger.uploads.values()]).toEqual([expect.objectContaining({ uploadId: 'u1' })]);
+  });
+});
