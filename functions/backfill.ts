@@ -6,18 +6,18 @@ import { batchRequestSchema, runBatchTasks } from './replication/batch-operation
 import { createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
 import { logger, tracer } from './shared/observability.js';
-import { payloadProblem } from './shared/payload.js';
+import { PayloadError, payloadProblem } from './shared/payload.js';
 
 const replicator = createReplicator(parseConfig(process.env));
 
-/** Invoked by S3 Batch Operations (LambdaInvoke), schema 1.0 or 2.0: docs/backfill.md. */
 /** Time a long copy leaves itself to record its progress (its task then reports TemporaryFailure). */
 const RESERVE_MS = 30_000;
 
+/** Invoked by S3 Batch Operations (LambdaInvoke), schema 1.0 or 2.0: docs/backfill.md. */
 export const handler = middy(async (event: unknown, context: Context) => {
   const parsed = batchRequestSchema.safeParse(event);
   if (!parsed.success) {
-    throw new Error(`not an S3 Batch Operations invocation: ${payloadProblem(parsed.error)}`);
+    throw new PayloadError(`not an S3 Batch Operations invocation: ${payloadProblem(parsed.error)}`);
   }
   const response = await runBatchTasks(replicator.batch(() => context.getRemainingTimeInMillis() < RESERVE_MS), parsed.data);
   for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });

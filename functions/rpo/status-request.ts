@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { quoteList } from '../shared/errors.js';
-import { payloadProblem } from '../shared/payload.js';
+import { parsePayload, PayloadError } from '../shared/payload.js';
 import { assetNameRef, type Policy } from '../policy/schema.js';
 import type { StatusReport } from './monitor.js';
 
@@ -11,21 +11,12 @@ const requestSchema = z.strictObject({
 });
 export type StatusRequest = z.infer<typeof requestSchema>;
 
-export class StatusRequestError extends Error {
-  override readonly name = 'StatusRequestError';
-}
-
 export function parseStatusRequest(payload: unknown, policy: Policy): StatusRequest {
-  const result = requestSchema.safeParse(payload ?? {});
-  if (!result.success) {
-    throw new StatusRequestError(`${payloadProblem(result.error)}; expected {"format": "json" | "table", "assets": ["<asset name>", ...]}`);
-  }
+  const request = parsePayload(requestSchema, payload, '{"format": "json" | "table", "assets": ["<asset name>", ...]}');
   const known = policy.assets.map((a) => a.name);
-  const unknown = (result.data.assets ?? []).filter((a) => !known.includes(a));
-  if (unknown.length > 0) {
-    throw new StatusRequestError(`assets: unknown asset ${quoteList(unknown)}; the policy has ${known.join(', ')}`);
-  }
-  return result.data;
+  const unknown = (request.assets ?? []).filter((a) => !known.includes(a));
+  if (unknown.length > 0) throw new PayloadError(`assets: unknown asset ${quoteList(unknown)}; the policy has ${known.join(', ')}`);
+  return request;
 }
 
 export function formatDuration(seconds: number | null): string {

@@ -36,7 +36,7 @@ async function state(): Promise<string[]> {
   return [...items, ...versions].sort();
 }
 
-/** Invokes the handler; returns the message it was refused with (and checks nothing changed). */
+/** Invokes the handler; returns the message it was refused with (and checks it is a PayloadError and nothing changed). */
 async function refusal(name: string, payload: unknown): Promise<string> {
   const before = await state();
   const error: unknown = await handlers[name]!(payload, localContext(name)).then(
@@ -45,6 +45,7 @@ async function refusal(name: string, payload: unknown): Promise<string> {
   );
   expect(await state()).toEqual(before);
   if (!(error instanceof Error)) throw new Error(`${name} threw ${String(error)}`);
+  expect(error, `${name} refuses a payload with a PayloadError, as every handler does`).toBeInstanceOf(PayloadError);
   expect(error.message.length, `${name}: ${error.message.slice(0, 300)}`).toBeLessThan(1000);
   return error.message;
 }
