@@ -1,28 +1,30 @@
 import { writeIf } from '../shared/conditional-write.js';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { JsonValue } from '../shared/json.js';
-import type { PlanStore, StoredPlan } from './restore-plan.js';
+import type { PlanContents, PlanStore, RestoreKind, StoredPlan } from './restore-plan.js';
 
 /**
  * Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; removed by the table's TTL
- * (expireAfter, as for leases) 30 days after the plan expires.
+ * (expireAfter, as for leases) 30 days after the plan expires. One store per kind of restore: its
+ * plans' contents are of that kind's types (they were written by this store), and a token of the
+ * other kind is not found.
  */
 const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
 
-export class DynamoPlanStore implements PlanStore {
+export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
   constructor(
     private readonly db: DynamoDBDocumentClient,
-    private readonly table: string,
+    readonly table: string,
+    readonly kind: RestoreKind,
   ) {}
 
-  async create(plan: StoredPlan): Promise<void> {
+  async create(plan: StoredPlan<C>): Promise<void> {
     const expires = Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400;
     await this.db.send(
       new PutCommand({ TableName: this.table, Item: { ...key(plan.token), plan, expireAfter: expires }, ConditionExpression: 'attribute_not_exists(pk)' }),
     );
   }
 
-  async replacePlanning(plan: StoredPlan): Promise<void> {
+  async replacePlanning(plan: StoredPlan<C>): Promise<void> {
     await this.db.send(
       new PutCommand({
         TableName: this.table,
@@ -34,9 +36,10 @@ export class DynamoPlanStore implements PlanStore {
     );
   }
 
-  async get(token: string): Promise<StoredPlan | undefined> {
+  async get(token: string): Promise<StoredPlan<C> | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(token), ConsistentRead: true }));
-    return Item?.plan as StoredPlan | undefined;
+    const plan = Item?.plan as StoredPlan<C> | undefined;
+    return plan?.kind === this.kind ? plan : undefined;
   }
 
   async claim(token: string, now: Date): Promise<boolean> {
@@ -54,7 +57,7 @@ export class DynamoPlanStore implements PlanStore {
     );
   }
 
-  async saveProgress(token: string, progress: JsonValue): Promise<void> {
+  async saveProgress(token: string, progress: C['progress']): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
@@ -67,7 +70,7 @@ export class DynamoPlanStore implements PlanStore {
     );
   }
 
-  async finish(token: string, state: 'done' | 'failed', now: Date, result: JsonValue, reason?: string): Promise<void> {
+  async finish(token: string, state: 'done' | 'failed', now: Date, result: C['result'] | null, reason?: string): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,

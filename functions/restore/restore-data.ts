@@ -1,15 +1,15 @@
 import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
 import { ledgerVersionId } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
-import type { ObjectAsset } from '../policy/schema.js';
+import { isObjectAsset, type ObjectAsset, type Policy } from '../policy/schema.js';
 import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
 import { compositeSha256, copyMultipart, forgetUpload, planParts } from '../replication/multipart-copy.js';
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
-import type { JsonValue } from '../shared/json.js';
-import type { DataRestoreRequest } from './data-request.js';
+import { PayloadError } from '../shared/payload.js';
+import type { DataRestoreCall, DataRestoreRequest } from './data-request.js';
 import { expiryFrom, newPlanToken, planForRun, requestDigest, withRunLease, type PlanStore, type StoredPlan } from './restore-plan.js';
 
 /**
@@ -32,7 +32,7 @@ export interface DataRestoreDeps {
   ledger: ReplicationLedger;
   replica: VersionedStore;
   target: VersionedStore;
-  plans: PlanStore;
+  plans: PlanStore<DataPlanContents>;
   continuation: Continuation;
   now: () => Date;
   remainingMs: () => number;
@@ -94,6 +94,21 @@ export interface DataRunProgress {
   failed: number;
 }
 
+/** Where a dry run that continues across invocations stands. */
+export interface DataPlanningProgress {
+  afterKey?: string;
+}
+
+/** What a restore-data plan holds: planning progress while the dry run walks, run progress after; the result is the final run progress. */
+export interface DataPlanContents {
+  request: DataRestoreRequest;
+  summary: DataPlanSummary;
+  progress: DataPlanningProgress | DataRunProgress;
+  result: DataRunProgress;
+}
+
+export type DataPlan = StoredPlan<DataPlanContents>;
+
 const emptySummary = (request: DataRestoreRequest): DataPlanSummary => ({
   asset: request.asset,
   asOf: request.asOf,
@@ -108,7 +123,6 @@ const emptySummary = (request: DataRestoreRequest): DataPlanSummary => ({
   estimatedSeconds: 0,
 });
 
-const asJson = (value: object) => value as unknown as JsonValue;
 const keep = (list: string[], key: string) => list.length < EXAMPLES && list.push(key);
 
 /** Decides what restoring one key means (reads only). */
@@ -211,11 +225,10 @@ export async function planDataRestore(
   deps: DataRestoreDeps,
   asset: ObjectAsset,
   request: DataRestoreRequest,
-  resume?: StoredPlan,
-): Promise<StoredPlan> {
-  const summary = (resume?.summary as unknown as DataPlanSummary | undefined) ?? emptySummary(request);
-  const progress = resume?.progress as { afterKey?: string } | undefined;
-  const walked = await walk(deps, asset, request, progress?.afterKey, async (d) => {
+  resume?: DataPlan,
+): Promise<DataPlan> {
+  const summary = resume?.summary ?? emptySummary(request);
+  const walked = await walk(deps, asset, request, resume?.progress?.afterKey, async (d) => {
     summary.keysExamined++;
     if (d.action === 'restore') {
       summary.restore.objects++;
@@ -238,16 +251,16 @@ export async function planDataRestore(
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
 
   const now = deps.now();
-  const plan: StoredPlan = {
+  const plan: DataPlan = {
     token: resume?.token ?? newPlanToken(),
     kind: 'restore-data',
-    request: asJson(request),
-    requestDigest: requestDigest(asJson(request)),
-    summary: asJson(summary),
+    request,
+    requestDigest: requestDigest(request),
+    summary,
     createdAt: resume?.createdAt ?? now.toISOString(),
     expiresAt: expiryFrom(now),
     state: walked.done ? 'planned' : 'planning',
-    ...(walked.done ? {} : { progress: asJson({ afterKey: walked.afterKey }) }),
+    ...(walked.done ? {} : { progress: { afterKey: walked.afterKey } }),
   };
   if (resume) await deps.plans.replacePlanning(plan);
   else await deps.plans.create(plan);
@@ -259,18 +272,14 @@ export async function planDataRestore(
  * The real run of a plan (claimed once with its token), or its continuation; one invocation at a
  * time (the plan's run lease): another one meanwhile gets the plan as it is and does nothing.
  */
-export function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: StoredPlan): Promise<StoredPlan> {
+export function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {
   return withRunLease(deps.plans, plan.token, deps.now(), deps.remainingMs(), () => runLeased(deps, asset, plan), async () => (await deps.plans.get(plan.token)) ?? plan);
 }
 
-async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: StoredPlan): Promise<StoredPlan> {
-  const request = plan.request as unknown as DataRestoreRequest;
-  const progress: DataRunProgress = (plan.progress as unknown as DataRunProgress | undefined) ?? {
-    restored: { objects: 0, bytes: 0 },
-    skipped: {},
-    failures: [],
-    failed: 0,
-  };
+async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {
+  const request = plan.request;
+  const progress: DataRunProgress =
+    plan.progress && 'restored' in plan.progress ? plan.progress : { restored: { objects: 0, bytes: 0 }, skipped: {}, failures: [], failed: 0 };
   const reserveMs = deps.reserveMs ?? 60_000;
   let savedAt = Date.now();
   const walked = await walk(deps, asset, request, progress.afterKey, async (d) => {
@@ -292,7 +301,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: Stored
     // which saves and continues) loses little: {"restoreId", "continuation": true} resumes from it.
     if (Date.now() - savedAt < 30_000) return;
     savedAt = Date.now();
-    await deps.plans.saveProgress(plan.token, asJson({ ...progress, afterKey }));
+    await deps.plans.saveProgress(plan.token, { ...progress, afterKey });
   }, async (key, error) => {
     // One key that cannot be read fails that key, not the restore.
     progress.failed++;
@@ -301,14 +310,14 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: Stored
   progress.afterKey = walked.afterKey;
   const now = deps.now();
   if (!walked.done) {
-    await deps.plans.saveProgress(plan.token, asJson(progress));
+    await deps.plans.saveProgress(plan.token, progress);
     await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
-    return { ...plan, progress: asJson(progress) };
+    return { ...plan, progress };
   }
   const state = progress.failed > 0 ? 'failed' : 'done';
   const reason = progress.failed > 0 ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}` : undefined;
-  await deps.plans.finish(plan.token, state, now, asJson(progress), reason);
-  return { ...plan, state, finishedAt: now.toISOString(), result: asJson(progress), ...(reason && { reason }) };
+  await deps.plans.finish(plan.token, state, now, progress, reason);
+  return { ...plan, state, finishedAt: now.toISOString(), result: progress, ...(reason && { reason }) };
 }
 
 /**
@@ -321,13 +330,67 @@ export async function startDataRestore(
   request: DataRestoreRequest,
   token: string,
   asOfDefaulted = false,
-): Promise<StoredPlan> {
+): Promise<DataPlan> {
   if (asOfDefaulted) {
     const planned = await deps.plans.get(token);
-    if (planned?.kind === 'restore-data') request = { ...request, asOf: (planned.request as unknown as DataRestoreRequest).asOf };
+    if (planned) request = { ...request, asOf: planned.request.asOf };
   }
-  const plan = await planForRun(deps.plans, 'restore-data', token, asJson(request), deps.now());
+  const plan = await planForRun(deps.plans, token, request, deps.now());
   return runDataRestore(deps, asset, plan);
+}
+
+/** What the operator sees (the same shape as restore-vectors'): the plan and its token while it can run, then progress and result. */
+export interface DataRestoreStatus {
+  restoreId: string;
+  state: DataPlan['state'];
+  planToken?: string;
+  expiresAt?: string;
+  request: DataRestoreRequest;
+  plan: DataPlanSummary;
+  progress?: DataPlanContents['progress'];
+  result?: DataRunProgress;
+  reason?: string;
+}
+
+export function dataRestoreStatus(plan: DataPlan): DataRestoreStatus {
+  return {
+    restoreId: plan.token,
+    state: plan.state,
+    ...(plan.state === 'planned' && { planToken: plan.token, expiresAt: plan.expiresAt }),
+    request: plan.request,
+    plan: plan.summary,
+    ...(plan.progress !== undefined && plan.state !== 'planned' && { progress: plan.progress }),
+    ...(plan.result && { result: plan.result }),
+    ...(plan.reason && { reason: plan.reason }),
+  };
+}
+
+/** What one restore-data invocation needs: the policy, the plans, and the deps of one asset's restore into a target region. */
+export interface DataRestorer {
+  policy: Policy;
+  plans: PlanStore<DataPlanContents>;
+  forAsset: (asset: ObjectAsset, targetRegion: string) => DataRestoreDeps;
+}
+
+/**
+ * One invocation (as restoreVectors): a dry run (plan and token, continuing by itself when long), a
+ * run with the token, the status of a restore, or the continuation of a planning or running one.
+ */
+export async function restoreData(call: DataRestoreCall, restorer: DataRestorer): Promise<DataRestoreStatus> {
+  if (call.kind === 'status') {
+    const plan = await restorer.plans.get(call.restoreId);
+    if (!plan) throw new PayloadError(`restoreId: no restore-data plan "${call.restoreId}"`);
+    if (!call.continuation || (plan.state !== 'planning' && plan.state !== 'running')) return dataRestoreStatus(plan);
+    const asset = restorer.policy.assets.find((a) => a.name === plan.request.asset);
+    if (!asset || !isObjectAsset(asset)) throw new PayloadError(`restoreId: asset ${plan.request.asset} is no longer in the policy`);
+    const deps = restorer.forAsset(asset, plan.request.target.region);
+    return dataRestoreStatus(plan.state === 'planning' ? await planDataRestore(deps, asset, plan.request, plan) : await runDataRestore(deps, asset, plan));
+  }
+  const deps = restorer.forAsset(call.asset, call.request.target.region);
+  const plan = call.dryRun
+    ? await planDataRestore(deps, call.asset, call.request)
+    : await startDataRestore(deps, call.asset, call.request, call.planToken!, call.asOfDefaulted);
+  return dataRestoreStatus(plan);
 }
 
 /** Copies one replica version to the target and verifies it against the ledger (also used by restore tests). */

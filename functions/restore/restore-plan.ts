@@ -15,34 +15,46 @@ export type RestoreKind = 'restore-data' | 'restore-vectors';
 /** planning: a dry run still walking (it continues by itself); planned: ready to run with its token. */
 export type PlanState = 'planning' | 'planned' | 'running' | 'done' | 'failed';
 
-export interface StoredPlan<Request = JsonValue, Summary = JsonValue, Progress = JsonValue, Result = JsonValue> {
+/** What one kind of restore keeps on its plans: its request, plan summary, progress and result. */
+export interface PlanContents {
+  request: object;
+  summary: object;
+  progress: object;
+  result: object;
+}
+
+export interface StoredPlan<C extends PlanContents = PlanContents> {
   token: string;
   kind: RestoreKind;
   /** The request as normalised by the dry run (defaults filled in, times absolute). */
-  request: Request;
+  request: C['request'];
   requestDigest: string;
-  summary: Summary;
+  summary: C['summary'];
   createdAt: string;
   expiresAt: string;
   state: PlanState;
   startedAt?: string;
   finishedAt?: string;
-  progress?: Progress;
-  result?: Result;
+  progress?: C['progress'];
+  /** null when a run failed before it had a result. */
+  result?: C['result'] | null;
   reason?: string;
   /** The invocation running the plan now, and until when. */
   lease?: { owner: string; until: string };
 }
 
-export interface PlanStore {
-  create(plan: StoredPlan): Promise<void>;
+/** The plans of one kind of restore; a plan of another kind is not found here. */
+export interface PlanStore<C extends PlanContents> {
+  readonly kind: RestoreKind;
+  create(plan: StoredPlan<C>): Promise<void>;
   /** Replaces a plan that is still `planning` (a dry run that continued), e.g. to mark it `planned`. */
-  replacePlanning(plan: StoredPlan): Promise<void>;
-  get(token: string): Promise<StoredPlan | undefined>;
+  replacePlanning(plan: StoredPlan<C>): Promise<void>;
+  /** The plan, if there is one of this store's kind under `token`. */
+  get(token: string): Promise<StoredPlan<C> | undefined>;
   /** planned → running, once: false if the plan is not `planned` any more (already run or running). */
   claim(token: string, now: Date): Promise<boolean>;
-  saveProgress(token: string, progress: JsonValue): Promise<void>;
-  finish(token: string, state: 'done' | 'failed', now: Date, result: JsonValue, reason?: string): Promise<void>;
+  saveProgress(token: string, progress: C['progress']): Promise<void>;
+  finish(token: string, state: 'done' | 'failed', now: Date, result: C['result'] | null, reason?: string): Promise<void>;
   /** Takes the run's lease for `owner` until `until`, if it is free, expired or already its own. */
   lease(token: string, owner: string, until: Date, now: Date): Promise<boolean>;
   release(token: string, owner: string): Promise<void>;
@@ -54,7 +66,7 @@ export interface PlanStore {
  * lease (another invocation holds it) `busy` is returned instead and nothing is done.
  */
 export async function withRunLease<T>(
-  plans: PlanStore,
+  plans: PlanStore<PlanContents>,
   token: string,
   now: Date,
   remainingMs: number,
@@ -72,7 +84,8 @@ export async function withRunLease<T>(
 }
 
 export const newPlanToken = () => randomBytes(16).toString('hex');
-export const requestDigest = (request: JsonValue) => createHash('sha256').update(canonicalJson(request)).digest('hex');
+/** A request is plain JSON data (it came from a payload), so its canonical JSON identifies it. */
+export const requestDigest = (request: object) => createHash('sha256').update(canonicalJson(request as JsonValue)).digest('hex');
 
 export class PlanTokenError extends Error {
   override readonly name = 'PlanTokenError';
@@ -82,9 +95,9 @@ export class PlanTokenError extends Error {
  * The stored plan a real run may execute: it exists, is of this kind, was made for exactly this
  * request, has not expired, and has not been run. Anything else is one clear error and nothing is done.
  */
-export async function planForRun(store: PlanStore, kind: RestoreKind, token: string, request: JsonValue, now: Date): Promise<StoredPlan> {
+export async function planForRun<C extends PlanContents>(store: PlanStore<C>, token: string, request: C['request'], now: Date): Promise<StoredPlan<C>> {
   const plan = await store.get(token);
-  if (!plan || plan.kind !== kind) throw new PlanTokenError(`planToken: no ${kind} plan "${token}"; run with "dryRun": true first`);
+  if (!plan) throw new PlanTokenError(`planToken: no ${store.kind} plan "${token}"; run with "dryRun": true first`);
   if (plan.requestDigest !== requestDigest(request)) {
     throw new PlanTokenError(`planToken: plan "${token}" was made for another request; run the same payload with "dryRun": true again`);
   }

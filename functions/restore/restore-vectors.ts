@@ -7,7 +7,6 @@ import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js'
 import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-catalog.js';
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
-import type { JsonValue } from '../shared/json.js';
 import { type Engine, indexExists, type Metric, type VectorStore } from '../vectors/vector-store.js';
 import { expiryFrom, newPlanToken, planForRun, type PlanStore, requestDigest, type StoredPlan, withRunLease } from './restore-plan.js';
 import type { VectorRestoreCall, VectorRestoreRequest } from './restore-vectors-request.js';
@@ -87,9 +86,19 @@ export interface VectorRestoreResult extends ContentCheck {
 }
 
 /** What the operator sees (the same shape as restore-data's): the plan, its token while it can run, then progress and result. */
+/** What a restore-vectors plan holds. */
+export interface VectorPlanContents {
+  request: VectorRestoreRequest;
+  summary: VectorRestorePlan;
+  progress: VectorRestoreProgress;
+  result: VectorRestoreResult;
+}
+
+type VectorPlan = StoredPlan<VectorPlanContents>;
+
 export interface VectorRestoreStatus {
   restoreId: string;
-  state: StoredPlan['state'];
+  state: VectorPlan['state'];
   /** Only while the plan is `planned`: pass it with the same payload (without dryRun) to run the plan. */
   planToken?: string;
   expiresAt?: string;
@@ -104,7 +113,7 @@ export interface VectorRestoreStatus {
 
 export interface VectorRestoreDeps {
   policy: Policy;
-  plans: PlanStore;
+  plans: PlanStore<VectorPlanContents>;
   catalog: SnapshotCatalogStore;
   /** The snapshot files in one replica bucket. */
   objectsFor: (bucket: string) => SnapshotObjects;
@@ -122,8 +131,6 @@ export interface VectorRestoreDeps {
   newToken?: () => string;
 }
 
-const KIND = 'restore-vectors';
-const asJson = (value: object) => value as unknown as JsonValue;
 
 /**
  * One invocation: a dry run (plan and token), a run with the token, the status of a restore, or the
@@ -132,11 +139,11 @@ const asJson = (value: object) => value as unknown as JsonValue;
 export async function restoreVectors(call: VectorRestoreCall, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
   if (call.kind === 'status') {
     const plan = await deps.plans.get(call.restoreId);
-    if (!plan || plan.kind !== KIND) throw new PayloadError(`restoreId: there is no ${KIND} restore "${call.restoreId}"`);
+    if (!plan) throw new PayloadError(`restoreId: there is no restore-vectors restore "${call.restoreId}"`);
     return call.continuation && plan.state === 'running' ? executeLeased(plan, deps) : statusOf(plan);
   }
   if (call.dryRun) return planRestore(call.request, call.source, call.target, deps);
-  return executeLeased(await planForRun(deps.plans, KIND, call.planToken, call.request, deps.now()), deps);
+  return executeLeased(await planForRun(deps.plans, call.planToken, call.request, deps.now()), deps);
 }
 
 /** The dry run: resolves snapshot and target, checks the restore could run, stores the plan. Writes nothing. */
@@ -192,12 +199,12 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
     estimateBasis: ESTIMATE_BASIS,
   };
   const now = deps.now();
-  const stored: StoredPlan = {
+  const stored: VectorPlan = {
     token: (deps.newToken ?? newPlanToken)(),
-    kind: KIND,
+    kind: 'restore-vectors',
     request,
     requestDigest: requestDigest(request),
-    summary: asJson(plan),
+    summary: plan,
     createdAt: now.toISOString(),
     expiresAt: expiryFrom(now),
     state: 'planned',
@@ -258,26 +265,26 @@ function nativeAvailability(useNative: boolean, manifest: Manifest, store: Vecto
 
 class PlanNotRunningError extends Error {
   override readonly name = 'PlanNotRunningError';
-  constructor(readonly plan: StoredPlan) {
+  constructor(readonly plan: VectorPlan) {
     super(`plan ${plan.token} is ${plan.state}`);
   }
 }
 
 /** execute, holding the plan's run lease (another invocation running it: its status, nothing done). */
-function executeLeased(stored: StoredPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
   return withRunLease(deps.plans, stored.token, deps.now(), deps.remainingMs(), () => execute(stored, deps), async () => statusOf((await deps.plans.get(stored.token))!));
 }
 
 /** Runs (or continues) a claimed plan from its checkpoint until it is done or time runs out. */
-async function execute(stored: StoredPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
-  const plan = stored.summary as unknown as VectorRestorePlan;
-  const request = stored.request as VectorRestoreRequest;
+async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+  const plan = stored.summary;
+  const request = stored.request;
   const token = stored.token;
   const hasTime = () => deps.remainingMs() >= (deps.reserveMs ?? 60_000);
   let progress = stored.progress as VectorRestoreProgress | undefined;
   const save = async (next: VectorRestoreProgress) => {
     try {
-      await deps.plans.saveProgress(token, asJson(next));
+      await deps.plans.saveProgress(token, next);
     } catch (error) {
       const current = await deps.plans.get(token);
       if (current && current.state !== 'running') throw new PlanNotRunningError(current);
@@ -336,13 +343,13 @@ async function execute(stored: StoredPlan, deps: VectorRestoreDeps): Promise<Vec
       written: progress!.write.written,
       restoreMs: now.getTime() - new Date(stored.startedAt ?? now).getTime(),
     };
-    await deps.plans.finish(token, check.ok ? 'done' : 'failed', now, asJson(result), check.reason);
+    await deps.plans.finish(token, check.ok ? 'done' : 'failed', now, result, check.reason);
     return statusOf((await deps.plans.get(token))!);
   } catch (error) {
     if (error instanceof PlanNotRunningError) return statusOf(error.plan);
     if (error instanceof SnapshotCorruptError) return await fail(describeError(error));
     // The checkpoint stands: {"restoreId"} (or Lambda's retry of an asynchronous invocation) continues.
-    if (progress) await deps.plans.saveProgress(token, asJson({ ...progress, lastError: describeError(error) })).catch(() => undefined);
+    if (progress) await deps.plans.saveProgress(token, { ...progress, lastError: describeError(error) }).catch(() => undefined);
     throw error;
   } finally {
     await store?.close();
@@ -401,17 +408,17 @@ async function pause(token: string, deps: VectorRestoreDeps): Promise<VectorRest
   return statusOf((await deps.plans.get(token))!);
 }
 
-function statusOf(plan: StoredPlan): VectorRestoreStatus {
+function statusOf(plan: VectorPlan): VectorRestoreStatus {
   return {
     restoreId: plan.token,
     state: plan.state,
     ...(plan.state === 'planned' && { planToken: plan.token, expiresAt: plan.expiresAt }),
-    request: plan.request as VectorRestoreRequest,
-    plan: plan.summary as unknown as VectorRestorePlan,
+    request: plan.request,
+    plan: plan.summary,
     ...(plan.startedAt && { startedAt: plan.startedAt }),
     ...(plan.finishedAt && { finishedAt: plan.finishedAt }),
-    ...(plan.progress && { progress: plan.progress as unknown as VectorRestoreProgress }),
-    ...(plan.result && { result: plan.result as unknown as VectorRestoreResult }),
+    ...(plan.progress && { progress: plan.progress }),
+    ...(plan.result && { result: plan.result }),
     ...(plan.reason && { reason: plan.reason }),
   };
 }

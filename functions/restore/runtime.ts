@@ -7,28 +7,32 @@ import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
 import { DynamoPlanStore } from './dynamo-plan-store.js';
-import type { DataRestoreDeps } from './restore-data.js';
+import type { DataPlanContents, DataRestorer } from './restore-data.js';
 
 /** Composition root of restore-data: plans in the ledger table, replica and target stores on S3. */
 export function createDataRestorer(config: Config, functionName: string, clock: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
-  const plans = new DynamoPlanStore(db, config.LEDGER_TABLE);
+  const plans = new DynamoPlanStore<DataPlanContents>(db, config.LEDGER_TABLE, 'restore-data');
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   return {
     policy,
-    plans,
-    depsFor: (asset: ObjectAsset, targetRegion: string, remainingMs: () => number): DataRestoreDeps => ({
-      ledger,
-      replica: stores.replicaOf(asset),
-      target: stores.inRegion(targetRegion),
+    /** One invocation's restorer: `remainingMs` is its time left. */
+    depsFor: (remainingMs: () => number): DataRestorer => ({
+      policy,
       plans,
-      continuation,
-      now: clock,
-      remainingMs,
-      multipart: multipartOf(policy),
+      forAsset: (asset: ObjectAsset, targetRegion: string) => ({
+        ledger,
+        replica: stores.replicaOf(asset),
+        target: stores.inRegion(targetRegion),
+        plans,
+        continuation,
+        now: clock,
+        remainingMs,
+        multipart: multipartOf(policy),
+      }),
     }),
   };
 }

@@ -10,12 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { parseDataRestore } from '../../../functions/restore/data-request.js';
 import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
-import { planDataRestore, runDataRestore, type DataRestoreDeps } from '../../../functions/restore/restore-data.js';
+import { type DataPlanContents, planDataRestore, runDataRestore, type DataRestoreDeps } from '../../../functions/restore/restore-data.js';
 import { createStores } from '../../../functions/storage/stores.js';
 import { DynamoLedger } from '../../../functions/ledger/dynamo-ledger.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
 import { startStack, type StackUnderTest } from '../../support/local-stack.js';
+
+const dataPlans = () => new DynamoPlanStore<DataPlanContents>(dynamoDocumentClient(), t.stack.ledgerTable, 'restore-data');
 
 /**
  * restore-data on the local AWS with the real replicate handler: objects overwritten with garbage
@@ -142,7 +144,7 @@ describe('restore-data', () => {
       ledger: new DynamoLedger(dynamoDocumentClient(), t.stack.ledgerTable),
       replica: stores.replicaOf(call.asset),
       target: watched,
-      plans: new DynamoPlanStore(dynamoDocumentClient(), t.stack.ledgerTable),
+      plans: dataPlans(),
       continuation: { continueLater: async (payload) => void continued.push(payload) },
       now: () => new Date(),
       remainingMs: () => (outOfTime ? 0 : 900_000),
@@ -150,7 +152,7 @@ describe('restore-data', () => {
       concurrency: 1,
     });
     const plan = await planDataRestore(deps(), call.asset, call.request);
-    const store = new DynamoPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
+    const store = dataPlans();
     expect(await store.claim(plan.token, new Date())).toBe(true);
 
     interrupt = true;
@@ -175,7 +177,7 @@ describe('restore-data', () => {
   it('runs one plan in one invocation at a time: a concurrent continuation does nothing', async () => {
     const request = { asset: 'training', asOf: t1, target: { bucket: 'it-restore', prefix: 'leased/' } };
     const { planToken } = await invoke({ ...request, dryRun: true });
-    const plans = new DynamoPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
+    const plans = dataPlans();
     expect(await plans.claim(planToken, new Date())).toBe(true);
     // Another invocation is running it (say the function's own continuation).
     expect(await plans.lease(planToken, 'other-invocation', new Date(Date.now() + 600_000), new Date())).toBe(true);
@@ -190,7 +192,7 @@ describe('restore-data', () => {
     const call = parseDataRestore({ asset: 'training', prefix: 'train/a', asOf: t1, target: { bucket: 'it-restore', prefix: 'threshold/' }, dryRun: true }, t.policy, new Date());
     if (call.kind !== 'restore') throw new Error('unexpected');
     const stores = createStores(true);
-    const plans = new DynamoPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
+    const plans = dataPlans();
     const deps: DataRestoreDeps = {
       ledger: new DynamoLedger(dynamoDocumentClient(), t.stack.ledgerTable),
       replica: stores.replicaOf(call.asset),

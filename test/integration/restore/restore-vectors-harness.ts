@@ -21,6 +21,7 @@ import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.
 import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
 import { type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
 import { sampleRecords, scanAll } from '../../contract/vector-store.contract.js';
+import type { VectorPlanContents } from '../../../functions/restore/restore-vectors.js';
 
 export { scanAll };
 
@@ -48,7 +49,7 @@ export interface RestoreHarness {
   pg: PgliteServer;
   s3: S3Client;
   catalog: DynamoSnapshotCatalog;
-  plans: DynamoPlanStore;
+  plans: DynamoPlanStore<VectorPlanContents>;
   objects: S3SnapshotObjects;
   asset(name: string): VectorAsset;
   /** A new adapter on the asset's engine (the caller closes it). */
@@ -104,7 +105,7 @@ export async function startRestoreHarness(): Promise<RestoreHarness> {
   Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
   const s3 = new S3Client({ region: 'us-west-2', forcePathStyle: true });
   const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), stack.ledgerTable);
-  const plans = new DynamoPlanStore(dynamoDocumentClient(), stack.ledgerTable);
+  const plans = new DynamoPlanStore<VectorPlanContents>(dynamoDocumentClient(), stack.ledgerTable, 'restore-vectors');
   const objects = new S3SnapshotObjects(s3, REPLICA);
   const asset = (name: string) => {
     const found = policy.assets.find((a) => a.name === name);

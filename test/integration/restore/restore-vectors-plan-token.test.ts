@@ -1,6 +1,9 @@
 import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
+import type { DataPlanContents } from '../../../functions/restore/restore-data.js';
 import { PlanTokenError } from '../../../functions/restore/restore-plan.js';
+import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { parseVectorRestore } from '../../../functions/restore/restore-vectors-request.js';
 import { restoreVectors } from '../../../functions/restore/restore-vectors.js';
 import { PayloadError } from '../../../functions/shared/payload.js';
@@ -60,6 +63,10 @@ describe('restore-vectors dry run and plan tokens', () => {
     expect(stored).toMatchObject({ kind: 'restore-vectors', state: 'planned', request: { asset: 'docs', target: { asset: 'pg-docs', index: null } } });
     expect(stored!.startedAt).toBeUndefined();
     expect(stored!.progress).toBeUndefined();
+    // Plans are kept per kind: restore-data's store does not find a restore-vectors token, nor claim it.
+    const dataPlans = new DynamoPlanStore<DataPlanContents>(dynamoDocumentClient(), h.plans.table, 'restore-data');
+    expect(await dataPlans.get(planned.planToken!)).toBeUndefined();
+    expect(await h.plans.get(planned.planToken!)).toEqual(stored);
   });
 
   it('refuses a run without a token, with an unknown token, or with the token of another request, writing nothing', async () => {

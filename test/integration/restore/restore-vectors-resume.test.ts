@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
 import { parseVectorRestore } from '../../../functions/restore/restore-vectors-request.js';
 import { restoreVectors, type VectorRestoreDeps, type VectorRestoreStatus } from '../../../functions/restore/restore-vectors.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
@@ -81,7 +80,7 @@ describe('restore-vectors across invocations', () => {
     const plans = new Proxy(h.plans, {
       get(target, property, receiver) {
         if (property !== 'saveProgress') return Reflect.get(target, property, receiver);
-        return async (...args: Parameters<DynamoPlanStore['saveProgress']>) => {
+        return async (...args: Parameters<typeof h.plans.saveProgress>) => {
           if (++saves === 6) throw new Error('Task timed out after 900.00 seconds');
           return target.saveProgress(...args);
         };
