@@ -56,7 +56,7 @@ export interface ReconcileDeps {
   replica: VersionedStore;
   store: ReconcileStore;
   queue: HintQueue;
-  clock: () => Date;
+  now: () => Date;
   /** True when the invocation must stop (time budget); checked after each key. */
   shouldStop: () => boolean;
   /** Keys per queue message. */
@@ -95,7 +95,7 @@ export function gapOf(source: KeyHistory, replica: KeyHistory | undefined): GapC
 }
 
 export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): Promise<ReconcileResult> {
-  const now = deps.clock().toISOString();
+  const now = deps.now().toISOString();
   const checkpoint: ReconcileCheckpoint = (await deps.store.checkpoint(asset.name)) ?? {
     asset: asset.name,
     runId: now,
@@ -139,7 +139,7 @@ export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): P
           sourceLastModified: v.lastModified.toISOString(),
           size: v.size,
         })),
-        deps.clock(),
+        deps.now(),
       );
       checkpoint.counts.byCause[gap]++;
       checkpoint.counts.keysQueued++;
@@ -159,6 +159,6 @@ export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): P
     return { finished: false, checkpoint };
   }
   const { afterKey: _done, ...run } = checkpoint;
-  await deps.store.finishRun({ ...run, finishedAt: deps.clock().toISOString() });
+  await deps.store.finishRun({ ...run, finishedAt: deps.now().toISOString() });
   return { finished: true, checkpoint };
 }

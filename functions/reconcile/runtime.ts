@@ -9,7 +9,7 @@ import type { ReconcileDeps } from './reconcile-asset.js';
 import { SqsHintQueue } from './sqs-hint-queue.js';
 
 /** Composition root of reconcile: listings on S3, checkpoints in the ledger table, hints to the queue. */
-export function createReconciler(config: ReconcileConfig, clock: () => Date = () => new Date()) {
+export function createReconciler(config: ReconcileConfig, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const store = new DynamoReconcileStore(dynamoDocumentClient(), config.LEDGER_TABLE);
   const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
@@ -23,7 +23,7 @@ export function createReconciler(config: ReconcileConfig, clock: () => Date = ()
       replica: stores.replicaOf(asset),
       store,
       queue,
-      clock,
+      now,
       shouldStop,
     }),
   };

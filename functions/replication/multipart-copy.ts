@@ -65,7 +65,7 @@ export interface MultipartDeps {
   source: VersionedStore;
   replica: VersionedStore;
   ledger: ReplicationLedger;
-  clock: () => Date;
+  now: () => Date;
   shouldYield: () => boolean;
 }
 
@@ -94,12 +94,12 @@ class Progress {
   private writing: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: Pick<MultipartDeps, 'ledger' | 'clock'>,
+    private readonly deps: Pick<MultipartDeps, 'ledger' | 'now'>,
     private readonly id: { asset: string; key: string; version: string },
     readonly partSizeBytes: number,
     saved: UploadProgress | undefined,
   ) {
-    this.startedAt = saved?.startedAt ?? deps.clock().toISOString();
+    this.startedAt = saved?.startedAt ?? deps.now().toISOString();
     this.sourceEtag = saved?.sourceEtag;
     if (!saved) return;
     this.uploadId = saved.uploadId;
@@ -297,7 +297,7 @@ async function copyParts(
   if (!progress.uploadId) {
     const tagging = await deps.source.tagging(request.source);
     progress.uploadId = await deps.replica.createUpload({ ...request, tagging, checksums: settings.mode === 'copy' });
-    progress.startedAt = deps.clock().toISOString();
+    progress.startedAt = deps.now().toISOString();
     await progress.save();
   }
   const uploadId = progress.uploadId;

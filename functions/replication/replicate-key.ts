@@ -14,7 +14,7 @@ export interface ReplicationDeps {
   source: VersionedStore;
   replica: VersionedStore;
   ledger: ReplicationLedger;
-  clock: () => Date;
+  now: () => Date;
   /** Identifies this invocation in the key's lease. */
   leaseOwner: string;
   leaseSeconds: number;
@@ -77,10 +77,10 @@ export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, ke
   const replicaKey = replicaKeyFor(asset, key);
   if (Buffer.byteLength(replicaKey, 'utf8') > MAX_KEY_BYTES) {
     const error = new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
-    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.clock());
+    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.now());
     throw error;
   }
-  if (!(await deps.ledger.acquireLease(asset.name, key, deps.leaseOwner, deps.clock(), deps.leaseSeconds))) {
+  if (!(await deps.ledger.acquireLease(asset.name, key, deps.leaseOwner, deps.now(), deps.leaseSeconds))) {
     // The holder syncs once more before it releases, so this change is not left for the retry.
     await deps.ledger.flagLease(asset.name, key);
     throw new KeyBusyError(`another invocation is replicating "${key}" of ${asset.name}; it will sync again`);
@@ -132,7 +132,7 @@ async function syncKey(
     }
   } catch (error: unknown) {
     // No version is known yet: the failure is recorded on the key, so the RPO still sees it.
-    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.clock());
+    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.now());
     throw error;
   }
   if (entries.some((e) => e.entryType === 'key')) await deps.ledger.clearKeyFailure(asset.name, key);
@@ -145,7 +145,7 @@ async function syncKey(
     // A multipart copy of it that began (and yielded, or failed) can never finish: its upload is
     // aborted and its progress forgotten first, so a failure here leaves the version to the next sync.
     if (entry.uploadSaved) await forgetUpload(deps, asset.name, key, entry.sourceVersionId, { bucket: asset.replica.bucket, key: replicaKey });
-    if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.clock());
+    if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.now());
   }
 
   const todo = sourceVersions.filter((v) => entryByVersion.get(idOf(v))?.state !== 'replicated');
@@ -156,7 +156,7 @@ async function syncKey(
     alreadyReplicated: sourceVersions.length - todo.length,
   };
   if (todo.length > 0) {
-    const seenAt = deps.clock();
+    const seenAt = deps.now();
     await deps.ledger.markPending(
       todo.map((v) => pendingOf(asset, key, v)),
       seenAt,
@@ -177,7 +177,7 @@ async function syncKey(
       }
     } catch (error: unknown) {
       // A copy that continues in the next invocation is pending, not failed.
-      if (!(error instanceof CopyContinuesError)) await deps.ledger.markFailed(current, describeError(error), deps.clock());
+      if (!(error instanceof CopyContinuesError)) await deps.ledger.markFailed(current, describeError(error), deps.now());
       throw error;
     }
   } else if (goneFromSource.some((e) => e.state === 'replicated')) {
@@ -202,7 +202,7 @@ async function recordReplicated(
     sha256Composite: report.sha256Composite,
     partSizeBytes: report.partSizeBytes,
     copyRetries: report.copyRetries,
-    replicatedAt: deps.clock().toISOString(),
+    replicatedAt: deps.now().toISOString(),
     lagSeconds: report.lagSeconds,
     attempts: (previous?.attempts ?? 0) + 1,
     firstSeenAt: previous?.firstSeenAt ?? seenAt.toISOString(),
@@ -236,7 +236,7 @@ async function restateCurrent(
     return [];
   }
   const report = await replicateVersion(deps, asset, key, replicaKey, latest, undefined);
-  await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report, latestEntry, deps.clock());
+  await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report, latestEntry, deps.now());
   return [report];
 }
 
@@ -279,7 +279,7 @@ async function replicateVersion(
   orphan: Orphan | undefined,
 ): Promise<ReplicatedVersionReport> {
   const base = { asset: asset.name, key, sourceVersionId: idOf(version), entryType: version.kind, size: version.size };
-  const lag = () => Math.max(0, (deps.clock().getTime() - version.lastModified.getTime()) / 1000);
+  const lag = () => Math.max(0, (deps.now().getTime() - version.lastModified.getTime()) / 1000);
 
   if (version.kind === 'delete-marker') {
     const adopted = orphan?.entry.kind === 'delete-marker';

@@ -11,7 +11,7 @@ import { type ReplicationDeps } from './replicate-key.js';
 import { Replicator } from './replicator.js';
 
 /** Composition root: wires the replicator to AWS adapters. Called once per container. */
-export function createReplicator(config: Config, clock: () => Date = () => new Date()): Replicator {
+export function createReplicator(config: Config, now: () => Date = () => new Date()): Replicator {
   const policy = loadPolicyFile(config.policyPath);
   const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
@@ -22,7 +22,7 @@ export function createReplicator(config: Config, clock: () => Date = () => new D
     serverSideCopy: stores.sourceOf(asset).serverSideCopy,
     replica: stores.replicaOf(asset),
     ledger,
-    clock,
+    now,
     leaseOwner,
     leaseSeconds: config.DR_LEASE_SECONDS,
     multipart: multipartOf(policy),

@@ -420,7 +420,7 @@ export async function restoreVersion(
     let copy;
     try {
       copy = await copyMultipart(
-        { source: deps.replica, replica: deps.target, ledger: deps.ledger, clock: deps.now, shouldYield },
+        { source: deps.replica, replica: deps.target, ledger: deps.ledger, now: deps.now, shouldYield },
         ...uploadOf,
         request,
         { partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },

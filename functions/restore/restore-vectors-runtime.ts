@@ -14,7 +14,7 @@ import type { VerifyVectorsDeps } from './verify-vectors.js';
  * Composition root of restore-vectors: plans and the snapshot catalog in the ledger table, snapshot
  * files in the replica buckets (read only), engines through their adapters.
  */
-export function createVectorRestorer(config: Config, functionName: string, clock: () => Date = () => new Date()) {
+export function createVectorRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const plans = new DynamoPlanStore<VectorPlanContents>(db, config.LEDGER_TABLE, 'restore-vectors');
@@ -30,14 +30,14 @@ export function createVectorRestorer(config: Config, functionName: string, clock
       objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
       openStore: openVectorStore,
       continuation,
-      now: clock,
+      now,
       remainingMs,
     }),
   };
 }
 
 /** The vector half of verify-restore: what verifyVectorRestore needs for one asset. */
-export function createVectorRestoreTester(config: Config, clock: () => Date = () => new Date()) {
+export function createVectorRestoreTester(config: Config, now: () => Date = () => new Date()) {
   const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), config.LEDGER_TABLE);
   const region = loadPolicyFile(config.policyPath).deployment.region;
   const s3 = s3Client(region, config.DR_S3_FORCE_PATH_STYLE);
@@ -45,6 +45,6 @@ export function createVectorRestoreTester(config: Config, clock: () => Date = ()
     catalog,
     objects: new S3SnapshotObjects(s3, asset.replica.bucket),
     openStore: openVectorStore,
-    now: clock,
+    now,
   });
 }

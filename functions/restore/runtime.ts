@@ -10,7 +10,7 @@ import { DynamoPlanStore } from './dynamo-plan-store.js';
 import type { DataPlanContents, DataRestorer } from './restore-data.js';
 
 /** Composition root of restore-data: plans in the ledger table, replica and target stores on S3. */
-export function createDataRestorer(config: Config, functionName: string, clock: () => Date = () => new Date()) {
+export function createDataRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
@@ -29,7 +29,7 @@ export function createDataRestorer(config: Config, functionName: string, clock: 
         target: stores.inRegion(targetRegion),
         plans,
         continuation,
-        now: clock,
+        now,
         remainingMs,
         multipart: multipartOf(policy),
       }),

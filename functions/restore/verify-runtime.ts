@@ -16,14 +16,14 @@ import { verifyDataRestore } from './verify-data.js';
 import { verifyVectorRestore } from './verify-vectors.js';
 
 /** Composition root of verify-restore: the data and vector restore tests, their log, the alerts. */
-export function createRestoreTester(config: VerifyConfig, clock: () => Date = () => new Date()) {
+export function createRestoreTester(config: VerifyConfig, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   const scrub = new DynamoScrubStore(db, config.LEDGER_TABLE);
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true });
-  const vectorDeps = createVectorRestoreTester(config, clock);
+  const vectorDeps = createVectorRestoreTester(config, now);
   const alerts = {
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
     publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
@@ -38,7 +38,7 @@ export function createRestoreTester(config: VerifyConfig, clock: () => Date = ()
             replica: stores.replicaOf(asset),
             scrub,
             destroy: (bucket, prefix) => destroyAllVersions(s3, bucket, prefix),
-            now: clock,
+            now,
             remainingMs,
             multipart: multipartOf(policy),
           },

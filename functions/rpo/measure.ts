@@ -36,7 +36,8 @@ export interface AssetMeasurement {
 export interface MeasureDeps {
   ledger: LedgerQueries;
   snapshots: SnapshotCatalog;
-  now: Date;
+  /** The time the measurement is of (one time for every asset of a run). */
+  at: Date;
   /** Lag is measured over versions replicated in the last windowSeconds. */
   windowSeconds: number;
   /** At most this many recent replications are read for lag (bounds a run after a huge burst). */
@@ -61,7 +62,7 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
     kind: asset.kind,
     tier: asset.tier,
     rpoTargetSeconds: asset.rpoTargetSeconds,
-    measuredAt: deps.now.toISOString(),
+    measuredAt: deps.at.toISOString(),
     pendingObjects: 0,
     pendingBytes: 0,
     failedObjects: 0,
@@ -71,7 +72,7 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
   if (asset.kind === 'vector-index') {
     const newest = await deps.snapshots.newestVerifiedSnapshotAt(asset.name);
     if (!newest) return { ...base, rpoSeconds: null, status: 'missed', reason: 'no-verified-snapshot' };
-    const rpoSeconds = seconds(newest, deps.now);
+    const rpoSeconds = seconds(newest, deps.at);
     return {
       ...base,
       rpoSeconds,
@@ -81,7 +82,7 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
   }
   if (!replicatedKinds.includes(asset.kind)) return { ...base, rpoSeconds: null, status: 'not-measured' };
 
-  const since = new Date(deps.now.getTime() - deps.windowSeconds * 1000);
+  const since = new Date(deps.at.getTime() - deps.windowSeconds * 1000);
   const maxPending = deps.maxPending ?? 100_000;
   const [unreplicated, recent, last] = await Promise.all([
     deps.ledger.unreplicated(asset.name, maxPending),
@@ -91,7 +92,7 @@ export async function measureAsset(deps: MeasureDeps, asset: Asset): Promise<Ass
   const oldest = unreplicated[0];
   // A change still unread in the queue is not in the ledger yet: the queue's oldest message bounds
   // the RPO from below (the queue is shared, so this errs on the side of paging).
-  const rpoSeconds = Math.max(oldest ? seconds(oldest.sourceLastModified, deps.now) : 0, deps.queueAgeSeconds ?? 0);
+  const rpoSeconds = Math.max(oldest ? seconds(oldest.sourceLastModified, deps.at) : 0, deps.queueAgeSeconds ?? 0);
   const lagValues = recent.map((r) => r.lagSeconds);
   return {
     ...base,

@@ -16,7 +16,7 @@ export interface MonitorDeps extends AlertDeps {
   snapshots: SnapshotCatalog;
   deadLetters: DeadLetterQueue;
   queueAge: QueueAge;
-  clock: () => Date;
+  now: () => Date;
 }
 
 export interface MonitorRun {
@@ -35,13 +35,13 @@ export async function runMonitor(
   deps: MonitorDeps,
   publish: (m: AssetMeasurement) => void = () => undefined,
 ): Promise<MonitorRun> {
-  const now = deps.clock();
+  const now = deps.now();
   const run: MonitorRun = { measurements: [], events: [], deadLetterDepth: await deps.deadLetters.depth(), errors: [] };
   const windowSeconds = scheduleIntervalSeconds(deps.policy.monitoring.schedule);
   const queueAgeSeconds = await deps.queueAge.oldestMessageAgeSeconds(now);
   for (const asset of deps.policy.assets) {
     try {
-      const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds, queueAgeSeconds }, asset);
+      const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, at: now, windowSeconds, queueAgeSeconds }, asset);
       publish(measurement);
       run.measurements.push(measurement);
       run.events.push(...(await evaluateCheck({ ...deps, recoverySeconds: deps.policy.monitoring.recoverySeconds }, rpoCheck(measurement))));
@@ -83,14 +83,14 @@ export async function statusReport(
   deps: Omit<MonitorDeps, 'publisher'> & { store: AlertStateStore },
   assetNames?: string[],
 ): Promise<StatusReport> {
-  const now = deps.clock();
+  const now = deps.now();
   const windowSeconds = deps.policy.monitoring.lagWindowSeconds;
   const assets = deps.policy.assets.filter((a) => !assetNames || assetNames.includes(a.name));
   const queueAgeSeconds = await deps.queueAge.oldestMessageAgeSeconds(now);
   const rows = await Promise.all(
     assets.map(async (asset): Promise<StatusRow> => {
       const [m, alert] = await Promise.all([
-        measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, now, windowSeconds, queueAgeSeconds }, asset),
+        measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, at: now, windowSeconds, queueAgeSeconds }, asset),
         deps.store.get(asset.name),
       ]);
       return {

@@ -11,7 +11,7 @@ import { recoveryPointsFrom } from './snapshot-catalog.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 
 /** Composition root of measure-rpo and status: the AWS adapters behind the monitor's ports. */
-export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () => new Date()): MonitorDeps {
+export function createMonitorDeps(config: MonitorConfig, now: () => Date = () => new Date()): MonitorDeps {
   const db = dynamoDocumentClient();
   return {
     policy: loadPolicyFile(config.policyPath),
@@ -21,6 +21,6 @@ export function createMonitorDeps(config: MonitorConfig, clock: () => Date = () 
     snapshots: recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE)),
     deadLetters: new SqsDeadLetterQueue(sqsClient(), config.DEAD_LETTER_QUEUE_URL),
     queueAge: new CloudWatchQueueAge(cloudWatchClient(), config.REPLICATION_QUEUE_URL.split('/').at(-1)!),
-    clock,
+    now,
   };
 }

@@ -10,7 +10,7 @@ import { LambdaSelfContinuation } from '../shared/continuation.js';
 import type { ScheduledRunDeps } from './snapshot-run.js';
 
 /** Composition root of snapshot-vectors: catalog in the ledger table, files in the replica bucket. */
-export function createSnapshotter(config: Config, functionName: string, clock: () => Date = () => new Date()) {
+export function createSnapshotter(config: Config, functionName: string, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), config.LEDGER_TABLE);
   const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
@@ -21,7 +21,7 @@ export function createSnapshotter(config: Config, functionName: string, clock: (
       objects: new S3SnapshotObjects(s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), bucket),
       openStore: openVectorStore,
       continuation,
-      now: clock,
+      now,
       remainingMs,
       log: (message, fields) => logger.info(message, fields),
     }),

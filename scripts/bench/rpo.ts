@@ -128,7 +128,7 @@ async function main() {
       let pendingSeen = 0;
       for (let run = 0; run < runs; run++) {
         const started = performance.now();
-        const m = await measureAsset({ ledger, snapshots: { newestVerifiedSnapshotAt: async () => undefined }, now: NOW, windowSeconds: 60 }, asset);
+        const m = await measureAsset({ ledger, snapshots: { newestVerifiedSnapshotAt: async () => undefined }, at: NOW, windowSeconds: 60 }, asset);
         oursMs.push(performance.now() - started);
         pendingSeen = m.pendingObjects;
       }

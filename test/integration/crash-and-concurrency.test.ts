@@ -16,7 +16,7 @@ afterAll(async () => t?.stop());
 
 const deps = (ledger: ReplicationLedger = t.ledger, leaseOwner = 'container-a'): ReplicationDeps => {
   const store = new S3VersionedStore(t.s3);
-  return { source: store, replica: store, ledger, clock: () => new Date(), leaseOwner, leaseSeconds: 60 };
+  return { source: store, replica: store, ledger, now: () => new Date(), leaseOwner, leaseSeconds: 60 };
 };
 
 /** A ledger whose next "replicated" write fails, as when a Lambda dies between its copy and its ledger write. */

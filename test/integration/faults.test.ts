@@ -45,7 +45,7 @@ const deps = (): ReplicationDeps => ({
   source: store,
   replica: store,
   ledger: t.ledger,
-  clock: () => new Date(),
+  now: () => new Date(),
   leaseOwner: 'faults',
   leaseSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 2 },

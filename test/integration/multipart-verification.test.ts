@@ -56,7 +56,7 @@ const deps = (source: VersionedStore, replica: VersionedStore, shouldYield: () =
   source,
   replica,
   ledger: t.ledger,
-  clock: () => new Date(),
+  now: () => new Date(),
   leaseOwner: 'verification-test',
   leaseSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: PART, partConcurrency: 1 },

@@ -52,7 +52,7 @@ const deps = (replica: VersionedStore, shouldYield: () => boolean): ReplicationD
   source: new S3VersionedStore(t.s3),
   replica,
   ledger: t.ledger,
-  clock: () => new Date(),
+  now: () => new Date(),
   leaseOwner: 'multipart-test',
   leaseSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 1 },

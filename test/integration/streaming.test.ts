@@ -54,7 +54,7 @@ function deps(overrides: Partial<ReplicationDeps> = {}): ReplicationDeps {
     serverSideCopy: source.serverSideCopy,
     replica: stores.replicaOf(asset),
     ledger: t.ledger,
-    clock: () => new Date(),
+    now: () => new Date(),
     leaseOwner: 'streaming-test',
     leaseSeconds: 60,
     multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 2 },

@@ -46,7 +46,7 @@ const deps = (s: ReturnType<typeof stores>) => ({
   source: s.source,
   replica: s.replica,
   ledger: new MemoryLedger(),
-  clock: () => new Date('2026-11-26T12:00:00Z'),
+  now: () => new Date('2026-11-26T12:00:00Z'),
   shouldYield: () => false,
 });
 

@@ -44,7 +44,7 @@ const HEX_B = 'b'.repeat(64);
 let ledger: MemoryLedger;
 const deps = (overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => {
   const store = new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
-  return { source: store, replica: store, ledger, clock: () => NOW, leaseOwner: 'me', leaseSeconds: 60, ...overrides };
+  return { source: store, replica: store, ledger, now: () => NOW, leaseOwner: 'me', leaseSeconds: 60, ...overrides };
 };
 
 beforeEach(() => {

@@ -146,7 +146,7 @@ describe('snapshot-vectors', () => {
     expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
     // The live RPO of the asset reads this snapshot's start as its recovery point.
     const now = new Date(new Date(entry!.startedAt).getTime() + 5 * 3600_000);
-    const measured = await measureAsset({ ledger: unusedLedger, snapshots: recoveryPointsFrom(catalog), now, windowSeconds: 3600 }, assetNamed('docs'));
+    const measured = await measureAsset({ ledger: unusedLedger, snapshots: recoveryPointsFrom(catalog), at: now, windowSeconds: 3600 }, assetNamed('docs'));
     expect(measured).toMatchObject({ rpoSeconds: 5 * 3600, newestSnapshotAt: entry!.startedAt, status: 'missed', reason: 'rpo-over-target' });
   });
 
