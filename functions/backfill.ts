@@ -10,16 +10,13 @@ import { PayloadError, payloadProblem } from './shared/payload.js';
 
 const replicator = createReplicator(parseConfig(process.env));
 
-/** Time a long copy leaves itself to record its progress (its task then reports TemporaryFailure). */
-const RESERVE_MS = 30_000;
-
 /** Invoked by S3 Batch Operations (LambdaInvoke), schema 1.0 or 2.0: docs/backfill.md. */
 export const handler = middy(async (event: unknown, context: Context) => {
   const parsed = batchRequestSchema.safeParse(event);
   if (!parsed.success) {
     throw new PayloadError(`not an S3 Batch Operations invocation: ${payloadProblem(parsed.error)}`);
   }
-  const response = await runBatchTasks(replicator.batch(() => context.getRemainingTimeInMillis() < RESERVE_MS), parsed.data);
+  const response = await runBatchTasks(replicator.batch(() => context.getRemainingTimeInMillis()), parsed.data);
   for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });
   return response;
 })

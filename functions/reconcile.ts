@@ -22,18 +22,17 @@ const inputSchema = z.object({
   /** Stop after this many keys in this invocation (the walk continues in the next one). */
   maxKeys: z.number().int().positive().optional(),
 });
-/** Time left when the walk stops, to queue what it found and save its checkpoint. */
-const RESERVE_MS = 60_000;
 
 export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset"?: "<replicated asset>", "maxKeys"?: <number>}');
   const assets = replicatedAssets(reconciler.policy).filter((a) => !input.asset || a.name === input.asset);
   if (input.asset && assets.length === 0) throw new PayloadError(`asset: ${quote(input.asset)} is not a replicated asset of the policy`);
-  let keys = 0;
-  const shouldStop = () => ++keys >= (input.maxKeys ?? Infinity) || context.getRemainingTimeInMillis() < RESERVE_MS;
+  // maxKeys bounds the whole invocation: the assets after the first share what it left.
+  let keysLeft = input.maxKeys;
   const results = [];
   for (const asset of assets) {
-    const { finished, checkpoint } = await reconcileAsset(reconciler.depsFor(asset, shouldStop), asset);
+    const { finished, checkpoint, keysRead } = await reconcileAsset(reconciler.depsFor(asset, () => context.getRemainingTimeInMillis(), keysLeft), asset);
+    if (keysLeft !== undefined) keysLeft -= keysRead;
     metrics.addMetric('ReconcileKeysQueued', MetricUnit.Count, checkpoint.counts.keysQueued);
     logger.info(finished ? 'reconcile run finished' : 'reconcile run continues next invocation', { ...checkpoint });
     results.push({ asset: asset.name, finished, afterKey: checkpoint.afterKey, counts: checkpoint.counts });

@@ -16,8 +16,6 @@ import { logger, metrics, tracer } from './shared/observability.js';
 const config = parseConfig(process.env);
 const replicator = createReplicator(config);
 const continueLater = createContinuations(config);
-/** Time a long copy leaves itself to record its progress and queue its continuation. */
-const RESERVE_MS = 30_000;
 const processor = new BatchProcessor(EventType.SQS);
 
 async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Promise<void> {
@@ -50,7 +48,7 @@ async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Prom
 }
 
 export const handler = middy(async (event: SQSEvent, context: Context) => {
-  const batch = replicator.batch(() => context.getRemainingTimeInMillis() < RESERVE_MS);
+  const batch = replicator.batch(() => context.getRemainingTimeInMillis());
   metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
   await batch.prefetch(event.Records.map((r) => r.body));
   return processPartialResponse(event, (record: SQSRecord) => replicateRecord(batch, record), processor, { context });

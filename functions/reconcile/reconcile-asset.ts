@@ -57,8 +57,12 @@ export interface ReconcileDeps {
   store: ReconcileStore;
   queue: HintQueue;
   now: () => Date;
-  /** True when the invocation must stop (time budget); checked after each key. */
-  shouldStop: () => boolean;
+  /** Milliseconds left in the invocation; checked after each key. */
+  remainingMs: () => number;
+  /** With less than this left, the walk stops, queues what it found and saves its checkpoint. Default 60 s. */
+  reserveMs?: number;
+  /** Stop after this many keys (the walk continues in the next invocation). */
+  maxKeys?: number;
   /** Keys per queue message. */
   keysPerMessage?: number;
 }
@@ -66,6 +70,8 @@ export interface ReconcileDeps {
 export interface ReconcileResult {
   finished: boolean;
   checkpoint: ReconcileCheckpoint;
+  /** Source keys this invocation read. */
+  keysRead: number;
 }
 
 const emptyCounts = (): ReconcileCounts => ({
@@ -117,6 +123,7 @@ export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): P
   };
   let replicaNext = await replica.next();
   let stopped = false;
+  let keysRead = 0;
   for (let next = await source.next(); !next.done; next = await source.next()) {
     const history = next.value;
     const key = suffix(history.key, asset.source.prefix);
@@ -147,7 +154,7 @@ export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): P
       if (batch.length >= (deps.keysPerMessage ?? 100)) await flush();
     }
     checkpoint.afterKey = history.key;
-    if (deps.shouldStop()) {
+    if (++keysRead >= (deps.maxKeys ?? Infinity) || deps.remainingMs() < (deps.reserveMs ?? 60_000)) {
       stopped = true;
       break;
     }
@@ -156,9 +163,9 @@ export async function reconcileAsset(deps: ReconcileDeps, asset: ObjectAsset): P
   await flush();
   if (stopped) {
     await deps.store.saveCheckpoint(checkpoint);
-    return { finished: false, checkpoint };
+    return { finished: false, checkpoint, keysRead };
   }
   const { afterKey: _done, ...run } = checkpoint;
   await deps.store.finishRun({ ...run, finishedAt: deps.now().toISOString() });
-  return { finished: true, checkpoint };
+  return { finished: true, checkpoint, keysRead };
 }

@@ -17,14 +17,16 @@ export function createReconciler(config: ReconcileConfig, now: () => Date = () =
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
-    depsFor: (asset: ObjectAsset, shouldStop: () => boolean): ReconcileDeps => ({
+    /** One asset's walk in this invocation: `remainingMs` is its time left, `maxKeys` bounds its keys. */
+    depsFor: (asset: ObjectAsset, remainingMs: () => number, maxKeys?: number): ReconcileDeps => ({
       ledger,
       source: stores.sourceOf(asset).store,
       replica: stores.replicaOf(asset),
       store,
       queue,
       now,
-      shouldStop,
+      remainingMs,
+      ...(maxKeys !== undefined && { maxKeys }),
     }),
   };
 }

@@ -66,8 +66,12 @@ export interface MultipartDeps {
   replica: VersionedStore;
   ledger: ReplicationLedger;
   now: () => Date;
-  shouldYield: () => boolean;
+  /** Milliseconds left in the invocation; with less than `reserveMs` left, the copy records its progress and continues later. */
+  remainingMs: () => number;
+  reserveMs: number;
 }
+
+const outOfTime = (deps: Pick<MultipartDeps, 'remainingMs' | 'reserveMs'>) => deps.remainingMs() < deps.reserveMs;
 
 export interface MultipartCopy {
   result: CopyResult;
@@ -308,7 +312,7 @@ async function copyParts(
     let have = copied.get(n);
     let digest = progress.source.get(n);
     if (!have || !digest) {
-      if (deps.shouldYield()) throw new CopyContinuesError(`${copied.size} of ${parts.length} parts copied`);
+      if (outOfTime(deps)) throw new CopyContinuesError(`${copied.size} of ${parts.length} parts copied`);
       if (settings.mode === 'stream' && !have) {
         const streamed = await streamPart(deps, request, uploadId, part);
         if (digest && digest !== streamed.digest) {
@@ -363,7 +367,7 @@ async function verifyReplica(
   const replica = { ...request.target, versionId: progress.replicaVersionId! };
   const todo = parts.filter((p) => !progress.verified.has(p.partNumber));
   await pool(todo, settings.partConcurrency, async (part) => {
-    if (deps.shouldYield()) throw new CopyContinuesError(`${progress.verified.size} of ${parts.length} parts verified`);
+    if (outOfTime(deps)) throw new CopyContinuesError(`${progress.verified.size} of ${parts.length} parts verified`);
     const n = part.partNumber;
     const [expected, actual] = await Promise.all([
       progress.source.get(n) ?? deps.source.sha256Range(request.source, part.start, part.end),

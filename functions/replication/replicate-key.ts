@@ -24,8 +24,10 @@ export interface ReplicationDeps {
    * every version is streamed (read from the source, written to the replica).
    */
   serverSideCopy?: boolean;
-  /** True when the invocation is about to run out of time: long copies stop and continue later. */
-  shouldYield?: () => boolean;
+  /** Milliseconds left in the invocation (none given: no limit); long copies stop and continue later. */
+  remainingMs?: () => number;
+  /** Time a long copy leaves itself to record its progress and queue its continuation. Default 30 s. */
+  reserveMs?: number;
 }
 
 export interface ReplicatedVersionReport {
@@ -382,7 +384,7 @@ async function replicateLarge(
       ? orphan.entry.versionId
       : undefined;
   const copy = await copyMultipart(
-    { ...deps, shouldYield: deps.shouldYield ?? (() => false) },
+    { ...deps, remainingMs: deps.remainingMs ?? (() => Infinity), reserveMs: deps.reserveMs ?? 30_000 },
     asset,
     key,
     idOf(version),

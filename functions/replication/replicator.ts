@@ -27,10 +27,10 @@ export class Replicator {
 
   /**
    * A new batch: it reads the source afresh (nothing is shared with the previous batch).
-   * `shouldYield` tells long copies when the invocation is about to run out of time.
+   * `remainingMs` is the invocation's time left, which long copies watch.
    */
-  batch(shouldYield: () => boolean = () => false): ReplicationBatch {
-    return new ReplicationBatch(this.policy, this.depsFor, shouldYield);
+  batch(remainingMs: () => number = () => Infinity): ReplicationBatch {
+    return new ReplicationBatch(this.policy, this.depsFor, remainingMs);
   }
 }
 
@@ -50,7 +50,7 @@ export class ReplicationBatch {
   constructor(
     private readonly policy: Policy,
     private readonly depsFor: (asset: ObjectAsset) => ReplicationDeps,
-    private readonly shouldYield: () => boolean,
+    private readonly remainingMs: () => number,
   ) {}
 
   /** The change hints of a message body, parsed once per batch; a malformed body throws each time it is asked for. */
@@ -136,7 +136,7 @@ export class ReplicationBatch {
     const id = idOf(asset, key);
     let running = this.inflight.get(id);
     if (!running) {
-      running = replicateKey({ ...this.depsFor(asset), shouldYield: this.shouldYield }, asset, key, this.prelisted.get(id));
+      running = replicateKey({ ...this.depsFor(asset), remainingMs: this.remainingMs }, asset, key, this.prelisted.get(id));
       this.inflight.set(id, running);
     }
     return running;

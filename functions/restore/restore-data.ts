@@ -64,6 +64,8 @@ export interface KeyDecision {
 }
 
 const EXAMPLES = 10;
+/** Time a restore leaves itself to save its checkpoint and queue its continuation (DataRestoreDeps.reserveMs). */
+const RESERVE_MS = 60_000;
 
 /** User metadata on a restored object: which asset and source version it was restored from (x-amz-meta-dr-restored-from). */
 export const RESTORED_FROM = 'dr-restored-from';
@@ -179,7 +181,7 @@ async function walk(
   onUndecided?: (key: string, error: unknown) => Promise<void>,
 ): Promise<{ done: boolean; afterKey?: string }> {
   const concurrency = deps.concurrency ?? 16;
-  const reserveMs = deps.reserveMs ?? 60_000;
+  const reserveMs = deps.reserveMs ?? RESERVE_MS;
   const assetReplicaPrefix = replicaKeyFor(asset, asset.source.prefix);
   let batch: KeyHistory[] = [];
   let checkpoint = afterKey;
@@ -280,7 +282,6 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
   const request = plan.request;
   const progress: DataRunProgress =
     plan.progress && 'restored' in plan.progress ? plan.progress : { restored: { objects: 0, bytes: 0 }, skipped: {}, failures: [], failed: 0 };
-  const reserveMs = deps.reserveMs ?? 60_000;
   let savedAt = Date.now();
   const walked = await walk(deps, asset, request, progress.afterKey, async (d) => {
     if (d.action === 'skip') {
@@ -288,7 +289,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
       return;
     }
     try {
-      await restoreVersion(deps, asset, request.target.bucket, plan.token, d, () => deps.remainingMs() < reserveMs);
+      await restoreVersion(deps, asset, request.target.bucket, plan.token, d);
       progress.restored.objects++;
       progress.restored.bytes += d.version!.size;
     } catch (error) {
@@ -395,12 +396,11 @@ export async function restoreData(call: DataRestoreCall, restorer: DataRestorer)
 
 /** Copies one replica version to the target and verifies it against the ledger (also used by restore tests). */
 export async function restoreVersion(
-  deps: Pick<DataRestoreDeps, 'ledger' | 'replica' | 'target' | 'now' | 'multipart'>,
+  deps: Pick<DataRestoreDeps, 'ledger' | 'replica' | 'target' | 'now' | 'multipart' | 'remainingMs' | 'reserveMs'>,
   asset: ObjectAsset,
   targetBucket: string,
   token: string,
   d: KeyDecision,
-  shouldYield: () => boolean,
 ): Promise<void> {
   const version = d.version!;
   const source = { bucket: asset.replica.bucket, key: version.replicaKey!, versionId: version.replicaVersionId! };
@@ -420,7 +420,7 @@ export async function restoreVersion(
     let copy;
     try {
       copy = await copyMultipart(
-        { source: deps.replica, replica: deps.target, ledger: deps.ledger, now: deps.now, shouldYield },
+        { source: deps.replica, replica: deps.target, ledger: deps.ledger, now: deps.now, remainingMs: deps.remainingMs, reserveMs: deps.reserveMs ?? RESERVE_MS },
         ...uploadOf,
         request,
         { partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },

@@ -198,7 +198,8 @@ async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt
       await Promise.all(
         sample.slice(i, i + 8).map(async (decision) => {
           try {
-            await restoreVersion({ ...deps, target: deps.replica }, asset, asset.replica.bucket, `verify-${startedAt.getTime()}`, decision, () => false);
+            // A sample copy never pauses: samples are small, and their scratch copies are removed at once.
+            await restoreVersion({ ...deps, target: deps.replica, remainingMs: () => Infinity }, asset, asset.replica.bucket, `verify-${startedAt.getTime()}`, decision);
             restoredBytes += decision.version!.size;
           } catch (error) {
             failures.push(`${decision.key}: ${describeError(error)}`);

@@ -52,7 +52,7 @@ function watched(store: VersionedStore, overrides: Partial<VersionedStore> = {})
 }
 
 const store = () => new S3VersionedStore(t.s3);
-const deps = (source: VersionedStore, replica: VersionedStore, shouldYield: () => boolean, overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => ({
+const deps = (source: VersionedStore, replica: VersionedStore, outOfTime: () => boolean, overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => ({
   source,
   replica,
   ledger: t.ledger,
@@ -60,7 +60,7 @@ const deps = (source: VersionedStore, replica: VersionedStore, shouldYield: () =
   leaseOwner: 'verification-test',
   leaseSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: PART, partConcurrency: 1 },
-  shouldYield,
+  remainingMs: () => (outOfTime() ? 0 : Infinity),
   ...overrides,
 });
 

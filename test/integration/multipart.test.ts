@@ -45,10 +45,10 @@ function instrumented(store: VersionedStore, yieldAfterParts = Infinity) {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { proxy, stats, shouldYield: () => stats.partsCopied >= yieldAfterParts };
+  return { proxy, stats, outOfTime: () => stats.partsCopied >= yieldAfterParts };
 }
 
-const deps = (replica: VersionedStore, shouldYield: () => boolean): ReplicationDeps => ({
+const deps = (replica: VersionedStore, outOfTime: () => boolean): ReplicationDeps => ({
   source: new S3VersionedStore(t.s3),
   replica,
   ledger: t.ledger,
@@ -56,7 +56,7 @@ const deps = (replica: VersionedStore, shouldYield: () => boolean): ReplicationD
   leaseOwner: 'multipart-test',
   leaseSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 1 },
-  shouldYield,
+  remainingMs: () => (outOfTime() ? 0 : Infinity),
 });
 
 describe('objects above the multipart threshold (local AWS)', () => {
@@ -95,7 +95,7 @@ describe('objects above the multipart threshold (local AWS)', () => {
     const replicaKey = replicaKeyFor(t.asset('training'), key);
 
     const first = instrumented(store, 2);
-    await expect(replicateKey(deps(first.proxy, first.shouldYield), t.asset('training'), key)).rejects.toBeInstanceOf(CopyContinuesError);
+    await expect(replicateKey(deps(first.proxy, first.outOfTime), t.asset('training'), key)).rejects.toBeInstanceOf(CopyContinuesError);
     expect(first.stats.partsCopied).toBe(2);
     expect(await store.listVersions('it-replica', replicaKey)).toEqual([]); // no partial object
     const [pending] = await t.ledger.entriesFor('training', key);
@@ -103,7 +103,7 @@ describe('objects above the multipart threshold (local AWS)', () => {
     expect(await t.ledger.upload('training', key, pending!.sourceVersionId)).toMatchObject({ partSizeBytes: 5 * MIB });
 
     const second = instrumented(store);
-    const outcome = await replicateKey(deps(second.proxy, second.shouldYield), t.asset('training'), key);
+    const outcome = await replicateKey(deps(second.proxy, second.outOfTime), t.asset('training'), key);
     expect(second.stats.partsCopied).toBe(2); // only the parts that were missing
     expect(outcome.replicated).toEqual([expect.objectContaining({ sha256Composite: composite(data, 5 * MIB), adopted: false })]);
     const versions = await store.listVersions('it-replica', replicaKey);

@@ -102,16 +102,16 @@ describe('sources on another S3-compatible endpoint with their own credentials (
           return typeof value === 'function' ? value.bind(target) : value;
         },
       });
-      return { proxy, count: () => uploaded, shouldYield: () => uploaded >= stopAfter };
+      return { proxy, count: () => uploaded, remainingMs: () => (uploaded >= stopAfter ? 0 : Infinity) };
     };
     const base = deps();
     const first = counting(base.replica, 2);
-    await expect(replicateKey({ ...base, replica: first.proxy, shouldYield: first.shouldYield, multipart: { ...base.multipart!, partConcurrency: 1 } }, asset, 'sets/big.bin')).rejects.toBeInstanceOf(CopyContinuesError);
+    await expect(replicateKey({ ...base, replica: first.proxy, remainingMs: first.remainingMs, multipart: { ...base.multipart!, partConcurrency: 1 } }, asset, 'sets/big.bin')).rejects.toBeInstanceOf(CopyContinuesError);
     expect(first.count()).toBe(2);
     expect(await new S3VersionedStore(t.s3).listVersions('it-replica', 'lab/big.bin')).toEqual([]);
 
     const second = counting(base.replica, Infinity);
-    const outcome = await replicateKey({ ...base, replica: second.proxy, shouldYield: second.shouldYield }, asset, 'sets/big.bin');
+    const outcome = await replicateKey({ ...base, replica: second.proxy, remainingMs: second.remainingMs }, asset, 'sets/big.bin');
     expect(second.count()).toBe(2);
     const composite = compositeSha256(planParts(data.length, 5 * MIB).map((p) => sha(data.subarray(p.start, p.end + 1))));
     expect(outcome.replicated).toEqual([expect.objectContaining({ sha256Composite: composite, partSizeBytes: 5 * MIB })]);

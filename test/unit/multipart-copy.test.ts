@@ -47,7 +47,8 @@ const deps = (s: ReturnType<typeof stores>) => ({
   replica: s.replica,
   ledger: new MemoryLedger(),
   now: () => new Date('2026-11-26T12:00:00Z'),
-  shouldYield: () => false,
+  remainingMs: () => Infinity,
+  reserveMs: 30_000,
 });
 
 describe('copyMultipart with part digests from S3', () => {

@@ -52,10 +52,17 @@ const decision = { key: 'train/a.bin', targetKey: 'restored/a.bin', action: 'res
 const internal = () => Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
 
 let ledger: MemoryLedger;
-const restore = (shouldYield = () => false) => {
+const restore = (outOfTime = () => false) => {
   const store = new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
-  const deps = { ledger, replica: store, target: store, now: () => NOW, multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
-  return restoreVersion(deps, asset, 'restore-target', 'f'.repeat(32), decision, shouldYield);
+  const deps = {
+    ledger,
+    replica: store,
+    target: store,
+    now: () => NOW,
+    remainingMs: () => (outOfTime() ? 0 : Infinity),
+    multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 },
+  };
+  return restoreVersion(deps, asset, 'restore-target', 'f'.repeat(32), decision);
 };
 
 beforeEach(() => {
