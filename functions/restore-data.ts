@@ -19,8 +19,9 @@ const restorer = createDataRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? '
  *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
  */
 export const handler = middy(async (event: unknown, context: Context) => {
-  const call = parseDataRestore(event, restorer.policy, new Date());
-  const status = await restoreData(call, restorer.depsFor(() => context.getRemainingTimeInMillis()));
+  const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
+  const call = parseDataRestore(event, restorer.policy, deps.now());
+  const status = await restoreData(call, deps);
   if (call.kind === 'restore') logger.info(call.dryRun ? 'restore planned' : 'restore run', { restoreId: status.restoreId, state: status.state, request: call.request });
   return status;
 })

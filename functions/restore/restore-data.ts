@@ -282,7 +282,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
   const request = plan.request;
   const progress: DataRunProgress =
     plan.progress && 'restored' in plan.progress ? plan.progress : { restored: { objects: 0, bytes: 0 }, skipped: {}, failures: [], failed: 0 };
-  let savedAt = Date.now();
+  let savedAt = performance.now();
   const walked = await walk(deps, asset, request, progress.afterKey, async (d) => {
     if (d.action === 'skip') {
       progress.skipped[d.reason] = (progress.skipped[d.reason] ?? 0) + 1;
@@ -300,8 +300,8 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
   }, async (afterKey) => {
     // A checkpoint every half minute, so that an invocation that dies (not one that runs out of time,
     // which saves and continues) loses little: {"restoreId", "continuation": true} resumes from it.
-    if (Date.now() - savedAt < 30_000) return;
-    savedAt = Date.now();
+    if (performance.now() - savedAt < 30_000) return;
+    savedAt = performance.now();
     await deps.plans.saveProgress(plan.token, { ...progress, afterKey });
   }, async (key, error) => {
     // One key that cannot be read fails that key, not the restore.
@@ -369,6 +369,7 @@ export function dataRestoreStatus(plan: DataPlan): DataRestoreStatus {
 /** What one restore-data invocation needs: the policy, the plans, and the deps of one asset's restore into a target region. */
 export interface DataRestorer {
   policy: Policy;
+  now: () => Date;
   plans: PlanStore<DataPlanContents>;
   forAsset: (asset: ObjectAsset, targetRegion: string) => DataRestoreDeps;
 }

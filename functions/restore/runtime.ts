@@ -22,6 +22,7 @@ export function createDataRestorer(config: Config, functionName: string, now: ()
     /** One invocation's restorer: `remainingMs` is its time left. */
     depsFor: (remainingMs: () => number): DataRestorer => ({
       policy,
+      now,
       plans,
       forAsset: (asset: ObjectAsset, targetRegion: string) => ({
         ledger,
