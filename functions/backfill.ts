@@ -16,7 +16,10 @@ export const handler = middy(async (event: unknown, context: Context) => {
   if (!parsed.success) {
     throw new PayloadError(`not an S3 Batch Operations invocation: ${payloadProblem(parsed.error)}`);
   }
-  const response = await runBatchTasks(replicator.batch(() => context.getRemainingTimeInMillis()), parsed.data);
+  const response = await runBatchTasks(
+    replicator.batch(() => context.getRemainingTimeInMillis()),
+    parsed.data,
+  );
   for (const r of response.results.filter((r) => r.resultCode !== 'Succeeded')) logger.warn('task not replicated', { ...r });
   return response;
 })

@@ -17,7 +17,13 @@ export const handler = middy(async () => {
   const run = await runMonitor(deps, publishMeasurement);
   metrics.addMetric('DeadLetterDepth', MetricUnit.Count, run.deadLetterDepth);
   for (const m of run.measurements) {
-    logger.info('measured', { asset: m.asset, status: m.status, rpoSeconds: m.rpoSeconds, pendingObjects: m.pendingObjects, failedObjects: m.failedObjects });
+    logger.info('measured', {
+      asset: m.asset,
+      status: m.status,
+      rpoSeconds: m.rpoSeconds,
+      pendingObjects: m.pendingObjects,
+      failedObjects: m.failedObjects,
+    });
   }
   for (const event of run.events) logger.warn(event.detailType, { ...event.detail });
   if (run.errors.length > 0) {

@@ -31,7 +31,10 @@ export const handler = middy(async (event: unknown, context: Context) => {
   let keysLeft = input.maxKeys;
   const results = [];
   for (const asset of assets) {
-    const { finished, checkpoint, keysRead } = await reconcileAsset(reconciler.depsFor(asset, () => context.getRemainingTimeInMillis(), keysLeft), asset);
+    const { finished, checkpoint, keysRead } = await reconcileAsset(
+      reconciler.depsFor(asset, () => context.getRemainingTimeInMillis(), keysLeft),
+      asset,
+    );
     if (keysLeft !== undefined) keysLeft -= keysRead;
     metrics.addMetric('ReconcileKeysQueued', MetricUnit.Count, checkpoint.counts.keysQueued);
     logger.info(finished ? 'reconcile run finished' : 'reconcile run continues next invocation', { ...checkpoint });

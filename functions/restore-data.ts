@@ -22,7 +22,12 @@ export const handler = middy(async (event: unknown, context: Context) => {
   const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
   const call = parseDataRestore(event, restorer.policy, deps.now());
   const status = await restoreData(call, deps);
-  if (call.kind === 'restore') logger.info(call.dryRun ? 'restore planned' : 'restore run', { restoreId: status.restoreId, state: status.state, request: call.request });
+  if (call.kind === 'restore')
+    logger.info(call.dryRun ? 'restore planned' : 'restore run', {
+      restoreId: status.restoreId,
+      state: status.state,
+      request: call.request,
+    });
   return status;
 })
   .use(captureLambdaHandler(tracer, { captureResponse: false }))

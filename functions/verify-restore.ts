@@ -23,9 +23,13 @@ export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset": "<replicated or vector-index asset>"}');
   const tested = [...replicatedAssets(tester.policy), ...vectorAssets(tester.policy).map(({ asset }) => asset)];
   const asset = tested.find((a) => a.name === input.asset);
-  if (!asset) throw new PayloadError(`asset: ${quote(input.asset)} is not an asset this release tests (${tested.map((a) => a.name).join(', ')})`);
+  if (!asset)
+    throw new PayloadError(`asset: ${quote(input.asset)} is not an asset this release tests (${tested.map((a) => a.name).join(', ')})`);
 
-  const { result, events } = await runRestoreTest(tester.depsFor(() => context.getRemainingTimeInMillis()), asset);
+  const { result, events } = await runRestoreTest(
+    tester.depsFor(() => context.getRemainingTimeInMillis()),
+    asset,
+  );
   metrics.addDimensions({ asset: asset.name, tier: asset.tier });
   if (result.rtoSeconds !== null) metrics.addMetric('RtoSeconds', MetricUnit.Seconds, result.rtoSeconds);
   metrics.addMetric(result.ok ? 'RestoreTestPassed' : 'RestoreTestFailed', MetricUnit.Count, 1);

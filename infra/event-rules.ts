@@ -18,5 +18,12 @@ export function eventPatternFor(asset: ObjectAsset) {
 
 /** CloudFormation logical ids must be alphanumeric. */
 export function logicalId(prefix: string, name: string): string {
-  return prefix + name.split(/[^a-zA-Z0-9]/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  return (
+    prefix +
+    name
+      .split(/[^a-zA-Z0-9]/)
+      .filter(Boolean)
+      .map((w) => w[0]!.toUpperCase() + w.slice(1))
+      .join('')
+  );
 }

@@ -45,10 +45,7 @@ export function eventRuleResources(policy: Policy): Json {
             Effect: 'Allow',
             Principal: { Service: 'events.amazonaws.com' },
             Action: 'sqs:SendMessage',
-            Resource: [
-              { 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] },
-              { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] },
-            ],
+            Resource: [{ 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] }, { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] }],
             Condition: { ArnEquals: { 'aws:SourceArn': ruleIds.map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })) } },
           },
           {
@@ -56,10 +53,7 @@ export function eventRuleResources(policy: Policy): Json {
             Effect: 'Deny',
             Principal: '*',
             Action: 'sqs:*',
-            Resource: [
-              { 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] },
-              { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] },
-            ],
+            Resource: [{ 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] }, { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] }],
             Condition: { Bool: { 'aws:SecureTransport': 'false' } },
           },
         ],

@@ -41,10 +41,25 @@ function reconcileStatements(): Json[] {
 }
 
 /** What measure-rpo and status both read: the ledger and alert state, queue depth and age. */
-const readLedgerAndAlertState: Json = { Sid: 'ReadLedgerAndAlertState', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes };
-const deadLetterDepth: Json = { Sid: 'DeadLetterDepth', Effect: 'Allow', Action: 'sqs:GetQueueAttributes', Resource: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] } };
+const readLedgerAndAlertState: Json = {
+  Sid: 'ReadLedgerAndAlertState',
+  Effect: 'Allow',
+  Action: ['dynamodb:Query', 'dynamodb:GetItem'],
+  Resource: ledgerTableAndIndexes,
+};
+const deadLetterDepth: Json = {
+  Sid: 'DeadLetterDepth',
+  Effect: 'Allow',
+  Action: 'sqs:GetQueueAttributes',
+  Resource: { 'Fn::GetAtt': ['ReplicationDeadLetterQueue', 'Arn'] },
+};
 const queueAge: Json = { Sid: 'QueueAge', Effect: 'Allow', Action: 'cloudwatch:GetMetricStatistics', Resource: '*' };
-const publishTargetEvents: Json = { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } };
+const publishTargetEvents: Json = {
+  Sid: 'PublishTargetEvents',
+  Effect: 'Allow',
+  Action: 'events:PutEvents',
+  Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] },
+};
 
 /** measure-rpo reads what it measures, keeps the alert state and publishes target events. */
 function measureRpoStatements(): Json[] {
@@ -113,13 +128,7 @@ function replicateS3Statements(policy: Policy): Json[] {
   statements.push({
     Sid: 'NeverDestroyReplicas',
     Effect: 'Deny',
-    Action: [
-      's3:DeleteObjectVersion',
-      's3:DeleteBucket',
-      's3:PutBucketVersioning',
-      's3:PutLifecycleConfiguration',
-      's3:PutBucketPolicy',
-    ],
+    Action: ['s3:DeleteObjectVersion', 's3:DeleteBucket', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy'],
     Resource: replicaBuckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
   });
   return statements;
@@ -196,8 +205,11 @@ export function snapshotStatements(policy: Policy): Json[] {
       );
     }
   }
-  const secrets = [...new Set(vectorAssets(policy).flatMap(({ asset }) => (asset.source.credentialsSecretArn ? [asset.source.credentialsSecretArn] : [])))];
-  if (secrets.length > 0) statements.push({ Sid: 'EngineCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  const secrets = [
+    ...new Set(vectorAssets(policy).flatMap(({ asset }) => (asset.source.credentialsSecretArn ? [asset.source.credentialsSecretArn] : []))),
+  ];
+  if (secrets.length > 0)
+    statements.push({ Sid: 'EngineCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
   return statements;
 }
 
@@ -238,7 +250,14 @@ const neverDestroy = (buckets: string[]): Json => ({
  * progress in the ledger table.
  */
 export function restoreDataStatements(policy: Policy): Json[] {
-  const targets = [...new Set([...replicatedAssets(policy).filter((a) => !a.source.endpoint && !a.source.credentialsSecretArn).map((a) => a.source.bucket), ...policy.restore.targetBuckets.map((t) => t.bucket)])];
+  const targets = [
+    ...new Set([
+      ...replicatedAssets(policy)
+        .filter((a) => !a.source.endpoint && !a.source.credentialsSecretArn)
+        .map((a) => a.source.bucket),
+      ...policy.restore.targetBuckets.map((t) => t.bucket),
+    ]),
+  ];
   return [
     invokeItself('restoreData'),
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
@@ -251,7 +270,14 @@ export function restoreDataStatements(policy: Policy): Json[] {
     {
       Sid: 'WriteTargets',
       Effect: 'Allow',
-      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:GetObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+      Action: [
+        's3:PutObject',
+        's3:PutObjectTagging',
+        's3:GetObject',
+        's3:GetObjectVersion',
+        's3:ListMultipartUploadParts',
+        's3:AbortMultipartUpload',
+      ],
       Resource: targets.map((b) => s3Arn(`${b}/*`)),
     },
     neverDestroy([...targets, ...new Set(policy.assets.map((a) => a.replica.bucket))]),
@@ -276,7 +302,14 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
           {
             Sid: 'ScratchCopies',
             Effect: 'Allow',
-            Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObjectVersion', 's3:DeleteObjectVersion', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+            Action: [
+              's3:PutObject',
+              's3:PutObjectTagging',
+              's3:GetObjectVersion',
+              's3:DeleteObjectVersion',
+              's3:ListMultipartUploadParts',
+              's3:AbortMultipartUpload',
+            ],
             Resource: replicaBuckets.map((b) => s3Arn(`${b}/_dr-restore-tests/*`)),
           },
           {
@@ -320,27 +353,59 @@ export function vectorEngineStatements(policy: Policy, sid: string, catalogWrite
       Resource: assets.map((a) => s3Arn(`${a.replica.bucket}/${a.replica.prefix ?? ''}snapshots/*`)),
     },
     // A missing chunk or manifest must answer 404 (an incomplete snapshot), not 403.
-    { Sid: `${sid}SnapshotBuckets`, Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [...new Set(assets.map((a) => a.replica.bucket))].map((b) => s3Arn(b)) },
+    {
+      Sid: `${sid}SnapshotBuckets`,
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: [...new Set(assets.map((a) => a.replica.bucket))].map((b) => s3Arn(b)),
+    },
   ];
   const secrets = [...new Set(assets.flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
-  if (secrets.length > 0) statements.push({ Sid: `${sid}EngineCredentials`, Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
-  const vectorBuckets = [...new Set(assets.filter((a) => a.source.engine === 's3vectors').map((a) => `${a.source.region}:${a.source.vectorBucket}`))];
+  if (secrets.length > 0)
+    statements.push({ Sid: `${sid}EngineCredentials`, Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  const vectorBuckets = [
+    ...new Set(assets.filter((a) => a.source.engine === 's3vectors').map((a) => `${a.source.region}:${a.source.vectorBucket}`)),
+  ];
   if (vectorBuckets.length > 0) {
     statements.push({
       Sid: `${sid}S3Vectors`,
       Effect: 'Allow',
-      Action: ['s3vectors:GetIndex', 's3vectors:CreateIndex', 's3vectors:DeleteIndex', 's3vectors:ListVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:QueryVectors'],
+      Action: [
+        's3vectors:GetIndex',
+        's3vectors:CreateIndex',
+        's3vectors:DeleteIndex',
+        's3vectors:ListVectors',
+        's3vectors:GetVectors',
+        's3vectors:PutVectors',
+        's3vectors:QueryVectors',
+      ],
       Resource: vectorBuckets.map((rb) => {
         const [region, bucket] = rb.split(':');
         return { 'Fn::Sub': `arn:\${AWS::Partition}:s3vectors:${region}:\${AWS::AccountId}:bucket/${bucket}/index/*` };
       }),
     });
   }
-  const lance = [...new Set(assets.filter((a) => a.source.engine === 'lancedb' && a.source.endpoint?.startsWith('s3://')).map((a) => a.source.endpoint!.slice(5).replace(/\/+$/, '')))];
+  const lance = [
+    ...new Set(
+      assets
+        .filter((a) => a.source.engine === 'lancedb' && a.source.endpoint?.startsWith('s3://'))
+        .map((a) => a.source.endpoint!.slice(5).replace(/\/+$/, '')),
+    ),
+  ];
   if (lance.length > 0) {
     statements.push(
-      { Sid: `${sid}ListLanceDb`, Effect: 'Allow', Action: 's3:ListBucket', Resource: [...new Set(lance.map((p) => s3Arn(p.split('/')[0]!)))] },
-      { Sid: `${sid}LanceDb`, Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: lance.map((p) => s3Arn(`${p}/*`)) },
+      {
+        Sid: `${sid}ListLanceDb`,
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: [...new Set(lance.map((p) => s3Arn(p.split('/')[0]!)))],
+      },
+      {
+        Sid: `${sid}LanceDb`,
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        Resource: lance.map((p) => s3Arn(`${p}/*`)),
+      },
     );
   }
   return statements;
@@ -348,8 +413,12 @@ export function vectorEngineStatements(policy: Policy, sid: string, catalogWrite
 
 /** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
 function sourceSecretStatements(policy: Policy): Json[] {
-  const secrets = [...new Set(replicatedAssets(policy).flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : [])))];
-  return secrets.length === 0 ? [] : [{ Sid: 'SourceCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }];
+  const secrets = [
+    ...new Set(replicatedAssets(policy).flatMap((a) => (a.source.credentialsSecretArn ? [a.source.credentialsSecretArn] : []))),
+  ];
+  return secrets.length === 0
+    ? []
+    : [{ Sid: 'SourceCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }];
 }
 
 /** The inline policies of each function's role, in order (their names are the deployed ones). */

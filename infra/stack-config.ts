@@ -35,7 +35,9 @@ export function stackConfig(policyFile: string, stage: string) {
     },
     ledgerTable: { ...ledgerKeySchema, ttlAttribute: LEDGER_TTL_ATTRIBUTE },
     monitoring: policy.monitoring,
-    resources: { Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy), ...functionRoles(policy) } },
+    resources: {
+      Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy), ...functionRoles(policy) },
+    },
     reconcileEvents: reconcileEvents(policy),
     snapshotEvents: snapshotEvents(policy),
     verifyRestoreEvents: verifyRestoreEvents(policy),

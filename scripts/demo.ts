@@ -27,9 +27,9 @@ import { deployLocalStack } from './local-aws/stack.js';
 const policyFile = resolve(process.env.DR_POLICY_FILE ?? 'dr-policy.yml');
 
 function shard(name: string, lines: number): string {
-  return Array.from({ length: lines }, (_, i) =>
-    JSON.stringify({ id: `${name}-${i}`, text: `sample ${i} of ${name}`, label: i % 3 }),
-  ).join('\n');
+  return Array.from({ length: lines }, (_, i) => JSON.stringify({ id: `${name}-${i}`, text: `sample ${i} of ${name}`, label: i % 3 })).join(
+    '\n',
+  );
 }
 
 async function main(): Promise<number> {
@@ -52,26 +52,48 @@ async function main(): Promise<number> {
     }) as [ReturnType<typeof replicatedAssets>[number], ReturnType<typeof replicatedAssets>[number]];
     const s3 = new S3Client({ region: training.source.region, forcePathStyle: true });
     const put = (bucket: string, key: string, body: string | Uint8Array, contentType = 'application/x-ndjson') =>
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(body), ContentType: contentType, Metadata: { dataset: 'demo' }, Tagging: 'classification=internal' }));
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: Buffer.from(body),
+          ContentType: contentType,
+          Metadata: { dataset: 'demo' },
+          Tagging: 'classification=internal',
+        }),
+      );
 
-    console.log(`Uploading a training set to s3://${training.source.bucket}/${training.source.prefix} and an eval set to s3://${evals.source.bucket}/${evals.source.prefix}`);
+    console.log(
+      `Uploading a training set to s3://${training.source.bucket}/${training.source.prefix} and an eval set to s3://${evals.source.bucket}/${evals.source.prefix}`,
+    );
     const t = training.source.prefix;
     const e = evals.source.prefix;
     await put(training.source.bucket, `${t}shards/shard-00000.jsonl`, shard('s0', 200));
     await put(training.source.bucket, `${t}shards/shard-00001.jsonl`, shard('s1', 200));
     await put(training.source.bucket, `${t}manifest.json`, JSON.stringify({ shards: 2, version: 1 }), 'application/json');
-    await put(training.source.bucket, `${t}images/cat photo+1 (été)%20.txt`, 'a key with a space, +, %, parentheses and unicode', 'text/plain');
+    await put(
+      training.source.bucket,
+      `${t}images/cat photo+1 (été)%20.txt`,
+      'a key with a space, +, %, parentheses and unicode',
+      'text/plain',
+    );
     await put(training.source.bucket, `${t}empty-marker`, '', 'application/octet-stream');
     // A multipart upload: its ETag is not an MD5, so its SHA-256 is computed, never guessed.
     const big = `${t}shards/shard-00002.bin`;
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: training.source.bucket, Key: big, ContentType: 'application/octet-stream' }));
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: training.source.bucket, Key: big, ContentType: 'application/octet-stream' }),
+    );
     const parts = [Buffer.alloc(5 * 1024 * 1024, 7), Buffer.from('tail of the shard')];
     const etags = [];
     for (const [i, body] of parts.entries()) {
-      const part = await s3.send(new UploadPartCommand({ Bucket: training.source.bucket, Key: big, UploadId, PartNumber: i + 1, Body: body }));
+      const part = await s3.send(
+        new UploadPartCommand({ Bucket: training.source.bucket, Key: big, UploadId, PartNumber: i + 1, Body: body }),
+      );
       etags.push({ PartNumber: i + 1, ETag: part.ETag });
     }
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: training.source.bucket, Key: big, UploadId, MultipartUpload: { Parts: etags } }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: training.source.bucket, Key: big, UploadId, MultipartUpload: { Parts: etags } }),
+    );
     await put(evals.source.bucket, `${e}golden-qa.jsonl`, shard('golden-v1', 50));
     await put(evals.source.bucket, `${e}golden-qa.jsonl`, shard('golden-v2', 60)); // an overwrite
     await put(training.source.bucket, `${t}tmp/scratch.txt`, 'to be deleted', 'text/plain');
@@ -83,7 +105,9 @@ async function main(): Promise<number> {
     const queue = { url: stack.queueUrl, arn: stack.queueArn, region: stack.region };
     const started = Date.now();
     const polled = await drainQueue(sqs, queue, handler, { batchSize: policy.replication.batchSize });
-    console.log(`Replicated from ${polled.succeeded + polled.failed} queue messages in ${polled.batches} batches (${Date.now() - started} ms)`);
+    console.log(
+      `Replicated from ${polled.succeeded + polled.failed} queue messages in ${polled.batches} batches (${Date.now() - started} ms)`,
+    );
 
     const ledger = new DynamoLedger(dynamoDocumentClient(), stack.ledgerTable);
     const rows: ReplicaRow[] = [];

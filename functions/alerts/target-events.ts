@@ -79,7 +79,8 @@ export function targetEvent(type: TargetEventType, m: TargetCheck, missedSince: 
       target: m.target,
       targetSeconds: m.targetSeconds,
       actualSeconds: m.actualSeconds === null ? null : Math.round(m.actualSeconds * 1000) / 1000,
-      reason: type === 'DR Target Missed' ? (m.reason ?? (m.target === 'rpo' ? 'rpo-over-target' : 'rto-over-target')) : 'back-under-target',
+      reason:
+        type === 'DR Target Missed' ? (m.reason ?? (m.target === 'rpo' ? 'rpo-over-target' : 'rto-over-target')) : 'back-under-target',
       ...(type === 'DR Target Missed' && m.description && { description: m.description.slice(0, 1000) }),
       pendingObjects: m.pendingObjects,
       failedObjects: m.failedObjects,

@@ -29,8 +29,7 @@ import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, Replicated
 export const UNREPLICATED_INDEX = 'unreplicated';
 export const REPLICATED_INDEX = 'replicated';
 
-const partitionKey = (asset: string, key: string) =>
-  `K#${asset}#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+const partitionKey = (asset: string, key: string) => `K#${asset}#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 const versionSortKey = (versionId: string) => `V#${versionId}`;
 const LEASE = 'LEASE';
 const KEY_FAILURE = 'KEY';
@@ -79,8 +78,7 @@ function unpackPartSet(bitmap: Uint8Array): number[] {
 const versionItem = (v: PendingVersion) => ({ pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId), ...v });
 
 /** The attributes that identify a version entry, written by every update so any of them can create it. */
-const IDENTITY =
-  'asset = :asset, #key = :key, sourceVersionId = :vid, entryType = :type, sourceLastModified = :lm, #size = :size';
+const IDENTITY = 'asset = :asset, #key = :key, sourceVersionId = :vid, entryType = :type, sourceLastModified = :lm, #size = :size';
 const NAMES = { '#key': 'key', '#state': 'state', '#size': 'size' };
 const identityValues = (v: PendingVersion) => ({
   ':asset': v.asset,
@@ -104,7 +102,12 @@ export class DynamoLedger implements Ledger {
       ConsistentRead: true,
     });
     // The partition holds the key's UPLOAD# items too: which versions have saved progress costs no extra read.
-    const uploads = new Set(items.map((item) => String(item.sk)).filter((sk) => sk.startsWith(UPLOAD)).map((sk) => sk.slice(UPLOAD.length)));
+    const uploads = new Set(
+      items
+        .map((item) => String(item.sk))
+        .filter((sk) => sk.startsWith(UPLOAD))
+        .map((sk) => sk.slice(UPLOAD.length)),
+    );
     const entries = items.filter((item) => item.sk === KEY_FAILURE || String(item.sk).startsWith('V#')) as unknown as LedgerEntry[];
     return entries.map((e) => (e.entryType !== 'key' && uploads.has(e.sourceVersionId) ? { ...e, uploadSaved: true } : e));
   }
@@ -327,7 +330,11 @@ export class DynamoLedger implements Ledger {
 
   async upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `${UPLOAD}${sourceVersionId}` }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: partitionKey(asset, key), sk: `${UPLOAD}${sourceVersionId}` },
+        ConsistentRead: true,
+      }),
     );
     if (!Item) return undefined;
     return {
@@ -365,7 +372,9 @@ export class DynamoLedger implements Ledger {
   }
 
   async clearUpload(asset: string, key: string, sourceVersionId: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `${UPLOAD}${sourceVersionId}` } }));
+    await this.db.send(
+      new DeleteCommand({ TableName: this.table, Key: { pk: partitionKey(asset, key), sk: `${UPLOAD}${sourceVersionId}` } }),
+    );
   }
 
   async markKeyFailed(asset: string, key: string, error: string, now: Date): Promise<void> {

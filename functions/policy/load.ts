@@ -27,7 +27,10 @@ function describe(issue: z.core.$ZodIssue): string {
 export function parsePolicy(text: string, file = 'dr-policy.yml'): Policy {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new PolicyError(file, doc.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`));
+    throw new PolicyError(
+      file,
+      doc.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`),
+    );
   }
   const result = policySchema.safeParse(doc.toJS());
   if (!result.success) throw new PolicyError(file, result.error.issues.map(describe));

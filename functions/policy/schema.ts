@@ -6,19 +6,14 @@ import { z } from 'zod';
  * every cold start. docs/policy.md documents every field.
  */
 
-const awsRegion = z
-  .string()
-  .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region name such as us-east-1');
+const awsRegion = z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region name such as us-east-1');
 
 /** S3 bucket naming rules (general purpose buckets). */
 const bucketName = z
   .string()
   .min(3)
   .max(63)
-  .regex(
-    /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/,
-    'must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens',
-  );
+  .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, 'must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens');
 
 /** A key prefix: empty (whole bucket) or ending in '/' so that "data" never matches "database/". */
 const keyPrefix = z
@@ -33,9 +28,7 @@ const scheduleExpression = z
   .string()
   .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N hours) or cron(...)');
 
-const secretArn = z
-  .string()
-  .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN');
+const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN');
 
 export const assetKinds = ['training-data', 'eval-set', 'model-artifacts', 'vector-index'] as const;
 export type AssetKind = (typeof assetKinds)[number];
@@ -47,13 +40,7 @@ export const replicatedKinds: readonly AssetKind[] = objectAssetKinds;
 
 export const tiers = ['critical', 'high', 'standard'] as const;
 
-const storageClass = z.enum([
-  'STANDARD',
-  'STANDARD_IA',
-  'ONEZONE_IA',
-  'INTELLIGENT_TIERING',
-  'GLACIER_IR',
-]);
+const storageClass = z.enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR']);
 
 const replica = z.strictObject({
   bucket: bucketName,
@@ -76,9 +63,7 @@ export const assetNameRef = z
   .max(ASSET_NAME_MAX_LENGTH, `must be an asset name of the policy: at most ${ASSET_NAME_MAX_LENGTH} characters`);
 
 const common = {
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, `must be 1-${ASSET_NAME_MAX_LENGTH} lowercase letters, digits and hyphens`),
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, `must be 1-${ASSET_NAME_MAX_LENGTH} lowercase letters, digits and hyphens`),
   rpoTargetSeconds: seconds,
   rtoTargetSeconds: seconds,
   tier: z.enum(tiers),
@@ -174,54 +159,63 @@ const vectorAsset = z.strictObject({
 
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
 
-const policyShape = z
-  .strictObject({
-    version: z.literal(1),
-    /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
-    deployment: z.strictObject({ region: awsRegion }),
-    replication: z
-      .strictObject({
-        /** Receives after which a queue message moves to the dead-letter queue. */
-        maxReceiveCount: z.number().int().min(1).max(1000).default(5),
-        batchSize: z.number().int().min(1).max(10).default(10),
-        /** Lambda timeout of the replicate function. */
-        timeoutSeconds: z.number().int().min(10).max(900).default(300),
-        /** Objects larger than this are copied with multipart UploadPartCopy, parts in parallel. */
-        multipartThresholdBytes: z.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(512 * 1024 ** 2),
-        /** Part size of multipart copies (raised when an object would need more than 10,000 parts). */
-        multipartPartSizeBytes: z.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(128 * 1024 ** 2),
-        /** Parts copied at once per object. */
-        partConcurrency: z.number().int().min(1).max(64).default(8),
-        /** When each asset's source and replica are reconciled (lost events, objects from before). */
-        reconcileSchedule: scheduleExpression.default('rate(6 hours)'),
-      })
-      .prefault({}),
-    monitoring: z
-      .strictObject({
-        /** When measure-rpo runs: an EventBridge schedule expression. */
-        schedule: z
-          .string()
-          .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N minutes) or cron(...)')
-          .default('rate(1 minute)'),
-        /** Consecutive breaching minutes before a CloudWatch alarm fires (missing data breaches). */
-        alarmEvaluationPeriods: z.number().int().min(1).max(60).default(3),
-        /** An asset recovers (one "DR Target Recovered") only after this long back under target. */
-        recoverySeconds: z.number().int().min(0).max(86400).default(300),
-        /** Window of the replication-lag percentiles the status function reports. */
-        lagWindowSeconds: z.number().int().min(60).max(86400).default(3600),
-      })
-      .prefault({}),
-    restore: z
-      .strictObject({
-        /**
-         * Buckets restore-data may write into besides the object assets' own source buckets (a
-         * bucket for restores beside production). Anything else is refused as outside the policy.
-         */
-        targetBuckets: z.array(z.strictObject({ bucket: bucketName, region: awsRegion })).default([]),
-      })
-      .prefault({}),
-    assets: z.array(assetSchema).min(1),
-  });
+const policyShape = z.strictObject({
+  version: z.literal(1),
+  /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
+  deployment: z.strictObject({ region: awsRegion }),
+  replication: z
+    .strictObject({
+      /** Receives after which a queue message moves to the dead-letter queue. */
+      maxReceiveCount: z.number().int().min(1).max(1000).default(5),
+      batchSize: z.number().int().min(1).max(10).default(10),
+      /** Lambda timeout of the replicate function. */
+      timeoutSeconds: z.number().int().min(10).max(900).default(300),
+      /** Objects larger than this are copied with multipart UploadPartCopy, parts in parallel. */
+      multipartThresholdBytes: z
+        .number()
+        .int()
+        .min(5 * 1024 ** 2)
+        .max(5 * 1024 ** 3)
+        .default(512 * 1024 ** 2),
+      /** Part size of multipart copies (raised when an object would need more than 10,000 parts). */
+      multipartPartSizeBytes: z
+        .number()
+        .int()
+        .min(5 * 1024 ** 2)
+        .max(5 * 1024 ** 3)
+        .default(128 * 1024 ** 2),
+      /** Parts copied at once per object. */
+      partConcurrency: z.number().int().min(1).max(64).default(8),
+      /** When each asset's source and replica are reconciled (lost events, objects from before). */
+      reconcileSchedule: scheduleExpression.default('rate(6 hours)'),
+    })
+    .prefault({}),
+  monitoring: z
+    .strictObject({
+      /** When measure-rpo runs: an EventBridge schedule expression. */
+      schedule: z
+        .string()
+        .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N minutes) or cron(...)')
+        .default('rate(1 minute)'),
+      /** Consecutive breaching minutes before a CloudWatch alarm fires (missing data breaches). */
+      alarmEvaluationPeriods: z.number().int().min(1).max(60).default(3),
+      /** An asset recovers (one "DR Target Recovered") only after this long back under target. */
+      recoverySeconds: z.number().int().min(0).max(86400).default(300),
+      /** Window of the replication-lag percentiles the status function reports. */
+      lagWindowSeconds: z.number().int().min(60).max(86400).default(3600),
+    })
+    .prefault({}),
+  restore: z
+    .strictObject({
+      /**
+       * Buckets restore-data may write into besides the object assets' own source buckets (a
+       * bucket for restores beside production). Anything else is refused as outside the policy.
+       */
+      targetBuckets: z.array(z.strictObject({ bucket: bucketName, region: awsRegion })).default([]),
+    })
+    .prefault({}),
+  assets: z.array(assetSchema).min(1),
+});
 
 type PolicyShape = z.infer<typeof policyShape>;
 /** A rule across fields of the policy: adds an issue, with the path of the field to change, for each breach. */
@@ -243,7 +237,11 @@ const uniqueAssetNames: PolicyRule = (policy, ctx) => {
 const replicasInDeploymentRegion: PolicyRule = (policy, ctx) => {
   policy.assets.forEach((asset, i) => {
     if (asset.replica.region !== policy.deployment.region) {
-      issue(ctx, ['assets', i, 'replica', 'region'], `must equal deployment.region (${policy.deployment.region}): the stack creates the replica bucket in its own region`);
+      issue(
+        ctx,
+        ['assets', i, 'replica', 'region'],
+        `must equal deployment.region (${policy.deployment.region}): the stack creates the replica bucket in its own region`,
+      );
     }
   });
 };
@@ -276,7 +274,11 @@ const distinctReplicaResourceNames: PolicyRule = (policy, ctx) => {
     const id = asset.replica.bucket.replace(/[^a-z0-9]/g, '');
     const seen = resourceNames.get(id);
     if (seen !== undefined && seen !== asset.replica.bucket) {
-      issue(ctx, ['assets', i, 'replica', 'bucket'], `"${asset.replica.bucket}" and "${seen}" differ only in dots and hyphens; use one replica bucket or names that differ otherwise`);
+      issue(
+        ctx,
+        ['assets', i, 'replica', 'bucket'],
+        `"${asset.replica.bucket}" and "${seen}" differ only in dots and hyphens; use one replica bucket or names that differ otherwise`,
+      );
     } else resourceNames.set(id, asset.replica.bucket);
   });
 };
@@ -314,7 +316,11 @@ const objectSourcesDistinct: PolicyRule = (policy, ctx) => {
     for (const { asset: other, i: j } of objectAssets) {
       if (j <= i || other.source.bucket !== asset.source.bucket) continue;
       if (other.source.prefix.startsWith(asset.source.prefix) || asset.source.prefix.startsWith(other.source.prefix)) {
-        issue(ctx, ['assets', j, 'source', 'prefix'], `overlaps assets[${i}] (${asset.name}) in bucket ${asset.source.bucket}: a key must belong to one asset`);
+        issue(
+          ctx,
+          ['assets', j, 'source', 'prefix'],
+          `overlaps assets[${i}] (${asset.name}) in bucket ${asset.source.bucket}: a key must belong to one asset`,
+        );
       }
     }
   }

@@ -21,9 +21,7 @@ export class DynamoReconcileStore implements ReconcileStore {
   }
 
   async saveCheckpoint(checkpoint: ReconcileCheckpoint): Promise<void> {
-    await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { pk: pk(checkpoint.asset), sk: 'checkpoint', checkpoint } }),
-    );
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: pk(checkpoint.asset), sk: 'checkpoint', checkpoint } }));
   }
 
   async finishRun(run: ReconcileRunRecord): Promise<void> {

@@ -10,9 +10,7 @@ export class SqsHintQueue implements HintQueue {
 
   async send(bucket: string, keys: string[]): Promise<void> {
     const body = JSON.stringify({ reconcile: { bucket, keys } });
-    const result = await this.sqs.send(
-      new SendMessageBatchCommand({ QueueUrl: this.url, Entries: [{ Id: '0', MessageBody: body }] }),
-    );
+    const result = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.url, Entries: [{ Id: '0', MessageBody: body }] }));
     if ((result.Failed ?? []).length > 0) {
       throw new Error(`replication queue refused reconcile hints: ${result.Failed?.[0]?.Code} ${result.Failed?.[0]?.Message ?? ''}`);
     }

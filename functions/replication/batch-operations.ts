@@ -89,7 +89,11 @@ export async function runBatchTasks(replicator: Pick<ReplicationBatch, 'replicat
       }
       const copied = keys.reduce((n, k) => n + k.replicated.length, 0);
       const already = keys.reduce((n, k) => n + k.alreadyReplicated, 0);
-      results.push({ taskId: task.taskId, resultCode: 'Succeeded', resultString: `replicated ${copied} version(s), ${already} already replicated` });
+      results.push({
+        taskId: task.taskId,
+        resultCode: 'Succeeded',
+        resultString: `replicated ${copied} version(s), ${already} already replicated`,
+      });
     } catch (error: unknown) {
       results.push({ taskId: task.taskId, resultCode: resultCodeOf(error), resultString: describeError(error) });
     }

@@ -29,9 +29,7 @@ export class ChecksumMismatchError extends Error {
     readonly replicaSha256: string,
     readonly replicaVersionId: string,
   ) {
-    super(
-      `sha256 mismatch: source ${sourceSha256}, replica version ${replicaVersionId} ${replicaSha256}; not recorded as replicated`,
-    );
+    super(`sha256 mismatch: source ${sourceSha256}, replica version ${replicaVersionId} ${replicaSha256}; not recorded as replicated`);
   }
 }
 

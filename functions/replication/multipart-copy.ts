@@ -339,7 +339,8 @@ async function copyParts(
   if (request.source.versionId === 'null') {
     // Only a "null" version can change under the copy: parts from two contents would each match.
     const now = (await deps.source.describe(request.source)).etag;
-    if (now !== progress.sourceEtag) throw new SourceChangedError(`${request.source.key}: overwritten during its copy (ETag ${progress.sourceEtag} became ${now})`);
+    if (now !== progress.sourceEtag)
+      throw new SourceChangedError(`${request.source.key}: overwritten during its copy (ETag ${progress.sourceEtag} became ${now})`);
   }
   const result = await deps.replica.completeUpload(target, uploadId, done);
   progress.verifying(result.versionId, false);
@@ -404,5 +405,14 @@ async function streamPart(
  */
 function isPermanent(error: unknown): boolean {
   const name = (error as { name?: string })?.name ?? '';
-  return ['NoSuchKey', 'NoSuchVersion', 'NotFound', 'AccessDenied', 'InvalidRange', 'ChecksumMismatchError', 'SourceChangedError', 'NoSuchBucket'].includes(name);
+  return [
+    'NoSuchKey',
+    'NoSuchVersion',
+    'NotFound',
+    'AccessDenied',
+    'InvalidRange',
+    'ChecksumMismatchError',
+    'SourceChangedError',
+    'NoSuchBucket',
+  ].includes(name);
 }

@@ -75,7 +75,12 @@ const pendingOf = (asset: ObjectAsset, key: string, v: VersionEntry): PendingVer
  * are done, so any number of duplicated, late or reordered events end in the same replica.
  * Stops at the first version that fails, so the replica never gets versions out of order.
  */
-export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, prelisted?: VersionEntry[]): Promise<KeyOutcome> {
+export async function replicateKey(
+  deps: ReplicationDeps,
+  asset: ObjectAsset,
+  key: string,
+  prelisted?: VersionEntry[],
+): Promise<KeyOutcome> {
   const replicaKey = replicaKeyFor(asset, key);
   if (Buffer.byteLength(replicaKey, 'utf8') > MAX_KEY_BYTES) {
     const error = new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
@@ -146,7 +151,8 @@ async function syncKey(
   for (const entry of goneFromSource) {
     // A multipart copy of it that began (and yielded, or failed) can never finish: its upload is
     // aborted and its progress forgotten first, so a failure here leaves the version to the next sync.
-    if (entry.uploadSaved) await forgetUpload(deps, asset.name, key, entry.sourceVersionId, { bucket: asset.replica.bucket, key: replicaKey });
+    if (entry.uploadSaved)
+      await forgetUpload(deps, asset.name, key, entry.sourceVersionId, { bucket: asset.replica.bucket, key: replicaKey });
     if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.now());
   }
 
@@ -285,9 +291,7 @@ async function replicateVersion(
 
   if (version.kind === 'delete-marker') {
     const adopted = orphan?.entry.kind === 'delete-marker';
-    const replicaVersionId = adopted
-      ? orphan.entry.versionId
-      : await deps.replica.addDeleteMarker(asset.replica.bucket, replicaKey);
+    const replicaVersionId = adopted ? orphan.entry.versionId : await deps.replica.addDeleteMarker(asset.replica.bucket, replicaKey);
     return { ...base, replicaVersionId, lagSeconds: lag(), adopted };
   }
 
@@ -389,7 +393,11 @@ async function replicateLarge(
     key,
     idOf(version),
     request,
-    { partSizeBytes: multipart.partSizeBytes, partConcurrency: multipart.partConcurrency, mode: deps.serverSideCopy === false ? 'stream' : 'copy' },
+    {
+      partSizeBytes: multipart.partSizeBytes,
+      partConcurrency: multipart.partConcurrency,
+      mode: deps.serverSideCopy === false ? 'stream' : 'copy',
+    },
     earlier,
   );
   return {

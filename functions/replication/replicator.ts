@@ -98,7 +98,12 @@ export class ReplicationBatch {
     if (keys.length < 2) return; // one key: its own listing costs the same
     try {
       const maxEntries = Math.min(1000, keys.length * PREFETCH_ENTRIES_PER_KEY);
-      const { histories, through } = await this.depsFor(asset).source.historiesInRange(asset.source.bucket, keys[0]!, keys.at(-1)!, maxEntries);
+      const { histories, through } = await this.depsFor(asset).source.historiesInRange(
+        asset.source.bucket,
+        keys[0]!,
+        keys.at(-1)!,
+        maxEntries,
+      );
       if (through === undefined) return;
       for (const key of keys) {
         if (compareKeys(key, through) <= 0) this.prelisted.set(idOf(asset, key), histories.get(key) ?? []);

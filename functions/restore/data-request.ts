@@ -22,15 +22,20 @@ const restoreSchema = z.strictObject({
   /** Overwrite a target object that is newer than the version being restored. Default false. */
   overwriteNewer: z.boolean().default(false),
   dryRun: z.boolean().default(false),
-  planToken: z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken a dry run returned').optional(),
+  planToken: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken a dry run returned')
+    .optional(),
 });
 const statusSchema = z.strictObject({
   restoreId: z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken of a restore'),
   continuation: z.boolean().optional(),
 });
 
-const EXPECTED =
-  '{"asset": "<object asset>", "prefix"?: "<key prefix>", "asOf"?: "<ISO time>", "target"?: {"bucket", "prefix"?}, "overwriteNewer"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>"}';
+const EXPECTED = [
+  '{"asset": "<object asset>", "prefix"?: "<key prefix>", "asOf"?: "<ISO time>", "target"?: {"bucket", "prefix"?}, ',
+  '"overwriteNewer"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>"}',
+].join('');
 
 /** The request a plan is made for: every default filled in, the time absolute. */
 export interface DataRestoreRequest {
@@ -62,7 +67,10 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
   const input = parsePayload(restoreSchema, payload, EXPECTED);
   const assets = replicatedAssets(policy);
   const asset = assets.find((a) => a.name === input.asset);
-  if (!asset) throw new PayloadError(`asset: ${quote(input.asset)} is not a replicated asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+  if (!asset)
+    throw new PayloadError(
+      `asset: ${quote(input.asset)} is not a replicated asset of the policy (${assets.map((a) => a.name).join(', ')})`,
+    );
 
   const prefix = input.prefix ?? asset.source.prefix;
   if (!prefix.startsWith(asset.source.prefix)) {
@@ -73,7 +81,9 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
   const target = resolveTarget(input.target, asset, policy);
   if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
   if (!input.dryRun && !input.planToken) {
-    throw new PayloadError('planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first');
+    throw new PayloadError(
+      'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
+    );
   }
   const request: DataRestoreRequest = { asset: asset.name, prefix, asOf: asOf.toISOString(), target, overwriteNewer: input.overwriteNewer };
   return { kind: 'restore', request, dryRun: input.dryRun, planToken: input.planToken, asset, asOfDefaulted: input.asOf === undefined };
@@ -85,14 +95,19 @@ function resolveTarget(target: { bucket: string; prefix?: string } | undefined, 
   const prefix = target?.prefix ?? asset.source.prefix;
   if (prefix !== '' && !prefix.endsWith('/')) throw new PayloadError(`target.prefix: ${quote(prefix)} must be empty or end with "/"`);
   const replicaBuckets = new Set(policy.assets.map((a) => a.replica.bucket));
-  if (replicaBuckets.has(bucket)) throw new PayloadError(`target.bucket: ${quote(bucket)} is a replica bucket; a restore never writes into the replica`);
+  if (replicaBuckets.has(bucket))
+    throw new PayloadError(`target.bucket: ${quote(bucket)} is a replica bucket; a restore never writes into the replica`);
   const sources = replicatedAssets(policy).filter((a) => a.source.bucket === bucket);
   const remote = sources.find((a) => a.source.endpoint || a.source.credentialsSecretArn);
-  if (remote) throw new PayloadError(`target.bucket: ${quote(bucket)} is on another endpoint or account (${remote.name}); restore into one of restore.targetBuckets and copy from there`);
+  if (remote)
+    throw new PayloadError(
+      `target.bucket: ${quote(bucket)} is on another endpoint or account (${remote.name}); restore into one of restore.targetBuckets and copy from there`,
+    );
   const region = sources[0]?.source.region ?? policy.restore.targetBuckets.find((t) => t.bucket === bucket)?.region;
   if (!region) {
     throw new PayloadError(
-      `target.bucket: ${quote(bucket)} is outside the policy; restore into an asset's source bucket or one of restore.targetBuckets (${policy.restore.targetBuckets.map((t) => t.bucket).join(', ') || 'none configured'})`,
+      `target.bucket: ${quote(bucket)} is outside the policy; restore into an asset's source bucket or one of ` +
+        `restore.targetBuckets (${policy.restore.targetBuckets.map((t) => t.bucket).join(', ') || 'none configured'})`,
     );
   }
   return { bucket, prefix, region };

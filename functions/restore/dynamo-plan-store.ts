@@ -20,7 +20,11 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
   async create(plan: StoredPlan<C>): Promise<void> {
     const expires = Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400;
     await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { ...key(plan.token), plan, expireAfter: expires }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...key(plan.token), plan, expireAfter: expires },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
     );
   }
 
@@ -89,7 +93,8 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
           TableName: this.table,
           Key: key(token),
           UpdateExpression: 'SET #plan.lease = :lease',
-          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#plan.lease) OR #plan.lease.#until < :now OR #plan.lease.#owner = :owner)',
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(#plan.lease) OR #plan.lease.#until < :now OR #plan.lease.#owner = :owner)',
           ExpressionAttributeNames: { '#plan': 'plan', '#until': 'until', '#owner': 'owner' },
           ExpressionAttributeValues: { ':lease': { owner, until: until.toISOString() }, ':now': now.toISOString(), ':owner': owner },
         }),

@@ -155,7 +155,9 @@ export async function decideKey(
 
   // The same content: the same source version in place, the same SHA-256, or a verified restore of it.
   const unchanged =
-    (request.target.bucket === asset.source.bucket && targetKey === key && ledgerVersionId(current.versionId, current.lastModified) === version.sourceVersionId) ||
+    (request.target.bucket === asset.source.bucket &&
+      targetKey === key &&
+      ledgerVersionId(current.versionId, current.lastModified) === version.sourceVersionId) ||
     (version.sha256 !== undefined && current.fullObjectSha256 === version.sha256) ||
     (current.metadata[RESTORED_FROM] === `${asset.name}/${version.sourceVersionId}` && current.size === version.size);
   if (unchanged) return skip('unchanged');
@@ -275,39 +277,56 @@ export async function planDataRestore(
  * time (the plan's run lease): another one meanwhile gets the plan as it is and does nothing.
  */
 export function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {
-  return withRunLease(deps.plans, plan.token, deps.now(), deps.remainingMs(), () => runLeased(deps, asset, plan), async () => (await deps.plans.get(plan.token)) ?? plan);
+  return withRunLease(
+    deps.plans,
+    plan.token,
+    deps.now(),
+    deps.remainingMs(),
+    () => runLeased(deps, asset, plan),
+    async () => (await deps.plans.get(plan.token)) ?? plan,
+  );
 }
 
 async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {
   const request = plan.request;
   const progress: DataRunProgress =
-    plan.progress && 'restored' in plan.progress ? plan.progress : { restored: { objects: 0, bytes: 0 }, skipped: {}, failures: [], failed: 0 };
+    plan.progress && 'restored' in plan.progress
+      ? plan.progress
+      : { restored: { objects: 0, bytes: 0 }, skipped: {}, failures: [], failed: 0 };
   let savedAt = performance.now();
-  const walked = await walk(deps, asset, request, progress.afterKey, async (d) => {
-    if (d.action === 'skip') {
-      progress.skipped[d.reason] = (progress.skipped[d.reason] ?? 0) + 1;
-      return;
-    }
-    try {
-      await restoreVersion(deps, asset, request.target.bucket, plan.token, d);
-      progress.restored.objects++;
-      progress.restored.bytes += d.version!.size;
-    } catch (error) {
-      if (error instanceof CopyContinuesError) throw error;
+  const walked = await walk(
+    deps,
+    asset,
+    request,
+    progress.afterKey,
+    async (d) => {
+      if (d.action === 'skip') {
+        progress.skipped[d.reason] = (progress.skipped[d.reason] ?? 0) + 1;
+        return;
+      }
+      try {
+        await restoreVersion(deps, asset, request.target.bucket, plan.token, d);
+        progress.restored.objects++;
+        progress.restored.bytes += d.version!.size;
+      } catch (error) {
+        if (error instanceof CopyContinuesError) throw error;
+        progress.failed++;
+        if (progress.failures.length < 50) progress.failures.push({ key: d.key, error: describeError(error) });
+      }
+    },
+    async (afterKey) => {
+      // A checkpoint every half minute, so that an invocation that dies (not one that runs out of time,
+      // which saves and continues) loses little: {"restoreId", "continuation": true} resumes from it.
+      if (performance.now() - savedAt < 30_000) return;
+      savedAt = performance.now();
+      await deps.plans.saveProgress(plan.token, { ...progress, afterKey });
+    },
+    async (key, error) => {
+      // One key that cannot be read fails that key, not the restore.
       progress.failed++;
-      if (progress.failures.length < 50) progress.failures.push({ key: d.key, error: describeError(error) });
-    }
-  }, async (afterKey) => {
-    // A checkpoint every half minute, so that an invocation that dies (not one that runs out of time,
-    // which saves and continues) loses little: {"restoreId", "continuation": true} resumes from it.
-    if (performance.now() - savedAt < 30_000) return;
-    savedAt = performance.now();
-    await deps.plans.saveProgress(plan.token, { ...progress, afterKey });
-  }, async (key, error) => {
-    // One key that cannot be read fails that key, not the restore.
-    progress.failed++;
-    if (progress.failures.length < 50) progress.failures.push({ key, error: describeError(error) });
-  });
+      if (progress.failures.length < 50) progress.failures.push({ key, error: describeError(error) });
+    },
+  );
   progress.afterKey = walked.afterKey;
   const now = deps.now();
   if (!walked.done) {
@@ -316,7 +335,10 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
     return { ...plan, progress };
   }
   const state = progress.failed > 0 ? 'failed' : 'done';
-  const reason = progress.failed > 0 ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}` : undefined;
+  const reason =
+    progress.failed > 0
+      ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}`
+      : undefined;
   await deps.plans.finish(plan.token, state, now, progress, reason);
   return { ...plan, state, finishedAt: now.toISOString(), result: progress, ...(reason && { reason }) };
 }
@@ -386,7 +408,9 @@ export async function restoreData(call: DataRestoreCall, restorer: DataRestorer)
     const asset = restorer.policy.assets.find((a) => a.name === plan.request.asset);
     if (!asset || !isObjectAsset(asset)) throw new PayloadError(`restoreId: asset ${plan.request.asset} is no longer in the policy`);
     const deps = restorer.forAsset(asset, plan.request.target.region);
-    return dataRestoreStatus(plan.state === 'planning' ? await planDataRestore(deps, asset, plan.request, plan) : await runDataRestore(deps, asset, plan));
+    return dataRestoreStatus(
+      plan.state === 'planning' ? await planDataRestore(deps, asset, plan.request, plan) : await runDataRestore(deps, asset, plan),
+    );
   }
   const deps = restorer.forAsset(call.asset, call.request.target.region);
   const plan = call.dryRun
@@ -413,7 +437,13 @@ export async function restoreVersion(
     ...Object.fromEntries(Object.entries(details.metadata).filter(([k]) => !ours.has(k) && k !== RESTORED_FROM)),
     [RESTORED_FROM]: `${asset.name}/${version.sourceVersionId}`,
   };
-  const request = { source, target: { bucket: targetBucket, key: d.targetKey }, details: { ...details, metadata }, metadata, storageClass: 'STANDARD' };
+  const request = {
+    source,
+    target: { bucket: targetBucket, key: d.targetKey },
+    details: { ...details, metadata },
+    metadata,
+    storageClass: 'STANDARD',
+  };
 
   let restored: { versionId: string; sha256?: string; composite?: { digest: string; partSizeBytes: number } };
   if (details.size > deps.multipart.thresholdBytes) {
@@ -421,10 +451,21 @@ export async function restoreVersion(
     let copy;
     try {
       copy = await copyMultipart(
-        { source: deps.replica, replica: deps.target, ledger: deps.ledger, now: deps.now, remainingMs: deps.remainingMs, reserveMs: deps.reserveMs ?? RESERVE_MS },
+        {
+          source: deps.replica,
+          replica: deps.target,
+          ledger: deps.ledger,
+          now: deps.now,
+          remainingMs: deps.remainingMs,
+          reserveMs: deps.reserveMs ?? RESERVE_MS,
+        },
         ...uploadOf,
         request,
-        { partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes, partConcurrency: deps.multipart.partConcurrency, mode: 'copy' },
+        {
+          partSizeBytes: version.partSizeBytes ?? deps.multipart.partSizeBytes,
+          partConcurrency: deps.multipart.partConcurrency,
+          mode: 'copy',
+        },
       );
     } catch (error: unknown) {
       // The restore counts the key as failed and never comes back to it: whatever ended the copy
@@ -455,10 +496,14 @@ async function verifyAgainstLedger(
   version: LedgerEntry,
   reported: { sha256?: string; composite?: { digest: string; partSizeBytes: number } },
 ): Promise<void> {
-  const composite = version.sha256Composite && version.partSizeBytes ? { digest: version.sha256Composite, partSizeBytes: version.partSizeBytes } : undefined;
+  const composite =
+    version.sha256Composite && version.partSizeBytes
+      ? { digest: version.sha256Composite, partSizeBytes: version.partSizeBytes }
+      : undefined;
   // What the copy reported, when it is of a kind the ledger has: no read needed.
   if (composite && reported.composite?.partSizeBytes === composite.partSizeBytes) {
-    if (reported.composite.digest !== composite.digest) throw new ChecksumMismatchError(`composite ${composite.digest}`, `composite ${reported.composite.digest}`, ref.versionId);
+    if (reported.composite.digest !== composite.digest)
+      throw new ChecksumMismatchError(`composite ${composite.digest}`, `composite ${reported.composite.digest}`, ref.versionId);
     return;
   }
   if (version.sha256) {

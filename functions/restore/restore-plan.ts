@@ -85,7 +85,10 @@ export async function withRunLease<T>(
 
 export const newPlanToken = () => randomBytes(16).toString('hex');
 /** A request is plain JSON data (it came from a payload), so its canonical JSON identifies it. */
-export const requestDigest = (request: object) => createHash('sha256').update(canonicalJson(request as JsonValue)).digest('hex');
+export const requestDigest = (request: object) =>
+  createHash('sha256')
+    .update(canonicalJson(request as JsonValue))
+    .digest('hex');
 
 export class PlanTokenError extends Error {
   override readonly name = 'PlanTokenError';
@@ -95,14 +98,21 @@ export class PlanTokenError extends Error {
  * The stored plan a real run may execute: it exists, is of this kind, was made for exactly this
  * request, has not expired, and has not been run. Anything else is one clear error and nothing is done.
  */
-export async function planForRun<C extends PlanContents>(store: PlanStore<C>, token: string, request: C['request'], now: Date): Promise<StoredPlan<C>> {
+export async function planForRun<C extends PlanContents>(
+  store: PlanStore<C>,
+  token: string,
+  request: C['request'],
+  now: Date,
+): Promise<StoredPlan<C>> {
   const plan = await store.get(token);
   if (!plan) throw new PlanTokenError(`planToken: no ${store.kind} plan "${token}"; run with "dryRun": true first`);
   if (plan.requestDigest !== requestDigest(request)) {
     throw new PlanTokenError(`planToken: plan "${token}" was made for another request; run the same payload with "dryRun": true again`);
   }
-  if (plan.state !== 'planned') throw new PlanTokenError(`planToken: plan "${token}" is ${plan.state}; a plan runs once (continue it with {"restoreId": "${token}"})`);
-  if (new Date(plan.expiresAt) <= now) throw new PlanTokenError(`planToken: plan "${token}" expired at ${plan.expiresAt}; run with "dryRun": true again`);
+  if (plan.state !== 'planned')
+    throw new PlanTokenError(`planToken: plan "${token}" is ${plan.state}; a plan runs once (continue it with {"restoreId": "${token}"})`);
+  if (new Date(plan.expiresAt) <= now)
+    throw new PlanTokenError(`planToken: plan "${token}" expired at ${plan.expiresAt}; run with "dryRun": true again`);
   if (!(await store.claim(token, now))) throw new PlanTokenError(`planToken: plan "${token}" is already running`);
   return { ...plan, state: 'running', startedAt: now.toISOString() };
 }

@@ -54,7 +54,8 @@ export function rtoCheck(asset: Asset, result: RestoreTestResult): TargetCheck {
     status: missed ? 'missed' : 'ok',
     ...(missed && { reason: result.ok && result.rtoSeconds !== null ? 'rto-over-target' : 'restore-test-failed' }),
     ...(missed && {
-      description: result.reason ?? (result.rtoSeconds === null ? 'nothing could be restored' : `measured RTO ${Math.round(result.rtoSeconds)} s`),
+      description:
+        result.reason ?? (result.rtoSeconds === null ? 'nothing could be restored' : `measured RTO ${Math.round(result.rtoSeconds)} s`),
     }),
     pendingObjects: 0,
     failedObjects: 0,

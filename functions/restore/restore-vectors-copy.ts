@@ -25,7 +25,15 @@ export function normalisesVectors(engine: Engine, metric: Metric): boolean {
 }
 
 /** The longest index name each engine accepts (Pinecone 45, PostgreSQL identifiers and S3 Vectors 63). */
-const maxNameLength: Record<Engine, number> = { pinecone: 45, pgvector: 63, s3vectors: 63, qdrant: 255, chroma: 255, weaviate: 255, lancedb: 255 };
+const maxNameLength: Record<Engine, number> = {
+  pinecone: 45,
+  pgvector: 63,
+  s3vectors: 63,
+  qdrant: 255,
+  chroma: 255,
+  weaviate: 255,
+  lancedb: 255,
+};
 
 /** `<base><suffix>`, the base shortened where the engine's limit needs it; the suffix keeps only [a-z0-9-]. */
 export function derivedIndexName(engine: Engine, base: string, suffix: string): string {
@@ -136,7 +144,12 @@ export function compareWithManifest(manifest: Manifest, scanned: ScanCheckpoint,
   const fingerprint = { expected: manifest.fingerprint.value, actual: comparable ? scanned.fingerprint : NOT_COMPARABLE };
   const where = `${target.engine} index "${target.index}"`;
   if (count.actual !== count.expected) {
-    return { ok: false, reason: `${where} holds ${count.actual} records; snapshot ${manifest.snapshotId} has ${count.expected}`, count, fingerprint };
+    return {
+      ok: false,
+      reason: `${where} holds ${count.actual} records; snapshot ${manifest.snapshotId} has ${count.expected}`,
+      count,
+      fingerprint,
+    };
   }
   if (comparable && fingerprint.actual !== fingerprint.expected) {
     return {

@@ -27,8 +27,11 @@ const restoreSchema = z
   .refine((p) => !(p.snapshotId && p.before), { path: ['before'], message: 'give snapshotId or before, not both' });
 const statusSchema = z.strictObject({ restoreId: token('of a restore'), continuation: z.boolean().optional() });
 
-export const EXPECTED =
-  '{"asset": "<vector asset>", "snapshotId"?: "<id>" | "before"?: "<ISO time>", "target"?: {"asset"?, "index"?}, "overwrite"?: false, "useNative"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>", "continuation"?: true}';
+export const EXPECTED = [
+  '{"asset": "<vector asset>", "snapshotId"?: "<id>" | "before"?: "<ISO time>", "target"?: {"asset"?, "index"?}, ',
+  '"overwrite"?: false, "useNative"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} ',
+  'or {"restoreId": "<planToken>", "continuation"?: true}',
+].join('');
 
 /**
  * The request a plan is made for, from the payload alone (defaults that need no lookup filled in,
@@ -62,7 +65,10 @@ export function parseVectorRestore(payload: unknown, policy: Policy, now: Date):
   const assets = vectorAssets(policy).map(({ asset }) => asset);
   const named = (field: string, name: string) => {
     const asset = assets.find((a) => a.name === name);
-    if (!asset) throw new PayloadError(`${field}: ${quote(name)} is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+    if (!asset)
+      throw new PayloadError(
+        `${field}: ${quote(name)} is not a vector-index asset of the policy (${assets.map((a) => a.name).join(', ')})`,
+      );
     return asset;
   };
   const source = named('asset', input.asset);
@@ -78,7 +84,9 @@ export function parseVectorRestore(payload: unknown, policy: Policy, now: Date):
   };
   if (input.dryRun) return { kind: 'restore', request, dryRun: true, source, target };
   if (!input.planToken) {
-    throw new PayloadError('planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first');
+    throw new PayloadError(
+      'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
+    );
   }
   return { kind: 'restore', request, dryRun: false, planToken: input.planToken, source, target };
 }

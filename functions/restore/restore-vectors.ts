@@ -131,7 +131,6 @@ export interface VectorRestoreDeps {
   newToken?: () => string;
 }
 
-
 /**
  * One invocation: a dry run (plan and token), a run with the token, the status of a restore, or the
  * continuation of a running one.
@@ -152,12 +151,16 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
   const manifest = await manifestOf(deps.objectsFor(source.replica.bucket), entry);
   const engine = target.source.engine;
   if (!supportsMetric(engine, manifest.metric)) {
-    throw new PayloadError(`target.asset: ${engine} (asset "${target.name}") has no ${manifest.metric} metric, which snapshot ${entry.snapshotId} uses`);
+    throw new PayloadError(
+      `target.asset: ${engine} (asset "${target.name}") has no ${manifest.metric} metric, which snapshot ${entry.snapshotId} uses`,
+    );
   }
   const index = request.target.index ?? derivedIndexName(engine, manifest.index, `-restored-${manifest.snapshotId}`);
   const live = liveSourceAt(deps.policy, target, index);
   if (live && !request.overwrite) {
-    throw new PayloadError(`target.index: ${quote(index)} is the live source index of asset "${live.name}"; restoring into it needs "overwrite": true`);
+    throw new PayloadError(
+      `target.index: ${quote(index)} is the live source index of asset "${live.name}"; restoring into it needs "overwrite": true`,
+    );
   }
   const store = await deps.openStore(target);
   let targetExists: boolean;
@@ -169,7 +172,9 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
     await store.close();
   }
   if (targetExists && !request.overwrite) {
-    throw new PayloadError(`target.index: ${engine} index ${quote(index)} exists; set "overwrite": true to drop and recreate it, or choose another target.index`);
+    throw new PayloadError(
+      `target.index: ${engine} index ${quote(index)} exists; set "overwrite": true to drop and recreate it, or choose another target.index`,
+    );
   }
   const estimatedSeconds = Math.ceil(
     manifest.count / ASSUMED_THROUGHPUT.writeRecordsPerSecond +
@@ -219,14 +224,20 @@ async function resolveSnapshot(request: VectorRestoreRequest, catalog: SnapshotC
     const entry = await catalog.get(asset, snapshotId);
     if (!entry) throw new PayloadError(`snapshotId: asset "${asset}" has no snapshot ${quote(snapshotId)}`);
     if (entry.state !== 'verified') {
-      throw new PayloadError(`snapshotId: snapshot ${quote(snapshotId)} of "${asset}" is ${entry.state}${entry.reason ? ` (${entry.reason})` : ''}; only verified snapshots are restored`);
+      throw new PayloadError(
+        `snapshotId: snapshot ${quote(snapshotId)} of "${asset}" is ${entry.state}${entry.reason ? ` (${entry.reason})` : ''}; only verified snapshots are restored`,
+      );
     }
     return entry;
   }
   const cutoff = before === null ? Infinity : new Date(before).getTime();
   const entry = (await catalog.list(asset)).find((e) => e.state === 'verified' && new Date(e.startedAt).getTime() < cutoff);
   if (entry) return entry;
-  throw new PayloadError(before === null ? `asset: "${asset}" has no verified snapshot` : `before: asset "${asset}" has no verified snapshot started before ${before}`);
+  throw new PayloadError(
+    before === null
+      ? `asset: "${asset}" has no verified snapshot`
+      : `before: asset "${asset}" has no verified snapshot started before ${before}`,
+  );
 }
 
 async function manifestOf(objects: SnapshotObjects, entry: SnapshotEntry): Promise<Manifest> {
@@ -256,11 +267,18 @@ function liveSourceAt(policy: Policy, target: VectorAsset, index: string): Vecto
 
 function nativeAvailability(useNative: boolean, manifest: Manifest, store: VectorStore): { ok: boolean; note?: string } {
   if (!useNative) return { ok: false };
-  if (!manifest.native) return { ok: false, note: `useNative: snapshot ${manifest.snapshotId} has no native snapshot; restoring from the chunks` };
+  if (!manifest.native)
+    return { ok: false, note: `useNative: snapshot ${manifest.snapshotId} has no native snapshot; restoring from the chunks` };
   if (store.engine !== manifest.engine || !store.native?.restore) {
-    return { ok: false, note: `useNative: a ${manifest.native.format} restores only into ${manifest.engine} with native restore; restoring from the chunks` };
+    return {
+      ok: false,
+      note: `useNative: a ${manifest.native.format} restores only into ${manifest.engine} with native restore; restoring from the chunks`,
+    };
   }
-  return { ok: true, note: `native ${manifest.native.format} "${manifest.native.id}"; falls back to the chunks if ${manifest.engine} refuses it` };
+  return {
+    ok: true,
+    note: `native ${manifest.native.format} "${manifest.native.id}"; falls back to the chunks if ${manifest.engine} refuses it`,
+  };
 }
 
 class PlanNotRunningError extends Error {
@@ -272,7 +290,14 @@ class PlanNotRunningError extends Error {
 
 /** execute, holding the plan's run lease (another invocation running it: its status, nothing done). */
 function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
-  return withRunLease(deps.plans, stored.token, deps.now(), deps.remainingMs(), () => execute(stored, deps), async () => statusOf((await deps.plans.get(stored.token))!));
+  return withRunLease(
+    deps.plans,
+    stored.token,
+    deps.now(),
+    deps.remainingMs(),
+    () => execute(stored, deps),
+    async () => statusOf((await deps.plans.get(stored.token))!),
+  );
 }
 
 /** Runs (or continues) a claimed plan from its checkpoint until it is done or time runs out. */
@@ -384,7 +409,14 @@ async function createTarget(
   if (exists && !request.overwrite && progress?.phase !== 'create') {
     return `${engine} index "${index}" was created after the dry run, whose plan does not overwrite it; run a new dry run`;
   }
-  const base: VectorRestoreProgress = { phase: 'create', method: 'chunks', write: { chunk: 0, offset: 0, written: 0 }, scan: null, nativeFailed: null, lastError: null };
+  const base: VectorRestoreProgress = {
+    phase: 'create',
+    method: 'chunks',
+    write: { chunk: 0, offset: 0, written: 0 },
+    scan: null,
+    nativeFailed: null,
+    lastError: null,
+  };
   await save(base);
   let nativeFailed: string | null = null;
   if (plan.method === 'native' && manifest.native && store.native) {

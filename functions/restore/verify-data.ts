@@ -55,7 +55,8 @@ export interface VerifyDataDeps {
   reserveMs?: number;
 }
 
-const keyOf = (asset: ObjectAsset, replicaKey: string) => asset.source.prefix + replicaKey.slice(replicaKeyFor(asset, asset.source.prefix).length);
+const keyOf = (asset: ObjectAsset, replicaKey: string) =>
+  asset.source.prefix + replicaKey.slice(replicaKeyFor(asset, asset.source.prefix).length);
 
 async function startCycle(deps: VerifyDataDeps, asset: ObjectAsset, previous: ScrubState | undefined): Promise<ScrubState> {
   let totalVersions = 0;
@@ -79,7 +80,11 @@ async function startCycle(deps: VerifyDataDeps, asset: ObjectAsset, previous: Sc
 }
 
 /** Hashes one replica version the way the ledger recorded it (whole, or part by part). */
-async function check(deps: VerifyDataDeps, ref: { bucket: string; key: string; versionId: string }, entry: LedgerEntry | undefined): Promise<string | undefined> {
+async function check(
+  deps: VerifyDataDeps,
+  ref: { bucket: string; key: string; versionId: string },
+  entry: LedgerEntry | undefined,
+): Promise<string | undefined> {
   if (!entry) return 'no ledger entry for this replica version';
   if (entry.sha256) {
     const actual = await deps.replica.sha256(ref);
@@ -142,7 +147,11 @@ async function scrub(deps: VerifyDataDeps, asset: ObjectAsset, state: ScrubState
   const quota = scrubQuota(asset, state, startedAt);
   const reserveMs = deps.reserveMs ?? 60_000;
   const run: ScrubRun = { sample: [], read: 0, mismatches: 0, problems: [], reachedEnd: true };
-  const walk: AsyncIterable<KeyHistory> = deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix), state.afterKey);
+  const walk: AsyncIterable<KeyHistory> = deps.replica.keysUnder(
+    asset.replica.bucket,
+    replicaKeyFor(asset, asset.source.prefix),
+    state.afterKey,
+  );
   for await (const history of walk) {
     if (run.read >= quota || deps.remainingMs() < reserveMs) {
       run.reachedEnd = false;
@@ -199,7 +208,13 @@ async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt
         sample.slice(i, i + 8).map(async (decision) => {
           try {
             // A sample copy never pauses: samples are small, and their scratch copies are removed at once.
-            await restoreVersion({ ...deps, target: deps.replica, remainingMs: () => Infinity }, asset, asset.replica.bucket, `verify-${startedAt.getTime()}`, decision);
+            await restoreVersion(
+              { ...deps, target: deps.replica, remainingMs: () => Infinity },
+              asset,
+              asset.replica.bucket,
+              `verify-${startedAt.getTime()}`,
+              decision,
+            );
             restoredBytes += decision.version!.size;
           } catch (error) {
             failures.push(`${decision.key}: ${describeError(error)}`);
@@ -219,7 +234,9 @@ export async function verifyDataRestore(deps: VerifyDataDeps, asset: ObjectAsset
   if (!state || (state.afterKey === undefined && state.lastCycle?.cycle === state.cycle)) state = await startCycle(deps, asset, state);
   // Problems of the last completed cycle count until the current cycle completes clean.
   const previousBad =
-    state.lastCycle && state.lastCycle.cycle !== state.cycle && state.lastCycle.mismatches > 0 ? { count: state.lastCycle.mismatches, cycle: state.lastCycle.cycle } : undefined;
+    state.lastCycle && state.lastCycle.cycle !== state.cycle && state.lastCycle.mismatches > 0
+      ? { count: state.lastCycle.mismatches, cycle: state.lastCycle.cycle }
+      : undefined;
   const previousProblems = previousBad ? (state.lastCycleProblems ?? []) : [];
 
   const run = await scrub(deps, asset, state, startedAt);

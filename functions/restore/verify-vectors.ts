@@ -33,7 +33,10 @@ const K = 10;
 export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVectorsDeps): Promise<RestoreTestResult> {
   const startedAt = deps.now();
   const checks: Record<string, JsonValue> = {};
-  const finish = (reason: string | undefined, restore: { ms: number; restored: number; total: number; completed: boolean }): RestoreTestResult => ({
+  const finish = (
+    reason: string | undefined,
+    restore: { ms: number; restored: number; total: number; completed: boolean },
+  ): RestoreTestResult => ({
     asset: asset.name,
     kind: 'vectors',
     ok: reason === undefined,
@@ -101,7 +104,14 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
       restore.ms = deps.now().getTime() - restoreStart;
     }
 
-    const scanned = await scanIndex({ store, index: scratch, from: scanStart(), pageSize: deps.pageSize ?? 1000, hasTime: () => true, checkpoint: async () => {} });
+    const scanned = await scanIndex({
+      store,
+      index: scratch,
+      from: scanStart(),
+      pageSize: deps.pageSize ?? 1000,
+      hasTime: () => true,
+      checkpoint: async () => {},
+    });
     const content = compareWithManifest(manifest, scanned.at, { engine: store.engine, index: scratch });
     checks.count = content.count;
     checks.fingerprint = content.fingerprint;
@@ -112,7 +122,10 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
       const recall = await goldenRecall(store, asset.source.index, scratch, golden);
       checks.recall = { k: K, queries: golden.length, mean: recall.mean, min: recall.min, required, exactSearch: store.exactSearch };
       if (recall.mean < required) {
-        reason ??= `recall@${K} ${recall.mean.toFixed(3)} over ${golden.length} golden queries (source index "${asset.source.index}" against the restore) is below the required ${required}${store.exactSearch ? ' (exact search)' : ''}; has the source changed since snapshot ${entry.snapshotId}, or does the restore differ?`;
+        reason ??=
+          `recall@${K} ${recall.mean.toFixed(3)} over ${golden.length} golden queries (source index "${asset.source.index}" against ` +
+          `the restore) is below the required ${required}${store.exactSearch ? ' (exact search)' : ''}; ` +
+          `has the source changed since snapshot ${entry.snapshotId}, or does the restore differ?`;
       }
     } catch (error) {
       checks.recall = { k: K, queries: golden.length, required, error: describeError(error) };
@@ -174,7 +187,13 @@ async function dropScratch(store: VectorStore, scratch: string): Promise<true | 
 }
 
 /** A snapshot that does not restore is no recovery point: the catalog says so, like snapshot-vectors' read-back. */
-async function markCorrupt(deps: VerifyVectorsDeps, asset: string, snapshotId: string, error: SnapshotCorruptError, checks: Record<string, JsonValue>) {
+async function markCorrupt(
+  deps: VerifyVectorsDeps,
+  asset: string,
+  snapshotId: string,
+  error: SnapshotCorruptError,
+  checks: Record<string, JsonValue>,
+) {
   await deps.catalog.update(asset, snapshotId, { state: 'corrupt', reason: `restore test: ${error.message}` });
   checks.snapshotMarkedCorrupt = true;
   return `snapshot ${snapshotId} does not restore: ${error.message}; it is marked corrupt in the catalog`;

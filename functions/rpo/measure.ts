@@ -48,8 +48,7 @@ export interface MeasureDeps {
   queueAgeSeconds?: number;
 }
 
-const seconds = (from: string | Date, to: Date) =>
-  Math.max(0, (to.getTime() - new Date(from).getTime()) / 1000);
+const seconds = (from: string | Date, to: Date) => Math.max(0, (to.getTime() - new Date(from).getTime()) / 1000);
 
 /**
  * Live RPO of one asset: how much (in time) would be lost if the primary region died now. Reads

@@ -31,20 +31,22 @@ export interface MonitorRun {
  * One run of measure-rpo: measures every asset, publishes its metrics (through `publish`), and
  * raises or clears its alert. A failure on one asset is recorded and does not stop the others.
  */
-export async function runMonitor(
-  deps: MonitorDeps,
-  publish: (m: AssetMeasurement) => void = () => undefined,
-): Promise<MonitorRun> {
+export async function runMonitor(deps: MonitorDeps, publish: (m: AssetMeasurement) => void = () => undefined): Promise<MonitorRun> {
   const now = deps.now();
   const run: MonitorRun = { measurements: [], events: [], deadLetterDepth: await deps.deadLetters.depth(), errors: [] };
   const windowSeconds = scheduleIntervalSeconds(deps.policy.monitoring.schedule);
   const queueAgeSeconds = await deps.queueAge.oldestMessageAgeSeconds(now);
   for (const asset of deps.policy.assets) {
     try {
-      const measurement = await measureAsset({ ledger: deps.ledger, snapshots: deps.snapshots, at: now, windowSeconds, queueAgeSeconds }, asset);
+      const measurement = await measureAsset(
+        { ledger: deps.ledger, snapshots: deps.snapshots, at: now, windowSeconds, queueAgeSeconds },
+        asset,
+      );
       publish(measurement);
       run.measurements.push(measurement);
-      run.events.push(...(await evaluateCheck({ ...deps, recoverySeconds: deps.policy.monitoring.recoverySeconds }, rpoCheck(measurement))));
+      run.events.push(
+        ...(await evaluateCheck({ ...deps, recoverySeconds: deps.policy.monitoring.recoverySeconds }, rpoCheck(measurement))),
+      );
     } catch (error: unknown) {
       run.errors.push({ asset: asset.name, error: describeError(error) });
     }

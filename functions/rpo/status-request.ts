@@ -44,7 +44,11 @@ export function renderStatusTable(report: StatusReport): string {
   }));
   const columns = Object.keys(rows[0] ?? { ASSET: '' }) as (keyof (typeof rows)[number])[];
   const width = (c: (typeof columns)[number]) => Math.max(c.length, ...rows.map((r) => r[c].length));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(width(columns[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(width(columns[i]!)))
+      .join('  ')
+      .trimEnd();
   return [
     `DR status at ${report.generatedAt}; dead-letter queue: ${report.deadLetterDepth} message(s)`,
     line(columns as string[]),

@@ -43,7 +43,9 @@ function s3Options({ writes }: { writes: boolean }): Pick<S3ClientConfig, 'reque
 
 const regionalS3 = perKey((id) => {
   const [region, forcePathStyle, writes] = id.split(':');
-  return tracer.captureAWSv3Client(new S3Client({ region, forcePathStyle: forcePathStyle === 'true', ...s3Options({ writes: writes === 'true' }) }));
+  return tracer.captureAWSv3Client(
+    new S3Client({ region, forcePathStyle: forcePathStyle === 'true', ...s3Options({ writes: writes === 'true' }) }),
+  );
 });
 
 /**

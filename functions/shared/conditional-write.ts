@@ -11,7 +11,11 @@ export async function writeIf(write: () => Promise<unknown>): Promise<boolean> {
     await write();
     return true;
   } catch (error: unknown) {
-    if (error instanceof ConditionalCheckFailedException || (error as { name?: unknown } | null)?.name === 'ConditionalCheckFailedException') return false;
+    if (
+      error instanceof ConditionalCheckFailedException ||
+      (error as { name?: unknown } | null)?.name === 'ConditionalCheckFailedException'
+    )
+      return false;
     throw error;
   }
 }

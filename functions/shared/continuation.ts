@@ -13,6 +13,8 @@ export class LambdaSelfContinuation implements Continuation {
   ) {}
 
   async continueLater(payload: Record<string, unknown>): Promise<void> {
-    await this.lambda.send(new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: JSON.stringify(payload) }));
+    await this.lambda.send(
+      new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'Event', Payload: JSON.stringify(payload) }),
+    );
   }
 }

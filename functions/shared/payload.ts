@@ -35,6 +35,7 @@ export const CLOCK_SKEW_MS = 60_000;
  */
 export function pastTime(field: string, iso: string, now: Date): Date {
   const at = new Date(iso);
-  if (at.getTime() > now.getTime() + CLOCK_SKEW_MS) throw new PayloadError(`${field}: ${iso} is in the future (it is ${now.toISOString()})`);
+  if (at.getTime() > now.getTime() + CLOCK_SKEW_MS)
+    throw new PayloadError(`${field}: ${iso} is in the future (it is ${now.toISOString()})`);
   return at;
 }

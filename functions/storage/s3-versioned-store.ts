@@ -192,11 +192,14 @@ export class S3VersionedStore implements VersionedStore {
         MaxKeys: maxKeys,
       });
       let raw = '';
-      command.middlewareStack.add(captureRawBody<ListObjectVersionsCommandInput, ListObjectVersionsCommandOutput>((text) => (raw = text)), {
-        step: 'deserialize',
-        priority: 'low',
-        name: 'drCaptureVersionListing',
-      });
+      command.middlewareStack.add(
+        captureRawBody<ListObjectVersionsCommandInput, ListObjectVersionsCommandOutput>((text) => (raw = text)),
+        {
+          step: 'deserialize',
+          priority: 'low',
+          name: 'drCaptureVersionListing',
+        },
+      );
       const page = await this.s3.send(command);
       const documentOrder = new Map(versionIdsInDocumentOrder(raw).map((id, i) => [id, i] as const));
       const decode = (k: string | undefined) => (k !== undefined && page.EncodingType === 'url' ? (decodeFormKey(k) ?? k) : (k ?? ''));
@@ -314,9 +317,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async tagging(ref: ObjectRef): Promise<string> {
-    const { TagSet = [] } = await this.s3.send(
-      new GetObjectTaggingCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }),
-    );
+    const { TagSet = [] } = await this.s3.send(new GetObjectTaggingCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }));
     return TagSet.map((t) => `${encodeURIComponent(t.Key ?? '')}=${encodeURIComponent(t.Value ?? '')}`).join('&');
   }
 
@@ -345,7 +346,9 @@ export class S3VersionedStore implements VersionedStore {
       }),
     );
     if (!result.VersionId || result.VersionId === 'null') {
-      throw new BucketNotVersionedError(`write into ${request.target.bucket} created no new version (versioning changed during the write?)`);
+      throw new BucketNotVersionedError(
+        `write into ${request.target.bucket} created no new version (versioning changed during the write?)`,
+      );
     }
     return { versionId: result.VersionId, retries: retriesOf(result) };
   }
@@ -429,12 +432,18 @@ export class S3VersionedStore implements VersionedStore {
         MultipartUpload: {
           Parts: [...parts]
             .sort((a, b) => a.partNumber - b.partNumber)
-            .map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ...(p.sha256 && { ChecksumSHA256: Buffer.from(p.sha256, 'hex').toString('base64') }) })),
+            .map((p) => ({
+              PartNumber: p.partNumber,
+              ETag: p.etag,
+              ...(p.sha256 && { ChecksumSHA256: Buffer.from(p.sha256, 'hex').toString('base64') }),
+            })),
         },
       }),
     );
     if (!result.VersionId || result.VersionId === 'null') {
-      throw new BucketNotVersionedError(`multipart copy into ${target.bucket} created no new version (versioning changed during the copy?)`);
+      throw new BucketNotVersionedError(
+        `multipart copy into ${target.bucket} created no new version (versioning changed during the copy?)`,
+      );
     }
     return { versionId: result.VersionId, retries: retriesOf(result) };
   }

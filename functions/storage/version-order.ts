@@ -14,10 +14,7 @@ export function chronological(
   const position = (e: VersionEntry & { arrayIndex: number }) => documentOrder?.get(e.versionId) ?? e.arrayIndex;
   return [...entries]
     .sort(
-      (a, b) =>
-        a.lastModified.getTime() - b.lastModified.getTime() ||
-        Number(a.isLatest) - Number(b.isLatest) ||
-        position(b) - position(a),
+      (a, b) => a.lastModified.getTime() - b.lastModified.getTime() || Number(a.isLatest) - Number(b.isLatest) || position(b) - position(a),
     )
     .map(({ arrayIndex: _ignored, ...entry }) => entry);
 }

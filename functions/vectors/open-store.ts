@@ -30,11 +30,20 @@ export async function openVectorStore(asset: VectorAsset): Promise<VectorStore> 
     case 'weaviate':
       return (await import('./adapters/weaviate.js')).weaviateStore({ url: endpoint, apiKey: await apiKey() });
     case 'pinecone':
-      return (await import('./adapters/pinecone.js')).pineconeStore({ apiKey: (await apiKey())!, ...(endpoint && { controlPlaneUrl: endpoint }) });
+      return (await import('./adapters/pinecone.js')).pineconeStore({
+        apiKey: (await apiKey())!,
+        ...(endpoint && { controlPlaneUrl: endpoint }),
+      });
     case 'lancedb':
-      return (await import('./adapters/lancedb.js')).lanceDbStore({ uri: endpoint, ...(endpoint.startsWith('s3://') && { storageOptions: lanceDbS3Options(region) }) });
+      return (await import('./adapters/lancedb.js')).lanceDbStore({
+        uri: endpoint,
+        ...(endpoint.startsWith('s3://') && { storageOptions: lanceDbS3Options(region) }),
+      });
     case 's3vectors':
-      return (await import('./adapters/s3vectors.js')).s3VectorsStore({ vectorBucketName: asset.source.vectorBucket!, client: s3VectorsClient(region) });
+      return (await import('./adapters/s3vectors.js')).s3VectorsStore({
+        vectorBucketName: asset.source.vectorBucket!,
+        client: s3VectorsClient(region),
+      });
   }
 }
 

@@ -36,7 +36,12 @@ export async function readManifest(objects: SnapshotObjects, prefix: string): Pr
  * The records of one chunk, after checking its SHA-256 and record count against the manifest.
  * Memory holds one chunk at a time.
  */
-export async function readChunk(objects: SnapshotObjects, prefix: string, chunk: ManifestChunk, dimensions: number): Promise<VectorRecord[]> {
+export async function readChunk(
+  objects: SnapshotObjects,
+  prefix: string,
+  chunk: ManifestChunk,
+  dimensions: number,
+): Promise<VectorRecord[]> {
   return decodeChunk(`${prefix}${chunk.key}`, await objects.get(`${prefix}${chunk.key}`), chunk, dimensions);
 }
 
@@ -63,7 +68,9 @@ async function decodeChunk(key: string, body: Buffer | undefined, chunk: Manifes
       throw error;
     }
     if (record.vector.length !== dimensions) {
-      throw new SnapshotCorruptError(`${key} line ${i + 1}: vector has ${record.vector.length} dimensions, the manifest says ${dimensions}`);
+      throw new SnapshotCorruptError(
+        `${key} line ${i + 1}: vector has ${record.vector.length} dimensions, the manifest says ${dimensions}`,
+      );
     }
     return record;
   });
@@ -105,9 +112,12 @@ export async function verifySnapshotFiles(
       count++;
     }
   }
-  if (count !== manifest.count) throw new SnapshotCorruptError(`${prefix}: chunks hold ${count} records, the manifest says ${manifest.count}`);
+  if (count !== manifest.count)
+    throw new SnapshotCorruptError(`${prefix}: chunks hold ${count} records, the manifest says ${manifest.count}`);
   if (fingerprint.hex !== manifest.fingerprint.value) {
-    throw new SnapshotCorruptError(`${prefix}: content fingerprint ${fingerprint.hex} does not match the manifest's ${manifest.fingerprint.value}`);
+    throw new SnapshotCorruptError(
+      `${prefix}: content fingerprint ${fingerprint.hex} does not match the manifest's ${manifest.fingerprint.value}`,
+    );
   }
   return { done: true };
 }

@@ -23,7 +23,11 @@ export const chunkKey = (prefix: string, sequence: number) => `${prefix}chunks/$
 export const manifestKey = (prefix: string) => `${prefix}manifest.json`;
 
 /** Snapshot ids sort by time: 2026-11-26T15-42-07Z (colons are awkward in S3 keys and URLs). */
-export const snapshotIdAt = (at: Date) => at.toISOString().replace(/\.\d{3}Z$/, 'Z').replaceAll(':', '-');
+export const snapshotIdAt = (at: Date) =>
+  at
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replaceAll(':', '-');
 
 const littleEndian = endianness() === 'LE';
 
@@ -65,8 +69,10 @@ export function decodeRecord(line: string, where: string): VectorRecord {
   if (typeof vector !== 'string') throw new SnapshotFormatError(`${where}: "vector" must be base64`);
   const bytes = Buffer.from(vector, 'base64');
   const padding = vector.endsWith('==') ? 2 : vector.endsWith('=') ? 1 : 0;
-  if (vector.length % 4 !== 0 || bytes.length !== (vector.length / 4) * 3 - padding) throw new SnapshotFormatError(`${where}: "vector" must be base64`);
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new SnapshotFormatError(`${where}: "metadata" must be an object`);
+  if (vector.length % 4 !== 0 || bytes.length !== (vector.length / 4) * 3 - padding)
+    throw new SnapshotFormatError(`${where}: "vector" must be base64`);
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    throw new SnapshotFormatError(`${where}: "metadata" must be an object`);
   return { id, vector: vectorFromBytes(bytes), metadata: metadata as Metadata };
 }
 
@@ -87,7 +93,12 @@ export function recordDigest(record: VectorRecord): bigint {
   dims.writeUInt32BE(record.vector.length);
   const input = Buffer.concat([lengths, id, dims, vectorBytes(record.vector), Buffer.from(canonicalJson(record.metadata), 'utf8')]);
   const digest = hash('sha256', input, 'buffer');
-  return (digest.readBigUInt64BE(0) << 192n) | (digest.readBigUInt64BE(8) << 128n) | (digest.readBigUInt64BE(16) << 64n) | digest.readBigUInt64BE(24);
+  return (
+    (digest.readBigUInt64BE(0) << 192n) |
+    (digest.readBigUInt64BE(8) << 128n) |
+    (digest.readBigUInt64BE(16) << 64n) |
+    digest.readBigUInt64BE(24)
+  );
 }
 
 export class Fingerprint {

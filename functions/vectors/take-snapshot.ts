@@ -186,7 +186,8 @@ async function writeChunks(
 
   const progress = await stored;
   if (progress === 'busy') return { outcome: 'busy', snapshotId: entry.snapshotId };
-  if (!progress.scanDone) return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: progress.count, chunks: progress.nextChunk };
+  if (!progress.scanDone)
+    return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: progress.count, chunks: progress.nextChunk };
   return { outcome: 'scanned', progress };
 }
 
@@ -263,7 +264,12 @@ class ChunkBuilder {
 }
 
 /** Writes the manifest (last), after checking every chunk is stored with the expected checksum. */
-async function finish(target: SnapshotTarget, deps: SnapshotDeps, entry: SnapshotEntry, progress: SnapshotProgress): Promise<SnapshotEntry> {
+async function finish(
+  target: SnapshotTarget,
+  deps: SnapshotDeps,
+  entry: SnapshotEntry,
+  progress: SnapshotProgress,
+): Promise<SnapshotEntry> {
   const finishedAt = deps.now().toISOString();
   const chunks: ManifestChunk[] = [];
   for (let i = 0; i < progress.nextChunk; i++) {
@@ -311,7 +317,14 @@ async function finish(target: SnapshotTarget, deps: SnapshotDeps, entry: Snapsho
     sha256: createHash('sha256').update(body).digest('hex'),
     contentType: 'application/json',
   });
-  const patch = { state: 'complete' as const, finishedAt, count: progress.count, bytes: progress.bytes, chunks: chunks.length, fingerprint: progress.fingerprint };
+  const patch = {
+    state: 'complete' as const,
+    finishedAt,
+    count: progress.count,
+    bytes: progress.bytes,
+    chunks: chunks.length,
+    fingerprint: progress.fingerprint,
+  };
   await deps.catalog.update(target.asset, entry.snapshotId, patch);
   return { ...entry, ...patch };
 }
@@ -334,7 +347,14 @@ async function verify(deps: SnapshotDeps, entry: SnapshotEntry): Promise<Snapsho
     return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: entry.count, chunks: entry.chunks };
   }
   await deps.catalog.update(entry.asset, entry.snapshotId, { state: 'verified', verifiedAt: deps.now().toISOString() });
-  return { outcome: 'verified', snapshotId: entry.snapshotId, count: entry.count, bytes: entry.bytes, chunks: entry.chunks, fingerprint: entry.fingerprint! };
+  return {
+    outcome: 'verified',
+    snapshotId: entry.snapshotId,
+    count: entry.count,
+    bytes: entry.bytes,
+    chunks: entry.chunks,
+    fingerprint: entry.fingerprint!,
+  };
 }
 
 async function fail(deps: SnapshotDeps, entry: SnapshotEntry, reason: string): Promise<SnapshotRun> {

@@ -36,7 +36,8 @@ async function main() {
       succeeded += result.succeeded;
       failed += result.failed;
       if (result.received > 0) idle = 0;
-      else if (expect === 0 && ++idle >= 2) return; // drained
+      else if (expect === 0 && ++idle >= 2)
+        return; // drained
       else if (expect > 0 && succeeded >= expect) return;
       else if (result.received === 0) await new Promise((r) => setTimeout(r, 20));
     }

@@ -75,7 +75,9 @@ async function seedInParts(s3: S3Client, bucket: string, key: string, size: numb
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
   const parts = [];
   for (let start = 0, n = 1; start < size; start += 64 * MIB, n++) {
-    const { ETag } = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: body(Math.min(64 * MIB, size - start), n) }));
+    const { ETag } = await s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: body(Math.min(64 * MIB, size - start), n) }),
+    );
     parts.push({ PartNumber: n, ETag });
   }
   await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
@@ -103,24 +105,42 @@ async function run(aws: Awaited<ReturnType<typeof startLocalAws>>) {
     rpoTargetSeconds: 3600
     rtoTargetSeconds: 86400
     tier: high`;
+  const assets = [
+    asset('a', 'bench-src', 'a/'),
+    asset('b', 'bench-src', 'b/'),
+    asset('c', 'bench-src', 'c/'),
+    asset('d', 'bench-src', 'd/'),
+    asset('s', 'bench-remote', 'c/', `, endpoint: '${aws.endpoint}', forcePathStyle: true`),
+  ];
   writeFileSync(
     policyFile,
     `version: 1
 deployment: { region: ${REGION} }
 replication: { maxReceiveCount: 5, batchSize: 10, timeoutSeconds: 900, partConcurrency: ${CONCURRENCY} }
-assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('c', 'bench-src', 'c/')}${asset('d', 'bench-src', 'd/')}${asset('s', 'bench-remote', 'c/', `, endpoint: '${aws.endpoint}', forcePathStyle: true`)}
+assets:${assets.join('')}
 `,
   );
   const policy = loadPolicyFile(policyFile);
   const stack = await deployLocalStack(policy, { visibilityTimeoutSeconds: 900 });
   // A 1 GiB copy part by part on a busy local AWS can take minutes: give such requests time.
-  const env = { ...process.env, LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile, REPLICATION_QUEUE_URL: stack.queueUrl, DR_S3_REQUEST_TIMEOUT_MS: '900000' };
+  const env = {
+    ...process.env,
+    LEDGER_TABLE: stack.ledgerTable,
+    DR_POLICY_FILE: policyFile,
+    REPLICATION_QUEUE_URL: stack.queueUrl,
+    DR_S3_REQUEST_TIMEOUT_MS: '900000',
+  };
   const s3 = new S3Client({ region: REGION, forcePathStyle: true });
   const sqs = new SQSClient({ region: REGION });
   // Events off while seeding: each case's messages are queued just before its run.
   await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: {} }));
   for (const bucket of ['bench-rclone', 'bench-awscli', 'bench-remote', 'bench-floor']) {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(REGION === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: REGION as BucketLocationConstraint } }) }));
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        ...(REGION === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: REGION as BucketLocationConstraint } }),
+      }),
+    );
     await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
   }
 
@@ -130,7 +150,9 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
     const seedOne = async () => {
       while (next < c.count) {
         const i = next++;
-        await s3.send(new PutObjectCommand({ Bucket: 'bench-src', Key: `${c.id}/obj-${String(i).padStart(5, '0')}.bin`, Body: body(c.size, i) }));
+        await s3.send(
+          new PutObjectCommand({ Bucket: 'bench-src', Key: `${c.id}/obj-${String(i).padStart(5, '0')}.bin`, Body: body(c.size, i) }),
+        );
       }
     };
     await Promise.all(Array.from({ length: 8 }, seedOne));
@@ -142,7 +164,9 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
       await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: stack.queueUrl,
-          Entries: keys.slice(i, i + 10).map((key, j) => ({ Id: String(j), MessageBody: JSON.stringify({ reconcile: { bucket, keys: [key] } }) })),
+          Entries: keys
+            .slice(i, i + 10)
+            .map((key, j) => ({ Id: String(j), MessageBody: JSON.stringify({ reconcile: { bucket, keys: [key] } }) })),
         }),
       );
     }
@@ -171,11 +195,19 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   };
   const engine = async (label: string, bucket: string, keys: string[], c: (typeof cases)[number]): Promise<Run> => {
     await queueKeys(bucket, keys);
-    const { run, out, failed } = await job(label, 'engine-run.ts', ['--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY)], c);
+    const { run, out, failed } = await job(
+      label,
+      'engine-run.ts',
+      ['--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY)],
+      c,
+    );
     // A failed attempt is retried (the message comes back); what counts is that nothing is left over.
     const dead = await new SqsDeadLetterQueue(sqs, stack.deadLetterQueueUrl).depth();
     if (dead > 0) {
-      const errors = `${out.stdout}\n${out.stderr}`.split('\n').filter((l) => l.includes('"error"')).slice(0, 3);
+      const errors = `${out.stdout}\n${out.stderr}`
+        .split('\n')
+        .filter((l) => l.includes('"error"'))
+        .slice(0, 3);
       throw new Error(`${label}: ${dead} messages dead-lettered:\n${errors.join('\n')}`);
     }
     retriedAttempts.set(`${c.name} ${label}`, failed);
@@ -195,7 +227,12 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   };
   const awsConfig = join(dir, 'aws-config');
   writeFileSync(awsConfig, `[default]\nregion = ${REGION}\ns3 =\n  max_concurrent_requests = ${CONCURRENCY}\n`);
-  const awsEnv: NodeJS.ProcessEnv = { ...process.env, AWS_CONFIG_FILE: awsConfig, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+  const awsEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_CONFIG_FILE: awsConfig,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  };
   delete awsEnv.AWS_ENDPOINT_URL;
 
   const runs: Run[] = [];
@@ -207,13 +244,56 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
       const awsCpu = aws.cpuSeconds();
       const out = await timed(command, args, toolEnv);
       const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
-      return { case: c.name, tool: label, seconds: out.seconds, objects: c.count, bytes: c.count * c.size, peakRssMiB: out.peakRssMiB, cpuSeconds: out.cpuSeconds, localAwsCpuSeconds };
+      return {
+        case: c.name,
+        tool: label,
+        seconds: out.seconds,
+        objects: c.count,
+        bytes: c.count * c.size,
+        peakRssMiB: out.peakRssMiB,
+        cpuSeconds: out.cpuSeconds,
+        localAwsCpuSeconds,
+      };
     };
-    runs.push(await tool('rclone copy', RCLONE, ['copy', `moto:bench-src/${c.id}`, `moto:bench-rclone/${c.id}`, '--transfers', String(CONCURRENCY), '--checkers', String(CONCURRENCY), '--s3-no-check-bucket'], rcloneEnv));
-    runs.push(await tool('aws s3 sync', AWS_CLI, ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'], awsEnv));
+    runs.push(
+      await tool(
+        'rclone copy',
+        RCLONE,
+        [
+          'copy',
+          `moto:bench-src/${c.id}`,
+          `moto:bench-rclone/${c.id}`,
+          '--transfers',
+          String(CONCURRENCY),
+          '--checkers',
+          String(CONCURRENCY),
+          '--s3-no-check-bucket',
+        ],
+        rcloneEnv,
+      ),
+    );
+    runs.push(
+      await tool(
+        'aws s3 sync',
+        AWS_CLI,
+        ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'],
+        awsEnv,
+      ),
+    );
     runs.push(await engine('ai-data-dr (server-side)', 'bench-src', keys, c));
     // The floor: a SHA-256-verified copy and nothing else, with as many objects in flight as the engine.
-    const floorArgs = ['--bucket', 'bench-src', '--prefix', `${c.id}/`, '--target', 'bench-floor', '--region', REGION, '--concurrency', String(CONCURRENCY * 10)];
+    const floorArgs = [
+      '--bucket',
+      'bench-src',
+      '--prefix',
+      `${c.id}/`,
+      '--target',
+      'bench-floor',
+      '--region',
+      REGION,
+      '--concurrency',
+      String(CONCURRENCY * 10),
+    ];
     runs.push((await job('floor: GET + SHA-256 + copy', 'verified-copy.ts', floorArgs, c)).run);
   }
   process.stderr.write('(c) streaming ...\n');
@@ -227,10 +307,33 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   // (d) A burst through the whole event path: S3 -> EventBridge -> SQS -> replicate -> ledger.
   process.stderr.write('(d) burst of writes ...\n');
   const burst = Math.round(1000 * SCALE);
-  await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: { EventBridgeConfiguration: {} } }));
+  await s3.send(
+    new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: { EventBridgeConfiguration: {} } }),
+  );
   let ready: () => void = () => undefined;
   const consumersReady = new Promise<void>((resolve) => (ready = resolve));
-  const consumers = timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench/engine-run.ts'), '--queue-url', stack.queueUrl, '--queue-arn', stack.queueArn, '--region', REGION, '--concurrency', String(CONCURRENCY), '--expect', String(burst), '--timeout-ms', '300000'], env, () => ready());
+  const consumers = timed(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(projectRoot, 'scripts/bench/engine-run.ts'),
+      '--queue-url',
+      stack.queueUrl,
+      '--queue-arn',
+      stack.queueArn,
+      '--region',
+      REGION,
+      '--concurrency',
+      String(CONCURRENCY),
+      '--expect',
+      String(burst),
+      '--timeout-ms',
+      '300000',
+    ],
+    env,
+    () => ready(),
+  );
   await consumersReady;
   const writesStarted = Date.now();
   for (let i = 0; i < burst; i++) {
@@ -246,7 +349,17 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   const lag = lagStats(replicated.map((r) => r.lagSeconds));
 
   const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy');
-  const header = ['case', 'tool', 'seconds', 'objects/s', 'MB/s', 'peak RSS MiB', 'CPU s tool + local AWS', 'CPU ms/object', 'objects/s vs rclone'];
+  const header = [
+    'case',
+    'tool',
+    'seconds',
+    'objects/s',
+    'MB/s',
+    'peak RSS MiB',
+    'CPU s tool + local AWS',
+    'CPU ms/object',
+    'objects/s vs rclone',
+  ];
   const rows = runs.map((r) => {
     const base = rcloneOf(r.case);
     return [
@@ -272,8 +385,13 @@ assets:${asset('a', 'bench-src', 'a/')}${asset('b', 'bench-src', 'b/')}${asset('
   );
   const retried = [...retriedAttempts].filter(([, n]) => n > 0);
   if (retried.length > 0) console.log(`\nAttempts retried (then replicated): ${retried.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
-  console.log(`\nCPU: the tool's process (the engine's over the timed span) plus the local AWS's over the same run; this machine has ${availableParallelism()} cores.`);
-  console.log(`\nConcurrency ${CONCURRENCY} for every tool (rclone --transfers/--checkers, aws s3 max_concurrent_requests, ${CONCURRENCY} pollers x batches of 10 for the engine, parts ${CONCURRENCY} at a time). Node ${process.version}.`);
+  console.log(
+    `\nCPU: the tool's process (the engine's over the timed span) plus the local AWS's over the same run; this machine has ${availableParallelism()} cores.`,
+  );
+  console.log(
+    `\nConcurrency ${CONCURRENCY} for every tool (rclone --transfers/--checkers, aws s3 max_concurrent_requests, ` +
+      `${CONCURRENCY} pollers x batches of 10 for the engine, parts ${CONCURRENCY} at a time). Node ${process.version}.`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -93,7 +93,12 @@ assets:
     rpoTargetSeconds: 3600
     rtoTargetSeconds: 86400
     tier: high
-${vectorAsset('lancedb', 'lancedb', `endpoint: ${join(dir, 'lancedb')}`)}${vectorAsset('pgvector', 'pgvector', `endpoint: '${pglite.connectionString}'`)}${vectorAsset('chroma', 'chroma', `endpoint: '${chroma.url}'`)}${vectorAsset('s3vectors', 's3vectors', 'vectorBucket: bench-vectors')}`,
+${[
+  vectorAsset('lancedb', 'lancedb', `endpoint: ${join(dir, 'lancedb')}`),
+  vectorAsset('pgvector', 'pgvector', `endpoint: '${pglite.connectionString}'`),
+  vectorAsset('chroma', 'chroma', `endpoint: '${chroma.url}'`),
+  vectorAsset('s3vectors', 's3vectors', 'vectorBucket: bench-vectors'),
+].join('')}`,
     );
     const policy = loadPolicyFile(policyFile);
     const stack = await deployLocalStack(policy);
@@ -106,11 +111,19 @@ ${vectorAsset('lancedb', 'lancedb', `endpoint: ${join(dir, 'lancedb')}`)}${vecto
     const rows: Row[] = [];
     // Data: seed, replicate through the real replicate handler, then restore into another bucket.
     const body = (size: number, seed: number) => Buffer.alloc(size, seed % 251);
-    const sizes = [...Array.from({ length: OBJECTS }, () => OBJECT_KIB * 1024), ...Array.from({ length: LARGE }, () => LARGE_MIB * 1024 * 1024)];
-    for (const [i, size] of sizes.entries()) await s3.send(new PutObjectCommand({ Bucket: 'bench-source', Key: `data/obj-${String(i).padStart(6, '0')}.bin`, Body: body(size, i) }));
+    const sizes = [
+      ...Array.from({ length: OBJECTS }, () => OBJECT_KIB * 1024),
+      ...Array.from({ length: LARGE }, () => LARGE_MIB * 1024 * 1024),
+    ];
+    for (const [i, size] of sizes.entries())
+      await s3.send(
+        new PutObjectCommand({ Bucket: 'bench-source', Key: `data/obj-${String(i).padStart(6, '0')}.bin`, Body: body(size, i) }),
+      );
     const { handler: replicate } = await import('../../functions/replicate.js');
     const { SQSClient } = await import('@aws-sdk/client-sqs');
-    await drainQueue(new SQSClient({ region: REGION }), { url: stack.queueUrl, arn: stack.queueArn, region: REGION }, replicate, { maxBatches: 10_000 });
+    await drainQueue(new SQSClient({ region: REGION }), { url: stack.queueUrl, arn: stack.queueArn, region: REGION }, replicate, {
+      maxBatches: 10_000,
+    });
     const totalBytes = sizes.reduce((a, b) => a + b, 0);
     console.error(`data: ${sizes.length} objects, ${(totalBytes / 1e6).toFixed(0)} MB replicated`);
 
@@ -118,13 +131,29 @@ ${vectorAsset('lancedb', 'lancedb', `endpoint: ${join(dir, 'lancedb')}`)}${vecto
     const request = { asset: 'data', target: { bucket: 'bench-restored', prefix: 'restored/' } };
     const plan = await restoreData({ ...request, dryRun: true }, localContext('restore-data'));
     const started = performance.now();
-    const run = (await restoreData({ ...request, planToken: plan.planToken }, localContext('restore-data'))) as { state: string; result?: { restored: { objects: number } } };
+    const run = (await restoreData({ ...request, planToken: plan.planToken }, localContext('restore-data'))) as {
+      state: string;
+      result?: { restored: { objects: number } };
+    };
     const seconds = (performance.now() - started) / 1000;
     if (run.state !== 'done' || run.result?.restored.objects !== sizes.length) throw new Error(`restore-data: ${JSON.stringify(run)}`);
     rows.push({ what: 'data', tool: 'restore-data (verified copies)', seconds, items: sizes.length, bytes: totalBytes });
     const awsEnv: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
     delete awsEnv.AWS_ENDPOINT_URL;
-    const cli = await timed(AWS_CLI, ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', aws.endpoint, 's3://bench-replica/data/', 's3://bench-restored/cli/'], awsEnv);
+    const cli = await timed(
+      AWS_CLI,
+      [
+        's3',
+        'cp',
+        '--recursive',
+        '--only-show-errors',
+        '--endpoint-url',
+        aws.endpoint,
+        's3://bench-replica/data/',
+        's3://bench-restored/cli/',
+      ],
+      awsEnv,
+    );
     rows.push({ what: 'data', tool: 'baseline: aws s3 cp --recursive', seconds: cli.seconds, items: sizes.length, bytes: totalBytes });
 
     // Vectors: one verified snapshot (LanceDB source), restored into each engine.
@@ -144,13 +173,25 @@ ${vectorAsset('lancedb', 'lancedb', `endpoint: ${join(dir, 'lancedb')}`)}${vecto
       const restored = await restoreVectors({ ...vectorRequest, planToken: vectorPlan.planToken }, localContext('restore-vectors'));
       const restoreSeconds = (performance.now() - t0) / 1000;
       if (restored.state !== 'done' || !restored.result?.ok) throw new Error(`restore-vectors into ${engine}: ${JSON.stringify(restored)}`);
-      rows.push({ what: `vectors → ${engine}`, tool: 'restore-vectors (write + check)', seconds: restoreSeconds, items: VECTORS, bytes: VECTORS * DIMS * 4 });
+      rows.push({
+        what: `vectors → ${engine}`,
+        tool: 'restore-vectors (write + check)',
+        seconds: restoreSeconds,
+        items: VECTORS,
+        bytes: VECTORS * DIMS * 4,
+      });
       // Baseline: the same records written straight through the adapter (no snapshot, no check).
       const store = await openVectorStore(policy.assets.find((a) => a.name === engine) as VectorAsset);
       await store.createIndex('baseline_write', { dimensions: DIMS, metric: 'euclidean' });
       const t1 = performance.now();
       for (let i = 0; i < all.length; i += 500) await store.write('baseline_write', all.slice(i, i + 500));
-      rows.push({ what: `vectors → ${engine}`, tool: 'baseline: adapter write only', seconds: (performance.now() - t1) / 1000, items: VECTORS, bytes: VECTORS * DIMS * 4 });
+      rows.push({
+        what: `vectors → ${engine}`,
+        tool: 'baseline: adapter write only',
+        seconds: (performance.now() - t1) / 1000,
+        items: VECTORS,
+        bytes: VECTORS * DIMS * 4,
+      });
       await store.close();
       console.error(`vectors → ${engine}: ${restoreSeconds.toFixed(2)} s`);
     }
@@ -174,7 +215,10 @@ function print(rows: Row[]) {
     const baseline = rows.find((r) => r.what === row.what && r.tool.startsWith('baseline'));
     const rate = row.items / row.seconds;
     const mbps = row.bytes / 1e6 / row.seconds;
-    const rto = row.what === 'data' ? `1 TB: ${(TB / (mbps * 1e6) / 3600).toFixed(1)} h` : `10 M vectors: ${(TEN_MILLION / rate / 3600).toFixed(1)} h`;
+    const rto =
+      row.what === 'data'
+        ? `1 TB: ${(TB / (mbps * 1e6) / 3600).toFixed(1)} h`
+        : `10 M vectors: ${(TEN_MILLION / rate / 3600).toFixed(1)} h`;
     const ratio = baseline ? `${(rate / (baseline.items / baseline.seconds)).toFixed(2)}x` : '—';
     lines.push(`| ${row.what} | ${row.tool} | ${row.seconds.toFixed(2)} | ${Math.round(rate)} | ${mbps.toFixed(1)} | ${ratio} | ${rto} |`);
   }

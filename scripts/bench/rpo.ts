@@ -51,7 +51,15 @@ function item(i: number, state: 'replicated' | 'pending', replicatedAgoMs: numbe
     attempts: state === 'replicated' ? 1 : 0,
   };
   return state === 'replicated'
-    ? { ...base, asset: 'bench', sha256: 'ab'.repeat(32), replicaKey: key, replicaVersionId: `r${i}`, replicatedAt: new Date(NOW.getTime() - replicatedAgoMs).toISOString(), lagSeconds: 2 }
+    ? {
+        ...base,
+        asset: 'bench',
+        sha256: 'ab'.repeat(32),
+        replicaKey: key,
+        replicaVersionId: `r${i}`,
+        replicatedAt: new Date(NOW.getTime() - replicatedAgoMs).toISOString(),
+        lagSeconds: 2,
+      }
     : { ...base, asset: 'bench', pendingAsset: 'bench', pendingSince: modified };
 }
 
@@ -128,7 +136,10 @@ async function main() {
       let pendingSeen = 0;
       for (let run = 0; run < runs; run++) {
         const started = performance.now();
-        const m = await measureAsset({ ledger, snapshots: { newestVerifiedSnapshotAt: async () => undefined }, at: NOW, windowSeconds: 60 }, asset);
+        const m = await measureAsset(
+          { ledger, snapshots: { newestVerifiedSnapshotAt: async () => undefined }, at: NOW, windowSeconds: 60 },
+          asset,
+        );
         oursMs.push(performance.now() - started);
         pendingSeen = m.pendingObjects;
       }
@@ -177,7 +188,18 @@ async function main() {
   } finally {
     await aws.stop();
   }
-  const header = ['replicated items', 'pending', 'ours: items read', 'requests', 'ms (median)', 'naive scan: items read', 'requests', 'ms (median)', 'items ratio', 'time ratio'];
+  const header = [
+    'replicated items',
+    'pending',
+    'ours: items read',
+    'requests',
+    'ms (median)',
+    'naive scan: items read',
+    'requests',
+    'ms (median)',
+    'items ratio',
+    'time ratio',
+  ];
   const width = (i: number) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width(i))).join(' | ')} |`;
   console.log(line(header));

@@ -29,7 +29,10 @@ export function timed(
 ): Promise<{ stdout: string; stderr: string; peakRssMiB: number; seconds: number; cpuSeconds: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(TIME_COMMAND, ['-f', 'peak-rss-kib=%M cpu-seconds=%U+%S', command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TIME_COMMAND, ['-f', 'peak-rss-kib=%M cpu-seconds=%U+%S', command, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -48,7 +48,14 @@ async function listVectors() {
   let nextToken: string | undefined;
   do {
     const page = await client.send(
-      new ListVectorsCommand({ vectorBucketName: arg('bucket'), indexName: arg('index'), returnData: true, returnMetadata: true, maxResults: 1000, nextToken }),
+      new ListVectorsCommand({
+        vectorBucketName: arg('bucket'),
+        indexName: arg('index'),
+        returnData: true,
+        returnMetadata: true,
+        maxResults: 1000,
+        nextToken,
+      }),
     );
     vectors += page.vectors?.length ?? 0;
     nextToken = page.nextToken;

@@ -95,7 +95,8 @@ async function main() {
       `version: 1\ndeployment: { region: ${REGION} }\nassets:\n${ENGINES.map(
         (engine) => `  - name: bench-${engine}
     kind: vector-index
-    source: { engine: ${engine}, index: ${INDEX}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`}, dimensions: ${DIMS}, metric: ${engine === 's3vectors' ? 'euclidean' : 'cosine'}, embedding: { model: bench, version: '1' } }
+    source: { engine: ${engine}, index: ${INDEX}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`},
+              dimensions: ${DIMS}, metric: ${engine === 's3vectors' ? 'euclidean' : 'cosine'}, embedding: { model: bench, version: '1' } }
     replica: { bucket: bench-dr, region: ${REGION}, prefix: ${engine}/ }
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
@@ -121,14 +122,45 @@ async function main() {
 
         const rawMB = (size * (DIMS * 4 + 40)) / 1e6;
         for (const native of await nativeExports(engine, env, aws.endpoint, endpoints[engine]!, chroma?.dataDir, dir)) {
-          rows.push({ engine, size, tool: native.tool, seconds: native.seconds, vectors: size, mb: native.mb ?? rawMB, peakRssMiB: native.peakRssMiB });
+          rows.push({
+            engine,
+            size,
+            tool: native.tool,
+            seconds: native.seconds,
+            vectors: size,
+            mb: native.mb ?? rawMB,
+            peakRssMiB: native.peakRssMiB,
+          });
         }
         const snap = await timed(TSX, [JOB, 'snapshot', '--asset', `bench-${engine}`], env);
-        const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as { vectors: number; bytes: number; ms: number; verifyMs: number };
+        const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as {
+          vectors: number;
+          bytes: number;
+          ms: number;
+          verifyMs: number;
+        };
         if (result.vectors !== size) throw new Error(`${engine}: snapshot holds ${result.vectors} vectors, expected ${size}`);
-        rows.push({ engine, size, tool: 'snapshot (write + verify)', seconds: result.ms / 1000, vectors: size, mb: rawMB, peakRssMiB: snap.peakRssMiB });
-        rows.push({ engine, size, tool: 'snapshot write only', seconds: (result.ms - result.verifyMs) / 1000, vectors: size, mb: rawMB, peakRssMiB: snap.peakRssMiB });
-        console.error(`${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`);
+        rows.push({
+          engine,
+          size,
+          tool: 'snapshot (write + verify)',
+          seconds: result.ms / 1000,
+          vectors: size,
+          mb: rawMB,
+          peakRssMiB: snap.peakRssMiB,
+        });
+        rows.push({
+          engine,
+          size,
+          tool: 'snapshot write only',
+          seconds: (result.ms - result.verifyMs) / 1000,
+          vectors: size,
+          mb: rawMB,
+          peakRssMiB: snap.peakRssMiB,
+        });
+        console.error(
+          `${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`,
+        );
       }
     }
     print(rows);
@@ -145,7 +177,9 @@ async function createBenchIndex(engine: Engine, store: VectorStore, endpoint: st
   if (engine !== 'pgvector') return store.createIndex(INDEX, { dimensions: DIMS, metric: engine === 's3vectors' ? 'euclidean' : 'cosine' });
   const client = new pg.Client({ connectionString: endpoint });
   await client.connect();
-  await client.query(`CREATE TABLE ${INDEX} (id text PRIMARY KEY, embedding vector(${DIMS}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{}')`);
+  await client.query(
+    `CREATE TABLE ${INDEX} (id text PRIMARY KEY, embedding vector(${DIMS}) NOT NULL, metadata jsonb NOT NULL DEFAULT '{}')`,
+  );
   await client.end();
 }
 
@@ -172,13 +206,33 @@ async function openForSeeding(engine: Engine, endpoint: string): Promise<VectorS
  * ratio. For engines whose index is a directory, that is a copy into the DR bucket (where the
  * snapshot goes too); a local `cp -r` is shown beside it.
  */
-async function nativeExports(engine: Engine, env: NodeJS.ProcessEnv, awsEndpoint: string, endpoint: string, chromaDir: string | undefined, dir: string) {
+async function nativeExports(
+  engine: Engine,
+  env: NodeJS.ProcessEnv,
+  awsEndpoint: string,
+  endpoint: string,
+  chromaDir: string | undefined,
+  dir: string,
+) {
   const copies = async (from: string, what: string) => {
     const du = await timed('/usr/bin/du', ['-sb', from], env);
     const mb = Number(du.stdout.split('\t')[0]) / 1e6;
     const awsEnv: NodeJS.ProcessEnv = { ...env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
     delete awsEnv.AWS_ENDPOINT_URL;
-    const upload = await timed(AWS_CLI, ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', awsEndpoint, from, `s3://bench-dr/native-${engine}-${Date.now()}/`], awsEnv);
+    const upload = await timed(
+      AWS_CLI,
+      [
+        's3',
+        'cp',
+        '--recursive',
+        '--only-show-errors',
+        '--endpoint-url',
+        awsEndpoint,
+        from,
+        `s3://bench-dr/native-${engine}-${Date.now()}/`,
+      ],
+      awsEnv,
+    );
     const to = join(dir, `copy-${Date.now()}`);
     const local = await timed('/bin/cp', ['-r', from, to], env);
     rmSync(to, { recursive: true, force: true });
@@ -218,7 +272,8 @@ function print(rows: Row[]) {
     const native = rows.find((r) => r.engine === row.engine && r.size === row.size && r.tool.startsWith('native'))!; // the baseline
     const rate = row.vectors / row.seconds;
     lines.push(
-      `| ${row.engine} | ${row.size} | ${row.tool} | ${row.seconds.toFixed(2)} | ${Math.round(rate)} | ${(row.mb / row.seconds).toFixed(1)} | ${Math.round(row.peakRssMiB)} | ${(rate / (native.vectors / native.seconds)).toFixed(2)}x |`,
+      `| ${row.engine} | ${row.size} | ${row.tool} | ${row.seconds.toFixed(2)} | ${Math.round(rate)} | ` +
+        `${(row.mb / row.seconds).toFixed(1)} | ${Math.round(row.peakRssMiB)} | ${(rate / (native.vectors / native.seconds)).toFixed(2)}x |`,
     );
   }
   console.log(lines.join('\n'));

@@ -36,7 +36,12 @@ async function main() {
       const source = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const sha256 = await sha256Of(source.Body as Readable);
       const copy = await s3.send(
-        new CopyObjectCommand({ Bucket: target, Key: key, CopySource: `${bucket}/${encodeURIComponent(key)}?versionId=${source.VersionId}`, ChecksumAlgorithm: 'SHA256' }),
+        new CopyObjectCommand({
+          Bucket: target,
+          Key: key,
+          CopySource: `${bucket}/${encodeURIComponent(key)}?versionId=${source.VersionId}`,
+          ChecksumAlgorithm: 'SHA256',
+        }),
       );
       const copied = Buffer.from(copy.CopyObjectResult?.ChecksumSHA256 ?? '', 'base64').toString('hex');
       if (copied !== sha256) throw new Error(`${key}: copy has SHA-256 ${copied}, source ${sha256}`);

@@ -78,7 +78,14 @@ export async function replicaReport(
       rows.push(row);
     }
     if (replica.length > source.length) {
-      rows.push({ asset: asset.name, key, kind: 'object', sourceVersionId: '(none)', replicaVersionId: replica[source.length]?.versionId, verified: false });
+      rows.push({
+        asset: asset.name,
+        key,
+        kind: 'object',
+        sourceVersionId: '(none)',
+        replicaVersionId: replica[source.length]?.versionId,
+        verified: false,
+      });
     }
   }
   return rows;

@@ -41,7 +41,9 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, output: () 
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (closed) {
-      throw new LocalAwsExitedError(`local AWS (scripts/local-aws/server.py) exited with ${closed} before it answered:\n${output().trim()}`);
+      throw new LocalAwsExitedError(
+        `local AWS (scripts/local-aws/server.py) exited with ${closed} before it answered:\n${output().trim()}`,
+      );
     }
     try {
       const response = await fetch(`${endpoint}/moto-api/data.json`);

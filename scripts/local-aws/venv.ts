@@ -26,9 +26,7 @@ function findPython(): string {
     const [major, minor] = (probe.stdout ?? '').trim().split('.').map(Number);
     if (probe.status === 0 && major === 3 && (minor ?? 0) >= 10) return candidate;
   }
-  throw new PythonMissingError(
-    'the local AWS needs python3 3.10 or newer with venv (Debian/Ubuntu: apt-get install python3 python3-venv)',
-  );
+  throw new PythonMissingError('the local AWS needs python3 3.10 or newer with venv (Debian/Ubuntu: apt-get install python3 python3-venv)');
 }
 
 export function ensureVenv(log: (line: string) => void = (l) => console.error(l)): void {

@@ -49,13 +49,21 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markPending([v], at(3));
       await ledger().markPending([v], at(4), new Set(['v1']));
       const [entry] = await ledger().entriesFor(asset, 'k');
-      expect(entry).toMatchObject({ state: 'failed', attempts: 1, lastError: 'Error: boom', lastAttemptAt: at(2).toISOString(), firstSeenAt: at(1).toISOString() });
+      expect(entry).toMatchObject({
+        state: 'failed',
+        attempts: 1,
+        lastError: 'Error: boom',
+        lastAttemptAt: at(2).toISOString(),
+        firstSeenAt: at(1).toISOString(),
+      });
     });
 
     it('creates the entry of a version said to be recorded that has none', async () => {
       const asset = freshAsset();
       await ledger().markPending([version(asset, 'k', 'v1')], at(1), new Set(['v1']));
-      expect(await ledger().entriesFor(asset, 'k')).toEqual([expect.objectContaining({ state: 'pending', attempts: 0, firstSeenAt: at(1).toISOString() })]);
+      expect(await ledger().entriesFor(asset, 'k')).toEqual([
+        expect.objectContaining({ state: 'pending', attempts: 0, firstSeenAt: at(1).toISOString() }),
+      ]);
     });
 
     it('counts failed attempts and records the last error and time', async () => {
@@ -64,7 +72,13 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markFailed(v, 'Error: first', at(1));
       await ledger().markFailed(v, 'Error: second', at(2));
       const [entry] = await ledger().entriesFor(asset, 'k');
-      expect(entry).toMatchObject({ state: 'failed', attempts: 2, lastError: 'Error: second', lastAttemptAt: at(2).toISOString(), firstSeenAt: at(1).toISOString() });
+      expect(entry).toMatchObject({
+        state: 'failed',
+        attempts: 2,
+        lastError: 'Error: second',
+        lastAttemptAt: at(2).toISOString(),
+        firstSeenAt: at(1).toISOString(),
+      });
       expect(await ledger().unreplicated(asset)).toHaveLength(1);
     });
 
@@ -89,7 +103,11 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markPending([v], at(1));
       await ledger().markSourceDeleted((await ledger().entriesFor(asset, 'k'))[0]!, at(2));
       const [entry] = await ledger().entriesFor(asset, 'k');
-      expect(entry).toMatchObject({ state: 'source-deleted', lastAttemptAt: at(2).toISOString(), lastError: expect.stringContaining('permanently deleted') });
+      expect(entry).toMatchObject({
+        state: 'source-deleted',
+        lastAttemptAt: at(2).toISOString(),
+        lastError: expect.stringContaining('permanently deleted'),
+      });
       expect(await ledger().unreplicated(asset)).toEqual([]);
     });
 
@@ -105,7 +123,12 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markReplicated(b, replicated({ replicatedAt: at(40).toISOString(), lagSeconds: 30 }));
       await ledger().markReplicated(a, replicated({ replicatedAt: at(50).toISOString(), lagSeconds: 30 }));
       expect((await ledger().unreplicated(asset)).map((e) => e.key)).toEqual(['c']);
-      expect(await ledger().lastReplicated(asset)).toMatchObject({ key: 'a', sourceVersionId: 'va', replicatedAt: at(50).toISOString(), lagSeconds: 30 });
+      expect(await ledger().lastReplicated(asset)).toMatchObject({
+        key: 'a',
+        sourceVersionId: 'va',
+        replicatedAt: at(50).toISOString(),
+        lagSeconds: 30,
+      });
       expect((await ledger().replicatedSince(asset, at(40), 10)).map((r) => r.key)).toEqual(['a', 'b']);
       expect((await ledger().replicatedSince(asset, at(41), 10)).map((r) => r.key)).toEqual(['a']);
       expect((await ledger().replicatedSince(asset, at(0), 1)).map((r) => r.key)).toEqual(['a']);
@@ -117,7 +140,14 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markKeyFailed(asset, 'k', 'AccessDenied: listing', at(1));
       await ledger().markKeyFailed(asset, 'k', 'AccessDenied: again', at(2));
       const [failure] = await ledger().unreplicated(asset);
-      expect(failure).toMatchObject({ key: 'k', entryType: 'key', state: 'failed', attempts: 2, lastError: 'AccessDenied: again', sourceLastModified: at(1).toISOString() });
+      expect(failure).toMatchObject({
+        key: 'k',
+        entryType: 'key',
+        state: 'failed',
+        attempts: 2,
+        lastError: 'AccessDenied: again',
+        sourceLastModified: at(1).toISOString(),
+      });
       expect(await ledger().entriesFor(asset, 'k')).toHaveLength(1);
       await ledger().clearKeyFailure(asset, 'k');
       expect(await ledger().entriesFor(asset, 'k')).toEqual([]);
@@ -127,8 +157,12 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
     it('keeps one key apart from another, whatever its characters', async () => {
       const asset = freshAsset();
       const keys = ['a', 'a/', 'a b', 'ä', 'a\r\nb', 'x'.repeat(1024)];
-      await ledger().markPending(keys.map((k, i) => version(asset, k, `v${i}`)), at(1));
-      for (const [i, k] of keys.entries()) expect((await ledger().entriesFor(asset, k)).map((e) => [e.key, e.sourceVersionId])).toEqual([[k, `v${i}`]]);
+      await ledger().markPending(
+        keys.map((k, i) => version(asset, k, `v${i}`)),
+        at(1),
+      );
+      for (const [i, k] of keys.entries())
+        expect((await ledger().entriesFor(asset, k)).map((e) => [e.key, e.sourceVersionId])).toEqual([[k, `v${i}`]]);
     });
 
     it('saves, replaces and clears a multipart copy in progress, per source version', async () => {
@@ -148,7 +182,11 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().saveUpload(asset, 'k', 'v2', { uploadId: 'up-2', partSizeBytes: 1, startedAt: at(2).toISOString() });
       expect(await ledger().upload(asset, 'k', 'v1')).toEqual(progress);
       await ledger().saveUpload(asset, 'k', 'v1', { uploadId: 'up-1', partSizeBytes: 5 * 1024 * 1024, startedAt: at(1).toISOString() });
-      expect(await ledger().upload(asset, 'k', 'v1')).toEqual({ uploadId: 'up-1', partSizeBytes: 5 * 1024 * 1024, startedAt: at(1).toISOString() });
+      expect(await ledger().upload(asset, 'k', 'v1')).toEqual({
+        uploadId: 'up-1',
+        partSizeBytes: 5 * 1024 * 1024,
+        startedAt: at(1).toISOString(),
+      });
       await ledger().clearUpload(asset, 'k', 'v1');
       expect(await ledger().upload(asset, 'k', 'v1')).toBeUndefined();
       expect(await ledger().upload(asset, 'k', 'v2')).toMatchObject({ uploadId: 'up-2' });

@@ -27,8 +27,7 @@ export interface ContractTarget {
 
 let serial = 0;
 /** Index names every engine accepts: lowercase letters, digits and hyphens, starting with a letter. */
-export const freshIndexName = (prefix = 'contract') =>
-  `${prefix}-${process.pid}-${Date.now().toString(36)}-${(serial++).toString(36)}`;
+export const freshIndexName = (prefix = 'contract') => `${prefix}-${process.pid}-${Date.now().toString(36)}-${(serial++).toString(36)}`;
 
 /** Deterministic records with ids that are not numbers or UUIDs, float32 vectors and flat metadata. */
 export function sampleRecords(count: number, dimensions: number, seed = 1): VectorRecord[] {

@@ -32,7 +32,11 @@ describe('S3 Batch Operations backfill (local AWS)', () => {
       { taskId: 't3', s3Key: 'orphaned/no-replica.txt', s3VersionId: null, s3BucketArn: 'arn:aws:s3:::it-source' },
     ];
     const response = await backfill(event);
-    expect(response).toMatchObject({ invocationSchemaVersion: '1.0', treatMissingKeysAs: 'PermanentFailure', invocationId: 'YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo' });
+    expect(response).toMatchObject({
+      invocationSchemaVersion: '1.0',
+      treatMissingKeysAs: 'PermanentFailure',
+      invocationId: 'YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo',
+    });
     expect(response.results.map((r) => [r.taskId, r.resultCode])).toEqual([
       ['t1', 'Succeeded'],
       ['t2', 'PermanentFailure'],
@@ -58,7 +62,9 @@ describe('S3 Batch Operations backfill (local AWS)', () => {
     event.tasks[0]!.s3Bucket = 'it-source';
     event.tasks[0]!.s3Key = 'evals/backfill.jsonl';
     const response = await backfill(event);
-    expect(response.results).toEqual([{ taskId: 'dGFzay0x', resultCode: 'Succeeded', resultString: 'replicated 1 version(s), 0 already replicated' }]);
+    expect(response.results).toEqual([
+      { taskId: 'dGFzay0x', resultCode: 'Succeeded', resultString: 'replicated 1 version(s), 0 already replicated' },
+    ]);
   });
 
   it('rejects what is not a Batch Operations invocation, naming the field', async () => {

@@ -116,7 +116,10 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     const marker = (await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key }))).VersionId!;
     await t.drain();
     const replicaKey = replicaKeyFor(asset, key);
-    expect((await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey)).map((v) => v.kind)).toEqual(['object', 'delete-marker']);
+    expect((await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey)).map((v) => v.kind)).toEqual([
+      'object',
+      'delete-marker',
+    ]);
 
     await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId: marker }));
     // S3 sends "Object Deleted" with deletion-type "Permanently Deleted" for this.
@@ -137,11 +140,22 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
       sourceLastModified: at,
       size: 1,
     });
-    const [a, b, c] = [version('a', '2026-11-26T10:00:02.000Z'), version('b', '2026-11-26T10:00:01.000Z'), version('c', '2026-11-26T10:00:03.000Z')];
+    const [a, b, c] = [
+      version('a', '2026-11-26T10:00:02.000Z'),
+      version('b', '2026-11-26T10:00:01.000Z'),
+      version('c', '2026-11-26T10:00:03.000Z'),
+    ];
     await t.ledger.markPending([a, b, c], new Date());
     await t.ledger.markFailed(c, 'boom', new Date());
     expect((await t.ledger.unreplicated('rpo-probe', 1)).map((e) => e.sourceVersionId)).toEqual(['b']);
-    await t.ledger.markReplicated(b, { replicaKey: 'k-b', replicaVersionId: 'r', replicatedAt: new Date().toISOString(), lagSeconds: 1, attempts: 1, firstSeenAt: new Date().toISOString() });
+    await t.ledger.markReplicated(b, {
+      replicaKey: 'k-b',
+      replicaVersionId: 'r',
+      replicatedAt: new Date().toISOString(),
+      lagSeconds: 1,
+      attempts: 1,
+      firstSeenAt: new Date().toISOString(),
+    });
     expect((await t.ledger.unreplicated('rpo-probe', 10)).map((e) => [e.sourceVersionId, e.state])).toEqual([
       ['a', 'pending'],
       ['c', 'failed'],

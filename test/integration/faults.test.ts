@@ -21,7 +21,12 @@ beforeAll(async () => {
   proxy = await startFaultProxy(t.aws.endpoint);
   // The same client settings as production (shared/aws-clients.ts), pointed at the proxy, with a
   // short request timeout so a hanging request ends quickly.
-  const options = { region: 'us-east-1', endpoint: proxy.endpoint, forcePathStyle: true, requestHandler: { requestTimeout: 1_000, throwOnRequestTimeout: true } };
+  const options = {
+    region: 'us-east-1',
+    endpoint: proxy.endpoint,
+    forcePathStyle: true,
+    requestHandler: { requestTimeout: 1_000, throwOnRequestTimeout: true },
+  };
   store = new S3VersionedStore(
     new S3Client({ ...options, maxAttempts: 5 }),
     new S3Client({ ...options, retryStrategy: new RetryUnlessAmbiguous(5, 20) }),

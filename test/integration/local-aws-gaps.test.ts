@@ -99,11 +99,20 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     const parts = [];
     for (const [i, [start, end]] of ranges.entries()) {
       const { CopyPartResult } = await s3.send(
-        new UploadPartCopyCommand({ Bucket: 'gaps-part-copy', Key: 'copy', UploadId, PartNumber: i + 1, CopySource: 'gaps-part-copy/source', CopySourceRange: `bytes=${start}-${end}` }),
+        new UploadPartCopyCommand({
+          Bucket: 'gaps-part-copy',
+          Key: 'copy',
+          UploadId,
+          PartNumber: i + 1,
+          CopySource: 'gaps-part-copy/source',
+          CopySourceRange: `bytes=${start}-${end}`,
+        }),
       );
       parts.push({ PartNumber: i + 1, ETag: CopyPartResult!.ETag });
     }
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'gaps-part-copy', Key: 'copy', UploadId, MultipartUpload: { Parts: parts } }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: 'gaps-part-copy', Key: 'copy', UploadId, MultipartUpload: { Parts: parts } }),
+    );
     const copied = await s3.send(new GetObjectCommand({ Bucket: 'gaps-part-copy', Key: 'copy' }));
     expect(Buffer.from(await copied.Body!.transformToByteArray()).equals(body)).toBe(true);
   });
@@ -118,23 +127,37 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     await s3.send(new PutObjectCommand({ Bucket: 'gaps-crc', Key: 'k', Body: body }));
 
     // A copy asked for a CRC64NVME: moto computes it over the object.
-    const copy = await s3.send(new CopyObjectCommand({ Bucket: 'gaps-crc', Key: 'copy', CopySource: 'gaps-crc/k', ChecksumAlgorithm: 'CRC64NVME' }));
+    const copy = await s3.send(
+      new CopyObjectCommand({ Bucket: 'gaps-crc', Key: 'copy', CopySource: 'gaps-crc/k', ChecksumAlgorithm: 'CRC64NVME' }),
+    );
     expect(copy.CopyObjectResult?.ChecksumCRC64NVME).toBe(expected);
 
     // A multipart upload with a full-object CRC64NVME: the parts carry the SDK's checksums, the
     // object's is moto's, over all the parts.
     const big = Buffer.concat([Buffer.alloc(5 * 1024 * 1024, 7), body]);
     const { UploadId } = await s3.send(
-      new CreateMultipartUploadCommand({ Bucket: 'gaps-crc', Key: 'multipart', ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }),
+      new CreateMultipartUploadCommand({
+        Bucket: 'gaps-crc',
+        Key: 'multipart',
+        ChecksumAlgorithm: 'CRC64NVME',
+        ChecksumType: 'FULL_OBJECT',
+      }),
     );
     const parts = [];
     for (const [i, Body] of [big.subarray(0, 5 * 1024 * 1024), body].entries()) {
-      const part = await s3.send(new UploadPartCommand({ Bucket: 'gaps-crc', Key: 'multipart', UploadId, PartNumber: i + 1, Body, ChecksumAlgorithm: 'CRC64NVME' }));
+      const part = await s3.send(
+        new UploadPartCommand({ Bucket: 'gaps-crc', Key: 'multipart', UploadId, PartNumber: i + 1, Body, ChecksumAlgorithm: 'CRC64NVME' }),
+      );
       parts.push({ PartNumber: i + 1, ETag: part.ETag });
     }
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'gaps-crc', Key: 'multipart', UploadId, MultipartUpload: { Parts: parts } }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: 'gaps-crc', Key: 'multipart', UploadId, MultipartUpload: { Parts: parts } }),
+    );
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'gaps-crc', Key: 'multipart', ChecksumMode: 'ENABLED' }));
-    expect({ type: head.ChecksumType, crc64nvme: head.ChecksumCRC64NVME }).toEqual({ type: 'FULL_OBJECT', crc64nvme: crc64nvme(big).toString('base64') });
+    expect({ type: head.ChecksumType, crc64nvme: head.ChecksumCRC64NVME }).toEqual({
+      type: 'FULL_OBJECT',
+      crc64nvme: crc64nvme(big).toString('base64'),
+    });
   });
 
   it('listing versions leaves every version readable (the listing shares, never closes, stored content)', async () => {
@@ -175,7 +198,14 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
       for (const sk of ['3', '1', '2']) await db.send(new PutItemCommand({ TableName: 'gaps', Item: { pk: { S: pk }, sk: { S: sk } } }));
     }
     const query = (pk: string, extra = {}) =>
-      db.send(new QueryCommand({ TableName: 'gaps', KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ...extra }));
+      db.send(
+        new QueryCommand({
+          TableName: 'gaps',
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: pk } },
+          ...extra,
+        }),
+      );
     expect((await query('b')).Items!.map((i) => `${i.pk!.S}${i.sk!.S}`)).toEqual(['b1', 'b2', 'b3']);
     expect((await query('b', { ScanIndexForward: false })).Items!.map((i) => i.sk!.S)).toEqual(['3', '2', '1']);
     const first = await query('c', { Limit: 2 });
@@ -188,7 +218,12 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     const sqs = new SQSClient(config());
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'gaps', Attributes: { MessageRetentionPeriod: '60' } }));
     for (let i = 0; i < 300; i += 10) {
-      await sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries: Array.from({ length: 10 }, (_, j) => ({ Id: String(j), MessageBody: String(i + j) })) }));
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl,
+          Entries: Array.from({ length: 10 }, (_, j) => ({ Id: String(j), MessageBody: String(i + j) })),
+        }),
+      );
     }
     const seen = new Set<string>();
     for (let i = 0; i < 60 && seen.size < 300; i++) {

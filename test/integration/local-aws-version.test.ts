@@ -27,7 +27,12 @@ function check(installed: string | null, requirements: string) {
   writeFileSync(file, requirements);
   const run = spawnSync(
     venvBin('python'),
-    ['-c', 'import sys, server; server.check_moto_version(None if sys.argv[1] == "-" else sys.argv[1], sys.argv[2])', installed ?? '-', file],
+    [
+      '-c',
+      'import sys, server; server.check_moto_version(None if sys.argv[1] == "-" else sys.argv[1], sys.argv[2])',
+      installed ?? '-',
+      file,
+    ],
     { cwd: join(projectRoot, 'scripts/local-aws'), encoding: 'utf8' },
   );
   return { status: run.status, stderr: run.stderr.trim() };
@@ -50,11 +55,14 @@ describe('the local AWS checks that moto is the pinned version', () => {
   });
 
   it('refuses a missing moto, and a requirements file that pins none', () => {
-    expect(check(null, 'moto[server]==5.2.5\n')).toMatchObject({ status: 1, stderr: expect.stringContaining('moto is not installed, but requirements-dev.txt pins moto 5.2.5') });
+    expect(check(null, 'moto[server]==5.2.5\n')).toMatchObject({
+      status: 1,
+      stderr: expect.stringContaining('moto is not installed, but requirements-dev.txt pins moto 5.2.5'),
+    });
     expect(check('5.2.5', 'moto[server]>=5.2\n')).toMatchObject({ status: 1, stderr: expect.stringMatching(/pins no moto version/) });
   });
 
-  it('startLocalAws fails with the server\'s message when another moto is installed', async () => {
+  it("startLocalAws fails with the server's message when another moto is installed", async () => {
     // Another moto distribution ahead of the venv's on the path: the one the interpreter would import.
     const site = scratchDir();
     mkdirSync(join(site, 'moto-5.1.0.dist-info'));
@@ -63,9 +71,14 @@ describe('the local AWS checks that moto is the pinned version', () => {
     process.env.PYTHONPATH = site;
     try {
       const started = startLocalAws();
-      void started.then((aws) => aws.stop(), () => undefined); // should it start after all, stop it
+      void started.then(
+        (aws) => aws.stop(),
+        () => undefined,
+      ); // should it start after all, stop it
       await expect(started).rejects.toBeInstanceOf(LocalAwsExitedError);
-      await expect(started).rejects.toThrow(`exited with status 1 before it answered:\nlocal-aws: moto 5.1.0 is installed, but requirements-dev.txt pins moto ${pinned},`);
+      await expect(started).rejects.toThrow(
+        `exited with status 1 before it answered:\nlocal-aws: moto 5.1.0 is installed, but requirements-dev.txt pins moto ${pinned},`,
+      );
     } finally {
       if (before === undefined) delete process.env.PYTHONPATH;
       else process.env.PYTHONPATH = before;

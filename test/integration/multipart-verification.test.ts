@@ -52,7 +52,12 @@ function watched(store: VersionedStore, overrides: Partial<VersionedStore> = {})
 }
 
 const store = () => new S3VersionedStore(t.s3);
-const deps = (source: VersionedStore, replica: VersionedStore, outOfTime: () => boolean, overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => ({
+const deps = (
+  source: VersionedStore,
+  replica: VersionedStore,
+  outOfTime: () => boolean,
+  overrides: Partial<ReplicationDeps> = {},
+): ReplicationDeps => ({
   source,
   replica,
   ledger: t.ledger,
@@ -70,7 +75,9 @@ async function putSource(key: string, data: Buffer) {
 }
 const replicaVersions = (key: string) => store().listVersions('it-replica', replicaKeyFor(t.asset('training'), key));
 async function replicaBytes(key: string, versionId: string) {
-  const got = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKeyFor(t.asset('training'), key), VersionId: versionId }));
+  const got = await t.s3.send(
+    new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKeyFor(t.asset('training'), key), VersionId: versionId }),
+  );
   return Buffer.from(await got.Body!.transformToByteArray());
 }
 const entryOf = async (key: string) => (await t.ledger.entriesFor('training', key)).find((e) => e.entryType === 'object')!;
@@ -107,14 +114,25 @@ describe('verification of multipart copies across invocations (local AWS)', () =
     // Second invocation: only the two parts left are read back; nothing is copied or hashed again.
     const source2 = watched(store());
     const replica2 = watched(store());
-    const outcome = await replicateKey(deps(source2.proxy, replica2.proxy, () => false, streamed), t.asset('training'), key);
+    const outcome = await replicateKey(
+      deps(source2.proxy, replica2.proxy, () => false, streamed),
+      t.asset('training'),
+      key,
+    );
     expect(replica2.rangesHashed()).toEqual(parts.slice(2).map((p) => p.partNumber));
     expect(replica2.count('copyPart') + replica2.count('uploadPart') + replica2.count('createUpload')).toBe(0);
     expect(source2.count('sha256Range') + source2.count('openRange')).toBe(0);
 
     const composite = compositeSha256(partDigests(data));
-    expect(outcome.replicated).toEqual([expect.objectContaining({ replicaVersionId: complete!.versionId, sha256Composite: composite, adopted: false })]);
-    expect(await entryOf(key)).toMatchObject({ state: 'replicated', replicaVersionId: complete!.versionId, sha256Composite: composite, partSizeBytes: PART });
+    expect(outcome.replicated).toEqual([
+      expect.objectContaining({ replicaVersionId: complete!.versionId, sha256Composite: composite, adopted: false }),
+    ]);
+    expect(await entryOf(key)).toMatchObject({
+      state: 'replicated',
+      replicaVersionId: complete!.versionId,
+      sha256Composite: composite,
+      partSizeBytes: PART,
+    });
     expect(await t.ledger.upload('training', key, entry.sourceVersionId)).toBeUndefined();
     expect(await replicaVersions(key)).toHaveLength(1);
     expect(sha(await replicaBytes(key, complete!.versionId))).toBe(sha(data));
@@ -139,7 +157,11 @@ describe('verification of multipart copies across invocations (local AWS)', () =
 
     // The continuation reads back parts 3 and 4: part 4 differs.
     const replica2 = watched(store());
-    const failed = replicateKey(deps(store(), replica2.proxy, () => false), t.asset('training'), key);
+    const failed = replicateKey(
+      deps(store(), replica2.proxy, () => false),
+      t.asset('training'),
+      key,
+    );
     await expect(failed).rejects.toBeInstanceOf(ChecksumMismatchError);
     await expect(failed).rejects.toThrow(/part 4/);
     expect(replica2.rangesHashed()).toEqual([3, 4]);
@@ -149,7 +171,11 @@ describe('verification of multipart copies across invocations (local AWS)', () =
     expect(await t.ledger.upload('training', key, entry.sourceVersionId)).toBeUndefined();
 
     // The next attempt finds the bad copy unclaimed, does not adopt it, and writes a good one on top.
-    const outcome = await replicateKey(deps(store(), store(), () => false), t.asset('training'), key);
+    const outcome = await replicateKey(
+      deps(store(), store(), () => false),
+      t.asset('training'),
+      key,
+    );
     const versions = await replicaVersions(key);
     expect(versions.map((v) => v.versionId)).toEqual([bad!.versionId, outcome.replicated[0]!.replicaVersionId]);
     expect(outcome.replicated).toEqual([expect.objectContaining({ adopted: false, sha256Composite: compositeSha256(partDigests(data)) })]);
@@ -184,14 +210,22 @@ describe('verification of multipart copies across invocations (local AWS)', () =
       await putSource(key, data);
       const replica = reportingDigests(data);
       const source1 = watched(store());
-      await expect(replicateKey(deps(source1.proxy, replica.proxy, () => replica.count('copyPart') >= 2), t.asset('training'), key)).rejects.toBeInstanceOf(
-        CopyContinuesError,
-      );
+      await expect(
+        replicateKey(
+          deps(source1.proxy, replica.proxy, () => replica.count('copyPart') >= 2),
+          t.asset('training'),
+          key,
+        ),
+      ).rejects.toBeInstanceOf(CopyContinuesError);
       expect(source1.rangesHashed()).toEqual([1, 2]);
       expect(await replicaVersions(key)).toEqual([]);
 
       const source2 = watched(store());
-      const outcome = await replicateKey(deps(source2.proxy, replica.proxy, () => false), t.asset('training'), key);
+      const outcome = await replicateKey(
+        deps(source2.proxy, replica.proxy, () => false),
+        t.asset('training'),
+        key,
+      );
       expect(source2.rangesHashed()).toEqual([3]);
       expect(replica.count('copyPart')).toBe(3);
       expect(replica.count('sha256Range')).toBe(0);
@@ -206,10 +240,18 @@ describe('verification of multipart copies across invocations (local AWS)', () =
       const data = body(13 * MIB + 9, 4);
       await putSource(key, data);
       const replica = reportingDigests(data, 2);
-      await expect(replicateKey(deps(store(), replica.proxy, () => false), t.asset('training'), key)).rejects.toThrow(/part 2/);
+      await expect(
+        replicateKey(
+          deps(store(), replica.proxy, () => false),
+          t.asset('training'),
+          key,
+        ),
+      ).rejects.toThrow(/part 2/);
       expect(replica.count('completeUpload')).toBe(0);
       expect(await replicaVersions(key)).toEqual([]);
-      const uploads = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKeyFor(t.asset('training'), key) }));
+      const uploads = await t.s3.send(
+        new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKeyFor(t.asset('training'), key) }),
+      );
       expect(uploads.Uploads ?? []).toEqual([]);
       const entry = await entryOf(key);
       expect(entry.state).toBe('failed');
@@ -241,7 +283,11 @@ describe('verification of multipart copies across invocations (local AWS)', () =
     expect(progress?.verifiedParts?.length).toBeLessThan(4);
 
     expect((await t.drain()).failed).toBe(0); // the continuation, with time to spare
-    expect(await entryOf(key)).toMatchObject({ state: 'replicated', replicaVersionId: complete!.versionId, sha256Composite: compositeSha256(partDigests(data)) });
+    expect(await entryOf(key)).toMatchObject({
+      state: 'replicated',
+      replicaVersionId: complete!.versionId,
+      sha256Composite: compositeSha256(partDigests(data)),
+    });
     expect(await replicaVersions(key)).toHaveLength(1);
     expect(await t.ledger.upload('training', key, entry.sourceVersionId)).toBeUndefined();
   });

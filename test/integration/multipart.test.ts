@@ -28,7 +28,8 @@ const MIB = 1024 ** 2;
 /** Distinct bytes per position, so a part copied from the wrong range cannot go unnoticed. */
 const body = (size: number, seed: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) % 251));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const composite = (b: Buffer, partSize: number) => compositeSha256(planParts(b.length, partSize).map((p) => sha(b.subarray(p.start, p.end + 1))));
+const composite = (b: Buffer, partSize: number) =>
+  compositeSha256(planParts(b.length, partSize).map((p) => sha(b.subarray(p.start, p.end + 1))));
 
 /** Counts copyPart calls and can make the invocation "run out of time" after some parts. */
 function instrumented(store: VersionedStore, yieldAfterParts = Infinity) {
@@ -64,7 +65,14 @@ describe('objects above the multipart threshold (local AWS)', () => {
     const key = 'train/large/shard-0001.bin';
     const data = body(12 * MIB + 7, 1);
     await t.s3.send(
-      new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: data, ContentType: 'application/x-parquet', Metadata: { split: 'train' }, Tagging: 'pii=none' }),
+      new PutObjectCommand({
+        Bucket: 'it-source',
+        Key: key,
+        Body: data,
+        ContentType: 'application/x-parquet',
+        Metadata: { split: 'train' },
+        Tagging: 'pii=none',
+      }),
     );
     expect((await t.drain()).failed).toBe(0);
 
@@ -78,7 +86,12 @@ describe('objects above the multipart threshold (local AWS)', () => {
     const tags = await t.s3.send(new GetObjectTaggingCommand({ Bucket: 'it-replica', Key: replicaKey, VersionId: copy!.versionId }));
     expect(tags.TagSet).toEqual([{ Key: 'pii', Value: 'none' }]);
     const [entry] = await t.ledger.entriesFor('training', key);
-    expect(entry).toMatchObject({ state: 'replicated', sha256Composite: composite(data, 5 * MIB), partSizeBytes: 5 * MIB, size: data.length });
+    expect(entry).toMatchObject({
+      state: 'replicated',
+      sha256Composite: composite(data, 5 * MIB),
+      partSizeBytes: 5 * MIB,
+      size: data.length,
+    });
     expect(entry!.sha256Composite).toMatch(/-3$/);
     const uploads = await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica' }));
     expect(uploads.Uploads ?? []).toEqual([]);
@@ -116,35 +129,41 @@ describe('objects above the multipart threshold (local AWS)', () => {
   it.each([
     ['copied server-side', true],
     ['streamed', false],
-  ])('a copy (%s) whose source version is permanently deleted between invocations: the next sync aborts its upload and forgets its progress', async (_mode, serverSideCopy) => {
-    // Prepare: a 4-part copy that stops after 2 parts (its upload open, its progress saved), then
-    // the version is deleted from the source for good (DeleteObject with its version id).
-    const key = `train/large/deleted-${serverSideCopy ? 'copy' : 'stream'}.bin`;
-    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body(16 * MIB + 1, 4) }));
-    await t.takeMessages();
-    const store = new S3VersionedStore(t.s3);
-    const replicaKey = replicaKeyFor(t.asset('training'), key);
-    const uploadsOfKey = async () => ((await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKey }))).Uploads ?? []).length;
-    let checks = 0;
-    const yieldAfterTwoParts = () => ++checks > 2;
-    await expect(replicateKey({ ...deps(store, yieldAfterTwoParts), serverSideCopy }, t.asset('training'), key)).rejects.toBeInstanceOf(CopyContinuesError);
-    expect(await t.ledger.upload('training', key, VersionId!)).toMatchObject({ partSizeBytes: 5 * MIB });
-    expect(await uploadsOfKey()).toBe(1);
-    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
-    await t.takeMessages(); // its event: the retry below is what would handle it
+  ])(
+    'a copy (%s) whose source version is permanently deleted between invocations: the next sync aborts its upload and forgets its progress',
+    async (_mode, serverSideCopy) => {
+      // Prepare: a 4-part copy that stops after 2 parts (its upload open, its progress saved), then
+      // the version is deleted from the source for good (DeleteObject with its version id).
+      const key = `train/large/deleted-${serverSideCopy ? 'copy' : 'stream'}.bin`;
+      const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body(16 * MIB + 1, 4) }));
+      await t.takeMessages();
+      const store = new S3VersionedStore(t.s3);
+      const replicaKey = replicaKeyFor(t.asset('training'), key);
+      const uploadsOfKey = async () =>
+        ((await t.s3.send(new ListMultipartUploadsCommand({ Bucket: 'it-replica', Prefix: replicaKey }))).Uploads ?? []).length;
+      let checks = 0;
+      const yieldAfterTwoParts = () => ++checks > 2;
+      await expect(replicateKey({ ...deps(store, yieldAfterTwoParts), serverSideCopy }, t.asset('training'), key)).rejects.toBeInstanceOf(
+        CopyContinuesError,
+      );
+      expect(await t.ledger.upload('training', key, VersionId!)).toMatchObject({ partSizeBytes: 5 * MIB });
+      expect(await uploadsOfKey()).toBe(1);
+      await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
+      await t.takeMessages(); // its event: the retry below is what would handle it
 
-    // Act: the retry.
-    const outcome = await replicateKey({ ...deps(store, () => false), serverSideCopy }, t.asset('training'), key);
+      // Act: the retry.
+      const outcome = await replicateKey({ ...deps(store, () => false), serverSideCopy }, t.asset('training'), key);
 
-    // Assess: no upload left open, no progress left in the ledger, the version marked source-deleted.
-    expect(outcome.replicated).toEqual([]);
-    expect(await uploadsOfKey()).toBe(0);
-    expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
-    const [entry] = await t.ledger.entriesFor('training', key);
-    expect(entry).toMatchObject({ state: 'source-deleted', sourceVersionId: VersionId });
-    expect(entry!.uploadSaved).toBeUndefined();
-    expect(await store.listVersions('it-replica', replicaKey)).toEqual([]);
-  });
+      // Assess: no upload left open, no progress left in the ledger, the version marked source-deleted.
+      expect(outcome.replicated).toEqual([]);
+      expect(await uploadsOfKey()).toBe(0);
+      expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
+      const [entry] = await t.ledger.entriesFor('training', key);
+      expect(entry).toMatchObject({ state: 'source-deleted', sourceVersionId: VersionId });
+      expect(entry!.uploadSaved).toBeUndefined();
+      expect(await store.listVersions('it-replica', replicaKey)).toEqual([]);
+    },
+  );
 
   it('a copy whose source version is permanently deleted during it (the next part copy gets a bare 404) gives up at once: upload aborted, progress forgotten', async () => {
     // Prepare: the version is deleted for good right after the copy's first part.
@@ -168,7 +187,9 @@ describe('objects above the multipart threshold (local AWS)', () => {
     });
 
     // Act
-    const error: unknown = await replicateKey({ ...deps(deleting, () => false), source: store }, t.asset('training'), key).catch((e: unknown) => e);
+    const error: unknown = await replicateKey({ ...deps(deleting, () => false), source: store }, t.asset('training'), key).catch(
+      (e: unknown) => e,
+    );
 
     // Assess: the answer to the next part copy is permanent; nothing is left behind.
     // The local AWS answers the next part copy with a bare 404 (no XML code): the SDK's NotFound.
@@ -177,7 +198,11 @@ describe('objects above the multipart threshold (local AWS)', () => {
     expect(uploads.Uploads ?? []).toEqual([]);
     expect(await t.ledger.upload('training', key, VersionId!)).toBeUndefined();
     await t.takeMessages();
-    await replicateKey(deps(store, () => false), t.asset('training'), key);
+    await replicateKey(
+      deps(store, () => false),
+      t.asset('training'),
+      key,
+    );
     expect((await t.ledger.entriesFor('training', key))[0]).toMatchObject({ state: 'source-deleted' });
   });
 

@@ -99,7 +99,9 @@ describe('errors quote a bounded part of what they were given (local AWS)', () =
   });
 
   it('status names the entry of "assets" that is too long, and bounds a list of unknown assets', async () => {
-    expect(await refusal('status', { assets: ['training', huge] })).toMatch(/^assets\[1\]: must be an asset name of the policy: at most 63 characters;/);
+    expect(await refusal('status', { assets: ['training', huge] })).toMatch(
+      /^assets\[1\]: must be an asset name of the policy: at most 63 characters;/,
+    );
     const many = Array.from({ length: 10_000 }, (_, i) => `no-such-asset-${i}`);
     expect(await refusal('status', { assets: many })).toBe(
       'assets: unknown asset "no-such-asset-0", "no-such-asset-1", "no-such-asset-2", "no-such-asset-3", "no-such-asset-4" and 9995 more; the policy has training, evals, orphaned',
@@ -111,9 +113,9 @@ describe('errors quote a bounded part of what they were given (local AWS)', () =
     expect(await refusal('restore-data', { asset: 'training', prefix: long, dryRun: true })).toBe(
       `prefix: "${long.slice(0, 100)}"… (1006 characters) is outside asset training, whose keys start with "train/"`,
     );
-    expect(await refusal('restore-data', { asset: 'training', target: { bucket: 'it-source', prefix: 'p'.repeat(1024) }, dryRun: true })).toBe(
-      `target.prefix: "${'p'.repeat(100)}"… (1024 characters) must be empty or end with "/"`,
-    );
+    expect(
+      await refusal('restore-data', { asset: 'training', target: { bucket: 'it-source', prefix: 'p'.repeat(1024) }, dryRun: true }),
+    ).toBe(`target.prefix: "${'p'.repeat(100)}"… (1024 characters) must be empty or end with "/"`);
   });
 
   it('backfill bounds a record key on the path of its error, and a task key in its result', async () => {
@@ -129,7 +131,11 @@ describe('errors quote a bounded part of what they were given (local AWS)', () =
     const response = (await handlers.backfill!(event, localContext('backfill'))) as BatchResponse;
     expect(await state()).toEqual(before);
     expect(response.results).toEqual([
-      { taskId: 't1', resultCode: 'PermanentFailure', resultString: `key "train/${'a'.repeat(94)}"… (${MB + 6} characters) is longer than 1024 bytes in every reading; S3 has no such key` },
+      {
+        taskId: 't1',
+        resultCode: 'PermanentFailure',
+        resultString: `key "train/${'a'.repeat(94)}"… (${MB + 6} characters) is longer than 1024 bytes in every reading; S3 has no such key`,
+      },
     ]);
   });
 

@@ -20,7 +20,9 @@ describe('reconcile (local AWS)', () => {
     await put('train/before/a.txt', 'a');
     await put('train/before/b c+d é.txt', 'b');
     await put('train/before/b c+d é.txt', 'b2');
-    await t.s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'it-source', NotificationConfiguration: { EventBridgeConfiguration: {} } }));
+    await t.s3.send(
+      new PutBucketNotificationConfigurationCommand({ Bucket: 'it-source', NotificationConfiguration: { EventBridgeConfiguration: {} } }),
+    );
     // A key replicated once, whose later overwrite and delete events were lost; a key that is fine.
     await put('train/partial/x.bin', 'x1');
     await put('train/ok/fine.txt', 'fine');
@@ -56,7 +58,9 @@ describe('reconcile (local AWS)', () => {
 
     // The run is recorded, and the checkpoint is gone.
     const db = new DynamoDBClient({ region: 'us-west-2' });
-    const checkpoint = await db.send(new GetItemCommand({ TableName: t.stack.ledgerTable, Key: { pk: { S: 'RECONCILE#training' }, sk: { S: 'checkpoint' } } }));
+    const checkpoint = await db.send(
+      new GetItemCommand({ TableName: t.stack.ledgerTable, Key: { pk: { S: 'RECONCILE#training' }, sk: { S: 'checkpoint' } } }),
+    );
     expect(checkpoint.Item).toBeUndefined();
 
     // Assess: the queued keys replicate, and the replica equals the source version by version.

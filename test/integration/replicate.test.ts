@@ -78,7 +78,12 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
       'dr-asset': 'training',
     });
     const tags = await t.s3.send(new GetObjectTaggingCommand({ Bucket: REPLICA, Key: replicaKey, VersionId: copy!.versionId }));
-    expect(tags.TagSet).toEqual(expect.arrayContaining([{ Key: 'classification', Value: 'internal' }, { Key: 'team', Value: 'ml' }]));
+    expect(tags.TagSet).toEqual(
+      expect.arrayContaining([
+        { Key: 'classification', Value: 'internal' },
+        { Key: 'team', Value: 'ml' },
+      ]),
+    );
 
     const [entry] = await t.ledger.entriesFor('training', key);
     expect(entry).toMatchObject({
@@ -170,7 +175,7 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
 
   it('random histories of awkward keys, events replayed out of order with duplicates, end identical', async () => {
     let seed = 20261126;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const keys = ['train/rnd/a b.txt', 'train/rnd/c+d.txt', 'train/rnd/%41%.txt', 'train/rnd/é/ü.txt', 'train/rnd/x'];
     let written = 0; // versions and delete markers the source received
     for (let i = 0; i < 30; i++) {
@@ -220,7 +225,7 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     expect(await replicaVersions(replicaKeyFor(training(), key))).toHaveLength(1);
   });
 
-  it('uses a source\'s stored full-object SHA-256 and still verifies the copy', async () => {
+  it("uses a source's stored full-object SHA-256 and still verifies the copy", async () => {
     const key = 'train/checksummed/shard.bin';
     await put(key, 'with a checksum', { ChecksumAlgorithm: 'SHA256' });
     await t.drain();
@@ -242,7 +247,9 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
     const { UploadId } = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: SOURCE, Key: key, ChecksumAlgorithm: 'SHA256' }));
     const done = [];
     for (const [i, body] of parts.entries()) {
-      const part = await t.s3.send(new UploadPartCommand({ Bucket: SOURCE, Key: key, UploadId, PartNumber: i + 1, Body: body, ChecksumAlgorithm: 'SHA256' }));
+      const part = await t.s3.send(
+        new UploadPartCommand({ Bucket: SOURCE, Key: key, UploadId, PartNumber: i + 1, Body: body, ChecksumAlgorithm: 'SHA256' }),
+      );
       done.push({ PartNumber: i + 1, ETag: part.ETag, ChecksumSHA256: part.ChecksumSHA256 });
     }
     await t.s3.send(new CompleteMultipartUploadCommand({ Bucket: SOURCE, Key: key, UploadId, MultipartUpload: { Parts: done } }));
@@ -281,7 +288,11 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
 
   it('ignores keys outside every asset (no failure, nothing written)', async () => {
     await put('scratch/not-protected.txt', 'x');
-    await t.send(JSON.stringify({ Records: [{ eventSource: 'aws:s3', s3: { bucket: { name: SOURCE }, object: { key: 'scratch/not-protected.txt' } } }] }));
+    await t.send(
+      JSON.stringify({
+        Records: [{ eventSource: 'aws:s3', s3: { bucket: { name: SOURCE }, object: { key: 'scratch/not-protected.txt' } } }],
+      }),
+    );
     const drained = await t.drain();
     expect(drained.failed).toBe(0);
     expect(await replicaVersions('scratch/not-protected.txt')).toEqual([]);
@@ -300,7 +311,9 @@ describe('replication through the event path (S3 -> EventBridge -> SQS -> replic
 
     const dead = await t.takeMessages(t.stack.deadLetterQueueUrl);
     expect(dead).toHaveLength(1);
-    await t.s3.send(new CreateBucketCommand({ Bucket: 'it-replica-missing', CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }));
+    await t.s3.send(
+      new CreateBucketCommand({ Bucket: 'it-replica-missing', CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }),
+    );
     await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-replica-missing', VersioningConfiguration: { Status: 'Enabled' } }));
     await t.send(dead[0]!); // the operator's redrive (docs/runbooks/replication-failures.md)
     await t.drain();

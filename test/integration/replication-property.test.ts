@@ -30,45 +30,52 @@ let crashes = 0;
 describe('replication state (property-based, local AWS)', () => {
   it('random histories with lost, duplicated, reordered and failed deliveries end identical after reconcile', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 10 }), fc.array(delivery, { maxLength: 30 }), fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })), async (ops, deliveries, order) => {
-        const prefix = `train/prop-${run++}/`;
-        let written = 0;
-        for (const { op, key, ...rest } of ops) {
-          const Key = prefix + key;
-          const out =
-            op === 'put'
-              ? await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key, Body: (rest as { body: string }).body }))
-              : await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key }));
-          if (out.VersionId) written++;
-        }
-        const events = await t.takeMessages();
-        const failOnce = new Set<string>();
-        const delivered = events.flatMap((e, i) => {
-          const fate = deliveries[i % Math.max(1, deliveries.length)] ?? 'deliver';
-          if (fate === 'fail') failOnce.add(e);
-          return fate === 'drop' ? [] : fate === 'duplicate' ? [e, e] : [e];
-        });
-        const ranks = order.take(delivered.length);
-        const shuffled = delivered.map((e, i) => [ranks.next().value as number, i, e] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-        for (const [, , body] of shuffled) await t.send(body);
-        // A failed delivery: the invocation that receives the event crashes before doing anything,
-        // so its whole batch comes back (as a Lambda crash does) and is retried.
-        const flaky: SqsHandler = async (event, context) => {
-          if (event.Records.some((r) => failOnce.has(r.body))) {
-            for (const r of event.Records) failOnce.delete(r.body);
-            crashes++;
-            throw new Error('invocation crashed');
+      fc.asyncProperty(
+        fc.array(operation, { minLength: 1, maxLength: 10 }),
+        fc.array(delivery, { maxLength: 30 }),
+        fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })),
+        async (ops, deliveries, order) => {
+          const prefix = `train/prop-${run++}/`;
+          let written = 0;
+          for (const { op, key, ...rest } of ops) {
+            const Key = prefix + key;
+            const out =
+              op === 'put'
+                ? await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key, Body: (rest as { body: string }).body }))
+                : await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key }));
+            if (out.VersionId) written++;
           }
-          return t.handler(event, context);
-        };
-        await drainQueue(t.sqs, t.queue, flaky);
-        for (let i = 0; i < 20 && !(await reconcile({ asset: 'training' })).results[0]!.finished; i++);
-        await t.drain();
+          const events = await t.takeMessages();
+          const failOnce = new Set<string>();
+          const delivered = events.flatMap((e, i) => {
+            const fate = deliveries[i % Math.max(1, deliveries.length)] ?? 'deliver';
+            if (fate === 'fail') failOnce.add(e);
+            return fate === 'drop' ? [] : fate === 'duplicate' ? [e, e] : [e];
+          });
+          const ranks = order.take(delivered.length);
+          const shuffled = delivered
+            .map((e, i) => [ranks.next().value as number, i, e] as const)
+            .sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+          for (const [, , body] of shuffled) await t.send(body);
+          // A failed delivery: the invocation that receives the event crashes before doing anything,
+          // so its whole batch comes back (as a Lambda crash does) and is retried.
+          const flaky: SqsHandler = async (event, context) => {
+            if (event.Records.some((r) => failOnce.has(r.body))) {
+              for (const r of event.Records) failOnce.delete(r.body);
+              crashes++;
+              throw new Error('invocation crashed');
+            }
+            return t.handler(event, context);
+          };
+          await drainQueue(t.sqs, t.queue, flaky);
+          for (let i = 0; i < 20 && !(await reconcile({ asset: 'training' })).results[0]!.finished; i++);
+          await t.drain();
 
-        const rows = (await t.report('training')).filter((r) => r.key.startsWith(prefix));
-        expect(rows.filter((r) => !r.verified)).toEqual([]);
-        expect(rows).toHaveLength(written);
-      }),
+          const rows = (await t.report('training')).filter((r) => r.key.startsWith(prefix));
+          expect(rows.filter((r) => !r.verified)).toEqual([]);
+          expect(rows).toHaveLength(written);
+        },
+      ),
       { numRuns: 12, seed: 20261126 },
     );
     expect(crashes).toBeGreaterThan(0); // the failed deliveries did happen

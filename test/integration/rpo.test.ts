@@ -75,7 +75,9 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     expect(await pages()).toEqual([]);
 
     // The dead-lettered changes keep the RPO up until they are redriven.
-    await t.s3.send(new CreateBucketCommand({ Bucket: 'it-replica-missing', CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }));
+    await t.s3.send(
+      new CreateBucketCommand({ Bucket: 'it-replica-missing', CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }),
+    );
     await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-replica-missing', VersioningConfiguration: { Status: 'Enabled' } }));
     now = minutesLater(19);
     expect((await runMonitor(monitor())).measurements.find((m) => m.asset === 'orphaned')).toMatchObject({ status: 'missed' });
@@ -98,7 +100,7 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     expect(await pages()).toEqual([]);
   });
 
-  it('a paused consumer: the queue\'s oldest message raises the RPO though the ledger knows nothing yet', async () => {
+  it("a paused consumer: the queue's oldest message raises the RPO though the ledger knows nothing yet", async () => {
     // The replicate function is not consuming: the event waits in the queue, no ledger entry exists.
     await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'evals/paused.jsonl', Body: 'waiting' }));
     expect(await t.ledger.entriesFor('evals', 'evals/paused.jsonl')).toEqual([]);
@@ -107,13 +109,26 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
       t.cloudwatch.send(
         new PutMetricDataCommand({
           Namespace: 'AWS/SQS',
-          MetricData: [{ MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: t.stack.queueName }], Value: seconds, Unit: 'Seconds', Timestamp: at }],
+          MetricData: [
+            {
+              MetricName: 'ApproximateAgeOfOldestMessage',
+              Dimensions: [{ Name: 'QueueName', Value: t.stack.queueName }],
+              Value: seconds,
+              Unit: 'Seconds',
+              Timestamp: at,
+            },
+          ],
         }),
       );
     now = minutesLater(40);
     await queueAge(now, 960);
     const paused = await runMonitor(monitor());
-    expect(paused.measurements.find((m) => m.asset === 'evals')).toMatchObject({ status: 'missed', rpoSeconds: 960, queueAgeSeconds: 960, pendingObjects: 0 });
+    expect(paused.measurements.find((m) => m.asset === 'evals')).toMatchObject({
+      status: 'missed',
+      rpoSeconds: 960,
+      queueAgeSeconds: 960,
+      pendingObjects: 0,
+    });
     expect((await pages()).filter((e) => e.detail.asset === 'evals').map((e) => e['detail-type'])).toEqual(['DR Target Missed']);
 
     await t.drain(); // the consumer resumes
@@ -130,7 +145,9 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-replica-missing', VersioningConfiguration: { Status: 'Suspended' } }));
     await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'orphaned/c.bin', Body: 'ccc' }));
     await t.drain();
-    expect((await t.ledger.entriesFor('orphaned', 'orphaned/c.bin'))[0]!.lastError).toMatch(/^BucketNotVersionedError: replica bucket it-replica-missing has versioning Suspended/);
+    expect((await t.ledger.entriesFor('orphaned', 'orphaned/c.bin'))[0]!.lastError).toMatch(
+      /^BucketNotVersionedError: replica bucket it-replica-missing has versioning Suspended/,
+    );
     vi.resetModules();
     const { handler } = await import('../../functions/status.js');
 
@@ -147,20 +164,30 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     });
     expect(json.deadLetterDepth).toBe(1);
     const evals = json.assets.find((a) => a.asset === 'evals')!;
-    expect(evals).toMatchObject({ status: 'ok', rpoSeconds: 0, pendingObjects: 0, lastAlert: expect.objectContaining({ type: 'DR Target Recovered' }) });
+    expect(evals).toMatchObject({
+      status: 'ok',
+      rpoSeconds: 0,
+      pendingObjects: 0,
+      lastAlert: expect.objectContaining({ type: 'DR Target Recovered' }),
+    });
     expect(evals.lag.count).toBeGreaterThan(0);
 
     const table = (await handler(JSON.parse(eventText('status/valid/table.json')), localContext('status'))) as { table: string };
     expect(table.table.split('\n')[1]).toMatch(/^ASSET\s+TIER\s+STATUS\s+RPO\s+TARGET\s+PENDING\s+FAILED/);
     expect(table.table).toMatch(/\norphaned\s+standard\s+ok\s+\d+s\s+15m00s\s+1\s+1\s+orphaned\/c\.bin/);
 
-    const one = (await handler(JSON.parse(eventText('status/valid/one-asset.json').replace('eval-sets', 'evals')), localContext('status'))) as { assets: unknown[] };
+    const one = (await handler(
+      JSON.parse(eventText('status/valid/one-asset.json').replace('eval-sets', 'evals')),
+      localContext('status'),
+    )) as { assets: unknown[] };
     expect(one.assets).toHaveLength(1);
 
     await expect(handler(JSON.parse(eventText('status/invalid/unknown-field.json')), localContext('status'))).rejects.toThrow(
       'payload: unknown field "formt"; expected {"format": "json" | "table", "assets": ["<asset name>", ...]}',
     );
-    await expect(handler(JSON.parse(eventText('status/invalid/bad-format.json')), localContext('status'))).rejects.toThrow(/^format: Invalid option/);
+    await expect(handler(JSON.parse(eventText('status/invalid/bad-format.json')), localContext('status'))).rejects.toThrow(
+      /^format: Invalid option/,
+    );
     await expect(handler(JSON.parse(eventText('status/invalid/unknown-asset.json')), localContext('status'))).rejects.toThrow(
       'assets: unknown asset "no-such-asset"; the policy has training, evals, orphaned',
     );
@@ -169,7 +196,9 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
   it('the measure-rpo handler measures every asset of the policy (scheduled invocation)', async () => {
     vi.resetModules();
     const { handler } = await import('../../functions/measure-rpo.js');
-    const result = (await handler({ 'detail-type': 'Scheduled Event', source: 'aws.events' }, localContext('measure-rpo'))) as { assets: number };
+    const result = (await handler({ 'detail-type': 'Scheduled Event', source: 'aws.events' }, localContext('measure-rpo'))) as {
+      assets: number;
+    };
     expect(result.assets).toBe(3);
   });
 });

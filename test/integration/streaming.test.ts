@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectAsset } from '../../functions/policy/schema.js';
@@ -24,16 +32,31 @@ let otherS3: S3Client;
 beforeAll(async () => {
   t = await startStack();
   other = await startLocalAws();
-  otherS3 = new S3Client({ region: 'us-east-1', endpoint: other.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'minio', secretAccessKey: 'minio-secret' } });
+  otherS3 = new S3Client({
+    region: 'us-east-1',
+    endpoint: other.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'minio', secretAccessKey: 'minio-secret' },
+  });
   await otherS3.send(new CreateBucketCommand({ Bucket: 'lab-datasets' }));
   await otherS3.send(new PutBucketVersioningCommand({ Bucket: 'lab-datasets', VersioningConfiguration: { Status: 'Enabled' } }));
   const secret = await new SecretsManagerClient({ region: 'us-west-2' }).send(
-    new CreateSecretCommand({ Name: 'lab-datasets-reader', SecretString: JSON.stringify({ accessKeyId: 'minio', secretAccessKey: 'minio-secret' }) }),
+    new CreateSecretCommand({
+      Name: 'lab-datasets-reader',
+      SecretString: JSON.stringify({ accessKeyId: 'minio', secretAccessKey: 'minio-secret' }),
+    }),
   );
   asset = {
     ...t.asset('training'),
     name: 'lab',
-    source: { bucket: 'lab-datasets', prefix: 'sets/', region: 'us-east-1', endpoint: other.endpoint, forcePathStyle: true, credentialsSecretArn: secret.ARN! },
+    source: {
+      bucket: 'lab-datasets',
+      prefix: 'sets/',
+      region: 'us-east-1',
+      endpoint: other.endpoint,
+      forcePathStyle: true,
+      credentialsSecretArn: secret.ARN!,
+    },
     replica: { bucket: 'it-replica', region: 'us-west-2', prefix: 'lab/', storageClass: 'STANDARD' },
   };
 });
@@ -71,7 +94,16 @@ async function replicaBytes(key: string) {
 describe('sources on another S3-compatible endpoint with their own credentials (streamed)', () => {
   it('a small object is streamed in one PUT, with its metadata and tags, verified by SHA-256', async () => {
     const data = body(300 * 1024, 1);
-    await otherS3.send(new PutObjectCommand({ Bucket: 'lab-datasets', Key: 'sets/a b+c.jsonl', Body: data, ContentType: 'application/x-ndjson', Metadata: { origin: 'lab' }, Tagging: 'license=cc-by' }));
+    await otherS3.send(
+      new PutObjectCommand({
+        Bucket: 'lab-datasets',
+        Key: 'sets/a b+c.jsonl',
+        Body: data,
+        ContentType: 'application/x-ndjson',
+        Metadata: { origin: 'lab' },
+        Tagging: 'license=cc-by',
+      }),
+    );
     const { serverSideCopy } = createStores(true).sourceOf(asset);
     expect(serverSideCopy).toBe(false);
     const outcome = await replicateKey(deps(), asset, 'sets/a b+c.jsonl');
@@ -79,8 +111,13 @@ describe('sources on another S3-compatible endpoint with their own credentials (
     const { version, bytes } = await replicaBytes('lab/a b+c.jsonl');
     expect(sha(bytes)).toBe(sha(data));
     const head = await t.s3.send(new HeadObjectCommand({ Bucket: 'it-replica', Key: 'lab/a b+c.jsonl', VersionId: version.versionId }));
-    expect(head).toMatchObject({ ContentType: 'application/x-ndjson', Metadata: expect.objectContaining({ origin: 'lab', 'dr-asset': 'lab' }) });
-    const tags = await t.s3.send(new GetObjectTaggingCommand({ Bucket: 'it-replica', Key: 'lab/a b+c.jsonl', VersionId: version.versionId }));
+    expect(head).toMatchObject({
+      ContentType: 'application/x-ndjson',
+      Metadata: expect.objectContaining({ origin: 'lab', 'dr-asset': 'lab' }),
+    });
+    const tags = await t.s3.send(
+      new GetObjectTaggingCommand({ Bucket: 'it-replica', Key: 'lab/a b+c.jsonl', VersionId: version.versionId }),
+    );
     expect(tags.TagSet).toEqual([{ Key: 'license', Value: 'cc-by' }]);
     expect((await t.ledger.entriesFor('lab', 'sets/a b+c.jsonl'))[0]).toMatchObject({ state: 'replicated', sha256: sha(data) });
   });
@@ -106,7 +143,13 @@ describe('sources on another S3-compatible endpoint with their own credentials (
     };
     const base = deps();
     const first = counting(base.replica, 2);
-    await expect(replicateKey({ ...base, replica: first.proxy, remainingMs: first.remainingMs, multipart: { ...base.multipart!, partConcurrency: 1 } }, asset, 'sets/big.bin')).rejects.toBeInstanceOf(CopyContinuesError);
+    await expect(
+      replicateKey(
+        { ...base, replica: first.proxy, remainingMs: first.remainingMs, multipart: { ...base.multipart!, partConcurrency: 1 } },
+        asset,
+        'sets/big.bin',
+      ),
+    ).rejects.toBeInstanceOf(CopyContinuesError);
     expect(first.count()).toBe(2);
     expect(await new S3VersionedStore(t.s3).listVersions('it-replica', 'lab/big.bin')).toEqual([]);
 
@@ -119,7 +162,9 @@ describe('sources on another S3-compatible endpoint with their own credentials (
   });
 
   it('a secret that does not hold credentials is one clear error', async () => {
-    const bad = await new SecretsManagerClient({ region: 'us-west-2' }).send(new CreateSecretCommand({ Name: 'broken', SecretString: 'not json' }));
+    const bad = await new SecretsManagerClient({ region: 'us-west-2' }).send(
+      new CreateSecretCommand({ Name: 'broken', SecretString: 'not json' }),
+    );
     const broken = { ...asset, name: 'broken', source: { ...asset.source, credentialsSecretArn: bad.ARN! } };
     const stores = createStores(true);
     await expect(stores.sourceOf(broken).store.listVersions('lab-datasets', 'sets/x')).rejects.toThrow(

@@ -1,5 +1,12 @@
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,10 +96,14 @@ function invokeLocal(functionName: string, payload: string): Promise<Record<stri
   if (!fn) throw new Error(`no function ${functionName} in serverless.yml`);
   const env = { ...process.env, DR_POLICY_FILE: policyFile, DR_ESBUILD_WORK_FOLDER: WORK_FOLDER, POWERTOOLS_LOG_LEVEL: 'SILENT' };
   return new Promise((resolve, reject) => {
-    const child = spawn(join(projectRoot, 'node_modules/.bin/osls'), ['invoke', 'local', '-f', fn, '--stage', 'prod', '-d', payload, '-e', 'POWERTOOLS_LOG_LEVEL=SILENT'], {
-      cwd: projectRoot,
-      env,
-    });
+    const child = spawn(
+      join(projectRoot, 'node_modules/.bin/osls'),
+      ['invoke', 'local', '-f', fn, '--stage', 'prod', '-d', payload, '-e', 'POWERTOOLS_LOG_LEVEL=SILENT'],
+      {
+        cwd: projectRoot,
+        env,
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -116,7 +127,11 @@ async function follow(file: string, values: Record<string, string>): Promise<Rec
   const outputs: Record<string, Record<string, any>> = {};
   for (const step of stepsOf(file)) {
     const payload = step.payload.replace(/<[^>]+>/g, (placeholder) => {
-      const value = values[placeholder] ?? (placeholder.startsWith('<planToken') ? outputs[placeholder.includes('vector') ? 'vectors-dry-run' : 'dry-run']?.planToken : undefined);
+      const value =
+        values[placeholder] ??
+        (placeholder.startsWith('<planToken')
+          ? outputs[placeholder.includes('vector') ? 'vectors-dry-run' : 'dry-run']?.planToken
+          : undefined);
       if (value === undefined) throw new Error(`${file}: no value for ${placeholder} in step ${step.name}`);
       return value;
     });
@@ -127,9 +142,10 @@ async function follow(file: string, values: Record<string, string>): Promise<Rec
   return outputs;
 }
 
-const put = (bucket: string, key: string, body: string | Buffer) => t.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+const put = (bucket: string, key: string, body: string | Buffer) =>
+  t.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 const read = async (bucket: string, key: string) =>
-  (await (await t.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
+  await (await t.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
 /** The write time of the newest version under a prefix: "just before" what comes next. */
 async function lastWrite(bucket: string, prefix: string): Promise<string> {
   const { Versions = [] } = await t.s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix }));
@@ -138,7 +154,12 @@ async function lastWrite(bucket: string, prefix: string): Promise<string> {
 
 async function createVersionedBucket(bucket: string, region: string) {
   const s3 = new (await import('@aws-sdk/client-s3')).S3Client({ region, forcePathStyle: true });
-  await s3.send(new CreateBucketCommand({ Bucket: bucket, ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }) }));
+  await s3.send(
+    new CreateBucketCommand({
+      Bucket: bucket,
+      ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }),
+    }),
+  );
   await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
 }
 

@@ -29,7 +29,10 @@ export interface FaultProxy {
 }
 
 const s3Error = (status: number, code: string, message: string) =>
-  [status, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault</RequestId></Error>`] as const;
+  [
+    status,
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault</RequestId></Error>`,
+  ] as const;
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
@@ -37,7 +40,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const rules: FaultRule[] = [];
   const hanging = new Set<ServerResponse>();
 
-  const forward = (req: IncomingMessage, body: Buffer, onResponse: (status: number, headers: IncomingMessage['headers'], data: Buffer) => void) => {
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+    onResponse: (status: number, headers: IncomingMessage['headers'], data: Buffer) => void,
+  ) => {
     const out = httpRequest(
       { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (res) => {
@@ -62,7 +69,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       switch (rule?.fault) {
         case 'slowdown':
         case 'internal': {
-          const [status, xml] = rule.fault === 'slowdown' ? s3Error(503, 'SlowDown', 'Please reduce your request rate.') : s3Error(500, 'InternalError', 'We encountered an internal error. Please try again.');
+          const [status, xml] =
+            rule.fault === 'slowdown'
+              ? s3Error(503, 'SlowDown', 'Please reduce your request rate.')
+              : s3Error(500, 'InternalError', 'We encountered an internal error. Please try again.');
           res.writeHead(status, { 'content-type': 'application/xml' }).end(xml);
           return;
         }

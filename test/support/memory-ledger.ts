@@ -1,4 +1,11 @@
-import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion, UploadProgress } from '../../functions/ledger/ledger.js';
+import type {
+  Ledger,
+  LedgerEntry,
+  PendingVersion,
+  ReplicatedSummary,
+  ReplicatedVersion,
+  UploadProgress,
+} from '../../functions/ledger/ledger.js';
 
 /**
  * An in-memory Ledger for unit tests of the replication domain. It passes the same contract as

@@ -51,8 +51,16 @@ describe('the packaged template', () => {
     const fn = resource('ReplicateLambdaFunction').Properties;
     expect(fn).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'functions/replicate.handler', Timeout: 300 });
     expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
-    expect(fn.Environment.Variables).toMatchObject({ DR_POLICY_FILE: 'dr-policy.yml', LEDGER_TABLE: { Ref: 'LedgerTable' }, DR_LEASE_SECONDS: '360' });
-    const zip = spawnSync(venvBin('python'), ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', join(dir, 'replicate.zip')], { encoding: 'utf8' });
+    expect(fn.Environment.Variables).toMatchObject({
+      DR_POLICY_FILE: 'dr-policy.yml',
+      LEDGER_TABLE: { Ref: 'LedgerTable' },
+      DR_LEASE_SECONDS: '360',
+    });
+    const zip = spawnSync(
+      venvBin('python'),
+      ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', join(dir, 'replicate.zip')],
+      { encoding: 'utf8' },
+    );
     expect(zip.stdout.trim().split('\n').sort()).toEqual(['dr-policy.yml', 'functions/replicate.js', 'functions/replicate.js.map']);
     const state = JSON.parse(readFileSync(join(dir, 'serverless-state.json'), 'utf8')) as { service: { provider: { region: string } } };
     expect(state.service.provider.region).toBe('us-west-2');
@@ -72,14 +80,31 @@ describe('the packaged template', () => {
     });
   });
 
-  it('routes each replicated asset\'s S3 events to the queue, with the dead-letter queue for failed deliveries', () => {
+  it("routes each replicated asset's S3 events to the queue, with the dead-letter queue for failed deliveries", () => {
     const rules = byType('AWS::Events::Rule')
       .filter(([, r]) => r.Properties.EventPattern?.source?.[0] === 'aws.s3')
       .map(([id, r]) => [id, r.Properties.EventPattern]);
     expect(rules).toEqual([
-      ['ReplicationRuleTrainingData', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'training/' }] } } }],
-      ['ReplicationRuleEvalSets', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'evals/' }] } } }],
-      ['ReplicationRuleModelArtifacts', { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-models'] } } }],
+      [
+        'ReplicationRuleTrainingData',
+        {
+          source: ['aws.s3'],
+          'detail-type': ['Object Created', 'Object Deleted'],
+          detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'training/' }] } },
+        },
+      ],
+      [
+        'ReplicationRuleEvalSets',
+        {
+          source: ['aws.s3'],
+          'detail-type': ['Object Created', 'Object Deleted'],
+          detail: { bucket: { name: ['acme-ml-prod-data'] }, object: { key: [{ prefix: 'evals/' }] } },
+        },
+      ],
+      [
+        'ReplicationRuleModelArtifacts',
+        { source: ['aws.s3'], 'detail-type': ['Object Created', 'Object Deleted'], detail: { bucket: { name: ['acme-ml-prod-models'] } } },
+      ],
     ]);
     const target = resource('ReplicationRuleEvalSets').Properties.Targets[0];
     expect(target.Arn).toEqual({ 'Fn::GetAtt': ['ReplicationQueue', 'Arn'] });
@@ -98,11 +123,17 @@ describe('the packaged template', () => {
     expect(table.Properties).toMatchObject({
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
     });
     expect(table.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
       IndexName: 'unreplicated',
-      KeySchema: [{ AttributeName: 'pendingAsset', KeyType: 'HASH' }, { AttributeName: 'pendingSince', KeyType: 'RANGE' }],
+      KeySchema: [
+        { AttributeName: 'pendingAsset', KeyType: 'HASH' },
+        { AttributeName: 'pendingSince', KeyType: 'RANGE' },
+      ],
     });
   });
 
@@ -112,14 +143,19 @@ describe('the packaged template', () => {
     expect(bucket.Properties).toMatchObject({
       BucketName: 'acme-ml-dr-replica',
       VersioningConfiguration: { Status: 'Enabled' },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
     });
     const [deny] = resource('ReplicaBucketAcmeMlDrReplicaPolicy').Properties.PolicyDocument.Statement;
     expect(deny).toMatchObject({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
   });
 
-  it('scopes the replicate role to the policy\'s buckets and prefixes, and forbids destroying replica data', () => {
+  it("scopes the replicate role to the policy's buckets and prefixes, and forbids destroying replica data", () => {
     const role = resource('ReplicateRole').Properties;
     expect(resource('ReplicateLambdaFunction').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReplicateRole', 'Arn'] });
     const statements = role.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
@@ -128,42 +164,53 @@ describe('the packaged template', () => {
       expect(actions.some((a) => a === '*' || a === 's3:*')).toBe(false);
       if (actions.some((a) => a.startsWith('s3:'))) {
         const resources = [s.Resource].flat().map((r: { 'Fn::Sub': string }) => r['Fn::Sub']);
-        for (const r of resources) expect(r).toMatch(/^arn:\$\{AWS::Partition\}:s3:::acme-ml-(prod-data|prod-models|dr-replica)(\/(training|evals|models)\/)?(\*)?(\/\*)?$/);
+        for (const r of resources)
+          expect(r).toMatch(
+            /^arn:\$\{AWS::Partition\}:s3:::acme-ml-(prod-data|prod-models|dr-replica)(\/(training|evals|models)\/)?(\*)?(\/\*)?$/,
+          );
       }
     }
     const sids = Object.fromEntries(statements.map((s: { Sid: string }) => [s.Sid, s]));
     expect(sids.ReadSourceTrainingData.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-prod-data/training/*' });
     expect(sids.ListSourceEvalSets.Condition).toEqual({ StringLike: { 's3:prefix': ['evals/*'] } });
     expect(sids.WriteReplicaEvalSets.Action).not.toContain('s3:DeleteObjectVersion');
-    expect(sids.NeverDestroyReplicas).toMatchObject({ Effect: 'Deny', Action: expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketVersioning']) });
+    expect(sids.NeverDestroyReplicas).toMatchObject({
+      Effect: 'Deny',
+      Action: expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketVersioning']),
+    });
   });
 });
 
 describe('monitoring in the packaged template', () => {
-  it('runs measure-rpo on the policy\'s schedule and status on demand, each with its own role', () => {
+  it("runs measure-rpo on the policy's schedule and status on demand, each with its own role", () => {
     expect(resource('MeasureRpoLambdaFunction').Properties).toMatchObject({
       FunctionName: 'ai-data-dr-test-measure-rpo',
       Role: { 'Fn::GetAtt': ['MeasureRpoRole', 'Arn'] },
       Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' }, DEAD_LETTER_QUEUE_URL: { Ref: 'ReplicationDeadLetterQueue' } } },
     });
-    expect(resource('StatusLambdaFunction').Properties).toMatchObject({ FunctionName: 'ai-data-dr-test-status', Role: { 'Fn::GetAtt': ['StatusRole', 'Arn'] } });
+    expect(resource('StatusLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-status',
+      Role: { 'Fn::GetAtt': ['StatusRole', 'Arn'] },
+    });
     const schedules = byType('AWS::Events::Rule').filter(([, r]) => r.Properties.ScheduleExpression);
-    expect(schedules.map(([, r]) => [r.Properties.ScheduleExpression, r.Properties.Targets[0].Arn, r.Properties.Targets[0].Input])).toEqual([
-      ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }, undefined],
-      ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"training-data"}'],
-      ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"eval-sets"}'],
-      ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"model-artifacts"}'],
-      ['rate(1 hour)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"product-search-index"}'],
-      ['rate(6 hours)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"support-kb-index"}'],
-      ...['training-data', 'eval-sets', 'model-artifacts', 'product-search-index', 'support-kb-index'].map((asset) => [
-        'rate(1 day)',
-        { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
-        JSON.stringify({ asset }),
-      ]),
-    ]);
+    expect(schedules.map(([, r]) => [r.Properties.ScheduleExpression, r.Properties.Targets[0].Arn, r.Properties.Targets[0].Input])).toEqual(
+      [
+        ['rate(1 minute)', { 'Fn::GetAtt': ['MeasureRpoLambdaFunction', 'Arn'] }, undefined],
+        ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"training-data"}'],
+        ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"eval-sets"}'],
+        ['rate(6 hours)', { 'Fn::GetAtt': ['ReconcileLambdaFunction', 'Arn'] }, '{"asset":"model-artifacts"}'],
+        ['rate(1 hour)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"product-search-index"}'],
+        ['rate(6 hours)', { 'Fn::GetAtt': ['SnapshotVectorsLambdaFunction', 'Arn'] }, '{"asset":"support-kb-index"}'],
+        ...['training-data', 'eval-sets', 'model-artifacts', 'product-search-index', 'support-kb-index'].map((asset) => [
+          'rate(1 day)',
+          { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
+          JSON.stringify({ asset }),
+        ]),
+      ],
+    );
   });
 
-  it('has one RPO alarm per measured asset with the policy\'s target, missing data breaching, paging on-call', () => {
+  it("has one RPO alarm per measured asset with the policy's target, missing data breaching, paging on-call", () => {
     const policy = loadPolicyFile(join(projectRoot, 'dr-policy.yml'));
     const alarms = byType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'RpoSeconds');
     const measured = policy.assets;
@@ -191,16 +238,37 @@ describe('monitoring in the packaged template', () => {
   });
 
   it('every function role may write traces (tracing is on for all functions)', () => {
-    for (const role of ['ReplicateRole', 'MeasureRpoRole', 'StatusRole', 'ReconcileRole', 'SnapshotVectorsRole', 'RestoreDataRole', 'RestoreVectorsRole', 'VerifyRestoreRole']) {
-      const statements = resource(role).Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
+    for (const role of [
+      'ReplicateRole',
+      'MeasureRpoRole',
+      'StatusRole',
+      'ReconcileRole',
+      'SnapshotVectorsRole',
+      'RestoreDataRole',
+      'RestoreVectorsRole',
+      'VerifyRestoreRole',
+    ]) {
+      const statements = resource(role).Properties.Policies.flatMap(
+        (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
+      );
       expect(statements.some((s: { Action: string[] }) => [s.Action].flat().includes('xray:PutTraceSegments'))).toBe(true);
     }
   });
 
-  it('every function writes only its own log group, with a role of the stack\'s, and pages on its errors', () => {
+  it("every function writes only its own log group, with a role of the stack's, and pages on its errors", () => {
     const functions = byType('AWS::Lambda::Function');
     expect(functions.map(([id]) => id).sort()).toEqual(
-      ['Backfill', 'MeasureRpo', 'Reconcile', 'Replicate', 'RestoreData', 'RestoreVectors', 'SnapshotVectors', 'Status', 'VerifyRestore'].map((f) => `${f}LambdaFunction`),
+      [
+        'Backfill',
+        'MeasureRpo',
+        'Reconcile',
+        'Replicate',
+        'RestoreData',
+        'RestoreVectors',
+        'SnapshotVectors',
+        'Status',
+        'VerifyRestore',
+      ].map((f) => `${f}LambdaFunction`),
     );
     const logGroupsOf = (role: string) =>
       resource(role)
@@ -212,21 +280,41 @@ describe('monitoring in the packaged template', () => {
       const name = fn.Properties.FunctionName.replace(/^ai-data-dr-test-/, '');
       const role = fn.Properties.Role['Fn::GetAtt'][0];
       expect(roles).toContain(role);
-      const users = functions.filter(([, f]) => f.Properties.Role['Fn::GetAtt'][0] === role).map(([, f]) => f.Properties.FunctionName.replace(/^ai-data-dr-test-/, ''));
-      expect(logGroupsOf(role), id).toEqual(users.map((n) => `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/\${AWS::StackName}-${n}:*`));
+      const users = functions
+        .filter(([, f]) => f.Properties.Role['Fn::GetAtt'][0] === role)
+        .map(([, f]) => f.Properties.FunctionName.replace(/^ai-data-dr-test-/, ''));
+      expect(logGroupsOf(role), id).toEqual(
+        users.map((n) => `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/\${AWS::StackName}-${n}:*`),
+      );
       expect(users).toContain(name);
-      expect(resource(`${id.replace(/LambdaFunction$/, '')}ErrorsAlarm`).Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: id } }]);
+      expect(resource(`${id.replace(/LambdaFunction$/, '')}ErrorsAlarm`).Properties.Dimensions).toEqual([
+        { Name: 'FunctionName', Value: { Ref: id } },
+      ]);
     }
     expect(resource('ReplicateLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-replicate');
     expect(resource('BackfillLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-backfill');
-    expect(roles.sort()).toEqual(['MeasureRpoRole', 'ReconcileRole', 'ReplicateRole', 'RestoreDataRole', 'RestoreVectorsRole', 'SnapshotVectorsRole', 'StatusRole', 'VerifyRestoreRole']);
+    expect(roles.sort()).toEqual([
+      'MeasureRpoRole',
+      'ReconcileRole',
+      'ReplicateRole',
+      'RestoreDataRole',
+      'RestoreVectorsRole',
+      'SnapshotVectorsRole',
+      'StatusRole',
+      'VerifyRestoreRole',
+    ]);
   });
 
   it('runs one measure-rpo at a time, and encrypts the on-call topic with a key alarms and EventBridge may use', () => {
     expect(resource('MeasureRpoLambdaFunction').Properties.ReservedConcurrentExecutions).toBe(1);
     expect(resource('OnCallTopic').Properties.KmsMasterKeyId).toEqual({ Ref: 'OnCallTopicKey' });
-    const grant = resource('OnCallTopicKey').Properties.KeyPolicy.Statement.find((s: { Sid: string }) => s.Sid === 'AlarmsAndEventsPublish');
-    expect(grant).toMatchObject({ Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] }, Action: ['kms:GenerateDataKey*', 'kms:Decrypt'] });
+    const grant = resource('OnCallTopicKey').Properties.KeyPolicy.Statement.find(
+      (s: { Sid: string }) => s.Sid === 'AlarmsAndEventsPublish',
+    );
+    expect(grant).toMatchObject({
+      Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] },
+      Action: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+    });
   });
 
   it('pages on dead letters, a stale queue and function errors; target events reach the on-call topic', () => {
@@ -248,22 +336,33 @@ describe('monitoring in the packaged template', () => {
       EventPattern: { source: ['ai-data-dr'], 'detail-type': ['DR Target Missed', 'DR Target Recovered'] },
       Targets: [{ Arn: { Ref: 'OnCallTopic' } }],
     });
-    const publish = resource('MeasureRpoRole').Properties.Policies[0].PolicyDocument.Statement.find((s: { Sid: string }) => s.Sid === 'PublishTargetEvents');
+    const publish = resource('MeasureRpoRole').Properties.Policies[0].PolicyDocument.Statement.find(
+      (s: { Sid: string }) => s.Sid === 'PublishTargetEvents',
+    );
     expect(publish).toMatchObject({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } });
   });
 });
 
 describe('reconcile in the packaged template', () => {
-  it('lists only the policy\'s prefixes, queues to the replication queue, keeps its checkpoints apart', () => {
+  it("lists only the policy's prefixes, queues to the replication queue, keeps its checkpoints apart", () => {
     expect(resource('ReconcileLambdaFunction').Properties).toMatchObject({
       Timeout: 900,
       Role: { 'Fn::GetAtt': ['ReconcileRole', 'Arn'] },
       Environment: { Variables: { REPLICATION_QUEUE_URL: { Ref: 'ReplicationQueue' } } },
     });
-    const statements = resource('ReconcileRole').Properties.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
+    const statements = resource('ReconcileRole').Properties.Policies.flatMap(
+      (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
+    );
     const s3 = statements.filter((s: { Action: string[] | string }) => [s.Action].flat().some((a) => a.startsWith('s3:')));
     expect(s3.flatMap((s: { Action: string[] }) => s.Action)).toEqual(Array(6).fill('s3:ListBucketVersions'));
-    expect(s3.map((s: { Condition: any }) => s.Condition.StringLike['s3:prefix'][0])).toEqual(['training/*', 'training/*', 'evals/*', 'evals/*', '*', 'models/*']);
+    expect(s3.map((s: { Condition: any }) => s.Condition.StringLike['s3:prefix'][0])).toEqual([
+      'training/*',
+      'training/*',
+      'evals/*',
+      'evals/*',
+      '*',
+      'models/*',
+    ]);
     expect(statements.find((s: { Sid: string }) => s.Sid === 'QueueGaps')).toMatchObject({ Action: 'sqs:SendMessage' });
     expect(statements.find((s: { Sid: string }) => s.Sid === 'Checkpoints').Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RECONCILE#*'] },
@@ -278,19 +377,23 @@ describe('backfill in the packaged template', () => {
       Role: { 'Fn::GetAtt': ['ReplicateRole', 'Arn'] },
       Timeout: 300,
     });
-    expect(resource('BackfillErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'BackfillLambdaFunction' } }]);
+    expect(resource('BackfillErrorsAlarm').Properties.Dimensions).toEqual([
+      { Name: 'FunctionName', Value: { Ref: 'BackfillLambdaFunction' } },
+    ]);
   });
 });
 
 describe('snapshot-vectors in the packaged template', () => {
-  it('runs on each vector asset\'s schedule with its name as input', () => {
+  it("runs on each vector asset's schedule with its name as input", () => {
     expect(resource('SnapshotVectorsLambdaFunction').Properties).toMatchObject({
       FunctionName: 'ai-data-dr-test-snapshot-vectors',
       Handler: 'functions/snapshot-vectors.handler',
       Role: { 'Fn::GetAtt': ['SnapshotVectorsRole', 'Arn'] },
       Timeout: 900,
     });
-    const rules = byType('AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets).includes('SnapshotVectorsLambdaFunction'));
+    const rules = byType('AWS::Events::Rule').filter(([, r]) =>
+      JSON.stringify(r.Properties.Targets).includes('SnapshotVectorsLambdaFunction'),
+    );
     expect(rules.map(([, r]) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Targets[0].Input)])).toEqual([
       ['rate(1 hour)', { asset: 'product-search-index' }],
       ['rate(6 hours)', { asset: 'support-kb-index' }],
@@ -306,12 +409,22 @@ describe('snapshot-vectors in the packaged template', () => {
         Condition: { StringLike: { 's3:prefix': ['vectors/product-search/snapshots/*'] } },
       }),
       expect.objectContaining({ Action: ['s3:ListBucket'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica' } }),
-      expect.objectContaining({ Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' } }),
+      expect.objectContaining({
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' },
+      }),
     ]);
-    expect(statements.find((s) => s.Sid === 'Catalog').Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] } });
-    expect(statements.find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(/function:\$\{AWS::StackName\}-snapshot-vectors$/);
-    expect(statements.find((s) => s.Sid === 'EngineCredentials').Resource).toEqual(['arn:aws:secretsmanager:us-east-1:123456789012:secret:dr/search-db-reader']);
-    expect(resource('SnapshotVectorsErrorsAlarm').Properties.Dimensions).toEqual([{ Name: 'FunctionName', Value: { Ref: 'SnapshotVectorsLambdaFunction' } }]);
+    expect(statements.find((s) => s.Sid === 'Catalog').Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] },
+    });
+    expect(statements.find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(
+      /function:\$\{AWS::StackName\}-snapshot-vectors$/,
+    );
+    expect(statements.find((s) => s.Sid === 'EngineCredentials').Resource).toEqual([
+      'arn:aws:secretsmanager:us-east-1:123456789012:secret:dr/search-db-reader',
+    ]);
+    expect(resource('SnapshotVectorsErrorsAlarm').Properties.Dimensions).toEqual([
+      { Name: 'FunctionName', Value: { Ref: 'SnapshotVectorsLambdaFunction' } },
+    ]);
   });
 });
 
@@ -330,18 +443,30 @@ describe('restores and restore tests in the packaged template', () => {
     ]);
     const allowedS3 = statements.filter((s) => s.Effect === 'Allow').flatMap((s) => [s.Resource].flat());
     expect(JSON.stringify(allowedS3)).not.toMatch(/acme-ml-dr-replica\/\*"|acme-ml-dr-replica"\}.*PutObject/);
-    expect(statements.find((s) => s.Sid === 'NeverDestroy')).toMatchObject({ Effect: 'Deny', Action: expect.arrayContaining(['s3:DeleteObjectVersion']) });
-    expect(statements.find((s) => s.Sid === 'Plans').Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RESTORE#*'] } });
+    expect(statements.find((s) => s.Sid === 'NeverDestroy')).toMatchObject({
+      Effect: 'Deny',
+      Action: expect.arrayContaining(['s3:DeleteObjectVersion']),
+    });
+    expect(statements.find((s) => s.Sid === 'Plans').Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RESTORE#*'] },
+    });
   });
 
   it('verify-restore deletes only its scratch copies and pages through the DR bus; each restore function continues only itself', () => {
     const statements = statementsOf('VerifyRestoreRole');
     const deleting = statements.filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('s3:DeleteObjectVersion'));
-    expect(deleting.flatMap((s) => s.Resource.map((r: any) => r['Fn::Sub']))).toEqual(['arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-restore-tests/*']);
+    expect(deleting.flatMap((s) => s.Resource.map((r: any) => r['Fn::Sub']))).toEqual([
+      'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-restore-tests/*',
+    ]);
     expect(statements.find((s) => s.Sid === 'PublishTargetEvents').Resource).toEqual({ 'Fn::GetAtt': ['DrEventBus', 'Arn'] });
     expect(resource('VerifyRestoreLambdaFunction').Properties.Environment.Variables.DR_EVENT_BUS).toEqual({ Ref: 'DrEventBus' });
-    for (const [role, fn] of [['RestoreDataRole', 'restore-data'], ['RestoreVectorsRole', 'restore-vectors']] as const) {
-      expect(statementsOf(role).find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(new RegExp(`function:\\$\\{AWS::StackName\\}-${fn}$`));
+    for (const [role, fn] of [
+      ['RestoreDataRole', 'restore-data'],
+      ['RestoreVectorsRole', 'restore-vectors'],
+    ] as const) {
+      expect(statementsOf(role).find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(
+        new RegExp(`function:\\$\\{AWS::StackName\\}-${fn}$`),
+      );
     }
     for (const fn of ['RestoreData', 'RestoreVectors', 'VerifyRestore']) {
       expect(resource(`${fn}LambdaFunction`).Properties).toMatchObject({ Timeout: 900, Role: { 'Fn::GetAtt': [`${fn}Role`, 'Arn'] } });
@@ -358,9 +483,15 @@ describe('packaging validates the policy', () => {
   };
 
   it('npm run package stops with one line naming the bad field', () => {
-    const run = spawnSync('npm', ['run', '--silent', 'package'], { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, DR_POLICY_FILE: badPolicy() } });
+    const run = spawnSync('npm', ['run', '--silent', 'package'], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      env: { ...process.env, DR_POLICY_FILE: badPolicy() },
+    });
     expect(run.status).not.toBe(0);
-    expect(run.stderr).toMatch(/invalid DR policy .*bad\.yml: assets\[1\]\.tier: Invalid option: expected one of "critical"\|"high"\|"standard"/);
+    expect(run.stderr).toMatch(
+      /invalid DR policy .*bad\.yml: assets\[1\]\.tier: Invalid option: expected one of "critical"\|"high"\|"standard"/,
+    );
   });
 
   it('osls itself refuses the same policy (for `osls deploy` run directly)', () => {

@@ -87,13 +87,15 @@ describe('the environment', () => {
     expect(readers.filter((file) => file.includes('/') && file !== 'shared/config.ts')).toEqual([]);
   });
 
-  it("of the clients is parsed with the variable named when it is wrong", () => {
+  it('of the clients is parsed with the variable named when it is wrong', () => {
     expect(parseClientEnv({})).toEqual({ s3RequestTimeoutMs: 120_000 });
     expect(parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: '900000', AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
       s3RequestTimeoutMs: 900_000,
       s3Endpoint: 'http://127.0.0.1:5000',
     });
-    expect(parseClientEnv({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_ENDPOINT_URL: 'http://127.0.0.1:2' }).s3Endpoint).toBe('http://127.0.0.1:1');
+    expect(parseClientEnv({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_ENDPOINT_URL: 'http://127.0.0.1:2' }).s3Endpoint).toBe(
+      'http://127.0.0.1:1',
+    );
     expect(() => parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: 'two minutes' })).toThrow(ConfigError);
     expect(() => parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: 'two minutes' })).toThrow(/^invalid environment: DR_S3_REQUEST_TIMEOUT_MS: /);
   });

@@ -55,7 +55,8 @@ function layeringViolations(root: string): string[] {
     for (const target of relativeImports(file)) {
       const to = folderOf(root, target);
       if (to === from) continue;
-      if (!(allowed[from] ?? []).includes(to)) violations.push(`${from} -> ${to}: ${relative(root, file)} imports ${relative(root, target)}`);
+      if (!(allowed[from] ?? []).includes(to))
+        violations.push(`${from} -> ${to}: ${relative(root, file)} imports ${relative(root, target)}`);
     }
   }
   return violations;
@@ -63,7 +64,11 @@ function layeringViolations(root: string): string[] {
 
 describe('folder dependencies under functions/', () => {
   it('give every domain folder its place', () => {
-    const folders = new Set(sourceFiles(FUNCTIONS).map((f) => folderOf(FUNCTIONS, f)).filter((f) => f !== '(handler)'));
+    const folders = new Set(
+      sourceFiles(FUNCTIONS)
+        .map((f) => folderOf(FUNCTIONS, f))
+        .filter((f) => f !== '(handler)'),
+    );
     expect([...folders].sort()).toEqual(Object.keys(allowed).sort());
   });
 
@@ -90,7 +95,10 @@ describe('folder dependencies under functions/', () => {
         writeFileSync(join(root, path), text);
       };
       write('alerts/evaluate.ts', "import type { AssetMeasurement } from '../rpo/measure.js';\nimport { x } from '../shared/x.js';\n");
-      write('vectors/adapters/qdrant.ts', "import {\n  a,\n} from '../../replicate.js';\nconst later = () => import('../../restore/plan.js');\n");
+      write(
+        'vectors/adapters/qdrant.ts',
+        "import {\n  a,\n} from '../../replicate.js';\nconst later = () => import('../../restore/plan.js');\n",
+      );
       write('policy/load.ts', "export { y } from '../../scripts/demo.js';\n");
       write('replicate.ts', "import { z } from './restore/plan.js';\n");
       expect(layeringViolations(root).sort()).toEqual([

@@ -30,7 +30,11 @@ function stores(corruptPart?: number) {
     copyPart: async (_r: CopyRequest, _u: string, part: PartRange): Promise<CopiedPart> => {
       calls.push(`part ${part.partNumber}`);
       const bytes = data.subarray(part.start, part.end + 1);
-      return { partNumber: part.partNumber, etag: `e${part.partNumber}`, sha256: sha(part.partNumber === corruptPart ? Buffer.from('x') : bytes) };
+      return {
+        partNumber: part.partNumber,
+        etag: `e${part.partNumber}`,
+        sha256: sha(part.partNumber === corruptPart ? Buffer.from('x') : bytes),
+      };
     },
     completeUpload: async () => (calls.push('complete'), { versionId: 'r1' }),
     abortUpload: async () => void calls.push('abort'),
@@ -61,9 +65,9 @@ describe('copyMultipart with part digests from S3', () => {
 
   it('a part whose digest differs is never completed: the upload is aborted', async () => {
     const s = stores(3);
-    await expect(copyMultipart(deps(s), 'a', 'k', 'v1', request, { partSizeBytes: 5, partConcurrency: 2, mode: 'copy' })).rejects.toBeInstanceOf(
-      ChecksumMismatchError,
-    );
+    await expect(
+      copyMultipart(deps(s), 'a', 'k', 'v1', request, { partSizeBytes: 5, partConcurrency: 2, mode: 'copy' }),
+    ).rejects.toBeInstanceOf(ChecksumMismatchError);
     expect(s.calls).not.toContain('complete');
     expect(s.calls.at(-1)).toBe('abort');
   });

@@ -32,7 +32,12 @@ describe('the DR policy', () => {
       partConcurrency: 8,
       reconcileSchedule: 'rate(6 hours)',
     });
-    expect(policy.monitoring).toEqual({ schedule: 'rate(1 minute)', alarmEvaluationPeriods: 3, recoverySeconds: 300, lagWindowSeconds: 3600 });
+    expect(policy.monitoring).toEqual({
+      schedule: 'rate(1 minute)',
+      alarmEvaluationPeriods: 3,
+      recoverySeconds: 300,
+      lagWindowSeconds: 3600,
+    });
     expect(replicatedAssets(policy).map((a) => a.name)).toEqual(['training-data', 'eval-sets', 'model-artifacts']);
     expect(replicatedAssets(policy)[0]?.replica.storageClass).toBe('STANDARD');
   });
@@ -43,7 +48,7 @@ describe('the DR policy', () => {
     expect(() => parsePolicy(text, 'prod.yml')).toThrow(/^invalid DR policy prod\.yml: assets\[2\]\.rpoTargetSeconds/);
   });
 
-  it('quotes at most 100 characters of an unknown field\'s name, and at most five of them', () => {
+  it("quotes at most 100 characters of an unknown field's name, and at most five of them", () => {
     const long = 'x'.repeat(1024 * 1024);
     expect(problemsOf(withAsset((a) => (a[long] = 1)))).toEqual([`assets[1]: unknown field "${'x'.repeat(100)}"… (1048576 characters)`]);
     expect(problemsOf(withAsset((a) => Object.assign(a, Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`f${i}`, 1])))))).toEqual([

@@ -35,7 +35,11 @@ function emitted(m: AssetMeasurement): Record<string, any>[] {
     spy.mockRestore();
     process.env.POWERTOOLS_METRICS_DISABLED = saved;
   }
-  return lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+  return lines
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
 }
 
 afterEach(() => vi.restoreAllMocks());
@@ -54,7 +58,14 @@ describe('publishMeasurement (embedded metric format)', () => {
       'ReplicationLagSeconds',
       'RpoSeconds',
     ]);
-    expect(record).toMatchObject({ service: 'ai-data-dr', asset: 'eval-sets', tier: 'critical', RpoSeconds: 1000, PendingObjects: 3, ReplicationLagSeconds: [1.5, 2.5] });
+    expect(record).toMatchObject({
+      service: 'ai-data-dr',
+      asset: 'eval-sets',
+      tier: 'critical',
+      RpoSeconds: 1000,
+      PendingObjects: 3,
+      ReplicationLagSeconds: [1.5, 2.5],
+    });
   });
 
   it('leaves RpoSeconds out when the RPO is unknown, so the alarm sees missing (breaching) data', () => {

@@ -59,7 +59,12 @@ beforeEach(() => {
 
 describe('replicateKey', () => {
   it('never records a copy whose SHA-256 differs from the source as replicated', async () => {
-    s3.on(GetObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT', Body: Readable.from([]) as never });
+    s3.on(GetObjectCommand).resolves({
+      ContentLength: 3,
+      ChecksumSHA256: b64(HEX_A),
+      ChecksumType: 'FULL_OBJECT',
+      Body: Readable.from([]) as never,
+    });
     s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ChecksumMismatchError);
     const [entry] = await ledger.entriesFor('training', KEY);
@@ -89,7 +94,9 @@ describe('replicateKey', () => {
   });
 
   it('transient S3 errors are recorded and rethrown (the message is retried)', async () => {
-    s3.on(GetObjectCommand).rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
+    s3.on(GetObjectCommand).rejects(
+      Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }),
+    );
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(/reduce your request rate/);
     const [entry] = await ledger.entriesFor('training', KEY);
     expect(entry).toMatchObject({ state: 'failed', lastError: 'SlowDown: Please reduce your request rate. (HTTP 503)' });
@@ -101,7 +108,12 @@ describe('replicateKey: review cases', () => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
       Versions: [{ Key: KEY, VersionId: 'null', LastModified: WRITTEN, IsLatest: true, Size: 3 }],
     });
-    s3.on(GetObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_A), ChecksumType: 'FULL_OBJECT', Body: Readable.from([]) as never });
+    s3.on(GetObjectCommand).resolves({
+      ContentLength: 3,
+      ChecksumSHA256: b64(HEX_A),
+      ChecksumType: 'FULL_OBJECT',
+      Body: Readable.from([]) as never,
+    });
     s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_A) } });
     await replicateKey(deps(), asset, KEY);
 
@@ -112,7 +124,12 @@ describe('replicateKey: review cases', () => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({
       Versions: [{ Key: KEY, VersionId: 'r1', LastModified: NOW, IsLatest: true, Size: 3 }],
     });
-    s3.on(GetObjectCommand).resolves({ ContentLength: 3, ChecksumSHA256: b64(HEX_B), ChecksumType: 'FULL_OBJECT', Body: Readable.from([]) as never });
+    s3.on(GetObjectCommand).resolves({
+      ContentLength: 3,
+      ChecksumSHA256: b64(HEX_B),
+      ChecksumType: 'FULL_OBJECT',
+      Body: Readable.from([]) as never,
+    });
     s3.on(CopyObjectCommand).resolves({ VersionId: 'r2', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
     const second = await replicateKey(deps(), asset, KEY);
     expect(second.replicated.map((r) => [r.sourceVersionId, r.replicaVersionId])).toEqual([['null@2026-11-26T12:00:05.000Z', 'r2']]);
@@ -126,7 +143,12 @@ describe('replicateKey: review cases', () => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(/Access Denied/);
     expect(await ledger.entriesFor('training', KEY)).toEqual([
-      expect.objectContaining({ entryType: 'key', state: 'failed', sourceLastModified: NOW.toISOString(), lastError: 'AccessDenied: Access Denied' }),
+      expect.objectContaining({
+        entryType: 'key',
+        state: 'failed',
+        sourceLastModified: NOW.toISOString(),
+        lastError: 'AccessDenied: Access Denied',
+      }),
     ]);
     s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({});
     await replicateKey(deps(), asset, KEY);
@@ -162,12 +184,17 @@ describe('replicateKey: a multipart copy of a "null" version (unversioned source
   });
 
   it('during its copy: parts of two contents are never completed; the upload is aborted', async () => {
-    s3.on(HeadObjectCommand).resolvesOnce({ ContentLength: BYTES.length, ETag: '"a"' }).resolves({ ContentLength: BYTES.length, ETag: '"b"' });
+    s3.on(HeadObjectCommand)
+      .resolvesOnce({ ContentLength: BYTES.length, ETag: '"a"' })
+      .resolves({ ContentLength: BYTES.length, ETag: '"b"' });
     await expect(replicateKey(deps(small), asset, KEY)).rejects.toThrow(SourceChangedError);
     expect(s3).toHaveReceivedCommandTimes(UploadPartCopyCommand, 3);
     expect(s3).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
     expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u1' });
-    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/overwritten during its copy/) });
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({
+      state: 'failed',
+      lastError: expect.stringMatching(/overwritten during its copy/),
+    });
     expect(ledger.uploads.size).toBe(0);
   });
 
@@ -185,7 +212,11 @@ describe('replicateKey: a multipart copy of a "null" version (unversioned source
     expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: 'u0' });
     expect(s3).not.toHaveReceivedCommand(ListPartsCommand);
     expect(s3).toHaveReceivedCommandTimes(UploadPartCopyCommand, 3);
-    const digests = planParts(BYTES.length, 5).map((p) => createHash('sha256').update(BYTES.subarray(p.start, p.end + 1)).digest('hex'));
+    const digests = planParts(BYTES.length, 5).map((p) =>
+      createHash('sha256')
+        .update(BYTES.subarray(p.start, p.end + 1))
+        .digest('hex'),
+    );
     expect(outcome.replicated).toEqual([expect.objectContaining({ replicaVersionId: 'r1', sha256Composite: compositeSha256(digests) })]);
     expect(ledger.uploads.size).toBe(0);
   });
@@ -196,16 +227,35 @@ describe('replicateKey: a multipart copy that gives up aborts its upload and for
   const BYTES = Buffer.from('0123456789ab');
   const small = { multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
   const V1 = [{ Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: true, Size: BYTES.length }];
-  const saved = (extra = {}) => ({ uploadId: 'u0', partSizeBytes: 5, startedAt: WRITTEN.toISOString(), sourcePartSha256: { 1: HEX_A }, ...extra });
+  const saved = (extra = {}) => ({
+    uploadId: 'u0',
+    partSizeBytes: 5,
+    startedAt: WRITTEN.toISOString(),
+    sourcePartSha256: { 1: HEX_A },
+    ...extra,
+  });
   /** v1 as an earlier invocation left it: pending, with a multipart upload begun (and saved). */
   const begun = async (progress = saved()) => {
-    await ledger.markPending([{ asset: 'training', key: KEY, sourceVersionId: 'v1', entryType: 'object', sourceLastModified: WRITTEN.toISOString(), size: BYTES.length }], WRITTEN);
+    await ledger.markPending(
+      [
+        {
+          asset: 'training',
+          key: KEY,
+          sourceVersionId: 'v1',
+          entryType: 'object',
+          sourceLastModified: WRITTEN.toISOString(),
+          size: BYTES.length,
+        },
+      ],
+      WRITTEN,
+    );
     await ledger.saveUpload('training', KEY, 'v1', progress);
   };
   /** The source no longer lists v1: it was permanently deleted (DeleteObject with its version id). */
   const deleted = () => s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({});
   /** What the SDK throws for a 404 whose body has no error code: an S3ServiceException named by the status. */
-  const bare404 = () => new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' });
+  const bare404 = () =>
+    new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' });
 
   beforeEach(() => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({ Versions: V1 });
@@ -225,7 +275,10 @@ describe('replicateKey: a multipart copy that gives up aborts its upload and for
     await expect(replicateKey(deps(small), asset, KEY)).rejects.toThrow(/UnknownError/);
     expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'dst', Key: KEY, UploadId: 'u1' });
     expect(ledger.uploads.size).toBe(0);
-    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'failed', lastError: 'NotFound: UnknownError (HTTP 404)' });
+    expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({
+      state: 'failed',
+      lastError: 'NotFound: UnknownError (HTTP 404)',
+    });
   });
 
   it('a version deleted from the source between attempts: the next sync aborts its upload, deletes its progress, then marks it source-deleted', async () => {
@@ -242,7 +295,9 @@ describe('replicateKey: a multipart copy that gives up aborts its upload and for
   it('an abort that fails keeps the progress and the version unmarked; the next sync aborts and forgets it', async () => {
     await begun();
     deleted();
-    s3.on(AbortMultipartUploadCommand).rejectsOnce(Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }));
+    s3.on(AbortMultipartUploadCommand).rejectsOnce(
+      Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }),
+    );
     await expect(replicateKey(deps(small), asset, KEY)).rejects.toThrow(/internal error/);
     expect(ledger.uploads.size).toBe(1);
     expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'pending', uploadSaved: true });
@@ -257,7 +312,9 @@ describe('replicateKey: a multipart copy that gives up aborts its upload and for
     await begun();
     await ledger.markSourceDeleted((await ledger.entriesFor('training', KEY))[0]!, NOW);
     deleted();
-    s3.on(AbortMultipartUploadCommand).rejects(Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } }));
+    s3.on(AbortMultipartUploadCommand).rejects(
+      Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } }),
+    );
     await replicateKey(deps(small), asset, KEY);
     expect(ledger.uploads.size).toBe(0);
     expect((await ledger.entriesFor('training', KEY))[0]).toMatchObject({ state: 'source-deleted' });
@@ -299,9 +356,11 @@ describe('multipart plans', () => {
     ]);
   });
 
-  it('computes S3\'s composite checksum: SHA-256 of the part digests, with the part count', () => {
+  it("computes S3's composite checksum: SHA-256 of the part digests, with the part count", () => {
     const digest = (s: string) => createHash('sha256').update(s).digest();
-    const expected = createHash('sha256').update(Buffer.concat([digest('a'), digest('b')])).digest('hex');
+    const expected = createHash('sha256')
+      .update(Buffer.concat([digest('a'), digest('b')]))
+      .digest('hex');
     expect(compositeSha256([digest('a').toString('hex'), digest('b').toString('hex')])).toBe(`${expected}-2`);
   });
 });

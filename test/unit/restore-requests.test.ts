@@ -17,8 +17,12 @@ const vectors = (before: string) => parseVectorRestore({ asset: 'product-search-
 
 describe('a restore as of a time in the future', () => {
   it('restore-vectors refuses a "before" after now, naming the field, as restore-data refuses "asOf"', () => {
-    expect(() => vectors('2026-11-26T12:01:01Z')).toThrow(new PayloadError('before: 2026-11-26T12:01:01Z is in the future (it is 2026-11-26T12:00:00.000Z)'));
-    expect(() => data('2026-11-26T12:01:01Z')).toThrow(new PayloadError('asOf: 2026-11-26T12:01:01Z is in the future (it is 2026-11-26T12:00:00.000Z)'));
+    expect(() => vectors('2026-11-26T12:01:01Z')).toThrow(
+      new PayloadError('before: 2026-11-26T12:01:01Z is in the future (it is 2026-11-26T12:00:00.000Z)'),
+    );
+    expect(() => data('2026-11-26T12:01:01Z')).toThrow(
+      new PayloadError('asOf: 2026-11-26T12:01:01Z is in the future (it is 2026-11-26T12:00:00.000Z)'),
+    );
     expect(() => vectors('2026-11-26T13:00:00+01:00')).not.toThrow(); // 12:00 UTC: now
   });
 
@@ -29,7 +33,11 @@ describe('a restore as of a time in the future', () => {
   });
 
   it('the samples in events/*/invalid/ with a time in the future are refused by both', () => {
-    expect(() => parseVectorRestore(loadEvent('restore-vectors/invalid/before-in-future.json'), policy, NOW)).toThrow(/^before: 2099-01-01T00:00:00Z is in the future/);
-    expect(() => parseDataRestore(loadEvent('restore-data/invalid/as-of-in-future.json'), policy, NOW)).toThrow(/^asOf: 2099-01-01T00:00:00Z is in the future/);
+    expect(() => parseVectorRestore(loadEvent('restore-vectors/invalid/before-in-future.json'), policy, NOW)).toThrow(
+      /^before: 2099-01-01T00:00:00Z is in the future/,
+    );
+    expect(() => parseDataRestore(loadEvent('restore-data/invalid/as-of-in-future.json'), policy, NOW)).toThrow(
+      /^asOf: 2099-01-01T00:00:00Z is in the future/,
+    );
   });
 });

@@ -21,7 +21,12 @@ beforeEach(() => s3.reset());
 
 describe('S3VersionedStore.describe: which checksums are full-object SHA-256', () => {
   it('uses a full-object checksum of a single-part upload', async () => {
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 0, ETag: '"d41d8cd98f00b204e9800998ecf8427e"', ChecksumSHA256: sha(HEX), ChecksumType: 'FULL_OBJECT' });
+    s3.on(HeadObjectCommand).resolves({
+      ContentLength: 0,
+      ETag: '"d41d8cd98f00b204e9800998ecf8427e"',
+      ChecksumSHA256: sha(HEX),
+      ChecksumType: 'FULL_OBJECT',
+    });
     expect((await store().describe(ref)).fullObjectSha256).toBe(HEX);
     expect(s3).toHaveReceivedCommandWith(HeadObjectCommand, { VersionId: 'v1', ChecksumMode: 'ENABLED' });
   });
@@ -83,7 +88,13 @@ describe('S3VersionedStore writes', () => {
 
 describe('S3VersionedStore.historiesInRange: one listing for a batch of nearby keys', () => {
   const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
-  const version = (Key: string, VersionId: string, s: number, IsLatest = true) => ({ Key, VersionId, LastModified: at(s), IsLatest, Size: 1 });
+  const version = (Key: string, VersionId: string, s: number, IsLatest = true) => ({
+    Key,
+    VersionId,
+    LastModified: at(s),
+    IsLatest,
+    Size: 1,
+  });
 
   it('lists from just before the first key under the common prefix, and covers the range when it reaches past the last key', async () => {
     s3.on(ListObjectVersionsCommand).resolves({

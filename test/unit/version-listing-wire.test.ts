@@ -28,10 +28,14 @@ beforeAll(async () => {
     const body = page1
       ? `<ListVersionsResult><Name>b</Name><Prefix>x</Prefix><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>` +
         `<NextKeyMarker>${key}</NextKeyMarker><NextVersionIdMarker>put2</NextVersionIdMarker>` +
-        entry('DeleteMarker', key, 'del2', true) + entry('Version', key, 'put2', false) + `</ListVersionsResult>`
+        entry('DeleteMarker', key, 'del2', true) +
+        entry('Version', key, 'put2', false) +
+        `</ListVersionsResult>`
       : `<ListVersionsResult><Name>b</Name><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>` +
-        entry('DeleteMarker', key, 'del1', false) + entry('Version', key, 'put1', false) +
-        entry('Version', 'train/a+b%0D%2Bcz', 'other', true) + `</ListVersionsResult>`;
+        entry('DeleteMarker', key, 'del1', false) +
+        entry('Version', key, 'put1', false) +
+        entry('Version', 'train/a+b%0D%2Bcz', 'other', true) +
+        `</ListVersionsResult>`;
     res.writeHead(200, { 'content-type': 'application/xml' });
     res.end(`<?xml version="1.0" encoding="UTF-8"?>${body}`);
   });

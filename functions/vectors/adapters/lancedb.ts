@@ -82,7 +82,10 @@ function toRecord(row: Record<string, unknown>, jsonLayout: boolean): VectorReco
   const metadata = jsonLayout ? (JSON.parse(columns.metadata as string) as Metadata) : (toJson(columns) as Metadata);
   // An Arrow list value: toArray() is a typed view of its values (iterating it element by element
   // costs far more); the copy gives the record its own memory.
-  const values = typeof (vector as { toArray?: unknown }).toArray === 'function' ? (vector as { toArray(): ArrayLike<number> }).toArray() : (vector as ArrayLike<number>);
+  const values =
+    typeof (vector as { toArray?: unknown }).toArray === 'function'
+      ? (vector as { toArray(): ArrayLike<number> }).toArray()
+      : (vector as ArrayLike<number>);
   return { id: String(id), vector: Float32Array.from(values), metadata };
 }
 
@@ -133,7 +136,11 @@ export function lanceDbStore(config: LanceDbConfig): VectorStore {
         const { version, offset } = cursor ? decodeCursor(cursor) : { version: await table.version(), offset: 0 };
         await table.checkout(version);
         const jsonLayout = isJsonLayout(await table.schema());
-        const rows = (await table.query().offset(offset).limit(limit + 1).toArray()) as Record<string, unknown>[];
+        const rows = (await table
+          .query()
+          .offset(offset)
+          .limit(limit + 1)
+          .toArray()) as Record<string, unknown>[];
         const records = rows.slice(0, limit).map((row) => toRecord(row, jsonLayout));
         return {
           records,

@@ -103,7 +103,11 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
   const endpoint = `${url.hostname}:${url.port || '5432'}`;
   const schemaName = config.schema ?? 'public';
   const schema = identifier(schemaName, 'schema');
-  const columnNames = { id: config.idColumn ?? 'id', vector: config.vectorColumn ?? 'embedding', metadata: config.metadataColumn ?? 'metadata' };
+  const columnNames = {
+    id: config.idColumn ?? 'id',
+    vector: config.vectorColumn ?? 'embedding',
+    metadata: config.metadataColumn ?? 'metadata',
+  };
   const id = identifier(columnNames.id, 'id column');
   const vec = identifier(columnNames.vector, 'vector column');
   const meta = identifier(columnNames.metadata, 'metadata column');
@@ -125,7 +129,9 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
       const { code, message } = error as { code?: string; message?: string };
       if (code === '42P01') throw new IndexNotFoundError(engine, index);
       if (code === '42P07') throw new IndexExistsError(engine, index);
-      throw new EngineError(engine, `${operation} of index "${index}" at ${endpoint} failed: ${message || code || String(error)}`, { cause: error });
+      throw new EngineError(engine, `${operation} of index "${index}" at ${endpoint} failed: ${message || code || String(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -140,7 +146,12 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
     } catch (error) {
       // The original error is the one to report; a connection that cannot even roll back is
       // discarded (release with an error) instead of going back to the pool.
-      client.release(await client.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError));
+      client.release(
+        await client.query('ROLLBACK').then(
+          () => undefined,
+          (rollbackError: Error) => rollbackError,
+        ),
+      );
       throw error;
     }
   }
@@ -203,7 +214,9 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
       run('scan', index, async (table) => {
         const { hasMetadata } = layouts.get(index) ?? (await layout(index, table));
         const params: unknown[] = [limit + 1];
-        const metadata = hasMetadata ? `coalesce(rec.${meta}, '{}')` : `to_jsonb(rec.*) - $${params.push([columnNames.id, columnNames.vector])}::text[]`;
+        const metadata = hasMetadata
+          ? `coalesce(rec.${meta}, '{}')`
+          : `to_jsonb(rec.*) - $${params.push([columnNames.id, columnNames.vector])}::text[]`;
         const after = cursor === undefined ? '' : `WHERE rec.${id} > $${params.push(decodeCursor(cursor))}`;
         const { rows } = await pool.query<{ id: string; vector: Buffer | null; metadata: Metadata }>(
           `SELECT rec.${id}::text AS id, vector_send(rec.${vec}) AS vector, ${metadata} AS metadata
@@ -235,7 +248,8 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
     createIndex: (index, { dimensions, metric, bulkLoad }) =>
       run('createIndex', index, (table) => {
         layouts.delete(index);
-        if (!Number.isInteger(dimensions) || dimensions < 1) throw new EngineError(engine, `invalid dimensions ${dimensions} for index "${index}"`);
+        if (!Number.isInteger(dimensions) || dimensions < 1)
+          throw new EngineError(engine, `invalid dimensions ${dimensions} for index "${index}"`);
         return transaction(async (client) => {
           await client.query(
             `CREATE TABLE ${table} (${id} text PRIMARY KEY, ${vec} vector(${dimensions}) NOT NULL, ${meta} jsonb NOT NULL DEFAULT '{}')`,

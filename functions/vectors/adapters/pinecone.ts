@@ -198,7 +198,12 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
   }
 
   const waitUntilReady = (operation: string, index: string) =>
-    until('becoming ready', index, () => describeIndex(operation, index), (model) => model.status.ready);
+    until(
+      'becoming ready',
+      index,
+      () => describeIndex(operation, index),
+      (model) => model.status.ready,
+    );
 
   async function fetchRecords(plane: HttpJson, ids: readonly string[]): Promise<VectorRecord[]> {
     const found = new Map<string, { values?: number[]; metadata?: Metadata }>();
@@ -235,7 +240,10 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
         const query = new URLSearchParams({ namespace, limit: String(Math.min(options.limit, maxListLimit)) });
         if (options.cursor !== undefined) query.set('paginationToken', options.cursor);
         const page = await plane.json<ListResponse>('GET', `/vectors/list?${query}`);
-        const records = await fetchRecords(plane, (page.vectors ?? []).map((vector) => vector.id));
+        const records = await fetchRecords(
+          plane,
+          (page.vectors ?? []).map((vector) => vector.id),
+        );
         return { records, cursor: page.pagination?.next || undefined };
       });
     },
@@ -305,15 +313,22 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
 
       async restore(index: string, from: { ref: NativeSnapshotRef } | { url: string }): Promise<void> {
         if (!('ref' in from)) {
-          throw new EngineError(engine, `cannot restore index "${index}" from a URL: Pinecone restores only from its own backups (pass the backup reference)`);
+          throw new EngineError(
+            engine,
+            `cannot restore index "${index}" from a URL: Pinecone restores only from its own backups (pass the backup reference)`,
+          );
         }
         if (from.ref.format !== pineconeBackupFormat) {
-          throw new EngineError(engine, `cannot restore index "${index}" from a "${from.ref.format}" snapshot: expected "${pineconeBackupFormat}"`);
+          throw new EngineError(
+            engine,
+            `cannot restore index "${index}" from a "${from.ref.format}" snapshot: expected "${pineconeBackupFormat}"`,
+          );
         }
         const started = await call(
           'restore',
           index,
-          () => control.json<{ restore_job_id: string }>('POST', `/backups/${encodeURIComponent(from.ref.id)}/create-index`, { name: index }),
+          () =>
+            control.json<{ restore_job_id: string }>('POST', `/backups/${encodeURIComponent(from.ref.id)}/create-index`, { name: index }),
           { notFoundIsIndex: false, conflictIsIndex: true }, // a 404 here means an unknown backup
         );
         dataPlanes.delete(index);

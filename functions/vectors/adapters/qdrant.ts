@@ -108,9 +108,13 @@ export function qdrantStore(config: QdrantConfig): VectorStore {
   const collection = (index: string) => `/collections/${encodeURIComponent(index)}`;
 
   const failure = (operation: string, index: string, error: unknown) =>
-    new EngineError(engine, `${operation} of index "${index}" failed: ${error instanceof Error ? error.message.replace(`${engine}: `, '') : String(error)}`, {
-      cause: error,
-    });
+    new EngineError(
+      engine,
+      `${operation} of index "${index}" failed: ${error instanceof Error ? error.message.replace(`${engine}: `, '') : String(error)}`,
+      {
+        cause: error,
+      },
+    );
 
   /** One API call; its `result`. 404 means the collection is missing, 409 that it exists. */
   async function call<T>(operation: string, index: string, method: string, path: string, body?: unknown): Promise<T> {
@@ -127,14 +131,20 @@ export function qdrantStore(config: QdrantConfig): VectorStore {
     const original = payload?.[idPayloadKey];
     if (typeof original === 'string') return original;
     if (typeof id === 'number' && !Number.isSafeInteger(id)) {
-      throw new EngineError(engine, `${operation} of index "${index}": point id ${id} is above 2^53 - 1 and cannot be read exactly from JSON`);
+      throw new EngineError(
+        engine,
+        `${operation} of index "${index}": point id ${id} is above 2^53 - 1 and cannot be read exactly from JSON`,
+      );
     }
     return String(id);
   }
 
   function toPoint(index: string, record: VectorRecord) {
     if (idPayloadKey in record.metadata) {
-      throw new EngineError(engine, `write to index "${index}": metadata key "${idPayloadKey}" is reserved by the adapter (record "${record.id}")`);
+      throw new EngineError(
+        engine,
+        `write to index "${index}": metadata key "${idPayloadKey}" is reserved by the adapter (record "${record.id}")`,
+      );
     }
     const id = pointIdOf(record.id);
     const payload = String(id) === record.id ? record.metadata : { ...record.metadata, [idPayloadKey]: record.id };
@@ -144,7 +154,11 @@ export function qdrantStore(config: QdrantConfig): VectorStore {
   function decodeCursor(index: string, cursor: string): PointId {
     try {
       const { offset } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { offset?: unknown };
-      if ((typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) || (typeof offset === 'string' && uuidPattern.test(offset))) return offset;
+      if (
+        (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) ||
+        (typeof offset === 'string' && uuidPattern.test(offset))
+      )
+        return offset;
     } catch {
       // reported below
     }
@@ -174,7 +188,10 @@ export function qdrantStore(config: QdrantConfig): VectorStore {
       const { size, distance } = info.config.params.vectors ?? {};
       const metric = metricOf[String(distance)];
       if (typeof size !== 'number' || metric === undefined) {
-        throw new EngineError(engine, `describe of index "${index}": only one unnamed vector with Cosine, Euclid or Dot distance is supported, not ${JSON.stringify(info.config.params.vectors)}`);
+        throw new EngineError(
+          engine,
+          `describe of index "${index}": only one unnamed vector with Cosine, Euclid or Dot distance is supported, not ${JSON.stringify(info.config.params.vectors)}`,
+        );
       }
       const { count } = await call<{ count: number }>('describe', index, 'POST', `${collection(index)}/points/count`, { exact: true });
       return { dimensions: size, metric, count };
@@ -194,7 +211,10 @@ export function qdrantStore(config: QdrantConfig): VectorStore {
         return { id: recordId('scan', index, id, payload), vector: Float32Array.from(vector as number[]), metadata: metadata as Metadata };
       });
       const next = page.next_page_offset;
-      return { records, cursor: next === null || next === undefined ? undefined : Buffer.from(JSON.stringify({ offset: next })).toString('base64url') };
+      return {
+        records,
+        cursor: next === null || next === undefined ? undefined : Buffer.from(JSON.stringify({ offset: next })).toString('base64url'),
+      };
     },
 
     async write(index, records) {

@@ -24,14 +24,7 @@ import {
   QueryVectorsCommand,
   S3VectorsClient,
 } from '@aws-sdk/client-s3vectors';
-import {
-  EngineError,
-  IndexExistsError,
-  IndexNotFoundError,
-  type Metadata,
-  type Metric,
-  type VectorStore,
-} from '../vector-store.js';
+import { EngineError, IndexExistsError, IndexNotFoundError, type Metadata, type Metric, type VectorStore } from '../vector-store.js';
 
 export interface S3VectorsConfig {
   vectorBucketName: string;
@@ -82,9 +75,7 @@ export function s3VectorsStore(config: S3VectorsConfig): VectorStore {
     exactSearch: false,
 
     async describe(indexName) {
-      const { index } = await call('GetIndex', indexName, () =>
-        client.send(new GetIndexCommand({ vectorBucketName, indexName })),
-      );
+      const { index } = await call('GetIndex', indexName, () => client.send(new GetIndexCommand({ vectorBucketName, indexName })));
       return {
         dimensions: index!.dimension!,
         metric: index!.distanceMetric as Metric | undefined,
@@ -122,9 +113,7 @@ export function s3VectorsStore(config: S3VectorsConfig): VectorStore {
           data: { float32: Array.from(r.vector) },
           metadata: r.metadata,
         }));
-        await call('PutVectors', indexName, () =>
-          client.send(new PutVectorsCommand({ vectorBucketName, indexName, vectors })),
-        );
+        await call('PutVectors', indexName, () => client.send(new PutVectorsCommand({ vectorBucketName, indexName, vectors })));
       }
     },
 

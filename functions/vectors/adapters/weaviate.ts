@@ -225,7 +225,8 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
       if (!propertyName.test(key) || reservedProperties.has(key)) {
         throw new EngineError(
           engine,
-          `write to index "${index}": metadata key "${key}" of record "${record.id}" is not a Weaviate property name this adapter can keep (a lower-case letter, then letters, digits or underscores; not "id" or "${sourceIdProperty}")`,
+          `write to index "${index}": metadata key "${key}" of record "${record.id}" is not a Weaviate property name this adapter ` +
+            `can keep (a lower-case letter, then letters, digits or underscores; not "id" or "${sourceIdProperty}")`,
         );
       }
       if (value !== null) properties[key] = value;
@@ -241,7 +242,9 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
       return await http.json<T>(method, path, body);
     } catch (error) {
       if (error instanceof HttpStatusError && error.status === 404) {
-        throw new EngineError(engine, `${what}: Weaviate knows no such backup (${error.message.replace(/^weaviate: /, '')})`, { cause: error });
+        throw new EngineError(engine, `${what}: Weaviate knows no such backup (${error.message.replace(/^weaviate: /, '')})`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -310,7 +313,10 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
           const chunk = objects.slice(start, start + batchSize);
           const results = await http.json<BatchResult[]>('POST', '/v1/batch/objects', { objects: chunk });
           if (!Array.isArray(results) || results.length !== chunk.length) {
-            throw new EngineError(engine, `batch of ${chunk.length} objects answered ${Array.isArray(results) ? results.length : 'no'} results`);
+            throw new EngineError(
+              engine,
+              `batch of ${chunk.length} objects answered ${Array.isArray(results) ? results.length : 'no'} results`,
+            );
           }
           const failures = results.flatMap((result, i) => {
             const messages = result.result?.errors?.error?.map((e) => e.message ?? 'unknown error') ?? [];
@@ -319,7 +325,10 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
               : [];
           });
           if (failures.length > 0) {
-            throw new EngineError(engine, `${failures.length} of ${chunk.length} objects were refused: ${failures.slice(0, 5).join(' | ')}`);
+            throw new EngineError(
+              engine,
+              `${failures.length} of ${chunk.length} objects were refused: ${failures.slice(0, 5).join(' | ')}`,
+            );
           }
         }
       }),
@@ -361,7 +370,9 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
         const cls = classOf(index);
         const schema = await getClass(cls);
         const hasSourceId = schema.properties?.some((p) => p.name === sourceIdProperty) ?? false;
-        const data = await graphql<{ Get?: Record<string, { drSourceId?: string | null; _additional?: { id?: string; distance?: number } }[]> }>(
+        const data = await graphql<{
+          Get?: Record<string, { drSourceId?: string | null; _additional?: { id?: string; distance?: number } }[]>;
+        }>(
           `{ Get { ${cls}(nearVector: {vector: ${vectorLiteral(vector)}}, limit: ${k}) { ${hasSourceId ? `${sourceIdProperty} ` : ''}_additional { id distance } } } }`,
         );
         return (data.Get?.[cls] ?? []).map((hit) => ({
@@ -378,7 +389,11 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
           const id = `${cls.toLowerCase()}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
           await backupRequest(`backup "${id}"`, 'POST', `/v1/backups/${encodeURIComponent(backupBackend)}`, { id, include: [cls] });
           const done = await awaitBackup(`backup "${id}"`, index, `/v1/backups/${encodeURIComponent(backupBackend)}/${id}`);
-          return { format: weaviateBackupFormat, id, details: { backend: backupBackend, class: cls, ...(done.path ? { path: done.path } : {}) } };
+          return {
+            format: weaviateBackupFormat,
+            id,
+            details: { backend: backupBackend, class: cls, ...(done.path ? { path: done.path } : {}) },
+          };
         }),
 
       restore: (index, from) =>

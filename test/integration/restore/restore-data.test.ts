@@ -33,7 +33,8 @@ const original = {
   'train/b.txt': Buffer.from('the original b'),
   'train/sub/c.json': Buffer.from('{"original":"c"}'),
 };
-const put = (key: string, body: Buffer | string, bucket = 'it-source') => t.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+const put = (key: string, body: Buffer | string, bucket = 'it-source') =>
+  t.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 const read = async (bucket: string, key: string) =>
   Buffer.from(await (await t.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
 const versionsIn = async (bucket: string, prefix = '') => {
@@ -67,7 +68,11 @@ afterAll(async () => {
 describe('restore-data', () => {
   it('dry run: plans without writing, and leaves newer data alone unless told', async () => {
     const before = await versionsIn('it-source');
-    const plan = await invoke({ ...loadEvent<Record<string, unknown>>('restore-data/valid/dry-run-in-place.json'), asset: 'training', asOf: t1 });
+    const plan = await invoke({
+      ...loadEvent<Record<string, unknown>>('restore-data/valid/dry-run-in-place.json'),
+      asset: 'training',
+      asOf: t1,
+    });
 
     expect(plan).toMatchObject({
       state: 'planned',
@@ -83,7 +88,7 @@ describe('restore-data', () => {
     expect(await versionsIn('it-source')).toEqual(before);
   });
 
-  it('refuses to run without the dry run\'s token, with another request\'s token, or twice; nothing is written', async () => {
+  it("refuses to run without the dry run's token, with another request's token, or twice; nothing is written", async () => {
     const before = await versionsIn('it-source');
     const request = { asset: 'training', asOf: t1, overwriteNewer: true };
     const { planToken } = await invoke({ ...request, dryRun: true });
@@ -120,7 +125,11 @@ describe('restore-data', () => {
   });
 
   it('continues a restore that runs out of time, in the next invocation, to the same result', async () => {
-    const call = parseDataRestore({ asset: 'training', asOf: t1, target: { bucket: 'it-restore', prefix: 'continued/' }, dryRun: true }, t.policy, new Date());
+    const call = parseDataRestore(
+      { asset: 'training', asOf: t1, target: { bucket: 'it-restore', prefix: 'continued/' }, dryRun: true },
+      t.policy,
+      new Date(),
+    );
     if (call.kind !== 'restore') throw new Error('unexpected');
     const continued: Record<string, unknown>[] = [];
     const stores = createStores(true);
@@ -185,11 +194,18 @@ describe('restore-data', () => {
     expect(concurrent).toMatchObject({ state: 'running' });
     expect(await versionsIn('it-restore', 'leased/')).toEqual([]);
     await plans.release(planToken, 'other-invocation');
-    expect(await invoke({ restoreId: planToken, continuation: true })).toMatchObject({ state: 'done', result: { restored: { objects: 3 } } });
+    expect(await invoke({ restoreId: planToken, continuation: true })).toMatchObject({
+      state: 'done',
+      result: { restored: { objects: 3 } },
+    });
   });
 
-  it('verifies against the ledger\'s composite checksum when the object is now below the multipart threshold', async () => {
-    const call = parseDataRestore({ asset: 'training', prefix: 'train/a', asOf: t1, target: { bucket: 'it-restore', prefix: 'threshold/' }, dryRun: true }, t.policy, new Date());
+  it("verifies against the ledger's composite checksum when the object is now below the multipart threshold", async () => {
+    const call = parseDataRestore(
+      { asset: 'training', prefix: 'train/a', asOf: t1, target: { bucket: 'it-restore', prefix: 'threshold/' }, dryRun: true },
+      t.policy,
+      new Date(),
+    );
     if (call.kind !== 'restore') throw new Error('unexpected');
     const stores = createStores(true);
     const plans = dataPlans();
@@ -230,13 +246,18 @@ describe('restore-data', () => {
       if (file.endsWith('as-of-in-future.json')) payload.asOf = anHourAhead;
       await expect(invoke(payload), file).rejects.toThrow(message);
     }
-    await expect(invoke({ asset: 'training', target: { bucket: 'it-replica' }, dryRun: true })).rejects.toThrow('a restore never writes into the replica');
+    await expect(invoke({ asset: 'training', target: { bucket: 'it-replica' }, dryRun: true })).rejects.toThrow(
+      'a restore never writes into the replica',
+    );
     expect([...(await versionsIn('it-source')), ...(await versionsIn('it-restore'))]).toEqual(before);
   });
 
   it('reports the state of a restore by its id', async () => {
     const { planToken } = await invoke({ asset: 'training', asOf: t1, dryRun: true });
-    expect(await invoke({ ...loadEvent<Record<string, unknown>>('restore-data/valid/status.json'), restoreId: planToken })).toMatchObject({ restoreId: planToken, state: 'planned' });
+    expect(await invoke({ ...loadEvent<Record<string, unknown>>('restore-data/valid/status.json'), restoreId: planToken })).toMatchObject({
+      restoreId: planToken,
+      state: 'planned',
+    });
     await expect(invoke(loadEvent('restore-data/valid/status.json'))).rejects.toThrow('restoreId: no restore-data plan');
   });
 });

@@ -29,7 +29,11 @@ afterAll(async () => {
 
 describe('restore-vectors across engines', () => {
   it('restores a LanceDB snapshot into pgvector: plan, run with the token, verified by count and fingerprint', async () => {
-    const request: Record<string, unknown> = { ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run.json'), asset: 'docs', target: { asset: 'pg-docs' } };
+    const request: Record<string, unknown> = {
+      ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run.json'),
+      asset: 'docs',
+      target: { asset: 'pg-docs' },
+    };
     const index = restoredName('docs', snapshot.snapshotId);
 
     const planned = await invoke(request);
@@ -88,7 +92,10 @@ describe('restore-vectors across engines', () => {
     }
 
     // The status, without continuing anything.
-    const status = await invoke({ ...loadEvent<Record<string, unknown>>('restore-vectors/valid/status.json'), restoreId: planned.planToken });
+    const status = await invoke({
+      ...loadEvent<Record<string, unknown>>('restore-vectors/valid/status.json'),
+      restoreId: planned.planToken,
+    });
     expect(status).toMatchObject({ state: 'done', result: done.result, progress: { phase: 'verify', write: { written: records.length } } });
   });
 
@@ -100,14 +107,27 @@ describe('restore-vectors across engines', () => {
     } finally {
       await live.close();
     }
-    const request: Record<string, unknown> = { ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run-in-place-native.json'), asset: 'docs', target: { index: 'docs' } };
+    const request: Record<string, unknown> = {
+      ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run-in-place-native.json'),
+      asset: 'docs',
+      target: { index: 'docs' },
+    };
 
     const planned = await invoke(request);
-    expect(planned.plan).toMatchObject({ target: { engine: 'lancedb', index: 'docs' }, targetExists: true, wouldOverwrite: true, targetIsLiveSource: true, method: 'native' });
+    expect(planned.plan).toMatchObject({
+      target: { engine: 'lancedb', index: 'docs' },
+      targetExists: true,
+      wouldOverwrite: true,
+      targetIsLiveSource: true,
+      method: 'native',
+    });
     const { dryRun: _dryRun, ...run } = request;
     const done = await invoke({ ...run, planToken: planned.planToken });
 
-    expect(done).toMatchObject({ state: 'done', result: { ok: true, method: 'native', nativeFailed: null, written: 0, fingerprint: { actual: fingerprintOf(records) } } });
+    expect(done).toMatchObject({
+      state: 'done',
+      result: { ok: true, method: 'native', nativeFailed: null, written: 0, fingerprint: { actual: fingerprintOf(records) } },
+    });
     const restored = await h.open('docs');
     try {
       expect(fingerprintOf(await scanAll(restored, 'docs'))).toBe(fingerprintOf(records));

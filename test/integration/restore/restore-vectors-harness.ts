@@ -59,7 +59,10 @@ export interface RestoreHarness {
   /** Takes a verified snapshot of the asset's index, as snapshot-vectors would at `at`. */
   snapshot(asset: string, at: Date): Promise<SnapshotEntry>;
   /** Restore deps; `budget` = how many remainingMs() calls find time left before the invocation "ends". */
-  restoreDeps(overrides?: Partial<VectorRestoreDeps> & { budget?: number }): { deps: VectorRestoreDeps; continued: Record<string, unknown>[] };
+  restoreDeps(overrides?: Partial<VectorRestoreDeps> & { budget?: number }): {
+    deps: VectorRestoreDeps;
+    continued: Record<string, unknown>[];
+  };
   stop(): Promise<void>;
 }
 
@@ -180,7 +183,10 @@ export async function startRestoreHarness(): Promise<RestoreHarness> {
 
 /** 24-d records with nested metadata (ids doc-<seed>-00000...). */
 export function docs(count: number, seed: number, dimensions = 24): VectorRecord[] {
-  return sampleRecords(count, dimensions, seed).map((r, i) => ({ ...r, metadata: { ...r.metadata, tags: ['a', `t${i % 3}`], nested: { page: i } } }));
+  return sampleRecords(count, dimensions, seed).map((r, i) => ({
+    ...r,
+    metadata: { ...r.metadata, tags: ['a', `t${i % 3}`], nested: { page: i } },
+  }));
 }
 
 export function fingerprintOf(records: VectorRecord[]): string {

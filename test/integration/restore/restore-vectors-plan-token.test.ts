@@ -10,7 +10,15 @@ import { PayloadError } from '../../../functions/shared/payload.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, indexExists, PAYLOAD_NOW, REPLICA, restoredName, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import {
+  docs,
+  indexExists,
+  PAYLOAD_NOW,
+  REPLICA,
+  restoredName,
+  startRestoreHarness,
+  type RestoreHarness,
+} from './restore-vectors-harness.js';
 
 /**
  * The two steps of a vector restore: a dry run writes nothing anywhere, and only the token of a dry
@@ -22,7 +30,8 @@ let pg: VectorStore;
 let snapshot: SnapshotEntry;
 const records = docs(150, 8);
 
-const call = async (payload: unknown, overrides = {}) => restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), h.restoreDeps(overrides).deps);
+const call = async (payload: unknown, overrides = {}) =>
+  restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), h.restoreDeps(overrides).deps);
 /** The samples, pointed at the test policy: a dry run of docs into pg-docs (the snapshot before 12:00), and its run. */
 const dryRunInto = (index?: string): Record<string, unknown> =>
   index === undefined
@@ -60,7 +69,11 @@ describe('restore-vectors dry run and plan tokens', () => {
     expect(await indexExists(pg, index)).toBe(false);
     expect(await replicaVersions()).toEqual(before);
     const stored = await h.plans.get(planned.planToken!);
-    expect(stored).toMatchObject({ kind: 'restore-vectors', state: 'planned', request: { asset: 'docs', target: { asset: 'pg-docs', index: null } } });
+    expect(stored).toMatchObject({
+      kind: 'restore-vectors',
+      state: 'planned',
+      request: { asset: 'docs', target: { asset: 'pg-docs', index: null } },
+    });
     expect(stored!.startedAt).toBeUndefined();
     expect(stored!.progress).toBeUndefined();
     // Plans are kept per kind: restore-data's store does not find a restore-vectors token, nor claim it.
@@ -110,7 +123,9 @@ describe('restore-vectors dry run and plan tokens', () => {
 
     await pg.write('run-once', docs(3, 77)); // the restored index is in use: a second run must not touch it
     await expect(call(runOf(dryRunInto('run-once'), planned.planToken!))).rejects.toThrow(
-      new PlanTokenError(`planToken: plan "${planned.planToken}" is done; a plan runs once (continue it with {"restoreId": "${planned.planToken}"})`),
+      new PlanTokenError(
+        `planToken: plan "${planned.planToken}" is done; a plan runs once (continue it with {"restoreId": "${planned.planToken}"})`,
+      ),
     );
     expect((await pg.describe('run-once')).count).toBe(records.length + 3);
   });

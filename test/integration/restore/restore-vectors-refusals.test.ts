@@ -8,7 +8,15 @@ import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, fingerprintOf, indexExists, PAYLOAD_NOW, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import {
+  docs,
+  fingerprintOf,
+  indexExists,
+  PAYLOAD_NOW,
+  scanAll,
+  startRestoreHarness,
+  type RestoreHarness,
+} from './restore-vectors-harness.js';
 
 /**
  * What restore-vectors refuses, each with one error naming the field and nothing written: bad
@@ -30,7 +38,9 @@ const restorePlans = async () => {
   return Items.filter((item) => String(item.pk).startsWith('RESTORE#')).length;
 };
 const EXPECTED =
-  '{"asset": "<vector asset>", "snapshotId"?: "<id>" | "before"?: "<ISO time>", "target"?: {"asset"?, "index"?}, "overwrite"?: false, "useNative"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>", "continuation"?: true}';
+  '{"asset": "<vector asset>", "snapshotId"?: "<id>" | "before"?: "<ISO time>", "target"?: {"asset"?, "index"?}, ' +
+  '"overwrite"?: false, "useNative"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} ' +
+  'or {"restoreId": "<planToken>", "continuation"?: true}';
 
 beforeAll(async () => {
   h = await startRestoreHarness();
@@ -40,7 +50,13 @@ beforeAll(async () => {
   snapshot = await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
   await h.snapshot('dots', new Date('2026-11-26T10:00:00Z'));
   // A later snapshot that failed: in the catalog, never restorable.
-  await h.catalog.begin({ ...snapshot, snapshotId: '2026-11-26T11-00-00Z', startedAt: '2026-11-26T11:00:00.000Z', state: 'failed', reason: 'EngineError: lancedb: IO error' });
+  await h.catalog.begin({
+    ...snapshot,
+    snapshotId: '2026-11-26T11-00-00Z',
+    startedAt: '2026-11-26T11:00:00.000Z',
+    state: 'failed',
+    reason: 'EngineError: lancedb: IO error',
+  });
   pg = await h.open('pg-docs');
   await pg.createIndex('taken', { dimensions: 24, metric: 'cosine' });
   await pg.write('taken', existing);
@@ -58,9 +74,15 @@ describe('restore-vectors refusals', () => {
     ['bad-timestamp.json', `before: must be an ISO 8601 time such as 2026-11-26T12:00:00Z; expected ${EXPECTED}`],
     ['snapshot-and-before.json', `before: give snapshotId or before, not both; expected ${EXPECTED}`],
     ['status-with-request.json', `payload: unknown field "asset"; expected ${EXPECTED}`],
-    ['no-plan-token.json', 'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first'],
+    [
+      'no-plan-token.json',
+      'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
+    ],
     ['unknown-snapshot.json', 'snapshotId: asset "docs" has no snapshot "1999-01-01T00-00-00Z"'],
-    ['target-outside-policy.json', 'target.asset: "someone-elses-index" is not a vector-index asset of the policy (docs, pg-docs, drift, dots, s3v)'],
+    [
+      'target-outside-policy.json',
+      'target.asset: "someone-elses-index" is not a vector-index asset of the policy (docs, pg-docs, drift, dots, s3v)',
+    ],
   ])('rejects the sample %s through the handler, creating no plan', async (file, message) => {
     const before = await restorePlans();
     const event = loadEvent(`restore-vectors/invalid/${file}`);
@@ -72,7 +94,9 @@ describe('restore-vectors refusals', () => {
 
   it('refuses snapshots that are not verified or not there before the time given', async () => {
     await expect(call({ asset: 'docs', snapshotId: '2026-11-26T11-00-00Z', dryRun: true })).rejects.toThrow(
-      new PayloadError('snapshotId: snapshot "2026-11-26T11-00-00Z" of "docs" is failed (EngineError: lancedb: IO error); only verified snapshots are restored'),
+      new PayloadError(
+        'snapshotId: snapshot "2026-11-26T11-00-00Z" of "docs" is failed (EngineError: lancedb: IO error); only verified snapshots are restored',
+      ),
     );
     await expect(call({ asset: 'docs', before: '2026-11-26T09:59:59+00:00', dryRun: true })).rejects.toThrow(
       new PayloadError('before: asset "docs" has no verified snapshot started before 2026-11-26T09:59:59.000Z'),
@@ -96,7 +120,7 @@ describe('restore-vectors refusals', () => {
     expect((await call({ asset: 'docs', before: '2026-11-27T00:01:00Z', dryRun: true })).plan.snapshotId).toBe(snapshot.snapshotId);
   });
 
-  it('refuses a target engine without the snapshot\'s metric (S3 Vectors has no dot product)', async () => {
+  it("refuses a target engine without the snapshot's metric (S3 Vectors has no dot product)", async () => {
     await expect(call({ asset: 'dots', target: { asset: 's3v' }, dryRun: true })).rejects.toThrow(
       /^target\.asset: s3vectors \(asset "s3v"\) has no dot metric, which snapshot 2026-11-26T10-00-00Z uses$/,
     );
@@ -105,7 +129,9 @@ describe('restore-vectors refusals', () => {
   it('refuses an existing target index without "overwrite", and drops and recreates it with', async () => {
     const into = { asset: 'docs', target: { asset: 'pg-docs', index: 'taken' }, dryRun: true };
     await expect(call(into)).rejects.toThrow(
-      new PayloadError('target.index: pgvector index "taken" exists; set "overwrite": true to drop and recreate it, or choose another target.index'),
+      new PayloadError(
+        'target.index: pgvector index "taken" exists; set "overwrite": true to drop and recreate it, or choose another target.index',
+      ),
     );
     expect(fingerprintOf(await scanAll(pg, 'taken'))).toBe(fingerprintOf(existing));
 

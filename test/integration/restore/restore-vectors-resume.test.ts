@@ -52,7 +52,10 @@ describe('restore-vectors across invocations', () => {
     expect((await pg.describe('resumed')).count).toBe(written);
 
     // The status alone continues nothing.
-    expect(await call(statusOf(planToken!), h.restoreDeps({ budget: 0 }).deps)).toMatchObject({ state: 'running', progress: status.progress });
+    expect(await call(statusOf(planToken!), h.restoreDeps({ budget: 0 }).deps)).toMatchObject({
+      state: 'running',
+      progress: status.progress,
+    });
 
     const phases = new Set<string>([status.progress!.phase]);
     let invocations = 1;
@@ -68,7 +71,12 @@ describe('restore-vectors across invocations', () => {
     expect(invocations).toBeGreaterThan(records.length / 50 / 8);
     expect(status).toMatchObject({
       state: 'done',
-      result: { ok: true, written: records.length, count: { expected: records.length, actual: records.length }, fingerprint: { actual: fingerprintOf(records) } },
+      result: {
+        ok: true,
+        written: records.length,
+        count: { expected: records.length, actual: records.length },
+        fingerprint: { actual: fingerprintOf(records) },
+      },
     });
     expect(fingerprintOf(await scanAll(pg, 'resumed'))).toBe(fingerprintOf(records));
   });
@@ -89,14 +97,20 @@ describe('restore-vectors across invocations', () => {
 
     await expect(call(runOf(request, planToken!), h.restoreDeps({ plans }).deps)).rejects.toThrow('Task timed out');
     const crashed = await call(statusOf(planToken!), h.restoreDeps().deps);
-    expect(crashed).toMatchObject({ state: 'running', progress: { phase: 'write', lastError: 'Error: Task timed out after 900.00 seconds' } });
+    expect(crashed).toMatchObject({
+      state: 'running',
+      progress: { phase: 'write', lastError: 'Error: Task timed out after 900.00 seconds' },
+    });
     // One batch (at most 50 records; batches end at chunk boundaries) went in after the last checkpoint.
     const inIndex = (await pg.describe('crashed')).count;
     expect(inIndex).toBeGreaterThan(crashed.progress!.write.written);
     expect(inIndex).toBeLessThanOrEqual(crashed.progress!.write.written + 50);
 
     const done = await call(continuation(planToken!), h.restoreDeps().deps);
-    expect(done).toMatchObject({ state: 'done', result: { ok: true, written: records.length, fingerprint: { actual: fingerprintOf(records) } } });
+    expect(done).toMatchObject({
+      state: 'done',
+      result: { ok: true, written: records.length, fingerprint: { actual: fingerprintOf(records) } },
+    });
     expect(fingerprintOf(await scanAll(pg, 'crashed'))).toBe(fingerprintOf(records));
   });
 });

@@ -88,7 +88,9 @@ describe('verify-restore of an object asset', () => {
     expect(sample.verified).toBe(sample.objects);
     expect(result.restored).toBe(sample.bytes);
     // The asset's current size (the multipart object and five shards, shard-0 at its second version).
-    expect(result.assetTotal).toBe(7 * MiB + 3 + 'second version'.length + [1, 2, 3, 4].reduce((n, i) => n + `{"row":${i}}\n`.length * (100 + i), 0));
+    expect(result.assetTotal).toBe(
+      7 * MiB + 3 + 'second version'.length + [1, 2, 3, 4].reduce((n, i) => n + `{"row":${i}}\n`.length * (100 + i), 0),
+    );
     expect(result.rtoSeconds).toBeCloseTo(((result.restoreMs / 1000) * result.assetTotal) / result.restored, 6);
     expect(await scratchVersions()).toEqual([]);
     expect(rtoCheck(asset, result)).toMatchObject({ target: 'rto', status: 'ok', targetSeconds: 86400 });
@@ -126,7 +128,9 @@ describe('verify-restore of an object asset', () => {
     await rewindCycle();
     const result = await verifyDataRestore(deps({ replica: rotten }), asset);
     expect(result.ok).toBe(false);
-    expect(result.reason).toMatch(/^scrub found 1 bad replica versions in cycle \d+; first dr\/train\/shard-3\.jsonl \(.+\): SHA-256 f{64}, the ledger says [0-9a-f]{64}$/);
+    expect(result.reason).toMatch(
+      /^scrub found 1 bad replica versions in cycle \d+; first dr\/train\/shard-3\.jsonl \(.+\): SHA-256 f{64}, the ledger says [0-9a-f]{64}$/,
+    );
     expect(rtoCheck(asset, result)).toMatchObject({ status: 'missed', reason: 'restore-test-failed', description: result.reason });
   });
 
@@ -190,13 +194,22 @@ describe('verify-restore of an object asset', () => {
     // The stray version is gone (an operator removed it): the next full read passes and recovers.
     await destroyAllVersions(new S3Client({ region: 'us-west-2', forcePathStyle: true }), 'it-replica', 'dr/train/stray.bin');
     await rewindCycle(new Date());
-    expect(await handler({ asset: 'training' }, localContext('verify-restore'))).toMatchObject({ ok: true, events: ['DR Target Recovered'] });
+    expect(await handler({ asset: 'training' }, localContext('verify-restore'))).toMatchObject({
+      ok: true,
+      events: ['DR Target Recovered'],
+    });
     expect((await onCallPages(t)).map((p) => p['detail-type'])).toEqual(['DR Target Recovered']);
 
     const { Items = [] } = await dynamoDocumentClient().send(
-      new QueryCommand({ TableName: t.stack.ledgerTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'RESTORETEST#training' } }),
+      new QueryCommand({
+        TableName: t.stack.ledgerTable,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'RESTORETEST#training' },
+      }),
     );
     expect(Items.length).toBe(3);
-    await expect(handler({ asset: 'nope' }, localContext('verify-restore'))).rejects.toThrow('asset: "nope" is not an asset this release tests');
+    await expect(handler({ asset: 'nope' }, localContext('verify-restore'))).rejects.toThrow(
+      'asset: "nope" is not an asset this release tests',
+    );
   });
 });

@@ -53,29 +53,32 @@ afterAll(async () => {
 });
 
 describe('verifyVectorRestore', () => {
-  it.each(['docs', 'pg-docs'])('passes on a good snapshot (%s): count, fingerprint and recall 1.0 of an exact engine, RTO measured', async (name) => {
-    const snapshot = (await newestVerified(h.catalog, name))!;
-    const result = await verifyVectorRestore(h.asset(name), depsFor());
+  it.each(['docs', 'pg-docs'])(
+    'passes on a good snapshot (%s): count, fingerprint and recall 1.0 of an exact engine, RTO measured',
+    async (name) => {
+      const snapshot = (await newestVerified(h.catalog, name))!;
+      const result = await verifyVectorRestore(h.asset(name), depsFor());
 
-    expect(result).toMatchObject({
-      asset: name,
-      kind: 'vectors',
-      ok: true,
-      restored: records.length,
-      assetTotal: records.length,
-      checks: {
-        snapshotId: snapshot.snapshotId,
-        count: { expected: records.length, actual: records.length },
-        fingerprint: { expected: fingerprintOf(records), actual: fingerprintOf(records) },
-        recall: { k: 10, queries: h.asset(name).restoreTest.goldenQueries, mean: 1, min: 1, required: 1, exactSearch: true },
-        scratchDropped: true,
-      },
-    });
-    expect(result.reason).toBeUndefined();
-    expect(result.restoreMs).toBeGreaterThan(0);
-    expect(result.rtoSeconds).toBe(measuredRto(result.restoreMs, records.length, records.length));
-    await expectScratchGone(name, result.checks.scratchIndex);
-  });
+      expect(result).toMatchObject({
+        asset: name,
+        kind: 'vectors',
+        ok: true,
+        restored: records.length,
+        assetTotal: records.length,
+        checks: {
+          snapshotId: snapshot.snapshotId,
+          count: { expected: records.length, actual: records.length },
+          fingerprint: { expected: fingerprintOf(records), actual: fingerprintOf(records) },
+          recall: { k: 10, queries: h.asset(name).restoreTest.goldenQueries, mean: 1, min: 1, required: 1, exactSearch: true },
+          scratchDropped: true,
+        },
+      });
+      expect(result.reason).toBeUndefined();
+      expect(result.restoreMs).toBeGreaterThan(0);
+      expect(result.rtoSeconds).toBe(measuredRto(result.restoreMs, records.length, records.length));
+      await expectScratchGone(name, result.checks.scratchIndex);
+    },
+  );
 
   it('fails with the reason when a chunk is corrupted, marks the snapshot corrupt, and drops the scratch index', async () => {
     const snapshot: SnapshotEntry = (await newestVerified(h.catalog, 'docs'))!;
@@ -85,7 +88,9 @@ describe('verifyVectorRestore', () => {
 
     expect(result.ok).toBe(false);
     expect(result.reason).toMatch(
-      new RegExp(`^snapshot ${snapshot.snapshotId} does not restore: .*chunks/000002\\.ndjson\\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}; it is marked corrupt in the catalog$`),
+      new RegExp(
+        `^snapshot ${snapshot.snapshotId} does not restore: .*chunks/000002\\.ndjson\\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}; it is marked corrupt in the catalog$`,
+      ),
     );
     expect(result.rtoSeconds).toBeNull();
     expect(result.checks).toMatchObject({ snapshotMarkedCorrupt: true, scratchDropped: true });
@@ -105,7 +110,10 @@ describe('verifyVectorRestore', () => {
     const source = await h.open('drift');
     try {
       // The same ids with other vectors: the snapshot restores fine, but the live neighbours moved.
-      await source.write('drift', docs(records.length, 12).map((r, i) => ({ ...r, id: records[i]!.id })));
+      await source.write(
+        'drift',
+        docs(records.length, 12).map((r, i) => ({ ...r, id: records[i]!.id })),
+      );
     } finally {
       await source.close();
     }
@@ -113,10 +121,16 @@ describe('verifyVectorRestore', () => {
     const result = await verifyVectorRestore(h.asset('drift'), depsFor());
 
     expect(result.ok).toBe(false);
-    expect(result.checks).toMatchObject({ count: { actual: records.length }, fingerprint: { actual: fingerprintOf(records) }, scratchDropped: true });
+    expect(result.checks).toMatchObject({
+      count: { actual: records.length },
+      fingerprint: { actual: fingerprintOf(records) },
+      scratchDropped: true,
+    });
     expect(result.checks.recall).toMatchObject({ queries: 12, required: 1, exactSearch: true });
     expect((result.checks.recall as { mean: number }).mean).toBeLessThan(1);
-    expect(result.reason).toMatch(/^recall@10 0\.\d{3} over 12 golden queries \(source index "drift" against the restore\) is below the required 1 \(exact search\)/);
+    expect(result.reason).toMatch(
+      /^recall@10 0\.\d{3} over 12 golden queries \(source index "drift" against the restore\) is below the required 1 \(exact search\)/,
+    );
     await expectScratchGone('drift', result.checks.scratchIndex);
   });
 
@@ -135,7 +149,9 @@ describe('verifyVectorRestore', () => {
     const result = await verifyVectorRestore(h.asset('pg-docs'), depsFor({ openStore: failing }));
 
     expect(result).toMatchObject({ ok: false, rtoSeconds: null, checks: { scratchDropped: true } });
-    expect(result.reason).toMatch(/^restore of snapshot \S+ into scratch index "pg_docs-dr-verify-\w+" failed: EngineError: pgvector: write of index failed: connection reset$/);
+    expect(result.reason).toMatch(
+      /^restore of snapshot \S+ into scratch index "pg_docs-dr-verify-\w+" failed: EngineError: pgvector: write of index failed: connection reset$/,
+    );
     await expectScratchGone('pg-docs', result.checks.scratchIndex);
   });
 });

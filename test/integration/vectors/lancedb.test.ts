@@ -12,9 +12,7 @@ import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../
 const metrics = ['cosine', 'euclidean', 'dot'] as const;
 
 const plain = (records: VectorRecord[]) =>
-  records
-    .map((r) => ({ id: r.id, vector: Array.from(r.vector), metadata: r.metadata }))
-    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  records.map((r) => ({ id: r.id, vector: Array.from(r.vector), metadata: r.metadata })).sort((a, b) => (a.id < b.id ? -1 : 1));
 
 vectorStoreContract('lancedb (local directory)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'lancedb-contract-'));
@@ -71,9 +69,7 @@ describe('lancedb adapter (local directory)', () => {
     await store.write(index, records.slice(40));
 
     const first = await store.scan(index, { limit: 30 });
-    const changed = records
-      .slice(0, 60)
-      .map((r) => ({ ...r, vector: r.vector.map((x) => x + 1), metadata: { changed: true } }));
+    const changed = records.slice(0, 60).map((r) => ({ ...r, vector: r.vector.map((x) => x + 1), metadata: { changed: true } }));
     await store.write(index, [...changed, ...sampleRecords(25, dimensions, 6)]);
 
     const resumed = lanceDbStore({ uri: dir });

@@ -109,25 +109,28 @@ describe('pgvector adapter (PGlite)', () => {
     await store.dropIndex(index);
   });
 
-  it.each(metrics)('answers %s queries exactly: more neighbours than the HNSW index could return, in true distance order', async (metric) => {
-    const index = freshIndexName('exact');
-    const records = sampleRecords(300, 16, 5);
-    await store.createIndex(index, { dimensions: 16, metric });
-    await store.write(index, records);
-    const probe = records[42]!.vector;
-    const k = 100; // HNSW returns at most hnsw.ef_search (40) rows per index scan.
+  it.each(metrics)(
+    'answers %s queries exactly: more neighbours than the HNSW index could return, in true distance order',
+    async (metric) => {
+      const index = freshIndexName('exact');
+      const records = sampleRecords(300, 16, 5);
+      await store.createIndex(index, { dimensions: 16, metric });
+      await store.write(index, records);
+      const probe = records[42]!.vector;
+      const k = 100; // HNSW returns at most hnsw.ef_search (40) rows per index scan.
 
-    const neighbours = await store.query(index, probe, k);
-    expect(neighbours).toHaveLength(k);
-    const truth = new Map(records.map((r) => [r.id, distance(metric, probe, r.vector)]));
-    const scores = neighbours.map((n) => n.score);
-    expect(scores).toEqual([...scores].sort((a, b) => a - b));
-    for (const n of neighbours) expect(n.score).toBeCloseTo(truth.get(n.id)!, 4);
-    const returned = new Set(neighbours.map((n) => n.id));
-    const worstReturned = Math.max(...neighbours.map((n) => truth.get(n.id)!));
-    for (const [id, d] of truth) if (!returned.has(id)) expect(d, id).toBeGreaterThanOrEqual(worstReturned - 1e-5);
-    await store.dropIndex(index);
-  });
+      const neighbours = await store.query(index, probe, k);
+      expect(neighbours).toHaveLength(k);
+      const truth = new Map(records.map((r) => [r.id, distance(metric, probe, r.vector)]));
+      const scores = neighbours.map((n) => n.score);
+      expect(scores).toEqual([...scores].sort((a, b) => a - b));
+      for (const n of neighbours) expect(n.score).toBeCloseTo(truth.get(n.id)!, 4);
+      const returned = new Set(neighbours.map((n) => n.id));
+      const worstReturned = Math.max(...neighbours.map((n) => truth.get(n.id)!));
+      for (const [id, d] of truth) if (!returned.has(id)) expect(d, id).toBeGreaterThanOrEqual(worstReturned - 1e-5);
+      await store.dropIndex(index);
+    },
+  );
 
   it('writes a batch larger than one statement (chunks of 500) all or nothing', async () => {
     const index = freshIndexName('chunks');
@@ -153,7 +156,10 @@ describe('pgvector adapter (PGlite)', () => {
     expect(await store.describe(index)).toEqual({ dimensions: 16, metric: 'cosine', count: 50 });
     const client = new pg.Client({ connectionString: server.connectionString });
     await client.connect();
-    const { rows } = await client.query('SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE $2', [index, '%hnsw%']);
+    const { rows } = await client.query('SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE $2', [
+      index,
+      '%hnsw%',
+    ]);
     await client.end();
     expect(rows[0].n).toBe(1);
     expect((await store.query(index, records[7]!.vector, 3))[0]!.id).toBe(records[7]!.id);

@@ -54,7 +54,8 @@ function expectSameShape(actual: unknown, documented: unknown, path: string): vo
   } else if (typeof documented === 'object') {
     expect(typeof actual === 'object' && actual !== null && !Array.isArray(actual), `${path} is an object`).toBe(true);
     expect(Object.keys(actual as object).sort(), `keys of ${path}`).toEqual(Object.keys(documented).sort());
-    for (const [key, value] of Object.entries(documented)) expectSameShape((actual as Record<string, unknown>)[key], value, `${path}.${key}`);
+    for (const [key, value] of Object.entries(documented))
+      expectSameShape((actual as Record<string, unknown>)[key], value, `${path}.${key}`);
   } else {
     expect(typeof actual, `type of ${path}`).toBe(typeof documented);
   }
@@ -119,7 +120,12 @@ describe('pinecone emulator replays the documented 2025-04 exchanges', () => {
     for (;;) if (done((await controlPlane('GET', path)).body as T)) return;
   }
   async function ensureIndex(name: string, dimension: number): Promise<string> {
-    await controlPlane('POST', '/indexes', { name, dimension, metric: 'euclidean', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } });
+    await controlPlane('POST', '/indexes', {
+      name,
+      dimension,
+      metric: 'euclidean',
+      spec: { serverless: { cloud: 'aws', region: 'us-east-1' } },
+    });
     await readUntil<{ status: { ready: boolean } }>(`/indexes/${name}`, (index) => index.status.ready);
     return emulator.dataPlaneUrl(name);
   }
@@ -166,7 +172,16 @@ describe('pinecone emulator replays the documented 2025-04 exchanges', () => {
         ]),
       }),
     ],
-    ['list', async () => ({ base: await seed('example-index', 'example-namespace', [1, 2, 3, 4].map((i) => ({ id: `doc1#chunk${i}`, values: eight(i) }))) })],
+    [
+      'list',
+      async () => ({
+        base: await seed(
+          'example-index',
+          'example-namespace',
+          [1, 2, 3, 4].map((i) => ({ id: `doc1#chunk${i}`, values: eight(i) })),
+        ),
+      }),
+    ],
     [
       'describe_index_stats',
       async () => {
@@ -179,15 +194,22 @@ describe('pinecone emulator replays the documented 2025-04 exchanges', () => {
       'describe_backup',
       async () => {
         await ensureIndex('docs-example', 8);
-        const backup = (await controlPlane('POST', '/indexes/docs-example/backups', { name: 'example-backup' })).body as { backup_id: string };
+        const backup = (await controlPlane('POST', '/indexes/docs-example/backups', { name: 'example-backup' })).body as {
+          backup_id: string;
+        };
         return { base: emulator.controlPlaneUrl, path: `/backups/${backup.backup_id}` };
       },
     ],
-    ['create_index_from_backup', async () => ({ base: emulator.controlPlaneUrl, path: `/backups/${await readyBackup('docs-example')}/create-index` })],
+    [
+      'create_index_from_backup',
+      async () => ({ base: emulator.controlPlaneUrl, path: `/backups/${await readyBackup('docs-example')}/create-index` }),
+    ],
     [
       'describe_restore_job',
       async () => {
-        const started = await controlPlane('POST', `/backups/${await readyBackup('docs-example')}/create-index`, { name: 'restore-job-example' });
+        const started = await controlPlane('POST', `/backups/${await readyBackup('docs-example')}/create-index`, {
+          name: 'restore-job-example',
+        });
         const job = (started.body as { restore_job_id: string }).restore_job_id;
         await readUntil<{ status: string }>(`/restore-jobs/${job}`, (model) => model.status === 'Completed');
         return { base: emulator.controlPlaneUrl, path: `/restore-jobs/${job}` };
@@ -219,7 +241,9 @@ describe('pinecone emulator replays the documented 2025-04 exchanges', () => {
     const noKey = await fetch(`${emulator.controlPlaneUrl}/indexes/example-index`, { headers: { 'X-Pinecone-API-Version': '2025-04' } });
     expect(noKey.status).toBe(401);
     expectSameShape(await noKey.json(), fixtures.describe_index_404!.response.body, 'unauthorized');
-    expect((await send(emulator.controlPlaneUrl, 'GET', '/indexes/example-index', undefined, { 'X-Pinecone-API-Version': '2024-10' })).status).toBe(400);
+    expect(
+      (await send(emulator.controlPlaneUrl, 'GET', '/indexes/example-index', undefined, { 'X-Pinecone-API-Version': '2024-10' })).status,
+    ).toBe(400);
   });
 });
 
@@ -275,7 +299,10 @@ describe('pinecone adapter', () => {
 
   it('waits for a new index to become ready and for a dropped one to be gone', async () => {
     const index = freshIndexName('lifecycle');
-    const states = (from: number) => sent(from, (e) => e.method === 'GET' && e.path === `/indexes/${index}`).map((e) => (e.status === 404 ? 'gone' : (e.response as { status: { state: string } }).status.state));
+    const states = (from: number) =>
+      sent(from, (e) => e.method === 'GET' && e.path === `/indexes/${index}`).map((e) =>
+        e.status === 404 ? 'gone' : (e.response as { status: { state: string } }).status.state,
+      );
     let from = emulator.exchanges.length;
     await store.createIndex(index, { dimensions: 4, metric: 'cosine' });
     expect(states(from)).toEqual(['Initializing', 'Ready']);
@@ -363,7 +390,9 @@ describe('pinecone adapter', () => {
     emulator.faults.push({ plane: 'data', method: 'POST', path: /^\/vectors\/upsert$/, status: 503, times: 3 });
     const failure = store.write(index, sampleRecords(2, 4));
     await expect(failure).rejects.toBeInstanceOf(EngineError);
-    await expect(failure).rejects.toThrow(new RegExp(`write of index "${index}" failed: POST http://127\\.0\\.0\\.1:\\d+/vectors/upsert answered HTTP 503`));
+    await expect(failure).rejects.toThrow(
+      new RegExp(`write of index "${index}" failed: POST http://127\\.0\\.0\\.1:\\d+/vectors/upsert answered HTTP 503`),
+    );
     await store.dropIndex(index);
   });
 
@@ -372,7 +401,9 @@ describe('pinecone adapter', () => {
     await store.createIndex(index, { dimensions: 4, metric: 'cosine' });
     const from = emulator.exchanges.length;
     const [record] = sampleRecords(1, 4);
-    await expect(store.write(index, [{ ...record!, metadata: { note: null } }])).rejects.toThrow(/write of index .* HTTP 400.*string, number, boolean or list of strings/);
+    await expect(store.write(index, [{ ...record!, metadata: { note: null } }])).rejects.toThrow(
+      /write of index .* HTTP 400.*string, number, boolean or list of strings/,
+    );
     expect(sent(from, upserts)).toHaveLength(1);
     await store.dropIndex(index);
   });
@@ -413,9 +444,11 @@ describe('pinecone adapter', () => {
       await store.dropIndex(target);
     });
 
-    it('refuses a URL, another engine\'s snapshot and an unknown backup', async () => {
+    it("refuses a URL, another engine's snapshot and an unknown backup", async () => {
       const index = freshIndexName('refused');
-      await expect(store.native!.restore(index, { url: 'https://bucket.example/snapshot' })).rejects.toThrow(/cannot restore index .* from a URL/);
+      await expect(store.native!.restore(index, { url: 'https://bucket.example/snapshot' })).rejects.toThrow(
+        /cannot restore index .* from a URL/,
+      );
       const foreign = { format: 'qdrant-snapshot', id: 'x' };
       await expect(store.native!.restore(index, { ref: foreign })).rejects.toThrow(/expected "pinecone-backup"/);
       const unknown = store.native!.restore(index, { ref: { format: 'pinecone-backup', id: 'no-such-backup' } });

@@ -25,7 +25,11 @@ const fixture = (name: string) => JSON.parse(readFileSync(join(fixtureDir, `${na
 function shape(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(shape);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, shape((value as Record<string, unknown>)[key])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, shape((value as Record<string, unknown>)[key])]),
+    );
   }
   return value === null ? 'null' : typeof value;
 }
@@ -36,7 +40,11 @@ function structure(value: unknown, key = ''): unknown {
   if (key === 'payload') return 'payload';
   if (Array.isArray(value)) return value.length === 0 ? [] : [structure(value[0])];
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, structure((value as Record<string, unknown>)[k], k)]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, structure((value as Record<string, unknown>)[k], k)]),
+    );
   }
   return value === null ? 'null' : typeof value;
 }
@@ -101,7 +109,11 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
   ];
 
   it('answers every recorded request with a response shaped like the recorded one', async () => {
-    expect(readdirSync(fixtureDir).map((file) => file.replace(/\.json$/, '')).sort()).toEqual([...replayOrder].sort());
+    expect(
+      readdirSync(fixtureDir)
+        .map((file) => file.replace(/\.json$/, ''))
+        .sort(),
+    ).toEqual([...replayOrder].sort());
     const tokens: Record<string, string> = { '{base_url}': emulator.url };
     const fill = (text: string) => text.replace(/\{base_url\}|\{snapshot_name\}|\{snapshot_checksum\}/g, (token) => tokens[token]!);
     for (const name of replayOrder) {
@@ -116,7 +128,8 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
       const body = (await answer.json()) as { result?: { name?: string; checksum?: string } };
       expect({ name, status: answer.status }).toEqual({ name, status: response.status });
       expect(shape(body), name).toEqual(shape(response.body));
-      if (name === 'create-snapshot') Object.assign(tokens, { '{snapshot_name}': body.result!.name, '{snapshot_checksum}': body.result!.checksum });
+      if (name === 'create-snapshot')
+        Object.assign(tokens, { '{snapshot_name}': body.result!.name, '{snapshot_checksum}': body.result!.checksum });
     }
   });
 
@@ -133,7 +146,17 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
     await store.dropIndex(index);
     const sent = emulator.requests.slice(from);
 
-    for (const name of ['create-collection', 'upsert-points', 'get-collection', 'count-points', 'scroll-points', 'query-points', 'create-snapshot', 'recover-snapshot', 'delete-collection']) {
+    for (const name of [
+      'create-collection',
+      'upsert-points',
+      'get-collection',
+      'count-points',
+      'scroll-points',
+      'query-points',
+      'create-snapshot',
+      'recover-snapshot',
+      'delete-collection',
+    ]) {
       const { request } = fixture(name);
       const path = request.path.replace('test_collection', index);
       const match = sent.find((r) => r.method === request.method && r.url === path);
@@ -159,7 +182,10 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
     const from = emulator.requests.length;
     emulator.failNext(1, 500);
     await store.createIndex(index, { dimensions: 4, metric: 'euclidean' });
-    expect(emulator.requests.slice(from).map((r) => `${r.method} ${r.url}`)).toEqual([`PUT /collections/${index}`, `PUT /collections/${index}`]);
+    expect(emulator.requests.slice(from).map((r) => `${r.method} ${r.url}`)).toEqual([
+      `PUT /collections/${index}`,
+      `PUT /collections/${index}`,
+    ]);
     expect(await store.describe(index)).toEqual({ dimensions: 4, metric: 'euclidean', count: 0 });
 
     emulator.failNext(3, 503);
@@ -291,7 +317,9 @@ describe(`qdrant adapter against the emulator (API ${apiVersion})`, () => {
 
     it('refuses a ref of another format and a snapshot whose checksum does not match', async () => {
       const ref = await store.native!.create(source);
-      await expect(store.native!.restore(source, { ref: { ...ref, format: 'lancedb-version' } })).rejects.toThrow('is not a qdrant-snapshot');
+      await expect(store.native!.restore(source, { ref: { ...ref, format: 'lancedb-version' } })).rejects.toThrow(
+        'is not a qdrant-snapshot',
+      );
       const tampered = { ...ref, details: { ...ref.details, checksum: '0'.repeat(64) } };
       const failure = store.native!.restore(freshIndexName('tampered'), { ref: tampered });
       await expect(failure).rejects.toBeInstanceOf(EngineError);

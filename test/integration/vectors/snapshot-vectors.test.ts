@@ -146,8 +146,16 @@ describe('snapshot-vectors', () => {
     expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
     // The live RPO of the asset reads this snapshot's start as its recovery point.
     const now = new Date(new Date(entry!.startedAt).getTime() + 5 * 3600_000);
-    const measured = await measureAsset({ ledger: unusedLedger, snapshots: recoveryPointsFrom(catalog), at: now, windowSeconds: 3600 }, assetNamed('docs'));
-    expect(measured).toMatchObject({ rpoSeconds: 5 * 3600, newestSnapshotAt: entry!.startedAt, status: 'missed', reason: 'rpo-over-target' });
+    const measured = await measureAsset(
+      { ledger: unusedLedger, snapshots: recoveryPointsFrom(catalog), at: now, windowSeconds: 3600 },
+      assetNamed('docs'),
+    );
+    expect(measured).toMatchObject({
+      rpoSeconds: 5 * 3600,
+      newestSnapshotAt: entry!.startedAt,
+      status: 'missed',
+      reason: 'rpo-over-target',
+    });
   });
 
   it('resumes a snapshot interrupted halfway, in a new invocation, to the same content', async () => {
@@ -204,7 +212,10 @@ describe('snapshot-vectors', () => {
     expect(await keysUnder(entry.prefix)).toEqual(chunksBefore);
     // Once it is released (or expired), the next invocation resumes and finishes.
     await catalog.release('docs', entry.snapshotId, 'other-invocation');
-    expect((await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps)).run).toMatchObject({ outcome: 'verified', snapshotId: entry.snapshotId });
+    expect((await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps)).run).toMatchObject({
+      outcome: 'verified',
+      snapshotId: entry.snapshotId,
+    });
   });
 
   it('marks a snapshot with a corrupted chunk corrupt, never verified; readers detect it by checksum', async () => {
@@ -232,7 +243,9 @@ describe('snapshot-vectors', () => {
     const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', tampering);
 
     expect(run.outcome).toBe('corrupt');
-    expect(run).toMatchObject({ reason: expect.stringMatching(/chunks\/000002\.ndjson\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's/) });
+    expect(run).toMatchObject({
+      reason: expect.stringMatching(/chunks\/000002\.ndjson\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's/),
+    });
     expect((await newestVerified(catalog, 'docs'))!.snapshotId).toBe(before!.snapshotId);
     const corrupt = (await catalog.list('docs'))[0]!;
     const manifest = (await readManifest(objects, corrupt.prefix))!;
@@ -254,7 +267,10 @@ describe('snapshot-vectors', () => {
       reason: 'IndexMismatchError: lancedb index "docs" has 24 dimensions; the policy says 32 (assets[1].source.dimensions)',
     });
     const metric = await runScheduledSnapshot(assetNamed('wrong-metric'), 'assets[2]', depsWith().deps);
-    expect(metric.run).toMatchObject({ outcome: 'failed', reason: expect.stringContaining('uses the cosine metric; the policy says euclidean (assets[2].source.metric)') });
+    expect(metric.run).toMatchObject({
+      outcome: 'failed',
+      reason: expect.stringContaining('uses the cosine metric; the policy says euclidean (assets[2].source.metric)'),
+    });
     expect(await keysUnder('vectors/wrong-dims/')).toEqual([]);
     expect(await keysUnder('vectors/wrong-metric/')).toEqual([]);
     expect((await catalog.list('wrong-dims'))[0]).toMatchObject({ state: 'failed' });
@@ -319,7 +335,11 @@ describe('snapshot-vectors', () => {
     expect(verified).toHaveLength(1);
     expect(verified[0]!.snapshotId).toBe(entries[0]!.snapshotId); // the newest snapshot of all is the one kept
     expect(deleted.map((e) => e.reason)).toEqual(
-      expect.arrayContaining(['outside the daily, weekly and monthly retention', 'corrupt, and a newer snapshot is verified', 'failed, and a newer snapshot is verified']),
+      expect.arrayContaining([
+        'outside the daily, weekly and monthly retention',
+        'corrupt, and a newer snapshot is verified',
+        'failed, and a newer snapshot is verified',
+      ]),
     );
     for (const entry of deleted) {
       expect(entry.deletedAt).toBeDefined();

@@ -32,7 +32,10 @@ interface Fixture {
 const fixtures: Fixture[] = readdirSync(fixtureDir)
   .filter((file) => file.endsWith('.json'))
   .sort()
-  .map((file) => ({ name: file.replace(/\.json$/, ''), ...(JSON.parse(readFileSync(join(fixtureDir, file), 'utf8')) as Omit<Fixture, 'name'>) }));
+  .map((file) => ({
+    name: file.replace(/\.json$/, ''),
+    ...(JSON.parse(readFileSync(join(fixtureDir, file), 'utf8')) as Omit<Fixture, 'name'>),
+  }));
 
 type Shape = string | Shape[] | { [key: string]: Shape };
 
@@ -167,7 +170,9 @@ describe(`weaviate adapter sends the recorded requests (API ${apiVersion})`, () 
         const sent = emulator.requests.filter((request) => requestTemplate(request) === template);
         expect(sent.length, `no adapter request like ${fixture.name}: ${template}`).toBeGreaterThan(0);
         for (const request of sent) {
-          expect(shapeOf(request.body, opaque), `${fixture.name}: ${request.method} ${request.path}`).toEqual(shapeOf(fixture.request.body ?? null, opaque));
+          expect(shapeOf(request.body, opaque), `${fixture.name}: ${request.method} ${request.path}`).toEqual(
+            shapeOf(fixture.request.body ?? null, opaque),
+          );
         }
       }
     } finally {
@@ -192,7 +197,10 @@ describe('weaviate adapter mapping and error paths', () => {
   it('maps index names to class names and refuses names it cannot map', async () => {
     const index = freshIndexName('mapping');
     await store.createIndex(index, { dimensions: 4, metric: 'euclidean' });
-    const schema = (await (await fetch(`${emulator.url}/v1/schema/${classOf(index)}`)).json()) as { class: string; vectorIndexConfig: { distance: string } };
+    const schema = (await (await fetch(`${emulator.url}/v1/schema/${classOf(index)}`)).json()) as {
+      class: string;
+      vectorIndexConfig: { distance: string };
+    };
     expect(schema.class).toBe(classOf(index));
     expect(schema.vectorIndexConfig.distance).toBe('l2-squared');
     expect(await store.describe(index)).toEqual({ dimensions: 4, metric: 'euclidean', count: 0 });
@@ -245,7 +253,9 @@ describe('weaviate adapter mapping and error paths', () => {
     await store.write(index, sampleRecords(2, 3, 1));
     const error = await store.write(index, [{ id: 'short-one', vector: Float32Array.of(1, 2), metadata: {} }]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineError);
-    expect((error as Error).message).toMatch(/write of index ".*" failed: 1 of 1 objects were refused: "short-one": new node has a vector with length 2/);
+    expect((error as Error).message).toMatch(
+      /write of index ".*" failed: 1 of 1 objects were refused: "short-one": new node has a vector with length 2/,
+    );
     await store.dropIndex(index);
   });
 
@@ -337,7 +347,7 @@ describe('weaviate native backups (backup API against the emulator)', () => {
     await store.dropIndex(index);
   });
 
-  it('reports a FAILED backup and a FAILED restore with Weaviate\'s error', async () => {
+  it("reports a FAILED backup and a FAILED restore with Weaviate's error", async () => {
     const index = freshIndexName('failing');
     await store.createIndex(index, { dimensions: 2, metric: 'cosine' });
     emulator.backupOutcome = { kind: 'failed', error: 'upload to s3: AccessDenied' };
@@ -347,7 +357,9 @@ describe('weaviate native backups (backup API against the emulator)', () => {
     const ref = await store.native!.create(index);
     await store.dropIndex(index);
     emulator.backupOutcome = { kind: 'failed', error: 'download from s3: NoSuchKey' };
-    await expect(store.native!.restore(index, { ref })).rejects.toThrow(/restore of backup ".*" of index ".*" ended FAILED: download from s3: NoSuchKey/);
+    await expect(store.native!.restore(index, { ref })).rejects.toThrow(
+      /restore of backup ".*" of index ".*" ended FAILED: download from s3: NoSuchKey/,
+    );
     emulator.backupOutcome = { kind: 'success' };
   });
 
@@ -366,7 +378,9 @@ describe('weaviate native backups (backup API against the emulator)', () => {
   it('names an unknown backup or a backend Weaviate has not enabled', async () => {
     const index = freshIndexName('unknown');
     await expect(
-      store.native!.restore(index, { ref: { format: 'weaviate-backup', id: 'no-such-backup', details: { backend: 's3', class: classOf(index) } } }),
+      store.native!.restore(index, {
+        ref: { format: 'weaviate-backup', id: 'no-such-backup', details: { backend: 's3', class: classOf(index) } },
+      }),
     ).rejects.toThrow(/knows no such backup/);
     await store.createIndex(index, { dimensions: 2, metric: 'cosine' });
     const gcs = weaviateStore({ url: emulator.url, backoffMs: 0, backupBackend: 'gcs' });

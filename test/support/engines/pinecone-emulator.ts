@@ -110,7 +110,14 @@ class Failure extends Error {
 }
 
 const grpcCodes: Record<string, number> = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, UNAUTHENTICATED: 16, UNKNOWN: 2, UNAVAILABLE: 14 };
-const controlCodes: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 404: 'NOT_FOUND', 409: 'ALREADY_EXISTS', 500: 'UNKNOWN', 503: 'UNAVAILABLE' };
+const controlCodes: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  500: 'UNKNOWN',
+  503: 'UNAVAILABLE',
+};
 const maxUpsertBytes = 2 * 1024 * 1024;
 const invalid = (message: string) => new Failure(400, 'INVALID_ARGUMENT', message);
 
@@ -124,7 +131,9 @@ function float32Number(value: number): number {
 }
 
 function copyNamespaces(namespaces: Namespaces): Namespaces {
-  return new Map([...namespaces].map(([name, records]) => [name, new Map([...records].map(([id, r]) => [id, { ...r, values: r.values.slice() }]))]));
+  return new Map(
+    [...namespaces].map(([name, records]) => [name, new Map([...records].map(([id, r]) => [id, { ...r, values: r.values.slice() }]))]),
+  );
 }
 
 const namespaceOf = (name: unknown) => (typeof name !== 'string' || name === '__default__' ? '' : name);
@@ -156,7 +165,8 @@ function matchesFilter(metadata: Metadata | undefined, filter: unknown): boolean
   return Object.entries(filter).every(([key, condition]) => {
     const wanted = typeof condition === 'object' && condition !== null ? (condition as Record<string, unknown>) : { $eq: condition };
     const operators = Object.keys(wanted);
-    if (operators.length !== 1 || operators[0] !== '$eq') throw invalid(`the emulator supports only $eq filters, not ${operators.join(', ')}`);
+    if (operators.length !== 1 || operators[0] !== '$eq')
+      throw invalid(`the emulator supports only $eq filters, not ${operators.join(', ')}`);
     return metadata?.[key] === wanted.$eq;
   });
 }
@@ -232,11 +242,15 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
     return vectors.map((vector: { id?: unknown; values?: unknown; metadata?: unknown }) => {
       const { id, values, metadata } = vector;
       if (typeof id !== 'string' || id.length < 1 || id.length > 512) throw invalid('Vector ID must be a string of 1 to 512 characters');
-      if (!Array.isArray(values) || !values.every((x) => typeof x === 'number' && Number.isFinite(x))) throw invalid(`Vector ${id}: values must be an array of numbers`);
-      if (values.length !== index.dimension) throw invalid(`Vector dimension ${values.length} does not match the dimension of the index ${index.dimension}`);
-      if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) throw invalid(`Vector ${id}: metadata must be an object`);
+      if (!Array.isArray(values) || !values.every((x) => typeof x === 'number' && Number.isFinite(x)))
+        throw invalid(`Vector ${id}: values must be an array of numbers`);
+      if (values.length !== index.dimension)
+        throw invalid(`Vector dimension ${values.length} does not match the dimension of the index ${index.dimension}`);
+      if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)))
+        throw invalid(`Vector ${id}: metadata must be an object`);
       for (const [key, value] of Object.entries(metadata ?? {})) {
-        if (!isMetadataValue(value)) throw invalid(`Metadata value for field "${key}" must be a string, number, boolean or list of strings`);
+        if (!isMetadataValue(value))
+          throw invalid(`Metadata value for field "${key}" must be a string, number, boolean or list of strings`);
       }
       return { id, values: Float32Array.from(values), metadata: metadata as Metadata | undefined };
     });
@@ -247,12 +261,27 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
     const route = `${method} /${parts.map((part, i) => (i % 2 === 1 ? '*' : part)).join('/')}`;
     switch (route) {
       case 'POST /indexes': {
-        const { name, dimension, metric = 'cosine', spec } = body as { name?: unknown; dimension?: unknown; metric?: unknown; spec?: { serverless?: { cloud?: unknown; region?: unknown } } };
-        if (typeof name !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,43}[a-z0-9])?$/.test(name)) throw invalid('Resource name must be 1-45 characters long, start and end with an alphanumeric character, and consist only of lower case alphanumeric characters or \'-\'.');
-        if (!Number.isInteger(dimension) || (dimension as number) < 1 || (dimension as number) > 20000) throw invalid('dimension must be an integer from 1 to 20000');
+        const {
+          name,
+          dimension,
+          metric = 'cosine',
+          spec,
+        } = body as {
+          name?: unknown;
+          dimension?: unknown;
+          metric?: unknown;
+          spec?: { serverless?: { cloud?: unknown; region?: unknown } };
+        };
+        if (typeof name !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,43}[a-z0-9])?$/.test(name))
+          throw invalid(
+            "Resource name must be 1-45 characters long, start and end with an alphanumeric character, and consist only of lower case alphanumeric characters or '-'.",
+          );
+        if (!Number.isInteger(dimension) || (dimension as number) < 1 || (dimension as number) > 20000)
+          throw invalid('dimension must be an integer from 1 to 20000');
         if (metric !== 'cosine' && metric !== 'euclidean' && metric !== 'dotproduct') throw invalid(`Unknown metric ${String(metric)}`);
         const serverless = spec?.serverless;
-        if (typeof serverless?.cloud !== 'string' || typeof serverless.region !== 'string') throw invalid('the emulator implements serverless indexes only (spec.serverless with cloud and region)');
+        if (typeof serverless?.cloud !== 'string' || typeof serverless.region !== 'string')
+          throw invalid('the emulator implements serverless indexes only (spec.serverless with cloud and region)');
         if (indexes.has(name)) throw new Failure(409, 'ALREADY_EXISTS', 'Resource already exists.');
         return [201, indexModel(await createIndex(name, dimension as number, metric, serverless.cloud, serverless.region, new Map()))];
       }
@@ -301,7 +330,14 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
         if (typeof body.name !== 'string') throw invalid('name is required');
         if (backup.status !== 'Ready') throw invalid(`Backup ${backup.backup_id} is not ready`);
         if (indexes.has(body.name)) throw new Failure(409, 'ALREADY_EXISTS', 'Resource already exists.');
-        const index = await createIndex(body.name, backup.dimension, backup.metric, backup.cloud, backup.region, copyNamespaces(backup.namespaces));
+        const index = await createIndex(
+          body.name,
+          backup.dimension,
+          backup.metric,
+          backup.cloud,
+          backup.region,
+          copyNamespaces(backup.namespaces),
+        );
         const job: RestoreJobState = {
           restore_job_id: randomUUID(),
           backup_id: backup.backup_id,
@@ -332,9 +368,14 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
     const records = (name: string) => index.namespaces.get(name) ?? new Map();
     switch (`${method} ${url.pathname}`) {
       case 'POST /describe_index_stats': {
-        const namespaces = Object.fromEntries([...index.namespaces].filter(([, r]) => r.size > 0).map(([name, r]) => [name, { vectorCount: r.size }]));
+        const namespaces = Object.fromEntries(
+          [...index.namespaces].filter(([, r]) => r.size > 0).map(([name, r]) => [name, { vectorCount: r.size }]),
+        );
         const total = Object.values(namespaces).reduce((sum, n) => sum + n.vectorCount, 0);
-        return [200, { namespaces, dimension: index.dimension, indexFullness: 0, totalVectorCount: total, metric: index.metric, vectorType: 'dense' }];
+        return [
+          200,
+          { namespaces, dimension: index.dimension, indexFullness: 0, totalVectorCount: total, metric: index.metric, vectorType: 'dense' },
+        ];
       }
       case 'GET /vectors/list': {
         const namespace = url.searchParams.get('namespace') ?? '';
@@ -357,7 +398,10 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
           .sort(byteOrder);
         const page = ids.slice(0, limit);
         const next = ids.length > limit ? Buffer.from(JSON.stringify({ skip_past: page.at(-1) })).toString('base64') : undefined;
-        return [200, { vectors: page.map((id) => ({ id })), ...(next ? { pagination: { next } } : {}), namespace, usage: { readUnits: 1 } }];
+        return [
+          200,
+          { vectors: page.map((id) => ({ id })), ...(next ? { pagination: { next } } : {}), namespace, usage: { readUnits: 1 } },
+        ];
       }
       case 'GET /vectors/fetch': {
         const namespace = url.searchParams.get('namespace') ?? '';
@@ -368,7 +412,9 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
           ids.flatMap((id) => {
             const record = stored.get(id);
             if (!record) return [];
-            return [[id, { id, values: Array.from(record.values, float32Number), ...(record.metadata ? { metadata: record.metadata } : {}) }]];
+            return [
+              [id, { id, values: Array.from(record.values, float32Number), ...(record.metadata ? { metadata: record.metadata } : {}) }],
+            ];
           }),
         );
         return [200, { vectors, namespace, usage: { readUnits: 1 } }];
@@ -383,8 +429,10 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
       case 'POST /query': {
         const { vector, topK, filter, includeValues, includeMetadata } = body;
         if (body.id !== undefined || !Array.isArray(vector)) throw invalid('the emulator answers queries by vector only');
-        if (vector.length !== index.dimension) throw invalid(`Vector dimension ${vector.length} does not match the dimension of the index ${index.dimension}`);
-        if (!Number.isInteger(topK) || (topK as number) < 1 || (topK as number) > 10000) throw invalid('topK must be an integer from 1 to 10000');
+        if (vector.length !== index.dimension)
+          throw invalid(`Vector dimension ${vector.length} does not match the dimension of the index ${index.dimension}`);
+        if (!Number.isInteger(topK) || (topK as number) < 1 || (topK as number) > 10000)
+          throw invalid('topK must be an integer from 1 to 10000');
         const probe = Float32Array.from(vector as number[]);
         const sign = index.metric === 'euclidean' ? 1 : -1;
         const matches = [...records(namespaceOf(body.namespace))]
@@ -428,9 +476,12 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
       }
       if (req.headers['api-key'] !== apiKey) throw new Failure(401, 'UNAUTHENTICATED', 'Invalid API key.');
       if (req.headers['x-pinecone-api-version'] !== emulatedApiVersion) {
-        throw invalid(`The emulator implements X-Pinecone-API-Version ${emulatedApiVersion} only, got ${String(req.headers['x-pinecone-api-version'])}`);
+        throw invalid(
+          `The emulator implements X-Pinecone-API-Version ${emulatedApiVersion} only, got ${String(req.headers['x-pinecone-api-version'])}`,
+        );
       }
-      if (raw.length > maxUpsertBytes) throw invalid(`Request size ${(raw.length / 1024 / 1024).toFixed(1)}MB exceeds the maximum supported size of 2MB`);
+      if (raw.length > maxUpsertBytes)
+        throw invalid(`Request size ${(raw.length / 1024 / 1024).toFixed(1)}MB exceeds the maximum supported size of 2MB`);
       const fields = (body ?? {}) as Record<string, unknown>;
       [status, response] = plane === 'control' ? await control(method, url, fields) : data(index!, method, url, fields);
     } catch (error) {
@@ -458,7 +509,11 @@ export async function startPineconeEmulator(options: { apiKey?: string } = {}): 
       return `http://${existingIndex(name).host}`;
     },
     async stop() {
-      await Promise.all([close(controlServer), ...closing, ...[...indexes.values()].filter((i) => i.server.listening).map((i) => close(i.server))]);
+      await Promise.all([
+        close(controlServer),
+        ...closing,
+        ...[...indexes.values()].filter((i) => i.server.listening).map((i) => close(i.server)),
+      ]);
     },
   };
 }

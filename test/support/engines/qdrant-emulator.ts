@@ -80,12 +80,14 @@ function pointId(value: unknown): PointId {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
   const uuid = typeof value === 'string' ? uuidPattern.exec(value) : null;
   if (uuid) return uuid.slice(1).join('-').toLowerCase();
-  throw new QdrantError(400, `Format error in JSON body: value ${JSON.stringify(value)} is not a valid point ID, valid values are either an unsigned integer or a UUID`);
+  throw new QdrantError(
+    400,
+    `Format error in JSON body: value ${JSON.stringify(value)} is not a valid point ID, valid values are either an unsigned integer or a UUID`,
+  );
 }
 
 /** Qdrant's id order: integers first, then UUIDs. */
-const compareIds = (a: PointId, b: PointId) =>
-  typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1;
+const compareIds = (a: PointId, b: PointId) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1);
 
 function vectorOf(value: unknown, size: number): Float32Array {
   if (!Array.isArray(value) || !value.every((x) => typeof x === 'number')) {
@@ -132,8 +134,14 @@ export async function startQdrantEmulator(options: { apiKey?: string } = {}): Pr
     const points = (raw as { id: unknown; vector: unknown; payload?: unknown }[]).map((point): Point => {
       const vector = vectorOf(point.vector, target.size);
       const payload = point.payload === undefined || point.payload === null ? {} : point.payload;
-      if (typeof payload !== 'object' || Array.isArray(payload)) throw new QdrantError(400, 'Format error in JSON body: payload must be an object');
-      return { id: pointId(point.id), vector: target.distance === 'Cosine' ? normalised(vector) : vector, payload: payload as Record<string, unknown>, version };
+      if (typeof payload !== 'object' || Array.isArray(payload))
+        throw new QdrantError(400, 'Format error in JSON body: payload must be an object');
+      return {
+        id: pointId(point.id),
+        vector: target.distance === 'Cosine' ? normalised(vector) : vector,
+        payload: payload as Record<string, unknown>,
+        version,
+      };
     });
     for (const point of points) target.points.set(point.id, point);
   }
@@ -174,7 +182,8 @@ export async function startQdrantEmulator(options: { apiKey?: string } = {}): Pr
 
   function scroll(target: Collection, body: Record<string, unknown>) {
     const limit = body.limit ?? 10;
-    if (!Number.isInteger(limit) || (limit as number) < 1) throw new QdrantError(422, `Validation error in JSON body: [limit: value ${String(limit)} invalid, must be 1 or larger]`);
+    if (!Number.isInteger(limit) || (limit as number) < 1)
+      throw new QdrantError(422, `Validation error in JSON body: [limit: value ${String(limit)} invalid, must be 1 or larger]`);
     const sorted = [...target.points.values()].sort((a, b) => compareIds(a.id, b.id));
     const offset = body.offset === undefined || body.offset === null ? undefined : pointId(body.offset);
     const start = offset === undefined ? 0 : sorted.findIndex((p) => compareIds(p.id, offset) >= 0);
@@ -228,14 +237,17 @@ export async function startQdrantEmulator(options: { apiKey?: string } = {}): Pr
     if (typeof location !== 'string' || !/^https?:\/\//.test(location)) {
       throw new QdrantError(400, `Bad request: this emulator recovers from http(s) locations only, not ${JSON.stringify(location)}`);
     }
-    const response = await fetch(location, { headers: typeof apiKey === 'string' ? { 'api-key': apiKey } : {} }).catch((error: Error) => error);
+    const response = await fetch(location, { headers: typeof apiKey === 'string' ? { 'api-key': apiKey } : {} }).catch(
+      (error: Error) => error,
+    );
     if (response instanceof Error || !response.ok) {
       const reason = response instanceof Error ? response.message : `HTTP ${response.status}`;
       throw new QdrantError(500, `Service internal error: failed to download snapshot from ${location}: ${reason}`);
     }
     const bytes = Buffer.from(await response.arrayBuffer());
     const actual = createHash('sha256').update(bytes).digest('hex');
-    if (typeof checksum === 'string' && checksum !== actual) throw new QdrantError(400, `Wrong input: Snapshot checksum mismatch: expected ${checksum}, got ${actual}`);
+    if (typeof checksum === 'string' && checksum !== actual)
+      throw new QdrantError(400, `Wrong input: Snapshot checksum mismatch: expected ${checksum}, got ${actual}`);
     const dump = JSON.parse(bytes.toString('utf8')) as Dump;
     const restored: Collection = { size: dump.size, distance: dump.distance, points: new Map(), operations: 0 };
     for (const p of dump.points) {
@@ -258,7 +270,10 @@ export async function startQdrantEmulator(options: { apiKey?: string } = {}): Pr
         if (collections.has(name)) throw new QdrantError(409, `Wrong input: Collection \`${name}\` already exists!`);
         const vectors = body.vectors as { size?: unknown; distance?: unknown } | undefined;
         if (!Number.isInteger(vectors?.size) || (vectors!.size as number) < 1 || !distances.includes(String(vectors?.distance))) {
-          throw new QdrantError(400, 'Format error in JSON body: `vectors` must be {size: integer >= 1, distance: Cosine | Euclid | Dot | Manhattan}');
+          throw new QdrantError(
+            400,
+            'Format error in JSON body: `vectors` must be {size: integer >= 1, distance: Cosine | Euclid | Dot | Manhattan}',
+          );
         }
         collections.set(name, { size: vectors!.size as number, distance: vectors!.distance as Distance, points: new Map(), operations: 0 });
         return true;
@@ -300,7 +315,8 @@ export async function startQdrantEmulator(options: { apiKey?: string } = {}): Pr
     const method = req.method ?? 'GET';
     const recorded: RecordedRequest = { method, url: req.url ?? '/', headers: req.headers, body: text };
     requests.push(recorded);
-    const reply = (status: number, json: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+    const reply = (status: number, json: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
     try {
       recorded.body = text === '' ? undefined : JSON.parse(text);
     } catch (error) {
@@ -325,7 +341,9 @@ export async function startQdrantEmulator(options: { apiKey?: string } = {}): Pr
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: Error) => {
-      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ status: { error: `Service internal error: ${error.message}` }, time: 0 }));
+      res
+        .writeHead(500, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: { error: `Service internal error: ${error.message}` }, time: 0 }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

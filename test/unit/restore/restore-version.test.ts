@@ -48,8 +48,16 @@ const version: LedgerEntry = {
   partSizeBytes: 5,
   attempts: 1,
 };
-const decision = { key: 'train/a.bin', targetKey: 'restored/a.bin', action: 'restore' as const, reason: 'absent-at-target' as never, version, targetHasKey: false };
-const internal = () => Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+const decision = {
+  key: 'train/a.bin',
+  targetKey: 'restored/a.bin',
+  action: 'restore' as const,
+  reason: 'absent-at-target' as never,
+  version,
+  targetHasKey: false,
+};
+const internal = () =>
+  Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
 
 let ledger: MemoryLedger;
 const restore = (outOfTime = () => false) => {
@@ -80,8 +88,10 @@ beforeEach(() => {
 });
 
 describe('restoreVersion: a multipart copy that fails', () => {
-  it('with an error worth retrying (a 500 after the SDK\'s retries): the upload is aborted and its progress deleted, as the restore moves on', async () => {
-    s3.on(UploadPartCopyCommand).resolvesOnce({ CopyPartResult: { ETag: '"p1"' } }).rejects(internal());
+  it("with an error worth retrying (a 500 after the SDK's retries): the upload is aborted and its progress deleted, as the restore moves on", async () => {
+    s3.on(UploadPartCopyCommand)
+      .resolvesOnce({ CopyPartResult: { ETag: '"p1"' } })
+      .rejects(internal());
     await expect(restore()).rejects.toThrow(/internal error/);
     expect(s3).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'restore-target', Key: 'restored/a.bin', UploadId: 'u1' });
     expect(ledger.uploads.size).toBe(0);

@@ -48,7 +48,11 @@ describe('the snapshot format', () => {
   });
 
   it('writes lines with sorted metadata keys and reads them back exactly, -0 and subnormals included', () => {
-    const odd: VectorRecord = { id: 'x', vector: new Float32Array([-0, 1e-45, 3.4028234663852886e38]), metadata: { b: 1, a: [true, null] } };
+    const odd: VectorRecord = {
+      id: 'x',
+      vector: new Float32Array([-0, 1e-45, 3.4028234663852886e38]),
+      metadata: { b: 1, a: [true, null] },
+    };
     const line = encodeRecord(odd);
     expect(line).toBe(`{"id":"x","vector":"${Buffer.from(odd.vector.buffer).toString('base64')}","metadata":{"a":[true,null],"b":1}}`);
     const back = decodeRecord(line, 'line 1');
