@@ -17,7 +17,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { assetSchema, type ObjectAsset } from '../../functions/policy/schema.js';
+import { unitAsset } from '../support/unit-asset.js';
 import { ChecksumMismatchError, KeyBusyError, SourceChangedError } from '../../functions/replication/errors.js';
 import { compositeSha256, partSizeFor, planParts } from '../../functions/replication/multipart-copy.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
@@ -25,15 +25,7 @@ import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js'
 import { MemoryLedger } from '../support/memory-ledger.js';
 
 const s3 = mockClient(S3Client);
-const asset = assetSchema.parse({
-  name: 'training',
-  kind: 'training-data',
-  source: { bucket: 'src', prefix: 'train/', region: 'us-east-1' },
-  replica: { bucket: 'dst', region: 'us-west-2', storageClass: 'STANDARD' },
-  rpoTargetSeconds: 60,
-  rtoTargetSeconds: 60,
-  tier: 'high',
-}) as ObjectAsset;
+const asset = unitAsset({ bucket: 'dst', storageClass: 'STANDARD' });
 const KEY = 'train/a.bin';
 const NOW = new Date('2026-11-26T12:00:10.000Z');
 const WRITTEN = new Date('2026-11-26T12:00:00.000Z');

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry, ReplicationLedger } from '../../../functions/ledger/ledger.js';
-import { assetSchema, type ObjectAsset } from '../../../functions/policy/schema.js';
+import { unitAsset } from '../../support/unit-asset.js';
 import { decideKey } from '../../../functions/restore/restore-data.js';
 import type { VersionedStore } from '../../../functions/storage/versioned-store.js';
 
-const asset = assetSchema.parse({
-  name: 'training',
-  kind: 'training-data',
-  source: { bucket: 'src', prefix: 'train/', region: 'us-east-1' },
-  replica: { bucket: 'dr-replica', region: 'us-west-2' },
-  rpoTargetSeconds: 60,
-  rtoTargetSeconds: 60,
-  tier: 'high',
-}) as ObjectAsset;
+const asset = unitAsset();
 const request = {
   asset: 'training',
   prefix: 'train/',

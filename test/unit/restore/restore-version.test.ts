@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../../functions/ledger/ledger.js';
-import { assetSchema, type ObjectAsset } from '../../../functions/policy/schema.js';
+import { unitAsset } from '../../support/unit-asset.js';
 import { CopyContinuesError } from '../../../functions/replication/errors.js';
 import { restoreVersion } from '../../../functions/restore/restore-data.js';
 import { S3VersionedStore } from '../../../functions/storage/s3-versioned-store.js';
@@ -24,15 +24,7 @@ import { MemoryLedger } from '../../support/memory-ledger.js';
  * whatever the error (the local AWS cannot fail a part copy with a 500 after the SDK's retries).
  */
 const s3 = mockClient(S3Client);
-const asset = assetSchema.parse({
-  name: 'training',
-  kind: 'training-data',
-  source: { bucket: 'src', prefix: 'train/', region: 'us-east-1' },
-  replica: { bucket: 'dr-replica', region: 'us-west-2' },
-  rpoTargetSeconds: 60,
-  rtoTargetSeconds: 60,
-  tier: 'high',
-}) as ObjectAsset;
+const asset = unitAsset();
 const NOW = new Date('2026-11-26T12:00:00Z');
 const BYTES = Buffer.from('0123456789ab'); // 3 parts of 5
 const version: LedgerEntry = {
