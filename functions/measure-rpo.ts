@@ -1,19 +1,15 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import { publishMeasurement } from './rpo/publish-metrics.js';
 import { runMonitor } from './rpo/monitor.js';
 import { createMonitorDeps } from './rpo/runtime.js';
 import { parseMonitorConfig } from './shared/config.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, metrics, lambdaHandler } from './shared/observability.js';
 
 // Environment and policy are parsed at cold start: a bad policy fails here, naming the field.
 const deps = createMonitorDeps(parseMonitorConfig(process.env));
 
 /** Scheduled (EventBridge): measures every asset's live RPO, publishes metrics, raises and clears alerts. */
-export const handler = middy(async () => {
+export const handler = lambdaHandler(async () => {
   const run = await runMonitor(deps, publishMeasurement);
   metrics.addMetric('DeadLetterDepth', MetricUnit.Count, run.deadLetterDepth);
   for (const m of run.measurements) {
@@ -31,7 +27,4 @@ export const handler = middy(async () => {
     throw new Error(`measuring failed for ${run.errors.map((e) => `${e.asset} (${e.error})`).join('; ')}`);
   }
   return { assets: run.measurements.length, events: run.events.map((e) => `${e.detailType}: ${e.detail.asset}`) };
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

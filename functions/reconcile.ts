@@ -1,8 +1,4 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { replicatedAssets } from './policy/assets.js';
@@ -11,7 +7,7 @@ import { reconcileAsset } from './reconcile/reconcile-asset.js';
 import { createReconciler } from './reconcile/runtime.js';
 import { parseReconcileConfig } from './shared/config.js';
 import { quote } from './shared/errors.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, metrics, lambdaHandler } from './shared/observability.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
 
 const reconciler = createReconciler(parseReconcileConfig(process.env));
@@ -23,7 +19,7 @@ const inputSchema = z.object({
   maxKeys: z.number().int().positive().optional(),
 });
 
-export const handler = middy(async (event: unknown, context: Context) => {
+export const handler = lambdaHandler(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset"?: "<replicated asset>", "maxKeys"?: <number>}');
   const assets = replicatedAssets(reconciler.policy).filter((a) => !input.asset || a.name === input.asset);
   if (input.asset && assets.length === 0) throw new PayloadError(`asset: ${quote(input.asset)} is not a replicated asset of the policy`);
@@ -42,7 +38,4 @@ export const handler = middy(async (event: unknown, context: Context) => {
     if (!finished) break;
   }
   return { results };
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

@@ -1,16 +1,12 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { ReplicationBatch } from './replication/replicator.js';
 import { CopyContinuesError } from './replication/errors.js';
 import { createContinuations, createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
 import { describeError } from './shared/errors.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, metrics, lambdaHandler } from './shared/observability.js';
 
 // Environment and policy are parsed at cold start: a bad policy fails here, naming the field.
 const config = parseConfig(process.env);
@@ -47,12 +43,9 @@ async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Prom
   }
 }
 
-export const handler = middy(async (event: SQSEvent, context: Context) => {
+export const handler = lambdaHandler(async (event: SQSEvent, context: Context) => {
   const batch = replicator.batch(() => context.getRemainingTimeInMillis());
   metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
   await batch.prefetch(event.Records.map((r) => r.body));
   return processPartialResponse(event, (record: SQSRecord) => replicateRecord(batch, record), processor, { context });
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

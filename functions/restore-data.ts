@@ -1,13 +1,9 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseDataRestore } from './restore/data-request.js';
 import { restoreData } from './restore/restore-data.js';
 import { createDataRestorer } from './restore/runtime.js';
 import { parseConfig } from './shared/config.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, lambdaHandler } from './shared/observability.js';
 
 const config = parseConfig(process.env);
 const restorer = createDataRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-data');
@@ -18,7 +14,7 @@ const restorer = createDataRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? '
  *   the same payload with "planToken" (from the dry run) instead of "dryRun" to run the plan,
  *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
  */
-export const handler = middy(async (event: unknown, context: Context) => {
+export const handler = lambdaHandler(async (event: unknown, context: Context) => {
   const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
   const call = parseDataRestore(event, restorer.policy, deps.now());
   const status = await restoreData(call, deps);
@@ -29,7 +25,4 @@ export const handler = middy(async (event: unknown, context: Context) => {
       request: call.request,
     });
   return status;
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

@@ -1,14 +1,10 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseVectorRestore } from './restore/restore-vectors-request.js';
 import { createVectorRestorer } from './restore/restore-vectors-runtime.js';
 import { restoreVectors } from './restore/restore-vectors.js';
 import { parseConfig } from './shared/config.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, metrics, lambdaHandler } from './shared/observability.js';
 
 const config = parseConfig(process.env);
 const restorer = createVectorRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-vectors');
@@ -19,7 +15,7 @@ const restorer = createVectorRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ??
  *   the same payload with "planToken" (from the dry run) instead of "dryRun" to run the plan,
  *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
  */
-export const handler = middy(async (event: unknown, context: Context) => {
+export const handler = lambdaHandler(async (event: unknown, context: Context) => {
   const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
   const call = parseVectorRestore(event, restorer.policy, deps.now());
   const status = await restoreVectors(call, deps);
@@ -33,7 +29,4 @@ export const handler = middy(async (event: unknown, context: Context) => {
     metrics.addMetric(status.state === 'done' ? 'VectorRestoreVerified' : 'VectorRestoreFailed', MetricUnit.Count, 1);
   }
   return status;
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

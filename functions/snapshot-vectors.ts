@@ -1,8 +1,4 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { vectorAssets } from './policy/assets.js';
@@ -10,7 +6,7 @@ import { assetNameRef } from './policy/schema.js';
 import { parseConfig } from './shared/config.js';
 import { quote } from './shared/errors.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, metrics, lambdaHandler } from './shared/observability.js';
 import { createSnapshotter } from './vectors/runtime.js';
 import { runScheduledSnapshot } from './vectors/snapshot-run.js';
 
@@ -20,7 +16,7 @@ const snapshotter = createSnapshotter(config, config.AWS_LAMBDA_FUNCTION_NAME ??
 /** Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true. */
 const inputSchema = z.strictObject({ asset: assetNameRef, continuation: z.boolean().optional() });
 
-export const handler = middy(async (event: unknown, context: Context) => {
+export const handler = lambdaHandler(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "continuation"?: true}');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
   if (!found) throw new PayloadError(`asset: ${quote(input.asset)} is not a vector-index asset of the policy`);
@@ -32,7 +28,4 @@ export const handler = middy(async (event: unknown, context: Context) => {
   if (run.outcome === 'failed' || run.outcome === 'corrupt') logger.error('vector snapshot did not succeed', { ...run });
   else logger.info(`vector snapshot ${run.outcome}`, { ...run, removedByRetention: retention?.remove.length ?? 0 });
   return { asset: input.asset, ...run, removedByRetention: retention?.remove.map((r) => r.entry.snapshotId) ?? [] };
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

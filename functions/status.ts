@@ -1,10 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import { statusReport } from './rpo/monitor.js';
 import { createMonitorDeps } from './rpo/runtime.js';
 import { parseStatusRequest, renderStatusTable } from './rpo/status-request.js';
 import { parseMonitorConfig } from './shared/config.js';
-import { logger } from './shared/observability.js';
+import { lambdaHandler } from './shared/observability.js';
 
 const deps = createMonitorDeps(parseMonitorConfig(process.env));
 
@@ -13,8 +11,11 @@ const deps = createMonitorDeps(parseMonitorConfig(process.env));
  * --cli-binary-format raw-in-base64-out out.json`. Returns every asset's RPO against its target,
  * oldest pending change, pending and failed counts, last replication and last alert.
  */
-export const handler = middy(async (payload: unknown) => {
-  const request = parseStatusRequest(payload, deps.policy);
-  const report = await statusReport(deps, request.assets);
-  return request.format === 'table' ? { format: 'table', table: renderStatusTable(report) } : { format: 'json', ...report };
-}).use(injectLambdaContext(logger));
+export const handler = lambdaHandler(
+  async (payload: unknown) => {
+    const request = parseStatusRequest(payload, deps.policy);
+    const report = await statusReport(deps, request.assets);
+    return request.format === 'table' ? { format: 'table', table: renderStatusTable(report) } : { format: 'json', ...report };
+  },
+  { publishesMetrics: false },
+);

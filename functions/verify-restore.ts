@@ -1,8 +1,4 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { replicatedAssets, vectorAssets } from './policy/assets.js';
@@ -11,7 +7,7 @@ import { runRestoreTest } from './restore/restore-tests.js';
 import { createRestoreTester } from './restore/verify-runtime.js';
 import { parseVerifyConfig } from './shared/config.js';
 import { quote } from './shared/errors.js';
-import { logger, metrics, tracer } from './shared/observability.js';
+import { logger, metrics, lambdaHandler } from './shared/observability.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
 
 const tester = createRestoreTester(parseVerifyConfig(process.env));
@@ -19,7 +15,7 @@ const tester = createRestoreTester(parseVerifyConfig(process.env));
 /** Scheduled per asset ({"asset": "<name>"}); operators may invoke it the same way. */
 const inputSchema = z.strictObject({ asset: assetNameRef });
 
-export const handler = middy(async (event: unknown, context: Context) => {
+export const handler = lambdaHandler(async (event: unknown, context: Context) => {
   const input = parsePayload(inputSchema, event, '{"asset": "<replicated or vector-index asset>"}');
   const tested = [...replicatedAssets(tester.policy), ...vectorAssets(tester.policy).map(({ asset }) => asset)];
   const asset = tested.find((a) => a.name === input.asset);
@@ -36,7 +32,4 @@ export const handler = middy(async (event: unknown, context: Context) => {
   if (result.ok) logger.info('restore test passed', { ...result });
   else logger.error('restore test failed', { ...result });
   return { ...result, events: events.map((e) => e.detailType) };
-})
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+});

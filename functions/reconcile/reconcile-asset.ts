@@ -3,6 +3,7 @@ import { replicaKeyFor } from '../policy/assets.js';
 import { compareKeys } from '../shared/s3-keys.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
 
 /**
  * Reconciliation: walks an asset's source and replica listings side by side (versions on both
@@ -49,18 +50,14 @@ export interface HintQueue {
   send(bucket: string, keys: string[]): Promise<void>;
 }
 
-export interface ReconcileDeps {
+/** The time left is checked after each key; with less than reserveMs (default 60 s) the walk stops, queues what it found and saves its checkpoint. */
+export interface ReconcileDeps extends InvocationTime {
   /** Gaps are recorded as pending entries, so the live RPO counts them before they are copied. */
   ledger: Pick<ReplicationLedger, 'markPending'>;
   source: VersionedStore;
   replica: VersionedStore;
   store: ReconcileStore;
   queue: HintQueue;
-  now: () => Date;
-  /** Milliseconds left in the invocation; checked after each key. */
-  remainingMs: () => number;
-  /** With less than this left, the walk stops, queues what it found and saves its checkpoint. Default 60 s. */
-  reserveMs?: number;
   /** Stop after this many keys (the walk continues in the next invocation). */
   maxKeys?: number;
   /** Keys per queue message. */

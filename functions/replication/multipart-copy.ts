@@ -3,6 +3,7 @@ import type { ReplicationLedger, UploadProgress } from '../ledger/ledger.js';
 import type { CopiedPart, CopyRequest, CopyResult, PartRange, VersionedStore } from '../storage/versioned-store.js';
 import { hashingThrough } from '../storage/hashing.js';
 import { ChecksumMismatchError, CopyContinuesError, SourceChangedError } from './errors.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
 
 /** S3's limits for a multipart upload. */
 export const MAX_PARTS = 10_000;
@@ -61,13 +62,11 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   if (failure) throw failure.error;
 }
 
-export interface MultipartDeps {
+/** With less than reserveMs left, the copy records its progress and continues later (CopyContinuesError). */
+export interface MultipartDeps extends InvocationTime {
   source: VersionedStore;
   replica: VersionedStore;
   ledger: ReplicationLedger;
-  now: () => Date;
-  /** Milliseconds left in the invocation; with less than `reserveMs` left, the copy records its progress and continues later. */
-  remainingMs: () => number;
   reserveMs: number;
 }
 

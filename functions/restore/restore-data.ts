@@ -10,7 +10,19 @@ import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
 import { PayloadError } from '../shared/payload.js';
 import type { DataRestoreCall, DataRestoreRequest } from './data-request.js';
-import { expiryFrom, newPlanToken, planForRun, requestDigest, withRunLease, type PlanStore, type StoredPlan } from './restore-plan.js';
+import {
+  expiryFrom,
+  newPlanToken,
+  planForRun,
+  requestDigest,
+  withRunLease,
+  type PlanStore,
+  type StoredPlan,
+  restoreStatus,
+  type RestoreStatus,
+} from './restore-plan.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
+import type { MultipartPolicy } from '../policy/multipart.js';
 
 /**
  * restore-data: every key of an asset (or a prefix of it) as it was at a point in time, from the
@@ -28,19 +40,16 @@ import { expiryFrom, newPlanToken, planForRun, requestDigest, withRunLease, type
  * ledger's composite. A restore continues across invocations from its checkpoint, and is
  * idempotent: a key restored before an interruption is `unchanged` when its batch runs again.
  */
-export interface DataRestoreDeps {
+/** reserveMs: stop starting new keys when less than this is left of the invocation. Default 60 s. */
+export interface DataRestoreDeps extends InvocationTime {
   ledger: ReplicationLedger;
   replica: VersionedStore;
   target: VersionedStore;
   plans: PlanStore<DataPlanContents>;
   continuation: Continuation;
-  now: () => Date;
-  remainingMs: () => number;
-  multipart: { thresholdBytes: number; partSizeBytes: number; partConcurrency: number };
+  multipart: MultipartPolicy;
   /** Keys examined or restored at once. Default 16. */
   concurrency?: number;
-  /** Stop starting new keys when less than this is left of the invocation. Default 60 s. */
-  reserveMs?: number;
 }
 
 export type Reason =
@@ -362,31 +371,7 @@ export async function startDataRestore(
   return runDataRestore(deps, asset, plan);
 }
 
-/** What the operator sees (the same shape as restore-vectors'): the plan and its token while it can run, then progress and result. */
-export interface DataRestoreStatus {
-  restoreId: string;
-  state: DataPlan['state'];
-  planToken?: string;
-  expiresAt?: string;
-  request: DataRestoreRequest;
-  plan: DataPlanSummary;
-  progress?: DataPlanContents['progress'];
-  result?: DataRunProgress;
-  reason?: string;
-}
-
-export function dataRestoreStatus(plan: DataPlan): DataRestoreStatus {
-  return {
-    restoreId: plan.token,
-    state: plan.state,
-    ...(plan.state === 'planned' && { planToken: plan.token, expiresAt: plan.expiresAt }),
-    request: plan.request,
-    plan: plan.summary,
-    ...(plan.progress !== undefined && plan.state !== 'planned' && { progress: plan.progress }),
-    ...(plan.result && { result: plan.result }),
-    ...(plan.reason && { reason: plan.reason }),
-  };
-}
+export type DataRestoreStatus = RestoreStatus<DataPlanContents>;
 
 /** What one restore-data invocation needs: the policy, the plans, and the deps of one asset's restore into a target region. */
 export interface DataRestorer {
@@ -404,11 +389,11 @@ export async function restoreData(call: DataRestoreCall, restorer: DataRestorer)
   if (call.kind === 'status') {
     const plan = await restorer.plans.get(call.restoreId);
     if (!plan) throw new PayloadError(`restoreId: no restore-data plan "${call.restoreId}"`);
-    if (!call.continuation || (plan.state !== 'planning' && plan.state !== 'running')) return dataRestoreStatus(plan);
+    if (!call.continuation || (plan.state !== 'planning' && plan.state !== 'running')) return restoreStatus(plan);
     const asset = restorer.policy.assets.find((a) => a.name === plan.request.asset);
     if (!asset || !isObjectAsset(asset)) throw new PayloadError(`restoreId: asset ${plan.request.asset} is no longer in the policy`);
     const deps = restorer.forAsset(asset, plan.request.target.region);
-    return dataRestoreStatus(
+    return restoreStatus(
       plan.state === 'planning' ? await planDataRestore(deps, asset, plan.request, plan) : await runDataRestore(deps, asset, plan),
     );
   }
@@ -416,7 +401,7 @@ export async function restoreData(call: DataRestoreCall, restorer: DataRestorer)
   const plan = call.dryRun
     ? await planDataRestore(deps, call.asset, call.request)
     : await startDataRestore(deps, call.asset, call.request, call.planToken!, call.asOfDefaulted);
-  return dataRestoreStatus(plan);
+  return restoreStatus(plan);
 }
 
 /** Copies one replica version to the target and verifies it against the ledger (also used by restore tests). */

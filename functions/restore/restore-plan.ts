@@ -120,3 +120,34 @@ export async function planForRun<C extends PlanContents>(
 export function expiryFrom(now: Date): string {
   return new Date(now.getTime() + PLAN_TTL_HOURS * 3_600_000).toISOString();
 }
+
+/** What the operator sees of a restore of any kind: the plan, its token while it can run, then progress and result. */
+export interface RestoreStatus<C extends PlanContents> {
+  restoreId: string;
+  state: PlanState;
+  /** Only while the plan is `planned`: pass it with the same payload (without dryRun) to run the plan. */
+  planToken?: string;
+  expiresAt?: string;
+  request: C['request'];
+  plan: C['summary'];
+  startedAt?: string;
+  finishedAt?: string;
+  progress?: C['progress'];
+  result?: C['result'];
+  reason?: string;
+}
+
+export function restoreStatus<C extends PlanContents>(plan: StoredPlan<C>): RestoreStatus<C> {
+  return {
+    restoreId: plan.token,
+    state: plan.state,
+    ...(plan.state === 'planned' && { planToken: plan.token, expiresAt: plan.expiresAt }),
+    request: plan.request,
+    plan: plan.summary,
+    ...(plan.startedAt && { startedAt: plan.startedAt }),
+    ...(plan.finishedAt && { finishedAt: plan.finishedAt }),
+    ...(plan.progress && plan.state !== 'planned' && { progress: plan.progress }),
+    ...(plan.result && { result: plan.result }),
+    ...(plan.reason && { reason: plan.reason }),
+  };
+}

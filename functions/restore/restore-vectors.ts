@@ -8,7 +8,17 @@ import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-ca
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
 import { type Engine, indexExists, type Metric, type VectorStore } from '../vectors/vector-store.js';
-import { expiryFrom, newPlanToken, planForRun, type PlanStore, requestDigest, type StoredPlan, withRunLease } from './restore-plan.js';
+import {
+  expiryFrom,
+  newPlanToken,
+  planForRun,
+  type PlanStore,
+  requestDigest,
+  type StoredPlan,
+  withRunLease,
+  restoreStatus,
+  type RestoreStatus,
+} from './restore-plan.js';
 import type { VectorRestoreCall, VectorRestoreRequest } from './restore-vectors-request.js';
 import {
   compareWithManifest,
@@ -23,6 +33,7 @@ import {
   type WriteCheckpoint,
   writeChunks,
 } from './restore-vectors-copy.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
 
 /**
  * restore-vectors: restores a verified snapshot of a vector-index asset into an index of any engine
@@ -96,22 +107,10 @@ export interface VectorPlanContents {
 
 type VectorPlan = StoredPlan<VectorPlanContents>;
 
-export interface VectorRestoreStatus {
-  restoreId: string;
-  state: VectorPlan['state'];
-  /** Only while the plan is `planned`: pass it with the same payload (without dryRun) to run the plan. */
-  planToken?: string;
-  expiresAt?: string;
-  request: VectorRestoreRequest;
-  plan: VectorRestorePlan;
-  startedAt?: string;
-  finishedAt?: string;
-  progress?: VectorRestoreProgress;
-  result?: VectorRestoreResult;
-  reason?: string;
-}
+export type VectorRestoreStatus = RestoreStatus<VectorPlanContents>;
 
-export interface VectorRestoreDeps {
+/** reserveMs: stop starting new batches when fewer milliseconds than this remain. Default 60 s. */
+export interface VectorRestoreDeps extends InvocationTime {
   policy: Policy;
   plans: PlanStore<VectorPlanContents>;
   catalog: SnapshotCatalogStore;
@@ -119,11 +118,6 @@ export interface VectorRestoreDeps {
   objectsFor: (bucket: string) => SnapshotObjects;
   openStore: (asset: VectorAsset) => Promise<VectorStore>;
   continuation: Continuation;
-  now: () => Date;
-  /** Milliseconds left in this invocation. */
-  remainingMs: () => number;
-  /** Stop starting new batches when fewer milliseconds than this remain. Default 60 s. */
-  reserveMs?: number;
   /** Records per store.write. Default 500. */
   batchSize?: number;
   /** Records per scan page of the check. Default 1000. */
@@ -139,7 +133,7 @@ export async function restoreVectors(call: VectorRestoreCall, deps: VectorRestor
   if (call.kind === 'status') {
     const plan = await deps.plans.get(call.restoreId);
     if (!plan) throw new PayloadError(`restoreId: there is no restore-vectors restore "${call.restoreId}"`);
-    return call.continuation && plan.state === 'running' ? executeLeased(plan, deps) : statusOf(plan);
+    return call.continuation && plan.state === 'running' ? executeLeased(plan, deps) : restoreStatus(plan);
   }
   if (call.dryRun) return planRestore(call.request, call.source, call.target, deps);
   return executeLeased(await planForRun(deps.plans, call.planToken, call.request, deps.now()), deps);
@@ -215,7 +209,7 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
     state: 'planned',
   };
   await deps.plans.create(stored);
-  return statusOf(stored);
+  return restoreStatus(stored);
 }
 
 async function resolveSnapshot(request: VectorRestoreRequest, catalog: SnapshotCatalogStore): Promise<SnapshotEntry> {
@@ -296,7 +290,7 @@ function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
     deps.now(),
     deps.remainingMs(),
     () => execute(stored, deps),
-    async () => statusOf((await deps.plans.get(stored.token))!),
+    async () => restoreStatus((await deps.plans.get(stored.token))!),
   );
 }
 
@@ -319,7 +313,7 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
   };
   const fail = async (reason: string) => {
     await deps.plans.finish(token, 'failed', deps.now(), null, reason);
-    return statusOf((await deps.plans.get(token))!);
+    return restoreStatus((await deps.plans.get(token))!);
   };
 
   const target = vectorAssets(deps.policy).find(({ asset }) => asset.name === plan.target.asset)?.asset;
@@ -369,9 +363,9 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
       restoreMs: now.getTime() - new Date(stored.startedAt ?? now).getTime(),
     };
     await deps.plans.finish(token, check.ok ? 'done' : 'failed', now, result, check.reason);
-    return statusOf((await deps.plans.get(token))!);
+    return restoreStatus((await deps.plans.get(token))!);
   } catch (error) {
-    if (error instanceof PlanNotRunningError) return statusOf(error.plan);
+    if (error instanceof PlanNotRunningError) return restoreStatus(error.plan);
     if (error instanceof SnapshotCorruptError) return await fail(describeError(error));
     // The checkpoint stands: {"restoreId"} (or Lambda's retry of an asynchronous invocation) continues.
     if (progress) await deps.plans.saveProgress(token, { ...progress, lastError: describeError(error) }).catch(() => undefined);
@@ -437,20 +431,5 @@ async function createTarget(
 
 async function pause(token: string, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
   await deps.continuation.continueLater({ restoreId: token, continuation: true });
-  return statusOf((await deps.plans.get(token))!);
-}
-
-function statusOf(plan: VectorPlan): VectorRestoreStatus {
-  return {
-    restoreId: plan.token,
-    state: plan.state,
-    ...(plan.state === 'planned' && { planToken: plan.token, expiresAt: plan.expiresAt }),
-    request: plan.request,
-    plan: plan.summary,
-    ...(plan.startedAt && { startedAt: plan.startedAt }),
-    ...(plan.finishedAt && { finishedAt: plan.finishedAt }),
-    ...(plan.progress && { progress: plan.progress }),
-    ...(plan.result && { result: plan.result }),
-    ...(plan.reason && { reason: plan.reason }),
-  };
+  return restoreStatus((await deps.plans.get(token))!);
 }

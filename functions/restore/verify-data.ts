@@ -7,6 +7,8 @@ import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
 import { restoreVersion, type KeyDecision } from './restore-data.js';
 import { measuredRto, type RestoreTestResult } from './restore-test.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
+import type { MultipartPolicy } from '../policy/multipart.js';
 
 /**
  * The restore test of an object asset (verify-restore), in two parts:
@@ -42,17 +44,15 @@ export interface ScrubStore {
   save(state: ScrubState): Promise<void>;
 }
 
-export interface VerifyDataDeps {
+/** reserveMs: the scrub stops reading when fewer milliseconds than this remain. Default 60 s. */
+export interface VerifyDataDeps extends InvocationTime {
   ledger: ReplicationLedger;
   /** The replica region's store (reads the replica, writes the scratch copies). */
   replica: VersionedStore;
   scrub: ScrubStore;
   /** Removes every version under a prefix of the replica bucket (the scratch copies). */
   destroy: (bucket: string, prefix: string) => Promise<number>;
-  now: () => Date;
-  remainingMs: () => number;
-  multipart: { thresholdBytes: number; partSizeBytes: number; partConcurrency: number };
-  reserveMs?: number;
+  multipart: MultipartPolicy;
 }
 
 const keyOf = (asset: ObjectAsset, replicaKey: string) =>

@@ -17,6 +17,7 @@ import {
 } from './snapshot-format.js';
 import type { SnapshotObjects } from './snapshot-objects.js';
 import type { Engine, Metric, VectorStore } from './vector-store.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
 
 /** What the policy says about one vector-index asset. */
 export interface SnapshotTarget {
@@ -34,19 +35,15 @@ export interface SnapshotTarget {
   policyPath: string;
 }
 
-export interface SnapshotDeps {
+/** reserveMs: stop starting new chunks when fewer milliseconds than this remain. Default 60 s. */
+export interface SnapshotDeps extends InvocationTime {
   store: VectorStore;
   objects: SnapshotObjects;
   catalog: SnapshotCatalogStore;
-  now: () => Date;
-  /** Milliseconds left in this invocation. */
-  remainingMs: () => number;
   /** Uncompressed bytes per chunk (a chunk ends after the page that reaches it). Default 16 MiB. */
   chunkBytes?: number;
   /** Records per scan page. Default 1000. */
   pageSize?: number;
-  /** Stop starting new work when fewer milliseconds than this remain. Default 60 s. */
-  reserveMs?: number;
 }
 
 export type SnapshotRun =
