@@ -19,15 +19,19 @@ export interface OldestChange {
  * One check of one target of one asset, the input of alerting: a live RPO measurement (the rpo
  * module's rpoCheck) or a restore test (the restore module's rtoCheck).
  */
-export interface TargetCheck {
+export interface TargetCheck extends TargetFacts {
+  status: 'ok' | 'missed' | 'not-measured';
+  reason?: TargetMissReason;
+}
+
+/** What a check found, as the check and its event both carry it. */
+interface TargetFacts {
   asset: string;
   kind: Asset['kind'];
   tier: Asset['tier'];
   target: 'rpo' | 'rto';
   targetSeconds: number;
   actualSeconds: number | null;
-  status: 'ok' | 'missed' | 'not-measured';
-  reason?: TargetMissReason;
   /** What a failed restore test found, in words. */
   description?: string;
   pendingObjects: number;
@@ -44,21 +48,10 @@ export interface TargetCheck {
 export const EVENT_SOURCE = SERVICE_NAME;
 export type TargetEventType = 'DR Target Missed' | 'DR Target Recovered';
 
-export interface TargetEventDetail {
+export interface TargetEventDetail extends TargetFacts {
   schemaVersion: '1';
   incidentId: string;
-  asset: string;
-  kind: Asset['kind'];
-  tier: Asset['tier'];
-  target: 'rpo' | 'rto';
-  targetSeconds: number;
-  actualSeconds: number | null;
   reason: TargetMissReason | 'back-under-target';
-  description?: string;
-  pendingObjects: number;
-  failedObjects: number;
-  oldestChange: OldestChange | null;
-  measuredAt: string;
   missedSince: string;
 }
 

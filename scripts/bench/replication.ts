@@ -34,7 +34,7 @@ import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
 import { startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
-import { AWS_CLI, RCLONE, requireTools, TIME_COMMAND, timed } from './timed.js';
+import { AWS_CLI, awsCliEnv, RCLONE, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -227,13 +227,7 @@ assets:${assets.join('')}
   };
   const awsConfig = join(dir, 'aws-config');
   writeFileSync(awsConfig, `[default]\nregion = ${REGION}\ns3 =\n  max_concurrent_requests = ${CONCURRENCY}\n`);
-  const awsEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_CONFIG_FILE: awsConfig,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-  };
-  delete awsEnv.AWS_ENDPOINT_URL;
+  const awsEnv = awsCliEnv(process.env, { AWS_CONFIG_FILE: awsConfig });
 
   const runs: Run[] = [];
   const retriedAttempts = new Map<string, number>();

@@ -23,7 +23,7 @@ import { startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
-import { AWS_CLI, requireTools, TIME_COMMAND, timed } from './timed.js';
+import { AWS_CLI, awsCopyRecursive, requireTools, TIME_COMMAND } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -138,22 +138,7 @@ ${[
     const seconds = (performance.now() - started) / 1000;
     if (run.state !== 'done' || run.result?.restored.objects !== sizes.length) throw new Error(`restore-data: ${JSON.stringify(run)}`);
     rows.push({ what: 'data', tool: 'restore-data (verified copies)', seconds, items: sizes.length, bytes: totalBytes });
-    const awsEnv: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
-    delete awsEnv.AWS_ENDPOINT_URL;
-    const cli = await timed(
-      AWS_CLI,
-      [
-        's3',
-        'cp',
-        '--recursive',
-        '--only-show-errors',
-        '--endpoint-url',
-        aws.endpoint,
-        's3://bench-replica/data/',
-        's3://bench-restored/cli/',
-      ],
-      awsEnv,
-    );
+    const cli = await awsCopyRecursive(aws.endpoint, 's3://bench-replica/data/', 's3://bench-restored/cli/', process.env);
     rows.push({ what: 'data', tool: 'baseline: aws s3 cp --recursive', seconds: cli.seconds, items: sizes.length, bytes: totalBytes });
 
     // Vectors: one verified snapshot (LanceDB source), restored into each engine.

@@ -51,3 +51,15 @@ export function timed(
     });
   });
 }
+
+/** The environment the AWS CLI runs with against the local AWS: its credentials, the endpoint given by --endpoint-url. */
+export function awsCliEnv(env: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const awsEnv: NodeJS.ProcessEnv = { ...env, ...extra, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+  delete awsEnv.AWS_ENDPOINT_URL;
+  return awsEnv;
+}
+
+/** `aws s3 cp --recursive` from one place to another (a local folder or s3://), timed. */
+export function awsCopyRecursive(endpoint: string, from: string, to: string, env: NodeJS.ProcessEnv) {
+  return timed(AWS_CLI, ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', endpoint, from, to], awsCliEnv(env));
+}

@@ -27,7 +27,7 @@ import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
 import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
-import { AWS_CLI, requireTools, TIME_COMMAND, timed } from './timed.js';
+import { AWS_CLI, awsCopyRecursive, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -217,22 +217,7 @@ async function nativeExports(
   const copies = async (from: string, what: string) => {
     const du = await timed('/usr/bin/du', ['-sb', from], env);
     const mb = Number(du.stdout.split('\t')[0]) / 1e6;
-    const awsEnv: NodeJS.ProcessEnv = { ...env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
-    delete awsEnv.AWS_ENDPOINT_URL;
-    const upload = await timed(
-      AWS_CLI,
-      [
-        's3',
-        'cp',
-        '--recursive',
-        '--only-show-errors',
-        '--endpoint-url',
-        awsEndpoint,
-        from,
-        `s3://bench-dr/native-${engine}-${Date.now()}/`,
-      ],
-      awsEnv,
-    );
+    const upload = await awsCopyRecursive(awsEndpoint, from, `s3://bench-dr/native-${engine}-${Date.now()}/`, env);
     const to = join(dir, `copy-${Date.now()}`);
     const local = await timed('/bin/cp', ['-r', from, to], env);
     rmSync(to, { recursive: true, force: true });
