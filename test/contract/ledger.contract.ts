@@ -29,6 +29,14 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
     firstSeenAt: at(1).toISOString(),
     ...overrides,
   });
+  /** What the entry of a version that failed holds: its attempts, its last error and when, and when it was first seen. */
+  const failedEntry = (e: { attempts: number; lastError: string; lastAttemptAt: Date; firstSeenAt: Date }) => ({
+    state: 'failed',
+    attempts: e.attempts,
+    lastError: e.lastError,
+    lastAttemptAt: e.lastAttemptAt.toISOString(),
+    firstSeenAt: e.firstSeenAt.toISOString(),
+  });
 
   describe(`ledger contract: ${name}`, () => {
     it('records a new version as pending, seen now, with no attempts; listed as unreplicated', async () => {
@@ -49,13 +57,7 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markPending([v], at(3));
       await ledger().markPending([v], at(4), new Set(['v1']));
       const [entry] = await ledger().entriesFor(asset, 'k');
-      expect(entry).toMatchObject({
-        state: 'failed',
-        attempts: 1,
-        lastError: 'Error: boom',
-        lastAttemptAt: at(2).toISOString(),
-        firstSeenAt: at(1).toISOString(),
-      });
+      expect(entry).toMatchObject(failedEntry({ attempts: 1, lastError: 'Error: boom', lastAttemptAt: at(2), firstSeenAt: at(1) }));
     });
 
     it('creates the entry of a version said to be recorded that has none', async () => {
@@ -72,13 +74,7 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markFailed(v, 'Error: first', at(1));
       await ledger().markFailed(v, 'Error: second', at(2));
       const [entry] = await ledger().entriesFor(asset, 'k');
-      expect(entry).toMatchObject({
-        state: 'failed',
-        attempts: 2,
-        lastError: 'Error: second',
-        lastAttemptAt: at(2).toISOString(),
-        firstSeenAt: at(1).toISOString(),
-      });
+      expect(entry).toMatchObject(failedEntry({ attempts: 2, lastError: 'Error: second', lastAttemptAt: at(2), firstSeenAt: at(1) }));
       expect(await ledger().unreplicated(asset)).toHaveLength(1);
     });
 

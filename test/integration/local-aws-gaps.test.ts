@@ -50,6 +50,15 @@ function crc64nvme(bytes: Uint8Array): Buffer {
 }
 
 const config = () => ({ region: 'us-east-1', endpoint: aws.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+/** A new bucket holding one object of `size` bytes, byte i being `byteAt(i)` (mod 256): its client and the object's bytes. */
+const bucketWithObject = async (Bucket: string, Key: string, size: number, byteAt: (i: number) => number) => {
+  const s3 = new S3Client({ ...config(), forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket }));
+  const body = Buffer.alloc(size);
+  for (let i = 0; i < body.length; i++) body[i] = byteAt(i) & 0xff;
+  await s3.send(new PutObjectCommand({ Bucket, Key, Body: body }));
+  return { s3, body };
+};
 
 beforeAll(async () => {
   aws = await startLocalAws();
@@ -58,11 +67,7 @@ afterAll(() => aws?.stop());
 
 describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
   it('a ranged GetObject returns exactly the bytes of the range; a plain one the whole object', async () => {
-    const s3 = new S3Client({ ...config(), forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: 'gaps' }));
-    const body = Buffer.alloc(3 * 1024 * 1024 + 7);
-    for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 11)) & 0xff;
-    await s3.send(new PutObjectCommand({ Bucket: 'gaps', Key: 'k', Body: body }));
+    const { s3, body } = await bucketWithObject('gaps', 'k', 3 * 1024 * 1024 + 7, (i) => i * 31 + (i >> 11));
     const get = async (Range?: string) => {
       const out = await s3.send(new GetObjectCommand({ Bucket: 'gaps', Key: 'k', Range }));
       return { bytes: Buffer.from(await out.Body!.transformToByteArray()), range: out.ContentRange };
@@ -86,11 +91,7 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
   });
 
   it('a ranged UploadPartCopy copies exactly the bytes of its range', async () => {
-    const s3 = new S3Client({ ...config(), forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-part-copy' }));
-    const body = Buffer.alloc(6 * 1024 * 1024 + 5);
-    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 13)) & 0xff;
-    await s3.send(new PutObjectCommand({ Bucket: 'gaps-part-copy', Key: 'source', Body: body }));
+    const { s3, body } = await bucketWithObject('gaps-part-copy', 'source', 6 * 1024 * 1024 + 5, (i) => i * 7 + (i >> 13));
     const ranges = [
       [0, 5 * 1024 * 1024 - 1],
       [5 * 1024 * 1024, body.length - 1],
@@ -119,12 +120,8 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
 
   it('checksums moto computes itself are real CRC64NVME (awscrt in the venv), not CRC32 in their place', async () => {
     expect(crc64nvme(Buffer.from('123456789')).toString('hex')).toBe('ae8b14860a799888'); // the published check value
-    const s3 = new S3Client({ ...config(), forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-crc' }));
-    const body = Buffer.alloc(100_003);
-    for (let i = 0; i < body.length; i++) body[i] = (i * 13 + (i >> 9)) & 0xff;
+    const { s3, body } = await bucketWithObject('gaps-crc', 'k', 100_003, (i) => i * 13 + (i >> 9));
     const expected = crc64nvme(body).toString('base64');
-    await s3.send(new PutObjectCommand({ Bucket: 'gaps-crc', Key: 'k', Body: body }));
 
     // A copy asked for a CRC64NVME: moto computes it over the object.
     const copy = await s3.send(

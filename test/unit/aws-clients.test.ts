@@ -6,20 +6,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, parseClientEnv } from '../../functions/shared/config.js';
-
-const FUNCTIONS = resolve(import.meta.dirname, '..', '..', 'functions');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith('.ts') ? [path] : [];
-  });
-}
+import { FUNCTIONS, sourceFiles } from '../support/source-files.js';
 
 const filesMatching = (pattern: RegExp) =>
   sourceFiles(FUNCTIONS)

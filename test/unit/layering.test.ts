@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FUNCTIONS, sourceFiles } from '../support/source-files.js';
 
 /**
  * Folder dependencies under functions/ run one way. Handlers (functions/*.ts) may use any domain;
@@ -20,16 +21,6 @@ const allowed: Record<string, readonly string[]> = {
   rpo: ['shared', 'policy', 'ledger', 'alerts', 'vectors'],
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
 };
-
-const FUNCTIONS = resolve(import.meta.dirname, '..', '..', 'functions');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith('.ts') ? [path] : [];
-  });
-}
 
 /** Relative imports (static, re-exports and dynamic) of one file, resolved to paths. */
 function relativeImports(file: string): string[] {

@@ -2,10 +2,8 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateMultipartUploadCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
-  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   ListPartsCommand,
@@ -23,6 +21,7 @@ import { compositeSha256, partSizeFor, planParts } from '../../functions/replica
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
+import { mockMultipartCopyOf } from '../support/multipart-copy-mock.js';
 
 const s3 = mockClient(S3Client);
 const asset = unitAsset({ bucket: 'dst', storageClass: 'STANDARD' });
@@ -39,25 +38,33 @@ const deps = (overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => {
   return { source: store, replica: store, ledger, now: () => NOW, leaseOwner: 'me', leaseSeconds: 60, ...overrides };
 };
 
+/** `bucket` (src or dst) lists one version of KEY, the latest. */
+const lists = (bucket: 'src' | 'dst', VersionId: string, LastModified: Date, Size = 3) =>
+  s3
+    .on(ListObjectVersionsCommand, { Bucket: bucket })
+    .resolves({ Versions: [{ Key: KEY, VersionId, LastModified, IsLatest: true, Size }] });
+/** The source reads with the full-object SHA-256 `source`; CopyObject makes replica version `replicaVersionId`, reporting `replica`. */
+const copies = (source: string, replicaVersionId: string, replica = source) => {
+  s3.on(GetObjectCommand).resolves({
+    ContentLength: 3,
+    ChecksumSHA256: b64(source),
+    ChecksumType: 'FULL_OBJECT',
+    Body: Readable.from([]) as never,
+  });
+  s3.on(CopyObjectCommand).resolves({ VersionId: replicaVersionId, CopyObjectResult: { ChecksumSHA256: b64(replica) } });
+};
+
 beforeEach(() => {
   s3.reset();
   ledger = new MemoryLedger();
-  s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
-    Versions: [{ Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: true, Size: 3 }],
-  });
+  lists('src', 'v1', WRITTEN);
   s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({});
   s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
 });
 
 describe('replicateKey', () => {
   it('never records a copy whose SHA-256 differs from the source as replicated', async () => {
-    s3.on(GetObjectCommand).resolves({
-      ContentLength: 3,
-      ChecksumSHA256: b64(HEX_A),
-      ChecksumType: 'FULL_OBJECT',
-      Body: Readable.from([]) as never,
-    });
-    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
+    copies(HEX_A, 'r1', HEX_B);
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ChecksumMismatchError);
     const [entry] = await ledger.entriesFor('training', KEY);
     expect(entry).toMatchObject({ state: 'failed', attempts: 1 });
@@ -97,32 +104,13 @@ describe('replicateKey', () => {
 
 describe('replicateKey: review cases', () => {
   it('an unversioned source overwrites its "null" version: each content is a ledger entry of its own', async () => {
-    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
-      Versions: [{ Key: KEY, VersionId: 'null', LastModified: WRITTEN, IsLatest: true, Size: 3 }],
-    });
-    s3.on(GetObjectCommand).resolves({
-      ContentLength: 3,
-      ChecksumSHA256: b64(HEX_A),
-      ChecksumType: 'FULL_OBJECT',
-      Body: Readable.from([]) as never,
-    });
-    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1', CopyObjectResult: { ChecksumSHA256: b64(HEX_A) } });
+    lists('src', 'null', WRITTEN);
+    copies(HEX_A, 'r1');
     await replicateKey(deps(), asset, KEY);
 
-    const rewritten = new Date('2026-11-26T12:00:05.000Z');
-    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
-      Versions: [{ Key: KEY, VersionId: 'null', LastModified: rewritten, IsLatest: true, Size: 3 }],
-    });
-    s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({
-      Versions: [{ Key: KEY, VersionId: 'r1', LastModified: NOW, IsLatest: true, Size: 3 }],
-    });
-    s3.on(GetObjectCommand).resolves({
-      ContentLength: 3,
-      ChecksumSHA256: b64(HEX_B),
-      ChecksumType: 'FULL_OBJECT',
-      Body: Readable.from([]) as never,
-    });
-    s3.on(CopyObjectCommand).resolves({ VersionId: 'r2', CopyObjectResult: { ChecksumSHA256: b64(HEX_B) } });
+    lists('src', 'null', new Date('2026-11-26T12:00:05.000Z'));
+    lists('dst', 'r1', NOW);
+    copies(HEX_B, 'r2');
     const second = await replicateKey(deps(), asset, KEY);
     expect(second.replicated.map((r) => [r.sourceVersionId, r.replicaVersionId])).toEqual([['null@2026-11-26T12:00:05.000Z', 'r2']]);
     expect((await ledger.entriesFor('training', KEY)).map((e) => e.sourceVersionId).sort()).toEqual([
@@ -159,19 +147,10 @@ describe('replicateKey: a multipart copy of a "null" version (unversioned source
   // 12 bytes in parts of 5: a multipart copy. Every read of a range gets those bytes of BYTES.
   const BYTES = Buffer.from('0123456789ab');
   const small = { multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
-  const ranged = (input: { Range?: string }) => {
-    const [start, end] = (input.Range ?? `bytes=0-${BYTES.length - 1}`).replace('bytes=', '').split('-').map(Number);
-    return { Body: Readable.from([BYTES.subarray(start, end! + 1)]) as never };
-  };
   beforeEach(() => {
-    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
-      Versions: [{ Key: KEY, VersionId: 'null', LastModified: WRITTEN, IsLatest: true, Size: BYTES.length }],
-    });
-    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
-    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    lists('src', 'null', WRITTEN, BYTES.length);
+    mockMultipartCopyOf(s3, BYTES);
     s3.on(UploadPartCopyCommand).callsFake((input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"p${input.PartNumber}"` } }));
-    s3.on(GetObjectCommand).callsFake(ranged);
-    s3.on(AbortMultipartUploadCommand).resolves({});
     s3.on(CompleteMultipartUploadCommand).resolves({ VersionId: 'r1' });
   });
 
@@ -218,7 +197,6 @@ describe('replicateKey: a multipart copy that gives up aborts its upload and for
   // 12 bytes in parts of 5 (three parts), version v1 of KEY; the replica key is KEY in bucket dst.
   const BYTES = Buffer.from('0123456789ab');
   const small = { multipart: { thresholdBytes: 6, partSizeBytes: 5, partConcurrency: 1 } };
-  const V1 = [{ Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: true, Size: BYTES.length }];
   const saved = (extra = {}) => ({
     uploadId: 'u0',
     partSizeBytes: 5,
@@ -250,15 +228,9 @@ describe('replicateKey: a multipart copy that gives up aborts its upload and for
     new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'UnknownError' });
 
   beforeEach(() => {
-    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({ Versions: V1 });
+    lists('src', 'v1', WRITTEN, BYTES.length);
     s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"a"' });
-    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
-    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
-    s3.on(GetObjectCommand).callsFake((input: { Range?: string }) => {
-      const [start, end] = (input.Range ?? `bytes=0-${BYTES.length - 1}`).replace('bytes=', '').split('-').map(Number);
-      return { Body: Readable.from([BYTES.subarray(start, end! + 1)]) as never };
-    });
-    s3.on(AbortMultipartUploadCommand).resolves({});
+    mockMultipartCopyOf(s3, BYTES);
     s3.on(ListPartsCommand).resolves({ Parts: [{ PartNumber: 1, ETag: '"p1"' }] });
   });
 

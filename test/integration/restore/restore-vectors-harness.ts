@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
 import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
@@ -179,6 +179,34 @@ export async function startRestoreHarness(): Promise<RestoreHarness> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A started harness with `records` in docs, their snapshot at 10:00, and an adapter open on pg-docs. */
+export interface DocsSnapshot {
+  h: RestoreHarness;
+  pg: VectorStore;
+  snapshot: SnapshotEntry;
+}
+
+/**
+ * The setup of a file that restores one docs snapshot into pg-docs: before its tests, a harness is
+ * started, `records` are seeded into docs and snapshotted at 10:00, pg-docs is opened, and `use` is
+ * given all three; after them, pg-docs is closed and the harness stopped.
+ */
+export function withDocsSnapshot(records: VectorRecord[], use: (fixture: DocsSnapshot) => void): void {
+  let fixture: Partial<DocsSnapshot> = {};
+  beforeAll(async () => {
+    const h = await startRestoreHarness();
+    fixture = { h };
+    await h.seed('docs', records);
+    fixture.snapshot = await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
+    fixture.pg = await h.open('pg-docs');
+    use(fixture as DocsSnapshot);
+  }, 180_000);
+  afterAll(async () => {
+    await fixture.pg?.close();
+    await fixture.h?.stop();
+  });
 }
 
 /** 24-d records with nested metadata (ids doc-<seed>-00000...). */

@@ -1,5 +1,5 @@
 import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
 import type { DataPlanContents } from '../../../functions/restore/restore-data.js';
 import { PlanTokenError } from '../../../functions/restore/restore-plan.js';
@@ -10,15 +10,7 @@ import { PayloadError } from '../../../functions/shared/payload.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
-import {
-  docs,
-  indexExists,
-  PAYLOAD_NOW,
-  REPLICA,
-  restoredName,
-  startRestoreHarness,
-  type RestoreHarness,
-} from './restore-vectors-harness.js';
+import { docs, indexExists, PAYLOAD_NOW, REPLICA, restoredName, type RestoreHarness, withDocsSnapshot } from './restore-vectors-harness.js';
 
 /**
  * The two steps of a vector restore: a dry run writes nothing anywhere, and only the token of a dry
@@ -47,17 +39,7 @@ const replicaVersions = async () => {
   return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => `${v.Key}@${v.VersionId}`).sort();
 };
 
-beforeAll(async () => {
-  h = await startRestoreHarness();
-  await h.seed('docs', records);
-  snapshot = await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
-  pg = await h.open('pg-docs');
-}, 180_000);
-
-afterAll(async () => {
-  await pg?.close();
-  await h?.stop();
-});
+withDocsSnapshot(records, (fixture) => ({ h, pg, snapshot } = fixture));
 
 describe('restore-vectors dry run and plan tokens', () => {
   it('a dry run writes nothing: no target index, the DR bucket unchanged, the plan stored and not executed', async () => {

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseVectorRestore } from '../../../functions/restore/restore-vectors-request.js';
 import { restoreVectors, type VectorRestoreDeps, type VectorRestoreStatus } from '../../../functions/restore/restore-vectors.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, fingerprintOf, PAYLOAD_NOW, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import { docs, fingerprintOf, PAYLOAD_NOW, scanAll, type RestoreHarness, withDocsSnapshot } from './restore-vectors-harness.js';
 
 /**
  * A restore too large for one invocation: it stops when the invocation's time runs out (in the write
@@ -23,17 +23,7 @@ const runOf = ({ dryRun: _dryRun, ...request }: Record<string, unknown>, planTok
 const continuation = (restoreId: string) => ({ ...loadEvent('restore-vectors/valid/continuation.json'), restoreId });
 const statusOf = (restoreId: string) => ({ ...loadEvent('restore-vectors/valid/status.json'), restoreId });
 
-beforeAll(async () => {
-  h = await startRestoreHarness();
-  await h.seed('docs', records);
-  snapshot = await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
-  pg = await h.open('pg-docs');
-}, 180_000);
-
-afterAll(async () => {
-  await pg?.close();
-  await h?.stop();
-});
+withDocsSnapshot(records, (fixture) => ({ h, pg, snapshot } = fixture));
 
 describe('restore-vectors across invocations', () => {
   it('stops when time runs out, continues with {"restoreId"} from the checkpoint, and ends with the snapshot\'s fingerprint', async () => {

@@ -5,6 +5,7 @@ import { EngineError, type Metric, type VectorStore } from '../../../functions/v
 import { freePort } from '../../../scripts/local-aws/server.js';
 import { freshIndexName, sampleRecords, scanAll, vectorStoreContract } from '../../contract/vector-store.contract.js';
 import { copyOutBaseline, type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
+import { vectorSums } from '../../support/vector-sums.js';
 
 const metrics = ['cosine', 'euclidean', 'dot'] as const;
 
@@ -19,16 +20,7 @@ vectorStoreContract('pgvector (PGlite 0.5.14, pgvector 0.8.7)', async () => {
 const bits = (vector: Float32Array) => Array.from(new Uint32Array(vector.buffer, vector.byteOffset, vector.length));
 
 function distance(metric: Metric, a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let aa = 0;
-  let bb = 0;
-  let l2 = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-    l2 += (a[i]! - b[i]!) ** 2;
-  }
+  const { dot, aa, bb, l2 } = vectorSums(a, b);
   return metric === 'cosine' ? 1 - dot / Math.sqrt(aa * bb) : metric === 'euclidean' ? Math.sqrt(l2) : -dot;
 }
 

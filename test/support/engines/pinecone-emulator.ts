@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { vectorSums } from '../vector-sums.js';
 
 /**
  * A stateful stand-in for Pinecone's REST API version 2025-04, shaped after the official OpenAPI specs
@@ -145,16 +146,7 @@ const isMetadataValue = (value: unknown) =>
   (Array.isArray(value) && value.every((item) => typeof item === 'string'));
 
 function score(metric: Metric, a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let aa = 0;
-  let bb = 0;
-  let squared = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-    squared += (a[i]! - b[i]!) ** 2;
-  }
+  const { dot, aa, bb, l2: squared } = vectorSums(a, b);
   if (metric === 'euclidean') return squared;
   return metric === 'dotproduct' ? dot : dot / (Math.sqrt(aa * bb) || 1);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort } from '../../../scripts/local-aws/server.js';
+import { vectorSums } from '../vector-sums.js';
 
 /**
  * A stateful, in-memory stand-in for a Weaviate 1.25 node, answering the REST API v1 endpoints the
@@ -105,16 +106,7 @@ function float32Json(x: number): number {
 }
 
 function distance(metric: string, a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  let l2 = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-    l2 += (a[i]! - b[i]!) ** 2;
-  }
+  const { dot, aa: na, bb: nb, l2 } = vectorSums(a, b);
   if (metric === 'dot') return -dot;
   if (metric === 'l2-squared') return l2;
   return 1 - dot / (Math.sqrt(na) * Math.sqrt(nb) || 1);

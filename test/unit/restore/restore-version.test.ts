@@ -1,15 +1,11 @@
 import {
   AbortMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   GetBucketVersioningCommand,
-  GetObjectCommand,
-  GetObjectTaggingCommand,
   HeadObjectCommand,
   S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../../functions/ledger/ledger.js';
 import { unitAsset } from '../../support/unit-asset.js';
@@ -17,6 +13,7 @@ import { CopyContinuesError } from '../../../functions/replication/errors.js';
 import { restoreVersion } from '../../../functions/restore/restore-data.js';
 import { S3VersionedStore } from '../../../functions/storage/s3-versioned-store.js';
 import { MemoryLedger } from '../../support/memory-ledger.js';
+import { mockMultipartCopyOf } from '../../support/multipart-copy-mock.js';
 
 /**
  * A restore's multipart copy that does not finish: the restore counts the key as failed and moves
@@ -70,13 +67,7 @@ beforeEach(() => {
   ledger = new MemoryLedger();
   s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"e"' });
   s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
-  s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
-  s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
-  s3.on(GetObjectCommand).callsFake((input: { Range?: string }) => {
-    const [start, end] = (input.Range ?? `bytes=0-${BYTES.length - 1}`).replace('bytes=', '').split('-').map(Number);
-    return { Body: Readable.from([BYTES.subarray(start, end! + 1)]) as never };
-  });
-  s3.on(AbortMultipartUploadCommand).resolves({});
+  mockMultipartCopyOf(s3, BYTES);
 });
 
 describe('restoreVersion: a multipart copy that fails', () => {
