@@ -159,6 +159,39 @@ const vectorAsset = z.strictObject({
 
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
 
+/** What a drill rehearses: each follows the runbook of the same name in docs/runbooks/. */
+export const drillScenarios = ['region-outage', 'data-corruption', 'model-regression'] as const;
+export type DrillScenario = (typeof drillScenarios)[number];
+
+/**
+ * A DR drill: a whole recovery run unattended on a schedule, measured against a target for the
+ * drill. Its restores go only into its workspace: a bucket of restore.targetBuckets (never a source
+ * or replica bucket) and, for vector assets, scratch indexes on the engine of `vectorTarget`.
+ */
+const drillSchema = z.strictObject({
+  name: common.name,
+  scenario: z.enum(drillScenarios),
+  /** EventBridge schedule: quarterly `cron(0 6 1 1,4,7,10 ? *)`, annual `cron(0 6 15 11 ? *)`. */
+  schedule: scheduleExpression,
+  /** The assets the drill recovers: named, or every asset of the given tiers. */
+  scope: z
+    .strictObject({ assets: z.array(assetNameRef).min(1).optional(), tiers: z.array(z.enum(tiers)).min(1).optional() })
+    .refine((s) => (s.assets === undefined) !== (s.tiers === undefined), 'must name either assets or tiers'),
+  /** The whole drill, from its start to the last asset verified. */
+  targetMinutes: z.number().int().min(1).max(10_080),
+  workspace: z.strictObject({
+    /** One of restore.targetBuckets. */
+    bucket: bucketName,
+    /** Everything the drill writes is under <prefix><drill id>/. */
+    prefix: keyPrefix.default('_dr-drills/'),
+    /** A vector-index asset whose engine receives the drill's scratch indexes (required when vector assets are in scope). */
+    vectorTarget: assetNameRef.optional(),
+  }),
+  /** data-corruption: how many objects of the scratch copy the drill corrupts before it recovers them. */
+  corruptObjects: z.number().int().min(1).max(1000).default(3),
+});
+export type Drill = z.infer<typeof drillSchema>;
+
 const policyShape = z.strictObject({
   version: z.literal(1),
   /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
@@ -215,6 +248,8 @@ const policyShape = z.strictObject({
     })
     .prefault({}),
   assets: z.array(assetSchema).min(1),
+  /** DR drills (docs/policy.md#drills): validated here; run by the dr-drill function. */
+  drills: z.array(drillSchema).default([]),
 });
 
 type PolicyShape = z.infer<typeof policyShape>;
@@ -326,6 +361,88 @@ const objectSourcesDistinct: PolicyRule = (policy, ctx) => {
   }
 };
 
+/** The assets a drill's scope names, or every asset of its tiers. */
+export function drillAssets(policy: Pick<PolicyShape, 'assets'>, drill: Drill): Asset[] {
+  const { assets: names, tiers: ofTiers } = drill.scope;
+  return policy.assets.filter((a) => (names ? names.includes(a.name) : (ofTiers ?? []).includes(a.tier)));
+}
+
+/**
+ * A drill recovers something, writes only into its workspace (a bucket of restore.targetBuckets,
+ * never a source or replica bucket; scratch indexes on a vector asset's engine), and a
+ * region-outage drill keeps all of it in the DR region (deployment.region).
+ */
+const drillsStayInTheirWorkspace: PolicyRule = (policy, ctx) => {
+  const names = new Map<string, number>();
+  policy.drills.forEach((drill, i) => {
+    const at = (...path: (string | number)[]) => ['drills', i, ...path];
+    const first = names.get(drill.name);
+    if (first !== undefined) issue(ctx, at('name'), `duplicate drill name "${drill.name}" (also drills[${first}].name)`);
+    else names.set(drill.name, i);
+
+    drill.scope.assets?.forEach((name, j) => {
+      if (!policy.assets.some((a) => a.name === name)) issue(ctx, at('scope', 'assets', j), `"${name}" is not an asset of the policy`);
+    });
+    const inScope = drillAssets(policy, drill);
+    const scopeNamed = (drill.scope.assets === undefined) !== (drill.scope.tiers === undefined); // else the schema said so
+    if (scopeNamed && inScope.length === 0) issue(ctx, at('scope'), 'names no asset of the policy: a drill must recover something');
+    if (drill.scenario === 'model-regression' && !inScope.some((a) => a.kind === 'model-artifacts')) {
+      issue(ctx, at('scope'), 'must include a model-artifacts asset: a model-regression drill restores the previous model');
+    }
+    if (drill.scenario === 'data-corruption' && !inScope.some((a) => a.kind !== 'vector-index')) {
+      issue(ctx, at('scope'), 'must include an object asset: a data-corruption drill corrupts and recovers objects');
+    }
+
+    const { bucket, vectorTarget } = drill.workspace;
+    const target = policy.restore.targetBuckets.find((t) => t.bucket === bucket);
+    const source = policy.assets.find((a) => a.kind !== 'vector-index' && a.source.bucket === bucket);
+    const replicaOf = policy.assets.find((a) => a.replica.bucket === bucket);
+    if (source) {
+      issue(
+        ctx,
+        at('workspace', 'bucket'),
+        `"${bucket}" is the source bucket of asset ${source.name}: a drill never writes into a source bucket`,
+      );
+    } else if (replicaOf) {
+      issue(
+        ctx,
+        at('workspace', 'bucket'),
+        `"${bucket}" is the replica bucket of asset ${replicaOf.name}: a drill never writes into the replica`,
+      );
+    } else if (!target) {
+      issue(
+        ctx,
+        at('workspace', 'bucket'),
+        `"${bucket}" is not one of restore.targetBuckets: a drill writes only into a bucket listed there`,
+      );
+    } else if (drill.scenario === 'region-outage' && target.region !== policy.deployment.region) {
+      issue(
+        ctx,
+        at('workspace', 'bucket'),
+        `"${bucket}" is in ${target.region}; a region-outage drill restores into the DR region (${policy.deployment.region})`,
+      );
+    }
+
+    if (!inScope.some((a) => a.kind === 'vector-index')) return;
+    const engineAsset = vectorTarget === undefined ? undefined : policy.assets.find((a) => a.name === vectorTarget);
+    if (vectorTarget === undefined) {
+      issue(
+        ctx,
+        at('workspace', 'vectorTarget'),
+        'is required when vector assets are in scope: the vector asset whose engine receives the scratch indexes',
+      );
+    } else if (engineAsset?.kind !== 'vector-index') {
+      issue(ctx, at('workspace', 'vectorTarget'), `"${vectorTarget}" is not a vector-index asset of the policy`);
+    } else if (drill.scenario === 'region-outage' && engineAsset.source.region !== policy.deployment.region) {
+      issue(
+        ctx,
+        at('workspace', 'vectorTarget'),
+        `"${vectorTarget}" is an engine in ${engineAsset.source.region}; a region-outage drill restores into an engine in the DR region (${policy.deployment.region})`,
+      );
+    }
+  });
+};
+
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,
   replicasInDeploymentRegion,
@@ -333,6 +450,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   distinctReplicaResourceNames,
   vectorSourcesReachable,
   objectSourcesDistinct,
+  drillsStayInTheirWorkspace,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

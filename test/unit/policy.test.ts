@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assetForKey, replicaKeyFor, replicatedAssets } from '../../functions/policy/assets.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../../functions/policy/load.js';
+import { drillAssets } from '../../functions/policy/schema.js';
 
 const example = readFileSync('dr-policy.yml', 'utf8');
 const withAsset = (patch: (asset: Record<string, unknown>) => void, index = 1) => {
@@ -109,5 +110,96 @@ describe('the DR policy', () => {
     expect(assetForKey(policy, 'acme-ml-prod-data', 'scratch/x')).toBeUndefined();
     expect(assetForKey(policy, 'other-bucket', 'evals/x')).toBeUndefined();
     expect(replicaKeyFor({ ...evals!, replica: { ...evals!.replica, prefix: 'dr/evals/' } }, 'evals/a b.jsonl')).toBe('dr/evals/a b.jsonl');
+  });
+
+  describe('drills', () => {
+    type Drill = Record<string, unknown> & { workspace: Record<string, unknown>; scope: Record<string, unknown> };
+    const withDrill = (patch: (drill: Drill) => void, index = 0) => {
+      const policy = structuredClone(parsePolicy(example)) as unknown as { drills: Drill[] };
+      patch(policy.drills[index]!);
+      return JSON.stringify(policy);
+    };
+
+    it('accepts the shipped quarterly and annual drills, with their defaults, and resolves their scope', () => {
+      const policy = loadPolicyFile('dr-policy.yml');
+      expect(policy.drills.map((d) => [d.name, d.scenario, d.schedule])).toEqual([
+        ['quarterly-region-outage', 'region-outage', 'cron(0 6 1 1,4,7,10 ? *)'],
+        ['annual-model-regression', 'model-regression', 'cron(0 6 15 11 ? *)'],
+      ]);
+      expect(policy.drills[0]!.workspace).toEqual({
+        bucket: 'acme-ml-dr-workspace',
+        prefix: '_dr-drills/',
+        vectorTarget: 'support-kb-index',
+      });
+      expect(drillAssets(policy, policy.drills[0]!).map((a) => a.name)).toEqual([
+        'training-data',
+        'eval-sets',
+        'model-artifacts',
+        'product-search-index',
+      ]);
+      expect(drillAssets(policy, policy.drills[1]!).map((a) => a.name)).toEqual(['model-artifacts']);
+      const { drills: _none, ...withoutDrills } = parsePolicy(example);
+      expect(parsePolicy(JSON.stringify(withoutDrills)).drills).toEqual([]);
+    });
+
+    it('refuses a workspace that is a source or replica bucket, outside restore.targetBuckets, or outside the DR region for a region outage', () => {
+      expect(problemsOf(withDrill((d) => (d.workspace.bucket = 'acme-ml-prod-data')))).toEqual([
+        'drills[0].workspace.bucket: "acme-ml-prod-data" is the source bucket of asset training-data: a drill never writes into a source bucket',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.workspace.bucket = 'acme-ml-dr-replica')))).toEqual([
+        'drills[0].workspace.bucket: "acme-ml-dr-replica" is the replica bucket of asset training-data: a drill never writes into the replica',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.workspace.bucket = 'someone-elses-bucket')))).toEqual([
+        'drills[0].workspace.bucket: "someone-elses-bucket" is not one of restore.targetBuckets: a drill writes only into a bucket listed there',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.workspace.bucket = 'acme-ml-restore')))).toEqual([
+        'drills[0].workspace.bucket: "acme-ml-restore" is in us-east-1; a region-outage drill restores into the DR region (us-west-2)',
+      ]);
+    });
+
+    it('refuses scratch indexes on a production engine outside the DR region, or none when vectors are in scope', () => {
+      expect(problemsOf(withDrill((d) => (d.workspace.vectorTarget = 'product-search-index')))).toEqual([
+        'drills[0].workspace.vectorTarget: "product-search-index" is an engine in us-east-1; a region-outage drill restores into an engine in the DR region (us-west-2)',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.workspace.vectorTarget = 'eval-sets')))).toEqual([
+        'drills[0].workspace.vectorTarget: "eval-sets" is not a vector-index asset of the policy',
+      ]);
+      expect(problemsOf(withDrill((d) => delete d.workspace.vectorTarget))).toEqual([
+        'drills[0].workspace.vectorTarget: is required when vector assets are in scope: the vector asset whose engine receives the scratch indexes',
+      ]);
+      expect(() => parsePolicy(withDrill((d) => ((d.scope = { tiers: ['critical'] }), delete d.workspace.vectorTarget)))).not.toThrow();
+    });
+
+    it('refuses a scope that names nothing, unknown assets, both or neither of assets and tiers, and a scenario without its kind of asset', () => {
+      expect(problemsOf(withDrill((d) => (d.scope = { assets: ['no-such-asset'] })))).toEqual([
+        'drills[0].scope.assets[0]: "no-such-asset" is not an asset of the policy',
+        'drills[0].scope: names no asset of the policy: a drill must recover something',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.scope = { assets: ['eval-sets'], tiers: ['high'] })))).toEqual([
+        'drills[0].scope: must name either assets or tiers',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.scope = {})))).toEqual(['drills[0].scope: must name either assets or tiers']);
+      expect(problemsOf(withDrill((d) => (d.scope = { assets: ['eval-sets'] }), 1))).toEqual([
+        'drills[1].scope: must include a model-artifacts asset: a model-regression drill restores the previous model',
+      ]);
+      expect(problemsOf(withDrill((d) => ((d.scenario = 'data-corruption'), (d.scope = { assets: ['support-kb-index'] }))))).toEqual([
+        'drills[0].scope: must include an object asset: a data-corruption drill corrupts and recovers objects',
+      ]);
+    });
+
+    it('refuses duplicate names, unknown scenarios and targets out of range, naming the field', () => {
+      const policy = structuredClone(parsePolicy(example)) as unknown as { drills: Drill[] };
+      policy.drills[1]!.name = 'quarterly-region-outage';
+      expect(problemsOf(JSON.stringify(policy))).toEqual([
+        'drills[1].name: duplicate drill name "quarterly-region-outage" (also drills[0].name)',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.scenario = 'earthquake')))[0]).toMatch(/^drills\[0\]\.scenario: Invalid option/);
+      expect(problemsOf(withDrill((d) => (d.targetMinutes = 0)))).toEqual([
+        'drills[0].targetMinutes: Too small: expected number to be >=1',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.schedule = 'every quarter')))).toEqual([
+        'drills[0].schedule: must be rate(N hours) or cron(...)',
+      ]);
+    });
   });
 });
