@@ -1,16 +1,20 @@
 import { writeIf } from '../shared/conditional-write.js';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DataPlanContents } from './restore-data.js';
 import type { PlanContents, PlanStore, RestoreKind, StoredPlan } from './restore-plan.js';
+import type { VectorPlanContents } from './restore-vectors.js';
 
 /**
  * Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; removed by the table's TTL
- * (expireAfter, as for leases) 30 days after the plan expires. One store per kind of restore: its
- * plans' contents are of that kind's types (they were written by this store), and a token of the
- * other kind is not found.
+ * (expireAfter, as for leases) 30 days after the plan expires. One store per kind of restore
+ * (dataPlanStore, vectorPlanStore): its plans' contents are of that kind's types (they were written
+ * by such a store), a token of the other kind is not found, and no write touches a plan of the other
+ * kind (every write is conditional on the plan's kind).
  */
 const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
 
-export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
+/** Constructed only through dataPlanStore and vectorPlanStore, which bind the contents to the kind. */
+class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly table: string,
@@ -33,9 +37,9 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
       new PutCommand({
         TableName: this.table,
         Item: { ...key(plan.token), plan, expireAfter: Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400 },
-        ConditionExpression: '#plan.#state = :planning',
-        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
-        ExpressionAttributeValues: { ':planning': 'planning' },
+        ConditionExpression: '#plan.#state = :planning AND #plan.#kind = :kind',
+        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#kind': 'kind' },
+        ExpressionAttributeValues: { ':planning': 'planning', ':kind': this.kind },
       }),
     );
   }
@@ -53,9 +57,9 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
           TableName: this.table,
           Key: key(token),
           UpdateExpression: 'SET #plan.#state = :running, #plan.startedAt = :now',
-          ConditionExpression: '#plan.#state = :planned',
-          ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
-          ExpressionAttributeValues: { ':running': 'running', ':planned': 'planned', ':now': now.toISOString() },
+          ConditionExpression: '#plan.#state = :planned AND #plan.#kind = :kind',
+          ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#kind': 'kind' },
+          ExpressionAttributeValues: { ':running': 'running', ':planned': 'planned', ':now': now.toISOString(), ':kind': this.kind },
         }),
       ),
     );
@@ -67,9 +71,9 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
         TableName: this.table,
         Key: key(token),
         UpdateExpression: 'SET #plan.progress = :progress',
-        ConditionExpression: '#plan.#state = :running',
-        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state' },
-        ExpressionAttributeValues: { ':progress': progress, ':running': 'running' },
+        ConditionExpression: '#plan.#state = :running AND #plan.#kind = :kind',
+        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#kind': 'kind' },
+        ExpressionAttributeValues: { ':progress': progress, ':running': 'running', ':kind': this.kind },
       }),
     );
   }
@@ -80,8 +84,15 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
         TableName: this.table,
         Key: key(token),
         UpdateExpression: 'SET #plan.#state = :state, #plan.finishedAt = :now, #plan.#result = :result, #plan.reason = :reason',
-        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#result': 'result' },
-        ExpressionAttributeValues: { ':state': state, ':now': now.toISOString(), ':result': result, ':reason': reason ?? null },
+        ConditionExpression: '#plan.#kind = :kind',
+        ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#result': 'result', '#kind': 'kind' },
+        ExpressionAttributeValues: {
+          ':state': state,
+          ':now': now.toISOString(),
+          ':result': result,
+          ':reason': reason ?? null,
+          ':kind': this.kind,
+        },
       }),
     );
   }
@@ -94,9 +105,14 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
           Key: key(token),
           UpdateExpression: 'SET #plan.lease = :lease',
           ConditionExpression:
-            'attribute_exists(pk) AND (attribute_not_exists(#plan.lease) OR #plan.lease.#until < :now OR #plan.lease.#owner = :owner)',
-          ExpressionAttributeNames: { '#plan': 'plan', '#until': 'until', '#owner': 'owner' },
-          ExpressionAttributeValues: { ':lease': { owner, until: until.toISOString() }, ':now': now.toISOString(), ':owner': owner },
+            'attribute_exists(pk) AND #plan.#kind = :kind AND (attribute_not_exists(#plan.lease) OR #plan.lease.#until < :now OR #plan.lease.#owner = :owner)',
+          ExpressionAttributeNames: { '#plan': 'plan', '#until': 'until', '#owner': 'owner', '#kind': 'kind' },
+          ExpressionAttributeValues: {
+            ':lease': { owner, until: until.toISOString() },
+            ':now': now.toISOString(),
+            ':owner': owner,
+            ':kind': this.kind,
+          },
         }),
       ),
     );
@@ -117,3 +133,9 @@ export class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
     );
   }
 }
+
+export const dataPlanStore = (db: DynamoDBDocumentClient, table: string): PlanStore<DataPlanContents> =>
+  new DynamoPlanStore<DataPlanContents>(db, table, 'restore-data');
+
+export const vectorPlanStore = (db: DynamoDBDocumentClient, table: string): PlanStore<VectorPlanContents> =>
+  new DynamoPlanStore<VectorPlanContents>(db, table, 'restore-vectors');

@@ -39,8 +39,10 @@ import type { MultipartPolicy } from '../policy/multipart.js';
  * equal the ledger's; above the multipart threshold, part by part against the replica and the
  * ledger's composite. A restore continues across invocations from its checkpoint, and is
  * idempotent: a key restored before an interruption is `unchanged` when its batch runs again.
+ *
+ * DataRestoreDeps.reserveMs: stop starting new keys when less than this is left of the invocation
+ * (default 60 s).
  */
-/** reserveMs: stop starting new keys when less than this is left of the invocation. Default 60 s. */
 export interface DataRestoreDeps extends InvocationTime {
   ledger: ReplicationLedger;
   replica: VersionedStore;

@@ -6,8 +6,8 @@ import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { openVectorStore } from '../vectors/open-store.js';
 import { S3SnapshotObjects } from '../vectors/snapshot-objects.js';
-import { DynamoPlanStore } from './dynamo-plan-store.js';
-import type { VectorPlanContents, VectorRestoreDeps } from './restore-vectors.js';
+import { vectorPlanStore } from './dynamo-plan-store.js';
+import type { VectorRestoreDeps } from './restore-vectors.js';
 import type { VerifyVectorsDeps } from './verify-vectors.js';
 
 /**
@@ -17,7 +17,7 @@ import type { VerifyVectorsDeps } from './verify-vectors.js';
 export function createVectorRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
-  const plans = new DynamoPlanStore<VectorPlanContents>(db, config.LEDGER_TABLE, 'restore-vectors');
+  const plans = vectorPlanStore(db, config.LEDGER_TABLE);
   const catalog = new DynamoSnapshotCatalog(db, config.LEDGER_TABLE);
   const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);

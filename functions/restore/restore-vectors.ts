@@ -96,7 +96,6 @@ export interface VectorRestoreResult extends ContentCheck {
   restoreMs: number;
 }
 
-/** What the operator sees (the same shape as restore-data's): the plan, its token while it can run, then progress and result. */
 /** What a restore-vectors plan holds. */
 export interface VectorPlanContents {
   request: VectorRestoreRequest;
@@ -300,7 +299,7 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
   const request = stored.request;
   const token = stored.token;
   const hasTime = () => deps.remainingMs() >= (deps.reserveMs ?? 60_000);
-  let progress = stored.progress as VectorRestoreProgress | undefined;
+  let progress = stored.progress;
   const save = async (next: VectorRestoreProgress) => {
     try {
       await deps.plans.saveProgress(token, next);

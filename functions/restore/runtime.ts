@@ -6,15 +6,15 @@ import { dynamoDocumentClient, lambdaClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
-import { DynamoPlanStore } from './dynamo-plan-store.js';
-import type { DataPlanContents, DataRestorer } from './restore-data.js';
+import { dataPlanStore } from './dynamo-plan-store.js';
+import type { DataRestorer } from './restore-data.js';
 
 /** Composition root of restore-data: plans in the ledger table, replica and target stores on S3. */
 export function createDataRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
-  const plans = new DynamoPlanStore<DataPlanContents>(db, config.LEDGER_TABLE, 'restore-data');
+  const plans = dataPlanStore(db, config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   return {

@@ -1,5 +1,5 @@
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { METRIC_NAMESPACE, SERVICE_NAME } from '../shared/observability.js';
+import { METRIC_NAMESPACE, SERVICE_NAME } from '../shared/service.js';
 import type { AssetMeasurement } from './measure.js';
 
 /**

@@ -8,8 +8,6 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { METRIC_NAMESPACE, SERVICE_NAME } from './service.js';
 
-export { METRIC_NAMESPACE, SERVICE_NAME };
-
 /** Powertools logger, metrics (embedded metric format) and tracer, one of each per container. */
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });

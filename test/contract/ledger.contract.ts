@@ -189,11 +189,28 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       expect(await ledger().entriesFor(asset, 'k')).toEqual([]); // progress is not an entry
     });
 
+    it('flags the version entries whose multipart copy has progress saved (one read tells a sync what to resume or give up), never a key failure', async () => {
+      const asset = freshAsset();
+      await ledger().markPending([version(asset, 'k', 'v1'), version(asset, 'k', 'v2', at(2))], at(3));
+      await ledger().markKeyFailed(asset, 'k', 'AccessDenied: listing', at(4));
+      await ledger().saveUpload(asset, 'k', 'v2', { uploadId: 'up-2', partSizeBytes: 5, startedAt: at(5).toISOString() });
+      await ledger().saveUpload(asset, 'k', '(unknown)', { uploadId: 'up-x', partSizeBytes: 5, startedAt: at(5).toISOString() });
+      const flagged = (await ledger().entriesFor(asset, 'k')).map((e) => [e.entryType, e.sourceVersionId, e.uploadSaved ?? false]).sort();
+      expect(flagged).toEqual([
+        ['key', '(unknown)', false],
+        ['object', 'v1', false],
+        ['object', 'v2', true],
+      ]);
+      await ledger().clearUpload(asset, 'k', 'v2');
+      expect((await ledger().entriesFor(asset, 'k')).some((e) => e.uploadSaved)).toBe(false);
+    });
+
     it('gives a key to one lease holder at a time, until it expires or is released', async () => {
       const asset = freshAsset();
       expect(await ledger().acquireLease(asset, 'k', 'one', at(0), 60)).toBe(true);
       expect(await ledger().acquireLease(asset, 'k', 'two', at(30), 60)).toBe(false);
       expect(await ledger().acquireLease(asset, 'other', 'two', at(30), 60)).toBe(true);
+      expect(await ledger().acquireLease(asset, 'k', 'two', at(60), 60)).toBe(false); // held to the last millisecond
       expect(await ledger().acquireLease(asset, 'k', 'two', at(61), 60)).toBe(true); // expired: taken over
       expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('released'); // not its lease any more
       expect(await ledger().acquireLease(asset, 'k', 'three', at(62), 60)).toBe(false);

@@ -21,7 +21,10 @@ export class MemoryLedger implements Ledger {
   async entriesFor(asset: string, key: string): Promise<LedgerEntry[]> {
     return [...this.entries.values()]
       .filter((e) => e.asset === asset && e.key === key)
-      .map((e) => ({ ...e, ...(this.uploads.has(this.id(asset, key, e.sourceVersionId)) && { uploadSaved: true as const }) }));
+      .map((e) => ({
+        ...e,
+        ...(e.entryType !== 'key' && this.uploads.has(this.id(asset, key, e.sourceVersionId)) && { uploadSaved: true as const }),
+      }));
   }
 
   /** `recorded` only saves DynamoLedger a request; the outcome is the same with or without it. */

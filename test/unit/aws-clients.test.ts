@@ -37,6 +37,7 @@ describe('AWS clients', () => {
       return client;
     });
     const clients = await import('../../functions/shared/aws-clients.js');
+    const { RetryUnlessAmbiguous } = await import('../../functions/shared/retry.js'); // the class the fresh clients module uses
 
     const made = [
       clients.s3Client('us-west-2', false),
@@ -64,11 +65,20 @@ describe('AWS clients', () => {
     ] as const) {
       expect(client).toBeInstanceOf(type);
     }
+    // Writes are never repeated after an ambiguous failure; reads retry; SQS talks to the client's endpoint.
+    expect(await made[1]!.config.retryStrategy()).toBeInstanceOf(RetryUnlessAmbiguous);
+    expect(await made[0]!.config.retryStrategy()).not.toBeInstanceOf(RetryUnlessAmbiguous);
+    expect(await made[0]!.config.maxAttempts()).toBe(5);
+    expect(await clients.remoteS3Client({ region: 'eu-west-1' }, { writes: true }).config.retryStrategy()).toBeInstanceOf(
+      RetryUnlessAmbiguous,
+    );
+    expect((made[3] as SQSClient).config.useQueueUrlAsEndpoint).toBe(false);
+    expect(await (made[4] as LambdaClient).config.maxAttempts()).toBe(3);
     // Created once per container: the same client again, and nothing more wrapped.
     expect(clients.s3Client('us-west-2', false)).toBe(made[0]);
     expect(clients.lambdaClient()).toBe(made[4]);
     clients.dynamoDocumentClient();
-    expect(captured).toHaveLength(made.length + 1);
+    expect(captured).toHaveLength(made.length + 2); // the remote write client above is one more
   });
 });
 

@@ -25,7 +25,7 @@ const allowed: Record<string, readonly string[]> = {
 /** Relative imports (static, re-exports and dynamic) of one file, resolved to paths. */
 function relativeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'(\.{1,2}\/[^']+)'/gm)].map((m) => m[1]!);
+  const specifiers = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)(['"`])(\.{1,2}\/[^'"`]+)\1/gm)].map((m) => m[2]!);
   return specifiers.map((s) => resolve(dirname(file), s));
 }
 
@@ -90,11 +90,12 @@ describe('folder dependencies under functions/', () => {
         'vectors/adapters/qdrant.ts',
         "import {\n  a,\n} from '../../replicate.js';\nconst later = () => import('../../restore/plan.js');\n",
       );
-      write('policy/load.ts', "export { y } from '../../scripts/demo.js';\n");
+      write('policy/load.ts', 'export { y } from \'../../scripts/demo.js\';\nimport { z } from "../rpo/measure.js";\n');
       write('replicate.ts', "import { z } from './restore/plan.js';\n");
       expect(layeringViolations(root).sort()).toEqual([
         'alerts -> rpo: alerts/evaluate.ts imports rpo/measure.js',
         'policy -> (outside): policy/load.ts imports ../scripts/demo.js',
+        'policy -> rpo: policy/load.ts imports rpo/measure.js',
         'vectors -> (handler): vectors/adapters/qdrant.ts imports replicate.js',
         'vectors -> restore: vectors/adapters/qdrant.ts imports restore/plan.js',
       ]);

@@ -9,15 +9,15 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { parseDataRestore } from '../../../functions/restore/data-request.js';
-import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
-import { type DataPlanContents, planDataRestore, runDataRestore, type DataRestoreDeps } from '../../../functions/restore/restore-data.js';
+import { dataPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
+import { planDataRestore, runDataRestore, type DataRestoreDeps } from '../../../functions/restore/restore-data.js';
 import { createStores } from '../../../functions/storage/stores.js';
 import { DynamoLedger } from '../../../functions/ledger/dynamo-ledger.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
 import { startStack, type StackUnderTest } from '../../support/local-stack.js';
 
-const dataPlans = () => new DynamoPlanStore<DataPlanContents>(dynamoDocumentClient(), t.stack.ledgerTable, 'restore-data');
+const dataPlans = () => dataPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
 
 /**
  * restore-data on the local AWS with the real replicate handler: objects overwritten with garbage

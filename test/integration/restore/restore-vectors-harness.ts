@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
-import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
+import { vectorPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
+import type { PlanStore } from '../../../functions/restore/restore-plan.js';
 import type { VectorRestoreDeps } from '../../../functions/restore/restore-vectors.js';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { DynamoSnapshotCatalog } from '../../../functions/vectors/dynamo-snapshot-catalog.js';
@@ -49,7 +50,7 @@ export interface RestoreHarness {
   pg: PgliteServer;
   s3: S3Client;
   catalog: DynamoSnapshotCatalog;
-  plans: DynamoPlanStore<VectorPlanContents>;
+  plans: PlanStore<VectorPlanContents>;
   objects: S3SnapshotObjects;
   asset(name: string): VectorAsset;
   /** A new adapter on the asset's engine (the caller closes it). */
@@ -108,7 +109,7 @@ export async function startRestoreHarness(): Promise<RestoreHarness> {
   Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
   const s3 = new S3Client({ region: 'us-west-2', forcePathStyle: true });
   const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), stack.ledgerTable);
-  const plans = new DynamoPlanStore<VectorPlanContents>(dynamoDocumentClient(), stack.ledgerTable, 'restore-vectors');
+  const plans = vectorPlanStore(dynamoDocumentClient(), stack.ledgerTable);
   const objects = new S3SnapshotObjects(s3, REPLICA);
   const asset = (name: string) => {
     const found = policy.assets.find((a) => a.name === name);

@@ -1,7 +1,6 @@
 import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { DynamoPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
-import type { DataPlanContents } from '../../../functions/restore/restore-data.js';
+import { dataPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
 import { PlanTokenError } from '../../../functions/restore/restore-plan.js';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { parseVectorRestore } from '../../../functions/restore/restore-vectors-request.js';
@@ -58,9 +57,11 @@ describe('restore-vectors dry run and plan tokens', () => {
     });
     expect(stored!.startedAt).toBeUndefined();
     expect(stored!.progress).toBeUndefined();
-    // Plans are kept per kind: restore-data's store does not find a restore-vectors token, nor claim it.
-    const dataPlans = new DynamoPlanStore<DataPlanContents>(dynamoDocumentClient(), h.plans.table, 'restore-data');
+    // Plans are kept per kind: restore-data's store does not find a restore-vectors token, nor claim or lease it.
+    const dataPlans = dataPlanStore(dynamoDocumentClient(), process.env.LEDGER_TABLE!);
     expect(await dataPlans.get(planned.planToken!)).toBeUndefined();
+    expect(await dataPlans.claim(planned.planToken!, PAYLOAD_NOW)).toBe(false);
+    expect(await dataPlans.lease(planned.planToken!, 'someone', new Date(PAYLOAD_NOW.getTime() + 60_000), PAYLOAD_NOW)).toBe(false);
     expect(await h.plans.get(planned.planToken!)).toEqual(stored);
   });
 
