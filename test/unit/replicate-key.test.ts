@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { unitAsset } from '../support/unit-asset.js';
-import { ChecksumMismatchError, KeyBusyError, SourceChangedError } from '../../functions/replication/errors.js';
+import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, SourceChangedError } from '../../functions/replication/errors.js';
 import { compositeSha256, partSizeFor, planParts } from '../../functions/replication/multipart-copy.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
@@ -167,6 +167,18 @@ describe('replicateKey: a multipart copy of a "null" version (unversioned source
       lastError: expect.stringMatching(/overwritten during its copy/),
     });
     expect(ledger.uploads.size).toBe(0);
+  });
+
+  it('stops before a part when less than the default reserve (30 s) is left, its upload saved; with 30 s left it copies', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"a"' });
+    await expect(replicateKey(deps({ ...small, remainingMs: () => 29_999 }), asset, KEY)).rejects.toBeInstanceOf(CopyContinuesError);
+    expect(s3).not.toHaveReceivedCommand(UploadPartCopyCommand);
+    expect(s3).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+    expect([...ledger.uploads.values()]).toEqual([expect.objectContaining({ uploadId: 'u1' })]);
+
+    ledger = new MemoryLedger();
+    const outcome = await replicateKey(deps({ ...small, remainingMs: () => 30_000 }), asset, KEY);
+    expect(outcome.replicated).toEqual([expect.objectContaining({ replicaVersionId: 'r1' })]);
   });
 
   it('between invocations: the saved upload and part digests of the old content are dropped, not reused', async () => {
