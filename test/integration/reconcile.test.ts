@@ -75,6 +75,23 @@ describe('reconcile (local AWS)', () => {
     expect(again.results[0]).toMatchObject({ finished: true, counts: { keysQueued: 0 } });
   });
 
+  it('bounds the whole invocation by maxKeys: the assets after the first share what it left', async () => {
+    for (const name of ['one', 'two', 'three']) await put(`evals/bounded/${name}.jsonl`, name);
+    await t.drain();
+    const { results: alone } = await reconcile({ asset: 'training' });
+    const trainingKeys = alone[0]!.counts.keysScanned as number;
+    expect(alone[0]!.finished).toBe(true);
+
+    // Every asset, in policy order (training, evals, ...), within trainingKeys + 2 keys in all.
+    const { results } = await reconcile({ maxKeys: trainingKeys + 2 });
+    expect(results.map((r) => [r.finished, r.counts.keysScanned])).toEqual([
+      [true, trainingKeys],
+      [false, 2],
+    ]);
+    const { results: rest } = await reconcile({ asset: 'evals' });
+    expect(rest[0]).toMatchObject({ finished: true, counts: { keysScanned: 3 } });
+  });
+
   it('names a bad input', async () => {
     await expect(reconcile({ asset: 'no-such-asset' })).rejects.toThrow('asset: "no-such-asset" is not a replicated asset of the policy');
   });
