@@ -37,8 +37,8 @@ let failed = 0;
 for (const { when, tz, why } of runs) {
   const label = [when, tz && `TZ=${tz}`].filter(Boolean).join(' ');
   console.error(`\ntest:dates: ${label} (${why})`);
-  const vitest = ['npx', 'vitest', 'run'];
-  const run = spawnSync(when ? 'faketime' : vitest[0]!, when ? [when, ...vitest] : vitest.slice(1), {
+  const [command, ...args] = [...(when ? ['faketime', when] : []), 'npx', 'vitest', 'run'];
+  const run = spawnSync(command!, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
     env: { ...process.env, ...(tz ? { TZ: tz } : {}) },

@@ -24,6 +24,13 @@ const keyPrefix = z
 
 const seconds = z.number().int().positive();
 
+/** A size S3 accepts for one part of a multipart upload and for one CopyObject: 5 MiB to 5 GiB. */
+const s3PartBytes = z
+  .number()
+  .int()
+  .min(5 * 1024 ** 2)
+  .max(5 * 1024 ** 3);
+
 const scheduleExpression = z
   .string()
   .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, 'must be rate(N hours) or cron(...)');
@@ -204,19 +211,9 @@ const policyShape = z.strictObject({
       /** Lambda timeout of the replicate function. */
       timeoutSeconds: z.number().int().min(10).max(900).default(300),
       /** Objects larger than this are copied with multipart UploadPartCopy, parts in parallel. */
-      multipartThresholdBytes: z
-        .number()
-        .int()
-        .min(5 * 1024 ** 2)
-        .max(5 * 1024 ** 3)
-        .default(512 * 1024 ** 2),
+      multipartThresholdBytes: s3PartBytes.default(512 * 1024 ** 2),
       /** Part size of multipart copies (raised when an object would need more than 10,000 parts). */
-      multipartPartSizeBytes: z
-        .number()
-        .int()
-        .min(5 * 1024 ** 2)
-        .max(5 * 1024 ** 3)
-        .default(128 * 1024 ** 2),
+      multipartPartSizeBytes: s3PartBytes.default(128 * 1024 ** 2),
       /** Parts copied at once per object. */
       partConcurrency: z.number().int().min(1).max(64).default(8),
       /** When each asset's source and replica are reconciled (lost events, objects from before). */
