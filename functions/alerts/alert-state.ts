@@ -1,4 +1,4 @@
-import type { TargetEvent } from './target-events.js';
+import type { TargetEvent, TargetName } from './target-events.js';
 
 /**
  * Per-asset alert state, so on-call gets one page per incident: the state changes only by a
@@ -8,7 +8,7 @@ import type { TargetEvent } from './target-events.js';
 export interface AlertState {
   asset: string;
   /** Which target this state tracks; states stored before restore tests existed are the RPO's. */
-  target?: 'rpo' | 'rto';
+  target?: TargetName;
   state: 'ok' | 'missed';
   revision: number;
   /** When the current incident started (state missed), or the last one started. */
@@ -20,9 +20,9 @@ export interface AlertState {
 }
 
 export interface AlertStateStore {
-  get(asset: string, target?: 'rpo' | 'rto'): Promise<AlertState | undefined>;
+  get(asset: string, target?: TargetName): Promise<AlertState | undefined>;
   /** Moves to `next` if the stored revision is still `expectedRevision`; false when another run won. */
   transition(next: AlertState, expectedRevision: number): Promise<boolean>;
   /** Records that the transition's event was published. */
-  markSent(asset: string, revision: number, sentAt: string, target?: 'rpo' | 'rto'): Promise<void>;
+  markSent(asset: string, revision: number, sentAt: string, target?: TargetName): Promise<void>;
 }

@@ -1,9 +1,10 @@
 import { GetCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { TargetName } from './target-events.js';
 import type { AlertState, AlertStateStore } from './alert-state.js';
 import { writeIf } from '../shared/conditional-write.js';
 
-/** Alert state items live in the ledger table: pk "ALERT#<asset>", sk the target ("rpo", "rto"; no GSI attributes). */
-const key = (asset: string, target: 'rpo' | 'rto' = 'rpo') => ({ pk: `ALERT#${asset}`, sk: target });
+/** Alert state items live in the ledger table: pk "ALERT#<asset>", sk the target ("rpo", "rto", "drill"; no GSI attributes). */
+const key = (asset: string, target: TargetName = 'rpo') => ({ pk: `ALERT#${asset}`, sk: target });
 
 export class DynamoAlertStateStore implements AlertStateStore {
   constructor(
@@ -11,7 +12,7 @@ export class DynamoAlertStateStore implements AlertStateStore {
     private readonly table: string,
   ) {}
 
-  async get(asset: string, target: 'rpo' | 'rto' = 'rpo'): Promise<AlertState | undefined> {
+  async get(asset: string, target: TargetName = 'rpo'): Promise<AlertState | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(asset, target), ConsistentRead: true }));
     if (!Item) return undefined;
     const { pk: _pk, sk: _sk, assetName, ...rest } = Item;
@@ -32,7 +33,7 @@ export class DynamoAlertStateStore implements AlertStateStore {
     );
   }
 
-  async markSent(asset: string, revision: number, sentAt: string, target: 'rpo' | 'rto' = 'rpo'): Promise<void> {
+  async markSent(asset: string, revision: number, sentAt: string, target: TargetName = 'rpo'): Promise<void> {
     // A newer revision was written meanwhile: its own unsent event is what counts.
     await writeIf(() =>
       this.db.send(

@@ -2,8 +2,20 @@ import type { LedgerEntry } from '../ledger/ledger.js';
 import type { Asset } from '../policy/schema.js';
 import { SERVICE_NAME } from '../shared/service.js';
 
-/** Why a target is missed: the RPO (measure-rpo) or the RTO (verify-restore's restore tests). */
-export type TargetMissReason = 'rpo-over-target' | 'no-verified-snapshot' | 'rto-over-target' | 'restore-test-failed';
+/** Why a target is missed: the RPO (measure-rpo), the RTO (verify-restore's restore tests) or a DR drill (dr-drill). */
+export type TargetMissReason =
+  'rpo-over-target' | 'no-verified-snapshot' | 'rto-over-target' | 'restore-test-failed' | 'drill-failed' | 'drill-over-target';
+
+/** Which target a check is of: an asset's RPO or RTO, or a drill's whole-recovery target (its "asset" is the drill's name). */
+export type TargetName = 'rpo' | 'rto' | 'drill';
+
+/** What a drill's check carries besides the numbers: which run, and what failed (docs/drills.md). */
+export interface DrillEvidence {
+  drillId: string;
+  scenario: string;
+  /** The assets that failed or missed their RTO, with why (at most 20). */
+  failures: { asset: string; reason: string }[];
+}
 
 /** The oldest change not yet verified in the replica, as an event and the status report show it. */
 export interface OldestChange {
@@ -27,13 +39,15 @@ export interface TargetCheck extends TargetFacts {
 /** What a check found, as the check and its event both carry it. */
 interface TargetFacts {
   asset: string;
-  kind: Asset['kind'];
+  /** "drill" for a drill's check (its asset is the drill's name, its tier the highest in its scope). */
+  kind: Asset['kind'] | 'drill';
   tier: Asset['tier'];
-  target: 'rpo' | 'rto';
+  target: TargetName;
   targetSeconds: number;
   actualSeconds: number | null;
-  /** What a failed restore test found, in words. */
+  /** What a failed restore test or drill found, in words. */
   description?: string;
+  evidence?: DrillEvidence;
   pendingObjects: number;
   failedObjects: number;
   oldestChange: OldestChange | null;
@@ -60,6 +74,8 @@ export interface TargetEvent {
   detail: TargetEventDetail;
 }
 
+const defaultReason: Record<TargetName, TargetMissReason> = { rpo: 'rpo-over-target', rto: 'rto-over-target', drill: 'drill-failed' };
+
 export function targetEvent(type: TargetEventType, m: TargetCheck, missedSince: string): TargetEvent {
   return {
     detailType: type,
@@ -72,9 +88,9 @@ export function targetEvent(type: TargetEventType, m: TargetCheck, missedSince: 
       target: m.target,
       targetSeconds: m.targetSeconds,
       actualSeconds: m.actualSeconds === null ? null : Math.round(m.actualSeconds * 1000) / 1000,
-      reason:
-        type === 'DR Target Missed' ? (m.reason ?? (m.target === 'rpo' ? 'rpo-over-target' : 'rto-over-target')) : 'back-under-target',
+      reason: type === 'DR Target Missed' ? (m.reason ?? defaultReason[m.target]) : 'back-under-target',
       ...(type === 'DR Target Missed' && m.description && { description: m.description.slice(0, 1000) }),
+      ...(m.evidence && { evidence: { ...m.evidence, failures: m.evidence.failures.slice(0, 20) } }),
       pendingObjects: m.pendingObjects,
       failedObjects: m.failedObjects,
       oldestChange: m.oldestChange,

@@ -20,6 +20,7 @@ const allowed: Record<string, readonly string[]> = {
   reconcile: ['shared', 'policy', 'ledger', 'storage'],
   rpo: ['shared', 'policy', 'ledger', 'alerts', 'vectors'],
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
+  drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore'],
 };
 
 /** Relative imports (static, re-exports and dynamic) of one file, resolved to paths. */

@@ -1,0 +1,99 @@
+import type { Asset, Drill, DrillScenario } from '../policy/schema.js';
+import type { JsonValue } from '../shared/json.js';
+
+/**
+ * One run of a DR drill (dr-drill), as kept in the ledger table and returned by
+ * `{"drill": "<name>", "drillId": "<id>"}`: what it found at the start (each asset's RPO), what it
+ * did to each asset (the runbook's steps, the restores behind them, the checks), how long each asset
+ * took to be verified (its RTO in this drill), what it created and removed, and the verdict.
+ *
+ * A run moves through phases, saved after every step so that a crashed or timed-out invocation is
+ * continued from where it stood: measure → recover → cleanup → finished.
+ */
+export type DrillPhase = 'measure' | 'recover' | 'cleanup' | 'finished';
+
+/** Something the drill created, recorded before it is created, so that cleanup finds it even after a crash. */
+export type DrillResource = { kind: 's3-prefix'; bucket: string; prefix: string } | { kind: 'index'; asset: string; index: string };
+
+/** One asset's part of a drill. */
+export interface DrillAssetRun {
+  asset: string;
+  kind: Asset['kind'];
+  tier: Asset['tier'];
+  /** The step the asset is at (a runbook step name, then "verify"), or "done". */
+  step: string;
+  /** The restores the steps made (restore-data or restore-vectors plans in the ledger table: their records). */
+  restoreIds: string[];
+  /** What the steps found, by step (a restore's result, the comparison of bytes, recall). */
+  checks: Record<string, JsonValue>;
+  /** Where the verify step stands in a long asset (the last key compared). */
+  verifyAfterKey?: string;
+  /** When the asset was verified: its RTO in this drill is verifiedAt − the drill's startedAt. */
+  verifiedAt?: string;
+  rtoSeconds?: number;
+  rtoTargetSeconds: number;
+  ok?: boolean;
+  /** The first check that failed, in words. */
+  reason?: string;
+}
+
+export interface DrillRpo {
+  asset: string;
+  /** What a region outage at the drill's start would have lost, in time; null when unknown (no verified recovery point). */
+  rpoSeconds: number | null;
+  rpoTargetSeconds: number;
+  status: 'ok' | 'missed' | 'not-measured';
+  pendingObjects: number;
+}
+
+/** How a finished drill measured up: per asset and for the whole drill. */
+export interface DrillVerdict {
+  ok: boolean;
+  /** From the drill's start to its last asset verified (null when an asset never was). */
+  rtoSeconds: number | null;
+  targetSeconds: number;
+  /** Every target the drill checked, each passed or not. */
+  targets: { target: string; asset?: string; targetSeconds: number; actualSeconds: number | null; ok: boolean; reason?: string }[];
+  reasons: string[];
+}
+
+export interface DrillRun {
+  drill: string;
+  drillId: string;
+  scenario: DrillScenario;
+  state: 'running' | 'passed' | 'failed';
+  phase: DrillPhase;
+  startedAt: string;
+  finishedAt?: string;
+  /** The drill as declared when the run started (a policy change does not change a running drill). */
+  definition: Drill;
+  rpoAtStart: DrillRpo[];
+  assets: DrillAssetRun[];
+  created: DrillResource[];
+  cleanup?: { removedObjects: number; droppedIndexes: number; leftBehind: string[] };
+  verdict?: DrillVerdict;
+  /** Invocations that worked on the run (the first, continuations, and ones that resumed after a crash). */
+  invocations: number;
+  /** The last error that stopped an invocation; the next one continues from the saved step. */
+  lastError?: string;
+  /** The invocation working on the run now, and until when. */
+  lease?: { owner: string; until: string };
+}
+
+/** The drills' records: runs, and which run of a drill is active (at most one at a time). */
+export interface DrillStore {
+  /** The drill's unfinished run, if any. */
+  active(drill: string): Promise<DrillRun | undefined>;
+  /** Creates a run and makes it the drill's active one; false when the drill already has an active run. */
+  start(run: DrillRun): Promise<boolean>;
+  get(drill: string, drillId: string): Promise<DrillRun | undefined>;
+  /** Saves a run's progress (the caller holds its lease). */
+  save(run: DrillRun): Promise<void>;
+  /** Saves the finished run and clears the drill's active run. */
+  finish(run: DrillRun): Promise<void>;
+  /** Takes the run's lease for `owner` until `until`, if it is free, expired or already its own. */
+  lease(drill: string, drillId: string, owner: string, until: Date, now: Date): Promise<boolean>;
+  release(drill: string, drillId: string, owner: string): Promise<void>;
+  /** The drill's runs, newest first. */
+  runs(drill: string, limit: number): Promise<DrillRun[]>;
+}
