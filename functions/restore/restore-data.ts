@@ -475,9 +475,10 @@ export async function restoreVersion(
  * The restored object against the checksum the ledger recorded when the version was replicated:
  * its SHA-256, or its composite SHA-256 at the recorded part size. Whatever the copy itself
  * reported is used when it is of the same kind; otherwise the restored object is read back and
- * hashed that way (the multipart threshold or part size may have changed since).
+ * hashed that way (the multipart threshold or part size may have changed since). Also used by
+ * drills to compare what they restored, byte for byte (reported {}).
  */
-async function verifyAgainstLedger(
+export async function verifyAgainstLedger(
   target: VersionedStore,
   ref: { bucket: string; key: string; versionId: string },
   version: LedgerEntry,

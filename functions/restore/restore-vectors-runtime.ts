@@ -2,7 +2,7 @@ import { loadPolicyFile } from '../policy/load.js';
 import type { Policy, VectorAsset } from '../policy/schema.js';
 import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
-import { LambdaSelfContinuation } from '../shared/continuation.js';
+import { LambdaSelfContinuation, type Continuation } from '../shared/continuation.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { openVectorStore } from '../vectors/open-store.js';
 import { S3SnapshotObjects } from '../vectors/snapshot-objects.js';
@@ -14,12 +14,16 @@ import type { VerifyVectorsDeps } from './verify-vectors.js';
  * Composition root of restore-vectors: plans and the snapshot catalog in the ledger table, snapshot
  * files in the replica buckets (read only), engines through their adapters.
  */
-export function createVectorRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
+export function createVectorRestorer(
+  config: Config,
+  functionName: string,
+  now: () => Date = () => new Date(),
+  continuation: Continuation = new LambdaSelfContinuation(lambdaClient(), functionName),
+) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const plans = vectorPlanStore(db, config.LEDGER_TABLE);
   const catalog = new DynamoSnapshotCatalog(db, config.LEDGER_TABLE);
-  const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,

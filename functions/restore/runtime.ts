@@ -4,19 +4,27 @@ import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { multipartOf } from '../policy/multipart.js';
 import { dynamoDocumentClient, lambdaClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
-import { LambdaSelfContinuation } from '../shared/continuation.js';
+import { LambdaSelfContinuation, type Continuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
 import { dataPlanStore } from './dynamo-plan-store.js';
 import type { DataRestorer } from './restore-data.js';
 
-/** Composition root of restore-data: plans in the ledger table, replica and target stores on S3. */
-export function createDataRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
+/**
+ * Composition root of restore-data: plans in the ledger table, replica and target stores on S3. A
+ * restore that does not fit one invocation continues in a new one of `functionName`, unless the
+ * caller continues it itself (a drill: `continuation`).
+ */
+export function createDataRestorer(
+  config: Config,
+  functionName: string,
+  now: () => Date = () => new Date(),
+  continuation: Continuation = new LambdaSelfContinuation(lambdaClient(), functionName),
+) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
   const plans = dataPlanStore(db, config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
-  const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   return {
     policy,
     /** One invocation's restorer: `remainingMs` is its time left. */

@@ -28,7 +28,8 @@ export interface VerifyVectorsDeps {
   pageSize?: number;
 }
 
-const K = 10;
+/** Recall is measured at 10 neighbours (recall@10). */
+export const K = 10;
 
 export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVectorsDeps): Promise<RestoreTestResult> {
   const startedAt = deps.now();
@@ -146,7 +147,7 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
 }
 
 /** `count` positions spread evenly over the snapshot (the same ones for the same snapshot every time). */
-function goldenPositions(total: number, wanted: number): Set<number> {
+export function goldenPositions(total: number, wanted: number): Set<number> {
   const n = Math.min(total, wanted);
   return new Set(Array.from({ length: n }, (_, i) => Math.floor(((i + 0.5) * total) / n)));
 }

@@ -31,7 +31,11 @@ const reconcileEnvSchema = envSchema.extend({ REPLICATION_QUEUE_URL: z.string().
 /** verify-restore publishes target events. */
 const verifyEnvSchema = envSchema.extend({ DR_EVENT_BUS: z.string().min(1) });
 
+/** dr-drill publishes target events and, when the report function is deployed, tells it a drill finished. */
+const drillEnvSchema = verifyEnvSchema.extend({ DR_REPORT_FUNCTION: z.string().min(1).optional() });
+
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
+export type DrillConfig = z.infer<typeof drillEnvSchema> & { policyPath: string };
 export type VerifyConfig = z.infer<typeof verifyEnvSchema> & { policyPath: string };
 export type ReconcileConfig = z.infer<typeof reconcileEnvSchema> & { policyPath: string };
 export type MonitorConfig = z.infer<typeof monitorEnvSchema> & { policyPath: string };
@@ -76,6 +80,10 @@ export function parseMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
 
 export function parseVerifyConfig(env: NodeJS.ProcessEnv): VerifyConfig {
   return parseWith(verifyEnvSchema, env);
+}
+
+export function parseDrillConfig(env: NodeJS.ProcessEnv): DrillConfig {
+  return parseWith(drillEnvSchema, env);
 }
 
 export function parseReconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {

@@ -38,10 +38,18 @@ export interface StackUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startStack(policyFile = TEST_POLICY): Promise<StackUnderTest> {
+/**
+ * `via`: an endpoint every client of the process (and of processes it starts) uses instead of the
+ * local AWS's own, made from it (a fault proxy in front of it).
+ */
+export async function startStack(
+  policyFile = TEST_POLICY,
+  options: { via?: (endpoint: string) => Promise<string> } = {},
+): Promise<StackUnderTest> {
   const aws = await startLocalAws();
   const policy = loadPolicyFile(policyFile);
-  Object.assign(process.env, aws.env, { AWS_REGION: policy.deployment.region });
+  const endpoint = options.via ? await options.via(aws.endpoint) : aws.endpoint;
+  Object.assign(process.env, aws.env, { AWS_REGION: policy.deployment.region, AWS_ENDPOINT_URL: endpoint });
   const stack = await deployLocalStack(policy, { visibilityTimeoutSeconds: 30 });
   Object.assign(process.env, {
     LEDGER_TABLE: stack.ledgerTable,

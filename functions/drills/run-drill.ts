@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto';
+import { evaluateCheck } from '../alerts/evaluate.js';
+import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
+import { drillAssets, isObjectAsset, type Asset, type Drill, type Policy } from '../policy/schema.js';
+import { describeError } from '../shared/errors.js';
+import { IndexNotFoundError } from '../vectors/vector-store.js';
+import type { DrillDeps } from './drill-deps.js';
+import type { DrillAssetRun, DrillRun, DrillVerdict } from './drill-run.js';
+import { advanceObjectAsset, drillPrefixOf, objectSteps, type StepOutcome } from './object-steps.js';
+import { advanceVectorAsset, vectorSteps } from './vector-steps.js';
+
+/**
+ * dr-drill: one invocation of a drill. It continues the drill's active run if there is one (a run a
+ * crashed or timed-out invocation left is continued from its last saved step, never restarted), or
+ * starts a new run. One invocation works on a run at a time (the run's lease); another one meanwhile
+ * returns the run as it stands and does nothing.
+ *
+ * The phases of a run: measure (each asset's RPO at the start: what a region outage now would lose),
+ * recover (every asset through its steps, the assets in parallel), cleanup (everything the drill
+ * created, which it recorded before creating it), finished (the verdict against the targets, DR
+ * Target Missed or Recovered for the drill, the report told).
+ */
+const RESERVE_MS = 60_000;
+const TIER_ORDER: Asset['tier'][] = ['critical', 'high', 'standard'];
+
+export interface DrillInvocation {
+  run: DrillRun;
+  /** Another invocation holds the run: this one did nothing. */
+  busy: boolean;
+  events: TargetEvent[];
+}
+
+/** A drill id: its start time (so ids sort by time) and a random suffix. */
+export const drillIdAt = (startedAt: Date) =>
+  `${startedAt.toISOString().replace(/[-:]/g, '').replace('.', '').toLowerCase()}-${randomBytes(3).toString('hex')}`;
+
+function newRun(policy: Policy, drill: Drill, startedAt: Date, drillId: string): DrillRun {
+  const assets = drillAssets(policy, drill).filter((a) =>
+    // Vector assets are recovered by region-outage drills; the other scenarios damage and repair objects.
+    drill.scenario === 'region-outage' ? true : drill.scenario === 'model-regression' ? a.kind === 'model-artifacts' : isObjectAsset(a),
+  );
+  const run: DrillRun = {
+    drill: drill.name,
+    drillId,
+    scenario: drill.scenario,
+    state: 'running',
+    phase: 'measure',
+    startedAt: startedAt.toISOString(),
+    definition: drill,
+    rpoAtStart: [],
+    assets: assets.map((a): DrillAssetRun => ({
+      asset: a.name,
+      kind: a.kind,
+      tier: a.tier,
+      step: (a.kind === 'vector-index' ? vectorSteps(drill.scenario) : objectSteps(drill.scenario))[0]!,
+      restoreIds: [],
+      checks: {},
+      rtoTargetSeconds: a.rtoTargetSeconds,
+    })),
+    // The workspace prefix is the drill's before anything is written there.
+    created: [{ kind: 's3-prefix', bucket: drill.workspace.bucket, prefix: drillPrefixOf({ definition: drill, drillId }) }],
+    invocations: 0,
+  };
+  return run;
+}
+
+/** Starts the drill, or continues its active run. */
+export async function runDrill(deps: DrillDeps, drill: Drill): Promise<DrillInvocation> {
+  let run = await deps.store.active(drill.name);
+  if (!run) {
+    const startedAt = deps.now();
+    const fresh = newRun(deps.policy, drill, startedAt, (deps.newDrillId ?? drillIdAt)(startedAt));
+    run = (await deps.store.start(fresh)) ? fresh : await deps.store.active(drill.name);
+    if (!run) throw new Error(`drill ${drill.name}: another invocation started a run and it is gone already`);
+  }
+  return continueRun(deps, run);
+}
+
+async function continueRun(deps: DrillDeps, run: DrillRun): Promise<DrillInvocation> {
+  const owner = randomBytes(8).toString('hex');
+  // The lease outlives the invocation by a little: Lambda ends it at its timeout, whatever it does.
+  const until = new Date(deps.now().getTime() + Math.min(deps.remainingMs(), 900_000) + 30_000);
+  if (!(await deps.store.lease(run.drill, run.drillId, owner, until, deps.now()))) return { run, busy: true, events: [] };
+  let events: TargetEvent[] = [];
+  try {
+    run.invocations++;
+    await deps.store.save(run);
+    const finished = await work(deps, run);
+    if (finished) events = await conclude(deps, run);
+    else await deps.continuation.continueLater({ drill: run.drill, continuation: true });
+  } finally {
+    await deps.store.release(run.drill, run.drillId, owner);
+  }
+  return { run, busy: false, events };
+}
+
+/** Works on the run until it is finished (true) or this invocation runs short (false); saves after every step. */
+async function work(deps: DrillDeps, run: DrillRun): Promise<boolean> {
+  const reserveMs = deps.reserveMs ?? RESERVE_MS;
+  const enough = () => deps.remainingMs() >= reserveMs;
+  // Steps of several assets run at once; their saves go one after another, each of the whole run.
+  let saving: Promise<void> = Promise.resolve();
+  const save = () => (saving = saving.then(() => deps.store.save(run)));
+
+  if (run.phase === 'measure') {
+    const at = new Date(run.startedAt);
+    run.rpoAtStart = await Promise.all(
+      run.assets.map(async (entry) => {
+        const asset = deps.policy.assets.find((a) => a.name === entry.asset);
+        const m = asset ? await deps.measure(asset, at) : undefined;
+        return {
+          asset: entry.asset,
+          rpoSeconds: m?.rpoSeconds ?? null,
+          rpoTargetSeconds: asset?.rpoTargetSeconds ?? 0,
+          status: m?.status ?? 'not-measured',
+          pendingObjects: m?.pendingObjects ?? 0,
+        };
+      }),
+    );
+    run.phase = 'recover';
+    await save();
+  }
+  if (run.phase === 'recover') {
+    await Promise.all(
+      run.assets.map(async (entry) => {
+        while (entry.step !== 'done' && enough()) {
+          const outcome = await advance(deps, run, entry);
+          if (entry.step === 'done' && entry.verifiedAt)
+            entry.rtoSeconds = (Date.parse(entry.verifiedAt) - Date.parse(run.startedAt)) / 1000;
+          await save();
+          if (outcome === 'paused') return;
+        }
+      }),
+    );
+    await saving;
+    if (run.assets.some((a) => a.step !== 'done')) return false;
+    run.phase = 'cleanup';
+    await save();
+  }
+  if (run.phase === 'cleanup') {
+    if (!enough()) return false;
+    run.cleanup = await cleanup(deps, run);
+    run.phase = 'finished';
+    await save();
+  }
+  await saving;
+  return true;
+}
+
+/** One step of one asset; an error fails that asset (with the error as its reason), never the others. */
+async function advance(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun): Promise<StepOutcome> {
+  const asset = deps.policy.assets.find((a) => a.name === entry.asset);
+  try {
+    if (!asset) throw new Error(`asset ${entry.asset} is no longer in the policy`);
+    return asset.kind === 'vector-index'
+      ? await advanceVectorAsset(deps, run, entry, asset)
+      : await advanceObjectAsset(deps, run, entry, asset);
+  } catch (error) {
+    entry.ok = false;
+    entry.reason = `${entry.step}: ${describeError(error)}`;
+    entry.step = 'done';
+    return 'moved';
+  }
+}
+
+/**
+ * Removes everything the run recorded as created: its workspace prefix (every version) and its
+ * scratch indexes; then checks that nothing of it is left.
+ */
+async function cleanup(deps: DrillDeps, run: DrillRun): Promise<NonNullable<DrillRun['cleanup']>> {
+  let removedObjects = 0;
+  let droppedIndexes = 0;
+  const leftBehind: string[] = [];
+  for (const resource of run.created) {
+    try {
+      if (resource.kind === 's3-prefix') {
+        const region = deps.policy.restore.targetBuckets.find((t) => t.bucket === resource.bucket)?.region ?? deps.policy.deployment.region;
+        removedObjects += await deps.destroy(resource.bucket, region, resource.prefix);
+        for await (const left of deps.workspaceStore(region).keysUnder(resource.bucket, resource.prefix)) {
+          leftBehind.push(`s3://${resource.bucket}/${left.key}`);
+          break;
+        }
+      } else {
+        const asset = deps.policy.assets.find((a) => a.name === resource.asset);
+        if (asset?.kind !== 'vector-index') throw new Error(`asset ${resource.asset} is no longer a vector asset of the policy`);
+        const store = await deps.openStore(asset);
+        try {
+          await store.dropIndex(resource.index);
+          try {
+            await store.describe(resource.index);
+            leftBehind.push(`${store.engine} index ${resource.index} (still there after dropIndex)`);
+          } catch (error) {
+            if (!(error instanceof IndexNotFoundError)) throw error;
+            droppedIndexes++;
+          }
+        } finally {
+          await store.close();
+        }
+      }
+    } catch (error) {
+      leftBehind.push(
+        `${resource.kind === 's3-prefix' ? `s3://${resource.bucket}/${resource.prefix}` : resource.index}: ${describeError(error)}`,
+      );
+    }
+  }
+  return { removedObjects, droppedIndexes, leftBehind };
+}
+
+/** The verdict against every target the drill checks: each asset's RPO at the start and RTO, the drill's target, nothing left behind. */
+export function verdictOf(run: DrillRun): DrillVerdict {
+  const targetSeconds = run.definition.targetMinutes * 60;
+  const targets: DrillVerdict['targets'] = [];
+  for (const rpo of run.rpoAtStart) {
+    if (rpo.status === 'not-measured') continue;
+    const ok = rpo.status === 'ok';
+    targets.push({
+      target: 'rpo',
+      asset: rpo.asset,
+      targetSeconds: rpo.rpoTargetSeconds,
+      actualSeconds: rpo.rpoSeconds,
+      ok,
+      ...(!ok && {
+        reason: rpo.rpoSeconds === null ? 'no verified recovery point' : `would lose ${Math.round(rpo.rpoSeconds)} s of changes`,
+      }),
+    });
+  }
+  for (const a of run.assets) {
+    const ok = a.ok === true && a.rtoSeconds !== undefined && a.rtoSeconds <= a.rtoTargetSeconds;
+    targets.push({
+      target: 'rto',
+      asset: a.asset,
+      targetSeconds: a.rtoTargetSeconds,
+      actualSeconds: a.rtoSeconds ?? null,
+      ok,
+      ...(!ok && { reason: a.ok === true ? `verified after ${Math.round(a.rtoSeconds ?? 0)} s` : (a.reason ?? 'not verified') }),
+    });
+  }
+  const verified = run.assets.every((a) => a.ok === true);
+  const rtoSeconds = verified ? Math.max(0, ...run.assets.map((a) => a.rtoSeconds ?? 0)) : null;
+  const drillOk = rtoSeconds !== null && rtoSeconds <= targetSeconds;
+  targets.push({
+    target: 'drill',
+    targetSeconds,
+    actualSeconds: rtoSeconds,
+    ok: drillOk,
+    ...(!drillOk && {
+      reason: rtoSeconds === null ? 'not every asset was recovered and verified' : `whole recovery took ${Math.round(rtoSeconds)} s`,
+    }),
+  });
+  const left = run.cleanup?.leftBehind ?? [];
+  if (left.length > 0)
+    targets.push({ target: 'cleanup', targetSeconds: 0, actualSeconds: null, ok: false, reason: `left behind: ${left[0]}` });
+  const reasons = targets.filter((t) => !t.ok).map((t) => `${t.target}${t.asset ? ` ${t.asset}` : ''}: ${t.reason}`);
+  return { ok: reasons.length === 0, rtoSeconds, targetSeconds, targets, reasons };
+}
+
+/** The drill as a check of its target, for alerting: Missed when it failed or took too long; Recovered when one passes again. */
+export function drillCheck(run: DrillRun, policy: Policy): TargetCheck {
+  const verdict = run.verdict ?? verdictOf(run);
+  const tiers = run.assets.map((a) => a.tier);
+  const tier = TIER_ORDER.find((t) => tiers.includes(t)) ?? policy.assets.find((a) => a.name === run.assets[0]?.asset)?.tier ?? 'standard';
+  const overTime = verdict.reasons.length === 1 && verdict.targets.find((t) => t.target === 'drill' && !t.ok)?.actualSeconds != null;
+  return {
+    asset: run.drill,
+    kind: 'drill',
+    tier,
+    target: 'drill',
+    targetSeconds: verdict.targetSeconds,
+    actualSeconds: verdict.rtoSeconds,
+    status: verdict.ok ? 'ok' : 'missed',
+    ...(!verdict.ok && {
+      reason: overTime ? 'drill-over-target' : 'drill-failed',
+      description: `drill ${run.drillId}: ${verdict.reasons.join('; ')}`,
+      evidence: {
+        drillId: run.drillId,
+        scenario: run.scenario,
+        failures: verdict.targets.filter((t) => !t.ok).map((t) => ({ asset: t.asset ?? run.drill, reason: `${t.target}: ${t.reason}` })),
+      },
+    }),
+    pendingObjects: run.rpoAtStart.reduce((sum, r) => sum + r.pendingObjects, 0),
+    failedObjects: 0,
+    oldestChange: null,
+    measuredAt: run.finishedAt ?? run.startedAt,
+  };
+}
+
+/** Records the verdict, ends the run, raises or clears the drill's alert, and tells the report. */
+async function conclude(deps: DrillDeps, run: DrillRun): Promise<TargetEvent[]> {
+  run.finishedAt = deps.now().toISOString();
+  run.verdict = verdictOf(run);
+  run.state = run.verdict.ok ? 'passed' : 'failed';
+  await deps.store.finish(run);
+  const events = await evaluateCheck(deps.alerts, drillCheck(run, deps.policy));
+  await deps.finished?.(run.drill, run.drillId).catch(() => undefined);
+  return events;
+}

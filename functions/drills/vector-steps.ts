@@ -1,0 +1,178 @@
+import type { VectorAsset } from '../policy/schema.js';
+import { derivedIndexName } from '../restore/restore-vectors-copy.js';
+import type { VectorRestoreStatus } from '../restore/restore-vectors.js';
+import { goldenPositions, K } from '../restore/verify-vectors.js';
+import { describeError } from '../shared/errors.js';
+import type { JsonValue } from '../shared/json.js';
+import { readChunk, readManifest } from '../vectors/read-snapshot.js';
+import type { Metric, VectorStore } from '../vectors/vector-store.js';
+import type { DrillDeps } from './drill-deps.js';
+import type { DrillAssetRun, DrillRun } from './drill-run.js';
+import { VERIFY_STEP, type StepOutcome } from './object-steps.js';
+import { RUNBOOK_STEPS, type StepContext } from './runbook-steps.js';
+
+/**
+ * A vector asset's part of a region-outage drill: the runbook's vector dry run and run restore its
+ * newest verified snapshot into a scratch index (named with the drill id) on the engine of the
+ * drill's `workspace.vectorTarget`, which lives in the DR region; the restore checks count and
+ * content fingerprint against the snapshot's manifest. The drill then measures recall@10 of golden
+ * queries (records spread over the snapshot) against neighbours computed exactly from the snapshot
+ * itself: the primary's index is not there to ask.
+ */
+export function vectorSteps(scenario: DrillRun['scenario']): string[] {
+  return [...RUNBOOK_STEPS[scenario].filter((s) => s.assets === 'vectors').map((s) => s.name), VERIFY_STEP];
+}
+
+export const scratchIndexOf = (run: DrillRun, engineAsset: VectorAsset, asset: VectorAsset) =>
+  derivedIndexName(engineAsset.source.engine, asset.source.index, `-drill-${run.drillId}`);
+
+export async function advanceVectorAsset(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: VectorAsset): Promise<StepOutcome> {
+  const steps = vectorSteps(run.scenario);
+  const next = () => {
+    entry.step = steps[steps.indexOf(entry.step) + 1] ?? 'done';
+    return 'moved' as const;
+  };
+  const fail = (reason: string) => {
+    entry.ok = false;
+    entry.reason = reason;
+    entry.step = 'done';
+    return 'moved' as const;
+  };
+  const engineAsset = deps.policy.assets.find((a) => a.name === run.definition.workspace.vectorTarget);
+  if (engineAsset?.kind !== 'vector-index') return fail(`workspace.vectorTarget names no vector-index asset of the policy`);
+  const index = scratchIndexOf(run, engineAsset, asset);
+  const ctx: StepContext = { asset: asset.name, vectorTarget: { asset: engineAsset.name, index }, planToken: entry.restoreIds.at(-1) };
+  const record = (status: VectorRestoreStatus) => {
+    entry.checks[entry.step] = {
+      restoreId: status.restoreId,
+      state: status.state,
+      ...(status.result && { result: status.result as unknown as JsonValue }),
+      ...(status.reason && { reason: status.reason }),
+      ...(entry.step.endsWith('dry-run') && { plan: status.plan as unknown as JsonValue }),
+    };
+  };
+
+  if (entry.step === VERIFY_STEP) return verifyRecall(deps, entry, asset, engineAsset, index, next, fail);
+  const step = RUNBOOK_STEPS[run.scenario].find((s) => s.name === entry.step);
+  if (!step) return fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
+  if ('dryRun' in step.payload({ ...ctx, planToken: 'x' })) {
+    // The index is recorded before anything can create it: cleanup finds it even after a crash.
+    if (!run.created.some((r) => r.kind === 'index' && r.index === index))
+      run.created.push({ kind: 'index', asset: engineAsset.name, index });
+    const status = await deps.restoreVectors(step.payload(ctx));
+    entry.restoreIds.push(status.restoreId);
+    record(status);
+    return next();
+  }
+  if (!ctx.planToken) return fail(`${entry.step}: no plan from the dry run`);
+  let status = await deps.restoreVectors({ restoreId: ctx.planToken });
+  if (status.state === 'planned') status = await deps.restoreVectors(step.payload(ctx));
+  else if (status.state === 'running') status = await deps.restoreVectors({ restoreId: ctx.planToken, continuation: true });
+  record(status);
+  if (status.state === 'running') return 'paused';
+  if (status.state === 'failed' || !status.result?.ok)
+    return fail(
+      `${entry.step}: restore ${status.restoreId} ${status.state}: ${status.reason ?? status.result?.reason ?? 'the restored index does not match'}`,
+    );
+  return next();
+}
+
+/** Distance as the metric orders neighbours (smaller is nearer). */
+function distance(metric: Metric, a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  let sq = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+    sq += (x - y) * (x - y);
+  }
+  if (metric === 'euclidean') return Math.sqrt(sq);
+  if (metric === 'dot') return -dot;
+  return 1 - dot / (Math.sqrt(na * nb) || 1);
+}
+
+/**
+ * The exact K nearest neighbours of each query over the whole snapshot (two reads of the chunks: the
+ * queries first, then the distances), with every record tied with the K-th kept.
+ */
+async function exactNeighbours(deps: DrillDeps, asset: VectorAsset, prefix: string) {
+  const objects = deps.snapshotObjects(asset);
+  const manifest = await readManifest(objects, prefix);
+  if (!manifest) throw new Error(`${prefix}manifest.json is missing`);
+  const positions = goldenPositions(manifest.count, asset.restoreTest.goldenQueries);
+  const queries: Float32Array[] = [];
+  let position = 0;
+  for (const chunk of manifest.chunks) {
+    for (const record of await readChunk(objects, prefix, chunk, manifest.dimensions))
+      if (positions.has(position++)) queries.push(record.vector);
+  }
+  const best = queries.map(() => [] as { id: string; d: number }[]);
+  for (const chunk of manifest.chunks) {
+    for (const record of await readChunk(objects, prefix, chunk, manifest.dimensions)) {
+      queries.forEach((q, i) => {
+        const list = best[i]!;
+        const d = distance(manifest.metric, q, record.vector);
+        const kth = list.length >= K ? list[K - 1]!.d : Infinity;
+        if (d > kth + tolerance(kth)) return;
+        list.push({ id: record.id, d });
+        list.sort((x, y) => x.d - y.d);
+        const cut = list[K - 1]?.d;
+        if (cut !== undefined) while (list.length > K && list.at(-1)!.d > cut + tolerance(cut)) list.pop();
+      });
+    }
+  }
+  return { queries, neighbours: best.map((list) => new Set(list.map((n) => n.id))), count: manifest.count };
+}
+
+const tolerance = (d: number) => (Number.isFinite(d) ? 1e-6 * Math.max(1, Math.abs(d)) : 0);
+
+async function verifyRecall(
+  deps: DrillDeps,
+  entry: DrillAssetRun,
+  asset: VectorAsset,
+  engineAsset: VectorAsset,
+  index: string,
+  next: () => StepOutcome,
+  fail: (reason: string) => StepOutcome,
+): Promise<StepOutcome> {
+  const plan = (entry.checks['vectors-dry-run'] as { plan?: { prefix?: string; snapshotId?: string } } | undefined)?.plan;
+  if (!plan?.prefix) return fail('verify: the dry run recorded no snapshot');
+  let store: VectorStore | undefined;
+  try {
+    const truth = await exactNeighbours(deps, asset, plan.prefix);
+    store = await deps.openStore(engineAsset);
+    const recalls: number[] = [];
+    for (const [i, query] of truth.queries.entries()) {
+      const expected = truth.neighbours[i]!;
+      const found = await store.query(index, query, K);
+      const wanted = Math.min(K, truth.count);
+      recalls.push(wanted === 0 ? 1 : Math.min(wanted, found.filter((n) => expected.has(n.id)).length) / wanted);
+    }
+    const mean = recalls.length ? recalls.reduce((a, b) => a + b, 0) / recalls.length : 1;
+    const required = store.exactSearch ? 1 : asset.restoreTest.minRecall;
+    entry.checks.recall = {
+      k: K,
+      queries: recalls.length,
+      mean,
+      min: recalls.length ? Math.min(...recalls) : 1,
+      required,
+      exactSearch: store.exactSearch,
+    };
+    if (mean < required)
+      return fail(
+        `recall@${K} ${mean.toFixed(3)} over ${recalls.length} golden queries of snapshot ${plan.snapshotId} is below the required ${required}`,
+      );
+  } catch (error) {
+    return fail(`verify: ${describeError(error)}`);
+  } finally {
+    await store?.close();
+  }
+  entry.ok = true;
+  entry.verifiedAt = deps.now().toISOString();
+  return next();
+}
