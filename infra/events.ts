@@ -80,3 +80,8 @@ export function verifyRestoreEvents(policy: Policy): Json[] {
 export function snapshotEvents(policy: Policy): Json[] {
   return vectorAssets(policy).map(({ asset }) => ({ schedule: { rate: [asset.schedule], input: { asset: asset.name } } }));
 }
+
+/** One schedule per drill (its `schedule`), with its name as input: {"drill": "<name>"}. */
+export function drDrillEvents(policy: Policy): Json[] {
+  return policy.drills.map((drill) => ({ schedule: { rate: [drill.schedule], input: { drill: drill.name } } }));
+}

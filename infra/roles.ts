@@ -327,6 +327,61 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
   ];
 }
 
+/**
+ * dr-drill runs the restores of its drills (as restore-data and restore-vectors do, into its
+ * workspace only), writes, damages and removes its copies under each drill's workspace prefix,
+ * keeps its runs, plans and alert state, and publishes target events. It never deletes a version
+ * anywhere else: the source and replica buckets are denied.
+ */
+export function drDrillStatements(policy: Policy): Json[] {
+  const workspaces = [...new Set(policy.drills.map((d) => `${d.workspace.bucket}/${d.workspace.prefix}`))];
+  const buckets = [...new Set(policy.drills.map((d) => d.workspace.bucket))];
+  const protectedBuckets = [
+    ...new Set([...replicatedAssets(policy).map((a) => a.source.bucket), ...policy.assets.map((a) => a.replica.bucket)]),
+  ].filter((b) => !buckets.includes(b));
+  return [
+    invokeItself('drDrill'),
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
+    ledgerItems('DrillState', ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], ['DRILL#*', 'ALERT#*', 'RESTORE#*']),
+    ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
+    { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
+    ...readReplicas(policy),
+    ...(workspaces.length > 0
+      ? [
+          {
+            Sid: 'WorkspaceBuckets',
+            Effect: 'Allow',
+            Action: ['s3:ListBucket', 's3:GetBucketVersioning'],
+            Resource: buckets.map((b) => s3Arn(b)),
+          },
+          {
+            Sid: 'ListWorkspaces',
+            Effect: 'Allow',
+            Action: ['s3:ListBucketVersions'],
+            Resource: buckets.map((b) => s3Arn(b)),
+            Condition: { StringLike: { 's3:prefix': [...new Set(policy.drills.map((d) => `${d.workspace.prefix}*`))] } },
+          },
+          {
+            Sid: 'Workspaces',
+            Effect: 'Allow',
+            Action: [
+              's3:PutObject',
+              's3:PutObjectTagging',
+              's3:GetObject',
+              's3:GetObjectVersion',
+              's3:DeleteObjectVersion',
+              's3:ListMultipartUploadParts',
+              's3:AbortMultipartUpload',
+            ],
+            Resource: workspaces.map((w) => s3Arn(`${w}*`)),
+          },
+        ]
+      : []),
+    ...(protectedBuckets.length > 0 ? [neverDestroy(protectedBuckets)] : []),
+    ...vectorEngineStatements(policy, 'DrillVectors'),
+  ];
+}
+
 /** restore-vectors reads snapshots, writes into the policy's engines, keeps its plans. */
 export function restoreVectorsStatements(policy: Policy): Json[] {
   return [
@@ -437,6 +492,7 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   restoreData: (policy) => [['restore-data', restoreDataStatements(policy)]],
   restoreVectors: (policy) => [['restore-vectors', restoreVectorsStatements(policy)]],
   verifyRestore: (policy) => [['verify-restore', verifyRestoreStatements(policy)]],
+  drDrill: (policy) => [['dr-drill', drDrillStatements(policy)]],
 };
 
 /** Every function's role, by logical id (`<Function>Role`; backfill runs with ReplicateRole). */

@@ -26,6 +26,7 @@ import { projectRoot } from '../../scripts/local-aws/venv.js';
 import { startPglite, type PgliteServer } from '../../scripts/local-engines/pglite-server.js';
 import { sampleRecords } from '../contract/vector-store.contract.js';
 import { startStack, type StackUnderTest } from '../support/local-stack.js';
+import { stepsOf } from '../support/runbook-steps.js';
 
 /**
  * The incident runbooks (docs/runbooks/) followed as written: every `aws lambda invoke` step of a
@@ -39,39 +40,11 @@ import { startStack, type StackUnderTest } from '../support/local-stack.js';
  * the same name on the local AWS maps those logical ids to the local resources' names (moto cannot
  * deploy the whole template; this gives the CLI just the physical names it asks for).
  */
-const RUNBOOKS = join(projectRoot, 'docs/runbooks');
 const WORK_FOLDER = `.esbuild-runbooks-${process.pid}`;
 let t: StackUnderTest;
 let pglite: PgliteServer;
 let dir: string;
 let policyFile: string;
-
-interface Step {
-  name: string;
-  functionName: string;
-  payload: string;
-  expected?: unknown;
-}
-
-/** The steps of a runbook: each `<!-- runbook-step: name -->` bash block and the next json block. */
-function stepsOf(file: string): Step[] {
-  const text = readFileSync(join(RUNBOOKS, file), 'utf8');
-  const steps: Step[] = [];
-  const marker = /<!-- runbook-step: ([\w-]+) -->\s*```bash\n([\s\S]*?)```/g;
-  for (const match of text.matchAll(marker)) {
-    const command = match[2]!.replace(/\\\n\s*/g, ' ');
-    const functionName = /--function-name (\S+)/.exec(command)?.[1];
-    const payload = /--payload '([^']*)'/.exec(command)?.[1];
-    if (!command.startsWith('aws lambda invoke') || !functionName || payload === undefined) {
-      throw new Error(`${file}: step ${match[1]} is not an aws lambda invoke with --function-name and --payload`);
-    }
-    const rest = text.slice(match.index! + match[0].length);
-    const next = rest.search(/<!-- runbook-step:/);
-    const expected = /```json\n([\s\S]*?)```/.exec(next < 0 ? rest : rest.slice(0, next))?.[1];
-    steps.push({ name: match[1]!, functionName, payload, ...(expected && { expected: JSON.parse(expected) }) });
-  }
-  return steps;
-}
 
 /** Every value the runbook states is in the output; "<...>" only says the field is there. */
 function expectMatches(actual: unknown, expected: unknown, path = 'output'): void {

@@ -206,6 +206,8 @@ describe('monitoring in the packaged template', () => {
           { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
           JSON.stringify({ asset }),
         ]),
+        ['cron(0 6 1 1,4,7,10 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"quarterly-region-outage"}'],
+        ['cron(0 6 15 11 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"annual-model-regression"}'],
       ],
     );
   });
@@ -247,6 +249,7 @@ describe('monitoring in the packaged template', () => {
       'RestoreDataRole',
       'RestoreVectorsRole',
       'VerifyRestoreRole',
+      'DrDrillRole',
     ]) {
       const statements = resource(role).Properties.Policies.flatMap(
         (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
@@ -260,6 +263,7 @@ describe('monitoring in the packaged template', () => {
     expect(functions.map(([id]) => id).sort()).toEqual(
       [
         'Backfill',
+        'DrDrill',
         'MeasureRpo',
         'Reconcile',
         'Replicate',
@@ -294,6 +298,7 @@ describe('monitoring in the packaged template', () => {
     expect(resource('ReplicateLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-replicate');
     expect(resource('BackfillLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-backfill');
     expect(roles.sort()).toEqual([
+      'DrDrillRole',
       'MeasureRpoRole',
       'ReconcileRole',
       'ReplicateRole',
@@ -472,6 +477,36 @@ describe('restores and restore tests in the packaged template', () => {
       expect(resource(`${fn}LambdaFunction`).Properties).toMatchObject({ Timeout: 900, Role: { 'Fn::GetAtt': [`${fn}Role`, 'Arn'] } });
       expect(resource(`${fn}ErrorsAlarm`).Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
     }
+  });
+
+  it("dr-drill runs each drill on its schedule, deletes only under its workspaces' prefix, never in a source or the replica", () => {
+    const schedules = byType('AWS::Events::Rule')
+      .filter(([, r]) => r.Properties.Targets?.some((t: any) => t.Arn?.['Fn::GetAtt']?.[0] === 'DrDrillLambdaFunction'))
+      .map(([, r]) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Targets[0].Input)]);
+    expect(schedules).toEqual([
+      ['cron(0 6 1 1,4,7,10 ? *)', { drill: 'quarterly-region-outage' }],
+      ['cron(0 6 15 11 ? *)', { drill: 'annual-model-regression' }],
+    ]);
+    const statements = statementsOf('DrDrillRole');
+    const deleting = statements.filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('s3:DeleteObjectVersion'));
+    expect(deleting.flatMap((s) => s.Resource.map((r: any) => r['Fn::Sub']))).toEqual([
+      'arn:${AWS::Partition}:s3:::acme-ml-dr-workspace/_dr-drills/*',
+      'arn:${AWS::Partition}:s3:::acme-ml-restore/_dr-drills/*',
+    ]);
+    const denied = statements.find((s) => s.Sid === 'NeverDestroy');
+    expect(denied.Effect).toBe('Deny');
+    expect(denied.Action).toContain('s3:DeleteObjectVersion');
+    const deniedBuckets = denied.Resource.map((r: any) => r['Fn::Sub']);
+    for (const bucket of ['acme-ml-prod-data', 'acme-ml-dr-replica'])
+      expect(deniedBuckets).toContain(`arn:\${AWS::Partition}:s3:::${bucket}`);
+    expect(statements.find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(/function:\$\{AWS::StackName\}-dr-drill$/);
+    expect(statements.find((s) => s.Sid === 'PublishTargetEvents').Resource).toEqual({ 'Fn::GetAtt': ['DrEventBus', 'Arn'] });
+    expect(resource('DrDrillLambdaFunction').Properties).toMatchObject({
+      Timeout: 900,
+      Role: { 'Fn::GetAtt': ['DrDrillRole', 'Arn'] },
+      Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' } } },
+    });
+    expect(resource('DrDrillErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
   });
 });
 

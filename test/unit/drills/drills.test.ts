@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { targetEvent } from '../../../functions/alerts/target-events.js';
+import type { DrillAssetRun, DrillRun } from '../../../functions/drills/drill-run.js';
+import { parseDrillCall } from '../../../functions/drills/drill-request.js';
+import { drillCheck, drillIdAt, verdictOf } from '../../../functions/drills/run-drill.js';
+import { RUNBOOK_STEPS } from '../../../functions/drills/runbook-steps.js';
+import { parsePolicy } from '../../../functions/policy/load.js';
+import { drillScenarios } from '../../../functions/policy/schema.js';
+import { PayloadError } from '../../../functions/shared/payload.js';
+import { targetEventErrors } from '../../support/event-schema.js';
+import { stepsOf } from '../../support/runbook-steps.js';
+
+const policy = parsePolicy(readFileSync('dr-policy.yml', 'utf8'));
+const drill = policy.drills[0]!;
+const START = '2026-11-30T06:00:00.000Z';
+const at = (seconds: number) => new Date(Date.parse(START) + seconds * 1000).toISOString();
+
+const asset = (name: string, rtoSeconds: number | undefined, overrides: Partial<DrillAssetRun> = {}): DrillAssetRun => ({
+  asset: name,
+  kind: 'training-data',
+  tier: 'critical',
+  step: 'done',
+  restoreIds: [],
+  checks: {},
+  rtoTargetSeconds: 3600,
+  ok: rtoSeconds !== undefined,
+  ...(rtoSeconds !== undefined && { verifiedAt: at(rtoSeconds), rtoSeconds }),
+  ...overrides,
+});
+const runOf = (assets: DrillAssetRun[], overrides: Partial<DrillRun> = {}): DrillRun => ({
+  drill: drill.name,
+  drillId: drillIdAt(new Date(START)),
+  scenario: 'region-outage',
+  state: 'running',
+  phase: 'finished',
+  startedAt: START,
+  finishedAt: at(900),
+  definition: drill,
+  rpoAtStart: assets.map((a) => ({ asset: a.asset, rpoSeconds: 12, rpoTargetSeconds: 900, status: 'ok', pendingObjects: 1 })),
+  assets,
+  created: [],
+  cleanup: { removedObjects: 4, droppedIndexes: 1, leftBehind: [] },
+  invocations: 1,
+  ...overrides,
+});
+
+describe('drills follow their runbooks', () => {
+  it.each(drillScenarios)('%s: the runbook has the drill’s steps, in order, with the same function and payload fields', (scenario) => {
+    const runbook = stepsOf(`${scenario}.md`);
+    const steps = RUNBOOK_STEPS[scenario];
+    expect(runbook.map((s) => s.name)).toEqual(steps.map((s) => s.name));
+    runbook.forEach((written, i) => {
+      const step = steps[i]!;
+      expect(written.functionName, written.name).toBe(`ai-data-dr-prod-${step.function}`);
+      const built = step.payload({
+        asset: 'training-data',
+        target: { bucket: 'acme-ml-dr-workspace', prefix: '_dr-drills/x/training-data/' },
+        asOf: START,
+        vectorTarget: { asset: 'support-kb-index', index: 'kb-drill-x' },
+        planToken: '0'.repeat(32),
+      });
+      const fields = Object.keys(JSON.parse(written.payload) as object).sort();
+      // A drill restores the whole asset (a runbook may narrow it with "prefix"), into its workspace
+      // ("target"), as of its own start or last good point ("asOf", which an outage runbook leaves to "now").
+      expect(
+        fields.filter((f) => f !== 'prefix').every((f) => f in built),
+        `${written.name}: ${fields.join(', ')}`,
+      ).toBe(true);
+      expect(
+        Object.keys(built).filter((f) => !fields.includes(f) && f !== 'target' && f !== 'asOf'),
+        written.name,
+      ).toEqual([]);
+    });
+  });
+});
+
+describe('a drill’s verdict', () => {
+  it('passes when every asset was verified within its RTO, the whole drill within its target, and nothing is left', () => {
+    const run = runOf([asset('training-data', 300), asset('eval-sets', 1200)]);
+    const verdict = verdictOf(run);
+    expect(verdict).toMatchObject({ ok: true, rtoSeconds: 1200, targetSeconds: 240 * 60, reasons: [] });
+    expect(verdict.targets.map((t) => `${t.target}:${t.asset ?? ''}:${t.ok}`)).toEqual([
+      'rpo:training-data:true',
+      'rpo:eval-sets:true',
+      'rto:training-data:true',
+      'rto:eval-sets:true',
+      'drill::true',
+    ]);
+    expect(drillCheck({ ...run, verdict }, policy)).toMatchObject({ status: 'ok', target: 'drill', kind: 'drill', actualSeconds: 1200 });
+  });
+
+  it('misses the drill target alone: drill-over-target; an asset over its RTO or a failed asset: drill-failed, with evidence', () => {
+    const slow = runOf([asset('training-data', 240 * 60 + 1, { rtoTargetSeconds: 86_400 })]);
+    expect(drillCheck(slow, policy)).toMatchObject({ status: 'missed', reason: 'drill-over-target', actualSeconds: 14_401 });
+
+    const failed = runOf([
+      asset('training-data', undefined, { reason: 'run: restore x failed: 1 objects failed to restore' }),
+      asset('eval-sets', 4000),
+    ]);
+    const check = drillCheck(failed, policy);
+    expect(check).toMatchObject({
+      status: 'missed',
+      reason: 'drill-failed',
+      actualSeconds: null,
+      tier: 'critical',
+      evidence: {
+        drillId: failed.drillId,
+        scenario: 'region-outage',
+        failures: [
+          { asset: 'training-data', reason: 'rto: run: restore x failed: 1 objects failed to restore' },
+          { asset: 'eval-sets', reason: 'rto: verified after 4000 s' },
+          { asset: drill.name, reason: 'drill: not every asset was recovered and verified' },
+        ],
+      },
+    });
+    expect(check.description).toContain(failed.drillId);
+    // The event on-call gets is valid against the published schema.
+    const event = {
+      version: '0',
+      id: '6a7e8feb-b491-4cf7-a9f1-bf3703467718',
+      'detail-type': 'DR Target Missed',
+      source: 'ai-data-dr',
+      account: '123456789012',
+      time: check.measuredAt,
+      region: 'us-west-2',
+      resources: [],
+      detail: targetEvent('DR Target Missed', check, check.measuredAt).detail,
+    };
+    expect(targetEventErrors(event)).toEqual([]);
+  });
+
+  it('fails on what a region outage at the start would have lost, and on anything left behind', () => {
+    const lossy = runOf([asset('training-data', 60)]);
+    lossy.rpoAtStart[0] = { asset: 'training-data', rpoSeconds: 5000, rpoTargetSeconds: 900, status: 'missed', pendingObjects: 40 };
+    expect(verdictOf(lossy).reasons).toEqual(['rpo training-data: would lose 5000 s of changes']);
+    const messy = runOf([asset('training-data', 60)], {
+      cleanup: { removedObjects: 1, droppedIndexes: 0, leftBehind: ['s3://b/_dr-drills/x/k'] },
+    });
+    expect(verdictOf(messy).reasons).toEqual(['cleanup: left behind: s3://b/_dr-drills/x/k']);
+  });
+});
+
+describe('the dr-drill payload', () => {
+  it.each([
+    [{ drill: 'nope' }, 'drill: "nope" is not a drill of the policy (quarterly-region-outage, annual-model-regression)'],
+    [{ drill: drill.name, drillId: 'x', history: true }, 'payload: give at most one of continuation, drillId, history'],
+    [{ drill: drill.name, limit: 3 }, 'limit: limit goes with "history": true'],
+    [{ drill: drill.name, force: true }, 'payload: unknown field "force"'],
+    [{}, 'drill: '],
+  ])('refuses %j with one clear error', (payload, message) => {
+    let error: unknown;
+    try {
+      parseDrillCall(payload, policy);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PayloadError);
+    expect((error as Error).message).toContain(message);
+  });
+
+  it('runs, reads one run, or lists runs', () => {
+    expect(parseDrillCall({ drill: drill.name }, policy)).toMatchObject({ kind: 'run', drill: { name: drill.name } });
+    expect(parseDrillCall({ drill: drill.name, continuation: true }, policy)).toMatchObject({ kind: 'run' });
+    expect(parseDrillCall({ drill: drill.name, drillId: 'abc-1' }, policy)).toMatchObject({ kind: 'get', drillId: 'abc-1' });
+    expect(parseDrillCall({ drill: drill.name, history: true }, policy)).toMatchObject({ kind: 'history', limit: 10 });
+  });
+
+  it('gives drill ids that sort by start time', () => {
+    const ids = ['2026-01-02T00:00:00Z', '2026-11-30T06:00:00Z', '2027-03-01T00:00:00.5Z'].map((t) => drillIdAt(new Date(t)));
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids[1]).toMatch(/^20261130t060000000z-[0-9a-f]{6}$/);
+  });
+});
