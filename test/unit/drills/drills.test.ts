@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { targetEvent } from '../../../functions/alerts/target-events.js';
 import type { DrillAssetRun, DrillRun } from '../../../functions/drills/drill-run.js';
@@ -9,6 +9,7 @@ import { parsePolicy } from '../../../functions/policy/load.js';
 import { drillScenarios } from '../../../functions/policy/schema.js';
 import { PayloadError } from '../../../functions/shared/payload.js';
 import { targetEventErrors } from '../../support/event-schema.js';
+import { loadEvent } from '../../support/fixtures.js';
 import { stepsOf } from '../../support/runbook-steps.js';
 
 const policy = parsePolicy(readFileSync('dr-policy.yml', 'utf8'));
@@ -157,6 +158,14 @@ describe('the dr-drill payload', () => {
     }
     expect(error).toBeInstanceOf(PayloadError);
     expect((error as Error).message).toContain(message);
+  });
+
+  it.each(readdirSync('events/dr-drill/valid'))('accepts the sample %s', (file) => {
+    expect(() => parseDrillCall(loadEvent(`dr-drill/valid/${file}`), policy)).not.toThrow();
+  });
+
+  it.each(readdirSync('events/dr-drill/invalid'))('refuses the sample %s', (file) => {
+    expect(() => parseDrillCall(loadEvent(`dr-drill/invalid/${file}`), policy)).toThrow(PayloadError);
   });
 
   it('runs, reads one run, or lists runs', () => {
