@@ -1,11 +1,27 @@
 /**
- * `npm run demo`: the main job, locally. Starts the local AWS, creates the stack's resources from
- * dr-policy.yml, uploads a small training set and eval set (with an overwrite, a delete, awkward key
- * names and a multipart upload), lets the real replicate handler consume the queue the way Lambda's
- * event source mapping does, then checks the replica version by version and prints one row per
- * source version. Exits 0 only if every row is verified.
+ * `npm run demo`: the whole loop, locally, with the real handlers. Starts the local AWS and a local
+ * pgvector (PGlite), creates the stack's resources from dr-policy.yml (its pgvector endpoint pointed
+ * at the local one), and then:
+ *  1. replication: uploads a small training set, eval set and model (with an overwrite, a delete,
+ *     awkward key names and a multipart upload), lets the replicate handler consume the queue the
+ *     way Lambda's event source mapping does, and prints one row per source version, verified;
+ *  2. the live RPO (measure-rpo): the vector indexes have no snapshot yet, so their RPO target is
+ *     missed and on-call is paged, once (a second measurement pages nobody); the page is printed;
+ *  3. a vector snapshot (snapshot-vectors) of the product search index;
+ *  4. a restore test (verify-restore) of the eval sets, with its measured RTO;
+ *  5. a region-outage drill (dr-drill): every critical and high asset recovered in the DR region,
+ *     verified, timed against its RTO, cleaned up.
+ * Exits 0 only if everything verified.
  */
-import { resolve } from 'node:path';
+import './local-aws/quiet-logs.js';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { parse, stringify } from 'yaml';
+import { localContext } from './local-aws/event-source-mapping.js';
+import { startPglite, type PgliteServer } from './local-engines/pglite-server.js';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -24,7 +40,32 @@ import { type ReplicaRow, replicaReport } from './local-aws/replica-report.js';
 import { startLocalAws } from './local-aws/server.js';
 import { deployLocalStack } from './local-aws/stack.js';
 
-const policyFile = resolve(process.env.DR_POLICY_FILE ?? 'dr-policy.yml');
+const shippedPolicy = resolve(process.env.DR_POLICY_FILE ?? 'dr-policy.yml');
+
+/** The shipped policy with its pgvector engine on the local PGlite (no credentials secret locally). */
+function localPolicyFile(pg: PgliteServer): string {
+  const policy = parse(readFileSync(shippedPolicy, 'utf8')) as { assets: { source: Record<string, unknown>; kind: string }[] };
+  for (const asset of policy.assets) {
+    if (asset.kind === 'vector-index' && asset.source.engine === 'pgvector') {
+      asset.source.endpoint = pg.connectionString;
+      delete asset.source.credentialsSecretArn;
+    }
+  }
+  const file = join(mkdtempSync(join(tmpdir(), 'dr-demo-')), 'dr-policy.yml');
+  writeFileSync(file, stringify(policy));
+  return file;
+}
+
+/** Vectors for the demo's index: `count` records of `dimensions`, deterministic. */
+function embeddings(count: number, dimensions: number) {
+  let seed = 7;
+  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  return Array.from({ length: count }, (_, i) => ({
+    id: `product-${i}`,
+    vector: Float32Array.from({ length: dimensions }, next),
+    metadata: { sku: `SKU-${1000 + i}` },
+  }));
+}
 
 function shard(name: string, lines: number): string {
   return Array.from({ length: lines }, (_, i) => JSON.stringify({ id: `${name}-${i}`, text: `sample ${i} of ${name}`, label: i % 3 })).join(
@@ -34,16 +75,32 @@ function shard(name: string, lines: number): string {
 
 async function main(): Promise<number> {
   const localAws = await startLocalAws();
+  const pg = await startPglite({ maxConnections: 4 });
   try {
+    const policyFile = localPolicyFile(pg);
     const policy = loadPolicyFile(policyFile);
-    // As in Lambda: the function runs in the stack's region. Logs above WARN only, to keep the table readable.
-    Object.assign(process.env, localAws.env, {
-      AWS_REGION: policy.deployment.region,
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
-      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
-    });
+    // As in Lambda: the function runs in the stack's region (logs: scripts/local-aws/quiet-logs.ts).
+    Object.assign(process.env, localAws.env, { AWS_REGION: policy.deployment.region });
     const stack = await deployLocalStack(policy);
-    Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
+    Object.assign(process.env, {
+      LEDGER_TABLE: stack.ledgerTable,
+      DR_POLICY_FILE: policyFile,
+      DR_EVENT_BUS: stack.eventBus,
+      DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
+      REPLICATION_QUEUE_URL: stack.queueUrl,
+    });
+    // Buckets an operator owns: the DR-region workspace (restore.targetBuckets) and LanceDB's (support-kb-index).
+    const dr = new S3Client({ region: policy.deployment.region, forcePathStyle: true });
+    for (const bucket of [...policy.restore.targetBuckets.map((t) => t.bucket), 'acme-ml-dr-vectors']) {
+      const region = policy.restore.targetBuckets.find((t) => t.bucket === bucket)?.region ?? policy.deployment.region;
+      await new S3Client({ region, forcePathStyle: true }).send(
+        new CreateBucketCommand({
+          Bucket: bucket,
+          ...(region !== 'us-east-1' && { CreateBucketConfiguration: { LocationConstraint: region as 'us-west-2' } }),
+        }),
+      );
+      await dr.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    }
 
     const [training, evals] = ['training-data', 'eval-set'].map((kind) => {
       const asset = replicatedAssets(policy).find((a) => a.kind === kind);
@@ -96,6 +153,16 @@ async function main(): Promise<number> {
     );
     await put(evals.source.bucket, `${e}golden-qa.jsonl`, shard('golden-v1', 50));
     await put(evals.source.bucket, `${e}golden-qa.jsonl`, shard('golden-v2', 60)); // an overwrite
+    const models = replicatedAssets(policy).find((a) => a.kind === 'model-artifacts');
+    if (models) {
+      await put(
+        models.source.bucket,
+        `${models.source.prefix}llm/v3/weights.safetensors`,
+        Buffer.alloc(64 * 1024, 5),
+        'application/octet-stream',
+      );
+      await put(models.source.bucket, `${models.source.prefix}llm/v3/tokenizer.json`, '{"vocab":{}}', 'application/json');
+    }
     await put(training.source.bucket, `${t}tmp/scratch.txt`, 'to be deleted', 'text/plain');
     await s3.send(new DeleteObjectCommand({ Bucket: training.source.bucket, Key: `${t}tmp/scratch.txt` })); // a delete
 
@@ -121,10 +188,83 @@ async function main(): Promise<number> {
         ? `\nAll ${rows.length} source versions are in the replica, in order, SHA-256 verified.`
         : `\n${bad.length} of ${rows.length} source versions are NOT verified in the replica.`,
     );
-    return bad.length === 0 && rows.length > 0 ? 0 : 1;
+    if (bad.length > 0 || rows.length === 0) return 1;
+    return (await theRestOfTheLoop(policy, stack)) ? 0 : 1;
   } finally {
+    await pg.stop();
     await localAws.stop();
   }
+}
+
+type Handler = (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
+const handlerOf = async (module: string): Promise<Handler> => ((await import(`../functions/${module}.js`)) as { handler: Handler }).handler;
+
+/** Steps 2 to 5 of the demo: RPO and its page, a vector snapshot, a restore test, a region-outage drill. */
+async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack: Awaited<ReturnType<typeof deployLocalStack>>) {
+  const sqs = new SQSClient({ region: stack.region });
+  const pages = async () => {
+    const received: { 'detail-type': string; detail: Record<string, any> }[] = [];
+    for (;;) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.onCallQueueUrl, MaxNumberOfMessages: 10 }));
+      if (Messages.length === 0) return received;
+      for (const m of Messages) {
+        received.push(JSON.parse(m.Body!));
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: stack.onCallQueueUrl, ReceiptHandle: m.ReceiptHandle }));
+      }
+    }
+  };
+  const search = policy.assets.find((a) => a.name === 'product-search-index');
+  if (search?.kind !== 'vector-index') throw new Error('dr-policy.yml has no product-search-index to demonstrate');
+
+  console.log('\n2. Live RPO (measure-rpo), before any vector snapshot');
+  const measure = await handlerOf('measure-rpo');
+  await measure({}, localContext('measure-rpo'));
+  const first = await pages();
+  for (const page of first) {
+    const d = page.detail;
+    console.log(
+      `   PAGE ${page['detail-type']}: ${d.asset} ${d.target} ${d.reason} (target ${d.targetSeconds} s, incident ${d.incidentId})`,
+    );
+  }
+  console.log(`   ${JSON.stringify(first[0], null, 2).replace(/\n/g, '\n   ')}`);
+  await measure({}, localContext('measure-rpo'));
+  const second = await pages();
+  console.log(`   measured again: ${second.length} new pages (one page per incident)`);
+
+  console.log(`\n3. A vector snapshot of ${search.name} (pgvector, ${search.source.dimensions} dimensions)`);
+  const { openVectorStore } = await import('../functions/vectors/open-store.js');
+  const engine = await openVectorStore(search);
+  try {
+    await engine.createIndex(search.source.index, { dimensions: search.source.dimensions, metric: search.source.metric });
+    await engine.write(search.source.index, embeddings(300, search.source.dimensions));
+  } finally {
+    await engine.close();
+  }
+  const snapshot = await (await handlerOf('snapshot-vectors'))({ asset: search.name }, localContext('snapshot-vectors'));
+  console.log(`   snapshot ${snapshot.snapshotId}: ${snapshot.outcome}, ${snapshot.count ?? snapshot.vectors ?? ''} vectors`);
+
+  console.log('\n4. A restore test of eval-sets (verify-restore)');
+  const test = await (await handlerOf('verify-restore'))({ asset: 'eval-sets' }, localContext('verify-restore'));
+  console.log(
+    `   ${test.ok ? 'passed' : `FAILED: ${test.reason}`}; measured RTO ${test.rtoSeconds?.toFixed(3)} s (target ${policy.assets.find((a) => a.name === 'eval-sets')!.rtoTargetSeconds} s)`,
+  );
+
+  const drill = policy.drills.find((d) => d.scenario === 'region-outage');
+  if (!drill) throw new Error('dr-policy.yml has no region-outage drill to demonstrate');
+  console.log(
+    `\n5. A region-outage drill (dr-drill ${drill.name}): everything ${drill.scope.tiers?.join(' and ') ?? drill.scope.assets?.join(', ')} back in ${policy.deployment.region}`,
+  );
+  const run = await (await handlerOf('dr-drill'))({ drill: drill.name }, localContext('dr-drill'));
+  for (const a of run.assets) {
+    const rpo = run.rpoAtStart.find((r: { asset: string }) => r.asset === a.asset);
+    console.log(
+      `   ${a.asset.padEnd(22)} ${a.ok ? 'verified' : 'FAILED  '}  RPO at start ${rpo?.rpoSeconds == null ? '   -' : rpo.rpoSeconds.toFixed(1).padStart(4)} s  RTO ${a.rtoSeconds?.toFixed(2) ?? '-'} s (target ${a.rtoTargetSeconds} s)${a.reason ? `  ${a.reason}` : ''}`,
+    );
+  }
+  console.log(
+    `   drill ${run.drillId}: ${run.state.toUpperCase()}; whole recovery ${run.verdict.rtoSeconds?.toFixed(2) ?? '-'} s (target ${drill.targetMinutes * 60} s); left behind: ${run.cleanup.leftBehind.length}`,
+  );
+  return first.length > 0 && second.length === 0 && snapshot.outcome === 'verified' && test.ok && run.state === 'passed';
 }
 
 function printTable(rows: ReplicaRow[]): void {
