@@ -20,6 +20,9 @@ import { join, resolve } from 'node:path';
 import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { parse, stringify } from 'yaml';
+import type { TargetEventDetail } from '../functions/alerts/target-events.js';
+import type { DrillRun } from '../functions/drills/drill-run.js';
+import type { RestoreTestResult } from '../functions/restore/restore-test.js';
 import { localContext } from './local-aws/event-source-mapping.js';
 import { startPglite, type PgliteServer } from './local-engines/pglite-server.js';
 import {
@@ -196,14 +199,15 @@ async function main(): Promise<number> {
   }
 }
 
-type Handler = (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
-const handlerOf = async (module: string): Promise<Handler> => ((await import(`../functions/${module}.js`)) as { handler: Handler }).handler;
+type Handler<T> = (event: unknown, context: ReturnType<typeof localContext>) => Promise<T>;
+const handlerOf = async <T = unknown>(module: string): Promise<Handler<T>> =>
+  ((await import(`../functions/${module}.js`)) as { handler: Handler<T> }).handler;
 
 /** Steps 2 to 5 of the demo: RPO and its page, a vector snapshot, a restore test, a region-outage drill. */
 async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack: Awaited<ReturnType<typeof deployLocalStack>>) {
   const sqs = new SQSClient({ region: stack.region });
   const pages = async () => {
-    const received: { 'detail-type': string; detail: Record<string, any> }[] = [];
+    const received: { 'detail-type': string; detail: TargetEventDetail }[] = [];
     for (;;) {
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.onCallQueueUrl, MaxNumberOfMessages: 10 }));
       if (Messages.length === 0) return received;
@@ -240,11 +244,13 @@ async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack
   } finally {
     await engine.close();
   }
-  const snapshot = await (await handlerOf('snapshot-vectors'))({ asset: search.name }, localContext('snapshot-vectors'));
-  console.log(`   snapshot ${snapshot.snapshotId}: ${snapshot.outcome}, ${snapshot.count ?? snapshot.vectors ?? ''} vectors`);
+  const snapshot = await (
+    await handlerOf<{ snapshotId: string; outcome: string; count?: number }>('snapshot-vectors')
+  )({ asset: search.name }, localContext('snapshot-vectors'));
+  console.log(`   snapshot ${snapshot.snapshotId}: ${snapshot.outcome}, ${snapshot.count ?? 0} vectors`);
 
   console.log('\n4. A restore test of eval-sets (verify-restore)');
-  const test = await (await handlerOf('verify-restore'))({ asset: 'eval-sets' }, localContext('verify-restore'));
+  const test = await (await handlerOf<RestoreTestResult>('verify-restore'))({ asset: 'eval-sets' }, localContext('verify-restore'));
   console.log(
     `   ${test.ok ? 'passed' : `FAILED: ${test.reason}`}; measured RTO ${test.rtoSeconds?.toFixed(3)} s (target ${policy.assets.find((a) => a.name === 'eval-sets')!.rtoTargetSeconds} s)`,
   );
@@ -254,7 +260,7 @@ async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack
   console.log(
     `\n5. A region-outage drill (dr-drill ${drill.name}): everything ${drill.scope.tiers?.join(' and ') ?? drill.scope.assets?.join(', ')} back in ${policy.deployment.region}`,
   );
-  const run = await (await handlerOf('dr-drill'))({ drill: drill.name }, localContext('dr-drill'));
+  const run = await (await handlerOf<DrillRun>('dr-drill'))({ drill: drill.name }, localContext('dr-drill'));
   for (const a of run.assets) {
     const rpo = run.rpoAtStart.find((r: { asset: string }) => r.asset === a.asset);
     console.log(
@@ -262,7 +268,7 @@ async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack
     );
   }
   console.log(
-    `   drill ${run.drillId}: ${run.state.toUpperCase()}; whole recovery ${run.verdict.rtoSeconds?.toFixed(2) ?? '-'} s (target ${drill.targetMinutes * 60} s); left behind: ${run.cleanup.leftBehind.length}`,
+    `   drill ${run.drillId}: ${run.state.toUpperCase()}; whole recovery ${run.verdict?.rtoSeconds?.toFixed(2) ?? '-'} s (target ${drill.targetMinutes * 60} s); left behind: ${run.cleanup?.leftBehind.length ?? 'unknown'}`,
   );
   return first.length > 0 && second.length === 0 && snapshot.outcome === 'verified' && test.ok && run.state === 'passed';
 }
