@@ -61,11 +61,11 @@ const publishTargetEvents: Json = {
   Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] },
 };
 
-/** measure-rpo reads what it measures, keeps the alert state and publishes target events. */
+/** measure-rpo reads what it measures, keeps the alert state and the incident log, and publishes target events. */
 function measureRpoStatements(): Json[] {
   return [
     readLedgerAndAlertState,
-    ledgerItems('WriteAlertState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['ALERT#*']),
+    ledgerItems('WriteAlertState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['ALERT#*', 'INCIDENT#*']),
     publishTargetEvents,
     deadLetterDepth,
     queueAge,
@@ -293,7 +293,7 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
   const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
   return [
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
-    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'RESTORETEST#*']),
+    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'INCIDENT#*', 'RESTORETEST#*']),
     ledgerItems('ScratchMultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#verify-*']),
     { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
     ...readReplicas(policy),
