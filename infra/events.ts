@@ -6,7 +6,7 @@ import type { Json } from './iam.js';
 /**
  * What triggers the functions: one EventBridge rule per replicated asset routing its S3 events to
  * the replication queue (and the queue policy that lets exactly those rules send), and the
- * schedules of reconcile, snapshot-vectors and verify-restore, one per asset.
+ * schedules of reconcile, snapshot-vectors and verify-restore, one per asset, and the report's.
  */
 
 export function eventRuleResources(policy: Policy): Json {
@@ -79,4 +79,9 @@ export function verifyRestoreEvents(policy: Policy): Json[] {
 /** One schedule per vector-index asset (its `schedule`), so each asset's snapshots run on their own. */
 export function snapshotEvents(policy: Policy): Json[] {
   return vectorAssets(policy).map(({ asset }) => ({ schedule: { rate: [asset.schedule], input: { asset: asset.name } } }));
+}
+
+/** The report's daily schedule (report.schedule); it also runs after each drill and on demand. */
+export function reportEvents(policy: Policy): Json[] {
+  return [{ schedule: { rate: [policy.report.schedule], input: { trigger: 'schedule' } } }];
 }

@@ -1,4 +1,4 @@
-import { replicaKeyFor, replicatedAssets, vectorAssets } from '../functions/policy/assets.js';
+import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
 import type { Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { type Json, functionRole, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
@@ -411,6 +411,20 @@ export function vectorEngineStatements(policy: Policy, sid: string, catalogWrite
   return statements;
 }
 
+/**
+ * report reads the RPO history (CloudWatch GetMetricData, which has no resource-level permissions)
+ * and the ledger table (what measure-rpo reads, restore tests, alert states, incidents, drill
+ * runs), and writes only under the report prefix of its bucket. It changes nothing else.
+ */
+export function reportStatements(policy: Policy): Json[] {
+  const { bucket, prefix } = reportLocation(policy);
+  return [
+    { Sid: 'RpoHistory', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
+    { Sid: 'WriteReport', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(`${bucket}/${prefix}*`) },
+  ];
+}
+
 /** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
 function sourceSecretStatements(policy: Policy): Json[] {
   const secrets = [
@@ -437,6 +451,7 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   restoreData: (policy) => [['restore-data', restoreDataStatements(policy)]],
   restoreVectors: (policy) => [['restore-vectors', restoreVectorsStatements(policy)]],
   verifyRestore: (policy) => [['verify-restore', verifyRestoreStatements(policy)]],
+  report: (policy) => [['report', reportStatements(policy)]],
 };
 
 /** Every function's role, by logical id (`<Function>Role`; backfill runs with ReplicateRole). */

@@ -20,6 +20,7 @@ export const serviceFunctions = {
   restoreData: { name: 'restore-data' },
   restoreVectors: { name: 'restore-vectors' },
   verifyRestore: { name: 'verify-restore' },
+  report: { name: 'report' },
 } as const satisfies Record<string, { name: string; role?: string }>;
 
 export type FunctionKey = keyof typeof serviceFunctions;

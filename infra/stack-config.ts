@@ -2,7 +2,7 @@ import { EVENT_SOURCE } from '../functions/alerts/target-events.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { alarmResources } from './alarms.js';
 import { replicaBucketResources } from './buckets.js';
-import { eventRuleResources, reconcileEvents, snapshotEvents, verifyRestoreEvents } from './events.js';
+import { eventRuleResources, reconcileEvents, reportEvents, snapshotEvents, verifyRestoreEvents } from './events.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 import { functionRoles } from './roles.js';
 import { METRIC_NAMESPACE, SERVICE_NAME, functionSettings } from './service.js';
@@ -41,5 +41,6 @@ export function stackConfig(policyFile: string, stage: string) {
     reconcileEvents: reconcileEvents(policy),
     snapshotEvents: snapshotEvents(policy),
     verifyRestoreEvents: verifyRestoreEvents(policy),
+    reportEvents: reportEvents(policy),
   };
 }

@@ -206,6 +206,7 @@ describe('monitoring in the packaged template', () => {
           { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
           JSON.stringify({ asset }),
         ]),
+        ['cron(0 6 * * ? *)', { 'Fn::GetAtt': ['ReportLambdaFunction', 'Arn'] }, '{"trigger":"schedule"}'],
       ],
     );
   });
@@ -247,6 +248,7 @@ describe('monitoring in the packaged template', () => {
       'RestoreDataRole',
       'RestoreVectorsRole',
       'VerifyRestoreRole',
+      'ReportRole',
     ]) {
       const statements = resource(role).Properties.Policies.flatMap(
         (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
@@ -263,6 +265,7 @@ describe('monitoring in the packaged template', () => {
         'MeasureRpo',
         'Reconcile',
         'Replicate',
+        'Report',
         'RestoreData',
         'RestoreVectors',
         'SnapshotVectors',
@@ -297,6 +300,7 @@ describe('monitoring in the packaged template', () => {
       'MeasureRpoRole',
       'ReconcileRole',
       'ReplicateRole',
+      'ReportRole',
       'RestoreDataRole',
       'RestoreVectorsRole',
       'SnapshotVectorsRole',
@@ -472,6 +476,43 @@ describe('restores and restore tests in the packaged template', () => {
       expect(resource(`${fn}LambdaFunction`).Properties).toMatchObject({ Timeout: 900, Role: { 'Fn::GetAtt': [`${fn}Role`, 'Arn'] } });
       expect(resource(`${fn}ErrorsAlarm`).Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
     }
+  });
+});
+
+describe('the DR report in the packaged template', () => {
+  const statementsOf = (role: string): any[] => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+
+  it('runs daily with its own role, reads metrics and the ledger, and writes only under its prefix', () => {
+    expect(resource('ReportLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-report',
+      Handler: 'functions/report.handler',
+      Role: { 'Fn::GetAtt': ['ReportRole', 'Arn'] },
+      Timeout: 300,
+    });
+    const statements = statementsOf('ReportRole').filter((s) => !['Logs', 'Tracing'].includes(s.Sid));
+    expect(statements).toEqual([
+      { Sid: 'RpoHistory', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+      {
+        Sid: 'ReadLedger',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query', 'dynamodb:GetItem'],
+        Resource: [{ 'Fn::GetAtt': ['LedgerTable', 'Arn'] }, { 'Fn::Sub': '${LedgerTable.Arn}/index/*' }],
+      },
+      {
+        Sid: 'WriteReport',
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-report/*' },
+      },
+    ]);
+    expect(resource('ReportErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
+  });
+
+  it('measure-rpo and verify-restore keep the incident log the report reads', () => {
+    const leading = (role: string, sid: string) =>
+      statementsOf(role).find((s) => s.Sid === sid).Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
+    expect(leading('MeasureRpoRole', 'WriteAlertState')).toContain('INCIDENT#*');
+    expect(leading('VerifyRestoreRole', 'TestState')).toContain('INCIDENT#*');
   });
 });
 

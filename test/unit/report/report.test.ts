@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import { buildReport, incidentsFrom } from '../../../functions/report/build-report.js';
@@ -8,6 +9,7 @@ import { alignedWindow, rpoShare } from '../../../functions/report/rpo-share.js'
 import { renderChart } from '../../../functions/report/svg-chart.js';
 import { PayloadError } from '../../../functions/shared/payload.js';
 import { reportErrors } from '../../support/event-schema.js';
+import { loadEvent } from '../../support/fixtures.js';
 import { reportSources } from '../../support/report-sources.js';
 
 // Pure functions: one fixed clock, and every datum placed relative to it.
@@ -233,5 +235,14 @@ describe('the report payload', () => {
       '1 d 3 h',
       'unknown',
     ]);
+  });
+});
+
+describe('the report samples (events/report/)', () => {
+  it.each(readdirSync('events/report/valid'))('accepts %s', (file) => {
+    expect(() => parseReportRequest(loadEvent(`report/valid/${file}`))).not.toThrow();
+  });
+  it.each(readdirSync('events/report/invalid'))('refuses %s with a PayloadError', (file) => {
+    expect(() => parseReportRequest(loadEvent(`report/invalid/${file}`))).toThrow(PayloadError);
   });
 });
