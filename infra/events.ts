@@ -6,7 +6,7 @@ import type { Json } from './iam.js';
 /**
  * What triggers the functions: one EventBridge rule per replicated asset routing its S3 events to
  * the replication queue (and the queue policy that lets exactly those rules send), and the
- * schedules of reconcile, snapshot-vectors and verify-restore, one per asset.
+ * schedules of reconcile, snapshot-vectors and verify-restore, one per asset, and the report's.
  */
 
 export function eventRuleResources(policy: Policy): Json {
@@ -84,4 +84,9 @@ export function snapshotEvents(policy: Policy): Json[] {
 /** One schedule per drill (its `schedule`), with its name as input: {"drill": "<name>"}. */
 export function drDrillEvents(policy: Policy): Json[] {
   return policy.drills.map((drill) => ({ schedule: { rate: [drill.schedule], input: { drill: drill.name } } }));
+}
+
+/** The report's daily schedule (report.schedule); it also runs after each drill and on demand. */
+export function reportEvents(policy: Policy): Json[] {
+  return [{ schedule: { rate: [policy.report.schedule], input: { trigger: 'schedule' } } }];
 }

@@ -1,8 +1,8 @@
-import { replicaKeyFor, replicatedAssets, vectorAssets } from '../functions/policy/assets.js';
+import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
 import type { Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { type Json, functionRole, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
-import { type RoleOwner, roleLogicalId, roleOwners } from './service.js';
+import { deployedName, type RoleOwner, roleLogicalId, roleOwners } from './service.js';
 
 /**
  * The IAM role of every function, each scoped to what the function does, all built the same way
@@ -61,11 +61,11 @@ const publishTargetEvents: Json = {
   Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] },
 };
 
-/** measure-rpo reads what it measures, keeps the alert state and publishes target events. */
+/** measure-rpo reads what it measures, keeps the alert state and the incident log, and publishes target events. */
 function measureRpoStatements(): Json[] {
   return [
     readLedgerAndAlertState,
-    ledgerItems('WriteAlertState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['ALERT#*']),
+    ledgerItems('WriteAlertState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['ALERT#*', 'INCIDENT#*']),
     publishTargetEvents,
     deadLetterDepth,
     queueAge,
@@ -293,7 +293,7 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
   const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
   return [
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
-    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'RESTORETEST#*']),
+    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'INCIDENT#*', 'RESTORETEST#*']),
     ledgerItems('ScratchMultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#verify-*']),
     { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
     ...readReplicas(policy),
@@ -342,7 +342,18 @@ export function drDrillStatements(policy: Policy): Json[] {
   return [
     invokeItself('drDrill'),
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
-    ledgerItems('DrillState', ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], ['DRILL#*', 'ALERT#*', 'RESTORE#*']),
+    ledgerItems(
+      'DrillState',
+      ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      ['DRILL#*', 'ALERT#*', 'INCIDENT#*', 'RESTORE#*'],
+    ),
+    // A finished drill tells the report to write itself again (asynchronously).
+    {
+      Sid: 'TellTheReport',
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${deployedName('report')}` },
+    },
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
     { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
     ...readReplicas(policy),
@@ -466,6 +477,20 @@ export function vectorEngineStatements(policy: Policy, sid: string, catalogWrite
   return statements;
 }
 
+/**
+ * report reads the RPO history (CloudWatch GetMetricData, which has no resource-level permissions)
+ * and the ledger table (what measure-rpo reads, restore tests, alert states, incidents, drill
+ * runs), and writes only under the report prefix of its bucket. It changes nothing else.
+ */
+export function reportStatements(policy: Policy): Json[] {
+  const { bucket, prefix } = reportLocation(policy);
+  return [
+    { Sid: 'RpoHistory', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
+    { Sid: 'WriteReport', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(`${bucket}/${prefix}*`) },
+  ];
+}
+
 /** Credentials of sources on other endpoints or accounts, read by replicate and reconcile. */
 function sourceSecretStatements(policy: Policy): Json[] {
   const secrets = [
@@ -493,6 +518,7 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   restoreVectors: (policy) => [['restore-vectors', restoreVectorsStatements(policy)]],
   verifyRestore: (policy) => [['verify-restore', verifyRestoreStatements(policy)]],
   drDrill: (policy) => [['dr-drill', drDrillStatements(policy)]],
+  report: (policy) => [['report', reportStatements(policy)]],
 };
 
 /** Every function's role, by logical id (`<Function>Role`; backfill runs with ReplicateRole). */

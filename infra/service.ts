@@ -21,6 +21,7 @@ export const serviceFunctions = {
   restoreVectors: { name: 'restore-vectors' },
   verifyRestore: { name: 'verify-restore' },
   drDrill: { name: 'dr-drill' },
+  report: { name: 'report' },
 } as const satisfies Record<string, { name: string; role?: string }>;
 
 export type FunctionKey = keyof typeof serviceFunctions;

@@ -2,7 +2,7 @@ import { EVENT_SOURCE } from '../functions/alerts/target-events.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { alarmResources } from './alarms.js';
 import { replicaBucketResources } from './buckets.js';
-import { drDrillEvents, eventRuleResources, reconcileEvents, snapshotEvents, verifyRestoreEvents } from './events.js';
+import { drDrillEvents, eventRuleResources, reconcileEvents, reportEvents, snapshotEvents, verifyRestoreEvents } from './events.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 import { functionRoles } from './roles.js';
 import { METRIC_NAMESPACE, SERVICE_NAME, functionSettings } from './service.js';
@@ -42,5 +42,6 @@ export function stackConfig(policyFile: string, stage: string) {
     snapshotEvents: snapshotEvents(policy),
     verifyRestoreEvents: verifyRestoreEvents(policy),
     drDrillEvents: drDrillEvents(policy),
+    reportEvents: reportEvents(policy),
   };
 }

@@ -1,4 +1,5 @@
 import type { AlertStateStore } from './alert-state.js';
+import type { IncidentLog } from './incident-log.js';
 import { type TargetCheck, type TargetEvent, type TargetEventPublisher, targetEvent } from './target-events.js';
 
 export interface AlertDeps {
@@ -6,13 +7,16 @@ export interface AlertDeps {
   publisher: TargetEventPublisher;
   /** Time back under target before Recovered is sent, so an RPO hovering at its target pages once. */
   recoverySeconds?: number;
+  /** Where published events are kept for the DR report's incident history (none: not kept). */
+  incidents?: IncidentLog;
 }
 
 /**
  * Compares one check of a target (the RPO, or a restore test's RTO) with its alert state (one per
  * asset and target) and publishes at most one event per transition: Missed when it goes over
  * target, Recovered when it has been back under target for `recoverySeconds`. Nothing while the
- * state holds. Returns the events published by this call.
+ * state holds. Every published event is also recorded in `incidents`, when given. Returns the
+ * events published by this call.
  */
 export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<TargetEvent[]> {
   if (m.status === 'not-measured') return [];
@@ -22,6 +26,7 @@ export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<Ta
   if (current?.unsent) {
     // A previous run changed the state but died before publishing: publish it now.
     await deps.publisher.publish(current.unsent);
+    await deps.incidents?.record(current.unsent);
     await deps.store.markSent(m.asset, current.revision, m.measuredAt, m.target);
     published.push(current.unsent);
     current = { ...current, unsent: undefined };
@@ -61,6 +66,9 @@ export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<Ta
   );
   if (!won) return published;
   await deps.publisher.publish(event);
+  // After the page (a failing log never delays it), before markSent: if the record fails, the next
+  // run re-sends the event and records it again (at-least-once, as after a crash here).
+  await deps.incidents?.record(event);
   await deps.store.markSent(m.asset, revision, m.measuredAt, m.target);
   published.push(event);
   return published;

@@ -1,5 +1,6 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
+import { DynamoIncidentLog } from '../alerts/dynamo-incident-log.js';
 import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
@@ -65,6 +66,7 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
       alerts: {
         store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
         publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
+        incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
       },
       continuation: new LambdaSelfContinuation(lambda, functionName),
       ...(config.DR_REPORT_FUNCTION && {
@@ -73,7 +75,7 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
             new InvokeCommand({
               FunctionName: config.DR_REPORT_FUNCTION,
               InvocationType: 'Event',
-              Payload: JSON.stringify({ after: { drill, drillId } }),
+              Payload: JSON.stringify({ trigger: 'drill', drill, drillId }),
             }),
           );
         },

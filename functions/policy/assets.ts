@@ -21,3 +21,8 @@ export function replicaKeyFor(asset: ObjectAsset, sourceKey: string): string {
 export function vectorAssets(policy: Policy): { asset: VectorAsset; path: string }[] {
   return policy.assets.flatMap((asset, i) => (asset.kind === 'vector-index' ? [{ asset, path: `assets[${i}]` }] : []));
 }
+
+/** Where the DR report is written: report.bucket, or the first asset's replica bucket (docs/report.md). */
+export function reportLocation(policy: Policy): { bucket: string; prefix: string } {
+  return { bucket: policy.report.bucket ?? policy.assets[0]!.replica.bucket, prefix: policy.report.prefix };
+}

@@ -247,6 +247,17 @@ const policyShape = z.strictObject({
   assets: z.array(assetSchema).min(1),
   /** DR drills (docs/policy.md#drills): validated here; run by the dr-drill function. */
   drills: z.array(drillSchema).default([]),
+  /** The DR report (docs/report.md): where the report function writes it, and when it runs. */
+  report: z
+    .strictObject({
+      /** A replica bucket of the policy (the stack owns it, in the DR region); default: the first asset's. */
+      bucket: bucketName.optional(),
+      /** Everything the report writes is under this prefix (not empty: the report never writes over a replica). */
+      prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').default('_dr-report/'),
+      /** When the report is written besides after each drill and on demand. */
+      schedule: scheduleExpression.default('cron(0 6 * * ? *)'),
+    })
+    .prefault({}),
 });
 
 type PolicyShape = z.infer<typeof policyShape>;
@@ -440,6 +451,27 @@ const drillsStayInTheirWorkspace: PolicyRule = (policy, ctx) => {
   });
 };
 
+/** The report goes into a replica bucket (one the stack writes, in the DR region), beside the assets' replicas. */
+const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
+  const { bucket, prefix } = policy.report;
+  if (bucket !== undefined && !policy.assets.some((a) => a.replica.bucket === bucket)) {
+    issue(ctx, ['report', 'bucket'], `"${bucket}" is not a replica bucket of the policy: the report is written into one the stack owns`);
+    return;
+  }
+  const into = bucket ?? policy.assets[0]?.replica.bucket;
+  const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
+  const overlapping = policy.assets.find((a) => {
+    const p = replicaPrefix(a);
+    return a.replica.bucket === into && p !== '' && (p.startsWith(prefix) || prefix.startsWith(p));
+  });
+  if (overlapping)
+    issue(
+      ctx,
+      ['report', 'prefix'],
+      `"${prefix}" overlaps the replica prefix of asset ${overlapping.name} in ${into}: choose another prefix`,
+    );
+};
+
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,
   replicasInDeploymentRegion,
@@ -448,6 +480,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   vectorSourcesReachable,
   objectSourcesDistinct,
   drillsStayInTheirWorkspace,
+  reportBesideTheReplicas,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { RestoreTestResult } from './restore-test.js';
 import type { RestoreTestLog } from './restore-tests.js';
 
@@ -14,5 +14,24 @@ export class DynamoRestoreTestLog implements RestoreTestLog {
     await this.db.send(
       new PutCommand({ TableName: this.table, Item: { pk: `RESTORETEST#${result.asset}`, sk: result.startedAt, result, expireAfter } }),
     );
+  }
+
+  /** The asset's results of tests started at or after `since`, oldest first (the DR report's RTO history). */
+  async since(asset: string, since: Date): Promise<RestoreTestResult[]> {
+    const results: RestoreTestResult[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk >= :since',
+          ExpressionAttributeValues: { ':pk': `RESTORETEST#${asset}`, ':since': since.toISOString() },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) results.push(item.result as RestoreTestResult);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return results;
   }
 }

@@ -1,4 +1,5 @@
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
+import { DynamoIncidentLog } from '../alerts/dynamo-incident-log.js';
 import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
@@ -27,6 +28,7 @@ export function createRestoreTester(config: VerifyConfig, now: () => Date = () =
   const alerts = {
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
     publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
+    incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
   };
   return {
     policy,

@@ -1,4 +1,5 @@
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
+import { DynamoIncidentLog } from '../alerts/dynamo-incident-log.js';
 import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
@@ -18,6 +19,7 @@ export function createMonitorDeps(config: MonitorConfig, now: () => Date = () =>
     ledger: new DynamoLedger(db, config.LEDGER_TABLE),
     store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
     publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
+    incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
     snapshots: recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE)),
     deadLetters: new SqsDeadLetterQueue(sqsClient(), config.DEAD_LETTER_QUEUE_URL),
     queueAge: new CloudWatchQueueAge(cloudWatchClient(), config.REPLICATION_QUEUE_URL.split('/').at(-1)!),

@@ -62,6 +62,7 @@ beforeAll(async () => {
     'verify-restore': import('../../functions/verify-restore.js'),
     reconcile: import('../../functions/reconcile.js'),
     backfill: import('../../functions/backfill.js'),
+    report: import('../../functions/report.js'),
   };
   for (const [name, module] of Object.entries(modules)) handlers[name] = (await module).handler as unknown as Handler;
 }, 120_000);
@@ -93,6 +94,7 @@ describe('errors quote a bounded part of what they were given (local AWS)', () =
     ['snapshot-vectors', { asset: 'docs' }],
     ['verify-restore', { asset: 'training' }],
     ['status', {}],
+    ['report', {}],
   ])('%s refuses a 1 MB unknown field name, quoting 100 characters of it and its length', async (name, payload) => {
     const message = await refusal(name, { ...payload, [huge]: true });
     expect(message.startsWith(`payload: unknown field ${quoted}`)).toBe(true);

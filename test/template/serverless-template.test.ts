@@ -208,6 +208,7 @@ describe('monitoring in the packaged template', () => {
         ]),
         ['cron(0 6 1 1,4,7,10 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"quarterly-region-outage"}'],
         ['cron(0 6 15 11 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"annual-model-regression"}'],
+        ['cron(0 6 * * ? *)', { 'Fn::GetAtt': ['ReportLambdaFunction', 'Arn'] }, '{"trigger":"schedule"}'],
       ],
     );
   });
@@ -250,6 +251,7 @@ describe('monitoring in the packaged template', () => {
       'RestoreVectorsRole',
       'VerifyRestoreRole',
       'DrDrillRole',
+      'ReportRole',
     ]) {
       const statements = resource(role).Properties.Policies.flatMap(
         (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
@@ -267,6 +269,7 @@ describe('monitoring in the packaged template', () => {
         'MeasureRpo',
         'Reconcile',
         'Replicate',
+        'Report',
         'RestoreData',
         'RestoreVectors',
         'SnapshotVectors',
@@ -302,6 +305,7 @@ describe('monitoring in the packaged template', () => {
       'MeasureRpoRole',
       'ReconcileRole',
       'ReplicateRole',
+      'ReportRole',
       'RestoreDataRole',
       'RestoreVectorsRole',
       'SnapshotVectorsRole',
@@ -504,9 +508,52 @@ describe('restores and restore tests in the packaged template', () => {
     expect(resource('DrDrillLambdaFunction').Properties).toMatchObject({
       Timeout: 900,
       Role: { 'Fn::GetAtt': ['DrDrillRole', 'Arn'] },
-      Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' } } },
+      Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' }, DR_REPORT_FUNCTION: 'ai-data-dr-test-report' } },
     });
+    // After a drill, it may invoke the report (and itself), nothing else.
+    const invokes = statements.filter((s) => [s.Action].flat().includes('lambda:InvokeFunction')).map((s) => s.Resource['Fn::Sub']);
+    expect(invokes).toEqual([
+      'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dr-drill',
+      'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-report',
+    ]);
     expect(resource('DrDrillErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
+  });
+});
+
+describe('the DR report in the packaged template', () => {
+  const statementsOf = (role: string): any[] => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+
+  it('runs daily with its own role, reads metrics and the ledger, and writes only under its prefix', () => {
+    expect(resource('ReportLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-report',
+      Handler: 'functions/report.handler',
+      Role: { 'Fn::GetAtt': ['ReportRole', 'Arn'] },
+      Timeout: 300,
+    });
+    const statements = statementsOf('ReportRole').filter((s) => !['Logs', 'Tracing'].includes(s.Sid));
+    expect(statements).toEqual([
+      { Sid: 'RpoHistory', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+      {
+        Sid: 'ReadLedger',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query', 'dynamodb:GetItem'],
+        Resource: [{ 'Fn::GetAtt': ['LedgerTable', 'Arn'] }, { 'Fn::Sub': '${LedgerTable.Arn}/index/*' }],
+      },
+      {
+        Sid: 'WriteReport',
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-report/*' },
+      },
+    ]);
+    expect(resource('ReportErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
+  });
+
+  it('measure-rpo and verify-restore keep the incident log the report reads', () => {
+    const leading = (role: string, sid: string) =>
+      statementsOf(role).find((s) => s.Sid === sid).Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
+    expect(leading('MeasureRpoRole', 'WriteAlertState')).toContain('INCIDENT#*');
+    expect(leading('VerifyRestoreRole', 'TestState')).toContain('INCIDENT#*');
   });
 });
 

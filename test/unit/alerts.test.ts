@@ -107,6 +107,24 @@ describe('evaluateTarget: one page per incident', () => {
     expect(sent[0]!.detail.measuredAt).toBe('2026-11-26T14:01:00.000Z');
   });
 
+  it('records every published event in the incident log, once per event, even when a publish failed first', async () => {
+    const recorded = new Map<string, TargetEvent>();
+    const incidents = {
+      record: async (e: TargetEvent) => void recorded.set(`${e.detail.asset}|${e.detail.measuredAt}#${e.detailType}`, e),
+      since: async () => [...recorded.values()],
+    };
+    failNextPublish = true;
+    await expect(evaluateTarget({ ...deps(), incidents }, measurement(1000, '2026-11-26T14:01:00.000Z'))).rejects.toThrow(/unavailable/);
+    expect(recorded.size).toBe(0);
+    await evaluateTarget({ ...deps(), incidents }, measurement(1060, '2026-11-26T14:02:00.000Z'));
+    await evaluateTarget({ ...deps(), incidents }, measurement(0, '2026-11-26T14:03:00.000Z'));
+    expect([...recorded.keys()]).toEqual([
+      'eval-sets|2026-11-26T14:01:00.000Z#DR Target Missed',
+      'eval-sets|2026-11-26T14:03:00.000Z#DR Target Recovered',
+    ]);
+    expect([...recorded.values()]).toEqual(sent);
+  });
+
   it('two runs racing on the same transition page once', async () => {
     const m = measurement(1000, '2026-11-26T14:01:00.000Z');
     await Promise.all([evaluateTarget(deps(), m), evaluateTarget(deps(), m)]);

@@ -21,6 +21,7 @@ const allowed: Record<string, readonly string[]> = {
   rpo: ['shared', 'policy', 'ledger', 'alerts', 'vectors'],
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
   drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore'],
+  report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills'],
 };
 
 /** Relative imports (static, re-exports and dynamic) of one file, resolved to paths. */

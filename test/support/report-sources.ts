@@ -1,0 +1,144 @@
+import type { AlertState } from '../../functions/alerts/alert-state.js';
+import { type TargetEvent, targetEvent } from '../../functions/alerts/target-events.js';
+import type { DrillRun } from '../../functions/drills/drill-run.js';
+import { loadPolicyFile } from '../../functions/policy/load.js';
+import { type Asset, drillAssets, type Policy } from '../../functions/policy/schema.js';
+import type { ReportSources } from '../../functions/report/build-report.js';
+import type { RpoDatapoint } from '../../functions/report/rpo-share.js';
+import type { RestoreTestResult } from '../../functions/restore/restore-test.js';
+import { lagStats } from '../../functions/rpo/percentiles.js';
+
+/**
+ * In-memory sources for the DR report, every record placed relative to `now` (never today's date
+ * mixed with a fixed one): per asset a 5-minute and a 1-hour RPO history (every 24th period over
+ * target, a gap of six hours two days ago), three restore tests (the second failed), an RPO
+ * incident of eval-sets that recovered after 50 minutes, and one passed region-outage drill.
+ */
+export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-policy.yml')): ReportSources & { policy: Policy } {
+  const at = (msAgo: number) => new Date(now.getTime() - msAgo);
+  const iso = (msAgo: number) => at(msAgo).toISOString();
+  const H = 3_600_000;
+  const D = 24 * H;
+
+  const history = (asset: Asset, window: { start: Date; end: Date }, periodSeconds: number): RpoDatapoint[] => {
+    const points: RpoDatapoint[] = [];
+    const gapFrom = now.getTime() - 2 * D - 6 * H;
+    const gapTo = now.getTime() - 2 * D;
+    for (let t = window.start.getTime(), i = 0; t < window.end.getTime(); t += periodSeconds * 1000, i++) {
+      if (t >= gapFrom && t < gapTo) continue;
+      points.push({ at: new Date(t), maxSeconds: i % 24 === 5 ? asset.rpoTargetSeconds * 1.5 : asset.rpoTargetSeconds * 0.2 });
+    }
+    return points;
+  };
+
+  const test = (asset: Asset, daysAgo: number, ok: boolean, rtoSeconds: number): RestoreTestResult => ({
+    asset: asset.name,
+    kind: asset.kind === 'vector-index' ? 'vectors' : 'data',
+    ok,
+    ...(!ok && { reason: 'sha256 mismatch on <train/x.jsonl>' }),
+    startedAt: iso(daysAgo * D + 60_000),
+    finishedAt: iso(daysAgo * D),
+    restoreMs: 1000,
+    restored: 10,
+    assetTotal: 100,
+    rtoSeconds,
+    checks: {},
+  });
+
+  const evals = policy.assets.find((a) => a.name === 'eval-sets');
+  const incidentEvents: TargetEvent[] = [];
+  if (evals) {
+    const check = (status: 'missed' | 'ok', msAgo: number, actual: number) => ({
+      asset: evals.name,
+      kind: evals.kind,
+      tier: evals.tier,
+      target: 'rpo' as const,
+      targetSeconds: evals.rpoTargetSeconds,
+      actualSeconds: actual,
+      status,
+      pendingObjects: 1,
+      failedObjects: 0,
+      oldestChange: null,
+      measuredAt: iso(msAgo),
+    });
+    const missedSince = iso(5 * D);
+    incidentEvents.push(
+      targetEvent('DR Target Missed', check('missed', 5 * D, 1200), missedSince),
+      targetEvent('DR Target Recovered', check('ok', 5 * D - 50 * 60_000, 0), missedSince),
+    );
+  }
+
+  const outage = policy.drills.find((d) => d.scenario === 'region-outage');
+  const runs: DrillRun[] = [];
+  if (outage) {
+    const scope = drillAssets(policy, outage);
+    const startedAt = iso(10 * D);
+    const rto = (i: number) => 600 + i * 300;
+    runs.push({
+      drill: outage.name,
+      drillId: `${startedAt}-r1`,
+      scenario: outage.scenario,
+      state: 'passed',
+      phase: 'finished',
+      startedAt,
+      finishedAt: iso(10 * D - 2 * H),
+      definition: outage,
+      rpoAtStart: scope.map((a) => ({
+        asset: a.name,
+        rpoSeconds: 30,
+        rpoTargetSeconds: a.rpoTargetSeconds,
+        status: 'ok',
+        pendingObjects: 0,
+      })),
+      assets: scope.map((a, i) => ({
+        asset: a.name,
+        kind: a.kind,
+        tier: a.tier,
+        step: 'done',
+        restoreIds: [],
+        checks: {},
+        rtoSeconds: rto(i),
+        rtoTargetSeconds: a.rtoTargetSeconds,
+        ok: true,
+      })),
+      created: [],
+      verdict: {
+        ok: true,
+        rtoSeconds: rto(scope.length - 1),
+        targetSeconds: outage.targetMinutes * 60,
+        targets: [],
+        reasons: [],
+      },
+      invocations: 1,
+    });
+  }
+
+  return {
+    policy,
+    rpoHistory: { maxPerPeriod: async (asset, window, period) => history(asset, window, period) },
+    measure: async (asset, when) => ({
+      asset: asset.name,
+      kind: asset.kind,
+      tier: asset.tier,
+      rpoTargetSeconds: asset.rpoTargetSeconds,
+      rpoSeconds: asset.rpoTargetSeconds * 0.1,
+      status: 'ok',
+      pendingObjects: 0,
+      pendingBytes: 0,
+      failedObjects: 0,
+      lag: lagStats([]),
+      lagValues: [],
+      ...(asset.kind === 'vector-index' ? { newestSnapshotAt: iso(H) } : { lastReplicatedAt: iso(120_000) }),
+      measuredAt: when.toISOString(),
+    }),
+    restoreTests: {
+      since: async (name) => {
+        const asset = policy.assets.find((a) => a.name === name)!;
+        return [test(asset, 3, true, 1200), test(asset, 2, false, 4000), test(asset, 1, true, 900)];
+      },
+    },
+    incidents: { since: async (name) => (name === 'eval-sets' ? incidentEvents : []) },
+    alertStates: { get: async (): Promise<AlertState | undefined> => undefined },
+    drills: { runs: async (name) => runs.filter((r) => r.drill === name) },
+  };
+}

@@ -1,0 +1,248 @@
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadPolicyFile } from '../../../functions/policy/load.js';
+import { buildReport, incidentsFrom } from '../../../functions/report/build-report.js';
+import { escapeHtml, formatDuration, formatShare } from '../../../functions/report/format.js';
+import { renderPage } from '../../../functions/report/render-page.js';
+import { parseReportRequest } from '../../../functions/report/report-request.js';
+import { alignedWindow, rpoShare } from '../../../functions/report/rpo-share.js';
+import { renderChart } from '../../../functions/report/svg-chart.js';
+import { PayloadError } from '../../../functions/shared/payload.js';
+import { reportErrors } from '../../support/event-schema.js';
+import { loadEvent } from '../../support/fixtures.js';
+import { reportSources } from '../../support/report-sources.js';
+
+// Pure functions: one fixed clock, and every datum placed relative to it.
+const now = new Date('2026-03-01T12:34:56.000Z');
+const H = 3_600_000;
+
+describe('share of time within the RPO target', () => {
+  const window = alignedWindow(now, 1, 3600); // 24 one-hour periods ending at 12:00
+  const at = (hour: number) => new Date(window.start.getTime() + hour * H);
+
+  it('aligns the window to whole periods before now', () => {
+    expect(window).toEqual({ start: new Date('2026-02-28T12:00:00.000Z'), end: new Date('2026-03-01T12:00:00.000Z') });
+  });
+
+  it('counts a period within at or under the target, over above it, and a missing period against', () => {
+    // Prepare: 24 periods; 20 at or under 900 s, 2 over, 2 without a datapoint.
+    const points = Array.from({ length: 24 }, (_, h) => ({ at: at(h), maxSeconds: h === 3 || h === 4 ? 901 : h === 0 ? 900 : 10 })).filter(
+      (_, h) => h !== 10 && h !== 11,
+    );
+    // Act
+    const share = rpoShare(points, window, 3600, 900);
+    // Assess
+    expect(share).toEqual({
+      periodSeconds: 3600,
+      periods: 24,
+      within: 20,
+      over: 2,
+      missing: 2,
+      withinTarget: 20 / 24,
+      measured: 22 / 24,
+      withinWhenMeasured: 20 / 22,
+    });
+  });
+
+  it('ignores datapoints outside the window and keeps the highest of two in one period', () => {
+    const share = rpoShare(
+      [
+        { at: new Date(window.start.getTime() - 1), maxSeconds: 5000 },
+        { at: window.end, maxSeconds: 5000 },
+        { at: at(2), maxSeconds: 10 },
+        { at: new Date(at(2).getTime() + 60_000), maxSeconds: 5000 },
+      ],
+      window,
+      3600,
+      900,
+    );
+    expect(share).toMatchObject({ within: 0, over: 1, missing: 23, withinTarget: 0, withinWhenMeasured: 0 });
+  });
+
+  it('a window without any datapoint has no share (not 0 %, not 100 %)', () => {
+    expect(rpoShare([], window, 3600, 900)).toMatchObject({ withinTarget: null, measured: 0, withinWhenMeasured: null, missing: 24 });
+    expect(formatShare(null)).toBe('no data');
+  });
+
+  it('never rounds a share up to 100 %', () => {
+    expect(formatShare(0.99996)).toBe('99.9 %');
+    expect(formatShare(1)).toBe('100.0 %');
+    expect(formatShare(0)).toBe('0.0 %');
+  });
+});
+
+describe('the SVG chart', () => {
+  const from = now.getTime() - 24 * H;
+  const to = now.getTime();
+
+  it('draws a step line, broken where periods are missing, and the target', () => {
+    const points = [0, 1, 2, 5, 6].map((h) => ({ at: from + h * H, seconds: 100 * (h + 1) }));
+    const svg = renderChart({ title: 'rpo', style: 'step', points, periodMs: H, from, to, targetSeconds: 900 });
+    const d = /<path class="series" d="([^"]+)"/.exec(svg)?.[1] ?? '';
+    expect(d).toMatch(/^M[\d.]+ [\d.]+H[\d.]+V/);
+    expect(d.match(/M/g)).toHaveLength(2); // the gap of hours 3-4 starts a second subpath
+    expect(svg).toContain('class="target"');
+    expect(svg).toContain('target 15 min');
+  });
+
+  it('draws RTO points joined by a line, failed ones marked', () => {
+    const svg = renderChart({
+      title: 'rto',
+      style: 'points',
+      points: [
+        { at: from + H, seconds: 60 },
+        { at: from + 2 * H, seconds: 120, failed: true },
+      ],
+      from,
+      to,
+      targetSeconds: 600,
+    });
+    expect(/<path class="series" d="M[\d.]+ [\d.]+L[\d.]+ [\d.]+"/.test(svg)).toBe(true);
+    expect(svg.match(/<circle/g)).toHaveLength(2);
+    expect(svg).toContain('class="point failed"');
+  });
+
+  it('escapes its title, and says when there is nothing to draw', () => {
+    const svg = renderChart({ title: '<b>&"x"</b>', style: 'step', points: [], from, to, targetSeconds: 60 });
+    expect(svg).toContain('&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;');
+    expect(svg).not.toContain('<b>');
+    expect(svg).not.toContain('class="series"');
+    expect(svg).toContain('no data in this window');
+  });
+});
+
+describe('the DR report', () => {
+  it('is valid against its schema, with the numbers its sources give', async () => {
+    const report = await buildReport(reportSources(now), now, { kind: 'on-demand' });
+    expect(reportErrors(report)).toEqual([]);
+    const evals = report.assets.find((a) => a.name === 'eval-sets')!;
+    expect(evals.rpo).toEqual({ nowSeconds: 90, targetSeconds: 900, status: 'ok' });
+    expect(evals.restoreTests).toMatchObject({ count: 3, passed: 2, passRate: 2 / 3, last: { ok: true } });
+    expect(evals.incidents).toEqual([
+      expect.objectContaining({ target: 'rpo', ongoing: false, durationSeconds: 3000, missedAt: '2026-02-24T12:34:56.000Z' }),
+    ]);
+    // 30 days of 5-minute periods: 8640; six hours missing, every 24th over target.
+    const short = evals.withinRpoTarget.short;
+    expect(short).toMatchObject({ periodSeconds: 300, periods: 8640, missing: 72 });
+    expect(short.within + short.over + short.missing).toBe(8640);
+    expect(evals.withinRpoTarget.long).toMatchObject({ periodSeconds: 3600, periods: 2160, missing: 6 });
+    // RTO history: three restore tests and the drill, oldest first; the latest is the newest test.
+    expect(evals.rto.history.map((p) => p.source)).toEqual(['drill', 'restore-test', 'restore-test', 'restore-test']);
+    expect(evals.rto).toMatchObject({ latestSeconds: 900, targetSeconds: 14400 });
+  });
+
+  it('says yes at the top when the last region-outage drill passed and every RPO is within target', async () => {
+    const report = await buildReport(reportSources(now), now, { kind: 'schedule' });
+    expect(report.headline).toMatchObject({
+      verdict: 'yes',
+      drill: { name: 'quarterly-region-outage', passed: true, targetSeconds: 14400 },
+      assetsOverRpo: [],
+    });
+    expect(report.headline.text).toMatch(
+      /^Yes: we could recover from a region outage now in about 25 min against a target of 4 h, as measured by drill quarterly-region-outage/,
+    );
+  });
+
+  it('says at risk when an asset is over its RPO target now, and unknown without a drill', async () => {
+    const sources = reportSources(now);
+    const measure = sources.measure;
+    sources.measure = async (asset, at) => {
+      const m = await measure(asset, at);
+      return asset.name === 'eval-sets' ? { ...m, rpoSeconds: 1800, status: 'missed', reason: 'rpo-over-target' } : m;
+    };
+    const risky = await buildReport(sources, now, { kind: 'on-demand' });
+    expect(risky.headline).toMatchObject({ verdict: 'at-risk', assetsOverRpo: ['eval-sets'], worstRpo: { asset: 'eval-sets' } });
+    expect(risky.headline.text).toContain('eval-sets (30 min of 15 min) is over the RPO target now');
+
+    sources.drills = { runs: async () => [] };
+    const unknown = await buildReport(sources, now, { kind: 'on-demand' });
+    expect(unknown.headline.verdict).toBe('unknown');
+  });
+
+  it('says no when the last region-outage drill failed', async () => {
+    const sources = reportSources(now);
+    const runs = sources.drills.runs;
+    sources.drills = {
+      runs: async (name, limit) =>
+        (await runs(name, limit)).map((r) => ({
+          ...r,
+          state: 'failed' as const,
+          verdict: { ...r.verdict!, ok: false, reasons: ['eval-sets: sha256 mismatch'] },
+        })),
+    };
+    const report = await buildReport(sources, now, { kind: 'on-demand' });
+    expect(report.headline.verdict).toBe('no');
+    expect(report.headline.text).toContain('failed (eval-sets: sha256 mismatch)');
+  });
+
+  it('pairs Missed and Recovered into incidents; an ongoing one from the alert state lasts until now', () => {
+    const state = { asset: 'x', target: 'rto' as const, state: 'missed' as const, revision: 3, missedSince: '2026-03-01T10:34:56.000Z' };
+    expect(incidentsFrom('x', [], [state], now)).toEqual([
+      {
+        incidentId: 'x:rto:2026-03-01T10:34:56.000Z',
+        target: 'rto',
+        missedAt: state.missedSince,
+        recoveredAt: null,
+        ongoing: true,
+        durationSeconds: 7200,
+        reason: 'missed',
+      },
+    ]);
+  });
+
+  it('the page escapes every name and text it shows, and loads nothing from outside', async () => {
+    const policy = loadPolicyFile('dr-policy.yml');
+    policy.assets[0]!.description = '<script>alert("x")</script> & <img src=x>';
+    const sources = reportSources(now, policy);
+    const restoreTests = sources.restoreTests;
+    sources.restoreTests = {
+      since: async (name, since) => (await restoreTests.since(name, since)).map((t) => ({ ...t, reason: '<i>"bad"</i>' })),
+    };
+    const html = renderPage(await buildReport(sources, now, { kind: 'drill', drill: 'quarterly-region-outage', drillId: '<id>' }));
+    expect(html).not.toMatch(/<script|<img|<i>/);
+    expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img src=x&gt;');
+    expect(html).toContain('after drill quarterly-region-outage &lt;id&gt;');
+    expect(html).not.toMatch(/\b(src|href)="(https?:)?\/\//);
+    expect(html).toContain("default-src 'none'");
+    expect(escapeHtml(`'`)).toBe('&#39;');
+  });
+});
+
+describe('the report payload', () => {
+  it('takes {}, the schedule and a drill; refuses anything else with a PayloadError naming the field', () => {
+    expect(parseReportRequest({})).toEqual({ kind: 'on-demand' });
+    expect(parseReportRequest(undefined)).toEqual({ kind: 'on-demand' });
+    expect(parseReportRequest({ trigger: 'schedule' })).toEqual({ kind: 'schedule' });
+    expect(parseReportRequest({ trigger: 'drill', drill: 'quarterly-region-outage', drillId: 'abc' })).toEqual({
+      kind: 'drill',
+      drill: 'quarterly-region-outage',
+      drillId: 'abc',
+    });
+    expect(() => parseReportRequest({ window: 7 })).toThrow(PayloadError);
+    expect(() => parseReportRequest({ window: 7 })).toThrow(/unknown field "window"/);
+    expect(() => parseReportRequest({ drill: 'x' })).toThrow(/drill: drill and drillId are given only with "trigger": "drill"/);
+  });
+
+  it('formats durations as people read them', () => {
+    expect([0, 42, 60, 900, 3600, 4320, 86_400, 97_200, null].map(formatDuration)).toEqual([
+      '0 s',
+      '42 s',
+      '1 min',
+      '15 min',
+      '1 h',
+      '1 h 12 min',
+      '1 d',
+      '1 d 3 h',
+      'unknown',
+    ]);
+  });
+});
+
+describe('the report samples (events/report/)', () => {
+  it.each(readdirSync('events/report/valid'))('accepts %s', (file) => {
+    expect(() => parseReportRequest(loadEvent(`report/valid/${file}`))).not.toThrow();
+  });
+  it.each(readdirSync('events/report/invalid'))('refuses %s with a PayloadError', (file) => {
+    expect(() => parseReportRequest(loadEvent(`report/invalid/${file}`))).toThrow(PayloadError);
+  });
+});
