@@ -1,7 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { parseDrillCall } from './drills/drill-request.js';
-import { runDrill } from './drills/run-drill.js';
+import { resumeDrills, runDrill } from './drills/run-drill.js';
 import { createDrillRunner } from './drills/runtime.js';
 import { parseDrillConfig } from './shared/config.js';
 import { logger, metrics, lambdaHandler } from './shared/observability.js';
@@ -12,8 +12,9 @@ const runner = createDrillRunner(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'dr-
 
 /**
  * DR drills (docs/drills.md, events/dr-drill/): {"drill"} runs one (its schedule sends this; the
- * function continues itself with {"drill", "continuation": true}); {"drill", "drillId"} returns a
- * run's record, {"drill", "history": true} the drill's runs.
+ * function continues itself with {"drill", "drillId", "continuation": true}); {"drill", "drillId"}
+ * returns a run's record, {"drill", "history": true} the drill's runs; {"resume": true} (every 15
+ * minutes) continues runs whose invocation died.
  */
 export const handler = lambdaHandler(
   async (event: unknown, context: Context) => {
@@ -24,11 +25,15 @@ export const handler = lambdaHandler(
       return run;
     }
     if (call.kind === 'history') return { drill: call.drill.name, runs: await runner.store.runs(call.drill.name, call.limit) };
+    const deps = runner.depsFor(() => context.getRemainingTimeInMillis());
+    if (call.kind === 'resume') {
+      const resumed = await resumeDrills(deps);
+      return {
+        resumed: resumed.map(({ run, busy }) => ({ drill: run.drill, drillId: run.drillId, state: run.state, phase: run.phase, busy })),
+      };
+    }
 
-    const { run, busy, events } = await runDrill(
-      runner.depsFor(() => context.getRemainingTimeInMillis()),
-      call.drill,
-    );
+    const { run, busy, events } = await runDrill(deps, call.drill, call.kind === 'continue' ? call.drillId : undefined);
     const fields = { drill: run.drill, drillId: run.drillId, phase: run.phase, state: run.state };
     if (busy) logger.info('drill is running in another invocation', fields);
     else if (run.state === 'running') logger.info('drill continues in a new invocation', fields);

@@ -81,9 +81,16 @@ export function snapshotEvents(policy: Policy): Json[] {
   return vectorAssets(policy).map(({ asset }) => ({ schedule: { rate: [asset.schedule], input: { asset: asset.name } } }));
 }
 
-/** One schedule per drill (its `schedule`), with its name as input: {"drill": "<name>"}. */
+/**
+ * One schedule per drill (its `schedule`), with its name as input: {"drill": "<name>"}; and, when
+ * there are drills, {"resume": true} every 15 minutes, which continues a run whose invocation died.
+ */
 export function drDrillEvents(policy: Policy): Json[] {
-  return policy.drills.map((drill) => ({ schedule: { rate: [drill.schedule], input: { drill: drill.name } } }));
+  if (policy.drills.length === 0) return [];
+  return [
+    ...policy.drills.map((drill) => ({ schedule: { rate: [drill.schedule], input: { drill: drill.name } } })),
+    { schedule: { rate: ['rate(15 minutes)'], input: { resume: true } } },
+  ];
 }
 
 /** The report's daily schedule (report.schedule); it also runs after each drill and on demand. */

@@ -1,5 +1,5 @@
 import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
-import type { Policy } from '../functions/policy/schema.js';
+import { drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { type Json, functionRole, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
 import { deployedName, type RoleOwner, roleLogicalId, roleOwners } from './service.js';
@@ -336,12 +336,21 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
 export function drDrillStatements(policy: Policy): Json[] {
   const workspaces = [...new Set(policy.drills.map((d) => `${d.workspace.bucket}/${d.workspace.prefix}`))];
   const buckets = [...new Set(policy.drills.map((d) => d.workspace.bucket))];
+  const drillVectorAssets = new Set(
+    policy.drills.flatMap((d) => [
+      ...drillAssets(policy, d)
+        .filter((a) => a.kind === 'vector-index')
+        .map((a) => a.name),
+      ...(d.workspace.vectorTarget ? [d.workspace.vectorTarget] : []),
+    ]),
+  );
   const protectedBuckets = [
     ...new Set([...replicatedAssets(policy).map((a) => a.source.bucket), ...policy.assets.map((a) => a.replica.bucket)]),
   ].filter((b) => !buckets.includes(b));
   return [
     invokeItself('drDrill'),
-    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
+    // The RPO at the start is measured as measure-rpo measures it: on the ledger's indexes too.
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
     ledgerItems(
       'DrillState',
       ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
@@ -389,7 +398,8 @@ export function drDrillStatements(policy: Policy): Json[] {
         ]
       : []),
     ...(protectedBuckets.length > 0 ? [neverDestroy(protectedBuckets)] : []),
-    ...vectorEngineStatements(policy, 'DrillVectors'),
+    // Only the engines drills use: the snapshots of their vector assets, and the engines of their scratch indexes.
+    ...vectorEngineStatements({ ...policy, assets: policy.assets.filter((a) => drillVectorAssets.has(a.name)) }, 'DrillVectors'),
   ];
 }
 

@@ -1,6 +1,6 @@
 import type { AlertDeps } from '../alerts/evaluate.js';
 import type { ReplicationLedger } from '../ledger/ledger.js';
-import type { Asset, Policy, VectorAsset } from '../policy/schema.js';
+import type { Asset, ObjectAsset, Policy, VectorAsset } from '../policy/schema.js';
 import type { DataRestoreStatus } from '../restore/restore-data.js';
 import type { VectorRestoreStatus } from '../restore/restore-vectors.js';
 import type { AssetMeasurement } from '../rpo/measure.js';
@@ -29,15 +29,17 @@ export interface DrillDeps extends InvocationTime {
   /** A restore-vectors payload, run as the restore-vectors function runs it. */
   restoreVectors: (payload: Record<string, unknown>) => Promise<VectorRestoreStatus>;
   ledger: ReplicationLedger;
+  /** The store of an object asset's replica (the DR region's). */
+  replicaStore: (asset: ObjectAsset) => VersionedStore;
   /** The store of the drill's workspace bucket (its region's). */
   workspaceStore: (region: string) => VersionedStore;
-  /** Removes every version under a prefix of a workspace bucket; returns how many. */
+  /** Removes every version and incomplete upload under a prefix of a workspace bucket; returns how many. */
   destroy: (bucket: string, region: string, prefix: string) => Promise<number>;
   /** The snapshot files of a vector asset (its replica bucket). */
   snapshotObjects: (asset: VectorAsset) => SnapshotObjects;
   openStore: (asset: VectorAsset) => Promise<VectorStore>;
   alerts: AlertDeps;
-  /** Where a drill that does not fit one invocation continues (the dr-drill function, asynchronously). */
+  /** Where a drill that does not fit one invocation continues: {"drill", "drillId", "continuation": true} to the dr-drill function, asynchronously. */
   continuation: Continuation;
   /** Told when a run has finished (the report function, asynchronously); its failure does not fail the drill. */
   finished?: (drill: string, drillId: string) => Promise<void>;

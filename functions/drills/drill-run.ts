@@ -26,10 +26,12 @@ export interface DrillAssetRun {
   restoreIds: string[];
   /** What the steps found, by step (a restore's result, the comparison of bytes, recall). */
   checks: Record<string, JsonValue>;
-  /** Where the verify step stands in a long asset (the last key compared). */
-  verifyAfterKey?: string;
-  /** When the asset was verified: its RTO in this drill is verifiedAt − the drill's startedAt. */
+  /** When the recovery being timed began: the drill's start (region outage), or the damage (the other scenarios). */
+  rtoFrom?: string;
+  /** When the asset was verified: its RTO in this drill is verifiedAt − rtoFrom. */
   verifiedAt?: string;
+  /** Consecutive errors of the current step (it is tried again, up to three times, then the asset fails). */
+  attempts?: number;
   rtoSeconds?: number;
   rtoTargetSeconds: number;
   ok?: boolean;
@@ -44,6 +46,8 @@ export interface DrillRpo {
   rpoTargetSeconds: number;
   status: 'ok' | 'missed' | 'not-measured';
   pendingObjects: number;
+  /** Why it could not be measured. */
+  error?: string;
 }
 
 /** How a finished drill measured up: per asset and for the whole drill. */
@@ -80,6 +84,11 @@ export interface DrillRun {
   lease?: { owner: string; until: string };
 }
 
+/** Another invocation took the run's lease (this one's had expired): it must stop without writing. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+}
+
 /** The drills' records: runs, and which run of a drill is active (at most one at a time). */
 export interface DrillStore {
   /** The drill's unfinished run, if any. */
@@ -87,10 +96,10 @@ export interface DrillStore {
   /** Creates a run and makes it the drill's active one; false when the drill already has an active run. */
   start(run: DrillRun): Promise<boolean>;
   get(drill: string, drillId: string): Promise<DrillRun | undefined>;
-  /** Saves a run's progress (the caller holds its lease). */
-  save(run: DrillRun): Promise<void>;
-  /** Saves the finished run and clears the drill's active run. */
-  finish(run: DrillRun): Promise<void>;
+  /** Saves a run's progress; refused (LeaseLostError) unless `owner` still holds its lease. */
+  save(run: DrillRun, owner: string): Promise<void>;
+  /** Saves the finished run and clears the drill's active run; refused unless `owner` holds its lease. */
+  finish(run: DrillRun, owner: string): Promise<void>;
   /** Takes the run's lease for `owner` until `until`, if it is free, expired or already its own. */
   lease(drill: string, drillId: string, owner: string, until: Date, now: Date): Promise<boolean>;
   release(drill: string, drillId: string, owner: string): Promise<void>;

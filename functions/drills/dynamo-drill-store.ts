@@ -7,7 +7,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { writeIf } from '../shared/conditional-write.js';
-import type { DrillRun, DrillStore } from './drill-run.js';
+import { type DrillRun, type DrillStore, LeaseLostError } from './drill-run.js';
 
 /**
  * Drill records in the ledger table, under pk "DRILL#<drill name>": each run at sk "RUN#<drillId>"
@@ -55,8 +55,13 @@ export class DynamoDrillStore implements DrillStore {
         },
       ],
     };
+    return this.transact(new TransactWriteCommand(input));
+  }
+
+  /** A transaction: false when one of its conditions did not hold. */
+  private async transact(command: TransactWriteCommand): Promise<boolean> {
     try {
-      await this.db.send(new TransactWriteCommand(input));
+      await this.db.send(command);
       return true;
     } catch (error) {
       if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
@@ -69,21 +74,24 @@ export class DynamoDrillStore implements DrillStore {
     return fromItem(Item);
   }
 
-  async save(run: DrillRun): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: runKey(run.drill, run.drillId),
-        UpdateExpression: 'SET #run = :run',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#run': 'run' },
-        ExpressionAttributeValues: { ':run': body(run) },
-      }),
+  async save(run: DrillRun, owner: string): Promise<void> {
+    const saved = await writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: runKey(run.drill, run.drillId),
+          UpdateExpression: 'SET #run = :run',
+          ConditionExpression: 'lease.#owner = :owner',
+          ExpressionAttributeNames: { '#run': 'run', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':run': body(run), ':owner': owner },
+        }),
+      ),
     );
+    if (!saved) throw new LeaseLostError(`drill ${run.drill} run ${run.drillId}: another invocation holds the run now`);
   }
 
-  async finish(run: DrillRun): Promise<void> {
-    await this.db.send(
+  async finish(run: DrillRun, owner: string): Promise<void> {
+    const finished = await this.transact(
       new TransactWriteCommand({
         TransactItems: [
           {
@@ -91,9 +99,9 @@ export class DynamoDrillStore implements DrillStore {
               TableName: this.table,
               Key: runKey(run.drill, run.drillId),
               UpdateExpression: 'SET #run = :run',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeNames: { '#run': 'run' },
-              ExpressionAttributeValues: { ':run': body(run) },
+              ConditionExpression: 'lease.#owner = :owner',
+              ExpressionAttributeNames: { '#run': 'run', '#owner': 'owner' },
+              ExpressionAttributeValues: { ':run': body(run), ':owner': owner },
             },
           },
           {
@@ -107,6 +115,7 @@ export class DynamoDrillStore implements DrillStore {
         ],
       }),
     );
+    if (!finished) throw new LeaseLostError(`drill ${run.drill} run ${run.drillId}: another invocation holds the run now`);
   }
 
   async lease(drill: string, drillId: string, owner: string, until: Date, now: Date): Promise<boolean> {

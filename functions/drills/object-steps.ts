@@ -1,31 +1,35 @@
 import { Readable } from 'node:stream';
+import { replicaKeyFor, sourceKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
-import { RESTORED_FROM, verifyAgainstLedger, type DataRestoreStatus } from '../restore/restore-data.js';
+import type { DataRestoreRequest } from '../restore/data-request.js';
+import { decideKey, RESTORED_FROM, verifyAgainstLedger } from '../restore/restore-data.js';
 import { describeError } from '../shared/errors.js';
-import type { JsonValue } from '../shared/json.js';
+import type { VersionedStore } from '../storage/versioned-store.js';
 import type { DrillDeps } from './drill-deps.js';
 import type { DrillAssetRun, DrillRun } from './drill-run.js';
 import { RUNBOOK_STEPS, type RunbookStep, type StepContext } from './runbook-steps.js';
+import { DRILL_RESERVE_MS, restoreRecord, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
 
 /**
- * An object asset's part of a drill, one step at a time. A step either moves the asset on (to its
- * next step, or to "done" with a verdict) or pauses it (a restore that continues in the next
- * invocation); the caller saves the run after every step.
+ * An object asset's part of a drill, one step at a time.
  *
  * - region-outage: the runbook's dry run and run restore the asset as of the drill's start into the
- *   workspace; then every object there is compared, byte for byte, with the ledger's SHA-256.
+ *   workspace; then verify.
  * - data-corruption and model-regression: a scratch copy of the asset as of the drill's start is
- *   restored into the workspace first (the stand-in for production, verified like a restore), then
- *   damaged: `corruptObjects` objects overwritten with garbage (data-corruption), or the model's
- *   artifacts replaced by a bad release (model-regression). The runbook's steps then restore the
- *   copy as of the last good point, overwriting what is newer, and every object is compared again.
- *   The last good point is the point the scratch copy was verified against: the drill's start.
+ *   restored into the workspace first (the stand-in for production, restored as the outage runbook
+ *   restores), then damaged: `corruptObjects` objects overwritten with garbage (data-corruption), or
+ *   the model's files replaced by a bad release (model-regression). The last good point is found in
+ *   the ledger: the newest write time of the versions the copy held before the damage. The
+ *   runbook's steps then restore the copy as of it, overwriting what is newer; then verify. The
+ *   asset's RTO is timed from the damage.
+ *
+ * Verify, in two walks that continue across invocations: every key of the replica must be in the
+ * copy as it was as of the restore's time (restore-data's own decision finds nothing left to
+ * restore), and every object of the copy is read back and its bytes compared with the ledger's
+ * SHA-256 for the version it says it was restored from. The copy holds exactly the keys the first
+ * walk expects.
  */
-export type StepOutcome = 'moved' | 'paused';
-
-/** Steps the drill adds around the runbook's: the scratch copy and its damage first, the comparison last. */
 const SEED_STEPS = ['seed-dry-run', 'seed-run', 'damage'] as const;
-export const VERIFY_STEP = 'verify';
 
 /** The steps an object asset goes through in a drill of this scenario, in order. */
 export function objectSteps(scenario: DrillRun['scenario']): string[] {
@@ -44,107 +48,111 @@ function workspaceOf(deps: DrillDeps, run: DrillRun) {
   return { bucket, region, store: deps.workspaceStore(region) };
 }
 
+interface Damage {
+  objects: number;
+  keys: string[];
+  at: string;
+  lastGoodPoint: string;
+}
+const damageOf = (entry: DrillAssetRun) => entry.checks.damage as unknown as Damage | undefined;
+
+/** The time the asset's copy is restored to: the drill's start, or (after the damage) the last good point. */
+const asOfFor = (run: DrillRun, entry: DrillAssetRun, step: string) =>
+  step.startsWith('seed-') ? run.startedAt : (damageOf(entry)?.lastGoodPoint ?? run.startedAt);
+
 /** Runs one step of an object asset; returns whether it moved on or has to continue later. */
 export async function advanceObjectAsset(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: ObjectAsset): Promise<StepOutcome> {
-  const steps = objectSteps(run.scenario);
+  const move = stepper(entry, objectSteps(run.scenario));
   const ctx: StepContext = {
     asset: asset.name,
     target: { bucket: run.definition.workspace.bucket, prefix: workspacePrefixOf(run, asset.name) },
-    asOf: run.startedAt,
+    asOf: asOfFor(run, entry, entry.step),
     planToken: entry.restoreIds.at(-1),
   };
-  const next = () => {
-    entry.step = steps[steps.indexOf(entry.step) + 1] ?? 'done';
-    return 'moved' as const;
-  };
-  const fail = (reason: string) => {
-    entry.ok = false;
-    entry.reason = reason;
-    entry.step = 'done';
-    return 'moved' as const;
-  };
-
   switch (entry.step) {
     case 'seed-dry-run':
     case 'seed-run': {
       // The scratch copy is made exactly as the region-outage runbook restores (its dry run and run).
-      const seedStep = RUNBOOK_STEPS['region-outage'].find((s) => s.name === (entry.step === 'seed-dry-run' ? 'dry-run' : 'run'))!;
-      return restoreStep(deps, entry, seedStep, ctx, next, fail, 'seed');
+      const seed = RUNBOOK_STEPS['region-outage'].find((s) => s.name === (entry.step === 'seed-dry-run' ? 'dry-run' : 'run'))!;
+      return restoreStep(deps, entry, seed, ctx, move, 'seed');
     }
-    case 'damage':
-      await damage(deps, run, entry, asset);
-      return next();
+    case 'damage': {
+      const problem = await damage(deps, run, entry, asset);
+      return problem ? move.fail(problem) : move.next();
+    }
     case VERIFY_STEP:
-      return verifyWorkspace(deps, run, entry, asset, next, fail);
+      return verifyCopy(deps, run, entry, asset, move);
     default: {
       const step = RUNBOOK_STEPS[run.scenario].find((s) => s.name === entry.step);
-      if (!step) return fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
-      return restoreStep(deps, entry, step, ctx, next, fail, step.name);
+      if (!step) return move.fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
+      return restoreStep(deps, entry, step, ctx, move, step.name);
     }
   }
 }
 
 /**
- * A restore-data step of a runbook. A dry run stores its plan's token; a run first asks for the
- * plan's state (a crash may have left it claimed or running), then runs it, continues it, or takes its
- * result; a status step records the restore's state as the runbook shows it.
+ * A restore-data step of a runbook. A dry run keeps its plan's token (continuing a dry run that is
+ * still planning); a run first asks for the plan's state (a crash may have left it claimed or
+ * running), then runs it, continues it, or takes its result; a status step records the restore's
+ * state as the runbook shows it.
  */
 async function restoreStep(
   deps: DrillDeps,
   entry: DrillAssetRun,
   step: RunbookStep,
   ctx: StepContext,
-  next: () => StepOutcome,
-  fail: (reason: string) => StepOutcome,
+  move: ReturnType<typeof stepper>,
   label: string,
 ): Promise<StepOutcome> {
-  const record = (status: DataRestoreStatus) => {
-    entry.checks[label] = {
-      restoreId: status.restoreId,
-      state: status.state,
-      ...(status.result && { result: status.result as unknown as JsonValue }),
-      ...(status.reason && { reason: status.reason }),
-      ...(step.name.endsWith('dry-run') && { plan: status.plan as unknown as JsonValue }),
-    };
-  };
-  const isDryRun = 'dryRun' in step.payload({ ...ctx, planToken: 'x' });
-  if (isDryRun) {
+  const payload = step.payload({ ...ctx, planToken: ctx.planToken ?? '-' });
+  if ('dryRun' in payload) {
     const pending = entry.checks[label] as { state?: string; restoreId?: string } | undefined;
     const status =
       pending?.state === 'planning'
         ? await deps.restoreData({ restoreId: pending.restoreId!, continuation: true })
         : await deps.restoreData(step.payload(ctx));
     if (!entry.restoreIds.includes(status.restoreId)) entry.restoreIds.push(status.restoreId);
-    record(status);
-    return status.state === 'planning' ? 'paused' : next();
+    entry.checks[label] = restoreRecord(status, true);
+    return status.state === 'planning' ? 'paused' : move.next();
   }
-  if (!ctx.planToken) return fail(`${label}: no plan from the dry run`);
+  if (!ctx.planToken) return move.fail(`${label}: no plan from the dry run`);
   let status = await deps.restoreData({ restoreId: ctx.planToken });
-  if (step.payload(ctx).planToken !== undefined) {
-    if (status.state === 'planned') status = await deps.restoreData(step.payload(ctx));
+  if ('planToken' in payload) {
+    if (status.state === 'planned') status = await deps.restoreData(payload);
     else if (status.state === 'running') status = await deps.restoreData({ restoreId: ctx.planToken, continuation: true });
   }
-  record(status);
+  entry.checks[label] = restoreRecord(status, false);
   if (status.state === 'running') return 'paused';
-  if (status.state === 'failed') return fail(`${label}: restore ${status.restoreId} failed: ${status.reason ?? 'no reason given'}`);
-  return next();
+  if (status.state === 'failed') return move.fail(`${label}: restore ${status.restoreId} failed: ${status.reason ?? 'no reason given'}`);
+  return move.next();
 }
 
-/** Damages the scratch copy as the scenario says, and records which keys (each tagged with the drill id). */
-async function damage(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: ObjectAsset): Promise<void> {
+/**
+ * Finds the last good point (from the ledger: the newest write time among the versions the copy
+ * holds), then damages the copy as the scenario says; each damaged version is tagged with the drill
+ * id. Returns why it could not, if so.
+ */
+async function damage(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: ObjectAsset): Promise<string | undefined> {
   const { bucket, store } = workspaceOf(deps, run);
   const prefix = workspacePrefixOf(run, asset.name);
   const keys: string[] = [];
+  let lastGood = 0;
   for await (const history of store.keysUnder(bucket, prefix)) {
-    if (history.versions.some((v) => v.isLatest && v.kind === 'object')) keys.push(history.key);
+    const current = await store.current(bucket, history.key);
+    if (!current) continue;
+    keys.push(history.key);
+    const version = await restoredVersion(deps, asset, prefix, history.key, current.metadata[RESTORED_FROM]);
+    if (version) lastGood = Math.max(lastGood, Date.parse(version.sourceLastModified));
   }
-  const wanted = run.definition.corruptObjects;
+  if (keys.length === 0) return `damage: the copy of ${asset.name} holds no objects (the asset had none as of ${run.startedAt})`;
+  const wanted = Math.min(run.definition.corruptObjects, keys.length);
   // data-corruption: objects spread over the copy; model-regression: the release replaces the model's files.
   const chosen =
     run.scenario === 'model-regression'
       ? keys.slice(0, wanted)
-      : Array.from(new Set(Array.from({ length: Math.min(wanted, keys.length) }, (_, i) => keys[Math.floor((i * keys.length) / wanted)]!)));
+      : Array.from({ length: wanted }, (_, i) => keys[Math.floor((i * keys.length) / wanted)]!);
   const what = run.scenario === 'model-regression' ? 'a bad model release' : 'corrupted data';
+  const at = deps.now().toISOString();
   for (const key of chosen) {
     const body = Buffer.from(`${what} written by DR drill ${run.drillId} over ${key}\n`);
     await store.put(
@@ -160,71 +168,103 @@ async function damage(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asse
       body.length,
     );
   }
-  entry.checks.damage = { scenario: run.scenario, objects: chosen.length, keys: chosen.slice(0, 20), at: deps.now().toISOString() };
+  const record: Damage = { objects: chosen.length, keys: chosen.slice(0, 20), at, lastGoodPoint: new Date(lastGood).toISOString() };
+  entry.checks.damage = { scenario: run.scenario, ...record };
+  entry.rtoFrom = at;
+  return undefined;
 }
 
-/**
- * Compares every object of the asset's workspace copy with the ledger, byte for byte: the object
- * names the source version it was restored from (x-amz-meta-dr-restored-from), and its bytes must
- * hash to that version's SHA-256 (or composite) in the ledger. The copy must hold exactly the
- * objects the restore said it holds. Continues from the last key compared when time runs out.
- */
-async function verifyWorkspace(
+/** The ledger entry of the source version a workspace object says it was restored from. */
+async function restoredVersion(deps: DrillDeps, asset: ObjectAsset, prefix: string, key: string, from: string | undefined) {
+  if (!from?.startsWith(`${asset.name}/`)) return undefined;
+  const sourceVersionId = from.slice(asset.name.length + 1);
+  const sourceKey = asset.source.prefix + key.slice(prefix.length);
+  return (await deps.ledger.entriesFor(asset.name, sourceKey)).find((e) => e.sourceVersionId === sourceVersionId);
+}
+
+interface VerifyProgress {
+  walk: 'expect' | 'compare';
+  afterKey?: string;
+  /** Keys that must be in the copy (as of the restore's time, replicated). */
+  expected: number;
+  /** Keys whose version as of that time never reached the replica: what the outage loses. */
+  notInReplica: number;
+  compared: number;
+  matched: number;
+  problems: string[];
+}
+
+async function verifyCopy(
   deps: DrillDeps,
   run: DrillRun,
   entry: DrillAssetRun,
   asset: ObjectAsset,
-  next: () => StepOutcome,
-  fail: (reason: string) => StepOutcome,
+  move: ReturnType<typeof stepper>,
 ): Promise<StepOutcome> {
-  const { bucket, store } = workspaceOf(deps, run);
+  const { bucket, region, store } = workspaceOf(deps, run);
   const prefix = workspacePrefixOf(run, asset.name);
-  const counts = (entry.checks.verify as { compared: number; matched: number; problems: string[] } | undefined) ?? {
+  const progress = (entry.checks.verify as unknown as VerifyProgress | undefined) ?? {
+    walk: 'expect',
+    expected: 0,
+    notInReplica: 0,
     compared: 0,
     matched: 0,
     problems: [],
   };
-  const reserveMs = deps.reserveMs ?? 60_000;
-  for await (const history of store.keysUnder(bucket, prefix, entry.verifyAfterKey)) {
-    if (deps.remainingMs() < reserveMs) {
-      entry.checks.verify = counts;
-      return 'paused';
-    }
-    const problem = await compareObject(deps, store, bucket, asset, prefix, history.key);
-    counts.compared++;
-    if (problem) {
-      if (counts.problems.length < 20) counts.problems.push(`${history.key}: ${problem}`);
-    } else counts.matched++;
-    entry.verifyAfterKey = history.key;
-  }
-  entry.checks.verify = counts;
-  const restored = restoredCount(entry);
-  if (counts.problems.length > 0 || counts.matched < counts.compared)
-    return fail(`${counts.compared - counts.matched} of ${counts.compared} objects do not match the ledger; first ${counts.problems[0]}`);
-  if (counts.compared !== restored.expected)
-    return fail(`the workspace holds ${counts.compared} objects; the restores account for ${restored.expected} (${restored.how})`);
-  entry.ok = true;
-  entry.verifiedAt = deps.now().toISOString();
-  return next();
-}
-
-/** How many objects the workspace copy must hold: what the (first) restore put there. */
-function restoredCount(entry: DrillAssetRun): { expected: number; how: string } {
-  const first = (entry.checks.seed ?? entry.checks.run) as {
-    result?: { restored?: { objects?: number }; skipped?: Record<string, number> };
+  // Saved with the run after every step, so that a continued verify counts from where it stood.
+  entry.checks.verify = progress as never;
+  const problem = (text: string) => void (progress.problems.length < 20 && progress.problems.push(text));
+  const reserveMs = deps.reserveMs ?? DRILL_RESERVE_MS;
+  const request: DataRestoreRequest = {
+    asset: asset.name,
+    prefix: asset.source.prefix,
+    asOf: asOfFor(run, entry, VERIFY_STEP),
+    target: { bucket, prefix, region },
+    // Newer content at the target must not pass as "left alone": anything but the version as of then is a miss.
+    overwriteNewer: true,
   };
-  const repair = entry.checks.seed ? (entry.checks.run as typeof first) : undefined;
-  const restored = first?.result?.restored?.objects ?? 0;
-  const unchanged = first?.result?.skipped?.unchanged ?? 0;
-  const how = `${restored} restored${unchanged ? `, ${unchanged} unchanged` : ''}${
-    repair ? `; the repair restored ${repair.result?.restored?.objects ?? 0} over the damage` : ''
-  }`;
-  return { expected: restored + unchanged, how };
+
+  if (progress.walk === 'expect') {
+    for await (const history of deps
+      .replicaStore(asset)
+      .keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix), progress.afterKey)) {
+      if (deps.remainingMs() < reserveMs) return 'paused';
+      const key = sourceKeyFor(asset, history.key);
+      const decision = await decideKey(
+        { ledger: deps.ledger, target: store },
+        asset,
+        request,
+        key,
+        new Map(history.versions.map((v, i) => [v.versionId, i])),
+      );
+      if (decision.reason === 'unchanged') progress.expected++;
+      else if (decision.reason === 'not-in-replica') progress.notInReplica++;
+      else if (decision.reason !== 'absent-at-time' && decision.reason !== 'deleted-at-time')
+        problem(
+          `${decision.targetKey}: not the version of ${request.asOf} (${decision.reason === 'absent' ? 'missing' : decision.reason})`,
+        );
+      progress.afterKey = history.key;
+    }
+    progress.walk = 'compare';
+    progress.afterKey = undefined;
+  }
+  for await (const history of store.keysUnder(bucket, prefix, progress.afterKey)) {
+    if (deps.remainingMs() < reserveMs) return 'paused';
+    const mismatch = await compareObject(deps, store, bucket, asset, prefix, history.key);
+    progress.compared++;
+    if (mismatch) problem(`${history.key}: ${mismatch}`);
+    else progress.matched++;
+    progress.afterKey = history.key;
+  }
+  if (progress.problems.length > 0) return move.fail(`verify: ${progress.problems.length} problems; first ${progress.problems[0]}`);
+  if (progress.compared !== progress.expected)
+    return move.fail(`verify: the copy holds ${progress.compared} objects; the replica as of ${request.asOf} has ${progress.expected}`);
+  return move.verified(deps.now());
 }
 
 async function compareObject(
   deps: DrillDeps,
-  store: ReturnType<DrillDeps['workspaceStore']>,
+  store: VersionedStore,
   bucket: string,
   asset: ObjectAsset,
   prefix: string,
@@ -234,11 +274,8 @@ async function compareObject(
     const current = await store.current(bucket, key);
     if (!current) return 'deleted in the workspace';
     const from = current.metadata[RESTORED_FROM];
-    if (!from?.startsWith(`${asset.name}/`)) return `not a restore of ${asset.name} (${RESTORED_FROM}: ${from ?? 'none'})`;
-    const sourceVersionId = from.slice(asset.name.length + 1);
-    const sourceKey = asset.source.prefix + key.slice(prefix.length);
-    const version = (await deps.ledger.entriesFor(asset.name, sourceKey)).find((e) => e.sourceVersionId === sourceVersionId);
-    if (!version) return `the ledger has no version ${sourceVersionId} of ${sourceKey}`;
+    const version = await restoredVersion(deps, asset, prefix, key, from);
+    if (!version) return `not a restore of a version of ${asset.name} in the ledger (${RESTORED_FROM}: ${from ?? 'none'})`;
     await verifyAgainstLedger(store, { bucket, key, versionId: current.versionId }, version, {});
     return undefined;
   } catch (error) {

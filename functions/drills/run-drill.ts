@@ -3,10 +3,13 @@ import { evaluateCheck } from '../alerts/evaluate.js';
 import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
 import { drillAssets, isObjectAsset, type Asset, type Drill, type Policy } from '../policy/schema.js';
 import { describeError } from '../shared/errors.js';
+import { PayloadError } from '../shared/payload.js';
+import { PlanTokenError } from '../restore/restore-plan.js';
 import { IndexNotFoundError } from '../vectors/vector-store.js';
 import type { DrillDeps } from './drill-deps.js';
-import type { DrillAssetRun, DrillRun, DrillVerdict } from './drill-run.js';
-import { advanceObjectAsset, drillPrefixOf, objectSteps, type StepOutcome } from './object-steps.js';
+import { type DrillAssetRun, type DrillRpo, type DrillRun, type DrillVerdict, LeaseLostError } from './drill-run.js';
+import { advanceObjectAsset, drillPrefixOf, objectSteps } from './object-steps.js';
+import { DRILL_RESERVE_MS, type StepOutcome } from './steps.js';
 import { advanceVectorAsset, vectorSteps } from './vector-steps.js';
 
 /**
@@ -20,7 +23,6 @@ import { advanceVectorAsset, vectorSteps } from './vector-steps.js';
  * created, which it recorded before creating it), finished (the verdict against the targets, DR
  * Target Missed or Recovered for the drill, the report told).
  */
-const RESERVE_MS = 60_000;
 const TIER_ORDER: Asset['tier'][] = ['critical', 'high', 'standard'];
 
 export interface DrillInvocation {
@@ -64,9 +66,18 @@ function newRun(policy: Policy, drill: Drill, startedAt: Date, drillId: string):
   return run;
 }
 
-/** Starts the drill, or continues its active run. */
-export async function runDrill(deps: DrillDeps, drill: Drill): Promise<DrillInvocation> {
+/**
+ * `{"drill"}`: continues the drill's active run, or starts one. `{"drill", "drillId", "continuation":
+ * true}` (what the function sends itself): continues exactly that run if it is still the active one,
+ * else does nothing (a duplicate delivery never starts a new drill).
+ */
+export async function runDrill(deps: DrillDeps, drill: Drill, continuing?: string): Promise<DrillInvocation> {
   let run = await deps.store.active(drill.name);
+  if (continuing !== undefined) {
+    const stored = run?.drillId === continuing ? run : await deps.store.get(drill.name, continuing);
+    if (!stored) throw new PayloadError(`drillId: drill ${drill.name} has no run "${continuing}"`);
+    if (run?.drillId !== continuing) return { run: stored, busy: false, events: [] };
+  }
   if (!run) {
     const startedAt = deps.now();
     const fresh = newRun(deps.policy, drill, startedAt, (deps.newDrillId ?? drillIdAt)(startedAt));
@@ -76,47 +87,60 @@ export async function runDrill(deps: DrillDeps, drill: Drill): Promise<DrillInvo
   return continueRun(deps, run);
 }
 
-async function continueRun(deps: DrillDeps, run: DrillRun): Promise<DrillInvocation> {
+/**
+ * `{"resume": true}`, on a frequent schedule: continues every drill's active run that no invocation
+ * holds (its lease expired: the invocation that had it was killed, or timed out before it could
+ * send its continuation). A run whose invocation is alive is left to it.
+ */
+export async function resumeDrills(deps: DrillDeps): Promise<DrillInvocation[]> {
+  const resumed: DrillInvocation[] = [];
+  for (const drill of deps.policy.drills) {
+    const run = await deps.store.active(drill.name);
+    if (run) resumed.push(await continueRun(deps, run));
+  }
+  return resumed;
+}
+
+async function continueRun(deps: DrillDeps, leased: DrillRun): Promise<DrillInvocation> {
   const owner = randomBytes(8).toString('hex');
   // The lease outlives the invocation by a little: Lambda ends it at its timeout, whatever it does.
   const until = new Date(deps.now().getTime() + Math.min(deps.remainingMs(), 900_000) + 30_000);
-  if (!(await deps.store.lease(run.drill, run.drillId, owner, until, deps.now()))) return { run, busy: true, events: [] };
+  if (!(await deps.store.lease(leased.drill, leased.drillId, owner, until, deps.now()))) return { run: leased, busy: true, events: [] };
   let events: TargetEvent[] = [];
+  let finished = false;
+  // Read again under the lease: the run as the last holder left it, not as it was before the lease.
+  const { lease: _ours, ...run } = (await deps.store.get(leased.drill, leased.drillId)) ?? leased;
   try {
+    if (run.state !== 'running') return { run, busy: false, events };
     run.invocations++;
-    await deps.store.save(run);
-    const finished = await work(deps, run);
-    if (finished) events = await conclude(deps, run);
-    else await deps.continuation.continueLater({ drill: run.drill, continuation: true });
+    await deps.store.save(run, owner);
+    finished = await work(deps, run, owner);
+    if (finished) events = await conclude(deps, run, owner);
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) {
+      run.lastError = describeError(error);
+      await deps.store.save(run, owner).catch(() => undefined);
+    }
+    throw error;
   } finally {
     await deps.store.release(run.drill, run.drillId, owner);
   }
+  // After the release, so that the continuation finds the run free.
+  if (!finished) await deps.continuation.continueLater({ drill: run.drill, drillId: run.drillId, continuation: true });
   return { run, busy: false, events };
 }
 
 /** Works on the run until it is finished (true) or this invocation runs short (false); saves after every step. */
-async function work(deps: DrillDeps, run: DrillRun): Promise<boolean> {
-  const reserveMs = deps.reserveMs ?? RESERVE_MS;
+async function work(deps: DrillDeps, run: DrillRun, owner: string): Promise<boolean> {
+  const reserveMs = deps.reserveMs ?? DRILL_RESERVE_MS;
   const enough = () => deps.remainingMs() >= reserveMs;
   // Steps of several assets run at once; their saves go one after another, each of the whole run.
   let saving: Promise<void> = Promise.resolve();
-  const save = () => (saving = saving.then(() => deps.store.save(run)));
+  const save = () => (saving = saving.then(() => deps.store.save(run, owner)));
 
   if (run.phase === 'measure') {
     const at = new Date(run.startedAt);
-    run.rpoAtStart = await Promise.all(
-      run.assets.map(async (entry) => {
-        const asset = deps.policy.assets.find((a) => a.name === entry.asset);
-        const m = asset ? await deps.measure(asset, at) : undefined;
-        return {
-          asset: entry.asset,
-          rpoSeconds: m?.rpoSeconds ?? null,
-          rpoTargetSeconds: asset?.rpoTargetSeconds ?? 0,
-          status: m?.status ?? 'not-measured',
-          pendingObjects: m?.pendingObjects ?? 0,
-        };
-      }),
-    );
+    run.rpoAtStart = await Promise.all(run.assets.map((entry) => rpoAt(deps, entry.asset, at)));
     run.phase = 'recover';
     await save();
   }
@@ -126,7 +150,7 @@ async function work(deps: DrillDeps, run: DrillRun): Promise<boolean> {
         while (entry.step !== 'done' && enough()) {
           const outcome = await advance(deps, run, entry);
           if (entry.step === 'done' && entry.verifiedAt)
-            entry.rtoSeconds = (Date.parse(entry.verifiedAt) - Date.parse(run.startedAt)) / 1000;
+            entry.rtoSeconds = (Date.parse(entry.verifiedAt) - Date.parse(entry.rtoFrom ?? run.startedAt)) / 1000;
           await save();
           if (outcome === 'paused') return;
         }
@@ -147,15 +171,37 @@ async function work(deps: DrillDeps, run: DrillRun): Promise<boolean> {
   return true;
 }
 
-/** One step of one asset; an error fails that asset (with the error as its reason), never the others. */
+/** The runbooks' status step for one asset: its live RPO at the drill's start (not-measured, with why, when it cannot be read). */
+async function rpoAt(deps: DrillDeps, name: string, at: Date): Promise<DrillRpo> {
+  const asset = deps.policy.assets.find((a) => a.name === name);
+  const base = { asset: name, rpoTargetSeconds: asset?.rpoTargetSeconds ?? 0, pendingObjects: 0 };
+  try {
+    if (!asset) throw new Error(`asset ${name} is no longer in the policy`);
+    const m = await deps.measure(asset, at);
+    return { ...base, rpoSeconds: m.rpoSeconds, status: m.status, pendingObjects: m.pendingObjects };
+  } catch (error) {
+    return { ...base, rpoSeconds: null, status: 'not-measured', error: describeError(error) };
+  }
+}
+
+/**
+ * One step of one asset. An error fails that asset, never the others: at once when it is the
+ * request's fault (a refused payload or plan), after three consecutive tries otherwise (throttling,
+ * an engine that did not answer), the step being tried again in the next pass.
+ */
+const ATTEMPTS = 3;
 async function advance(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun): Promise<StepOutcome> {
   const asset = deps.policy.assets.find((a) => a.name === entry.asset);
   try {
-    if (!asset) throw new Error(`asset ${entry.asset} is no longer in the policy`);
+    if (!asset) throw new PayloadError(`asset ${entry.asset} is no longer in the policy`);
     return asset.kind === 'vector-index'
       ? await advanceVectorAsset(deps, run, entry, asset)
       : await advanceObjectAsset(deps, run, entry, asset);
   } catch (error) {
+    if (error instanceof LeaseLostError) throw error;
+    entry.attempts = (entry.attempts ?? 0) + 1;
+    entry.checks.lastError = `${entry.step} (attempt ${entry.attempts}): ${describeError(error)}`;
+    if (entry.attempts < ATTEMPTS && !(error instanceof PayloadError) && !(error instanceof PlanTokenError)) return 'paused';
     entry.ok = false;
     entry.reason = `${entry.step}: ${describeError(error)}`;
     entry.step = 'done';
@@ -284,13 +330,18 @@ export function drillCheck(run: DrillRun, policy: Policy): TargetCheck {
   };
 }
 
-/** Records the verdict, ends the run, raises or clears the drill's alert, and tells the report. */
-async function conclude(deps: DrillDeps, run: DrillRun): Promise<TargetEvent[]> {
-  run.finishedAt = deps.now().toISOString();
+/**
+ * Records the verdict, raises or clears the drill's alert, then ends the run and tells the report.
+ * The alert comes first: if publishing fails, the run is still active (phase finished) and the next
+ * invocation concludes it again (the alert state re-sends an event it could not send).
+ */
+async function conclude(deps: DrillDeps, run: DrillRun, owner: string): Promise<TargetEvent[]> {
+  run.finishedAt ??= deps.now().toISOString();
   run.verdict = verdictOf(run);
   run.state = run.verdict.ok ? 'passed' : 'failed';
-  await deps.store.finish(run);
+  await deps.store.save({ ...run, state: 'running' }, owner);
   const events = await evaluateCheck(deps.alerts, drillCheck(run, deps.policy));
+  await deps.store.finish(run, owner);
   await deps.finished?.(run.drill, run.drillId).catch(() => undefined);
   return events;
 }

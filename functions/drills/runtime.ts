@@ -16,7 +16,7 @@ import { recoveryPointsFrom } from '../rpo/snapshot-catalog.js';
 import { dynamoDocumentClient, eventBridgeClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
 import type { DrillConfig } from '../shared/config.js';
 import { LambdaSelfContinuation, type Continuation } from '../shared/continuation.js';
-import { destroyAllVersions } from '../storage/destroy-prefix.js';
+import { abortUploads, destroyAllVersions } from '../storage/destroy-prefix.js';
 import { createStores } from '../storage/stores.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { openVectorStore } from '../vectors/open-store.js';
@@ -57,9 +57,12 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
         return restoreVectors(parseVectorRestore(payload, policy, now()), deps);
       },
       ledger,
+      replicaStore: (asset) => stores.replicaOf(asset),
       workspaceStore: (region) => stores.inRegion(region),
-      destroy: (bucket, region, prefix) =>
-        destroyAllVersions(s3Client(region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), bucket, prefix),
+      destroy: async (bucket, region, prefix) => {
+        const s3 = s3Client(region, config.DR_S3_FORCE_PATH_STYLE, { writes: true });
+        return (await abortUploads(s3, bucket, prefix)) + (await destroyAllVersions(s3, bucket, prefix));
+      },
       snapshotObjects: (asset) =>
         new S3SnapshotObjects(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE), asset.replica.bucket),
       openStore: openVectorStore,

@@ -1,14 +1,12 @@
 import type { VectorAsset } from '../policy/schema.js';
 import { derivedIndexName } from '../restore/restore-vectors-copy.js';
-import type { VectorRestoreStatus } from '../restore/restore-vectors.js';
 import { goldenPositions, K } from '../restore/verify-vectors.js';
 import { describeError } from '../shared/errors.js';
-import type { JsonValue } from '../shared/json.js';
 import { readChunk, readManifest } from '../vectors/read-snapshot.js';
 import type { Metric, VectorStore } from '../vectors/vector-store.js';
 import type { DrillDeps } from './drill-deps.js';
 import type { DrillAssetRun, DrillRun } from './drill-run.js';
-import { VERIFY_STEP, type StepOutcome } from './object-steps.js';
+import { restoreRecord, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
 import { RUNBOOK_STEPS, type StepContext } from './runbook-steps.js';
 
 /**
@@ -27,54 +25,36 @@ export const scratchIndexOf = (run: DrillRun, engineAsset: VectorAsset, asset: V
   derivedIndexName(engineAsset.source.engine, asset.source.index, `-drill-${run.drillId}`);
 
 export async function advanceVectorAsset(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: VectorAsset): Promise<StepOutcome> {
-  const steps = vectorSteps(run.scenario);
-  const next = () => {
-    entry.step = steps[steps.indexOf(entry.step) + 1] ?? 'done';
-    return 'moved' as const;
-  };
-  const fail = (reason: string) => {
-    entry.ok = false;
-    entry.reason = reason;
-    entry.step = 'done';
-    return 'moved' as const;
-  };
+  const move = stepper(entry, vectorSteps(run.scenario));
   const engineAsset = deps.policy.assets.find((a) => a.name === run.definition.workspace.vectorTarget);
-  if (engineAsset?.kind !== 'vector-index') return fail(`workspace.vectorTarget names no vector-index asset of the policy`);
+  if (engineAsset?.kind !== 'vector-index') return move.fail(`workspace.vectorTarget names no vector-index asset of the policy`);
   const index = scratchIndexOf(run, engineAsset, asset);
   const ctx: StepContext = { asset: asset.name, vectorTarget: { asset: engineAsset.name, index }, planToken: entry.restoreIds.at(-1) };
-  const record = (status: VectorRestoreStatus) => {
-    entry.checks[entry.step] = {
-      restoreId: status.restoreId,
-      state: status.state,
-      ...(status.result && { result: status.result as unknown as JsonValue }),
-      ...(status.reason && { reason: status.reason }),
-      ...(entry.step.endsWith('dry-run') && { plan: status.plan as unknown as JsonValue }),
-    };
-  };
 
-  if (entry.step === VERIFY_STEP) return verifyRecall(deps, entry, asset, engineAsset, index, next, fail);
+  if (entry.step === VERIFY_STEP) return verifyRecall(deps, entry, asset, engineAsset, index, move);
   const step = RUNBOOK_STEPS[run.scenario].find((s) => s.name === entry.step);
-  if (!step) return fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
-  if ('dryRun' in step.payload({ ...ctx, planToken: 'x' })) {
+  if (!step) return move.fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
+  const payload = step.payload({ ...ctx, planToken: ctx.planToken ?? '-' });
+  if ('dryRun' in payload) {
     // The index is recorded before anything can create it: cleanup finds it even after a crash.
     if (!run.created.some((r) => r.kind === 'index' && r.index === index))
       run.created.push({ kind: 'index', asset: engineAsset.name, index });
     const status = await deps.restoreVectors(step.payload(ctx));
     entry.restoreIds.push(status.restoreId);
-    record(status);
-    return next();
+    entry.checks[entry.step] = restoreRecord(status, true);
+    return move.next();
   }
-  if (!ctx.planToken) return fail(`${entry.step}: no plan from the dry run`);
+  if (!ctx.planToken) return move.fail(`${entry.step}: no plan from the dry run`);
   let status = await deps.restoreVectors({ restoreId: ctx.planToken });
-  if (status.state === 'planned') status = await deps.restoreVectors(step.payload(ctx));
+  if (status.state === 'planned') status = await deps.restoreVectors(payload);
   else if (status.state === 'running') status = await deps.restoreVectors({ restoreId: ctx.planToken, continuation: true });
-  record(status);
+  entry.checks[entry.step] = restoreRecord(status, false);
   if (status.state === 'running') return 'paused';
   if (status.state === 'failed' || !status.result?.ok)
-    return fail(
+    return move.fail(
       `${entry.step}: restore ${status.restoreId} ${status.state}: ${status.reason ?? status.result?.reason ?? 'the restored index does not match'}`,
     );
-  return next();
+  return move.next();
 }
 
 /** Distance as the metric orders neighbours (smaller is nearer). */
@@ -137,11 +117,10 @@ async function verifyRecall(
   asset: VectorAsset,
   engineAsset: VectorAsset,
   index: string,
-  next: () => StepOutcome,
-  fail: (reason: string) => StepOutcome,
+  move: ReturnType<typeof stepper>,
 ): Promise<StepOutcome> {
   const plan = (entry.checks['vectors-dry-run'] as { plan?: { prefix?: string; snapshotId?: string } } | undefined)?.plan;
-  if (!plan?.prefix) return fail('verify: the dry run recorded no snapshot');
+  if (!plan?.prefix) return move.fail('verify: the dry run recorded no snapshot');
   let store: VectorStore | undefined;
   try {
     const truth = await exactNeighbours(deps, asset, plan.prefix);
@@ -153,6 +132,7 @@ async function verifyRecall(
       const wanted = Math.min(K, truth.count);
       recalls.push(wanted === 0 ? 1 : Math.min(wanted, found.filter((n) => expected.has(n.id)).length) / wanted);
     }
+    if (truth.count > 0 && recalls.length === 0) return move.fail('verify: no golden queries (restoreTest.goldenQueries is 0)');
     const mean = recalls.length ? recalls.reduce((a, b) => a + b, 0) / recalls.length : 1;
     const required = store.exactSearch ? 1 : asset.restoreTest.minRecall;
     entry.checks.recall = {
@@ -164,15 +144,13 @@ async function verifyRecall(
       exactSearch: store.exactSearch,
     };
     if (mean < required)
-      return fail(
+      return move.fail(
         `recall@${K} ${mean.toFixed(3)} over ${recalls.length} golden queries of snapshot ${plan.snapshotId} is below the required ${required}`,
       );
   } catch (error) {
-    return fail(`verify: ${describeError(error)}`);
+    return move.fail(`verify: ${describeError(error)}`);
   } finally {
     await store?.close();
   }
-  entry.ok = true;
-  entry.verifiedAt = deps.now().toISOString();
-  return next();
+  return move.verified(deps.now());
 }

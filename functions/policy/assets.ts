@@ -17,6 +17,11 @@ export function replicaKeyFor(asset: ObjectAsset, sourceKey: string): string {
   return prefix + sourceKey.slice(asset.source.prefix.length);
 }
 
+/** The source key a replica key of the asset holds (the inverse of replicaKeyFor). */
+export function sourceKeyFor(asset: ObjectAsset, replicaKey: string): string {
+  return asset.source.prefix + replicaKey.slice(replicaKeyFor(asset, asset.source.prefix).length);
+}
+
 /** The vector indexes snapshot-vectors snapshots, with their position in the policy (for messages). */
 export function vectorAssets(policy: Policy): { asset: VectorAsset; path: string }[] {
   return policy.assets.flatMap((asset, i) => (asset.kind === 'vector-index' ? [{ asset, path: `assets[${i}]` }] : []));

@@ -189,8 +189,8 @@ const drillSchema = z.strictObject({
   workspace: z.strictObject({
     /** One of restore.targetBuckets. */
     bucket: bucketName,
-    /** Everything the drill writes is under <prefix><drill id>/. */
-    prefix: keyPrefix.default('_dr-drills/'),
+    /** Everything the drill writes (and may delete) is under <prefix><drill id>/: never the whole bucket. */
+    prefix: keyPrefix.refine((p) => p !== '', 'must not be empty: a drill removes what it wrote under its prefix').default('_dr-drills/'),
     /** A vector-index asset whose engine receives the drill's scratch indexes (required when vector assets are in scope). */
     vectorTarget: assetNameRef.optional(),
   }),

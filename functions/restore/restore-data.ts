@@ -1,6 +1,6 @@
 import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
 import { ledgerVersionId } from '../ledger/ledger.js';
-import { replicaKeyFor } from '../policy/assets.js';
+import { replicaKeyFor, sourceKeyFor } from '../policy/assets.js';
 import { isObjectAsset, type ObjectAsset, type Policy } from '../policy/schema.js';
 import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
 import { compositeSha256, copyMultipart, forgetUpload, planParts } from '../replication/multipart-copy.js';
@@ -195,13 +195,12 @@ async function walk(
 ): Promise<{ done: boolean; afterKey?: string }> {
   const concurrency = deps.concurrency ?? 16;
   const reserveMs = deps.reserveMs ?? RESERVE_MS;
-  const assetReplicaPrefix = replicaKeyFor(asset, asset.source.prefix);
   let batch: KeyHistory[] = [];
   let checkpoint = afterKey;
   const flush = async (): Promise<boolean> => {
     const results = await Promise.allSettled(
       batch.map(async ({ key: replicaKey, versions }) => {
-        const key = asset.source.prefix + replicaKey.slice(assetReplicaPrefix.length);
+        const key = sourceKeyFor(asset, replicaKey);
         let decision: KeyDecision;
         try {
           decision = await decideKey(deps, asset, request, key, new Map(versions.map((v, i) => [v.versionId, i])));

@@ -1,5 +1,5 @@
 import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
-import { replicaKeyFor } from '../policy/assets.js';
+import { replicaKeyFor, sourceKeyFor } from '../policy/assets.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { compositeSha256, planParts } from '../replication/multipart-copy.js';
 import { scheduleIntervalSeconds } from '../policy/schedule.js';
@@ -55,9 +55,6 @@ export interface VerifyDataDeps extends InvocationTime {
   multipart: MultipartPolicy;
 }
 
-const keyOf = (asset: ObjectAsset, replicaKey: string) =>
-  asset.source.prefix + replicaKey.slice(replicaKeyFor(asset, asset.source.prefix).length);
-
 async function startCycle(deps: VerifyDataDeps, asset: ObjectAsset, previous: ScrubState | undefined): Promise<ScrubState> {
   let totalVersions = 0;
   let currentBytes = 0;
@@ -106,7 +103,7 @@ async function sampleFromStart(deps: VerifyDataDeps, asset: ObjectAsset, started
   for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, asset.source.prefix))) {
     if (taken.length + sample.length >= asset.restoreTest.sampleObjects) break;
     const latest = history.versions.find((v) => v.isLatest && v.kind === 'object');
-    const key = keyOf(asset, history.key);
+    const key = sourceKeyFor(asset, history.key);
     if (!latest || have.has(key)) continue;
     const entry = (await deps.ledger.entriesFor(asset.name, key)).find((e) => e.replicaVersionId === latest.versionId);
     if (entry) sample.push(scratchDecision(asset, startedAt, key, entry));
@@ -157,7 +154,7 @@ async function scrub(deps: VerifyDataDeps, asset: ObjectAsset, state: ScrubState
       run.reachedEnd = false;
       break;
     }
-    const key = keyOf(asset, history.key);
+    const key = sourceKeyFor(asset, history.key);
     const entries = await deps.ledger.entriesFor(asset.name, key);
     const byReplicaVersion = new Map(entries.filter((e) => e.replicaVersionId).map((e) => [e.replicaVersionId!, e]));
     for (const version of history.versions.filter((v) => v.kind === 'object')) {

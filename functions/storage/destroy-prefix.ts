@@ -1,4 +1,10 @@
-import { DeleteObjectsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 
 /**
  * Removes every version and delete marker under `prefix`. Only for areas this service owns and
@@ -26,4 +32,23 @@ export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: s
     versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
   } while (keyMarker !== undefined);
   return removed;
+}
+
+/** Aborts every incomplete multipart upload under `prefix` (what a copy killed halfway leaves); returns how many. */
+export async function abortUploads(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+  let aborted = 0;
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+    );
+    for (const upload of page.Uploads ?? []) {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key!, UploadId: upload.UploadId! }));
+      aborted++;
+    }
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+  } while (keyMarker !== undefined);
+  return aborted;
 }

@@ -130,24 +130,28 @@ describe('the DR report on the local AWS (CloudWatch history, ledger records, S3
       invocations: 1,
     };
     expect(await drills.start(run)).toBe(true);
-    await drills.finish({
-      ...run,
-      state: 'passed',
-      phase: 'finished',
-      finishedAt: new Date(Date.parse(startedAt) + 1800_000).toISOString(),
-      assets: ['training', 'evals'].map((asset, i) => ({
-        asset,
-        kind: asset === 'evals' ? 'eval-set' : 'training-data',
-        tier: asset === 'evals' ? 'critical' : 'high',
-        step: 'done',
-        restoreIds: [],
-        checks: {},
-        rtoSeconds: 600 + i * 600,
-        rtoTargetSeconds: asset === 'evals' ? 14400 : 86400,
-        ok: true,
-      })),
-      verdict: { ok: true, rtoSeconds: 1200, targetSeconds: 3600, targets: [], reasons: [] },
-    });
+    expect(await drills.lease(run.drill, run.drillId, 'it', new Date(Date.now() + 60_000), new Date())).toBe(true);
+    await drills.finish(
+      {
+        ...run,
+        state: 'passed',
+        phase: 'finished',
+        finishedAt: new Date(Date.parse(startedAt) + 1800_000).toISOString(),
+        assets: ['training', 'evals'].map((asset, i) => ({
+          asset,
+          kind: asset === 'evals' ? 'eval-set' : 'training-data',
+          tier: asset === 'evals' ? 'critical' : 'high',
+          step: 'done',
+          restoreIds: [],
+          checks: {},
+          rtoSeconds: 600 + i * 600,
+          rtoTargetSeconds: asset === 'evals' ? 14400 : 86400,
+          ok: true,
+        })),
+        verdict: { ok: true, rtoSeconds: 1200, targetSeconds: 3600, targets: [], reasons: [] },
+      },
+      'it',
+    );
 
     // Act
     const written = await writeReport(

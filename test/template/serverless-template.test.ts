@@ -208,6 +208,7 @@ describe('monitoring in the packaged template', () => {
         ]),
         ['cron(0 6 1 1,4,7,10 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"quarterly-region-outage"}'],
         ['cron(0 6 15 11 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"annual-model-regression"}'],
+        ['rate(15 minutes)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"resume":true}'],
         ['cron(0 6 * * ? *)', { 'Fn::GetAtt': ['ReportLambdaFunction', 'Arn'] }, '{"trigger":"schedule"}'],
       ],
     );
@@ -490,6 +491,7 @@ describe('restores and restore tests in the packaged template', () => {
     expect(schedules).toEqual([
       ['cron(0 6 1 1,4,7,10 ? *)', { drill: 'quarterly-region-outage' }],
       ['cron(0 6 15 11 ? *)', { drill: 'annual-model-regression' }],
+      ['rate(15 minutes)', { resume: true }],
     ]);
     const statements = statementsOf('DrDrillRole');
     const deleting = statements.filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('s3:DeleteObjectVersion'));

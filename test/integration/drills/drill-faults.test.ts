@@ -1,8 +1,9 @@
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillRun } from '../../../functions/drills/drill-run.js';
-import { runDrill } from '../../../functions/drills/run-drill.js';
+import { resumeDrills, runDrill } from '../../../functions/drills/run-drill.js';
 import { createDrillRunner } from '../../../functions/drills/runtime.js';
 import { parseDrillConfig } from '../../../functions/shared/config.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
@@ -122,23 +123,63 @@ describe('a killed invocation', () => {
     expect(left).toMatchObject({ state: 'running', phase: 'recover', invocations: 1 });
     expect(left.lease).toBeDefined(); // the killed invocation never released it
 
-    // Until its lease runs out, another invocation finds the run busy and does nothing.
-    const busy = await runDrill(
-      createDrillRunner(parseDrillConfig(process.env), 'dr-drill').depsFor(() => 300_000),
-      left.definition,
+    // What a multipart copy killed halfway leaves: an upload nobody completes.
+    await h.s3West.send(
+      new CreateMultipartUploadCommand({ Bucket: WORKSPACE, Key: `_dr-drills/${left.drillId}/training/half-copied.bin` }),
     );
-    expect(busy).toMatchObject({ busy: true, run: { drillId: left.drillId, invocations: 1 } });
 
-    // Later (the lease has expired): the same run is continued, not restarted.
-    const { run } = await runDrill(
-      runner.depsFor(() => 300_000),
-      left.definition,
-    );
+    // Until its lease runs out, another invocation finds the run busy and does nothing.
+    const meanwhile = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
+    expect(
+      await runDrill(
+        meanwhile.depsFor(() => 300_000),
+        left.definition,
+      ),
+    ).toMatchObject({
+      busy: true,
+      run: { drillId: left.drillId, invocations: 1 },
+    });
+    expect(await resumeDrills(meanwhile.depsFor(() => 300_000))).toMatchObject([{ busy: true, run: { drillId: left.drillId } }]);
+
+    // Later (the lease has expired): the resume schedule continues the same run, not a new one.
+    const [resumed] = await resumeDrills(runner.depsFor(() => 300_000));
+    const run = resumed!.run;
     expect(run).toMatchObject({ drillId: left.drillId, startedAt: left.startedAt, state: 'passed', invocations: 2 });
     const training = run.assets.find((a) => a.asset === 'training')!;
     expect(training.restoreIds).toEqual(left.assets.find((a) => a.asset === 'training')!.restoreIds);
-    expect(training.checks.verify).toMatchObject({ compared: 3, matched: 3 });
+    expect(training.checks.verify).toMatchObject({ expected: 3, compared: 3, matched: 3 });
+    expect(run.cleanup!.removedObjects).toBeGreaterThan(5); // the restored copies and the aborted upload
     await expectNothingLeft(run);
+    expect(await runner.store.active('outage')).toBeUndefined();
+  }, 240_000);
+});
+
+describe('a drill longer than an invocation', () => {
+  it('saves where it stands, continues itself with its drillId, and a stale continuation does nothing', async () => {
+    const runner = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
+    const continued: Record<string, unknown>[] = [];
+    /** Each invocation finds time left for its first `calls` checks of the clock, then 1 s. */
+    const invocation = (calls: number) => {
+      let n = 0;
+      return {
+        ...runner.depsFor(() => (++n <= calls ? 300_000 : 1_000)),
+        continuation: { continueLater: async (p: Record<string, unknown>) => void continued.push(p) },
+      };
+    };
+    const definition = runner.policy.drills.find((d) => d.name === 'outage')!;
+    let { run } = await runDrill(invocation(6), definition);
+    expect(run.state).toBe('running');
+    expect(continued).toEqual([{ drill: 'outage', drillId: run.drillId, continuation: true }]);
+    // Later invocations have time for a few steps each (the assets share it), never for the whole drill.
+    for (let i = 0; i < 40 && run.state === 'running'; i++) ({ run } = await runDrill(invocation(25), definition, run.drillId));
+    expect(run.state, JSON.stringify(run.assets.map((a) => [a.asset, a.step, a.checks]))).toBe('passed');
+    expect(run.invocations).toBeGreaterThan(2);
+    expect(continued).toHaveLength(run.invocations - 1);
+    await expectNothingLeft(run);
+
+    // A continuation delivered twice, after the run finished: nothing runs, no new drill starts.
+    const again = await runDrill(invocation(100), definition, run.drillId);
+    expect(again).toMatchObject({ busy: false, run: { drillId: run.drillId, state: 'passed', invocations: run.invocations } });
     expect(await runner.store.active('outage')).toBeUndefined();
   }, 240_000);
 });
@@ -149,13 +190,26 @@ describe('data-corruption and model-regression drills', () => {
     expect(run.state, JSON.stringify(run.verdict)).toBe('passed');
     const training = run.assets[0]!;
     expect(training.checks.damage).toMatchObject({ scenario: 'data-corruption', objects: 2 });
+    // The last good point, from the ledger: the newest write time of the versions the copy held.
+    const written = (
+      await Promise.all(
+        Object.keys(objects)
+          .filter((k) => k.startsWith('train/'))
+          .map((k) => h.t.ledger.entriesFor('training', k)),
+      )
+    )
+      .flat()
+      .map((e) => Date.parse(e.sourceLastModified));
+    expect((training.checks.damage as { lastGoodPoint: string }).lastGoodPoint).toBe(new Date(Math.max(...written)).toISOString());
+    expect(training.rtoFrom).toBe((training.checks.damage as { at: string }).at);
+    expect(training.rtoSeconds).toBe((Date.parse(training.verifiedAt!) - Date.parse(training.rtoFrom!)) / 1000);
     expect(training.checks['dry-run']).toMatchObject({ state: 'planned', plan: { restore: { objects: 2 }, overwrite: { newer: 2 } } });
     expect(training.checks.run).toMatchObject({
       state: 'done',
       result: { restored: { objects: 2 }, failed: 0, skipped: { unchanged: 1 } },
     });
     expect(training.checks.status).toMatchObject({ state: 'done' });
-    expect(training.checks.verify).toMatchObject({ compared: 3, matched: 3, problems: [] });
+    expect(training.checks.verify).toMatchObject({ expected: 3, compared: 3, matched: 3, problems: [] });
     await expectNothingLeft(run);
   }, 120_000);
 

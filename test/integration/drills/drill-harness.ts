@@ -1,4 +1,11 @@
-import { CreateBucketCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,7 +106,7 @@ export interface DrillHarness {
   /** Every request signed for us-east-1 (any service) answers 500 InternalError until `primaryBack`. */
   primaryDown(): void;
   primaryBack(): void;
-  /** Object versions and delete markers left under the workspace's drill prefix. */
+  /** Object versions, delete markers and incomplete multipart uploads left under the workspace's drill prefix. */
   workspaceLeft(): Promise<string[]>;
   indexExists(asset: string, index: string): Promise<boolean>;
   stop(): Promise<void>;
@@ -164,7 +171,11 @@ export async function startDrillHarness(records: VectorRecord[]): Promise<DrillH
     primaryBack: () => void proxy.rules.splice(proxy.rules.indexOf(primary), 1),
     async workspaceLeft() {
       const page = await s3West.send(new ListObjectVersionsCommand({ Bucket: WORKSPACE, Prefix: '_dr-drills/' }));
-      return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => `${v.Key}@${v.VersionId}`);
+      const uploads = await s3West.send(new ListMultipartUploadsCommand({ Bucket: WORKSPACE, Prefix: '_dr-drills/' }));
+      return [
+        ...[...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => `${v.Key}@${v.VersionId}`),
+        ...(uploads.Uploads ?? []).map((u) => `${u.Key} (upload ${u.UploadId})`),
+      ];
     },
     async indexExists(asset, index) {
       const engine = await openVectorStore(vectorAsset(asset));

@@ -62,7 +62,11 @@ describe('region-outage drill', () => {
     expect(run.rpoAtStart.find((r) => r.asset === 'training')!.rpoSeconds).toBe(0);
 
     const byAsset = Object.fromEntries(run.assets.map((a) => [a.asset, a]));
-    expect(byAsset.training).toMatchObject({ ok: true, step: 'done', checks: { verify: { compared: 3, matched: 3, problems: [] } } });
+    expect(byAsset.training).toMatchObject({
+      ok: true,
+      step: 'done',
+      checks: { verify: { expected: 3, notInReplica: 0, compared: 3, matched: 3, problems: [] } },
+    });
     expect(byAsset.models).toMatchObject({ ok: true, checks: { verify: { compared: 2, matched: 2 } } });
     expect(byAsset.kb).toMatchObject({
       ok: true,

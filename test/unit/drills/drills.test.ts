@@ -145,7 +145,9 @@ describe('a drill’s verdict', () => {
 describe('the dr-drill payload', () => {
   it.each([
     [{ drill: 'nope' }, 'drill: "nope" is not a drill of the policy (quarterly-region-outage, annual-model-regression)'],
-    [{ drill: drill.name, drillId: 'x', history: true }, 'payload: give at most one of continuation, drillId, history'],
+    [{ drill: drill.name, drillId: 'x', history: true }, 'payload: give drillId or history, not both'],
+    [{ drill: drill.name, continuation: true }, 'continuation: a continuation names its drillId'],
+    [{ resume: true, drill: drill.name }, 'payload: unknown field "drill"'],
     [{ drill: drill.name, limit: 3 }, 'limit: limit goes with "history": true'],
     [{ drill: drill.name, force: true }, 'payload: unknown field "force"'],
     [{}, 'drill: '],
@@ -170,7 +172,11 @@ describe('the dr-drill payload', () => {
 
   it('runs, reads one run, or lists runs', () => {
     expect(parseDrillCall({ drill: drill.name }, policy)).toMatchObject({ kind: 'run', drill: { name: drill.name } });
-    expect(parseDrillCall({ drill: drill.name, continuation: true }, policy)).toMatchObject({ kind: 'run' });
+    expect(parseDrillCall({ drill: drill.name, drillId: 'abc-1', continuation: true }, policy)).toMatchObject({
+      kind: 'continue',
+      drillId: 'abc-1',
+    });
+    expect(parseDrillCall({ resume: true }, policy)).toEqual({ kind: 'resume' });
     expect(parseDrillCall({ drill: drill.name, drillId: 'abc-1' }, policy)).toMatchObject({ kind: 'get', drillId: 'abc-1' });
     expect(parseDrillCall({ drill: drill.name, history: true }, policy)).toMatchObject({ kind: 'history', limit: 10 });
   });

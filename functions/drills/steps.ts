@@ -1,0 +1,50 @@
+import type { JsonValue } from '../shared/json.js';
+import type { DrillAssetRun } from './drill-run.js';
+
+/**
+ * What one step of an asset does: moves it on (to its next step, or to "done" with a verdict), or
+ * pauses it (a restore that continues in the next invocation). The caller saves the run after every
+ * step.
+ */
+export type StepOutcome = 'moved' | 'paused';
+
+/** A drill stops starting steps when fewer milliseconds than this remain (DrillDeps.reserveMs). */
+export const DRILL_RESERVE_MS = 60_000;
+export const VERIFY_STEP = 'verify';
+
+/** Moves an asset along its steps: to the next one, or to "done" as failed with a reason. */
+export function stepper(entry: DrillAssetRun, steps: readonly string[]) {
+  return {
+    next: (): StepOutcome => {
+      entry.step = steps[steps.indexOf(entry.step) + 1] ?? 'done';
+      entry.attempts = 0;
+      return 'moved';
+    },
+    fail: (reason: string): StepOutcome => {
+      entry.ok = false;
+      entry.reason = reason;
+      entry.step = 'done';
+      return 'moved';
+    },
+    verified: (at: Date): StepOutcome => {
+      entry.ok = true;
+      entry.verifiedAt = at.toISOString();
+      entry.step = steps[steps.indexOf(entry.step) + 1] ?? 'done';
+      return 'moved';
+    },
+  };
+}
+
+/** What a drill keeps of a restore a step made or continued (restore-data or restore-vectors). */
+export function restoreRecord(
+  status: { restoreId: string; state: string; plan: object; result?: object; reason?: string },
+  withPlan: boolean,
+): JsonValue {
+  return {
+    restoreId: status.restoreId,
+    state: status.state,
+    ...(status.result && { result: status.result as unknown as JsonValue }),
+    ...(status.reason && { reason: status.reason }),
+    ...(withPlan && { plan: status.plan as unknown as JsonValue }),
+  };
+}
