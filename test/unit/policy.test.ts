@@ -155,6 +155,10 @@ describe('the DR policy', () => {
       expect(problemsOf(withDrill((d) => (d.workspace.bucket = 'acme-ml-restore')))).toEqual([
         'drills[0].workspace.bucket: "acme-ml-restore" is in us-east-1; a region-outage drill restores into the DR region (us-west-2)',
       ]);
+      // A drill deletes what it wrote under its prefix: an empty one would be the whole bucket.
+      expect(problemsOf(withDrill((d) => (d.workspace.prefix = '')))).toEqual([
+        'drills[0].workspace.prefix: must not be empty: a drill removes what it wrote under its prefix',
+      ]);
     });
 
     it('refuses scratch indexes on a production engine outside the DR region, or none when vectors are in scope', () => {
