@@ -10,14 +10,15 @@
  *  3. a vector snapshot (snapshot-vectors) of the product search index;
  *  4. a restore test (verify-restore) of the eval sets, with its measured RTO;
  *  5. a region-outage drill (dr-drill): every critical and high asset recovered in the DR region,
- *     verified, timed against its RTO, cleaned up.
+ *     verified, timed against its RTO, cleaned up;
+ *  6. the DR report (report), written to the DR bucket and copied to a local file whose path it prints.
  * Exits 0 only if everything verified.
  */
 import './local-aws/quiet-logs.js';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { dirname, join, resolve } from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { parse, stringify } from 'yaml';
 import type { TargetEventDetail } from '../functions/alerts/target-events.js';
@@ -79,8 +80,8 @@ function shard(name: string, lines: number): string {
 async function main(): Promise<number> {
   const localAws = await startLocalAws();
   const pg = await startPglite({ maxConnections: 4 });
+  const policyFile = localPolicyFile(pg);
   try {
-    const policyFile = localPolicyFile(pg);
     const policy = loadPolicyFile(policyFile);
     // As in Lambda: the function runs in the stack's region (logs: scripts/local-aws/quiet-logs.ts).
     Object.assign(process.env, localAws.env, { AWS_REGION: policy.deployment.region });
@@ -192,10 +193,11 @@ async function main(): Promise<number> {
         : `\n${bad.length} of ${rows.length} source versions are NOT verified in the replica.`,
     );
     if (bad.length > 0 || rows.length === 0) return 1;
-    return (await theRestOfTheLoop(policy, stack)) ? 0 : 1;
+    return (await theRestOfTheLoop(policy, stack, dr)) ? 0 : 1;
   } finally {
     await pg.stop();
     await localAws.stop();
+    rmSync(dirname(policyFile), { recursive: true, force: true });
   }
 }
 
@@ -204,7 +206,11 @@ const handlerOf = async <T = unknown>(module: string): Promise<Handler<T>> =>
   ((await import(`../functions/${module}.js`)) as { handler: Handler<T> }).handler;
 
 /** Steps 2 to 5 of the demo: RPO and its page, a vector snapshot, a restore test, a region-outage drill. */
-async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack: Awaited<ReturnType<typeof deployLocalStack>>) {
+async function theRestOfTheLoop(
+  policy: ReturnType<typeof loadPolicyFile>,
+  stack: Awaited<ReturnType<typeof deployLocalStack>>,
+  dr: S3Client,
+) {
   const sqs = new SQSClient({ region: stack.region });
   const pages = async () => {
     const received: { 'detail-type': string; detail: TargetEventDetail }[] = [];
@@ -270,7 +276,33 @@ async function theRestOfTheLoop(policy: ReturnType<typeof loadPolicyFile>, stack
   console.log(
     `   drill ${run.drillId}: ${run.state.toUpperCase()}; whole recovery ${run.verdict?.rtoSeconds?.toFixed(2) ?? '-'} s (target ${drill.targetMinutes * 60} s); left behind: ${run.cleanup?.leftBehind.length ?? 'unknown'}`,
   );
-  return first.length > 0 && second.length === 0 && snapshot.outcome === 'verified' && test.ok && run.state === 'passed';
+
+  console.log('\n6. The DR report (report), written to the DR bucket and copied here');
+  const written = await (
+    await handlerOf<{ bucket: string; keys: string[]; headline: { verdict: string; text: string } }>('report')
+  )({}, localContext('report'));
+  const dir = mkdtempSync(join(tmpdir(), 'dr-demo-report-'));
+  const local: string[] = [];
+  for (const key of written.keys.filter((k) => !k.includes('/history/'))) {
+    const { Body } = await dr.send(new GetObjectCommand({ Bucket: written.bucket, Key: key }));
+    const file = join(dir, key.split('/').at(-1)!);
+    writeFileSync(file, Buffer.from(await Body!.transformToByteArray()));
+    local.push(file);
+  }
+  console.log(`   ${written.headline.text}`);
+  console.log(`   s3://${written.bucket}/${written.keys.find((k) => k.endsWith('index.html') && !k.includes('/history/'))}`);
+  const page = local.find((f) => f.endsWith('index.html'));
+  console.log(`   open ${page}`);
+
+  return (
+    first.length > 0 &&
+    second.length === 0 &&
+    snapshot.outcome === 'verified' &&
+    test.ok &&
+    run.state === 'passed' &&
+    written.headline.verdict === 'yes' &&
+    page !== undefined
+  );
 }
 
 function printTable(rows: ReplicaRow[]): void {

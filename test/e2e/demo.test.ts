@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../scripts/local-aws/venv.js';
 
@@ -27,5 +29,14 @@ describe('npm run demo', () => {
       .filter((line) => /^\s+(training-data|eval-sets|model-artifacts|product-search-index)\s+verified\s+RPO at start/.test(line));
     expect(drilled).toHaveLength(4);
     expect(run.stdout).toMatch(/drill \S+: PASSED; whole recovery \d+\.\d+ s \(target 14400 s\); left behind: 0/);
+
+    // The report, copied to a local file whose path it prints; its headline answers from the drill.
+    expect(run.stdout).toMatch(/Yes: we could recover from a region outage now/);
+    const page = /open (\S+index\.html)/.exec(run.stdout)?.[1];
+    expect(page).toBeDefined();
+    const html = readFileSync(page!, 'utf8');
+    expect(html).toContain('quarterly-region-outage');
+    expect(JSON.parse(readFileSync(join(dirname(page!), 'report.json'), 'utf8'))).toMatchObject({ headline: { verdict: 'yes' } });
+    rmSync(dirname(page!), { recursive: true, force: true });
   });
 });
