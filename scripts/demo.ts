@@ -7,7 +7,7 @@
  *     way Lambda's event source mapping does, and prints one row per source version, verified;
  *  2. the live RPO (measure-rpo): the vector indexes have no snapshot yet, so their RPO target is
  *     missed and on-call is paged, once (a second measurement pages nobody); the page is printed;
- *  3. a vector snapshot (snapshot-vectors) of the product search index;
+ *  3. a vector snapshot (snapshot-vectors) of each vector index (pgvector on PGlite, LanceDB on the local S3);
  *  4. a restore test (verify-restore) of the eval sets, with its measured RTO;
  *  5. a region-outage drill (dr-drill): every critical and high asset recovered in the DR region,
  *     verified, timed against its RTO, cleaned up;
@@ -223,8 +223,6 @@ async function theRestOfTheLoop(
       }
     }
   };
-  const search = policy.assets.find((a) => a.name === 'product-search-index');
-  if (search?.kind !== 'vector-index') throw new Error('dr-policy.yml has no product-search-index to demonstrate');
 
   console.log('\n2. Live RPO (measure-rpo), before any vector snapshot');
   const measure = await handlerOf('measure-rpo');
@@ -241,19 +239,25 @@ async function theRestOfTheLoop(
   const second = await pages();
   console.log(`   measured again: ${second.length} new pages (one page per incident)`);
 
-  console.log(`\n3. A vector snapshot of ${search.name} (pgvector, ${search.source.dimensions} dimensions)`);
+  console.log('\n3. Vector snapshots (snapshot-vectors) of every vector index');
   const { openVectorStore } = await import('../functions/vectors/open-store.js');
-  const engine = await openVectorStore(search);
-  try {
-    await engine.createIndex(search.source.index, { dimensions: search.source.dimensions, metric: search.source.metric });
-    await engine.write(search.source.index, embeddings(300, search.source.dimensions));
-  } finally {
-    await engine.close();
+  const snapshots: { snapshotId: string; outcome: string; count?: number }[] = [];
+  for (const [i, index] of policy.assets.filter((a) => a.kind === 'vector-index').entries()) {
+    const engine = await openVectorStore(index);
+    try {
+      await engine.createIndex(index.source.index, { dimensions: index.source.dimensions, metric: index.source.metric });
+      await engine.write(index.source.index, embeddings(300 - 200 * Math.min(i, 1), index.source.dimensions));
+    } finally {
+      await engine.close();
+    }
+    const snapshot = await (
+      await handlerOf<(typeof snapshots)[number]>('snapshot-vectors')
+    )({ asset: index.name }, localContext('snapshot-vectors'));
+    console.log(
+      `   ${index.name} (${index.source.engine}, ${index.source.dimensions} dimensions): snapshot ${snapshot.snapshotId} ${snapshot.outcome}, ${snapshot.count ?? 0} vectors`,
+    );
+    snapshots.push(snapshot);
   }
-  const snapshot = await (
-    await handlerOf<{ snapshotId: string; outcome: string; count?: number }>('snapshot-vectors')
-  )({ asset: search.name }, localContext('snapshot-vectors'));
-  console.log(`   snapshot ${snapshot.snapshotId}: ${snapshot.outcome}, ${snapshot.count ?? 0} vectors`);
 
   console.log('\n4. A restore test of eval-sets (verify-restore)');
   const test = await (await handlerOf<RestoreTestResult>('verify-restore'))({ asset: 'eval-sets' }, localContext('verify-restore'));
@@ -297,7 +301,8 @@ async function theRestOfTheLoop(
   return (
     first.length > 0 &&
     second.length === 0 &&
-    snapshot.outcome === 'verified' &&
+    snapshots.length > 0 &&
+    snapshots.every((s) => s.outcome === 'verified') &&
     test.ok &&
     run.state === 'passed' &&
     written.headline.verdict === 'yes' &&

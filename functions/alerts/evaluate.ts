@@ -25,8 +25,8 @@ export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<Ta
 
   if (current?.unsent) {
     // A previous run changed the state but died before publishing: publish it now.
-    await deps.publisher.publish(current.unsent);
     await deps.incidents?.record(current.unsent);
+    await deps.publisher.publish(current.unsent);
     await deps.store.markSent(m.asset, current.revision, m.measuredAt, m.target);
     published.push(current.unsent);
     current = { ...current, unsent: undefined };
@@ -65,10 +65,10 @@ export async function evaluateCheck(deps: AlertDeps, m: TargetCheck): Promise<Ta
     current?.revision ?? 0,
   );
   if (!won) return published;
-  await deps.publisher.publish(event);
-  // After the page (a failing log never delays it), before markSent: if the record fails, the next
-  // run re-sends the event and records it again (at-least-once, as after a crash here).
+  // Recorded before the page (a record is idempotent): if recording fails, nothing was sent and the
+  // next run sends the event (still unsent) once; a failed page after it is recorded again, harmlessly.
   await deps.incidents?.record(event);
+  await deps.publisher.publish(event);
   await deps.store.markSent(m.asset, revision, m.measuredAt, m.target);
   published.push(event);
   return published;

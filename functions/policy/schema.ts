@@ -289,17 +289,20 @@ const replicasInDeploymentRegion: PolicyRule = (policy, ctx) => {
   });
 };
 
+/** Where an asset's replica lives in its bucket: its replica prefix (an object asset's defaults to its source prefix). */
+const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
+const overlap = (p: string, q: string) => p.startsWith(q) || q.startsWith(p);
+
 /**
  * Two assets writing under overlapping replica prefixes of one bucket would interleave their
  * histories in the same replica keys (one source's delete marker hiding the other's data).
  */
 const distinctReplicaPrefixes: PolicyRule = (policy, ctx) => {
-  const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
   policy.assets.forEach((asset, i) => {
     policy.assets.forEach((other, j) => {
       if (j <= i || other.replica.bucket !== asset.replica.bucket) return;
       const [p, q] = [replicaPrefix(asset), replicaPrefix(other)];
-      if (p.startsWith(q) || q.startsWith(p)) {
+      if (overlap(p, q)) {
         issue(
           ctx,
           ['assets', j, 'replica', 'prefix'],
@@ -387,6 +390,12 @@ const drillsStayInTheirWorkspace: PolicyRule = (policy, ctx) => {
     const first = names.get(drill.name);
     if (first !== undefined) issue(ctx, at('name'), `duplicate drill name "${drill.name}" (also drills[${first}].name)`);
     else names.set(drill.name, i);
+    if (policy.assets.some((a) => a.name === drill.name))
+      issue(
+        ctx,
+        at('name'),
+        `"${drill.name}" is also an asset's name: a drill's alerts and incidents are kept under its name, so it must differ`,
+      );
 
     drill.scope.assets?.forEach((name, j) => {
       if (!policy.assets.some((a) => a.name === name)) issue(ctx, at('scope', 'assets', j), `"${name}" is not an asset of the policy`);
@@ -459,11 +468,11 @@ const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
     return;
   }
   const into = bucket ?? policy.assets[0]?.replica.bucket;
-  const replicaPrefix = (a: Asset) => a.replica.prefix ?? (a.kind === 'vector-index' ? '' : a.source.prefix);
-  const overlapping = policy.assets.find((a) => {
-    const p = replicaPrefix(a);
-    return a.replica.bucket === into && p !== '' && (p.startsWith(prefix) || prefix.startsWith(p));
-  });
+  // An object asset's replica is everything under its prefix (an empty one: the whole bucket); a
+  // vector asset's is its snapshots, under <prefix>snapshots/.
+  const overlapping = policy.assets.find(
+    (a) => a.replica.bucket === into && overlap(prefix, a.kind === 'vector-index' ? `${replicaPrefix(a)}snapshots/` : replicaPrefix(a)),
+  );
   if (overlapping)
     issue(
       ctx,

@@ -4,6 +4,7 @@ import type { DrillRun } from '../drills/drill-run.js';
 import { type Asset, type Drill, type Policy, drillAssets } from '../policy/schema.js';
 import type { RestoreTestResult } from '../restore/restore-test.js';
 import type { AssetMeasurement } from '../rpo/measure.js';
+import { scheduleIntervalSeconds } from '../policy/schedule.js';
 import { SERVICE_NAME } from '../shared/service.js';
 import { formatDuration, formatTime } from './format.js';
 import type { AssetReport, DrillReport, DrillRunReport, DrReport, Headline, Incident, ReportTrigger, RtoPoint } from './report-data.js';
@@ -26,8 +27,22 @@ export interface ReportSources {
   drills: { runs(drill: string, limit: number): Promise<DrillRun[]> };
 }
 
-/** 30 days of 5-minute periods; 90 days of 1-hour periods (CloudWatch keeps 5-minute data 63 days). */
+/**
+ * 30 days of 5-minute periods; 90 days of 1-hour periods (CloudWatch keeps 5-minute data 63 days).
+ * A period is never shorter than measure-rpo's schedule (a 15-minute schedule gives 15-minute
+ * periods), or two of three periods would have no datapoint and count against the share.
+ */
 export const WINDOWS = { shortDays: 30, longDays: 90, shortPeriodSeconds: 300, longPeriodSeconds: 3600, chartDays: 30 } as const;
+export type Windows = DrReport['windows'];
+
+export function windowsFor(policy: Policy): Windows {
+  const measuredEvery = Math.ceil(scheduleIntervalSeconds(policy.monitoring.schedule) / 60) * 60;
+  return {
+    ...WINDOWS,
+    shortPeriodSeconds: Math.max(WINDOWS.shortPeriodSeconds, measuredEvery),
+    longPeriodSeconds: Math.max(WINDOWS.longPeriodSeconds, Math.ceil(measuredEvery / 3600) * 3600),
+  };
+}
 /** Drill runs shown per drill. */
 export const DRILL_RUNS = 20;
 
@@ -36,9 +51,10 @@ const secondsBetween = (from: string, to: string | Date) => Math.max(0, (new Dat
 
 export async function buildReport(sources: ReportSources, now: Date, trigger: ReportTrigger): Promise<DrReport> {
   const { policy } = sources;
-  const since = new Date(now.getTime() - WINDOWS.longDays * 86_400_000);
+  const windows = windowsFor(policy);
+  const since = new Date(now.getTime() - windows.longDays * 86_400_000);
   const drills = await Promise.all(policy.drills.map((drill) => drillReport(sources, drill, since, now)));
-  const assets = await Promise.all(policy.assets.map((asset) => assetReport(sources, asset, since, now, drills)));
+  const assets = await Promise.all(policy.assets.map((asset) => assetReport(sources, asset, since, now, drills, windows)));
   return {
     schemaVersion: '1',
     service: SERVICE_NAME,
@@ -46,25 +62,32 @@ export async function buildReport(sources: ReportSources, now: Date, trigger: Re
     generatedAt: now.toISOString(),
     trigger,
     headline: headline(policy, assets, drills, now),
-    windows: { ...WINDOWS },
+    windows,
     assets,
     drills,
   };
 }
 
-async function assetReport(sources: ReportSources, asset: Asset, since: Date, now: Date, drills: DrillReport[]): Promise<AssetReport> {
-  const short = alignedWindow(now, WINDOWS.shortDays, WINDOWS.shortPeriodSeconds);
-  const long = alignedWindow(now, WINDOWS.longDays, WINDOWS.longPeriodSeconds);
+async function assetReport(
+  sources: ReportSources,
+  asset: Asset,
+  since: Date,
+  now: Date,
+  drills: DrillReport[],
+  windows: Windows,
+): Promise<AssetReport> {
+  const short = alignedWindow(now, windows.shortDays, windows.shortPeriodSeconds);
+  const long = alignedWindow(now, windows.longDays, windows.longPeriodSeconds);
   const [measurement, shortPoints, longPoints, tests, events, ...states] = await Promise.all([
     sources.measure(asset, now),
-    sources.rpoHistory.maxPerPeriod(asset, short, WINDOWS.shortPeriodSeconds),
-    sources.rpoHistory.maxPerPeriod(asset, long, WINDOWS.longPeriodSeconds),
+    sources.rpoHistory.maxPerPeriod(asset, short, windows.shortPeriodSeconds),
+    sources.rpoHistory.maxPerPeriod(asset, long, windows.longPeriodSeconds),
     sources.restoreTests.since(asset.name, since),
     sources.incidents.since(asset.name, since),
     sources.alertStates.get(asset.name, 'rpo'),
     sources.alertStates.get(asset.name, 'rto'),
   ]);
-  const chartFrom = now.getTime() - WINDOWS.chartDays * 86_400_000;
+  const chartFrom = now.getTime() - windows.chartDays * 86_400_000;
 
   const testPoints: RtoPoint[] = tests.map((t) => ({
     at: t.finishedAt,
@@ -91,7 +114,8 @@ async function assetReport(sources: ReportSources, asset: Asset, since: Date, no
   const history = [...testPoints, ...drillPoints]
     .filter((p) => Date.parse(p.at) >= since.getTime())
     .sort((a, b) => a.at.localeCompare(b.at));
-  const latest = history.at(-1);
+  // The measured RTO is that of the newest restore that worked (a failed one has no RTO to speak of).
+  const latest = history.filter((p) => p.ok && p.seconds !== null).at(-1);
   const passedTests = tests.filter((t) => t.ok);
   const lastTest = tests.at(-1);
   const lastDrillVerified = drillPoints
@@ -111,11 +135,11 @@ async function assetReport(sources: ReportSources, asset: Asset, since: Date, no
       ...(measurement.reason && { reason: measurement.reason }),
     },
     withinRpoTarget: {
-      short: rpoShare(shortPoints, short, WINDOWS.shortPeriodSeconds, asset.rpoTargetSeconds),
-      long: rpoShare(longPoints, long, WINDOWS.longPeriodSeconds, asset.rpoTargetSeconds),
+      short: rpoShare(shortPoints, short, windows.shortPeriodSeconds, asset.rpoTargetSeconds),
+      long: rpoShare(longPoints, long, windows.longPeriodSeconds, asset.rpoTargetSeconds),
     },
     rpoHistory: {
-      periodSeconds: WINDOWS.longPeriodSeconds,
+      periodSeconds: windows.longPeriodSeconds,
       points: longPoints
         .filter((p) => p.at.getTime() >= chartFrom)
         .map((p) => ({ at: p.at.toISOString(), maxSeconds: round(p.maxSeconds)! })),
@@ -235,20 +259,22 @@ export function incidentsFrom(
     .sort((a, b) => b.missedAt.localeCompare(a.missedAt));
 }
 
-/** The one line at the top: the newest finished region-outage drill, and the RPOs now. */
+/**
+ * The one line at the top: the newest finished region-outage drill (how long a recovery takes, for
+ * the assets it recovered), and every asset's RPO now (what an outage now would lose, whether or not
+ * a drill covers the asset). Assets the drill did not recover are named: the drill says nothing of them.
+ */
 export function headline(policy: Policy, assets: AssetReport[], drills: DrillReport[], now: Date): Headline {
   const finished = drills
     .filter((d) => d.scenario === 'region-outage')
     .flatMap((d) => d.runs.filter((r) => r.state !== 'running' && r.finishedAt).map((run) => ({ drill: d, run })))
     .sort((a, b) => b.run.finishedAt!.localeCompare(a.run.finishedAt!))[0];
-  const scope = finished ? new Set(finished.drill.scope) : new Set(policy.assets.map((a) => a.name));
-  const inScope = assets.filter((a) => scope.has(a.name));
-  const over = inScope.filter((a) => a.rpo.status === 'missed');
-  const worst = [...inScope].filter((a) => a.rpo.status !== 'not-measured').sort((a, b) => rpoRatio(b) - rpoRatio(a))[0];
+  const over = assets.filter((a) => a.rpo.status === 'missed');
+  const worst = assets.filter((a) => a.rpo.status !== 'not-measured').sort((a, b) => rpoRatio(b) - rpoRatio(a))[0];
   const worstRpo = worst && { asset: worst.name, rpoSeconds: worst.rpo.nowSeconds, targetSeconds: worst.rpo.targetSeconds };
   const rpoText =
     over.length === 0
-      ? `every asset in its scope is within its RPO target now${worst ? ` (closest: ${worst.name}, ${formatDuration(worst.rpo.nowSeconds)} of ${formatDuration(worst.rpo.targetSeconds)})` : ''}`
+      ? `every asset is within its RPO target now${worst ? ` (closest: ${worst.name}, ${formatDuration(worst.rpo.nowSeconds)} of ${formatDuration(worst.rpo.targetSeconds)})` : ''}`
       : `${over.map((a) => `${a.name} (${a.rpo.nowSeconds === null ? 'no recovery point' : `${formatDuration(a.rpo.nowSeconds)} of ${formatDuration(a.rpo.targetSeconds)}`})`).join(', ')} ${over.length === 1 ? 'is' : 'are'} over the RPO target now: an outage now would lose more than the target allows`;
   const base = { assetsOverRpo: over.map((a) => a.name), ...(worstRpo && { worstRpo }) };
 
@@ -260,6 +286,9 @@ export function headline(policy: Policy, assets: AssetReport[], drills: DrillRep
     };
   }
   const { drill, run } = finished;
+  const recovered = new Set(run.assets.map((a) => a.asset));
+  const notDrilled = policy.assets.map((a) => a.name).filter((name) => !recovered.has(name));
+  const notDrilledText = notDrilled.length > 0 ? ` Not recovered by that drill (outside its scope): ${notDrilled.join(', ')}.` : '';
   const passed = run.state === 'passed';
   const age = formatDuration(secondsBetween(run.finishedAt!, now));
   const drillFacts = {
@@ -274,15 +303,25 @@ export function headline(policy: Policy, assets: AssetReport[], drills: DrillRep
   if (!passed) {
     return {
       verdict: 'no',
-      text: `No: the last region-outage drill, ${measured}, failed${run.reasons[0] ? ` (${run.reasons[0]})` : ''}; ${rpoText}.`,
+      text: `No: the last region-outage drill, ${measured}, failed${run.reasons[0] ? ` (${run.reasons[0]})` : ''}; ${rpoText}.${notDrilledText}`,
       drill: drillFacts,
       ...base,
     };
   }
   const recovery = `in about ${formatDuration(run.rtoSeconds)} against a target of ${formatDuration(run.targetSeconds)}, as measured by ${measured}`;
   return over.length === 0
-    ? { verdict: 'yes', text: `Yes: we could recover from a region outage now ${recovery}; ${rpoText}.`, drill: drillFacts, ...base }
-    : { verdict: 'at-risk', text: `At risk: a region outage would be recovered ${recovery}, but ${rpoText}.`, drill: drillFacts, ...base };
+    ? {
+        verdict: 'yes',
+        text: `Yes: we could recover from a region outage now ${recovery}; ${rpoText}.${notDrilledText}`,
+        drill: drillFacts,
+        ...base,
+      }
+    : {
+        verdict: 'at-risk',
+        text: `At risk: a region outage would be recovered ${recovery}, but ${rpoText}.${notDrilledText}`,
+        drill: drillFacts,
+        ...base,
+      };
 }
 
 const rpoRatio = (a: AssetReport) => (a.rpo.nowSeconds === null ? Infinity : a.rpo.nowSeconds / a.rpo.targetSeconds);

@@ -43,7 +43,14 @@ export class CloudWatchRpoHistory implements RpoHistory {
           ],
         }),
       );
-      for (const result of page.MetricDataResults ?? []) points.push(...datapoints(result));
+      for (const result of page.MetricDataResults ?? []) {
+        // A query CloudWatch could not answer is an error, never "no data" (which counts against the share).
+        if (result.StatusCode === 'Forbidden' || result.StatusCode === 'InternalError')
+          throw new Error(
+            `GetMetricData of RpoSeconds for ${asset.name}: ${result.StatusCode}${result.Messages?.length ? `: ${result.Messages.map((m) => m.Value).join('; ')}` : ''}`,
+          );
+        points.push(...datapoints(result));
+      }
       token = page.NextToken;
     } while (token);
     return points.sort((a, b) => a.at.getTime() - b.at.getTime());

@@ -22,7 +22,8 @@ describe('npm run demo', () => {
     // The live RPO misses for the vector indexes (no snapshot yet): paged once each, then no more.
     expect(run.stdout).toMatch(/PAGE DR Target Missed: product-search-index rpo no-verified-snapshot/);
     expect(run.stdout).toMatch(/measured again: 0 new pages/);
-    expect(run.stdout).toMatch(/snapshot \S+: verified, 300 vectors/);
+    expect(run.stdout).toMatch(/product-search-index \(pgvector, 768 dimensions\): snapshot \S+ verified, 300 vectors/);
+    expect(run.stdout).toMatch(/support-kb-index \(lancedb, 768 dimensions\): snapshot \S+ verified, 100 vectors/);
     expect(run.stdout).toMatch(/4\. A restore test of eval-sets[^\n]*\n\s+passed; measured RTO \d+\.\d+ s/);
     const drilled = run.stdout
       .split('\n')

@@ -115,7 +115,7 @@ describe('evaluateTarget: one page per incident', () => {
     };
     failNextPublish = true;
     await expect(evaluateTarget({ ...deps(), incidents }, measurement(1000, '2026-11-26T14:01:00.000Z'))).rejects.toThrow(/unavailable/);
-    expect(recorded.size).toBe(0);
+    expect(recorded.size).toBe(1); // recorded before the page; recording it again later keeps one
     await evaluateTarget({ ...deps(), incidents }, measurement(1060, '2026-11-26T14:02:00.000Z'));
     await evaluateTarget({ ...deps(), incidents }, measurement(0, '2026-11-26T14:03:00.000Z'));
     expect([...recorded.keys()]).toEqual([
@@ -123,6 +123,22 @@ describe('evaluateTarget: one page per incident', () => {
       'eval-sets|2026-11-26T14:03:00.000Z#DR Target Recovered',
     ]);
     expect([...recorded.values()]).toEqual(sent);
+  });
+
+  it('a failing incident log delays the page to the next run, and it is sent once', async () => {
+    let failRecord = true;
+    const incidents = {
+      record: async () => {
+        if (failRecord) throw new Error('dynamodb unavailable');
+      },
+      since: async () => [],
+    };
+    await expect(evaluateTarget({ ...deps(), incidents }, measurement(1000, '2026-11-26T14:01:00.000Z'))).rejects.toThrow(/unavailable/);
+    expect(sent).toHaveLength(0);
+    failRecord = false;
+    await evaluateTarget({ ...deps(), incidents }, measurement(1060, '2026-11-26T14:02:00.000Z'));
+    await evaluateTarget({ ...deps(), incidents }, measurement(1120, '2026-11-26T14:03:00.000Z'));
+    expect(sent.map((e) => [e.detailType, e.detail.measuredAt])).toEqual([['DR Target Missed', '2026-11-26T14:01:00.000Z']]);
   });
 
   it('two runs racing on the same transition page once', async () => {

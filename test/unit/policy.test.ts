@@ -112,6 +112,25 @@ describe('the DR policy', () => {
     expect(replicaKeyFor({ ...evals!, replica: { ...evals!.replica, prefix: 'dr/evals/' } }, 'evals/a b.jsonl')).toBe('dr/evals/a b.jsonl');
   });
 
+  describe('report', () => {
+    const withReport = (report: Record<string, unknown>) => JSON.stringify({ ...parsePolicy(example), report });
+
+    it('writes beside the replicas: a replica bucket of the policy, a prefix apart from every asset’s replica', () => {
+      expect(parsePolicy(example).report).toMatchObject({ prefix: '_dr-report/' });
+      expect(problemsOf(withReport({ bucket: 'acme-ml-restore' }))).toEqual([
+        'report.bucket: "acme-ml-restore" is not a replica bucket of the policy: the report is written into one the stack owns',
+      ]);
+      expect(problemsOf(withReport({ prefix: 'training/reports/' }))).toEqual([
+        'report.prefix: "training/reports/" overlaps the replica prefix of asset training-data in acme-ml-dr-replica: choose another prefix',
+      ]);
+      // A vector asset's replica is its snapshots.
+      expect(problemsOf(withReport({ prefix: 'vectors/product-search/snapshots/' }))).toEqual([
+        'report.prefix: "vectors/product-search/snapshots/" overlaps the replica prefix of asset product-search-index in acme-ml-dr-replica: choose another prefix',
+      ]);
+      expect(() => parsePolicy(withReport({ prefix: 'vectors/product-search/report/' }))).not.toThrow();
+    });
+  });
+
   describe('drills', () => {
     type Drill = Record<string, unknown> & { workspace: Record<string, unknown>; scope: Record<string, unknown> };
     const withDrill = (patch: (drill: Drill) => void, index = 0) => {
@@ -154,6 +173,9 @@ describe('the DR policy', () => {
       ]);
       expect(problemsOf(withDrill((d) => (d.workspace.bucket = 'acme-ml-restore')))).toEqual([
         'drills[0].workspace.bucket: "acme-ml-restore" is in us-east-1; a region-outage drill restores into the DR region (us-west-2)',
+      ]);
+      expect(problemsOf(withDrill((d) => (d.name = 'eval-sets')))).toEqual([
+        'drills[0].name: "eval-sets" is also an asset\'s name: a drill\'s alerts and incidents are kept under its name, so it must differ',
       ]);
       // A drill deletes what it wrote under its prefix: an empty one would be the whole bucket.
       expect(problemsOf(withDrill((d) => (d.workspace.prefix = '')))).toEqual([

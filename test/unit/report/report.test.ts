@@ -123,12 +123,40 @@ describe('the DR report', () => {
     ]);
     // 30 days of 5-minute periods: 8640; six hours missing, every 24th over target.
     const short = evals.withinRpoTarget.short;
-    expect(short).toMatchObject({ periodSeconds: 300, periods: 8640, missing: 72 });
-    expect(short.within + short.over + short.missing).toBe(8640);
+    // Every 24th period of the sources is over target: 360 in 30 days, 3 of them in the gap.
+    expect(short).toMatchObject({ periodSeconds: 300, periods: 8640, missing: 72, over: 357, within: 8211 });
     expect(evals.withinRpoTarget.long).toMatchObject({ periodSeconds: 3600, periods: 2160, missing: 6 });
     // RTO history: three restore tests and the drill, oldest first; the latest is the newest test.
     expect(evals.rto.history.map((p) => p.source)).toEqual(['drill', 'restore-test', 'restore-test', 'restore-test']);
     expect(evals.rto).toMatchObject({ latestSeconds: 900, targetSeconds: 14400 });
+  });
+
+  it('takes the measured RTO from the newest restore that worked, not from a failed one', async () => {
+    const sources = reportSources(now);
+    const since = sources.restoreTests.since;
+    sources.restoreTests = {
+      since: async (asset, from) => {
+        const tests = await since(asset, from);
+        return [...tests, { ...tests.at(-1)!, ok: false, reason: 'failed', rtoSeconds: 2, finishedAt: now.toISOString() }];
+      },
+    };
+    const evals = (await buildReport(sources, now, { kind: 'on-demand' })).assets.find((a) => a.name === 'eval-sets')!;
+    expect(evals.rto.history.at(-1)).toMatchObject({ ok: false, seconds: 2 });
+    expect(evals.rto.latestSeconds).toBe(900);
+  });
+
+  it('uses periods no shorter than measure-rpo runs (a 10-minute schedule: 10-minute periods)', async () => {
+    const sources = reportSources(now);
+    sources.policy = { ...sources.policy, monitoring: { ...sources.policy.monitoring, schedule: 'rate(10 minutes)' } };
+    const asked: number[] = [];
+    const history = sources.rpoHistory;
+    sources.rpoHistory = {
+      maxPerPeriod: async (asset, window, period) => (asked.push(period), history.maxPerPeriod(asset, window, period)),
+    };
+    const report = await buildReport(sources, now, { kind: 'on-demand' });
+    expect(report.windows).toMatchObject({ shortPeriodSeconds: 600, longPeriodSeconds: 3600 });
+    expect(new Set(asked)).toEqual(new Set([600, 3600]));
+    expect(report.assets[0]!.withinRpoTarget.short).toMatchObject({ periodSeconds: 600, periods: 4320 });
   });
 
   it('says yes at the top when the last region-outage drill passed and every RPO is within target', async () => {
@@ -153,6 +181,16 @@ describe('the DR report', () => {
     const risky = await buildReport(sources, now, { kind: 'on-demand' });
     expect(risky.headline).toMatchObject({ verdict: 'at-risk', assetsOverRpo: ['eval-sets'], worstRpo: { asset: 'eval-sets' } });
     expect(risky.headline.text).toContain('eval-sets (30 min of 15 min) is over the RPO target now');
+
+    // An asset the drill does not recover still counts: an outage now would lose its data too.
+    sources.measure = async (asset, at) => {
+      const m = await measure(asset, at);
+      return asset.name === 'support-kb-index' ? { ...m, rpoSeconds: null, status: 'missed', reason: 'no-verified-snapshot' } : m;
+    };
+    const uncovered = await buildReport(sources, now, { kind: 'on-demand' });
+    expect(uncovered.headline).toMatchObject({ verdict: 'at-risk', assetsOverRpo: ['support-kb-index'] });
+    expect(uncovered.headline.text).toContain('support-kb-index (no recovery point) is over the RPO target now');
+    expect(uncovered.headline.text).toMatch(/Not recovered by that drill \(outside its scope\): support-kb-index\.$/);
 
     sources.drills = { runs: async () => [] };
     const unknown = await buildReport(sources, now, { kind: 'on-demand' });
