@@ -371,7 +371,8 @@ export function drDrillStatements(policy: Policy): Json[] {
           {
             Sid: 'WorkspaceBuckets',
             Effect: 'Allow',
-            Action: ['s3:ListBucket', 's3:GetBucketVersioning'],
+            // ListBucketMultipartUploads: cleanup aborts what a copy killed halfway left.
+            Action: ['s3:ListBucket', 's3:GetBucketVersioning', 's3:ListBucketMultipartUploads'],
             Resource: buckets.map((b) => s3Arn(b)),
           },
           {

@@ -1,6 +1,7 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { IncidentLog } from './incident-log.js';
 import type { TargetEvent } from './target-events.js';
+import { itemsSince } from '../shared/dynamo-query.js';
 
 /** Kept 400 days (the table's TTL), like the restore-test log: the report looks back 90. */
 const KEEP_SECONDS = 400 * 86_400;
@@ -31,20 +32,6 @@ export class DynamoIncidentLog implements IncidentLog {
   }
 
   async since(asset: string, since: Date): Promise<TargetEvent[]> {
-    const events: TargetEvent[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk >= :since',
-          ExpressionAttributeValues: { ':pk': `INCIDENT#${asset}`, ':since': since.toISOString() },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) events.push(item.event as TargetEvent);
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return events;
+    return itemsSince<TargetEvent>(this.db, this.table, `INCIDENT#${asset}`, since, 'event');
   }
 }

@@ -19,6 +19,7 @@ const pk = (drill: string) => `DRILL#${drill}`;
 const runKey = (drill: string, drillId: string) => ({ pk: pk(drill), sk: `RUN#${drillId}` });
 const activeKey = (drill: string) => ({ pk: pk(drill), sk: 'ACTIVE' });
 const KEEP_SECONDS = 2 * 365 * 86_400;
+const leaseLost = (run: DrillRun) => new LeaseLostError(`drill ${run.drill} run ${run.drillId}: another invocation holds the run now`);
 
 /** The run without its lease (kept as its own attribute, so that saving progress never drops a lease). */
 const body = ({ lease: _lease, ...run }: DrillRun) => run;
@@ -74,36 +75,27 @@ export class DynamoDrillStore implements DrillStore {
     return fromItem(Item);
   }
 
+  /** The write of a run's record, only by the holder of its lease. */
+  private saveRun(run: DrillRun, owner: string) {
+    return {
+      TableName: this.table,
+      Key: runKey(run.drill, run.drillId),
+      UpdateExpression: 'SET #run = :run',
+      ConditionExpression: 'lease.#owner = :owner',
+      ExpressionAttributeNames: { '#run': 'run', '#owner': 'owner' },
+      ExpressionAttributeValues: { ':run': body(run), ':owner': owner },
+    };
+  }
+
   async save(run: DrillRun, owner: string): Promise<void> {
-    const saved = await writeIf(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: runKey(run.drill, run.drillId),
-          UpdateExpression: 'SET #run = :run',
-          ConditionExpression: 'lease.#owner = :owner',
-          ExpressionAttributeNames: { '#run': 'run', '#owner': 'owner' },
-          ExpressionAttributeValues: { ':run': body(run), ':owner': owner },
-        }),
-      ),
-    );
-    if (!saved) throw new LeaseLostError(`drill ${run.drill} run ${run.drillId}: another invocation holds the run now`);
+    if (!(await writeIf(() => this.db.send(new UpdateCommand(this.saveRun(run, owner)))))) throw leaseLost(run);
   }
 
   async finish(run: DrillRun, owner: string): Promise<void> {
     const finished = await this.transact(
       new TransactWriteCommand({
         TransactItems: [
-          {
-            Update: {
-              TableName: this.table,
-              Key: runKey(run.drill, run.drillId),
-              UpdateExpression: 'SET #run = :run',
-              ConditionExpression: 'lease.#owner = :owner',
-              ExpressionAttributeNames: { '#run': 'run', '#owner': 'owner' },
-              ExpressionAttributeValues: { ':run': body(run), ':owner': owner },
-            },
-          },
+          { Update: this.saveRun(run, owner) },
           {
             Delete: {
               TableName: this.table,
@@ -115,7 +107,7 @@ export class DynamoDrillStore implements DrillStore {
         ],
       }),
     );
-    if (!finished) throw new LeaseLostError(`drill ${run.drill} run ${run.drillId}: another invocation holds the run now`);
+    if (!finished) throw leaseLost(run);
   }
 
   async lease(drill: string, drillId: string, owner: string, until: Date, now: Date): Promise<boolean> {

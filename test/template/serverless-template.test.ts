@@ -499,6 +499,11 @@ describe('restores and restore tests in the packaged template', () => {
       'arn:${AWS::Partition}:s3:::acme-ml-dr-workspace/_dr-drills/*',
       'arn:${AWS::Partition}:s3:::acme-ml-restore/_dr-drills/*',
     ]);
+    expect(statements.find((s) => s.Sid === 'WorkspaceBuckets').Action).toContain('s3:ListBucketMultipartUploads');
+    expect(statements.find((s) => s.Sid === 'ReadLedger').Resource).toEqual([
+      { 'Fn::GetAtt': ['LedgerTable', 'Arn'] },
+      { 'Fn::Sub': '${LedgerTable.Arn}/index/*' },
+    ]);
     const denied = statements.find((s) => s.Sid === 'NeverDestroy');
     expect(denied.Effect).toBe('Deny');
     expect(denied.Action).toContain('s3:DeleteObjectVersion');

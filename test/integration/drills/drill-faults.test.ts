@@ -10,7 +10,7 @@ import { localContext } from '../../../scripts/local-aws/event-source-mapping.js
 import { projectRoot } from '../../../scripts/local-aws/venv.js';
 import { sampleRecords } from '../../contract/vector-store.contract.js';
 import { onCallPages } from '../../support/on-call.js';
-import { startDrillHarness, WORKSPACE, writeAndReplicate, type DrillHarness } from './drill-harness.js';
+import { SAMPLE_OBJECTS, startDrillHarness, WORKSPACE, writeAndReplicate, type DrillHarness } from './drill-harness.js';
 
 /**
  * Drills that go wrong, and the other scenarios: a drill whose restore fails pages on-call once
@@ -21,13 +21,7 @@ import { startDrillHarness, WORKSPACE, writeAndReplicate, type DrillHarness } fr
  */
 let h: DrillHarness;
 let handler: (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
-const objects = {
-  'train/a.jsonl': '{"text":"a"}\n'.repeat(200),
-  'train/b.jsonl': '{"text":"b"}\n',
-  'train/sub/c.parquet': Buffer.alloc(70_000, 7),
-  'models/llm/weights.bin': Buffer.alloc(120_000, 3),
-  'models/llm/tokenizer.json': '{"vocab":[]}',
-};
+const objects = SAMPLE_OBJECTS;
 const invoke = (payload: unknown): Promise<DrillRun & { busy: boolean; events: string[] }> => handler(payload, localContext('dr-drill'));
 /** A restore's copy into the drill workspace of a key ending in `key` (a server-side CopyObject). */
 const copyInto = (key: string) => (req: { method: string; url: string; headers: Record<string, unknown> }) =>

@@ -35,6 +35,15 @@ export const WORKSPACE = 'it-drill-workspace';
 export const SOURCE = 'it-drill-source';
 export const REPLICA = 'it-drill-replica';
 
+/** What the drill tests replicate: three training files (one of 70 kB) and a model's two. */
+export const SAMPLE_OBJECTS: Record<string, Buffer | string> = {
+  'train/a.jsonl': '{"text":"a"}\n'.repeat(200),
+  'train/b.jsonl': '{"text":"b"}\n',
+  'train/sub/c.parquet': Buffer.alloc(70_000, 7),
+  'models/llm/weights.bin': Buffer.alloc(120_000, 3),
+  'models/llm/tokenizer.json': '{"vocab":[]}',
+};
+
 function policyYaml(pgEndpoint: string, lanceDir: string) {
   return `version: 1
 deployment: { region: us-west-2 }

@@ -4,7 +4,7 @@ import type { DrillRun } from '../../../functions/drills/drill-run.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { sampleRecords } from '../../contract/vector-store.contract.js';
 import { onCallPages } from '../../support/on-call.js';
-import { SOURCE, startDrillHarness, writeAndReplicate, type DrillHarness } from './drill-harness.js';
+import { SAMPLE_OBJECTS, SOURCE, startDrillHarness, writeAndReplicate, type DrillHarness } from './drill-harness.js';
 
 /**
  * The region-outage drill on the local AWS, run by the real dr-drill handler: with every request
@@ -16,13 +16,7 @@ import { SOURCE, startDrillHarness, writeAndReplicate, type DrillHarness } from 
 let h: DrillHarness;
 let handler: (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
 const records = sampleRecords(120, 16, 5);
-const objects = {
-  'train/a.jsonl': '{"text":"a"}\n'.repeat(200),
-  'train/b.jsonl': '{"text":"b"}\n',
-  'train/sub/c.parquet': Buffer.alloc(70_000, 7),
-  'models/llm/weights.bin': Buffer.alloc(120_000, 3),
-  'models/llm/tokenizer.json': '{"vocab":[]}',
-};
+const objects = SAMPLE_OBJECTS;
 const invoke = (payload: unknown) => handler(payload, localContext('dr-drill'));
 
 beforeAll(async () => {
