@@ -295,7 +295,7 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
     ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'INCIDENT#*', 'RESTORETEST#*']),
     ledgerItems('ScratchMultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#verify-*']),
-    { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
+    publishTargetEvents,
     ...readReplicas(policy),
     ...(replicaBuckets.length > 0
       ? [
@@ -364,7 +364,7 @@ export function drDrillStatements(policy: Policy): Json[] {
       Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${deployedName('report')}` },
     },
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
-    { Sid: 'PublishTargetEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['DrEventBus', 'Arn'] } },
+    publishTargetEvents,
     ...readReplicas(policy),
     ...(workspaces.length > 0
       ? [
