@@ -152,12 +152,14 @@ describe('a drill longer than an invocation', () => {
   it('saves where it stands, continues itself with its drillId, and a stale continuation does nothing', async () => {
     const runner = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
     const continued: Record<string, unknown>[] = [];
+    const told: string[] = [];
     /** Each invocation finds time left for its first `calls` checks of the clock, then 1 s. */
     const invocation = (calls: number) => {
       let n = 0;
       return {
         ...runner.depsFor(() => (++n <= calls ? 300_000 : 1_000)),
         continuation: { continueLater: async (p: Record<string, unknown>) => void continued.push(p) },
+        finished: async (drill: string, drillId: string) => void told.push(`${drill}/${drillId}`),
       };
     };
     const definition = runner.policy.drills.find((d) => d.name === 'outage')!;
@@ -169,6 +171,7 @@ describe('a drill longer than an invocation', () => {
     expect(run.state, JSON.stringify(run.assets.map((a) => [a.asset, a.step, a.checks]))).toBe('passed');
     expect(run.invocations).toBeGreaterThan(2);
     expect(continued).toHaveLength(run.invocations - 1);
+    expect(told).toEqual([`outage/${run.drillId}`]); // the report is told once, when the run has finished
     await expectNothingLeft(run);
 
     // A continuation delivered twice, after the run finished: nothing runs, no new drill starts.
