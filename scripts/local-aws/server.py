@@ -8,6 +8,9 @@ message naming both versions otherwise, before it patches anything.
 The server does not log each request (werkzeug's access log): at thousands of requests per second
 the log costs the server a noticeable share of its one Python core, for every client alike.
 
+It counts the requests it serves, by service and operation (request_counter.py), for tests and
+benchmarks that assert what a piece of work costs.
+
 Usage: python server.py --port N   (binds 127.0.0.1 only)
 """
 import logging
@@ -53,6 +56,7 @@ def check_moto_version(installed, requirements=REQUIREMENTS):
 def serve(argv):
     check_moto_version(installed_moto())
     import moto_patches  # noqa: F401  (importing it applies the patches)
+    import request_counter  # noqa: F401  (counts requests by service and operation: GET /_local-aws/requests)
     from moto.server import main
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -11,7 +11,23 @@ export interface LocalAws {
   env: Record<string, string>;
   /** CPU seconds (user + system) the server has used so far, for benchmarks (Linux /proc). */
   cpuSeconds(): number;
+  /** The requests it has served since it started or was last reset, by service and operation (request_counter.py). */
+  requests(): Promise<RequestCounts>;
+  resetRequests(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Requests served, keyed "<service> <Operation>" (e.g. "s3 CopyObject", "dynamodb PutItem"). */
+export type RequestCounts = Record<string, number>;
+
+/** The counts of one service, keyed by operation; and their sum. */
+export function countsOf(counts: RequestCounts, service: string): { total: number; byOperation: Record<string, number> } {
+  const byOperation = Object.fromEntries(
+    Object.entries(counts)
+      .filter(([key]) => key.startsWith(`${service} `))
+      .map(([key, n]) => [key.slice(service.length + 1), n]),
+  );
+  return { total: Object.values(byOperation).reduce((a, b) => a + b, 0), byOperation };
 }
 
 export async function freePort(): Promise<number> {
@@ -87,6 +103,14 @@ export async function startLocalAws(): Promise<LocalAws> {
       POWERTOOLS_DEV: 'false',
     },
     cpuSeconds: () => processCpuSeconds(child.pid!),
+    requests: async () => {
+      const response = await fetch(`${endpoint}/_local-aws/requests`);
+      const { requests } = (await response.json()) as { requests: { service: string; operation: string; count: number }[] };
+      return Object.fromEntries(requests.map((r) => [`${r.service} ${r.operation}`, r.count]));
+    },
+    resetRequests: async () => {
+      await fetch(`${endpoint}/_local-aws/requests`, { method: 'DELETE' });
+    },
     stop: () =>
       new Promise<void>((done) => {
         if (child.exitCode !== null) return done();
