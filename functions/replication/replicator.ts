@@ -30,7 +30,18 @@ export class Replicator {
    * `remainingMs` is the invocation's time left, which long copies watch.
    */
   batch(remainingMs: () => number = () => Infinity): ReplicationBatch {
-    return new ReplicationBatch(this.policy, this.depsFor, remainingMs);
+    // The batch's writes into each replica share one versioning check.
+    const scoped = new Map<string, ReplicationDeps>();
+    const depsFor = (asset: ObjectAsset) => {
+      let deps = scoped.get(asset.name);
+      if (!deps) {
+        const base = this.depsFor(asset);
+        deps = { ...base, replica: base.replica.forOneBatch?.() ?? base.replica };
+        scoped.set(asset.name, deps);
+      }
+      return deps;
+    };
+    return new ReplicationBatch(this.policy, depsFor, remainingMs);
   }
 }
 

@@ -128,10 +128,20 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
  * idempotent (a part number written twice is replaced) and use the retrying client.
  */
 export class S3VersionedStore implements VersionedStore {
+  /** One batch's store (forOneBatch): the versioning checks its writes share, by bucket. */
+  private readonly versioned?: Map<string, Promise<void>>;
+
   constructor(
     private readonly s3: S3Client,
     private readonly writes: S3Client = s3,
-  ) {}
+    { oneBatch = false } = {},
+  ) {
+    if (oneBatch) this.versioned = new Map();
+  }
+
+  forOneBatch(): VersionedStore {
+    return new S3VersionedStore(this.s3, this.writes, { oneBatch: true });
+  }
 
   async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
     for await (const history of this.histories(bucket, key, undefined, (k) => k === key)) return history.versions;
@@ -306,7 +316,7 @@ export class S3VersionedStore implements VersionedStore {
     // Without a VersionId a delete on a versioned bucket only adds a marker; nothing is destroyed.
     await this.requireVersioning(bucket);
     const result = await this.writes.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-    if (!result.VersionId || result.DeleteMarker !== true) {
+    if (!result.VersionId || result.VersionId === 'null' || result.DeleteMarker !== true) {
       throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
     }
     return result.VersionId;
@@ -454,10 +464,24 @@ export class S3VersionedStore implements VersionedStore {
 
   /**
    * Refuses to write into a bucket whose versioning is not Enabled: a write there could replace the
-   * "null" version. Checked before every write, never cached: versioning can be suspended at any
-   * time (and a write that still gets no new version id back fails the version).
+   * "null" version. Checked before every write, except in one batch's store (forOneBatch), whose
+   * writes share one check per bucket (concurrent ones wait for the same request); a bucket found
+   * not versioned is checked again. Versioning can be suspended at any time: a write in between
+   * still gets no new version id back, and fails (every write checks its answer), so nothing
+   * recorded as replicated can be replaced.
    */
-  private async requireVersioning(bucket: string): Promise<void> {
+  private requireVersioning(bucket: string): Promise<void> {
+    if (!this.versioned) return this.checkVersioning(bucket);
+    let check = this.versioned.get(bucket);
+    if (!check) {
+      check = this.checkVersioning(bucket);
+      this.versioned.set(bucket, check);
+      check.catch(() => this.versioned!.delete(bucket));
+    }
+    return check;
+  }
+
+  private async checkVersioning(bucket: string): Promise<void> {
     const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       throw new BucketNotVersionedError(

@@ -122,4 +122,9 @@ export interface VersionedStore {
   listParts(target: { bucket: string; key: string }, uploadId: string): Promise<CopiedPart[]>;
   completeUpload(target: { bucket: string; key: string }, uploadId: string, parts: CopiedPart[]): Promise<CopyResult>;
   abortUpload(target: { bucket: string; key: string }, uploadId: string): Promise<void>;
+  /**
+   * The same store for one batch of writes: the target's versioning is checked once for all of them
+   * instead of before each (each write still checks the version id it got back).
+   */
+  forOneBatch?(): VersionedStore;
 }

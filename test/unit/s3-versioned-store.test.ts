@@ -77,6 +77,33 @@ describe('S3VersionedStore writes', () => {
     expect(s3).not.toHaveReceivedCommand(DeleteObjectCommand);
   });
 
+  it('checks versioning before every write; a batch’s store once for all its writes, never trusting a bucket found unversioned', async () => {
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(DeleteObjectCommand).resolves({ VersionId: 'dm', DeleteMarker: true });
+    const shared = store();
+    await shared.addDeleteMarker('replica', 'a');
+    await shared.addDeleteMarker('replica', 'b');
+    expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(2);
+    const batch = shared.forOneBatch();
+    await Promise.all(['c', 'd', 'e'].map((k) => batch.addDeleteMarker('replica', k)));
+    await batch.addDeleteMarker('replica', 'f');
+    expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(3);
+
+    s3.reset();
+    s3.on(GetBucketVersioningCommand).resolvesOnce({ Status: 'Suspended' }).resolves({ Status: 'Enabled' });
+    s3.on(DeleteObjectCommand).resolves({ VersionId: 'dm', DeleteMarker: true });
+    const later = store().forOneBatch();
+    await expect(later.addDeleteMarker('replica', 'g')).rejects.toThrow(BucketNotVersionedError);
+    expect(await later.addDeleteMarker('replica', 'g')).toBe('dm'); // checked again, not the refusal remembered
+    expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(2);
+  });
+
+  it('a delete into a bucket whose versioning was suspended meanwhile (a "null" marker) fails', async () => {
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(DeleteObjectCommand).resolves({ VersionId: 'null', DeleteMarker: true });
+    await expect(store().addDeleteMarker('replica', 'k')).rejects.toThrow(BucketNotVersionedError);
+  });
+
   it('adds a delete marker with a plain DeleteObject (no version id: nothing is destroyed)', async () => {
     s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
     s3.on(DeleteObjectCommand).resolves({ VersionId: 'dm1', DeleteMarker: true });
