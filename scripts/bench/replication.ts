@@ -7,7 +7,8 @@
  * for a 2 GiB object (the issue's memory bound: under 256 MiB peak RSS), and
  * (d) a burst of 1,000 writes at about 100 per second through the whole event path, with the
  * event-to-verified-replica latency from the ledger.
- * Prints objects/s, MB/s and peak RSS per tool and case, and ratios to rclone.
+ * Prints objects/s, MB/s and peak RSS per tool and case, and ratios to rclone; and the requests per
+ * object each tool cost, by service and operation, counted by the local AWS.
  * Usage: npm run bench:replication [-- --concurrency 8] [--scale 1]   (scale < 1 shrinks every case)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ import { loadPolicyFile } from '../../functions/policy/load.js';
 import { SqsDeadLetterQueue } from '../../functions/rpo/dead-letter-queue.js';
 import { lagStats } from '../../functions/rpo/percentiles.js';
 import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
-import { startLocalAws } from '../local-aws/server.js';
+import { countsOf, type RequestCounts, startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
 import { AWS_CLI, awsCliEnv, RCLONE, requireTools, TIME_COMMAND, timed } from './timed.js';
@@ -62,6 +63,8 @@ interface Run {
   /** CPU seconds of the tool's process, and of the local AWS while the tool ran. */
   cpuSeconds: number;
   localAwsCpuSeconds: number;
+  /** Requests the local AWS served while the tool ran, by "<service> <Operation>" (request_counter.py). */
+  requests: RequestCounts;
 }
 
 function body(size: number, seed: number): Buffer {
@@ -178,8 +181,10 @@ assets:${assets.join('')}
    */
   const job = async (label: string, script: string, args: string[], c: { name: string; count: number; size: number }) => {
     const awsCpu = aws.cpuSeconds();
+    await aws.resetRequests();
     const out = await timed(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts/bench', script), ...args], env);
     const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
+    const requests = await aws.requests();
     const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { failed?: number; ms: number; cpuSeconds: number };
     const run: Run = {
       case: c.name,
@@ -190,6 +195,7 @@ assets:${assets.join('')}
       peakRssMiB: out.peakRssMiB,
       cpuSeconds: result.cpuSeconds,
       localAwsCpuSeconds,
+      requests,
     };
     return { run, out, failed: result.failed ?? 0 };
   };
@@ -236,8 +242,10 @@ assets:${assets.join('')}
     process.stderr.write(`(${c.id}) ${c.name} ...\n`);
     const tool = async (label: string, command: string, args: string[], toolEnv: NodeJS.ProcessEnv): Promise<Run> => {
       const awsCpu = aws.cpuSeconds();
+      await aws.resetRequests();
       const out = await timed(command, args, toolEnv);
       const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
+      const requests = await aws.requests();
       return {
         case: c.name,
         tool: label,
@@ -247,6 +255,7 @@ assets:${assets.join('')}
         peakRssMiB: out.peakRssMiB,
         cpuSeconds: out.cpuSeconds,
         localAwsCpuSeconds,
+        requests,
       };
     };
     runs.push(
@@ -377,6 +386,21 @@ assets:${assets.join('')}
     `\n(d) ${burst} writes in ${writeSeconds.toFixed(1)} s (${(burst / writeSeconds).toFixed(0)}/s) through S3 -> EventBridge -> SQS -> replicate -> ledger: ` +
       `${lag.count} verified; event-to-verified-replica latency p50 ${lag.p50?.toFixed(2)} s, p99 ${lag.p99?.toFixed(2)} s, max ${lag.max?.toFixed(2)} s`,
   );
+  console.log('\nRequests per object, counted where the local AWS served them (the engine: S3, DynamoDB and its SQS polling):');
+  for (const r of runs) {
+    const perObject = (n: number) => (n / r.objects).toFixed(2);
+    const services = ['s3', 'dynamodb', 'sqs']
+      .map((service) => ({ service, ...countsOf(r.requests, service) }))
+      .filter((s) => s.total > 0)
+      .map(
+        (s) =>
+          `${s.service} ${perObject(s.total)} (${Object.entries(s.byOperation)
+            .map(([op, n]) => `${op} ${perObject(n)}`)
+            .join(', ')})`,
+      );
+    const total = Object.values(r.requests).reduce((a, b) => a + b, 0);
+    console.log(`- ${r.case}, ${r.tool}: ${perObject(total)} in all; ${services.join('; ')}`);
+  }
   const retried = [...retriedAttempts].filter(([, n]) => n > 0);
   if (retried.length > 0) console.log(`\nAttempts retried (then replicated): ${retried.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
   console.log(
