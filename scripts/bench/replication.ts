@@ -1,6 +1,6 @@
 /**
- * `npm run bench:replication`: this project's replication engine against `rclone copy` and
- * `aws s3 sync` (Debian packages rclone and awscli: `apt-get install rclone awscli`), in one run,
+ * `npm run bench:replication`: this project's replication engine against `rclone copy`, the
+ * verifying peer `rclone copy` + `rclone check --download` (reads both sides), and `aws s3 sync` (Debian packages rclone and awscli: `apt-get install rclone awscli`), in one run,
  * against the same local endpoint (moto) and freshly seeded buckets, at the same concurrency:
  *   (a) 2,000 objects of 64 KiB   (b) 200 objects of 8 MiB   (c) one object of 1 GiB
  * plus (c) through the streaming path (a source on "another endpoint": read and re-uploaded), also
@@ -137,7 +137,7 @@ assets:${assets.join('')}
   const sqs = new SQSClient({ region: REGION });
   // Events off while seeding: each case's messages are queued just before its run.
   await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bench-src', NotificationConfiguration: {} }));
-  for (const bucket of ['bench-rclone', 'bench-awscli', 'bench-remote', 'bench-floor']) {
+  for (const bucket of ['bench-rclone', 'bench-rclone-check', 'bench-awscli', 'bench-remote', 'bench-floor']) {
     await s3.send(
       new CreateBucketCommand({
         Bucket: bucket,
@@ -240,48 +240,51 @@ assets:${assets.join('')}
   for (const c of cases) {
     const keys = Array.from({ length: c.count }, (_, i) => `${c.id}/obj-${String(i).padStart(5, '0')}.bin`);
     process.stderr.write(`(${c.id}) ${c.name} ...\n`);
-    const tool = async (label: string, command: string, args: string[], toolEnv: NodeJS.ProcessEnv): Promise<Run> => {
+    /** One tool's run: its commands one after the other, timed, CPU and requests summed, peak RSS the highest. */
+    const tool = async (label: string, commands: [command: string, args: string[], env: NodeJS.ProcessEnv][]): Promise<Run> => {
       const awsCpu = aws.cpuSeconds();
       await aws.resetRequests();
-      const out = await timed(command, args, toolEnv);
+      const outs = [];
+      for (const [command, args, toolEnv] of commands) outs.push(await timed(command, args, toolEnv));
       const localAwsCpuSeconds = aws.cpuSeconds() - awsCpu;
       const requests = await aws.requests();
       return {
         case: c.name,
         tool: label,
-        seconds: out.seconds,
+        seconds: outs.reduce((sum, o) => sum + o.seconds, 0),
         objects: c.count,
         bytes: c.count * c.size,
-        peakRssMiB: out.peakRssMiB,
-        cpuSeconds: out.cpuSeconds,
+        peakRssMiB: Math.max(...outs.map((o) => o.peakRssMiB)),
+        cpuSeconds: outs.reduce((sum, o) => sum + o.cpuSeconds, 0),
         localAwsCpuSeconds,
         requests,
       };
     };
+    const rcloneArgs = (target: string) => [
+      `moto:bench-src/${c.id}`,
+      `moto:${target}/${c.id}`,
+      '--transfers',
+      String(CONCURRENCY),
+      '--checkers',
+      String(CONCURRENCY),
+      '--s3-no-check-bucket',
+    ];
+    runs.push(await tool('rclone copy', [[RCLONE, ['copy', ...rcloneArgs('bench-rclone')], rcloneEnv]]));
+    // The verifying peer a user would run: copy, then read both sides and compare their bytes.
     runs.push(
-      await tool(
-        'rclone copy',
-        RCLONE,
-        [
-          'copy',
-          `moto:bench-src/${c.id}`,
-          `moto:bench-rclone/${c.id}`,
-          '--transfers',
-          String(CONCURRENCY),
-          '--checkers',
-          String(CONCURRENCY),
-          '--s3-no-check-bucket',
-        ],
-        rcloneEnv,
-      ),
+      await tool('rclone copy + check --download', [
+        [RCLONE, ['copy', ...rcloneArgs('bench-rclone-check')], rcloneEnv],
+        [RCLONE, ['check', '--download', ...rcloneArgs('bench-rclone-check')], rcloneEnv],
+      ]),
     );
     runs.push(
-      await tool(
-        'aws s3 sync',
-        AWS_CLI,
-        ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'],
-        awsEnv,
-      ),
+      await tool('aws s3 sync', [
+        [
+          AWS_CLI,
+          ['s3', 'sync', `s3://bench-src/${c.id}`, `s3://bench-awscli/${c.id}`, '--endpoint-url', aws.endpoint, '--only-show-errors'],
+          awsEnv,
+        ],
+      ]),
     );
     runs.push(await engine('ai-data-dr (server-side)', 'bench-src', keys, c));
     // The floor: a SHA-256-verified copy and nothing else, with as many objects in flight as the engine.
@@ -352,6 +355,7 @@ assets:${assets.join('')}
   const lag = lagStats(replicated.map((r) => r.lagSeconds));
 
   const rcloneOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy');
+  const verifyingPeerOf = (c: string) => runs.find((r) => r.case === c && r.tool === 'rclone copy + check --download');
   const header = [
     'case',
     'tool',
@@ -362,6 +366,7 @@ assets:${assets.join('')}
     'CPU s tool + local AWS',
     'CPU ms/object',
     'objects/s vs rclone',
+    'vs rclone copy + check',
   ];
   const rows = runs.map((r) => {
     const base = rcloneOf(r.case);
@@ -375,6 +380,7 @@ assets:${assets.join('')}
       `${r.cpuSeconds.toFixed(1)} + ${r.localAwsCpuSeconds.toFixed(1)}`,
       (((r.cpuSeconds + r.localAwsCpuSeconds) * 1000) / r.objects).toFixed(1),
       base ? `${(base.seconds / r.seconds).toFixed(2)}x` : '-',
+      verifyingPeerOf(r.case) ? `${(verifyingPeerOf(r.case)!.seconds / r.seconds).toFixed(2)}x` : '-',
     ];
   });
   const width = (i: number) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length));
