@@ -15,7 +15,7 @@
  * Exits 0 only if everything verified.
  */
 import './local-aws/quiet-logs.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
@@ -36,7 +36,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../functions/ledger/dynamo-ledger.js';
-import { replicatedAssets } from '../functions/policy/assets.js';
+import { replicatedAssets, reportLocation } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { dynamoDocumentClient } from '../functions/shared/aws-clients.js';
 import { drainQueue } from './local-aws/event-source-mapping.js';
@@ -286,17 +286,18 @@ async function theRestOfTheLoop(
     await handlerOf<{ bucket: string; keys: string[]; headline: { verdict: string; text: string } }>('report')
   )({}, localContext('report'));
   const dir = mkdtempSync(join(tmpdir(), 'dr-demo-report-'));
-  const local: string[] = [];
+  const { prefix } = reportLocation(policy);
   for (const key of written.keys.filter((k) => !k.includes('/history/'))) {
     const { Body } = await dr.send(new GetObjectCommand({ Bucket: written.bucket, Key: key }));
-    const file = join(dir, key.split('/').at(-1)!);
+    const file = join(dir, key.slice(prefix.length));
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, Buffer.from(await Body!.transformToByteArray()));
-    local.push(file);
   }
   console.log(`   ${written.headline.text}`);
-  console.log(`   s3://${written.bucket}/${written.keys.find((k) => k.endsWith('index.html') && !k.includes('/history/'))}`);
-  const page = local.find((f) => f.endsWith('index.html'));
+  console.log(`   s3://${written.bucket}/${prefix}index.html`);
+  const page = join(dir, 'index.html');
   console.log(`   open ${page}`);
+  if (written.keys.includes(`${prefix}status/index.html`)) console.log(`   the public status page: open ${join(dir, 'status/index.html')}`);
 
   return (
     first.length > 0 &&
@@ -306,7 +307,7 @@ async function theRestOfTheLoop(
     test.ok &&
     run.state === 'passed' &&
     written.headline.verdict === 'yes' &&
-    page !== undefined
+    existsSync(page)
   );
 }
 

@@ -256,6 +256,18 @@ const policyShape = z.strictObject({
       prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').default('_dr-report/'),
       /** When the report is written besides after each drill and on demand. */
       schedule: scheduleExpression.default('cron(0 6 * * ? *)'),
+      /**
+       * A status page for the people an outage affects (docs/report.md#public-status): only the
+       * assets named here, under the names given, with their status and incident timeline; no
+       * internal name or number. Written beside the report (private, like it); publishing it is yours.
+       */
+      publicStatus: z
+        .strictObject({
+          title: z.string().min(1).max(100),
+          /** Asset name → the name the public sees (e.g. "training-data": "Model training"). */
+          assets: z.record(assetNameRef, z.string().min(1).max(80)),
+        })
+        .optional(),
     })
     .prefault({}),
 });
@@ -473,6 +485,9 @@ const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
   const overlapping = policy.assets.find(
     (a) => a.replica.bucket === into && overlap(prefix, a.kind === 'vector-index' ? `${replicaPrefix(a)}snapshots/` : replicaPrefix(a)),
   );
+  for (const name of Object.keys(policy.report.publicStatus?.assets ?? {}))
+    if (!policy.assets.some((a) => a.name === name))
+      issue(ctx, ['report', 'publicStatus', 'assets', name], `"${name}" is not an asset of the policy`);
   if (overlapping)
     issue(
       ctx,

@@ -38,6 +38,10 @@ describe('npm run demo', () => {
     const html = readFileSync(page!, 'utf8');
     expect(html).toContain('quarterly-region-outage');
     expect(JSON.parse(readFileSync(join(dirname(page!), 'report.json'), 'utf8'))).toMatchObject({ headline: { verdict: 'yes' } });
+    // The public status page beside it: public names only.
+    const status = readFileSync(join(dirname(page!), 'status/index.html'), 'utf8');
+    expect(status).toContain('Model training data');
+    expect(status).not.toContain('training-data');
     rmSync(dirname(page!), { recursive: true, force: true });
   });
 });

@@ -128,6 +128,10 @@ describe('the DR policy', () => {
         'report.prefix: "vectors/product-search/snapshots/" overlaps the replica prefix of asset product-search-index in acme-ml-dr-replica: choose another prefix',
       ]);
       expect(() => parsePolicy(withReport({ prefix: 'vectors/product-search/report/' }))).not.toThrow();
+      // The public status page names only assets of the policy.
+      expect(problemsOf(withReport({ publicStatus: { title: 'Status', assets: { 'no-such-asset': 'Search' } } }))).toEqual([
+        'report.publicStatus.assets.no-such-asset: "no-such-asset" is not an asset of the policy',
+      ]);
     });
   });
 
