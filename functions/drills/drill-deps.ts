@@ -43,5 +43,4 @@ export interface DrillDeps extends InvocationTime {
   continuation: Continuation;
   /** Told when a run has finished (the report function, asynchronously); its failure does not fail the drill. */
   finished?: (drill: string, drillId: string) => Promise<void>;
-  newDrillId?: (startedAt: Date) => string;
 }

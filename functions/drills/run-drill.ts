@@ -80,7 +80,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, continuing?: strin
   }
   if (!run) {
     const startedAt = deps.now();
-    const fresh = newRun(deps.policy, drill, startedAt, (deps.newDrillId ?? drillIdAt)(startedAt));
+    const fresh = newRun(deps.policy, drill, startedAt, drillIdAt(startedAt));
     run = (await deps.store.start(fresh)) ? fresh : await deps.store.active(drill.name);
     if (!run) throw new Error(`drill ${drill.name}: another invocation started a run and it is gone already`);
   }
