@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,29 +7,37 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport } from '../../functions/report/build-report.js';
 import { formatDuration, formatShare, formatTime } from '../../functions/report/format.js';
 import type { DrReport } from '../../functions/report/report-data.js';
+import { publicStatus, renderStatusPage } from '../../functions/report/public-status.js';
 import { renderPage } from '../../functions/report/render-page.js';
 import { CHROMIUM } from '../../scripts/browser/chromium.js';
 import { projectRoot } from '../../scripts/local-aws/venv.js';
 import { reportSources } from '../support/report-sources.js';
 
 /**
- * The DR report page opened from a local file in headless Chromium (Debian's, driven by
- * playwright-core): no console error, every asset row shows report.json's numbers, the charts
- * have drawn paths. A screenshot is kept in test-artifacts/ (gitignored).
+ * The DR report page, and its public status page, opened from local files in headless Chromium
+ * (Debian's, driven by playwright-core): no console error, no request but the file, every asset row
+ * shows report.json's numbers, the charts have drawn paths, every service row shows status.json's
+ * state. Screenshots are kept in test-artifacts/ (gitignored).
  */
 let browser: Browser;
 let report: DrReport;
 let file: string;
+/** Where the pages are written; removed after the tests. */
+const dirs: string[] = [];
 beforeAll(async () => {
   const now = new Date();
   report = await buildReport(reportSources(now), now, { kind: 'on-demand' });
   const dir = mkdtempSync(join(tmpdir(), 'dr-report-page-'));
+  dirs.push(dir);
   file = join(dir, 'index.html');
   writeFileSync(file, renderPage(report));
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
-afterAll(async () => browser?.close());
+afterAll(async () => {
+  await browser?.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('the DR report page in Chromium', () => {
   it('loads from a local file with no console error, shows the JSON numbers per asset, draws its charts', async () => {
@@ -98,6 +106,33 @@ describe('the DR report page in Chromium', () => {
     const artifacts = join(projectRoot, 'test-artifacts');
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'dr-report.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('the public status page: no console error, no request but the file, each service as status.json says', async () => {
+    const status = publicStatus(report, reportSources(new Date()).policy)!;
+    const dir = mkdtempSync(join(tmpdir(), 'dr-status-page-'));
+    dirs.push(dir);
+    const statusFile = join(dir, 'index.html');
+    writeFileSync(statusFile, renderStatusPage(status));
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const problems: string[] = [];
+    page.on('console', (m) => void ((m.type() === 'error' || m.type() === 'warning') && problems.push(`${m.type()}: ${m.text()}`)));
+    page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(pathToFileURL(statusFile).href, { waitUntil: 'load' });
+    expect(problems).toEqual([]);
+    expect(requests).toEqual([pathToFileURL(statusFile).href]);
+    const rows = await page.$$eval('table tr', (trs) =>
+      trs.map((tr) => ({
+        name: tr.querySelector('td')?.textContent,
+        state: tr.querySelector('td[data-state]')?.getAttribute('data-state'),
+      })),
+    );
+    expect(rows).toEqual(status.services.map((s) => ({ name: s.name, state: s.state })));
+    expect(await page.locator('ol.timeline li').count()).toBe(status.incidents.length);
+    await page.screenshot({ path: join(projectRoot, 'test-artifacts', 'dr-status.png'), fullPage: true });
     await page.close();
   });
 });
