@@ -1,4 +1,4 @@
-import { type RoleOwner, deployedName, functionsWithRole } from './service.js';
+import { deployedName, type FunctionKey, functionsWithRole, type RoleOwner } from './service.js';
 
 /** The building blocks of the functions' roles (infra/roles.ts). */
 
@@ -35,13 +35,16 @@ function runtimeStatements(owner: RoleOwner): Json[] {
   ];
 }
 
-/** Invoking the function itself again, to continue work that did not fit into one invocation. */
-export const invokeItself = (owner: RoleOwner): Json => ({
-  Sid: 'ContinueItself',
+/** Invoking one of the stack's functions (by its key in the function list). */
+export const invokeFunction = (sid: string, key: FunctionKey): Json => ({
+  Sid: sid,
   Effect: 'Allow',
   Action: 'lambda:InvokeFunction',
-  Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${deployedName(owner)}` },
+  Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${deployedName(key)}` },
 });
+
+/** Invoking the function itself again, to continue work that did not fit into one invocation. */
+export const invokeItself = (owner: RoleOwner): Json => invokeFunction('ContinueItself', owner);
 
 /**
  * The IAM role of a function (and of the functions that share it), from its inline policies in

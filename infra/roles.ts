@@ -1,8 +1,8 @@
 import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
 import { drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
-import { type Json, functionRole, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
-import { deployedName, type RoleOwner, roleLogicalId, roleOwners } from './service.js';
+import { type Json, functionRole, invokeFunction, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
+import { type RoleOwner, roleLogicalId, roleOwners } from './service.js';
 
 /**
  * The IAM role of every function, each scoped to what the function does, all built the same way
@@ -357,12 +357,7 @@ export function drDrillStatements(policy: Policy): Json[] {
       ['DRILL#*', 'ALERT#*', 'INCIDENT#*', 'RESTORE#*'],
     ),
     // A finished drill tells the report to write itself again (asynchronously).
-    {
-      Sid: 'TellTheReport',
-      Effect: 'Allow',
-      Action: 'lambda:InvokeFunction',
-      Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${deployedName('report')}` },
-    },
+    invokeFunction('TellTheReport', 'report'),
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
     publishTargetEvents,
     ...readReplicas(policy),

@@ -8,7 +8,7 @@ import type { VersionedStore } from '../storage/versioned-store.js';
 import type { DrillDeps } from './drill-deps.js';
 import type { DrillAssetRun, DrillRun } from './drill-run.js';
 import { RUNBOOK_STEPS, type RunbookStep, type StepContext } from './runbook-steps.js';
-import { DRILL_RESERVE_MS, restoreRecord, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
+import { DRILL_RESERVE_MS, restoreRecord, runOrContinue, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
 
 /**
  * An object asset's part of a drill, one step at a time.
@@ -116,11 +116,11 @@ async function restoreStep(
     return status.state === 'planning' ? 'paused' : move.next();
   }
   if (!ctx.planToken) return move.fail(`${label}: no plan from the dry run`);
-  let status = await deps.restoreData({ restoreId: ctx.planToken });
-  if ('planToken' in payload) {
-    if (status.state === 'planned') status = await deps.restoreData(payload);
-    else if (status.state === 'running') status = await deps.restoreData({ restoreId: ctx.planToken, continuation: true });
-  }
+  // A run step runs (or continues) the plan; a status step only reads it, as the runbook does.
+  const status =
+    'planToken' in payload
+      ? await runOrContinue(deps.restoreData, ctx.planToken, payload)
+      : await deps.restoreData({ restoreId: ctx.planToken });
   entry.checks[label] = restoreRecord(status, false);
   if (status.state === 'running') return 'paused';
   if (status.state === 'failed') return move.fail(`${label}: restore ${status.restoreId} failed: ${status.reason ?? 'no reason given'}`);

@@ -48,3 +48,19 @@ export function restoreRecord(
     ...(withPlan && { plan: status.plan as unknown as JsonValue }),
   };
 }
+
+/**
+ * The run step of a restore (restore-data or restore-vectors, through `call`): asks for the plan's
+ * state first (a crash may have left it claimed or running), then runs it, continues it, or takes
+ * its result as it stands.
+ */
+export async function runOrContinue<S extends { state: string }>(
+  call: (payload: Record<string, unknown>) => Promise<S>,
+  planToken: string,
+  runPayload: Record<string, unknown>,
+): Promise<S> {
+  const status = await call({ restoreId: planToken });
+  if (status.state === 'planned') return call(runPayload);
+  if (status.state === 'running') return call({ restoreId: planToken, continuation: true });
+  return status;
+}

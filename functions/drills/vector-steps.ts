@@ -6,7 +6,7 @@ import { readChunk, readManifest } from '../vectors/read-snapshot.js';
 import type { Metric, VectorStore } from '../vectors/vector-store.js';
 import type { DrillDeps } from './drill-deps.js';
 import type { DrillAssetRun, DrillRun } from './drill-run.js';
-import { restoreRecord, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
+import { restoreRecord, runOrContinue, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
 import { RUNBOOK_STEPS, type StepContext } from './runbook-steps.js';
 
 /**
@@ -45,9 +45,7 @@ export async function advanceVectorAsset(deps: DrillDeps, run: DrillRun, entry: 
     return move.next();
   }
   if (!ctx.planToken) return move.fail(`${entry.step}: no plan from the dry run`);
-  let status = await deps.restoreVectors({ restoreId: ctx.planToken });
-  if (status.state === 'planned') status = await deps.restoreVectors(payload);
-  else if (status.state === 'running') status = await deps.restoreVectors({ restoreId: ctx.planToken, continuation: true });
+  const status = await runOrContinue(deps.restoreVectors, ctx.planToken, payload);
   entry.checks[entry.step] = restoreRecord(status, false);
   if (status.state === 'running') return 'paused';
   if (status.state === 'failed' || !status.result?.ok)
