@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { ReplicationBatch } from './replication/replicator.js';
-import { CopyContinuesError } from './replication/errors.js';
+import { CopyContinuesError, KeyBusyError } from './replication/errors.js';
 import { createContinuations, createReplicator } from './replication/runtime.js';
 import { parseConfig } from './shared/config.js';
 import { describeError } from './shared/errors.js';
@@ -13,6 +13,8 @@ const config = parseConfig(process.env);
 const replicator = createReplicator(config);
 const continueLater = createContinuations(config);
 const processor = new BatchProcessor(EventType.SQS);
+/** How long a version waits for an earlier version of its key that another invocation is copying. */
+const BUSY_DELAY_SECONDS = 30;
 
 async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Promise<void> {
   try {
@@ -34,6 +36,11 @@ async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Prom
       logger.info('long copy continues in the next invocation', { messageId: record.messageId, progress: error.message });
       return;
     }
+    if (error instanceof KeyBusyError && continueLater) {
+      await continueLater(record.body, BUSY_DELAY_SECONDS);
+      logger.info('waits for an earlier version another invocation is copying', { messageId: record.messageId, reason: error.message });
+      return;
+    }
     logger.error('record failed; it is retried, then dead-lettered', {
       messageId: record.messageId,
       error: describeError(error),
@@ -46,6 +53,6 @@ async function replicateRecord(batch: ReplicationBatch, record: SQSRecord): Prom
 export const handler = lambdaHandler(async (event: SQSEvent, context: Context) => {
   const batch = replicator.batch(() => context.getRemainingTimeInMillis());
   metrics.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
-  await batch.prefetch(event.Records.map((r) => r.body));
+  void batch.prefetch(event.Records.map((r) => r.body)); // in flight while the first claims are made
   return processPartialResponse(event, (record: SQSRecord) => replicateRecord(batch, record), processor, { context });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  BatchWriteCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -8,14 +9,23 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { writeIf } from '../shared/conditional-write.js';
-import type { Ledger, LedgerEntry, PendingVersion, ReplicatedSummary, ReplicatedVersion, UploadProgress } from './ledger.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeIf, writeOrBlocker } from '../shared/conditional-write.js';
+import type {
+  Ledger,
+  LedgerEntry,
+  PendingVersion,
+  ReplicatedRecord,
+  ReplicatedSummary,
+  UploadProgress,
+  VersionClaim,
+} from './ledger.js';
 
 /**
  * Table layout (see docs/ledger.md):
  *   pk = "K#<asset>#<sha256(key)>"  (keys are up to 1024 bytes; a hash keeps pk short and fixed)
- *   sk = "V#<source version id>"    one item per source version
- *   sk = "LEASE"                    the key's lease while an invocation replicates it
+ *   sk = "V#<source version id>"    one item per source version; while an invocation works on
+ *                                   it, the item carries its claim (claimOwner, claimExpiresAt)
  *   sk = "KEY"                      a failure of the key before its versions were known
  *   sk = "UPLOAD#<source version>"  a multipart copy in progress (upload id, part size) and its
  *                                   verification: source part digests (binary, 32 bytes per part,
@@ -31,11 +41,14 @@ export const REPLICATED_INDEX = 'replicated';
 
 const partitionKey = (asset: string, key: string) => `K#${asset}#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 const versionSortKey = (versionId: string) => `V#${versionId}`;
-const LEASE = 'LEASE';
 const KEY_FAILURE = 'KEY';
 const UPLOAD = 'UPLOAD#';
 
 const DIGEST_BYTES = 32;
+
+/** BatchWriteItem takes at most 25 writes; what it leaves unprocessed (throttling) is sent again, at most this often. */
+const BATCH_WRITE_LIMIT = 25;
+const BATCH_WRITE_ATTEMPTS = 6;
 
 /** Part digests as one binary value: part n at offset (n - 1) * 32, zeros where not known yet. */
 function packDigests(byPart: Record<number, string>): Uint8Array | undefined {
@@ -146,29 +159,40 @@ export class DynamoLedger implements Ledger {
   }
 
   /**
-   * One Put of the whole entry: the lease holder knows it (attempts and first-seen time come from
-   * what it read under the lease), and a Put leaves the entry off the unreplicated index.
+   * A Put of each whole entry, 25 to a BatchWriteItem: the claim holder knows it (attempts and
+   * first-seen time come from the entry it claimed), and a Put leaves the entry off the
+   * unreplicated index and drops the claim. Writes left unprocessed are sent again with backoff;
+   * what is still unwritten after that fails the call.
    */
-  async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: {
-          ...versionItem(v),
-          state: 'replicated',
-          replicaKey: r.replicaKey,
-          replicaVersionId: r.replicaVersionId,
-          replicatedAt: r.replicatedAt,
-          lagSeconds: r.lagSeconds,
-          attempts: r.attempts,
-          firstSeenAt: r.firstSeenAt,
-          lastAttemptAt: r.replicatedAt,
-          ...(r.sha256 && { sha256: r.sha256 }),
-          ...(r.sha256Composite && { sha256Composite: r.sha256Composite, partSizeBytes: r.partSizeBytes }),
-          ...(r.copyRetries !== undefined && { copyRetries: r.copyRetries }),
+  async markReplicated(records: ReplicatedRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += BATCH_WRITE_LIMIT) {
+      let requests = records.slice(i, i + BATCH_WRITE_LIMIT).map(({ version: v, result: r }) => ({
+        PutRequest: {
+          Item: {
+            ...versionItem(v),
+            state: 'replicated',
+            replicaKey: r.replicaKey,
+            replicaVersionId: r.replicaVersionId,
+            replicatedAt: r.replicatedAt,
+            lagSeconds: r.lagSeconds,
+            attempts: r.attempts,
+            firstSeenAt: r.firstSeenAt,
+            lastAttemptAt: r.replicatedAt,
+            ...(r.sha256 && { sha256: r.sha256 }),
+            ...(r.sha256Composite && { sha256Composite: r.sha256Composite, partSizeBytes: r.partSizeBytes }),
+            ...(r.copyRetries !== undefined && { copyRetries: r.copyRetries }),
+          },
         },
-      }),
-    );
+      }));
+      for (let attempt = 1; requests.length > 0; attempt++) {
+        if (attempt > BATCH_WRITE_ATTEMPTS) {
+          throw new Error(`ledger: ${requests.length} replicated entries left unprocessed by DynamoDB after ${BATCH_WRITE_ATTEMPTS} attempts`);
+        }
+        if (attempt > 1) await sleep(25 * 2 ** attempt * Math.random());
+        const { UnprocessedItems } = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+        requests = (UnprocessedItems?.[this.table] ?? []) as typeof requests;
+      }
+    }
   }
 
   async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
@@ -177,6 +201,62 @@ export class DynamoLedger implements Ledger {
       '#state = :failed, lastError = :error, lastAttemptAt = :now, attempts = if_not_exists(attempts, :zero) + :one',
       { ':failed': 'failed', ':error': error, ':zero': 0, ':one': 1 },
       now,
+      ' REMOVE claimOwner, claimExpiresAt',
+    );
+  }
+
+  /**
+   * One UpdateItem: creates the entry as pending (or keeps it failed, with its attempts), unless it
+   * is replicated, its source version is gone, or another owner holds an unexpired claim; then
+   * DynamoDB returns the entry that blocked it with the refusal, at no read cost.
+   */
+  async claimVersion(v: PendingVersion, owner: string, now: Date, ttlSeconds: number): Promise<VersionClaim> {
+    const write = await writeOrBlocker(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
+          UpdateExpression:
+            'SET asset = :asset, #key = :key, sourceVersionId = :vid, entryType = :type, #size = :size, ' +
+            'sourceLastModified = if_not_exists(sourceLastModified, :lm), #state = if_not_exists(#state, :pending), ' +
+            'attempts = if_not_exists(attempts, :zero), firstSeenAt = if_not_exists(firstSeenAt, :now), ' +
+            'pendingAsset = :asset, pendingSince = if_not_exists(pendingSince, :lm), claimOwner = :owner, claimExpiresAt = :until',
+          ConditionExpression:
+            'attribute_not_exists(pk) OR ((#state = :pending OR #state = :failed) AND ' +
+            '(attribute_not_exists(claimExpiresAt) OR claimExpiresAt < :nowMs))',
+          ExpressionAttributeNames: NAMES,
+          ExpressionAttributeValues: {
+            ...identityValues(v),
+            ':pending': 'pending',
+            ':failed': 'failed',
+            ':zero': 0,
+            ':now': now.toISOString(),
+            ':nowMs': now.getTime(),
+            ':owner': owner,
+            ':until': now.getTime() + ttlSeconds * 1000,
+          },
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      ),
+    );
+    if (write.written) return { claimed: true, ...(write.result.Attributes && { previous: write.result.Attributes as LedgerEntry }) };
+    if (!write.blocker) throw new Error(`ledger: claim of ${v.sourceVersionId} refused without the entry that blocked it`);
+    return { claimed: false, entry: write.blocker as unknown as LedgerEntry };
+  }
+
+  async releaseClaim(v: PendingVersion, owner: string): Promise<void> {
+    // Not ours any more (expired and taken over, or written meanwhile): nothing to let go.
+    await writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
+          UpdateExpression: 'REMOVE claimOwner, claimExpiresAt',
+          ConditionExpression: 'claimOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      ),
     );
   }
 
@@ -184,13 +264,13 @@ export class DynamoLedger implements Ledger {
    * Creates or updates a version entry as unreplicated (on the sparse index), unless it is already
    * replicated: a late duplicate or a retry never turns a verified copy back into pending work.
    */
-  private async updateUnlessReplicated(v: PendingVersion, set: string, values: Record<string, unknown>, now: Date) {
+  private async updateUnlessReplicated(v: PendingVersion, set: string, values: Record<string, unknown>, now: Date, remove = '') {
     await writeIf(() =>
       this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
-          UpdateExpression: `SET ${IDENTITY}, ${set}, firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm`,
+          UpdateExpression: `SET ${IDENTITY}, ${set}, firstSeenAt = if_not_exists(firstSeenAt, :now), pendingAsset = :asset, pendingSince = :lm${remove}`,
           ConditionExpression: 'attribute_not_exists(pk) OR #state <> :replicated',
           ExpressionAttributeNames: NAMES,
           ExpressionAttributeValues: { ...identityValues(v), ...values, ':replicated': 'replicated', ':now': now.toISOString() },
@@ -206,7 +286,7 @@ export class DynamoLedger implements Ledger {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
-          UpdateExpression: 'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince',
+          UpdateExpression: 'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince, claimOwner, claimExpiresAt',
           ConditionExpression: '#state <> :replicated',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
@@ -264,68 +344,6 @@ export class DynamoLedger implements Ledger {
       start = page.LastEvaluatedKey;
     } while (start && (limit === undefined || items.length < limit));
     return items;
-  }
-
-  async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {
-    return writeIf(() =>
-      this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            pk: partitionKey(asset, key),
-            sk: LEASE,
-            leaseOwner: owner,
-            expiresAt: now.getTime() + ttlSeconds * 1000,
-            // DynamoDB TTL removes leases left by a crashed invocation.
-            expireAfter: Math.ceil(now.getTime() / 1000) + ttlSeconds + 3600,
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-          ExpressionAttributeValues: { ':now': now.getTime() },
-        }),
-      ),
-    );
-  }
-
-  async flagLease(asset: string, key: string): Promise<void> {
-    // Released meanwhile: nothing to tell.
-    await writeIf(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: partitionKey(asset, key), sk: LEASE },
-          UpdateExpression: 'SET flagged = :true',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':true': true },
-        }),
-      ),
-    );
-  }
-
-  async releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'> {
-    const Key = { pk: partitionKey(asset, key), sk: LEASE };
-    const deleted = await writeIf(() =>
-      this.db.send(
-        new DeleteCommand({
-          TableName: this.table,
-          Key,
-          ConditionExpression: 'leaseOwner = :owner AND attribute_not_exists(flagged)',
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      ),
-    );
-    if (deleted) return 'released';
-    const unflagged = await writeIf(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key,
-          UpdateExpression: 'REMOVE flagged',
-          ConditionExpression: 'leaseOwner = :owner AND attribute_exists(flagged)',
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      ),
-    );
-    return unflagged ? 'flagged' : 'released'; // not flagged and not ours: expired and taken over
   }
 
   async upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined> {

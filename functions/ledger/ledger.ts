@@ -37,6 +37,9 @@ export interface LedgerEntry {
   firstSeenAt?: string;
   lastError?: string;
   lastAttemptAt?: string;
+  /** While an invocation works on the version: who holds its claim, and until when (epoch ms). */
+  claimOwner?: string;
+  claimExpiresAt?: number;
   /**
    * Set by entriesFor (never stored on the entry): the version has saved multipart progress
    * (UploadProgress), so a sync that finds the version gone from the source aborts and forgets it.
@@ -95,7 +98,21 @@ export interface ReplicatedVersion {
   firstSeenAt: string;
 }
 
-/** What replication writes and reads: entries of one key, and the key's lease. */
+/** A version's replicated state, as replication records it (written in batches). */
+export interface ReplicatedRecord {
+  version: PendingVersion;
+  result: ReplicatedVersion;
+}
+
+/**
+ * The outcome of claiming a version. Claimed: the caller holds it (and its entry is pending, or
+ * keeps its failed state); `previous` is the entry before the claim, if there was one. Not claimed:
+ * `entry` says why: it is replicated (or its source version is gone), or another invocation holds
+ * a claim that has not expired.
+ */
+export type VersionClaim = { claimed: true; previous?: LedgerEntry } | { claimed: false; entry: LedgerEntry };
+
+/** What replication writes and reads: entries of one key, and claims on its versions. */
 export interface ReplicationLedger {
   /** Every entry of one key of an asset: its versions and, if any, its key-level failure. */
   entriesFor(asset: string, key: string): Promise<LedgerEntry[]>;
@@ -105,10 +122,21 @@ export interface ReplicationLedger {
    */
   markPending(versions: PendingVersion[], now: Date, recorded?: ReadonlySet<string>): Promise<void>;
   /**
-   * Replaces the version's entry with its replicated state. Only the key's lease holder calls it,
-   * with the attempts and first-seen time of the entry it read under the lease.
+   * One conditional write that is the version's pending entry and its claim at once: it succeeds
+   * unless the version is replicated (or gone from the source) or another owner's claim on it has
+   * not expired. A claim lives `ttlSeconds`, longer than an invocation can run, so a claim that
+   * expired belongs to an invocation that died.
    */
-  markReplicated(version: PendingVersion, result: ReplicatedVersion): Promise<void>;
+  claimVersion(version: PendingVersion, owner: string, now: Date, ttlSeconds: number): Promise<VersionClaim>;
+  /** Lets a claim go without recording an outcome (the work is deferred or continues elsewhere). */
+  releaseClaim(version: PendingVersion, owner: string): Promise<void>;
+  /**
+   * Replaces each version's entry with its replicated state (and so ends its claim), in as few
+   * requests as the store allows. Only the claim holder calls it, with the attempts and first-seen
+   * time of the entry it claimed.
+   */
+  markReplicated(records: ReplicatedRecord[]): Promise<void>;
+  /** Records a failed attempt and ends the caller's claim; a replicated entry is left alone. */
   markFailed(version: PendingVersion, error: string, now: Date): Promise<void>;
   /** A version that was permanently deleted from the source before it could be copied. */
   markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void>;
@@ -125,12 +153,6 @@ export interface ReplicationLedger {
   upload(asset: string, key: string, sourceVersionId: string): Promise<UploadProgress | undefined>;
   saveUpload(asset: string, key: string, sourceVersionId: string, progress: UploadProgress): Promise<void>;
   clearUpload(asset: string, key: string, sourceVersionId: string): Promise<void>;
-  /** A per-key lease so two invocations never copy the same key at once. */
-  acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean>;
-  /** Tells the lease holder the key changed again while it worked: it syncs once more before releasing. */
-  flagLease(asset: string, key: string): Promise<void>;
-  /** Releases the lease, unless it was flagged: then it clears the flag and returns "flagged". */
-  releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'>;
 }
 
 /** What RPO measurement and status read, per asset; each reads only unreplicated or recent items. */

@@ -33,7 +33,22 @@ export class ChecksumMismatchError extends Error {
   }
 }
 
-/** Another invocation holds the key's lease; the message is retried after its visibility timeout. */
+/** The bytes read from the source do not hash to the SHA-256 S3 stores for them: nothing is copied. */
+export class SourceChecksumMismatchError extends Error {
+  override readonly name = 'SourceChecksumMismatchError';
+  constructor(
+    readonly storedSha256: string,
+    readonly readSha256: string,
+  ) {
+    super(`source's stored sha256 ${storedSha256} differs from the sha256 of the bytes read, ${readSha256}; not copied`);
+  }
+}
+
+/**
+ * Another live invocation holds a claim on an earlier version of the key: the message's version
+ * must wait for it. The handler queues the message again with a delay (or, without a queue URL,
+ * lets it be retried after its visibility timeout).
+ */
 export class KeyBusyError extends Error {
   override readonly name = 'KeyBusyError';
 }

@@ -17,13 +17,33 @@ export interface ChangeHint {
   bucket: string;
   /** Candidate keys: a key may arrive URL-encoded; every candidate is synced (syncing is idempotent). */
   keys: string[];
+  /**
+   * The version the event says was created (an object, or a delete marker), when it names one and
+   * its key has one reading: replication claims it before it reads anything, so a duplicate event
+   * costs one ledger request. Absent for permanent deletions, unversioned buckets and reconcile's
+   * hints: then the key's listing is the only guide.
+   */
+  version?: CreatedVersion;
+}
+
+export interface CreatedVersion {
+  versionId: string;
+  kind: 'object' | 'delete-marker';
+  size: number;
+  /** When the event happened (ISO 8601), if it says: the pending entry's time until the listing gives the write time. */
+  time?: string;
 }
 
 const eventBridgeEvent = EventBridgeSchema.extend({
   source: z.literal('aws.s3'),
   detail: z.object({
     bucket: z.object({ name: z.string().min(1) }),
-    object: z.object({ key: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      size: z.number().int().nonnegative().optional(),
+      'version-id': z.string().optional(),
+    }),
+    'deletion-type': z.string().optional(),
   }),
 });
 
@@ -32,14 +52,37 @@ const s3Notification = z.object({
     .array(
       z.object({
         eventSource: z.literal('aws:s3'),
+        eventName: z.string().optional(),
+        eventTime: z.string().optional(),
         s3: z.object({
           bucket: z.object({ name: z.string().min(1) }),
-          object: z.object({ key: z.string().min(1) }),
+          object: z.object({
+            key: z.string().min(1),
+            size: z.number().int().nonnegative().optional(),
+            versionId: z.string().optional(),
+          }),
         }),
       }),
     )
     .min(1),
 });
+
+/**
+ * The created version of an event, when the key has one reading (a version claimed under a wrong
+ * reading would be an entry of a key that does not exist) and the bucket is versioned ("null" is an
+ * unversioned bucket's overwritten object, told apart only by its time in the listing).
+ */
+function createdVersion(
+  keys: string[],
+  kind: CreatedVersion['kind'] | undefined,
+  versionId: string | undefined,
+  size: number | undefined,
+  time: unknown,
+): { version?: CreatedVersion } {
+  if (!kind || !versionId || versionId === 'null' || keys.length !== 1) return {};
+  const when = typeof time === 'string' && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
+  return { version: { versionId, kind, size: kind === 'object' ? (size ?? 0) : 0, ...(when && { time: when }) } };
+}
 
 /** Keys queued by the reconcile function (raw keys, not encoded). */
 const reconcileHint = z.object({
@@ -73,16 +116,22 @@ export function parseNotification(body: string): ChangeHint[] {
 
   const eb = eventBridgeEvent.safeParse(json);
   if (eb.success) {
-    const { bucket, object } = eb.data.detail;
+    const { bucket, object, 'deletion-type': deletion } = eb.data.detail;
     // EventBridge may deliver the key as stored or form-encoded; sync both readings.
-    return [{ bucket: bucket.name, keys: checkedKeys([object.key, decodeFormKey(object.key)], 'detail.object.key') }];
+    const keys = checkedKeys([object.key, decodeFormKey(object.key)], 'detail.object.key');
+    const detailType = eb.data['detail-type'];
+    const kind =
+      detailType === 'Object Created' ? 'object' : detailType === 'Object Deleted' && deletion === 'Delete Marker Created' ? 'delete-marker' : undefined;
+    return [{ bucket: bucket.name, keys, ...createdVersion(keys, kind, object['version-id'], object.size, eb.data.time) }];
   }
   const s3 = s3Notification.safeParse(json);
   if (s3.success) {
-    return s3.data.Records.map((r, i) => ({
-      bucket: r.s3.bucket.name,
-      keys: checkedKeys([decodeFormKey(r.s3.object.key)], `Records[${i}].s3.object.key`),
-    }));
+    return s3.data.Records.map((r, i) => {
+      const keys = checkedKeys([decodeFormKey(r.s3.object.key)], `Records[${i}].s3.object.key`);
+      const name = r.eventName ?? '';
+      const kind = name.startsWith('ObjectCreated:') ? 'object' : name === 'ObjectRemoved:DeleteMarkerCreated' ? 'delete-marker' : undefined;
+      return { bucket: r.s3.bucket.name, keys, ...createdVersion(keys, kind, r.s3.object.versionId, r.s3.object.size, r.eventTime) };
+    });
   }
   const reconcile = reconcileHint.safeParse(json);
   if (reconcile.success) {

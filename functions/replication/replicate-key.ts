@@ -1,12 +1,19 @@
-import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicationLedger } from '../ledger/ledger.js';
+import {
+  type LedgerEntry,
+  ledgerVersionId,
+  type PendingVersion,
+  type ReplicatedRecord,
+  type ReplicationLedger,
+} from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import { DEFAULT_MULTIPART, type MultipartPolicy } from '../policy/multipart.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import { hashingThrough } from '../storage/hashing.js';
 import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
-import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError } from './errors.js';
+import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError, SourceChecksumMismatchError } from './errors.js';
 import { copyMultipart, forgetUpload } from './multipart-copy.js';
+import type { CreatedVersion } from './notification.js';
 import { describeError } from '../shared/errors.js';
 import { MAX_KEY_BYTES } from '../shared/s3-keys.js';
 
@@ -15,9 +22,15 @@ export interface ReplicationDeps {
   replica: VersionedStore;
   ledger: ReplicationLedger;
   now: () => Date;
-  /** Identifies this invocation in the key's lease. */
-  leaseOwner: string;
-  leaseSeconds: number;
+  /** Identifies this invocation in the claims it takes on versions. */
+  claimOwner: string;
+  /** How long a claim lives: longer than an invocation can run, so an expired claim's holder is dead. */
+  claimSeconds: number;
+  /**
+   * Records a replicated version durably (resolves once written). A batch shares its writes
+   * (ReplicationBatch); without it each version is one write of its own.
+   */
+  recordReplicated?: (record: ReplicatedRecord) => Promise<void>;
   multipart?: MultipartPolicy;
   /**
    * False when the source is on another endpoint or account: nothing can be copied server-side,
@@ -53,10 +66,15 @@ export interface KeyOutcome {
   replicated: ReplicatedVersionReport[];
   /** Source versions that were already replicated (duplicate or late events change nothing). */
   alreadyReplicated: number;
+  /** Versions another live invocation holds a claim on: its own message sees each of them through. */
+  claimedElsewhere: number;
 }
 
-/** At most this many extra syncs when other invocations keep flagging the key meanwhile. */
-const MAX_RESYNCS = 10;
+/** What the message said about the key: the version it created, and the key's history if the batch listed it. */
+export interface KeyHint {
+  version?: CreatedVersion;
+  prelisted?: Promise<VersionEntry[] | undefined>;
+}
 
 const idOf = (v: VersionEntry) => ledgerVersionId(v.versionId, v.lastModified);
 
@@ -69,81 +87,140 @@ const pendingOf = (asset: ObjectAsset, key: string, v: VersionEntry): PendingVer
   size: v.size,
 });
 
+/** An event's version as a pending entry: its time is the event's until the listing gives the write time. */
+const pendingOfEvent = (asset: ObjectAsset, key: string, v: CreatedVersion, now: Date): PendingVersion => ({
+  asset: asset.name,
+  key,
+  sourceVersionId: v.versionId,
+  entryType: v.kind,
+  sourceLastModified: v.time ?? now.toISOString(),
+  size: v.size,
+});
+
+/** An earlier attempt may have written a copy of the version: it held a claim (and died), or failed. */
+const attemptedBefore = (previous: LedgerEntry | undefined) =>
+  previous !== undefined && (previous.claimOwner !== undefined || previous.state === 'failed' || previous.attempts > 0);
+
 /**
  * Makes the replica of one key match the source, version by version, oldest first. The event that
  * led here is only a hint: the source's version list is the truth, the ledger says which versions
  * are done, so any number of duplicated, late or reordered events end in the same replica.
- * Stops at the first version that fails, so the replica never gets versions out of order.
+ *
+ * Each version is claimed before it is copied (one conditional write that is also its pending
+ * entry), so no two invocations copy one version. The event's own version is claimed first: a
+ * duplicate, or a version another invocation is working on, costs that one request and nothing
+ * else. Stops at the first version that fails, so the replica never gets versions out of order;
+ * and stops (KeyBusyError: the message is deferred) at a version another live invocation holds,
+ * when the event's version comes after it.
  */
-export async function replicateKey(
-  deps: ReplicationDeps,
-  asset: ObjectAsset,
-  key: string,
-  prelisted?: VersionEntry[],
-): Promise<KeyOutcome> {
+export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, key: string, hint: KeyHint = {}): Promise<KeyOutcome> {
   const replicaKey = replicaKeyFor(asset, key);
   if (Buffer.byteLength(replicaKey, 'utf8') > MAX_KEY_BYTES) {
     const error = new ReplicaKeyTooLongError(`replica key for "${key}" is longer than ${MAX_KEY_BYTES} bytes; shorten replica.prefix`);
     await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.now());
     throw error;
   }
-  if (!(await deps.ledger.acquireLease(asset.name, key, deps.leaseOwner, deps.now(), deps.leaseSeconds))) {
-    // The holder syncs once more before it releases, so this change is not left for the retry.
-    await deps.ledger.flagLease(asset.name, key);
-    throw new KeyBusyError(`another invocation is replicating "${key}" of ${asset.name}; it will sync again`);
+  const claims = new Claims(deps);
+  const event = hint.version && pendingOfEvent(asset, key, hint.version, deps.now());
+  if (event) {
+    const claim = await claims.take(event);
+    if (claim !== 'mine') {
+      return { asset: asset.name, key, replicated: [], alreadyReplicated: claim === 'done' ? 1 : 0, claimedElsewhere: claim === 'busy' ? 1 : 0 };
+    }
   }
-  const outcome: KeyOutcome = { asset: asset.name, key, replicated: [], alreadyReplicated: 0 };
-  let released = false;
   try {
-    for (let pass = 0; pass <= MAX_RESYNCS; pass++) {
-      const sync = await syncKey(deps, asset, key, replicaKey, pass === 0 ? prelisted : undefined);
-      outcome.replicated.push(...sync.replicated);
-      outcome.alreadyReplicated = sync.alreadyReplicated;
-      if ((await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner)) === 'released') {
-        released = true;
-        break;
-      }
+    const outcome = await syncKey(deps, asset, key, replicaKey, claims, event, hint.prelisted);
+    if (outcome.claimedElsewhere > 0 && (!event || !outcome.replicated.some((r) => r.sourceVersionId === event.sourceVersionId))) {
+      // An earlier version is another invocation's: the event's version must wait for it (or, for a
+      // message that names no version, the key's later versions may), so the message comes back.
+      throw new KeyBusyError(`another invocation is replicating an earlier version of "${key}" of ${asset.name}; the message waits for it`);
     }
     return outcome;
   } finally {
-    // On a failure the lease is let go even when flagged (the first call clears the flag): the
-    // flagging message is retried, and a continuation queued now must not find the key busy.
-    if (!released && (await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner)) === 'flagged') {
-      await deps.ledger.releaseLease(asset.name, key, deps.leaseOwner);
+    await claims.releaseAll();
+  }
+}
+
+type ClaimOutcome = 'mine' | 'done' | 'busy';
+
+/** The claims one sync holds: taken before a version is copied, ended by its ledger write or let go. */
+class Claims {
+  private readonly held = new Map<string, { version: PendingVersion; previous?: LedgerEntry }>();
+
+  constructor(private readonly deps: ReplicationDeps) {}
+
+  async take(version: PendingVersion): Promise<ClaimOutcome> {
+    if (this.held.has(version.sourceVersionId)) return 'mine';
+    const claim = await this.deps.ledger.claimVersion(version, this.deps.claimOwner, this.deps.now(), this.deps.claimSeconds);
+    if (claim.claimed) {
+      this.held.set(version.sourceVersionId, { version, ...(claim.previous && { previous: claim.previous }) });
+      return 'mine';
     }
+    return claim.entry.state === 'pending' || claim.entry.state === 'failed' ? 'busy' : 'done';
+  }
+
+  /** The entry as it was before this sync claimed it. */
+  previous(sourceVersionId: string): LedgerEntry | undefined {
+    return this.held.get(sourceVersionId)?.previous;
+  }
+
+  /** The claim ended with the version's ledger write (replicated, failed or gone from the source). */
+  ended(sourceVersionId: string): void {
+    this.held.delete(sourceVersionId);
+  }
+
+  async releaseAll(): Promise<void> {
+    const held = [...this.held.values()];
+    this.held.clear();
+    await Promise.all(held.map(({ version }) => this.deps.ledger.releaseClaim(version, this.deps.claimOwner)));
   }
 }
 
 /**
- * `prelisted`: the key's source history as listed before its lease was taken (with other keys of
- * the batch, Replicator.prefetch). Used only when it holds every version the ledger knows: a
- * version the ledger has and the listing lacks was written (and replicated) after the listing, and
- * such a listing would misread it as deleted from the source; then the key is listed again. A
- * version written after the listing and not yet in the ledger is left to its own event.
+ * `prelisted`: the key's source history as the batch listed it (with other keys of the batch,
+ * Replicator.prefetch). Used only when it holds the event's version and every version the ledger
+ * knows: a version the ledger has and the listing lacks was written (and replicated) after the
+ * listing, and such a listing would misread it as deleted from the source; then the key is listed
+ * again. A version written after the listing and not yet in the ledger is left to its own event.
+ *
+ * The key's ledger entries are read only when the listing holds a version other than the event's
+ * (a key with history, or a message that names no version): a new key's first version needs none.
  */
 async function syncKey(
   deps: ReplicationDeps,
   asset: ObjectAsset,
   key: string,
   replicaKey: string,
-  prelisted: VersionEntry[] | undefined,
+  claims: Claims,
+  event: PendingVersion | undefined,
+  prelisted: Promise<VersionEntry[] | undefined> | undefined,
 ): Promise<KeyOutcome> {
+  const listing = () => deps.source.listVersions(asset.source.bucket, key);
+  const eventOnly = (versions: VersionEntry[]) => event !== undefined && versions.length === 1 && idOf(versions[0]!) === event.sourceVersionId;
   let sourceVersions: VersionEntry[];
-  let entries: LedgerEntry[];
+  let entries: LedgerEntry[] | undefined;
+  const readEntries = async () => (entries ??= await deps.ledger.entriesFor(asset.name, key));
   try {
-    const listing = () => deps.source.listVersions(asset.source.bucket, key);
-    [sourceVersions, entries] = await Promise.all([prelisted ?? listing(), deps.ledger.entriesFor(asset.name, key)]);
-    if (prelisted) {
-      const listed = new Set(prelisted.map(idOf));
-      if (entries.some((e) => e.entryType !== 'key' && !listed.has(e.sourceVersionId))) sourceVersions = await listing();
+    const listed = await prelisted;
+    const usable = listed && (!event || listed.some((v) => idOf(v) === event.sourceVersionId)) ? listed : undefined;
+    sourceVersions = usable ?? (await listing());
+    if (!eventOnly(sourceVersions)) {
+      await readEntries();
+      const inListing = new Set(sourceVersions.map(idOf));
+      if (usable && entries!.some((e) => e.entryType !== 'key' && !inListing.has(e.sourceVersionId))) sourceVersions = await listing();
     }
   } catch (error: unknown) {
-    // No version is known yet: the failure is recorded on the key, so the RPO still sees it.
-    await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.now());
+    // The failure is recorded on the event's version, or (no version known yet) on the key, so the RPO sees it.
+    if (event) {
+      await deps.ledger.markFailed(event, describeError(error), deps.now());
+      claims.ended(event.sourceVersionId);
+    } else {
+      await deps.ledger.markKeyFailed(asset.name, key, describeError(error), deps.now());
+    }
     throw error;
   }
-  if (entries.some((e) => e.entryType === 'key')) await deps.ledger.clearKeyFailure(asset.name, key);
-  const versionEntries = entries.filter((e) => e.entryType !== 'key');
+  const versionEntries = (entries ?? []).filter((e) => e.entryType !== 'key');
+  if (entries?.some((e) => e.entryType === 'key')) await deps.ledger.clearKeyFailure(asset.name, key);
   const entryByVersion = new Map(versionEntries.map((e) => [e.sourceVersionId, e]));
   const inSource = new Set(sourceVersions.map(idOf));
 
@@ -154,6 +231,7 @@ async function syncKey(
     if (entry.uploadSaved)
       await forgetUpload(deps, asset.name, key, entry.sourceVersionId, { bucket: asset.replica.bucket, key: replicaKey });
     if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.now());
+    claims.ended(entry.sourceVersionId);
   }
 
   const todo = sourceVersions.filter((v) => entryByVersion.get(idOf(v))?.state !== 'replicated');
@@ -162,39 +240,51 @@ async function syncKey(
     key,
     replicated: [],
     alreadyReplicated: sourceVersions.length - todo.length,
+    claimedElsewhere: 0,
   };
-  if (todo.length > 0) {
-    const seenAt = deps.now();
-    await deps.ledger.markPending(
-      todo.map((v) => pendingOf(asset, key, v)),
-      seenAt,
-      new Set(entryByVersion.keys()),
-    );
-    // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
-    let current = pendingOf(asset, key, todo[0]!);
-    try {
-      // An orphan copy can only come from an earlier attempt at todo[0], and every attempt records
-      // the version as pending before it writes: a version the ledger has never seen has none.
-      const attemptedBefore = entryByVersion.has(idOf(todo[0]!));
-      const orphan = attemptedBefore ? await unclaimedLatestReplica(deps, asset, replicaKey, versionEntries) : undefined;
-      for (const [i, version] of todo.entries()) {
-        current = pendingOf(asset, key, version);
-        const report = await replicateVersion(deps, asset, key, replicaKey, version, i === 0 ? orphan : undefined);
-        await recordReplicated(deps, current, replicaKey, report, entryByVersion.get(current.sourceVersionId), seenAt);
-        outcome.replicated.push(report);
-      }
-    } catch (error: unknown) {
-      // A copy that continues in the next invocation is pending, not failed.
-      if (!(error instanceof CopyContinuesError)) await deps.ledger.markFailed(current, describeError(error), deps.now());
-      throw error;
+  if (todo.length === 0) {
+    if (goneFromSource.some((e) => e.state === 'replicated')) {
+      outcome.replicated.push(...(await restateCurrent(deps, asset, key, replicaKey, sourceVersions, entryByVersion)));
     }
-  } else if (goneFromSource.some((e) => e.state === 'replicated')) {
-    outcome.replicated.push(...(await restateCurrent(deps, asset, key, replicaKey, sourceVersions, entryByVersion)));
+    return outcome;
+  }
+  const seenAt = deps.now();
+  // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
+  let current: PendingVersion | undefined;
+  try {
+    for (const version of todo) {
+      const pending = pendingOf(asset, key, version);
+      const claim = await claims.take(pending);
+      if (claim === 'done') {
+        outcome.alreadyReplicated++;
+        continue;
+      }
+      if (claim === 'busy') {
+        outcome.claimedElsewhere++;
+        break; // later versions wait for it: never out of order
+      }
+      current = pending;
+      const previous = claims.previous(pending.sourceVersionId); // as it was before this sync's claim
+      // An orphan copy can only come from an earlier attempt at this version, and every attempt
+      // claims the version before it writes: a version never claimed or failed has none.
+      const orphan = attemptedBefore(previous) ? await unclaimedLatestReplica(deps, asset, replicaKey, await readEntries()) : undefined;
+      const report = await replicateVersion(deps, asset, key, replicaKey, version, orphan);
+      await recordReplicated(deps, pending, replicaKey, report, previous, seenAt);
+      claims.ended(pending.sourceVersionId);
+      outcome.replicated.push(report);
+    }
+  } catch (error: unknown) {
+    // A copy that continues in the next invocation is pending, not failed (its claim is let go).
+    if (current && !(error instanceof CopyContinuesError)) {
+      await deps.ledger.markFailed(current, describeError(error), deps.now());
+      claims.ended(current.sourceVersionId);
+    }
+    throw error;
   }
   return outcome;
 }
 
-/** `previous` is the version's entry as read under the lease (none when it was first seen at `seenAt`). */
+/** `previous` is the version's entry before this sync claimed it (none when it was first seen at `seenAt`). */
 async function recordReplicated(
   deps: ReplicationDeps,
   version: PendingVersion,
@@ -203,18 +293,22 @@ async function recordReplicated(
   previous: LedgerEntry | undefined,
   seenAt: Date,
 ) {
-  await deps.ledger.markReplicated(version, {
-    replicaKey,
-    replicaVersionId: report.replicaVersionId,
-    sha256: report.sha256,
-    sha256Composite: report.sha256Composite,
-    partSizeBytes: report.partSizeBytes,
-    copyRetries: report.copyRetries,
-    replicatedAt: deps.now().toISOString(),
-    lagSeconds: report.lagSeconds,
-    attempts: (previous?.attempts ?? 0) + 1,
-    firstSeenAt: previous?.firstSeenAt ?? seenAt.toISOString(),
-  });
+  const record: ReplicatedRecord = {
+    version,
+    result: {
+      replicaKey,
+      replicaVersionId: report.replicaVersionId,
+      sha256: report.sha256,
+      sha256Composite: report.sha256Composite,
+      partSizeBytes: report.partSizeBytes,
+      copyRetries: report.copyRetries,
+      replicatedAt: deps.now().toISOString(),
+      lagSeconds: report.lagSeconds,
+      attempts: (previous?.attempts ?? 0) + 1,
+      firstSeenAt: previous?.firstSeenAt ?? seenAt.toISOString(),
+    },
+  };
+  await (deps.recordReplicated ? deps.recordReplicated(record) : deps.ledger.markReplicated([record]));
 }
 
 /**
@@ -320,16 +414,23 @@ async function replicateVersion(
   if (deps.serverSideCopy === false) {
     return { ...base, ...(await streamSmall(deps, asset, replicaKey, version, request, orphan)), lagSeconds: lag() };
   }
-  const sourceSha256 = hashed ?? details.fullObjectSha256 ?? (await deps.source.sha256(sourceRef));
+  // The SHA-256 this function hashed from the source's bytes: the one value a copy's checksum (or
+  // the replica's bytes) is compared with. A stored full-object SHA-256 must agree with it too.
+  const sourceSha256 = hashed ?? (await deps.source.sha256(sourceRef));
+  if (details.fullObjectSha256 && details.fullObjectSha256 !== sourceSha256) {
+    throw new SourceChecksumMismatchError(details.fullObjectSha256, sourceSha256);
+  }
   if (orphan?.entry.kind === 'object' && orphan.sourceVersionId === idOf(version) && orphan.sha256 === sourceSha256) {
-    const verified = await replicaSha256(deps, asset, replicaKey, orphan.entry.versionId);
+    const verified = await deps.replica.sha256({ bucket: asset.replica.bucket, key: replicaKey, versionId: orphan.entry.versionId });
     if (verified === sourceSha256) {
       return { ...base, replicaVersionId: orphan.entry.versionId, sha256: sourceSha256, lagSeconds: lag(), adopted: true };
     }
   }
   request.metadata[REPLICA_METADATA.sha256] = sourceSha256;
+  // S3 computes the copy's SHA-256 when the copy asks for one; a store that reports none (SeaweedFS
+  // keeps the source's stored value) gets the replica's bytes read and hashed instead.
   const copy = await deps.replica.copy(request);
-  const copied = copy.sha256 ?? (await replicaSha256(deps, asset, replicaKey, copy.versionId));
+  const copied = copy.sha256 ?? (await deps.replica.sha256({ ...target, versionId: copy.versionId }));
   if (copied !== sourceSha256) throw new ChecksumMismatchError(sourceSha256, copied, copy.versionId);
   return { ...base, replicaVersionId: copy.versionId, sha256: sourceSha256, copyRetries: copy.retries, lagSeconds: lag(), adopted: false };
 }

@@ -16,30 +16,32 @@ export function createReplicator(config: Config, now: () => Date = () => new Dat
   const ledger = new DynamoLedger(dynamoDocumentClient(), config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   // Lambda runs one invocation per container at a time: a per-container id identifies the holder.
-  const leaseOwner = randomUUID();
+  const claimOwner = randomUUID();
   const depsFor = (asset: ObjectAsset): ReplicationDeps => ({
     source: stores.sourceOf(asset).store,
     serverSideCopy: stores.sourceOf(asset).serverSideCopy,
     replica: stores.replicaOf(asset),
     ledger,
     now,
-    leaseOwner,
-    leaseSeconds: config.DR_LEASE_SECONDS,
+    claimOwner,
+    claimSeconds: config.DR_LEASE_SECONDS,
     multipart: multipartOf(policy),
   });
   return new Replicator(policy, depsFor);
 }
 
 /**
- * Queues a message again so a long copy continues in the next invocation (its upload and parts are
- * kept in the ledger). Undefined when the queue URL is not configured: the message is then retried
- * after its visibility timeout instead.
+ * Queues a message again: a long copy continues in the next invocation (its upload and parts are
+ * kept in the ledger), or a version waits for an earlier one another invocation holds (after
+ * `delaySeconds`). A new message starts its receive count afresh, so waiting never dead-letters.
+ * Undefined when the queue URL is not configured: the message is then retried after its visibility
+ * timeout instead.
  */
-export function createContinuations(config: Config): ((body: string) => Promise<void>) | undefined {
+export function createContinuations(config: Config): ((body: string, delaySeconds?: number) => Promise<void>) | undefined {
   const url = config.REPLICATION_QUEUE_URL;
   if (!url) return undefined;
   const sqs = sqsClient();
-  return async (body) => {
-    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+  return async (body, delaySeconds) => {
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, ...(delaySeconds && { DelaySeconds: delaySeconds }) }));
   };
 }

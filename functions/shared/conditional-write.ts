@@ -1,21 +1,30 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+
+const conditionFailed = (error: unknown): error is ConditionalCheckFailedException =>
+  error instanceof ConditionalCheckFailedException || (error as { name?: unknown } | null)?.name === 'ConditionalCheckFailedException';
 
 /**
  * The one way a DynamoDB write with a condition is run: true when it was written, false when the
- * condition did not hold (another invocation won, a lease is taken, the entry is replicated
+ * condition did not hold (another invocation won, a claim is held, the entry is replicated
  * already). Every other error is thrown. The error is known by its class or, where a client was
  * built from another copy of the SDK, by its name.
  */
 export async function writeIf(write: () => Promise<unknown>): Promise<boolean> {
+  return (await writeOrBlocker(write)).written;
+}
+
+/**
+ * As writeIf, for a write sent with `ReturnValuesOnConditionCheckFailure: 'ALL_OLD'`: when the
+ * condition did not hold, the item that blocked it (DynamoDB returns it at no read cost), if any.
+ */
+export async function writeOrBlocker<T>(
+  write: () => Promise<T>,
+): Promise<{ written: true; result: T } | { written: false; blocker?: Record<string, unknown> }> {
   try {
-    await write();
-    return true;
+    return { written: true, result: await write() };
   } catch (error: unknown) {
-    if (
-      error instanceof ConditionalCheckFailedException ||
-      (error as { name?: unknown } | null)?.name === 'ConditionalCheckFailedException'
-    )
-      return false;
-    throw error;
+    if (!conditionFailed(error)) throw error;
+    return { written: false, ...(error.Item && { blocker: unmarshall(error.Item) }) };
   }
 }

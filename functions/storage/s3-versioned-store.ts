@@ -273,18 +273,13 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async describeAndHash(ref: ObjectRef): Promise<VersionDetails & { sha256: string }> {
-    // One request instead of HEAD then GET: the GET's headers are the HEAD's. A stored full-object
-    // checksum spares reading the body.
+    // One request instead of HEAD then GET: the GET's headers are the HEAD's. The body is always
+    // hashed, even where S3 stores a full-object SHA-256: what a copy reports may be that stored
+    // value copied across, and a verification must never compare a value with itself.
     const object = await this.s3.send(
       new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId, ChecksumMode: 'ENABLED' }),
     );
-    const details = detailsOf(object);
-    const body = object.Body as Readable;
-    if (details.fullObjectSha256) {
-      body.destroy();
-      return { ...details, sha256: details.fullObjectSha256 };
-    }
-    return { ...details, sha256: await sha256Of(body) };
+    return { ...detailsOf(object), sha256: await sha256Of(object.Body as Readable) };
   }
 
   async sha256(ref: ObjectRef): Promise<string> {

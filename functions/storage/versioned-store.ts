@@ -95,7 +95,7 @@ export interface VersionedStore {
   describe(ref: ObjectRef): Promise<VersionDetails>;
   /** The key's current version and its details (one HEAD); undefined when absent or deleted. */
   current(bucket: string, key: string): Promise<(VersionDetails & { versionId: string; lastModified: Date }) | undefined>;
-  /** The details and the SHA-256 in one read (the stored full-object checksum, else the bytes hashed). */
+  /** The details and the SHA-256 of the bytes, hashed as they are read, in one read (a stored checksum is in the details). */
   describeAndHash(ref: ObjectRef): Promise<VersionDetails & { sha256: string }>;
   /** Reads the version and hashes it (used when no full-object checksum is stored). */
   sha256(ref: ObjectRef): Promise<string>;

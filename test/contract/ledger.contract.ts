@@ -82,7 +82,7 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       const asset = freshAsset();
       const v = version(asset, 'k', 'v1');
       await ledger().markPending([v], at(1));
-      await ledger().markReplicated(v, replicated());
+      await ledger().markReplicated([{ version: v, result: replicated() }]);
       await ledger().markPending([v], at(6));
       await ledger().markPending([v], at(6), new Set(['v1']));
       await ledger().markFailed(v, 'Error: late duplicate', at(7));
@@ -116,8 +116,10 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       expect((await ledger().unreplicated(asset, 1)).map((e) => e.key)).toEqual(['b']);
 
       expect(await ledger().lastReplicated(asset)).toBeUndefined();
-      await ledger().markReplicated(b, replicated({ replicatedAt: at(40).toISOString(), lagSeconds: 30 }));
-      await ledger().markReplicated(a, replicated({ replicatedAt: at(50).toISOString(), lagSeconds: 30 }));
+      await ledger().markReplicated([
+        { version: b, result: replicated({ replicatedAt: at(40).toISOString(), lagSeconds: 30 }) },
+        { version: a, result: replicated({ replicatedAt: at(50).toISOString(), lagSeconds: 30 }) },
+      ]);
       expect((await ledger().unreplicated(asset)).map((e) => e.key)).toEqual(['c']);
       expect(await ledger().lastReplicated(asset)).toMatchObject({
         key: 'a',
@@ -205,29 +207,69 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       expect((await ledger().entriesFor(asset, 'k')).some((e) => e.uploadSaved)).toBe(false);
     });
 
-    it('gives a key to one lease holder at a time, until it expires or is released', async () => {
+    it('gives a version to one claimant at a time, until its claim expires or is let go; the claim is the pending entry', async () => {
       const asset = freshAsset();
-      expect(await ledger().acquireLease(asset, 'k', 'one', at(0), 60)).toBe(true);
-      expect(await ledger().acquireLease(asset, 'k', 'two', at(30), 60)).toBe(false);
-      expect(await ledger().acquireLease(asset, 'other', 'two', at(30), 60)).toBe(true);
-      expect(await ledger().acquireLease(asset, 'k', 'two', at(60), 60)).toBe(false); // held to the last millisecond
-      expect(await ledger().acquireLease(asset, 'k', 'two', at(61), 60)).toBe(true); // expired: taken over
-      expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('released'); // not its lease any more
-      expect(await ledger().acquireLease(asset, 'k', 'three', at(62), 60)).toBe(false);
-      expect(await ledger().releaseLease(asset, 'k', 'two')).toBe('released');
-      expect(await ledger().acquireLease(asset, 'k', 'three', at(62), 60)).toBe(true);
+      const v = version(asset, 'k', 'v1');
+      expect(await ledger().claimVersion(v, 'one', at(0), 60)).toEqual({ claimed: true });
+      expect((await ledger().unreplicated(asset)).map((e) => [e.sourceVersionId, e.state])).toEqual([['v1', 'pending']]);
+      const refused = await ledger().claimVersion(v, 'two', at(30), 60);
+      expect(refused).toEqual({
+        claimed: false,
+        entry: expect.objectContaining({ state: 'pending', claimOwner: 'one', claimExpiresAt: at(60).getTime() }),
+      });
+      expect(await ledger().claimVersion(version(asset, 'k', 'v2'), 'two', at(30), 60)).toEqual({ claimed: true }); // a neighbour is free
+      expect((await ledger().claimVersion(v, 'two', at(60), 60)).claimed).toBe(false); // held to the last millisecond
+      const taken = await ledger().claimVersion(v, 'two', at(61), 60); // expired: its holder is dead
+      expect(taken).toEqual({ claimed: true, previous: expect.objectContaining({ claimOwner: 'one', attempts: 0 }) });
+      await ledger().releaseClaim(v, 'one'); // not its claim any more: nothing happens
+      expect((await ledger().claimVersion(v, 'three', at(62), 60)).claimed).toBe(false);
+      await ledger().releaseClaim(v, 'two');
+      expect(await ledger().claimVersion(v, 'three', at(62), 60)).toEqual({
+        claimed: true,
+        previous: expect.not.objectContaining({ claimOwner: expect.anything() }),
+      });
     });
 
-    it('tells a lease holder once that the key changed while it worked', async () => {
+    it('refuses a claim on a replicated or source-deleted version, returning the entry; a failure ends the claim and keeps the count', async () => {
       const asset = freshAsset();
-      await ledger().flagLease(asset, 'k'); // nobody holds it: nothing to tell, no error
-      expect(await ledger().acquireLease(asset, 'k', 'one', at(0), 60)).toBe(true);
-      await ledger().flagLease(asset, 'k');
-      await ledger().flagLease(asset, 'k');
-      expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('flagged');
-      expect(await ledger().acquireLease(asset, 'k', 'two', at(1), 60)).toBe(false); // still held after "flagged"
-      expect(await ledger().releaseLease(asset, 'k', 'one')).toBe('released');
-      expect(await ledger().acquireLease(asset, 'k', 'two', at(1), 60)).toBe(true);
+      const done = version(asset, 'k', 'v1');
+      await ledger().claimVersion(done, 'one', at(0), 60);
+      await ledger().markReplicated([{ version: done, result: replicated() }]);
+      expect(await ledger().claimVersion(done, 'two', at(100), 60)).toEqual({
+        claimed: false,
+        entry: expect.objectContaining({ state: 'replicated', replicaVersionId: 'r1' }),
+      });
+      const [entry] = await ledger().entriesFor(asset, 'k');
+      expect(entry).not.toHaveProperty('claimOwner');
+
+      const gone = version(asset, 'k', 'v2');
+      await ledger().claimVersion(gone, 'one', at(0), 60);
+      await ledger().markSourceDeleted(
+        (await ledger().entriesFor(asset, 'k')).find((e) => e.sourceVersionId === 'v2')!,
+        at(1),
+      );
+      expect(await ledger().claimVersion(gone, 'two', at(2), 60)).toMatchObject({ claimed: false, entry: { state: 'source-deleted' } });
+
+      const failing = version(asset, 'k', 'v3');
+      await ledger().claimVersion(failing, 'one', at(0), 60);
+      await ledger().markFailed(failing, 'Error: boom', at(1));
+      const again = await ledger().claimVersion(failing, 'two', at(2), 60); // no wait for the expiry: the failure ended the claim
+      expect(again).toEqual({
+        claimed: true,
+        previous: expect.objectContaining({ state: 'failed', attempts: 1, lastError: 'Error: boom' }),
+      });
+      const [claimedAgain] = (await ledger().entriesFor(asset, 'k')).filter((e) => e.sourceVersionId === 'v3');
+      expect(claimedAgain).toMatchObject({
+        ...failedEntry({ attempts: 1, lastError: 'Error: boom', lastAttemptAt: at(1), firstSeenAt: at(0) }),
+        claimOwner: 'two',
+      });
+    });
+
+    it('writes replicated entries in groups larger than one request takes (25), every one of them', async () => {
+      const asset = freshAsset();
+      const versions = Array.from({ length: 60 }, (_, i) => version(asset, `k${i}`, 'v1'));
+      await ledger().markReplicated(versions.map((v) => ({ version: v, result: replicated() })));
+      for (const v of versions) expect((await ledger().entriesFor(asset, v.key)).map((e) => e.state)).toEqual(['replicated']);
     });
   });
 }

@@ -14,9 +14,9 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.stop());
 
-const deps = (ledger: ReplicationLedger = t.ledger, leaseOwner = 'container-a'): ReplicationDeps => {
+const deps = (ledger: ReplicationLedger = t.ledger, claimOwner = 'container-a'): ReplicationDeps => {
   const store = new S3VersionedStore(t.s3);
-  return { source: store, replica: store, ledger, now: () => new Date(), leaseOwner, leaseSeconds: 60 };
+  return { source: store, replica: store, ledger, now: () => new Date(), claimOwner, claimSeconds: 60 };
 };
 
 /** A ledger whose next "replicated" write fails, as when a Lambda dies between its copy and its ledger write. */
@@ -54,42 +54,47 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     expect((await t.ledger.entriesFor('training', key))[0]).toMatchObject({ state: 'replicated' });
   });
 
-  it('two invocations on one key: one copies, the other is told the key is busy', async () => {
+  it('two invocations on one version: one copies, the other acknowledges after one claim request', async () => {
     const asset = t.asset('training');
     const key = 'train/concurrent/shard.bin';
-    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'concurrent' }));
+    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'concurrent' }));
     await t.takeMessages();
+    const version = { versionId: VersionId!, kind: 'object' as const, size: 10 };
 
-    const results = await Promise.allSettled([
-      replicateKey(deps(t.ledger, 'container-a'), asset, key),
-      replicateKey(deps(t.ledger, 'container-b'), asset, key),
+    const outcomes = await Promise.all([
+      replicateKey(deps(t.ledger, 'container-a'), asset, key, { version }),
+      replicateKey(deps(t.ledger, 'container-b'), asset, key, { version }),
     ]);
-    const rejected = results.filter((r) => r.status === 'rejected');
-    expect(rejected).toHaveLength(1);
-    expect((rejected[0] as PromiseRejectedResult).reason).toBeInstanceOf(KeyBusyError);
+    expect(outcomes.map((o) => [o.replicated.length, o.claimedElsewhere]).sort()).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
     expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(asset, key))).toHaveLength(1);
 
-    // The lease was released: a later run finds nothing to do.
-    const again = await replicateKey(deps(t.ledger, 'container-b'), asset, key);
+    // The claim ended with the ledger write: a later event finds the version done.
+    const again = await replicateKey(deps(t.ledger, 'container-b'), asset, key, { version });
     expect(again).toMatchObject({ replicated: [], alreadyReplicated: 1 });
+    // A message that names no version (reconcile's) lists the key and finds it done too.
+    expect(await replicateKey(deps(t.ledger, 'container-b'), asset, key)).toMatchObject({ replicated: [], alreadyReplicated: 1 });
   });
 
-  it('a change that arrives while another invocation holds the key is replicated by the holder before it lets go', async () => {
+  it('a version written while another invocation copies an earlier one waits for it (deferred), then lands after it', async () => {
     const asset = t.asset('training');
-    const key = 'train/flagged/shard.bin';
-    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'v1' }));
+    const key = 'train/neighbours/shard.bin';
+    const first = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'v1' }));
     await t.takeMessages();
-    // The holder is slow on its first listing: meanwhile a new version lands and its event is busy.
+    // The holder of v1 is slow on its listing: meanwhile v2 lands and its event is processed.
     let open: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const store = new S3VersionedStore(t.s3);
-    let first = true;
+    let listed: () => void = () => undefined;
+    const holderListed = new Promise<void>((resolve) => (listed = resolve));
     const slowSource = new Proxy(store, {
       get(target, property, receiver) {
-        if (property === 'listVersions' && first) {
-          first = false;
+        if (property === 'listVersions') {
           return async (bucket: string, k: string) => {
             const versions = await target.listVersions(bucket, k);
+            listed();
             await gate;
             return versions;
           };
@@ -98,14 +103,22 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const holder = replicateKey({ ...deps(), source: slowSource }, asset, key);
-    await new Promise((resolve) => setImmediate(resolve));
-    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'v2' }));
-    await expect(replicateKey(deps(t.ledger, 'container-b'), asset, key)).rejects.toBeInstanceOf(KeyBusyError);
+    const v1 = { versionId: first.VersionId!, kind: 'object' as const, size: 2 };
+    const holder = replicateKey({ ...deps(), source: slowSource }, asset, key, { version: v1 });
+    await holderListed;
+    const second = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'v2' }));
+    const v2 = { versionId: second.VersionId!, kind: 'object' as const, size: 2 };
+    await expect(replicateKey(deps(t.ledger, 'container-b'), asset, key, { version: v2 })).rejects.toBeInstanceOf(KeyBusyError);
     open();
     const outcome = await holder;
-    expect(outcome.replicated).toHaveLength(2);
-    expect(await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(asset, key))).toHaveLength(2);
+    expect(outcome.replicated.map((r) => r.sourceVersionId)).toEqual([v1.versionId]); // its listing predates v2
+    // The deferred message comes back: v2 is copied, after v1.
+    const later = await replicateKey(deps(t.ledger, 'container-b'), asset, key, { version: v2 });
+    expect(later.replicated.map((r) => r.sourceVersionId)).toEqual([v2.versionId]);
+    const replica = await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(asset, key));
+    expect(replica).toHaveLength(2);
+    const current = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKeyFor(asset, key) }));
+    expect(await current.Body!.transformToString()).toBe('v2');
     await t.takeMessages();
   });
 
@@ -148,14 +161,19 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     await t.ledger.markPending([a, b, c], new Date());
     await t.ledger.markFailed(c, 'boom', new Date());
     expect((await t.ledger.unreplicated('rpo-probe', 1)).map((e) => e.sourceVersionId)).toEqual(['b']);
-    await t.ledger.markReplicated(b, {
-      replicaKey: 'k-b',
-      replicaVersionId: 'r',
-      replicatedAt: new Date().toISOString(),
-      lagSeconds: 1,
-      attempts: 1,
-      firstSeenAt: new Date().toISOString(),
-    });
+    await t.ledger.markReplicated([
+      {
+        version: b,
+        result: {
+          replicaKey: 'k-b',
+          replicaVersionId: 'r',
+          replicatedAt: new Date().toISOString(),
+          lagSeconds: 1,
+          attempts: 1,
+          firstSeenAt: new Date().toISOString(),
+        },
+      },
+    ]);
     expect((await t.ledger.unreplicated('rpo-probe', 10)).map((e) => [e.sourceVersionId, e.state])).toEqual([
       ['a', 'pending'],
       ['c', 'failed'],

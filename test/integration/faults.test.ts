@@ -51,8 +51,8 @@ const deps = (): ReplicationDeps => ({
   replica: store,
   ledger: t.ledger,
   now: () => new Date(),
-  leaseOwner: 'faults',
-  leaseSeconds: 60,
+  claimOwner: 'faults',
+  claimSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 2 },
 });
 

@@ -54,8 +54,8 @@ const deps = (replica: VersionedStore, outOfTime: () => boolean): ReplicationDep
   replica,
   ledger: t.ledger,
   now: () => new Date(),
-  leaseOwner: 'multipart-test',
-  leaseSeconds: 60,
+  claimOwner: 'multipart-test',
+  claimSeconds: 60,
   multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 1 },
   remainingMs: () => (outOfTime() ? 0 : Infinity),
 });

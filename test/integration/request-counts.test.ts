@@ -6,15 +6,17 @@ import { startStack, type StackUnderTest } from '../support/local-stack.js';
 /**
  * What replication costs, in requests, counted by the local AWS where they are served
  * (scripts/local-aws/request_counter.py): by service and operation, for a batch of ten new versions
- * of scattered keys, a lone version, a duplicate event, a held key and a multipart object. Counts
- * are deterministic, so they are asserted exactly: a change that adds a request fails here, and a
- * change that removes one updates these numbers on purpose.
+ * of scattered keys, a lone version, duplicate events, a version another invocation holds, a key
+ * with a hundred versions and a multipart object. Counts are deterministic, so they are asserted
+ * exactly: a change that adds a request fails here, and a change that removes one updates these
+ * numbers on purpose.
  *
- * These are the costs of the protocol as it is (the key lease, a listing, a ledger query, a pending
- * put, a GET to hash, the copy, a replicated put; the replica's versioning checked once for the
- * writes of a few seconds). Issue 13's targets
- * for the protocol that replaces it: at most 4 requests per new small version in a batch, a
- * duplicate at most 1 DynamoDB request, 2N+3 S3 requests for N parts.
+ * The protocol (docs/architecture.md, "The replication protocol"): the event's version is claimed
+ * by one conditional write that is also its pending entry; the batch's keys are listed in one
+ * request while the claims are made; the source is read once and hashed; the copy; the replicated
+ * entries of the batch are written together (BatchWriteItem); the replica's versioning is checked
+ * once per batch. Issue 13's targets: at most 4 requests per new small version in a batch, a
+ * duplicate at most 1 DynamoDB request.
  *
  * The SQS requests are the event source mapping's (Lambda's poller): a receive that brings the
  * batch, one that finds the queue empty, and the batch delete.
@@ -28,6 +30,7 @@ async function cost(work: () => Promise<unknown>): Promise<RequestCounts> {
   return t.aws.requests();
 }
 const POLL = { 'sqs ReceiveMessage': 2, 'sqs DeleteMessageBatch': 1 };
+const total = (counts: RequestCounts) => Object.values(counts).reduce((sum, n) => sum + n, 0);
 
 beforeAll(async () => {
   t = await startStack();
@@ -35,54 +38,90 @@ beforeAll(async () => {
 afterAll(async () => t?.stop());
 
 describe('requests per replicated version, counted where they are served', () => {
-  it('a batch of ten new small versions of scattered keys: 2.2 S3 and 5 DynamoDB requests per version', async () => {
+  it('a batch of ten new small versions of scattered keys: 3.6 requests per version (S3 2.2, DynamoDB 1.1, SQS 0.3)', async () => {
     const keys = Array.from({ length: 10 }, (_, i) => `train/${String.fromCharCode(97 + i)}/${i}/shard.jsonl`);
     for (const key of keys) await put(key, `v1 of ${key}`);
     const batch = await cost(() => t.drain());
     expect(batch).toEqual({
       ...POLL,
-      // One listing for the batch's keys (they fit one page) and one versioning check of the replica;
-      // then per key: its ledger entries, a GET to hash the source, the copy.
+      // Per key: the claim (its pending entry), a GET to hash the source, the copy. For the batch:
+      // one listing of its keys (they fit one page), one versioning check of the replica, one write
+      // of the ten replicated entries.
+      'dynamodb UpdateItem': 10,
       's3 ListObjectVersions': 1,
       's3 GetObject': 10,
       's3 GetBucketVersioning': 1,
       's3 CopyObject': 10,
-      // Per key: the lease put and delete, the pending and the replicated entry, the query.
-      'dynamodb Query': 10,
-      'dynamodb PutItem': 30,
-      'dynamodb DeleteItem': 10,
+      'dynamodb BatchWriteItem': 1,
     });
     expect(countsOf(batch, 's3').total / keys.length).toBe(2.2);
-    expect(countsOf(batch, 'dynamodb').total / keys.length).toBe(5);
+    expect(countsOf(batch, 'dynamodb').total / keys.length).toBe(1.1);
+    expect(total(batch) / keys.length).toBe(3.6);
     for (const key of keys) expect((await t.ledger.entriesFor('training', key)).map((e) => e.state)).toEqual(['replicated']);
   });
 
-  it('a lone new version: 4 S3 and 5 DynamoDB requests', async () => {
+  it('a lone new version: 4 S3 and 2 DynamoDB requests', async () => {
     await put('train/lone.txt', 'lone');
     expect(await cost(() => t.drain())).toEqual({
       ...POLL,
+      'dynamodb UpdateItem': 1,
       's3 ListObjectVersions': 1,
       's3 GetObject': 1,
       's3 GetBucketVersioning': 1,
       's3 CopyObject': 1,
-      'dynamodb Query': 1,
-      'dynamodb PutItem': 3,
-      'dynamodb DeleteItem': 1,
+      'dynamodb BatchWriteItem': 1,
     });
   });
 
-  it('a duplicate event of a replicated version: 3 DynamoDB requests and a listing, nothing copied', async () => {
+  it('duplicate events of a replicated version, in one batch and across invocations: one DynamoDB request each, nothing read or copied', async () => {
     await put('train/dup.txt', 'dup');
     const [event] = await t.takeMessages();
     await t.send(event!);
     await t.drain();
+    // A burst of five duplicates in one batch: the batch shares one claim among them.
+    for (let i = 0; i < 5; i++) await t.send(event!);
+    expect(await cost(() => t.drain())).toEqual({ ...POLL, 'dynamodb UpdateItem': 1 });
+    // Three more, each in an invocation of its own.
+    for (let i = 0; i < 3; i++) {
+      await t.send(event!);
+      expect(await cost(() => t.drain())).toEqual({ ...POLL, 'dynamodb UpdateItem': 1 });
+    }
+  });
+
+  it('an event for a version another invocation holds: one refused claim, and the message is acknowledged', async () => {
+    const { VersionId } = await put('train/held.txt', 'held');
+    const [event] = await t.takeMessages();
+    const version = {
+      asset: 'training',
+      key: 'train/held.txt',
+      sourceVersionId: VersionId!,
+      entryType: 'object' as const,
+      sourceLastModified: new Date().toISOString(),
+      size: 4,
+    };
+    expect(await t.ledger.claimVersion(version, 'another-invocation', new Date(), 300)).toEqual({ claimed: true });
     await t.send(event!);
+    // The holder's own message sees the version through (if it dies, its message comes back and the claim expires).
+    expect(await cost(() => t.pollOnce())).toEqual({ 'sqs ReceiveMessage': 1, 'dynamodb UpdateItem': 1, 'sqs DeleteMessageBatch': 1 });
+    await t.ledger.releaseClaim(version, 'another-invocation');
+  });
+
+  it('a new version of a key with a hundred replicated versions: its history is listed and read once (7 requests)', async () => {
+    const key = 'train/history/checkpoint.json';
+    for (let i = 0; i < 100; i++) await put(key, `checkpoint ${i}`);
+    await t.drain();
+    expect((await t.ledger.entriesFor('training', key)).filter((e) => e.state === 'replicated')).toHaveLength(100);
+    await put(key, 'checkpoint 100');
     expect(await cost(() => t.drain())).toEqual({
       ...POLL,
+      'dynamodb UpdateItem': 1,
       's3 ListObjectVersions': 1,
-      'dynamodb PutItem': 1,
+      // The key has history: its ledger entries are read (one page), to know which versions are done.
       'dynamodb Query': 1,
-      'dynamodb DeleteItem': 1,
+      's3 GetObject': 1,
+      's3 GetBucketVersioning': 1,
+      's3 CopyObject': 1,
+      'dynamodb BatchWriteItem': 1,
     });
   });
 
@@ -99,27 +138,12 @@ describe('requests per replicated version, counted where they are served', () =>
       's3 CompleteMultipartUpload': 1,
       // Each part hashed twice: the source's range and the replica's.
       's3 GetObject': 6,
-      'dynamodb Query': 1,
-      'dynamodb GetItem': 1,
-      // The lease, the pending entry, the upload's progress after each step, the replicated entry.
-      'dynamodb PutItem': 11,
-      'dynamodb DeleteItem': 2,
-    });
-  });
-  it('an event for a key another invocation holds: a lease attempt and a flag for the holder; the message goes back to the queue', async () => {
-    await put('train/held.txt', 'held');
-    const [event] = await t.takeMessages();
-    expect(await t.ledger.acquireLease('training', 'train/held.txt', 'another-invocation', new Date(), 300)).toBe(true);
-    await t.send(event!);
-    const held = await cost(() => t.pollOnce());
-    // The refused lease, the flag that tells the holder a change waits (it syncs again before it
-    // lets go), and the poller's visibility change for the failed message.
-    expect(held).toEqual({
-      'sqs ReceiveMessage': 1,
-      'dynamodb PutItem': 1,
       'dynamodb UpdateItem': 1,
-      'sqs ChangeMessageVisibilityBatch': 1,
+      'dynamodb GetItem': 1,
+      // The upload's progress after each step.
+      'dynamodb PutItem': 9,
+      'dynamodb DeleteItem': 1,
+      'dynamodb BatchWriteItem': 1,
     });
-    await t.ledger.releaseLease('training', 'train/held.txt', 'another-invocation');
   });
 });

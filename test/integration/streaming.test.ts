@@ -55,8 +55,8 @@ function deps(overrides: Partial<ReplicationDeps> = {}): ReplicationDeps {
     replica: stores.replicaOf(asset),
     ledger: t.ledger,
     now: () => new Date(),
-    leaseOwner: 'streaming-test',
-    leaseSeconds: 60,
+    claimOwner: 'streaming-test',
+    claimSeconds: 60,
     multipart: { thresholdBytes: 6 * MIB, partSizeBytes: 5 * MIB, partConcurrency: 2 },
     ...overrides,
   };

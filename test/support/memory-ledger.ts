@@ -2,9 +2,10 @@ import type {
   Ledger,
   LedgerEntry,
   PendingVersion,
+  ReplicatedRecord,
   ReplicatedSummary,
-  ReplicatedVersion,
   UploadProgress,
+  VersionClaim,
 } from '../../functions/ledger/ledger.js';
 
 /**
@@ -14,7 +15,6 @@ import type {
 export class MemoryLedger implements Ledger {
   readonly entries = new Map<string, LedgerEntry>();
   readonly uploads = new Map<string, UploadProgress>();
-  readonly leases = new Map<string, { owner: string; expiresAt: number; flagged?: boolean }>();
 
   private id = (asset: string, key: string, version: string) => `${asset}\u0000${key}\u0000${version}`;
 
@@ -39,12 +39,42 @@ export class MemoryLedger implements Ledger {
         attempts: existing?.attempts ?? 0,
         firstSeenAt: existing?.firstSeenAt ?? now.toISOString(),
         ...(existing && { lastError: existing.lastError, lastAttemptAt: existing.lastAttemptAt }),
+        ...(existing?.claimOwner !== undefined && { claimOwner: existing.claimOwner, claimExpiresAt: existing.claimExpiresAt }),
       });
     }
   }
 
-  async markReplicated(v: PendingVersion, r: ReplicatedVersion): Promise<void> {
-    this.entries.set(this.id(v.asset, v.key, v.sourceVersionId), { ...v, ...r, state: 'replicated', lastAttemptAt: r.replicatedAt });
+  async markReplicated(records: ReplicatedRecord[]): Promise<void> {
+    for (const { version: v, result: r } of records) {
+      this.entries.set(this.id(v.asset, v.key, v.sourceVersionId), { ...v, ...r, state: 'replicated', lastAttemptAt: r.replicatedAt });
+    }
+  }
+
+  async claimVersion(v: PendingVersion, owner: string, now: Date, ttlSeconds: number): Promise<VersionClaim> {
+    const id = this.id(v.asset, v.key, v.sourceVersionId);
+    const existing = this.entries.get(id);
+    if (existing) {
+      const done = existing.state !== 'pending' && existing.state !== 'failed';
+      if (done || (existing.claimExpiresAt !== undefined && existing.claimExpiresAt >= now.getTime())) return { claimed: false, entry: { ...existing } };
+    }
+    this.entries.set(id, {
+      ...v,
+      sourceLastModified: existing?.sourceLastModified ?? v.sourceLastModified,
+      state: existing?.state ?? 'pending',
+      attempts: existing?.attempts ?? 0,
+      firstSeenAt: existing?.firstSeenAt ?? now.toISOString(),
+      ...(existing && { lastError: existing.lastError, lastAttemptAt: existing.lastAttemptAt }),
+      claimOwner: owner,
+      claimExpiresAt: now.getTime() + ttlSeconds * 1000,
+    });
+    return { claimed: true, ...(existing && { previous: { ...existing } }) };
+  }
+
+  async releaseClaim(v: PendingVersion, owner: string): Promise<void> {
+    const existing = this.entries.get(this.id(v.asset, v.key, v.sourceVersionId));
+    if (existing?.claimOwner !== owner) return;
+    delete existing.claimOwner;
+    delete existing.claimExpiresAt;
   }
 
   async markFailed(v: PendingVersion, error: string, now: Date): Promise<void> {
@@ -64,35 +94,13 @@ export class MemoryLedger implements Ledger {
   async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
     const id = this.id(entry.asset, entry.key, entry.sourceVersionId);
     if (this.entries.get(id)?.state === 'replicated') return;
+    const { claimOwner: _owner, claimExpiresAt: _until, uploadSaved: _saved, ...rest } = entry;
     this.entries.set(id, {
-      ...entry,
+      ...rest,
       state: 'source-deleted',
       lastAttemptAt: now.toISOString(),
       lastError: 'version was permanently deleted from the source before it was copied',
     });
-  }
-
-  async acquireLease(asset: string, key: string, owner: string, now: Date, ttlSeconds: number): Promise<boolean> {
-    const lease = this.leases.get(`${asset}\u0000${key}`);
-    if (lease && lease.expiresAt >= now.getTime()) return false;
-    this.leases.set(`${asset}\u0000${key}`, { owner, expiresAt: now.getTime() + ttlSeconds * 1000 });
-    return true;
-  }
-
-  async flagLease(asset: string, key: string): Promise<void> {
-    const lease = this.leases.get(`${asset}\u0000${key}`);
-    if (lease) lease.flagged = true;
-  }
-
-  async releaseLease(asset: string, key: string, owner: string): Promise<'released' | 'flagged'> {
-    const lease = this.leases.get(`${asset}\u0000${key}`);
-    if (lease?.owner !== owner) return 'released';
-    if (lease.flagged) {
-      delete lease.flagged;
-      return 'flagged';
-    }
-    this.leases.delete(`${asset}\u0000${key}`);
-    return 'released';
   }
 
   async upload(asset: string, key: string, versionId: string) {

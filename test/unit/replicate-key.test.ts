@@ -16,7 +16,13 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { unitAsset } from '../support/unit-asset.js';
-import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, SourceChangedError } from '../../functions/replication/errors.js';
+import {
+  ChecksumMismatchError,
+  CopyContinuesError,
+  KeyBusyError,
+  SourceChangedError,
+  SourceChecksumMismatchError,
+} from '../../functions/replication/errors.js';
 import { compositeSha256, partSizeFor, planParts } from '../../functions/replication/multipart-copy.js';
 import { replicateKey, type ReplicationDeps } from '../../functions/replication/replicate-key.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
@@ -29,13 +35,20 @@ const KEY = 'train/a.bin';
 const NOW = new Date('2026-11-26T12:00:10.000Z');
 const WRITTEN = new Date('2026-11-26T12:00:00.000Z');
 const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
-const HEX_A = 'a'.repeat(64);
-const HEX_B = 'b'.repeat(64);
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+/** Two contents and their SHA-256s. */
+const BODIES: Record<string, string> = {};
+const [HEX_A, HEX_B] = ['content a', 'content b'].map((text) => {
+  const hex = sha256Hex(text);
+  BODIES[hex] = text;
+  return hex;
+}) as [string, string];
+const OTHER_HEX = 'f'.repeat(64);
 
 let ledger: MemoryLedger;
 const deps = (overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => {
   const store = new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
-  return { source: store, replica: store, ledger, now: () => NOW, leaseOwner: 'me', leaseSeconds: 60, ...overrides };
+  return { source: store, replica: store, ledger, now: () => NOW, claimOwner: 'me', claimSeconds: 60, ...overrides };
 };
 
 /** `bucket` (src or dst) lists one version of KEY, the latest. */
@@ -43,14 +56,17 @@ const lists = (bucket: 'src' | 'dst', VersionId: string, LastModified: Date, Siz
   s3
     .on(ListObjectVersionsCommand, { Bucket: bucket })
     .resolves({ Versions: [{ Key: KEY, VersionId, LastModified, IsLatest: true, Size }] });
-/** The source reads with the full-object SHA-256 `source`; CopyObject makes replica version `replicaVersionId`, reporting `replica`. */
+/**
+ * The source reads as the content whose SHA-256 is `source`, which S3 also stores as its full-object
+ * checksum; CopyObject makes replica version `replicaVersionId`, reporting `replica`.
+ */
 const copies = (source: string, replicaVersionId: string, replica = source) => {
-  s3.on(GetObjectCommand).resolves({
-    ContentLength: 3,
+  s3.on(GetObjectCommand).callsFake(() => ({
+    ContentLength: BODIES[source]!.length,
     ChecksumSHA256: b64(source),
     ChecksumType: 'FULL_OBJECT',
-    Body: Readable.from([]) as never,
-  });
+    Body: Readable.from([Buffer.from(BODIES[source]!)]) as never,
+  }));
   s3.on(CopyObjectCommand).resolves({ VersionId: replicaVersionId, CopyObjectResult: { ChecksumSHA256: b64(replica) } });
 };
 
@@ -68,8 +84,21 @@ describe('replicateKey', () => {
     await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(ChecksumMismatchError);
     const [entry] = await ledger.entriesFor('training', KEY);
     expect(entry).toMatchObject({ state: 'failed', attempts: 1 });
-    expect(entry!.lastError).toMatch(/sha256 mismatch: source a{64}, replica version r1 b{64}/);
-    expect(ledger.leases.size).toBe(0);
+    expect(entry!.lastError).toContain(`sha256 mismatch: source ${HEX_A}, replica version r1 ${HEX_B}`);
+    expect(entry).not.toHaveProperty('claimOwner');
+  });
+
+  it('hashes the source’s bytes even where S3 stores a SHA-256, and copies nothing when they differ', async () => {
+    s3.on(GetObjectCommand).callsFake(() => ({
+      ContentLength: 9,
+      ChecksumSHA256: b64(OTHER_HEX),
+      ChecksumType: 'FULL_OBJECT',
+      Body: Readable.from([Buffer.from('content a')]) as never,
+    }));
+    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(SourceChecksumMismatchError);
+    expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
+    const [entry] = await ledger.entriesFor('training', KEY);
+    expect(entry!.lastError).toContain(`source's stored sha256 ${OTHER_HEX} differs from the sha256 of the bytes read, ${HEX_A}`);
   });
 
   it('hashes the source when it has no SHA-256 checksum, and the replica when the copy reports none', async () => {
@@ -86,10 +115,36 @@ describe('replicateKey', () => {
     expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'dst', VersionId: 'r1' });
   });
 
-  it('refuses a key whose lease another invocation holds, touching nothing', async () => {
-    await ledger.acquireLease('training', KEY, 'someone-else', NOW, 60);
-    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
-    expect(s3).not.toHaveReceivedCommand(ListObjectVersionsCommand);
+  it('acknowledges an event whose version another live invocation holds, or that is replicated, with one claim and no S3 request', async () => {
+    const event = { versionId: 'v1', kind: 'object' as const, size: 3 };
+    const pending = { asset: 'training', key: KEY, sourceVersionId: 'v1', entryType: 'object' as const, sourceLastModified: WRITTEN.toISOString(), size: 3 };
+    await ledger.claimVersion(pending, 'someone-else', NOW, 60);
+    expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({ replicated: [], claimedElsewhere: 1, alreadyReplicated: 0 });
+    expect(s3.calls()).toHaveLength(0);
+
+    await ledger.releaseClaim(pending, 'someone-else');
+    copies(HEX_A, 'r1');
+    await replicateKey(deps(), asset, KEY, { version: event });
+    s3.resetHistory();
+    expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({ replicated: [], claimedElsewhere: 0, alreadyReplicated: 1 });
+    expect(s3.calls()).toHaveLength(0);
+  });
+
+  it('defers an event whose version comes after one another live invocation holds, letting its own claim go', async () => {
+    s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({
+      Versions: [
+        { Key: KEY, VersionId: 'v2', LastModified: NOW, IsLatest: true, Size: 3 },
+        { Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: false, Size: 3 },
+      ],
+    });
+    const v1 = { asset: 'training', key: KEY, sourceVersionId: 'v1', entryType: 'object' as const, sourceLastModified: WRITTEN.toISOString(), size: 3 };
+    await ledger.claimVersion(v1, 'holder', NOW, 60);
+    await expect(replicateKey(deps(), asset, KEY, { version: { versionId: 'v2', kind: 'object', size: 3 } })).rejects.toThrow(KeyBusyError);
+    expect(s3).not.toHaveReceivedCommand(GetObjectCommand);
+    expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
+    const v2 = (await ledger.entriesFor('training', KEY)).find((e) => e.sourceVersionId === 'v2');
+    expect(v2).toMatchObject({ state: 'pending' });
+    expect(v2).not.toHaveProperty('claimOwner'); // the holder, or the message's return, takes it
   });
 
   it('transient S3 errors are recorded and rethrown (the message is retried)', async () => {
@@ -133,13 +188,6 @@ describe('replicateKey: review cases', () => {
     s3.on(ListObjectVersionsCommand, { Bucket: 'src' }).resolves({});
     await replicateKey(deps(), asset, KEY);
     expect(await ledger.entriesFor('training', KEY)).toEqual([]);
-  });
-
-  it('a busy key is flagged, and the holder syncs once more before it lets go', async () => {
-    await ledger.acquireLease('training', KEY, 'holder', NOW, 60);
-    await expect(replicateKey(deps(), asset, KEY)).rejects.toThrow(KeyBusyError);
-    expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('flagged');
-    expect(await ledger.releaseLease('training', KEY, 'holder')).toBe('released');
   });
 });
 
