@@ -141,7 +141,7 @@ describe('requests per replicated version, counted where they are served', () =>
       'dynamodb UpdateItem': 1,
       'dynamodb GetItem': 1,
       // The upload's progress after each step.
-      'dynamodb PutItem': 9,
+      'dynamodb PutItem': 8,
       'dynamodb DeleteItem': 1,
       'dynamodb BatchWriteItem': 1,
     });
