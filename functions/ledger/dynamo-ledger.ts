@@ -11,15 +11,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeIf, writeOrBlocker } from '../shared/conditional-write.js';
-import type {
-  Ledger,
-  LedgerEntry,
-  PendingVersion,
-  ReplicatedRecord,
-  ReplicatedSummary,
-  UploadProgress,
-  VersionClaim,
-} from './ledger.js';
+import type { Ledger, LedgerEntry, PendingVersion, ReplicatedRecord, ReplicatedSummary, UploadProgress, VersionClaim } from './ledger.js';
 
 /**
  * Table layout (see docs/ledger.md):
@@ -186,7 +178,9 @@ export class DynamoLedger implements Ledger {
       }));
       for (let attempt = 1; requests.length > 0; attempt++) {
         if (attempt > BATCH_WRITE_ATTEMPTS) {
-          throw new Error(`ledger: ${requests.length} replicated entries left unprocessed by DynamoDB after ${BATCH_WRITE_ATTEMPTS} attempts`);
+          throw new Error(
+            `ledger: ${requests.length} replicated entries left unprocessed by DynamoDB after ${BATCH_WRITE_ATTEMPTS} attempts`,
+          );
         }
         if (attempt > 1) await sleep(25 * 2 ** attempt * Math.random());
         const { UnprocessedItems } = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
@@ -286,7 +280,8 @@ export class DynamoLedger implements Ledger {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
-          UpdateExpression: 'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince, claimOwner, claimExpiresAt',
+          UpdateExpression:
+            'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince, claimOwner, claimExpiresAt',
           ConditionExpression: '#state <> :replicated',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {

@@ -29,7 +29,8 @@ export interface ChangeHint {
 export interface CreatedVersion {
   versionId: string;
   kind: 'object' | 'delete-marker';
-  size: number;
+  /** The object's size, when the event says. */
+  size?: number;
   /** When the event happened (ISO 8601), if it says: the pending entry's time until the listing gives the write time. */
   time?: string;
 }
@@ -81,7 +82,9 @@ function createdVersion(
 ): { version?: CreatedVersion } {
   if (!kind || !versionId || versionId === 'null' || keys.length !== 1) return {};
   const when = typeof time === 'string' && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
-  return { version: { versionId, kind, size: kind === 'object' ? (size ?? 0) : 0, ...(when && { time: when }) } };
+  return {
+    version: { versionId, kind, ...(kind === 'delete-marker' ? { size: 0 } : size !== undefined && { size }), ...(when && { time: when }) },
+  };
 }
 
 /** Keys queued by the reconcile function (raw keys, not encoded). */
@@ -121,7 +124,11 @@ export function parseNotification(body: string): ChangeHint[] {
     const keys = checkedKeys([object.key, decodeFormKey(object.key)], 'detail.object.key');
     const detailType = eb.data['detail-type'];
     const kind =
-      detailType === 'Object Created' ? 'object' : detailType === 'Object Deleted' && deletion === 'Delete Marker Created' ? 'delete-marker' : undefined;
+      detailType === 'Object Created'
+        ? 'object'
+        : detailType === 'Object Deleted' && deletion === 'Delete Marker Created'
+          ? 'delete-marker'
+          : undefined;
     return [{ bucket: bucket.name, keys, ...createdVersion(keys, kind, object['version-id'], object.size, eb.data.time) }];
   }
   const s3 = s3Notification.safeParse(json);
@@ -129,7 +136,11 @@ export function parseNotification(body: string): ChangeHint[] {
     return s3.data.Records.map((r, i) => {
       const keys = checkedKeys([decodeFormKey(r.s3.object.key)], `Records[${i}].s3.object.key`);
       const name = r.eventName ?? '';
-      const kind = name.startsWith('ObjectCreated:') ? 'object' : name === 'ObjectRemoved:DeleteMarkerCreated' ? 'delete-marker' : undefined;
+      const kind = name.startsWith('ObjectCreated:')
+        ? 'object'
+        : name === 'ObjectRemoved:DeleteMarkerCreated'
+          ? 'delete-marker'
+          : undefined;
       return { bucket: r.s3.bucket.name, keys, ...createdVersion(keys, kind, r.s3.object.versionId, r.s3.object.size, r.eventTime) };
     });
   }

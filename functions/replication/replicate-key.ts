@@ -1,16 +1,10 @@
-import {
-  type LedgerEntry,
-  ledgerVersionId,
-  type PendingVersion,
-  type ReplicatedRecord,
-  type ReplicationLedger,
-} from '../ledger/ledger.js';
+import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicatedRecord, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import { DEFAULT_MULTIPART, type MultipartPolicy } from '../policy/multipart.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import { hashingThrough } from '../storage/hashing.js';
-import type { VersionEntry, VersionedStore } from '../storage/versioned-store.js';
+import type { VersionDetails, VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError, SourceChecksumMismatchError } from './errors.js';
 import { copyMultipart, forgetUpload } from './multipart-copy.js';
 import type { CreatedVersion } from './notification.js';
@@ -94,7 +88,7 @@ const pendingOfEvent = (asset: ObjectAsset, key: string, v: CreatedVersion, now:
   sourceVersionId: v.versionId,
   entryType: v.kind,
   sourceLastModified: v.time ?? now.toISOString(),
-  size: v.size,
+  size: v.size ?? 0,
 });
 
 /** An earlier attempt may have written a copy of the version: it held a claim (and died), or failed. */
@@ -122,14 +116,22 @@ export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, ke
   }
   const claims = new Claims(deps);
   const event = hint.version && pendingOfEvent(asset, key, hint.version, deps.now());
+  let readAhead: ReadAhead | undefined;
   if (event) {
     const claim = await claims.take(event);
     if (claim !== 'mine') {
-      return { asset: asset.name, key, replicated: [], alreadyReplicated: claim === 'done' ? 1 : 0, claimedElsewhere: claim === 'busy' ? 1 : 0 };
+      return {
+        asset: asset.name,
+        key,
+        replicated: [],
+        alreadyReplicated: claim === 'done' ? 1 : 0,
+        claimedElsewhere: claim === 'busy' ? 1 : 0,
+      };
     }
+    readAhead = startReadAhead(deps, asset, key, hint.version!);
   }
   try {
-    const outcome = await syncKey(deps, asset, key, replicaKey, claims, event, hint.prelisted);
+    const outcome = await syncKey(deps, asset, key, replicaKey, claims, event, hint.prelisted, readAhead);
     if (outcome.claimedElsewhere > 0 && (!event || !outcome.replicated.some((r) => r.sourceVersionId === event.sourceVersionId))) {
       // An earlier version is another invocation's: the event's version must wait for it (or, for a
       // message that names no version, the key's later versions may), so the message comes back.
@@ -139,6 +141,26 @@ export async function replicateKey(deps: ReplicationDeps, asset: ObjectAsset, ke
   } finally {
     await claims.releaseAll();
   }
+}
+
+/** The event's version, read (and hashed) while the key is listed: one round trip less per version. */
+interface ReadAhead {
+  versionId: string;
+  read: Promise<VersionDetails & { sha256: string }>;
+}
+
+/**
+ * Once the event's version is claimed, its read starts beside the key's listing (a small object,
+ * copied server-side: the read that would come next anyway), and so does the replica's versioning
+ * check. A read the listing makes unnecessary (an earlier version fails first) is dropped.
+ */
+function startReadAhead(deps: ReplicationDeps, asset: ObjectAsset, key: string, version: CreatedVersion): ReadAhead | undefined {
+  deps.replica.prepareWrites?.(asset.replica.bucket);
+  const small = version.size !== undefined && version.size <= (deps.multipart ?? DEFAULT_MULTIPART).thresholdBytes;
+  if (version.kind !== 'object' || !small || deps.serverSideCopy === false) return undefined;
+  const read = deps.source.describeAndHash({ bucket: asset.source.bucket, key, versionId: version.versionId });
+  read.catch(() => undefined); // its error, if it is used, is met where it is awaited
+  return { versionId: version.versionId, read };
 }
 
 type ClaimOutcome = 'mine' | 'done' | 'busy';
@@ -194,9 +216,11 @@ async function syncKey(
   claims: Claims,
   event: PendingVersion | undefined,
   prelisted: Promise<VersionEntry[] | undefined> | undefined,
+  readAhead: ReadAhead | undefined,
 ): Promise<KeyOutcome> {
   const listing = () => deps.source.listVersions(asset.source.bucket, key);
-  const eventOnly = (versions: VersionEntry[]) => event !== undefined && versions.length === 1 && idOf(versions[0]!) === event.sourceVersionId;
+  const eventOnly = (versions: VersionEntry[]) =>
+    event !== undefined && versions.length === 1 && idOf(versions[0]!) === event.sourceVersionId;
   let sourceVersions: VersionEntry[];
   let entries: LedgerEntry[] | undefined;
   const readEntries = async () => (entries ??= await deps.ledger.entriesFor(asset.name, key));
@@ -248,6 +272,7 @@ async function syncKey(
     }
     return outcome;
   }
+  deps.replica.prepareWrites?.(asset.replica.bucket);
   const seenAt = deps.now();
   // The version being worked on: a failure (of it, or of reading the replica first) is recorded on it.
   let current: PendingVersion | undefined;
@@ -268,7 +293,8 @@ async function syncKey(
       // An orphan copy can only come from an earlier attempt at this version, and every attempt
       // claims the version before it writes: a version never claimed or failed has none.
       const orphan = attemptedBefore(previous) ? await unclaimedLatestReplica(deps, asset, replicaKey, await readEntries()) : undefined;
-      const report = await replicateVersion(deps, asset, key, replicaKey, version, orphan);
+      const ahead = readAhead?.versionId === version.versionId ? readAhead.read : undefined;
+      const report = await replicateVersion(deps, asset, key, replicaKey, version, orphan, ahead);
       await recordReplicated(deps, pending, replicaKey, report, previous, seenAt);
       claims.ended(pending.sourceVersionId);
       outcome.replicated.push(report);
@@ -379,6 +405,7 @@ async function replicateVersion(
   replicaKey: string,
   version: VersionEntry,
   orphan: Orphan | undefined,
+  readAhead?: Promise<VersionDetails & { sha256: string }>,
 ): Promise<ReplicatedVersionReport> {
   const base = { asset: asset.name, key, sourceVersionId: idOf(version), entryType: version.kind, size: version.size };
   const lag = () => Math.max(0, (deps.now().getTime() - version.lastModified.getTime()) / 1000);
@@ -393,7 +420,7 @@ async function replicateVersion(
   const multipart = deps.multipart ?? DEFAULT_MULTIPART;
   // A small version is read once for its headers and its hash; a large one is only described here.
   const small = version.size <= multipart.thresholdBytes && deps.serverSideCopy !== false;
-  const described = small ? await deps.source.describeAndHash(sourceRef) : await deps.source.describe(sourceRef);
+  const described = small ? await (readAhead ?? deps.source.describeAndHash(sourceRef)) : await deps.source.describe(sourceRef);
   const { sha256: hashed, ...details } = described as typeof described & { sha256?: string };
   const target = { bucket: asset.replica.bucket, key: replicaKey };
   const request = {

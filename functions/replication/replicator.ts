@@ -133,7 +133,9 @@ export class ReplicationBatch {
     for (const key of keys) {
       this.prelisted.set(
         idOf(asset, key),
-        listing.then((range) => (range?.through !== undefined && compareKeys(key, range.through) <= 0 ? (range.histories.get(key) ?? []) : undefined)),
+        listing.then((range) =>
+          range?.through !== undefined && compareKeys(key, range.through) <= 0 ? (range.histories.get(key) ?? []) : undefined,
+        ),
       );
     }
     await listing;

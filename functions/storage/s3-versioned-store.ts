@@ -143,6 +143,10 @@ export class S3VersionedStore implements VersionedStore {
     return new S3VersionedStore(this.s3, this.writes, { oneBatch: true });
   }
 
+  prepareWrites(bucket: string): void {
+    if (this.versioned) this.requireVersioning(bucket).catch(() => undefined);
+  }
+
   async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
     for await (const history of this.histories(bucket, key, undefined, (k) => k === key)) return history.versions;
     return [];

@@ -127,4 +127,9 @@ export interface VersionedStore {
    * instead of before each (each write still checks the version id it got back).
    */
   forOneBatch?(): VersionedStore;
+  /**
+   * A batch's store only: starts its check of `bucket`'s versioning now, so that it runs alongside
+   * the reads before the first write instead of after them (a failure shows at that write).
+   */
+  prepareWrites?(bucket: string): void;
 }

@@ -125,9 +125,15 @@ describe('requests per replicated version, counted where they are served', () =>
     });
   });
 
-  it('a 12 MiB object in three 5 MiB parts: 15 S3 and 15 DynamoDB requests', async () => {
+  it('a 12 MiB object in three 5 MiB parts: 15 S3 requests, and DynamoDB: a claim, the progress saves, one replicated entry', async () => {
     await put('train/big.bin', Buffer.alloc(12 * 1024 * 1024, 1));
-    expect(await cost(() => t.drain())).toEqual({
+    const counts = await cost(() => t.drain());
+    // The upload's progress is saved after each step, coalesced while a save is in flight (parts run
+    // in parallel), so how many saves depends on how the parts interleave: at most 8 here.
+    const { 'dynamodb PutItem': saves = 0, ...exact } = counts;
+    expect(saves).toBeGreaterThanOrEqual(3);
+    expect(saves).toBeLessThanOrEqual(8);
+    expect(exact).toEqual({
       ...POLL,
       's3 ListObjectVersions': 1,
       's3 HeadObject': 1,
@@ -136,12 +142,11 @@ describe('requests per replicated version, counted where they are served', () =>
       's3 CreateMultipartUpload': 1,
       's3 UploadPartCopy': 3,
       's3 CompleteMultipartUpload': 1,
-      // Each part hashed twice: the source's range and the replica's.
+      // Each part hashed twice: the source's range and the replica's (moto's UploadPartCopy reports
+      // no part checksum; a store that does, as S3 does for SHA-256 uploads, spares the second).
       's3 GetObject': 6,
       'dynamodb UpdateItem': 1,
       'dynamodb GetItem': 1,
-      // The upload's progress after each step.
-      'dynamodb PutItem': 8,
       'dynamodb DeleteItem': 1,
       'dynamodb BatchWriteItem': 1,
     });

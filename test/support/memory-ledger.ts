@@ -55,7 +55,8 @@ export class MemoryLedger implements Ledger {
     const existing = this.entries.get(id);
     if (existing) {
       const done = existing.state !== 'pending' && existing.state !== 'failed';
-      if (done || (existing.claimExpiresAt !== undefined && existing.claimExpiresAt >= now.getTime())) return { claimed: false, entry: { ...existing } };
+      if (done || (existing.claimExpiresAt !== undefined && existing.claimExpiresAt >= now.getTime()))
+        return { claimed: false, entry: { ...existing } };
     }
     this.entries.set(id, {
       ...v,

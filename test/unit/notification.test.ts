@@ -4,14 +4,66 @@ import { parseNotification } from '../../functions/replication/notification.js';
 import { eventText, loadEvent } from '../support/fixtures.js';
 
 describe('parseNotification', () => {
-  it('reads bucket and key from an S3 EventBridge event', () => {
+  it('reads bucket, key and the created version from an S3 EventBridge event', () => {
     const hints = parseNotification(eventText('s3-eventbridge/valid/object-created.json'));
-    expect(hints).toEqual([{ bucket: 'acme-ml-prod-data', keys: ['training/shards/shard-00000.jsonl'] }]);
+    expect(hints).toEqual([
+      {
+        bucket: 'acme-ml-prod-data',
+        keys: ['training/shards/shard-00000.jsonl'],
+        version: { versionId: 'IYV3p45BT0ac8hjHg1houSdS1a.Mro8e', kind: 'object', size: 5, time: '2026-11-26T12:00:00.000Z' },
+      },
+    ]);
   });
 
-  it('reads delete-marker events the same way (the source is read for what changed)', () => {
+  it('reads a delete marker’s event as its version; a permanent deletion names no version (the listing says what changed)', () => {
     const hints = parseNotification(eventText('s3-eventbridge/valid/object-deleted.json'));
-    expect(hints[0]?.keys).toEqual(['training/shards/shard-00000.jsonl']);
+    expect(hints[0]).toMatchObject({
+      keys: ['training/shards/shard-00000.jsonl'],
+      version: { versionId: '1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF', kind: 'delete-marker', size: 0 },
+    });
+    const permanent = loadEvent<{ detail: Record<string, unknown> }>('s3-eventbridge/valid/object-deleted.json');
+    permanent.detail['deletion-type'] = 'Permanently Deleted';
+    expect(parseNotification(JSON.stringify(permanent))[0]).not.toHaveProperty('version');
+  });
+
+  it('names no version for a key with two readings, an unversioned bucket’s "null" version, or an event without a size to read ahead by', () => {
+    const event = loadEvent<{ detail: { object: Record<string, unknown> } }>('s3-eventbridge/valid/object-created.json');
+    event.detail.object.key = 'training/a+b.txt';
+    expect(parseNotification(JSON.stringify(event))[0]).not.toHaveProperty('version');
+    event.detail.object.key = 'training/ab.txt';
+    event.detail.object['version-id'] = 'null';
+    expect(parseNotification(JSON.stringify(event))[0]).not.toHaveProperty('version');
+    event.detail.object['version-id'] = 'v1';
+    delete event.detail.object.size;
+    expect(parseNotification(JSON.stringify(event))[0]?.version).toEqual({
+      versionId: 'v1',
+      kind: 'object',
+      time: '2026-11-26T12:00:00.000Z',
+    });
+  });
+
+  it('reads the created version from S3 notification records that carry one', () => {
+    const records = {
+      Records: [
+        {
+          eventSource: 'aws:s3',
+          eventName: 'ObjectCreated:Put',
+          eventTime: '2026-11-26T12:00:00.000Z',
+          s3: { bucket: { name: 'b' }, object: { key: 'k1', size: 3, versionId: 'v1' } },
+        },
+        {
+          eventSource: 'aws:s3',
+          eventName: 'ObjectRemoved:DeleteMarkerCreated',
+          s3: { bucket: { name: 'b' }, object: { key: 'k2', versionId: 'm1' } },
+        },
+        { eventSource: 'aws:s3', eventName: 'ObjectRemoved:Delete', s3: { bucket: { name: 'b' }, object: { key: 'k3', versionId: 'v9' } } },
+      ],
+    };
+    expect(parseNotification(JSON.stringify(records)).map((h) => h.version)).toEqual([
+      { versionId: 'v1', kind: 'object', size: 3, time: '2026-11-26T12:00:00.000Z' },
+      { versionId: 'm1', kind: 'delete-marker', size: 0 },
+      undefined,
+    ]);
   });
 
   it('syncs both readings of an EventBridge key that may be form-encoded', () => {
@@ -26,7 +78,13 @@ describe('parseNotification', () => {
 
   it('decodes S3 notification keys: spaces as "+", "%2B" as "+", UTF-8 percent-escapes', () => {
     const hints = parseNotification(eventText('s3-notification/valid/object-created-encoded-key.json'));
-    expect(hints).toEqual([{ bucket: 'acme-ml-prod-data', keys: ['training/images/cat photo+1 100% été.jpg'] }]);
+    expect(hints).toEqual([
+      {
+        bucket: 'acme-ml-prod-data',
+        keys: ['training/images/cat photo+1 100% été.jpg'],
+        version: { versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko', kind: 'object', size: 1024, time: '2026-11-26T12:00:00.000Z' },
+      },
+    ]);
   });
 
   it('unwraps S3 notifications delivered through SNS', () => {

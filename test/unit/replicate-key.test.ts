@@ -117,16 +117,31 @@ describe('replicateKey', () => {
 
   it('acknowledges an event whose version another live invocation holds, or that is replicated, with one claim and no S3 request', async () => {
     const event = { versionId: 'v1', kind: 'object' as const, size: 3 };
-    const pending = { asset: 'training', key: KEY, sourceVersionId: 'v1', entryType: 'object' as const, sourceLastModified: WRITTEN.toISOString(), size: 3 };
+    const pending = {
+      asset: 'training',
+      key: KEY,
+      sourceVersionId: 'v1',
+      entryType: 'object' as const,
+      sourceLastModified: WRITTEN.toISOString(),
+      size: 3,
+    };
     await ledger.claimVersion(pending, 'someone-else', NOW, 60);
-    expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({ replicated: [], claimedElsewhere: 1, alreadyReplicated: 0 });
+    expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({
+      replicated: [],
+      claimedElsewhere: 1,
+      alreadyReplicated: 0,
+    });
     expect(s3.calls()).toHaveLength(0);
 
     await ledger.releaseClaim(pending, 'someone-else');
     copies(HEX_A, 'r1');
     await replicateKey(deps(), asset, KEY, { version: event });
     s3.resetHistory();
-    expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({ replicated: [], claimedElsewhere: 0, alreadyReplicated: 1 });
+    expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({
+      replicated: [],
+      claimedElsewhere: 0,
+      alreadyReplicated: 1,
+    });
     expect(s3.calls()).toHaveLength(0);
   });
 
@@ -137,10 +152,17 @@ describe('replicateKey', () => {
         { Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: false, Size: 3 },
       ],
     });
-    const v1 = { asset: 'training', key: KEY, sourceVersionId: 'v1', entryType: 'object' as const, sourceLastModified: WRITTEN.toISOString(), size: 3 };
+    const v1 = {
+      asset: 'training',
+      key: KEY,
+      sourceVersionId: 'v1',
+      entryType: 'object' as const,
+      sourceLastModified: WRITTEN.toISOString(),
+      size: 3,
+    };
     await ledger.claimVersion(v1, 'holder', NOW, 60);
     await expect(replicateKey(deps(), asset, KEY, { version: { versionId: 'v2', kind: 'object', size: 3 } })).rejects.toThrow(KeyBusyError);
-    expect(s3).not.toHaveReceivedCommand(GetObjectCommand);
+    expect(s3).toHaveReceivedCommandTimes(GetObjectCommand, 1); // read ahead beside the listing, and dropped
     expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
     const v2 = (await ledger.entriesFor('training', KEY)).find((e) => e.sourceVersionId === 'v2');
     expect(v2).toMatchObject({ state: 'pending' });

@@ -1,6 +1,8 @@
-"""DynamoDB gap of moto 5.2.5: 10."""
+"""DynamoDB gaps of moto 5.2.5: 10, 14."""
+import functools
 import threading
 
+import moto.dynamodb.models as dynamodb_models
 import moto.dynamodb.models.table as dynamodb_table
 
 from ._patching import Parameters, replace
@@ -39,3 +41,31 @@ def _items_in_scope(self):
 
 replace(dynamodb_table.Table, "query", _query_one_partition)
 replace(dynamodb_table.Table, "all_items", _items_in_scope)
+
+
+# Gap 14: a conditional write is not atomic. The server runs each request in a thread of its own,
+# and moto's UpdateItem reads the item, copies it, evaluates the condition and writes, with the
+# interpreter free to switch threads in between: two UpdateItems on an absent item, each conditional
+# on its absence, can both succeed (seen here: two invocations each claiming one version). DynamoDB
+# applies the writes to an item one at a time. Here every write (Put, Update, Delete, a transaction,
+# a batch) runs under one lock; reads are left concurrent.
+
+_writes = threading.RLock()
+
+
+def _one_at_a_time(write):
+    @functools.wraps(write)
+    def serialized(self, *args, **kwargs):
+        with _writes:
+            return write(self, *args, **kwargs)
+
+    return serialized
+
+
+for _name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+    replace(
+        dynamodb_models.DynamoDBBackend,
+        _name,
+        _one_at_a_time(getattr(dynamodb_models.DynamoDBBackend, _name)),
+        same_parameters=True,
+    )
