@@ -1,4 +1,4 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countsOf, type RequestCounts } from '../../scripts/local-aws/server.js';
 import { startStack, type StackUnderTest } from '../support/local-stack.js';
@@ -123,6 +123,28 @@ describe('requests per replicated version, counted where they are served', () =>
       's3 CopyObject': 1,
       'dynamodb BatchWriteItem': 1,
     });
+  });
+
+  it('a version deleted from the source before its event is processed: recorded as source-deleted, nothing copied (6 requests)', async () => {
+    const key = 'train/gone.txt';
+    const { VersionId } = await put(key, 'soon gone');
+    const [event] = await t.takeMessages();
+    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId }));
+    await t.takeMessages(); // the permanent deletion's own event (its key's listing would say the same)
+    await t.send(event!);
+    expect(await cost(() => t.drain())).toEqual({
+      ...POLL,
+      // The claim; the read ahead (404) beside the listing, which lacks the version; the key's
+      // entries; the entry marked source-deleted (which ends the claim); and the replica's versioning
+      // check, started beside the read for the copy that did not come.
+      'dynamodb UpdateItem': 2,
+      's3 GetBucketVersioning': 1,
+      's3 GetObject': 1,
+      's3 ListObjectVersions': 1,
+      'dynamodb Query': 1,
+    });
+    expect(await t.ledger.entriesFor('training', key)).toEqual([expect.objectContaining({ state: 'source-deleted' })]);
+    expect(await t.ledger.entriesFor('training', key)).toEqual([expect.not.objectContaining({ claimOwner: expect.anything() })]);
   });
 
   it('a 12 MiB object in three 5 MiB parts: 15 S3 requests, and DynamoDB: a claim, the progress saves, one replicated entry', async () => {
