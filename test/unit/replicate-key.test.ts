@@ -45,6 +45,16 @@ const [HEX_A, HEX_B] = ['content a', 'content b'].map((text) => {
 }) as [string, string];
 const OTHER_HEX = 'f'.repeat(64);
 
+/** KEY's version v1 as a pending ledger entry (what another invocation's claim holds). */
+const PENDING_V1 = {
+  asset: 'training',
+  key: KEY,
+  sourceVersionId: 'v1',
+  entryType: 'object' as const,
+  sourceLastModified: WRITTEN.toISOString(),
+  size: 3,
+};
+
 let ledger: MemoryLedger;
 const deps = (overrides: Partial<ReplicationDeps> = {}): ReplicationDeps => {
   const store = new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
@@ -117,14 +127,7 @@ describe('replicateKey', () => {
 
   it('acknowledges an event whose version another live invocation holds, or that is replicated, with one claim and no S3 request', async () => {
     const event = { versionId: 'v1', kind: 'object' as const, size: 3 };
-    const pending = {
-      asset: 'training',
-      key: KEY,
-      sourceVersionId: 'v1',
-      entryType: 'object' as const,
-      sourceLastModified: WRITTEN.toISOString(),
-      size: 3,
-    };
+    const pending = PENDING_V1;
     await ledger.claimVersion(pending, 'someone-else', NOW, 60);
     expect(await replicateKey(deps(), asset, KEY, { version: event })).toMatchObject({
       replicated: [],
@@ -152,14 +155,7 @@ describe('replicateKey', () => {
         { Key: KEY, VersionId: 'v1', LastModified: WRITTEN, IsLatest: false, Size: 3 },
       ],
     });
-    const v1 = {
-      asset: 'training',
-      key: KEY,
-      sourceVersionId: 'v1',
-      entryType: 'object' as const,
-      sourceLastModified: WRITTEN.toISOString(),
-      size: 3,
-    };
+    const v1 = PENDING_V1;
     await ledger.claimVersion(v1, 'holder', NOW, 60);
     await expect(replicateKey(deps(), asset, KEY, { version: { versionId: 'v2', kind: 'object', size: 3 } })).rejects.toThrow(KeyBusyError);
     expect(s3).toHaveReceivedCommandTimes(GetObjectCommand, 1); // read ahead beside the listing, and dropped
