@@ -246,8 +246,8 @@ export class DynamoLedger implements Ledger {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: partitionKey(v.asset, v.key), sk: versionSortKey(v.sourceVersionId) },
-          UpdateExpression: 'REMOVE claimOwner, claimExpiresAt',
-          ConditionExpression: 'claimOwner = :owner',
+          UpdateExpression: 'REMOVE claimExpiresAt',
+          ConditionExpression: 'claimOwner = :owner AND attribute_exists(claimExpiresAt)',
           ExpressionAttributeValues: { ':owner': owner },
         }),
       ),
@@ -273,8 +273,8 @@ export class DynamoLedger implements Ledger {
     );
   }
 
-  /** Leaves a replicated entry alone: a copy that landed meanwhile stays the record. */
-  async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
+  /** Leaves a replicated entry alone (a copy that landed meanwhile stays the record), and another owner's live claim. */
+  async markSourceDeleted(entry: LedgerEntry, now: Date, owner = ''): Promise<void> {
     await writeIf(() =>
       this.db.send(
         new UpdateCommand({
@@ -282,12 +282,15 @@ export class DynamoLedger implements Ledger {
           Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
           UpdateExpression:
             'SET #state = :gone, lastAttemptAt = :now, lastError = :why REMOVE pendingAsset, pendingSince, claimOwner, claimExpiresAt',
-          ConditionExpression: '#state <> :replicated',
+          ConditionExpression:
+            '#state <> :replicated AND (attribute_not_exists(claimExpiresAt) OR claimExpiresAt < :nowMs OR claimOwner = :owner)',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
             ':gone': 'source-deleted',
             ':replicated': 'replicated',
             ':now': now.toISOString(),
+            ':nowMs': now.getTime(),
+            ':owner': owner,
             ':why': 'version was permanently deleted from the source before it was copied',
           },
         }),

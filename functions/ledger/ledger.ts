@@ -128,7 +128,11 @@ export interface ReplicationLedger {
    * expired belongs to an invocation that died.
    */
   claimVersion(version: PendingVersion, owner: string, now: Date, ttlSeconds: number): Promise<VersionClaim>;
-  /** Lets a claim go without recording an outcome (the work is deferred or continues elsewhere). */
+  /**
+   * Lets a claim go without recording an outcome (the work is deferred or continues elsewhere): it
+   * can be taken at once, and its owner stays on the entry, the sign that an attempt may have
+   * written a copy (the next claimant looks for it).
+   */
   releaseClaim(version: PendingVersion, owner: string): Promise<void>;
   /**
    * Replaces each version's entry with its replicated state (and so ends its claim), in as few
@@ -138,8 +142,12 @@ export interface ReplicationLedger {
   markReplicated(records: ReplicatedRecord[]): Promise<void>;
   /** Records a failed attempt and ends the caller's claim; a replicated entry is left alone. */
   markFailed(version: PendingVersion, error: string, now: Date): Promise<void>;
-  /** A version that was permanently deleted from the source before it could be copied. */
-  markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void>;
+  /**
+   * A version that was permanently deleted from the source before it could be copied. Left alone
+   * when it is replicated, or when an owner other than `owner` holds a live claim on it (a version
+   * written after the caller's listing is not gone: its holder is working on it).
+   */
+  markSourceDeleted(entry: LedgerEntry, now: Date, owner?: string): Promise<void>;
   /**
    * A failure of the whole key before its versions could be read: recorded on the unreplicated
    * index (since the first failure) so the RPO sees it; cleared by the next successful sync.

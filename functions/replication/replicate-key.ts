@@ -91,9 +91,12 @@ const pendingOfEvent = (asset: ObjectAsset, key: string, v: CreatedVersion, now:
   size: v.size ?? 0,
 });
 
-/** An earlier attempt may have written a copy of the version: it held a claim (and died), or failed. */
-const attemptedBefore = (previous: LedgerEntry | undefined) =>
-  previous !== undefined && (previous.claimOwner !== undefined || previous.state === 'failed' || previous.attempts > 0);
+/**
+ * An earlier attempt may have written a copy of the version whenever its entry existed before this
+ * claim (a claim that expired or was let go, a failure, or an entry the protocol before claims
+ * wrote as pending before it copied). A version first seen now has none.
+ */
+const attemptedBefore = (previous: LedgerEntry | undefined) => previous !== undefined;
 
 /**
  * Makes the replica of one key match the source, version by version, oldest first. The event that
@@ -230,8 +233,10 @@ async function syncKey(
     sourceVersions = usable ?? (await listing());
     if (!eventOnly(sourceVersions)) {
       await readEntries();
+      // An entry the listing lacks was gone from the source, or written after the listing (by a
+      // claim made since): a listing taken after the entries were read tells which.
       const inListing = new Set(sourceVersions.map(idOf));
-      if (usable && entries!.some((e) => e.entryType !== 'key' && !inListing.has(e.sourceVersionId))) sourceVersions = await listing();
+      if (entries!.some((e) => e.entryType !== 'key' && !inListing.has(e.sourceVersionId))) sourceVersions = await listing();
     }
   } catch (error: unknown) {
     // The failure is recorded on the event's version, or (no version known yet) on the key, so the RPO sees it.
@@ -254,7 +259,9 @@ async function syncKey(
     // aborted and its progress forgotten first, so a failure here leaves the version to the next sync.
     if (entry.uploadSaved)
       await forgetUpload(deps, asset.name, key, entry.sourceVersionId, { bucket: asset.replica.bucket, key: replicaKey });
-    if (entry.state !== 'replicated' && entry.state !== 'source-deleted') await deps.ledger.markSourceDeleted(entry, deps.now());
+    if (entry.state !== 'replicated' && entry.state !== 'source-deleted') {
+      await deps.ledger.markSourceDeleted(entry, deps.now(), deps.claimOwner);
+    }
     claims.ended(entry.sourceVersionId);
   }
 

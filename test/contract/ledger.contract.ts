@@ -224,10 +224,10 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().releaseClaim(v, 'one'); // not its claim any more: nothing happens
       expect((await ledger().claimVersion(v, 'three', at(62), 60)).claimed).toBe(false);
       await ledger().releaseClaim(v, 'two');
-      expect(await ledger().claimVersion(v, 'three', at(62), 60)).toEqual({
-        claimed: true,
-        previous: expect.not.objectContaining({ claimOwner: expect.anything() }),
-      });
+      // Let go, the claim can be taken at once; its owner stays, the sign that an attempt was made.
+      const released = await ledger().claimVersion(v, 'three', at(62), 60);
+      expect(released).toEqual({ claimed: true, previous: expect.objectContaining({ claimOwner: 'two' }) });
+      expect(released.claimed && released.previous).not.toHaveProperty('claimExpiresAt');
     });
 
     it('refuses a claim on a replicated or source-deleted version, returning the entry; a failure ends the claim and keeps the count', async () => {
@@ -247,6 +247,7 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       await ledger().markSourceDeleted(
         (await ledger().entriesFor(asset, 'k')).find((e) => e.sourceVersionId === 'v2')!,
         at(1),
+        'one',
       );
       expect(await ledger().claimVersion(gone, 'two', at(2), 60)).toMatchObject({ claimed: false, entry: { state: 'source-deleted' } });
 
@@ -263,6 +264,18 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
         ...failedEntry({ attempts: 1, lastError: 'Error: boom', lastAttemptAt: at(1), firstSeenAt: at(0) }),
         claimOwner: 'two',
       });
+    });
+
+    it('does not mark a version another owner holds a live claim on as deleted from the source; its own claim’s holder may', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'k', 'v1');
+      await ledger().claimVersion(v, 'holder', at(0), 60);
+      const [entry] = await ledger().entriesFor(asset, 'k');
+      await ledger().markSourceDeleted(entry!, at(1), 'someone-else');
+      await ledger().markSourceDeleted(entry!, at(1));
+      expect((await ledger().entriesFor(asset, 'k'))[0]).toMatchObject({ state: 'pending', claimOwner: 'holder' });
+      await ledger().markSourceDeleted(entry!, at(2), 'holder');
+      expect((await ledger().entriesFor(asset, 'k'))[0]).toMatchObject({ state: 'source-deleted' });
     });
 
     it('writes replicated entries in groups larger than one request takes (25), every one of them', async () => {

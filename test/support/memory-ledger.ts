@@ -74,7 +74,6 @@ export class MemoryLedger implements Ledger {
   async releaseClaim(v: PendingVersion, owner: string): Promise<void> {
     const existing = this.entries.get(this.id(v.asset, v.key, v.sourceVersionId));
     if (existing?.claimOwner !== owner) return;
-    delete existing.claimOwner;
     delete existing.claimExpiresAt;
   }
 
@@ -92,9 +91,12 @@ export class MemoryLedger implements Ledger {
     });
   }
 
-  async markSourceDeleted(entry: LedgerEntry, now: Date): Promise<void> {
+  async markSourceDeleted(entry: LedgerEntry, now: Date, owner?: string): Promise<void> {
     const id = this.id(entry.asset, entry.key, entry.sourceVersionId);
-    if (this.entries.get(id)?.state === 'replicated') return;
+    const existing = this.entries.get(id);
+    if (existing?.state === 'replicated') return;
+    const held = existing?.claimExpiresAt !== undefined && existing.claimExpiresAt >= now.getTime() && existing.claimOwner !== owner;
+    if (held) return;
     const { claimOwner: _owner, claimExpiresAt: _until, uploadSaved: _saved, ...rest } = entry;
     this.entries.set(id, {
       ...rest,

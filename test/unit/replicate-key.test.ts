@@ -162,7 +162,7 @@ describe('replicateKey', () => {
     expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
     const v2 = (await ledger.entriesFor('training', KEY)).find((e) => e.sourceVersionId === 'v2');
     expect(v2).toMatchObject({ state: 'pending' });
-    expect(v2).not.toHaveProperty('claimOwner'); // the holder, or the message's return, takes it
+    expect(v2).not.toHaveProperty('claimExpiresAt'); // let go: the holder, or the message's return, takes it
   });
 
   it('transient S3 errors are recorded and rethrown (the message is retried)', async () => {
