@@ -2,9 +2,15 @@
 
 Tests and benchmarks read the counts to assert how many requests a piece of work costs (request
 counts are deterministic, unlike timings):
-  GET    /_local-aws/requests   {"requests": [{"service", "operation", "count"}, ...]} (sorted)
-  DELETE /_local-aws/requests   resets them
-Both are answered by the server itself and are not counted.
+  GET    /_local-aws/requests            {"requests": [{"service", "operation", "count", "bytes"}, ...]} (sorted);
+                                         bytes: the response bodies' bytes (for GetObject, the object data served)
+  GET    /_local-aws/requests/timeline   {"requests": [{"service", "operation", "start", "end", "bytes"}, ...],
+                                          "truncated": bool}: each served request (in the order they ended), start when it
+                                         arrived and end when its response's last byte was handed to the socket
+                                         (seconds since the epoch), for benchmarks that measure sequential round
+                                         trips; at most TIMELINE_LIMIT requests are kept
+  DELETE /_local-aws/requests            resets all of them
+They are answered by the server itself and are not counted.
 
 The service is the SigV4 credential scope's (Authorization: ... Credential=<key>/<date>/<region>/<service>/aws4_request).
 The operation is the X-Amz-Target header's (JSON protocols: DynamoDB, SQS, EventBridge), the path's
@@ -15,6 +21,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections import Counter
 from urllib.parse import parse_qs
 
@@ -23,7 +30,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto_patches._patching import replace
 
 PATH = "/_local-aws/requests"
+TIMELINE_PATH = PATH + "/timeline"
+TIMELINE_LIMIT = 200_000
 _counts = Counter()
+_bytes = Counter()
+_timeline = []
 _lock = threading.Lock()
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -96,29 +107,62 @@ def classify(environ):
     return service, f"{method} {path.split('/')[1] if '/' in path else path}"
 
 
+def _json(start_response, document):
+    body = json.dumps(document).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def _answer(environ, start_response):
     if environ.get("REQUEST_METHOD") == "DELETE":
         with _lock:
             _counts.clear()
+            _bytes.clear()
+            _timeline.clear()
         start_response("204 No Content", [])
         return [b""]
     with _lock:
-        rows = [{"service": s, "operation": o, "count": n} for (s, o), n in sorted(_counts.items())]
-    body = json.dumps({"requests": rows}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
+        if environ.get("PATH_INFO") == TIMELINE_PATH:
+            rows = [{"service": s, "operation": o, "start": a, "end": b, "bytes": n} for (s, o), a, b, n in _timeline]
+            return _json(start_response, {"requests": rows, "truncated": len(_timeline) >= TIMELINE_LIMIT})
+        rows = [{"service": s, "operation": o, "count": n, "bytes": _bytes[(s, o)]} for (s, o), n in sorted(_counts.items())]
+    return _json(start_response, {"requests": rows})
+
+
+class _Measured:
+    """A response body passed through unchanged, its bytes counted; closing it records the request."""
+
+    def __init__(self, body, key, start):
+        self._body, self._key, self._start, self._bytes = body, key, start, 0
+
+    def __iter__(self):
+        for chunk in self._body:
+            self._bytes += len(chunk)
+            yield chunk
+
+    def close(self):
+        end = time.time()
+        try:
+            if hasattr(self._body, "close"):
+                self._body.close()
+        finally:
+            with _lock:
+                _bytes[self._key] += self._bytes
+                if len(_timeline) < TIMELINE_LIMIT:
+                    _timeline.append((self._key, self._start, end, self._bytes))
 
 
 _serve = DomainDispatcherApplication.__call__
 
 
 def counted_call(self, environ, start_response):
-    if environ.get("PATH_INFO") == PATH:
+    if environ.get("PATH_INFO") in (PATH, TIMELINE_PATH):
         return _answer(environ, start_response)
+    start = time.time()
     key = classify(environ)
     with _lock:
         _counts[key] += 1
-    return _serve(self, environ, start_response)
+    return _Measured(_serve(self, environ, start_response), key, start)
 
 
 counted_call.__name__ = "__call__"

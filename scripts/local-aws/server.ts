@@ -4,16 +4,36 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureVenv, projectRoot, venvBin } from './venv.js';
 
+/** One request as a server served it: when it arrived and when its response ended (seconds since the epoch), its response body's bytes. */
+export interface ServedRequest {
+  service: string;
+  operation: string;
+  start: number;
+  end: number;
+  bytes: number;
+}
+
+/**
+ * Counts of what a server served, kept where it is served: by the local AWS itself
+ * (request_counter.py), or by a counting proxy in front of another S3 server (counting-proxy.ts).
+ */
+export interface RequestCounter {
+  /** The requests served since the start or the last reset, by service and operation. */
+  requests(): Promise<RequestCounts>;
+  /** The bytes of their response bodies, by service and operation (for GetObject: the object data served). */
+  responseBytes(): Promise<RequestCounts>;
+  /** Each request served since the last reset, with its start and end (for sequential round trips). */
+  timeline(): Promise<ServedRequest[]>;
+  resetRequests(): Promise<void>;
+}
+
 /** A running local AWS (moto server on 127.0.0.1). */
-export interface LocalAws {
+export interface LocalAws extends RequestCounter {
   endpoint: string;
   /** Environment for code under test: the SDK reads AWS_ENDPOINT_URL; credentials are dummies. */
   env: Record<string, string>;
   /** CPU seconds (user + system) the server has used so far, for benchmarks (Linux /proc). */
   cpuSeconds(): number;
-  /** The requests it has served since it started or was last reset, by service and operation (request_counter.py). */
-  requests(): Promise<RequestCounts>;
-  resetRequests(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -73,7 +93,7 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, output: () 
 }
 
 /** utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). */
-function processCpuSeconds(pid: number): number {
+export function processCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -91,6 +111,10 @@ export async function startLocalAws(): Promise<LocalAws> {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   await waitUntilReady(endpoint, child, () => stderr);
+  const counted = async () => {
+    const response = await fetch(`${endpoint}/_local-aws/requests`);
+    return ((await response.json()) as { requests: { service: string; operation: string; count: number; bytes: number }[] }).requests;
+  };
   return {
     endpoint,
     env: {
@@ -103,10 +127,13 @@ export async function startLocalAws(): Promise<LocalAws> {
       POWERTOOLS_DEV: 'false',
     },
     cpuSeconds: () => processCpuSeconds(child.pid!),
-    requests: async () => {
-      const response = await fetch(`${endpoint}/_local-aws/requests`);
-      const { requests } = (await response.json()) as { requests: { service: string; operation: string; count: number }[] };
-      return Object.fromEntries(requests.map((r) => [`${r.service} ${r.operation}`, r.count]));
+    requests: async () => Object.fromEntries((await counted()).map((r) => [`${r.service} ${r.operation}`, r.count])),
+    responseBytes: async () => Object.fromEntries((await counted()).map((r) => [`${r.service} ${r.operation}`, r.bytes])),
+    timeline: async () => {
+      const response = await fetch(`${endpoint}/_local-aws/requests/timeline`);
+      const { requests, truncated } = (await response.json()) as { requests: ServedRequest[]; truncated: boolean };
+      if (truncated) throw new Error('local AWS: the request timeline was truncated (request_counter.py TIMELINE_LIMIT)');
+      return requests;
     },
     resetRequests: async () => {
       await fetch(`${endpoint}/_local-aws/requests`, { method: 'DELETE' });
