@@ -47,7 +47,7 @@ import { startCountingProxy } from '../local-aws/counting-proxy.js';
 import { countsOf, processCpuSeconds, type RequestCounter, type RequestCounts, startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
-import { startSeaweedfs } from '../local-engines/seaweedfs-server.js';
+import { SEAWEEDFS_CAPACITY_BYTES, startSeaweedfs } from '../local-engines/seaweedfs-server.js';
 import {
   ASSUMPTIONS,
   crrCostPerVersion,
@@ -82,14 +82,10 @@ const RCLONE_COPY = 'rclone copy';
 const ENGINE = 'ai-data-dr (server-side)';
 const DUPLICATE = 'ai-data-dr: each event again (duplicates)';
 /**
- * What SeaweedFS as startSeaweedfs() runs it can hold: 8 volumes (weed's default -volume.max) of
- * 64 MiB (its -master.volumeSizeLimitMB), data deleted between repetitions not reclaimed until a
- * vacuum. A case that would not fit is left out on SeaweedFS, with a note. Each bucket is a
- * collection that by default takes 7 volumes at its first write, so the third bucket finds none
- * left and fails with an InternalError: WEED_MASTER_VOLUME_GROWTH_COPY_1=1 (master.toml's
- * volume_growth.copy_1, read from the environment) makes each take one volume at a time.
+ * What SeaweedFS as startSeaweedfs() runs it can hold (data deleted between repetitions is not
+ * reclaimed until a vacuum): a case that would not fit is left out on SeaweedFS, with a note.
  */
-const SEAWEEDFS_BYTES = 8 * 64 * 1024 * 1024;
+const SEAWEEDFS_BYTES = SEAWEEDFS_CAPACITY_BYTES;
 /** The buckets the tools copy into (the engine: the replica bucket of the policy). */
 const TARGETS = ['bench-rclone', 'bench-rclone-check', 'bench-awscli', 'bench-floor', 'bench-replica'];
 
@@ -211,7 +207,6 @@ async function main() {
     stops.unshift(() => aws.stop());
     let seaweed: { endpoint: string; weedPid: number; counter: RequestCounter } | undefined;
     if (S3_SERVERS!.includes('seaweedfs')) {
-      process.env.WEED_MASTER_VOLUME_GROWTH_COPY_1 ??= '1';
       const weed = await startSeaweedfs();
       stops.unshift(() => weed.stop());
       const proxy = await startCountingProxy(weed.endpoint);

