@@ -14,6 +14,7 @@ interface Waiting {
  * until it is durable; the group is written when every sync still running is waiting on it (or
  * when 25 are waiting), so a batch of ten keys costs one write instead of ten. The trigger counts
  * syncs, not time: how many requests a batch costs does not depend on how fast its copies were.
+ * Only syncs that have begun count (one chained behind another sync of its key has not).
  * A sync that copies a key's next version waits for its previous record first, so a crash leaves
  * at most one copy per key without its ledger entry (adopted by the next attempt).
  */
