@@ -6,6 +6,7 @@ import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import { hashingThrough } from '../storage/hashing.js';
 import type { VersionDetails, VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { ChecksumMismatchError, CopyContinuesError, KeyBusyError, ReplicaKeyTooLongError, SourceChecksumMismatchError } from './errors.js';
+import type { GroupCommit } from './group-commit.js';
 import { copyMultipart, forgetUpload } from './multipart-copy.js';
 import type { CreatedVersion } from './notification.js';
 import { describeError } from '../shared/errors.js';
@@ -21,10 +22,10 @@ export interface ReplicationDeps {
   /** How long a claim lives: longer than an invocation can run, so an expired claim's holder is dead. */
   claimSeconds: number;
   /**
-   * Records a replicated version durably (resolves once written). A batch shares its writes
-   * (ReplicationBatch); without it each version is one write of its own.
+   * The batch's group commit: syncs run in it and their replicated entries are written together.
+   * Without it each version is one write of its own.
    */
-  recordReplicated?: (record: ReplicatedRecord) => Promise<void>;
+  group?: GroupCommit;
   multipart?: MultipartPolicy;
   /**
    * False when the source is on another endpoint or account: nothing can be copied server-side,
@@ -203,10 +204,10 @@ class Claims {
 
 /**
  * `prelisted`: the key's source history as the batch listed it (with other keys of the batch,
- * Replicator.prefetch). Used only when it holds the event's version and every version the ledger
- * knows: a version the ledger has and the listing lacks was written (and replicated) after the
- * listing, and such a listing would misread it as deleted from the source; then the key is listed
- * again. A version written after the listing and not yet in the ledger is left to its own event.
+ * Replicator.prefetch), used when it holds the event's version. Any listing that lacks a version the
+ * ledger knows is taken again after the entries were read: the version was gone from the source, or
+ * written (and claimed, or replicated) after the listing, which would misread it as deleted. A
+ * version written after the listing and not yet in the ledger is left to its own event.
  *
  * The key's ledger entries are read only when the listing holds a version other than the event's
  * (a key with history, or a message that names no version): a new key's first version needs none.
@@ -341,7 +342,7 @@ async function recordReplicated(
       firstSeenAt: previous?.firstSeenAt ?? seenAt.toISOString(),
     },
   };
-  await (deps.recordReplicated ? deps.recordReplicated(record) : deps.ledger.markReplicated([record]));
+  await (deps.group ? deps.group.record(record) : deps.ledger.markReplicated([record]));
 }
 
 /**

@@ -34,7 +34,7 @@ export class Replicator {
   batch(remainingMs: () => number = () => Infinity): ReplicationBatch {
     // The batch's writes into each replica share one versioning check, and its replicated entries
     // are written together (one group per ledger).
-    const scoped = new Map<string, ReplicationDeps & { group: GroupCommit }>();
+    const scoped = new Map<string, ReplicationDeps>();
     const groups = new Map<ReplicationLedger, GroupCommit>();
     const depsFor = (asset: ObjectAsset) => {
       let deps = scoped.get(asset.name);
@@ -45,13 +45,7 @@ export class Replicator {
           group = new GroupCommit((records) => base.ledger.markReplicated(records));
           groups.set(base.ledger, group);
         }
-        const shared = group;
-        deps = {
-          ...base,
-          replica: base.replica.forOneBatch?.() ?? base.replica,
-          recordReplicated: (record) => shared.record(record),
-          group: shared,
-        };
+        deps = { ...base, replica: base.replica.forOneBatch?.() ?? base.replica, group };
         scoped.set(asset.name, deps);
       }
       return deps;
@@ -77,7 +71,7 @@ export class ReplicationBatch {
 
   constructor(
     private readonly policy: Policy,
-    private readonly depsFor: (asset: ObjectAsset) => ReplicationDeps & { group?: GroupCommit },
+    private readonly depsFor: (asset: ObjectAsset) => ReplicationDeps,
     private readonly remainingMs: () => number,
   ) {}
 
