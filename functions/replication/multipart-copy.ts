@@ -298,7 +298,7 @@ async function copyParts(
     }
   }
   if (!progress.uploadId) {
-    const tagging = await deps.source.tagging(request.source);
+    const tagging = await deps.source.tagging(request.source, request.details);
     progress.uploadId = await deps.replica.createUpload({ ...request, tagging, checksums: settings.mode === 'copy' });
     progress.startedAt = deps.now().toISOString();
     await progress.save();

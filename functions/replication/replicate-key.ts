@@ -492,7 +492,7 @@ async function streamSmall(
     if (source === replica) return { replicaVersionId: orphan.entry.versionId, sha256: source, adopted: true };
   }
   if (stored) request.metadata[REPLICA_METADATA.sha256] = stored;
-  const tagging = await deps.source.tagging(request.source);
+  const tagging = await deps.source.tagging(request.source, request.details);
   const body = hashingThrough(await deps.source.openRange(request.source), request.details.size, 'object');
   const put = await deps.replica.put({ ...request, tagging }, body.stream, request.details.size);
   const read = body.digest();

@@ -54,6 +54,7 @@ type ObjectHeaders = {
   ContentLanguage?: string;
   Expires?: Date;
   Metadata?: Record<string, string>;
+  TagCount?: number;
 };
 
 /** A version's details from a HEAD or GET: a SHA-256 checksum counts only if it is full-object. */
@@ -74,6 +75,7 @@ function detailsOf(head: ObjectHeaders): VersionDetails {
     contentLanguage: head.ContentLanguage,
     expires: head.Expires instanceof Date && !Number.isNaN(head.Expires.getTime()) ? head.Expires : undefined,
     metadata: head.Metadata ?? {},
+    ...(head.TagCount && { tagCount: head.TagCount }),
   };
 }
 
@@ -325,7 +327,9 @@ export class S3VersionedStore implements VersionedStore {
     return sha256Of(await this.openRange(ref, start, end));
   }
 
-  async tagging(ref: ObjectRef): Promise<string> {
+  async tagging(ref: ObjectRef, details: VersionDetails): Promise<string> {
+    // S3 (and SeaweedFS, and the local AWS) count a version's tags in its HEAD and GET answers.
+    if (!details.tagCount) return '';
     const { TagSet = [] } = await this.s3.send(new GetObjectTaggingCommand({ Bucket: ref.bucket, Key: ref.key, VersionId: ref.versionId }));
     return TagSet.map((t) => `${encodeURIComponent(t.Key ?? '')}=${encodeURIComponent(t.Value ?? '')}`).join('&');
   }

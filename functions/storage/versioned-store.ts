@@ -24,6 +24,8 @@ export interface VersionDetails {
   contentLanguage?: string;
   expires?: Date;
   metadata: Record<string, string>;
+  /** How many tags the version has (S3's x-amz-tagging-count); absent when it has none. */
+  tagCount?: number;
 }
 
 export interface ObjectRef {
@@ -105,8 +107,11 @@ export interface VersionedStore {
   addDeleteMarker(bucket: string, key: string): Promise<string>;
   /** Hashes bytes [start, end] of a version (a part of a multipart copy). */
   sha256Range(ref: ObjectRef, start: number, end: number): Promise<string>;
-  /** The version's tags as a URL query string (multipart copies set tags at creation). */
-  tagging(ref: ObjectRef): Promise<string>;
+  /**
+   * The version's tags as a URL query string (multipart copies and streamed writes set tags at
+   * creation); '' without a request when its description counts none.
+   */
+  tagging(ref: ObjectRef, details: VersionDetails): Promise<string>;
   /** Opens bytes [start, end] (or all) of a version for reading, as a stream. */
   openRange(ref: ObjectRef, start?: number, end?: number): Promise<Readable>;
   /** Writes a whole object from a stream of `length` bytes (sources that cannot be copied server-side). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
   CompleteMultipartUploadCommand,
@@ -6,6 +7,7 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -19,7 +21,8 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
 
 /**
  * What scripts/local-aws/moto_patches/ changes in moto for speed (gaps 5, 9 to 11, and the long poll
- * around gap 13) still answers as AWS does; and checksums moto computes itself are the real ones.
+ * around gap 13) still answers as AWS does; checksums moto computes itself are the real ones, and an
+ * upload with a checksum algorithm reports each part's (gap 15).
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
  */
 let aws: LocalAws;
@@ -116,6 +119,42 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     );
     const copied = await s3.send(new GetObjectCommand({ Bucket: 'gaps-part-copy', Key: 'copy' }));
     expect(Buffer.from(await copied.Body!.transformToByteArray()).equals(body)).toBe(true);
+  });
+
+  it('an upload created with ChecksumAlgorithm SHA256 reports each part’s SHA-256 of the bytes copied, at the copy and in ListParts', async () => {
+    const { s3, body } = await bucketWithObject('gaps-part-checksum', 'source', 6 * 1024 * 1024 + 5, (i) => i * 11 + (i >> 12));
+    const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('base64');
+    const ranges = [
+      [0, 5 * 1024 * 1024 - 1],
+      [5 * 1024 * 1024, body.length - 1],
+    ] as const;
+    const Bucket = 'gaps-part-checksum';
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: 'copy', ChecksumAlgorithm: 'SHA256' }));
+    const reported = [];
+    for (const [i, [start, end]] of ranges.entries()) {
+      const { CopyPartResult } = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket,
+          Key: 'copy',
+          UploadId,
+          PartNumber: i + 1,
+          CopySource: `${Bucket}/source`,
+          CopySourceRange: `bytes=${start}-${end}`,
+        }),
+      );
+      reported.push(CopyPartResult!.ChecksumSHA256);
+    }
+    const expected = ranges.map(([start, end]) => sha256(body.subarray(start, end + 1)));
+    expect(reported).toEqual(expected);
+    const { Parts = [] } = await s3.send(new ListPartsCommand({ Bucket, Key: 'copy', UploadId }));
+    expect(Parts.map((p) => p.ChecksumSHA256)).toEqual(expected);
+
+    // Without a checksum algorithm S3 keeps none per part.
+    const plain = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: 'plain' }));
+    const { CopyPartResult } = await s3.send(
+      new UploadPartCopyCommand({ Bucket, Key: 'plain', UploadId: plain.UploadId, PartNumber: 1, CopySource: `${Bucket}/source` }),
+    );
+    expect(CopyPartResult!.ChecksumSHA256).toBeUndefined();
   });
 
   it('checksums moto computes itself are real CRC64NVME (awscrt in the venv), not CRC32 in their place', async () => {

@@ -1,4 +1,4 @@
-"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11 and 12."""
+"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12 and 15."""
 import copy
 import io
 import re
@@ -7,6 +7,7 @@ import threading
 
 import moto.s3.models as s3_models
 import moto.s3.responses as s3_responses
+import moto.s3.utils as s3_utils
 from moto.core.serialize import TimestampSerializer
 from moto.core.utils import unix_time
 
@@ -250,3 +251,74 @@ def _decode_chunked_body(self, body):
 
 
 replace(s3_responses.S3Response, "_handle_encoded_body", _decode_chunked_body, same_parameters=True)
+
+# Gap 15: an upload created with a checksum algorithm (CreateMultipartUpload with ChecksumAlgorithm
+# SHA256) keeps no checksum per part: UploadPartCopy's CopyPartResult has no ChecksumSHA256 and
+# ListParts none per part, though moto computes the composite from the parts at completion. S3
+# computes each part's checksum over the bytes the part holds and returns it with the part (for a
+# part copy, over the copied range). Here a part of such an upload gets its checksum when it is
+# written, and UploadPartCopy and ListParts return it.
+
+_original_set_part = s3_models.FakeMultipart.set_part
+
+
+def _set_part_with_checksum(self, part_id, value):
+    part = _original_set_part(self, part_id, value)
+    algorithm = self.metadata.get("x-amz-checksum-algorithm")
+    if algorithm:
+        part.checksum_algorithm = algorithm.upper()
+        part.checksum_value = s3_utils.compute_checksum(bytes(value), algorithm.upper()).decode()
+    return part
+
+
+def _upload_of(response):
+    return response.backend.get_bucket(response.bucket_name).multiparts.get(response._get_param("uploadId"))
+
+
+def _checksum_element(part):
+    if part is None or not part.checksum_value:
+        return ""
+    return f"<Checksum{part.checksum_algorithm}>{part.checksum_value}</Checksum{part.checksum_algorithm}>"
+
+
+def _with_text(body, edit):
+    return edit(body.decode()).encode() if isinstance(body, bytes) else edit(body)
+
+
+_original_upload_part_copy_response = s3_responses.S3Response.upload_part_copy
+
+
+def _upload_part_copy_returning_checksum(self):
+    status, headers, body = _original_upload_part_copy_response(self)
+    upload = _upload_of(self) if status == 200 else None
+    element = _checksum_element(upload and upload.parts.get(self._get_int_param("partNumber")))
+    if element:
+        body = _with_text(body, lambda text: text.replace("</CopyPartResult>", f"{element}</CopyPartResult>", 1))
+        headers["content-length"] = str(len(body))
+    return status, headers, body
+
+
+_original_list_parts = s3_responses.S3Response.list_parts
+_PART = re.compile(r"<Part>(.*?)</Part>", re.S)
+_PART_NUMBER = re.compile(r"<PartNumber>(\d+)</PartNumber>")
+
+
+def _list_parts_with_checksums(self):
+    status, headers, body = _original_list_parts(self)
+    upload = _upload_of(self) if status == 200 else None
+    if upload is None:
+        return status, headers, body
+
+    def add_checksum(match):
+        number = _PART_NUMBER.search(match.group(1))
+        element = _checksum_element(number and upload.parts.get(int(number.group(1))))
+        return f"<Part>{match.group(1)}{element}</Part>"
+
+    body = _with_text(body, lambda text: _PART.sub(add_checksum, text))
+    headers["content-length"] = str(len(body))
+    return status, headers, body
+
+
+replace(s3_models.FakeMultipart, "set_part", _set_part_with_checksum, same_parameters=True)
+replace(s3_responses.S3Response, "upload_part_copy", _upload_part_copy_returning_checksum, same_parameters=True)
+replace(s3_responses.S3Response, "list_parts", _list_parts_with_checksums, same_parameters=True)
