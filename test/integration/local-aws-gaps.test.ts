@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -21,7 +28,7 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
 
 /**
  * What scripts/local-aws/moto_patches/ changes in moto for speed (gaps 5, 9 to 11, and the long poll
- * around gap 13) still answers as AWS does; checksums moto computes itself are the real ones, and an
+ * around gap 13, 16 and 17) still answers as AWS does; checksums moto computes itself are the real ones, and an
  * upload with a checksum algorithm reports each part's (gap 15).
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
  */
@@ -248,6 +255,45 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     expect(first.Items!.map((i) => i.sk!.S)).toEqual(['1', '2']);
     expect((await query('c', { ExclusiveStartKey: first.LastEvaluatedKey })).Items!.map((i) => i.sk!.S)).toEqual(['3']);
     expect((await query('none')).Items).toEqual([]);
+  });
+
+  it('an UpdateExpression sent again applies each request’s own values; repeated clauses and overlapping paths are refused as before', async () => {
+    const db = new DynamoDBClient(config());
+    await db.send(
+      new CreateTableCommand({
+        TableName: 'gaps-update',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const update = (pk: string, UpdateExpression: string, values: Record<string, string>) =>
+      db.send(
+        new UpdateItemCommand({
+          TableName: 'gaps-update',
+          Key: { pk: { S: pk } },
+          UpdateExpression,
+          ...(UpdateExpression.includes('#n') && { ExpressionAttributeNames: { '#n': 'n' } }),
+          ExpressionAttributeValues: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { S: v }])),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+    const expression = 'SET #n = :n, earliest = if_not_exists(earliest, :n), label = :t';
+    const a = await update('a', expression, { ':n': 'one', ':t': 'x' });
+    const b = await update('b', expression, { ':n': 'two', ':t': 'y' });
+    const again = await update('a', expression, { ':n': 'three', ':t': 'z' });
+    const plain = (item: Record<string, { S?: string }> = {}) => Object.fromEntries(Object.entries(item).map(([k, v]) => [k, v.S]));
+    expect([a, b, again].map((out) => plain(out.Attributes))).toEqual([
+      { pk: 'a', n: 'one', earliest: 'one', label: 'x' },
+      { pk: 'b', n: 'two', earliest: 'two', label: 'y' },
+      { pk: 'a', n: 'three', earliest: 'one', label: 'z' },
+    ]);
+    await expect(update('c', 'SET label = :t SET other = :t', { ':t': 'x' })).rejects.toThrow(/The "SET" section can only be used once/);
+    await expect(update('c', 'SET label = :t, a.b = :t, a = :t', { ':t': 'x' })).rejects.toThrow(
+      /Two document paths overlap.*path one: \[a, b\], path two: \[a\]/,
+    );
+    await expect(update('c', 'SET #n = :t, #n = :t', { ':t': 'x' })).rejects.toThrow(/Two document paths overlap/);
+    expect((await db.send(new GetItemCommand({ TableName: 'gaps-update', Key: { pk: { S: 'c' } } }))).Item).toBeUndefined();
   });
 
   it('ReceiveMessage delivers from a deep queue', async () => {
