@@ -239,6 +239,28 @@ export class DynamoLedger implements Ledger {
     return { claimed: false, entry: write.blocker as unknown as LedgerEntry };
   }
 
+  async claimRestate(entry: LedgerEntry, owner: string, now: Date, ttlSeconds: number): Promise<LedgerEntry | undefined> {
+    const write = await writeOrBlocker(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: partitionKey(entry.asset, entry.key), sk: versionSortKey(entry.sourceVersionId) },
+          UpdateExpression: 'SET claimOwner = :owner, claimExpiresAt = :until',
+          ConditionExpression: '#state = :replicated AND (attribute_not_exists(claimExpiresAt) OR claimExpiresAt < :nowMs)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':replicated': 'replicated',
+            ':owner': owner,
+            ':nowMs': now.getTime(),
+            ':until': now.getTime() + ttlSeconds * 1000,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
+    );
+    return write.written ? (write.result.Attributes as LedgerEntry) : undefined;
+  }
+
   async releaseClaim(v: PendingVersion, owner: string): Promise<void> {
     // Not ours any more (expired and taken over, or written meanwhile): nothing to let go.
     await writeIf(() =>

@@ -135,6 +135,14 @@ export interface ReplicationLedger {
    */
   releaseClaim(version: PendingVersion, owner: string): Promise<void>;
   /**
+   * Claims a replicated version to write it to the replica again as the key's current state (after
+   * later versions were permanently deleted from the source): refused while another owner's claim
+   * on it is live, so one invocation at a time restates a key. Returns the entry as it is once
+   * claimed (a restate that ended meanwhile has recorded its copy there), undefined when refused.
+   * It ends like a version claim: with markReplicated (the copy written again), or releaseClaim.
+   */
+  claimRestate(entry: LedgerEntry, owner: string, now: Date, ttlSeconds: number): Promise<LedgerEntry | undefined>;
+  /**
    * Replaces each version's entry with its replicated state (and so ends its claim), in as few
    * requests as the store allows. Only the claim holder calls it, with the attempts and first-seen
    * time of the entry it claimed.

@@ -185,6 +185,13 @@ class Claims {
     return claim.entry.state === 'pending' || claim.entry.state === 'failed' ? 'busy' : 'done';
   }
 
+  /** Claims a replicated version to write it again as the key's current state: its entry now (undefined: another invocation is). */
+  async takeRestate(version: PendingVersion, entry: LedgerEntry): Promise<LedgerEntry | undefined> {
+    const claimed = await this.deps.ledger.claimRestate(entry, this.deps.claimOwner, this.deps.now(), this.deps.claimSeconds);
+    if (claimed) this.held.set(version.sourceVersionId, { version });
+    return claimed;
+  }
+
   /** The entry as it was before this sync claimed it. */
   previous(sourceVersionId: string): LedgerEntry | undefined {
     return this.held.get(sourceVersionId)?.previous;
@@ -276,7 +283,7 @@ async function syncKey(
   };
   if (todo.length === 0) {
     if (goneFromSource.some((e) => e.state === 'replicated')) {
-      outcome.replicated.push(...(await restateCurrent(deps, asset, key, replicaKey, sourceVersions, entryByVersion)));
+      outcome.replicated.push(...(await restateCurrent(deps, asset, key, replicaKey, sourceVersions, entryByVersion, claims)));
     }
     return outcome;
   }
@@ -350,6 +357,13 @@ async function recordReplicated(
  * "undelete" that removes a delete marker). The replica keeps every version it has, but its
  * current state must be the source's: the source's latest version is written on top again, or a
  * delete marker when the source's latest is a delete marker or nothing is left.
+ *
+ * One invocation at a time restates a key: it claims the latest version's (replicated) entry first,
+ * and an invocation that finds it claimed leaves the work to its holder. A version written to the
+ * source meanwhile may be copied by another invocation before this write lands, which would leave
+ * the replica's current state older than the source's: the source is listed again after the write,
+ * and when its latest version changed the message comes back (KeyBusyError), so that the next sync
+ * restates the newest.
  */
 async function restateCurrent(
   deps: ReplicationDeps,
@@ -358,22 +372,36 @@ async function restateCurrent(
   replicaKey: string,
   sourceVersions: VersionEntry[],
   entryByVersion: Map<string, LedgerEntry>,
+  claims: Claims,
 ): Promise<ReplicatedVersionReport[]> {
   const latest = sourceVersions.at(-1);
-  const replicaLatest = (await deps.replica.listVersions(asset.replica.bucket, replicaKey)).at(-1);
-  const latestEntry = latest && entryByVersion.get(idOf(latest));
-  if (!latest || latest.kind === 'delete-marker') {
-    if (!replicaLatest || replicaLatest.kind === 'delete-marker') return [];
-  } else if (replicaLatest && latestEntry?.replicaVersionId === replicaLatest.versionId) {
-    return [];
+  let latestEntry = latest && entryByVersion.get(idOf(latest));
+  const current = async () => {
+    const replicaLatest = (await deps.replica.listVersions(asset.replica.bucket, replicaKey)).at(-1);
+    if (!latest || latest.kind === 'delete-marker') return !replicaLatest || replicaLatest.kind === 'delete-marker';
+    return replicaLatest !== undefined && latestEntry?.replicaVersionId === replicaLatest.versionId;
+  };
+  if (await current()) return [];
+  if (latest && latestEntry) {
+    // Claimed, then checked again against the entry as claimed: a restate that ended just before
+    // the claim recorded its copy there, and leaves nothing to do.
+    latestEntry = await claims.takeRestate(pendingOf(asset, key, latest), latestEntry);
+    if (!latestEntry || (await current())) return [];
   }
+  let restated: ReplicatedVersionReport[] = [];
   if (!latest) {
     await deps.replica.addDeleteMarker(asset.replica.bucket, replicaKey);
-    return [];
+  } else {
+    const report = await replicateVersion(deps, asset, key, replicaKey, latest, undefined);
+    await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report, latestEntry, deps.now());
+    claims.ended(idOf(latest));
+    restated = [report];
   }
-  const report = await replicateVersion(deps, asset, key, replicaKey, latest, undefined);
-  await recordReplicated(deps, pendingOf(asset, key, latest), replicaKey, report, latestEntry, deps.now());
-  return [report];
+  const now = (await deps.source.listVersions(asset.source.bucket, key)).at(-1);
+  if ((now && idOf(now)) !== (latest && idOf(latest))) {
+    throw new KeyBusyError(`"${key}" of ${asset.name} changed while its current state was restated; the message runs again`);
+  }
+  return restated;
 }
 
 interface Orphan {

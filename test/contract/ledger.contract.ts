@@ -230,6 +230,33 @@ export function ledgerContract(name: string, ledger: () => Ledger) {
       expect(released.claimed && released.previous).not.toHaveProperty('claimExpiresAt');
     });
 
+    it('gives a replicated version to one restater at a time, until its claim expires, is let go, or the restated copy is recorded', async () => {
+      const asset = freshAsset();
+      const v = version(asset, 'k', 'v1');
+      await ledger().markReplicated([{ version: v, result: replicated() }]);
+      const entry = (await ledger().entriesFor(asset, 'k'))[0]!;
+      expect(await ledger().claimRestate(entry, 'one', at(0), 60)).toMatchObject({
+        state: 'replicated',
+        replicaVersionId: entry.replicaVersionId,
+        claimOwner: 'one',
+        claimExpiresAt: at(60).getTime(),
+      });
+      expect(await ledger().claimRestate(entry, 'two', at(60), 60)).toBeUndefined(); // held to the last millisecond
+      expect((await ledger().claimVersion(v, 'two', at(1), 60)).claimed).toBe(false); // still replicated
+      expect(await ledger().claimRestate(entry, 'two', at(61), 60)).toMatchObject({ claimOwner: 'two' }); // expired: its holder is dead
+      await ledger().releaseClaim(v, 'two');
+      expect(await ledger().claimRestate(entry, 'three', at(62), 60)).toMatchObject({ claimOwner: 'three' });
+      await ledger().markReplicated([{ version: v, result: replicated({ replicaVersionId: 'again', attempts: 2 }) }]);
+      const [restated] = await ledger().entriesFor(asset, 'k');
+      expect(restated).toMatchObject({ state: 'replicated', replicaVersionId: 'again' });
+      expect(restated).not.toHaveProperty('claimExpiresAt');
+      // Claimed with the entry read before the last restate: what comes back is the entry as it is now.
+      expect(await ledger().claimRestate(entry, 'four', at(63), 60)).toMatchObject({ replicaVersionId: 'again', claimOwner: 'four' });
+      // Only a replicated version is restated.
+      await ledger().markPending([version(asset, 'k', 'v2')], at(0));
+      expect(await ledger().claimRestate((await ledger().entriesFor(asset, 'k'))[1]!, 'one', at(64), 60)).toBeUndefined();
+    });
+
     it('refuses a claim on a replicated or source-deleted version, returning the entry; a failure ends the claim and keeps the count', async () => {
       const asset = freshAsset();
       const done = version(asset, 'k', 'v1');

@@ -144,6 +144,76 @@ describe('crashes and concurrent invocations (real S3 and DynamoDB adapters on t
     expect(await body.Body!.transformToString()).toBe('card');
   });
 
+  /** A key replicated as an object then a delete marker, whose marker is then removed from the source (an undelete). */
+  async function undeleted(key: string, body: string) {
+    const { VersionId } = await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body }));
+    const marker = (await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key }))).VersionId!;
+    await t.drain();
+    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: key, VersionId: marker }));
+    return VersionId!;
+  }
+  const replicaState = async (key: string) => {
+    const replicaKey = replicaKeyFor(t.asset('training'), key);
+    const versions = await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKey);
+    const body = await t.s3.send(new GetObjectCommand({ Bucket: 'it-replica', Key: replicaKey }));
+    return { kinds: versions.map((v) => v.kind), current: await body.Body!.transformToString() };
+  };
+
+  it('a key restated by another invocation is left to it: nothing written, until its claim is let go', async () => {
+    const asset = t.asset('training');
+    const key = 'train/undelete/held.md';
+    const versionId = await undeleted(key, 'held');
+    const entry = (await t.ledger.entriesFor('training', key)).find((e) => e.sourceVersionId === versionId)!;
+    expect(await t.ledger.claimRestate(entry, 'container-b', new Date(), 60)).toBeDefined();
+
+    const waiting = await replicateKey(deps(), asset, key);
+    expect(waiting.replicated).toEqual([]);
+    expect((await new S3VersionedStore(t.s3).listVersions('it-replica', replicaKeyFor(asset, key))).map((v) => v.kind)).toEqual([
+      'object',
+      'delete-marker',
+    ]);
+
+    await t.ledger.releaseClaim({ ...entry, entryType: 'object' }, 'container-b'); // its holder gave up
+    const restated = await replicateKey(deps(), asset, key);
+    expect(restated.replicated).toEqual([expect.objectContaining({ sourceVersionId: versionId })]);
+    expect(await replicaState(key)).toEqual({ kinds: ['object', 'delete-marker', 'object'], current: 'held' });
+    // Restated once: a second sync finds the replica current and writes nothing.
+    expect((await replicateKey(deps(), asset, key)).replicated).toEqual([]);
+    expect((await replicaState(key)).kinds).toHaveLength(3);
+    expect((await t.ledger.entriesFor('training', key)).every((e) => e.claimExpiresAt === undefined)).toBe(true);
+  });
+
+  it('a version written and copied while a restate runs: the restate’s message comes back, and its next sync restates the newest', async () => {
+    const asset = t.asset('training');
+    const key = 'train/undelete/raced.md';
+    await undeleted(key, 'old');
+    // The restate's copy lands after another invocation copied a newer version (written meanwhile).
+    const store = new S3VersionedStore(t.s3);
+    let raced = false;
+    const racing = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property !== 'copy' || raced) return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<S3VersionedStore['copy']>) => {
+          raced = true;
+          await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'new' }));
+          await replicateKey(deps(t.ledger, 'container-b'), asset, key);
+          return target.copy(...args);
+        };
+      },
+    });
+    const restater: ReplicationDeps = { ...deps(), replica: racing };
+    await expect(replicateKey(restater, asset, key)).rejects.toBeInstanceOf(KeyBusyError);
+    expect(await replicaState(key)).toEqual({ kinds: ['object', 'delete-marker', 'object', 'object'], current: 'old' });
+
+    // The message again: the newest version is written on top.
+    const next = await replicateKey(deps(), asset, key);
+    expect(next.replicated).toEqual([expect.objectContaining({ sourceVersionId: expect.any(String) })]);
+    expect(await replicaState(key)).toEqual({ kinds: ['object', 'delete-marker', 'object', 'object', 'object'], current: 'new' });
+    expect((await replicateKey(deps(), asset, key)).replicated).toEqual([]);
+    await t.takeMessages();
+  });
+
   it('the oldest unreplicated change of an asset comes from the sparse index, oldest first', async () => {
     const version = (id: string, at: string) => ({
       asset: 'rpo-probe',

@@ -71,6 +71,14 @@ export class MemoryLedger implements Ledger {
     return { claimed: true, ...(existing && { previous: { ...existing } }) };
   }
 
+  async claimRestate(entry: LedgerEntry, owner: string, now: Date, ttlSeconds: number): Promise<LedgerEntry | undefined> {
+    const existing = this.entries.get(this.id(entry.asset, entry.key, entry.sourceVersionId));
+    if (existing?.state !== 'replicated') return undefined;
+    if (existing.claimExpiresAt !== undefined && existing.claimExpiresAt >= now.getTime()) return undefined;
+    Object.assign(existing, { claimOwner: owner, claimExpiresAt: now.getTime() + ttlSeconds * 1000 });
+    return { ...existing };
+  }
+
   async releaseClaim(v: PendingVersion, owner: string): Promise<void> {
     const existing = this.entries.get(this.id(v.asset, v.key, v.sourceVersionId));
     if (existing?.claimOwner !== owner) return;
