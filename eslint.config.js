@@ -2,7 +2,18 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.serverless/', '.esbuild/', '.esbuild-runbooks-*/', '.venv/', 'coverage/', 'test-artifacts/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.serverless/',
+      '.esbuild/',
+      '.esbuild-runbooks-*/',
+      '.venv/',
+      '.venv-scan/',
+      'coverage/',
+      'test-artifacts/',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,10 +2,84 @@ import type { Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import type { Json } from './iam.js';
 
-/** The replica buckets of the policy: versioned, private, encrypted, TLS-only, retained. */
+/** Server access logs of the replica buckets are kept this long (the evidence a breach investigation reads). */
+export const ACCESS_LOG_DAYS = 400;
+const ACCESS_LOGS = 'ReplicaAccessLogsBucket';
+
+const privateEncrypted = {
+  PublicAccessBlockConfiguration: {
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  },
+  BucketEncryption: {
+    ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }],
+  },
+  OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+};
+
+const denyInsecureTransport = (id: string) => ({
+  Sid: 'DenyInsecureTransport',
+  Effect: 'Deny',
+  Principal: '*',
+  Action: 's3:*',
+  Resource: [{ 'Fn::GetAtt': [id, 'Arn'] }, { 'Fn::Sub': `\${${id}.Arn}/*` }],
+  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+});
+
+/**
+ * The replica buckets of the policy: versioned, private, encrypted, TLS-only, retained, and logging
+ * every request (S3 server access logs) into one access-log bucket of the stack, which only S3's
+ * logging service may write, for the replica buckets of this account.
+ */
 export function replicaBucketResources(policy: Policy): Json {
+  const buckets = [...new Set(policy.assets.map((a) => a.replica.bucket))];
   const resources: Json = {};
-  for (const bucket of [...new Set(policy.assets.map((a) => a.replica.bucket))]) {
+  resources[ACCESS_LOGS] = {
+    Type: 'AWS::S3::Bucket',
+    DeletionPolicy: 'Retain',
+    UpdateReplacePolicy: 'Retain',
+    Properties: {
+      VersioningConfiguration: { Status: 'Enabled' },
+      ...privateEncrypted,
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Id: 'expire-access-logs',
+            Status: 'Enabled',
+            ExpirationInDays: ACCESS_LOG_DAYS,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          },
+        ],
+      },
+      Tags: [{ Key: 'ai-data-dr:role', Value: 'replica-access-logs' }],
+    },
+  };
+  resources[`${ACCESS_LOGS}Policy`] = {
+    Type: 'AWS::S3::BucketPolicy',
+    Properties: {
+      Bucket: { Ref: ACCESS_LOGS },
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          denyInsecureTransport(ACCESS_LOGS),
+          {
+            Sid: 'S3ServerAccessLogs',
+            Effect: 'Allow',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Action: 's3:PutObject',
+            Resource: { 'Fn::Sub': `\${${ACCESS_LOGS}.Arn}/*` },
+            Condition: {
+              ArnLike: { 'aws:SourceArn': buckets.map((b) => `arn:aws:s3:::${b}`) },
+              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+            },
+          },
+        ],
+      },
+    },
+  };
+  for (const bucket of buckets) {
     const id = logicalId('ReplicaBucket', bucket);
     resources[id] = {
       Type: 'AWS::S3::Bucket',
@@ -15,16 +89,8 @@ export function replicaBucketResources(policy: Policy): Json {
       Properties: {
         BucketName: bucket,
         VersioningConfiguration: { Status: 'Enabled' },
-        PublicAccessBlockConfiguration: {
-          BlockPublicAcls: true,
-          BlockPublicPolicy: true,
-          IgnorePublicAcls: true,
-          RestrictPublicBuckets: true,
-        },
-        BucketEncryption: {
-          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }],
-        },
-        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        ...privateEncrypted,
+        LoggingConfiguration: { DestinationBucketName: { Ref: ACCESS_LOGS }, LogFilePrefix: `${bucket}/` },
         LifecycleConfiguration: {
           Rules: [
             { Id: 'abort-incomplete-multipart-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } },
@@ -39,16 +105,7 @@ export function replicaBucketResources(policy: Policy): Json {
         Bucket: { Ref: id },
         PolicyDocument: {
           Version: '2012-10-17',
-          Statement: [
-            {
-              Sid: 'DenyInsecureTransport',
-              Effect: 'Deny',
-              Principal: '*',
-              Action: 's3:*',
-              Resource: [{ 'Fn::GetAtt': [id, 'Arn'] }, { 'Fn::Sub': `\${${id}.Arn}/*` }],
-              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-            },
-          ],
+          Statement: [denyInsecureTransport(id)],
         },
       },
     };

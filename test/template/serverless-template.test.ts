@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../functions/policy/load.js';
-import { projectRoot, venvBin } from '../../scripts/local-aws/venv.js';
+import { parse } from 'yaml';
+import { projectRoot, scanVenvBin, venvBin } from '../../scripts/local-aws/venv.js';
 
 /**
  * Packages the service with `osls package` (offline, dummy credentials), then reads the generated
- * CloudFormation template and asserts the wiring, and runs cfn-lint on it.
+ * CloudFormation template and asserts the wiring, and runs cfn-lint and checkov on it.
  */
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
 type Template = { Resources: Record<string, Resource> };
@@ -45,6 +46,39 @@ describe('the packaged template', () => {
     });
     expect(lint.stdout + lint.stderr).toBe('');
     expect(lint.status).toBe(0);
+  });
+
+  it('checkov finds nothing but what infra/checkov-skips.yml lists with its reason, and every listed skip still applies', () => {
+    const scan = spawnSync(
+      scanVenvBin('checkov'),
+      ['-f', join(dir, 'cloudformation-template-update-stack.json'), '--framework', 'cloudformation', '--quiet', '--compact', '-o', 'json'],
+      { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    const report = JSON.parse(scan.stdout) as {
+      summary: { passed: number; failed: number; parsing_errors: number };
+      results: { failed_checks?: { check_id: string; resource: string }[] };
+    };
+    expect(report.summary.parsing_errors).toBe(0);
+    expect(report.summary.passed).toBeGreaterThan(100); // the template was read and checked
+    const skips = parse(readFileSync(join(projectRoot, 'infra/checkov-skips.yml'), 'utf8')) as {
+      check: string;
+      resources: string[];
+      reason: string;
+    }[];
+    const covers = (pattern: string, resource: string) => pattern === resource || resource.startsWith(`${pattern}.`);
+    const findings = (report.results.failed_checks ?? []).map((f) => `${f.check_id} ${f.resource}`);
+    const unlisted = findings.filter((f) => {
+      const [check, resource] = f.split(' ') as [string, string];
+      return !skips.some((s) => s.check === check && s.resources.some((p) => covers(p, resource)));
+    });
+    expect(unlisted).toEqual([]);
+    const stale = skips.flatMap((s) =>
+      s.resources
+        .filter((p) => !findings.some((f) => f.startsWith(`${s.check} `) && covers(p, f.split(' ')[1]!)))
+        .map((p) => `${s.check} ${p}`),
+    );
+    expect(stale).toEqual([]);
+    for (const skip of skips) expect(skip.reason.length, skip.check).toBeGreaterThan(40);
   });
 
   it('runs replicate on nodejs24.x, arm64, in the DR region, with the policy file in its package', () => {
@@ -153,6 +187,29 @@ describe('the packaged template', () => {
     });
     const [deny] = resource('ReplicaBucketAcmeMlDrReplicaPolicy').Properties.PolicyDocument.Statement;
     expect(deny).toMatchObject({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+  });
+
+  it('logs every request to the replica bucket into an access-log bucket that only S3 logging writes, kept 400 days', () => {
+    expect(resource('ReplicaBucketAcmeMlDrReplica').Properties.LoggingConfiguration).toEqual({
+      DestinationBucketName: { Ref: 'ReplicaAccessLogsBucket' },
+      LogFilePrefix: 'acme-ml-dr-replica/',
+    });
+    const logs = resource('ReplicaAccessLogsBucket');
+    expect(logs).toMatchObject({ DeletionPolicy: 'Retain' });
+    expect(logs.Properties).toMatchObject({
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicPolicy: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: { Rules: [expect.objectContaining({ ExpirationInDays: 400 })] },
+    });
+    const [deny, write] = resource('ReplicaAccessLogsBucketPolicy').Properties.PolicyDocument.Statement;
+    expect(deny).toMatchObject({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+    expect(write).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'logging.s3.amazonaws.com' },
+      Action: 's3:PutObject',
+      Condition: { ArnLike: { 'aws:SourceArn': ['arn:aws:s3:::acme-ml-dr-replica'] } },
+    });
   });
 
   it("scopes the replicate role to the policy's buckets and prefixes, and forbids destroying replica data", () => {
