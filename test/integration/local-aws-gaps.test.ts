@@ -22,13 +22,19 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
 
 /**
  * What scripts/local-aws/moto_patches/ changes in moto for speed (gaps 5, 9 to 11, and the long poll
- * around gap 13, 16 and 17) still answers as AWS does; checksums moto computes itself are the real ones, and an
+ * around gap 13, 16 to 18) still answers as AWS does; checksums moto computes itself are the real ones, and an
  * upload with a checksum algorithm reports each part's (gap 15).
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
  */
@@ -313,6 +319,32 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
       for (const m of Messages) seen.add(m.Body!);
     }
     expect(seen.size).toBe(300);
+  });
+
+  it('a receive skips messages in flight and delayed ones, in queue order; the queue’s counts count every message', async () => {
+    const sqs = new SQSClient(config());
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'gaps-visibility', Attributes: { VisibilityTimeout: '60' } }));
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl,
+        Entries: [
+          ...Array.from({ length: 5 }, (_, j) => ({ Id: `now${j}`, MessageBody: `now-${j}` })),
+          { Id: 'later', MessageBody: 'later', DelaySeconds: 60 },
+          { Id: 'last', MessageBody: 'last' },
+        ],
+      }),
+    );
+    const receive = async (n: number) =>
+      ((await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: n }))).Messages ?? []).map((m) => m.Body);
+    expect(await receive(2)).toEqual(['now-0', 'now-1']);
+    expect(await receive(10)).toEqual(['now-2', 'now-3', 'now-4', 'last']); // the two in flight and the delayed one skipped
+    expect(await receive(10)).toEqual([]);
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
+    expect(Attributes).toMatchObject({
+      ApproximateNumberOfMessages: '0',
+      ApproximateNumberOfMessagesNotVisible: '6',
+      ApproximateNumberOfMessagesDelayed: '1',
+    });
   });
 
   // Gap 13 (atomic receives) has no test here: the race it closes did not show in one, with or without it.

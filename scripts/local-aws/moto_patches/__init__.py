@@ -8,7 +8,8 @@ Gaps, by number (the tests and docs name them so):
                 15 part checksums of uploads created with a checksum algorithm
   events.py     3 the "account" field of events forwarded to another region
   s3vectors.py  6 CreateIndex conflict, 7 ListVectors paging, 8 QueryVectors
-  sqs.py        9 retention check without counting the queue, 13 atomic receives
+  sqs.py        9 retention check without counting the queue, 13 atomic receives,
+                18 a receive takes what it returns without listing the queue
   dynamodb.py   10 a table Query reads one partition, 14 one write at a time,
                 16 an UpdateItem's expression parsed once and validated in linear time
   core.py       17 the server's list of services read once
