@@ -159,4 +159,5 @@ replace(dynamodb_expressions.UpdateExpressionParser, "make", classmethod(_make_o
 replace(dynamodb_validators.ActionCountValidator, "traverse", _at_the_root("verify_action_counts"))
 replace(dynamodb_validators.OverlappingPathsValidator, "traverse", _at_the_root("check_for_overlapping_paths"))
 replace(dynamodb_ast.DepthFirstTraverser, "traverse", _traverse_once, same_parameters=True)
+# Set directly, not with replace(): moto's Node has no __deepcopy__ of its own (copy's generic path).
 dynamodb_ast.Node.__deepcopy__ = _copy_node

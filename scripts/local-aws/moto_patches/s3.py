@@ -285,6 +285,11 @@ def _with_text(body, edit):
     return edit(body.decode()).encode() if isinstance(body, bytes) else edit(body)
 
 
+def _length(body):
+    """Content-Length in bytes (a key in the XML may be non-ASCII)."""
+    return str(len(body.encode() if isinstance(body, str) else body))
+
+
 _original_upload_part_copy_response = s3_responses.S3Response.upload_part_copy
 
 
@@ -294,7 +299,7 @@ def _upload_part_copy_returning_checksum(self):
     element = _checksum_element(upload and upload.parts.get(self._get_int_param("partNumber")))
     if element:
         body = _with_text(body, lambda text: text.replace("</CopyPartResult>", f"{element}</CopyPartResult>", 1))
-        headers["content-length"] = str(len(body))
+        headers["content-length"] = _length(body)
     return status, headers, body
 
 
@@ -315,7 +320,7 @@ def _list_parts_with_checksums(self):
         return f"<Part>{match.group(1)}{element}</Part>"
 
     body = _with_text(body, lambda text: _PART.sub(add_checksum, text))
-    headers["content-length"] = str(len(body))
+    headers["content-length"] = _length(body)
     return status, headers, body
 
 
