@@ -20,7 +20,7 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
   const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "continuation"?: true}');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
   if (!found) throw new PayloadError(`asset: ${quote(input.asset)} is not a vector-index asset of the policy`);
-  const deps = snapshotter.depsFor(found.asset.replica.bucket, () => context.getRemainingTimeInMillis());
+  const deps = snapshotter.depsFor(found.asset, () => context.getRemainingTimeInMillis());
   const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps);
 
   metrics.addDimension('asset', input.asset);

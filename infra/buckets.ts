@@ -1,3 +1,4 @@
+import { bucketDefaultLock, lockOf } from '../functions/policy/object-lock.js';
 import type { Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import type { Json } from './iam.js';
@@ -5,6 +6,8 @@ import type { Json } from './iam.js';
 /** Server access logs of the replica buckets are kept this long (the evidence a breach investigation reads). */
 export const ACCESS_LOG_DAYS = 400;
 const ACCESS_LOGS = 'ReplicaAccessLogsBucket';
+/** Where verify-restore's sample restores go, and are removed at once: never a replica bucket, where Object Lock keeps what is written. */
+export const SCRATCH_BUCKET = 'RestoreTestScratchBucket';
 
 const privateEncrypted = {
   PublicAccessBlockConfiguration: {
@@ -29,7 +32,21 @@ const denyInsecureTransport = (id: string) => ({
 });
 
 /**
- * The replica buckets of the policy: versioned, private, encrypted, TLS-only, retained, and logging
+ * A replica bucket's Object Lock configuration: on when an asset replicated into it is locked (S3
+ * cannot turn it off again), with the policy's default retention for the bucket (what a write that
+ * names none gets); undefined when none of its assets is locked.
+ */
+export function replicaObjectLock(policy: Policy, bucket: string) {
+  if (!policy.assets.some((a) => a.replica.bucket === bucket && lockOf(policy, a))) return undefined;
+  const retention = bucketDefaultLock(policy, bucket);
+  return {
+    ObjectLockEnabled: 'Enabled' as const,
+    ...(retention && { Rule: { DefaultRetention: { Mode: retention.mode, Days: retention.days } } }),
+  };
+}
+
+/**
+ * The replica buckets of the policy: versioned, Object Lock on (replicaObjectLock), private, encrypted, TLS-only, retained, and logging
  * every request (S3 server access logs) into one access-log bucket of the stack, which only S3's
  * logging service may write, for the replica buckets of this account.
  */
@@ -71,7 +88,7 @@ export function replicaBucketResources(policy: Policy): Json {
             Action: 's3:PutObject',
             Resource: { 'Fn::Sub': `\${${ACCESS_LOGS}.Arn}/*` },
             Condition: {
-              ArnLike: { 'aws:SourceArn': buckets.map((b) => `arn:aws:s3:::${b}`) },
+              ArnLike: { 'aws:SourceArn': [...buckets.map((b) => `arn:aws:s3:::${b}`), { 'Fn::GetAtt': [SCRATCH_BUCKET, 'Arn'] }] },
               StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
             },
           },
@@ -79,8 +96,37 @@ export function replicaBucketResources(policy: Policy): Json {
       },
     },
   };
+  resources[SCRATCH_BUCKET] = {
+    Type: 'AWS::S3::Bucket',
+    Properties: {
+      VersioningConfiguration: { Status: 'Enabled' },
+      ...privateEncrypted,
+      LoggingConfiguration: { DestinationBucketName: { Ref: ACCESS_LOGS }, LogFilePrefix: 'restore-test-scratch/' },
+      // A restore test removes its copies when it ends; these rules catch what a killed one left.
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Id: 'expire-scratch-copies',
+            Status: 'Enabled',
+            ExpirationInDays: 1,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          },
+        ],
+      },
+      Tags: [{ Key: 'ai-data-dr:role', Value: 'restore-test-scratch' }],
+    },
+  };
+  resources[`${SCRATCH_BUCKET}Policy`] = {
+    Type: 'AWS::S3::BucketPolicy',
+    Properties: {
+      Bucket: { Ref: SCRATCH_BUCKET },
+      PolicyDocument: { Version: '2012-10-17', Statement: [denyInsecureTransport(SCRATCH_BUCKET)] },
+    },
+  };
   for (const bucket of buckets) {
     const id = logicalId('ReplicaBucket', bucket);
+    const objectLock = replicaObjectLock(policy, bucket);
     resources[id] = {
       Type: 'AWS::S3::Bucket',
       // A DR copy outlives the stack: removing the stack never deletes the replica.
@@ -89,6 +135,7 @@ export function replicaBucketResources(policy: Policy): Json {
       Properties: {
         BucketName: bucket,
         VersioningConfiguration: { Status: 'Enabled' },
+        ...(objectLock && { ObjectLockEnabled: true, ObjectLockConfiguration: objectLock }),
         ...privateEncrypted,
         LoggingConfiguration: { DestinationBucketName: { Ref: ACCESS_LOGS }, LogFilePrefix: `${bucket}/` },
         LifecycleConfiguration: {

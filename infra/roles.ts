@@ -1,6 +1,7 @@
 import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
 import { drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
+import { SCRATCH_BUCKET } from './buckets.js';
 import { type Json, functionRole, invokeFunction, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
 import { type RoleOwner, roleLogicalId, roleOwners } from './service.js';
 
@@ -72,10 +73,18 @@ function measureRpoStatements(): Json[] {
   ];
 }
 
-/** status reads what measure-rpo reads, and changes nothing. */
-function statusStatements(): Json[] {
-  return [queueAge, readLedgerAndAlertState, deadLetterDepth];
+/** status reads what measure-rpo reads and the replica buckets' Object Lock, and changes nothing. */
+function statusStatements(policy: Policy): Json[] {
+  return [queueAge, readLedgerAndAlertState, deadLetterDepth, readObjectLock(policy)];
 }
+
+/** Reading whether the replica buckets have Object Lock on (status and the report show it). */
+const readObjectLock = (policy: Policy): Json => ({
+  Sid: 'ReadObjectLock',
+  Effect: 'Allow',
+  Action: 's3:GetBucketObjectLockConfiguration',
+  Resource: [...new Set(policy.assets.map((a) => a.replica.bucket))].map((b) => s3Arn(b)),
+});
 
 /** Listing the versions under an asset's source prefix (replicate and reconcile). */
 const listSource = (asset: ReturnType<typeof replicatedAssets>[number], name: string): Json => ({
@@ -104,7 +113,8 @@ function replicateS3Statements(policy: Policy): Json[] {
       {
         Sid: `ListReplica${name}`,
         Effect: 'Allow',
-        Action: ['s3:ListBucketVersions', 's3:GetBucketVersioning'],
+        // A write into a bucket with Object Lock on sets the version's retention; else versioning is checked.
+        Action: ['s3:ListBucketVersions', 's3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration'],
         Resource: s3Arn(asset.replica.bucket),
       },
       {
@@ -112,8 +122,10 @@ function replicateS3Statements(policy: Policy): Json[] {
         Effect: 'Allow',
         // DeleteObject without a version id only adds a delete marker on a versioned bucket.
         // Multipart copies: UploadPartCopy is s3:PutObject; resuming lists parts; giving up aborts.
+        // PutObjectRetention: a new version's lock (shortening one needs the bypass, denied below).
         Action: [
           's3:PutObject',
+          's3:PutObjectRetention',
           's3:PutObjectTagging',
           's3:GetObjectVersion',
           's3:DeleteObject',
@@ -124,13 +136,7 @@ function replicateS3Statements(policy: Policy): Json[] {
       },
     );
   }
-  const replicaBuckets = [...new Set(assets.map((a) => a.replica.bucket))];
-  statements.push({
-    Sid: 'NeverDestroyReplicas',
-    Effect: 'Deny',
-    Action: ['s3:DeleteObjectVersion', 's3:DeleteBucket', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy'],
-    Resource: replicaBuckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
-  });
+  statements.push(neverDestroy([...new Set(assets.map((a) => a.replica.bucket))]));
   return statements;
 }
 
@@ -173,11 +179,18 @@ export function snapshotStatements(policy: Policy): Json[] {
         Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
       },
       // A missing chunk or manifest must answer 404 (HEAD and GET carry no prefix to condition on).
-      { Sid: `FindSnapshots${name}`, Effect: 'Allow', Action: ['s3:ListBucket'], Resource: s3Arn(asset.replica.bucket) },
+      {
+        Sid: `FindSnapshots${name}`,
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:GetBucketObjectLockConfiguration'],
+        Resource: s3Arn(asset.replica.bucket),
+      },
       {
         Sid: `WriteSnapshots${name}`,
         Effect: 'Allow',
-        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObjectVersion'],
+        // PutObjectRetention: snapshot files are written locked, and retention extends the locks of
+        // those it keeps; DeleteObjectVersion: retention removes expired snapshots (once unlocked).
+        Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:DeleteObjectVersion'],
         Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
       },
     );
@@ -210,6 +223,8 @@ export function snapshotStatements(policy: Policy): Json[] {
   ];
   if (secrets.length > 0)
     statements.push({ Sid: 'EngineCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
+  const buckets = [...new Set(vectorAssets(policy).map(({ asset }) => asset.replica.bucket))];
+  if (buckets.length > 0) statements.push(neverWeaken(buckets));
   return statements;
 }
 
@@ -237,12 +252,26 @@ function readReplicas(policy: Policy): Json[] {
 }
 
 /** Never destroy: no restore or test may delete a version anywhere but its own scratch area. */
-const neverDestroy = (buckets: string[]): Json => ({
-  Sid: 'NeverDestroy',
+/**
+ * What no role of the stack may do to the buckets it protects: weaken them (delete the bucket,
+ * change its versioning, lifecycle, policy or Object Lock configuration, bypass a GOVERNANCE lock),
+ * and, with `destroy`, delete any version.
+ */
+const neverWeaken = (buckets: string[], { destroy = false } = {}): Json => ({
+  Sid: destroy ? 'NeverDestroy' : 'NeverWeaken',
   Effect: 'Deny',
-  Action: ['s3:DeleteObjectVersion', 's3:DeleteBucket', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy'],
+  Action: [
+    ...(destroy ? ['s3:DeleteObjectVersion'] : []),
+    's3:DeleteBucket',
+    's3:PutBucketVersioning',
+    's3:PutLifecycleConfiguration',
+    's3:PutBucketPolicy',
+    's3:PutBucketObjectLockConfiguration',
+    's3:BypassGovernanceRetention',
+  ],
   Resource: buckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
 });
+const neverDestroy = (buckets: string[]): Json => neverWeaken(buckets, { destroy: true });
 
 /**
  * restore-data reads the ledger and the replicas, writes new versions into the assets' source
@@ -265,8 +294,14 @@ export function restoreDataStatements(policy: Policy): Json[] {
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
     ...readReplicas(policy),
     // ListBucket: a HEAD of a missing key answers 404 (not 403), which is how "absent" is known;
-    // GetBucketVersioning: a restore writes only into versioned buckets (it never destroys a version).
-    { Sid: 'ListTargets', Effect: 'Allow', Action: ['s3:ListBucket', 's3:GetBucketVersioning'], Resource: targets.map((b) => s3Arn(b)) },
+    // GetBucketVersioning: a restore writes only into versioned buckets (it never destroys a version);
+    // one with Object Lock on is versioned for good.
+    {
+      Sid: 'ListTargets',
+      Effect: 'Allow',
+      Action: ['s3:ListBucket', 's3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration'],
+      Resource: targets.map((b) => s3Arn(b)),
+    },
     {
       Sid: 'WriteTargets',
       Effect: 'Allow',
@@ -285,9 +320,10 @@ export function restoreDataStatements(policy: Policy): Json[] {
 }
 
 /**
- * verify-restore reads the ledger and the replicas, writes and removes its scratch copies under
- * `_dr-restore-tests/` of the replica buckets, keeps its scrub and alert state, and publishes
- * target events; for vector assets it reads snapshots and uses the engines (a scratch index).
+ * verify-restore reads the ledger and the replicas, writes and removes its scratch copies in the
+ * stack's restore-test scratch bucket (never in a replica bucket, where Object Lock would keep
+ * them), keeps its scrub and alert state, and publishes target events; for vector assets it reads
+ * snapshots and uses the engines (a scratch index).
  */
 export function verifyRestoreStatements(policy: Policy): Json[] {
   const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
@@ -310,16 +346,15 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
               's3:ListMultipartUploadParts',
               's3:AbortMultipartUpload',
             ],
-            Resource: replicaBuckets.map((b) => s3Arn(`${b}/_dr-restore-tests/*`)),
+            Resource: { 'Fn::Sub': `\${${SCRATCH_BUCKET}.Arn}/*` },
           },
           {
-            Sid: 'ListScratch',
+            Sid: 'ScratchBucket',
             Effect: 'Allow',
-            Action: ['s3:ListBucketVersions'],
-            Resource: replicaBuckets.map((b) => s3Arn(b)),
-            Condition: { StringLike: { 's3:prefix': ['_dr-restore-tests/*'] } },
+            Action: ['s3:ListBucketVersions', 's3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration'],
+            Resource: { 'Fn::GetAtt': [SCRATCH_BUCKET, 'Arn'] },
           },
-          { Sid: 'ScratchVersioning', Effect: 'Allow', Action: ['s3:GetBucketVersioning'], Resource: replicaBuckets.map((b) => s3Arn(b)) },
+          neverDestroy(replicaBuckets),
         ]
       : []),
     // A restore test that finds a corrupt snapshot marks it so in the catalog.
@@ -367,7 +402,7 @@ export function drDrillStatements(policy: Policy): Json[] {
             Sid: 'WorkspaceBuckets',
             Effect: 'Allow',
             // ListBucketMultipartUploads: cleanup aborts what a copy killed halfway left.
-            Action: ['s3:ListBucket', 's3:GetBucketVersioning', 's3:ListBucketMultipartUploads'],
+            Action: ['s3:ListBucket', 's3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:ListBucketMultipartUploads'],
             Resource: buckets.map((b) => s3Arn(b)),
           },
           {
@@ -486,7 +521,8 @@ export function vectorEngineStatements(policy: Policy, sid: string, catalogWrite
 /**
  * report reads the RPO history (CloudWatch GetMetricData, which has no resource-level permissions)
  * and the ledger table (what measure-rpo reads, restore tests, alert states, incidents, drill
- * runs), and writes only under the report prefix of its bucket. It changes nothing else.
+ * runs) and the replica buckets' Object Lock configuration, and writes only under the report
+ * prefix of its bucket. It changes nothing else.
  */
 export function reportStatements(policy: Policy): Json[] {
   const { bucket, prefix } = reportLocation(policy);
@@ -494,6 +530,8 @@ export function reportStatements(policy: Policy): Json[] {
     { Sid: 'RpoHistory', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
     { Sid: 'WriteReport', Effect: 'Allow', Action: 's3:PutObject', Resource: s3Arn(`${bucket}/${prefix}*`) },
+    readObjectLock(policy),
+    neverWeaken([bucket]),
   ];
 }
 
@@ -514,7 +552,7 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
     ['replicate-s3', [...replicateS3Statements(policy), ...sourceSecretStatements(policy)]],
   ],
   measureRpo: () => [['measure-rpo', measureRpoStatements()]],
-  status: () => [['status', statusStatements()]],
+  status: (policy) => [['status', statusStatements(policy)]],
   reconcile: (policy) => [
     ['reconcile-runtime', reconcileStatements()],
     ['reconcile-s3', [...reconcileS3Statements(policy), ...sourceSecretStatements(policy)]],

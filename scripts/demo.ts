@@ -42,7 +42,7 @@ import { dynamoDocumentClient } from '../functions/shared/aws-clients.js';
 import { drainQueue } from './local-aws/event-source-mapping.js';
 import { type ReplicaRow, replicaReport } from './local-aws/replica-report.js';
 import { startLocalAws } from './local-aws/server.js';
-import { deployLocalStack } from './local-aws/stack.js';
+import { deployLocalStack, functionEnv } from './local-aws/stack.js';
 
 const shippedPolicy = resolve(process.env.DR_POLICY_FILE ?? 'dr-policy.yml');
 
@@ -86,13 +86,7 @@ async function main(): Promise<number> {
     // As in Lambda: the function runs in the stack's region (logs: scripts/local-aws/quiet-logs.ts).
     Object.assign(process.env, localAws.env, { AWS_REGION: policy.deployment.region });
     const stack = await deployLocalStack(policy);
-    Object.assign(process.env, {
-      LEDGER_TABLE: stack.ledgerTable,
-      DR_POLICY_FILE: policyFile,
-      DR_EVENT_BUS: stack.eventBus,
-      DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
-      REPLICATION_QUEUE_URL: stack.queueUrl,
-    });
+    Object.assign(process.env, functionEnv(stack, policyFile));
     // Buckets an operator owns: the DR-region workspace (restore.targetBuckets) and LanceDB's (support-kb-index).
     const dr = new S3Client({ region: policy.deployment.region, forcePathStyle: true });
     for (const bucket of [...policy.restore.targetBuckets.map((t) => t.bucket), 'acme-ml-dr-vectors']) {

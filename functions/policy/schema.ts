@@ -49,6 +49,18 @@ export const tiers = ['critical', 'high', 'standard'] as const;
 
 const storageClass = z.enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR']);
 
+/**
+ * S3 Object Lock retention of what the stack writes into a replica bucket (docs/policy.md#object-lock):
+ * COMPLIANCE (nobody, not even the account's root, can shorten it or delete the version) or
+ * GOVERNANCE (a principal with s3:BypassGovernanceRetention can), for `days` from the write; or
+ * `none`. Extended, never shortened, for what must outlive it (the snapshots retention keeps).
+ */
+const lockRule = z.union([
+  z.literal('none'),
+  z.strictObject({ mode: z.enum(['COMPLIANCE', 'GOVERNANCE']), days: z.number().int().min(1).max(36_500) }),
+]);
+export type LockRule = z.infer<typeof lockRule>;
+
 const replica = z.strictObject({
   bucket: bucketName,
   region: awsRegion,
@@ -75,6 +87,8 @@ const common = {
   rtoTargetSeconds: seconds,
   tier: z.enum(tiers),
   description: z.string().max(500).optional(),
+  /** This asset's Object Lock retention instead of its tier's (objectLock in the policy). */
+  objectLock: lockRule.optional(),
 };
 
 /** verify-restore: how often a restore of the asset is tested, and how much each test reads. */
@@ -242,6 +256,14 @@ const policyShape = z.strictObject({
        * bucket for restores beside production). Anything else is refused as outside the policy.
        */
       targetBuckets: z.array(z.strictObject({ bucket: bucketName, region: awsRegion })).default([]),
+    })
+    .prefault({}),
+  /** Object Lock retention per tier (docs/policy.md#object-lock); an asset's own objectLock wins. */
+  objectLock: z
+    .strictObject({
+      critical: lockRule.default({ mode: 'COMPLIANCE', days: 90 }),
+      high: lockRule.default({ mode: 'COMPLIANCE', days: 30 }),
+      standard: lockRule.default({ mode: 'GOVERNANCE', days: 30 }),
     })
     .prefault({}),
   assets: z.array(assetSchema).min(1),

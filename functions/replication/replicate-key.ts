@@ -1,6 +1,7 @@
 import { type LedgerEntry, ledgerVersionId, type PendingVersion, type ReplicatedRecord, type ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import { DEFAULT_MULTIPART, type MultipartPolicy } from '../policy/multipart.js';
+import { retainUntil, type LockSettings } from '../policy/object-lock.js';
 import type { ObjectAsset } from '../policy/schema.js';
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import { hashingThrough } from '../storage/hashing.js';
@@ -36,6 +37,8 @@ export interface ReplicationDeps {
   remainingMs?: () => number;
   /** Time a long copy leaves itself to record its progress and queue its continuation. Default 30 s. */
   reserveMs?: number;
+  /** The Object Lock retention of the asset's replica versions (from each write), where the replica bucket has Object Lock on. */
+  lock?: LockSettings;
 }
 
 export interface ReplicatedVersionReport {
@@ -469,6 +472,7 @@ async function replicateVersion(
       [REPLICA_METADATA.asset]: asset.name,
     } as Record<string, string>,
     storageClass: asset.replica.storageClass,
+    ...(deps.lock && { lock: { mode: deps.lock.mode, retainUntil: retainUntil(deps.lock, deps.now()) } }),
   };
   if (details.size > multipart.thresholdBytes) {
     return { ...base, ...(await replicateLarge(deps, asset.name, key, version, request, orphan, multipart)), lagSeconds: lag() };

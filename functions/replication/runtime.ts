@@ -7,6 +7,7 @@ import { dynamoDocumentClient, sqsClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { createStores } from '../storage/stores.js';
 import { multipartOf } from '../policy/multipart.js';
+import { lockOf } from '../policy/object-lock.js';
 import { type ReplicationDeps } from './replicate-key.js';
 import { Replicator } from './replicator.js';
 
@@ -26,6 +27,7 @@ export function createReplicator(config: Config, now: () => Date = () => new Dat
     claimOwner,
     claimSeconds: config.DR_LEASE_SECONDS,
     multipart: multipartOf(policy),
+    lock: lockOf(policy, asset),
   });
   return new Replicator(policy, depsFor);
 }

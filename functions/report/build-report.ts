@@ -9,6 +9,7 @@ import { SERVICE_NAME } from '../shared/service.js';
 import { formatDuration, formatTime } from './format.js';
 import type { AssetReport, DrillReport, DrillRunReport, DrReport, Headline, Incident, ReportTrigger, RtoPoint } from './report-data.js';
 import { alignedWindow, type RpoDatapoint, rpoShare } from './rpo-share.js';
+import { replicaProtection, type BucketLock } from '../storage/object-lock.js';
 
 /** The CloudWatch history of an asset's RpoSeconds: the Maximum per period, oldest first. */
 export interface RpoHistory {
@@ -25,6 +26,8 @@ export interface ReportSources {
   incidents: { since(asset: string, since: Date): Promise<TargetEvent[]> };
   alertStates: { get(asset: string, target?: TargetName): Promise<AlertState | undefined> };
   drills: { runs(drill: string, limit: number): Promise<DrillRun[]> };
+  /** A replica bucket's Object Lock configuration (GetObjectLockConfiguration). */
+  bucketLock(bucket: string): Promise<BucketLock>;
 }
 
 /**
@@ -65,6 +68,7 @@ export async function buildReport(sources: ReportSources, now: Date, trigger: Re
     windows,
     assets,
     drills,
+    replicaBuckets: await replicaProtection(policy, (bucket) => sources.bucketLock(bucket)),
   };
 }
 

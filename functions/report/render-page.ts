@@ -30,6 +30,10 @@ export function renderPage(report: DrReport): string {
 <h2>Assets</h2>
 ${assetTable(report)}
 </section>
+<section>
+<h2>Replica protection</h2>
+${protectionTable(report)}
+</section>
 ${report.assets.map((a) => assetSection(a, report)).join('\n')}
 <section>
 <h2>Drills</h2>
@@ -70,6 +74,29 @@ ${cell('incidents', a.incidents.length, String(a.incidents.length), a.incidents.
   });
   return `<table class="assets">
 <thead><tr><th>Asset</th><th>RPO now</th><th>RPO target</th><th>Within RPO target, ${report.windows.shortDays} d</th><th>${report.windows.longDays} d</th><th>RTO measured</th><th>RTO target</th><th>Last verified replica or snapshot</th><th>Restore tests passed</th><th>Incidents, ${report.windows.longDays} d</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>`;
+}
+
+/** Each replica bucket's Object Lock: an asset the policy locks in a bucket without it is shown as missed. */
+function protectionTable(report: DrReport): string {
+  const rows = report.replicaBuckets.map((b) => {
+    const retention = b.objectLock.defaultRetention;
+    const rule = retention
+      ? `${retention.mode}, ${retention.days !== undefined ? `${retention.days} days` : `${retention.years} years`}`
+      : 'none';
+    return `<tr data-bucket="${e(b.bucket)}">
+<th scope="row">${e(b.bucket)}</th>
+${cell('objectLock', String(b.objectLock.enabled), b.objectLock.enabled ? 'on' : 'off', b.unprotected.length > 0 ? 'missed' : '')}
+<td>${e(rule)}</td>
+<td>${e(b.lockedAssets.join(', ') || 'none')}</td>
+${cell('unprotected', b.unprotected.join(','), b.unprotected.length > 0 ? `${b.unprotected.join(', ')}: can be deleted by anyone allowed to; docs/object-lock.md` : 'none', b.unprotected.length > 0 ? 'missed' : '')}
+</tr>`;
+  });
+  return `<table class="protection">
+<thead><tr><th>Replica bucket</th><th>Object Lock</th><th>Default retention</th><th>Assets the policy locks</th><th>Unprotected</th></tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>

@@ -1,4 +1,5 @@
 import type { Asset, DrillScenario } from '../policy/schema.js';
+import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { RpoShare } from './rpo-share.js';
 
 /**
@@ -17,6 +18,8 @@ export interface DrReport {
   windows: { shortDays: number; longDays: number; shortPeriodSeconds: number; longPeriodSeconds: number; chartDays: number };
   assets: AssetReport[];
   drills: DrillReport[];
+  /** Each replica bucket's Object Lock, and the assets it leaves unprotected (docs/object-lock.md). */
+  replicaBuckets: ReplicaBucketProtection[];
 }
 
 export interface ReportTrigger {

@@ -9,6 +9,7 @@ import { measureAsset } from '../rpo/measure.js';
 import { recoveryPointsFrom } from '../rpo/snapshot-catalog.js';
 import { cloudWatchClient, dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
+import { bucketLock } from '../storage/object-lock.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { CloudWatchRpoHistory } from './cloudwatch-rpo-history.js';
 import { S3ReportStore } from './s3-report-store.js';
@@ -20,6 +21,7 @@ export function createReportDeps(config: Config, now: () => Date = () => new Dat
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
   const snapshots = recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE));
+  const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
     now,
@@ -30,6 +32,7 @@ export function createReportDeps(config: Config, now: () => Date = () => new Dat
     incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
     alertStates: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
     drills: new DynamoDrillStore(db, config.LEDGER_TABLE),
-    store: new S3ReportStore(s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE), reportLocation(policy).bucket),
+    store: new S3ReportStore(s3, reportLocation(policy).bucket),
+    bucketLock: (bucket) => bucketLock(s3, bucket),
   };
 }

@@ -13,7 +13,8 @@ import type { MultipartPolicy } from '../policy/multipart.js';
 /**
  * The restore test of an object asset (verify-restore), in two parts:
  * - a sample restore: `restoreTest.sampleObjects` current versions are restored from the replica to
- *   a scratch prefix of the replica bucket (`_dr-restore-tests/`), verified against the ledger's
+ *   the stack's scratch bucket (under `_dr-restore-tests/`; never into the replica bucket, whose
+ *   Object Lock would keep the copies), verified against the ledger's
  *   SHA-256 exactly as restore-data does, timed, and removed again. Its throughput, scaled to the
  *   asset's current size, is the measured RTO (restore-test.ts);
  * - a rolling scrub, like `restic check --read-data-subset`: each run reads its share of every
@@ -49,8 +50,10 @@ export interface VerifyDataDeps extends InvocationTime {
   ledger: ReplicationLedger;
   /** The replica region's store (reads the replica, writes the scratch copies). */
   replica: VersionedStore;
+  /** The bucket the sample is restored into, in the replica's region: the stack's restore-test scratch bucket. */
+  scratchBucket: string;
   scrub: ScrubStore;
-  /** Removes every version under a prefix of the replica bucket (the scratch copies). */
+  /** Removes every version under a prefix of the scratch bucket (the scratch copies). */
   destroy: (bucket: string, prefix: string) => Promise<number>;
   multipart: MultipartPolicy;
 }
@@ -208,7 +211,7 @@ async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt
             await restoreVersion(
               { ...deps, target: deps.replica, remainingMs: () => Infinity },
               asset,
-              asset.replica.bucket,
+              deps.scratchBucket,
               `verify-${startedAt.getTime()}`,
               decision,
             );
@@ -220,7 +223,7 @@ async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt
       );
     }
   } finally {
-    await deps.destroy(asset.replica.bucket, scratch);
+    await deps.destroy(deps.scratchBucket, scratch);
   }
   return { restoreMs: performance.now() - started, restoredBytes, failures };
 }

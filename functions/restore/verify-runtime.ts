@@ -38,6 +38,7 @@ export function createRestoreTester(config: VerifyConfig, now: () => Date = () =
           {
             ledger,
             replica: stores.replicaOf(asset),
+            scratchBucket: config.DR_SCRATCH_BUCKET,
             scrub,
             destroy: (bucket, prefix) => destroyAllVersions(s3, bucket, prefix),
             now,

@@ -9,6 +9,7 @@ import type { DeadLetterQueue } from './dead-letter-queue.js';
 import type { QueueAge } from './queue-age.js';
 import { type AssetMeasurement, measureAsset, rpoCheck } from './measure.js';
 import type { SnapshotCatalog } from './snapshot-catalog.js';
+import { replicaProtection, type BucketLock, type ReplicaBucketProtection } from '../storage/object-lock.js';
 
 export interface MonitorDeps extends AlertDeps {
   policy: Policy;
@@ -78,11 +79,13 @@ export interface StatusReport {
   generatedAt: string;
   deadLetterDepth: number;
   assets: StatusRow[];
+  /** Each replica bucket's Object Lock, and the assets it leaves unprotected (Object Lock off). */
+  replicaBuckets: ReplicaBucketProtection[];
 }
 
 /** What the status function returns: the same measurement as measure-rpo, read-only (no metrics, no events). */
 export async function statusReport(
-  deps: Omit<MonitorDeps, 'publisher'> & { store: AlertStateStore },
+  deps: Omit<MonitorDeps, 'publisher'> & { store: AlertStateStore; bucketLock: (bucket: string) => Promise<BucketLock> },
   assetNames?: string[],
 ): Promise<StatusReport> {
   const now = deps.now();
@@ -116,5 +119,10 @@ export async function statusReport(
       };
     }),
   );
-  return { generatedAt: now.toISOString(), deadLetterDepth: await deps.deadLetters.depth(), assets: rows };
+  return {
+    generatedAt: now.toISOString(),
+    deadLetterDepth: await deps.deadLetters.depth(),
+    assets: rows,
+    replicaBuckets: await replicaProtection({ ...deps.policy, assets }, deps.bucketLock),
+  };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { quoteList } from '../shared/errors.js';
 import { parsePayload, PayloadError } from '../shared/payload.js';
 import { assetNameRef, type Policy } from '../policy/schema.js';
+import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { StatusReport } from './monitor.js';
 
 /** The status function's payload: `{}`, `{"format":"table"}`, `{"assets":["eval-sets"]}`. */
@@ -53,5 +54,19 @@ export function renderStatusTable(report: StatusReport): string {
     `DR status at ${report.generatedAt}; dead-letter queue: ${report.deadLetterDepth} message(s)`,
     line(columns as string[]),
     ...rows.map((r) => line(columns.map((c) => r[c]))),
+    ...report.replicaBuckets.map(protectionLine),
   ].join('\n');
+}
+
+/** One replica bucket's Object Lock, for people: what it protects, or what it leaves open. */
+function protectionLine({ bucket, objectLock, lockedAssets, unprotected }: ReplicaBucketProtection): string {
+  if (unprotected.length > 0) {
+    return `replica bucket ${bucket}: OBJECT LOCK OFF, so ${unprotected.join(', ')} can be deleted by anyone allowed to (docs/object-lock.md#a-bucket-without-object-lock)`;
+  }
+  const retention = objectLock.defaultRetention;
+  const rule = retention
+    ? `, default ${retention.mode} ${retention.days ?? `${retention.years} years`}${retention.days ? ' days' : ''}`
+    : '';
+  if (!objectLock.enabled) return `replica bucket ${bucket}: Object Lock off (the policy asks for none)`;
+  return `replica bucket ${bucket}: Object Lock on${rule}; locked: ${lockedAssets.join(', ') || 'none'}`;
 }

@@ -28,11 +28,14 @@ const monitorEnvSchema = envSchema.extend({
 /** reconcile queues keys for replication. */
 const reconcileEnvSchema = envSchema.extend({ REPLICATION_QUEUE_URL: z.string().min(1) });
 
-/** verify-restore publishes target events. */
-const verifyEnvSchema = envSchema.extend({ DR_EVENT_BUS: z.string().min(1) });
+/** verify-restore and dr-drill publish target events. */
+const targetEventsEnvSchema = envSchema.extend({ DR_EVENT_BUS: z.string().min(1) });
 
-/** dr-drill publishes target events and, when the report function is deployed, tells it a drill finished. */
-const drillEnvSchema = verifyEnvSchema.extend({ DR_REPORT_FUNCTION: z.string().min(1).optional() });
+/** verify-restore also restores its samples into the stack's scratch bucket. */
+const verifyEnvSchema = targetEventsEnvSchema.extend({ DR_SCRATCH_BUCKET: z.string().min(1) });
+
+/** dr-drill, when the report function is deployed, tells it a drill finished. */
+const drillEnvSchema = targetEventsEnvSchema.extend({ DR_REPORT_FUNCTION: z.string().min(1).optional() });
 
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
 export type DrillConfig = z.infer<typeof drillEnvSchema> & { policyPath: string };

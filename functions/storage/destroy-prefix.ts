@@ -6,6 +6,17 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 
+/** S3 refused to delete some versions under a prefix (Object Lock, a legal hold, a policy); `removed` were deleted. */
+export class PrefixNotDestroyedError extends Error {
+  override readonly name = 'PrefixNotDestroyedError';
+  constructor(
+    message: string,
+    readonly removed: number,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * Removes every version and delete marker under `prefix`. Only for areas this service owns and
  * must clean up (expired snapshots, restore-test scratch copies); never for replicated data, and the
@@ -24,7 +35,10 @@ export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: s
       const result = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
       if (result.Errors?.length) {
         const first = result.Errors[0]!;
-        throw new Error(`deleting ${prefix}: ${result.Errors.length} objects failed, first ${first.Key}: ${first.Code} ${first.Message}`);
+        throw new PrefixNotDestroyedError(
+          `deleting ${prefix}: S3 refused ${result.Errors.length} of ${objects.length} versions, first ${first.Key}: ${first.Code} ${first.Message}`,
+          removed + objects.length - result.Errors.length,
+        );
       }
       removed += objects.length;
     }

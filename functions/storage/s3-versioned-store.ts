@@ -21,6 +21,7 @@ import {
 import type { DeserializeMiddleware } from '@smithy/types';
 import { commonPrefix, compareKeys, decodeFormKey, keyBefore } from '../shared/s3-keys.js';
 import { sha256Of } from './hashing.js';
+import { bucketLock, lockHeaders } from './object-lock.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
   CopiedPart,
@@ -83,8 +84,9 @@ function detailsOf(head: ObjectHeaders): VersionDetails {
 const copySource = (source: ObjectRef) =>
   `${source.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}?versionId=${encodeURIComponent(source.versionId)}`;
 
-/** The headers a replica version is written with: the source's, and the replicator's metadata. */
-const objectHeaders = ({ details, metadata, storageClass }: CopyRequest) => ({
+/** The headers a version is written with: the source's, the replicator's metadata, and its lock where the bucket has Object Lock. */
+const objectHeaders = ({ details, metadata, storageClass, lock }: CopyRequest, locked: boolean) => ({
+  ...(locked && lockHeaders(lock)),
   Metadata: metadata,
   ContentType: details.contentType,
   CacheControl: details.cacheControl,
@@ -130,23 +132,33 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
  * idempotent (a part number written twice is replaced) and use the retrying client.
  */
 export class S3VersionedStore implements VersionedStore {
-  /** One batch's store (forOneBatch): the versioning checks its writes share, by bucket. */
-  private readonly versioned?: Map<string, Promise<void>>;
+  /** One batch's store (forOneBatch): the checks of the write targets its writes share, by bucket. */
+  private readonly checked?: Map<string, Promise<boolean>>;
 
   constructor(
     private readonly s3: S3Client,
     private readonly writes: S3Client = s3,
-    { oneBatch = false } = {},
+    {
+      oneBatch = false,
+      locked = new Set<string>(),
+    }: {
+      oneBatch?: boolean;
+      /** Buckets found with Object Lock on, shared by the batches of one store: it can never be turned off. */
+      locked?: Set<string>;
+    } = {},
   ) {
-    if (oneBatch) this.versioned = new Map();
+    if (oneBatch) this.checked = new Map();
+    this.locked = locked;
   }
 
+  private readonly locked: Set<string>;
+
   forOneBatch(): VersionedStore {
-    return new S3VersionedStore(this.s3, this.writes, { oneBatch: true });
+    return new S3VersionedStore(this.s3, this.writes, { oneBatch: true, locked: this.locked });
   }
 
   prepareWrites(bucket: string): void {
-    if (this.versioned) this.requireVersioning(bucket).catch(() => undefined);
+    if (this.checked) this.writeTarget(bucket).catch(() => undefined);
   }
 
   async listVersions(bucket: string, key: string): Promise<VersionEntry[]> {
@@ -293,7 +305,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async copy(request: CopyRequest): Promise<CopyResult> {
-    await this.requireVersioning(request.target.bucket);
+    const locked = await this.writeTarget(request.target.bucket);
     const { target } = request;
     const result = await this.writes.send(
       new CopyObjectCommand({
@@ -301,7 +313,7 @@ export class S3VersionedStore implements VersionedStore {
         Key: target.key,
         CopySource: copySource(request.source),
         MetadataDirective: 'REPLACE',
-        ...objectHeaders(request),
+        ...objectHeaders(request, locked),
         TaggingDirective: 'COPY',
         ChecksumAlgorithm: 'SHA256',
       }),
@@ -315,7 +327,7 @@ export class S3VersionedStore implements VersionedStore {
 
   async addDeleteMarker(bucket: string, key: string): Promise<string> {
     // Without a VersionId a delete on a versioned bucket only adds a marker; nothing is destroyed.
-    await this.requireVersioning(bucket);
+    await this.writeTarget(bucket);
     const result = await this.writes.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     if (!result.VersionId || result.VersionId === 'null' || result.DeleteMarker !== true) {
       throw new BucketNotVersionedError(`delete in ${bucket} did not create a delete marker`);
@@ -347,14 +359,14 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async put(request: CopyRequest & { tagging: string }, body: Readable, length: number): Promise<CopyResult> {
-    await this.requireVersioning(request.target.bucket);
+    const locked = await this.writeTarget(request.target.bucket);
     const result = await this.writes.send(
       new PutObjectCommand({
         Bucket: request.target.bucket,
         Key: request.target.key,
         Body: body,
         ContentLength: length,
-        ...objectHeaders(request),
+        ...objectHeaders(request, locked),
         ...(request.tagging ? { Tagging: request.tagging } : {}),
       }),
     );
@@ -384,12 +396,12 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async createUpload(request: CopyRequest & { tagging: string; checksums: boolean }): Promise<string> {
-    await this.requireVersioning(request.target.bucket);
+    const locked = await this.writeTarget(request.target.bucket);
     const { UploadId } = await this.writes.send(
       new CreateMultipartUploadCommand({
         Bucket: request.target.bucket,
         Key: request.target.key,
-        ...objectHeaders(request),
+        ...objectHeaders(request, locked),
         ...(request.tagging ? { Tagging: request.tagging } : {}),
         ...(request.checksums ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
       }),
@@ -467,29 +479,37 @@ export class S3VersionedStore implements VersionedStore {
 
   /**
    * Refuses to write into a bucket whose versioning is not Enabled: a write there could replace the
-   * "null" version. Checked before every write, except in one batch's store (forOneBatch), whose
-   * writes share one check per bucket (concurrent ones wait for the same request); a bucket found
-   * not versioned is checked again. Versioning can be suspended at any time: a write in between
-   * still gets no new version id back, and fails (every write checks its answer), so nothing
-   * recorded as replicated can be replaced.
+   * "null" version. A bucket with Object Lock on cannot have its versioning suspended (S3 refuses),
+   * nor Object Lock turned off, so it is checked once per store (one GetObjectLockConfiguration)
+   * and its writes carry their lock; any other bucket's versioning is checked before every write,
+   * except in one batch's store (forOneBatch), whose writes share one check per bucket (concurrent
+   * ones wait for the same requests); a failed check is made again. Versioning can be suspended at
+   * any time: a write in between still gets no new version id back, and fails (every write checks
+   * its answer), so nothing recorded as replicated can be replaced. True: Object Lock is on.
    */
-  private requireVersioning(bucket: string): Promise<void> {
-    if (!this.versioned) return this.checkVersioning(bucket);
-    let check = this.versioned.get(bucket);
+  private writeTarget(bucket: string): Promise<boolean> {
+    if (this.locked.has(bucket)) return Promise.resolve(true);
+    if (!this.checked) return this.checkTarget(bucket);
+    let check = this.checked.get(bucket);
     if (!check) {
-      check = this.checkVersioning(bucket);
-      this.versioned.set(bucket, check);
-      check.catch(() => this.versioned!.delete(bucket));
+      check = this.checkTarget(bucket);
+      this.checked.set(bucket, check);
+      check.catch(() => this.checked!.delete(bucket));
     }
     return check;
   }
 
-  private async checkVersioning(bucket: string): Promise<void> {
+  private async checkTarget(bucket: string): Promise<boolean> {
+    if ((await bucketLock(this.s3, bucket)).enabled) {
+      this.locked.add(bucket);
+      return true;
+    }
     const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       throw new BucketNotVersionedError(
         `replica bucket ${bucket} has versioning ${Status ?? 'never enabled'}; refusing to write (overwrites would destroy data)`,
       );
     }
+    return false;
   }
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ObjectLock } from './object-lock.js';
 
 /** The port replication uses to read and write a versioned object store (S3 or compatible). */
 
@@ -41,6 +42,8 @@ export interface CopyRequest {
   /** User metadata written on the copy (the source's metadata plus the replicator's own). */
   metadata: Record<string, string>;
   storageClass: string;
+  /** The Object Lock retention of the new version, where the target bucket has Object Lock on (else ignored). */
+  lock?: ObjectLock;
 }
 
 export interface CopyResult {
@@ -133,8 +136,8 @@ export interface VersionedStore {
    */
   forOneBatch?(): VersionedStore;
   /**
-   * A batch's store only: starts its check of `bucket`'s versioning now, so that it runs alongside
-   * the reads before the first write instead of after them (a failure shows at that write).
+   * A batch's store only: starts its check of `bucket` (Object Lock, else versioning) now, so that it
+   * runs alongside the reads before the first write instead of after them (a failure shows at that write).
    */
   prepareWrites?(bucket: string): void;
 }

@@ -1,3 +1,6 @@
+import { retainUntil, type LockSettings } from '../policy/object-lock.js';
+import { describeError } from '../shared/errors.js';
+import { PrefixNotDestroyedError } from '../storage/destroy-prefix.js';
 import type { SnapshotCatalogStore, SnapshotEntry } from './snapshot-catalog.js';
 import type { SnapshotObjects } from './snapshot-objects.js';
 
@@ -7,6 +10,10 @@ import type { SnapshotObjects } from './snapshot-objects.js';
  * months (UTC) that have one. The newest verified snapshot is always kept. Snapshots that failed or
  * were found corrupt are removed once a newer verified snapshot exists; unfinished ones are left to
  * their run. A removed snapshot's files are destroyed and its catalog entry stays, marked `deleted`.
+ *
+ * Object Lock: a snapshot is never removed before its lock expires; until then the plan says when it
+ * will be (`waiting`). A snapshot retention keeps is locked for as long as it is kept: when less than
+ * half of its asset's lock period is left, its files' retention is extended by a whole period.
  */
 export interface RetentionPolicy {
   daily: number;
@@ -17,6 +24,8 @@ export interface RetentionPolicy {
 export interface RetentionPlan {
   keep: { entry: SnapshotEntry; reasons: string[] }[];
   remove: { entry: SnapshotEntry; reason: string }[];
+  /** Out of retention, but locked: removed by the first run after `until`. */
+  waiting: { entry: SnapshotEntry; reason: string; until: string }[];
 }
 
 const day = (at: Date) => at.toISOString().slice(0, 10);
@@ -30,7 +39,7 @@ function isoWeek(at: Date): string {
   return `${d.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
-export function planRetention(entries: readonly SnapshotEntry[], policy: RetentionPolicy): RetentionPlan {
+export function planRetention(entries: readonly SnapshotEntry[], policy: RetentionPolicy, now: Date): RetentionPlan {
   const newestFirst = [...entries].sort((a, b) => b.snapshotId.localeCompare(a.snapshotId));
   const verified = newestFirst.filter((e) => e.state === 'verified');
   const reasons = new Map<string, string[]>();
@@ -52,14 +61,18 @@ export function planRetention(entries: readonly SnapshotEntry[], policy: Retenti
     }
   }
 
-  const plan: RetentionPlan = { keep: [], remove: [] };
+  const plan: RetentionPlan = { keep: [], remove: [], waiting: [] };
   const newestVerifiedId = verified[0]?.snapshotId;
+  const remove = (entry: SnapshotEntry, reason: string) => {
+    if (entry.lock && new Date(entry.lock.until) > now) plan.waiting.push({ entry, reason, until: entry.lock.until });
+    else plan.remove.push({ entry, reason });
+  };
   for (const entry of newestFirst) {
     const kept = reasons.get(entry.snapshotId);
     if (kept) plan.keep.push({ entry, reasons: kept });
-    else if (entry.state === 'verified') plan.remove.push({ entry, reason: 'outside the daily, weekly and monthly retention' });
+    else if (entry.state === 'verified') remove(entry, 'outside the daily, weekly and monthly retention');
     else if ((entry.state === 'failed' || entry.state === 'corrupt') && newestVerifiedId && entry.snapshotId < newestVerifiedId) {
-      plan.remove.push({ entry, reason: `${entry.state}, and a newer snapshot is verified` });
+      remove(entry, `${entry.state}, and a newer snapshot is verified`);
     }
   }
   return plan;
@@ -70,15 +83,56 @@ export interface RetentionDeps {
   objects: SnapshotObjects;
   now: () => Date;
   log: (message: string, fields: Record<string, unknown>) => void;
+  /** The asset's Object Lock retention now (the policy's), for the extensions of kept snapshots. */
+  lock?: LockSettings;
 }
 
-/** Applies the plan: destroys each removed snapshot's files, then marks its entry deleted. */
+/**
+ * Applies the plan: extends the locks of kept snapshots that need it, destroys each removed
+ * snapshot's files, then marks its entry deleted. A snapshot S3 will not let go of (a legal hold,
+ * a lock set outside this service) stays, with the reason; one it let go of in part can no longer
+ * be restored and is marked corrupt, to be removed by a later run. Neither stops the others.
+ */
 export async function applyRetention(asset: string, policy: RetentionPolicy, deps: RetentionDeps): Promise<RetentionPlan> {
-  const plan = planRetention(await deps.catalog.list(asset), policy);
-  for (const { entry, reason } of plan.remove) {
-    const objects = await deps.objects.destroyPrefix(entry.prefix);
-    await deps.catalog.update(asset, entry.snapshotId, { state: 'deleted', deletedAt: deps.now().toISOString(), reason });
-    deps.log('snapshot deleted by retention', { asset, snapshotId: entry.snapshotId, previousState: entry.state, reason, objects });
+  const plan = planRetention(await deps.catalog.list(asset), policy, deps.now());
+  if (deps.lock) for (const { entry } of plan.keep) await extendIfDue(asset, entry, deps.lock, deps);
+  for (const { entry, reason, until } of plan.waiting) {
+    deps.log('snapshot out of retention kept until its lock expires', { asset, snapshotId: entry.snapshotId, reason, until });
   }
-  return plan;
+  const removed: RetentionPlan['remove'] = [];
+  for (const { entry, reason } of plan.remove) {
+    try {
+      const objects = await deps.objects.destroyPrefix(entry.prefix);
+      await deps.catalog.update(asset, entry.snapshotId, { state: 'deleted', deletedAt: deps.now().toISOString(), reason });
+      deps.log('snapshot deleted by retention', { asset, snapshotId: entry.snapshotId, previousState: entry.state, reason, objects });
+      removed.push({ entry, reason });
+    } catch (error) {
+      if (!(error instanceof PrefixNotDestroyedError)) throw error;
+      const refused = `retention could not remove it: ${describeError(error)}`;
+      if (error.removed > 0) await deps.catalog.update(asset, entry.snapshotId, { state: 'corrupt', reason: refused });
+      deps.log('snapshot not removed by retention', { asset, snapshotId: entry.snapshotId, reason, refused, removed: error.removed });
+    }
+  }
+  return { ...plan, remove: removed };
+}
+
+/** Extends a kept snapshot's lock by a whole period once less than half of one is left. */
+async function extendIfDue(asset: string, entry: SnapshotEntry, lock: LockSettings, deps: RetentionDeps): Promise<void> {
+  if (!entry.lock) return;
+  const now = deps.now();
+  const periodMs = lock.days * 86_400_000;
+  if (new Date(entry.lock.until).getTime() - now.getTime() >= periodMs / 2) return;
+  // A COMPLIANCE retention cannot become GOVERNANCE: the stronger of the two modes is kept.
+  const mode = entry.lock.mode === 'COMPLIANCE' ? 'COMPLIANCE' : lock.mode;
+  const until = retainUntil(lock, now);
+  const objects = await deps.objects.extendLock(entry.prefix, { mode, retainUntil: until });
+  await deps.catalog.update(asset, entry.snapshotId, { lock: { mode, until: until.toISOString() } });
+  deps.log('snapshot lock extended', {
+    asset,
+    snapshotId: entry.snapshotId,
+    mode,
+    from: entry.lock.until,
+    until: until.toISOString(),
+    objects,
+  });
 }

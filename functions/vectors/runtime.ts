@@ -1,5 +1,6 @@
 import { loadPolicyFile } from '../policy/load.js';
-import type { Policy } from '../policy/schema.js';
+import { lockOf } from '../policy/object-lock.js';
+import type { Policy, VectorAsset } from '../policy/schema.js';
 import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { logger } from '../shared/observability.js';
@@ -16,9 +17,13 @@ export function createSnapshotter(config: Config, functionName: string, now: () 
   const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
   return {
     policy,
-    depsFor: (bucket: string, remainingMs: () => number): ScheduledRunDeps => ({
+    depsFor: (asset: VectorAsset, remainingMs: () => number): ScheduledRunDeps => ({
       catalog,
-      objects: new S3SnapshotObjects(s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), bucket),
+      objects: new S3SnapshotObjects(
+        s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }),
+        asset.replica.bucket,
+      ),
+      lock: lockOf(policy, asset),
       openStore: openVectorStore,
       continuation,
       now,

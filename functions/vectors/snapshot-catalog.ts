@@ -46,6 +46,8 @@ export interface SnapshotEntry {
   verify?: VerifyProgress;
   /** The invocation working on this snapshot, until when (a schedule tick and a continuation never interleave). */
   lease?: { owner: string; until: string };
+  /** The Object Lock retention of every file of the snapshot (absent: the bucket has no Object Lock): nothing removes them before `until`. */
+  lock?: { mode: 'COMPLIANCE' | 'GOVERNANCE'; until: string };
 }
 
 export interface SnapshotCatalogStore {

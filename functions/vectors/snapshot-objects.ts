@@ -1,15 +1,31 @@
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';
+import { bucketLock, extendRetention, lockHeaders, type ObjectLock } from '../storage/object-lock.js';
+
+export interface PutOptions {
+  sha256: string;
+  contentType: string;
+  metadata?: Record<string, string>;
+  /** The Object Lock retention of the new version (the bucket must have Object Lock on: lockEnabled). */
+  lock?: ObjectLock;
+}
 
 /** Where snapshot files live: the asset's replica bucket in the DR region. */
 export interface SnapshotObjects {
   /** Stores `body`; S3 refuses it unless it matches `sha256` (hex), and keeps that checksum. */
-  put(key: string, body: Buffer, options: { sha256: string; contentType: string; metadata?: Record<string, string> }): Promise<void>;
+  put(key: string, body: Buffer, options: PutOptions): Promise<void>;
+  /** Whether the bucket has Object Lock on (then what is put can be locked). */
+  lockEnabled(): Promise<boolean>;
+  /** Sets a later retention on every version under `prefix` (a snapshot retention keeps past its lock); returns how many. */
+  extendLock(prefix: string, lock: ObjectLock): Promise<number>;
   /** Size and user metadata, or undefined when there is no such object. */
   head(key: string): Promise<{ bytes: number; metadata: Record<string, string> } | undefined>;
   /** The whole object (chunks are bounded in size), or undefined when there is no such object. */
   get(key: string): Promise<Buffer | undefined>;
-  /** Removes every version of every object under `prefix` (retention only); returns how many. */
+  /**
+   * Removes every version of every object under `prefix` (retention only); returns how many. Throws
+   * PrefixNotDestroyedError, saying how many it removed, when S3 refuses some (locked, on legal hold).
+   */
   destroyPrefix(prefix: string): Promise<number>;
 }
 
@@ -21,7 +37,9 @@ export class S3SnapshotObjects implements SnapshotObjects {
     private readonly bucket: string,
   ) {}
 
-  async put(key: string, body: Buffer, options: { sha256: string; contentType: string; metadata?: Record<string, string> }) {
+  private locked?: Promise<boolean>;
+
+  async put(key: string, body: Buffer, options: PutOptions) {
     await this.s3.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -30,8 +48,24 @@ export class S3SnapshotObjects implements SnapshotObjects {
         ContentType: options.contentType,
         ChecksumSHA256: hexToBase64(options.sha256),
         Metadata: options.metadata,
+        ...lockHeaders(options.lock),
       }),
     );
+  }
+
+  lockEnabled(): Promise<boolean> {
+    this.locked ??= bucketLock(this.s3, this.bucket).then(
+      (lock) => lock.enabled,
+      (error: unknown) => {
+        this.locked = undefined;
+        throw error;
+      },
+    );
+    return this.locked;
+  }
+
+  extendLock(prefix: string, lock: ObjectLock) {
+    return extendRetention(this.s3, this.bucket, prefix, lock);
   }
 
   async head(key: string) {

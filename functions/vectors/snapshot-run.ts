@@ -34,7 +34,7 @@ export async function runScheduledSnapshot(
   policyPath: string,
   deps: ScheduledRunDeps,
 ): Promise<{ run: SnapshotRun; retention?: RetentionPlan }> {
-  const target = snapshotTargetOf(asset, policyPath);
+  const target = { ...snapshotTargetOf(asset, policyPath), ...(deps.lock && { lock: deps.lock }) };
   let store: VectorStore;
   try {
     store = await deps.openStore(asset);

@@ -18,6 +18,7 @@ import {
 import type { SnapshotObjects } from './snapshot-objects.js';
 import type { Engine, Metric, VectorStore } from './vector-store.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
+import { retainUntil, type LockSettings } from '../policy/object-lock.js';
 
 /** What the policy says about one vector-index asset. */
 export interface SnapshotTarget {
@@ -33,6 +34,8 @@ export interface SnapshotTarget {
   native: boolean;
   /** Where `dimensions` and `metric` come from, for error messages (e.g. "assets[3].source"). */
   policyPath: string;
+  /** The Object Lock retention of the snapshot's files, from its start, where the bucket has Object Lock on. */
+  lock?: LockSettings;
 }
 
 /** reserveMs: stop starting new chunks when fewer milliseconds than this remain. Default 60 s. */
@@ -128,9 +131,15 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
     await deps.catalog.begin({ ...entry, state: 'failed', reason, finishedAt: deps.now().toISOString(), progress: undefined });
     return { outcome: 'failed', snapshotId, reason };
   }
+  if (target.lock && (await deps.objects.lockEnabled())) {
+    entry.lock = { mode: target.lock.mode, until: retainUntil(target.lock, startedAt).toISOString() };
+  }
   if (!(await deps.catalog.begin(entry))) return { outcome: 'busy', snapshotId };
   return entry;
 }
+
+/** The retention every file of the snapshot is written with: the same date for all (its catalog entry's). */
+const lockOfEntry = (entry: SnapshotEntry) => entry.lock && { lock: { mode: entry.lock.mode, retainUntil: new Date(entry.lock.until) } };
 
 async function writeChunks(
   target: SnapshotTarget,
@@ -206,6 +215,7 @@ async function storeChunk(
       sha256: chunk.sha256,
       contentType: 'application/x-ndjson',
       metadata: { records: String(records), sha256: chunk.sha256 },
+      ...lockOfEntry(entry),
     });
   }
   const next: SnapshotProgress = {
@@ -313,6 +323,7 @@ async function finish(
   await deps.objects.put(manifestKey(entry.prefix), body, {
     sha256: createHash('sha256').update(body).digest('hex'),
     contentType: 'application/json',
+    ...lockOfEntry(entry),
   });
   const patch = {
     state: 'complete' as const,

@@ -23,7 +23,7 @@ const arg = (name: string) => {
 async function snapshot() {
   const snapshotter = createSnapshotter(parseConfig(process.env), 'bench');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === arg('asset'))!;
-  const deps = snapshotter.depsFor(found.asset.replica.bucket, () => Infinity);
+  const deps = snapshotter.depsFor(found.asset, () => Infinity);
   const started = performance.now();
   const { run } = await runScheduledSnapshot(found.asset, found.path, { ...deps, continuation: { continueLater: async () => {} } });
   const ms = performance.now() - started;

@@ -5,12 +5,14 @@ import {
   type BucketLocationConstraint,
   PutBucketNotificationConfigurationCommand,
   PutBucketVersioningCommand,
+  PutObjectLockConfigurationCommand,
   PutPublicAccessBlockCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { replicatedAssets } from '../../functions/policy/assets.js';
 import type { Policy } from '../../functions/policy/schema.js';
+import { replicaObjectLock } from '../../infra/buckets.js';
 import { eventPatternFor, logicalId } from '../../infra/event-rules.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from '../../infra/ledger-table.js';
 
@@ -28,19 +30,33 @@ export interface LocalStack {
   eventBus: string;
   /** Receives what the on-call SNS topic would (moto's EventBridge cannot target SNS). */
   onCallQueueUrl: string;
+  /** verify-restore's scratch bucket (RestoreTestScratchBucket). */
+  scratchBucket: string;
 }
+
+/** The environment the stack's functions run with (serverless.yml's), for this local stack. */
+export const functionEnv = (stack: LocalStack, policyFile: string): Record<string, string> => ({
+  LEDGER_TABLE: stack.ledgerTable,
+  DR_POLICY_FILE: policyFile,
+  DR_EVENT_BUS: stack.eventBus,
+  DR_SCRATCH_BUCKET: stack.scratchBucket,
+  DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
+  REPLICATION_QUEUE_URL: stack.queueUrl,
+});
 
 const s3In = (region: string) => new S3Client({ region, forcePathStyle: true });
 
-async function createVersionedBucket(bucket: string, region: string): Promise<void> {
+async function createVersionedBucket(bucket: string, region: string, objectLock?: ReturnType<typeof replicaObjectLock>): Promise<void> {
   const s3 = s3In(region);
   await s3.send(
     new CreateBucketCommand({
       Bucket: bucket,
       ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
+      ...(objectLock && { ObjectLockEnabledForBucket: true }),
     }),
   );
   await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  if (objectLock?.Rule) await s3.send(new PutObjectLockConfigurationCommand({ Bucket: bucket, ObjectLockConfiguration: objectLock }));
 }
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
@@ -65,7 +81,7 @@ export async function deployLocalStack(
   const assets = replicatedAssets(policy);
 
   for (const bucket of new Set(policy.assets.map((a) => a.replica.bucket))) {
-    await createVersionedBucket(bucket, region);
+    await createVersionedBucket(bucket, region, replicaObjectLock(policy, bucket));
     await s3In(region).send(
       new PutPublicAccessBlockCommand({
         Bucket: bucket,
@@ -78,6 +94,8 @@ export async function deployLocalStack(
       }),
     );
   }
+  const scratchBucket = `${name}-restore-test-scratch`;
+  await createVersionedBucket(scratchBucket, region);
   // Sources on other endpoints are the operator's (and get no events: reconcile finds their changes).
   const sources = new Map(assets.filter((a) => !a.source.endpoint).map((a) => [a.source.bucket, a.source.region]));
   for (const [bucket, sourceRegion] of sources) {
@@ -148,5 +166,6 @@ export async function deployLocalStack(
     ledgerTable,
     eventBus,
     onCallQueueUrl: onCall.url,
+    scratchBucket,
   };
 }

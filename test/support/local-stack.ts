@@ -10,7 +10,7 @@ import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
 import { drainQueue, localContext, pollOnce, type SqsHandler } from '../../scripts/local-aws/event-source-mapping.js';
 import { replicaReport } from '../../scripts/local-aws/replica-report.js';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
-import { deployLocalStack, type LocalStack } from '../../scripts/local-aws/stack.js';
+import { deployLocalStack, functionEnv, type LocalStack } from '../../scripts/local-aws/stack.js';
 import { projectRoot } from '../../scripts/local-aws/venv.js';
 
 export const TEST_POLICY = join(projectRoot, 'test/support/test-policy.yml');
@@ -51,13 +51,7 @@ export async function startStack(
   const endpoint = options.via ? await options.via(aws.endpoint) : aws.endpoint;
   Object.assign(process.env, aws.env, { AWS_REGION: policy.deployment.region, AWS_ENDPOINT_URL: endpoint });
   const stack = await deployLocalStack(policy, { visibilityTimeoutSeconds: 30 });
-  Object.assign(process.env, {
-    LEDGER_TABLE: stack.ledgerTable,
-    DR_POLICY_FILE: policyFile,
-    DR_EVENT_BUS: stack.eventBus,
-    DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
-    REPLICATION_QUEUE_URL: stack.queueUrl,
-  });
+  Object.assign(process.env, functionEnv(stack, policyFile));
   const { handler } = await import('../../functions/replicate.js');
 
   const s3 = new S3Client({ region: 'us-east-1', forcePathStyle: true });

@@ -7,6 +7,7 @@ import type { ReportSources } from '../../functions/report/build-report.js';
 import type { RpoDatapoint } from '../../functions/report/rpo-share.js';
 import type { RestoreTestResult } from '../../functions/restore/restore-test.js';
 import { lagStats } from '../../functions/rpo/percentiles.js';
+import { replicaObjectLock } from '../../infra/buckets.js';
 
 /**
  * In-memory sources for the DR report, every record placed relative to `now` (never today's date
@@ -115,6 +116,11 @@ export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-pol
 
   return {
     policy,
+    // Every replica bucket as the stack creates it (infra/buckets.ts): Object Lock on, with the policy's default retention.
+    bucketLock: async (bucket) => {
+      const rule = replicaObjectLock(policy, bucket)?.Rule?.DefaultRetention;
+      return { enabled: true, ...(rule && { defaultRetention: { mode: rule.Mode, days: rule.Days } }) };
+    },
     rpoHistory: { maxPerPeriod: async (asset, window, period) => history(asset, window, period) },
     measure: async (asset, when) => ({
       asset: asset.name,

@@ -208,8 +208,62 @@ describe('the packaged template', () => {
       Effect: 'Allow',
       Principal: { Service: 'logging.s3.amazonaws.com' },
       Action: 's3:PutObject',
-      Condition: { ArnLike: { 'aws:SourceArn': ['arn:aws:s3:::acme-ml-dr-replica'] } },
+      Condition: {
+        ArnLike: { 'aws:SourceArn': ['arn:aws:s3:::acme-ml-dr-replica', { 'Fn::GetAtt': ['RestoreTestScratchBucket', 'Arn'] }] },
+      },
     });
+  });
+
+  it('creates the replica bucket with Object Lock on, defaulting to the weakest retention of the assets in it', () => {
+    // acme-ml-dr-replica holds critical (COMPLIANCE 90 days), high (COMPLIANCE 30) and standard (GOVERNANCE 30) assets.
+    expect(resource('ReplicaBucketAcmeMlDrReplica').Properties).toMatchObject({
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 30 } } },
+    });
+    // The restore tests' scratch copies go where they can be removed: a bucket without Object Lock, emptied within a day.
+    const scratch = resource('RestoreTestScratchBucket').Properties;
+    expect(scratch).not.toHaveProperty('ObjectLockEnabled');
+    expect(scratch.LifecycleConfiguration.Rules).toEqual([
+      expect.objectContaining({ ExpirationInDays: 1, NoncurrentVersionExpiration: { NoncurrentDays: 1 } }),
+    ]);
+    expect(resource('VerifyRestoreLambdaFunction').Properties.Environment.Variables.DR_SCRATCH_BUCKET).toEqual({
+      Ref: 'RestoreTestScratchBucket',
+    });
+  });
+
+  it('lets no role of the stack bypass a lock, or change a protected bucket’s Object Lock, versioning, lifecycle or policy', () => {
+    const weakening = [
+      's3:BypassGovernanceRetention',
+      's3:PutBucketObjectLockConfiguration',
+      's3:PutBucketVersioning',
+      's3:PutLifecycleConfiguration',
+      's3:PutBucketPolicy',
+      's3:DeleteBucket',
+    ];
+    const replica = ['arn:${AWS::Partition}:s3:::acme-ml-dr-replica', 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/*'];
+    const roles = byType('AWS::IAM::Role').filter(([id]) => id !== 'IamRoleCustomResourcesLambdaExecution');
+    expect(roles.length).toBeGreaterThanOrEqual(10);
+    for (const [id, role] of roles) {
+      const statements: any[] = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      const allowed = statements.filter((st) => st.Effect === 'Allow').flatMap((st) => [st.Action].flat());
+      expect(
+        allowed.filter((a) => weakening.includes(a) || a === 's3:*' || a === '*'),
+        id,
+      ).toEqual([]);
+      const writesReplica = statements.some(
+        (st) =>
+          st.Effect === 'Allow' &&
+          [st.Action].flat().some((a: string) => /^s3:(Put|Delete)/.test(a)) &&
+          [st.Resource].flat().some((r: any) => String(r?.['Fn::Sub']).includes('acme-ml-dr-replica/')),
+      );
+      if (!writesReplica) continue;
+      // A role that writes the replica is also denied, explicitly, everything that would weaken it.
+      const denied = statements.filter((st) => st.Effect === 'Deny');
+      expect(
+        denied.some((st) => weakening.every((a) => st.Action.includes(a)) && replica.every((r) => JSON.stringify(st.Resource).includes(r))),
+        id,
+      ).toBe(true);
+    }
   });
 
   it("scopes the replicate role to the policy's buckets and prefixes, and forbids destroying replica data", () => {
@@ -231,9 +285,10 @@ describe('the packaged template', () => {
     expect(sids.ReadSourceTrainingData.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-prod-data/training/*' });
     expect(sids.ListSourceEvalSets.Condition).toEqual({ StringLike: { 's3:prefix': ['evals/*'] } });
     expect(sids.WriteReplicaEvalSets.Action).not.toContain('s3:DeleteObjectVersion');
-    expect(sids.NeverDestroyReplicas).toMatchObject({
+    expect(sids.WriteReplicaEvalSets.Action).toContain('s3:PutObjectRetention'); // a new version's lock
+    expect(sids.NeverDestroy).toMatchObject({
       Effect: 'Deny',
-      Action: expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketVersioning']),
+      Action: expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:BypassGovernanceRetention']),
     });
   });
 });
@@ -475,8 +530,12 @@ describe('snapshot-vectors in the packaged template', () => {
         Action: ['s3:ListBucketVersions'],
         Condition: { StringLike: { 's3:prefix': ['vectors/product-search/snapshots/*'] } },
       }),
-      expect.objectContaining({ Action: ['s3:ListBucket'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica' } }),
       expect.objectContaining({
+        Action: ['s3:ListBucket', 's3:GetBucketObjectLockConfiguration'],
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica' },
+      }),
+      expect.objectContaining({
+        Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:DeleteObjectVersion'],
         Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' },
       }),
     ]);
@@ -522,9 +581,10 @@ describe('restores and restore tests in the packaged template', () => {
   it('verify-restore deletes only its scratch copies and pages through the DR bus; each restore function continues only itself', () => {
     const statements = statementsOf('VerifyRestoreRole');
     const deleting = statements.filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('s3:DeleteObjectVersion'));
-    expect(deleting.flatMap((s) => s.Resource.map((r: any) => r['Fn::Sub']))).toEqual([
-      'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-restore-tests/*',
-    ]);
+    expect(deleting.map((s) => s.Resource)).toEqual([{ 'Fn::Sub': '${RestoreTestScratchBucket.Arn}/*' }]);
+    expect(statements.find((s) => s.Sid === 'NeverDestroy').Resource).toContainEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/*',
+    });
     expect(statements.find((s) => s.Sid === 'PublishTargetEvents').Resource).toEqual({ 'Fn::GetAtt': ['DrEventBus', 'Arn'] });
     expect(resource('VerifyRestoreLambdaFunction').Properties.Environment.Variables.DR_EVENT_BUS).toEqual({ Ref: 'DrEventBus' });
     for (const [role, fn] of [
@@ -609,6 +669,13 @@ describe('the DR report in the packaged template', () => {
         Action: 's3:PutObject',
         Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-report/*' },
       },
+      {
+        Sid: 'ReadObjectLock',
+        Effect: 'Allow',
+        Action: 's3:GetBucketObjectLockConfiguration',
+        Resource: [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica' }],
+      },
+      expect.objectContaining({ Sid: 'NeverWeaken', Effect: 'Deny' }),
     ]);
     expect(resource('ReportErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
   });

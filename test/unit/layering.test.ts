@@ -18,7 +18,7 @@ const allowed: Record<string, readonly string[]> = {
   vectors: ['shared', 'policy', 'storage'],
   replication: ['shared', 'policy', 'ledger', 'storage'],
   reconcile: ['shared', 'policy', 'ledger', 'storage'],
-  rpo: ['shared', 'policy', 'ledger', 'alerts', 'vectors'],
+  rpo: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors'],
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
   drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore'],
   report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills'],

@@ -2,7 +2,6 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  GetBucketVersioningCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
@@ -28,6 +27,7 @@ import { replicateKey, type ReplicationDeps } from '../../functions/replication/
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
 import { mockMultipartCopyOf } from '../support/multipart-copy-mock.js';
+import { versionedWithoutObjectLock } from '../support/s3-mock.js';
 
 const s3 = mockClient(S3Client);
 const asset = unitAsset({ bucket: 'dst', storageClass: 'STANDARD' });
@@ -85,7 +85,7 @@ beforeEach(() => {
   ledger = new MemoryLedger();
   lists('src', 'v1', WRITTEN);
   s3.on(ListObjectVersionsCommand, { Bucket: 'dst' }).resolves({});
-  s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+  versionedWithoutObjectLock(s3);
 });
 
 describe('replicateKey', () => {

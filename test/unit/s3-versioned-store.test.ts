@@ -1,15 +1,20 @@
 import {
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BucketNotVersionedError, S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { chronological, versionIdsInDocumentOrder } from '../../functions/storage/version-order.js';
+import { noObjectLockConfiguration } from '../support/s3-mock.js';
 
 const s3 = mockClient(S3Client);
 const store = () => new S3VersionedStore(new S3Client({ region: 'us-east-1' }));
@@ -17,7 +22,10 @@ const ref = { bucket: 'src', key: 'training/a b+c.bin', versionId: 'v1' };
 const sha = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 const HEX = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-beforeEach(() => s3.reset());
+beforeEach(() => {
+  s3.reset();
+  s3.on(GetObjectLockConfigurationCommand).rejects(noObjectLockConfiguration());
+});
 
 describe('S3VersionedStore.describe: which checksums are full-object SHA-256', () => {
   it('uses a full-object checksum of a single-part upload', async () => {
@@ -90,6 +98,7 @@ describe('S3VersionedStore writes', () => {
     expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(3);
 
     s3.reset();
+    s3.on(GetObjectLockConfigurationCommand).rejects(noObjectLockConfiguration());
     s3.on(GetBucketVersioningCommand).resolvesOnce({ Status: 'Suspended' }).resolves({ Status: 'Enabled' });
     s3.on(DeleteObjectCommand).resolves({ VersionId: 'dm', DeleteMarker: true });
     const later = store().forOneBatch();
@@ -110,6 +119,53 @@ describe('S3VersionedStore writes', () => {
     expect(await store().addDeleteMarker('replica', 'k')).toBe('dm1');
     const call = s3.commandCalls(DeleteObjectCommand)[0]!;
     expect(call.args[0].input).toEqual({ Bucket: 'replica', Key: 'k' });
+  });
+});
+
+describe('S3VersionedStore writes into a bucket with Object Lock on', () => {
+  const lock = { mode: 'COMPLIANCE' as const, retainUntil: new Date('2027-03-01T00:00:00Z') };
+  const request = {
+    source: ref,
+    target: { bucket: 'replica', key: 'k' },
+    details: { size: 3, metadata: {} },
+    metadata: {},
+    storageClass: 'STANDARD',
+    lock,
+  };
+  const lockFields = { ObjectLockMode: 'COMPLIANCE' as const, ObjectLockRetainUntilDate: lock.retainUntil };
+
+  it('locks what each write creates, and checks the bucket once per store: Object Lock cannot be turned off, nor versioning suspended', async () => {
+    s3.on(GetObjectLockConfigurationCommand).resolves({ ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' } });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1' });
+    s3.on(PutObjectCommand).resolves({ VersionId: 'r2' });
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    const shared = store();
+    await shared.copy(request);
+    await shared.forOneBatch().put({ ...request, tagging: '' }, Readable.from([Buffer.from('abc')]), 3);
+    await shared.forOneBatch().createUpload({ ...request, tagging: '', checksums: true });
+
+    expect(s3).toHaveReceivedCommandWith(CopyObjectCommand, lockFields);
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, lockFields);
+    expect(s3).toHaveReceivedCommandWith(CreateMultipartUploadCommand, lockFields);
+    expect(s3.commandCalls(GetObjectLockConfigurationCommand)).toHaveLength(1);
+    expect(s3).not.toHaveReceivedCommand(GetBucketVersioningCommand);
+  });
+
+  it('writes without a lock into a bucket without Object Lock (S3 would refuse one), checking its versioning', async () => {
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1' });
+    await store().copy(request);
+    const input = s3.commandCalls(CopyObjectCommand)[0]!.args[0].input;
+    expect(input).not.toHaveProperty('ObjectLockMode');
+    expect(input).not.toHaveProperty('ObjectLockRetainUntilDate');
+    expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(1);
+  });
+
+  it('writes nothing when the bucket’s Object Lock cannot be read (a denied or failed check is not "no lock")', async () => {
+    s3.on(GetObjectLockConfigurationCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    await expect(store().copy(request)).rejects.toThrow('Access Denied');
+    expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
   });
 });
 

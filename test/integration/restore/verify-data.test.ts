@@ -14,8 +14,8 @@ import { localContext } from '../../../scripts/local-aws/event-source-mapping.js
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 
 /**
- * The data half of verify-restore on the local AWS, after real replication: a sample restored to a
- * scratch prefix and re-hashed against the ledger (and removed), a rolling scrub that covers the
+ * The data half of verify-restore on the local AWS, after real replication: a sample restored to the
+ * stack's scratch bucket and re-hashed against the ledger (and removed), a rolling scrub that covers the
  * replica over its cycle, and failures that say what was wrong.
  */
 let t: StackUnderTest;
@@ -29,8 +29,13 @@ function deps(overrides: Partial<VerifyDataDeps> = {}): VerifyDataDeps {
   return {
     ledger: new DynamoLedger(dynamoDocumentClient(), t.stack.ledgerTable),
     replica: stores.replicaOf(t.asset('training')),
+    scratchBucket: t.stack.scratchBucket,
     scrub: new DynamoScrubStore(dynamoDocumentClient(), t.stack.ledgerTable),
-    destroy: (bucket, prefix) => destroyAllVersions(s3, bucket, prefix),
+    destroy: async (bucket, prefix) => {
+      const removed = await destroyAllVersions(s3, bucket, prefix);
+      destroyed.push({ bucket, prefix, removed });
+      return removed;
+    },
     now: () => clock,
     remainingMs: () => 900_000,
     multipart: { thresholdBytes: 6 * MiB, partSizeBytes: 5 * MiB, partConcurrency: 2 },
@@ -57,9 +62,17 @@ async function rewindCycle(now = clock) {
   });
 }
 
+/** What each run's cleanup removed, where. */
+const destroyed: { bucket: string; prefix: string; removed: number }[] = [];
+
+/** Scratch copies left anywhere: in the scratch bucket, or (never written there) under the prefix in the replica bucket. */
 const scratchVersions = async () => {
-  const page = await t.s3.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: SCRATCH_PREFIX }));
-  return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])];
+  const left = [];
+  for (const bucket of [t.stack.scratchBucket, 'it-replica']) {
+    const page = await t.s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: SCRATCH_PREFIX }));
+    left.push(...(page.Versions ?? []), ...(page.DeleteMarkers ?? []));
+  }
+  return left;
 };
 
 beforeAll(async () => {
@@ -92,6 +105,12 @@ describe('verify-restore of an object asset', () => {
       7 * MiB + 3 + 'second version'.length + [1, 2, 3, 4].reduce((n, i) => n + `{"row":${i}}\n`.length * (100 + i), 0),
     );
     expect(result.rtoSeconds).toBeCloseTo(((result.restoreMs / 1000) * result.assetTotal) / result.restored, 6);
+    // The copies went into the scratch bucket (not the replica's, whose Object Lock would keep them), and were removed.
+    expect(destroyed.at(-1)).toEqual({
+      bucket: t.stack.scratchBucket,
+      prefix: expect.stringMatching(/^_dr-restore-tests\/training\/\d+\/$/),
+      removed: sample.objects,
+    });
     expect(await scratchVersions()).toEqual([]);
     expect(rtoCheck(asset, result)).toMatchObject({ target: 'rto', status: 'ok', targetSeconds: 86400 });
   });

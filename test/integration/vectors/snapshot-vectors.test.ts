@@ -46,8 +46,11 @@ function policyYaml(lanceDir: string) {
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
     tier: high`;
+  // No Object Lock: this file's clock is not the local AWS's, and its retention removes snapshots
+  // (snapshots under Object Lock: test/integration/object-lock.test.ts).
   return `version: 1
 deployment: { region: us-west-2 }
+objectLock: { critical: none, high: none, standard: none }
 assets:${asset('docs', 'docs', 24)}${asset('wrong-dims', 'docs', 32)}${asset('wrong-metric', 'docs', 24, 'euclidean')}${asset('gone', 'no_such_table', 24)}
 `;
 }
@@ -230,6 +233,8 @@ describe('snapshot-vectors', () => {
         put: objects.put.bind(objects),
         head: objects.head.bind(objects),
         destroyPrefix: objects.destroyPrefix.bind(objects),
+        lockEnabled: objects.lockEnabled.bind(objects),
+        extendLock: objects.extendLock.bind(objects),
         get: async (key: string) => {
           if (!corruptNow && key.endsWith('manifest.json')) {
             corruptNow = true;

@@ -131,6 +131,28 @@ describe('the DR report', () => {
     expect(evals.rto).toMatchObject({ latestSeconds: 900, targetSeconds: 14400 });
   });
 
+  it('shows each replica bucket’s Object Lock, and names the assets a bucket without it leaves unprotected', async () => {
+    const locked = await buildReport(reportSources(now), now, { kind: 'on-demand' });
+    expect(locked.replicaBuckets).toEqual([
+      {
+        bucket: 'acme-ml-dr-replica',
+        objectLock: { enabled: true, defaultRetention: { mode: 'GOVERNANCE', days: 30 } },
+        lockedAssets: ['training-data', 'eval-sets', 'model-artifacts', 'product-search-index', 'support-kb-index'],
+        unprotected: [],
+      },
+    ]);
+
+    // A replica bucket made before Object Lock (or brought by the operator) without it.
+    const unlocked = await buildReport({ ...reportSources(now), bucketLock: async () => ({ enabled: false }) }, now, { kind: 'on-demand' });
+    expect(reportErrors(unlocked)).toEqual([]);
+    expect(unlocked.replicaBuckets[0]!.unprotected).toEqual(locked.replicaBuckets[0]!.lockedAssets);
+    const page = renderPage(unlocked);
+    expect(page).toContain('<td data-field="objectLock" data-value="false" class="missed">off</td>');
+    expect(page).toMatch(
+      /<td data-field="unprotected" data-value="training-data,eval-sets,[^"]*" class="missed">training-data, eval-sets, .*docs\/object-lock.md<\/td>/,
+    );
+  });
+
   it('takes the measured RTO from the newest restore that worked, not from a failed one', async () => {
     const sources = reportSources(now);
     const since = sources.restoreTests.since;

@@ -1,10 +1,4 @@
-import {
-  AbortMultipartUploadCommand,
-  GetBucketVersioningCommand,
-  HeadObjectCommand,
-  S3Client,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, HeadObjectCommand, S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../../../functions/ledger/ledger.js';
@@ -14,6 +8,7 @@ import { restoreVersion } from '../../../functions/restore/restore-data.js';
 import { S3VersionedStore } from '../../../functions/storage/s3-versioned-store.js';
 import { MemoryLedger } from '../../support/memory-ledger.js';
 import { mockMultipartCopyOf } from '../../support/multipart-copy-mock.js';
+import { versionedWithoutObjectLock } from '../../support/s3-mock.js';
 
 /**
  * A restore's multipart copy that does not finish: the restore counts the key as failed and moves
@@ -66,7 +61,7 @@ beforeEach(() => {
   s3.reset();
   ledger = new MemoryLedger();
   s3.on(HeadObjectCommand).resolves({ ContentLength: BYTES.length, ETag: '"e"' });
-  s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+  versionedWithoutObjectLock(s3);
   mockMultipartCopyOf(s3, BYTES);
 });
 
