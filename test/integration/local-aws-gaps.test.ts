@@ -12,13 +12,20 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListPartsCommand,
   ListObjectVersionsCommand,
+  type ObjectLockRetentionMode,
   PutBucketVersioningCommand,
   PutObjectCommand,
+  PutObjectLockConfigurationCommand,
+  PutObjectRetentionCommand,
   S3Client,
+  type S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
@@ -37,6 +44,9 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
  * around gap 13, 16 to 18) still answers as AWS does; checksums moto computes itself are the real ones, and an
  * upload with a checksum algorithm reports each part's (gap 15).
  * Gap 12 (aws-chunked request bodies) is exercised by every streamed upload (streaming.test.ts).
+ * Object Lock (gaps 19 to 24) protects versions as S3 does: copies and multipart uploads are locked
+ * as asked or by the bucket's default, a retention is extended but not shortened or changed (nor is
+ * a version deleted) without the governance bypass, which COMPLIANCE ignores; versioning stays on.
  */
 let aws: LocalAws;
 /**
@@ -75,6 +85,36 @@ const bucketWithObject = async (Bucket: string, Key: string, size: number, byteA
   await s3.send(new PutObjectCommand({ Bucket, Key, Body: body }));
   return { s3, body };
 };
+
+const DAY = 86_400_000;
+/** A date `days` from now (the server compares retain-until dates with its own clock). */
+const inDays = (days: number) => new Date(Date.now() + days * DAY);
+/** A new versioned bucket with Object Lock on and, given one, a default retention rule. */
+const lockedBucket = async (Bucket: string, DefaultRetention?: { Mode: ObjectLockRetentionMode; Days: number }) => {
+  const s3 = new S3Client({ ...config(), forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket, ObjectLockEnabledForBucket: true }));
+  if (DefaultRetention) {
+    await s3.send(
+      new PutObjectLockConfigurationCommand({
+        Bucket,
+        ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention } },
+      }),
+    );
+  }
+  return s3;
+};
+/** A version's Object Lock as HeadObject reports it (the retain-until date in ms). */
+const lockOf = async (s3: S3Client, Bucket: string, Key: string, VersionId?: string) => {
+  const head = await s3.send(new HeadObjectCommand({ Bucket, Key, VersionId }));
+  return { mode: head.ObjectLockMode, until: head.ObjectLockRetainUntilDate?.getTime(), legalHold: head.ObjectLockLegalHoldStatus };
+};
+/** What a request is refused with (its error name and HTTP status), or undefined if it succeeds. */
+const refusal = (request: Promise<unknown>) =>
+  request.then(
+    () => undefined,
+    (error: S3ServiceException) => ({ name: error.name, status: error.$metadata.httpStatusCode }),
+  );
+const accessDenied = { name: 'AccessDenied', status: 403 };
 
 beforeAll(async () => {
   aws = await startLocalAws();
@@ -225,6 +265,191 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
       const out = await s3.send(new GetObjectCommand({ Bucket: 'gaps-versions', Key: 'k', VersionId }));
       expect(Buffer.from(await out.Body!.transformToByteArray()).equals(bodies[i]!)).toBe(true);
     }
+  });
+
+  it('CopyObject into an Object Lock bucket locks the copy as asked, or by the bucket’s default retention', async () => {
+    const Bucket = 'gaps-lock-copy';
+    const s3 = await lockedBucket(Bucket);
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'source', Body: 'data' }));
+    const until = inDays(2);
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket,
+        Key: 'copy',
+        CopySource: `${Bucket}/source`,
+        ObjectLockMode: 'COMPLIANCE',
+        ObjectLockRetainUntilDate: until,
+      }),
+    );
+    expect(await lockOf(s3, Bucket, 'copy')).toEqual({ mode: 'COMPLIANCE', until: until.getTime() });
+
+    await lockedBucket('gaps-lock-copy-default', { Mode: 'GOVERNANCE', Days: 3 });
+    const before = Date.now();
+    await s3.send(new CopyObjectCommand({ Bucket: 'gaps-lock-copy-default', Key: 'copy', CopySource: `${Bucket}/source` }));
+    const lock = await lockOf(s3, 'gaps-lock-copy-default', 'copy');
+    expect(lock.mode).toBe('GOVERNANCE');
+    expect(lock.until).toBeGreaterThanOrEqual(before - 1000 + 3 * DAY); // the default's date has whole seconds
+    expect(lock.until).toBeLessThanOrEqual(Date.now() + 3 * DAY);
+
+    // Lock headers into a bucket without Object Lock are refused, as for PutObject.
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-lock-copy-unlocked' }));
+    const unlocked = s3.send(
+      new CopyObjectCommand({
+        Bucket: 'gaps-lock-copy-unlocked',
+        Key: 'copy',
+        CopySource: `${Bucket}/source`,
+        ObjectLockMode: 'GOVERNANCE',
+        ObjectLockRetainUntilDate: until,
+      }),
+    );
+    expect(await refusal(unlocked)).toEqual({ name: 'InvalidRequest', status: 400 });
+  });
+
+  it('CompleteMultipartUpload locks the object as its CreateMultipartUpload asked, or by the bucket’s default retention', async () => {
+    const Bucket = 'gaps-lock-multipart';
+    const s3 = await lockedBucket(Bucket, { Mode: 'GOVERNANCE', Days: 1 });
+    const upload = async (Key: string, lock = {}) => {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ...lock }));
+      const { ETag } = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: 'data' }));
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] } }));
+    };
+    const until = inDays(5);
+    await upload('asked', { ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: until, ObjectLockLegalHoldStatus: 'ON' });
+    expect(await lockOf(s3, Bucket, 'asked')).toEqual({ mode: 'COMPLIANCE', until: until.getTime(), legalHold: 'ON' });
+
+    const before = Date.now();
+    await upload('default');
+    const lock = await lockOf(s3, Bucket, 'default');
+    expect(lock.mode).toBe('GOVERNANCE');
+    expect(lock.until).toBeGreaterThanOrEqual(before - 1000 + DAY);
+    expect(lock.until).toBeLessThanOrEqual(Date.now() + DAY);
+
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-lock-multipart-unlocked' }));
+    const unlocked = s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: 'gaps-lock-multipart-unlocked',
+        Key: 'k',
+        ObjectLockMode: 'GOVERNANCE',
+        ObjectLockRetainUntilDate: until,
+      }),
+    );
+    expect(await refusal(unlocked)).toEqual({ name: 'InvalidRequest', status: 400 });
+  });
+
+  it('PutObjectRetention extends any retention; shortening, removing or changing one needs GOVERNANCE and x-amz-bypass-governance-retention: true', async () => {
+    const Bucket = 'gaps-lock-retention';
+    const s3 = await lockedBucket(Bucket);
+    const put = async (Key: string, ObjectLockMode: ObjectLockRetentionMode, ObjectLockRetainUntilDate: Date) =>
+      (await s3.send(new PutObjectCommand({ Bucket, Key, Body: 'data', ObjectLockMode, ObjectLockRetainUntilDate }))).VersionId;
+    const retain = (
+      Key: string,
+      VersionId: string | undefined,
+      Retention: { Mode?: ObjectLockRetentionMode; RetainUntilDate?: Date },
+      bypass?: boolean,
+    ) => s3.send(new PutObjectRetentionCommand({ Bucket, Key, VersionId, Retention, BypassGovernanceRetention: bypass }));
+
+    // COMPLIANCE: never shortened, removed or changed, bypass or not; extended.
+    const compliance = await put('compliance', 'COMPLIANCE', inDays(2));
+    for (const bypass of [undefined, true]) {
+      expect(await refusal(retain('compliance', compliance, { Mode: 'COMPLIANCE', RetainUntilDate: inDays(1) }, bypass))).toEqual(
+        accessDenied,
+      );
+      expect(await refusal(retain('compliance', compliance, { Mode: 'GOVERNANCE', RetainUntilDate: inDays(3) }, bypass))).toEqual(
+        accessDenied,
+      );
+      expect(await refusal(retain('compliance', compliance, {}, bypass))).toEqual(accessDenied);
+    }
+    const later = inDays(3);
+    await retain('compliance', compliance, { Mode: 'COMPLIANCE', RetainUntilDate: later });
+    expect(await lockOf(s3, Bucket, 'compliance', compliance)).toEqual({ mode: 'COMPLIANCE', until: later.getTime() });
+
+    // GOVERNANCE: extended by anyone; shortened, changed or removed only with the bypass set to true.
+    const governance = await put('governance', 'GOVERNANCE', inDays(2));
+    for (const bypass of [undefined, false]) {
+      expect(await refusal(retain('governance', governance, { Mode: 'GOVERNANCE', RetainUntilDate: inDays(1) }, bypass))).toEqual(
+        accessDenied,
+      );
+      expect(await refusal(retain('governance', governance, { Mode: 'COMPLIANCE', RetainUntilDate: inDays(3) }, bypass))).toEqual(
+        accessDenied,
+      );
+      expect(await refusal(retain('governance', governance, {}, bypass))).toEqual(accessDenied);
+    }
+    await retain('governance', governance, { Mode: 'GOVERNANCE', RetainUntilDate: inDays(3) });
+    const shorter = inDays(1);
+    await retain('governance', governance, { Mode: 'GOVERNANCE', RetainUntilDate: shorter }, true);
+    expect(await lockOf(s3, Bucket, 'governance', governance)).toEqual({ mode: 'GOVERNANCE', until: shorter.getTime() });
+    await retain('governance', governance, {}, true);
+    expect(await lockOf(s3, Bucket, 'governance', governance)).toEqual({});
+
+    // A key or version that does not exist: 404, not a server error.
+    expect(await refusal(retain('missing', undefined, { Mode: 'GOVERNANCE', RetainUntilDate: inDays(1) }))).toEqual({
+      name: 'NoSuchKey',
+      status: 404,
+    });
+    expect(await refusal(retain('governance', compliance, { Mode: 'GOVERNANCE', RetainUntilDate: inDays(1) }))).toEqual({
+      name: 'NoSuchVersion',
+      status: 404,
+    });
+  });
+
+  it('versioning of an Object Lock bucket cannot be suspended: 409 InvalidBucketState', async () => {
+    const Bucket = 'gaps-lock-versioning';
+    const s3 = await lockedBucket(Bucket);
+    const suspend = s3.send(new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status: 'Suspended' } }));
+    await expect(suspend).rejects.toMatchObject({
+      name: 'InvalidBucketState',
+      message: 'An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.',
+      $metadata: { httpStatusCode: 409 },
+    });
+    expect((await s3.send(new GetBucketVersioningCommand({ Bucket }))).Status).toBe('Enabled');
+    await s3.send(new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status: 'Enabled' } })); // no change: accepted
+  });
+
+  it('DeleteObject of a GOVERNANCE version bypasses its retention only with x-amz-bypass-governance-retention: true, not false', async () => {
+    const Bucket = 'gaps-lock-delete';
+    const s3 = await lockedBucket(Bucket);
+    const { VersionId } = await s3.send(
+      new PutObjectCommand({ Bucket, Key: 'k', Body: 'data', ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: inDays(1) }),
+    );
+    const remove = (BypassGovernanceRetention?: boolean) =>
+      s3.send(new DeleteObjectCommand({ Bucket, Key: 'k', VersionId, BypassGovernanceRetention }));
+    expect(await refusal(remove())).toEqual(accessDenied);
+    expect(await refusal(remove(false))).toEqual(accessDenied);
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket }))).Versions?.map((v) => v.VersionId)).toEqual([VersionId]);
+    await remove(true);
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket }))).Versions).toBeUndefined();
+  });
+
+  it('PutObjectLockConfiguration changes the default retention of a bucket holding objects, and turns Object Lock on for a versioned bucket holding objects', async () => {
+    const Bucket = 'gaps-lock-config';
+    const s3 = await lockedBucket(Bucket, { Mode: 'GOVERNANCE', Days: 1 });
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'data' }));
+    const configure = (bucket: string, Mode: ObjectLockRetentionMode, Days: number) =>
+      s3.send(
+        new PutObjectLockConfigurationCommand({
+          Bucket: bucket,
+          ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode, Days } } },
+        }),
+      );
+    await configure(Bucket, 'COMPLIANCE', 2);
+    expect((await s3.send(new GetObjectLockConfigurationCommand({ Bucket }))).ObjectLockConfiguration).toMatchObject({
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2 } },
+    });
+    expect((await lockOf(s3, Bucket, 'k')).mode).toBe('GOVERNANCE'); // a version keeps the lock it was written with
+
+    const later = 'gaps-lock-config-later';
+    await s3.send(new CreateBucketCommand({ Bucket: later }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: later, VersioningConfiguration: { Status: 'Enabled' } }));
+    await s3.send(new PutObjectCommand({ Bucket: later, Key: 'old', Body: 'data' }));
+    await configure(later, 'GOVERNANCE', 1);
+    await s3.send(new PutObjectCommand({ Bucket: later, Key: 'new', Body: 'data' }));
+    expect((await lockOf(s3, later, 'new')).mode).toBe('GOVERNANCE');
+    expect((await lockOf(s3, later, 'old')).mode).toBeUndefined();
+
+    // Versioning must be on first: 409 InvalidBucketState.
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-lock-config-unversioned' }));
+    expect(await refusal(configure('gaps-lock-config-unversioned', 'GOVERNANCE', 1))).toEqual({ name: 'InvalidBucketState', status: 409 });
   });
 
   it('a table Query returns the items of its partition only, in sort-key order, paged', async () => {

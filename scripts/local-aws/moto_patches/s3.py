@@ -1,13 +1,18 @@
-"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12 and 15."""
+"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12, 15 and, for Object Lock, 19 to 24."""
 import copy
+import datetime
 import io
 import re
 import sys
 import threading
+from xml.parsers.expat import ExpatError
 
+import moto.s3.exceptions as s3_exceptions
 import moto.s3.models as s3_models
 import moto.s3.responses as s3_responses
 import moto.s3.utils as s3_utils
+import xmltodict
+from moto.core.responses import ActionResult
 from moto.core.serialize import TimestampSerializer
 from moto.core.utils import unix_time
 
@@ -327,3 +332,265 @@ def _list_parts_with_checksums(self):
 replace(s3_models.FakeMultipart, "set_part", _set_part_with_checksum, same_parameters=True)
 replace(s3_responses.S3Response, "upload_part_copy", _upload_part_copy_returning_checksum, same_parameters=True)
 replace(s3_responses.S3Response, "list_parts", _list_parts_with_checksums, same_parameters=True)
+
+
+# Object Lock (gaps 19 to 24). The replicator writes each replica version with the lock its policy
+# asks for (CopyObject, CreateMultipartUpload or PutObject with ObjectLockMode and
+# ObjectLockRetainUntilDate), the vector snapshots extend their retention with PutObjectRetention,
+# and a breach test proves that no one can delete a locked version, shorten its retention or suspend
+# the bucket's versioning. Each of those is an S3 behaviour that moto lacks or gets wrong.
+
+
+def _lock_requested(headers):
+    """Whether a write asks for a lock of its own (S3 PutObject, CopyObject, CreateMultipartUpload)."""
+    return bool(
+        headers.get("x-amz-object-lock-mode")
+        or headers.get("x-amz-object-lock-retain-until-date")
+        or headers.get("x-amz-object-lock-legal-hold") == "ON"
+    )
+
+
+def _bypasses_governance(headers):
+    """x-amz-bypass-governance-retention: true (S3 takes the header as a boolean: only "true" bypasses)."""
+    return (headers.get("x-amz-bypass-governance-retention") or "").strip().lower() == "true"
+
+
+# Gap 19: a CopyObject into an Object Lock bucket with ObjectLockMode and ObjectLockRetainUntilDate
+# (or into a bucket with a default retention rule) is refused with
+# MissingUploadObjectWithObjectLockHeaders: moto asks every PUT that would lock a version for a
+# Content-MD5 or x-amz-sdk-checksum-algorithm header. S3 asks that of requests that upload a body
+# (PutObject, UploadPart: "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for
+# any request to upload an object with a retention period configured using Amazon S3 Object Lock");
+# a CopyObject has no body, takes x-amz-object-lock-mode, -retain-until-date and -legal-hold
+# (CopyObject in the S3 API reference) and its new version gets that lock, or the bucket's default
+# retention. Here a copy skips the check and goes to moto's copy, which locks the new version so
+# (moto's _get_lock_details); lock headers into a bucket without Object Lock are still refused
+# (InvalidRequest), as moto refuses them for PutObject.
+
+_original_key_response_put = s3_responses.S3Response._key_response_put
+_KEY_SUBRESOURCES = ("retention", "legal-hold", "acl", "tagging")  # what moto serves before a copy
+
+
+def _key_response_put_copying_under_lock(self, query, key_name):
+    copying = (
+        "x-amz-copy-source" in self.headers
+        and not (query.get("uploadId") and query.get("partNumber"))
+        and not any(name in query for name in _KEY_SUBRESOURCES)
+    )
+    if not copying:
+        return _original_key_response_put(self, query, key_name)
+    # moto's own first steps for a PUT to a key, then its copy, without the check for a body's checksum.
+    self._set_action("KEY", "PUT", query)
+    self._authenticate_and_authorize_s3_action(bucket_name=self.bucket_name, key_name=key_name)
+    if _lock_requested(self.headers) and not self.backend.get_bucket(self.bucket_name).object_lock_enabled:
+        raise s3_exceptions.LockNotEnabled
+    return self.copy_object()
+
+
+replace(s3_responses.S3Response, "_key_response_put", _key_response_put_copying_under_lock, same_parameters=True)
+
+# Gap 20: a multipart upload's object is never locked: CreateMultipartUpload ignores
+# x-amz-object-lock-mode, -retain-until-date and -legal-hold, and CompleteMultipartUpload writes the
+# version without the bucket's default retention. S3 takes those headers at CreateMultipartUpload
+# (S3 API reference) and the version CompleteMultipartUpload creates gets that lock, or the
+# bucket's default retention; lock headers for a bucket without Object Lock are refused. Here the
+# upload keeps the lock moto would give a PutObject with the same headers, and the completed version
+# gets it. A default retention is counted from the upload's creation, not its completion (not
+# checked against S3; a default is whole days, so the difference is the upload's duration).
+
+_original_key_response_post = s3_responses.S3Response._key_response_post
+_UPLOAD_ID = re.compile(r"<UploadId>([^<]+)</UploadId>")
+
+
+def _create_upload_keeping_its_lock(self, request, body, bucket_name, query, key_name):
+    if not (body == b"" and "uploads" in query):
+        return _original_key_response_post(self, request, body, bucket_name, query, key_name)
+    bucket = self.backend.get_bucket(bucket_name)
+    if _lock_requested(request.headers) and not bucket.object_lock_enabled:
+        raise s3_exceptions.LockNotEnabled
+    legal_hold, mode, until = self._get_lock_details(bucket, bucket.object_lock_enabled)
+    status, headers, response_body = _original_key_response_post(self, request, body, bucket_name, query, key_name)
+    text = response_body.decode() if isinstance(response_body, bytes) else response_body
+    upload_id = _UPLOAD_ID.search(text) if status == 200 else None
+    upload = upload_id and bucket.multiparts.get(upload_id.group(1))
+    if upload is not None:
+        upload.object_lock = (mode, until, legal_hold)
+    return status, headers, response_body
+
+
+_original_complete_multipart_upload = s3_models.S3Backend.complete_multipart_upload
+
+
+def _complete_upload_locking_its_version(self, bucket_name, multipart_id, body):
+    upload = self.get_bucket(bucket_name).multiparts.get(multipart_id)
+    key = _original_complete_multipart_upload(self, bucket_name, multipart_id, body)
+    lock = getattr(upload, "object_lock", None)
+    if key is not None and lock is not None:
+        key.lock_mode, key.lock_until, key.lock_legal_status = lock
+    return key
+
+
+replace(s3_responses.S3Response, "_key_response_post", _create_upload_keeping_its_lock, same_parameters=True)
+replace(
+    s3_models.S3Backend, "complete_multipart_upload", _complete_upload_locking_its_version, same_parameters=True
+)
+
+# Gap 21: PutObjectRetention overwrites a version's retention whatever it was, and answers a key or
+# version that does not exist with a server error (500). S3 (PutObjectRetention in the S3 API
+# reference; Object Lock retention modes in the S3 user guide): while a retention is in effect, it
+# can always be extended in its mode; under COMPLIANCE its mode cannot be changed nor its date
+# shortened or removed, by anyone; under GOVERNANCE that takes x-amz-bypass-governance-retention:
+# true (and s3:BypassGovernanceRetention); otherwise 403 AccessDenied. (That GOVERNANCE turned
+# COMPLIANCE also takes the bypass is S3's behaviour as Ceph's and MinIO's Object Lock reproduce
+# it.) A missing key is NoSuchKey, a missing version NoSuchVersion (404); a delete marker answers
+# as it does to GetObject (the current version: NoSuchKey; named by its version: 405
+# MethodNotAllowed). Once the date has passed the version is unprotected and any retention can be
+# set. Here PutObjectRetention checks so before moto stores the retention.
+
+_INSTANT = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
+
+
+def _instant(text):
+    """An ISO 8601 date as S3 takes it (2030-01-02T03:04:05.678Z), in UTC: on every Python 3.10+
+    (datetime.fromisoformat reads a "Z" only from 3.11)."""
+    match = _INSTANT.match(text.strip())
+    if not match:
+        raise s3_exceptions.MalformedXML
+    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    moment = moment.replace(microsecond=int((match.group(2) or "0")[:6].ljust(6, "0")))
+    zone = match.group(3) or "Z"
+    if zone == "Z":
+        return moment.replace(tzinfo=datetime.timezone.utc)
+    offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    return moment.replace(tzinfo=datetime.timezone(offset if zone[0] == "+" else -offset))
+
+
+def _retention_from_body(body):
+    """(mode, retain-until) of a Retention document; (None, None) for an empty one (no retention)."""
+    if not body or not body.strip():
+        return None, None
+    try:
+        retention = xmltodict.parse(body).get("Retention") or {}
+    except ExpatError:
+        raise s3_exceptions.MalformedXML
+    return retention.get("Mode"), retention.get("RetainUntilDate")
+
+
+def _retention_change_refused(version, mode, until, bypass):
+    if version.lock_mode not in ("GOVERNANCE", "COMPLIANCE") or not version.lock_until:
+        return False
+    current = _instant(version.lock_until)
+    if current <= datetime.datetime.now(datetime.timezone.utc):
+        return False  # expired: the version is no longer protected
+    weakened = mode != version.lock_mode or until is None or _instant(until) < current
+    if version.lock_mode == "COMPLIANCE":
+        return weakened
+    return weakened and not bypass
+
+
+def _put_object_retention_checked(self):
+    version_id = self._get_param("versionId")
+    bucket = self.backend.get_bucket(self.bucket_name)
+    key_name = self.parse_key_name()
+    if not bucket.object_lock_enabled:
+        raise s3_exceptions.LockNotEnabled
+    mode, until = _retention_from_body(self.body)
+    version = self.backend.get_object(self.bucket_name, key_name, version_id=version_id, return_delete_marker=True)
+    if isinstance(version, s3_models.FakeDeleteMarker):
+        if version_id is None:  # the key's current version is a delete marker: the key is gone
+            raise s3_exceptions.MissingKey(key=key_name)
+        raise s3_exceptions.MethodNotAllowed(method="PUT", resource_type="DeleteMarker")
+    if version is None:
+        if version_id is None:
+            raise s3_exceptions.MissingKey(key=key_name)
+        raise s3_exceptions.MissingVersion(key=key_name, version_id=version_id)
+    if _retention_change_refused(version, mode, until, _bypasses_governance(self.headers)):
+        raise s3_exceptions.AccessDeniedByLock
+    self.backend.put_object_retention(self.bucket_name, key_name, version_id=version_id, retention=(mode, until))
+    response_headers = self._get_cors_headers_other()
+    self._get_checksum(response_headers)
+    return 200, response_headers, ""
+
+
+replace(s3_responses.S3Response, "put_object_retention", _put_object_retention_checked, same_parameters=True)
+
+# Gap 22: PutBucketVersioning with Status Suspended is accepted on an Object Lock bucket, which then
+# writes unversioned ("null") versions that a later write replaces. S3 refuses it: 409
+# InvalidBucketState, "An Object Lock configuration is present on this bucket, so the versioning
+# state cannot be changed." (PutBucketVersioning in the S3 API reference: Object Lock buckets cannot
+# suspend versioning). Here the backend refuses it, and an InvalidBucketState from a bucket PUT is
+# answered with S3's 409 Conflict (moto answers an error its S3 model lacks with 400; this one is
+# also what PutObjectLockConfiguration raises for a bucket without versioning).
+
+_original_put_bucket_versioning = s3_models.S3Backend.put_bucket_versioning
+
+
+def _put_bucket_versioning_keeping_lock(self, bucket_name, status):
+    if status != "Enabled" and self.get_bucket(bucket_name).object_lock_enabled:
+        raise s3_exceptions.InvalidBucketState(
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+        )
+    return _original_put_bucket_versioning(self, bucket_name, status)
+
+
+_original_bucket_response_put = s3_responses.S3Response._bucket_response_put
+
+
+def _bucket_response_put_with_conflicts(self, request, bucket_name, querystring):
+    try:
+        return _original_bucket_response_put(self, request, bucket_name, querystring)
+    except s3_exceptions.InvalidBucketState as error:
+        _, headers, body = self.serialized(ActionResult(error))
+        return 409, headers, body
+
+
+replace(s3_models.S3Backend, "put_bucket_versioning", _put_bucket_versioning_keeping_lock, same_parameters=True)
+replace(s3_responses.S3Response, "_bucket_response_put", _bucket_response_put_with_conflicts, same_parameters=True)
+
+# Gap 23: DeleteObject takes any value of x-amz-bypass-governance-retention as true, "false"
+# included (moto passes the header's text on as the bypass flag; its DeleteObjects compares it with
+# "true"). S3 reads the header as a boolean: only true bypasses a GOVERNANCE retention (DeleteObject
+# in the S3 API reference); a delete of a locked version without it is 403 AccessDenied. Here the
+# flag DeleteObject passes on is true for "true" (any case) only.
+
+_original_delete_object = s3_models.S3Backend.delete_object
+_DELETE_OBJECT = Parameters(_original_delete_object, "bypass")
+
+
+def _delete_object_bypassing_only_when_true(self, *args, **kwargs):
+    call = _DELETE_OBJECT.bind(self, *args, **kwargs)
+    bypass = call.arguments["bypass"]
+    if isinstance(bypass, str):
+        call.arguments["bypass"] = bypass.strip().lower() == "true"
+    return _original_delete_object(*call.args, **call.kwargs)
+
+
+replace(s3_models.S3Backend, "delete_object", _delete_object_bypassing_only_when_true)
+
+# Gap 24: PutObjectLockConfiguration on a bucket that holds any version is refused ("InvalidBucket:
+# Bucket needs to be empty"), so the default retention of an Object Lock bucket in use cannot be
+# changed, nor Object Lock turned on for a versioned bucket that already holds objects. S3 allows
+# both (PutObjectLockConfiguration in the S3 API reference: it places or replaces the bucket's
+# default retention; since November 2023 it also enables Object Lock on an existing versioned
+# bucket); versions already written keep the lock they were written with. Versioning must be
+# enabled, else 409 InvalidBucketState (gap 22 gives it S3's status). Here the emptiness check is
+# gone.
+
+
+def _put_object_lock_configuration_in_use(self, bucket_name, lock_enabled, mode=None, days=None, years=None):
+    bucket = self.get_bucket(bucket_name)
+    if not bucket.is_versioned:
+        raise s3_exceptions.InvalidBucketState(
+            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
+        )
+    if lock_enabled:
+        bucket.object_lock_enabled = True
+        bucket.versioning_status = "Enabled"
+    bucket.default_lock_mode = mode
+    bucket.default_lock_days = days
+    bucket.default_lock_years = years
+
+
+replace(
+    s3_models.S3Backend, "put_object_lock_configuration", _put_object_lock_configuration_in_use, same_parameters=True
+)
