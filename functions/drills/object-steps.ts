@@ -231,11 +231,11 @@ async function verifyCopy(
       if (deps.remainingMs() < reserveMs) return 'paused';
       const key = sourceKeyFor(asset, history.key);
       const decision = await decideKey(
-        { ledger: deps.ledger, target: store },
+        { ledger: deps.ledger, target: store, replica: deps.replicaStore(asset) },
         asset,
         request,
         key,
-        new Map(history.versions.map((v, i) => [v.versionId, i])),
+        history.versions,
       );
       if (decision.reason === 'unchanged') progress.expected++;
       else if (decision.reason === 'not-in-replica') progress.notInReplica++;

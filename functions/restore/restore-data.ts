@@ -7,7 +7,7 @@ import { compositeSha256, copyMultipart, forgetUpload, planParts } from '../repl
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
 import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
-import type { KeyHistory, VersionedStore } from '../storage/versioned-store.js';
+import type { KeyHistory, VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { PayloadError } from '../shared/payload.js';
 import type { DataRestoreCall, DataRestoreRequest } from './data-request.js';
 import {
@@ -72,6 +72,8 @@ export interface KeyDecision {
   version?: LedgerEntry;
   /** Whether the target currently holds the key (for keys absent or deleted at T: left alone). */
   targetHasKey: boolean;
+  /** The version was known from the replica's own metadata: the ledger has no entry of it. */
+  fromReplica?: true;
 }
 
 const EXAMPLES = 10;
@@ -94,6 +96,8 @@ export interface DataPlanSummary {
   leftAlone: { objects: number; examples: string[] };
   newerAtTargetExamples: string[];
   notInReplicaExamples: string[];
+  /** Restores of versions the ledger does not know, taken from the replica's own metadata (a lost ledger). */
+  fromReplicaMetadata: number;
   /** objects × 50 ms / concurrency + bytes / (concurrency × 100 MB/s), concurrency 16: see docs/restore.md. */
   estimatedSeconds: number;
 }
@@ -133,36 +137,87 @@ const emptySummary = (request: DataRestoreRequest): DataPlanSummary => ({
   leftAlone: { objects: 0, examples: [] },
   newerAtTargetExamples: [],
   notInReplicaExamples: [],
+  fromReplicaMetadata: 0,
   estimatedSeconds: 0,
 });
 
 const keep = (list: string[], key: string) => list.length < EXAMPLES && list.push(key);
 
-/** Decides what restoring one key means (reads only). */
+/**
+ * What the replica itself records of versions the ledger does not know (the ledger was lost, or
+ * restored from a backup older than they are): each replica version written by this service names
+ * its asset, source version and the SHA-256 of the source's bytes (x-amz-meta-dr-*), read with one
+ * HEAD. Its write time stands in for the source's (a version is replicated after it was written,
+ * so "as of T" may miss what was written just before T, never take what came after). A version
+ * without that metadata is not ours and is never restored; one without a SHA-256 (a large object
+ * whose source had none) is restored and then fails verification, named.
+ */
+export async function entriesFromReplica(
+  replica: VersionedStore,
+  asset: ObjectAsset,
+  key: string,
+  replicaKey: string,
+  versions: readonly VersionEntry[],
+): Promise<LedgerEntry[]> {
+  const entries = await Promise.all(
+    versions.map(async (v): Promise<LedgerEntry | undefined> => {
+      const base = {
+        asset: asset.name,
+        key,
+        state: 'replicated' as const,
+        sourceLastModified: v.lastModified.toISOString(),
+        size: v.size,
+        replicaKey,
+        replicaVersionId: v.versionId,
+        attempts: 0,
+      };
+      if (v.kind === 'delete-marker') return { ...base, sourceVersionId: `replica-marker:${v.versionId}`, entryType: 'delete-marker' };
+      const { metadata } = await replica.describe({ bucket: asset.replica.bucket, key: replicaKey, versionId: v.versionId });
+      const sourceVersionId = metadata[REPLICA_METADATA.sourceVersionId];
+      if (metadata[REPLICA_METADATA.asset] !== asset.name || !sourceVersionId) return undefined;
+      const sha256 = metadata[REPLICA_METADATA.sha256];
+      return { ...base, sourceVersionId, entryType: 'object', ...(sha256 && { sha256 }) };
+    }),
+  );
+  return entries.filter((e): e is LedgerEntry => e !== undefined);
+}
+
+/**
+ * Decides what restoring one key means (reads only). `replicaVersions` (the key's versions in the
+ * replica, oldest first) break ties of write time and, where the ledger knows none of them, are
+ * read from the replica's own metadata (entriesFromReplica).
+ */
 export async function decideKey(
-  deps: Pick<DataRestoreDeps, 'ledger' | 'target'>,
+  deps: Pick<DataRestoreDeps, 'ledger' | 'target' | 'replica'>,
   asset: ObjectAsset,
   request: DataRestoreRequest,
   key: string,
-  replicaOrder: ReadonlyMap<string, number> = new Map(),
+  replicaVersions: readonly VersionEntry[] = [],
 ): Promise<KeyDecision> {
+  const replicaOrder = new Map(replicaVersions.map((v, i) => [v.versionId, i]));
   const targetKey = request.target.prefix + key.slice(asset.source.prefix.length);
   const asOf = Date.parse(request.asOf);
   // Write times can tie (S3 reports whole seconds): then the replica's own order of the versions
   // (oldest first) decides; a version not in the replica sorts last, so a tie is never resolved in
   // favour of an older replicated version.
   const order = (e: LedgerEntry) => (e.replicaVersionId !== undefined ? (replicaOrder.get(e.replicaVersionId) ?? Infinity) : Infinity);
-  const entries = (await deps.ledger.entriesFor(asset.name, key))
-    .filter((e) => e.entryType !== 'key' && Date.parse(e.sourceLastModified) <= asOf)
+  const known = (await deps.ledger.entriesFor(asset.name, key)).filter((e) => e.entryType !== 'key');
+  const fromReplica =
+    known.length === 0 && replicaVersions.length > 0
+      ? await entriesFromReplica(deps.replica, asset, key, replicaKeyFor(asset, key), replicaVersions)
+      : [];
+  const entries = [...known, ...fromReplica]
+    .filter((e) => Date.parse(e.sourceLastModified) <= asOf)
     .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified) || order(a) - order(b));
   const version = entries.at(-1);
   const current = await deps.target.current(request.target.bucket, targetKey);
   const targetHasKey = current !== undefined;
-  const skip = (reason: Reason): KeyDecision => ({ key, targetKey, action: 'skip', reason, version, targetHasKey });
+  const origin = fromReplica.length > 0 ? { fromReplica: true as const } : {};
+  const skip = (reason: Reason): KeyDecision => ({ key, targetKey, action: 'skip', reason, version, targetHasKey, ...origin });
   if (!version) return skip('absent-at-time');
   if (version.state !== 'replicated' || !version.replicaVersionId) return skip('not-in-replica');
   if (version.entryType === 'delete-marker') return skip('deleted-at-time');
-  if (!current) return { key, targetKey, action: 'restore', reason: 'absent', version, targetHasKey };
+  if (!current) return { key, targetKey, action: 'restore', reason: 'absent', version, targetHasKey, ...origin };
 
   // The same content: the same source version in place, the same SHA-256, or a verified restore of it.
   const unchanged =
@@ -176,7 +231,7 @@ export async function decideKey(
   // one being restored counts as newer (left alone unless the payload says otherwise).
   const newer = current.lastModified.getTime() >= Math.floor(Date.parse(version.sourceLastModified) / 1000) * 1000;
   if (newer && !request.overwriteNewer) return skip('newer-at-target');
-  return { key, targetKey, action: 'restore', reason: newer ? 'overwrite-newer' : 'overwrite-older', version, targetHasKey };
+  return { key, targetKey, action: 'restore', reason: newer ? 'overwrite-newer' : 'overwrite-older', version, targetHasKey, ...origin };
 }
 
 /**
@@ -203,7 +258,7 @@ async function walk(
         const key = sourceKeyFor(asset, replicaKey);
         let decision: KeyDecision;
         try {
-          decision = await decideKey(deps, asset, request, key, new Map(versions.map((v, i) => [v.versionId, i])));
+          decision = await decideKey(deps, asset, request, key, versions);
         } catch (error) {
           if (!onUndecided) throw error;
           return onUndecided(key, error);
@@ -246,6 +301,7 @@ export async function planDataRestore(
     summary.keysExamined++;
     if (d.action === 'restore') {
       summary.restore.objects++;
+      if (d.fromReplica) summary.fromReplicaMetadata++;
       summary.restore.bytes += d.version?.size ?? 0;
       if (d.reason === 'overwrite-older') summary.overwrite.older++;
       if (d.reason === 'overwrite-newer') summary.overwrite.newer++;

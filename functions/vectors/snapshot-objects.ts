@@ -46,6 +46,9 @@ export class S3SnapshotObjects implements SnapshotObjects {
         Key: key,
         Body: body,
         ContentType: options.contentType,
+        // The algorithm is named too (x-amz-sdk-checksum-algorithm): S3 requires it, or Content-MD5,
+        // on a write that sets an Object Lock retention.
+        ChecksumAlgorithm: 'SHA256',
         ChecksumSHA256: hexToBase64(options.sha256),
         Metadata: options.metadata,
         ...lockHeaders(options.lock),

@@ -62,6 +62,9 @@ def _s3_operation(method, path, query, environ):
         ("attributes", {"GET": "GetObjectAttributes"}),
         ("notification", {"GET": "GetBucketNotificationConfiguration", "PUT": "PutBucketNotificationConfiguration"}),
         ("location", {"GET": "GetBucketLocation"}),
+        ("object-lock", {"GET": "GetObjectLockConfiguration", "PUT": "PutObjectLockConfiguration"}),
+        ("retention", {"GET": "GetObjectRetention", "PUT": "PutObjectRetention"}),
+        ("legal-hold", {"GET": "GetObjectLegalHold", "PUT": "PutObjectLegalHold"}),
     ):
         if subresource in query:
             return names.get(method, f"{method} ?{subresource}")

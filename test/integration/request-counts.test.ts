@@ -1,7 +1,10 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countsOf, type RequestCounts } from '../../scripts/local-aws/server.js';
-import { startStack, type StackUnderTest } from '../support/local-stack.js';
+import { lockedTestPolicy, startStack, type StackUnderTest } from '../support/local-stack.js';
 
 /**
  * What replication costs, in requests, counted by the local AWS where they are served
@@ -14,8 +17,10 @@ import { startStack, type StackUnderTest } from '../support/local-stack.js';
  * The protocol (docs/architecture.md, "The replication protocol"): the event's version is claimed
  * by one conditional write that is also its pending entry; the batch's keys are listed in one
  * request while the claims are made; the source is read once and hashed; the copy; the replicated
- * entries of the batch are written together (BatchWriteItem); the replica's versioning is checked
- * once per batch. Issue 13's targets: at most 4 requests per new small version in a batch, a
+ * entries of the batch are written together (BatchWriteItem). The replica bucket has Object Lock on
+ * (the stack's default): its configuration is read once per container (the first batch below), and
+ * its versioning is never checked (S3 cannot suspend it); a bucket without Object Lock has its
+ * versioning checked once per batch (unit tests). Issue 13's targets: at most 4 requests per new small version in a batch, a
  * duplicate at most 1 DynamoDB request.
  *
  * The SQS requests are the event source mapping's (Lambda's poller): a receive that brings the
@@ -32,10 +37,15 @@ async function cost(work: () => Promise<unknown>): Promise<RequestCounts> {
 const POLL = { 'sqs ReceiveMessage': 2, 'sqs DeleteMessageBatch': 1 };
 const total = (counts: RequestCounts) => Object.values(counts).reduce((sum, n) => sum + n, 0);
 
+let dir: string;
 beforeAll(async () => {
-  t = await startStack();
+  dir = mkdtempSync(join(tmpdir(), 'request-counts-'));
+  t = await startStack(lockedTestPolicy(dir));
 }, 120_000);
-afterAll(async () => t?.stop());
+afterAll(async () => {
+  await t?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('requests per replicated version, counted where they are served', () => {
   it('a batch of ten new small versions of scattered keys: 3.6 requests per version (S3 2.2, DynamoDB 1.1, SQS 0.3)', async () => {
@@ -45,12 +55,12 @@ describe('requests per replicated version, counted where they are served', () =>
     expect(batch).toEqual({
       ...POLL,
       // Per key: the claim (its pending entry), a GET to hash the source, the copy. For the batch:
-      // one listing of its keys (they fit one page), one versioning check of the replica, one write
-      // of the ten replicated entries.
+      // one listing of its keys (they fit one page), one write of the ten replicated entries; and
+      // the container's first write reads the replica bucket's Object Lock configuration.
       'dynamodb UpdateItem': 10,
       's3 ListObjectVersions': 1,
       's3 GetObject': 10,
-      's3 GetBucketVersioning': 1,
+      's3 GetObjectLockConfiguration': 1,
       's3 CopyObject': 10,
       'dynamodb BatchWriteItem': 1,
     });
@@ -60,14 +70,13 @@ describe('requests per replicated version, counted where they are served', () =>
     for (const key of keys) expect((await t.ledger.entriesFor('training', key)).map((e) => e.state)).toEqual(['replicated']);
   });
 
-  it('a lone new version: 4 S3 and 2 DynamoDB requests', async () => {
+  it('a lone new version: 3 S3 and 2 DynamoDB requests', async () => {
     await put('train/lone.txt', 'lone');
     expect(await cost(() => t.drain())).toEqual({
       ...POLL,
       'dynamodb UpdateItem': 1,
       's3 ListObjectVersions': 1,
       's3 GetObject': 1,
-      's3 GetBucketVersioning': 1,
       's3 CopyObject': 1,
       'dynamodb BatchWriteItem': 1,
     });
@@ -135,7 +144,7 @@ describe('requests per replicated version, counted where they are served', () =>
     await t.takeMessages(); // the delayed message, if it became visible: nothing is left for later tests
   });
 
-  it('a new version of a key with a hundred replicated versions: its history is listed and read once (7 requests)', async () => {
+  it('a new version of a key with a hundred replicated versions: its history is listed and read once (6 requests)', async () => {
     const key = 'train/history/checkpoint.json';
     for (let i = 0; i < 100; i++) await put(key, `checkpoint ${i}`);
     await t.drain();
@@ -148,13 +157,12 @@ describe('requests per replicated version, counted where they are served', () =>
       // The key has history: its ledger entries are read (one page), to know which versions are done.
       'dynamodb Query': 1,
       's3 GetObject': 1,
-      's3 GetBucketVersioning': 1,
       's3 CopyObject': 1,
       'dynamodb BatchWriteItem': 1,
     });
   });
 
-  it('a version deleted from the source before its event is processed: recorded as source-deleted, nothing copied (7 requests)', async () => {
+  it('a version deleted from the source before its event is processed: recorded as source-deleted, nothing copied (6 requests)', async () => {
     const key = 'train/gone.txt';
     const { VersionId } = await put(key, 'soon gone');
     const [event] = await t.takeMessages();
@@ -165,10 +173,8 @@ describe('requests per replicated version, counted where they are served', () =>
       ...POLL,
       // The claim; the read ahead (404) beside the listing, which lacks the version; the key's
       // entries, and a second listing after them (an entry the first lacks may have been written
-      // since); the entry marked source-deleted (which ends the claim); and the replica's versioning
-      // check, started beside the read for the copy that did not come.
+      // since); and the entry marked source-deleted (which ends the claim).
       'dynamodb UpdateItem': 2,
-      's3 GetBucketVersioning': 1,
       's3 GetObject': 1,
       's3 ListObjectVersions': 2,
       'dynamodb Query': 1,
@@ -177,7 +183,7 @@ describe('requests per replicated version, counted where they are served', () =>
     expect(await t.ledger.entriesFor('training', key)).toEqual([expect.not.objectContaining({ claimOwner: expect.anything() })]);
   });
 
-  it('a 12 MiB object in three 5 MiB parts: 2N+3 S3 requests (and the batch’s listing and versioning check); DynamoDB: a claim, the progress saves, one replicated entry', async () => {
+  it('a 12 MiB object in three 5 MiB parts: 2N+3 S3 requests (and the batch’s listing); DynamoDB: a claim, the progress saves, one replicated entry', async () => {
     await put('train/big.bin', Buffer.alloc(12 * 1024 * 1024, 1));
     const counts = await cost(() => t.drain());
     // The upload's progress is saved after each step, coalesced while a save is in flight (parts run
@@ -188,7 +194,6 @@ describe('requests per replicated version, counted where they are served', () =>
     expect(exact).toEqual({
       ...POLL,
       's3 ListObjectVersions': 1,
-      's3 GetBucketVersioning': 1,
       // 2N+3: its description (no GetObjectTagging: it counts no tags), the upload, each part copied
       // and its source range hashed, the completion. S3 reports each copied part's SHA-256 (the
       // upload asks for SHA-256), so no part of the replica is read back.

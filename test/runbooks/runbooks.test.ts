@@ -8,7 +8,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -27,6 +27,7 @@ import { startPglite, type PgliteServer } from '../../scripts/local-engines/pgli
 import { sampleRecords } from '../contract/vector-store.contract.js';
 import { startStack, type StackUnderTest } from '../support/local-stack.js';
 import { stepsOf } from '../support/runbook-steps.js';
+import { commandPath } from '../support/cli-tools.js';
 
 /**
  * The incident runbooks (docs/runbooks/) followed as written: every `aws lambda invoke` step of a
@@ -41,6 +42,7 @@ import { stepsOf } from '../support/runbook-steps.js';
  * deploy the whole template; this gives the CLI just the physical names it asks for).
  */
 const WORK_FOLDER = `.esbuild-runbooks-${process.pid}`;
+const AWS_CLI = commandPath('aws');
 let t: StackUnderTest;
 let pglite: PgliteServer;
 let dir: string;
@@ -95,11 +97,39 @@ function invokeLocal(functionName: string, payload: string): Promise<Record<stri
   });
 }
 
+/**
+ * A shell step of a runbook, run by bash as written, its `aws` commands against the local AWS (a
+ * wrapper first on PATH adds `--endpoint-url`: the Debian and pip CLIs differ in the variables they
+ * read); its output is one JSON document.
+ */
+function runShell(name: string, script: string): Promise<Record<string, any>> {
+  const bin = join(dir, 'bin');
+  if (!existsSync(join(bin, 'aws'))) {
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'aws'), `#!/bin/sh\nexec ${AWS_CLI} --endpoint-url "${t.aws.endpoint}" "$@"\n`, { mode: 0o755 });
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve(JSON.parse(stdout) as Record<string, any>);
+      } catch (error) {
+        reject(new Error(`runbook step ${name} failed (${String(error)}):\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`));
+      }
+    });
+  });
+}
+
 /** Follows a runbook: each step with its placeholders filled, checked against its expected output. */
 async function follow(file: string, values: Record<string, string>): Promise<Record<string, Record<string, any>>> {
   const outputs: Record<string, Record<string, any>> = {};
   for (const step of stepsOf(file)) {
-    const payload = step.payload.replace(/<[^>]+>/g, (placeholder) => {
+    const payload = (step.kind === 'invoke' ? step.payload : step.script).replace(/<[^>]+>/g, (placeholder) => {
       const value =
         values[placeholder] ??
         (placeholder.startsWith('<planToken')
@@ -108,7 +138,7 @@ async function follow(file: string, values: Record<string, string>): Promise<Rec
       if (value === undefined) throw new Error(`${file}: no value for ${placeholder} in step ${step.name}`);
       return value;
     });
-    const output = await invokeLocal(step.functionName, payload);
+    const output = step.kind === 'invoke' ? await invokeLocal(step.functionName, payload) : await runShell(step.name, payload);
     if (step.expected !== undefined) expectMatches(output, step.expected, `${file} ${step.name}`);
     outputs[step.name] = output;
   }
@@ -171,6 +201,7 @@ beforeAll(async () => {
         Resources: {
           LedgerTable: parameter(t.stack.ledgerTable),
           DrEventBus: parameter(t.stack.eventBus),
+          RestoreTestScratchBucket: parameter(t.stack.scratchBucket),
           ReplicationQueue: queue(t.stack.queueUrl),
           ReplicationDeadLetterQueue: queue(t.stack.deadLetterQueueUrl),
         },

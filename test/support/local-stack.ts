@@ -2,6 +2,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, DeleteMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoLedger } from '../../functions/ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../../functions/policy/load.js';
@@ -14,6 +15,18 @@ import { deployLocalStack, functionEnv, type LocalStack } from '../../scripts/lo
 import { projectRoot } from '../../scripts/local-aws/venv.js';
 
 export const TEST_POLICY = join(projectRoot, 'test/support/test-policy.yml');
+
+/**
+ * The test policy with the shipped Object Lock defaults (its `objectLock: none` line removed), plus
+ * `extraAssets` (YAML list items), written into `dir`: for tests whose clocks are the machine's.
+ */
+export function lockedTestPolicy(dir: string, extraAssets = ''): string {
+  const text = readFileSync(TEST_POLICY, 'utf8').replace(/^objectLock: .*\n/m, '');
+  if (text.includes('objectLock')) throw new Error(`${TEST_POLICY} no longer turns Object Lock off in one line`);
+  const file = join(dir, 'locked-policy.yml');
+  writeFileSync(file, `${text}${extraAssets}`);
+  return file;
+}
 
 /** A local AWS with the stack deployed from a policy file and the real replicate handler loaded. */
 export interface StackUnderTest {

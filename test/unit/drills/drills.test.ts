@@ -53,6 +53,7 @@ describe('drills follow their runbooks', () => {
     expect(runbook.map((s) => s.name)).toEqual(steps.map((s) => s.name));
     runbook.forEach((written, i) => {
       const step = steps[i]!;
+      if (written.kind !== 'invoke') throw new Error(`${scenario}.md: step ${written.name} is a shell step, which a drill cannot follow`);
       expect(written.functionName, written.name).toBe(`ai-data-dr-prod-${step.function}`);
       const built = step.payload({
         asset: 'training-data',
