@@ -1,6 +1,7 @@
 import { escapeHtml as e, formatDuration, formatShare, formatTime } from './format.js';
 import type { AssetReport, DrillReport, DrReport, Incident } from './report-data.js';
 import { renderChart } from './svg-chart.js';
+import { describeRetention } from '../storage/object-lock.js';
 
 /**
  * The DR report as one static HTML page: inline CSS and inline SVG charts, no script, no font, no
@@ -83,10 +84,7 @@ ${rows.join('\n')}
 /** Each replica bucket's Object Lock: an asset the policy locks in a bucket without it is shown as missed. */
 function protectionTable(report: DrReport): string {
   const rows = report.replicaBuckets.map((b) => {
-    const retention = b.objectLock.defaultRetention;
-    const rule = retention
-      ? `${retention.mode}, ${retention.days !== undefined ? `${retention.days} days` : `${retention.years} years`}`
-      : 'none';
+    const rule = b.objectLock.defaultRetention ? describeRetention(b.objectLock.defaultRetention) : 'none';
     return `<tr data-bucket="${e(b.bucket)}">
 <th scope="row">${e(b.bucket)}</th>
 ${cell('objectLock', String(b.objectLock.enabled), b.objectLock.enabled ? 'on' : 'off', b.unprotected.length > 0 ? 'missed' : '')}

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { quoteList } from '../shared/errors.js';
 import { parsePayload, PayloadError } from '../shared/payload.js';
 import { assetNameRef, type Policy } from '../policy/schema.js';
-import type { ReplicaBucketProtection } from '../storage/object-lock.js';
+import { describeRetention, type ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { StatusReport } from './monitor.js';
 
 /** The status function's payload: `{}`, `{"format":"table"}`, `{"assets":["eval-sets"]}`. */
@@ -63,10 +63,7 @@ function protectionLine({ bucket, objectLock, lockedAssets, unprotected }: Repli
   if (unprotected.length > 0) {
     return `replica bucket ${bucket}: OBJECT LOCK OFF, so ${unprotected.join(', ')} can be deleted by anyone allowed to (docs/object-lock.md#a-bucket-without-object-lock)`;
   }
-  const retention = objectLock.defaultRetention;
-  const rule = retention
-    ? `, default ${retention.mode} ${retention.days ?? `${retention.years} years`}${retention.days ? ' days' : ''}`
-    : '';
   if (!objectLock.enabled) return `replica bucket ${bucket}: Object Lock off (the policy asks for none)`;
-  return `replica bucket ${bucket}: Object Lock on${rule}; locked: ${lockedAssets.join(', ') || 'none'}`;
+  const retention = objectLock.defaultRetention;
+  return `replica bucket ${bucket}: Object Lock on${retention ? `, default ${describeRetention(retention)}` : ''}; locked: ${lockedAssets.join(', ') || 'none'}`;
 }

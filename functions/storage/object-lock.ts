@@ -24,6 +24,12 @@ export interface BucketLock {
   defaultRetention?: { mode: string; days?: number; years?: number };
 }
 
+/** A default retention for people: "COMPLIANCE 90 days", "GOVERNANCE 1 year". */
+export function describeRetention(retention: NonNullable<BucketLock['defaultRetention']>): string {
+  const [n, unit] = retention.days !== undefined ? [retention.days, 'day'] : [retention.years ?? 0, 'year'];
+  return `${retention.mode} ${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
 /** S3's answer for a bucket that has never had Object Lock; and an S3-compatible store's that has no Object Lock. */
 const NOT_LOCKED = new Set(['ObjectLockConfigurationNotFoundError', 'NotImplemented']);
 

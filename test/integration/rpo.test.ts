@@ -175,6 +175,11 @@ describe('live RPO, alerts and status (local AWS, injected clock)', () => {
     const table = (await handler(JSON.parse(eventText('status/valid/table.json')), localContext('status'))) as { table: string };
     expect(table.table.split('\n')[1]).toMatch(/^ASSET\s+TIER\s+STATUS\s+RPO\s+TARGET\s+PENDING\s+FAILED/);
     expect(table.table).toMatch(/\norphaned\s+standard\s+ok\s+\d+s\s+15m00s\s+1\s+1\s+orphaned\/c\.bin/);
+    // The test policy locks nothing, and its replica buckets (read from the local AWS) have no Object Lock.
+    expect((json as unknown as { replicaBuckets: unknown[] }).replicaBuckets).toEqual(
+      ['it-replica', 'it-replica-missing'].map((bucket) => ({ bucket, objectLock: { enabled: false }, lockedAssets: [], unprotected: [] })),
+    );
+    expect(table.table).toContain('\nreplica bucket it-replica: Object Lock off (the policy asks for none)');
 
     const one = (await handler(
       JSON.parse(eventText('status/valid/one-asset.json').replace('eval-sets', 'evals')),
