@@ -31,6 +31,12 @@ const denyInsecureTransport = (id: string) => ({
   Condition: { Bool: { 'aws:SecureTransport': 'false' } },
 });
 
+/** A bucket's policy: TLS only, and `statements`. */
+const bucketPolicy = (id: string, statements: Json[] = []): Json => ({
+  Type: 'AWS::S3::BucketPolicy',
+  Properties: { Bucket: { Ref: id }, PolicyDocument: { Version: '2012-10-17', Statement: [denyInsecureTransport(id), ...statements] } },
+});
+
 /**
  * A replica bucket's Object Lock configuration: on when an asset replicated into it is locked (S3
  * cannot turn it off again), with the policy's default retention for the bucket (what a write that
@@ -73,29 +79,19 @@ export function replicaBucketResources(policy: Policy): Json {
       Tags: [{ Key: 'ai-data-dr:role', Value: 'replica-access-logs' }],
     },
   };
-  resources[`${ACCESS_LOGS}Policy`] = {
-    Type: 'AWS::S3::BucketPolicy',
-    Properties: {
-      Bucket: { Ref: ACCESS_LOGS },
-      PolicyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          denyInsecureTransport(ACCESS_LOGS),
-          {
-            Sid: 'S3ServerAccessLogs',
-            Effect: 'Allow',
-            Principal: { Service: 'logging.s3.amazonaws.com' },
-            Action: 's3:PutObject',
-            Resource: { 'Fn::Sub': `\${${ACCESS_LOGS}.Arn}/*` },
-            Condition: {
-              ArnLike: { 'aws:SourceArn': [...buckets.map((b) => `arn:aws:s3:::${b}`), { 'Fn::GetAtt': [SCRATCH_BUCKET, 'Arn'] }] },
-              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
-            },
-          },
-        ],
+  resources[`${ACCESS_LOGS}Policy`] = bucketPolicy(ACCESS_LOGS, [
+    {
+      Sid: 'S3ServerAccessLogs',
+      Effect: 'Allow',
+      Principal: { Service: 'logging.s3.amazonaws.com' },
+      Action: 's3:PutObject',
+      Resource: { 'Fn::Sub': `\${${ACCESS_LOGS}.Arn}/*` },
+      Condition: {
+        ArnLike: { 'aws:SourceArn': [...buckets.map((b) => `arn:aws:s3:::${b}`), { 'Fn::GetAtt': [SCRATCH_BUCKET, 'Arn'] }] },
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
       },
     },
-  };
+  ]);
   resources[SCRATCH_BUCKET] = {
     Type: 'AWS::S3::Bucket',
     Properties: {
@@ -117,13 +113,7 @@ export function replicaBucketResources(policy: Policy): Json {
       Tags: [{ Key: 'ai-data-dr:role', Value: 'restore-test-scratch' }],
     },
   };
-  resources[`${SCRATCH_BUCKET}Policy`] = {
-    Type: 'AWS::S3::BucketPolicy',
-    Properties: {
-      Bucket: { Ref: SCRATCH_BUCKET },
-      PolicyDocument: { Version: '2012-10-17', Statement: [denyInsecureTransport(SCRATCH_BUCKET)] },
-    },
-  };
+  resources[`${SCRATCH_BUCKET}Policy`] = bucketPolicy(SCRATCH_BUCKET);
   for (const bucket of buckets) {
     const id = logicalId('ReplicaBucket', bucket);
     const objectLock = replicaObjectLock(policy, bucket);
@@ -146,16 +136,7 @@ export function replicaBucketResources(policy: Policy): Json {
         Tags: [{ Key: 'ai-data-dr:role', Value: 'replica' }],
       },
     };
-    resources[`${id}Policy`] = {
-      Type: 'AWS::S3::BucketPolicy',
-      Properties: {
-        Bucket: { Ref: id },
-        PolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [denyInsecureTransport(id)],
-        },
-      },
-    };
+    resources[`${id}Policy`] = bucketPolicy(id);
   }
   return resources;
 }

@@ -3,6 +3,7 @@ import {
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 
@@ -17,6 +18,20 @@ export class PrefixNotDestroyedError extends Error {
   }
 }
 
+/** Every page of the versions and delete markers under `prefix` (ListObjectVersions, followed to its end). */
+export async function* versionPages(s3: S3Client, bucket: string, prefix: string): AsyncIterable<ListObjectVersionsCommandOutput> {
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+    );
+    yield page;
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+  } while (keyMarker !== undefined);
+}
+
 /**
  * Removes every version and delete marker under `prefix`. Only for areas this service owns and
  * must clean up (expired snapshots, restore-test scratch copies); never for replicated data, and the
@@ -24,12 +39,7 @@ export class PrefixNotDestroyedError extends Error {
  */
 export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: string): Promise<number> {
   let removed = 0;
-  let keyMarker: string | undefined;
-  let versionIdMarker: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
-    );
+  for await (const page of versionPages(s3, bucket, prefix)) {
     const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key!, VersionId: v.VersionId }));
     if (objects.length > 0) {
       const result = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
@@ -42,9 +52,7 @@ export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: s
       }
       removed += objects.length;
     }
-    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-    versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-  } while (keyMarker !== undefined);
+  }
   return removed;
 }
 

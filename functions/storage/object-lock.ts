@@ -1,12 +1,7 @@
-import {
-  GetObjectLockConfigurationCommand,
-  ListObjectVersionsCommand,
-  PutObjectRetentionCommand,
-  S3ServiceException,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectLockConfigurationCommand, PutObjectRetentionCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { lockOf, type LockSettings } from '../policy/object-lock.js';
 import type { Policy } from '../policy/schema.js';
+import { versionPages } from './destroy-prefix.js';
 
 /** The Object Lock retention a write sets on the version it creates. */
 export interface ObjectLock {
@@ -60,12 +55,7 @@ export async function bucketLock(s3: S3Client, bucket: string): Promise<BucketLo
  */
 export async function extendRetention(s3: S3Client, bucket: string, prefix: string, lock: ObjectLock): Promise<number> {
   let extended = 0;
-  let keyMarker: string | undefined;
-  let versionIdMarker: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
-    );
+  for await (const page of versionPages(s3, bucket, prefix)) {
     for (const version of page.Versions ?? []) {
       await s3.send(
         new PutObjectRetentionCommand({
@@ -77,9 +67,7 @@ export async function extendRetention(s3: S3Client, bucket: string, prefix: stri
       );
       extended++;
     }
-    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-    versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-  } while (keyMarker !== undefined);
+  }
   return extended;
 }
 
