@@ -57,7 +57,8 @@ export function replicaObjectLock(policy: Policy, bucket: string) {
  * logging service may write, for the replica buckets of this account.
  */
 export function replicaBucketResources(policy: Policy): Json {
-  const buckets = [...new Set(policy.assets.map((a) => a.replica.bucket))];
+  // A replica bucket of a vault account is the vault's (infra/vault-account.yml), not the stack's.
+  const buckets = [...new Set(policy.assets.filter((a) => !a.replica.account).map((a) => a.replica.bucket))];
   const resources: Json = {};
   resources[ACCESS_LOGS] = {
     Type: 'AWS::S3::Bucket',

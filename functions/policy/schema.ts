@@ -67,6 +67,15 @@ const replica = z.strictObject({
   /** Prefix in the replica bucket that replaces the source prefix. Defaults to the source prefix. */
   prefix: keyPrefix.optional(),
   storageClass: storageClass.default('STANDARD'),
+  /**
+   * A vault account that owns the bucket (docs/vault-account.md): the stack writes into it across
+   * accounts and does not create it; the vault's template gives it Object Lock and a bucket policy
+   * that lets nothing of this account destroy a version.
+   */
+  account: z
+    .string()
+    .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
+    .optional(),
 });
 
 /** An asset's name is at most this long (the policy's rule below). */
@@ -347,6 +356,22 @@ const distinctReplicaPrefixes: PolicyRule = (policy, ctx) => {
   });
 };
 
+/** A replica bucket is the stack's or one vault account's: every asset in it says the same. */
+const oneOwnerPerReplicaBucket: PolicyRule = (policy, ctx) => {
+  const owners = new Map<string, { account: string | undefined; i: number }>();
+  policy.assets.forEach((asset, i) => {
+    const first = owners.get(asset.replica.bucket);
+    if (!first) owners.set(asset.replica.bucket, { account: asset.replica.account, i });
+    else if (first.account !== asset.replica.account) {
+      issue(
+        ctx,
+        ['assets', i, 'replica', 'account'],
+        `must be the same as assets[${first.i}].replica.account (${first.account ?? 'none: the stack owns the bucket'}): replica bucket ${asset.replica.bucket} has one owner`,
+      );
+    }
+  });
+};
+
 /** Replica buckets become CloudFormation resources named from their bucket names. */
 const distinctReplicaResourceNames: PolicyRule = (policy, ctx) => {
   const resourceNames = new Map<string, string>();
@@ -523,6 +548,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   replicasInDeploymentRegion,
   distinctReplicaPrefixes,
   distinctReplicaResourceNames,
+  oneOwnerPerReplicaBucket,
   vectorSourcesReachable,
   objectSourcesDistinct,
   drillsStayInTheirWorkspace,

@@ -24,6 +24,8 @@ function osls(args: string[], env: Record<string, string> = {}) {
 
 let dir: string;
 let template: Template;
+/** The vault account's template (docs/vault-account.md), linted and scanned with the stack's. */
+const VAULT_TEMPLATE = join(projectRoot, 'infra/vault-account.yml');
 const byType = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 const resource = (id: string) => {
   const found = template.Resources[id];
@@ -39,8 +41,8 @@ beforeAll(() => {
 });
 
 describe('the packaged template', () => {
-  it('passes cfn-lint', () => {
-    const lint = spawnSync(venvBin('cfn-lint'), [join(dir, 'cloudformation-template-update-stack.json')], {
+  it('passes cfn-lint, and so does the vault account’s template', () => {
+    const lint = spawnSync(venvBin('cfn-lint'), [join(dir, 'cloudformation-template-update-stack.json'), VAULT_TEMPLATE], {
       cwd: projectRoot,
       encoding: 'utf8',
     });
@@ -49,17 +51,23 @@ describe('the packaged template', () => {
   });
 
   it('checkov finds nothing but what infra/checkov-skips.yml lists with its reason, and every listed skip still applies', () => {
-    const scan = spawnSync(
-      scanVenvBin('checkov'),
-      ['-f', join(dir, 'cloudformation-template-update-stack.json'), '--framework', 'cloudformation', '--quiet', '--compact', '-o', 'json'],
-      { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-    );
-    const report = JSON.parse(scan.stdout) as {
+    type Report = {
       summary: { passed: number; failed: number; parsing_errors: number };
       results: { failed_checks?: { check_id: string; resource: string }[] };
     };
-    expect(report.summary.parsing_errors).toBe(0);
-    expect(report.summary.passed).toBeGreaterThan(100); // the template was read and checked
+    const scan = (file: string): Report =>
+      JSON.parse(
+        spawnSync(scanVenvBin('checkov'), ['-f', file, '--framework', 'cloudformation', '--quiet', '--compact', '-o', 'json'], {
+          cwd: projectRoot,
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        }).stdout,
+      ) as Report;
+    const [stack, vault] = [scan(join(dir, 'cloudformation-template-update-stack.json')), scan(VAULT_TEMPLATE)];
+    for (const report of [stack, vault]) expect(report.summary.parsing_errors).toBe(0);
+    expect(stack.summary.passed).toBeGreaterThan(100); // the template was read and checked
+    expect(vault.summary.passed).toBeGreaterThan(10);
+    const report = { results: { failed_checks: [...(stack.results.failed_checks ?? []), ...(vault.results.failed_checks ?? [])] } };
     const skips = parse(readFileSync(join(projectRoot, 'infra/checkov-skips.yml'), 'utf8')) as {
       check: string;
       resources: string[];

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { assetForKey, replicaKeyFor, replicatedAssets } from '../../functions/policy/assets.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../../functions/policy/load.js';
 import { drillAssets } from '../../functions/policy/schema.js';
+import { bucketDefaultLock, lockOf } from '../../functions/policy/object-lock.js';
+import { replicaBucketResources } from '../../infra/buckets.js';
 
 const example = readFileSync('dr-policy.yml', 'utf8');
 const withAsset = (patch: (asset: Record<string, unknown>) => void, index = 1) => {
@@ -231,5 +233,48 @@ describe('the DR policy', () => {
         'drills[0].schedule: must be rate(N hours) or cron(...)',
       ]);
     });
+  });
+});
+
+describe('Object Lock and vault accounts in the policy', () => {
+  it('locks each tier by default, lets an asset have its own, and refuses a retention S3 would not take', () => {
+    const policy = loadPolicyFile('dr-policy.yml');
+    expect(policy.objectLock).toEqual({
+      critical: { mode: 'COMPLIANCE', days: 90 },
+      high: { mode: 'COMPLIANCE', days: 30 },
+      standard: { mode: 'GOVERNANCE', days: 30 },
+    });
+    const own = parsePolicy(withAsset((a) => (a.objectLock = { mode: 'GOVERNANCE', days: 7 })));
+    expect(lockOf(own, own.assets[1]!)).toEqual({ mode: 'GOVERNANCE', days: 7 });
+    const none = parsePolicy(withAsset((a) => (a.objectLock = 'none')));
+    expect(lockOf(none, none.assets[1]!)).toBeUndefined();
+    // The replica bucket's default: the weakest of its assets' (GOVERNANCE 7 days), none once one has none.
+    expect(bucketDefaultLock(own, 'acme-ml-dr-replica')).toEqual({ mode: 'GOVERNANCE', days: 7 });
+    expect(bucketDefaultLock(none, 'acme-ml-dr-replica')).toBeUndefined();
+    expect(problemsOf(withAsset((a) => (a.objectLock = { mode: 'LEGAL', days: 0 })))).toEqual([
+      expect.stringMatching(/^assets\[1\]\.objectLock/),
+    ]);
+  });
+
+  it('places a replica in a vault account, whose bucket the stack does not create, one owner per bucket', () => {
+    const vaulted = parsePolicy(
+      JSON.stringify({
+        ...JSON.parse(withAsset(() => undefined)),
+        assets: (JSON.parse(withAsset(() => undefined)) as { assets: Record<string, any>[] }).assets.map((a) => ({
+          ...a,
+          replica: { ...a.replica, ...(a.replica.bucket === 'acme-ml-dr-replica' && { bucket: 'acme-ml-vault', account: '444455556666' }) },
+        })),
+      }),
+    );
+    expect(Object.keys(replicaBucketResources(vaulted)).filter((id) => id.startsWith('ReplicaBucket'))).toEqual([]);
+    expect(replicaBucketResources(loadPolicyFile('dr-policy.yml'))).toHaveProperty('ReplicaBucketAcmeMlDrReplica');
+    expect(problemsOf(withAsset((a) => ((a.replica as Record<string, unknown>).account = '444455556666')))).toEqual([
+      expect.stringMatching(
+        /^assets\[1\]\.replica\.account: must be the same as assets\[0\]\.replica\.account \(none: the stack owns the bucket\)/,
+      ),
+    ]);
+    expect(problemsOf(withAsset((a) => ((a.replica as Record<string, unknown>).account = '4444')))).toContain(
+      'assets[1].replica.account: must be a 12-digit AWS account id',
+    );
   });
 });
