@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../functions/policy/load.js';
 import { parse } from 'yaml';
 import { projectRoot, scanVenvBin, venvBin } from '../../scripts/local-aws/venv.js';
+import { cfnGuardBin } from '../../scripts/tools/cfn-guard.js';
 
 /**
  * Packages the service with `osls package` (offline, dummy credentials), then reads the generated
@@ -87,6 +88,32 @@ describe('the packaged template', () => {
     );
     expect(stale).toEqual([]);
     for (const skip of skips) expect(skip.reason.length, skip.check).toBeGreaterThan(40);
+  });
+
+  it('passes the Guard rules (infra/guard/), as the vault’s template does; they fail a replica bucket losing its lock or a role allowed to weaken one', () => {
+    const validate = (file: string) =>
+      spawnSync(cfnGuardBin, ['validate', '-d', file, '-r', join(projectRoot, 'infra/guard'), '--show-summary', 'fail'], {
+        encoding: 'utf8',
+      });
+    for (const passing of [join(dir, 'cloudformation-template-update-stack.json'), VAULT_TEMPLATE]) {
+      const run = validate(passing);
+      expect(run.stdout + run.stderr, passing).toBe('');
+      expect(run.status, passing).toBe(0);
+    }
+    // The same template, weakened: the rules name what broke.
+    const weakened = structuredClone(template);
+    delete weakened.Resources.ReplicaBucketAcmeMlDrReplica!.Properties.ObjectLockEnabled;
+    weakened.Resources.ReplicateRole!.Properties.Policies[0].PolicyDocument.Statement.push({
+      Effect: 'Allow',
+      Action: 's3:BypassGovernanceRetention',
+      Resource: '*',
+    });
+    const file = join(dir, 'weakened.json');
+    writeFileSync(file, JSON.stringify(weakened));
+    const failed = validate(file);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stdout).toMatch(/replica_buckets_keep_every_version\s+FAIL/);
+    expect(failed.stdout).toMatch(/no_role_may_weaken_a_replica\s+FAIL/);
   });
 
   it('runs replicate on nodejs24.x, arm64, in the DR region, with the policy file in its package', () => {
