@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../local-aws/venv.js';
 
@@ -16,8 +16,12 @@ export class CargoMissingError extends Error {
   override readonly name = 'CargoMissingError';
 }
 
-export function ensureCfnGuard(log: (line: string) => void = (l) => console.error(l)): string {
-  if (existsSync(cfnGuardBin)) return cfnGuardBin;
+/**
+ * Builds cfn-guard unless it is there. The build runs in the background (its output goes to a log
+ * file, so that it never waits on a pipe), while the caller goes on with other set-up.
+ */
+export function ensureCfnGuard(log: (line: string) => void = (l) => console.error(l)): Promise<string> {
+  if (existsSync(cfnGuardBin)) return Promise.resolve(cfnGuardBin);
   const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
   if (cargo.status !== 0) {
     throw new CargoMissingError(
@@ -25,11 +29,18 @@ export function ensureCfnGuard(log: (line: string) => void = (l) => console.erro
     );
   }
   log(`tools: building cfn-guard ${CFN_GUARD_VERSION} into ${root.slice(projectRoot.length + 1)} (first run only)`);
-  const build = spawnSync('cargo', ['install', 'cfn-guard', '--version', CFN_GUARD_VERSION, '--locked', '--root', root], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
+  mkdirSync(root, { recursive: true });
+  const buildLog = join(root, 'build.log');
+  const output = openSync(buildLog, 'w');
+  const build = spawn('cargo', ['install', 'cfn-guard', '--version', CFN_GUARD_VERSION, '--locked', '--root', root], {
+    stdio: ['ignore', output, output],
   });
-  if (build.status !== 0 || !existsSync(cfnGuardBin))
-    throw new Error(`tools: cargo install cfn-guard failed:\n${build.stderr.slice(-4000)}`);
-  return cfnGuardBin;
+  return new Promise((resolve, reject) => {
+    build.on('error', reject);
+    build.on('close', (code) => {
+      closeSync(output);
+      if (code === 0 && existsSync(cfnGuardBin)) resolve(cfnGuardBin);
+      else reject(new Error(`tools: cargo install cfn-guard failed (exit ${code}):\n${readFileSync(buildLog, 'utf8').slice(-4000)}`));
+    });
+  });
 }

@@ -6,12 +6,14 @@ import { ensureCliTools } from './cli-tools.js';
 /**
  * Checks first that the browser the page tests drive, and the AWS CLI and jq the runbooks' shell
  * steps run, are installed (else it names the command); then creates the project-local venvs
- * (moto, cfn-lint; checkov) and builds cfn-guard, once, before any test file starts.
+ * (moto, cfn-lint; checkov) and builds cfn-guard (meanwhile), once, before any test file starts.
  */
-export default function setup(): void {
+export default async function setup(): Promise<void> {
   ensureChromium();
   ensureCliTools();
+  // cfn-guard builds (CPU) while the venvs install (mostly downloads).
+  const guard = ensureCfnGuard();
   ensureVenv();
   ensureScanVenv();
-  ensureCfnGuard();
+  await guard;
 }
