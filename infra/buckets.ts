@@ -1,5 +1,6 @@
 import { bucketDefaultLock, lockOf } from '../functions/policy/object-lock.js';
 import type { Policy } from '../functions/policy/schema.js';
+import { SSE_S3, bucketEncryption } from './encryption.js';
 import { logicalId } from './event-rules.js';
 import type { Json } from './iam.js';
 
@@ -9,18 +10,17 @@ const ACCESS_LOGS = 'ReplicaAccessLogsBucket';
 /** Where verify-restore's sample restores go, and are removed at once: never a replica bucket, where Object Lock keeps what is written. */
 export const SCRATCH_BUCKET = 'RestoreTestScratchBucket';
 
-const privateEncrypted = {
+/** Private, owner-enforced, and encrypted with `encryption` (SSE-S3, or the stack's data key: encryption.ts). */
+const privateEncrypted = (encryption: Json) => ({
   PublicAccessBlockConfiguration: {
     BlockPublicAcls: true,
     BlockPublicPolicy: true,
     IgnorePublicAcls: true,
     RestrictPublicBuckets: true,
   },
-  BucketEncryption: {
-    ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }],
-  },
+  BucketEncryption: encryption,
   OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
-};
+});
 
 const denyInsecureTransport = (id: string) => ({
   Sid: 'DenyInsecureTransport',
@@ -60,13 +60,15 @@ export function replicaBucketResources(policy: Policy): Json {
   // A replica bucket of a vault account is the vault's (infra/vault-account.yml), not the stack's.
   const buckets = [...new Set(policy.assets.filter((a) => !a.replica.account).map((a) => a.replica.bucket))];
   const resources: Json = {};
+  const encrypted = privateEncrypted(bucketEncryption(policy));
   resources[ACCESS_LOGS] = {
     Type: 'AWS::S3::Bucket',
     DeletionPolicy: 'Retain',
     UpdateReplacePolicy: 'Retain',
     Properties: {
       VersioningConfiguration: { Status: 'Enabled' },
-      ...privateEncrypted,
+      // S3 delivers server access logs only into a bucket encrypted with SSE-S3.
+      ...privateEncrypted(SSE_S3),
       LifecycleConfiguration: {
         Rules: [
           {
@@ -97,7 +99,7 @@ export function replicaBucketResources(policy: Policy): Json {
     Type: 'AWS::S3::Bucket',
     Properties: {
       VersioningConfiguration: { Status: 'Enabled' },
-      ...privateEncrypted,
+      ...encrypted,
       LoggingConfiguration: { DestinationBucketName: { Ref: ACCESS_LOGS }, LogFilePrefix: 'restore-test-scratch/' },
       // A restore test removes its copies when it ends; these rules catch what a killed one left.
       LifecycleConfiguration: {
@@ -127,7 +129,7 @@ export function replicaBucketResources(policy: Policy): Json {
         BucketName: bucket,
         VersioningConfiguration: { Status: 'Enabled' },
         ...(objectLock && { ObjectLockEnabled: true, ObjectLockConfiguration: objectLock }),
-        ...privateEncrypted,
+        ...encrypted,
         LoggingConfiguration: { DestinationBucketName: { Ref: ACCESS_LOGS }, LogFilePrefix: `${bucket}/` },
         LifecycleConfiguration: {
           Rules: [

@@ -2,6 +2,7 @@ import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '.
 import { drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { SCRATCH_BUCKET } from './buckets.js';
+import { dataKeyStatements } from './encryption.js';
 import { type Json, functionRole, invokeFunction, invokeItself, ledgerItems, ledgerTableAndIndexes, ledgerTableArn, s3Arn } from './iam.js';
 import { type RoleOwner, roleLogicalId, roleOwners } from './service.js';
 
@@ -565,7 +566,16 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   report: (policy) => [['report', reportStatements(policy)]],
 };
 
-/** Every function's role, by logical id (`<Function>Role`; backfill runs with ReplicateRole). */
+/**
+ * Every function's role, by logical id (`<Function>Role`; backfill runs with ReplicateRole); with
+ * the customer-managed key option, each may use the key through the services it stores in.
+ */
 export function functionRoles(policy: Policy): Json {
-  return Object.fromEntries(roleOwners.map((owner) => [roleLogicalId(owner), functionRole(owner, rolePolicies[owner](policy))]));
+  const dataKey = dataKeyStatements(policy);
+  return Object.fromEntries(
+    roleOwners.map((owner) => {
+      const policies = rolePolicies[owner](policy);
+      return [roleLogicalId(owner), functionRole(owner, dataKey.length > 0 ? [...policies, ['data-key', dataKey]] : policies)];
+    }),
+  );
 }

@@ -2,6 +2,7 @@ import { EVENT_SOURCE } from '../functions/alerts/target-events.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { alarmResources } from './alarms.js';
 import { replicaBucketResources } from './buckets.js';
+import { dataKeyResources, encryptionExtensions } from './encryption.js';
 import { drDrillEvents, eventRuleResources, reconcileEvents, reportEvents, snapshotEvents, verifyRestoreEvents } from './events.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 import { functionRoles } from './roles.js';
@@ -11,7 +12,7 @@ import { METRIC_NAMESPACE, SERVICE_NAME, functionSettings } from './service.js';
  * What serverless.yml reads from infra/ (through infra/stack-config.cjs): the service name, each
  * function's name and role (from the function list in service.ts), and everything derived from
  * the DR policy — replica buckets (buckets.ts), EventBridge rules and schedules (events.ts), alarms
- * (alarms.ts) and every function's IAM role (roles.ts). Loading the policy validates it, so
+ * (alarms.ts), every function's IAM role (roles.ts) and the customer-managed key option (encryption.ts). Loading the policy validates it, so
  * packaging fails with the bad field's path.
  */
 export function stackConfig(policyFile: string, stage: string) {
@@ -36,7 +37,15 @@ export function stackConfig(policyFile: string, stage: string) {
     ledgerTable: { ...ledgerKeySchema, ttlAttribute: LEDGER_TTL_ATTRIBUTE },
     monitoring: policy.monitoring,
     resources: {
-      Resources: { ...replicaBucketResources(policy), ...eventRuleResources(policy), ...alarmResources(policy), ...functionRoles(policy) },
+      Resources: {
+        ...replicaBucketResources(policy),
+        ...dataKeyResources(policy),
+        ...eventRuleResources(policy),
+        ...alarmResources(policy),
+        ...functionRoles(policy),
+      },
+      // The customer-managed key option on the ledger, queues, log groups and functions (encryption.ts).
+      extensions: encryptionExtensions(policy),
     },
     reconcileEvents: reconcileEvents(policy),
     snapshotEvents: snapshotEvents(policy),

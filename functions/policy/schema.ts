@@ -225,7 +225,26 @@ export type Drill = z.infer<typeof drillSchema>;
 const policyShape = z.strictObject({
   version: z.literal(1),
   /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
-  deployment: z.strictObject({ region: awsRegion }),
+  deployment: z.strictObject({
+    region: awsRegion,
+    /**
+     * A customer-managed KMS key for what the stack stores (replica buckets it creates, the
+     * restore-test scratch bucket, the ledger, the queues, the functions' logs and environment):
+     * `stack` (the stack creates one, its policy scoped to the stack's roles) or the ARN of an
+     * existing key in deployment.region. Omitted: AWS-owned and AWS-managed keys (docs/encryption.md).
+     */
+    kmsKey: z
+      .union([
+        z.literal('stack'),
+        z
+          .string()
+          .regex(
+            /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/,
+            'must be "stack" or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>)',
+          ),
+      ])
+      .optional(),
+  }),
   replication: z
     .strictObject({
       /** Receives after which a queue message moves to the dead-letter queue. */
@@ -317,6 +336,19 @@ const uniqueAssetNames: PolicyRule = (policy, ctx) => {
     if (first !== undefined) issue(ctx, ['assets', i, 'name'], `duplicate asset name "${asset.name}" (also assets[${first}].name)`);
     else names.set(asset.name, i);
   });
+};
+
+/** KMS keys are regional: the stack's resources in deployment.region can use only a key of that region. */
+const kmsKeyInDeploymentRegion: PolicyRule = (policy, ctx) => {
+  const key = policy.deployment.kmsKey;
+  const region = key?.startsWith('arn:') ? key.split(':')[3] : undefined;
+  if (region && region !== policy.deployment.region) {
+    issue(
+      ctx,
+      ['deployment', 'kmsKey'],
+      `is a key in ${region}; the stack is deployed to ${policy.deployment.region} and can use only a key of that region`,
+    );
+  }
 };
 
 /** The stack creates the replica buckets in its own region. */
@@ -545,6 +577,7 @@ const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
 
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,
+  kmsKeyInDeploymentRegion,
   replicasInDeploymentRegion,
   distinctReplicaPrefixes,
   distinctReplicaResourceNames,

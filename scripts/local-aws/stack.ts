@@ -1,8 +1,10 @@
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateBucketCommand,
   type BucketLocationConstraint,
+  PutBucketEncryptionCommand,
   PutBucketNotificationConfigurationCommand,
   PutBucketVersioningCommand,
   PutObjectLockConfigurationCommand,
@@ -32,6 +34,8 @@ export interface LocalStack {
   onCallQueueUrl: string;
   /** verify-restore's scratch bucket (RestoreTestScratchBucket). */
   scratchBucket: string;
+  /** The customer-managed key of deployment.kmsKey (created here for `stack`), when the policy has one. */
+  dataKeyArn?: string;
 }
 
 /** The environment the stack's functions run with (serverless.yml's), for this local stack. */
@@ -46,7 +50,12 @@ export const functionEnv = (stack: LocalStack, policyFile: string): Record<strin
 
 const s3In = (region: string) => new S3Client({ region, forcePathStyle: true });
 
-async function createVersionedBucket(bucket: string, region: string, objectLock?: ReturnType<typeof replicaObjectLock>): Promise<void> {
+async function createVersionedBucket(
+  bucket: string,
+  region: string,
+  objectLock?: ReturnType<typeof replicaObjectLock>,
+  dataKeyArn?: string,
+): Promise<void> {
   const s3 = s3In(region);
   await s3.send(
     new CreateBucketCommand({
@@ -57,6 +66,26 @@ async function createVersionedBucket(bucket: string, region: string, objectLock?
   );
   await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
   if (objectLock?.Rule) await s3.send(new PutObjectLockConfigurationCommand({ Bucket: bucket, ObjectLockConfiguration: objectLock }));
+  if (dataKeyArn) {
+    await s3.send(
+      new PutBucketEncryptionCommand({
+        Bucket: bucket,
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: dataKeyArn }, BucketKeyEnabled: true }],
+        },
+      }),
+    );
+  }
+}
+
+/** deployment.kmsKey on the local AWS: a key created like the stack's (`stack`), or the ARN given (moto does not check it exists). */
+async function dataKey(policy: Policy, name: string): Promise<string | undefined> {
+  const key = policy.deployment.kmsKey;
+  if (key !== 'stack') return key;
+  const { KeyMetadata } = await new KMSClient({ region: policy.deployment.region }).send(
+    new CreateKeyCommand({ Description: `${name}: encrypts the DR replica, ledger and queues (docs/encryption.md)` }),
+  );
+  return KeyMetadata!.Arn!;
 }
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
@@ -79,9 +108,10 @@ export async function deployLocalStack(
   const region = policy.deployment.region;
   const name = options.name ?? 'ai-data-dr-local';
   const assets = replicatedAssets(policy);
+  const dataKeyArn = await dataKey(policy, name);
 
   for (const bucket of new Set(policy.assets.map((a) => a.replica.bucket))) {
-    await createVersionedBucket(bucket, region, replicaObjectLock(policy, bucket));
+    await createVersionedBucket(bucket, region, replicaObjectLock(policy, bucket), dataKeyArn);
     await s3In(region).send(
       new PutPublicAccessBlockCommand({
         Bucket: bucket,
@@ -95,7 +125,7 @@ export async function deployLocalStack(
     );
   }
   const scratchBucket = `${name}-restore-test-scratch`;
-  await createVersionedBucket(scratchBucket, region);
+  await createVersionedBucket(scratchBucket, region, undefined, dataKeyArn);
   // Sources on other endpoints are the operator's (and get no events: reconcile finds their changes).
   const sources = new Map(assets.filter((a) => !a.source.endpoint).map((a) => [a.source.bucket, a.source.region]));
   for (const [bucket, sourceRegion] of sources) {
@@ -109,15 +139,23 @@ export async function deployLocalStack(
   }
 
   const sqs = new SQSClient({ region });
-  const dlq = await createQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: '1209600' });
+  const encryptedQueue: Record<string, string> = dataKeyArn ? { KmsMasterKeyId: dataKeyArn } : {};
+  const dlq = await createQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: '1209600', ...encryptedQueue });
   const queue = await createQueue(sqs, `${name}-replication`, {
+    ...encryptedQueue,
     VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? policy.replication.timeoutSeconds * 6),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: policy.replication.maxReceiveCount }),
   });
 
   const ledgerTable = `${name}-ledger`;
   const dynamo = new DynamoDBClient({ region });
-  await dynamo.send(new CreateTableCommand({ TableName: ledgerTable, ...structuredClone(ledgerKeySchema) } as never));
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: ledgerTable,
+      ...structuredClone(ledgerKeySchema),
+      ...(dataKeyArn && { SSESpecification: { Enabled: true, SSEType: 'KMS', KMSMasterKeyId: dataKeyArn } }),
+    } as never),
+  );
   await dynamo.send(
     new UpdateTimeToLiveCommand({
       TableName: ledgerTable,
@@ -167,5 +205,6 @@ export async function deployLocalStack(
     eventBus,
     onCallQueueUrl: onCall.url,
     scratchBucket,
+    ...(dataKeyArn && { dataKeyArn }),
   };
 }

@@ -23,8 +23,14 @@ function osls(args: string[], env: Record<string, string> = {}) {
   });
 }
 
+const stackFile = (dir: string) => join(dir, 'cloudformation-template-update-stack.json');
+const readTemplate = (dir: string) => JSON.parse(readFileSync(stackFile(dir), 'utf8')) as Template;
+
 let dir: string;
 let template: Template;
+/** The stack packaged with the customer-managed key option (deployment.kmsKey: stack, docs/encryption.md). */
+let kmsDir: string;
+let kmsTemplate: Template;
 /** The vault account's template (docs/vault-account.md), linted and scanned with the stack's. */
 const VAULT_TEMPLATE = join(projectRoot, 'infra/vault-account.yml');
 const byType = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
@@ -36,14 +42,26 @@ const resource = (id: string) => {
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'dr-package-'));
-  const run = osls(['package', '--stage', 'test', '--package', dir]);
-  if (run.status !== 0) throw new Error(`osls package failed:\n${run.stdout}\n${run.stderr}`);
-  template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
-});
+  kmsDir = mkdtempSync(join(tmpdir(), 'dr-package-kms-'));
+  const kmsPolicy = join(kmsDir, 'kms-policy.yml');
+  const example = readFileSync(join(projectRoot, 'dr-policy.yml'), 'utf8');
+  if (!/^ {2}region: us-west-2$/m.test(example)) throw new Error('dr-policy.yml: expected deployment.region us-west-2');
+  writeFileSync(kmsPolicy, example.replace(/^ {2}region: us-west-2$/m, '  region: us-west-2\n  kmsKey: stack'));
+  // One at a time: osls keeps its state in the project's .serverless/ while it packages.
+  for (const [into, env] of [
+    [dir, {}],
+    [join(kmsDir, 'package'), { DR_POLICY_FILE: kmsPolicy }],
+  ] as const) {
+    const run = osls(['package', '--stage', 'test', '--package', into], env);
+    if (run.status !== 0) throw new Error(`osls package into ${into} failed:\n${run.stdout}\n${run.stderr}`);
+  }
+  template = readTemplate(dir);
+  kmsTemplate = readTemplate(join(kmsDir, 'package'));
+}, 240_000);
 
 describe('the packaged template', () => {
-  it('passes cfn-lint, and so does the vault account’s template', () => {
-    const lint = spawnSync(venvBin('cfn-lint'), [join(dir, 'cloudformation-template-update-stack.json'), VAULT_TEMPLATE], {
+  it('passes cfn-lint, with the customer-managed key option too, and so does the vault account’s template', () => {
+    const lint = spawnSync(venvBin('cfn-lint'), [stackFile(dir), stackFile(join(kmsDir, 'package')), VAULT_TEMPLATE], {
       cwd: projectRoot,
       encoding: 'utf8',
     });
@@ -64,23 +82,35 @@ describe('the packaged template', () => {
           maxBuffer: 64 * 1024 * 1024,
         }).stdout,
       ) as Report;
-    const [stack, vault] = [scan(join(dir, 'cloudformation-template-update-stack.json')), scan(VAULT_TEMPLATE)];
-    for (const report of [stack, vault]) expect(report.summary.parsing_errors).toBe(0);
+    const [stack, kms, vault] = [scan(stackFile(dir)), scan(stackFile(join(kmsDir, 'package'))), scan(VAULT_TEMPLATE)];
+    for (const report of [stack, kms, vault]) expect(report.summary.parsing_errors).toBe(0);
     expect(stack.summary.passed).toBeGreaterThan(100); // the template was read and checked
+    expect(kms.summary.passed).toBeGreaterThan(stack.summary.passed);
     expect(vault.summary.passed).toBeGreaterThan(10);
-    const report = { results: { failed_checks: [...(stack.results.failed_checks ?? []), ...(vault.results.failed_checks ?? [])] } };
     const skips = parse(readFileSync(join(projectRoot, 'infra/checkov-skips.yml'), 'utf8')) as {
       check: string;
       resources: string[];
       reason: string;
+      unlessKmsKey?: boolean;
     }[];
     const covers = (pattern: string, resource: string) => pattern === resource || resource.startsWith(`${pattern}.`);
-    const findings = (report.results.failed_checks ?? []).map((f) => `${f.check_id} ${f.resource}`);
-    const unlisted = findings.filter((f) => {
-      const [check, resource] = f.split(' ') as [string, string];
-      return !skips.some((s) => s.check === check && s.resources.some((p) => covers(p, resource)));
-    });
-    expect(unlisted).toEqual([]);
+    const findingsOf = (...reports: Report[]) =>
+      reports.flatMap((r) => r.results.failed_checks ?? []).map((f) => `${f.check_id} ${f.resource}`);
+    const unlistedIn = (findings: string[], listed: typeof skips) =>
+      findings.filter((f) => {
+        const [check, resource] = f.split(' ') as [string, string];
+        return !listed.some((s) => s.check === check && s.resources.some((p) => covers(p, resource)));
+      });
+    const findings = findingsOf(stack, vault);
+    expect(unlistedIn(findings, skips)).toEqual([]);
+    // What the key option fixes (unlessKmsKey) must not be found on the stack that has it.
+    expect(
+      unlistedIn(
+        findingsOf(kms),
+        skips.filter((s) => !s.unlessKmsKey),
+      ),
+    ).toEqual([]);
+    expect(skips.filter((s) => s.unlessKmsKey).map((s) => s.check)).toEqual(['CKV_AWS_158', 'CKV_AWS_173', 'CKV_AWS_119', 'CKV_AWS_27']);
     const stale = skips.flatMap((s) =>
       s.resources
         .filter((p) => !findings.some((f) => f.startsWith(`${s.check} `) && covers(p, f.split(' ')[1]!)))
@@ -95,7 +125,7 @@ describe('the packaged template', () => {
       spawnSync(cfnGuardBin, ['validate', '-d', file, '-r', join(projectRoot, 'infra/guard'), '--show-summary', 'fail'], {
         encoding: 'utf8',
       });
-    for (const passing of [join(dir, 'cloudformation-template-update-stack.json'), VAULT_TEMPLATE]) {
+    for (const passing of [stackFile(dir), stackFile(join(kmsDir, 'package')), VAULT_TEMPLATE]) {
       const run = validate(passing);
       expect(run.stdout + run.stderr, passing).toBe('');
       expect(run.status, passing).toBe(0);
@@ -720,6 +750,112 @@ describe('the DR report in the packaged template', () => {
       statementsOf(role).find((s) => s.Sid === sid).Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
     expect(leading('MeasureRpoRole', 'WriteAlertState')).toContain('INCIDENT#*');
     expect(leading('VerifyRestoreRole', 'TestState')).toContain('INCIDENT#*');
+  });
+});
+
+describe('the customer-managed key option (deployment.kmsKey: stack)', () => {
+  const kmsResource = (id: string) => {
+    const found = kmsTemplate.Resources[id];
+    if (!found) throw new Error(`no resource ${id} in the template packaged with kmsKey: stack`);
+    return found;
+  };
+  const kmsOfType = (type: string) => Object.entries(kmsTemplate.Resources).filter(([, r]) => r.Type === type);
+  const theKey = { 'Fn::GetAtt': ['DataKey', 'Arn'] };
+
+  it('encrypts the replica and scratch buckets, the ledger, both queues, every log group and every function’s environment with the stack’s key', () => {
+    const buckets = Object.fromEntries(
+      kmsOfType('AWS::S3::Bucket').map(([id, r]) => [
+        id,
+        r.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault,
+      ]),
+    );
+    expect(buckets).toEqual({
+      // osls's own deployment bucket and the access-log bucket (S3 delivers access logs only into SSE-S3) keep SSE-S3.
+      ServerlessDeploymentBucket: { SSEAlgorithm: 'AES256' },
+      ReplicaAccessLogsBucket: { SSEAlgorithm: 'AES256' },
+      RestoreTestScratchBucket: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: theKey },
+      ReplicaBucketAcmeMlDrReplica: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: theKey },
+    });
+    expect(
+      kmsResource('ReplicaBucketAcmeMlDrReplica').Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].BucketKeyEnabled,
+    ).toBe(true);
+    expect(kmsResource('LedgerTable').Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: theKey });
+    for (const queue of ['ReplicationQueue', 'ReplicationDeadLetterQueue']) {
+      expect(kmsResource(queue).Properties).toMatchObject({ SqsManagedSseEnabled: false, KmsMasterKeyId: theKey });
+    }
+    const logGroups = kmsOfType('AWS::Logs::LogGroup');
+    const functions = kmsOfType('AWS::Lambda::Function');
+    expect(logGroups.length).toBe(functions.length);
+    for (const [id, group] of logGroups) expect(group.Properties.KmsKeyId, id).toEqual(theKey);
+    for (const [id, fn] of functions) expect(fn.Properties.KmsKeyArn, id).toEqual(theKey);
+    // Without the option nothing names a key of the stack's.
+    expect(JSON.stringify(template)).not.toMatch(/"DataKey|KmsKeyArn|KmsKeyId|aws:kms/);
+  });
+
+  it('keeps the key, rotates it, waits 30 days before a deletion, and lets the account administer it but only the stack’s roles use it, through its services', () => {
+    const key = kmsResource('DataKey');
+    expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true, PendingWindowInDays: 30 } });
+    const statements = key.Properties.KeyPolicy.Statement as { Sid: string; Principal: any; Action: string[] | string; Condition?: any }[];
+    // The key policy names no role or function of the stack: that would be a dependency cycle (roles name the key).
+    const policyText = JSON.stringify(key.Properties.KeyPolicy);
+    const references = [
+      ...[...policyText.matchAll(/"Ref":"([^"]+)"/g)].map((m) => m[1]),
+      ...[...policyText.matchAll(/"Fn::GetAtt":\["([^"]+)"/g)].map((m) => m[1]),
+      ...[...policyText.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]),
+    ];
+    expect(references.filter((r) => !r!.startsWith('AWS::'))).toEqual([]);
+    const actions = (s: { Action: string[] | string }) => [s.Action].flat();
+    const uses = (s: { Action: string[] | string }) => actions(s).some((a) => /^kms:(Decrypt|GenerateDataKey|Encrypt|ReEncrypt)/.test(a));
+    const admin = statements.find((s) => s.Sid === 'AccountAdministersNotUses')!;
+    expect(uses(admin)).toBe(false);
+    expect(admin.Condition).toBeUndefined();
+    // Every statement that lets a principal of the account use the key says through which service; the stack's own roles, by ARN.
+    for (const s of statements.filter((st) => st.Principal.AWS && uses(st))) {
+      expect(s.Condition.StringEquals['kms:ViaService'], s.Sid).toBeDefined();
+    }
+    const roles = statements.find((s) => s.Sid === 'StackRolesUseThroughItsServices')!;
+    expect(roles.Condition.ArnLike['aws:PrincipalArn']).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*',
+    });
+    const deploy = statements.find((s) => s.Sid === 'DeployFunctionsAndLedger')!;
+    expect(deploy.Condition.StringEquals['kms:ViaService'].map((v: { 'Fn::Sub': string }) => v['Fn::Sub'])).toEqual([
+      'lambda.${AWS::Region}.amazonaws.com',
+      'dynamodb.${AWS::Region}.amazonaws.com',
+    ]);
+    const services = statements.filter((s) => s.Principal.Service).map((s) => s.Principal.Service);
+    expect(services).toEqual(['events.amazonaws.com', { 'Fn::Sub': 'logs.${AWS::Region}.amazonaws.com' }]);
+    expect(kmsResource('DataKeyAlias').Properties).toEqual({
+      AliasName: { 'Fn::Sub': 'alias/${AWS::StackName}-data' },
+      TargetKeyId: { Ref: 'DataKey' },
+    });
+  });
+
+  it('every role may use the key only through S3, DynamoDB, SQS and Lambda', () => {
+    for (const [id, role] of kmsOfType('AWS::IAM::Role')) {
+      const dataKey = (role.Properties.Policies as { PolicyName: string; PolicyDocument: { Statement: any[] } }[]).find(
+        (p) => p.PolicyName === 'data-key',
+      );
+      expect(dataKey, id).toBeDefined();
+      for (const statement of dataKey!.PolicyDocument.Statement) {
+        expect(statement.Resource, id).toEqual(theKey);
+        expect(statement.Condition.StringEquals['kms:ViaService'], id).toBeDefined();
+      }
+    }
+  });
+
+  it('pages on-call when the key is disabled, scheduled for deletion or its policy changed', () => {
+    const rule = kmsResource('DataKeyChangesToOnCall').Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.kms'],
+      'detail-type': ['AWS API Call via CloudTrail'],
+      detail: {
+        eventSource: ['kms.amazonaws.com'],
+        eventName: ['DisableKey', 'ScheduleKeyDeletion', 'PutKeyPolicy'],
+        resources: { ARN: [theKey] },
+      },
+    });
+    expect(rule.Targets[0]).toMatchObject({ Arn: { Ref: 'OnCallTopic' } });
+    expect(rule.Targets[0].InputTransformer.InputTemplate).toMatch(/cancel-key-deletion/);
   });
 });
 

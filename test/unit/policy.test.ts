@@ -278,3 +278,27 @@ describe('Object Lock and vault accounts in the policy', () => {
     );
   });
 });
+
+describe('the customer-managed key option in the policy (deployment.kmsKey)', () => {
+  const withKey = (kmsKey: unknown) => {
+    const policy = structuredClone(parsePolicy(example)) as unknown as { deployment: Record<string, unknown> };
+    policy.deployment.kmsKey = kmsKey;
+    return JSON.stringify(policy);
+  };
+  const arn = (region: string) => `arn:aws:kms:${region}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+
+  it('is off by default, and takes `stack` or a key ARN of the deployment region', () => {
+    expect(loadPolicyFile('dr-policy.yml').deployment.kmsKey).toBeUndefined();
+    expect(parsePolicy(withKey('stack')).deployment.kmsKey).toBe('stack');
+    expect(parsePolicy(withKey(arn('us-west-2'))).deployment.kmsKey).toBe(arn('us-west-2'));
+  });
+
+  it('refuses a key of another region, an alias and anything else, naming the field', () => {
+    expect(problemsOf(withKey(arn('us-east-1')))).toEqual([
+      'deployment.kmsKey: is a key in us-east-1; the stack is deployed to us-west-2 and can use only a key of that region',
+    ]);
+    for (const bad of ['alias/dr', 'yes', arn('us-west-2').replace(':key/', ':alias/')]) {
+      expect(problemsOf(withKey(bad)), bad).toEqual([expect.stringMatching(/^deployment\.kmsKey: .*must be "stack" or a KMS key ARN/)]);
+    }
+  });
+});
