@@ -1,4 +1,5 @@
 import { EVENT_SOURCE } from '../functions/alerts/target-events.js';
+import { expectedBucketOwners } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
 import { alarmResources } from './alarms.js';
 import { replicaBucketResources } from './buckets.js';
@@ -47,6 +48,8 @@ export function stackConfig(policyFile: string, stage: string) {
       // The customer-managed key option on the ledger, queues, log groups and functions (encryption.ts).
       extensions: encryptionExtensions(policy),
     },
+    // Vault accounts' buckets and their owners: every request to one names it (functions/shared/aws-clients.ts).
+    expectedBucketOwners: JSON.stringify(expectedBucketOwners(policy)),
     reconcileEvents: reconcileEvents(policy),
     snapshotEvents: snapshotEvents(policy),
     verifyRestoreEvents: verifyRestoreEvents(policy),

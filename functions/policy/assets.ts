@@ -31,3 +31,12 @@ export function vectorAssets(policy: Policy): { asset: VectorAsset; path: string
 export function reportLocation(policy: Policy): { bucket: string; prefix: string } {
   return { bucket: policy.report.bucket ?? policy.assets[0]!.replica.bucket, prefix: policy.report.prefix };
 }
+
+/**
+ * The buckets of vault accounts (replica.account), by name, with the account that must own each:
+ * every S3 request of the stack to one of them names its owner (DR_EXPECTED_BUCKET_OWNERS, read by
+ * functions/shared/aws-clients.ts), so S3 refuses it if the bucket is someone else's.
+ */
+export function expectedBucketOwners(policy: Policy): Record<string, string> {
+  return Object.fromEntries(policy.assets.flatMap((a) => (a.replica.account ? [[a.replica.bucket, a.replica.account]] : [])));
+}

@@ -41,11 +41,43 @@ function s3Options({ writes }: { writes: boolean }): Pick<S3ClientConfig, 'reque
   };
 }
 
+/** What the owner condition reads and sets on a request's input. */
+type OwnedInput = { Bucket?: string; CopySource?: string; ExpectedBucketOwner?: string; ExpectedSourceBucketOwner?: string };
+
+/** The bucket of a CopySource (`bucket/key?versionId=…`, URL-encoded, with or without a leading slash). */
+const copySourceBucket = (source: string) => decodeURIComponent(source.replace(/^\//, '').split('/')[0]!);
+
+/**
+ * S3's bucket owner condition on every request to a bucket of `owners` (a vault account's): the
+ * request names the account that must own the bucket (`ExpectedBucketOwner`) and, for a copy from
+ * one, the source's (`ExpectedSourceBucketOwner`); S3 refuses it with 403 if another account owns
+ * it (a bucket deleted and re-created elsewhere under the same name), so nothing is written to or
+ * read from a bucket that is no longer the vault's. Requests that name an owner keep theirs.
+ */
+export function expectBucketOwners<C extends S3Client>(client: C, owners: Record<string, string>): C {
+  if (Object.keys(owners).length === 0) return client;
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const input = args.input as OwnedInput;
+      const owner = input.Bucket ? owners[input.Bucket] : undefined;
+      const sourceOwner = input.CopySource ? owners[copySourceBucket(input.CopySource)] : undefined;
+      if (!owner && !sourceOwner) return next(args);
+      const owned: OwnedInput = {
+        ...input,
+        ...(owner && !input.ExpectedBucketOwner && { ExpectedBucketOwner: owner }),
+        ...(sourceOwner && !input.ExpectedSourceBucketOwner && { ExpectedSourceBucketOwner: sourceOwner }),
+      };
+      return next({ ...args, input: owned as typeof args.input });
+    },
+    { step: 'initialize', name: 'expectedBucketOwner' },
+  );
+  return client;
+}
+
 const regionalS3 = perKey((id) => {
   const [region, forcePathStyle, writes] = id.split(':');
-  return tracer.captureAWSv3Client(
-    new S3Client({ region, forcePathStyle: forcePathStyle === 'true', ...s3Options({ writes: writes === 'true' }) }),
-  );
+  const client = new S3Client({ region, forcePathStyle: forcePathStyle === 'true', ...s3Options({ writes: writes === 'true' }) });
+  return tracer.captureAWSv3Client(expectBucketOwners(client, clientEnv().expectedBucketOwners));
 });
 
 /**
@@ -62,7 +94,9 @@ export type RemoteS3Options = Pick<S3ClientConfig, 'region' | 'endpoint' | 'forc
 
 /** A client for a source on another S3-compatible endpoint or account; the caller keeps one per source. */
 export function remoteS3Client(options: RemoteS3Options, { writes = false } = {}): S3Client {
-  return tracer.captureAWSv3Client(new S3Client({ ...options, ...s3Options({ writes }) }));
+  return tracer.captureAWSv3Client(
+    expectBucketOwners(new S3Client({ ...options, ...s3Options({ writes }) }), clientEnv().expectedBucketOwners),
+  );
 }
 
 export const dynamoDocumentClient = once(() =>

@@ -54,18 +54,37 @@ const clientEnvSchema = z.object({
   /** The SDK's endpoint overrides (the local AWS); LanceDB's object store needs them spelled out. */
   AWS_ENDPOINT_URL_S3: z.string().min(1).optional(),
   AWS_ENDPOINT_URL: z.string().min(1).optional(),
+  /** Vault accounts' buckets and the account that must own each, as JSON (expectedBucketOwners in policy/assets.ts). */
+  DR_EXPECTED_BUCKET_OWNERS: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of bucket names to 12-digit account ids' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(3), z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'))),
 });
 
 export interface ClientEnv {
   s3RequestTimeoutMs: number;
   /** The S3 endpoint the SDK uses, when it is not AWS's. */
   s3Endpoint?: string;
+  /** Buckets whose owner every request names (S3's bucket owner condition): a vault account's. */
+  expectedBucketOwners: Record<string, string>;
 }
 
 export function parseClientEnv(env: NodeJS.ProcessEnv): ClientEnv {
   const parsed = check(clientEnvSchema, env);
   const s3Endpoint = parsed.AWS_ENDPOINT_URL_S3 ?? parsed.AWS_ENDPOINT_URL;
-  return { s3RequestTimeoutMs: parsed.DR_S3_REQUEST_TIMEOUT_MS, ...(s3Endpoint && { s3Endpoint }) };
+  return {
+    s3RequestTimeoutMs: parsed.DR_S3_REQUEST_TIMEOUT_MS,
+    ...(s3Endpoint && { s3Endpoint }),
+    expectedBucketOwners: parsed.DR_EXPECTED_BUCKET_OWNERS,
+  };
 }
 
 let parsedClientEnv: ClientEnv | undefined;

@@ -12,14 +12,12 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { replicatedAssets } from '../../functions/policy/assets.js';
+import { expectedBucketOwners, replicatedAssets } from '../../functions/policy/assets.js';
 import type { Policy } from '../../functions/policy/schema.js';
 import { replicaObjectLock } from '../../infra/buckets.js';
+import { asAccount, LOCAL_ACCOUNT } from './accounts.js';
 import { eventPatternFor, logicalId } from '../../infra/event-rules.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from '../../infra/ledger-table.js';
-
-/** moto's default account. */
-export const LOCAL_ACCOUNT = '123456789012';
 
 export interface LocalStack {
   region: string;
@@ -36,6 +34,8 @@ export interface LocalStack {
   scratchBucket: string;
   /** The customer-managed key of deployment.kmsKey (created here for `stack`), when the policy has one. */
   dataKeyArn?: string;
+  /** Vault accounts' buckets and their owners (expectedBucketOwners), created here as those accounts. */
+  expectedBucketOwners: Record<string, string>;
 }
 
 /** The environment the stack's functions run with (serverless.yml's), for this local stack. */
@@ -46,17 +46,23 @@ export const functionEnv = (stack: LocalStack, policyFile: string): Record<strin
   DR_SCRATCH_BUCKET: stack.scratchBucket,
   DEAD_LETTER_QUEUE_URL: stack.deadLetterQueueUrl,
   REPLICATION_QUEUE_URL: stack.queueUrl,
+  DR_EXPECTED_BUCKET_OWNERS: JSON.stringify(stack.expectedBucketOwners),
 });
 
-const s3In = (region: string) => new S3Client({ region, forcePathStyle: true });
+/** S3 on the local AWS as the stack's account, or as `account` (a vault's). */
+function s3In(region: string, account?: string): S3Client {
+  const s3 = new S3Client({ region, forcePathStyle: true });
+  return account ? asAccount(s3, account) : s3;
+}
 
 async function createVersionedBucket(
   bucket: string,
   region: string,
   objectLock?: ReturnType<typeof replicaObjectLock>,
   dataKeyArn?: string,
+  account?: string,
 ): Promise<void> {
-  const s3 = s3In(region);
+  const s3 = s3In(region, account);
   await s3.send(
     new CreateBucketCommand({
       Bucket: bucket,
@@ -110,9 +116,12 @@ export async function deployLocalStack(
   const assets = replicatedAssets(policy);
   const dataKeyArn = await dataKey(policy, name);
 
+  const vaults = expectedBucketOwners(policy);
   for (const bucket of new Set(policy.assets.map((a) => a.replica.bucket))) {
-    await createVersionedBucket(bucket, region, replicaObjectLock(policy, bucket), dataKeyArn);
-    await s3In(region).send(
+    // A vault account's bucket is the vault's (docs/vault-account.md): created as that account, without the stack's key.
+    const vault = vaults[bucket];
+    await createVersionedBucket(bucket, region, replicaObjectLock(policy, bucket), vault ? undefined : dataKeyArn, vault);
+    await s3In(region, vault).send(
       new PutPublicAccessBlockCommand({
         Bucket: bucket,
         PublicAccessBlockConfiguration: {
@@ -206,5 +215,6 @@ export async function deployLocalStack(
     onCallQueueUrl: onCall.url,
     scratchBucket,
     ...(dataKeyArn && { dataKeyArn }),
+    expectedBucketOwners: vaults,
   };
 }

@@ -37,6 +37,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asAccount, LOCAL_ACCOUNT } from '../../scripts/local-aws/accounts.js';
 import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js';
 
 /**
@@ -47,6 +48,7 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
  * Object Lock (gaps 19 to 24) protects versions as S3 does: copies and multipart uploads are locked
  * as asked or by the bucket's default, a retention is extended but not shortened or changed (nor is
  * a version deleted) without the governance bypass, which COMPLIANCE ignores; versioning stays on.
+ * A request naming a bucket's expected owner is refused when another account owns it (gap 25).
  */
 let aws: LocalAws;
 /**
@@ -450,6 +452,47 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     // Versioning must be on first: 409 InvalidBucketState.
     await s3.send(new CreateBucketCommand({ Bucket: 'gaps-lock-config-unversioned' }));
     expect(await refusal(configure('gaps-lock-config-unversioned', 'GOVERNANCE', 1))).toEqual({ name: 'InvalidBucketState', status: 409 });
+  });
+
+  it('a request naming the bucket’s expected owner is refused (403) when another account owns it, and so is a copy naming its source’s', async () => {
+    const vault = '111122223333';
+    const asVault = asAccount(new S3Client({ ...config(), forcePathStyle: true }), vault);
+    await asVault.send(new CreateBucketCommand({ Bucket: 'gaps-vault' }));
+    await asVault.send(new PutObjectCommand({ Bucket: 'gaps-vault', Key: 'k', Body: 'data' }));
+    const s3 = new S3Client({ ...config(), forcePathStyle: true }); // the local AWS's default account
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-own' }));
+
+    // Named rightly: served, across accounts as before.
+    await s3.send(new PutObjectCommand({ Bucket: 'gaps-vault', Key: 'k2', Body: 'data', ExpectedBucketOwner: vault }));
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket: 'gaps-own',
+        Key: 'k',
+        CopySource: 'gaps-vault/k',
+        ExpectedSourceBucketOwner: vault,
+        ExpectedBucketOwner: LOCAL_ACCOUNT,
+      }),
+    );
+    // Named wrongly: refused, and nothing written.
+    const wrong = '444455556666';
+    expect(
+      await refusal(s3.send(new PutObjectCommand({ Bucket: 'gaps-vault', Key: 'k3', Body: 'x', ExpectedBucketOwner: wrong }))),
+    ).toEqual(accessDenied);
+    expect((await refusal(s3.send(new HeadObjectCommand({ Bucket: 'gaps-vault', Key: 'k', ExpectedBucketOwner: wrong }))))?.status).toBe(
+      403,
+    ); // HEAD: no body to name the error
+    expect(
+      await refusal(
+        s3.send(new CopyObjectCommand({ Bucket: 'gaps-own', Key: 'k4', CopySource: 'gaps-vault/k', ExpectedSourceBucketOwner: wrong })),
+      ),
+    ).toEqual(accessDenied);
+    expect(await refusal(s3.send(new ListObjectVersionsCommand({ Bucket: 'gaps-vault', ExpectedBucketOwner: wrong })))).toEqual(
+      accessDenied,
+    );
+    const keys = async (Bucket: string) =>
+      ((await s3.send(new ListObjectVersionsCommand({ Bucket }))).Versions ?? []).map((v) => v.Key).sort();
+    expect(await keys('gaps-vault')).toEqual(['k', 'k2']);
+    expect(await keys('gaps-own')).toEqual(['k']);
   });
 
   it('a table Query returns the items of its partition only, in sort-key order, paged', async () => {

@@ -2,7 +2,8 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -89,15 +90,75 @@ describe('the environment', () => {
   });
 
   it('of the clients is parsed with the variable named when it is wrong', () => {
-    expect(parseClientEnv({})).toEqual({ s3RequestTimeoutMs: 120_000 });
+    expect(parseClientEnv({})).toEqual({ s3RequestTimeoutMs: 120_000, expectedBucketOwners: {} });
     expect(parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: '900000', AWS_ENDPOINT_URL: 'http://127.0.0.1:5000' })).toEqual({
       s3RequestTimeoutMs: 900_000,
       s3Endpoint: 'http://127.0.0.1:5000',
+      expectedBucketOwners: {},
     });
+    expect(parseClientEnv({ DR_EXPECTED_BUCKET_OWNERS: '{"vault-replica":"111122223333"}' }).expectedBucketOwners).toEqual({
+      'vault-replica': '111122223333',
+    });
+    expect(() => parseClientEnv({ DR_EXPECTED_BUCKET_OWNERS: '{vault' })).toThrow(
+      /^invalid environment: DR_EXPECTED_BUCKET_OWNERS: must be a JSON object/,
+    );
+    expect(() => parseClientEnv({ DR_EXPECTED_BUCKET_OWNERS: '{"vault-replica":"1111"}' })).toThrow(
+      /^invalid environment: DR_EXPECTED_BUCKET_OWNERS\.vault-replica: must be a 12-digit AWS account id/,
+    );
     expect(parseClientEnv({ AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', AWS_ENDPOINT_URL: 'http://127.0.0.1:2' }).s3Endpoint).toBe(
       'http://127.0.0.1:1',
     );
     expect(() => parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: 'two minutes' })).toThrow(ConfigError);
     expect(() => parseClientEnv({ DR_S3_REQUEST_TIMEOUT_MS: 'two minutes' })).toThrow(/^invalid environment: DR_S3_REQUEST_TIMEOUT_MS: /);
+  });
+});
+
+describe('the bucket owner condition (vault accounts)', () => {
+  /** An S3 client whose requests are answered here, recording each request's headers. */
+  const recording = () => {
+    const headers: Record<string, string>[] = [];
+    const s3 = new S3Client({
+      region: 'us-west-2',
+      credentials: { accessKeyId: 'unit', secretAccessKey: 'unit' },
+      requestHandler: {
+        handle: async (request: { headers: Record<string, string> }) => {
+          headers.push(request.headers);
+          // A copy's answer (S3 sends a 200 with an error inside, so an empty one is refused); HEAD ignores it.
+          return {
+            response: { statusCode: 200, headers: {}, body: Readable.from([Buffer.from('<CopyObjectResult></CopyObjectResult>')]) },
+          };
+        },
+      },
+    });
+    return { s3, headers };
+  };
+  const owners = { 'vault-replica': '111122223333' };
+
+  it('names the vault’s account on every request to its bucket, and on copies from it, and nowhere else', async () => {
+    const { s3, headers } = recording();
+    const { expectBucketOwners } = await import('../../functions/shared/aws-clients.js');
+    expectBucketOwners(s3, owners);
+    await s3.send(new HeadObjectCommand({ Bucket: 'vault-replica', Key: 'k' }));
+    await s3.send(new CopyObjectCommand({ Bucket: 'vault-replica', Key: 'k', CopySource: 'prod-data/k?versionId=v1' }));
+    await s3.send(new CopyObjectCommand({ Bucket: 'restore-target', Key: 'k', CopySource: '/vault-replica/k%20x?versionId=v2' }));
+    await s3.send(new HeadObjectCommand({ Bucket: 'prod-data', Key: 'k' }));
+    const owner = (h: Record<string, string>) => [h['x-amz-expected-bucket-owner'], h['x-amz-source-expected-bucket-owner']];
+    expect(headers.map(owner)).toEqual([
+      ['111122223333', undefined],
+      ['111122223333', undefined],
+      [undefined, '111122223333'],
+      [undefined, undefined],
+    ]);
+  });
+
+  it('leaves a client without vault buckets as it was, and an owner a request names as named', async () => {
+    const { s3, headers } = recording();
+    const { expectBucketOwners } = await import('../../functions/shared/aws-clients.js');
+    const before = s3.middlewareStack.identify().length;
+    expectBucketOwners(s3, {});
+    expect(s3.middlewareStack.identify().length).toBe(before);
+    expectBucketOwners(s3, owners);
+    await s3.send(new HeadObjectCommand({ Bucket: 'vault-replica', Key: 'k', ExpectedBucketOwner: '444455556666' }));
+    expect(headers[0]!['x-amz-expected-bucket-owner']).toBe('444455556666');
   });
 });

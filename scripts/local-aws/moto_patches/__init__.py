@@ -9,7 +9,8 @@ Gaps, by number (the tests and docs name them so):
                 19 CopyObject locks the copy, 20 a multipart upload locks its object,
                 21 PutObjectRetention shortens or changes a retention only as S3 allows,
                 22 no suspended versioning (409 InvalidBucketState), 23 DeleteObject bypasses
-                governance for "true" only, 24 the lock configuration of a bucket in use
+                governance for "true" only, 24 the lock configuration of a bucket in use;
+                25 requests naming an expected bucket owner refused for another account's bucket
   events.py     3 the "account" field of events forwarded to another region
   s3vectors.py  6 CreateIndex conflict, 7 ListVectors paging, 8 QueryVectors
   sqs.py        9 retention check without counting the queue, 13 atomic receives,

@@ -1,10 +1,11 @@
-"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12, 15 and, for Object Lock, 19 to 24."""
+"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12, 15, for Object Lock 19 to 24, and 25 (expected bucket owners)."""
 import copy
 import datetime
 import io
 import re
 import sys
 import threading
+import urllib.parse
 from xml.parsers.expat import ExpatError
 
 import moto.s3.exceptions as s3_exceptions
@@ -593,4 +594,53 @@ def _put_object_lock_configuration_in_use(self, bucket_name, lock_enabled, mode=
 
 replace(
     s3_models.S3Backend, "put_object_lock_configuration", _put_object_lock_configuration_in_use, same_parameters=True
+)
+
+# Gap 25: moto ignores x-amz-expected-bucket-owner and x-amz-source-expected-bucket-owner, so a
+# request naming the account it expects to own a bucket succeeds whoever owns it. S3 refuses it
+# with 403 AccessDenied when the bucket (or, for CopyObject and UploadPartCopy, the copy source's
+# bucket) belongs to another account ("Verifying bucket ownership with bucket owner condition", S3
+# User Guide). The stack names a vault account's buckets' owner on every request to them
+# (functions/shared/aws-clients.ts). Here both headers are checked before the request is served; a
+# bucket that does not exist is left to moto's own NoSuchBucket.
+
+
+def _owner_refused(backend, bucket_name, expected):
+    if not (bucket_name and expected):
+        return False
+    try:
+        bucket = backend.get_bucket(bucket_name)
+    except s3_exceptions.MissingBucket:
+        return False
+    return bucket.account_id != expected
+
+
+def _copy_source_bucket(headers):
+    source = headers.get("x-amz-copy-source")
+    if not source:
+        return None
+    return urllib.parse.unquote(source).lstrip("/").split("/", 1)[0]
+
+
+def _checking_expected_owners(serve):
+    def checked(self, request, full_url):
+        headers = request.headers
+        if _owner_refused(
+            self.backend, self.parse_bucket_name_from_url(request, full_url), headers.get("x-amz-expected-bucket-owner")
+        ) or _owner_refused(self.backend, _copy_source_bucket(headers), headers.get("x-amz-source-expected-bucket-owner")):
+            raise s3_exceptions.S3AccessDeniedError()
+        return serve(self, request, full_url)
+
+    checked.__name__ = serve.__name__
+    return checked
+
+
+replace(
+    s3_responses.S3Response,
+    "_bucket_response",
+    _checking_expected_owners(s3_responses.S3Response._bucket_response),
+    same_parameters=True,
+)
+replace(
+    s3_responses.S3Response, "_key_response", _checking_expected_owners(s3_responses.S3Response._key_response), same_parameters=True
 )
