@@ -20,8 +20,19 @@ export function dataKeyArn(policy: Policy): Json | string | undefined {
   return key === 'stack' ? { 'Fn::GetAtt': [DATA_KEY, 'Arn'] } : key;
 }
 
-/** What the key is used through on the stack's behalf. */
-const viaServices = ['s3', 'dynamodb', 'sqs', 'lambda'].map((s) => ({ 'Fn::Sub': `${s}.\${AWS::Region}.amazonaws.com` }));
+/**
+ * What the key is used through on the stack's behalf: DynamoDB, SQS and Lambda in the stack's
+ * region; S3 there and in every region a restore copies out of the replica into (the sources'
+ * and restore targets' regions: a cross-region CopyObject is served by the destination's S3).
+ */
+function viaServices(policy: Policy): (Json | string)[] {
+  const remote = new Set([...policy.assets.map((a) => a.source.region), ...policy.restore.targetBuckets.map((t) => t.region)]);
+  remote.delete(policy.deployment.region);
+  return [
+    ...['s3', 'dynamodb', 'sqs', 'lambda'].map((s) => ({ 'Fn::Sub': `${s}.\${AWS::Region}.amazonaws.com` })),
+    ...[...remote].sort().map((region) => `s3.${region}.amazonaws.com`),
+  ];
+}
 
 /** The roles CloudFormation names for this stack (`<stack>-<LogicalId>-<suffix>`); the key cannot name them without a cycle. */
 const stackRoles = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*' };
@@ -36,7 +47,7 @@ const accountRoot = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:r
  * alert rule pages on-call for. Deploying needs the key through Lambda and DynamoDB (they check the
  * deployer can use it when a function or table is created or updated).
  */
-function dataKeyPolicy(): Json {
+function dataKeyPolicy(policy: Policy): Json {
   const use = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*', 'kms:DescribeKey'];
   return {
     Version: '2012-10-17',
@@ -45,8 +56,10 @@ function dataKeyPolicy(): Json {
         Sid: 'AccountAdministersNotUses',
         Effect: 'Allow',
         Principal: { AWS: accountRoot },
+        // Not kms:Create*: that would include kms:CreateGrant, with which an administrator could let
+        // any principal use the key without changing this policy.
         Action: [
-          'kms:Create*',
+          'kms:CreateAlias',
           'kms:Describe*',
           'kms:Enable*',
           'kms:List*',
@@ -70,7 +83,7 @@ function dataKeyPolicy(): Json {
         Principal: { AWS: accountRoot },
         Action: use,
         Resource: '*',
-        Condition: { ArnLike: { 'aws:PrincipalArn': stackRoles }, StringEquals: { 'kms:ViaService': viaServices } },
+        Condition: { ArnLike: { 'aws:PrincipalArn': stackRoles }, StringEquals: { 'kms:ViaService': viaServices(policy) } },
       },
       {
         Sid: 'DynamoDbGrantsForStackRoles',
@@ -147,7 +160,7 @@ export function dataKeyResources(policy: Policy): Json {
         EnableKeyRotation: true,
         // The longest wait AWS allows: a scheduled deletion can be cancelled for 30 days.
         PendingWindowInDays: 30,
-        KeyPolicy: dataKeyPolicy(),
+        KeyPolicy: dataKeyPolicy(policy),
       },
     };
     resources[`${DATA_KEY}Alias`] = {
@@ -233,7 +246,7 @@ export function dataKeyStatements(policy: Policy): Json[] {
       Effect: 'Allow',
       Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
       Resource: arn,
-      Condition: { StringEquals: { 'kms:ViaService': viaServices } },
+      Condition: { StringEquals: { 'kms:ViaService': viaServices(policy) } },
     },
     {
       Sid: 'DataKeyGrantsForDynamoDb',

@@ -1,5 +1,6 @@
 import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
-import { drillAssets, type Policy } from '../functions/policy/schema.js';
+import { lockOf } from '../functions/policy/object-lock.js';
+import { type Asset, drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { SCRATCH_BUCKET } from './buckets.js';
 import { dataKeyStatements } from './encryption.js';
@@ -137,7 +138,7 @@ function replicateS3Statements(policy: Policy): Json[] {
       },
     );
   }
-  statements.push(neverDestroy([...new Set(assets.map((a) => a.replica.bucket))]));
+  statements.push(neverDestroy([...new Set(assets.map((a) => a.replica.bucket))]), ...neverOverLock(policy, assets));
   return statements;
 }
 
@@ -225,7 +226,14 @@ export function snapshotStatements(policy: Policy): Json[] {
   if (secrets.length > 0)
     statements.push({ Sid: 'EngineCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets });
   const buckets = [...new Set(vectorAssets(policy).map(({ asset }) => asset.replica.bucket))];
-  if (buckets.length > 0) statements.push(neverWeaken(buckets));
+  if (buckets.length > 0)
+    statements.push(
+      neverWeaken(buckets),
+      ...neverOverLock(
+        policy,
+        vectorAssets(policy).map(({ asset }) => asset),
+      ),
+    );
   return statements;
 }
 
@@ -273,6 +281,30 @@ const neverWeaken = (buckets: string[], { destroy = false } = {}): Json => ({
   Resource: buckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
 });
 const neverDestroy = (buckets: string[]): Json => neverWeaken(buckets, { destroy: true });
+
+/**
+ * A role that locks versions (replicate, snapshot-vectors) may lock them no longer than the
+ * policy's longest retention for `assets` (plus a day for S3's rounding): a compromised role cannot
+ * lock the replica for a century to run up its bill. S3 compares
+ * s3:object-lock-remaining-retention-days on writes that set a retention; others lack the key,
+ * so the deny does not touch them.
+ */
+function neverOverLock(policy: Policy, assets: Asset[]): Json[] {
+  const days = assets.flatMap((a) => {
+    const lock = lockOf(policy, a);
+    return lock ? [lock.days] : [];
+  });
+  if (days.length === 0) return [];
+  return [
+    {
+      Sid: 'NeverLockLongerThanThePolicy',
+      Effect: 'Deny',
+      Action: ['s3:PutObject', 's3:PutObjectRetention'],
+      Resource: [...new Set(assets.map((a) => a.replica.bucket))].map((b) => s3Arn(`${b}/*`)),
+      Condition: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': Math.max(...days) + 1 } },
+    },
+  ];
+}
 
 /**
  * restore-data reads the ledger and the replicas, writes new versions into the assets' source

@@ -239,8 +239,8 @@ const policyShape = z.strictObject({
         z
           .string()
           .regex(
-            /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/,
-            'must be "stack" or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>)',
+            /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/,
+            'must be "stack" or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>, or key/mrk-… for a multi-Region key)',
           ),
       ])
       .optional(),
@@ -399,6 +399,22 @@ const oneOwnerPerReplicaBucket: PolicyRule = (policy, ctx) => {
         ctx,
         ['assets', i, 'replica', 'account'],
         `must be the same as assets[${first.i}].replica.account (${first.account ?? 'none: the stack owns the bucket'}): replica bucket ${asset.replica.bucket} has one owner`,
+      );
+    }
+  });
+};
+
+/**
+ * Vector snapshots stay in the stack's account: their retention removes expired snapshots, which a
+ * vault's bucket policy forbids every principal of this account (infra/vault-account.yml).
+ */
+const vectorSnapshotsOutsideVaults: PolicyRule = (policy, ctx) => {
+  policy.assets.forEach((asset, i) => {
+    if (asset.kind === 'vector-index' && asset.replica.account) {
+      issue(
+        ctx,
+        ['assets', i, 'replica', 'account'],
+        'is not supported for a vector-index asset: snapshot retention deletes expired snapshots, which the vault account refuses to this account; keep its snapshots in a bucket of the stack (Object Lock protects them there)',
       );
     }
   });
@@ -582,6 +598,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   distinctReplicaPrefixes,
   distinctReplicaResourceNames,
   oneOwnerPerReplicaBucket,
+  vectorSnapshotsOutsideVaults,
   vectorSourcesReachable,
   objectSourcesDistinct,
   drillsStayInTheirWorkspace,

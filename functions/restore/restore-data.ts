@@ -184,8 +184,10 @@ export async function entriesFromReplica(
 
 /**
  * Decides what restoring one key means (reads only). `replicaVersions` (the key's versions in the
- * replica, oldest first) break ties of write time and, where the ledger knows none of them, are
- * read from the replica's own metadata (entriesFromReplica).
+ * replica, oldest first) break ties of write time, and those the ledger does not name are read
+ * from the replica's own metadata (entriesFromReplica): a ledger that was lost, or restored from a
+ * backup older than the versions, never hides what the replica holds. With a complete ledger
+ * nothing is read.
  */
 export async function decideKey(
   deps: Pick<DataRestoreDeps, 'ledger' | 'target' | 'replica'>,
@@ -202,17 +204,22 @@ export async function decideKey(
   // favour of an older replicated version.
   const order = (e: LedgerEntry) => (e.replicaVersionId !== undefined ? (replicaOrder.get(e.replicaVersionId) ?? Infinity) : Infinity);
   const known = (await deps.ledger.entriesFor(asset.name, key)).filter((e) => e.entryType !== 'key');
-  const fromReplica =
-    known.length === 0 && replicaVersions.length > 0
-      ? await entriesFromReplica(deps.replica, asset, key, replicaKeyFor(asset, key), replicaVersions)
-      : [];
-  const entries = [...known, ...fromReplica]
+  // Replica versions the ledger does not name (all of them when it was lost; those written after
+  // its backup when it was restored from one), written by asOf, are read from their own metadata.
+  const named = new Set(known.flatMap((e) => (e.replicaVersionId ? [e.replicaVersionId] : [])));
+  const unnamed = replicaVersions.filter((v) => !named.has(v.versionId) && v.lastModified.getTime() <= asOf);
+  const fromReplica = unnamed.length > 0 ? await entriesFromReplica(deps.replica, asset, key, replicaKeyFor(asset, key), unnamed) : [];
+  // A source version the ledger knows but not as replicated (a copy whose ledger write was lost) takes the replica's record.
+  const replicatedInLedger = new Set(known.filter((e) => e.state === 'replicated').map((e) => e.sourceVersionId));
+  const adopted = fromReplica.filter((e) => !replicatedInLedger.has(e.sourceVersionId));
+  const adoptedIds = new Set(adopted.map((e) => e.sourceVersionId));
+  const entries = [...known.filter((e) => !adoptedIds.has(e.sourceVersionId)), ...adopted]
     .filter((e) => Date.parse(e.sourceLastModified) <= asOf)
     .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified) || order(a) - order(b));
   const version = entries.at(-1);
   const current = await deps.target.current(request.target.bucket, targetKey);
   const targetHasKey = current !== undefined;
-  const origin = fromReplica.length > 0 ? { fromReplica: true as const } : {};
+  const origin = version && adopted.includes(version) ? { fromReplica: true as const } : {};
   const skip = (reason: Reason): KeyDecision => ({ key, targetKey, action: 'skip', reason, version, targetHasKey, ...origin });
   if (!version) return skip('absent-at-time');
   if (version.state !== 'replicated' || !version.replicaVersionId) return skip('not-in-replica');

@@ -16,12 +16,13 @@ import {
   ListObjectVersionsCommand,
   type ListObjectVersionsCommandInput,
   type ListObjectVersionsCommandOutput,
+  S3ServiceException,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
 import { commonPrefix, compareKeys, decodeFormKey, keyBefore } from '../shared/s3-keys.js';
 import { sha256Of } from './hashing.js';
-import { bucketLock, lockHeaders } from './object-lock.js';
+import { bucketLock, lockHeaders, type ObjectLock } from './object-lock.js';
 import { chronological, versionIdsInDocumentOrder } from './version-order.js';
 import type {
   CopiedPart,
@@ -124,6 +125,9 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
   };
 }
 
+/** What a write target's check found (S3VersionedStore.checkTarget). */
+type TargetState = 'locked' | 'unlocked' | 'lock unreadable';
+
 /**
  * S3 adapter of the VersionedStore port, one per region. Writes that create a version
  * (CopyObject, DeleteObject, CompleteMultipartUpload) go through the `writes` client, which does not
@@ -133,7 +137,7 @@ function captureRawBody<I extends object, O extends object>(sink: (text: string)
  */
 export class S3VersionedStore implements VersionedStore {
   /** One batch's store (forOneBatch): the checks of the write targets its writes share, by bucket. */
-  private readonly checked?: Map<string, Promise<boolean>>;
+  private readonly checked?: Map<string, Promise<TargetState>>;
 
   constructor(
     private readonly s3: S3Client,
@@ -305,7 +309,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async copy(request: CopyRequest): Promise<CopyResult> {
-    const locked = await this.writeTarget(request.target.bucket);
+    const locked = await this.writeTarget(request.target.bucket, request.lock);
     const { target } = request;
     const result = await this.writes.send(
       new CopyObjectCommand({
@@ -359,7 +363,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async put(request: CopyRequest & { tagging: string }, body: Readable, length: number): Promise<CopyResult> {
-    const locked = await this.writeTarget(request.target.bucket);
+    const locked = await this.writeTarget(request.target.bucket, request.lock);
     const result = await this.writes.send(
       new PutObjectCommand({
         Bucket: request.target.bucket,
@@ -396,7 +400,7 @@ export class S3VersionedStore implements VersionedStore {
   }
 
   async createUpload(request: CopyRequest & { tagging: string; checksums: boolean }): Promise<string> {
-    const locked = await this.writeTarget(request.target.bucket);
+    const locked = await this.writeTarget(request.target.bucket, request.lock);
     const { UploadId } = await this.writes.send(
       new CreateMultipartUploadCommand({
         Bucket: request.target.bucket,
@@ -487,22 +491,38 @@ export class S3VersionedStore implements VersionedStore {
    * any time: a write in between still gets no new version id back, and fails (every write checks
    * its answer), so nothing recorded as replicated can be replaced. True: Object Lock is on.
    */
-  private writeTarget(bucket: string): Promise<boolean> {
-    if (this.locked.has(bucket)) return Promise.resolve(true);
-    if (!this.checked) return this.checkTarget(bucket);
-    let check = this.checked.get(bucket);
+  private async writeTarget(bucket: string, lock?: ObjectLock): Promise<boolean> {
+    if (this.locked.has(bucket)) return true;
+    let check: Promise<TargetState> | undefined = this.checked?.get(bucket);
     if (!check) {
       check = this.checkTarget(bucket);
-      this.checked.set(bucket, check);
-      check.catch(() => this.checked!.delete(bucket));
+      if (this.checked) {
+        this.checked.set(bucket, check);
+        check.catch(() => this.checked!.delete(bucket));
+      }
     }
-    return check;
+    const state = await check;
+    if (state === 'lock unreadable' && lock) {
+      throw new Error(
+        `cannot read the Object Lock configuration of ${bucket} (access denied); refusing to write a version that must be locked`,
+      );
+    }
+    return state === 'locked';
   }
 
-  private async checkTarget(bucket: string): Promise<boolean> {
-    if ((await bucketLock(this.s3, bucket)).enabled) {
+  /**
+   * A bucket whose Object Lock configuration this role may not read (a restore target of another
+   * account, whose bucket policy grants less) is treated as unlocked and its versioning checked: fine
+   * for writes that carry no lock, refused (writeTarget) for those that must be locked.
+   */
+  private async checkTarget(bucket: string): Promise<TargetState> {
+    const lock = await bucketLock(this.s3, bucket).catch((error: unknown) => {
+      if (error instanceof S3ServiceException && error.name === 'AccessDenied') return undefined;
+      throw error;
+    });
+    if (lock?.enabled) {
       this.locked.add(bucket);
-      return true;
+      return 'locked';
     }
     const { Status } = await this.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
@@ -510,6 +530,6 @@ export class S3VersionedStore implements VersionedStore {
         `replica bucket ${bucket} has versioning ${Status ?? 'never enabled'}; refusing to write (overwrites would destroy data)`,
       );
     }
-    return false;
+    return lock ? 'unlocked' : 'lock unreadable';
   }
 }

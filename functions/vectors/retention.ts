@@ -88,14 +88,29 @@ export interface RetentionDeps {
 }
 
 /**
- * Applies the plan: extends the locks of kept snapshots that need it, destroys each removed
- * snapshot's files, then marks its entry deleted. A snapshot S3 will not let go of (a legal hold,
+ * Applies the plan: extends the locks of kept snapshots that need it (a refused extension is
+ * logged and asked again by the next run), destroys each removed snapshot's files, then marks its
+ * entry deleted. A snapshot S3 will not let go of (a legal hold,
  * a lock set outside this service) stays, with the reason; one it let go of in part can no longer
  * be restored and is marked corrupt, to be removed by a later run. Neither stops the others.
  */
 export async function applyRetention(asset: string, policy: RetentionPolicy, deps: RetentionDeps): Promise<RetentionPlan> {
   const plan = planRetention(await deps.catalog.list(asset), policy, deps.now());
-  if (deps.lock) for (const { entry } of plan.keep) await extendIfDue(asset, entry, deps.lock, deps);
+  if (deps.lock) {
+    for (const { entry } of plan.keep) {
+      try {
+        await extendIfDue(asset, entry, deps.lock, deps);
+      } catch (error) {
+        // Half a period is left: the next run asks again. Removing what retention no longer keeps goes on.
+        deps.log('snapshot lock not extended', {
+          asset,
+          snapshotId: entry.snapshotId,
+          until: entry.lock?.until,
+          error: describeError(error),
+        });
+      }
+    }
+  }
   for (const { entry, reason, until } of plan.waiting) {
     deps.log('snapshot out of retention kept until its lock expires', { asset, snapshotId: entry.snapshotId, reason, until });
   }
@@ -122,8 +137,10 @@ async function extendIfDue(asset: string, entry: SnapshotEntry, lock: LockSettin
   const now = deps.now();
   const periodMs = lock.days * 86_400_000;
   if (new Date(entry.lock.until).getTime() - now.getTime() >= periodMs / 2) return;
-  // A COMPLIANCE retention cannot become GOVERNANCE: the stronger of the two modes is kept.
-  const mode = entry.lock.mode === 'COMPLIANCE' ? 'COMPLIANCE' : lock.mode;
+  // In the mode the snapshot was written with: S3 lets no one turn COMPLIANCE into GOVERNANCE, and
+  // turning GOVERNANCE into COMPLIANCE takes the governance bypass, which no role of the stack has.
+  // A policy that changed mode applies to the snapshots written after the change.
+  const mode = entry.lock.mode;
   const until = retainUntil(lock, now);
   const objects = await deps.objects.extendLock(entry.prefix, { mode, retainUntil: until });
   await deps.catalog.update(asset, entry.snapshotId, { lock: { mode, until: until.toISOString() } });

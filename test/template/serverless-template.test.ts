@@ -331,6 +331,27 @@ describe('the packaged template', () => {
     }
   });
 
+  it('lets the roles that lock versions (replicate, snapshot-vectors) lock them no longer than the policy’s longest retention', () => {
+    // dr-policy.yml: critical COMPLIANCE 90 days is the object assets' longest, 30 days (high, standard) the
+    // vector indexes'; a day more for S3's rounding.
+    for (const [id, days] of [
+      ['ReplicateRole', 91],
+      ['SnapshotVectorsRole', 31],
+    ] as const) {
+      const statements: any[] = resource(id).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      expect(
+        statements.find((st) => st.Sid === 'NeverLockLongerThanThePolicy'),
+        id,
+      ).toEqual({
+        Sid: 'NeverLockLongerThanThePolicy',
+        Effect: 'Deny',
+        Action: ['s3:PutObject', 's3:PutObjectRetention'],
+        Resource: [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/*' }],
+        Condition: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': days } },
+      });
+    }
+  });
+
   it("scopes the replicate role to the policy's buckets and prefixes, and forbids destroying replica data", () => {
     const role = resource('ReplicateRole').Properties;
     expect(resource('ReplicateLambdaFunction').Properties.Role).toEqual({ 'Fn::GetAtt': ['ReplicateRole', 'Arn'] });
@@ -805,7 +826,10 @@ describe('the customer-managed key option (deployment.kmsKey: stack)', () => {
     ];
     expect(references.filter((r) => !r!.startsWith('AWS::'))).toEqual([]);
     const actions = (s: { Action: string[] | string }) => [s.Action].flat();
-    const uses = (s: { Action: string[] | string }) => actions(s).some((a) => /^kms:(Decrypt|GenerateDataKey|Encrypt|ReEncrypt)/.test(a));
+    // What lets a principal use the key, or let another use it (a grant); an action pattern with * counts if it matches one.
+    const useActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:CreateGrant'];
+    const matches = (pattern: string, action: string) => new RegExp(`^${pattern.replace(/\*/g, '.*')}$`).test(action);
+    const uses = (s: { Action: string[] | string }) => actions(s).some((a) => useActions.some((u) => matches(a, u)));
     const admin = statements.find((s) => s.Sid === 'AccountAdministersNotUses')!;
     expect(uses(admin)).toBe(false);
     expect(admin.Condition).toBeUndefined();

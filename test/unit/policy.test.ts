@@ -262,11 +262,15 @@ describe('Object Lock and vault accounts in the policy', () => {
         ...JSON.parse(withAsset(() => undefined)),
         assets: (JSON.parse(withAsset(() => undefined)) as { assets: Record<string, any>[] }).assets.map((a) => ({
           ...a,
-          replica: { ...a.replica, ...(a.replica.bucket === 'acme-ml-dr-replica' && { bucket: 'acme-ml-vault', account: '444455556666' }) },
+          replica: { ...a.replica, ...(a.kind !== 'vector-index' && { bucket: 'acme-ml-vault', account: '444455556666' }) },
         })),
       }),
     );
-    expect(Object.keys(replicaBucketResources(vaulted)).filter((id) => id.startsWith('ReplicaBucket'))).toEqual([]);
+    // The vector indexes' snapshots stay in the stack's bucket.
+    expect(Object.keys(replicaBucketResources(vaulted)).filter((id) => id.startsWith('ReplicaBucket'))).toEqual([
+      'ReplicaBucketAcmeMlDrReplica',
+      'ReplicaBucketAcmeMlDrReplicaPolicy',
+    ]);
     expect(replicaBucketResources(loadPolicyFile('dr-policy.yml'))).toHaveProperty('ReplicaBucketAcmeMlDrReplica');
     expect(problemsOf(withAsset((a) => ((a.replica as Record<string, unknown>).account = '444455556666')))).toEqual([
       expect.stringMatching(
@@ -276,6 +280,13 @@ describe('Object Lock and vault accounts in the policy', () => {
     expect(problemsOf(withAsset((a) => ((a.replica as Record<string, unknown>).account = '4444')))).toContain(
       'assets[1].replica.account: must be a 12-digit AWS account id',
     );
+    const vaultedVectors = withAsset(
+      (a) => (a.replica = { ...(a.replica as object), bucket: 'acme-ml-vault', account: '444455556666' }),
+      3,
+    );
+    expect(problemsOf(vaultedVectors)).toEqual([
+      expect.stringMatching(/^assets\[3\]\.replica\.account: is not supported for a vector-index asset: snapshot retention deletes/),
+    ]);
   });
 });
 
@@ -291,6 +302,8 @@ describe('the customer-managed key option in the policy (deployment.kmsKey)', ()
     expect(loadPolicyFile('dr-policy.yml').deployment.kmsKey).toBeUndefined();
     expect(parsePolicy(withKey('stack')).deployment.kmsKey).toBe('stack');
     expect(parsePolicy(withKey(arn('us-west-2'))).deployment.kmsKey).toBe(arn('us-west-2'));
+    const multiRegion = 'arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    expect(parsePolicy(withKey(multiRegion)).deployment.kmsKey).toBe(multiRegion);
   });
 
   it('refuses a key of another region, an alias and anything else, naming the field', () => {

@@ -4,6 +4,7 @@ import {
   DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectLockConfigurationCommand,
+  S3ServiceException,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   PutObjectCommand,
@@ -161,11 +162,24 @@ describe('S3VersionedStore writes into a bucket with Object Lock on', () => {
     expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(1);
   });
 
-  it('writes nothing when the bucket’s Object Lock cannot be read (a denied or failed check is not "no lock")', async () => {
-    s3.on(GetObjectLockConfigurationCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+  it('writes nothing that must be locked when the bucket’s Object Lock cannot be read (denied is not "no lock"), nor on a failed check', async () => {
+    s3.on(GetObjectLockConfigurationCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {} }));
     s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
-    await expect(store().copy(request)).rejects.toThrow('Access Denied');
+    await expect(store().copy(request)).rejects.toThrow(
+      'cannot read the Object Lock configuration of replica (access denied); refusing to write a version that must be locked',
+    );
+    s3.on(GetObjectLockConfigurationCommand).rejects(new S3ServiceException({ name: 'SlowDown', $fault: 'server', $metadata: {} }));
+    await expect(store().copy({ ...request, lock: undefined })).rejects.toMatchObject({ name: 'SlowDown' });
     expect(s3).not.toHaveReceivedCommand(CopyObjectCommand);
+  });
+
+  it('writes what needs no lock into a bucket whose Object Lock it may not read (a restore target of another account), checking its versioning', async () => {
+    s3.on(GetObjectLockConfigurationCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {} }));
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'r1' });
+    await store().copy({ ...request, lock: undefined });
+    expect(s3.commandCalls(CopyObjectCommand)[0]!.args[0].input).not.toHaveProperty('ObjectLockMode');
+    expect(s3.commandCalls(GetBucketVersioningCommand)).toHaveLength(1);
   });
 });
 

@@ -129,9 +129,27 @@ describe('with the ledger lost: the replica’s own metadata', () => {
     expect(deleted).toMatchObject({ action: 'skip', reason: 'deleted-at-time', fromReplica: true });
   });
 
-  it('reads no metadata when the ledger knows the key', async () => {
+  it('reads no metadata when the ledger names every replica version of the key', async () => {
     const d = deps([entry('v1', '2026-11-26T10:00:00.000Z', 'r1')], { r1: ours('v1') });
     expect((await decideKey(d, asset, request, 'train/a.bin', inReplica('r1'))).fromReplica).toBeUndefined();
     expect(d.described).toEqual([]);
+  });
+
+  it('a ledger that knows only what came after (emptied, then the damage replicated) does not hide the versions before it', async () => {
+    // r1 and r2 (09:00, 10:00) were replicated before the ledger was emptied; the damage (v3, 13:00) after it.
+    const damage = entry('v3', '2026-11-26T13:00:00.000Z', 'r3');
+    const d = deps([damage], { r1: ours('v1', 'a'.repeat(64)), r2: ours('v2', 'b'.repeat(64)) });
+    const versions = inReplica('r1', 'r2');
+    versions.push({ kind: 'object', versionId: 'r3', lastModified: new Date('2026-11-26T13:00:05.000Z'), size: 10, isLatest: true });
+    const decision = await decideKey(d, asset, request, 'train/a.bin', versions);
+    expect(decision).toMatchObject({ action: 'restore', fromReplica: true, version: { sourceVersionId: 'v2', replicaVersionId: 'r2' } });
+    // Only the versions the ledger does not name, and written by asOf, are read.
+    expect(d.described.sort()).toEqual(['r1', 'r2']);
+  });
+
+  it('a source version the ledger holds as pending, whose copy is in the replica, is restored from the replica’s record', async () => {
+    const d = deps([entry('v1', '2026-11-26T08:30:00.000Z', undefined)], { r1: ours('v1', 'a'.repeat(64)) });
+    const decision = await decideKey(d, asset, request, 'train/a.bin', inReplica('r1'));
+    expect(decision).toMatchObject({ action: 'restore', fromReplica: true, version: { sourceVersionId: 'v1', replicaVersionId: 'r1' } });
   });
 });

@@ -161,6 +161,35 @@ describe('applyRetention under Object Lock', () => {
     expect(w.extended.map((e) => e.lock.mode)).toEqual(['COMPLIANCE']);
   });
 
+  it('extends a GOVERNANCE lock as GOVERNANCE when the policy moved to COMPLIANCE (S3 would want the bypass no role has)', async () => {
+    const kept = {
+      ...locked('2026-11-01T00:00:00Z', '2026-11-20T00:00:00Z'),
+      lock: { mode: 'GOVERNANCE' as const, until: '2026-11-20T00:00:00.000Z' },
+    };
+    const w = world([kept]);
+    await applyRetention('docs', { daily: 7, weekly: 0, monthly: 0 }, { ...w.deps, lock, now: () => new Date('2026-11-19T00:00:00Z') });
+    expect(w.extended.map((e) => e.lock.mode)).toEqual(['GOVERNANCE']);
+  });
+
+  it('a refused extension is logged and retention goes on removing what it no longer keeps', async () => {
+    const kept = locked('2026-11-28T00:00:00Z', '2026-11-30T00:00:00Z');
+    const old = entry('2026-11-20T00:00:00Z');
+    const w = world([kept, old]);
+    w.deps.objects.extendLock = async () => {
+      throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+    };
+    const plan = await applyRetention(
+      'docs',
+      { daily: 1, weekly: 0, monthly: 0 },
+      { ...w.deps, lock, now: () => new Date('2026-11-29T00:00:00Z') },
+    );
+    expect(ids(plan.remove)).toEqual([old.snapshotId]);
+    expect(w.catalog.get(kept.snapshotId)!.lock!.until).toBe(kept.lock!.until);
+    expect(w.logs.filter(([m]) => m === 'snapshot lock not extended').map(([, f]) => [f.snapshotId, f.error])).toEqual([
+      [kept.snapshotId, 'AccessDenied: Access Denied'],
+    ]);
+  });
+
   it('keeps a snapshot S3 refuses to let go of, marks one it let go of in part corrupt, and goes on with the others', async () => {
     const newest = locked('2026-11-28T00:00:00Z', '2026-12-28T00:00:00Z');
     const held = entry('2026-11-20T00:00:00Z'); // a legal hold set by hand: the catalog knows no lock
