@@ -8,19 +8,34 @@ import { quote } from './shared/errors.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
 import { logger, metrics, lambdaHandler } from './shared/observability.js';
 import { createSnapshotter } from './vectors/runtime.js';
+import { rebuildCatalog } from './vectors/rebuild-catalog.js';
 import { runScheduledSnapshot } from './vectors/snapshot-run.js';
 
 const config = parseConfig(process.env);
 const snapshotter = createSnapshotter(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'snapshot-vectors');
 
-/** Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true. */
-const inputSchema = z.strictObject({ asset: assetNameRef, continuation: z.boolean().optional() });
+/**
+ * Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true.
+ * An operator rebuilds the asset's catalog from the replica with "rebuildCatalog": true
+ * (docs/vector-snapshots.md#rebuilding-the-catalog).
+ */
+const inputSchema = z.strictObject({
+  asset: assetNameRef,
+  rebuildCatalog: z.literal(true).optional(),
+  continuation: z.boolean().optional(),
+});
 
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
-  const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "continuation"?: true}');
+  const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "rebuildCatalog"?: true, "continuation"?: true}');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
   if (!found) throw new PayloadError(`asset: ${quote(input.asset)} is not a vector-index asset of the policy`);
   const deps = snapshotter.depsFor(found.asset, () => context.getRemainingTimeInMillis());
+  if (input.rebuildCatalog) {
+    const rebuilt = await rebuildCatalog(found.asset, deps);
+    if (!rebuilt.done) await deps.continuation.continueLater({ asset: input.asset, rebuildCatalog: true, continuation: true });
+    logger.info('vector snapshot catalog rebuilt from the replica', { ...rebuilt });
+    return rebuilt;
+  }
   const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps);
 
   metrics.addDimension('asset', input.asset);

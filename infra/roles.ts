@@ -191,8 +191,9 @@ export function snapshotStatements(policy: Policy): Json[] {
         Sid: `WriteSnapshots${name}`,
         Effect: 'Allow',
         // PutObjectRetention: snapshot files are written locked, and retention extends the locks of
-        // those it keeps; DeleteObjectVersion: retention removes expired snapshots (once unlocked).
-        Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:DeleteObjectVersion'],
+        // those it keeps; GetObjectRetention: a catalog rebuilt from the manifests learns their locks;
+        // DeleteObjectVersion: retention removes expired snapshots (once unlocked).
+        Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObjectRetention', 's3:GetObject', 's3:DeleteObjectVersion'],
         Resource: s3Arn(`${asset.replica.bucket}/${prefix}*`),
       },
     );

@@ -48,6 +48,8 @@ export interface SnapshotEntry {
   lease?: { owner: string; until: string };
   /** The Object Lock retention of every file of the snapshot (absent: the bucket has no Object Lock): nothing removes them before `until`. */
   lock?: { mode: 'COMPLIANCE' | 'GOVERNANCE'; until: string };
+  /** When the entry was made again from the snapshot's manifest (rebuild-catalog.ts), the catalog having lost it. */
+  rebuiltAt?: string;
 }
 
 export interface SnapshotCatalogStore {

@@ -1,4 +1,12 @@
-import { GetObjectCommand, HeadObjectCommand, NoSuchKey, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';
 import { bucketLock, extendRetention, lockHeaders, type ObjectLock } from '../storage/object-lock.js';
 
@@ -18,8 +26,12 @@ export interface SnapshotObjects {
   lockEnabled(): Promise<boolean>;
   /** Sets a later retention on every version under `prefix` (a snapshot retention keeps past its lock); returns how many. */
   extendLock(prefix: string, lock: ObjectLock): Promise<number>;
-  /** Size and user metadata, or undefined when there is no such object. */
-  head(key: string): Promise<{ bytes: number; metadata: Record<string, string> } | undefined>;
+  /** Size, user metadata and Object Lock retention, or undefined when there is no such object. */
+  head(
+    key: string,
+  ): Promise<{ bytes: number; metadata: Record<string, string>; lock?: { mode: ObjectLock['mode']; until: string } } | undefined>;
+  /** The prefixes of the snapshots under `snapshots` (`<snapshots><id>/`), in key order. */
+  listSnapshots(snapshots: string): Promise<string[]>;
   /** The whole object (chunks are bounded in size), or undefined when there is no such object. */
   get(key: string): Promise<Buffer | undefined>;
   /**
@@ -74,7 +86,12 @@ export class S3SnapshotObjects implements SnapshotObjects {
   async head(key: string) {
     try {
       const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { bytes: head.ContentLength ?? 0, metadata: head.Metadata ?? {} };
+      const { ObjectLockMode: mode, ObjectLockRetainUntilDate: until } = head;
+      return {
+        bytes: head.ContentLength ?? 0,
+        metadata: head.Metadata ?? {},
+        ...(mode && until && { lock: { mode, until: until.toISOString() } }),
+      };
     } catch (error) {
       if (error instanceof NotFound || error instanceof NoSuchKey) return undefined;
       throw error;
@@ -89,6 +106,19 @@ export class S3SnapshotObjects implements SnapshotObjects {
       if (error instanceof NoSuchKey) return undefined;
       throw error;
     }
+  }
+
+  async listSnapshots(snapshots: string) {
+    const prefixes: string[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: snapshots, Delimiter: '/', ContinuationToken }),
+      );
+      for (const { Prefix } of page.CommonPrefixes ?? []) if (Prefix) prefixes.push(Prefix);
+      ContinuationToken = page.NextContinuationToken;
+    } while (ContinuationToken);
+    return prefixes;
   }
 
   async destroyPrefix(prefix: string) {

@@ -149,7 +149,7 @@ ${[
     await lance.close();
     const { handler: snapshot } = await import('../../functions/snapshot-vectors.js');
     const taken = await snapshot({ asset: 'lancedb' }, localContext('snapshot-vectors'));
-    if (taken.outcome !== 'verified') throw new Error(`snapshot: ${JSON.stringify(taken)}`);
+    if (!('outcome' in taken) || taken.outcome !== 'verified') throw new Error(`snapshot: ${JSON.stringify(taken)}`);
     const { handler: restoreVectors } = await import('../../functions/restore-vectors.js');
     for (const engine of ['lancedb', 'pgvector', 'chroma', 's3vectors']) {
       const vectorRequest = { asset: 'lancedb', target: { asset: engine, index: `restored_${engine}` } };

@@ -26,6 +26,7 @@ import { S3SnapshotObjects } from '../../functions/vectors/snapshot-objects.js';
 import { runScheduledSnapshot, type ScheduledRunDeps } from '../../functions/vectors/snapshot-run.js';
 import { lockOf } from '../../functions/policy/object-lock.js';
 import { sampleRecords } from '../contract/vector-store.contract.js';
+import { loadEvent } from '../support/fixtures.js';
 import { lockedTestPolicy, startStack, type StackUnderTest } from '../support/local-stack.js';
 
 /**
@@ -235,7 +236,7 @@ describe('restores with the ledger table emptied', () => {
   const keys = ['evals/lost/a.jsonl', 'evals/lost/b.jsonl', 'evals/lost/c.jsonl'];
   const db = () => dynamoDocumentClient();
 
-  /** Deletes every item of the ledger table (what losing it leaves: an empty table of the same name). */
+  /** Deletes every item of the ledger table, the snapshot catalog with it (what losing it leaves: an empty table of the same name). */
   async function emptyLedger(): Promise<number> {
     let removed = 0;
     for (;;) {
@@ -269,5 +270,56 @@ describe('restores with the ledger table emptied', () => {
       const restored = await t.s3.send(new GetObjectCommand({ Bucket: 'it-restore', Key: `clean/${key.slice('evals/'.length)}` }));
       expect(await restored.Body!.transformToString()).toBe(`first ${key}`);
     }
+  });
+
+  it('restores what came before the damage when the ledger was emptied before the damage replicated', async () => {
+    const key = 'evals/wiped/model-card.json';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'the real card' }));
+    await t.drain();
+    const asOf = new Date().toISOString();
+    await emptyLedger();
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'ransom note' }));
+    await t.drain(); // the replicator learns the damage, and adopts the earlier version it finds in the replica
+
+    const { handler } = (await import('../../functions/restore-data.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const request = { asset: 'evals', prefix: 'evals/wiped/', asOf, target: { bucket: 'it-restore', prefix: 'wiped/' } };
+    const plan = await handler({ ...request, dryRun: true }, localContext('restore-data'));
+    expect(plan.plan).toMatchObject({ restore: { objects: 1 } });
+    await handler({ ...request, planToken: plan.planToken }, localContext('restore-data'));
+    const restored = await t.s3.send(new GetObjectCommand({ Bucket: 'it-restore', Key: 'wiped/wiped/model-card.json' }));
+    expect(await restored.Body!.transformToString()).toBe('the real card');
+  });
+
+  it('vector snapshots: the catalog is rebuilt from the manifests in the replica, read back, with their locks, and restores from it', async () => {
+    await emptyLedger();
+    // A snapshot folder without its manifest (one that never finished) is not offered.
+    await dr.send(
+      new PutObjectCommand({ Bucket: REPLICA, Key: 'vectors/kb/snapshots/2026-11-01T00-00-00Z/chunks/000000.ndjson.gz', Body: 'x' }),
+    );
+    const { handler } = (await import('../../functions/snapshot-vectors.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const rebuild = { ...loadEvent('snapshot-vectors/valid/rebuild-catalog.json'), asset: 'kb' };
+    const rebuilt = await handler(rebuild, localContext('snapshot-vectors'));
+    expect(rebuilt).toMatchObject({ asset: 'kb', found: 3, known: 0, added: 2, verified: 2, incomplete: 1, corrupt: [], done: true });
+
+    const catalog = new DynamoSnapshotCatalog(dynamoDocumentClient(), t.stack.ledgerTable);
+    const entries = await catalog.list('kb');
+    expect(entries.map((e) => e.state)).toEqual(['verified', 'verified']);
+    for (const entry of entries) {
+      const [file] = await versionsOf(`${entry.prefix}manifest.json`);
+      const h = await head(file!.Key!, file!.VersionId);
+      expect([entry.lock?.mode, entry.lock?.until]).toEqual([h.ObjectLockMode, h.ObjectLockRetainUntilDate?.toISOString()]);
+      expect(entry.rebuiltAt).toEqual(expect.any(String));
+    }
+    // Again: nothing to do.
+    expect(await handler(rebuild, localContext('snapshot-vectors'))).toMatchObject({ known: 2, added: 0 });
+
+    const { handler: restore } = (await import('../../functions/restore-vectors.js')) as {
+      handler: (e: unknown, c: unknown) => Promise<any>;
+    };
+    const request = { asset: 'kb', target: { asset: 'kb', index: 'kb_after_ledger_loss' } };
+    const plan = await restore({ ...request, dryRun: true }, localContext('restore-vectors'));
+    expect(plan.plan).toMatchObject({ snapshotId: entries[0]!.snapshotId });
+    const run = await restore({ ...request, planToken: plan.planToken }, localContext('restore-vectors'));
+    expect(run).toMatchObject({ state: 'done', result: { ok: true } });
   });
 });

@@ -621,7 +621,7 @@ describe('snapshot-vectors in the packaged template', () => {
         Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica' },
       }),
       expect.objectContaining({
-        Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:DeleteObjectVersion'],
+        Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObjectRetention', 's3:GetObject', 's3:DeleteObjectVersion'],
         Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' },
       }),
     ]);

@@ -8,12 +8,14 @@ import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
 import type { LedgerQueries } from '../../../functions/ledger/ledger.js';
 import { measureAsset } from '../../../functions/rpo/measure.js';
 import { recoveryPointsFrom } from '../../../functions/rpo/snapshot-catalog.js';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { lanceDbStore } from '../../../functions/vectors/adapters/lancedb.js';
 import { DynamoSnapshotCatalog } from '../../../functions/vectors/dynamo-snapshot-catalog.js';
 import { readChunk, readManifest, SnapshotCorruptError } from '../../../functions/vectors/read-snapshot.js';
 import { newestVerified } from '../../../functions/vectors/snapshot-catalog.js';
 import { Fingerprint, manifestKey } from '../../../functions/vectors/snapshot-format.js';
+import { rebuildCatalog } from '../../../functions/vectors/rebuild-catalog.js';
 import { S3SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
 import { runScheduledSnapshot, type ScheduledRunDeps } from '../../../functions/vectors/snapshot-run.js';
 import type { VectorRecord, VectorStore } from '../../../functions/vectors/vector-store.js';
@@ -235,6 +237,7 @@ describe('snapshot-vectors', () => {
         destroyPrefix: objects.destroyPrefix.bind(objects),
         lockEnabled: objects.lockEnabled.bind(objects),
         extendLock: objects.extendLock.bind(objects),
+        listSnapshots: objects.listSnapshots.bind(objects),
         get: async (key: string) => {
           if (!corruptNow && key.endsWith('manifest.json')) {
             corruptNow = true;
@@ -327,7 +330,7 @@ describe('snapshot-vectors', () => {
       'asset: "training-data" is not a vector-index asset of the policy',
     );
     await expect(handler(forDocs('snapshot-vectors/invalid/unknown-field.json'), localContext('snapshot-vectors'))).rejects.toThrow(
-      'payload: unknown field "force"; expected {"asset": "<vector-index asset>", "continuation"?: true}',
+      'payload: unknown field "force"; expected {"asset": "<vector-index asset>", "rebuildCatalog"?: true, "continuation"?: true}',
     );
     expect(await catalog.list('docs')).toEqual(before);
   });
@@ -352,5 +355,62 @@ describe('snapshot-vectors', () => {
       expect([...Versions, ...DeleteMarkers]).toEqual([]);
     }
     expect(await keysUnder(verified[0]!.prefix)).toContain(manifestKey(verified[0]!.prefix));
+  });
+
+  it('a catalog lost with the ledger is rebuilt from the manifests, each snapshot read back across invocations; altered files make it corrupt', async () => {
+    // A snapshot of several chunks, the next day (retention keeps one a day).
+    clock = new Date('2026-11-27T10:00:00Z');
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+    expect(run.outcome).toBe('verified');
+    const verified = (await catalog.list('docs')).filter((e) => e.state === 'verified');
+    expect(verified.length).toBe(2);
+    const kept = verified[0]!;
+    expect(kept.chunks).toBeGreaterThan(2);
+    const forget = async () => {
+      for (const e of await catalog.list('docs')) {
+        await dynamoDocumentClient().send(
+          new DeleteCommand({ TableName: process.env.LEDGER_TABLE!, Key: { pk: `SNAPSHOT#docs`, sk: e.snapshotId } }),
+        );
+      }
+    };
+    const rebuildAll = async () => {
+      const runs = [];
+      for (let i = 0; i < 50; i++) {
+        const result = await rebuildCatalog(assetNamed('docs'), depsWith({ budget: 4 }).deps);
+        runs.push(result);
+        if (result.done) return runs;
+      }
+      throw new Error('the rebuild never finished');
+    };
+    await forget();
+    const runs = await rebuildAll();
+    // Four remainingMs() calls per invocation: a chunk or two read back each time, continued from the checkpoint.
+    expect(runs.length).toBeGreaterThan(2);
+    expect(runs.reduce((n, r) => n + r.added, 0)).toBe(2);
+    expect(runs.reduce((n, r) => n + r.verified, 0)).toBe(2);
+    expect(runs.at(-1)).toMatchObject({ found: 2, corrupt: [], done: true });
+    for (const before of verified) {
+      expect(await catalog.get('docs', before.snapshotId)).toMatchObject({
+        state: 'verified',
+        count: before.count,
+        fingerprint: before.fingerprint,
+        prefix: before.prefix,
+        chunks: before.chunks,
+        rebuiltAt: expect.any(String),
+      });
+    }
+    expect(await newestVerified(catalog, 'docs')).toMatchObject({ snapshotId: kept.snapshotId });
+
+    // Files altered since: the rebuilt entry is corrupt, never offered for restore.
+    await forget();
+    await s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${kept.prefix}chunks/000001.ndjson.gz`, Body: 'altered' }));
+    const [altered] = await rebuildAll().then((r) => r.flatMap((x) => x.corrupt));
+    expect(altered).toMatchObject({
+      snapshotId: kept.snapshotId,
+      reason: expect.stringMatching(/000001\.ndjson\.gz: SHA-256 .* does not match/),
+    });
+    expect(await catalog.get('docs', kept.snapshotId)).toMatchObject({ state: 'corrupt' });
+    // The older one, intact, is what a restore gets now.
+    expect(await newestVerified(catalog, 'docs')).toMatchObject({ snapshotId: verified[1]!.snapshotId });
   });
 });
