@@ -1,13 +1,5 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,8 +30,7 @@ beforeAll(async () => {
   const file = join(dir, 'kms-policy.yml');
   writeFileSync(file, text.replace(deployment, `${deployment}  kmsKey: stack\n`));
   t = await startStack(file);
-  await t.s3.send(new CreateBucketCommand({ Bucket: 'it-restore' }));
-  await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-restore', VersioningConfiguration: { Status: 'Enabled' } }));
+  await t.createVersionedBucket('it-restore');
 }, 120_000);
 
 afterAll(async () => {

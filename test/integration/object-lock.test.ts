@@ -1,5 +1,4 @@
 import {
-  CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -256,8 +255,7 @@ describe('restores with the ledger table emptied', () => {
     const asOf = new Date().toISOString();
     for (const key of keys) await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: `damaged ${key}` }));
     await t.drain();
-    await t.s3.send(new CreateBucketCommand({ Bucket: 'it-restore' }));
-    await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-restore', VersioningConfiguration: { Status: 'Enabled' } }));
+    await t.createVersionedBucket('it-restore');
     expect(await emptyLedger()).toBeGreaterThan(keys.length * 2);
 
     const { handler } = (await import('../../functions/restore-data.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };

@@ -55,8 +55,7 @@ const keysIn = async (s3: S3Client, Bucket: string) =>
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vault-account-'));
   t = await startStack(lockedTestPolicy(dir, vaultAssets));
-  await t.s3.send(new CreateBucketCommand({ Bucket: 'it-restore' }));
-  await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-restore', VersioningConfiguration: { Status: 'Enabled' } }));
+  await t.createVersionedBucket('it-restore');
 }, 120_000);
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, DeleteMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +46,8 @@ export interface StackUnderTest {
   takeMessages(url?: string): Promise<string[]>;
   send(body: string, url?: string): Promise<void>;
   report(asset: string): ReturnType<typeof replicaReport>;
+  /** Creates a versioned bucket beside the stack (a restore target), in the sources' region. */
+  createVersionedBucket(bucket: string): Promise<void>;
   /** Invokes the real reconcile handler (scheduled input). */
   reconcile(event: unknown): Promise<{ results: { asset: string; finished: boolean; afterKey?: string; counts: Record<string, any> }[] }>;
   stop(): Promise<void>;
@@ -111,6 +113,10 @@ export async function startStack(
       await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
     },
     report: (name) => replicaReport(s3, asset(name), (key) => ledger.entriesFor(name, key)),
+    createVersionedBucket: async (Bucket) => {
+      await s3.send(new CreateBucketCommand({ Bucket }));
+      await s3.send(new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    },
     reconcile: async (event) => {
       const { handler } = await import('../../functions/reconcile.js');
       return handler(event, localContext('reconcile')) as never;

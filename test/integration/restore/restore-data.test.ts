@@ -1,11 +1,4 @@
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { parseDataRestore } from '../../../functions/restore/data-request.js';
@@ -45,8 +38,7 @@ const invoke = (payload: unknown) => handler(payload, localContext('restore-data
 
 beforeAll(async () => {
   t = await startStack();
-  await t.s3.send(new CreateBucketCommand({ Bucket: 'it-restore' }));
-  await t.s3.send(new PutBucketVersioningCommand({ Bucket: 'it-restore', VersioningConfiguration: { Status: 'Enabled' } }));
+  await t.createVersionedBucket('it-restore');
   for (const [key, body] of Object.entries(original)) await put(key, body);
   await t.drain();
   // T1: the time of the last original write (the damage below comes after the drain, later still).
