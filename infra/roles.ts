@@ -579,6 +579,28 @@ function sourceSecretStatements(policy: Policy): Json[] {
     : [{ Sid: 'SourceCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }];
 }
 
+/**
+ * lineage reads the ledger and the replicas (which version of each key as of a time), keeps the
+ * dataset catalog, writes dataset versions only under the lineage prefix of each object asset's
+ * replica bucket, destroys nothing, and continues only itself.
+ */
+export function lineageStatements(policy: Policy): Json[] {
+  const buckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
+  return [
+    invokeItself('lineage'),
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
+    ledgerItems('DatasetCatalog', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['DATASET#*']),
+    ...readReplicas(policy),
+    {
+      Sid: 'WriteDatasetVersions',
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:GetObjectVersion'],
+      Resource: buckets.map((b) => s3Arn(`${b}/${policy.lineage.prefix}*`)),
+    },
+    neverDestroy(buckets),
+  ];
+}
+
 /** The inline policies of each function's role, in order (their names are the deployed ones). */
 const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, statements: Json[]][]> = {
   replicate: (policy) => [
@@ -597,6 +619,7 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   verifyRestore: (policy) => [['verify-restore', verifyRestoreStatements(policy)]],
   drDrill: (policy) => [['dr-drill', drDrillStatements(policy)]],
   report: (policy) => [['report', reportStatements(policy)]],
+  lineage: (policy) => [['lineage', lineageStatements(policy)]],
 };
 
 /**

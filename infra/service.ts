@@ -22,6 +22,7 @@ export const serviceFunctions = {
   verifyRestore: { name: 'verify-restore' },
   drDrill: { name: 'dr-drill' },
   report: { name: 'report' },
+  lineage: { name: 'lineage' },
 } as const satisfies Record<string, { name: string; role?: string }>;
 
 export type FunctionKey = keyof typeof serviceFunctions;

@@ -297,6 +297,8 @@ const policyShape = z.strictObject({
   assets: z.array(assetSchema).min(1),
   /** DR drills (docs/policy.md#drills): validated here; run by the dr-drill function. */
   drills: z.array(drillSchema).default([]),
+  /** Dataset versions (docs/lineage.md): written into each object asset's replica bucket under this prefix. */
+  lineage: z.strictObject({ prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').default('_dr-lineage/') }).prefault({}),
   /** The DR report (docs/report.md): where the report function writes it, and when it runs. */
   report: z
     .strictObject({
@@ -591,6 +593,25 @@ const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
     );
 };
 
+/** Dataset versions are written beside the replicas in each object asset's bucket, never over one. */
+const lineageBesideTheReplicas: PolicyRule = (policy, ctx) => {
+  const { prefix } = policy.lineage;
+  for (const bucket of new Set(policy.assets.filter(isObjectAsset).map((a) => a.replica.bucket))) {
+    const overlapping = policy.assets.find(
+      (a) => a.replica.bucket === bucket && overlap(prefix, a.kind === 'vector-index' ? `${replicaPrefix(a)}snapshots/` : replicaPrefix(a)),
+    );
+    if (overlapping) {
+      issue(
+        ctx,
+        ['lineage', 'prefix'],
+        `"${prefix}" overlaps the replica prefix of asset ${overlapping.name} in ${bucket}: choose another prefix`,
+      );
+      return;
+    }
+  }
+  if (overlap(prefix, policy.report.prefix)) issue(ctx, ['lineage', 'prefix'], `"${prefix}" overlaps the report's prefix: choose another`);
+};
+
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,
   kmsKeyInDeploymentRegion,
@@ -603,6 +624,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   objectSourcesDistinct,
   drillsStayInTheirWorkspace,
   reportBesideTheReplicas,
+  lineageBesideTheReplicas,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

@@ -183,29 +183,25 @@ export async function entriesFromReplica(
 }
 
 /**
- * Decides what restoring one key means (reads only). `replicaVersions` (the key's versions in the
- * replica, oldest first) break ties of write time, and those the ledger does not name are read
+ * The version of a key as of `asOf` (ms): the newest written at or before it, from the ledger
+ * and, for the key's replica versions (`replicaVersions`, oldest first) the ledger does not name,
  * from the replica's own metadata (entriesFromReplica): a ledger that was lost, or restored from a
  * backup older than the versions, never hides what the replica holds. With a complete ledger
- * nothing is read.
+ * nothing is read. Write times can tie (S3 reports whole seconds): then the replica's own order
+ * of the versions decides; a version not in the replica sorts last, so a tie is never resolved in
+ * favour of an older replicated version. One way of choosing "as of T", for restores and for
+ * dataset versions (lineage).
  */
-export async function decideKey(
-  deps: Pick<DataRestoreDeps, 'ledger' | 'target' | 'replica'>,
+export async function versionAt(
+  deps: { ledger: Pick<ReplicationLedger, 'entriesFor'>; replica: VersionedStore },
   asset: ObjectAsset,
-  request: DataRestoreRequest,
   key: string,
+  asOf: number,
   replicaVersions: readonly VersionEntry[] = [],
-): Promise<KeyDecision> {
+): Promise<{ version?: LedgerEntry; fromReplica: boolean }> {
   const replicaOrder = new Map(replicaVersions.map((v, i) => [v.versionId, i]));
-  const targetKey = request.target.prefix + key.slice(asset.source.prefix.length);
-  const asOf = Date.parse(request.asOf);
-  // Write times can tie (S3 reports whole seconds): then the replica's own order of the versions
-  // (oldest first) decides; a version not in the replica sorts last, so a tie is never resolved in
-  // favour of an older replicated version.
   const order = (e: LedgerEntry) => (e.replicaVersionId !== undefined ? (replicaOrder.get(e.replicaVersionId) ?? Infinity) : Infinity);
   const known = (await deps.ledger.entriesFor(asset.name, key)).filter((e) => e.entryType !== 'key');
-  // Replica versions the ledger does not name (all of them when it was lost; those written after
-  // its backup when it was restored from one), written by asOf, are read from their own metadata.
   const named = new Set(known.flatMap((e) => (e.replicaVersionId ? [e.replicaVersionId] : [])));
   const unnamed = replicaVersions.filter((v) => !named.has(v.versionId) && v.lastModified.getTime() <= asOf);
   const fromReplica = unnamed.length > 0 ? await entriesFromReplica(deps.replica, asset, key, replicaKeyFor(asset, key), unnamed) : [];
@@ -213,13 +209,26 @@ export async function decideKey(
   const replicatedInLedger = new Set(known.filter((e) => e.state === 'replicated').map((e) => e.sourceVersionId));
   const adopted = fromReplica.filter((e) => !replicatedInLedger.has(e.sourceVersionId));
   const adoptedIds = new Set(adopted.map((e) => e.sourceVersionId));
-  const entries = [...known.filter((e) => !adoptedIds.has(e.sourceVersionId)), ...adopted]
+  const version = [...known.filter((e) => !adoptedIds.has(e.sourceVersionId)), ...adopted]
     .filter((e) => Date.parse(e.sourceLastModified) <= asOf)
-    .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified) || order(a) - order(b));
-  const version = entries.at(-1);
+    .sort((a, b) => Date.parse(a.sourceLastModified) - Date.parse(b.sourceLastModified) || order(a) - order(b))
+    .at(-1);
+  return { ...(version && { version }), fromReplica: version !== undefined && adopted.includes(version) };
+}
+
+/** Decides what restoring one key means (reads only): its version as of the request's time (versionAt), and the target's state. */
+export async function decideKey(
+  deps: Pick<DataRestoreDeps, 'ledger' | 'target' | 'replica'>,
+  asset: ObjectAsset,
+  request: DataRestoreRequest,
+  key: string,
+  replicaVersions: readonly VersionEntry[] = [],
+): Promise<KeyDecision> {
+  const targetKey = request.target.prefix + key.slice(asset.source.prefix.length);
+  const { version, fromReplica } = await versionAt(deps, asset, key, Date.parse(request.asOf), replicaVersions);
   const current = await deps.target.current(request.target.bucket, targetKey);
   const targetHasKey = current !== undefined;
-  const origin = version && adopted.includes(version) ? { fromReplica: true as const } : {};
+  const origin = fromReplica ? { fromReplica: true as const } : {};
   const skip = (reason: Reason): KeyDecision => ({ key, targetKey, action: 'skip', reason, version, targetHasKey, ...origin });
   if (!version) return skip('absent-at-time');
   if (version.state !== 'replicated' || !version.replicaVersionId) return skip('not-in-replica');

@@ -465,6 +465,7 @@ describe('monitoring in the packaged template', () => {
       [
         'Backfill',
         'DrDrill',
+        'Lineage',
         'MeasureRpo',
         'Reconcile',
         'Replicate',
@@ -501,6 +502,7 @@ describe('monitoring in the packaged template', () => {
     expect(resource('BackfillLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-backfill');
     expect(roles.sort()).toEqual([
       'DrDrillRole',
+      'LineageRole',
       'MeasureRpoRole',
       'ReconcileRole',
       'ReplicateRole',
@@ -727,6 +729,41 @@ describe('restores and restore tests in the packaged template', () => {
       'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-report',
     ]);
     expect(resource('DrDrillErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
+  });
+});
+
+describe('lineage in the packaged template', () => {
+  it('writes dataset versions only under the lineage prefix of the replica, keeps only its catalog, destroys nothing, continues only itself', () => {
+    expect(resource('LineageLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-lineage',
+      Handler: 'functions/lineage.handler',
+      Role: { 'Fn::GetAtt': ['LineageRole', 'Arn'] },
+      Timeout: 900,
+    });
+    const statements: any[] = resource('LineageRole').Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+    const writes = statements.filter(
+      (st) => st.Effect === 'Allow' && [st.Action].flat().some((a: string) => /^(s3:(Put|Delete)|dynamodb:(Put|Update|Delete))/.test(a)),
+    );
+    expect(writes).toEqual([
+      expect.objectContaining({
+        Sid: 'DatasetCatalog',
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['DATASET#*'] } },
+      }),
+      {
+        Sid: 'WriteDatasetVersions',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:GetObjectVersion'],
+        Resource: [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-lineage/*' }],
+      },
+    ]);
+    expect(statements.find((st) => st.Sid === 'NeverDestroy')).toMatchObject({
+      Effect: 'Deny',
+      Action: expect.arrayContaining(['s3:DeleteObjectVersion']),
+    });
+    expect(statements.find((st) => st.Sid === 'ContinueItself')!.Resource).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-lineage',
+    });
+    expect(resource('LineageErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
   });
 });
 

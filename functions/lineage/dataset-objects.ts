@@ -1,0 +1,39 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+
+/** Where a dataset version's files live: the asset's replica bucket (docs/lineage.md). */
+export interface DatasetObjects {
+  readonly bucket: string;
+  /** Stores `body` (S3 refuses it unless it matches `sha256`, hex, and keeps that checksum); returns the new version's id. */
+  put(key: string, body: Buffer, sha256: string, contentType: string): Promise<string>;
+  /** One version of a file. */
+  get(key: string, versionId: string): Promise<Buffer>;
+}
+
+export class S3DatasetObjects implements DatasetObjects {
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async put(key: string, body: Buffer, sha256: string, contentType: string): Promise<string> {
+    const { VersionId } = await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentType,
+        // Named too: S3 requires a checksum algorithm (or Content-MD5) on a write into a bucket with Object Lock.
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+      }),
+    );
+    if (!VersionId || VersionId === 'null')
+      throw new Error(`${this.bucket}/${key}: written without a version id (bucket versioning is off?)`);
+    return VersionId;
+  }
+
+  async get(key: string, versionId: string): Promise<Buffer> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+    return Buffer.from(await object.Body!.transformToByteArray());
+  }
+}

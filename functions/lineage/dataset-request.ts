@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { replicatedAssets } from '../policy/assets.js';
+import { assetNameRef, type ObjectAsset, type Policy } from '../policy/schema.js';
+import { quote } from '../shared/errors.js';
+import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
+import type { DatasetRequest } from './build-dataset-version.js';
+
+/**
+ * The lineage function's payloads (docs/lineage.md, events/lineage/):
+ *   {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}     create (or continue, or return) a dataset version
+ *   {"datasetVersion": {"asset", "id"}}                      one dataset version
+ *   {"datasetVersions": {"asset"}}                           the asset's dataset versions, newest first
+ */
+const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-11-26T12:00:00Z' });
+
+const createSchema = z.strictObject({
+  dataset: z.strictObject({
+    asset: assetNameRef,
+    /** Only keys under this source prefix (within the asset's). Default: the whole asset. */
+    prefix: z.string().max(1024).optional(),
+    /** Each key as it was at this time. Default: now. */
+    asOf: isoTime.optional(),
+    /** A name for people (and MLflow): letters, digits, ".", "_", "-". */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
+      .optional(),
+  }),
+  continuation: z.boolean().optional(),
+});
+const getSchema = z.strictObject({ datasetVersion: z.strictObject({ asset: assetNameRef, id: z.string().min(1).max(64) }) });
+const listSchema = z.strictObject({ datasetVersions: z.strictObject({ asset: assetNameRef }) });
+
+const EXPECTED =
+  '{"dataset": {"asset", "prefix"?, "asOf"?, "name"?}} or {"datasetVersion": {"asset", "id"}} or {"datasetVersions": {"asset"}}';
+
+export type LineageCall =
+  | { kind: 'create'; asset: ObjectAsset; request: DatasetRequest }
+  | { kind: 'get'; asset: ObjectAsset; id: string }
+  | { kind: 'list'; asset: ObjectAsset };
+
+function objectAsset(policy: Policy, name: string, field: string): ObjectAsset {
+  const assets = replicatedAssets(policy);
+  const asset = assets.find((a) => a.name === name);
+  if (!asset)
+    throw new PayloadError(`${field}: ${quote(name)} is not a replicated asset of the policy (${assets.map((a) => a.name).join(', ')})`);
+  return asset;
+}
+
+/** Parses and checks a payload against the policy; one PayloadError naming the field, else the call. */
+export function parseLineageCall(payload: unknown, policy: Policy, now: Date): LineageCall {
+  const has = (field: string) => payload !== null && typeof payload === 'object' && field in payload;
+  if (has('datasetVersion')) {
+    const { datasetVersion } = parsePayload(getSchema, payload, EXPECTED);
+    return { kind: 'get', asset: objectAsset(policy, datasetVersion.asset, 'datasetVersion.asset'), id: datasetVersion.id };
+  }
+  if (has('datasetVersions')) {
+    const { datasetVersions } = parsePayload(listSchema, payload, EXPECTED);
+    return { kind: 'list', asset: objectAsset(policy, datasetVersions.asset, 'datasetVersions.asset') };
+  }
+  const { dataset } = parsePayload(createSchema, payload, EXPECTED);
+  const asset = objectAsset(policy, dataset.asset, 'dataset.asset');
+  const prefix = dataset.prefix ?? asset.source.prefix;
+  if (!prefix.startsWith(asset.source.prefix)) {
+    throw new PayloadError(
+      `dataset.prefix: ${quote(prefix)} is outside asset ${asset.name}, whose keys start with "${asset.source.prefix}"`,
+    );
+  }
+  const asOf = dataset.asOf ? pastTime('dataset.asOf', dataset.asOf, now) : now;
+  return {
+    kind: 'create',
+    asset,
+    request: { asset: asset.name, prefix, asOf: asOf.toISOString(), ...(dataset.name && { name: dataset.name }) },
+  };
+}

@@ -1,0 +1,80 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { writeIf } from '../shared/conditional-write.js';
+import type { DatasetCatalog, DatasetVersionEntry } from './dataset-catalog.js';
+
+/** The dataset catalog in the ledger table: pk "DATASET#<asset>", sk the version's id (time-sortable). */
+const pk = (asset: string) => `DATASET#${asset}`;
+
+export class DynamoDatasetCatalog implements DatasetCatalog {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  begin(entry: DatasetVersionEntry): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+  }
+
+  saveProgress(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(entry.asset), sk: entry.id },
+          UpdateExpression: 'SET parts = :parts, afterKey = :afterKey, #keys = :keys, bytes = :bytes',
+          ConditionExpression: '#state = :building AND size(parts) = :expected',
+          ExpressionAttributeNames: { '#state': 'state', '#keys': 'keys' },
+          ExpressionAttributeValues: {
+            ':parts': entry.parts,
+            ':afterKey': entry.afterKey ?? null,
+            ':keys': entry.keys,
+            ':bytes': entry.bytes,
+            ':building': 'building',
+            ':expected': expectedParts,
+          },
+        }),
+      ),
+    );
+  }
+
+  async put(entry: DatasetVersionEntry): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: pk(entry.asset), sk: entry.id, ...entry } }));
+  }
+
+  async get(asset: string, id: string): Promise<DatasetVersionEntry | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: pk(asset), sk: id }, ConsistentRead: true }));
+    return Item ? toEntry(Item) : undefined;
+  }
+
+  async list(asset: string): Promise<DatasetVersionEntry[]> {
+    const entries: DatasetVersionEntry[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk(asset) },
+          ScanIndexForward: false,
+          ExclusiveStartKey: start,
+        }),
+      );
+      entries.push(...(page.Items ?? []).map(toEntry));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return entries;
+  }
+}
+
+function toEntry(item: Record<string, unknown>): DatasetVersionEntry {
+  const { pk: _pk, sk: _sk, afterKey, ...entry } = item;
+  return { ...(entry as unknown as DatasetVersionEntry), ...(typeof afterKey === 'string' && { afterKey }) };
+}

@@ -1,0 +1,35 @@
+import { DynamoLedger } from '../ledger/dynamo-ledger.js';
+import { loadPolicyFile } from '../policy/load.js';
+import type { ObjectAsset, Policy } from '../policy/schema.js';
+import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
+import type { Config } from '../shared/config.js';
+import { LambdaSelfContinuation } from '../shared/continuation.js';
+import { createStores } from '../storage/stores.js';
+import type { BuildDeps } from './build-dataset-version.js';
+import { DynamoDatasetCatalog } from './dynamo-dataset-catalog.js';
+import { S3DatasetObjects } from './dataset-objects.js';
+
+/** Composition root of lineage: the ledger and the catalog in the ledger table, dataset versions in each asset's replica bucket. */
+export function createLineage(config: Config, functionName: string, now: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const db = dynamoDocumentClient();
+  const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
+  const catalog = new DynamoDatasetCatalog(db, config.LEDGER_TABLE);
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
+  return {
+    policy,
+    catalog,
+    continuation: new LambdaSelfContinuation(lambdaClient(), functionName),
+    now,
+    /** One invocation's build of one asset's dataset version: `remainingMs` is its time left. */
+    depsFor: (asset: ObjectAsset, remainingMs: () => number): BuildDeps => ({
+      ledger,
+      replica: stores.replicaOf(asset),
+      objects: new S3DatasetObjects(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), asset.replica.bucket),
+      catalog,
+      lineagePrefix: policy.lineage.prefix,
+      now,
+      remainingMs,
+    }),
+  };
+}

@@ -1,0 +1,184 @@
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDatasetVersion, type BuildDeps, type DatasetRequest } from '../../functions/lineage/build-dataset-version.js';
+import type { DatasetVersionEntry } from '../../functions/lineage/dataset-catalog.js';
+import { datasetManifestSchema, manifestLineSchema, type ManifestLine } from '../../functions/lineage/dataset-manifest.js';
+import { S3DatasetObjects } from '../../functions/lineage/dataset-objects.js';
+import { DynamoDatasetCatalog } from '../../functions/lineage/dynamo-dataset-catalog.js';
+import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
+import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
+import { loadEvent } from '../support/fixtures.js';
+import { startStack, type StackUnderTest } from '../support/local-stack.js';
+
+/**
+ * Dataset versions (docs/lineage.md) on the local stack: built from the replica and the ledger
+ * alone (what the DR region holds), a part at a time across invocations, each key's version as of
+ * the time, refused while a version of that time is not verified in the replica.
+ */
+let t: StackUnderTest;
+const dr = new S3Client({ region: 'us-west-2', forcePathStyle: true });
+const objects = new S3DatasetObjects(dr, 'it-replica');
+let catalog: DynamoDatasetCatalog;
+
+/** One invocation's deps: `calls` remainingMs() answers with time left, then the invocation "ends". */
+function deps(calls = Infinity, partLines = 3): BuildDeps {
+  let n = 0;
+  return {
+    ledger: t.ledger,
+    replica: new S3VersionedStore(dr),
+    objects,
+    catalog,
+    lineagePrefix: t.policy.lineage.prefix,
+    now: () => new Date(),
+    remainingMs: () => (++n <= calls ? 900_000 : 1_000),
+    partLines,
+    concurrency: 2,
+  };
+}
+
+/** Invokes the build until it is no longer building (each invocation with `calls` of time). */
+async function buildAll(request: DatasetRequest, calls: number) {
+  const asset = t.asset(request.asset);
+  const invocations: DatasetVersionEntry[] = [];
+  for (let i = 0; i < 30; i++) {
+    const entry = await buildDatasetVersion(asset, request, deps(calls));
+    invocations.push(entry);
+    if (entry.state !== 'building') return invocations;
+  }
+  throw new Error('the build never finished');
+}
+
+/** The lines of a complete dataset version, read back from the replica bucket by pinned versions, each checked against its digest. */
+async function linesOf(entry: DatasetVersionEntry): Promise<ManifestLine[]> {
+  const body = await objects.get(entry.manifestKey!, entry.manifestVersionId!);
+  expect(createHash('sha256').update(body).digest('hex')).toBe(entry.sha256);
+  const manifest = datasetManifestSchema.parse(JSON.parse(body.toString('utf8')));
+  const folder = entry.manifestKey!.replace(/manifest\.json$/, '');
+  const lines: ManifestLine[] = [];
+  for (const part of manifest.parts) {
+    const bytes = await objects.get(`${folder}${part.key}`, part.versionId);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(part.sha256);
+    const partLines = bytes.toString('utf8').trim().split('\n');
+    expect(partLines.length).toBe(part.lines);
+    lines.push(...partLines.map((l) => manifestLineSchema.parse(JSON.parse(l))));
+  }
+  expect(manifest).toMatchObject({ id: entry.id, asset: entry.asset, keys: lines.length, asOf: entry.asOf });
+  return lines;
+}
+
+const sourceVersions = async (key: string) =>
+  ((await t.s3.send(new ListObjectVersionsCommand({ Bucket: 'it-source', Prefix: key }))).Versions ?? []).filter((v) => v.Key === key);
+
+beforeAll(async () => {
+  t = await startStack();
+  catalog = new DynamoDatasetCatalog(dynamoDocumentClient(), t.stack.ledgerTable);
+}, 120_000);
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe('dataset versions', () => {
+  const keys = Array.from({ length: 10 }, (_, i) => `train/ds/k${String(i).padStart(2, '0')}.jsonl`);
+  let asOf: string;
+
+  beforeAll(async () => {
+    for (const key of keys) await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: `first ${key}` }));
+    await t.s3.send(new DeleteObjectCommand({ Bucket: 'it-source', Key: keys[9] }));
+    await t.drain();
+    asOf = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // later writes in a later second
+    for (const key of keys.slice(0, 3)) await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: `later ${key}` }));
+    await t.drain();
+  });
+
+  it('a prefix too large for one invocation is built part by part across invocations, each key’s version as of the time, verified in the replica', async () => {
+    const invocations = await buildAll({ asset: 'training', prefix: 'train/ds/', asOf }, 2);
+    expect(invocations.length).toBeGreaterThan(2);
+    const entry = invocations.at(-1)!;
+    expect(entry).toMatchObject({ state: 'complete', keys: 9, bucket: 'it-replica', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(entry.parts.length).toBeGreaterThanOrEqual(3); // at most 3 lines a part
+
+    const lines = await linesOf(entry);
+    expect(lines.map((l) => l.key)).toEqual(keys.slice(0, 9)); // the key deleted before the time is not in it
+    for (const line of lines) {
+      // The version as of the time: the first write, not the later one.
+      const [first] = (await sourceVersions(line.key)).reverse();
+      expect(line.sourceVersionId, line.key).toBe(first!.VersionId);
+      // The replica version the line names holds those bytes: S3's own SHA-256 of it.
+      const head = await dr.send(
+        new HeadObjectCommand({ Bucket: 'it-replica', Key: line.replicaKey, VersionId: line.replicaVersionId, ChecksumMode: 'ENABLED' }),
+      );
+      expect(Buffer.from(head.ChecksumSHA256!, 'base64').toString('hex'), line.key).toBe(line.sha256);
+      expect(line.sha256).toBe(createHash('sha256').update(`first ${line.key}`).digest('hex'));
+    }
+
+    // Built in one invocation (another name, so another version): the same lines.
+    const [oneShot] = await buildAll({ asset: 'training', prefix: 'train/ds/', asOf, name: 'one-shot' }, Infinity);
+    expect(oneShot!.id).not.toBe(entry.id);
+    expect(await linesOf(oneShot!)).toEqual(lines);
+
+    // Asked again: the same version, nothing written.
+    const before = (await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: t.policy.lineage.prefix }))).Versions
+      ?.length;
+    expect(await buildDatasetVersion(t.asset('training'), { asset: 'training', prefix: 'train/ds/', asOf }, deps())).toEqual(entry);
+    expect((await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: t.policy.lineage.prefix }))).Versions?.length).toBe(
+      before,
+    );
+  });
+
+  it('is refused while a version of the time is not verified in the replica, with the reason, and built once replication has caught up', async () => {
+    const key = 'train/pending/weights.bin';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'not replicated yet' }));
+    const [version] = await sourceVersions(key);
+    // What reconcile or an event's claim records before the copy.
+    await t.ledger.markPending(
+      [
+        {
+          asset: 'training',
+          key,
+          sourceVersionId: version!.VersionId!,
+          entryType: 'object',
+          sourceLastModified: version!.LastModified!.toISOString(),
+          size: 18,
+        },
+      ],
+      new Date(),
+    );
+    const request = { asset: 'training', prefix: 'train/pending/', asOf: new Date().toISOString() };
+    const refused = await buildDatasetVersion(t.asset('training'), request, deps());
+    expect(refused).toMatchObject({ state: 'refused', unverified: { count: 1, examples: [key] } });
+    expect(refused.reason).toMatch(/1 version\(s\) as of .* are not verified in the replica yet \(train\/pending\/weights\.bin\)/);
+
+    await t.drain();
+    const built = await buildDatasetVersion(t.asset('training'), request, deps());
+    expect(built).toMatchObject({ id: refused.id, state: 'complete', keys: 1 });
+    expect((await linesOf(built)).map((l) => l.key)).toEqual([key]);
+  });
+
+  it('the lineage function creates, reads and lists dataset versions; a bad payload gets one clear error', async () => {
+    const { handler } = (await import('../../functions/lineage.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const invoke = (payload: unknown) => handler(payload, localContext('lineage'));
+    const sample = loadEvent<{ dataset: Record<string, unknown> }>('lineage/valid/create.json');
+    const created = await invoke({ dataset: { ...sample.dataset, asset: 'training', prefix: 'train/ds/', asOf } });
+    expect(created).toMatchObject({ asset: 'training', state: 'complete', keys: 9, name: sample.dataset.name, parts: 1 });
+    expect(await invoke({ datasetVersion: { asset: 'training', id: created.id } })).toEqual(created);
+    const { datasetVersions } = await invoke({
+      datasetVersions: { ...loadEvent<any>('lineage/valid/list.json').datasetVersions, asset: 'training' },
+    });
+    expect(datasetVersions.map((v: { id: string }) => v.id)).toContain(created.id);
+
+    const outside = loadEvent<any>('lineage/invalid/prefix-outside-the-asset.json');
+    await expect(invoke({ dataset: { ...outside.dataset, asset: 'training' } })).rejects.toThrow(
+      'dataset.prefix: "models/" is outside asset training, whose keys start with "train/"',
+    );
+    await expect(invoke(loadEvent('lineage/invalid/unknown-asset.json'))).rejects.toThrow(
+      /^dataset\.asset: "imagenet" is not a replicated asset of the policy/,
+    );
+    await expect(invoke({ datasetVersion: { asset: 'training', id: 'nope' } })).rejects.toThrow(
+      'datasetVersion.id: asset training has no dataset version "nope"',
+    );
+  });
+});
