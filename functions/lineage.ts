@@ -27,12 +27,12 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     if (!entry) throw new PayloadError(`datasetVersion.id: asset ${call.asset.name} has no dataset version ${quote(call.id)}`);
     return summary(entry);
   }
-  const entry = await buildDatasetVersion(
+  const { entry, continues } = await buildDatasetVersion(
     call.asset,
     call.request,
     lineage.depsFor(call.asset, () => context.getRemainingTimeInMillis()),
   );
-  if (entry.state === 'building') await lineage.continuation.continueLater({ dataset: call.request, continuation: true });
+  if (continues) await lineage.continuation.continueLater({ dataset: call.request, continuation: true });
   logger.info(`dataset version ${entry.state}`, { ...summary(entry) });
   return summary(entry);
 });

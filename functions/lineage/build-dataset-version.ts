@@ -58,18 +58,28 @@ const EXAMPLES = 10;
 /** Pending or failed entries read to find those a dataset version would miss (the oldest first). */
 const PENDING_LIMIT = 1000;
 
+/**
+ * What one invocation did: the version as it stands, and whether this invocation must continue it
+ * (it saved progress and the build is not done). An invocation that lost a race with another one
+ * of the same build (a duplicate request while it builds) leaves the build to the winner.
+ */
+export interface BuildStep {
+  entry: DatasetVersionEntry;
+  continues: boolean;
+}
+
 /** Starts the dataset version the request names, or continues or returns it; one invocation's worth. */
-export async function buildDatasetVersion(asset: ObjectAsset, request: DatasetRequest, deps: BuildDeps): Promise<DatasetVersionEntry> {
+export async function buildDatasetVersion(asset: ObjectAsset, request: DatasetRequest, deps: BuildDeps): Promise<BuildStep> {
   const id = datasetVersionId(request);
   const existing = await deps.catalog.get(asset.name, id);
-  if (existing?.state === 'complete') return existing;
+  if (existing?.state === 'complete') return { entry: existing, continues: false };
   let entry = existing?.state === 'building' ? existing : fresh(asset, request, id, deps);
   if (!existing) {
     if (!(await deps.catalog.begin(entry))) entry = (await deps.catalog.get(asset.name, id)) ?? entry;
   } else if (existing.state === 'refused') {
     await deps.catalog.put(entry);
   }
-  if (entry.state !== 'building') return entry;
+  if (entry.state !== 'building') return { entry, continues: false };
   return continueBuild(asset, entry, deps);
 }
 
@@ -89,7 +99,7 @@ function fresh(asset: ObjectAsset, request: DatasetRequest, id: string, deps: Bu
   };
 }
 
-async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, deps: BuildDeps): Promise<DatasetVersionEntry> {
+async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, deps: BuildDeps): Promise<BuildStep> {
   const partLines = deps.partLines ?? 10_000;
   const concurrency = deps.concurrency ?? 16;
   const reserveMs = deps.reserveMs ?? 60_000;
@@ -139,6 +149,7 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
         if (unverified.examples.length < EXAMPLES) unverified.examples.push(key);
         continue;
       }
+      if (unverified.count > 0) continue; // refused already: only counting what else is missing
       lines.push({
         key,
         sourceVersionId: version.sourceVersionId,
@@ -178,12 +189,14 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
       reason: `${done ? '' : 'at least '}${unverified.count} version(s) as of ${start.asOf} are not verified in the replica yet (${unverified.examples.join(', ')}${unverified.count > unverified.examples.length ? ', …' : ''}): ask again once replication has caught up (status shows what is pending)`,
     };
     await deps.catalog.put(refused);
-    return refused;
+    return { entry: refused, continues: false };
   }
   await writePart();
+  // Another invocation of this build that saved parts meanwhile wins; this one's parts are left unnamed.
+  const lost = async (): Promise<BuildStep> => ({ entry: (await deps.catalog.get(entry.asset, entry.id)) ?? entry, continues: false });
   if (!done) {
-    // Another invocation that saved parts meanwhile wins; this one's parts are left unnamed.
-    return (await deps.catalog.saveProgress(entry, expectedParts)) ? entry : ((await deps.catalog.get(entry.asset, entry.id)) ?? entry);
+    entry.afterKey = lastKey; // past keys that added no line too (deleted by the time): the next invocation starts after them
+    return (await deps.catalog.saveProgress(entry, expectedParts)) ? { entry, continues: true } : lost();
   }
   const manifest: DatasetManifest = {
     format: formatName,
@@ -210,6 +223,5 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
     sha256,
   };
   delete complete.afterKey;
-  await deps.catalog.put(complete);
-  return complete;
+  return (await deps.catalog.finish(complete, expectedParts)) ? { entry: complete, continues: false } : lost();
 }

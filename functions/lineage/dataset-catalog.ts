@@ -33,8 +33,10 @@ export interface DatasetCatalog {
   begin(entry: DatasetVersionEntry): Promise<boolean>;
   /** Saves a build's progress only if no other invocation saved parts since (`expectedParts`); false otherwise. */
   saveProgress(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean>;
-  /** Replaces the entry (a finished or refused build, a refused one started again). */
+  /** Replaces the entry (a refused build, a refused one started again). */
   put(entry: DatasetVersionEntry): Promise<void>;
+  /** Replaces a building entry with its complete one, only if no other invocation saved parts since; false otherwise. */
+  finish(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean>;
   get(asset: string, id: string): Promise<DatasetVersionEntry | undefined>;
   /** The asset's dataset versions, newest id first. */
   list(asset: string): Promise<DatasetVersionEntry[]>;

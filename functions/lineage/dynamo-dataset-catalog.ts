@@ -45,6 +45,20 @@ export class DynamoDatasetCatalog implements DatasetCatalog {
     );
   }
 
+  finish(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
+          ConditionExpression: '#state = :building AND size(parts) = :expected',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':building': 'building', ':expected': expectedParts },
+        }),
+      ),
+    );
+  }
+
   async put(entry: DatasetVersionEntry): Promise<void> {
     await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: pk(entry.asset), sk: entry.id, ...entry } }));
   }

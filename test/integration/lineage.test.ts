@@ -43,9 +43,10 @@ async function buildAll(request: DatasetRequest, calls: number) {
   const asset = t.asset(request.asset);
   const invocations: DatasetVersionEntry[] = [];
   for (let i = 0; i < 30; i++) {
-    const entry = await buildDatasetVersion(asset, request, deps(calls));
+    const { entry, continues } = await buildDatasetVersion(asset, request, deps(calls));
     invocations.push(entry);
     if (entry.state !== 'building') return invocations;
+    expect(continues).toBe(true);
   }
   throw new Error('the build never finished');
 }
@@ -123,10 +124,32 @@ describe('dataset versions', () => {
     // Asked again: the same version, nothing written.
     const before = (await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: t.policy.lineage.prefix }))).Versions
       ?.length;
-    expect(await buildDatasetVersion(t.asset('training'), { asset: 'training', prefix: 'train/ds/', asOf }, deps())).toEqual(entry);
+    expect(await buildDatasetVersion(t.asset('training'), { asset: 'training', prefix: 'train/ds/', asOf }, deps())).toEqual({
+      entry,
+      continues: false,
+    });
     expect((await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: t.policy.lineage.prefix }))).Versions?.length).toBe(
       before,
     );
+  });
+
+  it('two invocations of one build (a request repeated while it builds): each step is committed by one, the other leaves the build to it', async () => {
+    const request = { asset: 'training', prefix: 'train/ds/', asOf, name: 'raced' };
+    const steps = [];
+    for (let i = 0; i < 30; i++) {
+      const pair = await Promise.all([
+        buildDatasetVersion(t.asset('training'), request, deps(2)),
+        buildDatasetVersion(t.asset('training'), request, deps(2)),
+      ]);
+      steps.push(pair);
+      if (pair.some((step) => step.entry.state === 'complete')) break;
+    }
+    // Never both carry on: at most one continuation per step, so duplicate chains die out.
+    for (const pair of steps) expect(pair.filter((step) => step.continues).length).toBeLessThanOrEqual(1);
+    expect(steps.some((pair) => pair.some((step) => step.entry.state === 'building' && !step.continues))).toBe(true); // a race was lost
+    const entry = (await catalog.get('training', steps[0]![0].entry.id))!;
+    expect(entry.state).toBe('complete');
+    expect((await linesOf(entry)).map((l) => l.key)).toEqual(keys.slice(0, 9));
   });
 
   it('is refused while a version of the time is not verified in the replica, with the reason, and built once replication has caught up', async () => {
@@ -148,12 +171,12 @@ describe('dataset versions', () => {
       new Date(),
     );
     const request = { asset: 'training', prefix: 'train/pending/', asOf: new Date().toISOString() };
-    const refused = await buildDatasetVersion(t.asset('training'), request, deps());
+    const { entry: refused } = await buildDatasetVersion(t.asset('training'), request, deps());
     expect(refused).toMatchObject({ state: 'refused', unverified: { count: 1, examples: [key] } });
     expect(refused.reason).toMatch(/1 version\(s\) as of .* are not verified in the replica yet \(train\/pending\/weights\.bin\)/);
 
     await t.drain();
-    const built = await buildDatasetVersion(t.asset('training'), request, deps());
+    const { entry: built } = await buildDatasetVersion(t.asset('training'), request, deps());
     expect(built).toMatchObject({ id: refused.id, state: 'complete', keys: 1 });
     expect((await linesOf(built)).map((l) => l.key)).toEqual([key]);
   });
