@@ -1,4 +1,11 @@
-import { replicaKeyFor, replicatedAssets, reportLocation, vectorAssets } from '../functions/policy/assets.js';
+import {
+  lineageBuckets,
+  lineagePrefix,
+  replicaKeyFor,
+  replicatedAssets,
+  reportLocation,
+  vectorAssets,
+} from '../functions/policy/assets.js';
 import { lockOf } from '../functions/policy/object-lock.js';
 import { type Asset, drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
@@ -586,17 +593,23 @@ function sourceSecretStatements(policy: Policy): Json[] {
  */
 export function lineageStatements(policy: Policy): Json[] {
   const buckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
+  const writable = lineageBuckets(policy);
   return [
     invokeItself('lineage'),
-    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
-    ledgerItems('DatasetCatalog', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['DATASET#*']),
+    // The index too: a dataset version looks for versions still pending (the unreplicated index).
+    { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
+    ledgerItems('DatasetCatalog', ['dynamodb:PutItem'], ['DATASET#*']),
     ...readReplicas(policy),
-    {
-      Sid: 'WriteDatasetVersions',
-      Effect: 'Allow',
-      Action: ['s3:PutObject', 's3:GetObjectVersion'],
-      Resource: buckets.map((b) => s3Arn(`${b}/${policy.lineage.prefix}*`)),
-    },
+    ...(writable.length > 0
+      ? [
+          {
+            Sid: 'WriteDatasetVersions',
+            Effect: 'Allow',
+            Action: ['s3:PutObject', 's3:GetObjectVersion'],
+            Resource: writable.map((b) => s3Arn(`${b}/${lineagePrefix(policy)}*`)),
+          },
+        ]
+      : []),
     neverDestroy(buckets),
   ];
 }

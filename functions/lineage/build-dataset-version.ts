@@ -48,15 +48,13 @@ export interface BuildDeps extends InvocationTime {
   catalog: DatasetCatalog;
   /** Where dataset versions are written in the replica bucket (policy lineage.prefix). */
   lineagePrefix: string;
-  /** Lines per part (default 10,000: about 2 MB). */
+  /** Lines per part (default 50,000: about 10 MB; the catalog entry lists every part, so about 2,500 parts fit: 125 million keys). */
   partLines?: number;
   /** Keys decided at once (default 16). */
   concurrency?: number;
 }
 
 const EXAMPLES = 10;
-/** Pending or failed entries read to find those a dataset version would miss (the oldest first). */
-const PENDING_LIMIT = 1000;
 
 /**
  * What one invocation did: the version as it stands, and whether this invocation must continue it
@@ -74,11 +72,9 @@ export async function buildDatasetVersion(asset: ObjectAsset, request: DatasetRe
   const existing = await deps.catalog.get(asset.name, id);
   if (existing?.state === 'complete') return { entry: existing, continues: false };
   let entry = existing?.state === 'building' ? existing : fresh(asset, request, id, deps);
-  if (!existing) {
-    if (!(await deps.catalog.begin(entry))) entry = (await deps.catalog.get(asset.name, id)) ?? entry;
-  } else if (existing.state === 'refused') {
-    await deps.catalog.put(entry);
-  }
+  const started = !existing ? await deps.catalog.begin(entry) : existing.state === 'refused' ? await deps.catalog.restart(entry) : true;
+  // Another invocation began or restarted it meanwhile: this one goes on from what is stored.
+  if (!started) entry = (await deps.catalog.get(asset.name, id)) ?? entry;
   if (entry.state !== 'building') return { entry, continues: false };
   return continueBuild(asset, entry, deps);
 }
@@ -95,30 +91,47 @@ function fresh(asset: ObjectAsset, request: DatasetRequest, id: string, deps: Bu
     keys: 0,
     bytes: 0,
     parts: [],
+    steps: 0,
     bucket: deps.objects.bucket,
   };
 }
 
+type Unverified = NonNullable<DatasetVersionEntry['unverified']>;
+
+/** Why a refused version is refused, for people: what is missing, and what to do. */
+function refusalReason(asOf: string, unverified: Unverified, complete: boolean): string {
+  const examples = `${unverified.examples.join(', ')}${unverified.pending + unverified.withoutDigest > unverified.examples.length ? ', …' : ''}`;
+  const parts = [
+    unverified.pending > 0 &&
+      `${unverified.pending} version(s) written by ${asOf} are not in the replica yet: ask again once replication has caught up (status shows what is pending)`,
+    unverified.withoutDigest > 0 &&
+      `${unverified.withoutDigest} version(s) are in the replica without a SHA-256 the DR region can check (large objects replicated while the ledger was lost): restore the ledger, or replicate them again`,
+  ].filter(Boolean);
+  return `${complete ? '' : 'at least: '}${parts.join('; ')} (${examples})`;
+}
+
 async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, deps: BuildDeps): Promise<BuildStep> {
-  const partLines = deps.partLines ?? 10_000;
+  const partLines = deps.partLines ?? 50_000;
   const concurrency = deps.concurrency ?? 16;
   const reserveMs = deps.reserveMs ?? 60_000;
   const folder = datasetFolder(deps.lineagePrefix, asset.name, start.id);
   const asOf = Date.parse(start.asOf);
-  const entry: DatasetVersionEntry = { ...start, parts: [...start.parts] };
-  const expectedParts = start.parts.length;
-  const unverified = { count: 0, examples: [] as string[] };
+  const entry: DatasetVersionEntry = { ...start, parts: [...start.parts], steps: start.steps + 1 };
+  const unverified: Unverified = { pending: 0, withoutDigest: 0, examples: [] };
+  const missing = (key: string, cause: 'pending' | 'withoutDigest') => {
+    unverified[cause]++;
+    if (unverified.examples.length < EXAMPLES) unverified.examples.push(key);
+  };
   // Versions written by the time that the ledger holds as pending or failed: not in the replica (yet).
-  for (const pending of await deps.ledger.unreplicated(asset.name, PENDING_LIMIT)) {
-    if (!pending.key.startsWith(entry.prefix) || Date.parse(pending.sourceLastModified) > asOf) continue;
-    unverified.count++;
-    if (unverified.examples.length < EXAMPLES) unverified.examples.push(pending.key);
+  for (const pending of await deps.ledger.unreplicated(asset.name)) {
+    if (pending.key.startsWith(entry.prefix) && Date.parse(pending.sourceLastModified) <= asOf) missing(pending.key, 'pending');
   }
+  const refused = () => unverified.pending + unverified.withoutDigest > 0;
   let lines: ManifestLine[] = [];
   let lastKey = entry.afterKey;
 
   const writePart = async () => {
-    if (lines.length === 0 || unverified.count > 0) return;
+    if (lines.length === 0) return;
     const body = encodePart(lines);
     const sha256 = sha256Of(body);
     const key = partKey(folder, entry.parts.length);
@@ -126,7 +139,6 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
     entry.parts.push({ key: key.slice(folder.length), versionId, lines: lines.length, sha256 });
     entry.keys += lines.length;
     entry.bytes += lines.reduce((n, l) => n + l.size, 0);
-    entry.afterKey = lastKey;
     lines = [];
   };
   const decide = async (batch: KeyHistory[]) => {
@@ -144,17 +156,14 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
         : version.sha256Composite && version.partSizeBytes
           ? { sha256Composite: version.sha256Composite, partSizeBytes: version.partSizeBytes }
           : undefined;
-      if (version.state !== 'replicated' || !version.replicaVersionId || !digest) {
-        unverified.count++;
-        if (unverified.examples.length < EXAMPLES) unverified.examples.push(key);
-        continue;
-      }
-      if (unverified.count > 0) continue; // refused already: only counting what else is missing
+      if (version.state !== 'replicated' || !version.replicaVersionId) missing(key, 'pending');
+      else if (!digest) missing(key, 'withoutDigest');
+      if (refused()) continue; // only counting what else is missing
       lines.push({
         key,
         sourceVersionId: version.sourceVersionId,
         replicaKey,
-        replicaVersionId: version.replicaVersionId,
+        replicaVersionId: version.replicaVersionId!,
         size: version.size,
         ...digest,
       });
@@ -163,9 +172,9 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
   };
 
   let batch: KeyHistory[] = [];
-  let done = unverified.count === 0;
+  let done = true; // false: the walk stopped for time (refused before walking: every pending version was counted)
   // With versions pending, the version is refused without walking the replica.
-  for await (const history of unverified.count > 0
+  for await (const history of refused()
     ? []
     : deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, entry.prefix), entry.afterKey)) {
     if (batch.length === 0 && deps.remainingMs() < reserveMs) {
@@ -180,24 +189,30 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
   }
   if (batch.length > 0) await decide(batch);
 
-  if (unverified.count > 0) {
-    const refused: DatasetVersionEntry = {
-      ...start,
-      state: 'refused',
-      finishedAt: deps.now().toISOString(),
-      unverified,
-      reason: `${done ? '' : 'at least '}${unverified.count} version(s) as of ${start.asOf} are not verified in the replica yet (${unverified.examples.join(', ')}${unverified.count > unverified.examples.length ? ', …' : ''}): ask again once replication has caught up (status shows what is pending)`,
-    };
-    await deps.catalog.put(refused);
-    return { entry: refused, continues: false };
+  // Every step is committed only if no other invocation of this build committed one since; the
+  // one that lost leaves the build to the other (its parts, if any, are left unnamed).
+  const commit = async (next: DatasetVersionEntry, continues: boolean): Promise<BuildStep> =>
+    (await deps.catalog.commit(next))
+      ? { entry: next, continues }
+      : { entry: (await deps.catalog.get(next.asset, next.id)) ?? next, continues: false };
+
+  if (refused()) {
+    return commit(
+      {
+        ...start,
+        steps: entry.steps,
+        state: 'refused',
+        finishedAt: deps.now().toISOString(),
+        unverified,
+        reason: refusalReason(start.asOf, unverified, done),
+      },
+      false,
+    );
   }
   await writePart();
-  // Another invocation of this build that saved parts meanwhile wins; this one's parts are left unnamed.
-  const lost = async (): Promise<BuildStep> => ({ entry: (await deps.catalog.get(entry.asset, entry.id)) ?? entry, continues: false });
-  if (!done) {
-    entry.afterKey = lastKey; // past keys that added no line too (deleted by the time): the next invocation starts after them
-    return (await deps.catalog.saveProgress(entry, expectedParts)) ? { entry, continues: true } : lost();
-  }
+  // Past keys that added no line too (deleted by the time): the next invocation starts after them.
+  entry.afterKey = lastKey;
+  if (!done) return commit(entry, true);
   const manifest: DatasetManifest = {
     format: formatName,
     formatVersion,
@@ -214,14 +229,9 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
   const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
   const sha256 = sha256Of(body);
   const manifestVersionId = await deps.objects.put(manifestKey(folder), body, sha256, 'application/json');
-  const complete: DatasetVersionEntry = {
-    ...entry,
-    state: 'complete',
-    finishedAt: deps.now().toISOString(),
-    manifestKey: manifestKey(folder),
-    manifestVersionId,
-    sha256,
-  };
-  delete complete.afterKey;
-  return (await deps.catalog.finish(complete, expectedParts)) ? { entry: complete, continues: false } : lost();
+  const { afterKey: _walked, ...built } = entry;
+  return commit(
+    { ...built, state: 'complete', finishedAt: deps.now().toISOString(), manifestKey: manifestKey(folder), manifestVersionId, sha256 },
+    false,
+  );
 }

@@ -15,6 +15,8 @@ export interface DatasetVersionEntry {
   bytes: number;
   /** The parts written so far, in order (their S3 version ids pin them). */
   parts: ManifestPart[];
+  /** Steps committed so far (one per invocation that saved progress): two invocations of one build never both commit one. */
+  steps: number;
   /** The replica key after which the build continues. */
   afterKey?: string;
   /** Where the dataset version is: the replica bucket and manifest.json's key and version. */
@@ -23,20 +25,25 @@ export interface DatasetVersionEntry {
   manifestVersionId?: string;
   /** SHA-256 of manifest.json: the dataset version's own digest. */
   sha256?: string;
-  /** Versions as of the time that are not verified in the replica (a refused build). */
-  unverified?: { count: number; examples: string[] };
+  /**
+   * Versions as of the time the replica cannot vouch for (a refused build): `pending` in the
+   * ledger (not replicated yet, or failed), or replicated `withoutDigest` (no SHA-256 the DR region
+   * can check: a large object replicated while the ledger was lost).
+   */
+  unverified?: { pending: number; withoutDigest: number; examples: string[] };
   reason?: string;
 }
 
 export interface DatasetCatalog {
   /** Adds an entry; false when one with its id exists. */
   begin(entry: DatasetVersionEntry): Promise<boolean>;
-  /** Saves a build's progress only if no other invocation saved parts since (`expectedParts`); false otherwise. */
-  saveProgress(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean>;
-  /** Replaces the entry (a refused build, a refused one started again). */
-  put(entry: DatasetVersionEntry): Promise<void>;
-  /** Replaces a building entry with its complete one, only if no other invocation saved parts since; false otherwise. */
-  finish(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean>;
+  /** Starts a refused entry again (replication may have caught up); false when it is no longer refused. */
+  restart(entry: DatasetVersionEntry): Promise<boolean>;
+  /**
+   * Replaces a building entry with `entry` (its next step: progress, complete or refused) only if
+   * no other invocation committed a step since (`entry.steps` is one more than the stored one's); false otherwise.
+   */
+  commit(entry: DatasetVersionEntry): Promise<boolean>;
   get(asset: string, id: string): Promise<DatasetVersionEntry | undefined>;
   /** The asset's dataset versions, newest id first. */
   list(asset: string): Promise<DatasetVersionEntry[]>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { replicatedAssets } from '../policy/assets.js';
-import { assetNameRef, type ObjectAsset, type Policy } from '../policy/schema.js';
+import { lineagePrefix, replicatedAssets } from '../policy/assets.js';
+import { assetNameRef, lineageConflicts, type ObjectAsset, type Policy } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 import type { DatasetRequest } from './build-dataset-version.js';
@@ -60,6 +60,12 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
   }
   const { dataset } = parsePayload(createSchema, payload, EXPECTED);
   const asset = objectAsset(policy, dataset.asset, 'dataset.asset');
+  const crowded = lineageConflicts(policy).find((c) => c.bucket === asset.replica.bucket);
+  if (crowded) {
+    throw new PayloadError(
+      `dataset.asset: ${asset.name}'s replica bucket has no room for dataset versions: "${lineagePrefix(policy)}" ${crowded.reason}; set lineage.prefix in the policy`,
+    );
+  }
   const prefix = dataset.prefix ?? asset.source.prefix;
   if (!prefix.startsWith(asset.source.prefix)) {
     throw new PayloadError(

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { writeIf } from '../shared/conditional-write.js';
 import type { DatasetCatalog, DatasetVersionEntry } from './dataset-catalog.js';
 
@@ -23,44 +23,32 @@ export class DynamoDatasetCatalog implements DatasetCatalog {
     );
   }
 
-  saveProgress(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean> {
-    return writeIf(() =>
-      this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: pk(entry.asset), sk: entry.id },
-          UpdateExpression: 'SET parts = :parts, afterKey = :afterKey, #keys = :keys, bytes = :bytes',
-          ConditionExpression: '#state = :building AND size(parts) = :expected',
-          ExpressionAttributeNames: { '#state': 'state', '#keys': 'keys' },
-          ExpressionAttributeValues: {
-            ':parts': entry.parts,
-            ':afterKey': entry.afterKey ?? null,
-            ':keys': entry.keys,
-            ':bytes': entry.bytes,
-            ':building': 'building',
-            ':expected': expectedParts,
-          },
-        }),
-      ),
-    );
-  }
-
-  finish(entry: DatasetVersionEntry, expectedParts: number): Promise<boolean> {
+  restart(entry: DatasetVersionEntry): Promise<boolean> {
     return writeIf(() =>
       this.db.send(
         new PutCommand({
           TableName: this.table,
           Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
-          ConditionExpression: '#state = :building AND size(parts) = :expected',
+          ConditionExpression: '#state = :refused',
           ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':building': 'building', ':expected': expectedParts },
+          ExpressionAttributeValues: { ':refused': 'refused' },
         }),
       ),
     );
   }
 
-  async put(entry: DatasetVersionEntry): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: pk(entry.asset), sk: entry.id, ...entry } }));
+  commit(entry: DatasetVersionEntry): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
+          ConditionExpression: '#state = :building AND steps = :previous',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':building': 'building', ':previous': entry.steps - 1 },
+        }),
+      ),
+    );
   }
 
   async get(asset: string, id: string): Promise<DatasetVersionEntry | undefined> {

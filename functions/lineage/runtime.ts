@@ -1,4 +1,5 @@
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
+import { lineagePrefix } from '../policy/assets.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
@@ -27,7 +28,7 @@ export function createLineage(config: Config, functionName: string, now: () => D
       replica: stores.replicaOf(asset),
       objects: new S3DatasetObjects(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), asset.replica.bucket),
       catalog,
-      lineagePrefix: policy.lineage.prefix,
+      lineagePrefix: lineagePrefix(policy),
       now,
       remainingMs,
     }),

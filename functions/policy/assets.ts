@@ -1,5 +1,5 @@
 import type { ObjectAsset, Policy, VectorAsset } from './schema.js';
-import { isObjectAsset, replicatedKinds } from './schema.js';
+import { DEFAULT_LINEAGE_PREFIX, isObjectAsset, lineageConflicts, replicatedKinds } from './schema.js';
 
 /** The object assets this release replicates (training data and eval sets). */
 export function replicatedAssets(policy: Policy): ObjectAsset[] {
@@ -39,4 +39,13 @@ export function reportLocation(policy: Policy): { bucket: string; prefix: string
  */
 export function expectedBucketOwners(policy: Policy): Record<string, string> {
   return Object.fromEntries(policy.assets.flatMap((a) => (a.replica.account ? [[a.replica.bucket, a.replica.account]] : [])));
+}
+
+/** Where dataset versions are written in each object asset's replica bucket (docs/lineage.md). */
+export const lineagePrefix = (policy: Policy) => policy.lineage?.prefix ?? DEFAULT_LINEAGE_PREFIX;
+
+/** The replica buckets dataset versions may be written into: those where the prefix overlaps no replica and not the report (lineageConflicts). */
+export function lineageBuckets(policy: Policy): string[] {
+  const crowded = new Set(lineageConflicts(policy).map((c) => c.bucket));
+  return [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))].filter((b) => !crowded.has(b));
 }

@@ -297,8 +297,8 @@ const policyShape = z.strictObject({
   assets: z.array(assetSchema).min(1),
   /** DR drills (docs/policy.md#drills): validated here; run by the dr-drill function. */
   drills: z.array(drillSchema).default([]),
-  /** Dataset versions (docs/lineage.md): written into each object asset's replica bucket under this prefix. */
-  lineage: z.strictObject({ prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').default('_dr-lineage/') }).prefault({}),
+  /** Dataset versions (docs/lineage.md): written into each object asset's replica bucket under this prefix (default `_dr-lineage/`). */
+  lineage: z.strictObject({ prefix: keyPrefix.refine((p) => p !== '', 'must not be empty') }).optional(),
   /** The DR report (docs/report.md): where the report function writes it, and when it runs. */
   report: z
     .strictObject({
@@ -593,24 +593,34 @@ const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
     );
 };
 
-/** Dataset versions are written beside the replicas in each object asset's bucket, never over one. */
+/** Dataset versions are written beside the replicas, never over one: a prefix the policy sets must leave room in every object asset's bucket. */
 const lineageBesideTheReplicas: PolicyRule = (policy, ctx) => {
-  const { prefix } = policy.lineage;
+  if (!policy.lineage) return;
+  const crowded = lineageConflicts(policy as Policy)[0];
+  if (crowded) issue(ctx, ['lineage', 'prefix'], `"${policy.lineage.prefix}" ${crowded.reason}: choose another prefix`);
+};
+
+/** The default prefix of dataset versions in each object asset's replica bucket. */
+export const DEFAULT_LINEAGE_PREFIX = '_dr-lineage/';
+
+/**
+ * Replica buckets of object assets where dataset versions cannot go, with why: their prefix would
+ * overlap a replica (an asset replicated into the whole bucket overlaps every prefix) or the report.
+ */
+export function lineageConflicts(policy: Policy): { bucket: string; reason: string }[] {
+  const prefix = policy.lineage?.prefix ?? DEFAULT_LINEAGE_PREFIX;
+  const reportBucket = policy.report.bucket ?? policy.assets[0]?.replica.bucket;
+  const conflicts: { bucket: string; reason: string }[] = [];
   for (const bucket of new Set(policy.assets.filter(isObjectAsset).map((a) => a.replica.bucket))) {
     const overlapping = policy.assets.find(
       (a) => a.replica.bucket === bucket && overlap(prefix, a.kind === 'vector-index' ? `${replicaPrefix(a)}snapshots/` : replicaPrefix(a)),
     );
-    if (overlapping) {
-      issue(
-        ctx,
-        ['lineage', 'prefix'],
-        `"${prefix}" overlaps the replica prefix of asset ${overlapping.name} in ${bucket}: choose another prefix`,
-      );
-      return;
-    }
+    if (overlapping) conflicts.push({ bucket, reason: `overlaps the replica prefix of asset ${overlapping.name} in ${bucket}` });
+    else if (bucket === reportBucket && overlap(prefix, policy.report.prefix))
+      conflicts.push({ bucket, reason: `overlaps the report's prefix in ${bucket}` });
   }
-  if (overlap(prefix, policy.report.prefix)) issue(ctx, ['lineage', 'prefix'], `"${prefix}" overlaps the report's prefix: choose another`);
-};
+  return conflicts;
+}
 
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,

@@ -40,6 +40,8 @@ export interface RebuildResult {
   incomplete: number;
   /** Snapshots whose files do not match their manifest (marked corrupt), or whose manifest is unreadable or another asset's (skipped). */
   corrupt: { snapshotId: string; reason: string }[];
+  /** Rebuilt entries another invocation was reading back (left to it: run the rebuild again later to see them verified). */
+  busy: string[];
   /** False when the invocation ran out of time: invoke again (the handler continues itself). */
   done: boolean;
 }
@@ -79,6 +81,7 @@ export async function rebuildCatalog(asset: VectorAsset, deps: RebuildDeps): Pro
     verified: 0,
     incomplete: 0,
     corrupt: [],
+    busy: [],
     done: false,
   };
   for (const prefix of prefixes) {
@@ -118,7 +121,11 @@ export async function rebuildCatalog(asset: VectorAsset, deps: RebuildDeps): Pro
     }
     const owner = randomUUID();
     const until = new Date(deps.now().getTime() + Math.min(deps.remainingMs(), 900_000) + 60_000);
-    if (!(await deps.catalog.lease(asset.name, snapshotId, owner, until, deps.now()))) return result; // another invocation reads it back
+    if (!(await deps.catalog.lease(asset.name, snapshotId, owner, until, deps.now()))) {
+      // Another invocation reads it back (the scheduled run verifies a newest `complete` entry): left to it.
+      result.busy.push(snapshotId);
+      continue;
+    }
     try {
       const read = await verifySnapshotFiles(deps.objects, prefix, manifest, hasTime, entry.verify);
       if (!read.done) {

@@ -6,6 +6,7 @@ import type { DatasetVersionEntry } from '../../functions/lineage/dataset-catalo
 import { datasetManifestSchema, manifestLineSchema, type ManifestLine } from '../../functions/lineage/dataset-manifest.js';
 import { S3DatasetObjects } from '../../functions/lineage/dataset-objects.js';
 import { DynamoDatasetCatalog } from '../../functions/lineage/dynamo-dataset-catalog.js';
+import { lineagePrefix } from '../../functions/policy/assets.js';
 import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
@@ -30,7 +31,7 @@ function deps(calls = Infinity, partLines = 3): BuildDeps {
     replica: new S3VersionedStore(dr),
     objects,
     catalog,
-    lineagePrefix: t.policy.lineage.prefix,
+    lineagePrefix: lineagePrefix(t.policy),
     now: () => new Date(),
     remainingMs: () => (++n <= calls ? 900_000 : 1_000),
     partLines,
@@ -122,13 +123,13 @@ describe('dataset versions', () => {
     expect(await linesOf(oneShot!)).toEqual(lines);
 
     // Asked again: the same version, nothing written.
-    const before = (await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: t.policy.lineage.prefix }))).Versions
+    const before = (await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: lineagePrefix(t.policy) }))).Versions
       ?.length;
     expect(await buildDatasetVersion(t.asset('training'), { asset: 'training', prefix: 'train/ds/', asOf }, deps())).toEqual({
       entry,
       continues: false,
     });
-    expect((await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: t.policy.lineage.prefix }))).Versions?.length).toBe(
+    expect((await dr.send(new ListObjectVersionsCommand({ Bucket: 'it-replica', Prefix: lineagePrefix(t.policy) }))).Versions?.length).toBe(
       before,
     );
   });
@@ -172,8 +173,10 @@ describe('dataset versions', () => {
     );
     const request = { asset: 'training', prefix: 'train/pending/', asOf: new Date().toISOString() };
     const { entry: refused } = await buildDatasetVersion(t.asset('training'), request, deps());
-    expect(refused).toMatchObject({ state: 'refused', unverified: { count: 1, examples: [key] } });
-    expect(refused.reason).toMatch(/1 version\(s\) as of .* are not verified in the replica yet \(train\/pending\/weights\.bin\)/);
+    expect(refused).toMatchObject({ state: 'refused', unverified: { pending: 1, withoutDigest: 0, examples: [key] } });
+    expect(refused.reason).toMatch(
+      /^1 version\(s\) written by .* are not in the replica yet: ask again once replication has caught up .*\(train\/pending\/weights\.bin\)$/,
+    );
 
     await t.drain();
     const { entry: built } = await buildDatasetVersion(t.asset('training'), request, deps());

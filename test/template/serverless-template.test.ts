@@ -756,6 +756,11 @@ describe('lineage in the packaged template', () => {
         Resource: [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-lineage/*' }],
       },
     ]);
+    // It reads the ledger's indexes too (versions still pending, by the unreplicated index).
+    expect(statements.find((st) => st.Sid === 'ReadLedger')!.Resource).toEqual([
+      { 'Fn::GetAtt': ['LedgerTable', 'Arn'] },
+      { 'Fn::Sub': '${LedgerTable.Arn}/index/*' },
+    ]);
     expect(statements.find((st) => st.Sid === 'NeverDestroy')).toMatchObject({
       Effect: 'Deny',
       Action: expect.arrayContaining(['s3:DeleteObjectVersion']),
