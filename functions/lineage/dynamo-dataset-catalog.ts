@@ -1,5 +1,6 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { writeIf } from '../shared/conditional-write.js';
+import { partitionItems } from '../shared/dynamo-query.js';
 import type { DatasetCatalog, DatasetVersionEntry } from './dataset-catalog.js';
 
 /** The dataset catalog in the ledger table: pk "DATASET#<asset>", sk the version's id (time-sortable). */
@@ -53,30 +54,12 @@ export class DynamoDatasetCatalog implements DatasetCatalog {
 
   async get(asset: string, id: string): Promise<DatasetVersionEntry | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: pk(asset), sk: id }, ConsistentRead: true }));
-    return Item ? toEntry(Item) : undefined;
+    const { pk: _pk, sk: _sk, ...entry } = Item ?? {};
+    return Item ? (entry as unknown as DatasetVersionEntry) : undefined;
   }
 
-  async list(asset: string): Promise<DatasetVersionEntry[]> {
-    const entries: DatasetVersionEntry[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk(asset) },
-          ScanIndexForward: false,
-          ExclusiveStartKey: start,
-        }),
-      );
-      entries.push(...(page.Items ?? []).map(toEntry));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return entries;
+  /** Newest id first, read consistently. */
+  list(asset: string): Promise<DatasetVersionEntry[]> {
+    return partitionItems<DatasetVersionEntry>(this.db, this.table, pk(asset));
   }
-}
-
-function toEntry(item: Record<string, unknown>): DatasetVersionEntry {
-  const { pk: _pk, sk: _sk, afterKey, ...entry } = item;
-  return { ...(entry as unknown as DatasetVersionEntry), ...(typeof afterKey === 'string' && { afterKey }) };
 }

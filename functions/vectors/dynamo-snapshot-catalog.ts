@@ -1,5 +1,6 @@
 import { writeIf } from '../shared/conditional-write.js';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { partitionItems } from '../shared/dynamo-query.js';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SnapshotCatalogStore, SnapshotEntry, SnapshotProgress } from './snapshot-catalog.js';
 
 /** The snapshot catalog in the ledger table: pk "SNAPSHOT#<asset>", sk the snapshot id (time-sortable). */
@@ -94,31 +95,11 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: pk(asset), sk: snapshotId }, ConsistentRead: true }),
     );
-    return Item ? toEntry(Item) : undefined;
+    const { pk: _pk, sk: _sk, ...entry } = Item ?? {};
+    return Item ? (entry as unknown as SnapshotEntry) : undefined;
   }
 
-  async list(asset: string): Promise<SnapshotEntry[]> {
-    const entries: SnapshotEntry[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk(asset) },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      entries.push(...(page.Items ?? []).map(toEntry));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return entries;
+  list(asset: string): Promise<SnapshotEntry[]> {
+    return partitionItems<SnapshotEntry>(this.db, this.table, pk(asset));
   }
-}
-
-function toEntry(item: Record<string, unknown>): SnapshotEntry {
-  const { pk: _pk, sk: _sk, ...entry } = item;
-  return entry as unknown as SnapshotEntry;
 }
