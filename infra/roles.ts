@@ -588,7 +588,7 @@ function sourceSecretStatements(policy: Policy): Json[] {
 
 /**
  * lineage reads the ledger and the replicas (which version of each key as of a time), keeps the
- * dataset catalog, writes dataset versions only under the lineage prefix of each object asset's
+ * dataset and model catalogs, writes dataset versions only under the lineage prefix of each object asset's
  * replica bucket, destroys nothing, and continues only itself.
  */
 export function lineageStatements(policy: Policy): Json[] {
@@ -598,7 +598,8 @@ export function lineageStatements(policy: Policy): Json[] {
     invokeItself('lineage'),
     // The index too: a dataset version looks for versions still pending (the unreplicated index).
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
-    ledgerItems('DatasetCatalog', ['dynamodb:PutItem'], ['DATASET#*']),
+    // Dataset versions, model records and which models use each dataset version (TransactWriteItems is PutItem per item).
+    ledgerItems('LineageCatalog', ['dynamodb:PutItem'], ['DATASET#*', 'MODEL#*', 'DATASETUSE#*']),
     ...readReplicas(policy),
     ...(writable.length > 0
       ? [

@@ -8,9 +8,10 @@ import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
 import type { BuildDeps } from './build-dataset-version.js';
 import { DynamoDatasetCatalog } from './dynamo-dataset-catalog.js';
+import { DynamoModelCatalog } from './dynamo-model-catalog.js';
 import { S3DatasetObjects } from './dataset-objects.js';
 
-/** Composition root of lineage: the ledger and the catalog in the ledger table, dataset versions in each asset's replica bucket. */
+/** Composition root of lineage: the ledger, the dataset and model catalogs in the ledger table, dataset versions in each asset's replica bucket. */
 export function createLineage(config: Config, functionName: string, now: () => Date = () => new Date()) {
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
@@ -20,6 +21,9 @@ export function createLineage(config: Config, functionName: string, now: () => D
   return {
     policy,
     catalog,
+    /** The same catalog, as registration reads it. */
+    datasets: catalog,
+    models: new DynamoModelCatalog(db, config.LEDGER_TABLE),
     continuation: new LambdaSelfContinuation(lambdaClient(), functionName),
     now,
     /** One invocation's build of one asset's dataset version: `remainingMs` is its time left. */

@@ -207,4 +207,78 @@ describe('dataset versions', () => {
       'datasetVersion.id: asset training has no dataset version "nope"',
     );
   });
+
+  it('a model version links its training and eval dataset versions, pinned by their digests; it does not change, and is found from each dataset version', async () => {
+    const { handler } = (await import('../../functions/lineage.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const invoke = (payload: unknown) => handler(payload, localContext('lineage'));
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'evals/golden/q1.jsonl', Body: '{"q":"a"}' }));
+    await t.drain();
+    const train = await invoke({ dataset: { asset: 'training', prefix: 'train/ds/', asOf } });
+    const evals = await invoke({ dataset: { asset: 'evals', prefix: 'evals/golden/' } });
+    expect([train.state, evals.state]).toEqual(['complete', 'complete']);
+
+    const sample = loadEvent<any>('lineage/valid/register-model.json').registerModel;
+    const registration = {
+      ...sample,
+      trainedOn: [{ asset: 'training', id: train.id }],
+      evaluatedOn: [{ asset: 'evals', id: evals.id }],
+    };
+    const registered = await invoke({ registerModel: registration });
+    expect(registered).toMatchObject({
+      name: 'search-ranker',
+      version: '7',
+      registered: true,
+      trainedOn: [{ asset: 'training', id: train.id, sha256: train.sha256 }],
+      evaluatedOn: [{ asset: 'evals', id: evals.id, sha256: evals.sha256 }],
+      artifacts: [],
+      metadata: sample.metadata,
+    });
+    // The same again: nothing changes. Other links: refused, the record stays.
+    expect(await invoke({ registerModel: registration })).toMatchObject({ registered: false, registeredAt: registered.registeredAt });
+    await expect(invoke({ registerModel: { ...registration, evaluatedOn: [] } })).rejects.toThrow(
+      /^registerModel: search-ranker@7 is registered already .* with other links; a model version's record does not change/,
+    );
+    const { registered: _r, ...record } = registered;
+    expect(await invoke(loadEvent('lineage/valid/model.json'))).toEqual(record);
+    expect(await invoke(loadEvent('lineage/valid/model-versions.json'))).toEqual({ name: 'search-ranker', versions: [record] });
+    expect(await invoke({ modelsUsing: { asset: 'training', id: train.id } })).toEqual({
+      asset: 'training',
+      id: train.id,
+      models: ['search-ranker@7'],
+    });
+    expect(await invoke({ modelsUsing: { asset: 'evals', id: evals.id } })).toMatchObject({ models: ['search-ranker@7'] });
+
+    // A dataset version of the wrong kind, an unknown one, or one not complete: one clear error, nothing written.
+    const wrongKind = loadEvent<any>('lineage/invalid/register-model-wrong-kind.json').registerModel;
+    await expect(invoke({ registerModel: { ...wrongKind, version: '8', trainedOn: [{ asset: 'evals', id: evals.id }] } })).rejects.toThrow(
+      'registerModel.trainedOn[0].asset: "evals" is an eval-set asset; trainedOn links training-data assets',
+    );
+    await expect(
+      invoke({ registerModel: { ...registration, version: '8', trainedOn: [{ asset: 'training', id: 'nope' }] } }),
+    ).rejects.toThrow('registerModel.trainedOn[0].id: asset training has no dataset version "nope"');
+    const pendingKey = 'train/held/a.bin';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: pendingKey, Body: 'not yet' }));
+    const [held] = await sourceVersions(pendingKey);
+    await t.ledger.markPending(
+      [
+        {
+          asset: 'training',
+          key: pendingKey,
+          sourceVersionId: held!.VersionId!,
+          entryType: 'object',
+          sourceLastModified: held!.LastModified!.toISOString(),
+          size: 7,
+        },
+      ],
+      new Date(),
+    );
+    const refused = await invoke({ dataset: { asset: 'training', prefix: 'train/held/' } });
+    expect(refused.state).toBe('refused');
+    await expect(
+      invoke({ registerModel: { ...registration, version: '8', trainedOn: [{ asset: 'training', id: refused.id }] } }),
+    ).rejects.toThrow(
+      `registerModel.trainedOn[0].id: dataset version "${refused.id}" of training is refused; a model links only complete ones`,
+    );
+    expect((await invoke({ modelVersions: 'search-ranker' })).versions).toHaveLength(1);
+  });
 });

@@ -746,8 +746,8 @@ describe('lineage in the packaged template', () => {
     );
     expect(writes).toEqual([
       expect.objectContaining({
-        Sid: 'DatasetCatalog',
-        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['DATASET#*'] } },
+        Sid: 'LineageCatalog',
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['DATASET#*', 'MODEL#*', 'DATASETUSE#*'] } },
       }),
       {
         Sid: 'WriteDatasetVersions',

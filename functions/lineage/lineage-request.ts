@@ -4,12 +4,16 @@ import { assetNameRef, lineageConflicts, type ObjectAsset, type Policy } from '.
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 import type { DatasetRequest } from './build-dataset-version.js';
+import { MAX_LINKS } from './dynamo-model-catalog.js';
+import type { ModelRegistration } from './model-records.js';
 
 /**
  * The lineage function's payloads (docs/lineage.md, events/lineage/):
  *   {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}     create (or continue, or return) a dataset version
  *   {"datasetVersion": {"asset", "id"}}                      one dataset version
  *   {"datasetVersions": {"asset"}}                           the asset's dataset versions, newest first
+ *   {"registerModel": {"name", "version", "trainedOn", "evaluatedOn"?, "artifacts"?, "metadata"?}}   a model record
+ *   {"model": "<name>@<version>"}, {"modelVersions": "<name>"}, {"modelsUsing": {"asset", "id"}}
  */
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-11-26T12:00:00Z' });
 
@@ -28,16 +32,51 @@ const createSchema = z.strictObject({
   }),
   continuation: z.boolean().optional(),
 });
-const getSchema = z.strictObject({ datasetVersion: z.strictObject({ asset: assetNameRef, id: z.string().min(1).max(64) }) });
+const datasetRef = z.strictObject({ asset: assetNameRef, id: z.string().min(1).max(64) });
+const getSchema = z.strictObject({ datasetVersion: datasetRef });
 const listSchema = z.strictObject({ datasetVersions: z.strictObject({ asset: assetNameRef }) });
 
-const EXPECTED =
-  '{"dataset": {"asset", "prefix"?, "asOf"?, "name"?}} or {"datasetVersion": {"asset", "id"}} or {"datasetVersions": {"asset"}}';
+const modelName = z.string().regex(/^[A-Za-z0-9._/-]{1,128}$/, 'must be 1-128 letters, digits, ".", "_", "/" or "-"');
+const modelVersion = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"');
+const registerSchema = z.strictObject({
+  registerModel: z
+    .strictObject({
+      name: modelName,
+      version: modelVersion,
+      /** Dataset versions of training-data assets. */
+      trainedOn: z.array(datasetRef).min(1, 'must name at least one dataset version'),
+      /** Dataset versions of eval-set assets. */
+      evaluatedOn: z.array(datasetRef).default([]),
+      /** Dataset versions of model-artifacts assets. */
+      artifacts: z.array(datasetRef).default([]),
+      /** Free text: code commit, registry URI, run id. */
+      metadata: z.record(z.string().max(128), z.string().max(1024)).default({}),
+    })
+    .refine(
+      (r) => r.trainedOn.length + r.evaluatedOn.length + r.artifacts.length <= MAX_LINKS,
+      `must link at most ${MAX_LINKS} dataset versions`,
+    ),
+});
+const modelSchema = z.strictObject({
+  model: z.string().regex(/^[A-Za-z0-9._/-]{1,128}@[A-Za-z0-9._-]{1,64}$/, 'must be "<name>@<version>"'),
+});
+const modelVersionsSchema = z.strictObject({ modelVersions: modelName });
+const usingSchema = z.strictObject({ modelsUsing: datasetRef });
+
+const EXPECTED = [
+  '{"dataset": {"asset", "prefix"?, "asOf"?, "name"?}} or {"datasetVersion": {"asset", "id"}} or {"datasetVersions": {"asset"}}',
+  ' or {"registerModel": {"name", "version", "trainedOn": [{"asset", "id"}], "evaluatedOn"?, "artifacts"?, "metadata"?}}',
+  ' or {"model": "<name>@<version>"} or {"modelVersions": "<name>"} or {"modelsUsing": {"asset", "id"}}',
+].join('');
 
 export type LineageCall =
   | { kind: 'create'; asset: ObjectAsset; request: DatasetRequest }
   | { kind: 'get'; asset: ObjectAsset; id: string }
-  | { kind: 'list'; asset: ObjectAsset };
+  | { kind: 'list'; asset: ObjectAsset }
+  | { kind: 'register'; registration: ModelRegistration }
+  | { kind: 'model'; name: string; version: string }
+  | { kind: 'model-versions'; name: string }
+  | { kind: 'models-using'; asset: string; id: string };
 
 function objectAsset(policy: Policy, name: string, field: string): ObjectAsset {
   const assets = replicatedAssets(policy);
@@ -58,6 +97,14 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
     const { datasetVersions } = parsePayload(listSchema, payload, EXPECTED);
     return { kind: 'list', asset: objectAsset(policy, datasetVersions.asset, 'datasetVersions.asset') };
   }
+  if (has('registerModel')) return { kind: 'register', registration: parsePayload(registerSchema, payload, EXPECTED).registerModel };
+  if (has('model')) {
+    const { model } = parsePayload(modelSchema, payload, EXPECTED);
+    const at = model.lastIndexOf('@');
+    return { kind: 'model', name: model.slice(0, at), version: model.slice(at + 1) };
+  }
+  if (has('modelVersions')) return { kind: 'model-versions', name: parsePayload(modelVersionsSchema, payload, EXPECTED).modelVersions };
+  if (has('modelsUsing')) return { kind: 'models-using', ...parsePayload(usingSchema, payload, EXPECTED).modelsUsing };
   const { dataset } = parsePayload(createSchema, payload, EXPECTED);
   const asset = objectAsset(policy, dataset.asset, 'dataset.asset');
   const crowded = lineageConflicts(policy).find((c) => c.bucket === asset.replica.bucket);

@@ -1,0 +1,61 @@
+import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { partitionItems } from '../shared/dynamo-query.js';
+import type { ModelCatalog, ModelRecord } from './model-records.js';
+
+/**
+ * Model records in the ledger table: pk "MODEL#<name>", sk the version; and one item per linked
+ * dataset version, pk "DATASETUSE#<asset>#<id>", sk "<name>@<version>" (which models use it).
+ */
+const modelKey = (name: string, version: string) => ({ pk: `MODEL#${name}`, sk: version });
+const useKey = (asset: string, id: string, model: string) => ({ pk: `DATASETUSE#${asset}#${id}`, sk: model });
+
+/** A model links at most this many dataset versions (a record and its use items are one transaction of at most 100 writes). */
+export const MAX_LINKS = 99;
+
+export class DynamoModelCatalog implements ModelCatalog {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async register(record: ModelRecord): Promise<boolean> {
+    const model = `${record.name}@${record.version}`;
+    const links = [...record.trainedOn, ...record.evaluatedOn, ...record.artifacts];
+    const uses = [...new Map(links.map((l) => [`${l.asset}#${l.id}`, l])).values()];
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...modelKey(record.name, record.version), record },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            ...uses.map((l) => ({ Put: { TableName: this.table, Item: { ...useKey(l.asset, l.id, model), model, sha256: l.sha256 } } })),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
+      throw error;
+    }
+  }
+
+  async get(name: string, version: string): Promise<ModelRecord | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: modelKey(name, version), ConsistentRead: true }));
+    return Item?.record as ModelRecord | undefined;
+  }
+
+  async versions(name: string): Promise<ModelRecord[]> {
+    const items = await partitionItems<{ record: ModelRecord }>(this.db, this.table, `MODEL#${name}`);
+    return items.map((i) => i.record).sort((a, b) => a.registeredAt.localeCompare(b.registeredAt));
+  }
+
+  async usersOf(asset: string, id: string): Promise<string[]> {
+    const uses = await partitionItems<{ model: string }>(this.db, this.table, `DATASETUSE#${asset}#${id}`);
+    return uses.map((u) => u.model).sort();
+  }
+}
