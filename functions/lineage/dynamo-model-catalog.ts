@@ -9,9 +9,6 @@ import type { ModelCatalog, ModelRecord } from './model-records.js';
 const modelKey = (name: string, version: string) => ({ pk: `MODEL#${name}`, sk: version });
 const useKey = (asset: string, id: string, model: string) => ({ pk: `DATASETUSE#${asset}#${id}`, sk: model });
 
-/** A model links at most this many dataset versions (a record and its use items are one transaction of at most 100 writes). */
-export const MAX_LINKS = 99;
-
 export class DynamoModelCatalog implements ModelCatalog {
   constructor(
     private readonly db: DynamoDBDocumentClient,

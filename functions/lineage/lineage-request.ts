@@ -4,8 +4,7 @@ import { assetNameRef, lineageConflicts, type ObjectAsset, type Policy } from '.
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 import type { DatasetRequest } from './build-dataset-version.js';
-import { MAX_LINKS } from './dynamo-model-catalog.js';
-import type { ModelRegistration } from './model-records.js';
+import { MAX_LINKS, type ModelRegistration } from './model-records.js';
 
 /**
  * The lineage function's payloads (docs/lineage.md, events/lineage/):

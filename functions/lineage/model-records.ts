@@ -12,6 +12,9 @@ import type { DatasetCatalog } from './dataset-catalog.js';
  * with one "use" item per linked dataset version so that "which models used D" is one query.
  */
 
+/** A model links at most this many dataset versions (a record and its use items are one DynamoDB transaction of at most 100 writes). */
+export const MAX_LINKS = 99;
+
 /** A linked dataset version, as the record keeps it: which, and its digest when it was linked. */
 export interface DatasetLink {
   asset: string;
