@@ -6,7 +6,7 @@ import {
   UpdateCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { writeIf } from '../shared/conditional-write.js';
+import { transactIf, writeIf } from '../shared/conditional-write.js';
 import { type DrillRun, type DrillStore, LeaseLostError } from './drill-run.js';
 
 /**
@@ -60,14 +60,8 @@ export class DynamoDrillStore implements DrillStore {
   }
 
   /** A transaction: false when one of its conditions did not hold. */
-  private async transact(command: TransactWriteCommand): Promise<boolean> {
-    try {
-      await this.db.send(command);
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
-      throw error;
-    }
+  private transact(command: TransactWriteCommand): Promise<boolean> {
+    return transactIf(() => this.db.send(command));
   }
 
   async get(drill: string, drillId: string): Promise<DrillRun | undefined> {

@@ -13,40 +13,26 @@ export class DynamoDatasetCatalog implements DatasetCatalog {
   ) {}
 
   begin(entry: DatasetVersionEntry): Promise<boolean> {
-    return writeIf(() =>
-      this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      ),
-    );
+    return this.putIf(entry, 'attribute_not_exists(pk)');
   }
 
   restart(entry: DatasetVersionEntry): Promise<boolean> {
-    return writeIf(() =>
-      this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
-          ConditionExpression: '#state = :refused',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':refused': 'refused' },
-        }),
-      ),
-    );
+    return this.putIf(entry, '#state = :refused', { ':refused': 'refused' });
   }
 
   commit(entry: DatasetVersionEntry): Promise<boolean> {
+    return this.putIf(entry, '#state = :building AND steps = :previous', { ':building': 'building', ':previous': entry.steps - 1 });
+  }
+
+  /** Writes the whole entry if `condition` holds of the stored one (`#state` names its state). */
+  private putIf(entry: DatasetVersionEntry, condition: string, values?: Record<string, unknown>): Promise<boolean> {
     return writeIf(() =>
       this.db.send(
         new PutCommand({
           TableName: this.table,
           Item: { pk: pk(entry.asset), sk: entry.id, ...entry },
-          ConditionExpression: '#state = :building AND steps = :previous',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':building': 'building', ':previous': entry.steps - 1 },
+          ConditionExpression: condition,
+          ...(values && { ExpressionAttributeNames: { '#state': 'state' }, ExpressionAttributeValues: values }),
         }),
       ),
     );

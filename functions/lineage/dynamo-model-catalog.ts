@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { transactIf } from '../shared/conditional-write.js';
 import { partitionItems } from '../shared/dynamo-query.js';
 import type { ModelCatalog, ModelRecord } from './model-records.js';
 
@@ -15,12 +16,12 @@ export class DynamoModelCatalog implements ModelCatalog {
     private readonly table: string,
   ) {}
 
-  async register(record: ModelRecord): Promise<boolean> {
+  register(record: ModelRecord): Promise<boolean> {
     const model = `${record.name}@${record.version}`;
     const links = [...record.trainedOn, ...record.evaluatedOn, ...record.artifacts];
     const uses = [...new Map(links.map((l) => [`${l.asset}#${l.id}`, l])).values()];
-    try {
-      await this.db.send(
+    return transactIf(() =>
+      this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -33,12 +34,8 @@ export class DynamoModelCatalog implements ModelCatalog {
             ...uses.map((l) => ({ Put: { TableName: this.table, Item: { ...useKey(l.asset, l.id, model), model, sha256: l.sha256 } } })),
           ],
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async get(name: string, version: string): Promise<ModelRecord | undefined> {

@@ -28,3 +28,17 @@ export async function writeOrBlocker<T>(
     return { written: false, ...(error.Item && { blocker: unmarshall(error.Item) }) };
   }
 }
+
+/**
+ * The one way a DynamoDB transaction with conditions is run: true when it was written, false when
+ * one of its conditions did not hold (TransactionCanceledException). Every other error is thrown.
+ */
+export async function transactIf(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if ((error as { name?: string } | null)?.name === 'TransactionCanceledException') return false;
+    throw error;
+  }
+}

@@ -1,25 +1,31 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+
+/** Every item a query of the ledger table matches, through every page. */
+async function queryAll(
+  db: DynamoDBDocumentClient,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
 
 /**
  * The `field` of every item of one partition of the ledger table whose sort key is at or after
  * `since` (sort keys that start with an ISO time), oldest first, through every page.
  */
 export async function itemsSince<T>(db: DynamoDBDocumentClient, table: string, pk: string, since: Date, field: string): Promise<T[]> {
-  const items: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk AND sk >= :since',
-        ExpressionAttributeValues: { ':pk': pk, ':since': since.toISOString() },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) items.push(item[field] as T);
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
+  const items = await queryAll(db, {
+    TableName: table,
+    KeyConditionExpression: 'pk = :pk AND sk >= :since',
+    ExpressionAttributeValues: { ':pk': pk, ':since': since.toISOString() },
+  });
+  return items.map((item) => item[field] as T);
 }
 
 /**
@@ -27,21 +33,12 @@ export async function itemsSince<T>(db: DynamoDBDocumentClient, table: string, p
  * newest sort key first (sort keys that start with a time), read consistently.
  */
 export async function partitionItems<T>(db: DynamoDBDocumentClient, table: string, pk: string): Promise<T[]> {
-  const items: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': pk },
-        ScanIndexForward: false,
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const { pk: _pk, sk: _sk, ...item } of page.Items ?? []) items.push(item as T);
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
+  const items = await queryAll(db, {
+    TableName: table,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': pk },
+    ScanIndexForward: false,
+    ConsistentRead: true,
+  });
+  return items.map(({ pk: _pk, sk: _sk, ...item }) => item as T);
 }
