@@ -1,4 +1,7 @@
 import type { Context } from 'aws-lambda';
+import { isModelRestore, parseModelRestore } from './lineage/model-restore-request.js';
+import { restoreModel } from './lineage/restore-model.js';
+import { createModelRestorer } from './lineage/runtime.js';
 import { parseDataRestore } from './restore/data-request.js';
 import { restoreData } from './restore/restore-data.js';
 import { createDataRestorer } from './restore/runtime.js';
@@ -6,17 +9,33 @@ import { parseConfig } from './shared/config.js';
 import { logger, lambdaHandler } from './shared/observability.js';
 
 const config = parseConfig(process.env);
-const restorer = createDataRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-data');
+const functionName = config.AWS_LAMBDA_FUNCTION_NAME ?? 'restore-data';
+const restorer = createDataRestorer(config, functionName);
+const byModel = createModelRestorer(config, functionName);
 
 /**
  * Operator restores of object assets (docs/restore.md, events/restore-data/):
  *   {"asset", "prefix"?, "asOf"?, "target"?: {"bucket", "prefix"?}, "overwriteNewer"?, "dryRun": true}
  *   the same payload with "planToken" (from the dry run) instead of "dryRun" to run the plan,
+ *   {"model": "<name>@<version>", "artifacts"?, "target"?, "overwrite"?, "dryRun" | "planToken"}: what a model's record names (docs/lineage.md),
  *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
  */
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
-  const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
+  const remainingMs = () => context.getRemainingTimeInMillis();
+  if (isModelRestore(event)) {
+    const call = parseModelRestore(event, byModel.policy);
+    const status = await restoreModel(call, byModel.depsFor(remainingMs));
+    logger.info(call.dryRun ? 'restore planned' : 'restore run', {
+      restoreId: status.restoreId,
+      state: status.state,
+      request: call.request,
+    });
+    return status;
+  }
+  const deps = restorer.depsFor(remainingMs);
   const call = parseDataRestore(event, restorer.policy, deps.now());
+  // A restoreId may be of a restore by model: its plan is of that kind.
+  if (call.kind === 'status' && !(await deps.plans.get(call.restoreId))) return restoreModel(call, byModel.depsFor(remainingMs));
   const status = await restoreData(call, deps);
   if (call.kind === 'restore')
     logger.info(call.dryRun ? 'restore planned' : 'restore run', {

@@ -356,8 +356,24 @@ export function restoreDataStatements(policy: Policy): Json[] {
       ],
       Resource: targets.map((b) => s3Arn(`${b}/*`)),
     },
+    ...readDatasetVersions(policy),
     neverDestroy([...targets, ...new Set(policy.assets.map((a) => a.replica.bucket))]),
   ];
+}
+
+/** Reading dataset versions (restores by model, lineage restore tests): the files under the lineage prefix of each replica bucket. */
+function readDatasetVersions(policy: Policy): Json[] {
+  const buckets = lineageBuckets(policy);
+  return buckets.length === 0
+    ? []
+    : [
+        {
+          Sid: 'ReadDatasetVersions',
+          Effect: 'Allow',
+          Action: ['s3:GetObjectVersion'],
+          Resource: buckets.map((b) => s3Arn(`${b}/${lineagePrefix(policy)}*`)),
+        },
+      ];
 }
 
 /**

@@ -31,7 +31,11 @@ export const manifestLineSchema = z
     size: z.number().int().nonnegative(),
     /** SHA-256 of the whole object; or, for a large object whose source stored none, the ledger's composite of its parts. */
     sha256: sha256Hex.optional(),
-    sha256Composite: sha256Hex.optional(),
+    /** `<hex SHA-256 of the parts' SHA-256s>-<parts>`, as the ledger keeps it. */
+    sha256Composite: z
+      .string()
+      .regex(/^[0-9a-f]{64}-\d+$/)
+      .optional(),
     partSizeBytes: z.number().int().positive().optional(),
   })
   .refine(

@@ -4,7 +4,7 @@ import { assetNameRef, lineageConflicts, type ObjectAsset, type Policy } from '.
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 import type { DatasetRequest } from './build-dataset-version.js';
-import { MAX_LINKS, type ModelRegistration } from './model-records.js';
+import { MAX_LINKS, splitModelRef, type ModelRegistration } from './model-records.js';
 
 /**
  * The lineage function's payloads (docs/lineage.md, events/lineage/):
@@ -56,9 +56,9 @@ const registerSchema = z.strictObject({
       `must link at most ${MAX_LINKS} dataset versions`,
     ),
 });
-const modelSchema = z.strictObject({
-  model: z.string().regex(/^[A-Za-z0-9._/-]{1,128}@[A-Za-z0-9._-]{1,64}$/, 'must be "<name>@<version>"'),
-});
+/** A model version, "<name>@<version>". */
+export const modelRef = z.string().regex(/^[A-Za-z0-9._/-]{1,128}@[A-Za-z0-9._-]{1,64}$/, 'must be "<name>@<version>"');
+const modelSchema = z.strictObject({ model: modelRef });
 const modelVersionsSchema = z.strictObject({ modelVersions: modelName });
 const usingSchema = z.strictObject({ modelsUsing: datasetRef });
 
@@ -98,9 +98,7 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
   }
   if (has('registerModel')) return { kind: 'register', registration: parsePayload(registerSchema, payload, EXPECTED).registerModel };
   if (has('model')) {
-    const { model } = parsePayload(modelSchema, payload, EXPECTED);
-    const at = model.lastIndexOf('@');
-    return { kind: 'model', name: model.slice(0, at), version: model.slice(at + 1) };
+    return { kind: 'model', ...splitModelRef(parsePayload(modelSchema, payload, EXPECTED).model) };
   }
   if (has('modelVersions')) return { kind: 'model-versions', name: parsePayload(modelVersionsSchema, payload, EXPECTED).modelVersions };
   if (has('modelsUsing')) return { kind: 'models-using', ...parsePayload(usingSchema, payload, EXPECTED).modelsUsing };

@@ -52,6 +52,12 @@ export interface ModelCatalog {
   usersOf(asset: string, id: string): Promise<string[]>;
 }
 
+/** "<name>@<version>" (lineage-request.ts modelRef) into its parts. */
+export function splitModelRef(ref: string): { name: string; version: string } {
+  const at = ref.lastIndexOf('@');
+  return { name: ref.slice(0, at), version: ref.slice(at + 1) };
+}
+
 /** Which kind of asset each list links. */
 const KINDS: Record<'trainedOn' | 'evaluatedOn' | 'artifacts', AssetKind> = {
   trainedOn: 'training-data',

@@ -6,6 +6,9 @@ import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clie
 import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
+import { multipartOf } from '../policy/multipart.js';
+import { modelPlanStore } from '../restore/dynamo-plan-store.js';
+import type { ModelPlanContents, ModelRestoreDeps } from './restore-model.js';
 import type { BuildDeps } from './build-dataset-version.js';
 import { DynamoDatasetCatalog } from './dynamo-dataset-catalog.js';
 import { DynamoModelCatalog } from './dynamo-model-catalog.js';
@@ -35,6 +38,41 @@ export function createLineage(config: Config, functionName: string, now: () => D
       lineagePrefix: lineagePrefix(policy),
       now,
       remainingMs,
+    }),
+  };
+}
+
+/**
+ * Composition root of restore-data by model (in the restore-data function): the model and dataset
+ * catalogs and the plans in the ledger table, the manifests and objects in the replica buckets, the
+ * target in its region. Continues in a new invocation of `functionName`.
+ */
+export function createModelRestorer(config: Config, functionName: string, now: () => Date = () => new Date()) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const db = dynamoDocumentClient();
+  const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
+  const shared = {
+    policy,
+    models: new DynamoModelCatalog(db, config.LEDGER_TABLE),
+    datasets: new DynamoDatasetCatalog(db, config.LEDGER_TABLE),
+    plans: modelPlanStore<ModelPlanContents>(db, config.LEDGER_TABLE),
+    continuation: new LambdaSelfContinuation(lambdaClient(), functionName),
+    now,
+  };
+  return {
+    ...shared,
+    /** One invocation's restorer: `remainingMs` is its time left. */
+    depsFor: (remainingMs: () => number): ModelRestoreDeps => ({
+      ...shared,
+      remainingMs,
+      forAsset: (asset: ObjectAsset, targetRegion: string) => ({
+        objects: new S3DatasetObjects(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE), asset.replica.bucket),
+        ledger,
+        replica: stores.replicaOf(asset),
+        target: stores.inRegion(targetRegion),
+        multipart: multipartOf(policy),
+      }),
     }),
   };
 }

@@ -3,6 +3,7 @@ import { replicatedAssets } from '../policy/assets.js';
 import { assetNameRef, type ObjectAsset, type Policy } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
+import { checkPlanToken, planTokenField } from './restore-plan.js';
 
 /**
  * The restore-data payload (events/restore-data/): what to restore, as of when, where to.
@@ -11,6 +12,9 @@ import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
  */
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-11-26T12:00:00Z' });
 
+/** Where a restore writes (resolveTarget): a bucket of the policy and a prefix in it. */
+export const restoreTarget = z.strictObject({ bucket: z.string().min(3).max(63), prefix: z.string().max(1024).optional() });
+
 const restoreSchema = z.strictObject({
   asset: assetNameRef,
   /** Only keys under this source prefix (within the asset's prefix). Default: the whole asset. */
@@ -18,14 +22,11 @@ const restoreSchema = z.strictObject({
   /** Restore each key as it was at this time. Default: now. */
   asOf: isoTime.optional(),
   /** Default: the asset's own source bucket and prefix (in place). */
-  target: z.strictObject({ bucket: z.string().min(3).max(63), prefix: z.string().max(1024).optional() }).optional(),
+  target: restoreTarget.optional(),
   /** Overwrite a target object that is newer than the version being restored. Default false. */
   overwriteNewer: z.boolean().default(false),
   dryRun: z.boolean().default(false),
-  planToken: z
-    .string()
-    .regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken a dry run returned')
-    .optional(),
+  planToken: planTokenField.optional(),
 });
 const statusSchema = z.strictObject({
   restoreId: z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken of a restore'),
@@ -79,18 +80,13 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
   const asOf = input.asOf ? pastTime('asOf', input.asOf, now) : now;
 
   const target = resolveTarget(input.target, asset, policy);
-  if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
-  if (!input.dryRun && !input.planToken) {
-    throw new PayloadError(
-      'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
-    );
-  }
+  checkPlanToken(input);
   const request: DataRestoreRequest = { asset: asset.name, prefix, asOf: asOf.toISOString(), target, overwriteNewer: input.overwriteNewer };
   return { kind: 'restore', request, dryRun: input.dryRun, planToken: input.planToken, asset, asOfDefaulted: input.asOf === undefined };
 }
 
-/** Where restored keys go: the asset's source bucket, another asset's, or one of restore.targetBuckets. */
-function resolveTarget(target: { bucket: string; prefix?: string } | undefined, asset: ObjectAsset, policy: Policy) {
+/** Where restored keys go: the asset's source bucket, another asset's, or one of restore.targetBuckets (also for restores by model). */
+export function resolveTarget(target: { bucket: string; prefix?: string } | undefined, asset: ObjectAsset, policy: Policy) {
   const bucket = target?.bucket ?? asset.source.bucket;
   const prefix = target?.prefix ?? asset.source.prefix;
   if (prefix !== '' && !prefix.endsWith('/')) throw new PayloadError(`target.prefix: ${quote(prefix)} must be empty or end with "/"`);

@@ -483,7 +483,7 @@ export async function restoreVersion(
   asset: ObjectAsset,
   targetBucket: string,
   token: string,
-  d: KeyDecision,
+  d: Pick<KeyDecision, 'key' | 'targetKey' | 'version'>,
 ): Promise<void> {
   const version = d.version!;
   const source = { bucket: asset.replica.bucket, key: version.replicaKey!, versionId: version.replicaVersionId! };

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { PayloadError } from '../shared/payload.js';
 import { canonicalJson } from '../shared/json.js';
 import type { JsonValue } from '../shared/json.js';
 
@@ -11,7 +13,8 @@ import type { JsonValue } from '../shared/json.js';
  */
 export const PLAN_TTL_HOURS = 24;
 
-export type RestoreKind = 'restore-data' | 'restore-vectors';
+/** restore-model: restore-data by model (lineage), planned and run like the others. */
+export type RestoreKind = 'restore-data' | 'restore-vectors' | 'restore-model';
 /** planning: a dry run still walking (it continues by itself); planned: ready to run with its token. */
 export type PlanState = 'planning' | 'planned' | 'running' | 'done' | 'failed';
 
@@ -84,6 +87,19 @@ export async function withRunLease<T>(
 }
 
 export const newPlanToken = () => randomBytes(16).toString('hex');
+
+/** The token a dry run returned, which the real run presents (a payload field of every restore). */
+export const planTokenField = z.string().regex(/^[0-9a-f]{32}$/, 'must be the 32-hex-digit planToken a dry run returned');
+
+/** A dry run takes no token; a run takes the token of its dry run. */
+export function checkPlanToken(input: { dryRun: boolean; planToken?: string | undefined }): void {
+  if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
+  if (!input.dryRun && !input.planToken) {
+    throw new PayloadError(
+      'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
+    );
+  }
+}
 /** A request is plain JSON data (it came from a payload), so its canonical JSON identifies it. */
 export const requestDigest = (request: object) =>
   createHash('sha256')

@@ -3,6 +3,7 @@ import { vectorAssets } from '../policy/assets.js';
 import { assetNameRef, type Policy, type VectorAsset } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
+import { checkPlanToken, planTokenField } from './restore-plan.js';
 
 /**
  * The restore-vectors payload (events/restore-vectors/): which snapshot of which asset, into which
@@ -22,7 +23,7 @@ const restoreSchema = z
     overwrite: z.boolean().default(false),
     useNative: z.boolean().default(false),
     dryRun: z.boolean().default(false),
-    planToken: token('a dry run returned').optional(),
+    planToken: planTokenField.optional(),
   })
   .refine((p) => !(p.snapshotId && p.before), { path: ['before'], message: 'give snapshotId or before, not both' });
 const statusSchema = z.strictObject({ restoreId: token('of a restore'), continuation: z.boolean().optional() });
@@ -73,7 +74,7 @@ export function parseVectorRestore(payload: unknown, policy: Policy, now: Date):
   };
   const source = named('asset', input.asset);
   const target = named('target.asset', input.target?.asset ?? source.name);
-  if (input.dryRun && input.planToken) throw new PayloadError('planToken: a dry run takes no planToken');
+  checkPlanToken(input);
   const request: VectorRestoreRequest = {
     asset: source.name,
     snapshotId: input.snapshotId ?? null,
@@ -83,10 +84,5 @@ export function parseVectorRestore(payload: unknown, policy: Policy, now: Date):
     useNative: input.useNative,
   };
   if (input.dryRun) return { kind: 'restore', request, dryRun: true, source, target };
-  if (!input.planToken) {
-    throw new PayloadError(
-      'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
-    );
-  }
-  return { kind: 'restore', request, dryRun: false, planToken: input.planToken, source, target };
+  return { kind: 'restore', request, dryRun: false, planToken: input.planToken!, source, target };
 }
