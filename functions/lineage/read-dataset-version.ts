@@ -53,3 +53,73 @@ export async function readPart(objects: DatasetObjects, ref: ManifestRef, part: 
     return parsed.data;
   });
 }
+
+/** Where a walk of one dataset version's lines stands: the next line. */
+export interface ManifestPosition {
+  part: number;
+  line: number;
+}
+
+/**
+ * Walks a dataset version's lines from `from`, `batchSize` at a time, a part in memory at a time.
+ * `handle` returns how many lines of its batch it finished (fewer: stop there, to go on later);
+ * the walk also stops, before a part or batch, when `short()` says the invocation runs short.
+ */
+export async function walkManifest(
+  objects: DatasetObjects,
+  ref: ManifestRef,
+  from: ManifestPosition,
+  batchSize: number,
+  short: () => boolean,
+  handle: (batch: ManifestLine[], at: ManifestPosition) => Promise<number>,
+): Promise<{ done: boolean; at: ManifestPosition }> {
+  const manifest = await readManifest(objects, ref);
+  let at = { ...from };
+  while (at.part < manifest.parts.length) {
+    if (short()) return { done: false, at };
+    const lines = await readPart(objects, ref, manifest.parts[at.part]!);
+    while (at.line < lines.length) {
+      if (short()) return { done: false, at };
+      const batch = lines.slice(at.line, at.line + batchSize);
+      const finished = await handle(batch, at);
+      at = { ...at, line: at.line + finished };
+      if (finished < batch.length) return { done: false, at };
+    }
+    at = { part: at.part + 1, line: 0 };
+  }
+  return { done: true, at };
+}
+
+/**
+ * Reads a dataset version's lines forward in key order (as a manifest holds them), a part in
+ * memory at a time: `find(key)` answers the line of `key` if the version has one, for keys asked in
+ * ascending order. Used to tell whether another dataset version names the same replica version.
+ */
+export class ManifestCursor {
+  private manifest?: DatasetManifest;
+  private lines: ManifestLine[] = [];
+  private part = -1;
+  private index = 0;
+
+  constructor(
+    private readonly objects: DatasetObjects,
+    readonly ref: ManifestRef,
+  ) {}
+
+  async find(key: string): Promise<ManifestLine | undefined> {
+    this.manifest ??= await readManifest(this.objects, this.ref);
+    for (;;) {
+      while (this.index < this.lines.length) {
+        const line = this.lines[this.index]!;
+        const order = Buffer.compare(Buffer.from(line.key), Buffer.from(key)); // S3's order: UTF-8 bytes
+        if (order === 0) return line;
+        if (order > 0) return undefined;
+        this.index++;
+      }
+      if (this.part + 1 >= this.manifest.parts.length) return undefined;
+      this.part++;
+      this.lines = await readPart(this.objects, this.ref, this.manifest.parts[this.part]!);
+      this.index = 0;
+    }
+  }
+}

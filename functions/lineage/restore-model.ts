@@ -25,7 +25,7 @@ import type { ManifestLine } from './dataset-manifest.js';
 import type { DatasetObjects } from './dataset-objects.js';
 import type { ModelRestoreCall, ModelRestoreRequest } from './model-restore-request.js';
 import { splitModelRef, type ModelCatalog } from './model-records.js';
-import { readManifest, readPart, type ManifestRef } from './read-dataset-version.js';
+import { walkManifest, type ManifestRef } from './read-dataset-version.js';
 
 /**
  * restore-data by model (docs/lineage.md#restore-by-model): exactly the objects a model's record
@@ -223,34 +223,25 @@ async function walkLines(
   onBatch: (at: LineCheckpoint) => Promise<void> = async () => {},
 ): Promise<{ done: boolean; at: LineCheckpoint }> {
   const concurrency = deps.concurrency ?? 16;
-  const reserveMs = deps.reserveMs ?? RESERVE_MS;
-  let at = { ...from };
-  const short = () => deps.remainingMs() < reserveMs;
-  while (at.dataset < datasets.length) {
-    const dataset = datasets[at.dataset]!;
-    const asset = assetOf(deps.policy, dataset.asset);
-    const restore = deps.forAsset(asset, dataset.target.region);
-    const manifest = await readManifest(restore.objects, dataset);
-    while (at.part < manifest.parts.length) {
-      if (short()) return { done: false, at };
-      const lines = await readPart(restore.objects, dataset, manifest.parts[at.part]!);
-      while (at.line < lines.length) {
-        if (short()) return { done: false, at };
-        const batch = lines.slice(at.line, at.line + concurrency);
-        const results = await Promise.allSettled(batch.map((line) => handle(dataset, asset, restore, line)));
-        const failure = results.find((r) => r.status === 'rejected' && !(r.reason instanceof CopyContinuesError));
-        if (failure) throw (failure as PromiseRejectedResult).reason;
-        // Lines after one that continues are handled again next time (and found unchanged).
-        const stoppedAt = results.findIndex((r) => r.status === 'rejected');
-        if (stoppedAt >= 0) return { done: false, at: { ...at, line: at.line + stoppedAt } };
-        at = { ...at, line: at.line + batch.length };
-        await onBatch(at);
-      }
-      at = { ...at, part: at.part + 1, line: 0 };
-    }
-    at = { dataset: at.dataset + 1, part: 0, line: 0 };
+  const short = () => deps.remainingMs() < (deps.reserveMs ?? RESERVE_MS);
+  for (let dataset = from.dataset; dataset < datasets.length; dataset++) {
+    const planned = datasets[dataset]!;
+    const asset = assetOf(deps.policy, planned.asset);
+    const restore = deps.forAsset(asset, planned.target.region);
+    const start = dataset === from.dataset ? { part: from.part, line: from.line } : { part: 0, line: 0 };
+    const walked = await walkManifest(restore.objects, planned, start, concurrency, short, async (batch, at) => {
+      const results = await Promise.allSettled(batch.map((line) => handle(planned, asset, restore, line)));
+      const failure = results.find((r) => r.status === 'rejected' && !(r.reason instanceof CopyContinuesError));
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+      // Lines after one that continues are handled again next time (and found unchanged).
+      const stoppedAt = results.findIndex((r) => r.status === 'rejected');
+      const finished = stoppedAt >= 0 ? stoppedAt : batch.length;
+      await onBatch({ dataset, part: at.part, line: at.line + finished });
+      return finished;
+    });
+    if (!walked.done) return { done: false, at: { dataset, ...walked.at } };
   }
-  return { done: true, at };
+  return { done: true, at: { dataset: datasets.length, part: 0, line: 0 } };
 }
 
 const START: LineCheckpoint = { dataset: 0, part: 0, line: 0 };
