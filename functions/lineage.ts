@@ -2,7 +2,9 @@ import type { Context } from 'aws-lambda';
 import { buildDatasetVersion } from './lineage/build-dataset-version.js';
 import type { DatasetVersionEntry } from './lineage/dataset-catalog.js';
 import { parseLineageCall } from './lineage/lineage-request.js';
-import { registerModel } from './lineage/model-records.js';
+import { holdDatasetVersion } from './lineage/legal-holds.js';
+import { linksOf, registerModel } from './lineage/model-records.js';
+import { retireModel } from './lineage/retire-model.js';
 import { createLineage } from './lineage/runtime.js';
 import { parseConfig } from './shared/config.js';
 import { PayloadError } from './shared/payload.js';
@@ -20,8 +22,18 @@ const summary = ({ parts, afterKey: _afterKey, ...entry }: DatasetVersionEntry) 
  *   {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}  create one (continued in further invocations when large)
  *   {"datasetVersion": {"asset", "id"}}, {"datasetVersions": {"asset"}}
  *   {"registerModel": {…}}, {"model": "<name>@<version>"}, {"modelVersions": "<name>"}, {"modelsUsing": {"asset", "id"}}
+ *   {"retireModel": {"model", "dryRun" | "planToken"}}; {"hold" | "release": {"asset", "id"}, "continuation": true} (sent by itself)
  */
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
+  const holds = () => lineage.holdsFor(() => context.getRemainingTimeInMillis());
+  /** One invocation's worth of a dataset version's hold or release; the rest in the next. */
+  const holdOrRelease = async (asset: string, id: string, kind: 'hold' | 'release') => {
+    const entry = await lineage.catalog.get(asset, id);
+    if (!entry) throw new PayloadError(`${kind}.id: asset ${asset} has no dataset version ${quote(id)}`);
+    const { hold, continues } = await holdDatasetVersion(entry, kind === 'hold', holds());
+    if (continues) await lineage.continuation.continueLater({ [kind]: { asset, id }, continuation: true });
+    return { asset, id, state: hold.state, versions: hold.versions, ...(hold.reason && { reason: hold.reason }) };
+  };
   const call = parseLineageCall(event, lineage.policy, lineage.now());
   switch (call.kind) {
     case 'list':
@@ -29,13 +41,22 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     case 'get': {
       const entry = await lineage.catalog.get(call.asset.name, call.id);
       if (!entry) throw new PayloadError(`datasetVersion.id: asset ${call.asset.name} has no dataset version ${quote(call.id)}`);
-      return summary(entry);
+      const hold = await holds().holds.get(call.asset.name, call.id);
+      return { ...summary(entry), ...(hold && { hold }) };
     }
     case 'register': {
       const { record, registered } = await registerModel(call.registration, lineage);
       logger.info(registered ? 'model registered' : 'model registered already', { model: `${record.name}@${record.version}` });
-      return { ...record, registered };
+      // What the model links is held for as long as it is registered (each hold continues by itself when large).
+      const held = [];
+      for (const link of linksOf(record)) held.push(await holdOrRelease(link.asset, link.id, 'hold'));
+      return { ...record, registered, holds: held };
     }
+    case 'retire':
+      return retireModel(call, holds());
+    case 'hold':
+    case 'release':
+      return holdOrRelease(call.asset.name, call.id, call.kind);
     case 'model': {
       const record = await lineage.models.get(call.name, call.version);
       if (!record) throw new PayloadError(`model: no model ${quote(`${call.name}@${call.version}`)} is registered`);
@@ -43,8 +64,10 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     }
     case 'model-versions':
       return { name: call.name, versions: await lineage.models.versions(call.name) };
-    case 'models-using':
-      return { asset: call.asset, id: call.id, models: await lineage.models.usersOf(call.asset, call.id) };
+    case 'models-using': {
+      const [models, active] = [await lineage.models.usersOf(call.asset, call.id), await lineage.models.activeUsersOf(call.asset, call.id)];
+      return { asset: call.asset, id: call.id, models, retired: models.filter((m) => !active.includes(m)) };
+    }
     case 'create': {
       const { entry, continues } = await buildDatasetVersion(
         call.asset,

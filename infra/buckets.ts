@@ -1,4 +1,4 @@
-import { bucketDefaultLock, lockOf } from '../functions/policy/object-lock.js';
+import { bucketDefaultLock, replicaHasObjectLock } from '../functions/policy/object-lock.js';
 import type { Policy } from '../functions/policy/schema.js';
 import { SSE_S3, bucketEncryption } from './encryption.js';
 import { logicalId } from './event-rules.js';
@@ -43,7 +43,7 @@ const bucketPolicy = (id: string, statements: Json[] = []): Json => ({
  * names none gets); undefined when none of its assets is locked.
  */
 export function replicaObjectLock(policy: Policy, bucket: string) {
-  if (!policy.assets.some((a) => a.replica.bucket === bucket && lockOf(policy, a))) return undefined;
+  if (!replicaHasObjectLock(policy, bucket)) return undefined;
   const retention = bucketDefaultLock(policy, bucket);
   return {
     ObjectLockEnabled: 'Enabled' as const,

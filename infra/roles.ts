@@ -6,7 +6,7 @@ import {
   reportLocation,
   vectorAssets,
 } from '../functions/policy/assets.js';
-import { lockOf } from '../functions/policy/object-lock.js';
+import { lockOf, replicaHasObjectLock } from '../functions/policy/object-lock.js';
 import { type Asset, drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { SCRATCH_BUCKET } from './buckets.js';
@@ -274,11 +274,13 @@ function readReplicas(policy: Policy): Json[] {
  * change its versioning, lifecycle, policy or Object Lock configuration, bypass a GOVERNANCE lock),
  * and, with `destroy`, delete any version.
  */
-const neverWeaken = (buckets: string[], { destroy = false } = {}): Json => ({
+const neverWeaken = (buckets: string[], { destroy = false, holds = false } = {}): Json => ({
   Sid: destroy ? 'NeverDestroy' : 'NeverWeaken',
   Effect: 'Deny',
   Action: [
     ...(destroy ? ['s3:DeleteObjectVersion'] : []),
+    // Legal holds keep what registered models need (docs/lineage.md#legal-holds): only lineage places or removes them.
+    ...(holds ? [] : ['s3:PutObjectLegalHold']),
     's3:DeleteBucket',
     's3:PutBucketVersioning',
     's3:PutLifecycleConfiguration',
@@ -288,7 +290,7 @@ const neverWeaken = (buckets: string[], { destroy = false } = {}): Json => ({
   ],
   Resource: buckets.flatMap((b) => [s3Arn(b), s3Arn(`${b}/*`)]),
 });
-const neverDestroy = (buckets: string[]): Json => neverWeaken(buckets, { destroy: true });
+const neverDestroy = (buckets: string[], { holds = false } = {}): Json => neverWeaken(buckets, { destroy: true, holds });
 
 /**
  * A role that locks versions (replicate, snapshot-vectors) may lock them no longer than the
@@ -610,13 +612,34 @@ function sourceSecretStatements(policy: Policy): Json[] {
 export function lineageStatements(policy: Policy): Json[] {
   const buckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
   const writable = lineageBuckets(policy);
+  // Legal holds need Object Lock on the bucket; a vault's bucket policy keeps them to the vault.
+  const holdable = replicatedAssets(policy).filter(
+    (a) => !a.replica.account && replicaHasObjectLock(policy, a.replica.bucket) && writable.includes(a.replica.bucket),
+  );
   return [
     invokeItself('lineage'),
     // The index too: a dataset version looks for versions still pending (the unreplicated index).
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableAndIndexes },
-    // Dataset versions, model records and which models use each dataset version (TransactWriteItems is PutItem per item).
-    ledgerItems('LineageCatalog', ['dynamodb:PutItem'], ['DATASET#*', 'MODEL#*', 'DATASETUSE#*']),
+    // Dataset versions, model records and which models use each dataset version (TransactWriteItems is PutItem or
+    // UpdateItem per item: retiring a model updates its record and use items), the dataset versions' legal holds.
+    ledgerItems('LineageCatalog', ['dynamodb:PutItem'], ['DATASET#*', 'MODEL#*', 'DATASETUSE#*', 'HOLD#*']),
+    ledgerItems('RetireModels', ['dynamodb:UpdateItem'], ['MODEL#*', 'DATASETUSE#*']),
+    // Retirement plans (dry run and token).
+    ledgerItems('Plans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
     ...readReplicas(policy),
+    ...(holdable.length > 0
+      ? [
+          {
+            Sid: 'HoldWhatModelsUse',
+            Effect: 'Allow',
+            Action: ['s3:PutObjectLegalHold'],
+            Resource: holdable.flatMap((a) => [
+              s3Arn(`${a.replica.bucket}/${replicaKeyFor(a, a.source.prefix)}*`),
+              s3Arn(`${a.replica.bucket}/${lineagePrefix(policy)}*`),
+            ]),
+          },
+        ]
+      : []),
     ...(writable.length > 0
       ? [
           {
@@ -627,7 +650,7 @@ export function lineageStatements(policy: Policy): Json[] {
           },
         ]
       : []),
-    neverDestroy(buckets),
+    neverDestroy(buckets, { holds: true }),
   ];
 }
 

@@ -1,4 +1,5 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, PutObjectLegalHoldCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { ObjectHolds } from './legal-holds.js';
 
 /** Where a dataset version's files live: the asset's replica bucket (docs/lineage.md). */
 export interface DatasetObjects {
@@ -35,5 +36,19 @@ export class S3DatasetObjects implements DatasetObjects {
   async get(key: string, versionId: string): Promise<Buffer> {
     const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
     return Buffer.from(await object.Body!.transformToByteArray());
+  }
+}
+
+/** Legal holds on versions of a replica bucket (S3 Object Lock). */
+export class S3ObjectHolds implements ObjectHolds {
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async set(key: string, versionId: string, on: boolean): Promise<void> {
+    await this.s3.send(
+      new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: key, VersionId: versionId, LegalHold: { Status: on ? 'ON' : 'OFF' } }),
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { transactIf } from '../shared/conditional-write.js';
 import { partitionItems } from '../shared/dynamo-query.js';
-import type { ModelCatalog, ModelRecord } from './model-records.js';
+import { linksOf, type ModelCatalog, type ModelRecord } from './model-records.js';
 
 /**
  * Model records in the ledger table: pk "MODEL#<name>", sk the version; and one item per linked
@@ -18,8 +18,7 @@ export class DynamoModelCatalog implements ModelCatalog {
 
   register(record: ModelRecord): Promise<boolean> {
     const model = `${record.name}@${record.version}`;
-    const links = [...record.trainedOn, ...record.evaluatedOn, ...record.artifacts];
-    const uses = [...new Map(links.map((l) => [`${l.asset}#${l.id}`, l])).values()];
+    const uses = linksOf(record);
     return transactIf(() =>
       this.db.send(
         new TransactWriteCommand({
@@ -49,7 +48,48 @@ export class DynamoModelCatalog implements ModelCatalog {
   }
 
   async usersOf(asset: string, id: string): Promise<string[]> {
-    const uses = await partitionItems<{ model: string }>(this.db, this.table, `DATASETUSE#${asset}#${id}`);
-    return uses.map((u) => u.model).sort();
+    return (await this.uses(asset, id)).map((u) => u.model).sort();
+  }
+
+  async activeUsersOf(asset: string, id: string): Promise<string[]> {
+    return (await this.uses(asset, id))
+      .filter((u) => !u.retiredAt)
+      .map((u) => u.model)
+      .sort();
+  }
+
+  private uses(asset: string, id: string) {
+    return partitionItems<{ model: string; retiredAt?: string }>(this.db, this.table, `DATASETUSE#${asset}#${id}`);
+  }
+
+  retire(record: ModelRecord, at: Date): Promise<boolean> {
+    const model = `${record.name}@${record.version}`;
+    const retiredAt = at.toISOString();
+    return transactIf(() =>
+      this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: modelKey(record.name, record.version),
+                UpdateExpression: 'SET #record.retiredAt = :at',
+                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#record.retiredAt)',
+                ExpressionAttributeNames: { '#record': 'record' },
+                ExpressionAttributeValues: { ':at': retiredAt },
+              },
+            },
+            ...linksOf(record).map((l) => ({
+              Update: {
+                TableName: this.table,
+                Key: useKey(l.asset, l.id, model),
+                UpdateExpression: 'SET retiredAt = :at',
+                ExpressionAttributeValues: { ':at': retiredAt },
+              },
+            })),
+          ],
+        }),
+      ),
+    );
   }
 }

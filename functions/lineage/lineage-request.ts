@@ -3,6 +3,7 @@ import { lineagePrefix, replicatedAssets } from '../policy/assets.js';
 import { assetNameRef, lineageConflicts, type ObjectAsset, type Policy } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
+import { checkPlanToken, planTokenField } from '../restore/restore-plan.js';
 import type { DatasetRequest } from './build-dataset-version.js';
 import { MAX_LINKS, splitModelRef, type ModelRegistration } from './model-records.js';
 
@@ -61,11 +62,18 @@ export const modelRef = z.string().regex(/^[A-Za-z0-9._/-]{1,128}@[A-Za-z0-9._-]
 const modelSchema = z.strictObject({ model: modelRef });
 const modelVersionsSchema = z.strictObject({ modelVersions: modelName });
 const usingSchema = z.strictObject({ modelsUsing: datasetRef });
+const retireSchema = z.strictObject({
+  retireModel: z.strictObject({ model: modelRef, dryRun: z.boolean().default(false), planToken: planTokenField.optional() }),
+});
+/** What the function sends itself to continue a hold or a release that did not fit one invocation. */
+const holdSchema = z.strictObject({ hold: datasetRef, continuation: z.literal(true) });
+const releaseSchema = z.strictObject({ release: datasetRef, continuation: z.literal(true) });
 
 const EXPECTED = [
   '{"dataset": {"asset", "prefix"?, "asOf"?, "name"?}} or {"datasetVersion": {"asset", "id"}} or {"datasetVersions": {"asset"}}',
   ' or {"registerModel": {"name", "version", "trainedOn": [{"asset", "id"}], "evaluatedOn"?, "artifacts"?, "metadata"?}}',
   ' or {"model": "<name>@<version>"} or {"modelVersions": "<name>"} or {"modelsUsing": {"asset", "id"}}',
+  ' or {"retireModel": {"model": "<name>@<version>", "dryRun"?: true, "planToken"?: "<from the dry run>"}}',
 ].join('');
 
 export type LineageCall =
@@ -75,7 +83,9 @@ export type LineageCall =
   | { kind: 'register'; registration: ModelRegistration }
   | { kind: 'model'; name: string; version: string }
   | { kind: 'model-versions'; name: string }
-  | { kind: 'models-using'; asset: string; id: string };
+  | { kind: 'models-using'; asset: string; id: string }
+  | { kind: 'retire'; model: string; dryRun: boolean; planToken?: string }
+  | { kind: 'hold' | 'release'; asset: ObjectAsset; id: string };
 
 function objectAsset(policy: Policy, name: string, field: string): ObjectAsset {
   const assets = replicatedAssets(policy);
@@ -102,6 +112,19 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
   }
   if (has('modelVersions')) return { kind: 'model-versions', name: parsePayload(modelVersionsSchema, payload, EXPECTED).modelVersions };
   if (has('modelsUsing')) return { kind: 'models-using', ...parsePayload(usingSchema, payload, EXPECTED).modelsUsing };
+  if (has('retireModel')) {
+    const { retireModel } = parsePayload(retireSchema, payload, EXPECTED);
+    checkPlanToken(retireModel);
+    return { kind: 'retire', ...retireModel };
+  }
+  if (has('hold')) {
+    const { hold } = parsePayload(holdSchema, payload, EXPECTED);
+    return { kind: 'hold', asset: objectAsset(policy, hold.asset, 'hold.asset'), id: hold.id };
+  }
+  if (has('release')) {
+    const { release } = parsePayload(releaseSchema, payload, EXPECTED);
+    return { kind: 'release', asset: objectAsset(policy, release.asset, 'release.asset'), id: release.id };
+  }
   const { dataset } = parsePayload(createSchema, payload, EXPECTED);
   const asset = objectAsset(policy, dataset.asset, 'dataset.asset');
   const crowded = lineageConflicts(policy).find((c) => c.bucket === asset.replica.bucket);

@@ -30,6 +30,8 @@ export interface ModelRecord {
   evaluatedOn: DatasetLink[];
   artifacts: DatasetLink[];
   metadata: Record<string, string>;
+  /** When the model was retired (retire-model.ts): what only it linked is no longer held. */
+  retiredAt?: string;
 }
 
 /** What a registration names (ids only; the digests are looked up). */
@@ -48,9 +50,18 @@ export interface ModelCatalog {
   get(name: string, version: string): Promise<ModelRecord | undefined>;
   /** The versions of a model, newest registration last. */
   versions(name: string): Promise<ModelRecord[]>;
-  /** `name@version` of every model that links the dataset version. */
+  /** `name@version` of every model that links the dataset version, retired ones too. */
   usersOf(asset: string, id: string): Promise<string[]>;
+  /** The same, without the retired ones: those that keep it held. */
+  activeUsersOf(asset: string, id: string): Promise<string[]>;
+  /** Marks a registered model retired, with its use items; false when it is retired already. */
+  retire(record: ModelRecord, at: Date): Promise<boolean>;
 }
+
+/** Every dataset version a record links, once each (a model may be trained and evaluated on one). */
+export const linksOf = (record: Pick<ModelRecord, 'trainedOn' | 'evaluatedOn' | 'artifacts'>): DatasetLink[] => [
+  ...new Map([...record.trainedOn, ...record.evaluatedOn, ...record.artifacts].map((l) => [`${l.asset}#${l.id}`, l])).values(),
+];
 
 /** "<name>@<version>" (lineage-request.ts modelRef) into its parts. */
 export function splitModelRef(ref: string): { name: string; version: string } {

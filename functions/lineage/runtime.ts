@@ -7,12 +7,14 @@ import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
 import { multipartOf } from '../policy/multipart.js';
-import { modelPlanStore } from '../restore/dynamo-plan-store.js';
+import { lineagePlanStore } from '../restore/dynamo-plan-store.js';
 import type { ModelPlanContents, ModelRestoreDeps } from './restore-model.js';
 import type { BuildDeps } from './build-dataset-version.js';
 import { DynamoDatasetCatalog } from './dynamo-dataset-catalog.js';
 import { DynamoModelCatalog } from './dynamo-model-catalog.js';
-import { S3DatasetObjects } from './dataset-objects.js';
+import { S3DatasetObjects, S3ObjectHolds } from './dataset-objects.js';
+import { DynamoHoldStore } from './dynamo-hold-store.js';
+import type { RetireDeps, RetirePlanContents } from './retire-model.js';
 
 /** Composition root of lineage: the ledger, the dataset and model catalogs in the ledger table, dataset versions in each asset's replica bucket. */
 export function createLineage(config: Config, functionName: string, now: () => Date = () => new Date()) {
@@ -21,19 +23,36 @@ export function createLineage(config: Config, functionName: string, now: () => D
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
   const catalog = new DynamoDatasetCatalog(db, config.LEDGER_TABLE);
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
+  const models = new DynamoModelCatalog(db, config.LEDGER_TABLE);
+  const continuation = new LambdaSelfContinuation(lambdaClient(), functionName);
+  const replicaS3 = (asset: ObjectAsset) => s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true });
   return {
     policy,
     catalog,
     /** The same catalog, as registration reads it. */
     datasets: catalog,
-    models: new DynamoModelCatalog(db, config.LEDGER_TABLE),
-    continuation: new LambdaSelfContinuation(lambdaClient(), functionName),
+    models,
+    continuation,
     now,
+    /** One invocation's holds and releases (legal-holds.ts) and retirements (retire-model.ts). */
+    holdsFor: (remainingMs: () => number): RetireDeps => ({
+      policy,
+      now,
+      remainingMs,
+      holds: new DynamoHoldStore(db, config.LEDGER_TABLE),
+      objects: (asset) => new S3DatasetObjects(replicaS3(asset), asset.replica.bucket),
+      objectHolds: (asset) => new S3ObjectHolds(replicaS3(asset), asset.replica.bucket),
+      activeUsers: (asset, id) => models.activeUsersOf(asset, id),
+      datasets: catalog,
+      models,
+      plans: lineagePlanStore<RetirePlanContents>(db, config.LEDGER_TABLE, 'retire-model'),
+      continueRelease: (asset, id) => continuation.continueLater({ release: { asset, id }, continuation: true }),
+    }),
     /** One invocation's build of one asset's dataset version: `remainingMs` is its time left. */
     depsFor: (asset: ObjectAsset, remainingMs: () => number): BuildDeps => ({
       ledger,
       replica: stores.replicaOf(asset),
-      objects: new S3DatasetObjects(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), asset.replica.bucket),
+      objects: new S3DatasetObjects(replicaS3(asset), asset.replica.bucket),
       catalog,
       lineagePrefix: lineagePrefix(policy),
       now,
@@ -56,7 +75,7 @@ export function createModelRestorer(config: Config, functionName: string, now: (
     policy,
     models: new DynamoModelCatalog(db, config.LEDGER_TABLE),
     datasets: new DynamoDatasetCatalog(db, config.LEDGER_TABLE),
-    plans: modelPlanStore<ModelPlanContents>(db, config.LEDGER_TABLE),
+    plans: lineagePlanStore<ModelPlanContents>(db, config.LEDGER_TABLE, 'restore-model'),
     continuation: new LambdaSelfContinuation(lambdaClient(), functionName),
     now,
   };

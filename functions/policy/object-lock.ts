@@ -26,3 +26,7 @@ export function bucketDefaultLock(policy: Pick<Policy, 'objectLock' | 'assets'>,
 
 /** When a lock of `settings` taken at `from` expires. */
 export const retainUntil = (settings: LockSettings, from: Date) => new Date(from.getTime() + settings.days * 86_400_000);
+
+/** Whether a replica bucket has Object Lock on: it does when an asset replicated into it is locked (S3 cannot turn it off again). */
+export const replicaHasObjectLock = (policy: Pick<Policy, 'objectLock' | 'assets'>, bucket: string) =>
+  policy.assets.some((a) => a.replica.bucket === bucket && lockOf(policy, a) !== undefined);

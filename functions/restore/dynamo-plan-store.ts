@@ -7,13 +7,13 @@ import type { VectorPlanContents } from './restore-vectors.js';
 /**
  * Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; removed by the table's TTL
  * (expireAfter, as for leases) 30 days after the plan expires. One store per kind of restore
- * (dataPlanStore, vectorPlanStore, modelPlanStore): its plans' contents are of that kind's types (they were written
+ * (dataPlanStore, vectorPlanStore, lineagePlanStore): its plans' contents are of that kind's types (they were written
  * by such a store), a token of the other kind is not found, and no write touches a plan of the other
  * kind (every write is conditional on the plan's kind).
  */
 const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
 
-/** Constructed only through dataPlanStore, vectorPlanStore and modelPlanStore, which bind the kind. */
+/** Constructed only through dataPlanStore, vectorPlanStore and lineagePlanStore, which bind the kind. */
 class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -140,6 +140,9 @@ export const dataPlanStore = (db: DynamoDBDocumentClient, table: string): PlanSt
 export const vectorPlanStore = (db: DynamoDBDocumentClient, table: string): PlanStore<VectorPlanContents> =>
   new DynamoPlanStore<VectorPlanContents>(db, table, 'restore-vectors');
 
-/** Restores by model (functions/lineage/restore-model.ts): its contents' types live with it, beyond this layer. */
-export const modelPlanStore = <C extends PlanContents>(db: DynamoDBDocumentClient, table: string): PlanStore<C> =>
-  new DynamoPlanStore<C>(db, table, 'restore-model');
+/** Restores by model and model retirements (functions/lineage/): their contents' types live with them, beyond this layer. */
+export const lineagePlanStore = <C extends PlanContents>(
+  db: DynamoDBDocumentClient,
+  table: string,
+  kind: 'restore-model' | 'retire-model',
+): PlanStore<C> => new DynamoPlanStore<C>(db, table, kind);

@@ -13,8 +13,11 @@ import type { JsonValue } from '../shared/json.js';
  */
 export const PLAN_TTL_HOURS = 24;
 
-/** restore-model: restore-data by model (lineage), planned and run like the others. */
-export type RestoreKind = 'restore-data' | 'restore-vectors' | 'restore-model';
+/**
+ * restore-model: restore-data by model (lineage), planned and run like the others; retire-model: retiring
+ * a model (lineage), which releases what only it held, takes the same dry run and token.
+ */
+export type RestoreKind = 'restore-data' | 'restore-vectors' | 'restore-model' | 'retire-model';
 /** planning: a dry run still walking (it continues by itself); planned: ready to run with its token. */
 export type PlanState = 'planning' | 'planned' | 'running' | 'done' | 'failed';
 

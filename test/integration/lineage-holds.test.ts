@@ -1,0 +1,255 @@
+import { DeleteObjectCommand, GetObjectLegalHoldCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDatasetVersion } from '../../functions/lineage/build-dataset-version.js';
+import type { DatasetVersionEntry } from '../../functions/lineage/dataset-catalog.js';
+import { S3DatasetObjects } from '../../functions/lineage/dataset-objects.js';
+import { DynamoDatasetCatalog } from '../../functions/lineage/dynamo-dataset-catalog.js';
+import { holdDatasetVersion } from '../../functions/lineage/legal-holds.js';
+import { readManifest, readPart } from '../../functions/lineage/read-dataset-version.js';
+import { createLineage } from '../../functions/lineage/runtime.js';
+import { lineagePrefix } from '../../functions/policy/assets.js';
+import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
+import { parseConfig } from '../../functions/shared/config.js';
+import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
+import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
+import { lockedTestPolicy, startStack, type StackUnderTest } from '../support/local-stack.js';
+
+/**
+ * Legal holds on what registered models link (docs/lineage.md#legal-holds), on the local AWS with
+ * Object Lock on the replica (the machine's clock): registering holds every replica version and
+ * file of the linked dataset versions; a held version cannot be deleted even by a caller allowed
+ * to bypass GOVERNANCE retention; retiring a model (dry run and token) releases what no other
+ * model links, and leaves held what another held dataset version names too.
+ */
+let t: StackUnderTest;
+let dir: string;
+const dr = new S3Client({ region: 'us-west-2', forcePathStyle: true });
+type Handler = (event: unknown, context: unknown) => Promise<any>;
+let lineage: Handler;
+const invoke = (payload: unknown) => lineage(payload, localContext('lineage'));
+
+/** An asset under GOVERNANCE retention, so a delete that bypasses it shows what the legal hold adds. */
+const GOVERNED = `  - name: governed
+    kind: training-data
+    source: { bucket: it-source, prefix: gov/, region: us-east-1 }
+    replica: { bucket: it-replica, region: us-west-2, prefix: dr/gov/ }
+    rpoTargetSeconds: 3600
+    rtoTargetSeconds: 86400
+    tier: standard
+    objectLock: { mode: GOVERNANCE, days: 1 }
+`;
+
+const legalHold = async (key: string, versionId: string) =>
+  (await dr.send(new GetObjectLegalHoldCommand({ Bucket: 'it-replica', Key: key, VersionId: versionId }))).LegalHold?.Status ?? 'OFF';
+/** A delete of one replica version by a caller allowed to bypass GOVERNANCE retention (a compromised administrator). */
+const destroy = (key: string, versionId: string) =>
+  dr.send(new DeleteObjectCommand({ Bucket: 'it-replica', Key: key, VersionId: versionId, BypassGovernanceRetention: true }));
+
+/** Every replica version a dataset version names and its own files, with their legal hold status. */
+async function holdsOf(entry: { asset: string; id: string; manifestKey?: string; manifestVersionId?: string; sha256?: string }) {
+  const objects = new S3DatasetObjects(dr, 'it-replica');
+  const ref = {
+    asset: entry.asset,
+    id: entry.id,
+    manifestKey: entry.manifestKey!,
+    manifestVersionId: entry.manifestVersionId!,
+    sha256: entry.sha256!,
+  };
+  const manifest = await readManifest(objects, ref);
+  const folder = ref.manifestKey.replace(/manifest\.json$/, '');
+  const lines = (await Promise.all(manifest.parts.map((p) => readPart(objects, ref, p)))).flat();
+  return {
+    lines: await Promise.all(
+      lines.map(async (l) => ({
+        key: l.key,
+        replicaKey: l.replicaKey,
+        versionId: l.replicaVersionId,
+        status: await legalHold(l.replicaKey, l.replicaVersionId),
+      })),
+    ),
+    files: await Promise.all(
+      [
+        { key: ref.manifestKey, versionId: ref.manifestVersionId },
+        ...manifest.parts.map((p) => ({ key: folder + p.key, versionId: p.versionId })),
+      ].map(async (f) => legalHold(f.key, f.versionId)),
+    ),
+  };
+}
+
+let t1: string;
+let t2: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'lineage-holds-'));
+  t = await startStack(lockedTestPolicy(dir, GOVERNED));
+  for (const key of ['gov/h/a.jsonl', 'gov/h/b.jsonl'])
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: `first ${key}` }));
+  await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'evals/golden/e.jsonl', Body: 'eval' }));
+  await t.drain();
+  t1 = new Date().toISOString();
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'gov/h/b.jsonl', Body: 'second b' }));
+  await t.drain();
+  t2 = new Date().toISOString();
+  ({ handler: lineage } = (await import('../../functions/lineage.js')) as { handler: Handler });
+}, 240_000);
+
+afterAll(async () => {
+  await t?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('legal holds on what models link', () => {
+  let d1: DatasetVersionEntry;
+  let d2: DatasetVersionEntry;
+  let evals: DatasetVersionEntry;
+
+  it('registering a model holds every replica version and file of its dataset versions; a held version cannot be deleted, even bypassing GOVERNANCE', async () => {
+    d1 = await invoke({ dataset: { asset: 'governed', prefix: 'gov/h/', asOf: t1 } });
+    d2 = await invoke({ dataset: { asset: 'governed', prefix: 'gov/h/', asOf: t2 } });
+    evals = await invoke({ dataset: { asset: 'evals', prefix: 'evals/golden/' } });
+    expect([d1.state, d2.state, evals.state]).toEqual(['complete', 'complete', 'complete']);
+    const before = await holdsOf({ ...d1, ...(await invoke({ datasetVersion: { asset: 'governed', id: d1.id } })) });
+    expect(before.lines.map((l) => l.status)).toEqual(['OFF', 'OFF']);
+
+    const one = await invoke({
+      registerModel: {
+        name: 'ranker',
+        version: '1',
+        trainedOn: [{ asset: 'governed', id: d1.id }],
+        evaluatedOn: [{ asset: 'evals', id: evals.id }],
+      },
+    });
+    expect(one.holds).toEqual([
+      { asset: 'governed', id: d1.id, state: 'held', versions: 2 },
+      { asset: 'evals', id: evals.id, state: 'held', versions: 1 },
+    ]);
+    const two = await invoke({
+      registerModel: {
+        name: 'ranker',
+        version: '2',
+        trainedOn: [{ asset: 'governed', id: d2.id }],
+        evaluatedOn: [{ asset: 'evals', id: evals.id }],
+      },
+    });
+    expect(two.holds.map((h: { state: string }) => h.state)).toEqual(['held', 'held']); // evals: held already, nothing done again
+
+    for (const entry of [d1, d2, evals]) {
+      const full = await invoke({ datasetVersion: { asset: entry.asset, id: entry.id } });
+      expect(full.hold).toMatchObject({ state: 'held', files: 2 });
+      const held = await holdsOf(full);
+      expect(
+        held.lines.every((l) => l.status === 'ON'),
+        JSON.stringify(held.lines),
+      ).toBe(true);
+      expect(held.files).toEqual(['ON', 'ON']);
+    }
+    // b's first version (in d1 only): GOVERNANCE retention alone would let this delete through; the hold does not.
+    const full1 = await invoke({ datasetVersion: { asset: 'governed', id: d1.id } });
+    const firstB = (await holdsOf(full1)).lines.find((l) => l.key === 'gov/h/b.jsonl')!;
+    await expect(destroy(firstB.replicaKey, firstB.versionId)).rejects.toThrow(/Access Denied|AccessDenied|locked/i);
+  });
+
+  it('retiring a model takes a dry run and its token, releases what no other model links, and keeps what another held dataset version names', async () => {
+    const plan = await invoke({ retireModel: { model: 'ranker@1', dryRun: true } });
+    expect(plan).toMatchObject({
+      state: 'planned',
+      planToken: expect.stringMatching(/^[0-9a-f]{32}$/),
+      plan: {
+        model: 'ranker@1',
+        release: [{ asset: 'governed', id: d1.id, keys: 2 }],
+        keep: [{ asset: 'evals', id: evals.id, usedBy: ['ranker@2'] }],
+      },
+    });
+    await expect(invoke({ retireModel: { model: 'ranker@1' } })).rejects.toThrow(
+      'planToken: a restore runs only with the planToken of its dry run',
+    );
+    const done = await invoke({ retireModel: { model: 'ranker@1', planToken: plan.planToken } });
+    expect(done).toMatchObject({
+      state: 'done',
+      result: { releases: [{ asset: 'governed', id: d1.id, state: 'released', versions: 1, kept: 1 }] },
+    });
+    await expect(invoke({ retireModel: { model: 'ranker@1', planToken: plan.planToken } })).rejects.toThrow('a plan runs once');
+    await expect(invoke({ retireModel: { model: 'ranker@1', dryRun: true } })).rejects.toThrow(
+      /^retireModel\.model: ranker@1 was retired at /,
+    );
+
+    const released = await holdsOf(await invoke({ datasetVersion: { asset: 'governed', id: d1.id } }));
+    const status = Object.fromEntries(released.lines.map((l) => [l.key, l.status]));
+    expect(status).toEqual({ 'gov/h/a.jsonl': 'ON', 'gov/h/b.jsonl': 'OFF' }); // a's version is d2's too
+    expect(released.files).toEqual(['OFF', 'OFF']);
+    expect((await holdsOf(await invoke({ datasetVersion: { asset: 'evals', id: evals.id } }))).lines.map((l) => l.status)).toEqual(['ON']);
+    expect(await invoke({ modelsUsing: { asset: 'evals', id: evals.id } })).toEqual({
+      asset: 'evals',
+      id: evals.id,
+      models: ['ranker@1', 'ranker@2'],
+      retired: ['ranker@1'],
+    });
+    expect((await invoke({ model: 'ranker@1' })).retiredAt).toEqual(done.result.retiredAt);
+
+    // Released: now only GOVERNANCE retention protects b's first version, and bypassing it deletes it.
+    const firstB = released.lines.find((l) => l.key === 'gov/h/b.jsonl')!;
+    await destroy(firstB.replicaKey, firstB.versionId);
+    const a = released.lines.find((l) => l.key === 'gov/h/a.jsonl')!;
+    await expect(destroy(a.replicaKey, a.versionId)).rejects.toThrow(/Access Denied|AccessDenied|locked/i);
+  });
+
+  it('a hold too large for one invocation continues from its checkpoint; two invocations of one step never both commit it', async () => {
+    for (const key of ['gov/big/k1', 'gov/big/k2', 'gov/big/k3', 'gov/big/k4', 'gov/big/k5'])
+      await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: key }));
+    await t.drain();
+    const catalog = new DynamoDatasetCatalog(dynamoDocumentClient(), t.stack.ledgerTable);
+    const { entry } = await buildDatasetVersion(
+      t.asset('governed'),
+      { asset: 'governed', prefix: 'gov/big/', asOf: new Date().toISOString() },
+      {
+        ledger: t.ledger,
+        replica: new S3VersionedStore(dr),
+        objects: new S3DatasetObjects(dr, 'it-replica'),
+        catalog,
+        lineagePrefix: lineagePrefix(t.policy),
+        now: () => new Date(),
+        remainingMs: () => 900_000,
+        partLines: 2,
+      },
+    );
+    expect(entry).toMatchObject({ state: 'complete', keys: 5 });
+    const lineageRuntime = createLineage(parseConfig(process.env), 'lineage');
+    const deps = (calls: number) => {
+      let n = 0;
+      return { ...lineageRuntime.holdsFor(() => (++n <= calls ? 900_000 : 1_000)), concurrency: 1 };
+    };
+    const steps = [];
+    for (let i = 0; i < 20; i++) {
+      const pair = await Promise.all([holdDatasetVersion(entry, true, deps(2)), holdDatasetVersion(entry, true, deps(2))]);
+      steps.push(pair);
+      if (pair.some((s) => s.hold.state === 'held')) break;
+    }
+    expect(steps.length).toBeGreaterThan(2);
+    for (const pair of steps) expect(pair.filter((s) => s.continues).length).toBeLessThanOrEqual(1);
+    const held = await lineageRuntime.holdsFor(() => 900_000).holds.get('governed', entry.id);
+    expect(held).toMatchObject({ state: 'held', versions: 5, files: 4 }); // manifest.json and three parts
+    const lines = (await holdsOf(entry)).lines;
+    expect(lines.map((l) => l.status)).toEqual(['ON', 'ON', 'ON', 'ON', 'ON']);
+  });
+
+  it('a replica bucket without Object Lock cannot hold: the hold says so, and nothing is set', async () => {
+    const lineageRuntime = createLineage(parseConfig(process.env), 'lineage');
+    const deps = lineageRuntime.holdsFor(() => 900_000);
+    const unlocked = {
+      ...deps,
+      policy: {
+        ...deps.policy,
+        objectLock: { critical: 'none', high: 'none', standard: 'none' } as const,
+        assets: deps.policy.assets.map((a) => ({ ...a, objectLock: undefined })),
+      },
+    };
+    const entry = (await lineageRuntime.catalog.get('governed', d2.id))!;
+    const fake = { ...entry, id: `${entry.id}-x` };
+    const { hold } = await holdDatasetVersion(fake, true, unlocked);
+    expect(hold).toMatchObject({ state: 'unprotected', versions: 0 });
+    expect(hold.reason).toMatch(/^the replica bucket it-replica has no Object Lock/);
+  });
+});
