@@ -3,7 +3,8 @@ import { buildDatasetVersion } from './lineage/build-dataset-version.js';
 import type { DatasetVersionEntry } from './lineage/dataset-catalog.js';
 import { parseLineageCall } from './lineage/lineage-request.js';
 import { holdDatasetVersion } from './lineage/legal-holds.js';
-import { linksOf, registerModel } from './lineage/model-records.js';
+import { importFromMlflow } from './lineage/import-mlflow.js';
+import { linksOf, registerModel, type ModelRecord } from './lineage/model-records.js';
 import { retireModel } from './lineage/retire-model.js';
 import { createLineage } from './lineage/runtime.js';
 import { parseConfig } from './shared/config.js';
@@ -22,6 +23,7 @@ const summary = ({ parts, afterKey: _afterKey, ...entry }: DatasetVersionEntry) 
  *   {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}  create one (continued in further invocations when large)
  *   {"datasetVersion": {"asset", "id"}}, {"datasetVersions": {"asset"}}
  *   {"registerModel": {…}}, {"model": "<name>@<version>"}, {"modelVersions": "<name>"}, {"modelsUsing": {"asset", "id"}}
+ *   {"importMlflow": {"model", "version"?, "ignoreForeignInputs"?}}: model records from MLflow's Model Registry
  *   {"retireModel": {"model", "dryRun" | "planToken"}}; {"hold" | "release": {"asset", "id"}, "continuation": true} (sent by itself)
  */
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
@@ -33,6 +35,12 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     const { hold, continues } = await holdDatasetVersion(entry, kind === 'hold', holds());
     if (continues) await lineage.continuation.continueLater({ [kind]: { asset, id }, continuation: true });
     return { asset, id, state: hold.state, versions: hold.versions, ...(hold.reason && { reason: hold.reason }) };
+  };
+  /** What a model links is held for as long as it is registered (each hold continues by itself when large). */
+  const holdLinks = async (record: ModelRecord) => {
+    const held = [];
+    for (const link of linksOf(record)) held.push(await holdOrRelease(link.asset, link.id, 'hold'));
+    return held;
   };
   const call = parseLineageCall(event, lineage.policy, lineage.now());
   switch (call.kind) {
@@ -47,10 +55,12 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     case 'register': {
       const { record, registered } = await registerModel(call.registration, lineage);
       logger.info(registered ? 'model registered' : 'model registered already', { model: `${record.name}@${record.version}` });
-      // What the model links is held for as long as it is registered (each hold continues by itself when large).
-      const held = [];
-      for (const link of linksOf(record)) held.push(await holdOrRelease(link.asset, link.id, 'hold'));
-      return { ...record, registered, holds: held };
+      return { ...record, registered, holds: await holdLinks(record) };
+    }
+    case 'import-mlflow': {
+      const result = await importFromMlflow(call, { ...lineage, registry: await lineage.mlflow(), hold: holdLinks });
+      logger.info('MLflow import', { model: call.model, imported: result.imported.length, refused: result.refused.length });
+      return result;
     }
     case 'retire':
       return retireModel(call, holds());

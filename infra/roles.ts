@@ -633,10 +633,10 @@ export function lineageStatements(policy: Policy): Json[] {
             Sid: 'HoldWhatModelsUse',
             Effect: 'Allow',
             Action: ['s3:PutObjectLegalHold'],
-            Resource: holdable.flatMap((a) => [
-              s3Arn(`${a.replica.bucket}/${replicaKeyFor(a, a.source.prefix)}*`),
-              s3Arn(`${a.replica.bucket}/${lineagePrefix(policy)}*`),
-            ]),
+            Resource: [
+              ...holdable.map((a) => `${a.replica.bucket}/${replicaKeyFor(a, a.source.prefix)}*`),
+              ...new Set(holdable.map((a) => `${a.replica.bucket}/${lineagePrefix(policy)}*`)),
+            ].map(s3Arn),
           },
         ]
       : []),
@@ -647,6 +647,16 @@ export function lineageStatements(policy: Policy): Json[] {
             Effect: 'Allow',
             Action: ['s3:PutObject', 's3:GetObjectVersion'],
             Resource: writable.map((b) => s3Arn(`${b}/${lineagePrefix(policy)}*`)),
+          },
+        ]
+      : []),
+    ...(policy.lineage?.mlflow?.credentialsSecretArn
+      ? [
+          {
+            Sid: 'MlflowCredentials',
+            Effect: 'Allow',
+            Action: 'secretsmanager:GetSecretValue',
+            Resource: policy.lineage.mlflow.credentialsSecretArn,
           },
         ]
       : []),

@@ -38,24 +38,34 @@ const listSchema = z.strictObject({ datasetVersions: z.strictObject({ asset: ass
 
 const modelName = z.string().regex(/^[A-Za-z0-9._/-]{1,128}$/, 'must be 1-128 letters, digits, ".", "_", "/" or "-"');
 const modelVersion = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"');
-const registerSchema = z.strictObject({
-  registerModel: z
-    .strictObject({
-      name: modelName,
-      version: modelVersion,
-      /** Dataset versions of training-data assets. */
-      trainedOn: z.array(datasetRef).min(1, 'must name at least one dataset version'),
-      /** Dataset versions of eval-set assets. */
-      evaluatedOn: z.array(datasetRef).default([]),
-      /** Dataset versions of model-artifacts assets. */
-      artifacts: z.array(datasetRef).default([]),
-      /** Free text: code commit, registry URI, run id. */
-      metadata: z.record(z.string().max(128), z.string().max(1024)).default({}),
-    })
-    .refine(
-      (r) => r.trainedOn.length + r.evaluatedOn.length + r.artifacts.length <= MAX_LINKS,
-      `must link at most ${MAX_LINKS} dataset versions`,
-    ),
+/** A model registration, as a payload gives it and as the MLflow importer's are checked. */
+export const registrationSchema = z
+  .strictObject({
+    name: modelName,
+    version: modelVersion,
+    /** Dataset versions of training-data assets. */
+    trainedOn: z.array(datasetRef).min(1, 'must name at least one dataset version'),
+    /** Dataset versions of eval-set assets. */
+    evaluatedOn: z.array(datasetRef).default([]),
+    /** Dataset versions of model-artifacts assets. */
+    artifacts: z.array(datasetRef).default([]),
+    /** Free text: code commit, registry URI, run id. */
+    metadata: z.record(z.string().max(128), z.string().max(1024)).default({}),
+  })
+  .refine(
+    (r) => r.trainedOn.length + r.evaluatedOn.length + r.artifacts.length <= MAX_LINKS,
+    `must link at most ${MAX_LINKS} dataset versions`,
+  );
+const registerSchema = z.strictObject({ registerModel: registrationSchema });
+const importSchema = z.strictObject({
+  importMlflow: z.strictObject({
+    /** A registered model's name in MLflow. */
+    model: z.string().min(1).max(256),
+    /** One version of it. Default: every version. */
+    version: z.string().min(1).max(64).optional(),
+    /** Link a run's dataset versions and leave out its other inputs. Default: a version with other inputs is refused. */
+    ignoreForeignInputs: z.boolean().default(false),
+  }),
 });
 /** A model version, "<name>@<version>". */
 export const modelRef = z.string().regex(/^[A-Za-z0-9._/-]{1,128}@[A-Za-z0-9._-]{1,64}$/, 'must be "<name>@<version>"');
@@ -74,6 +84,7 @@ const EXPECTED = [
   ' or {"registerModel": {"name", "version", "trainedOn": [{"asset", "id"}], "evaluatedOn"?, "artifacts"?, "metadata"?}}',
   ' or {"model": "<name>@<version>"} or {"modelVersions": "<name>"} or {"modelsUsing": {"asset", "id"}}',
   ' or {"retireModel": {"model": "<name>@<version>", "dryRun"?: true, "planToken"?: "<from the dry run>"}}',
+  ' or {"importMlflow": {"model": "<MLflow registered model>", "version"?, "ignoreForeignInputs"?: false}}',
 ].join('');
 
 export type LineageCall =
@@ -85,6 +96,7 @@ export type LineageCall =
   | { kind: 'model-versions'; name: string }
   | { kind: 'models-using'; asset: string; id: string }
   | { kind: 'retire'; model: string; dryRun: boolean; planToken?: string }
+  | { kind: 'import-mlflow'; model: string; version?: string; ignoreForeignInputs: boolean }
   | { kind: 'hold' | 'release'; asset: ObjectAsset; id: string };
 
 function objectAsset(policy: Policy, name: string, field: string): ObjectAsset {
@@ -112,6 +124,10 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
   }
   if (has('modelVersions')) return { kind: 'model-versions', name: parsePayload(modelVersionsSchema, payload, EXPECTED).modelVersions };
   if (has('modelsUsing')) return { kind: 'models-using', ...parsePayload(usingSchema, payload, EXPECTED).modelsUsing };
+  if (has('importMlflow')) {
+    if (!policy.lineage?.mlflow) throw new PayloadError('importMlflow: the policy names no MLflow server (lineage.mlflow.trackingUri)');
+    return { kind: 'import-mlflow', ...parsePayload(importSchema, payload, EXPECTED).importMlflow };
+  }
   if (has('retireModel')) {
     const { retireModel } = parsePayload(retireSchema, payload, EXPECTED);
     checkPlanToken(retireModel);

@@ -87,7 +87,7 @@ const sameLinks = (a: ModelRecord, b: ModelRecord) =>
  */
 export async function registerModel(
   registration: ModelRegistration,
-  deps: { policy: Policy; datasets: DatasetCatalog; models: ModelCatalog; now: () => Date },
+  deps: { policy: Policy; datasets: Pick<DatasetCatalog, 'get'>; models: Pick<ModelCatalog, 'register' | 'get'>; now: () => Date },
 ): Promise<{ record: ModelRecord; registered: boolean }> {
   const assets = new Map<string, ObjectAsset>(replicatedAssets(deps.policy).map((a) => [a.name, a]));
   const resolve = async (list: keyof typeof KINDS): Promise<DatasetLink[]> => {

@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { readJsonSecret } from '../shared/secrets.js';
+import { MlflowRestRegistry } from './mlflow-registry.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { lineagePrefix } from '../policy/assets.js';
 import { loadPolicyFile } from '../policy/load.js';
@@ -15,6 +18,11 @@ import { DynamoModelCatalog } from './dynamo-model-catalog.js';
 import { S3DatasetObjects, S3ObjectHolds } from './dataset-objects.js';
 import { DynamoHoldStore } from './dynamo-hold-store.js';
 import type { RetireDeps, RetirePlanContents } from './retire-model.js';
+
+const mlflowSecret = z.union([
+  z.strictObject({ token: z.string().min(1) }),
+  z.strictObject({ username: z.string().min(1), password: z.string().min(1) }),
+]);
 
 /** Composition root of lineage: the ledger, the dataset and model catalogs in the ledger table, dataset versions in each asset's replica bucket. */
 export function createLineage(config: Config, functionName: string, now: () => Date = () => new Date()) {
@@ -34,6 +42,14 @@ export function createLineage(config: Config, functionName: string, now: () => D
     models,
     continuation,
     now,
+    /** The policy's MLflow server (lineage.mlflow), with its credentials read from Secrets Manager. */
+    mlflow: async (): Promise<MlflowRestRegistry> => {
+      const { trackingUri, credentialsSecretArn, pageSize } = policy.lineage!.mlflow!;
+      const credentials = credentialsSecretArn
+        ? await readJsonSecret(credentialsSecretArn, mlflowSecret, '{"token"} or {"username", "password"}')
+        : {};
+      return new MlflowRestRegistry({ trackingUri, ...credentials, ...(pageSize && { pageSize }) });
+    },
     /** One invocation's holds and releases (legal-holds.ts) and retirements (retire-model.ts). */
     holdsFor: (remainingMs: () => number): RetireDeps => ({
       policy,

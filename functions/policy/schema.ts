@@ -297,8 +297,22 @@ const policyShape = z.strictObject({
   assets: z.array(assetSchema).min(1),
   /** DR drills (docs/policy.md#drills): validated here; run by the dr-drill function. */
   drills: z.array(drillSchema).default([]),
-  /** Dataset versions (docs/lineage.md): written into each object asset's replica bucket under this prefix (default `_dr-lineage/`). */
-  lineage: z.strictObject({ prefix: keyPrefix.refine((p) => p !== '', 'must not be empty') }).optional(),
+  lineage: z
+    .strictObject({
+      /** Dataset versions (docs/lineage.md): written into each object asset's replica bucket under this prefix (default `_dr-lineage/`). */
+      prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').optional(),
+      /** MLflow's Model Registry to import model records from (docs/lineage.md#mlflow). */
+      mlflow: z
+        .strictObject({
+          trackingUri: z.url({ protocol: /^https?$/, message: 'must be the http(s) URL of an MLflow tracking server' }),
+          /** A JSON secret: {"token"} (Databricks, managed MLflow) or {"username", "password"} (basic auth). */
+          credentialsSecretArn: secretArn.optional(),
+          /** Model versions per search page (max_results). Default 1000. */
+          pageSize: z.number().int().min(1).max(10_000).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   /** The DR report (docs/report.md): where the report function writes it, and when it runs. */
   report: z
     .strictObject({
@@ -595,7 +609,7 @@ const reportBesideTheReplicas: PolicyRule = (policy, ctx) => {
 
 /** Dataset versions are written beside the replicas, never over one: a prefix the policy sets must leave room in every object asset's bucket. */
 const lineageBesideTheReplicas: PolicyRule = (policy, ctx) => {
-  if (!policy.lineage) return;
+  if (!policy.lineage?.prefix) return; // the default prefix: a bucket it would crowd gets no dataset versions (refused by request)
   const crowded = lineageConflicts(policy as Policy)[0];
   if (crowded) issue(ctx, ['lineage', 'prefix'], `"${policy.lineage.prefix}" ${crowded.reason}: choose another prefix`);
 };

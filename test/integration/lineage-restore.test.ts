@@ -7,6 +7,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { parseConfig } from '../../functions/shared/config.js';
 import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { loadEvent } from '../support/fixtures.js';
+import { mlflowFixture, replay, type Replay } from '../support/mlflow-replay.js';
 import { startStack, TEST_POLICY, type StackUnderTest } from '../support/local-stack.js';
 
 /**
@@ -34,6 +36,9 @@ const DR_TARGET = 'it-dr-restore';
 const dr = new S3Client({ region: 'us-west-2', forcePathStyle: true });
 type Handler = (event: unknown, context: unknown) => Promise<any>;
 let restoreData: Handler;
+let mlflow: Replay;
+/** What the recorded answers name, and what this test names instead. */
+const renames = new Map<string, string>();
 let lineage: Handler;
 const MiB = 1024 * 1024;
 
@@ -64,7 +69,12 @@ beforeAll(async () => {
   const text = readFileSync(TEST_POLICY, 'utf8');
   const targets = '    - { bucket: it-restore, region: us-east-1 }\n';
   if (!text.includes(targets)) throw new Error(`${TEST_POLICY} no longer lists it-restore as a target in one line`);
-  writeFileSync(policyFile, text.replace(targets, `${targets}    - { bucket: ${DR_TARGET}, region: us-west-2 }\n`));
+  // MLflow's Model Registry, as recorded from a real server, naming this test's dataset versions (filled in below).
+  mlflow = await replay(mlflowFixture.exchanges, (json) => [...renames].reduce((text, [from, to]) => text.replaceAll(from, to), json));
+  writeFileSync(
+    policyFile,
+    `${text.replace(targets, `${targets}    - { bucket: ${DR_TARGET}, region: us-west-2 }\n`)}lineage:\n  mlflow: { trackingUri: "${mlflow.url}", pageSize: ${mlflowFixture.pageSize} }\n`,
+  );
   t = await startStack(policyFile, {
     via: async (endpoint) => {
       proxy = await startFaultProxy(endpoint);
@@ -92,6 +102,17 @@ beforeAll(async () => {
     await build({ asset: 'evals', prefix: 'evals/golden/' }),
   ];
   expect([m.state, n.state, evals.state, m.keys + n.keys + evals.keys]).toEqual(['complete', 'complete', 'complete', 4]);
+  // The recording's dataset versions and digests (the recorder's stand-in SHA-256s, cut to MLflow's 36 characters) are these.
+  const recorded = (asset: string, id: string) => createHash('sha256').update(`manifest of ${asset}/${id}`).digest('hex').slice(0, 36);
+  for (const [asset, id, ours] of [
+    ['training-data', '20261126T120000Z-3f9a1c2e', m],
+    ['training-data', '20261127T090000Z-77c0e5d1', n],
+    ['eval-sets', '20261126T120000Z-9b0d44a1', evals],
+  ] as const) {
+    renames.set(`datasets/${asset}/${id}/`, `datasets/${ours.asset}/${ours.id}/`);
+    renames.set(recorded(asset, id), ours.sha256.slice(0, 36));
+  }
+  renames.set('s3://acme-ml-dr-replica/', 's3://it-replica/');
   const registered = await lineage(
     {
       registerModel: {
@@ -112,6 +133,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   await proxy?.stop();
+  await mlflow?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -261,5 +283,34 @@ describe('restore-data by model', () => {
       );
     }
     expect(await keysIn(DR_TARGET, '')).toEqual(before);
+  });
+
+  it('imports model records from MLflow (exchanges recorded from a real server): each version linked to the dataset versions its run names, then restorable by model', async () => {
+    const sample = loadEvent<{ importMlflow: Record<string, unknown> }>('lineage/valid/import-mlflow.json');
+    const result = await lineage(sample, localContext('lineage'));
+    expect(result.imported).toEqual([
+      expect.objectContaining({ model: 'search-ranker@1', registered: true, trainedOn: 1, evaluatedOn: 1, ignoredInputs: 0 }),
+      expect.objectContaining({ model: 'search-ranker@2', registered: true, trainedOn: 2, evaluatedOn: 1, ignoredInputs: 0 }),
+    ]);
+    expect(result.refused.map((r: { model: string }) => r.model)).toEqual(['search-ranker@3', 'search-ranker@4']);
+    expect(result.refused[0].reason).toMatch(/inputs that are not dataset versions of the DR replica/);
+    expect(result.refused[1].reason).toMatch(/it has no run/);
+    expect(mlflow.unexpected).toEqual([]);
+
+    const record = await lineage({ model: 'search-ranker@1' }, localContext('lineage'));
+    expect(record.metadata).toMatchObject({
+      'mlflow.run_id': mlflowFixture.runs.v1,
+      registry: `${mlflow.url}/#/models/search-ranker/versions/1`,
+    });
+    // Imported again: nothing changes.
+    const again = await lineage(sample, localContext('lineage'));
+    expect(again.imported.map((i: { registered: boolean }) => i.registered)).toEqual([false, false]);
+
+    const plan = await invoke({ model: 'search-ranker@1', target: { bucket: DR_TARGET, prefix: 'retrain/' }, dryRun: true });
+    expect(plan.plan).toMatchObject({ keysExamined: 3 });
+    expect(plan.plan.datasets.map((d: { asset: string; prefix: string }) => `${d.asset}:${d.prefix}`)).toEqual([
+      'training:train/m/',
+      'evals:evals/golden/',
+    ]);
   });
 });

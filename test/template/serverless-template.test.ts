@@ -747,8 +747,26 @@ describe('lineage in the packaged template', () => {
     expect(writes).toEqual([
       expect.objectContaining({
         Sid: 'LineageCatalog',
-        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['DATASET#*', 'MODEL#*', 'DATASETUSE#*'] } },
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['DATASET#*', 'MODEL#*', 'DATASETUSE#*', 'HOLD#*'] } },
       }),
+      expect.objectContaining({
+        Sid: 'RetireModels',
+        Action: ['dynamodb:UpdateItem'],
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['MODEL#*', 'DATASETUSE#*'] } },
+      }),
+      expect.objectContaining({ Sid: 'Plans', Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RESTORE#*'] } } }),
+      // Legal holds (docs/lineage.md#legal-holds): on the replica versions of the object assets and the dataset versions' files.
+      {
+        Sid: 'HoldWhatModelsUse',
+        Effect: 'Allow',
+        Action: ['s3:PutObjectLegalHold'],
+        Resource: [
+          ...['training/', 'evals/', 'models/'].map((prefix) => ({
+            'Fn::Sub': `arn:\${AWS::Partition}:s3:::acme-ml-dr-replica/${prefix}*`,
+          })),
+          { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-lineage/*' },
+        ],
+      },
       {
         Sid: 'WriteDatasetVersions',
         Effect: 'Allow',
@@ -765,8 +783,29 @@ describe('lineage in the packaged template', () => {
       Effect: 'Deny',
       Action: expect.arrayContaining(['s3:DeleteObjectVersion']),
     });
+    expect(statements.find((st) => st.Sid === 'NeverDestroy').Action).not.toContain('s3:PutObjectLegalHold');
     expect(statements.find((st) => st.Sid === 'ContinueItself')!.Resource).toEqual({
       'Fn::Sub': 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-lineage',
+    });
+    // No other role may place or remove a legal hold: each denies it on the buckets it touches.
+    for (const [id, role] of Object.entries(template.Resources).filter(
+      ([id, r]: [string, any]) => r.Type === 'AWS::IAM::Role' && id !== 'LineageRole',
+    )) {
+      const all: any[] = (role as any).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      expect(
+        all.some((st) => st.Effect === 'Allow' && [st.Action].flat().includes('s3:PutObjectLegalHold')),
+        id,
+      ).toBe(false);
+      for (const deny of all.filter((st) => st.Sid === 'NeverDestroy' || st.Sid === 'NeverWeaken'))
+        expect(deny.Action, id).toContain('s3:PutObjectLegalHold');
+    }
+    // restore-data reads dataset versions (restore by model) and nothing else under the lineage prefix.
+    const restoreStatements: any[] = resource('RestoreDataRole').Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+    expect(restoreStatements.find((st) => st.Sid === 'ReadDatasetVersions')).toEqual({
+      Sid: 'ReadDatasetVersions',
+      Effect: 'Allow',
+      Action: ['s3:GetObjectVersion'],
+      Resource: [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/_dr-lineage/*' }],
     });
     expect(resource('LineageErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
   });

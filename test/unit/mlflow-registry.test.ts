@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   digestMismatch,
@@ -11,31 +9,22 @@ import {
   MlflowRestRegistry,
   type MlflowRun,
 } from '../../functions/lineage/mlflow-registry.js';
+import {
+  listen,
+  mlflowFixture,
+  replay as replayExchanges,
+  requestKey,
+  stopServer,
+  type Exchange,
+  type Replay,
+} from '../support/mlflow-replay.js';
 
 /**
  * The MLflow importer against exchanges recorded from a real MLflow server
- * (scripts/mlflow/record-exchanges.ts): a local HTTP server answers exactly the recorded requests,
- * counts them, and answers any other request with an error that the test then reports.
+ * (scripts/mlflow/record-exchanges.ts), replayed by test/support/mlflow-replay.ts.
  */
-interface Exchange {
-  request: { method: string; path: string };
-  response: { status: number; body: unknown };
-}
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/mlflow/exchanges.json', import.meta.url), 'utf8')) as {
-  mlflowVersion: string;
-  pageSize: number;
-  runs: { v1: string; v2: string; v3: string };
-  refusedWrite: Exchange;
-  exchanges: Exchange[];
-};
+const fixture = mlflowFixture;
 const { v1: RUN1, v2: RUN2, v3: RUN3 } = fixture.runs;
-
-/** A request the same whatever the order or encoding of its query. */
-const requestKey = (method: string, path: string) => {
-  const url = new URL(path, 'http://replay');
-  const query = [...url.searchParams].sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1));
-  return `${method} ${url.pathname}?${new URLSearchParams(query)}`;
-};
 const API = '/api/2.0/mlflow';
 const SEARCH_PAGE_1 = requestKey(
   'GET',
@@ -43,47 +32,23 @@ const SEARCH_PAGE_1 = requestKey(
 );
 const runGet = (runId: string) => requestKey('GET', `${API}/runs/get?run_id=${runId}`);
 
-interface Replay {
-  url: string;
-  /** Requests answered, by requestKey. */
-  hits: Map<string, number>;
-  /** Requests the fixture does not hold. */
-  unexpected: string[];
-  headers: IncomingHttpHeaders[];
-}
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map((s) => {
-      s.closeAllConnections();
-      return new Promise<void>((resolve) => s.close(() => resolve()));
-    }),
-  );
+  await Promise.all(servers.splice(0).map(stopServer));
 });
-
-async function listen(server: Server): Promise<string> {
+const served = async (server: Server) => {
   servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-/** A server answering the recorded exchanges (or a tampered copy of them). */
-async function replay(exchanges: Exchange[] = fixture.exchanges): Promise<Replay> {
-  const answers = new Map(exchanges.map((e) => [requestKey(e.request.method, e.request.path), e.response]));
-  const hits = new Map<string, number>();
-  const unexpected: string[] = [];
-  const headers: IncomingHttpHeaders[] = [];
-  const server = createServer((req, res) => {
-    const key = requestKey(req.method ?? 'GET', req.url ?? '/');
-    headers.push(req.headers);
-    const answer = answers.get(key);
-    if (!answer) unexpected.push(key);
-    else hits.set(key, (hits.get(key) ?? 0) + 1);
-    res.writeHead(answer?.status ?? 500, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(answer?.body ?? { error_code: 'NOT_IN_FIXTURE', message: key }));
-  });
-  return { url: await listen(server), hits, unexpected, headers };
-}
+  return listen(server);
+};
+const stops: Replay[] = [];
+afterEach(async () => {
+  await Promise.all(stops.splice(0).map((r) => r.stop()));
+});
+const replay = async (exchanges?: Exchange[]) => {
+  const r = await replayExchanges(exchanges);
+  stops.push(r);
+  return r;
+};
 
 const options = { lineagePrefix: '_dr-lineage/', replicaBuckets: new Set(['acme-ml-dr-replica']) };
 /** The recorder's stand-in manifests: a dataset version's SHA-256 is that of its manifest.json. */
@@ -267,7 +232,7 @@ describe('importModelVersions with MlflowRestRegistry, replayed', () => {
 
 describe('MlflowRestRegistry when MLflow does not answer as it should', () => {
   it('gives up after the timeout on a server that never answers', async () => {
-    const url = await listen(createServer(() => {}));
+    const url = await served(createServer(() => {}));
     const registry = new MlflowRestRegistry({ trackingUri: url, timeoutMs: 200 });
     const started = Date.now();
     await expect(registry.run(RUN1)).rejects.toThrow(
@@ -287,7 +252,7 @@ describe('MlflowRestRegistry when MLflow does not answer as it should', () => {
   });
 
   it('an answer that is not JSON (a proxy in front of MLflow): its status and text', async () => {
-    const url = await listen(
+    const url = await served(
       createServer((_req, res) => {
         res.writeHead(502, { 'content-type': 'text/html' });
         res.end('<html>Bad Gateway</html>');
