@@ -1,6 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { checkLineage } from './lineage/lineage-check.js';
+import { createLineageChecker } from './lineage/runtime.js';
 import { replicatedAssets, vectorAssets } from './policy/assets.js';
 import { assetNameRef } from './policy/schema.js';
 import { runRestoreTest } from './restore/restore-tests.js';
@@ -10,13 +12,24 @@ import { quote } from './shared/errors.js';
 import { logger, metrics, lambdaHandler } from './shared/observability.js';
 import { parsePayload, PayloadError } from './shared/payload.js';
 
-const tester = createRestoreTester(parseVerifyConfig(process.env));
+const config = parseVerifyConfig(process.env);
+const tester = createRestoreTester(config);
+const lineageChecker = createLineageChecker(config, tester);
 
-/** Scheduled per asset ({"asset": "<name>"}); operators may invoke it the same way. */
+/** Scheduled per asset ({"asset": "<name>"}), and the lineage check ({"lineage": "check"}); operators may invoke it the same way. */
 const inputSchema = z.strictObject({ asset: assetNameRef });
+const lineageSchema = z.strictObject({ lineage: z.literal('check') });
+const EXPECTED = '{"asset": "<replicated or vector-index asset>"} or {"lineage": "check"}';
 
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
-  const input = parsePayload(inputSchema, event, '{"asset": "<replicated or vector-index asset>"}');
+  if (event !== null && typeof event === 'object' && 'lineage' in event) {
+    parsePayload(lineageSchema, event, EXPECTED);
+    const { check, events } = await checkLineage(lineageChecker(() => context.getRemainingTimeInMillis()));
+    if (check.risks.length || check.restoreTest?.ok === false) logger.error('lineage check found problems', { ...check });
+    else logger.info('lineage check passed', { ...check });
+    return { ...check, events: events.map((e) => e.detailType) };
+  }
+  const input = parsePayload(inputSchema, event, EXPECTED);
   const tested = [...replicatedAssets(tester.policy), ...vectorAssets(tester.policy).map(({ asset }) => asset)];
   const asset = tested.find((a) => a.name === input.asset);
   if (!asset)

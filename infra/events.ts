@@ -73,7 +73,13 @@ export function reconcileEvents(policy: Policy): Json[] {
 /** One restore-test schedule per replicated or vector asset (its `restoreTest.schedule`). */
 export function verifyRestoreEvents(policy: Policy): Json[] {
   const tested = [...replicatedAssets(policy), ...vectorAssets(policy).map(({ asset }) => asset)];
-  return tested.map((asset) => ({ schedule: { rate: [asset.restoreTest.schedule], input: { asset: asset.name } } }));
+  return [
+    ...tested.map((asset) => ({ schedule: { rate: [asset.restoreTest.schedule], input: { asset: asset.name } } })),
+    // The lineage check (docs/lineage.md#lineage-check): cheap when no model is registered.
+    ...(replicatedAssets(policy).length > 0
+      ? [{ schedule: { rate: [policy.lineage?.checkSchedule ?? 'rate(1 day)'], input: { lineage: 'check' } } }]
+      : []),
+  ];
 }
 
 /** One schedule per vector-index asset (its `schedule`), so each asset's snapshots run on their own. */

@@ -388,10 +388,33 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
   const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
   return [
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
-    ledgerItems('TestState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SCRUB#*', 'ALERT#*', 'INCIDENT#*', 'RESTORETEST#*']),
+    ledgerItems(
+      'TestState',
+      ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      ['SCRUB#*', 'ALERT#*', 'INCIDENT#*', 'RESTORETEST#*', 'LINEAGECHECK'],
+    ),
     ledgerItems('ScratchMultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#verify-*']),
     publishTargetEvents,
     ...readReplicas(policy),
+    // The lineage check: the dataset versions registered models link, and the lifecycle rules of their buckets.
+    ...readDatasetVersions(policy),
+    ...(replicaBuckets.length > 0
+      ? [
+          {
+            Sid: 'ReadLifecycleRules',
+            Effect: 'Allow',
+            Action: ['s3:GetLifecycleConfiguration'],
+            Resource: [
+              ...new Set([
+                ...replicaBuckets,
+                ...replicatedAssets(policy)
+                  .filter((a) => !a.source.endpoint && !a.source.credentialsSecretArn)
+                  .map((a) => a.source.bucket),
+              ]),
+            ].map((b) => s3Arn(b)),
+          },
+        ]
+      : []),
     ...(replicaBuckets.length > 0
       ? [
           {

@@ -4,10 +4,21 @@ import { SERVICE_NAME } from '../shared/service.js';
 
 /** Why a target is missed: the RPO (measure-rpo), the RTO (verify-restore's restore tests) or a DR drill (dr-drill). */
 export type TargetMissReason =
-  'rpo-over-target' | 'no-verified-snapshot' | 'rto-over-target' | 'restore-test-failed' | 'drill-failed' | 'drill-over-target';
+  | 'rpo-over-target'
+  | 'no-verified-snapshot'
+  | 'rto-over-target'
+  | 'restore-test-failed'
+  | 'drill-failed'
+  | 'drill-over-target'
+  | 'lineage-at-risk';
 
-/** Which target a check is of: an asset's RPO or RTO, or a drill's whole-recovery target (its "asset" is the drill's name). */
-export type TargetName = 'rpo' | 'rto' | 'drill';
+/**
+ * Which target a check is of: an asset's RPO or RTO, a drill's whole-recovery target (its "asset" is
+ * the drill's name), or lineage (the lineage check: an asset whose versions registered models need
+ * a lifecycle rule would expire, or a model whose training set failed to restore; its "asset" is
+ * then `<name>@<version>`).
+ */
+export type TargetName = 'rpo' | 'rto' | 'drill' | 'lineage';
 
 /** What a drill's check carries besides the numbers: which run, and what failed (docs/drills.md). */
 export interface DrillEvidence {
@@ -74,7 +85,12 @@ export interface TargetEvent {
   detail: TargetEventDetail;
 }
 
-const defaultReason: Record<TargetName, TargetMissReason> = { rpo: 'rpo-over-target', rto: 'rto-over-target', drill: 'drill-failed' };
+const defaultReason: Record<TargetName, TargetMissReason> = {
+  rpo: 'rpo-over-target',
+  rto: 'rto-over-target',
+  drill: 'drill-failed',
+  lineage: 'lineage-at-risk',
+};
 
 export function targetEvent(type: TargetEventType, m: TargetCheck, missedSince: string): TargetEvent {
   return {

@@ -6,7 +6,11 @@ import { lineagePrefix } from '../policy/assets.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
-import type { Config } from '../shared/config.js';
+import type { Config, VerifyConfig } from '../shared/config.js';
+import { destroyAllVersions } from '../storage/destroy-prefix.js';
+import { DynamoLineageCheckStore } from './dynamo-lineage-check-store.js';
+import { S3LifecycleSource } from './lifecycle-rules.js';
+import type { LineageCheckDeps } from './lineage-check.js';
 import { LambdaSelfContinuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
 import { multipartOf } from '../policy/multipart.js';
@@ -110,4 +114,41 @@ export function createModelRestorer(config: Config, functionName: string, now: (
       }),
     }),
   };
+}
+
+/**
+ * Composition root of the lineage check (in verify-restore, which has the scratch bucket, the
+ * alerts and the restore-test log): holds, catalogs and the check in the ledger table, lifecycle
+ * configurations and replicas on S3.
+ */
+export function createLineageChecker(
+  config: VerifyConfig,
+  shared: Pick<LineageCheckDeps, 'alerts' | 'log'>,
+  now: () => Date = () => new Date(),
+) {
+  const policy: Policy = loadPolicyFile(config.policyPath);
+  const db = dynamoDocumentClient();
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
+  const s3 = (region: string) => s3Client(region, config.DR_S3_FORCE_PATH_STYLE, { writes: true });
+  const scratchS3 = s3(policy.deployment.region);
+  return (remainingMs: () => number): LineageCheckDeps => ({
+    ...shared,
+    policy,
+    now,
+    remainingMs,
+    holds: new DynamoHoldStore(db, config.LEDGER_TABLE),
+    datasets: new DynamoDatasetCatalog(db, config.LEDGER_TABLE),
+    models: new DynamoModelCatalog(db, config.LEDGER_TABLE),
+    lifecycle: new S3LifecycleSource((region) => s3Client(region, config.DR_S3_FORCE_PATH_STYLE)),
+    checks: new DynamoLineageCheckStore(db, config.LEDGER_TABLE),
+    objects: (asset) => new S3DatasetObjects(s3(asset.replica.region), asset.replica.bucket),
+    ledger: new DynamoLedger(db, config.LEDGER_TABLE),
+    replica: (asset) => stores.replicaOf(asset),
+    scratch: {
+      bucket: config.DR_SCRATCH_BUCKET,
+      store: stores.inRegion(policy.deployment.region),
+      destroy: (bucket, prefix) => destroyAllVersions(scratchS3, bucket, prefix),
+    },
+    multipart: multipartOf(policy),
+  });
 }

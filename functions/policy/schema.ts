@@ -301,6 +301,8 @@ const policyShape = z.strictObject({
     .strictObject({
       /** Dataset versions (docs/lineage.md): written into each object asset's replica bucket under this prefix (default `_dr-lineage/`). */
       prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').optional(),
+      /** When the lineage check runs (lifecycle rules, a model's training-set restore test: docs/lineage.md#lineage-check). Default daily. */
+      checkSchedule: scheduleExpression.optional(),
       /** MLflow's Model Registry to import model records from (docs/lineage.md#mlflow). */
       mlflow: z
         .strictObject({

@@ -26,6 +26,7 @@ const WHAT: Record<Incident['target'], string> = {
   rpo: 'Backups delayed: recent changes were not yet protected in the recovery region',
   rto: 'A scheduled recovery test did not pass',
   drill: 'A recovery exercise did not pass',
+  lineage: 'Data that trained a model was at risk of being removed, or did not restore in a test',
 };
 const ORDER: PublicState[] = ['operational', 'degraded', 'incident'];
 

@@ -1,4 +1,5 @@
 import type { Asset, DrillScenario } from '../policy/schema.js';
+import type { TargetName } from '../alerts/target-events.js';
 import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { RpoShare } from './rpo-share.js';
 
@@ -52,7 +53,7 @@ export interface RtoPoint {
 
 export interface Incident {
   incidentId: string;
-  target: 'rpo' | 'rto' | 'drill';
+  target: TargetName;
   missedAt: string;
   recoveredAt: string | null;
   ongoing: boolean;

@@ -8,7 +8,8 @@ import type { JsonValue } from '../shared/json.js';
  */
 export interface RestoreTestResult {
   asset: string;
-  kind: 'data' | 'vectors';
+  /** lineage: a registered model's training set (functions/lineage/lineage-check.ts; its "asset" is `lineage:<model>`). */
+  kind: 'data' | 'vectors' | 'lineage';
   ok: boolean;
   /** The first check that failed, in words an operator can act on. */
   reason?: string;

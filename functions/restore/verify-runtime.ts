@@ -30,8 +30,12 @@ export function createRestoreTester(config: VerifyConfig, now: () => Date = () =
     publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
     incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
   };
+  const log = new DynamoRestoreTestLog(db, config.LEDGER_TABLE);
   return {
     policy,
+    /** The alerts and the restore-test log, for the lineage check that runs in the same function. */
+    alerts,
+    log,
     depsFor: (remainingMs: () => number): RestoreTestDeps => ({
       testData: (asset) =>
         verifyDataRestore(
@@ -48,7 +52,7 @@ export function createRestoreTester(config: VerifyConfig, now: () => Date = () =
           asset,
         ),
       testVectors: (asset) => verifyVectorRestore(asset, vectorDeps(asset)),
-      log: new DynamoRestoreTestLog(db, config.LEDGER_TABLE),
+      log,
       alerts,
     }),
   };

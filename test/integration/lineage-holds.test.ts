@@ -1,4 +1,12 @@
-import { DeleteObjectCommand, GetObjectLegalHoldCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteBucketLifecycleCommand,
+  DeleteObjectCommand,
+  GetObjectLegalHoldCommand,
+  ListObjectVersionsCommand,
+  PutBucketLifecycleConfigurationCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +24,7 @@ import { parseConfig } from '../../functions/shared/config.js';
 import { S3VersionedStore } from '../../functions/storage/s3-versioned-store.js';
 import { localContext } from '../../scripts/local-aws/event-source-mapping.js';
 import { lockedTestPolicy, startStack, type StackUnderTest } from '../support/local-stack.js';
+import { onCallPages } from '../support/on-call.js';
 
 /**
  * Legal holds on what registered models link (docs/lineage.md#legal-holds), on the local AWS with
@@ -251,5 +260,77 @@ describe('legal holds on what models link', () => {
     const { hold } = await holdDatasetVersion(fake, true, unlocked);
     expect(hold).toMatchObject({ state: 'unprotected', versions: 0 });
     expect(hold.reason).toMatch(/^the replica bucket it-replica has no Object Lock/);
+  });
+
+  it('the lineage check finds a lifecycle rule that would expire what registered models need, pages on-call, restores a model’s training set in a test, and recovers once the rule is gone', async () => {
+    const { handler } = (await import('../../functions/verify-restore.js')) as { handler: Handler };
+    const check = () => handler({ lineage: 'check' }, localContext('verify-restore'));
+    await onCallPages(t); // nothing from before
+    const clean = await check();
+    expect(clean).toMatchObject({ risks: [], unread: [], restoreTest: { ok: true, kind: 'lineage' } });
+
+    // A rule on the source that deletes old versions under gov/ (the training data of ranker@2), one on an unrelated prefix.
+    await t.s3.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'it-source',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'tidy-gov', Status: 'Enabled', Filter: { Prefix: 'gov/' }, NoncurrentVersionExpiration: { NoncurrentDays: 30 } },
+            { ID: 'tidy-tmp', Status: 'Enabled', Filter: { Prefix: 'tmp/' }, Expiration: { Days: 1 } },
+          ],
+        },
+      }),
+    );
+    const atRisk = await check();
+    expect(atRisk.risks).toEqual([
+      expect.objectContaining({
+        asset: 'governed',
+        bucket: 'it-source',
+        where: 'source',
+        rule: 'tidy-gov',
+        rulePrefix: 'gov/',
+        does: ['deletes noncurrent versions'],
+        held: false,
+      }),
+    ]);
+    expect(atRisk.risks[0].datasetVersions).toContain(d2.id);
+    expect(atRisk.events).toContain('DR Target Missed');
+    const pages = await onCallPages(t);
+    expect(pages).toEqual([
+      expect.objectContaining({
+        'detail-type': 'DR Target Missed',
+        detail: expect.objectContaining({
+          asset: 'governed',
+          target: 'lineage',
+          reason: 'lineage-at-risk',
+          description: expect.stringContaining('"tidy-gov"'),
+        }),
+      }),
+    ]);
+    // The same again: no second page for the same incident.
+    await check();
+    expect(await onCallPages(t)).toEqual([]);
+    // status shows it.
+    const { handler: status } = (await import('../../functions/status.js')) as { handler: Handler };
+    expect((await status({}, localContext('status'))).lineage.risks).toHaveLength(1);
+    expect((await status({ format: 'table' }, localContext('status'))).table).toContain(
+      'AT RISK governed: rule "tidy-gov" of source bucket it-source',
+    );
+
+    // The restore test: the training set of a registered model restored from the replica into scratch, verified, and removed again.
+    expect(atRisk.restoreTest).toMatchObject({
+      ok: true,
+      model: expect.stringMatching(/^ranker@/),
+      checks: { sampled: expect.any(Number) },
+    });
+    expect(atRisk.restoreTest.checks.verified).toBe(atRisk.restoreTest.checks.sampled);
+    expect(atRisk.restoreTest.checks.sampled).toBeGreaterThan(0);
+    const scratch = await dr.send(new ListObjectVersionsCommand({ Bucket: t.stack.scratchBucket, Prefix: '_dr-restore-tests/lineage/' }));
+    expect([...(scratch.Versions ?? []), ...(scratch.DeleteMarkers ?? [])]).toEqual([]);
+
+    await t.s3.send(new DeleteBucketLifecycleCommand({ Bucket: 'it-source' }));
+    const recovered = await check();
+    expect(recovered.risks).toEqual([]);
+    expect((await onCallPages(t)).map((p) => [p['detail-type'], p.detail.asset])).toEqual([['DR Target Recovered', 'governed']]);
   });
 });

@@ -22,7 +22,7 @@ const allowed: Record<string, readonly string[]> = {
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
   drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore'],
   report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills'],
-  lineage: ['shared', 'policy', 'ledger', 'storage', 'replication', 'restore'],
+  lineage: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'restore'],
 };
 
 /** Relative imports (static, re-exports and dynamic) of one file, resolved to paths. */
