@@ -1,3 +1,4 @@
+import type { LineageCheck } from '../lineage/lineage-check.js';
 import type { AlertState } from '../alerts/alert-state.js';
 import type { TargetEvent, TargetName } from '../alerts/target-events.js';
 import type { DrillRun } from '../drills/drill-run.js';
@@ -28,6 +29,8 @@ export interface ReportSources {
   drills: { runs(drill: string, limit: number): Promise<DrillRun[]> };
   /** A replica bucket's Object Lock configuration (GetObjectLockConfiguration). */
   bucketLock(bucket: string): Promise<BucketLock>;
+  /** The latest lineage check. */
+  lineageCheck(): Promise<LineageCheck | undefined>;
 }
 
 /**
@@ -69,6 +72,7 @@ export async function buildReport(sources: ReportSources, now: Date, trigger: Re
     assets,
     drills,
     replicaBuckets: await replicaProtection(policy, (bucket) => sources.bucketLock(bucket)),
+    lineage: (await sources.lineageCheck()) ?? null,
   };
 }
 

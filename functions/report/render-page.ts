@@ -35,6 +35,10 @@ ${assetTable(report)}
 <h2>Replica protection</h2>
 ${protectionTable(report)}
 </section>
+<section>
+<h2>Lineage</h2>
+${lineageSection(report)}
+</section>
 ${report.assets.map((a) => assetSection(a, report)).join('\n')}
 <section>
 <h2>Drills</h2>
@@ -99,6 +103,27 @@ ${cell('unprotected', b.unprotected.join(','), b.unprotected.length > 0 ? `${b.u
 ${rows.join('\n')}
 </tbody>
 </table>`;
+}
+
+/** What registered models need: lifecycle rules that would expire it, and the last training-set restore test. */
+function lineageSection(report: DrReport): string {
+  const check = report.lineage;
+  if (!check) return '<p>No lineage check has run yet (docs/lineage.md).</p>';
+  const linked = check.referenced.reduce((n, r) => n + r.datasetVersions, 0);
+  const risks = check.risks.map(
+    (r) =>
+      `<li class="missed" data-field="lineage-risk" data-asset="${e(r.asset)}">${e(
+        `${r.asset}: lifecycle rule "${r.rule}" of ${r.where} bucket ${r.bucket} ${r.does.join(' and ')} under "${r.rulePrefix}"${r.held ? ' (held in the replica)' : ''}`,
+      )}</li>`,
+  );
+  const test = check.restoreTest;
+  return `<p data-field="lineage" data-risks="${check.risks.length}">Checked ${e(formatTime(check.checkedAt))}: ${linked} dataset version(s) linked by registered models; ${
+    check.risks.length
+      ? `${check.risks.length} lifecycle rule(s) would expire what they need`
+      : 'no lifecycle rule would expire what they need'
+  }.</p>
+${risks.length ? `<ul>${risks.join('\n')}</ul>` : ''}
+${test ? `<p data-field="lineage-restore-test" data-ok="${test.ok}">Restore test of ${e(test.model)}'s training set: ${test.ok ? 'passed' : `failed: ${e(test.reason ?? '')}`}${test.rtoSeconds !== null ? `, measured RTO ${e(formatDuration(test.rtoSeconds))}` : ''}.</p>` : ''}`;
 }
 
 function assetSection(a: AssetReport, report: DrReport): string {

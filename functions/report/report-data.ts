@@ -1,5 +1,6 @@
 import type { Asset, DrillScenario } from '../policy/schema.js';
 import type { TargetName } from '../alerts/target-events.js';
+import type { LineageCheck } from '../lineage/lineage-check.js';
 import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { RpoShare } from './rpo-share.js';
 
@@ -21,6 +22,8 @@ export interface DrReport {
   drills: DrillReport[];
   /** Each replica bucket's Object Lock, and the assets it leaves unprotected (docs/object-lock.md). */
   replicaBuckets: ReplicaBucketProtection[];
+  /** The latest lineage check (docs/lineage.md#lineage-check); null before the first. */
+  lineage: LineageCheck | null;
 }
 
 export interface ReportTrigger {

@@ -1,3 +1,4 @@
+import { DynamoLineageCheckStore } from '../lineage/dynamo-lineage-check-store.js';
 import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
 import { DynamoIncidentLog } from '../alerts/dynamo-incident-log.js';
 import { DynamoDrillStore } from '../drills/dynamo-drill-store.js';
@@ -22,6 +23,7 @@ export function createReportDeps(config: Config, now: () => Date = () => new Dat
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
   const snapshots = recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE));
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
+  const lineageChecks = new DynamoLineageCheckStore(db, config.LEDGER_TABLE);
   return {
     policy,
     now,
@@ -34,5 +36,6 @@ export function createReportDeps(config: Config, now: () => Date = () => new Dat
     drills: new DynamoDrillStore(db, config.LEDGER_TABLE),
     store: new S3ReportStore(s3, reportLocation(policy).bucket),
     bucketLock: (bucket) => bucketLock(s3, bucket),
+    lineageCheck: () => lineageChecks.latest(),
   };
 }

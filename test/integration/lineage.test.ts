@@ -238,13 +238,17 @@ describe('dataset versions', () => {
     await expect(invoke({ registerModel: { ...registration, evaluatedOn: [] } })).rejects.toThrow(
       /^registerModel: search-ranker@7 is registered already .* with other links; a model version's record does not change/,
     );
-    const { registered: _r, ...record } = registered;
+    // This policy turns Object Lock off: the holds say they cannot be placed, and why.
+    expect(registered.holds.map((h: { state: string }) => h.state)).toEqual(['unprotected', 'unprotected']);
+    expect(registered.holds[0].reason).toMatch(/^the replica bucket it-replica has no Object Lock/);
+    const { registered: _r, holds: _h, ...record } = registered;
     expect(await invoke(loadEvent('lineage/valid/model.json'))).toEqual(record);
     expect(await invoke(loadEvent('lineage/valid/model-versions.json'))).toEqual({ name: 'search-ranker', versions: [record] });
     expect(await invoke({ modelsUsing: { asset: 'training', id: train.id } })).toEqual({
       asset: 'training',
       id: train.id,
       models: ['search-ranker@7'],
+      retired: [],
     });
     expect(await invoke({ modelsUsing: { asset: 'evals', id: evals.id } })).toMatchObject({ models: ['search-ranker@7'] });
 

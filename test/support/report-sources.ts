@@ -116,6 +116,25 @@ export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-pol
 
   return {
     policy,
+    // A lineage check that found a lifecycle rule at risk and a passed training-set restore test.
+    lineageCheck: async () => ({
+      checkedAt: new Date(now.getTime() - 3_600_000).toISOString(),
+      referenced: [{ asset: 'training-data', datasetVersions: 2 }],
+      risks: [
+        {
+          asset: 'training-data',
+          bucket: 'acme-ml-prod-data',
+          where: 'source' as const,
+          rule: 'expire-old-shards',
+          rulePrefix: 'training/',
+          does: ['deletes noncurrent versions' as const],
+          datasetVersions: ['20261126T120000Z-3f9a1c2e'],
+          held: false,
+          narrower: false,
+        },
+      ],
+      unread: [],
+    }),
     // Every replica bucket as the stack creates it (infra/buckets.ts): Object Lock on, with the policy's default retention.
     bucketLock: async (bucket) => {
       const rule = replicaObjectLock(policy, bucket)?.Rule?.DefaultRetention;

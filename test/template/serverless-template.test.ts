@@ -404,6 +404,8 @@ describe('monitoring in the packaged template', () => {
           { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] },
           JSON.stringify({ asset }),
         ]),
+        // The lineage check (docs/lineage.md#lineage-check).
+        ['rate(1 day)', { 'Fn::GetAtt': ['VerifyRestoreLambdaFunction', 'Arn'] }, '{"lineage":"check"}'],
         ['cron(0 6 1 1,4,7,10 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"quarterly-region-outage"}'],
         ['cron(0 6 15 11 ? *)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"drill":"annual-model-regression"}'],
         ['rate(15 minutes)', { 'Fn::GetAtt': ['DrDrillLambdaFunction', 'Arn'] }, '{"resume":true}'],

@@ -153,6 +153,21 @@ describe('the DR report', () => {
     );
   });
 
+  it('shows the latest lineage check: the lifecycle rules that would expire what models need, or that none does', async () => {
+    const report = await buildReport(reportSources(now), now, { kind: 'on-demand' });
+    expect(reportErrors(report)).toEqual([]);
+    expect(report.lineage?.risks.map((r) => r.rule)).toEqual(['expire-old-shards']);
+    const page = renderPage(report);
+    expect(page).toContain('data-field="lineage" data-risks="1"');
+    expect(page).toContain(
+      'data-field="lineage-risk" data-asset="training-data">training-data: lifecycle rule &quot;expire-old-shards&quot; of source bucket acme-ml-prod-data deletes noncurrent versions under &quot;training/&quot;</li>',
+    );
+    const none = await buildReport({ ...reportSources(now), lineageCheck: async () => undefined }, now, { kind: 'on-demand' });
+    expect(none.lineage).toBeNull();
+    expect(reportErrors(none)).toEqual([]);
+    expect(renderPage(none)).toContain('No lineage check has run yet');
+  });
+
   it('takes the measured RTO from the newest restore that worked, not from a failed one', async () => {
     const sources = reportSources(now);
     const since = sources.restoreTests.since;
