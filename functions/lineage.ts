@@ -4,7 +4,7 @@ import type { DatasetVersionEntry } from './lineage/dataset-catalog.js';
 import { parseLineageCall } from './lineage/lineage-request.js';
 import { holdDatasetVersion } from './lineage/legal-holds.js';
 import { importFromMlflow } from './lineage/import-mlflow.js';
-import { linksOf, registerModel, type ModelRecord } from './lineage/model-records.js';
+import { evalHistory, linksOf, registerModel, type ModelRecord } from './lineage/model-records.js';
 import { retireModel } from './lineage/retire-model.js';
 import { createLineage } from './lineage/runtime.js';
 import { parseConfig } from './shared/config.js';
@@ -72,6 +72,8 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
       if (!record) throw new PayloadError(`model: no model ${quote(`${call.name}@${call.version}`)} is registered`);
       return record;
     }
+    case 'eval-history':
+      return evalHistory(call.name, lineage);
     case 'model-versions':
       return { name: call.name, versions: await lineage.models.versions(call.name) };
     case 'models-using': {

@@ -10,6 +10,9 @@ import { linksOf, type ModelCatalog, type ModelRecord } from './model-records.js
 const modelKey = (name: string, version: string) => ({ pk: `MODEL#${name}`, sk: version });
 const useKey = (asset: string, id: string, model: string) => ({ pk: `DATASETUSE#${asset}#${id}`, sk: model });
 
+/** Records stored before eval results were linked have none. */
+const withDefaults = (record: ModelRecord): ModelRecord => ({ ...record, evalResults: record.evalResults ?? [] });
+
 export class DynamoModelCatalog implements ModelCatalog {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -39,12 +42,12 @@ export class DynamoModelCatalog implements ModelCatalog {
 
   async get(name: string, version: string): Promise<ModelRecord | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: modelKey(name, version), ConsistentRead: true }));
-    return Item?.record as ModelRecord | undefined;
+    return Item ? withDefaults(Item.record as ModelRecord) : undefined;
   }
 
   async versions(name: string): Promise<ModelRecord[]> {
     const items = await partitionItems<{ record: ModelRecord }>(this.db, this.table, `MODEL#${name}`);
-    return items.map((i) => i.record).sort((a, b) => a.registeredAt.localeCompare(b.registeredAt));
+    return items.map((i) => withDefaults(i.record)).sort((a, b) => a.registeredAt.localeCompare(b.registeredAt));
   }
 
   async usersOf(asset: string, id: string): Promise<string[]> {

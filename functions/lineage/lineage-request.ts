@@ -49,11 +49,13 @@ export const registrationSchema = z
     evaluatedOn: z.array(datasetRef).default([]),
     /** Dataset versions of model-artifacts assets. */
     artifacts: z.array(datasetRef).default([]),
+    /** Dataset versions of eval-results assets (what evaluating this version produced). */
+    evalResults: z.array(datasetRef).default([]),
     /** Free text: code commit, registry URI, run id. */
     metadata: z.record(z.string().max(128), z.string().max(1024)).default({}),
   })
   .refine(
-    (r) => r.trainedOn.length + r.evaluatedOn.length + r.artifacts.length <= MAX_LINKS,
+    (r) => r.trainedOn.length + r.evaluatedOn.length + r.artifacts.length + r.evalResults.length <= MAX_LINKS,
     `must link at most ${MAX_LINKS} dataset versions`,
   );
 const registerSchema = z.strictObject({ registerModel: registrationSchema });
@@ -71,6 +73,7 @@ const importSchema = z.strictObject({
 export const modelRef = z.string().regex(/^[A-Za-z0-9._/-]{1,128}@[A-Za-z0-9._-]{1,64}$/, 'must be "<name>@<version>"');
 const modelSchema = z.strictObject({ model: modelRef });
 const modelVersionsSchema = z.strictObject({ modelVersions: modelName });
+const evalHistorySchema = z.strictObject({ evalHistory: modelName });
 const usingSchema = z.strictObject({ modelsUsing: datasetRef });
 const retireSchema = z.strictObject({
   retireModel: z.strictObject({ model: modelRef, dryRun: z.boolean().default(false), planToken: planTokenField.optional() }),
@@ -81,7 +84,8 @@ const releaseSchema = z.strictObject({ release: datasetRef, continuation: z.lite
 
 const EXPECTED = [
   '{"dataset": {"asset", "prefix"?, "asOf"?, "name"?}} or {"datasetVersion": {"asset", "id"}} or {"datasetVersions": {"asset"}}',
-  ' or {"registerModel": {"name", "version", "trainedOn": [{"asset", "id"}], "evaluatedOn"?, "artifacts"?, "metadata"?}}',
+  ' or {"registerModel": {"name", "version", "trainedOn": [{"asset", "id"}], "evaluatedOn"?, "artifacts"?, "evalResults"?, "metadata"?}}',
+  ' or {"evalHistory": "<name>"}',
   ' or {"model": "<name>@<version>"} or {"modelVersions": "<name>"} or {"modelsUsing": {"asset", "id"}}',
   ' or {"retireModel": {"model": "<name>@<version>", "dryRun"?: true, "planToken"?: "<from the dry run>"}}',
   ' or {"importMlflow": {"model": "<MLflow registered model>", "version"?, "ignoreForeignInputs"?: false}}',
@@ -94,6 +98,7 @@ export type LineageCall =
   | { kind: 'register'; registration: ModelRegistration }
   | { kind: 'model'; name: string; version: string }
   | { kind: 'model-versions'; name: string }
+  | { kind: 'eval-history'; name: string }
   | { kind: 'models-using'; asset: string; id: string }
   | { kind: 'retire'; model: string; dryRun: boolean; planToken?: string }
   | { kind: 'import-mlflow'; model: string; version?: string; ignoreForeignInputs: boolean }
@@ -123,6 +128,7 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
     return { kind: 'model', ...splitModelRef(parsePayload(modelSchema, payload, EXPECTED).model) };
   }
   if (has('modelVersions')) return { kind: 'model-versions', name: parsePayload(modelVersionsSchema, payload, EXPECTED).modelVersions };
+  if (has('evalHistory')) return { kind: 'eval-history', name: parsePayload(evalHistorySchema, payload, EXPECTED).evalHistory };
   if (has('modelsUsing')) return { kind: 'models-using', ...parsePayload(usingSchema, payload, EXPECTED).modelsUsing };
   if (has('importMlflow')) {
     if (!policy.lineage?.mlflow) throw new PayloadError('importMlflow: the policy names no MLflow server (lineage.mlflow.trackingUri)');

@@ -391,6 +391,7 @@ export function mapModelVersion(
       trainedOn: lists.trainedOn,
       evaluatedOn: lists.evaluatedOn,
       artifacts: [],
+      evalResults: [],
       metadata: {
         'mlflow.run_id': version.runId,
         'mlflow.source': version.source,

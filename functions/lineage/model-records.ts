@@ -29,6 +29,8 @@ export interface ModelRecord {
   trainedOn: DatasetLink[];
   evaluatedOn: DatasetLink[];
   artifacts: DatasetLink[];
+  /** Dataset versions of eval-results assets: what evaluating this version produced (scores, outputs). */
+  evalResults: DatasetLink[];
   metadata: Record<string, string>;
   /** When the model was retired (retire-model.ts): what only it linked is no longer held. */
   retiredAt?: string;
@@ -41,6 +43,7 @@ export interface ModelRegistration {
   trainedOn: { asset: string; id: string }[];
   evaluatedOn: { asset: string; id: string }[];
   artifacts: { asset: string; id: string }[];
+  evalResults: { asset: string; id: string }[];
   metadata: Record<string, string>;
 }
 
@@ -59,8 +62,10 @@ export interface ModelCatalog {
 }
 
 /** Every dataset version a record links, once each (a model may be trained and evaluated on one). */
-export const linksOf = (record: Pick<ModelRecord, 'trainedOn' | 'evaluatedOn' | 'artifacts'>): DatasetLink[] => [
-  ...new Map([...record.trainedOn, ...record.evaluatedOn, ...record.artifacts].map((l) => [`${l.asset}#${l.id}`, l])).values(),
+export const linksOf = (record: Pick<ModelRecord, 'trainedOn' | 'evaluatedOn' | 'artifacts' | 'evalResults'>): DatasetLink[] => [
+  ...new Map(
+    [...record.trainedOn, ...record.evaluatedOn, ...record.artifacts, ...record.evalResults].map((l) => [`${l.asset}#${l.id}`, l]),
+  ).values(),
 ];
 
 /** "<name>@<version>" (lineage-request.ts modelRef) into its parts. */
@@ -70,15 +75,16 @@ export function splitModelRef(ref: string): { name: string; version: string } {
 }
 
 /** Which kind of asset each list links. */
-const KINDS: Record<'trainedOn' | 'evaluatedOn' | 'artifacts', AssetKind> = {
+const KINDS: Record<'trainedOn' | 'evaluatedOn' | 'artifacts' | 'evalResults', AssetKind> = {
   trainedOn: 'training-data',
   evaluatedOn: 'eval-set',
   artifacts: 'model-artifacts',
+  evalResults: 'eval-results',
 };
 
 const sameLinks = (a: ModelRecord, b: ModelRecord) =>
-  JSON.stringify([a.trainedOn, a.evaluatedOn, a.artifacts, a.metadata]) ===
-  JSON.stringify([b.trainedOn, b.evaluatedOn, b.artifacts, b.metadata]);
+  JSON.stringify([a.trainedOn, a.evaluatedOn, a.artifacts, a.evalResults, a.metadata]) ===
+  JSON.stringify([b.trainedOn, b.evaluatedOn, b.artifacts, b.evalResults, b.metadata]);
 
 /**
  * Registers a model version: every linked dataset version must be complete and of an asset of the
@@ -115,6 +121,7 @@ export async function registerModel(
     trainedOn: await resolve('trainedOn'),
     evaluatedOn: await resolve('evaluatedOn'),
     artifacts: await resolve('artifacts'),
+    evalResults: await resolve('evalResults'),
     metadata: registration.metadata,
   };
   if (await deps.models.register(record)) return { record, registered: true };
@@ -125,4 +132,39 @@ export async function registerModel(
     );
   }
   return { record: existing, registered: false };
+}
+
+/**
+ * The eval results history of a model (`{"evalHistory": "<name>"}`): every version, oldest
+ * registration first, with the eval-set versions it was evaluated on and its eval-results dataset
+ * versions (as of when, how many objects and bytes).
+ */
+export async function evalHistory(name: string, deps: { models: Pick<ModelCatalog, 'versions'>; datasets: Pick<DatasetCatalog, 'get'> }) {
+  const versions = await deps.models.versions(name);
+  return {
+    name,
+    versions: await Promise.all(
+      versions.map(async (r) => ({
+        version: r.version,
+        registeredAt: r.registeredAt,
+        ...(r.retiredAt && { retiredAt: r.retiredAt }),
+        evaluatedOn: r.evaluatedOn,
+        evalResults: await Promise.all(
+          r.evalResults.map(async (l) => {
+            const entry = await deps.datasets.get(l.asset, l.id);
+            return {
+              ...l,
+              ...(entry && {
+                asOf: entry.asOf,
+                keys: entry.keys,
+                bytes: entry.bytes,
+                prefix: entry.prefix,
+                ...(entry.name && { name: entry.name }),
+              }),
+            };
+          }),
+        ),
+      })),
+    ),
+  };
 }

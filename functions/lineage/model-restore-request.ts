@@ -8,15 +8,17 @@ import { modelRef } from './lineage-request.js';
 
 /**
  * restore-data by model (docs/lineage.md#restore-by-model, events/restore-data/model-*.json):
- *   {"model": "<name>@<version>", "artifacts"?: false, "target"?: {"bucket", "prefix"?}, "overwrite"?: false,
+ *   {"model": "<name>@<version>", "artifacts"?: false, "evalResults"?: false, "target"?: {"bucket", "prefix"?}, "overwrite"?: false,
  *    "dryRun"?: true, "planToken"?: "<from the dry run>"}
  * restores exactly the objects the model's record names: every line of the dataset versions it was
- * trained and evaluated on (and, with "artifacts": true, of its artifacts).
+ * trained and evaluated on (and, with "artifacts" or "evalResults": true, of its artifacts or eval results).
  */
 const schema = z.strictObject({
   model: modelRef,
   /** The model's artifacts too. Default false: training and eval data only. */
   artifacts: z.boolean().default(false),
+  /** Its eval results too. Default false. */
+  evalResults: z.boolean().default(false),
   /** Default: each object back into its asset's source bucket, under its own key. */
   target: restoreTarget.optional(),
   /** Replace a target object whose content differs from the version the record names. Default false. */
@@ -26,7 +28,7 @@ const schema = z.strictObject({
 });
 
 const EXPECTED =
-  '{"model": "<name>@<version>", "artifacts"?: false, "target"?: {"bucket", "prefix"?}, "overwrite"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"}';
+  '{"model": "<name>@<version>", "artifacts"?: false, "evalResults"?: false, "target"?: {"bucket", "prefix"?}, "overwrite"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"}';
 
 /**
  * The request a plan is made for. `target` null: in place (each asset's source bucket, keys as
@@ -35,6 +37,7 @@ const EXPECTED =
 export interface ModelRestoreRequest {
   model: string;
   artifacts: boolean;
+  evalResults: boolean;
   target: { bucket: string; prefix: string; region: string } | null;
   overwrite: boolean;
 }
@@ -58,7 +61,7 @@ export function parseModelRestore(payload: unknown, policy: Policy): ModelRestor
   checkPlanToken(input);
   return {
     kind: 'restore-model',
-    request: { model: input.model, artifacts: input.artifacts, target, overwrite: input.overwrite },
+    request: { model: input.model, artifacts: input.artifacts, evalResults: input.evalResults, target, overwrite: input.overwrite },
     dryRun: input.dryRun,
     ...(input.planToken && { planToken: input.planToken }),
   };

@@ -44,7 +44,7 @@ import { walkManifest, type ManifestRef } from './read-dataset-version.js';
 
 /** One dataset version the restore reads, and where its objects go: `<target.prefix><key inside the asset's prefix>`. */
 export interface ModelPlanDataset extends ManifestRef {
-  role: 'training' | 'eval' | 'artifacts';
+  role: 'training' | 'eval' | 'artifacts' | 'eval-results';
   /** The source prefix the dataset version covers. */
   prefix: string;
   keys: number;
@@ -128,6 +128,7 @@ async function datasetsOf(deps: ModelRestoreDeps, request: ModelRestoreRequest):
     ...record.trainedOn.map((l) => ({ ...l, role: 'training' as const })),
     ...record.evaluatedOn.map((l) => ({ ...l, role: 'eval' as const })),
     ...(request.artifacts ? record.artifacts.map((l) => ({ ...l, role: 'artifacts' as const })) : []),
+    ...(request.evalResults ? record.evalResults.map((l) => ({ ...l, role: 'eval-results' as const })) : []),
   ];
   const datasets: ModelPlanDataset[] = [];
   for (const link of linked) {

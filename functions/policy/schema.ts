@@ -37,11 +37,11 @@ const scheduleExpression = z
 
 const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN');
 
-export const assetKinds = ['training-data', 'eval-set', 'model-artifacts', 'vector-index'] as const;
+export const assetKinds = ['training-data', 'eval-set', 'eval-results', 'model-artifacts', 'vector-index'] as const;
 export type AssetKind = (typeof assetKinds)[number];
 
-/** Kinds whose source is an S3 prefix, replicated object version by object version. */
-export const objectAssetKinds = ['training-data', 'eval-set', 'model-artifacts'] as const;
+/** Kinds whose source is an S3 prefix, replicated object version by object version (eval-results: what evaluations of models produced). */
+export const objectAssetKinds = ['training-data', 'eval-set', 'eval-results', 'model-artifacts'] as const;
 /** Kinds replicated object version by object version (all object kinds). */
 export const replicatedKinds: readonly AssetKind[] = objectAssetKinds;
 

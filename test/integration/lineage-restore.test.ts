@@ -41,6 +41,15 @@ let mlflow: Replay;
 const renames = new Map<string, string>();
 let lineage: Handler;
 const MiB = 1024 * 1024;
+/** What evaluating models produced (scores, per-example outputs), replicated like the others. */
+const RESULTS_ASSET = `  - name: results
+    kind: eval-results
+    source: { bucket: it-source, prefix: results/, region: us-east-1 }
+    replica: { bucket: it-replica, region: us-west-2 }
+    rpoTargetSeconds: 3600
+    rtoTargetSeconds: 86400
+    tier: standard
+`;
 
 /** What the model was trained and evaluated on (as of the dataset versions' time), by source key. */
 const original: Record<string, Buffer> = {
@@ -73,7 +82,7 @@ beforeAll(async () => {
   mlflow = await replay(mlflowFixture.exchanges, (json) => [...renames].reduce((text, [from, to]) => text.replaceAll(from, to), json));
   writeFileSync(
     policyFile,
-    `${text.replace(targets, `${targets}    - { bucket: ${DR_TARGET}, region: us-west-2 }\n`)}lineage:\n  mlflow: { trackingUri: "${mlflow.url}", pageSize: ${mlflowFixture.pageSize} }\n`,
+    `${text.replace(targets, `${targets}    - { bucket: ${DR_TARGET}, region: us-west-2 }\n`)}${RESULTS_ASSET}lineage:\n  mlflow: { trackingUri: "${mlflow.url}", pageSize: ${mlflowFixture.pageSize} }\n`,
   );
   t = await startStack(policyFile, {
     via: async (endpoint) => {
@@ -312,5 +321,67 @@ describe('restore-data by model', () => {
       'training:train/m/',
       'evals:evals/golden/',
     ]);
+  });
+
+  it('links eval results to a model version, answers the eval results history across versions, and restores them with the model when asked', async () => {
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'results/ranker-3/scores.json', Body: '{"ndcg@10":0.71}' }));
+    await t.drain();
+    const results = await lineage(
+      { dataset: { asset: 'results', prefix: 'results/ranker-3/', name: 'ranker-3-scores' } },
+      localContext('lineage'),
+    );
+    expect(results).toMatchObject({ state: 'complete', keys: 1 });
+    const one = await lineage({ model: 'ranker@1' }, localContext('lineage'));
+    const registration = {
+      name: 'ranker',
+      version: '3',
+      trainedOn: one.trainedOn.map(({ asset, id }: { asset: string; id: string }) => ({ asset, id })),
+    };
+    // Eval results link only eval-results assets.
+    await expect(
+      lineage(
+        { registerModel: { ...registration, evalResults: [{ asset: 'evals', id: one.evaluatedOn[0].id }] } },
+        localContext('lineage'),
+      ),
+    ).rejects.toThrow('registerModel.evalResults[0].asset: "evals" is an eval-set asset; evalResults links eval-results assets');
+    const three = await lineage(
+      {
+        registerModel: {
+          ...registration,
+          evaluatedOn: [{ asset: 'evals', id: one.evaluatedOn[0].id }],
+          evalResults: [{ asset: 'results', id: results.id }],
+        },
+      },
+      localContext('lineage'),
+    );
+    expect(three.evalResults).toEqual([{ asset: 'results', id: results.id, sha256: results.sha256 }]);
+
+    const history = await lineage({ evalHistory: 'ranker' }, localContext('lineage'));
+    expect(history.versions.map((v: { version: string; evalResults: unknown[] }) => [v.version, v.evalResults.length])).toEqual([
+      ['1', 0],
+      ['3', 1],
+    ]);
+    expect(history.versions[1].evalResults[0]).toMatchObject({ asset: 'results', id: results.id, keys: 1, name: 'ranker-3-scores' });
+
+    const plan = await invoke({
+      model: 'ranker@3',
+      evalResults: true,
+      target: { bucket: DR_TARGET, prefix: 'with-results/' },
+      dryRun: true,
+    });
+    expect(plan.plan.datasets.map((d: { role: string; asset: string }) => `${d.role}:${d.asset}`)).toEqual([
+      'training:training',
+      'training:training',
+      'eval:evals',
+      'eval-results:results',
+    ]);
+    const run = await invoke({
+      model: 'ranker@3',
+      evalResults: true,
+      target: { bucket: DR_TARGET, prefix: 'with-results/' },
+      planToken: plan.planToken,
+    });
+    expect(run).toMatchObject({ state: 'done', result: { restored: { objects: 5 }, failed: 0 } });
+    expect((await read(DR_TARGET, 'with-results/results/ranker-3/scores.json')).toString()).toBe('{"ndcg@10":0.71}');
   });
 });
