@@ -7,6 +7,7 @@ import { importFromMlflow } from './lineage/import-mlflow.js';
 import { evalHistory, linksOf, registerModel, type ModelRecord } from './lineage/model-records.js';
 import { retireModel } from './lineage/retire-model.js';
 import { createLineage } from './lineage/runtime.js';
+import { MAX_REQUEST_BYTES, RequestFileTooLargeError, RESULT_SUFFIX, requestFileOf, resultKeyOf } from './lineage/dataset-requests.js';
 import { parseConfig } from './shared/config.js';
 import { PayloadError } from './shared/payload.js';
 import { quote } from './shared/errors.js';
@@ -42,6 +43,30 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     for (const link of linksOf(record)) held.push(await holdOrRelease(link.asset, link.id, 'hold'));
     return held;
   };
+  // A request file dropped by a training pipeline (its S3 event): read it, and answer beside it.
+  const file = requestFileOf(event);
+  if (file) {
+    if (file.key.endsWith(RESULT_SUFFIX)) return { ignored: `${file.key} is a result file` };
+    const replyTo = { bucket: file.bucket, key: resultKeyOf(file.key) };
+    let payload: unknown;
+    try {
+      payload = JSON.parse((await lineage.requestFiles.read(file.bucket, file.key, MAX_REQUEST_BYTES)).toString('utf8'));
+      if (!payload || typeof payload !== 'object' || !('dataset' in payload) || 'replyTo' in payload || 'continuation' in payload)
+        throw new PayloadError('payload: a request file holds {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}');
+      parseLineageCall(payload, lineage.policy, lineage.now());
+    } catch (error) {
+      if (!(error instanceof PayloadError || error instanceof SyntaxError || error instanceof RequestFileTooLargeError)) throw error;
+      // One clear error, beside the request: nothing is built, and the event is not retried.
+      const answer = {
+        request: `s3://${file.bucket}/${file.key}`,
+        error: error instanceof SyntaxError ? `not JSON: ${error.message}` : error.message,
+      };
+      logger.warn('dataset request refused', answer);
+      await lineage.requestFiles.write(replyTo.bucket, replyTo.key, answer);
+      return answer;
+    }
+    event = { ...(payload as object), replyTo };
+  }
   const call = parseLineageCall(event, lineage.policy, lineage.now());
   switch (call.kind) {
     case 'list':
@@ -86,8 +111,15 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
         call.request,
         lineage.depsFor(call.asset, () => context.getRemainingTimeInMillis()),
       );
-      if (continues) await lineage.continuation.continueLater({ dataset: call.request, continuation: true });
+      if (continues)
+        await lineage.continuation.continueLater({
+          dataset: call.request,
+          continuation: true,
+          ...(call.replyTo && { replyTo: call.replyTo }),
+        });
       logger.info(`dataset version ${entry.state}`, { ...summary(entry) });
+      // A request file's result: written now, and again by the invocation that finishes the build.
+      if (call.replyTo) await lineage.requestFiles.write(call.replyTo.bucket, call.replyTo.key, summary(entry));
       return summary(entry);
     }
   }

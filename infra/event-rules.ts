@@ -16,6 +16,15 @@ export function eventPatternFor(asset: ObjectAsset) {
   };
 }
 
+/** The pattern of dataset version request files (policy lineage.requests, docs/lineage.md#request-files) to the lineage function. */
+export function datasetRequestPattern(requests: { bucket: string; prefix: string }) {
+  return {
+    source: ['aws.s3'],
+    'detail-type': ['Object Created'],
+    detail: { bucket: { name: [requests.bucket] }, object: { key: [{ prefix: requests.prefix }] } },
+  };
+}
+
 /** CloudFormation logical ids must be alphanumeric. */
 export function logicalId(prefix: string, name: string): string {
   return (

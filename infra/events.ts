@@ -1,6 +1,6 @@
 import { replicatedAssets, vectorAssets } from '../functions/policy/assets.js';
 import type { Policy } from '../functions/policy/schema.js';
-import { eventPatternFor, logicalId } from './event-rules.js';
+import { datasetRequestPattern, eventPatternFor, logicalId } from './event-rules.js';
 import type { Json } from './iam.js';
 
 /**
@@ -61,6 +61,12 @@ export function eventRuleResources(policy: Policy): Json {
     },
   };
   return resources;
+}
+
+/** Request files dropped by training pipelines (policy lineage.requests) invoke the lineage function. */
+export function lineageEvents(policy: Policy): Json[] {
+  const requests = policy.lineage?.requests;
+  return requests ? [{ eventBridge: { pattern: datasetRequestPattern(requests) } }] : [];
 }
 
 /** One schedule per replicated asset, so each asset's walk has its own invocations and checkpoint. */

@@ -673,6 +673,17 @@ export function lineageStatements(policy: Policy): Json[] {
           },
         ]
       : []),
+    // Request files dropped by pipelines (docs/lineage.md#request-files), and the results written beside them.
+    ...(policy.lineage?.requests
+      ? [
+          {
+            Sid: 'DatasetRequestFiles',
+            Effect: 'Allow',
+            Action: ['s3:GetObject', 's3:PutObject'],
+            Resource: s3Arn(`${policy.lineage.requests.bucket}/${policy.lineage.requests.prefix}*`),
+          },
+        ]
+      : []),
     ...(policy.lineage?.mlflow?.credentialsSecretArn
       ? [
           {

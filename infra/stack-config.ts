@@ -4,7 +4,15 @@ import { loadPolicyFile } from '../functions/policy/load.js';
 import { alarmResources } from './alarms.js';
 import { replicaBucketResources } from './buckets.js';
 import { dataKeyResources, encryptionExtensions } from './encryption.js';
-import { drDrillEvents, eventRuleResources, reconcileEvents, reportEvents, snapshotEvents, verifyRestoreEvents } from './events.js';
+import {
+  drDrillEvents,
+  eventRuleResources,
+  lineageEvents,
+  reconcileEvents,
+  reportEvents,
+  snapshotEvents,
+  verifyRestoreEvents,
+} from './events.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from './ledger-table.js';
 import { functionRoles } from './roles.js';
 import { METRIC_NAMESPACE, SERVICE_NAME, functionSettings } from './service.js';
@@ -53,6 +61,7 @@ export function stackConfig(policyFile: string, stage: string) {
     reconcileEvents: reconcileEvents(policy),
     snapshotEvents: snapshotEvents(policy),
     verifyRestoreEvents: verifyRestoreEvents(policy),
+    lineageEvents: lineageEvents(policy),
     drDrillEvents: drDrillEvents(policy),
     reportEvents: reportEvents(policy),
   };

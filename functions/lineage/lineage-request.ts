@@ -31,6 +31,8 @@ const createSchema = z.strictObject({
       .optional(),
   }),
   continuation: z.boolean().optional(),
+  /** A request file's result file, written when the build ends (dataset-requests.ts). */
+  replyTo: z.strictObject({ bucket: z.string().min(3).max(63), key: z.string().min(1).max(1024) }).optional(),
 });
 const datasetRef = z.strictObject({ asset: assetNameRef, id: z.string().min(1).max(64) });
 const getSchema = z.strictObject({ datasetVersion: datasetRef });
@@ -92,7 +94,7 @@ const EXPECTED = [
 ].join('');
 
 export type LineageCall =
-  | { kind: 'create'; asset: ObjectAsset; request: DatasetRequest }
+  | { kind: 'create'; asset: ObjectAsset; request: DatasetRequest; replyTo?: { bucket: string; key: string } }
   | { kind: 'get'; asset: ObjectAsset; id: string }
   | { kind: 'list'; asset: ObjectAsset }
   | { kind: 'register'; registration: ModelRegistration }
@@ -147,7 +149,7 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
     const { release } = parsePayload(releaseSchema, payload, EXPECTED);
     return { kind: 'release', asset: objectAsset(policy, release.asset, 'release.asset'), id: release.id };
   }
-  const { dataset } = parsePayload(createSchema, payload, EXPECTED);
+  const { dataset, replyTo } = parsePayload(createSchema, payload, EXPECTED);
   const asset = objectAsset(policy, dataset.asset, 'dataset.asset');
   const crowded = lineageConflicts(policy).find((c) => c.bucket === asset.replica.bucket);
   if (crowded) {
@@ -166,5 +168,6 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
     kind: 'create',
     asset,
     request: { asset: asset.name, prefix, asOf: asOf.toISOString(), ...(dataset.name && { name: dataset.name }) },
+    ...(replyTo && { replyTo }),
   };
 }

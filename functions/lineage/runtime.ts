@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { readJsonSecret } from '../shared/secrets.js';
 import { MlflowRestRegistry } from './mlflow-registry.js';
 import { DynamoLedger } from '../ledger/dynamo-ledger.js';
-import { lineagePrefix } from '../policy/assets.js';
+import { lineagePrefix, replicatedAssets } from '../policy/assets.js';
+import { S3RequestFiles } from './dataset-requests.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { dynamoDocumentClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
@@ -22,6 +23,10 @@ import { DynamoModelCatalog } from './dynamo-model-catalog.js';
 import { S3DatasetObjects, S3ObjectHolds } from './dataset-objects.js';
 import { DynamoHoldStore } from './dynamo-hold-store.js';
 import type { RetireDeps, RetirePlanContents } from './retire-model.js';
+
+/** The region of the request files' bucket: its assets' source region. */
+const sourceRegionOf = (policy: Policy) =>
+  replicatedAssets(policy).find((a) => a.source.bucket === policy.lineage?.requests?.bucket)?.source.region ?? policy.deployment.region;
 
 const mlflowSecret = z.union([
   z.strictObject({ token: z.string().min(1) }),
@@ -46,6 +51,12 @@ export function createLineage(config: Config, functionName: string, now: () => D
     models,
     continuation,
     now,
+    /** Dataset version requests dropped by pipelines, and their results (policy lineage.requests). */
+    requestFiles: new S3RequestFiles(
+      s3Client(policy.lineage?.requests ? sourceRegionOf(policy) : policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE, {
+        writes: true,
+      }),
+    ),
     /** The policy's MLflow server (lineage.mlflow), with its credentials read from Secrets Manager. */
     mlflow: async (): Promise<MlflowRestRegistry> => {
       const { trackingUri, credentialsSecretArn, pageSize } = policy.lineage!.mlflow!;

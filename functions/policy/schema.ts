@@ -303,6 +303,11 @@ const policyShape = z.strictObject({
       prefix: keyPrefix.refine((p) => p !== '', 'must not be empty').optional(),
       /** When the lineage check runs (lifecycle rules, a model's training-set restore test: docs/lineage.md#lineage-check). Default daily. */
       checkSchedule: scheduleExpression.optional(),
+      /**
+       * Where training pipelines drop dataset version requests (docs/lineage.md#request-files): an
+       * object asset's source bucket (its S3 events reach the stack) and a prefix outside every asset there.
+       */
+      requests: z.strictObject({ bucket: bucketName, prefix: keyPrefix.refine((p) => p !== '', 'must not be empty') }).optional(),
       /** MLflow's Model Registry to import model records from (docs/lineage.md#mlflow). */
       mlflow: z
         .strictObject({
@@ -616,6 +621,28 @@ const lineageBesideTheReplicas: PolicyRule = (policy, ctx) => {
   if (crowded) issue(ctx, ['lineage', 'prefix'], `"${policy.lineage.prefix}" ${crowded.reason}: choose another prefix`);
 };
 
+/** Request files go to a source bucket whose events reach the stack, beside the assets, never inside one (it would be replicated). */
+const requestsBesideTheAssets: PolicyRule = (policy, ctx) => {
+  const requests = policy.lineage?.requests;
+  if (!requests) return;
+  const sources = policy.assets.filter((a): a is ObjectAsset => a.kind !== 'vector-index' && a.source.bucket === requests.bucket);
+  if (sources.length === 0 || sources.every((a) => a.source.endpoint)) {
+    issue(
+      ctx,
+      ['lineage', 'requests', 'bucket'],
+      `"${requests.bucket}" is not the source bucket of an object asset of this account: its S3 events would not reach the stack`,
+    );
+    return;
+  }
+  const inside = sources.find((a) => requests.prefix.startsWith(a.source.prefix) || a.source.prefix.startsWith(requests.prefix));
+  if (inside)
+    issue(
+      ctx,
+      ['lineage', 'requests', 'prefix'],
+      `"${requests.prefix}" overlaps asset ${inside.name} ("${inside.source.prefix}"): request files would be replicated as its data`,
+    );
+};
+
 /** The default prefix of dataset versions in each object asset's replica bucket. */
 export const DEFAULT_LINEAGE_PREFIX = '_dr-lineage/';
 
@@ -651,6 +678,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   drillsStayInTheirWorkspace,
   reportBesideTheReplicas,
   lineageBesideTheReplicas,
+  requestsBesideTheAssets,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

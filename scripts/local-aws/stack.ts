@@ -16,7 +16,7 @@ import { expectedBucketOwners, replicatedAssets } from '../../functions/policy/a
 import type { Policy } from '../../functions/policy/schema.js';
 import { replicaObjectLock } from '../../infra/buckets.js';
 import { asAccount, LOCAL_ACCOUNT } from './accounts.js';
-import { eventPatternFor, logicalId } from '../../infra/event-rules.js';
+import { datasetRequestPattern, eventPatternFor, logicalId } from '../../infra/event-rules.js';
 import { LEDGER_TTL_ATTRIBUTE, ledgerKeySchema } from '../../infra/ledger-table.js';
 
 export interface LocalStack {
@@ -30,6 +30,8 @@ export interface LocalStack {
   eventBus: string;
   /** Receives what the on-call SNS topic would (moto's EventBridge cannot target SNS). */
   onCallQueueUrl: string;
+  /** Receives the events of dataset version request files (what the lineage function gets in AWS), when the policy has lineage.requests. */
+  lineageRequestsQueueUrl?: string;
   /** verify-restore's scratch bucket (RestoreTestScratchBucket). */
   scratchBucket: string;
   /** The customer-managed key of deployment.kmsKey (created here for `stack`), when the policy has one. */
@@ -190,6 +192,26 @@ export async function deployLocalStack(
       );
     }
   }
+  // Dataset version request files (lineage.requests): serverless.yml routes them to the lineage function; here, to a queue the tests read.
+  let lineageRequestsQueueUrl: string | undefined;
+  if (policy.lineage?.requests) {
+    const requests = await createQueue(sqs, `${name}-lineage-requests`, {});
+    lineageRequestsQueueUrl = requests.url;
+    const pattern = JSON.stringify(datasetRequestPattern(policy.lineage.requests));
+    await stackEvents.send(new PutRuleCommand({ Name: `${name}-lineage-requests`, EventPattern: pattern, State: 'ENABLED' }));
+    await stackEvents.send(new PutTargetsCommand({ Rule: `${name}-lineage-requests`, Targets: [{ Id: 'lineage', Arn: requests.arn }] }));
+    const sourceRegion = assets.find((a) => a.source.bucket === policy.lineage!.requests!.bucket)?.source.region;
+    if (sourceRegion && sourceRegion !== region) {
+      const sourceEvents = new EventBridgeClient({ region: sourceRegion });
+      await sourceEvents.send(new PutRuleCommand({ Name: `${name}-lineage-requests-forward`, EventPattern: pattern, State: 'ENABLED' }));
+      await sourceEvents.send(
+        new PutTargetsCommand({
+          Rule: `${name}-lineage-requests-forward`,
+          Targets: [{ Id: 'dr-region-bus', Arn: `arn:aws:events:${region}:${LOCAL_ACCOUNT}:event-bus/default` }],
+        }),
+      );
+    }
+  }
   const eventBus = `${name}-dr-events`;
   await stackEvents.send(new CreateEventBusCommand({ Name: eventBus }));
   const onCall = await createQueue(sqs, `${name}-on-call`, {});
@@ -213,6 +235,7 @@ export async function deployLocalStack(
     ledgerTable,
     eventBus,
     onCallQueueUrl: onCall.url,
+    ...(lineageRequestsQueueUrl && { lineageRequestsQueueUrl }),
     scratchBucket,
     ...(dataKeyArn && { dataKeyArn }),
     expectedBucketOwners: vaults,

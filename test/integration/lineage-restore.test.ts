@@ -82,7 +82,7 @@ beforeAll(async () => {
   mlflow = await replay(mlflowFixture.exchanges, (json) => [...renames].reduce((text, [from, to]) => text.replaceAll(from, to), json));
   writeFileSync(
     policyFile,
-    `${text.replace(targets, `${targets}    - { bucket: ${DR_TARGET}, region: us-west-2 }\n`)}${RESULTS_ASSET}lineage:\n  mlflow: { trackingUri: "${mlflow.url}", pageSize: ${mlflowFixture.pageSize} }\n`,
+    `${text.replace(targets, `${targets}    - { bucket: ${DR_TARGET}, region: us-west-2 }\n`)}${RESULTS_ASSET}lineage:\n  mlflow: { trackingUri: "${mlflow.url}", pageSize: ${mlflowFixture.pageSize} }\n  requests: { bucket: it-source, prefix: requests/ }\n`,
   );
   t = await startStack(policyFile, {
     via: async (endpoint) => {
@@ -383,5 +383,46 @@ describe('restore-data by model', () => {
     });
     expect(run).toMatchObject({ state: 'done', result: { restored: { objects: 5 }, failed: 0 } });
     expect((await read(DR_TARGET, 'with-results/results/ranker-3/scores.json')).toString()).toBe('{"ndcg@10":0.71}');
+  });
+
+  it('a training pipeline drops a request file: its S3 event builds the dataset version, and the result (or one clear error) is written beside it', async () => {
+    const put = (key: string, body: string) => t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: body }));
+    await put('requests/job-42.json', JSON.stringify({ dataset: { asset: 'training', prefix: 'train/m/', name: 'job-42' } }));
+    await put('requests/bad.json', JSON.stringify({ dataset: { asset: 'imagenet' } }));
+    await put('requests/not-json.json', '{"dataset": ');
+    /** The request files' events, as EventBridge delivers them to the lineage function, each handled. */
+    const deliver = async () => {
+      const answers = [];
+      for (const body of await t.takeMessages(t.stack.lineageRequestsQueueUrl!))
+        answers.push(await lineage(JSON.parse(body), localContext('lineage')));
+      return answers;
+    };
+    const answers = await deliver();
+    expect(answers).toHaveLength(3);
+    const result = async (key: string) =>
+      JSON.parse(await (await t.s3.send(new GetObjectCommand({ Bucket: 'it-source', Key: key }))).Body!.transformToString());
+    const built = await result('requests/job-42.result.json');
+    expect(built).toMatchObject({
+      asset: 'training',
+      name: 'job-42',
+      state: 'complete',
+      keys: 2,
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(await lineage({ datasetVersion: { asset: 'training', id: built.id } }, localContext('lineage'))).toMatchObject({
+      sha256: built.sha256,
+    });
+    expect(await result('requests/bad.json'.replace('.json', '.result.json'))).toEqual({
+      request: 's3://it-source/requests/bad.json',
+      error: expect.stringMatching(/^dataset\.asset: "imagenet" is not a replicated asset of the policy/),
+    });
+    expect((await result('requests/not-json.result.json')).error).toMatch(/^not JSON: /);
+    // The result files' own events reach the function too, and are ignored.
+    const again = await deliver();
+    expect(again.map((a: { ignored?: string }) => a.ignored).sort()).toEqual([
+      'requests/bad.result.json is a result file',
+      'requests/job-42.result.json is a result file',
+      'requests/not-json.result.json is a result file',
+    ]);
   });
 });

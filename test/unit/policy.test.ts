@@ -315,3 +315,27 @@ describe('the customer-managed key option in the policy (deployment.kmsKey)', ()
     }
   });
 });
+
+describe('the policy’s lineage section', () => {
+  const withLineage = (lineage: unknown) => JSON.stringify({ ...(parsePolicy(example) as object), lineage });
+
+  it('takes request files in an object asset’s source bucket, beside the assets, and names the field otherwise', () => {
+    expect(parsePolicy(withLineage({ requests: { bucket: 'acme-ml-prod-data', prefix: 'dataset-requests/' } })).lineage).toEqual({
+      requests: { bucket: 'acme-ml-prod-data', prefix: 'dataset-requests/' },
+    });
+    expect(problemsOf(withLineage({ requests: { bucket: 'acme-ml-prod-data', prefix: 'training/requests/' } }))).toEqual([
+      'lineage.requests.prefix: "training/requests/" overlaps asset training-data ("training/"): request files would be replicated as its data',
+    ]);
+    expect(problemsOf(withLineage({ requests: { bucket: 'somewhere-else', prefix: 'requests/' } }))).toEqual([
+      'lineage.requests.bucket: "somewhere-else" is not the source bucket of an object asset of this account: its S3 events would not reach the stack',
+    ]);
+  });
+
+  it('takes an MLflow server by its http(s) URL, and a lineage check schedule', () => {
+    const policy = parsePolicy(withLineage({ mlflow: { trackingUri: 'https://mlflow.example.com' }, checkSchedule: 'rate(12 hours)' }));
+    expect(policy.lineage).toEqual({ mlflow: { trackingUri: 'https://mlflow.example.com' }, checkSchedule: 'rate(12 hours)' });
+    expect(problemsOf(withLineage({ mlflow: { trackingUri: 'ftp://mlflow' } }))).toEqual([
+      'lineage.mlflow.trackingUri: must be the http(s) URL of an MLflow tracking server',
+    ]);
+  });
+});
