@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { buildDatasetVersion } from './lineage/build-dataset-version.js';
+import { buildDatasetVersion, previewDatasetVersion } from './lineage/build-dataset-version.js';
 import type { DatasetVersionEntry } from './lineage/dataset-catalog.js';
 import { parseLineageCall } from './lineage/lineage-request.js';
 import { holdDatasetVersion } from './lineage/legal-holds.js';
@@ -106,6 +106,15 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
       return { asset: call.asset, id: call.id, models, retired: models.filter((m) => !active.includes(m)) };
     }
     case 'create': {
+      if (call.dryRun) {
+        const preview = await previewDatasetVersion(
+          call.asset,
+          call.request,
+          lineage.depsFor(call.asset, () => context.getRemainingTimeInMillis()),
+        );
+        if (call.replyTo) await lineage.requestFiles.write(call.replyTo.bucket, call.replyTo.key, preview);
+        return preview;
+      }
       const { entry, continues } = await buildDatasetVersion(
         call.asset,
         call.request,

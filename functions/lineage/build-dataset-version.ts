@@ -98,6 +98,62 @@ function fresh(asset: ObjectAsset, request: DatasetRequest, id: string, deps: Bu
 
 type Unverified = NonNullable<DatasetVersionEntry['unverified']>;
 
+/** Counts what the replica cannot vouch for, starting with every version the ledger holds as pending or failed by the time. */
+async function unverifiedTracker(deps: Pick<BuildDeps, 'ledger'>, asset: ObjectAsset, prefix: string, asOf: number) {
+  const unverified: Unverified = { pending: 0, withoutDigest: 0, examples: [] };
+  const missing = (key: string, cause: 'pending' | 'withoutDigest') => {
+    unverified[cause]++;
+    if (unverified.examples.length < EXAMPLES) unverified.examples.push(key);
+  };
+  for (const pending of await deps.ledger.unreplicated(asset.name)) {
+    if (pending.key.startsWith(prefix) && Date.parse(pending.sourceLastModified) <= asOf) missing(pending.key, 'pending');
+  }
+  return { unverified, missing, refused: () => unverified.pending + unverified.withoutDigest > 0 };
+}
+
+/** What a dry run of a dataset version answers: what it would hold, or why it would be refused; nothing is written. */
+export interface DatasetVersionPreview {
+  asset: string;
+  id: string;
+  name?: string;
+  prefix: string;
+  asOf: string;
+  /** complete: it would be built; refused: a version in it is not verified in the replica (see unverified). */
+  wouldBe: 'complete' | 'refused';
+  keys: number;
+  bytes: number;
+  unverified: Unverified;
+  /** false: the invocation ran short before the walk ended; the numbers are of the keys walked (at least). */
+  walkedAll: boolean;
+}
+
+/** The dry run: walks as a build does and counts, within one invocation, writing nothing. */
+export async function previewDatasetVersion(asset: ObjectAsset, request: DatasetRequest, deps: BuildDeps): Promise<DatasetVersionPreview> {
+  const asOf = Date.parse(request.asOf);
+  const { unverified, missing, refused } = await unverifiedTracker(deps, asset, request.prefix, asOf);
+  let keys = 0;
+  let bytes = 0;
+  const walked = await walkVersions(asset, request.prefix, undefined, asOf, deps, 'walk', {
+    missing,
+    line: async (line) => {
+      keys++;
+      bytes += line.size;
+    },
+  });
+  return {
+    asset: asset.name,
+    id: datasetVersionId(request),
+    ...(request.name && { name: request.name }),
+    prefix: request.prefix,
+    asOf: request.asOf,
+    wouldBe: refused() ? 'refused' : 'complete',
+    keys,
+    bytes,
+    unverified,
+    walkedAll: walked.done,
+  };
+}
+
 /** Why a refused version is refused, for people: what is missing, and what to do. */
 function refusalReason(asOf: string, unverified: Unverified, complete: boolean): string {
   const examples = `${unverified.examples.join(', ')}${unverified.pending + unverified.withoutDigest > unverified.examples.length ? ', …' : ''}`;
@@ -112,21 +168,10 @@ function refusalReason(asOf: string, unverified: Unverified, complete: boolean):
 
 async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, deps: BuildDeps): Promise<BuildStep> {
   const partLines = deps.partLines ?? 50_000;
-  const concurrency = deps.concurrency ?? 16;
-  const reserveMs = deps.reserveMs ?? 60_000;
   const folder = datasetFolder(deps.lineagePrefix, asset.name, start.id);
   const asOf = Date.parse(start.asOf);
   const entry: DatasetVersionEntry = { ...start, parts: [...start.parts], steps: start.steps + 1 };
-  const unverified: Unverified = { pending: 0, withoutDigest: 0, examples: [] };
-  const missing = (key: string, cause: 'pending' | 'withoutDigest') => {
-    unverified[cause]++;
-    if (unverified.examples.length < EXAMPLES) unverified.examples.push(key);
-  };
-  // Versions written by the time that the ledger holds as pending or failed: not in the replica (yet).
-  for (const pending of await deps.ledger.unreplicated(asset.name)) {
-    if (pending.key.startsWith(entry.prefix) && Date.parse(pending.sourceLastModified) <= asOf) missing(pending.key, 'pending');
-  }
-  const refused = () => unverified.pending + unverified.withoutDigest > 0;
+  const { unverified, missing, refused } = await unverifiedTracker(deps, asset, entry.prefix, asOf);
   let lines: ManifestLine[] = [];
   let lastKey = entry.afterKey;
 
@@ -141,53 +186,16 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
     entry.bytes += lines.reduce((n, l) => n + l.size, 0);
     lines = [];
   };
-  const decide = async (batch: KeyHistory[]) => {
-    const decided = await Promise.all(
-      batch.map(async ({ key: replicaKey, versions }) => {
-        const key = sourceKeyFor(asset, replicaKey);
-        return { key, replicaKey, ...(await versionAt(deps, asset, key, asOf, versions)) };
-      }),
-    );
-    for (const { key, replicaKey, version } of decided) {
-      lastKey = replicaKey;
-      if (!version || version.entryType === 'delete-marker') continue; // not in the dataset at that time
-      const digest = version.sha256
-        ? { sha256: version.sha256 }
-        : version.sha256Composite && version.partSizeBytes
-          ? { sha256Composite: version.sha256Composite, partSizeBytes: version.partSizeBytes }
-          : undefined;
-      if (version.state !== 'replicated' || !version.replicaVersionId) missing(key, 'pending');
-      else if (!digest) missing(key, 'withoutDigest');
-      if (refused()) continue; // only counting what else is missing
-      lines.push({
-        key,
-        sourceVersionId: version.sourceVersionId,
-        replicaKey,
-        replicaVersionId: version.replicaVersionId!,
-        size: version.size,
-        ...digest,
-      });
+  const walked = await walkVersions(asset, entry.prefix, entry.afterKey, asOf, deps, refused() ? 'none' : 'walk', {
+    missing,
+    line: async (line) => {
+      if (refused()) return; // only counting what else is missing
+      lines.push(line);
       if (lines.length >= partLines) await writePart();
-    }
-  };
-
-  let batch: KeyHistory[] = [];
-  let done = true; // false: the walk stopped for time (refused before walking: every pending version was counted)
-  // With versions pending, the version is refused without walking the replica.
-  for await (const history of refused()
-    ? []
-    : deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, entry.prefix), entry.afterKey)) {
-    if (batch.length === 0 && deps.remainingMs() < reserveMs) {
-      done = false;
-      break;
-    }
-    batch.push(history);
-    if (batch.length >= concurrency) {
-      await decide(batch);
-      batch = [];
-    }
-  }
-  if (batch.length > 0) await decide(batch);
+    },
+  });
+  const done = walked.done;
+  lastKey = walked.lastKey ?? lastKey;
 
   // Every step is committed only if no other invocation of this build committed one since; the
   // one that lost leaves the build to the other (its parts, if any, are left unnamed).
@@ -234,4 +242,65 @@ async function continueBuild(asset: ObjectAsset, start: DatasetVersionEntry, dep
     { ...built, state: 'complete', finishedAt: deps.now().toISOString(), manifestKey: manifestKey(folder), manifestVersionId, sha256 },
     false,
   );
+}
+
+/**
+ * Walks the replica's keys under `prefix` from `afterKey` in key order, deciding each key's
+ * version as of `asOf` (versionAt, as restores do), `concurrency` at a time: `line` for each
+ * verified version, `missing` for one the replica cannot vouch for; a key deleted by then adds
+ * nothing. Stops (done false) before a batch when the invocation runs short. `mode` none: nothing
+ * to walk (the version is refused already: every pending version was counted).
+ */
+async function walkVersions(
+  asset: ObjectAsset,
+  prefix: string,
+  afterKey: string | undefined,
+  asOf: number,
+  deps: Pick<BuildDeps, 'ledger' | 'replica' | 'remainingMs' | 'reserveMs' | 'concurrency'>,
+  mode: 'walk' | 'none',
+  on: { line: (line: ManifestLine) => Promise<void>; missing: (key: string, cause: 'pending' | 'withoutDigest') => void },
+): Promise<{ done: boolean; lastKey?: string }> {
+  const concurrency = deps.concurrency ?? 16;
+  const reserveMs = deps.reserveMs ?? 60_000;
+  let lastKey: string | undefined;
+  const decide = async (batch: KeyHistory[]) => {
+    const decided = await Promise.all(
+      batch.map(async ({ key: replicaKey, versions }) => {
+        const key = sourceKeyFor(asset, replicaKey);
+        return { key, replicaKey, ...(await versionAt(deps, asset, key, asOf, versions)) };
+      }),
+    );
+    for (const { key, replicaKey, version } of decided) {
+      lastKey = replicaKey;
+      if (!version || version.entryType === 'delete-marker') continue; // not in the dataset at that time
+      const digest = version.sha256
+        ? { sha256: version.sha256 }
+        : version.sha256Composite && version.partSizeBytes
+          ? { sha256Composite: version.sha256Composite, partSizeBytes: version.partSizeBytes }
+          : undefined;
+      if (version.state !== 'replicated' || !version.replicaVersionId) on.missing(key, 'pending');
+      else if (!digest) on.missing(key, 'withoutDigest');
+      else
+        await on.line({
+          key,
+          sourceVersionId: version.sourceVersionId,
+          replicaKey,
+          replicaVersionId: version.replicaVersionId,
+          size: version.size,
+          ...digest,
+        });
+    }
+  };
+  let batch: KeyHistory[] = [];
+  if (mode === 'none') return { done: true };
+  for await (const history of deps.replica.keysUnder(asset.replica.bucket, replicaKeyFor(asset, prefix), afterKey)) {
+    if (batch.length === 0 && deps.remainingMs() < reserveMs) return { done: false, ...(lastKey && { lastKey }) };
+    batch.push(history);
+    if (batch.length >= concurrency) {
+      await decide(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await decide(batch);
+  return { done: true, ...(lastKey && { lastKey }) };
 }

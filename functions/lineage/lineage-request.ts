@@ -29,6 +29,8 @@ const createSchema = z.strictObject({
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
       .optional(),
+    /** Say what the dataset version would hold, or why it would be refused, and write nothing. */
+    dryRun: z.boolean().default(false),
   }),
   continuation: z.boolean().optional(),
   /** A request file's result file, written when the build ends (dataset-requests.ts). */
@@ -94,7 +96,7 @@ const EXPECTED = [
 ].join('');
 
 export type LineageCall =
-  | { kind: 'create'; asset: ObjectAsset; request: DatasetRequest; replyTo?: { bucket: string; key: string } }
+  | { kind: 'create'; asset: ObjectAsset; request: DatasetRequest; dryRun: boolean; replyTo?: { bucket: string; key: string } }
   | { kind: 'get'; asset: ObjectAsset; id: string }
   | { kind: 'list'; asset: ObjectAsset }
   | { kind: 'register'; registration: ModelRegistration }
@@ -168,6 +170,7 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
     kind: 'create',
     asset,
     request: { asset: asset.name, prefix, asOf: asOf.toISOString(), ...(dataset.name && { name: dataset.name }) },
+    dryRun: dataset.dryRun,
     ...(replyTo && { replyTo }),
   };
 }

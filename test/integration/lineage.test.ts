@@ -172,13 +172,25 @@ describe('dataset versions', () => {
       new Date(),
     );
     const request = { asset: 'training', prefix: 'train/pending/', asOf: new Date().toISOString() };
+    // A dry run says so first, and writes nothing.
+    const { handler } = (await import('../../functions/lineage.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const preview = await handler({ dataset: { ...request, dryRun: true } }, localContext('lineage'));
+    expect(preview).toMatchObject({ wouldBe: 'refused', keys: 0, unverified: { pending: 1, examples: [key] }, walkedAll: true });
+    expect(await catalog.get('training', preview.id)).toBeUndefined();
     const { entry: refused } = await buildDatasetVersion(t.asset('training'), request, deps());
+    expect(refused.id).toBe(preview.id);
     expect(refused).toMatchObject({ state: 'refused', unverified: { pending: 1, withoutDigest: 0, examples: [key] } });
     expect(refused.reason).toMatch(
       /^1 version\(s\) written by .* are not in the replica yet: ask again once replication has caught up .*\(train\/pending\/weights\.bin\)$/,
     );
 
     await t.drain();
+    expect(await handler({ dataset: { ...request, dryRun: true } }, localContext('lineage'))).toMatchObject({
+      wouldBe: 'complete',
+      keys: 1,
+      bytes: 18,
+      unverified: { pending: 0, withoutDigest: 0 },
+    });
     const { entry: built } = await buildDatasetVersion(t.asset('training'), request, deps());
     expect(built).toMatchObject({ id: refused.id, state: 'complete', keys: 1 });
     expect((await linesOf(built)).map((l) => l.key)).toEqual([key]);
