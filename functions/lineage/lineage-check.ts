@@ -18,6 +18,7 @@ import type { HoldStore } from './legal-holds.js';
 import { findLifecycleRisks, type LifecycleRisk, type LifecycleSource, type ReferencedVersion } from './lifecycle-rules.js';
 import { splitModelRef, type ModelCatalog, type ModelRecord } from './model-records.js';
 import { walkManifest } from './read-dataset-version.js';
+import { entryOf } from './restore-model.js';
 
 /**
  * The scheduled lineage check (verify-restore, {"lineage": "check"}; docs/lineage.md#lineage-check):
@@ -260,20 +261,7 @@ export async function testModelRestore(deps: LineageCheckDeps, record: ModelReco
           {
             key: line.key,
             targetKey: `${folder}${asset.name}/${line.key}`,
-            version: {
-              asset: asset.name,
-              key: line.key,
-              sourceVersionId: line.sourceVersionId,
-              entryType: 'object',
-              state: 'replicated',
-              sourceLastModified: startedAt.toISOString(),
-              size: line.size,
-              replicaKey: line.replicaKey,
-              replicaVersionId: line.replicaVersionId,
-              attempts: 0,
-              ...(line.sha256 && { sha256: line.sha256 }),
-              ...(line.sha256Composite && { sha256Composite: line.sha256Composite, partSizeBytes: line.partSizeBytes }),
-            },
+            version: entryOf(asset, line),
           },
         );
         checks.verified++;

@@ -5,11 +5,9 @@ import { isObjectAsset, type ObjectAsset, type Policy } from '../policy/schema.j
 import { CopyContinuesError } from '../replication/errors.js';
 import { RESTORED_FROM, restoreVersion } from '../restore/restore-data.js';
 import {
-  expiryFrom,
-  newPlanToken,
   planForRun,
-  requestDigest,
   restoreStatus,
+  savePlanStep,
   withRunLease,
   type PlanStore,
   type RestoreStatus,
@@ -193,8 +191,8 @@ async function decideLine(store: VersionedStore, asset: ObjectAsset, dataset: Mo
   return overwrite ? decide('restore', 'overwrite') : decide('skip', 'differs-at-target');
 }
 
-/** A manifest line as the ledger entry restoreVersion copies and verifies (its digest is the line's). */
-const entryOf = (asset: ObjectAsset, line: ManifestLine): LedgerEntry => ({
+/** A manifest line as the ledger entry restoreVersion copies and verifies (its digest is the line's; also the lineage restore test's). */
+export const entryOf = (asset: ObjectAsset, line: ManifestLine): LedgerEntry => ({
   asset: asset.name,
   key: line.key,
   sourceVersionId: line.sourceVersionId,
@@ -277,22 +275,7 @@ async function planModelRestore(deps: ModelRestoreDeps, request: ModelRestoreReq
   });
   const concurrency = deps.concurrency ?? 16;
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
-  const now = deps.now();
-  const plan: ModelPlan = {
-    token: resume?.token ?? newPlanToken(),
-    kind: 'restore-model',
-    request,
-    requestDigest: requestDigest(request),
-    summary,
-    createdAt: resume?.createdAt ?? now.toISOString(),
-    expiresAt: expiryFrom(now),
-    state: walked.done ? 'planned' : 'planning',
-    ...(walked.done ? {} : { progress: { at: walked.at } }),
-  };
-  if (resume) await deps.plans.replacePlanning(plan);
-  else await deps.plans.create(plan);
-  if (!walked.done) await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
-  return plan;
+  return savePlanStep(deps, { request, summary }, resume, walked.done ? undefined : { at: walked.at });
 }
 
 /** The run of a claimed plan, or its continuation; one invocation at a time (the plan's run lease). */

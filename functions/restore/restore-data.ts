@@ -11,14 +11,12 @@ import type { KeyHistory, VersionEntry, VersionedStore } from '../storage/versio
 import { PayloadError } from '../shared/payload.js';
 import type { DataRestoreCall, DataRestoreRequest } from './data-request.js';
 import {
-  expiryFrom,
-  newPlanToken,
   planForRun,
-  requestDigest,
   withRunLease,
   type PlanStore,
   type StoredPlan,
   restoreStatus,
+  savePlanStep,
   type RestoreStatus,
 } from './restore-plan.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
@@ -336,22 +334,7 @@ export async function planDataRestore(
   const concurrency = deps.concurrency ?? 16;
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
 
-  const now = deps.now();
-  const plan: DataPlan = {
-    token: resume?.token ?? newPlanToken(),
-    kind: 'restore-data',
-    request,
-    requestDigest: requestDigest(request),
-    summary,
-    createdAt: resume?.createdAt ?? now.toISOString(),
-    expiresAt: expiryFrom(now),
-    state: walked.done ? 'planned' : 'planning',
-    ...(walked.done ? {} : { progress: { afterKey: walked.afterKey } }),
-  };
-  if (resume) await deps.plans.replacePlanning(plan);
-  else await deps.plans.create(plan);
-  if (!walked.done) await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
-  return plan;
+  return savePlanStep(deps, { request, summary }, resume, walked.done ? undefined : { afterKey: walked.afterKey });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { Continuation } from '../shared/continuation.js';
 import { PayloadError } from '../shared/payload.js';
 import { canonicalJson } from '../shared/json.js';
 import type { JsonValue } from '../shared/json.js';
@@ -134,6 +135,35 @@ export async function planForRun<C extends PlanContents>(
     throw new PlanTokenError(`planToken: plan "${token}" expired at ${plan.expiresAt}; run with "dryRun": true again`);
   if (!(await store.claim(token, now))) throw new PlanTokenError(`planToken: plan "${token}" is already running`);
   return { ...plan, state: 'running', startedAt: now.toISOString() };
+}
+
+/**
+ * Stores a dry run's plan after one invocation's walk: `planning` with its `progress` (and a
+ * continuation queued) while the walk goes on, `planned` (ready to run with its token) once
+ * `progress` is undefined. `resume`: the plan a continuation carries on.
+ */
+export async function savePlanStep<C extends PlanContents>(
+  deps: { plans: PlanStore<C>; continuation: Continuation; now: () => Date },
+  contents: { request: C['request']; summary: C['summary'] },
+  resume: StoredPlan<C> | undefined,
+  progress: C['progress'] | undefined,
+): Promise<StoredPlan<C>> {
+  const now = deps.now();
+  const plan: StoredPlan<C> = {
+    token: resume?.token ?? newPlanToken(),
+    kind: deps.plans.kind,
+    request: contents.request,
+    requestDigest: requestDigest(contents.request),
+    summary: contents.summary,
+    createdAt: resume?.createdAt ?? now.toISOString(),
+    expiresAt: expiryFrom(now),
+    state: progress ? 'planning' : 'planned',
+    ...(progress && { progress }),
+  };
+  if (resume) await deps.plans.replacePlanning(plan);
+  else await deps.plans.create(plan);
+  if (progress) await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
+  return plan;
 }
 
 export function expiryFrom(now: Date): string {

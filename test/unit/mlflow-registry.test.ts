@@ -84,6 +84,7 @@ describe('importModelVersions with MlflowRestRegistry, replayed', () => {
         trainedOn: [IMAGENET],
         evaluatedOn: [EVALS],
         artifacts: [],
+        evalResults: [],
         metadata: {
           'mlflow.run_id': RUN1,
           'mlflow.source': `runs:/${RUN1}/model`,
@@ -106,6 +107,7 @@ describe('importModelVersions with MlflowRestRegistry, replayed', () => {
         trainedOn: [IMAGENET, IMAGENET_AUG],
         evaluatedOn: [EVALS],
         artifacts: [],
+        evalResults: [],
         metadata: {
           'mlflow.run_id': RUN2,
           'mlflow.source': `runs:/${RUN2}/model`,
