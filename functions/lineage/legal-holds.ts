@@ -3,7 +3,14 @@ import type { ObjectAsset, Policy } from '../policy/schema.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import type { DatasetVersionEntry } from './dataset-catalog.js';
 import type { DatasetObjects } from './dataset-objects.js';
-import { ManifestCursor, readManifest, walkManifest, type ManifestPosition, type ManifestRef } from './read-dataset-version.js';
+import {
+  ManifestCursor,
+  manifestRefOf,
+  readManifest,
+  walkManifest,
+  type ManifestPosition,
+  type ManifestRef,
+} from './read-dataset-version.js';
 
 /**
  * Keeping what lineage needs (docs/lineage.md#legal-holds): every replica version a registered
@@ -82,14 +89,6 @@ function cannotHold(policy: Policy, asset: ObjectAsset): string | undefined {
   return undefined;
 }
 
-const refOf = (entry: DatasetVersionEntry): ManifestRef => ({
-  asset: entry.asset,
-  id: entry.id,
-  manifestKey: entry.manifestKey!,
-  manifestVersionId: entry.manifestVersionId!,
-  sha256: entry.sha256!,
-});
-
 async function pool<T>(items: T[], concurrency: number, each: (item: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += concurrency) await Promise.all(items.slice(i, i + concurrency).map(each));
 }
@@ -149,7 +148,7 @@ function fresh(entry: DatasetVersionEntry, state: DatasetHold['state'], deps: Ho
 async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: DatasetHold, on: boolean, deps: HoldDeps): Promise<HoldStep> {
   const objects = deps.objects(asset);
   const holds = deps.objectHolds(asset);
-  const ref = refOf(entry);
+  const ref = manifestRefOf(entry);
   const concurrency = deps.concurrency ?? 16;
   const short = () => deps.remainingMs() < (deps.reserveMs ?? RESERVE_MS);
   // A release stops as soon as a model links the dataset version again (which also starts its hold anew).
@@ -168,7 +167,7 @@ async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: Datas
             (e): e is DatasetVersionEntry =>
               e?.state === 'complete' && (e.prefix.startsWith(entry.prefix) || entry.prefix.startsWith(e.prefix)),
           )
-          .map((e) => new ManifestCursor(objects, refOf(e))),
+          .map((e) => new ManifestCursor(objects, manifestRefOf(e))),
       );
   const walked = await walkManifest(objects, ref, start.at, concurrency, short, async (batch) => {
     const lines = [];

@@ -17,7 +17,7 @@ import type { DatasetObjects } from './dataset-objects.js';
 import type { HoldStore } from './legal-holds.js';
 import { findLifecycleRisks, type LifecycleRisk, type LifecycleSource, type ReferencedVersion } from './lifecycle-rules.js';
 import { splitModelRef, type ModelCatalog, type ModelRecord } from './model-records.js';
-import { walkManifest } from './read-dataset-version.js';
+import { manifestRefOf, walkManifest } from './read-dataset-version.js';
 import { entryOf } from './restore-model.js';
 
 /**
@@ -220,13 +220,7 @@ export async function testModelRestore(deps: LineageCheckDeps, record: ModelReco
     // Every part of every manifest is read and checked against its digest (walkManifest); every stride-th line is sampled.
     for (const entry of entries) {
       const asset = deps.policy.assets.find((a) => a.name === entry.asset) as ObjectAsset;
-      const ref = {
-        asset: entry.asset,
-        id: entry.id,
-        manifestKey: entry.manifestKey!,
-        manifestVersionId: entry.manifestVersionId!,
-        sha256: entry.sha256!,
-      };
+      const ref = manifestRefOf(entry);
       await walkManifest(
         deps.objects(asset),
         ref,

@@ -26,6 +26,21 @@ export interface ManifestRef {
   sha256: string;
 }
 
+/** A complete catalog entry's manifest, as the entry names it. */
+export const manifestRefOf = (entry: {
+  asset: string;
+  id: string;
+  manifestKey?: string;
+  manifestVersionId?: string;
+  sha256?: string;
+}): ManifestRef => ({
+  asset: entry.asset,
+  id: entry.id,
+  manifestKey: entry.manifestKey!,
+  manifestVersionId: entry.manifestVersionId!,
+  sha256: entry.sha256!,
+});
+
 export async function readManifest(objects: DatasetObjects, ref: ManifestRef): Promise<DatasetManifest> {
   const where = `dataset version ${ref.asset}/${ref.id} (s3://${objects.bucket}/${ref.manifestKey} version ${ref.manifestVersionId})`;
   const body = await objects.get(ref.manifestKey, ref.manifestVersionId);

@@ -8,6 +8,7 @@ import {
   planForRun,
   restoreStatus,
   savePlanStep,
+  saveRunStep,
   withRunLease,
   type PlanStore,
   type RestoreStatus,
@@ -343,19 +344,7 @@ async function runLeased(deps: ModelRestoreDeps, plan: ModelPlan): Promise<Model
     },
   );
   progress.at = walked.at;
-  if (!walked.done) {
-    await deps.plans.saveProgress(plan.token, progress);
-    await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
-    return { ...plan, progress };
-  }
-  const now = deps.now();
-  const state = progress.failed > 0 ? 'failed' : 'done';
-  const reason =
-    progress.failed > 0
-      ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}`
-      : undefined;
-  await deps.plans.finish(plan.token, state, now, progress, reason);
-  return { ...plan, state, finishedAt: now.toISOString(), result: progress, ...(reason && { reason }) };
+  return saveRunStep(deps, plan, progress, walked.done);
 }
 
 /** One invocation: a dry run, a run with its token, or the status (and continuation) of a restore by model. */

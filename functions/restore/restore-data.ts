@@ -17,6 +17,7 @@ import {
   type StoredPlan,
   restoreStatus,
   savePlanStep,
+  saveRunStep,
   type RestoreStatus,
 } from './restore-plan.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
@@ -393,19 +394,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
     },
   );
   progress.afterKey = walked.afterKey;
-  const now = deps.now();
-  if (!walked.done) {
-    await deps.plans.saveProgress(plan.token, progress);
-    await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
-    return { ...plan, progress };
-  }
-  const state = progress.failed > 0 ? 'failed' : 'done';
-  const reason =
-    progress.failed > 0
-      ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}`
-      : undefined;
-  await deps.plans.finish(plan.token, state, now, progress, reason);
-  return { ...plan, state, finishedAt: now.toISOString(), result: progress, ...(reason && { reason }) };
+  return saveRunStep(deps, plan, progress, walked.done);
 }
 
 /**

@@ -166,6 +166,38 @@ export async function savePlanStep<C extends PlanContents>(
   return plan;
 }
 
+/**
+ * Ends one invocation of a run: saves its progress and queues its continuation while `done` is
+ * false; otherwise finishes the plan, `failed` (naming the first failure) when any object failed.
+ */
+export async function saveRunStep<C extends PlanContents & { result: RunProgress }>(
+  deps: { plans: PlanStore<C>; continuation: Continuation; now: () => Date },
+  plan: StoredPlan<C>,
+  /** The run's progress: also its result once done (a run's progress is one of C['progress']'s kinds). */
+  progress: C['result'],
+  done: boolean,
+): Promise<StoredPlan<C>> {
+  if (!done) {
+    await deps.plans.saveProgress(plan.token, progress as C['progress']);
+    await deps.continuation.continueLater({ restoreId: plan.token, continuation: true });
+    return { ...plan, progress: progress as C['progress'] };
+  }
+  const now = deps.now();
+  const state = progress.failed > 0 ? 'failed' : 'done';
+  const reason =
+    progress.failed > 0
+      ? `${progress.failed} objects failed to restore; first: ${progress.failures[0]?.key}: ${progress.failures[0]?.error}`
+      : undefined;
+  await deps.plans.finish(plan.token, state, now, progress, reason);
+  return { ...plan, state, finishedAt: now.toISOString(), result: progress, ...(reason && { reason }) };
+}
+
+/** What every run's progress counts of its failures (saveRunStep names the first). */
+export interface RunProgress {
+  failures: { key: string; error: string }[];
+  failed: number;
+}
+
 export function expiryFrom(now: Date): string {
   return new Date(now.getTime() + PLAN_TTL_HOURS * 3_600_000).toISOString();
 }

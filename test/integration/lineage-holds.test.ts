@@ -16,7 +16,7 @@ import type { DatasetVersionEntry } from '../../functions/lineage/dataset-catalo
 import { S3DatasetObjects } from '../../functions/lineage/dataset-objects.js';
 import { DynamoDatasetCatalog } from '../../functions/lineage/dynamo-dataset-catalog.js';
 import { holdDatasetVersion } from '../../functions/lineage/legal-holds.js';
-import { readManifest, readPart } from '../../functions/lineage/read-dataset-version.js';
+import { manifestRefOf, readManifest, readPart } from '../../functions/lineage/read-dataset-version.js';
 import { createLineage } from '../../functions/lineage/runtime.js';
 import { lineagePrefix } from '../../functions/policy/assets.js';
 import { dynamoDocumentClient } from '../../functions/shared/aws-clients.js';
@@ -60,13 +60,7 @@ const destroy = (key: string, versionId: string) =>
 /** Every replica version a dataset version names and its own files, with their legal hold status. */
 async function holdsOf(entry: { asset: string; id: string; manifestKey?: string; manifestVersionId?: string; sha256?: string }) {
   const objects = new S3DatasetObjects(dr, 'it-replica');
-  const ref = {
-    asset: entry.asset,
-    id: entry.id,
-    manifestKey: entry.manifestKey!,
-    manifestVersionId: entry.manifestVersionId!,
-    sha256: entry.sha256!,
-  };
+  const ref = manifestRefOf(entry);
   const manifest = await readManifest(objects, ref);
   const folder = ref.manifestKey.replace(/manifest\.json$/, '');
   const lines = (await Promise.all(manifest.parts.map((p) => readPart(objects, ref, p)))).flat();
