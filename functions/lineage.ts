@@ -37,8 +37,12 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     if (continues) await lineage.continuation.continueLater({ [kind]: { asset, id }, continuation: true });
     return { asset, id, state: hold.state, versions: hold.versions, ...(hold.reason && { reason: hold.reason }) };
   };
-  /** What a model links is held for as long as it is registered (each hold continues by itself when large). */
+  /**
+   * What a model links is held for as long as it is registered (each hold continues by itself when
+   * large); a retired model's (registered again, a no-op) is not held again.
+   */
   const holdLinks = async (record: ModelRecord) => {
+    if (record.retiredAt) return [];
     const held = [];
     for (const link of linksOf(record)) held.push(await holdOrRelease(link.asset, link.id, 'hold'));
     return held;

@@ -2,6 +2,7 @@ import { replicaHasObjectLock } from '../policy/object-lock.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import type { DatasetVersionEntry } from './dataset-catalog.js';
+import type { ManifestLine } from './dataset-manifest.js';
 import type { DatasetObjects } from './dataset-objects.js';
 import {
   ManifestCursor,
@@ -110,6 +111,9 @@ async function files(objects: DatasetObjects, ref: ManifestRef): Promise<{ key: 
  */
 export async function holdDatasetVersion(entry: DatasetVersionEntry, on: boolean, deps: HoldDeps): Promise<HoldStep> {
   const asset = deps.policy.assets.find((a) => a.name === entry.asset) as ObjectAsset;
+  // A dataset version a model links again (registered meanwhile) is held, not released: its hold
+  // starts anew from the first line, whatever the release had taken.
+  if (!on && (await deps.activeUsers(entry.asset, entry.id)).length > 0) return holdDatasetVersion(entry, true, deps);
   const stored = await deps.holds.get(entry.asset, entry.id);
   const wanted = on ? ['holding', 'held'] : ['releasing', 'released'];
   let hold: DatasetHold;
@@ -145,52 +149,117 @@ function fresh(entry: DatasetVersionEntry, state: DatasetHold['state'], deps: Ho
   };
 }
 
+/**
+ * The other dataset versions of the asset that are held (or being held) and overlap the one being
+ * released: a release keeps what they name. Listed again after every batch it releases, so that a
+ * hold started meanwhile (it commits its state before it places any hold) gets back at once what
+ * the batch took from it; and the listing tells when the release's own hold was taken over (held
+ * again by a model that links it, or committed by a duplicate of this step).
+ */
+class OtherHolds {
+  private readonly seen = new Map<string, ManifestCursor | undefined>();
+
+  constructor(
+    private readonly deps: HoldDeps,
+    private readonly objects: DatasetObjects,
+    private readonly entry: DatasetVersionEntry,
+    /** The release's own hold as this invocation found it. */
+    private readonly steps: number,
+  ) {}
+
+  /** Lists the asset's holds: the holders new since the last listing, or 'superseded'. */
+  async refresh(): Promise<ManifestCursor[] | 'superseded'> {
+    const holds = await this.deps.holds.list(this.entry.asset);
+    if (holds.find((h) => h.id === this.entry.id)?.steps !== this.steps) return 'superseded';
+    const added: ManifestCursor[] = [];
+    for (const h of holds) {
+      if (h.id === this.entry.id || this.seen.has(h.id) || !(h.state === 'holding' || h.state === 'held')) continue;
+      const other = await this.deps.datasets.get(h.asset, h.id);
+      const overlaps =
+        other?.state === 'complete' && (other.prefix.startsWith(this.entry.prefix) || this.entry.prefix.startsWith(other.prefix));
+      const cursor = overlaps ? new ManifestCursor(this.objects, manifestRefOf(other)) : undefined;
+      this.seen.set(h.id, cursor);
+      if (cursor) added.push(cursor);
+    }
+    return added;
+  }
+
+  /** The lines of `batch` (ascending keys) that none of `cursors` names (same key, same replica version). */
+  static async unnamed(batch: ManifestLine[], cursors: ManifestCursor[]): Promise<ManifestLine[]> {
+    const lines = [];
+    for (const line of batch) {
+      let named = false;
+      for (const cursor of cursors) if ((await cursor.find(line.key))?.replicaVersionId === line.replicaVersionId) named = true;
+      if (!named) lines.push(line);
+    }
+    return lines;
+  }
+
+  get cursors(): ManifestCursor[] {
+    return [...this.seen.values()].filter((c): c is ManifestCursor => c !== undefined);
+  }
+}
+
+/** Lines a release walks between two listings of the asset's holds. */
+const RELEASE_BATCH = 512;
+
+/** A replica version to hold or release: a manifest line's, or one of the dataset version's own files. */
+type Held = { key: string; versionId: string; line?: ManifestLine };
+const heldOf = (lines: ManifestLine[]): Held[] => lines.map((line) => ({ key: line.replicaKey, versionId: line.replicaVersionId, line }));
+
 async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: DatasetHold, on: boolean, deps: HoldDeps): Promise<HoldStep> {
   const objects = deps.objects(asset);
   const holds = deps.objectHolds(asset);
   const ref = manifestRefOf(entry);
   const concurrency = deps.concurrency ?? 16;
   const short = () => deps.remainingMs() < (deps.reserveMs ?? RESERVE_MS);
-  // A release stops as soon as a model links the dataset version again (which also starts its hold anew).
-  if (!on && (await deps.activeUsers(entry.asset, entry.id)).length > 0) return { hold: start, continues: false };
+  const set = (versions: Held[], value: boolean) => pool(versions, concurrency, (v) => holds.set(v.key, v.versionId, value));
   const next: DatasetHold = { ...start, steps: start.steps + 1 };
-  // A release keeps what another dataset version of the asset that is held (or being held) names.
-  const others = on
-    ? []
-    : await Promise.all(
-        (await deps.holds.list(asset.name))
-          .filter((h) => h.id !== entry.id && (h.state === 'holding' || h.state === 'held'))
-          .map(async (h) => deps.datasets.get(h.asset, h.id)),
-      ).then((entries) =>
-        entries
-          .filter(
-            (e): e is DatasetVersionEntry =>
-              e?.state === 'complete' && (e.prefix.startsWith(entry.prefix) || entry.prefix.startsWith(e.prefix)),
-          )
-          .map((e) => new ManifestCursor(objects, manifestRefOf(e))),
-      );
-  const walked = await walkManifest(objects, ref, start.at, concurrency, short, async (batch) => {
-    const lines = [];
-    for (const line of batch) {
-      let named = false;
-      for (const other of others) {
-        if ((await other.find(line.key))?.replicaVersionId !== line.replicaVersionId) continue;
-        named = true;
-        break;
-      }
-      if (named) next.kept++;
-      else lines.push(line);
+  const others = new OtherHolds(deps, objects, entry, start.steps);
+  /**
+   * Releases `versions`, then lists the holds again: what a hold started meanwhile names is held
+   * again (answered: how many); if this release was taken over, all of `versions` is held again.
+   */
+  const release = async (versions: Held[]): Promise<number | 'superseded'> => {
+    await set(versions, false);
+    const added = await others.refresh();
+    if (added === 'superseded') {
+      await set(versions, true);
+      return 'superseded';
     }
-    await pool(lines, concurrency, (line) => holds.set(line.replicaKey, line.replicaVersionId, on));
-    next.versions += lines.length;
-    return batch.length;
-  });
+    const lines = versions.flatMap((v) => (v.line ? [v.line] : []));
+    const unnamed = new Set(await OtherHolds.unnamed(lines, added));
+    const named = lines.filter((l) => !unnamed.has(l));
+    await set(heldOf(named), true);
+    return named.length;
+  };
+  let superseded = !on && (await others.refresh()) === 'superseded';
+  const walked = superseded
+    ? { done: false, at: start.at }
+    : await walkManifest(objects, ref, start.at, on ? concurrency : RELEASE_BATCH, short, async (batch) => {
+        if (on) {
+          await set(heldOf(batch), true);
+          next.versions += batch.length;
+          return batch.length;
+        }
+        const lines = await OtherHolds.unnamed(batch, others.cursors);
+        const heldAgain = await release(heldOf(lines));
+        if (heldAgain === 'superseded') {
+          superseded = true;
+          return 0;
+        }
+        next.kept += batch.length - lines.length + heldAgain;
+        next.versions += lines.length - heldAgain;
+        return batch.length;
+      });
   next.at = walked.at;
-  if (walked.done) {
+  if (walked.done && !superseded) {
     const own = await files(objects, ref);
-    await pool(own, concurrency, (f) => holds.set(f.key, f.versionId, on));
+    if (on) await set(own, true);
+    else superseded = (await release(own)) === 'superseded';
     Object.assign(next, { state: on ? 'held' : 'released', files: own.length, finishedAt: deps.now().toISOString() });
   }
-  if (!(await deps.holds.commit(next))) return { hold: (await deps.holds.get(entry.asset, entry.id)) ?? next, continues: false };
+  if (superseded || !(await deps.holds.commit(next)))
+    return { hold: (await deps.holds.get(entry.asset, entry.id)) ?? next, continues: false };
   return { hold: next, continues: !walked.done };
 }

@@ -4,15 +4,13 @@ import type { ReplicationLedger } from '../ledger/ledger.js';
 import { replicatedAssets } from '../policy/assets.js';
 import type { MultipartPolicy } from '../policy/multipart.js';
 import { tiers, type ObjectAsset, type Policy } from '../policy/schema.js';
-import { restoreVersion } from '../restore/restore-data.js';
 import { measuredRto, type RestoreTestResult } from '../restore/restore-test.js';
 import type { RestoreTestLog } from '../restore/restore-tests.js';
-import { SCRATCH_PREFIX } from '../restore/verify-data.js';
+import { restoreSample, SCRATCH_PREFIX, type SampleObject } from '../restore/verify-data.js';
 import { describeError } from '../shared/errors.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import type { VersionedStore } from '../storage/versioned-store.js';
 import type { DatasetCatalog, DatasetVersionEntry } from './dataset-catalog.js';
-import type { ManifestLine } from './dataset-manifest.js';
 import type { DatasetObjects } from './dataset-objects.js';
 import type { HoldStore } from './legal-holds.js';
 import { findLifecycleRisks, type LifecycleRisk, type LifecycleSource, type ReferencedVersion } from './lifecycle-rules.js';
@@ -44,6 +42,11 @@ export interface LineageCheck {
   restoreTest?: RestoreTestResult & { model: string };
   /** Where the rotation stands: the training dataset version tested last (`<asset>/<id>`). */
   lastTested?: string;
+  /**
+   * The model whose restore test missed its target last: tested again at every check until it
+   * passes (its alert then recovers), or, once it is retired, its alert is closed.
+   */
+  missedModel?: string;
 }
 
 export interface LineageCheckStore {
@@ -69,6 +72,8 @@ export interface LineageCheckDeps extends InvocationTime {
 }
 
 const SAMPLE_DEFAULT = 20;
+/** Time kept for the sample's restore and the check's records when reading the manifests. */
+const RESERVE_MS = 120_000;
 
 /** What registered models link: every dataset version held or being held, with its entry. */
 async function referencedVersions(deps: LineageCheckDeps): Promise<{ ref: ReferencedVersion; entry: DatasetVersionEntry }[]> {
@@ -96,8 +101,9 @@ export async function checkLineage(deps: LineageCheckDeps): Promise<{ check: Lin
   );
   const events: TargetEvent[] = [];
   const now = deps.now().toISOString();
-  // One check per asset with referenced versions: missed while a rule would expire them.
-  for (const asset of new Set(referenced.map((r) => r.ref.asset))) {
+  // One check per object asset: missed while a rule would expire what models link (ok when nothing
+  // is linked any more, so the alert of an asset whose models were all retired closes too).
+  for (const asset of replicatedAssets(deps.policy)) {
     const mine = risks.filter((r) => r.asset === asset.name);
     const check: TargetCheck = {
       asset: asset.name,
@@ -124,11 +130,6 @@ export async function checkLineage(deps: LineageCheckDeps): Promise<{ check: Lin
     events.push(...(await evaluateCheck(deps.alerts, check)));
   }
 
-  const tested = await restoreTestOfNext(deps, referenced, previous?.lastTested);
-  if (tested) {
-    await deps.log.record(tested.result);
-    events.push(...(await evaluateCheck(deps.alerts, tested.check)));
-  }
   const check: LineageCheck = {
     checkedAt: now,
     referenced: [...new Set(referenced.map((r) => r.ref.asset.name))].map((asset) => ({
@@ -137,19 +138,68 @@ export async function checkLineage(deps: LineageCheckDeps): Promise<{ check: Lin
     })),
     risks,
     unread,
-    ...(tested && { restoreTest: tested.result, lastTested: tested.datasetVersion }),
-    ...(!tested && previous?.lastTested && { lastTested: previous.lastTested }),
+    ...(previous?.lastTested && { lastTested: previous.lastTested }),
   };
+  const next = (await retest(deps, previous, now, events)) ?? (await nextToTest(deps, referenced, previous?.lastTested));
+  if (next) {
+    // The rotation moves on before the test: a test that never finishes (the invocation's time
+    // runs out) is not tried again on the same model every day.
+    await deps.checks.save({ ...check, lastTested: next.datasetVersion });
+    const tested = await testedCheck(deps, next.record);
+    await deps.log.record(tested.result);
+    events.push(...(await evaluateCheck(deps.alerts, tested.check)));
+    Object.assign(check, {
+      restoreTest: tested.result,
+      lastTested: next.datasetVersion,
+      ...(tested.check.status === 'missed' && { missedModel: tested.result.model }),
+    });
+  }
   await deps.checks.save(check);
   return { check, events };
 }
 
+/**
+ * The model whose last restore test missed, to test again; or, when it is retired (or no longer
+ * registered), none, and its alert closed.
+ */
+async function retest(
+  deps: LineageCheckDeps,
+  previous: LineageCheck | undefined,
+  now: string,
+  events: TargetEvent[],
+): Promise<{ record: ModelRecord; datasetVersion: string } | undefined> {
+  const missed = previous?.missedModel;
+  if (!missed) return undefined;
+  const { name, version } = splitModelRef(missed);
+  const record = await deps.models.get(name, version);
+  const link = record?.trainedOn[0];
+  if (record && !record.retiredAt && link) return { record, datasetVersion: previous.lastTested ?? `${link.asset}/${link.id}` }; // the rotation stays where it is
+  const asset = deps.policy.assets.find((a) => a.name === link?.asset);
+  events.push(
+    ...(await evaluateCheck(deps.alerts, {
+      asset: missed,
+      kind: 'training-data',
+      tier: asset?.tier ?? 'standard',
+      target: 'lineage',
+      targetSeconds: asset?.rtoTargetSeconds ?? 0,
+      actualSeconds: null,
+      status: 'ok',
+      description: record ? `${missed} was retired at ${record.retiredAt}` : `${missed} is no longer registered`,
+      pendingObjects: 0,
+      failedObjects: 0,
+      oldestChange: null,
+      measuredAt: now,
+    })),
+  );
+  return undefined;
+}
+
 /** The next held training dataset version after `last` (in `<asset>/<id>` order, wrapping), with a model that links it. */
-async function restoreTestOfNext(
+async function nextToTest(
   deps: LineageCheckDeps,
   referenced: { ref: ReferencedVersion; entry: DatasetVersionEntry }[],
   last: string | undefined,
-): Promise<{ result: RestoreTestResult & { model: string }; check: TargetCheck; datasetVersion: string } | undefined> {
+): Promise<{ record: ModelRecord; datasetVersion: string } | undefined> {
   const training = referenced
     .filter((r) => r.ref.asset.kind === 'training-data' && r.ref.held)
     .map((r) => ({ ...r, name: `${r.ref.asset.name}/${r.ref.id}` }))
@@ -163,32 +213,39 @@ async function restoreTestOfNext(
     if (!model) continue;
     const { name, version } = splitModelRef(model);
     const record = await deps.models.get(name, version);
-    if (!record) continue;
-    const result = await testModelRestore(deps, record);
-    const assets = record.trainedOn.map((l) => deps.policy.assets.find((a) => a.name === l.asset) as ObjectAsset).filter(Boolean);
-    const targetSeconds = Math.min(...assets.map((a) => a.rtoTargetSeconds));
-    const over = result.rtoSeconds !== null && result.rtoSeconds > targetSeconds;
-    const missed = !result.ok || result.rtoSeconds === null || over;
-    const check: TargetCheck = {
-      asset: model,
-      kind: 'training-data',
-      tier: strictest(assets),
-      target: 'lineage',
-      targetSeconds,
-      actualSeconds: result.rtoSeconds,
-      status: missed ? 'missed' : 'ok',
-      ...(missed && {
-        reason: result.ok && result.rtoSeconds !== null ? ('rto-over-target' as const) : ('restore-test-failed' as const),
-        description: result.reason ?? `the training set of ${model} restores in ${Math.round(result.rtoSeconds ?? 0)} s`,
-      }),
-      pendingObjects: 0,
-      failedObjects: 0,
-      oldestChange: null,
-      measuredAt: result.finishedAt,
-    };
-    return { result, check, datasetVersion: candidate.name };
+    if (record) return { record, datasetVersion: candidate.name };
   }
   return undefined;
+}
+
+/** The restore test of a model's training set, and the check of it against its training data's RTO target. */
+async function testedCheck(
+  deps: LineageCheckDeps,
+  record: ModelRecord,
+): Promise<{ result: RestoreTestResult & { model: string }; check: TargetCheck }> {
+  const result = await testModelRestore(deps, record);
+  const assets = record.trainedOn.map((l) => deps.policy.assets.find((a) => a.name === l.asset) as ObjectAsset).filter(Boolean);
+  const targetSeconds = Math.min(...assets.map((a) => a.rtoTargetSeconds));
+  const over = result.rtoSeconds !== null && result.rtoSeconds > targetSeconds;
+  const missed = !result.ok || result.rtoSeconds === null || over;
+  const check: TargetCheck = {
+    asset: result.model,
+    kind: 'training-data',
+    tier: strictest(assets),
+    target: 'lineage',
+    targetSeconds,
+    actualSeconds: result.rtoSeconds,
+    status: missed ? 'missed' : 'ok',
+    ...(missed && {
+      reason: result.ok && result.rtoSeconds !== null ? ('rto-over-target' as const) : ('restore-test-failed' as const),
+      description: result.reason ?? `the training set of ${result.model} restores in ${Math.round(result.rtoSeconds ?? 0)} s`,
+    }),
+    pendingObjects: 0,
+    failedObjects: 0,
+    oldestChange: null,
+    measuredAt: result.finishedAt,
+  };
+  return { result, check };
 }
 
 /** The restore test of one model's training set (see the top of this file). */
@@ -216,55 +273,35 @@ export async function testModelRestore(deps: LineageCheckDeps, record: ModelReco
       ),
     );
     const stride = Math.max(1, Math.ceil(keys / sample));
-    const chosen: { asset: ObjectAsset; line: ManifestLine }[] = [];
-    // Every part of every manifest is read and checked against its digest (walkManifest); every stride-th line is sampled.
+    const chosen: SampleObject[] = [];
+    // Every part of every manifest is read and checked against its digest (walkManifest); every
+    // stride-th line is sampled. Within the invocation's time: the sample's restore needs some.
+    const short = () => deps.remainingMs() < (deps.reserveMs ?? RESERVE_MS);
     for (const entry of entries) {
       const asset = deps.policy.assets.find((a) => a.name === entry.asset) as ObjectAsset;
-      const ref = manifestRefOf(entry);
-      await walkManifest(
-        deps.objects(asset),
-        ref,
-        { part: 0, line: 0 },
-        50_000,
-        () => false,
-        async (batch) => {
-          for (const line of batch) {
-            if (checks.lines++ % stride === 0) chosen.push({ asset, line });
-            total += line.size;
-          }
-          return batch.length;
-        },
-      );
+      const walked = await walkManifest(deps.objects(asset), manifestRefOf(entry), { part: 0, line: 0 }, 50_000, short, async (batch) => {
+        for (const line of batch) {
+          if (checks.lines++ % stride === 0)
+            chosen.push({
+              asset,
+              decision: { key: line.key, targetKey: `${folder}${asset.name}/${line.key}`, version: entryOf(asset, line) },
+            });
+          total += line.size;
+        }
+        return batch.length;
+      });
+      if (!walked.done) throw new Error(`the invocation's time ran out after reading ${checks.lines} of the ${keys} manifest lines`);
     }
     checks.sampled = chosen.length;
-    const began = performance.now();
-    for (const { asset, line } of chosen) {
-      try {
-        await restoreVersion(
-          {
-            ledger: deps.ledger,
-            replica: deps.replica(asset),
-            target: deps.scratch.store,
-            now: deps.now,
-            remainingMs: deps.remainingMs,
-            multipart: deps.multipart,
-          },
-          asset,
-          deps.scratch.bucket,
-          `verify-lineage-${startedAt.getTime()}`,
-          {
-            key: line.key,
-            targetKey: `${folder}${asset.name}/${line.key}`,
-            version: entryOf(asset, line),
-          },
-        );
-        checks.verified++;
-        restored += line.size;
-      } catch (error) {
-        if (checks.problems.length < 10) checks.problems.push(`${line.key}: ${describeError(error)}`);
-      }
-    }
-    restoreMs = performance.now() - began;
+    const restore = await restoreSample(
+      { ...deps, scratchBucket: deps.scratch.bucket, replicaOf: deps.replica, scratch: deps.scratch.store },
+      `verify-lineage-${startedAt.getTime()}`,
+      chosen,
+    );
+    restoreMs = restore.restoreMs;
+    restored = restore.restoredBytes;
+    checks.verified = chosen.length - restore.failures.length;
+    checks.problems = restore.failures.slice(0, 10);
     if (checks.problems.length)
       reason = `${chosen.length - checks.verified} of ${chosen.length} sampled objects did not restore verified; first: ${checks.problems[0]}`;
   } catch (error) {

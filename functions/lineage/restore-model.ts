@@ -24,7 +24,7 @@ import type { ManifestLine } from './dataset-manifest.js';
 import type { DatasetObjects } from './dataset-objects.js';
 import type { ModelRestoreCall, ModelRestoreRequest } from './model-restore-request.js';
 import { splitModelRef, type ModelCatalog } from './model-records.js';
-import { walkManifest, type ManifestRef } from './read-dataset-version.js';
+import { DatasetVersionIntegrityError, walkManifest, type ManifestRef } from './read-dataset-version.js';
 
 /**
  * restore-data by model (docs/lineage.md#restore-by-model): exactly the objects a model's record
@@ -208,7 +208,11 @@ export const entryOf = (asset: ObjectAsset, line: ManifestLine): LedgerEntry => 
   ...(line.sha256Composite && { sha256Composite: line.sha256Composite, partSizeBytes: line.partSizeBytes }),
 });
 
-type LineHandler = (dataset: ModelPlanDataset, asset: ObjectAsset, restore: AssetRestore, line: ManifestLine) => Promise<void>;
+/**
+ * Handles one line; answers how to count it, applied only once the walk counts the line handled
+ * (a line after one whose copy continues is handled again next time, and counted then).
+ */
+type LineHandler = (dataset: ModelPlanDataset, asset: ObjectAsset, restore: AssetRestore, line: ManifestLine) => Promise<() => void>;
 
 /**
  * Walks every line of the plan's dataset versions from `from`, `concurrency` at a time; stops
@@ -236,6 +240,7 @@ async function walkLines(
       // Lines after one that continues are handled again next time (and found unchanged).
       const stoppedAt = results.findIndex((r) => r.status === 'rejected');
       const finished = stoppedAt >= 0 ? stoppedAt : batch.length;
+      for (const result of results.slice(0, finished)) (result as PromiseFulfilledResult<() => void>).value();
       await onBatch({ dataset, part: at.part, line: at.line + finished });
       return finished;
     });
@@ -245,6 +250,20 @@ async function walkLines(
 }
 
 const START: LineCheckpoint = { dataset: 0, part: 0, line: 0 };
+
+/**
+ * Errors that a retry would meet again (a manifest or part that does not match its digest, an
+ * asset no longer in the policy): the plan ends failed with them. Others (a region's outage, a
+ * throttle) leave it where it stands, resumed by the retry or by {"restoreId", "continuation": true}.
+ */
+const lasting = (error: unknown) => error instanceof DatasetVersionIntegrityError || error instanceof PayloadError;
+
+async function failPlan(deps: ModelRestoreDeps, plan: ModelPlan, error: unknown, result?: ModelRunProgress): Promise<ModelPlan> {
+  const reason = describeError(error);
+  const finishedAt = deps.now();
+  await deps.plans.finish(plan.token, 'failed', finishedAt, result ?? null, reason);
+  return { ...plan, state: 'failed', finishedAt: finishedAt.toISOString(), result: result ?? null, reason };
+}
 
 /** The dry run: reads the record and every line, decides each object, writes nothing but the plan. */
 async function planModelRestore(deps: ModelRestoreDeps, request: ModelRestoreRequest, resume?: ModelPlan): Promise<ModelPlan> {
@@ -258,22 +277,31 @@ async function planModelRestore(deps: ModelRestoreDeps, request: ModelRestoreReq
     differsAtTargetExamples: [],
     estimatedSeconds: 0,
   };
-  const walked = await walkLines(deps, summary.datasets, resume?.progress?.at ?? START, async (dataset, asset, restore, line) => {
-    const d = await decideLine(restore.target, asset, dataset, line, request.overwrite);
-    summary.keysExamined++;
-    if (d.action === 'restore') {
-      summary.restore.objects++;
-      summary.restore.bytes += line.size;
-      if (d.reason === 'overwrite') {
-        summary.overwrite.objects++;
-        keep(summary.overwrite.examples, d.targetKey);
-      }
-      return;
-    }
-    const reason = d.reason as keyof ModelPlanSummary['skipped'];
-    summary.skipped[reason]++;
-    if (reason === 'differs-at-target') keep(summary.differsAtTargetExamples, d.targetKey);
-  });
+  let walked: Awaited<ReturnType<typeof walkLines>>;
+  try {
+    walked = await walkLines(deps, summary.datasets, resume?.progress?.at ?? START, async (dataset, asset, restore, line) => {
+      const d = await decideLine(restore.target, asset, dataset, line, request.overwrite);
+      return () => {
+        summary.keysExamined++;
+        if (d.action === 'restore') {
+          summary.restore.objects++;
+          summary.restore.bytes += line.size;
+          if (d.reason === 'overwrite') {
+            summary.overwrite.objects++;
+            keep(summary.overwrite.examples, d.targetKey);
+          }
+          return;
+        }
+        const reason = d.reason as keyof ModelPlanSummary['skipped'];
+        summary.skipped[reason]++;
+        if (reason === 'differs-at-target') keep(summary.differsAtTargetExamples, d.targetKey);
+      };
+    });
+  } catch (error) {
+    // A dry run's first invocation answers the error itself (nothing is stored yet); a continued one ends its plan.
+    if (resume && lasting(error)) return failPlan(deps, resume, error);
+    throw error;
+  }
   const concurrency = deps.concurrency ?? 16;
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
   return savePlanStep(deps, { request, summary }, resume, walked.done ? undefined : { at: walked.at });
@@ -301,48 +329,58 @@ async function runLeased(deps: ModelRestoreDeps, plan: ModelPlan): Promise<Model
     if (progress.failures.length < 50) progress.failures.push({ key, error: describeError(error) });
   };
   let savedAt = performance.now();
-  const walked = await walkLines(
-    deps,
-    plan.summary.datasets,
-    progress.at,
-    async (dataset, asset, restore, line) => {
-      let d: LineDecision;
-      try {
-        d = await decideLine(restore.target, asset, dataset, line, plan.request.overwrite);
-      } catch (error) {
-        return fail(line.key, error); // one object that cannot be read fails that object, not the restore
-      }
-      if (d.action === 'skip') {
-        progress.skipped[d.reason as keyof ModelRunProgress['skipped']]++;
-        return;
-      }
-      const version = entryOf(asset, line);
-      try {
-        await restoreVersion(
-          { ...restore, now: deps.now, remainingMs: deps.remainingMs, ...(deps.reserveMs !== undefined && { reserveMs: deps.reserveMs }) },
-          asset,
-          dataset.target.bucket,
-          plan.token,
-          {
-            key: line.key,
-            targetKey: d.targetKey,
-            version,
-          },
-        );
-        progress.restored.objects++;
-        progress.restored.bytes += line.size;
-      } catch (error) {
-        if (error instanceof CopyContinuesError) throw error;
-        fail(line.key, error);
-      }
-    },
-    async (at) => {
-      // A checkpoint every half minute, so that an invocation that dies loses little.
-      if (performance.now() - savedAt < 30_000) return;
-      savedAt = performance.now();
-      await deps.plans.saveProgress(plan.token, { ...progress, at });
-    },
-  );
+  let walked: Awaited<ReturnType<typeof walkLines>>;
+  try {
+    walked = await walkLines(
+      deps,
+      plan.summary.datasets,
+      progress.at,
+      async (dataset, asset, restore, line) => {
+        let d: LineDecision;
+        try {
+          d = await decideLine(restore.target, asset, dataset, line, plan.request.overwrite);
+        } catch (error) {
+          return () => fail(line.key, error); // one object that cannot be read fails that object, not the restore
+        }
+        if (d.action === 'skip') return () => progress.skipped[d.reason as keyof ModelRunProgress['skipped']]++;
+        const version = entryOf(asset, line);
+        try {
+          await restoreVersion(
+            {
+              ...restore,
+              now: deps.now,
+              remainingMs: deps.remainingMs,
+              ...(deps.reserveMs !== undefined && { reserveMs: deps.reserveMs }),
+            },
+            asset,
+            dataset.target.bucket,
+            plan.token,
+            {
+              key: line.key,
+              targetKey: d.targetKey,
+              version,
+            },
+          );
+        } catch (error) {
+          if (error instanceof CopyContinuesError) throw error;
+          return () => fail(line.key, error);
+        }
+        return () => {
+          progress.restored.objects++;
+          progress.restored.bytes += line.size;
+        };
+      },
+      async (at) => {
+        // A checkpoint every half minute, so that an invocation that dies loses little.
+        if (performance.now() - savedAt < 30_000) return;
+        savedAt = performance.now();
+        await deps.plans.saveProgress(plan.token, { ...progress, at });
+      },
+    );
+  } catch (error) {
+    if (lasting(error)) return failPlan(deps, plan, error, progress);
+    throw error;
+  }
   progress.at = walked.at;
   return saveRunStep(deps, plan, progress, walked.done);
 }

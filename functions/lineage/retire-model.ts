@@ -31,6 +31,8 @@ export interface RetireSummary {
 export interface RetireResult {
   retiredAt: string;
   releases: Pick<DatasetHold, 'asset' | 'id' | 'state' | 'versions' | 'kept'>[];
+  /** Releases that failed in the run (`<asset>/<id>: why`), each retried in an invocation of its own. */
+  failed?: string[];
 }
 
 export interface RetirePlanContents {
@@ -96,16 +98,29 @@ export async function retireModel(call: { model: string; dryRun: boolean; planTo
     throw error;
   }
   // Decided again now: a model registered since the dry run over one of these keeps it held.
+  // A release that fails here is retried in an invocation of its own (and the plan says so): the
+  // model is retired whatever happens, and the plan always finishes.
   const releases: RetireResult['releases'] = [];
+  const failed: string[] = [];
   for (const link of linksOf(record)) {
-    if ((await deps.models.activeUsersOf(link.asset, link.id)).length > 0) continue;
-    const entry = await deps.datasets.get(link.asset, link.id);
-    if (!entry) continue;
-    const { hold, continues } = await holdDatasetVersion(entry, false, deps);
-    if (continues) await deps.continueRelease(link.asset, link.id);
-    releases.push({ asset: hold.asset, id: hold.id, state: hold.state, versions: hold.versions, kept: hold.kept });
+    try {
+      if ((await deps.models.activeUsersOf(link.asset, link.id)).length > 0) continue;
+      const entry = await deps.datasets.get(link.asset, link.id);
+      if (!entry) continue;
+      const { hold, continues } = await holdDatasetVersion(entry, false, deps);
+      if (continues) await deps.continueRelease(link.asset, link.id);
+      releases.push({ asset: hold.asset, id: hold.id, state: hold.state, versions: hold.versions, kept: hold.kept });
+    } catch (error) {
+      const retried = await deps.continueRelease(link.asset, link.id).then(
+        () => 'retried in an invocation of its own',
+        (e: unknown) => `not retried (${(e as Error).message}): send {"release": {"asset", "id"}, "continuation": true}`,
+      );
+      failed.push(`${link.asset}/${link.id}: ${(error as Error).message}; ${retried}`);
+    }
   }
-  const result: RetireResult = { retiredAt: now.toISOString(), releases };
-  await deps.plans.finish(plan.token, 'done', deps.now(), result);
-  return restoreStatus({ ...plan, state: 'done', finishedAt: deps.now().toISOString(), result });
+  const result: RetireResult = { retiredAt: now.toISOString(), releases, ...(failed.length && { failed }) };
+  const state = failed.length ? 'failed' : 'done';
+  const reason = failed.length ? `${call.model} is retired; ${failed.length} release(s) failed: ${failed.join('; ')}` : undefined;
+  await deps.plans.finish(plan.token, state, deps.now(), result, reason);
+  return restoreStatus({ ...plan, state, finishedAt: deps.now().toISOString(), result, ...(reason && { reason }) });
 }

@@ -195,37 +195,63 @@ async function scrub(deps: VerifyDataDeps, asset: ObjectAsset, state: ScrubState
   return run;
 }
 
-/** Restores the sample into the scratch prefix, verified as restore-data verifies, timed; the scratch copies are removed whatever happens. */
-async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt: Date, sample: KeyDecision[]) {
-  const scratch = `${SCRATCH_PREFIX}${asset.name}/${startedAt.getTime()}/`;
+/** One object of a restore test's sample: the key's decision (its version, where in the scratch bucket) and its asset. */
+export interface SampleObject {
+  asset: ObjectAsset;
+  decision: Pick<KeyDecision, 'key' | 'targetKey' | 'version'>;
+}
+
+/**
+ * Restores a restore test's sample into the scratch bucket, verified as restore-data verifies,
+ * timed: eight at a time, as a restore runs keys in parallel (a sequential sample would overstate
+ * the RTO). A sample copy never pauses (samples are small, and their scratch copies are removed
+ * at once), so no multipart progress is left behind. The caller removes the scratch copies.
+ */
+export async function restoreSample(
+  deps: Pick<VerifyDataDeps, 'ledger' | 'now' | 'multipart' | 'scratchBucket'> & {
+    /** Where each sample object's replica is read. */
+    replicaOf: (asset: ObjectAsset) => VersionedStore;
+    /** The scratch bucket's store. */
+    scratch: VersionedStore;
+  },
+  token: string,
+  sample: SampleObject[],
+): Promise<{ restoreMs: number; restoredBytes: number; failures: string[] }> {
   const started = performance.now();
   let restoredBytes = 0;
   const failures: string[] = [];
-  try {
-    // Eight at a time, as a restore runs keys in parallel (a sequential sample would overstate the RTO).
-    for (let i = 0; i < sample.length; i += 8) {
-      await Promise.all(
-        sample.slice(i, i + 8).map(async (decision) => {
-          try {
-            // A sample copy never pauses: samples are small, and their scratch copies are removed at once.
-            await restoreVersion(
-              { ...deps, target: deps.replica, remainingMs: () => Infinity },
-              asset,
-              deps.scratchBucket,
-              `verify-${startedAt.getTime()}`,
-              decision,
-            );
-            restoredBytes += decision.version!.size;
-          } catch (error) {
-            failures.push(`${decision.key}: ${describeError(error)}`);
-          }
-        }),
-      );
-    }
-  } finally {
-    await deps.destroy(deps.scratchBucket, scratch);
+  for (let i = 0; i < sample.length; i += 8) {
+    await Promise.all(
+      sample.slice(i, i + 8).map(async ({ asset, decision }) => {
+        try {
+          await restoreVersion(
+            { ...deps, replica: deps.replicaOf(asset), target: deps.scratch, remainingMs: () => Infinity },
+            asset,
+            deps.scratchBucket,
+            token,
+            decision,
+          );
+          restoredBytes += decision.version!.size;
+        } catch (error) {
+          failures.push(`${decision.key}: ${describeError(error)}`);
+        }
+      }),
+    );
   }
   return { restoreMs: performance.now() - started, restoredBytes, failures };
+}
+
+/** The asset's sample restored into its scratch prefix; the scratch copies are removed whatever happens. */
+async function sampleRestore(deps: VerifyDataDeps, asset: ObjectAsset, startedAt: Date, sample: KeyDecision[]) {
+  try {
+    return await restoreSample(
+      { ...deps, replicaOf: () => deps.replica, scratch: deps.replica },
+      `verify-${startedAt.getTime()}`,
+      sample.map((decision) => ({ asset, decision })),
+    );
+  } finally {
+    await deps.destroy(deps.scratchBucket, `${SCRATCH_PREFIX}${asset.name}/${startedAt.getTime()}/`);
+  }
 }
 
 export async function verifyDataRestore(deps: VerifyDataDeps, asset: ObjectAsset): Promise<RestoreTestResult> {
