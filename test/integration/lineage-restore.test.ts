@@ -232,6 +232,39 @@ describe('restore-data by model', () => {
       expect((await read(DR_TARGET, landsAt('resumed/', key))).equals(body), key).toBe(true);
   });
 
+  it('ends its plan failed, naming the part, when a manifest part no longer matches its digest; nothing is restored and the plan does not stay running', async () => {
+    const restorer = createModelRestorer(parseConfig(process.env), 'restore-data');
+    const plain = { ...restorer.depsFor(() => 900_000), continuation: { continueLater: async () => {} } };
+    /** Reads the dataset versions' parts with a byte more than their digests cover (a fault the local AWS cannot make). */
+    const corrupted: typeof plain = {
+      ...plain,
+      forAsset: (asset, region) => {
+        const real = plain.forAsset(asset, region);
+        return {
+          ...real,
+          objects: {
+            bucket: real.objects.bucket,
+            put: real.objects.put.bind(real.objects),
+            get: async (key, versionId) =>
+              key.endsWith('manifest.json')
+                ? real.objects.get(key, versionId)
+                : Buffer.concat([await real.objects.get(key, versionId), Buffer.from('\n')]),
+          },
+        };
+      },
+    };
+    const payload = { model: 'ranker@1', target: { bucket: DR_TARGET, prefix: 'corrupt/' } };
+    const plan = await restoreModel(parseModelRestore({ ...payload, dryRun: true }, t.policy), plain);
+    expect(plan.state).toBe('planned');
+    const failed = await restoreModel(parseModelRestore({ ...payload, planToken: plan.planToken }, t.policy), corrupted);
+    expect(failed).toMatchObject({
+      state: 'failed',
+      reason: expect.stringMatching(/: part s3:\/\/it-replica\/\S+\/part-\d+\.ndjson version \S+ has SHA-256 [0-9a-f]{64}, not [0-9a-f]{64}$/),
+    });
+    expect(await invoke({ restoreId: plan.restoreId })).toMatchObject({ state: 'failed', reason: failed.reason });
+    expect(await keysIn(DR_TARGET, 'corrupt/')).toEqual([]);
+  });
+
   it('leaves a target object with other bytes alone unless told to overwrite it, and then only adds a version', async () => {
     const key = landsAt('retrain/', 'evals/golden/e1.jsonl');
     await dr.send(new PutObjectCommand({ Bucket: DR_TARGET, Key: key, Body: 'edited by someone' }));
