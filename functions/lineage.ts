@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { buildDatasetVersion, previewDatasetVersion } from './lineage/build-dataset-version.js';
+import { awaitReplication, buildDatasetVersion, previewDatasetVersion } from './lineage/build-dataset-version.js';
 import type { DatasetVersionEntry } from './lineage/dataset-catalog.js';
 import { parseLineageCall } from './lineage/lineage-request.js';
 import { holdDatasetVersion } from './lineage/legal-holds.js';
@@ -21,7 +21,7 @@ const summary = ({ parts, afterKey: _afterKey, ...entry }: DatasetVersionEntry) 
 
 /**
  * Dataset versions and model records (docs/lineage.md, events/lineage/):
- *   {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}  create one (continued in further invocations when large)
+ *   {"dataset": {"asset", "prefix"?, "asOf"?, "name"?, "waitMinutes"?}}  create one (continued in further invocations when large)
  *   {"datasetVersion": {"asset", "id"}}, {"datasetVersions": {"asset"}}
  *   {"registerModel": {…}}, {"model": "<name>@<version>"}, {"modelVersions": "<name>"}, {"modelsUsing": {"asset", "id"}}
  *   {"importMlflow": {"model", "version"?, "ignoreForeignInputs"?}}: model records from MLflow's Model Registry
@@ -56,7 +56,7 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     try {
       payload = JSON.parse((await lineage.requestFiles.read(file.bucket, file.key, MAX_REQUEST_BYTES)).toString('utf8'));
       if (!payload || typeof payload !== 'object' || !('dataset' in payload) || 'replyTo' in payload || 'continuation' in payload)
-        throw new PayloadError('payload: a request file holds {"dataset": {"asset", "prefix"?, "asOf"?, "name"?}}');
+        throw new PayloadError('payload: a request file holds {"dataset": {"asset", "prefix"?, "asOf"?, "name"?, "waitMinutes"?}}');
       parseLineageCall(payload, lineage.policy, lineage.now());
     } catch (error) {
       if (!(error instanceof PayloadError || error instanceof SyntaxError || error instanceof RequestFileTooLargeError)) throw error;
@@ -119,17 +119,19 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
         if (call.replyTo) await lineage.requestFiles.write(call.replyTo.bucket, call.replyTo.key, preview);
         return preview;
       }
-      const { entry, continues } = await buildDatasetVersion(
-        call.asset,
-        call.request,
-        lineage.depsFor(call.asset, () => context.getRemainingTimeInMillis()),
-      );
-      if (continues)
-        await lineage.continuation.continueLater({
-          dataset: call.request,
-          continuation: true,
-          ...(call.replyTo && { replyTo: call.replyTo }),
-        });
+      const deps = lineage.depsFor(call.asset, () => context.getRemainingTimeInMillis());
+      const continueLater = () =>
+        lineage.continuation.continueLater({ dataset: call.request, continuation: true, ...(call.replyTo && { replyTo: call.replyTo }) });
+      // A request that waits for replication (waitMinutes) waits first, in invocations of its own.
+      const waiting = await awaitReplication(call.asset, call.request, deps);
+      if (waiting) {
+        await continueLater();
+        logger.info('dataset version waiting for replication', { ...waiting });
+        if (call.replyTo) await lineage.requestFiles.write(call.replyTo.bucket, call.replyTo.key, waiting);
+        return waiting;
+      }
+      const { entry, continues } = await buildDatasetVersion(call.asset, call.request, deps);
+      if (continues) await continueLater();
       logger.info(`dataset version ${entry.state}`, { ...summary(entry) });
       // A request file's result: written now, and again by the invocation that finishes the build.
       if (call.replyTo) await lineage.requestFiles.write(call.replyTo.bucket, call.replyTo.key, summary(entry));

@@ -39,6 +39,11 @@ export interface DatasetRequest {
   prefix: string;
   asOf: string;
   name?: string;
+  /**
+   * Until when the build waits for versions written by the time that are still pending
+   * replication, instead of refusing at once (the request's waitMinutes, from when it was made).
+   */
+  waitUntil?: string;
 }
 
 export interface BuildDeps extends InvocationTime {
@@ -52,6 +57,8 @@ export interface BuildDeps extends InvocationTime {
   partLines?: number;
   /** Keys decided at once (default 16). */
   concurrency?: number;
+  /** How a wait for replication pauses (default: a timer). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 const EXAMPLES = 10;
@@ -64,6 +71,58 @@ const EXAMPLES = 10;
 export interface BuildStep {
   entry: DatasetVersionEntry;
   continues: boolean;
+}
+
+/** A request waiting for replication (request.waitUntil): nothing is written; the next invocation waits on. */
+export interface DatasetWaiting {
+  asset: string;
+  id: string;
+  prefix: string;
+  asOf: string;
+  state: 'waiting';
+  waitUntil: string;
+  /** Versions written by the time still pending replication, with examples. */
+  pending: number;
+  examples: string[];
+}
+
+/** How often a wait for replication looks at the ledger again. */
+const WAIT_STEP_MS = 30_000;
+const WAIT_RESERVE_MS = 60_000;
+
+/**
+ * Before a build, for a request that waits (waitUntil): waits within this invocation until no
+ * version written by the time is pending replication (the ledger is read again every half minute)
+ * or until waitUntil. Answers what is still pending when this invocation has no time left to wait
+ * on (the caller continues in a new one); nothing once the build may go on: everything is in, or
+ * the wait is over and the build refuses as it would have, or the dataset version exists already.
+ */
+export async function awaitReplication(asset: ObjectAsset, request: DatasetRequest, deps: BuildDeps): Promise<DatasetWaiting | undefined> {
+  if (!request.waitUntil) return undefined;
+  const id = datasetVersionId(request);
+  if ((await deps.catalog.get(asset.name, id))?.state === 'complete') return undefined;
+  const until = Date.parse(request.waitUntil);
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (;;) {
+    const { unverified } = await unverifiedTracker(deps, asset, request.prefix, Date.parse(request.asOf));
+    const left = until - deps.now().getTime();
+    if (unverified.pending === 0 || left <= 0) return undefined;
+    const pause = Math.min(WAIT_STEP_MS, left);
+    if (deps.remainingMs() - pause < (deps.reserveMs ?? WAIT_RESERVE_MS)) {
+      const { asset: name, prefix, asOf, waitUntil } = request;
+      return {
+        asset: name,
+        id,
+        prefix,
+        asOf,
+        state: 'waiting',
+        waitUntil: waitUntil!,
+        pending: unverified.pending,
+        examples: unverified.examples,
+      };
+    }
+    await sleep(pause);
+  }
 }
 
 /** Starts the dataset version the request names, or continues or returns it; one invocation's worth. */

@@ -31,6 +31,10 @@ const createSchema = z.strictObject({
       .optional(),
     /** Say what the dataset version would hold, or why it would be refused, and write nothing. */
     dryRun: z.boolean().default(false),
+    /** While versions written by the time are pending replication, wait for them up to this long, then build (or refuse). */
+    waitMinutes: z.number().int().min(1).max(1440).optional(),
+    /** The end of the wait, as a continuation carries it (the function sends it to itself). */
+    waitUntil: isoTime.optional(),
   }),
   continuation: z.boolean().optional(),
   /** A request file's result file, written when the build ends (dataset-requests.ts). */
@@ -166,10 +170,21 @@ export function parseLineageCall(payload: unknown, policy: Policy, now: Date): L
     );
   }
   const asOf = dataset.asOf ? pastTime('dataset.asOf', dataset.asOf, now) : now;
+  const continuation = (payload as { continuation?: boolean }).continuation === true;
+  if (dataset.waitUntil && !continuation)
+    throw new PayloadError('dataset.waitUntil: is sent by the function to itself; ask with "waitMinutes"');
+  if (dataset.waitMinutes && dataset.dryRun) throw new PayloadError('dataset.waitMinutes: a dry run does not wait; leave one of them out');
+  const waitUntil = dataset.waitUntil ?? (dataset.waitMinutes && new Date(now.getTime() + dataset.waitMinutes * 60_000).toISOString());
   return {
     kind: 'create',
     asset,
-    request: { asset: asset.name, prefix, asOf: asOf.toISOString(), ...(dataset.name && { name: dataset.name }) },
+    request: {
+      asset: asset.name,
+      prefix,
+      asOf: asOf.toISOString(),
+      ...(dataset.name && { name: dataset.name }),
+      ...(waitUntil && { waitUntil }),
+    },
     dryRun: dataset.dryRun,
     ...(replyTo && { replyTo }),
   };

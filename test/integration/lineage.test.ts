@@ -1,7 +1,14 @@
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDatasetVersion, type BuildDeps, type DatasetRequest } from '../../functions/lineage/build-dataset-version.js';
+import {
+  awaitReplication,
+  buildDatasetVersion,
+  type BuildDeps,
+  type DatasetRequest,
+} from '../../functions/lineage/build-dataset-version.js';
 import type { DatasetVersionEntry } from '../../functions/lineage/dataset-catalog.js';
 import { datasetManifestSchema, manifestLineSchema, type ManifestLine } from '../../functions/lineage/dataset-manifest.js';
 import { S3DatasetObjects } from '../../functions/lineage/dataset-objects.js';
@@ -194,6 +201,81 @@ describe('dataset versions', () => {
     const { entry: built } = await buildDatasetVersion(t.asset('training'), request, deps());
     expect(built).toMatchObject({ id: refused.id, state: 'complete', keys: 1 });
     expect((await linesOf(built)).map((l) => l.key)).toEqual([key]);
+  });
+
+  it('asked to wait (waitMinutes), waits for versions pending replication instead of refusing, across invocations, then builds; the wait ends at its time', async () => {
+    const key = 'train/waiting/w.bin';
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: 'replicated soon' }));
+    const [version] = await sourceVersions(key);
+    const pendingEntry = {
+      asset: 'training',
+      key,
+      sourceVersionId: version!.VersionId!,
+      entryType: 'object' as const,
+      sourceLastModified: version!.LastModified!.toISOString(),
+      size: 15,
+    };
+    await t.ledger.markPending([pendingEntry], new Date());
+    const asOf = new Date().toISOString();
+    const { handler } = (await import('../../functions/lineage.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    // An invocation with too little time left to wait in answers "waiting" and continues in the next.
+    const short = { ...localContext('lineage'), getRemainingTimeInMillis: () => 61_000 };
+    // The local AWS cannot run our functions: the continuation it sends itself is caught here, and sent on by the test.
+    const lambda = mockClient(LambdaClient);
+    let waiting;
+    let continuation: unknown;
+    try {
+      lambda.on(InvokeCommand).callsFake((input: { Payload: string }) => {
+        continuation = JSON.parse(input.Payload);
+        return { StatusCode: 202 };
+      });
+      const { waitMinutes } = loadEvent<{ dataset: { waitMinutes: number } }>('lineage/valid/create-waiting.json').dataset;
+      expect(waitMinutes).toBe(30);
+      waiting = await handler({ dataset: { asset: 'training', prefix: 'train/waiting/', asOf, waitMinutes } }, short);
+      expect(waiting).toMatchObject({ state: 'waiting', pending: 1, examples: [key], asOf });
+      expect(Date.parse(waiting.waitUntil) - Date.now()).toBeGreaterThan(29 * 60_000);
+      expect(continuation).toEqual({
+        dataset: { asset: 'training', prefix: 'train/waiting/', asOf, waitUntil: waiting.waitUntil },
+        continuation: true,
+      });
+      expect(await catalog.get('training', waiting.id)).toBeUndefined(); // nothing written while it waits
+      // The continuation waits on (its deadline as the first request set it).
+      expect(await handler(continuation, short)).toEqual(waiting);
+    } finally {
+      lambda.restore();
+    }
+    const fromCaller = loadEvent<{ dataset: object }>('lineage/invalid/wait-until-from-a-caller.json');
+    await expect(handler({ dataset: { ...fromCaller.dataset, asset: 'training', prefix: 'train/waiting/' } }, short)).rejects.toThrow(
+      'dataset.waitUntil: is sent by the function to itself; ask with "waitMinutes"',
+    );
+
+    // A wait whose time is over goes on to the build, which refuses as it would have.
+    const over: DatasetRequest = { asset: 'training', prefix: 'train/waiting/', asOf, name: 'over', waitUntil: asOf };
+    expect(
+      await awaitReplication(t.asset('training'), over, { ...deps(), sleep: async () => expect.fail('no pause after the wait') }),
+    ).toBeUndefined();
+    expect((await buildDatasetVersion(t.asset('training'), over, deps())).entry).toMatchObject({
+      state: 'refused',
+      unverified: { pending: 1 },
+    });
+
+    // The continuation (what the function sent itself) waits on; replication catches up during its pause, and it builds.
+    let pauses = 0;
+    const request: DatasetRequest = { asset: 'training', prefix: 'train/waiting/', asOf, waitUntil: waiting.waitUntil };
+    const waitDeps = {
+      ...deps(),
+      sleep: async (ms: number) => {
+        expect(ms).toBe(30_000);
+        pauses++;
+        await t.drain();
+      },
+    };
+    expect(await awaitReplication(t.asset('training'), request, waitDeps)).toBeUndefined();
+    expect(pauses).toBe(1);
+    const { entry: built } = await buildDatasetVersion(t.asset('training'), request, waitDeps);
+    expect(built).toMatchObject({ id: waiting.id, state: 'complete', keys: 1 });
+    // The function's own continuation now answers the dataset version.
+    expect(await handler(continuation, localContext('lineage'))).toMatchObject({ id: waiting.id, state: 'complete', keys: 1 });
   });
 
   it('the lineage function creates, reads and lists dataset versions; a bad payload gets one clear error', async () => {
