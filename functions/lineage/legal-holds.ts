@@ -117,8 +117,10 @@ export async function holdDatasetVersion(entry: DatasetVersionEntry, on: boolean
   const stored = await deps.holds.get(entry.asset, entry.id);
   const wanted = on ? ['holding', 'held'] : ['releasing', 'released'];
   let hold: DatasetHold;
-  if (stored && (wanted.includes(stored.state) || stored.state === 'unprotected')) {
-    if (stored.state === 'held' || stored.state === 'released' || stored.state === 'unprotected') return { hold: stored, continues: false };
+  // Unprotected stays so while the bucket still cannot hold; once it can (Object Lock turned on), it is held.
+  const stillUnprotected = stored?.state === 'unprotected' && (!on || cannotHold(deps.policy, asset) !== undefined);
+  if (stored && (wanted.includes(stored.state) || stillUnprotected)) {
+    if (stored.state === 'held' || stored.state === 'released' || stillUnprotected) return { hold: stored, continues: false };
     hold = stored;
   } else {
     if (!on && !stored) return { hold: fresh(entry, 'released', deps), continues: false }; // never held: nothing to release

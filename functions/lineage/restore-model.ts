@@ -137,7 +137,9 @@ async function datasetsOf(deps: ModelRestoreDeps, request: ModelRestoreRequest):
     if (!entry?.manifestKey || !entry.manifestVersionId || entry.sha256 !== link.sha256) {
       throw new PayloadError(
         `model: ${request.model} links dataset version ${link.asset}/${link.id} (SHA-256 ${link.sha256}), which the catalog ` +
-          (entry ? `holds with SHA-256 ${entry.sha256 ?? 'none'} (${entry.state})` : 'does not hold (rebuild it from the manifests)'),
+          (entry
+            ? `holds with SHA-256 ${entry.sha256 ?? 'none'} (${entry.state})`
+            : 'does not hold (the catalog is in the ledger table: restore the table from its point-in-time recovery)'),
       );
     }
     const target = request.target

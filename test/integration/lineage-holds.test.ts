@@ -253,11 +253,19 @@ describe('legal holds on what models link', () => {
         assets: deps.policy.assets.map((a) => ({ ...a, objectLock: undefined })),
       },
     };
-    const entry = (await lineageRuntime.catalog.get('governed', d2.id))!;
-    const fake = { ...entry, id: `${entry.id}-x` };
-    const { hold } = await holdDatasetVersion(fake, true, unlocked);
+    await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: 'gov/unlocked/u1', Body: 'u1' }));
+    await t.drain();
+    const built = await invoke({ dataset: { asset: 'governed', prefix: 'gov/unlocked/' } });
+    const entry = (await lineageRuntime.catalog.get('governed', built.id))!;
+    const { hold } = await holdDatasetVersion(entry, true, unlocked);
     expect(hold).toMatchObject({ state: 'unprotected', versions: 0 });
     expect(hold.reason).toMatch(/^the replica bucket it-replica has no Object Lock/);
+    const off = { lines: (await holdsOf(entry)).lines.map((l) => l.status), files: (await holdsOf(entry)).files };
+    expect(off).toEqual({ lines: ['OFF'], files: ['OFF', 'OFF'] });
+    // Asked again with the bucket still unlocked: unchanged. Once Object Lock is on (the policy says so): held.
+    expect((await holdDatasetVersion(entry, true, unlocked)).hold).toEqual(hold);
+    expect((await holdDatasetVersion(entry, true, deps)).hold).toMatchObject({ state: 'held', versions: 1, files: 2 });
+    expect((await holdsOf(entry)).lines.map((l) => l.status)).toEqual(['ON']);
   });
 
   it('the lineage check finds a lifecycle rule that would expire what registered models need, pages on-call, restores a model’s training set in a test, and recovers once the rule is gone', async () => {
