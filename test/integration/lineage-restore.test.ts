@@ -259,7 +259,9 @@ describe('restore-data by model', () => {
     const failed = await restoreModel(parseModelRestore({ ...payload, planToken: plan.planToken }, t.policy), corrupted);
     expect(failed).toMatchObject({
       state: 'failed',
-      reason: expect.stringMatching(/: part s3:\/\/it-replica\/\S+\/part-\d+\.ndjson version \S+ has SHA-256 [0-9a-f]{64}, not [0-9a-f]{64}$/),
+      reason: expect.stringMatching(
+        /: part s3:\/\/it-replica\/\S+\/part-\d+\.ndjson version \S+ has SHA-256 [0-9a-f]{64}, not [0-9a-f]{64}$/,
+      ),
     });
     expect(await invoke({ restoreId: plan.restoreId })).toMatchObject({ state: 'failed', reason: failed.reason });
     expect(await keysIn(DR_TARGET, 'corrupt/')).toEqual([]);
