@@ -1,0 +1,155 @@
+/**
+ * Probing a model-serving endpoint (docs/serving.md#probes): the cheapest request that proves the
+ * endpoint would answer, and what its answer means. Default probes spend no generation tokens:
+ *   anthropic  GET {baseUrl}/v1/models/{model}  (x-api-key, anthropic-version: 2023-06-01)
+ *   openai     GET {baseUrl}/v1/models/{model}  (Authorization: Bearer)
+ *   http       GET {url}                         (any 2xx is an answer)
+ * Answers are classified into the classes below; a 200 that does not name the model is
+ * `model-not-found` (a gateway answering for a retired id), not healthy.
+ */
+
+export type ProbeClass =
+  'healthy' | 'slow' | 'rate-limited' | 'overloaded' | 'auth-failure' | 'model-not-found' | 'server-error' | 'timeout';
+
+export interface ProbeResult {
+  class: ProbeClass;
+  /** HTTP status, when there was an answer. */
+  status?: number;
+  latencyMs: number;
+  /** The provider's own error type or message, shortened, when it gave one. */
+  detail?: string;
+  /**
+   * Quota headroom from the provider's rate-limit headers, as a fraction of the limit (0–1), when
+   * it sent them: the lowest of requests and tokens.
+   */
+  headroom?: number;
+  /** Seconds the provider asks to wait (retry-after), when it said. */
+  retryAfterSeconds?: number;
+}
+
+export type Provider = 'anthropic' | 'openai' | 'http';
+
+/** What one probe needs: where, which model, which key. */
+export interface ProbeTarget {
+  provider: Provider;
+  /** anthropic/openai: the API's base URL (default the provider's); http: the URL probed. */
+  url: string;
+  model?: string;
+  apiKey?: string;
+  /** A probe answered later than this is `slow` (default 2000 ms). */
+  slowMs?: number;
+  /** A probe not answered by then is `timeout` (default 10000 ms). */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_BASE_URL: Record<Exclude<Provider, 'http'>, string> = {
+  anthropic: 'https://api.anthropic.com',
+  openai: 'https://api.openai.com',
+};
+
+const ANTHROPIC_VERSION = '2023-06-01';
+
+/** The request a probe sends (no body: nothing is generated). */
+export function probeRequest(target: ProbeTarget): { url: string; headers: Record<string, string> } {
+  const base = target.url.replace(/\/+$/, '');
+  switch (target.provider) {
+    case 'anthropic':
+      return {
+        url: `${base}/v1/models/${encodeURIComponent(target.model!)}`,
+        headers: { 'x-api-key': target.apiKey ?? '', 'anthropic-version': ANTHROPIC_VERSION },
+      };
+    case 'openai':
+      return { url: `${base}/v1/models/${encodeURIComponent(target.model!)}`, headers: { authorization: `Bearer ${target.apiKey ?? ''}` } };
+    case 'http':
+      return { url: target.url, headers: {} };
+  }
+}
+
+/** Remaining/limit pairs of the providers' rate-limit headers (Anthropic's, then OpenAI's). */
+const HEADROOM_HEADERS: [remaining: string, limit: string][] = [
+  ['anthropic-ratelimit-requests-remaining', 'anthropic-ratelimit-requests-limit'],
+  ['anthropic-ratelimit-tokens-remaining', 'anthropic-ratelimit-tokens-limit'],
+  ['x-ratelimit-remaining-requests', 'x-ratelimit-limit-requests'],
+  ['x-ratelimit-remaining-tokens', 'x-ratelimit-limit-tokens'],
+];
+
+export function headroomOf(headers: Headers): number | undefined {
+  const fractions = HEADROOM_HEADERS.flatMap(([remaining, limit]) => {
+    const r = Number(headers.get(remaining));
+    const l = Number(headers.get(limit));
+    return headers.has(remaining) && headers.has(limit) && Number.isFinite(r) && l > 0 ? [Math.max(0, Math.min(1, r / l))] : [];
+  });
+  return fractions.length ? Math.min(...fractions) : undefined;
+}
+
+/** The provider's error type (Anthropic's and OpenAI's error bodies), or the start of the body. */
+function detailOf(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error?: { type?: string; code?: string; message?: string } };
+    const error = parsed.error;
+    if (error) return [error.type ?? error.code, error.message].filter(Boolean).join(': ').slice(0, 200) || undefined;
+  } catch {
+    // not JSON
+  }
+  return body.trim().slice(0, 200) || undefined;
+}
+
+/** What an answer means (see the top of this file). */
+export function classify(
+  target: Pick<ProbeTarget, 'provider' | 'model' | 'slowMs'>,
+  answer: { status: number; body: string; latencyMs: number; headers: Headers },
+): ProbeResult {
+  const { status, latencyMs, headers } = answer;
+  const retryAfter = Number(headers.get('retry-after'));
+  const base: ProbeResult = {
+    class: 'healthy',
+    status,
+    latencyMs,
+    ...(headroomOf(headers) !== undefined && { headroom: headroomOf(headers) }),
+    ...(headers.has('retry-after') && Number.isFinite(retryAfter) && { retryAfterSeconds: retryAfter }),
+  };
+  const failed = (cls: ProbeClass): ProbeResult => ({
+    ...base,
+    class: cls,
+    ...(detailOf(answer.body) && { detail: detailOf(answer.body) }),
+  });
+  if (status === 401 || status === 403) return failed('auth-failure');
+  if (status === 404) return failed('model-not-found');
+  if (status === 429) return failed('rate-limited');
+  if (status === 529 || status === 503) return failed('overloaded');
+  if (status >= 500) return failed('server-error');
+  if (status < 200 || status >= 300) return failed('server-error');
+  if (target.provider !== 'http') {
+    let id: unknown;
+    try {
+      id = (JSON.parse(answer.body) as { id?: unknown }).id;
+    } catch {
+      id = undefined;
+    }
+    if (id !== target.model)
+      return { ...base, class: 'model-not-found', detail: `answered for ${JSON.stringify(id ?? null)}, not ${target.model}` };
+  }
+  return latencyMs > (target.slowMs ?? 2_000) ? { ...base, class: 'slow' } : base;
+}
+
+/** Probes one endpoint: one request, classified; never throws. */
+export async function probe(target: ProbeTarget, deps: { fetch?: typeof fetch; now?: () => number } = {}): Promise<ProbeResult> {
+  const request = probeRequest(target);
+  const clock = deps.now ?? (() => performance.now());
+  const started = clock();
+  const timeoutMs = target.timeoutMs ?? 10_000;
+  try {
+    const response = await (deps.fetch ?? fetch)(request.url, { headers: request.headers, signal: AbortSignal.timeout(timeoutMs) });
+    const body = await response.text();
+    return classify(target, { status: response.status, body, latencyMs: clock() - started, headers: response.headers });
+  } catch (error) {
+    const latencyMs = clock() - started;
+    const name = (error as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError') return { class: 'timeout', latencyMs, detail: `no answer in ${timeoutMs} ms` };
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return { class: 'server-error', latencyMs, detail: `unreachable: ${cause?.code ?? cause?.message ?? (error as Error).message}` };
+  }
+}
+
+/** Whether a probe result counts as the endpoint answering (slow answers count; the rest do not). */
+export const answers = (result: ProbeResult) => result.class === 'healthy' || result.class === 'slow';
