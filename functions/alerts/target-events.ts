@@ -10,15 +10,18 @@ export type TargetMissReason =
   | 'restore-test-failed'
   | 'drill-failed'
   | 'drill-over-target'
-  | 'lineage-at-risk';
+  | 'lineage-at-risk'
+  | 'serving-primary-down'
+  | 'no-ready-fallback';
 
 /**
  * Which target a check is of: an asset's RPO or RTO, a drill's whole-recovery target (its "asset" is
  * the drill's name), or lineage (the lineage check: an asset whose versions registered models need
  * a lifecycle rule would expire, or a model whose training set failed to restore; its "asset" is
- * then `<name>@<version>`).
+ * then `<name>@<version>`), or serving (probe-serving: a model service whose primary is down or
+ * that has no ready fallback; its "asset" is the service's name, its kind "model-service").
  */
-export type TargetName = 'rpo' | 'rto' | 'drill' | 'lineage';
+export type TargetName = 'rpo' | 'rto' | 'drill' | 'lineage' | 'serving';
 
 /** What a drill's check carries besides the numbers: which run, and what failed (docs/drills.md). */
 export interface DrillEvidence {
@@ -51,7 +54,7 @@ export interface TargetCheck extends TargetFacts {
 interface TargetFacts {
   asset: string;
   /** "drill" for a drill's check (its asset is the drill's name, its tier the highest in its scope). */
-  kind: Asset['kind'] | 'drill';
+  kind: Asset['kind'] | 'drill' | 'model-service';
   tier: Asset['tier'];
   target: TargetName;
   targetSeconds: number;
@@ -90,6 +93,7 @@ const defaultReason: Record<TargetName, TargetMissReason> = {
   rto: 'rto-over-target',
   drill: 'drill-failed',
   lineage: 'lineage-at-risk',
+  serving: 'no-ready-fallback',
 };
 
 export function targetEvent(type: TargetEventType, m: TargetCheck, missedSince: string): TargetEvent {

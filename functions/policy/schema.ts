@@ -222,6 +222,66 @@ const drillSchema = z.strictObject({
 });
 export type Drill = z.infer<typeof drillSchema>;
 
+/** A model-serving endpoint (docs/serving.md): a provider's API for a model, or any HTTP endpoint. */
+const servingEndpoint = z
+  .strictObject({
+    /** Its name within the service: what the switch parameter holds when it is active. */
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+    provider: z.enum(['anthropic', 'openai', 'http']),
+    /** The model id the provider must know (anthropic, openai). */
+    model: z.string().min(1).max(256).optional(),
+    /** anthropic/openai: the API's base URL (default the provider's); http: the URL probed (required). */
+    url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+    /** A JSON secret {"apiKey"} (anthropic, openai). */
+    credentialsSecretArn: secretArn.optional(),
+    /** A probe answered later than this is slow (default 2000). */
+    slowMs: z.number().int().min(1).max(60_000).optional(),
+    /** A probe not answered by then is a timeout (default 10000). */
+    timeoutMs: z.number().int().min(100).max(60_000).optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.provider !== 'http' && !e.model)
+      ctx.addIssue({ code: 'custom', path: ['model'], message: `a ${e.provider} endpoint names its model` });
+    if (e.provider !== 'http' && !e.credentialsSecretArn)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialsSecretArn'],
+        message: `a ${e.provider} endpoint needs its key: a secret {"apiKey"}`,
+      });
+    if (e.provider === 'http' && !e.url)
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http endpoint names the URL to probe' });
+  });
+
+const servingSchema = z.strictObject({
+  /** When the endpoints are probed. Default every minute. */
+  schedule: scheduleExpression.default('rate(1 minute)'),
+  /** SSM parameters the switch writes, one per service: <prefix><service> holds the active endpoint's id. */
+  parameterPrefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_.\/-]*\/$/, 'must be an SSM parameter path such as /ai-data-dr/serving/')
+    .default('/ai-data-dr/serving/'),
+  /** Failover (docs/serving.md#failover). */
+  failover: z
+    .strictObject({
+      failAfter: z.number().int().min(1).max(20).default(2),
+      recoverAfter: z.number().int().min(1).max(100).default(5),
+      minHeadroom: z.number().min(0).max(1).default(0.1),
+      flapWindow: z.number().int().min(1).max(10_000).default(60),
+    })
+    .prefault({}),
+  services: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+        tier: z.enum(tiers),
+        rtoTargetMinutes: z.number().int().min(1).max(10_080),
+        primary: servingEndpoint,
+        fallbacks: z.array(servingEndpoint).min(1, 'must name at least one fallback').max(5),
+      }),
+    )
+    .min(1),
+});
+
 const policyShape = z.strictObject({
   version: z.literal(1),
   /** The region the stack (functions, queue, ledger, replica buckets) is deployed to: the DR region. */
@@ -320,6 +380,8 @@ const policyShape = z.strictObject({
         .optional(),
     })
     .optional(),
+  /** Model serving DR (docs/serving.md): services, their primary and fallback endpoints, the failover. */
+  serving: servingSchema.optional(),
   /** The DR report (docs/report.md): where the report function writes it, and when it runs. */
   report: z
     .strictObject({
@@ -665,6 +727,20 @@ export function lineageConflicts(policy: Policy): { bucket: string; reason: stri
   return conflicts;
 }
 
+/** Service names are unique, and endpoint ids unique within a service (the switch names one). */
+const distinctServingNames: PolicyRule = (policy, ctx) => {
+  const services = policy.serving?.services ?? [];
+  services.forEach((service, i) => {
+    if (services.findIndex((s) => s.name === service.name) !== i)
+      issue(ctx, ['serving', 'services', i, 'name'], `service "${service.name}" is named twice`);
+    const ids = [service.primary, ...service.fallbacks].map((e) => e.id);
+    ids.forEach((id, j) => {
+      if (ids.indexOf(id) !== j)
+        issue(ctx, ['serving', 'services', i, 'fallbacks', j - 1, 'id'], `endpoint "${id}" is named twice in service ${service.name}`);
+    });
+  });
+};
+
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,
   kmsKeyInDeploymentRegion,
@@ -679,6 +755,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   reportBesideTheReplicas,
   lineageBesideTheReplicas,
   requestsBesideTheAssets,
+  distinctServingNames,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

@@ -27,6 +27,7 @@ const WHAT: Record<Incident['target'], string> = {
   rto: 'A scheduled recovery test did not pass',
   drill: 'A recovery exercise did not pass',
   lineage: 'Data that trained a model was at risk of being removed, or did not restore in a test',
+  serving: 'A model service had no working fallback, or its primary provider was down',
 };
 const ORDER: PublicState[] = ['operational', 'degraded', 'incident'];
 

@@ -6,6 +6,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { clientEnv } from './config.js';
 import { tracer } from './observability.js';
@@ -120,6 +121,9 @@ export const eventBridgeClient = once(() => tracer.captureAWSv3Client(new EventB
 export const cloudWatchClient = once(() => tracer.captureAWSv3Client(new CloudWatchClient({ maxAttempts: 5 })));
 
 export const secretsManagerClient = once(() => tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 })));
+
+/** SSM Parameter Store: where probe-serving writes each model service's active endpoint (docs/serving.md#switch). */
+export const ssmClient = once(() => tracer.captureAWSv3Client(new SSMClient({ maxAttempts: 5 })));
 
 /** Amazon S3 Vectors in a region (a vector-index asset's engine). */
 export const s3VectorsClient = perKey((region) => tracer.captureAWSv3Client(new S3VectorsClient({ region, maxAttempts: 5 })));

@@ -40,6 +40,8 @@ const drillEnvSchema = targetEventsEnvSchema.extend({ DR_REPORT_FUNCTION: z.stri
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
 export type DrillConfig = z.infer<typeof drillEnvSchema> & { policyPath: string };
 export type VerifyConfig = z.infer<typeof verifyEnvSchema> & { policyPath: string };
+/** probe-serving publishes target events. */
+export type ServingConfig = z.infer<typeof targetEventsEnvSchema> & { policyPath: string };
 export type ReconcileConfig = z.infer<typeof reconcileEnvSchema> & { policyPath: string };
 export type MonitorConfig = z.infer<typeof monitorEnvSchema> & { policyPath: string };
 
@@ -102,6 +104,10 @@ export function parseMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
 
 export function parseVerifyConfig(env: NodeJS.ProcessEnv): VerifyConfig {
   return parseWith(verifyEnvSchema, env);
+}
+
+export function parseServingConfig(env: NodeJS.ProcessEnv): ServingConfig {
+  return parseWith(targetEventsEnvSchema, env);
 }
 
 export function parseDrillConfig(env: NodeJS.ProcessEnv): DrillConfig {

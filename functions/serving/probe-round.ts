@@ -1,0 +1,125 @@
+import { evaluateCheck, type AlertDeps } from '../alerts/evaluate.js';
+import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
+import type { Policy } from '../policy/schema.js';
+import { decide, initialState, readinessOf, type Endpoints, type ServiceReadiness, type ServiceState, type Switch } from './failover.js';
+import { DEFAULT_BASE_URL, type ProbeResult, type ProbeTarget } from './probe.js';
+
+/**
+ * One round of probe-serving (docs/serving.md): every endpoint of every service of the policy
+ * probed at once, the failover decided (failover.ts), the switch written where the application's
+ * gateway reads it (one SSM parameter per service) before the new state is stored, and the
+ * service's readiness checked as a target: missed (`target: "serving"`) while the primary is down
+ * or no fallback is ready, paged once per incident, Recovered when it clears.
+ */
+type ServingPolicy = NonNullable<Policy['serving']>;
+type ServiceConfig = ServingPolicy['services'][number];
+type EndpointConfig = ServiceConfig['primary'];
+
+export interface ServingStateStore {
+  get(service: string): Promise<ServiceState | undefined>;
+  save(state: ServiceState): Promise<void>;
+}
+
+/** Where the gateway reads which endpoint of a service is active (SSM Parameter Store). */
+export interface ActiveEndpoint {
+  read(service: string): Promise<string | undefined>;
+  write(service: string, endpoint: string): Promise<void>;
+}
+
+export interface ServingDeps {
+  serving: ServingPolicy;
+  now: () => Date;
+  probe: (target: ProbeTarget) => Promise<ProbeResult>;
+  /** An endpoint's API key, from its secret {"apiKey"}. */
+  apiKey: (secretArn: string) => Promise<string>;
+  states: ServingStateStore;
+  active: ActiveEndpoint;
+  alerts: AlertDeps;
+}
+
+export interface ServiceRound {
+  service: string;
+  active: string;
+  results: Record<string, ProbeResult>;
+  readiness: ServiceReadiness;
+  switch?: Switch;
+  events: TargetEvent[];
+}
+
+const endpointsOf = (service: ServiceConfig): Endpoints => ({ primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
+
+async function targetOf(endpoint: EndpointConfig, deps: ServingDeps): Promise<ProbeTarget> {
+  return {
+    provider: endpoint.provider,
+    url: endpoint.url ?? DEFAULT_BASE_URL[endpoint.provider as 'anthropic' | 'openai'],
+    ...(endpoint.model && { model: endpoint.model }),
+    ...(endpoint.credentialsSecretArn && { apiKey: await deps.apiKey(endpoint.credentialsSecretArn) }),
+    ...(endpoint.slowMs && { slowMs: endpoint.slowMs }),
+    ...(endpoint.timeoutMs && { timeoutMs: endpoint.timeoutMs }),
+  };
+}
+
+/** A probe whose key cannot be read fails as auth-failure, naming why; it never stops the round. */
+async function probeEndpoint(endpoint: EndpointConfig, deps: ServingDeps): Promise<ProbeResult> {
+  let target: ProbeTarget;
+  try {
+    target = await targetOf(endpoint, deps);
+  } catch (error) {
+    return { class: 'auth-failure', latencyMs: 0, detail: `its key could not be read: ${(error as Error).message}` };
+  }
+  return deps.probe(target);
+}
+
+/** The service's readiness as a target check: missed while its primary is down or no fallback is ready. */
+function readinessCheck(service: ServiceConfig, readiness: ServiceReadiness, active: string, measuredAt: string): TargetCheck {
+  const problems = [
+    !readiness.primaryUp && `primary ${service.primary.id} is down`,
+    readiness.readyFallbacks.length === 0 && 'no fallback is ready',
+  ].filter((p): p is string => Boolean(p));
+  const why = readiness.notReady.map((n) => `${n.endpoint}: ${n.class}${n.detail ? ` (${n.detail})` : ''}`).join('; ');
+  return {
+    asset: service.name,
+    kind: 'model-service',
+    tier: service.tier,
+    target: 'serving',
+    targetSeconds: service.rtoTargetMinutes * 60,
+    actualSeconds: null,
+    status: problems.length ? 'missed' : 'ok',
+    ...(problems.length && {
+      reason: readiness.primaryUp ? ('no-ready-fallback' as const) : ('serving-primary-down' as const),
+      description: `${problems.join(' and ')}; active: ${active}; ${why}`,
+    }),
+    pendingObjects: 0,
+    failedObjects: 0,
+    oldestChange: null,
+    measuredAt,
+  };
+}
+
+export async function probeServing(deps: ServingDeps): Promise<ServiceRound[]> {
+  return Promise.all(deps.serving.services.map((service) => probeService(service, deps)));
+}
+
+async function probeService(service: ServiceConfig, deps: ServingDeps): Promise<ServiceRound> {
+  const endpoints = endpointsOf(service);
+  const all = [service.primary, ...service.fallbacks];
+  const results = Object.fromEntries(await Promise.all(all.map(async (e) => [e.id, await probeEndpoint(e, deps)] as const)));
+  const now = deps.now();
+  let stored = await deps.states.get(service.name);
+  // An endpoint removed from the policy is not active any more: start from the primary.
+  if (stored && !all.some((e) => e.id === stored!.active)) stored = undefined;
+  const decided = decide(stored ?? initialState(service.name, endpoints), endpoints, results, deps.serving.failover, now);
+  // The switch is written before the state: if writing fails, the next round decides again.
+  if ((await deps.active.read(service.name)) !== decided.state.active) await deps.active.write(service.name, decided.state.active);
+  await deps.states.save(decided.state);
+  const readiness = readinessOf(endpoints, results, deps.serving.failover);
+  const events = await evaluateCheck(deps.alerts, readinessCheck(service, readiness, decided.state.active, now.toISOString()));
+  return {
+    service: service.name,
+    active: decided.state.active,
+    results,
+    readiness,
+    ...(decided.switch && { switch: decided.switch }),
+    events,
+  };
+}

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { DynamoAlertStateStore } from '../alerts/dynamo-alert-state.js';
+import { DynamoIncidentLog } from '../alerts/dynamo-incident-log.js';
+import { EventBridgePublisher } from '../alerts/eventbridge-publisher.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { dynamoDocumentClient, eventBridgeClient, ssmClient } from '../shared/aws-clients.js';
+import type { ServingConfig } from '../shared/config.js';
+import { readJsonSecret } from '../shared/secrets.js';
+import { DynamoServingStateStore } from './dynamo-serving-state.js';
+import { probe } from './probe.js';
+import type { ServingDeps } from './probe-round.js';
+import { SsmActiveEndpoint } from './ssm-active-endpoint.js';
+
+const apiKeySecret = z.strictObject({ apiKey: z.string().min(1) });
+
+/**
+ * Composition root of probe-serving: the policy's services, probes over HTTPS, keys from Secrets
+ * Manager, the failover state in the ledger table, the switch in SSM Parameter Store, the alerts
+ * on the stack's bus. Undefined when the policy has no `serving` section.
+ */
+export function createServing(config: ServingConfig, now: () => Date = () => new Date()): ServingDeps | undefined {
+  const serving = loadPolicyFile(config.policyPath).serving;
+  if (!serving) return undefined;
+  const db = dynamoDocumentClient();
+  return {
+    serving,
+    now,
+    probe: (target) => probe(target),
+    apiKey: async (arn) => (await readJsonSecret(arn, apiKeySecret, '{"apiKey"}')).apiKey,
+    states: new DynamoServingStateStore(db, config.LEDGER_TABLE),
+    active: new SsmActiveEndpoint(ssmClient(), serving.parameterPrefix),
+    alerts: {
+      store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
+      publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),
+      incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
+import { createServing } from '../../../functions/serving/runtime.js';
+import { parseServingConfig } from '../../../functions/shared/config.js';
+import { onCallPages } from '../../support/on-call.js';
+import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
+
+/**
+ * probe-serving's rounds (docs/serving.md) on the local AWS: keys in Secrets Manager, the failover
+ * state in the ledger table, the switch in SSM Parameter Store, pages on the stack's bus; the
+ * providers are a local server answering in their documented shapes
+ * (test/fixtures/serving/provider-answers.json), with outages injected by the test.
+ */
+type Answer = { status: number; body: unknown; headers?: Record<string, string> };
+const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/serving/provider-answers.json', import.meta.url), 'utf8')) as Record<
+  'anthropic' | 'openai',
+  Record<string, Answer>
+>;
+
+let t: StackUnderTest;
+let dir: string;
+let provider: Server;
+let deps: ServingDeps;
+/** What each endpoint answers now (a fixture name; "http" endpoints: a status). */
+const answering: Record<string, string> = { claude: 'model', gpt: 'model', gateway: '200' };
+const requests: { method: string; url: string }[] = [];
+const ssm = new SSMClient({});
+let round = 0;
+const start = Date.now();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'probe-serving-'));
+  provider = createServer((req, res) => {
+    requests.push({ method: req.method!, url: req.url! });
+    const [, id] = (req.url ?? '').split('/');
+    if (id === 'gateway') {
+      res.writeHead(Number(answering.gateway)).end();
+      return;
+    }
+    const fixture = fixtures[id === 'claude' ? 'anthropic' : 'openai'][answering[id!]!]!;
+    res.writeHead(fixture.status, { 'content-type': 'application/json', ...fixture.headers }).end(JSON.stringify(fixture.body));
+  });
+  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
+  const policy = join(dir, 'policy.yml');
+  // The secrets' ARNs are known once the local AWS runs: the policy names them by a placeholder until then.
+  writeFileSync(
+    policy,
+    `${readFileSync(TEST_POLICY, 'utf8')}serving:
+  parameterPrefix: /it/serving/
+  services:
+    - name: chat
+      tier: critical
+      rtoTargetMinutes: 5
+      primary: { id: claude, provider: anthropic, model: claude-opus-4-6, url: "${base}/claude", credentialsSecretArn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:anthropic" }
+      fallbacks:
+        - { id: gpt, provider: openai, model: gpt-4o-mini, url: "${base}/gpt", credentialsSecretArn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:openai" }
+        - { id: gateway, provider: http, url: "${base}/gateway/health" }
+`,
+  );
+  t = await startStack(policy);
+  const secrets = new SecretsManagerClient({});
+  const arns: Record<string, string> = {};
+  for (const [name, apiKey] of [
+    ['anthropic', 'sk-ant-test'],
+    ['openai', 'sk-test'],
+  ] as const)
+    arns[name] = (await secrets.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ apiKey }) }))).ARN!;
+  const created = createServing(parseServingConfig(process.env), () => new Date(start + round * 60_000))!;
+  const byName = (arn: string) => arns[arn.split(':secret:')[1]!]!;
+  deps = { ...created, apiKey: (arn) => created.apiKey(byName(arn)) };
+}, 240_000);
+
+afterAll(async () => {
+  await t?.stop();
+  provider?.closeAllConnections();
+  await new Promise((resolve) => provider?.close(resolve));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** One scheduled round, a minute after the last. */
+async function next(): Promise<ServiceRound> {
+  round++;
+  const [chat] = await probeServing(deps);
+  return chat!;
+}
+const parameter = async () => (await ssm.send(new GetParameterCommand({ Name: '/it/serving/chat' }))).Parameter?.Value;
+const pages = async () => (await onCallPages(t)).map((p) => [p['detail-type'], p.detail.reason]);
+
+describe('probe-serving', () => {
+  it('writes the primary as active while all is well, and pages nothing', async () => {
+    const first = await next();
+    expect(first.results).toMatchObject({
+      claude: { class: 'healthy' },
+      gpt: { class: 'healthy', headroom: 0.04 },
+      gateway: { class: 'healthy' },
+    });
+    expect(first.readiness).toEqual({
+      primaryUp: true,
+      readyFallbacks: ['gateway'],
+      notReady: [{ endpoint: 'gpt', class: 'no-quota-headroom' }],
+    });
+    expect(await parameter()).toBe('claude');
+    expect(await pages()).toEqual([]);
+  });
+
+  it('pages when no fallback would answer although nothing is down yet (a revoked key, a failing gateway), and recovers', async () => {
+    answering.gpt = 'auth';
+    answering.gateway = '503';
+    const revoked = await next();
+    expect(revoked.readiness.readyFallbacks).toEqual([]);
+    expect(revoked.active).toBe('claude');
+    const missed = await onCallPages(t);
+    expect(missed.map((p) => [p['detail-type'], p.detail.asset, p.detail.target, p.detail.reason])).toEqual([
+      ['DR Target Missed', 'chat', 'serving', 'no-ready-fallback'],
+    ]);
+    expect(missed[0]!.detail.description).toContain('gpt: auth-failure (invalid_request_error: Incorrect API key provided)');
+    await next();
+    expect(await pages()).toEqual([]); // once per incident
+    answering.gpt = 'model';
+    answering.gateway = '200';
+    await next();
+    expect(await pages()).toEqual([['DR Target Recovered', 'back-under-target']]);
+  });
+
+  it('fails over from a dead primary within two probe intervals, without flapping back, and fails back after it holds', async () => {
+    answering.claude = 'overloaded';
+    const first = await next();
+    expect([first.results.claude!.class, first.active, await parameter()]).toEqual(['overloaded', 'claude', 'claude']);
+    const second = await next();
+    expect(second.switch).toEqual({ from: 'claude', to: 'gateway', reason: 'primary failed 2 probes in a row (overloaded)' });
+    expect(await parameter()).toBe('gateway');
+    expect(await pages()).toEqual([['DR Target Missed', 'serving-primary-down']]);
+
+    // Back for four rounds, down for one, back again: still on the fallback until five in a row.
+    answering.claude = 'model';
+    for (let i = 0; i < 4; i++) expect((await next()).active).toBe('gateway');
+    expect(await pages()).toEqual([['DR Target Recovered', 'back-under-target']]);
+    answering.claude = 'serverError';
+    expect((await next()).active).toBe('gateway');
+    answering.claude = 'model';
+    const back = [];
+    for (let i = 0; i < 5; i++) back.push((await next()).switch);
+    expect(back.filter(Boolean)).toEqual([{ from: 'gateway', to: 'claude', reason: 'primary answered 5 probes in a row' }]);
+    expect(await parameter()).toBe('claude');
+  });
+
+  it('spent no generation: every request to a provider was a GET of a model or a health check', () => {
+    expect(requests.length).toBeGreaterThan(30);
+    expect(requests.filter((r) => r.method !== 'GET' || !/\/v1\/models\/|\/health$/.test(r.url))).toEqual([]);
+  });
+});
