@@ -241,12 +241,12 @@ const servingEndpoint = z
   })
   .superRefine((e, ctx) => {
     if (e.provider !== 'http' && !e.model)
-      ctx.addIssue({ code: 'custom', path: ['model'], message: `a ${e.provider} endpoint names its model` });
+      ctx.addIssue({ code: 'custom', path: ['model'], message: `an ${e.provider} endpoint names its model` });
     if (e.provider !== 'http' && !e.credentialsSecretArn)
       ctx.addIssue({
         code: 'custom',
         path: ['credentialsSecretArn'],
-        message: `a ${e.provider} endpoint needs its key: a secret {"apiKey"}`,
+        message: `an ${e.provider} endpoint needs its key: a secret {"apiKey"}`,
       });
     if (e.provider === 'http' && !e.url)
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http endpoint names the URL to probe' });

@@ -339,3 +339,46 @@ describe('the policy’s lineage section', () => {
     ]);
   });
 });
+
+describe('the policy’s serving section', () => {
+  const withServing = (serving: unknown) => JSON.stringify({ ...(parsePolicy(example) as object), serving });
+  const key = 'arn:aws:secretsmanager:us-west-2:111122223333:secret:anthropic';
+  const claude = { id: 'claude', provider: 'anthropic', model: 'claude-opus-4-6', credentialsSecretArn: key };
+  const gateway = { id: 'gateway', provider: 'http', url: 'https://gateway.internal/health' };
+
+  it('takes services with a primary and ordered fallbacks, with failover defaults', () => {
+    const policy = parsePolicy(
+      withServing({ services: [{ name: 'chat', tier: 'critical', rtoTargetMinutes: 5, primary: claude, fallbacks: [gateway] }] }),
+    );
+    expect(policy.serving).toMatchObject({
+      schedule: 'rate(1 minute)',
+      parameterPrefix: '/ai-data-dr/serving/',
+      failover: { failAfter: 2, recoverAfter: 5, minHeadroom: 0.1, flapWindow: 60 },
+      services: [{ name: 'chat', primary: claude, fallbacks: [gateway] }],
+    });
+  });
+
+  it('names what an endpoint lacks, a repeated endpoint or service, and a service without a fallback', () => {
+    const service = (primary: unknown, fallbacks: unknown[], name = 'chat') => ({
+      name,
+      tier: 'high',
+      rtoTargetMinutes: 5,
+      primary,
+      fallbacks,
+    });
+    expect(problemsOf(withServing({ services: [service({ id: 'claude', provider: 'anthropic' }, [gateway])] }))).toEqual([
+      'serving.services[0].primary.model: an anthropic endpoint names its model',
+      'serving.services[0].primary.credentialsSecretArn: an anthropic endpoint needs its key: a secret {"apiKey"}',
+    ]);
+    expect(problemsOf(withServing({ services: [service(claude, [{ id: 'gw', provider: 'http' }])] }))).toEqual([
+      'serving.services[0].fallbacks[0].url: an http endpoint names the URL to probe',
+    ]);
+    expect(problemsOf(withServing({ services: [service(claude, [{ ...gateway, id: 'claude' }]), service(claude, [gateway])] }))).toEqual([
+      'serving.services[0].fallbacks[0].id: endpoint "claude" is named twice in service chat',
+      'serving.services[1].name: service "chat" is named twice',
+    ]);
+    expect(problemsOf(withServing({ services: [service(claude, [])] }))).toEqual([
+      'serving.services[0].fallbacks: must name at least one fallback',
+    ]);
+  });
+});
