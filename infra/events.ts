@@ -106,6 +106,11 @@ export function drDrillEvents(policy: Policy): Json[] {
 }
 
 /** The report's daily schedule (report.schedule); it also runs after each drill and on demand. */
+/** probe-serving's schedule, when the policy has model services (docs/serving.md). */
+export function probeServingEvents(policy: Policy): Json[] {
+  return policy.serving ? [{ schedule: { rate: [policy.serving.schedule], input: { trigger: 'schedule' } } }] : [];
+}
+
 export function reportEvents(policy: Policy): Json[] {
   return [{ schedule: { rate: [policy.report.schedule], input: { trigger: 'schedule' } } }];
 }

@@ -698,6 +698,32 @@ export function lineageStatements(policy: Policy): Json[] {
   ];
 }
 
+/**
+ * probe-serving reads the keys of the policy's serving endpoints, keeps each service's failover
+ * state and its alert state, writes only the switch parameters under serving.parameterPrefix, and
+ * publishes target events. It touches no data.
+ */
+export function probeServingStatements(policy: Policy): Json[] {
+  const serving = policy.serving;
+  const secrets = [
+    ...new Set(
+      (serving?.services ?? [])
+        .flatMap((s) => [s.primary, ...s.fallbacks])
+        .flatMap((e) => (e.credentialsSecretArn ? [e.credentialsSecretArn] : [])),
+    ),
+  ];
+  const parameters = {
+    'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${serving?.parameterPrefix ?? '/ai-data-dr/serving/'}*`,
+  };
+  return [
+    readLedgerAndAlertState,
+    ledgerItems('ServingState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SERVING#*', 'ALERT#*', 'INCIDENT#*']),
+    publishTargetEvents,
+    { Sid: 'SwitchParameters', Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:PutParameter'], Resource: parameters },
+    ...(secrets.length > 0 ? [{ Sid: 'EndpointKeys', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }] : []),
+  ];
+}
+
 /** The inline policies of each function's role, in order (their names are the deployed ones). */
 const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, statements: Json[]][]> = {
   replicate: (policy) => [
@@ -717,6 +743,7 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   drDrill: (policy) => [['dr-drill', drDrillStatements(policy)]],
   report: (policy) => [['report', reportStatements(policy)]],
   lineage: (policy) => [['lineage', lineageStatements(policy)]],
+  probeServing: (policy) => [['probe-serving', probeServingStatements(policy)]],
 };
 
 /**

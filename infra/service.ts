@@ -23,6 +23,7 @@ export const serviceFunctions = {
   drDrill: { name: 'dr-drill' },
   report: { name: 'report' },
   lineage: { name: 'lineage' },
+  probeServing: { name: 'probe-serving' },
 } as const satisfies Record<string, { name: string; role?: string }>;
 
 export type FunctionKey = keyof typeof serviceFunctions;

@@ -8,6 +8,7 @@ import {
   drDrillEvents,
   eventRuleResources,
   lineageEvents,
+  probeServingEvents,
   reconcileEvents,
   reportEvents,
   snapshotEvents,
@@ -62,6 +63,7 @@ export function stackConfig(policyFile: string, stage: string) {
     snapshotEvents: snapshotEvents(policy),
     verifyRestoreEvents: verifyRestoreEvents(policy),
     lineageEvents: lineageEvents(policy),
+    probeServingEvents: probeServingEvents(policy),
     drDrillEvents: drDrillEvents(policy),
     reportEvents: reportEvents(policy),
   };

@@ -258,7 +258,7 @@ const servingSchema = z.strictObject({
   /** SSM parameters the switch writes, one per service: <prefix><service> holds the active endpoint's id. */
   parameterPrefix: z
     .string()
-    .regex(/^\/[A-Za-z0-9_.\/-]*\/$/, 'must be an SSM parameter path such as /ai-data-dr/serving/')
+    .regex(/^\/[A-Za-z0-9_./-]*\/$/, 'must be an SSM parameter path such as /ai-data-dr/serving/')
     .default('/ai-data-dr/serving/'),
   /** Failover (docs/serving.md#failover). */
   failover: z

@@ -453,6 +453,8 @@ describe('monitoring in the packaged template', () => {
       'VerifyRestoreRole',
       'DrDrillRole',
       'ReportRole',
+      'LineageRole',
+      'ProbeServingRole',
     ]) {
       const statements = resource(role).Properties.Policies.flatMap(
         (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
@@ -469,6 +471,7 @@ describe('monitoring in the packaged template', () => {
         'DrDrill',
         'Lineage',
         'MeasureRpo',
+        'ProbeServing',
         'Reconcile',
         'Replicate',
         'Report',
@@ -506,6 +509,7 @@ describe('monitoring in the packaged template', () => {
       'DrDrillRole',
       'LineageRole',
       'MeasureRpoRole',
+      'ProbeServingRole',
       'ReconcileRole',
       'ReplicateRole',
       'ReportRole',
@@ -731,6 +735,27 @@ describe('restores and restore tests in the packaged template', () => {
       'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-report',
     ]);
     expect(resource('DrDrillErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
+  });
+});
+
+describe('probe-serving in the packaged template', () => {
+  const statementsOf = (role: string): any[] => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+  it('keeps only its failover and alert state, writes only the switch parameters, and has no schedule without model services', () => {
+    expect(resource('ProbeServingLambdaFunction').Properties).toMatchObject({
+      FunctionName: 'ai-data-dr-test-probe-serving',
+      Handler: 'functions/probe-serving.handler',
+      Role: { 'Fn::GetAtt': ['ProbeServingRole', 'Arn'] },
+      Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' } } },
+    });
+    const statements = statementsOf('ProbeServingRole').filter((s) => !['Logs', 'Tracing'].includes(s.Sid));
+    expect(statements.map((s) => s.Sid)).toEqual(['ReadLedgerAndAlertState', 'ServingState', 'PublishTargetEvents', 'SwitchParameters']);
+    expect(statements.find((s) => s.Sid === 'SwitchParameters')).toMatchObject({
+      Action: ['ssm:GetParameter', 'ssm:PutParameter'],
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/ai-data-dr/serving/*' },
+    });
+    // dr-policy.yml has no serving section: nothing schedules the function.
+    const targets = byType('AWS::Events::Rule').flatMap(([, r]) => r.Properties.Targets ?? []);
+    expect(targets.filter((target: { Arn: unknown }) => JSON.stringify(target.Arn).includes('ProbeServing'))).toEqual([]);
   });
 });
 

@@ -5,6 +5,8 @@ import { loadPolicyFile, parsePolicy, PolicyError } from '../../functions/policy
 import { drillAssets } from '../../functions/policy/schema.js';
 import { bucketDefaultLock, lockOf } from '../../functions/policy/object-lock.js';
 import { replicaBucketResources } from '../../infra/buckets.js';
+import { probeServingEvents } from '../../infra/events.js';
+import { probeServingStatements } from '../../infra/roles.js';
 
 const example = readFileSync('dr-policy.yml', 'utf8');
 const withAsset = (patch: (asset: Record<string, unknown>) => void, index = 1) => {
@@ -355,6 +357,25 @@ describe('the policy’s serving section', () => {
       parameterPrefix: '/ai-data-dr/serving/',
       failover: { failAfter: 2, recoverAfter: 5, minHeadroom: 0.1, flapWindow: 60 },
       services: [{ name: 'chat', primary: claude, fallbacks: [gateway] }],
+    });
+  });
+
+  it('schedules probe-serving and lets it read exactly its endpoints’ keys and write its switch parameters', () => {
+    const policy = parsePolicy(
+      withServing({
+        schedule: 'rate(2 minutes)',
+        parameterPrefix: '/prod/llm/',
+        services: [
+          { name: 'chat', tier: 'critical', rtoTargetMinutes: 5, primary: claude, fallbacks: [gateway, { ...claude, id: 'claude-eu' }] },
+        ],
+      }),
+    );
+    expect(probeServingEvents(policy)).toEqual([{ schedule: { rate: ['rate(2 minutes)'], input: { trigger: 'schedule' } } }]);
+    expect(probeServingEvents(parsePolicy(example))).toEqual([]);
+    const statements = probeServingStatements(policy) as { Sid: string; Resource: unknown }[];
+    expect(statements.find((s) => s.Sid === 'EndpointKeys')?.Resource).toEqual([key]); // one secret, named once
+    expect(statements.find((s) => s.Sid === 'SwitchParameters')?.Resource).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/prod/llm/*',
     });
   });
 

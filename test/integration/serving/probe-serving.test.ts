@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
 import { createServing } from '../../../functions/serving/runtime.js';
 import { parseServingConfig } from '../../../functions/shared/config.js';
+import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
+import { loadEvent } from '../../support/fixtures.js';
 import { onCallPages } from '../../support/on-call.js';
 import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
 
@@ -73,9 +75,14 @@ beforeAll(async () => {
     ['openai', 'sk-test'],
   ] as const)
     arns[name] = (await secrets.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ apiKey }) }))).ARN!;
-  const created = createServing(parseServingConfig(process.env), () => new Date(start + round * 60_000))!;
-  const byName = (arn: string) => arns[arn.split(':secret:')[1]!]!;
-  deps = { ...created, apiKey: (arn) => created.apiKey(byName(arn)) };
+  // The policy names the secrets as the local AWS made them (their ARNs end in a random suffix).
+  writeFileSync(
+    policy,
+    readFileSync(policy, 'utf8')
+      .replace('arn:aws:secretsmanager:us-west-2:123456789012:secret:anthropic', arns.anthropic!)
+      .replace('arn:aws:secretsmanager:us-west-2:123456789012:secret:openai', arns.openai!),
+  );
+  deps = createServing(parseServingConfig(process.env), () => new Date(start + round * 60_000))!;
 }, 240_000);
 
 afterAll(async () => {
@@ -150,6 +157,25 @@ describe('probe-serving', () => {
     for (let i = 0; i < 5; i++) back.push((await next()).switch);
     expect(back.filter(Boolean)).toEqual([{ from: 'gateway', to: 'claude', reason: 'primary answered 5 probes in a row' }]);
     expect(await parameter()).toBe('claude');
+  });
+
+  it('the deployed handler runs one round with the policy’s keys, and takes only {} or the schedule’s event', async () => {
+    const { handler } = (await import('../../../functions/probe-serving.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const result = await handler(loadEvent('probe-serving/valid/schedule.json'), localContext('probe-serving'));
+    expect(result.services).toEqual([
+      expect.objectContaining({
+        service: 'chat',
+        active: 'claude',
+        results: expect.objectContaining({
+          claude: expect.objectContaining({ class: 'healthy' }),
+          gpt: expect.objectContaining({ class: 'healthy' }),
+        }),
+      }),
+    ]);
+    await expect(handler(loadEvent('probe-serving/invalid/unknown-trigger.json'), localContext('probe-serving'))).rejects.toThrow(
+      'expected {} or {"trigger": "schedule"}',
+    );
+    expect((await handler(loadEvent('probe-serving/valid/by-hand.json'), localContext('probe-serving'))).services).toHaveLength(1);
   });
 
   it('spent no generation: every request to a provider was a GET of a model or a health check', () => {

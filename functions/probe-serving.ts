@@ -1,0 +1,33 @@
+import { probeServing } from './serving/probe-round.js';
+import { createServing } from './serving/runtime.js';
+import { parseServingConfig } from './shared/config.js';
+import { logger, lambdaHandler } from './shared/observability.js';
+import { parsePayload } from './shared/payload.js';
+import { z } from 'zod';
+
+const deps = createServing(parseServingConfig(process.env));
+
+/**
+ * Model serving DR (docs/serving.md), on the policy's serving.schedule: one round of probes of
+ * every service's endpoints, the failover decided and written to SSM Parameter Store, readiness
+ * paged. Operators may run a round by hand with `{}`; the schedule sends `{"trigger": "schedule"}`.
+ */
+export const handler = lambdaHandler(
+  async (event: unknown) => {
+    parsePayload(z.strictObject({ trigger: z.literal('schedule').optional() }), event, '{} or {"trigger": "schedule"}');
+    if (!deps) return { services: [], note: 'the policy has no serving section' };
+    const rounds = await probeServing(deps);
+    for (const round of rounds) {
+      const log = round.switch ? logger.warn.bind(logger) : logger.info.bind(logger);
+      log(round.switch ? 'model service switched' : 'model service probed', {
+        service: round.service,
+        active: round.active,
+        ...(round.switch && { switch: round.switch }),
+        classes: Object.fromEntries(Object.entries(round.results).map(([id, r]) => [id, r.class])),
+        readyFallbacks: round.readiness.readyFallbacks,
+      });
+    }
+    return { services: rounds.map(({ events, ...round }) => ({ ...round, events: events.map((e) => e.detailType) })) };
+  },
+  { publishesMetrics: false },
+);
