@@ -1,8 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { ServiceState } from './failover.js';
-import type { ServingStateStore } from './probe-round.js';
+import type { ServingStateStore, StoredService } from './probe-round.js';
 
-/** Each model service's failover state in the ledger table: pk "SERVING#<service>", sk "state". */
+/** Each model service's failover state and last round in the ledger table: pk "SERVING#<service>", sk "state". */
 const key = (service: string) => ({ pk: `SERVING#${service}`, sk: 'state' });
 
 export class DynamoServingStateStore implements ServingStateStore {
@@ -11,12 +10,14 @@ export class DynamoServingStateStore implements ServingStateStore {
     private readonly table: string,
   ) {}
 
-  async get(service: string): Promise<ServiceState | undefined> {
+  async get(service: string): Promise<StoredService | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(service), ConsistentRead: true }));
-    return Item?.state as ServiceState | undefined;
+    return Item
+      ? { state: Item.state as StoredService['state'], ...(Item.lastRound && { lastRound: Item.lastRound as StoredService['lastRound'] }) }
+      : undefined;
   }
 
-  async save(state: ServiceState): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...key(state.service), state } }));
+  async save({ state, lastRound }: StoredService): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...key(state.service), state, ...(lastRound && { lastRound }) } }));
   }
 }

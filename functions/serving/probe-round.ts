@@ -15,9 +15,21 @@ type ServingPolicy = NonNullable<Policy['serving']>;
 type ServiceConfig = ServingPolicy['services'][number];
 type EndpointConfig = ServiceConfig['primary'];
 
+/** What the last round found of a service, kept with its state for status (and the report). */
+export interface LastRound {
+  checkedAt: string;
+  results: Record<string, Pick<ProbeResult, 'class' | 'latencyMs' | 'status' | 'detail' | 'headroom'>>;
+  readiness: ServiceReadiness;
+}
+
+export interface StoredService {
+  state: ServiceState;
+  lastRound?: LastRound;
+}
+
 export interface ServingStateStore {
-  get(service: string): Promise<ServiceState | undefined>;
-  save(state: ServiceState): Promise<void>;
+  get(service: string): Promise<StoredService | undefined>;
+  save(stored: StoredService): Promise<void>;
 }
 
 /** Where the gateway reads which endpoint of a service is active (SSM Parameter Store). */
@@ -105,14 +117,14 @@ async function probeService(service: ServiceConfig, deps: ServingDeps): Promise<
   const all = [service.primary, ...service.fallbacks];
   const results = Object.fromEntries(await Promise.all(all.map(async (e) => [e.id, await probeEndpoint(e, deps)] as const)));
   const now = deps.now();
-  let stored = await deps.states.get(service.name);
+  let stored = (await deps.states.get(service.name))?.state;
   // An endpoint removed from the policy is not active any more: start from the primary.
   if (stored && !all.some((e) => e.id === stored!.active)) stored = undefined;
   const decided = decide(stored ?? initialState(service.name, endpoints), endpoints, results, deps.serving.failover, now);
   // The switch is written before the state: if writing fails, the next round decides again.
   if ((await deps.active.read(service.name)) !== decided.state.active) await deps.active.write(service.name, decided.state.active);
-  await deps.states.save(decided.state);
   const readiness = readinessOf(endpoints, results, deps.serving.failover);
+  await deps.states.save({ state: decided.state, lastRound: { checkedAt: now.toISOString(), results, readiness } });
   const events = await evaluateCheck(deps.alerts, readinessCheck(service, readiness, decided.state.active, now.toISOString()));
   return {
     service: service.name,
@@ -122,4 +134,22 @@ async function probeService(service: ServiceConfig, deps: ServingDeps): Promise<
     ...(decided.switch && { switch: decided.switch }),
     events,
   };
+}
+
+/** Each service of the policy as its last round left it, for status: a few lines for the table. */
+export function servingLines(services: { name: string; stored: StoredService | undefined }[]): string[] {
+  return services.map(({ name, stored }) => {
+    if (!stored?.lastRound) return `serving ${name}: not probed yet`;
+    const { state, lastRound } = stored;
+    const { readiness } = lastRound;
+    const notReady = readiness.notReady.map((n) => `${n.endpoint} ${n.class}`).join(', ');
+    return (
+      `serving ${name}: active ${state.active}${state.pinned ? ` (pinned by ${state.pinned.by})` : ''}; ` +
+      `primary ${readiness.primaryUp ? 'up' : 'DOWN'}; ` +
+      (readiness.readyFallbacks.length ? `ready fallbacks: ${readiness.readyFallbacks.join(', ')}` : 'NO READY FALLBACK') +
+      (notReady ? `; not ready: ${notReady}` : '') +
+      `; probed at ${lastRound.checkedAt}` +
+      (state.switched ? `; last switch ${state.switched.from} → ${state.switched.to} at ${state.switched.at}` : '')
+    );
+  });
 }

@@ -157,6 +157,20 @@ describe('probe-serving', () => {
     for (let i = 0; i < 5; i++) back.push((await next()).switch);
     expect(back.filter(Boolean)).toEqual([{ from: 'gateway', to: 'claude', reason: 'primary answered 5 probes in a row' }]);
     expect(await parameter()).toBe('claude');
+    // status shows the service as the last round left it, and the last switch.
+    const { handler: status } = (await import('../../../functions/status.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const table = (await status({ format: 'table' }, localContext('status'))).table as string;
+    expect(table).toMatch(
+      /^serving chat: active claude; primary up; ready fallbacks: gateway; not ready: gpt no-quota-headroom; probed at \S+; last switch gateway → claude at \S+$/m,
+    );
+    const json = await status({}, localContext('status'));
+    expect(json.serving).toEqual([
+      expect.objectContaining({
+        service: 'chat',
+        state: expect.objectContaining({ active: 'claude' }),
+        lastRound: expect.objectContaining({ readiness: expect.any(Object) }),
+      }),
+    ]);
   });
 
   it('the deployed handler runs one round with the policy’s keys, and takes only {} or the schedule’s event', async () => {
