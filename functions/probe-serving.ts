@@ -2,20 +2,24 @@ import { probeServing } from './serving/probe-round.js';
 import { createServing } from './serving/runtime.js';
 import { parseServingConfig } from './shared/config.js';
 import { logger, lambdaHandler } from './shared/observability.js';
-import { parsePayload } from './shared/payload.js';
-import { z } from 'zod';
+import { PayloadError } from './shared/payload.js';
+import { pinService } from './serving/operator-pin.js';
+import { parseServingCall } from './serving/serving-request.js';
 
 const deps = createServing(parseServingConfig(process.env));
 
 /**
  * Model serving DR (docs/serving.md), on the policy's serving.schedule: one round of probes of
  * every service's endpoints, the failover decided and written to SSM Parameter Store, readiness
- * paged. Operators may run a round by hand with `{}`; the schedule sends `{"trigger": "schedule"}`.
+ * paged. Operators may run a round by hand with `{}` (the schedule sends `{"trigger": "schedule"}`),
+ * and pin a service to an endpoint, or lift the pin, with a dry run and its token
+ * (`{"pin": {"service", "endpoint"?, "by"?}, "dryRun": true}`, then `"planToken"`).
  */
 export const handler = lambdaHandler(
   async (event: unknown) => {
-    parsePayload(z.strictObject({ trigger: z.literal('schedule').optional() }), event, '{} or {"trigger": "schedule"}');
-    if (!deps) return { services: [], note: 'the policy has no serving section' };
+    const call = parseServingCall(event);
+    if (!deps) throw new PayloadError('serving: the policy has no serving section (docs/serving.md)');
+    if (call.kind === 'pin') return pinService(call, deps);
     const rounds = await probeServing(deps);
     for (const round of rounds) {
       const log = round.switch ? logger.warn.bind(logger) : logger.info.bind(logger);

@@ -700,7 +700,7 @@ export function lineageStatements(policy: Policy): Json[] {
 
 /**
  * probe-serving reads the keys of the policy's serving endpoints, keeps each service's failover
- * state and its alert state, writes only the switch parameters under serving.parameterPrefix, and
+ * state, its alert state and operators' pin plans, writes only the switch parameters under serving.parameterPrefix, and
  * publishes target events. It touches no data.
  */
 export function probeServingStatements(policy: Policy): Json[] {
@@ -717,7 +717,8 @@ export function probeServingStatements(policy: Policy): Json[] {
   };
   return [
     readLedgerAndAlertState,
-    ledgerItems('ServingState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SERVING#*', 'ALERT#*', 'INCIDENT#*']),
+    // Its state, its alerts, and operators' pins (dry run and token, as restores).
+    ledgerItems('ServingState', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SERVING#*', 'ALERT#*', 'INCIDENT#*', 'RESTORE#*']),
     publishTargetEvents,
     { Sid: 'SwitchParameters', Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:PutParameter'], Resource: parameters },
     ...(secrets.length > 0 ? [{ Sid: 'EndpointKeys', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }] : []),

@@ -13,7 +13,7 @@ import type { VectorPlanContents } from './restore-vectors.js';
  */
 const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
 
-/** Constructed only through dataPlanStore, vectorPlanStore and lineagePlanStore, which bind the kind. */
+/** Constructed only through dataPlanStore, vectorPlanStore, lineagePlanStore and servingPlanStore, which bind the kind. */
 class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -146,3 +146,7 @@ export const lineagePlanStore = <C extends PlanContents>(
   table: string,
   kind: 'restore-model' | 'retire-model',
 ): PlanStore<C> => new DynamoPlanStore<C>(db, table, kind);
+
+/** An operator's pin of a model service (functions/serving/operator-pin.ts). */
+export const servingPlanStore = <C extends PlanContents>(db: DynamoDBDocumentClient, table: string): PlanStore<C> =>
+  new DynamoPlanStore<C>(db, table, 'serving-pin');

@@ -18,7 +18,7 @@ export const PLAN_TTL_HOURS = 24;
  * restore-model: restore-data by model (lineage), planned and run like the others; retire-model: retiring
  * a model (lineage), which releases what only it held, takes the same dry run and token.
  */
-export type RestoreKind = 'restore-data' | 'restore-vectors' | 'restore-model' | 'retire-model';
+export type RestoreKind = 'restore-data' | 'restore-vectors' | 'restore-model' | 'retire-model' | 'serving-pin';
 /** planning: a dry run still walking (it continues by itself); planned: ready to run with its token. */
 export type PlanState = 'planning' | 'planned' | 'running' | 'done' | 'failed';
 

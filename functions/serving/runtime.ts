@@ -6,7 +6,9 @@ import { loadPolicyFile } from '../policy/load.js';
 import { dynamoDocumentClient, eventBridgeClient, ssmClient } from '../shared/aws-clients.js';
 import type { ServingConfig } from '../shared/config.js';
 import { readJsonSecret } from '../shared/secrets.js';
+import { servingPlanStore } from '../restore/dynamo-plan-store.js';
 import { DynamoServingStateStore } from './dynamo-serving-state.js';
+import type { PinDeps, PinPlanContents } from './operator-pin.js';
 import { probe } from './probe.js';
 import type { ServingDeps } from './probe-round.js';
 import { SsmActiveEndpoint } from './ssm-active-endpoint.js';
@@ -18,7 +20,7 @@ const apiKeySecret = z.strictObject({ apiKey: z.string().min(1) });
  * Manager, the failover state in the ledger table, the switch in SSM Parameter Store, the alerts
  * on the stack's bus. Undefined when the policy has no `serving` section.
  */
-export function createServing(config: ServingConfig, now: () => Date = () => new Date()): ServingDeps | undefined {
+export function createServing(config: ServingConfig, now: () => Date = () => new Date()): (ServingDeps & PinDeps) | undefined {
   const serving = loadPolicyFile(config.policyPath).serving;
   if (!serving) return undefined;
   const db = dynamoDocumentClient();
@@ -29,6 +31,7 @@ export function createServing(config: ServingConfig, now: () => Date = () => new
     apiKey: async (arn) => (await readJsonSecret(arn, apiKeySecret, '{"apiKey"}')).apiKey,
     states: new DynamoServingStateStore(db, config.LEDGER_TABLE),
     active: new SsmActiveEndpoint(ssmClient(), serving.parameterPrefix),
+    plans: servingPlanStore<PinPlanContents>(db, config.LEDGER_TABLE),
     alerts: {
       store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
       publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),

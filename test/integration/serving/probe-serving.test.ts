@@ -192,6 +192,41 @@ describe('probe-serving', () => {
     expect((await handler(loadEvent('probe-serving/valid/by-hand.json'), localContext('probe-serving'))).services).toHaveLength(1);
   });
 
+  it('an operator pins the service to an endpoint with a dry run and its token: the switch is written at once and holds whatever the probes say, until the pin is lifted', async () => {
+    const { handler } = (await import('../../../functions/probe-serving.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
+    const invoke = (payload: unknown) => handler(payload, localContext('probe-serving'));
+    const sample = loadEvent<{ pin: { service: string; endpoint: string; by: string } }>('probe-serving/valid/pin-dry-run.json');
+    await expect(invoke(loadEvent('probe-serving/invalid/pin-without-token.json'))).rejects.toThrow('planToken: a restore runs only');
+    const pin = { ...sample.pin, endpoint: 'gpt' };
+    const plan = await invoke({ pin, dryRun: true });
+    expect(plan).toMatchObject({
+      state: 'planned',
+      planToken: expect.stringMatching(/^[0-9a-f]{32}$/),
+      plan: { service: 'chat', activeNow: 'claude', activeAfter: 'gpt', lastProbe: { class: 'healthy' } },
+    });
+    expect(plan.plan.warning).toMatch(/^gpt was not ready at the last round \(healthy\)/); // healthy, but without quota headroom
+    expect(await parameter()).toBe('claude'); // a dry run changes nothing
+    await expect(invoke({ pin })).rejects.toThrow('planToken: a restore runs only with the planToken of its dry run');
+    await expect(invoke({ pin: { ...pin, endpoint: 'nowhere' }, dryRun: true })).rejects.toThrow(
+      'pin.endpoint: "nowhere" is not an endpoint of chat (claude, gpt, gateway)',
+    );
+    expect(await invoke({ pin, planToken: plan.planToken })).toMatchObject({ state: 'done', result: { active: 'gpt', pinned: true } });
+    expect(await parameter()).toBe('gpt');
+    // The primary healthy for many rounds, gpt failing: the pin holds.
+    answering.gpt = 'serverError';
+    for (let i = 0; i < 6; i++) expect((await next()).active).toBe('gpt');
+    answering.gpt = 'model';
+    await pages();
+    const lift = await invoke(loadEvent('probe-serving/valid/unpin-dry-run.json'));
+    expect(lift.plan).toMatchObject({ activeNow: 'gpt', activeAfter: 'gpt', pinnedNow: { endpoint: 'gpt', by: 'oncall@example.com' } });
+    expect(await invoke({ pin: { service: 'chat', by: 'oncall@example.com' }, planToken: lift.planToken })).toMatchObject({
+      result: { active: 'gpt', pinned: false },
+    });
+    // Unpinned, with the primary healthy all along: the next round fails back.
+    expect((await next()).switch).toMatchObject({ from: 'gpt', to: 'claude' });
+    expect(await parameter()).toBe('claude');
+  });
+
   it('spent no generation: every request to a provider was a GET of a model or a health check', () => {
     expect(requests.length).toBeGreaterThan(30);
     expect(requests.filter((r) => r.method !== 'GET' || !/\/v1\/models\/|\/health$/.test(r.url))).toEqual([]);
