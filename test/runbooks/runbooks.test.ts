@@ -7,7 +7,10 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +50,9 @@ let t: StackUnderTest;
 let pglite: PgliteServer;
 let dir: string;
 let policyFile: string;
+let provider: Server;
+/** What the serving primary's health URL answers. */
+let primaryStatus = 200;
 
 /** Every value the runbook states is in the output; "<...>" only says the field is there. */
 function expectMatches(actual: unknown, expected: unknown, path = 'output'): void {
@@ -65,9 +71,13 @@ function expectMatches(actual: unknown, expected: unknown, path = 'output'): voi
 
 /** `osls invoke local` of the function the runbook names, with the runbook's payload. */
 function invokeLocal(functionName: string, payload: string): Promise<Record<string, any>> {
-  const fn = { 'restore-data': 'restoreData', 'restore-vectors': 'restoreVectors', 'verify-restore': 'verifyRestore', status: 'status' }[
-    functionName.replace(/^ai-data-dr-prod-/, '')
-  ];
+  const fn = {
+    'restore-data': 'restoreData',
+    'restore-vectors': 'restoreVectors',
+    'verify-restore': 'verifyRestore',
+    status: 'status',
+    'probe-serving': 'probeServing',
+  }[functionName.replace(/^ai-data-dr-prod-/, '')];
   if (!fn) throw new Error(`no function ${functionName} in serverless.yml`);
   const env = { ...process.env, DR_POLICY_FILE: policyFile, DR_ESBUILD_WORK_FOLDER: WORK_FOLDER, POWERTOOLS_LOG_LEVEL: 'SILENT' };
   return new Promise((resolve, reject) => {
@@ -133,7 +143,9 @@ async function follow(file: string, values: Record<string, string>): Promise<Rec
       const value =
         values[placeholder] ??
         (placeholder.startsWith('<planToken')
-          ? outputs[placeholder.includes('vector') ? 'vectors-dry-run' : 'dry-run']?.planToken
+          ? outputs[
+              /^<planToken from the (\S+) step>$/.exec(placeholder)?.[1] ?? (placeholder.includes('vector') ? 'vectors-dry-run' : 'dry-run')
+            ]?.planToken
           : undefined);
       if (value === undefined) throw new Error(`${file}: no value for ${placeholder} in step ${step.name}`);
       return value;
@@ -183,6 +195,21 @@ beforeAll(async () => {
     }
     if (asset.source.engine === 'lancedb') asset.source.endpoint = join(dir, 'lancedb');
   }
+  // Model serving (model-provider-outage.md): two HTTP endpoints on a local server; the primary's answer is set by the test.
+  provider = createServer((req, res) => res.writeHead(req.url?.startsWith('/primary') ? primaryStatus : 200).end());
+  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
+  policy.serving = {
+    services: [
+      {
+        name: 'chat',
+        tier: 'critical',
+        rtoTargetMinutes: 5,
+        primary: { id: 'primary', provider: 'http', url: `${base}/primary/health` },
+        fallbacks: [{ id: 'gateway', provider: 'http', url: `${base}/gateway/health` }],
+      },
+    ],
+  };
   policyFile = join(dir, 'dr-policy.yml');
   writeFileSync(policyFile, stringify(policy));
 
@@ -231,6 +258,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  provider?.closeAllConnections();
+  await new Promise((resolve) => (provider ? provider.close(resolve) : resolve(undefined)));
   await t?.stop();
   await pglite?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -279,6 +308,18 @@ describe('runbooks, followed as written', { timeout: 300_000 }, () => {
     await follow('model-regression.md', { '<time before the release>': beforeRelease });
     expect(await read('acme-ml-prod-models', 'llm/model.safetensors')).toBe('weights v1');
     expect(await read('acme-ml-prod-models', 'llm/config.json')).toBe('{"version":1}');
+  });
+
+  it('model-provider-outage.md: the primary down, the service pinned to its fallback, the gateway told, the pin lifted', async () => {
+    primaryStatus = 503;
+    const outputs = await follow('model-provider-outage.md', {});
+    expect(outputs.probe!.services[0].readiness.notReady).toEqual([{ endpoint: 'primary', class: 'overloaded' }]);
+    expect(outputs.parameter).toEqual({ active: 'gateway' });
+    const state = (
+      await dynamoDocumentClient().send(new GetCommand({ TableName: t.stack.ledgerTable, Key: { pk: 'SERVING#chat', sk: 'state' } }))
+    ).Item;
+    expect(state?.state).toMatchObject({ active: 'gateway' });
+    expect(state?.state.pinned).toBeUndefined();
   });
 
   it('security-breach.md: replica proven intact, clean copies of data and vectors from before the breach', async () => {
