@@ -235,6 +235,9 @@ async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: Datas
     await set(heldOf(named), true);
     return named.length;
   };
+  // A model registered after the check in holdDatasetVersion (its hold found this one still held and
+  // did nothing) is seen now, after the release committed: the dataset version is held again instead.
+  if (!on && (await deps.activeUsers(entry.asset, entry.id)).length > 0) return holdDatasetVersion(entry, true, deps);
   let superseded = !on && (await others.refresh()) === 'superseded';
   const walked = superseded
     ? { done: false, at: start.at }
