@@ -1,12 +1,4 @@
-import {
-  expiryFrom,
-  newPlanToken,
-  planForRun,
-  requestDigest,
-  restoreStatus,
-  type PlanStore,
-  type StoredPlan,
-} from '../restore/restore-plan.js';
+import { planForRun, restoreStatus, type PlanStore, storePlanned } from '../restore/restore-plan.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import type { DatasetCatalog } from './dataset-catalog.js';
@@ -73,19 +65,7 @@ export async function retireModel(call: { model: string; dryRun: boolean; planTo
   const request = { model: call.model };
   if (call.dryRun) {
     const record = await activeRecord(deps, call.model);
-    const now = deps.now();
-    const plan: StoredPlan<RetirePlanContents> = {
-      token: newPlanToken(),
-      kind: 'retire-model',
-      request,
-      requestDigest: requestDigest(request),
-      summary: await summarize(deps, call.model, record),
-      createdAt: now.toISOString(),
-      expiresAt: expiryFrom(now),
-      state: 'planned',
-    };
-    await deps.plans.create(plan);
-    return restoreStatus(plan);
+    return storePlanned(deps.plans, request, await summarize(deps, call.model, record), deps.now());
   }
   const plan = await planForRun(deps.plans, call.planToken!, request, deps.now());
   const now = deps.now();

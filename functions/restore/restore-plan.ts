@@ -198,6 +198,27 @@ export interface RunProgress {
   failed: number;
 }
 
+/** A dry run done in one step (nothing to walk): the plan stored `planned`, ready to run with its token. */
+export async function storePlanned<C extends PlanContents>(
+  plans: PlanStore<C>,
+  request: C['request'],
+  summary: C['summary'],
+  now: Date,
+): Promise<RestoreStatus<C>> {
+  const plan: StoredPlan<C> = {
+    token: newPlanToken(),
+    kind: plans.kind,
+    request,
+    requestDigest: requestDigest(request),
+    summary,
+    createdAt: now.toISOString(),
+    expiresAt: expiryFrom(now),
+    state: 'planned',
+  };
+  await plans.create(plan);
+  return restoreStatus(plan);
+}
+
 export function expiryFrom(now: Date): string {
   return new Date(now.getTime() + PLAN_TTL_HOURS * 3_600_000).toISOString();
 }

@@ -1,12 +1,4 @@
-import {
-  expiryFrom,
-  newPlanToken,
-  planForRun,
-  requestDigest,
-  restoreStatus,
-  type PlanStore,
-  type StoredPlan,
-} from '../restore/restore-plan.js';
+import { planForRun, restoreStatus, type PlanStore, storePlanned } from '../restore/restore-plan.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { initialState, type ServiceState } from './failover.js';
@@ -81,19 +73,7 @@ async function summarize(deps: PinDeps, request: PinRequest, stored: StoredServi
 export async function pinService(call: { request: PinRequest; dryRun: boolean; planToken?: string }, deps: PinDeps) {
   const { request } = call;
   if (call.dryRun) {
-    const now = deps.now();
-    const plan: StoredPlan<PinPlanContents> = {
-      token: newPlanToken(),
-      kind: 'serving-pin',
-      request,
-      requestDigest: requestDigest(request),
-      summary: await summarize(deps, request, await deps.states.get(request.service)),
-      createdAt: now.toISOString(),
-      expiresAt: expiryFrom(now),
-      state: 'planned',
-    };
-    await deps.plans.create(plan);
-    return restoreStatus(plan);
+    return storePlanned(deps.plans, request, await summarize(deps, request, await deps.states.get(request.service)), deps.now());
   }
   const plan = await planForRun(deps.plans, call.planToken!, request, deps.now());
   const service = serviceOf(deps, request);

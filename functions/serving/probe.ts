@@ -101,18 +101,18 @@ export function classify(
 ): ProbeResult {
   const { status, latencyMs, headers } = answer;
   const retryAfter = Number(headers.get('retry-after'));
+  const headroom = headroomOf(headers);
   const base: ProbeResult = {
     class: 'healthy',
     status,
     latencyMs,
-    ...(headroomOf(headers) !== undefined && { headroom: headroomOf(headers) }),
+    ...(headroom !== undefined && { headroom }),
     ...(headers.has('retry-after') && Number.isFinite(retryAfter) && { retryAfterSeconds: retryAfter }),
   };
-  const failed = (cls: ProbeClass): ProbeResult => ({
-    ...base,
-    class: cls,
-    ...(detailOf(answer.body) && { detail: detailOf(answer.body) }),
-  });
+  const failed = (cls: ProbeClass): ProbeResult => {
+    const detail = detailOf(answer.body);
+    return { ...base, class: cls, ...(detail && { detail }) };
+  };
   if (status === 401 || status === 403) return failed('auth-failure');
   if (status === 404) return failed('model-not-found');
   if (status === 429) return failed('rate-limited');

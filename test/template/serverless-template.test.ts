@@ -738,8 +738,10 @@ describe('restores and restore tests in the packaged template', () => {
   });
 });
 
+/** Every statement of a role's inline policies. */
+const statementsOf = (role: string): any[] => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+
 describe('probe-serving in the packaged template', () => {
-  const statementsOf = (role: string): any[] => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
   it('keeps only its failover and alert state, writes only the switch parameters, and has no schedule without model services', () => {
     expect(resource('ProbeServingLambdaFunction').Properties).toMatchObject({
       FunctionName: 'ai-data-dr-test-probe-serving',
@@ -839,8 +841,6 @@ describe('lineage in the packaged template', () => {
 });
 
 describe('the DR report in the packaged template', () => {
-  const statementsOf = (role: string): any[] => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
-
   it('runs daily with its own role, reads metrics and the ledger, and writes only under its prefix', () => {
     expect(resource('ReportLambdaFunction').Properties).toMatchObject({
       FunctionName: 'ai-data-dr-test-report',

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { providerAnswers as fixtures } from '../../support/provider-answers.js';
 import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
 import { createServing } from '../../../functions/serving/runtime.js';
 import { parseServingConfig } from '../../../functions/shared/config.js';
@@ -20,11 +21,6 @@ import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/loca
  * providers are a local server answering in their documented shapes
  * (test/fixtures/serving/provider-answers.json), with outages injected by the test.
  */
-type Answer = { status: number; body: unknown; headers?: Record<string, string> };
-const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/serving/provider-answers.json', import.meta.url), 'utf8')) as Record<
-  'anthropic' | 'openai',
-  Record<string, Answer>
->;
 
 let t: StackUnderTest;
 let dir: string;

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { providerAnswers as fixtures } from '../../support/provider-answers.js';
 import { probe, type ProbeTarget } from '../../../functions/serving/probe.js';
 
 /**
@@ -9,11 +9,6 @@ import { probe, type ProbeTarget } from '../../../functions/serving/probe.js';
  * answers in the shapes the providers document (test/fixtures/serving/provider-answers.json names
  * the pages): every failure class, the headers a probe sends, and no request that generates.
  */
-type Answer = { status: number; body: unknown; headers?: Record<string, string> };
-const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/serving/provider-answers.json', import.meta.url), 'utf8')) as Record<
-  'anthropic' | 'openai',
-  Record<string, Answer>
->;
 
 let server: Server;
 let base: string;
