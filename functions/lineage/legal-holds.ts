@@ -220,13 +220,16 @@ async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: Datas
   const others = new OtherHolds(deps, objects, entry, start.steps);
   /**
    * Releases `versions`, then lists the holds again: what a hold started meanwhile names is held
-   * again (answered: how many); if this release was taken over, all of `versions` is held again.
+   * again (answered: how many); if this release was taken over by a hold of its own dataset version
+   * (a model links it again), all of `versions` is held again. Taken over by a duplicate of this
+   * release (it committed the same step first), they stay released: the duplicate releases them too.
    */
   const release = async (versions: Held[]): Promise<number | 'superseded'> => {
     await set(versions, false);
     const added = await others.refresh();
     if (added === 'superseded') {
-      await set(versions, true);
+      const now = await deps.holds.get(entry.asset, entry.id);
+      if (now?.state === 'holding' || now?.state === 'held') await set(versions, true);
       return 'superseded';
     }
     const lines = versions.flatMap((v) => (v.line ? [v.line] : []));

@@ -43,10 +43,13 @@ export interface LineageCheck {
   /** Where the rotation stands: the training dataset version tested last (`<asset>/<id>`). */
   lastTested?: string;
   /**
-   * The model whose restore test missed its target last: tested again at every check until it
+   * The models whose restore test missed its target and has not passed since (their alerts are
+   * open), the one to test again first at the head: tested again at every other check until each
    * passes (its alert then recovers), or, once it is retired, its alert is closed.
    */
-  missedModel?: string;
+  missedModels?: string[];
+  /** This check's test was a retest of a missed model: the next check moves the rotation on. */
+  retested?: boolean;
 }
 
 export interface LineageCheckStore {
@@ -140,58 +143,76 @@ export async function checkLineage(deps: LineageCheckDeps): Promise<{ check: Lin
     unread,
     ...(previous?.lastTested && { lastTested: previous.lastTested }),
   };
-  const next = (await retest(deps, previous, now, events)) ?? (await nextToTest(deps, referenced, previous?.lastTested));
+  const missed = await stillMissed(deps, previous, now, events);
+  // A missed model is tested again at every other check, the rotation moving on in between: a
+  // lasting failure (a training set too large to read in time, an RTO over its target) neither
+  // blocks the other models' tests nor waits long for its own.
+  const retesting = missed.length > 0 && !previous?.retested ? missed[0] : undefined;
+  const next = retesting
+    ? { record: retesting.record, datasetVersion: check.lastTested ?? retesting.datasetVersion } // the rotation stays where it is
+    : await nextToTest(deps, referenced, previous?.lastTested);
+  const others = missed.filter((m) => m !== retesting).map((m) => m.model);
+  if (others.length) check.missedModels = others;
   if (next) {
     // The rotation moves on before the test: a test that never finishes (the invocation's time
     // runs out) is not tried again on the same model every day.
-    await deps.checks.save({ ...check, lastTested: next.datasetVersion });
+    await deps.checks.save({
+      ...check,
+      lastTested: next.datasetVersion,
+      ...(missed.length && { missedModels: missed.map((m) => m.model) }),
+    });
     const tested = await testedCheck(deps, next.record);
     await deps.log.record(tested.result);
     events.push(...(await evaluateCheck(deps.alerts, tested.check)));
-    Object.assign(check, {
-      restoreTest: tested.result,
-      lastTested: next.datasetVersion,
-      ...(tested.check.status === 'missed' && { missedModel: tested.result.model }),
-    });
+    Object.assign(check, { restoreTest: tested.result, lastTested: next.datasetVersion, ...(retesting && { retested: true }) });
+    // A model that failed (again) goes to the end: the next retest takes the one waiting longest.
+    const model = tested.result.model;
+    const still = [...others.filter((m) => m !== model), ...(tested.check.status === 'missed' ? [model] : [])];
+    if (still.length) check.missedModels = still;
+    else delete check.missedModels;
   }
   await deps.checks.save(check);
   return { check, events };
 }
 
 /**
- * The model whose last restore test missed, to test again; or, when it is retired (or no longer
- * registered), none, and its alert closed.
+ * The models whose last restore test missed (still registered, in the order to test them again);
+ * those retired (or no longer registered) meanwhile are left out, and their alerts closed.
  */
-async function retest(
+async function stillMissed(
   deps: LineageCheckDeps,
   previous: LineageCheck | undefined,
   now: string,
   events: TargetEvent[],
-): Promise<{ record: ModelRecord; datasetVersion: string } | undefined> {
-  const missed = previous?.missedModel;
-  if (!missed) return undefined;
-  const { name, version } = splitModelRef(missed);
-  const record = await deps.models.get(name, version);
-  const link = record?.trainedOn[0];
-  if (record && !record.retiredAt && link) return { record, datasetVersion: previous.lastTested ?? `${link.asset}/${link.id}` }; // the rotation stays where it is
-  const asset = deps.policy.assets.find((a) => a.name === link?.asset);
-  events.push(
-    ...(await evaluateCheck(deps.alerts, {
-      asset: missed,
-      kind: 'training-data',
-      tier: asset?.tier ?? 'standard',
-      target: 'lineage',
-      targetSeconds: asset?.rtoTargetSeconds ?? 0,
-      actualSeconds: null,
-      status: 'ok',
-      description: record ? `${missed} was retired at ${record.retiredAt}` : `${missed} is no longer registered`,
-      pendingObjects: 0,
-      failedObjects: 0,
-      oldestChange: null,
-      measuredAt: now,
-    })),
-  );
-  return undefined;
+): Promise<{ model: string; record: ModelRecord; datasetVersion: string }[]> {
+  const found = [];
+  for (const missed of previous?.missedModels ?? []) {
+    const { name, version } = splitModelRef(missed);
+    const record = await deps.models.get(name, version);
+    const link = record?.trainedOn[0];
+    if (record && !record.retiredAt && link) {
+      found.push({ model: missed, record, datasetVersion: `${link.asset}/${link.id}` });
+      continue;
+    }
+    const asset = deps.policy.assets.find((a) => a.name === link?.asset);
+    events.push(
+      ...(await evaluateCheck(deps.alerts, {
+        asset: missed,
+        kind: 'training-data',
+        tier: asset?.tier ?? 'standard',
+        target: 'lineage',
+        targetSeconds: asset?.rtoTargetSeconds ?? 0,
+        actualSeconds: null,
+        status: 'ok',
+        description: record ? `${missed} was retired at ${record.retiredAt}` : `${missed} is no longer registered`,
+        pendingObjects: 0,
+        failedObjects: 0,
+        oldestChange: null,
+        measuredAt: now,
+      })),
+    );
+  }
+  return found;
 }
 
 /** The next held training dataset version after `last` (in `<asset>/<id>` order, wrapping), with a model that links it. */

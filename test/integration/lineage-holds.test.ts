@@ -369,7 +369,7 @@ describe('legal holds on what models link', () => {
     return { lines: [...new Set(held.lines.map((l) => l.status))], files: [...new Set(held.files)] };
   };
 
-  it('a release never takes a hold from another dataset version: one held while the release runs gets back what it names, and a release taken over by a new hold of its own puts back all it took', async () => {
+  it('a release never takes a hold from another dataset version: one held while the release runs gets back what it names, a release taken over by a new hold of its own puts back all it took, and one overtaken by a duplicate of itself puts back nothing', async () => {
     const runtime = createLineage(parseConfig(process.env), 'lineage');
     for (const key of ['gov/race/r1', 'gov/race/r2', 'gov/race/r3'])
       await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: key, Body: key }));
@@ -406,6 +406,25 @@ describe('legal holds on what models link', () => {
     const linked = { ...holdDeps(), activeUsers: async () => ['someone@1'] };
     expect((await holdDatasetVersion(raceB, false, linked)).hold).toMatchObject({ state: 'held', versions: 3 });
     expect(await statuses(raceB)).toEqual({ lines: ['ON'], files: ['ON'] });
+
+    // A model registered between the release's first look at B's users and its commit (its hold found B
+    // still held and did nothing): the release, looking again after its commit, holds B instead.
+    let looks = 0;
+    const lateLink = { ...holdDeps(), activeUsers: async () => (looks++ === 0 ? [] : ['late@1']) };
+    expect((await holdDatasetVersion(raceB, false, lateLink)).hold).toMatchObject({ state: 'held', versions: 3 });
+    expect(looks).toBe(2);
+    expect(await statuses(raceB)).toEqual({ lines: ['ON'], files: ['ON'] });
+
+    // A release overtaken by a duplicate of itself (which committed the step first and finished it):
+    // what it released stays released, nothing is held again that nobody needs.
+    const duplicated = await holdDatasetVersion(
+      raceB,
+      false,
+      racing(false, () => holdDatasetVersion(raceB, false, holdDeps())),
+    );
+    expect(duplicated).toMatchObject({ continues: false, hold: { state: 'released', versions: 3 } });
+    expect(await statuses(raceB)).toEqual({ lines: ['OFF'], files: ['OFF'] });
+    expect((await holdDatasetVersion(raceB, true, holdDeps())).hold).toMatchObject({ state: 'held', versions: 3 }); // for the tests below
   });
 
   it('retiring a model whose release fails still retires it and ends its plan, saying which release failed and that it is retried; registering the retired model again holds nothing again', async () => {
@@ -443,7 +462,7 @@ describe('legal holds on what models link', () => {
     expect((await statuses(raceA)).files).toEqual(['OFF']);
   });
 
-  it('a lineage restore test that fails pages for its model, is tried again at every check until it passes, and closes once the model is retired', async () => {
+  it('a lineage restore test that fails pages for its model once, is tried again at every other check (the rotation going on between) until it passes, and closes once the model is retired', async () => {
     const config = parseVerifyConfig(process.env);
     const checker = createLineageChecker(config, createRestoreTester(config));
     await invoke({ registerModel: { name: 'probe', version: '1', trainedOn: [{ asset: 'governed', id: raceB.id }] } });
@@ -468,23 +487,40 @@ describe('legal holds on what models link', () => {
     const failed = (await checkLineage(corrupted())).check;
     expect(failed.restoreTest).toMatchObject({ ok: false, reason: expect.stringMatching(/has SHA-256 [0-9a-f]{64}, not [0-9a-f]{64}$/) });
     const first = failed.restoreTest!.model;
-    expect(failed.missedModel).toBe(first);
+    expect(failed.missedModels).toEqual([first]);
     expect(await pages()).toEqual([['DR Target Missed', first, 'restore-test-failed']]);
 
     const passed = (await checkLineage(checker(() => 900_000))).check;
-    expect(passed.restoreTest).toMatchObject({ ok: true, model: first });
-    expect(passed.missedModel).toBeUndefined();
+    expect(passed).toMatchObject({ restoreTest: { ok: true, model: first }, retested: true });
+    expect(passed.missedModels).toBeUndefined();
     expect(await pages()).toEqual([['DR Target Recovered', first, 'back-under-target']]);
 
-    // Failing again on the next model of the rotation; then that model is retired: its alert closes.
+    // Failing again on the next model of the rotation, and again when tested again: paged once; a
+    // lasting failure is tested again at every other check, the rotation moving on in between.
     const again = (await checkLineage(corrupted())).check;
     const second = again.restoreTest!.model;
     expect(second).not.toBe(first);
     expect(await pages()).toEqual([['DR Target Missed', second, 'restore-test-failed']]);
+    const retried = (await checkLineage(corrupted())).check;
+    expect(retried).toMatchObject({ restoreTest: { ok: false, model: second }, retested: true, missedModels: [second] });
+    expect(retried.lastTested).toBe(again.lastTested);
+    expect(await pages()).toEqual([]);
+    const rotated = (await checkLineage(corrupted())).check;
+    const third = rotated.restoreTest!.model;
+    expect(third).not.toBe(second);
+    expect(rotated.lastTested).not.toBe(again.lastTested);
+    expect(rotated.missedModels).toEqual([second, third]);
+    expect(await pages()).toEqual([['DR Target Missed', third, 'restore-test-failed']]);
+
+    // The model waiting longest is retired: its alert closes, and the other one is tested again, passes and recovers.
     const plan = await invoke({ retireModel: { model: second, dryRun: true } });
     await invoke({ retireModel: { model: second, planToken: plan.planToken } });
     const closed = (await checkLineage(checker(() => 900_000))).check;
-    expect(closed.restoreTest).toMatchObject({ ok: true, model: first });
-    expect(await pages()).toEqual([['DR Target Recovered', second, 'back-under-target']]);
+    expect(closed).toMatchObject({ restoreTest: { ok: true, model: third }, retested: true });
+    expect(closed.missedModels).toBeUndefined();
+    expect(await pages()).toEqual([
+      ['DR Target Recovered', second, 'back-under-target'],
+      ['DR Target Recovered', third, 'back-under-target'],
+    ]);
   });
 });
