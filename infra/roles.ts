@@ -6,6 +6,7 @@ import {
   reportLocation,
   vectorAssets,
 } from '../functions/policy/assets.js';
+import { isInferenceProfile } from '../functions/serving/bedrock-probe.js';
 import { lockOf, replicaHasObjectLock } from '../functions/policy/object-lock.js';
 import { type Asset, drillAssets, type Policy } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
@@ -699,19 +700,31 @@ export function lineageStatements(policy: Policy): Json[] {
 }
 
 /**
- * probe-serving reads the keys of the policy's serving endpoints, keeps each service's failover
+ * probe-serving reads the keys of the policy's serving endpoints, looks up its Bedrock models,
+ * describes its SageMaker endpoints
+ * (and the models of those that must serve an artifact; the ledger says which), keeps each service's failover
  * state, its alert state and operators' pin plans, writes only the switch parameters under serving.parameterPrefix, and
  * publishes target events. It touches no data.
  */
 export function probeServingStatements(policy: Policy): Json[] {
   const serving = policy.serving;
-  const secrets = [
-    ...new Set(
-      (serving?.services ?? [])
-        .flatMap((s) => [s.primary, ...s.fallbacks])
-        .flatMap((e) => (e.credentialsSecretArn ? [e.credentialsSecretArn] : [])),
-    ),
-  ];
+  const endpoints = (serving?.services ?? []).flatMap((s) => [s.primary, ...s.fallbacks]);
+  const secrets = [...new Set(endpoints.flatMap((e) => (e.credentialsSecretArn ? [e.credentialsSecretArn] : [])))];
+  // SageMaker's ARNs name resources in lower case.
+  const sageMakerArn = (region: string, resource: string) => ({
+    'Fn::Sub': `arn:\${AWS::Partition}:sagemaker:${region}:\${AWS::AccountId}:${resource.toLowerCase()}`,
+  });
+  const regionOf = (e: (typeof endpoints)[number]) => e.region ?? policy.deployment.region;
+  const sageMaker = endpoints.filter((e) => e.provider === 'sagemaker');
+  const served = sageMaker.filter((e) => e.servesArtifact);
+  const servedRegions = [...new Set(served.map(regionOf))];
+  const bedrock = endpoints.filter((e) => e.provider === 'bedrock');
+  const bedrockArn = (e: (typeof endpoints)[number]) =>
+    e.model!.startsWith('arn:')
+      ? e.model!
+      : isInferenceProfile(e.model!)
+        ? { 'Fn::Sub': `arn:\${AWS::Partition}:bedrock:${regionOf(e)}:\${AWS::AccountId}:inference-profile/${e.model}` }
+        : { 'Fn::Sub': `arn:\${AWS::Partition}:bedrock:${regionOf(e)}::foundation-model/${e.model}` };
   const parameters = {
     'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${serving?.parameterPrefix ?? '/ai-data-dr/serving/'}*`,
   };
@@ -722,6 +735,39 @@ export function probeServingStatements(policy: Policy): Json[] {
     publishTargetEvents,
     { Sid: 'SwitchParameters', Effect: 'Allow', Action: ['ssm:GetParameter', 'ssm:PutParameter'], Resource: parameters },
     ...(secrets.length > 0 ? [{ Sid: 'EndpointKeys', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }] : []),
+    ...(sageMaker.length > 0
+      ? [
+          {
+            Sid: 'DescribeEndpoints',
+            Effect: 'Allow',
+            Action: 'sagemaker:DescribeEndpoint',
+            Resource: sageMaker.map((e) => sageMakerArn(regionOf(e), `endpoint/${e.endpointName}`)),
+          },
+        ]
+      : []),
+    ...(bedrock.length > 0
+      ? [
+          {
+            Sid: 'LookUpBedrockModels',
+            Effect: 'Allow',
+            Action: ['bedrock:GetFoundationModel', 'bedrock:GetInferenceProfile'],
+            Resource: bedrock.map(bedrockArn),
+          },
+          // Whether the account may invoke a model: an action without a resource type (Bedrock's authorization reference).
+          { Sid: 'BedrockModelAccess', Effect: 'Allow', Action: 'bedrock:GetFoundationModelAvailability', Resource: '*' },
+        ]
+      : []),
+    // What a DR-region endpoint serves: its configuration's models (their names are the pipeline's, not the policy's).
+    ...(served.length > 0
+      ? [
+          {
+            Sid: 'DescribeServedModels',
+            Effect: 'Allow',
+            Action: ['sagemaker:DescribeEndpointConfig', 'sagemaker:DescribeModel'],
+            Resource: servedRegions.flatMap((r) => [sageMakerArn(r, 'endpoint-config/*'), sageMakerArn(r, 'model/*')]),
+          },
+        ]
+      : []),
   ];
 }
 

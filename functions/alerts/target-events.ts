@@ -12,14 +12,15 @@ export type TargetMissReason =
   | 'drill-over-target'
   | 'lineage-at-risk'
   | 'serving-primary-down'
-  | 'no-ready-fallback';
+  | 'no-ready-fallback'
+  | 'dr-endpoint-stale';
 
 /**
  * Which target a check is of: an asset's RPO or RTO, a drill's whole-recovery target (its "asset" is
  * the drill's name), or lineage (the lineage check: an asset whose versions registered models need
  * a lifecycle rule would expire, or a model whose training set failed to restore; its "asset" is
  * then `<name>@<version>`), or serving (probe-serving: a model service whose primary is down or
- * that has no ready fallback; its "asset" is the service's name, its kind "model-service").
+ * that has no ready fallback, or a SageMaker endpoint that serves a stale artifact; its "asset" is the service's name, its kind "model-service").
  */
 export type TargetName = 'rpo' | 'rto' | 'drill' | 'lineage' | 'serving';
 

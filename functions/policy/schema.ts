@@ -222,14 +222,30 @@ const drillSchema = z.strictObject({
 });
 export type Drill = z.infer<typeof drillSchema>;
 
-/** A model-serving endpoint (docs/serving.md): a provider's API for a model, or any HTTP endpoint. */
+/**
+ * A model-serving endpoint (docs/serving.md): a provider's API for a model (Anthropic, OpenAI,
+ * Amazon Bedrock), a SageMaker endpoint (the team's own model, often its DR-region deployment), or
+ * any HTTP endpoint.
+ */
 const servingEndpoint = z
   .strictObject({
     /** Its name within the service: what the switch parameter holds when it is active. */
     id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
-    provider: z.enum(['anthropic', 'openai', 'http']),
-    /** The model id the provider must know (anthropic, openai). */
-    model: z.string().min(1).max(256).optional(),
+    provider: z.enum(['anthropic', 'openai', 'bedrock', 'sagemaker', 'http']),
+    /** The model id the provider must know (anthropic, openai; bedrock: a model id, or an inference profile's id or ARN). */
+    model: z.string().min(1).max(2048).optional(),
+    /** bedrock, sagemaker: the region it runs in (default the deployment's, the DR region). */
+    region: awsRegion.optional(),
+    /** sagemaker: the endpoint's name. */
+    endpointName: z
+      .string()
+      .regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, 'must be a SageMaker endpoint name (1-63 letters, digits and "-")')
+      .optional(),
+    /**
+     * sagemaker: the model-artifacts asset and source key whose current verified replica the
+     * endpoint must serve (its model data is that key's replica, taken when it was last deployed).
+     */
+    servesArtifact: z.strictObject({ asset: z.string().min(1), key: z.string().min(1).max(1024) }).optional(),
     /** anthropic/openai: the API's base URL (default the provider's); http: the URL probed (required). */
     url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
     /** A JSON secret {"apiKey"} (anthropic, openai). */
@@ -240,16 +256,31 @@ const servingEndpoint = z
     timeoutMs: z.number().int().min(100).max(60_000).optional(),
   })
   .superRefine((e, ctx) => {
-    if (e.provider !== 'http' && !e.model)
-      ctx.addIssue({ code: 'custom', path: ['model'], message: `an ${e.provider} endpoint names its model` });
-    if (e.provider !== 'http' && !e.credentialsSecretArn)
+    const keyed = e.provider === 'anthropic' || e.provider === 'openai';
+    const a = /^[aeiou]/.test(e.provider) ? 'an' : 'a';
+    if ((keyed || e.provider === 'bedrock') && !e.model)
+      ctx.addIssue({ code: 'custom', path: ['model'], message: `${a} ${e.provider} endpoint names its model` });
+    if (keyed && !e.credentialsSecretArn)
       ctx.addIssue({
         code: 'custom',
         path: ['credentialsSecretArn'],
         message: `an ${e.provider} endpoint needs its key: a secret {"apiKey"}`,
       });
+    if (!keyed && e.credentialsSecretArn)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialsSecretArn'],
+        message: `${a} ${e.provider} endpoint takes no key${e.provider === 'http' ? '' : ": the function's role is allowed to describe it"}`,
+      });
     if (e.provider === 'http' && !e.url)
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http endpoint names the URL to probe' });
+    if (e.provider === 'sagemaker' && !e.endpointName)
+      ctx.addIssue({ code: 'custom', path: ['endpointName'], message: 'a sagemaker endpoint names its endpoint' });
+    for (const field of ['endpointName', 'servesArtifact'] as const)
+      if (e.provider !== 'sagemaker' && e[field] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: `is for sagemaker endpoints, not ${e.provider}` });
+    if (e.region !== undefined && e.provider !== 'sagemaker' && e.provider !== 'bedrock')
+      ctx.addIssue({ code: 'custom', path: ['region'], message: `is for bedrock and sagemaker endpoints, not ${e.provider}` });
   });
 
 const servingSchema = z.strictObject({
@@ -741,6 +772,22 @@ const distinctServingNames: PolicyRule = (policy, ctx) => {
   });
 };
 
+/** A SageMaker endpoint's artifact is a key of a model-artifacts asset of the policy. */
+const servedArtifactsReplicated: PolicyRule = (policy, ctx) => {
+  (policy.serving?.services ?? []).forEach((service, i) =>
+    [service.primary, ...service.fallbacks].forEach((endpoint, j) => {
+      const served = endpoint.servesArtifact;
+      if (!served) return;
+      const path = ['serving', 'services', i, ...(j === 0 ? ['primary'] : ['fallbacks', j - 1]), 'servesArtifact'];
+      const asset = policy.assets.find((a) => a.name === served.asset);
+      if (asset?.kind !== 'model-artifacts')
+        issue(ctx, [...path, 'asset'], `"${served.asset}" is not a model-artifacts asset of the policy`);
+      else if (!served.key.startsWith(asset.source.prefix))
+        issue(ctx, [...path, 'key'], `"${served.key}" is not under asset ${asset.name}'s prefix "${asset.source.prefix}"`);
+    }),
+  );
+};
+
 const crossFieldRules: readonly PolicyRule[] = [
   uniqueAssetNames,
   kmsKeyInDeploymentRegion,
@@ -756,6 +803,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   lineageBesideTheReplicas,
   requestsBesideTheAssets,
   distinctServingNames,
+  servedArtifactsReplicated,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

@@ -8,12 +8,13 @@ import { DEFAULT_BASE_URL, type ProbeResult, type ProbeTarget } from './probe.js
  * One round of probe-serving (docs/serving.md): every endpoint of every service of the policy
  * probed at once, the failover decided (failover.ts), the switch written where the application's
  * gateway reads it (one SSM parameter per service) before the new state is stored, and the
- * service's readiness checked as a target: missed (`target: "serving"`) while the primary is down
- * or no fallback is ready, paged once per incident, Recovered when it clears.
+ * service's readiness checked as a target: missed (`target: "serving"`) while the primary is down,
+ * no fallback is ready or a SageMaker endpoint serves a stale artifact, paged once per incident,
+ * Recovered when it clears.
  */
 type ServingPolicy = NonNullable<Policy['serving']>;
 type ServiceConfig = ServingPolicy['services'][number];
-type EndpointConfig = ServiceConfig['primary'];
+export type EndpointConfig = ServiceConfig['primary'];
 
 /** What the last round found of a service, kept with its state for status (and the report). */
 export interface LastRound {
@@ -41,7 +42,12 @@ export interface ActiveEndpoint {
 export interface ServingDeps {
   serving: ServingPolicy;
   now: () => Date;
+  /** Probes a provider's API or an HTTP endpoint (probe.ts). */
   probe: (target: ProbeTarget) => Promise<ProbeResult>;
+  /** Probes a SageMaker endpoint, and the artifact it serves (sagemaker-probe.ts). */
+  probeSageMaker: (endpoint: EndpointConfig) => Promise<ProbeResult>;
+  /** Probes an Amazon Bedrock model or inference profile (bedrock-probe.ts). */
+  probeBedrock: (endpoint: EndpointConfig) => Promise<ProbeResult>;
   /** An endpoint's API key, from its secret {"apiKey"}. */
   apiKey: (secretArn: string) => Promise<string>;
   states: ServingStateStore;
@@ -60,7 +66,7 @@ export interface ServiceRound {
 
 const endpointsOf = (service: ServiceConfig): Endpoints => ({ primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
 
-async function targetOf(endpoint: EndpointConfig, deps: ServingDeps): Promise<ProbeTarget> {
+async function targetOf(endpoint: EndpointConfig & { provider: ProbeTarget['provider'] }, deps: ServingDeps): Promise<ProbeTarget> {
   return {
     provider: endpoint.provider,
     url: endpoint.url ?? DEFAULT_BASE_URL[endpoint.provider as 'anthropic' | 'openai'],
@@ -73,20 +79,25 @@ async function targetOf(endpoint: EndpointConfig, deps: ServingDeps): Promise<Pr
 
 /** A probe whose key cannot be read fails as auth-failure, naming why; it never stops the round. */
 async function probeEndpoint(endpoint: EndpointConfig, deps: ServingDeps): Promise<ProbeResult> {
+  const { provider } = endpoint;
+  if (provider === 'sagemaker') return deps.probeSageMaker(endpoint);
+  if (provider === 'bedrock') return deps.probeBedrock(endpoint);
   let target: ProbeTarget;
   try {
-    target = await targetOf(endpoint, deps);
+    target = await targetOf({ ...endpoint, provider }, deps);
   } catch (error) {
     return { class: 'auth-failure', latencyMs: 0, detail: `its key could not be read: ${(error as Error).message}` };
   }
   return deps.probe(target);
 }
 
-/** The service's readiness as a target check: missed while its primary is down or no fallback is ready. */
+/** The service's readiness as a target check: missed while its primary is down, no fallback is ready, or an endpoint is stale. */
 function readinessCheck(service: ServiceConfig, readiness: ServiceReadiness, active: string, measuredAt: string): TargetCheck {
+  const stale = readiness.notReady.filter((n) => n.class === 'stale-artifact').map((n) => n.endpoint);
   const problems = [
     !readiness.primaryUp && `primary ${service.primary.id} is down`,
     readiness.readyFallbacks.length === 0 && 'no fallback is ready',
+    stale.length > 0 && `${stale.join(', ')} ${stale.length > 1 ? 'serve' : 'serves'} a stale artifact`,
   ].filter((p): p is string => Boolean(p));
   const why = readiness.notReady.map((n) => `${n.endpoint}: ${n.class}${n.detail ? ` (${n.detail})` : ''}`).join('; ');
   return {
@@ -98,7 +109,11 @@ function readinessCheck(service: ServiceConfig, readiness: ServiceReadiness, act
     actualSeconds: null,
     status: problems.length ? 'missed' : 'ok',
     ...(problems.length && {
-      reason: readiness.primaryUp ? ('no-ready-fallback' as const) : ('serving-primary-down' as const),
+      reason: !readiness.primaryUp
+        ? ('serving-primary-down' as const)
+        : readiness.readyFallbacks.length === 0
+          ? ('no-ready-fallback' as const)
+          : ('dr-endpoint-stale' as const),
       description: `${problems.join(' and ')}; active: ${active}; ${why}`,
     }),
     pendingObjects: 0,

@@ -9,7 +9,18 @@
  */
 
 export type ProbeClass =
-  'healthy' | 'slow' | 'rate-limited' | 'overloaded' | 'auth-failure' | 'model-not-found' | 'server-error' | 'timeout';
+  | 'healthy'
+  | 'slow'
+  | 'rate-limited'
+  | 'overloaded'
+  | 'auth-failure'
+  | 'model-not-found'
+  | 'server-error'
+  | 'timeout'
+  /** A SageMaker endpoint that is not InService (Creating, Updating, Failed, ...). */
+  | 'not-in-service'
+  /** A SageMaker endpoint in service that does not serve its artifact's current verified replica. */
+  | 'stale-artifact';
 
 export interface ProbeResult {
   class: ProbeClass;

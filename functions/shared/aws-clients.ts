@@ -1,9 +1,11 @@
+import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -127,3 +129,9 @@ export const ssmClient = once(() => tracer.captureAWSv3Client(new SSMClient({ ma
 
 /** Amazon S3 Vectors in a region (a vector-index asset's engine). */
 export const s3VectorsClient = perKey((region) => tracer.captureAWSv3Client(new S3VectorsClient({ region, maxAttempts: 5 })));
+
+/** SageMaker's control plane in a region (probe-serving describes endpoints; one attempt: a probe reports, it does not wait). */
+export const sageMakerClient = perKey((region) => tracer.captureAWSv3Client(new SageMakerClient({ region, maxAttempts: 1 })));
+
+/** Bedrock's control plane in a region (probe-serving looks models up; one attempt, as SageMaker's). */
+export const bedrockClient = perKey((region) => tracer.captureAWSv3Client(new BedrockClient({ region, maxAttempts: 1 })));

@@ -26,9 +26,30 @@ function osls(args: string[], env: Record<string, string> = {}) {
 const stackFile = (dir: string) => join(dir, 'cloudformation-template-update-stack.json');
 const readTemplate = (dir: string) => JSON.parse(readFileSync(stackFile(dir), 'utf8')) as Template;
 
+/** Model services with an endpoint of every provider (added to the key option's package). */
+const SERVING = `serving:
+  services:
+    - name: chat
+      tier: critical
+      rtoTargetMinutes: 5
+      primary: { id: claude, provider: anthropic, model: claude-opus-4-6, credentialsSecretArn: "arn:aws:secretsmanager:us-west-2:111122223333:secret:anthropic-AbCdEf" }
+      fallbacks:
+        - { id: haiku, provider: bedrock, model: us.anthropic.claude-3-5-haiku-20241022-v1:0 }
+        - { id: gateway, provider: http, url: "https://gateway.internal/health" }
+    - name: ranker
+      tier: high
+      rtoTargetMinutes: 15
+      primary: { id: prod, provider: sagemaker, endpointName: ranker-prod, region: us-east-1 }
+      fallbacks:
+        - { id: dr, provider: sagemaker, endpointName: ranker-dr, servesArtifact: { asset: model-artifacts, key: ranker/model.tar.gz } }
+`;
+
 let dir: string;
 let template: Template;
-/** The stack packaged with the customer-managed key option (deployment.kmsKey: stack, docs/encryption.md). */
+/**
+ * The stack packaged with the customer-managed key option (deployment.kmsKey: stack,
+ * docs/encryption.md), and model services (serving: every kind of endpoint), linted and scanned too.
+ */
 let kmsDir: string;
 let kmsTemplate: Template;
 /** The vault account's template (docs/vault-account.md), linted and scanned with the stack's. */
@@ -46,7 +67,7 @@ beforeAll(() => {
   const kmsPolicy = join(kmsDir, 'kms-policy.yml');
   const example = readFileSync(join(projectRoot, 'dr-policy.yml'), 'utf8');
   if (!/^ {2}region: us-west-2$/m.test(example)) throw new Error('dr-policy.yml: expected deployment.region us-west-2');
-  writeFileSync(kmsPolicy, example.replace(/^ {2}region: us-west-2$/m, '  region: us-west-2\n  kmsKey: stack'));
+  writeFileSync(kmsPolicy, `${example.replace(/^ {2}region: us-west-2$/m, '  region: us-west-2\n  kmsKey: stack')}\n${SERVING}`);
   // One at a time: osls keeps its state in the project's .serverless/ while it packages.
   for (const [into, env] of [
     [dir, {}],
@@ -758,6 +779,32 @@ describe('probe-serving in the packaged template', () => {
     // dr-policy.yml has no serving section: nothing schedules the function.
     const targets = byType('AWS::Events::Rule').flatMap(([, r]) => r.Properties.Targets ?? []);
     expect(targets.filter((target: { Arn: unknown }) => JSON.stringify(target.Arn).includes('ProbeServing'))).toEqual([]);
+  });
+
+  it('with model services, reads only their key, looks up only their Bedrock models and describes only their SageMaker endpoints', () => {
+    const role = kmsTemplate.Resources.ProbeServingRole!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement) as any[];
+    const sid = (name: string) => role.find((s) => s.Sid === name);
+    expect(sid('EndpointKeys').Resource).toEqual(['arn:aws:secretsmanager:us-west-2:111122223333:secret:anthropic-AbCdEf']);
+    expect(sid('LookUpBedrockModels')).toMatchObject({
+      Action: ['bedrock:GetFoundationModel', 'bedrock:GetInferenceProfile'],
+      Resource: [
+        {
+          'Fn::Sub':
+            'arn:${AWS::Partition}:bedrock:us-west-2:${AWS::AccountId}:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0',
+        },
+      ],
+    });
+    expect(sid('DescribeEndpoints').Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-east-1:${AWS::AccountId}:endpoint/ranker-prod' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-west-2:${AWS::AccountId}:endpoint/ranker-dr' },
+    ]);
+    expect(
+      role.flatMap((s) => [s.Action].flat()).filter((a: string) => /^(bedrock|sagemaker):(Invoke|Create|Update|Delete)/.test(a)),
+    ).toEqual([]);
+    const rules = Object.values(kmsTemplate.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+    expect(
+      rules.filter((r) => JSON.stringify(r.Properties.Targets).includes('ProbeServing')).map((r) => r.Properties.ScheduleExpression),
+    ).toEqual(['rate(1 minute)']);
   });
 });
 

@@ -402,4 +402,100 @@ describe('the policy’s serving section', () => {
       'serving.services[0].fallbacks: must name at least one fallback',
     ]);
   });
+
+  const artifacts = {
+    name: 'ranker-artifacts',
+    kind: 'model-artifacts',
+    source: { bucket: 'ml-models', prefix: 'ranker/', region: 'us-east-1' },
+    replica: { bucket: 'ml-models-dr', region: 'us-west-2' },
+    rpoTargetSeconds: 3600,
+    rtoTargetSeconds: 14400,
+    tier: 'critical',
+  };
+  const withArtifacts = (serving: unknown) => {
+    const base = parsePolicy(example) as unknown as { assets: unknown[] };
+    return JSON.stringify({ ...base, assets: [...base.assets, artifacts], serving });
+  };
+  const dr = {
+    id: 'dr',
+    provider: 'sagemaker',
+    endpointName: 'Ranker-DR',
+    servesArtifact: { asset: 'ranker-artifacts', key: 'ranker/model.tar.gz' },
+  };
+
+  it('takes SageMaker endpoints, one that must serve its model-artifacts asset’s current replica, and lets probe-serving describe just those', () => {
+    const policy = parsePolicy(
+      withArtifacts({
+        services: [
+          {
+            name: 'ranker',
+            tier: 'critical',
+            rtoTargetMinutes: 15,
+            primary: { id: 'prod', provider: 'sagemaker', endpointName: 'ranker-prod', region: 'us-east-1' },
+            fallbacks: [dr],
+          },
+        ],
+      }),
+    );
+    expect(policy.serving!.services[0]!.fallbacks[0]).toEqual(dr);
+    const statements = probeServingStatements(policy) as { Sid: string; Action: unknown; Resource: unknown }[];
+    expect(statements.find((s) => s.Sid === 'DescribeEndpoints')?.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-east-1:${AWS::AccountId}:endpoint/ranker-prod' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-west-2:${AWS::AccountId}:endpoint/ranker-dr' },
+    ]);
+    expect(statements.find((s) => s.Sid === 'DescribeServedModels')).toMatchObject({
+      Action: ['sagemaker:DescribeEndpointConfig', 'sagemaker:DescribeModel'],
+      Resource: [
+        { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-west-2:${AWS::AccountId}:endpoint-config/*' },
+        { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-west-2:${AWS::AccountId}:model/*' },
+      ],
+    });
+    expect(statements.map((s) => s.Sid)).not.toContain('EndpointKeys');
+    expect(statements.map((s) => s.Sid)).not.toContain('LookUpBedrockModels');
+  });
+
+  it('takes Bedrock models and inference profiles, and lets probe-serving look up just those', () => {
+    const haiku = { id: 'haiku', provider: 'bedrock', model: 'anthropic.claude-3-5-haiku-20241022-v1:0', region: 'us-east-1' };
+    const profile = { id: 'profile', provider: 'bedrock', model: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' };
+    const policy = parsePolicy(
+      withServing({ services: [{ name: 'chat', tier: 'critical', rtoTargetMinutes: 5, primary: claude, fallbacks: [haiku, profile] }] }),
+    );
+    const statements = probeServingStatements(policy) as { Sid: string; Action: unknown; Resource: unknown }[];
+    expect(statements.find((s) => s.Sid === 'LookUpBedrockModels')?.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0' },
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:bedrock:us-west-2:${AWS::AccountId}:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0',
+      },
+    ]);
+    expect(statements.find((s) => s.Sid === 'BedrockModelAccess')).toMatchObject({
+      Action: 'bedrock:GetFoundationModelAvailability',
+      Resource: '*',
+    });
+    expect(
+      problemsOf(
+        withServing({
+          services: [{ name: 'chat', tier: 'high', rtoTargetMinutes: 5, primary: { id: 'b', provider: 'bedrock' }, fallbacks: [gateway] }],
+        }),
+      ),
+    ).toEqual(['serving.services[0].primary.model: a bedrock endpoint names its model']);
+  });
+
+  it('names what a SageMaker endpoint lacks, an artifact outside a model-artifacts asset, and fields of the wrong provider', () => {
+    const service = (primary: unknown) => ({ name: 'ranker', tier: 'high', rtoTargetMinutes: 15, primary, fallbacks: [gateway] });
+    expect(problemsOf(withArtifacts({ services: [service({ id: 'dr', provider: 'sagemaker', credentialsSecretArn: key })] }))).toEqual([
+      "serving.services[0].primary.credentialsSecretArn: a sagemaker endpoint takes no key: the function's role is allowed to describe it",
+      'serving.services[0].primary.endpointName: a sagemaker endpoint names its endpoint',
+    ]);
+    expect(
+      problemsOf(withArtifacts({ services: [service({ ...dr, servesArtifact: { asset: 'training-data', key: 'training/x' } })] })),
+    ).toEqual(['serving.services[0].primary.servesArtifact.asset: "training-data" is not a model-artifacts asset of the policy']);
+    expect(
+      problemsOf(withArtifacts({ services: [service({ ...dr, servesArtifact: { asset: 'ranker-artifacts', key: 'other/x' } })] })),
+    ).toEqual(['serving.services[0].primary.servesArtifact.key: "other/x" is not under asset ranker-artifacts\'s prefix "ranker/"']);
+    expect(problemsOf(withArtifacts({ services: [service({ ...claude, endpointName: 'x', region: 'us-east-1' })] }))).toEqual([
+      'serving.services[0].primary.endpointName: is for sagemaker endpoints, not anthropic',
+      'serving.services[0].primary.region: is for bedrock and sagemaker endpoints, not anthropic',
+    ]);
+  });
 });
