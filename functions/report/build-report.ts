@@ -8,7 +8,18 @@ import type { AssetMeasurement } from '../rpo/measure.js';
 import { scheduleIntervalSeconds } from '../policy/schedule.js';
 import { SERVICE_NAME } from '../shared/service.js';
 import { formatDuration, formatTime } from './format.js';
-import type { AssetReport, DrillReport, DrillRunReport, DrReport, Headline, Incident, ReportTrigger, RtoPoint } from './report-data.js';
+import type { StoredService } from '../serving/probe-round.js';
+import type {
+  AssetReport,
+  DrillReport,
+  DrillRunReport,
+  DrReport,
+  Headline,
+  Incident,
+  ReportTrigger,
+  RtoPoint,
+  ServingReport,
+} from './report-data.js';
 import { alignedWindow, type RpoDatapoint, rpoShare } from './rpo-share.js';
 import { replicaProtection, type BucketLock } from '../storage/object-lock.js';
 
@@ -31,6 +42,8 @@ export interface ReportSources {
   bucketLock(bucket: string): Promise<BucketLock>;
   /** The latest lineage check. */
   lineageCheck(): Promise<LineageCheck | undefined>;
+  /** A model service's failover state and last round (probe-serving's). */
+  servingState(service: string): Promise<StoredService | undefined>;
 }
 
 /**
@@ -73,6 +86,33 @@ export async function buildReport(sources: ReportSources, now: Date, trigger: Re
     drills,
     replicaBuckets: await replicaProtection(policy, (bucket) => sources.bucketLock(bucket)),
     lineage: (await sources.lineageCheck()) ?? null,
+    serving: await Promise.all((policy.serving?.services ?? []).map((service) => servingReport(sources, service, since, now))),
+  };
+}
+
+async function servingReport(
+  sources: ReportSources,
+  service: NonNullable<Policy['serving']>['services'][number],
+  since: Date,
+  now: Date,
+): Promise<ServingReport> {
+  const [stored, events, state] = await Promise.all([
+    sources.servingState(service.name),
+    sources.incidents.since(service.name, since),
+    sources.alertStates.get(service.name, 'serving'),
+  ]);
+  return {
+    service: service.name,
+    tier: service.tier,
+    rtoTargetMinutes: service.rtoTargetMinutes,
+    state: stored?.state ?? null,
+    lastRound: stored?.lastRound ?? null,
+    incidents: incidentsFrom(
+      service.name,
+      events.filter((e) => e.detail.target === 'serving'),
+      [state],
+      now,
+    ),
   };
 }
 

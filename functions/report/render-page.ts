@@ -39,6 +39,10 @@ ${protectionTable(report)}
 <h2>Lineage</h2>
 ${lineageSection(report)}
 </section>
+<section>
+<h2>Model serving</h2>
+${servingSection(report)}
+</section>
 ${report.assets.map((a) => assetSection(a, report)).join('\n')}
 <section>
 <h2>Drills</h2>
@@ -61,6 +65,10 @@ function trigger(report: DrReport): string {
 const cell = (field: string, value: number | string | null, text: string, cls = '') =>
   `<td data-field="${e(field)}" data-value="${e(value === null ? '' : String(value))}"${cls ? ` class="${e(cls)}"` : ''}>${e(text)}</td>`;
 
+/** How many incidents in the window, marked while one is ongoing. */
+const incidentsCell = (incidents: Incident[]) =>
+  cell('incidents', incidents.length, String(incidents.length), incidents.some((i) => i.ongoing) ? 'missed' : '');
+
 function assetTable(report: DrReport): string {
   const rows = report.assets.map((a) => {
     const last = a.lastVerified.replicatedAt ?? a.lastVerified.snapshotAt;
@@ -74,7 +82,7 @@ ${cell('rtoLatest', a.rto.latestSeconds, formatDuration(a.rto.latestSeconds))}
 ${cell('rtoTarget', a.rto.targetSeconds, formatDuration(a.rto.targetSeconds))}
 ${cell('lastVerified', last, formatTime(last))}
 ${cell('restorePassRate', a.restoreTests.passRate, a.restoreTests.count === 0 ? 'no tests' : `${formatShare(a.restoreTests.passRate)} of ${a.restoreTests.count}`)}
-${cell('incidents', a.incidents.length, String(a.incidents.length), a.incidents.some((i) => i.ongoing) ? 'missed' : '')}
+${incidentsCell(a.incidents)}
 </tr>`;
   });
   return `<table class="assets">
@@ -124,6 +132,36 @@ function lineageSection(report: DrReport): string {
   }.</p>
 ${risks.length ? `<ul>${risks.join('\n')}</ul>` : ''}
 ${test ? `<p data-field="lineage-restore-test" data-ok="${test.ok}">Restore test of ${e(test.model)}'s training set: ${test.ok ? 'passed' : `failed: ${e(test.reason ?? '')}`}${test.rtoSeconds !== null ? `, measured RTO ${e(formatDuration(test.rtoSeconds))}` : ''}.</p>` : ''}`;
+}
+
+/** Each model service as probe-serving's last round left it: what is active, what is ready, what is not and why. */
+function servingSection(report: DrReport): string {
+  if (report.serving.length === 0) return '<p>No model service is declared in the policy (docs/serving.md).</p>';
+  const rows = report.serving.map((s) => {
+    const round = s.lastRound;
+    if (!s.state || !round)
+      return `<tr data-service="${e(s.service)}"><th scope="row">${e(s.service)}</th><td colspan="6" class="missed">not probed yet</td>${incidentsCell(s.incidents)}</tr>`;
+    const { readiness } = round;
+    const notReady = readiness.notReady.map((n) => `${n.endpoint}: ${n.class}${n.detail ? ` (${n.detail})` : ''}`);
+    const switched = s.state.switched;
+    return `<tr data-service="${e(s.service)}">
+<th scope="row">${e(s.service)}<br><span class="kind">${e(s.tier)}, RTO target ${e(formatDuration(s.rtoTargetMinutes * 60))}</span></th>
+${cell('servingActive', s.state.active, `${s.state.active}${s.state.pinned ? ` (pinned by ${s.state.pinned.by})` : ''}`)}
+${cell('servingPrimaryUp', String(readiness.primaryUp), readiness.primaryUp ? 'up' : 'down', readiness.primaryUp ? '' : 'missed')}
+${cell('servingReadyFallbacks', readiness.readyFallbacks.join(','), readiness.readyFallbacks.join(', ') || 'none', readiness.readyFallbacks.length ? '' : 'missed')}
+${cell('servingNotReady', readiness.notReady.map((n) => n.endpoint).join(','), notReady.join('; ') || 'none', notReady.length ? 'missed' : '')}
+${cell('servingProbedAt', round.checkedAt, formatTime(round.checkedAt))}
+${cell('servingLastSwitch', switched?.at ?? null, switched ? `${switched.from} → ${switched.to} at ${formatTime(switched.at)}: ${switched.reason}` : 'none')}
+${incidentsCell(s.incidents)}
+</tr>`;
+  });
+  return `<table class="serving">
+<thead><tr><th>Service</th><th>Active endpoint</th><th>Primary</th><th>Ready fallbacks</th><th>Not ready, and why</th><th>Probed</th><th>Last switch</th><th>Incidents, ${report.windows.longDays} d</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>
+${report.serving.map((s) => (s.incidents.length ? `<h3>${e(s.service)}</h3>\n${incidentTable(s.incidents)}` : '')).join('\n')}`;
 }
 
 function assetSection(a: AssetReport, report: DrReport): string {

@@ -1,6 +1,8 @@
 import type { Asset, DrillScenario } from '../policy/schema.js';
 import type { TargetName } from '../alerts/target-events.js';
 import type { LineageCheck } from '../lineage/lineage-check.js';
+import type { LastRound } from '../serving/probe-round.js';
+import type { ServiceState } from '../serving/failover.js';
 import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { RpoShare } from './rpo-share.js';
 
@@ -24,6 +26,19 @@ export interface DrReport {
   replicaBuckets: ReplicaBucketProtection[];
   /** The latest lineage check (docs/lineage.md#lineage-check); null before the first. */
   lineage: LineageCheck | null;
+  /** Each model service of the policy as probe-serving's last round left it (docs/serving.md), and its incidents. */
+  serving: ServingReport[];
+}
+
+export interface ServingReport {
+  service: string;
+  tier: Asset['tier'];
+  rtoTargetMinutes: number;
+  /** The failover state (active endpoint, pin, last switch); null before the first round. */
+  state: ServiceState | null;
+  /** Each endpoint's last probe and the service's readiness; null before the first round. */
+  lastRound: LastRound | null;
+  incidents: Incident[];
 }
 
 export interface ReportTrigger {

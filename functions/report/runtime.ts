@@ -11,12 +11,13 @@ import { recoveryPointsFrom } from '../rpo/snapshot-catalog.js';
 import { cloudWatchClient, dynamoDocumentClient, s3Client } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { bucketLock } from '../storage/object-lock.js';
+import { DynamoServingStateStore } from '../serving/dynamo-serving-state.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { CloudWatchRpoHistory } from './cloudwatch-rpo-history.js';
 import { S3ReportStore } from './s3-report-store.js';
 import type { ReportDeps } from './write-report.js';
 
-/** Composition root of the report function: CloudWatch and the ledger table in, the report bucket out. */
+/** Composition root of the report function: CloudWatch and the ledger table in (with the lineage check and the model services' state), the report bucket out. */
 export function createReportDeps(config: Config, now: () => Date = () => new Date()): ReportDeps {
   const policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
@@ -24,6 +25,7 @@ export function createReportDeps(config: Config, now: () => Date = () => new Dat
   const snapshots = recoveryPointsFrom(new DynamoSnapshotCatalog(db, config.LEDGER_TABLE));
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
   const lineageChecks = new DynamoLineageCheckStore(db, config.LEDGER_TABLE);
+  const servingStates = new DynamoServingStateStore(db, config.LEDGER_TABLE);
   return {
     policy,
     now,
@@ -37,5 +39,6 @@ export function createReportDeps(config: Config, now: () => Date = () => new Dat
     store: new S3ReportStore(s3, reportLocation(policy).bucket),
     bucketLock: (bucket) => bucketLock(s3, bucket),
     lineageCheck: () => lineageChecks.latest(),
+    servingState: (service) => servingStates.get(service),
   };
 }

@@ -13,7 +13,8 @@ import { replicaObjectLock } from '../../infra/buckets.js';
  * In-memory sources for the DR report, every record placed relative to `now` (never today's date
  * mixed with a fixed one): per asset a 5-minute and a 1-hour RPO history (every 24th period over
  * target, a gap of six hours two days ago), three restore tests (the second failed), an RPO
- * incident of eval-sets that recovered after 50 minutes, and one passed region-outage drill.
+ * incident of eval-sets that recovered after 50 minutes, and one passed region-outage drill; each
+ * model service of the policy failed over two hours ago, with a ten-minute incident.
  */
 export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-policy.yml')): ReportSources & { policy: Policy } {
   const at = (msAgo: number) => new Date(now.getTime() - msAgo);
@@ -114,8 +115,59 @@ export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-pol
     });
   }
 
+  // Each model service failed over to its first fallback two hours ago (a primary outage of ten
+  // minutes, recovered), its last fallback not ready now.
+  for (const service of policy.serving?.services ?? []) {
+    const check = (status: 'missed' | 'ok', msAgo: number) => ({
+      asset: service.name,
+      kind: 'model-service' as const,
+      tier: service.tier,
+      target: 'serving' as const,
+      targetSeconds: service.rtoTargetMinutes * 60,
+      actualSeconds: null,
+      status,
+      ...(status === 'missed' && { reason: 'serving-primary-down' as const, description: `primary ${service.primary.id} is down` }),
+      pendingObjects: 0,
+      failedObjects: 0,
+      oldestChange: null,
+      measuredAt: iso(msAgo),
+    });
+    incidentEvents.push(
+      targetEvent('DR Target Missed', check('missed', 2 * H), iso(2 * H)),
+      targetEvent('DR Target Recovered', check('ok', 2 * H - 10 * 60_000), iso(2 * H)),
+    );
+  }
+  const servingState = async (name: string) => {
+    const service = policy.serving?.services.find((s) => s.name === name);
+    if (!service) return undefined;
+    const [first, ...rest] = service.fallbacks;
+    const last = rest.at(-1);
+    return {
+      state: {
+        service: name,
+        active: first!.id,
+        primaryFailures: 0,
+        primaryHealthy: 3,
+        flaps: 0,
+        switched: { from: service.primary.id, to: first!.id, at: iso(2 * H), reason: 'primary failed 2 probes in a row (overloaded)' },
+      },
+      lastRound: {
+        checkedAt: iso(60_000),
+        results: Object.fromEntries(
+          [service.primary, ...service.fallbacks].map((e) => [e.id, { class: 'healthy' as const, latencyMs: 120 }]),
+        ),
+        readiness: {
+          primaryUp: true,
+          readyFallbacks: [first!.id],
+          notReady: last ? [{ endpoint: last.id, class: 'auth-failure', detail: 'authentication_error: invalid x-api-key' }] : [],
+        },
+      },
+    };
+  };
+
   return {
     policy,
+    servingState,
     // A lineage check that found a lifecycle rule at risk and a passed training-set restore test.
     lineageCheck: async () => ({
       checkedAt: new Date(now.getTime() - 3_600_000).toISOString(),
@@ -162,7 +214,7 @@ export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-pol
         return [test(asset, 3, true, 1200), test(asset, 2, false, 4000), test(asset, 1, true, 900)];
       },
     },
-    incidents: { since: async (name) => (name === 'eval-sets' ? incidentEvents : []) },
+    incidents: { since: async (name) => incidentEvents.filter((e) => e.detail.asset === name) },
     alertStates: { get: async (): Promise<AlertState | undefined> => undefined },
     drills: { runs: async (name) => runs.filter((r) => r.drill === name) },
   };

@@ -168,6 +168,60 @@ describe('the DR report', () => {
     expect(renderPage(none)).toContain('No lineage check has run yet');
   });
 
+  it('shows each model service: what is active, whether the primary is up, what is ready, what is not and why, the last switch, its incidents', async () => {
+    const example = loadPolicyFile('dr-policy.yml');
+    const key = 'arn:aws:secretsmanager:us-west-2:111122223333:secret:anthropic';
+    const policy = {
+      ...example,
+      serving: {
+        schedule: 'rate(1 minute)',
+        parameterPrefix: '/ai-data-dr/serving/',
+        failover: { failAfter: 2, recoverAfter: 5, minHeadroom: 0.1, flapWindow: 60 },
+        services: [
+          {
+            name: 'chat',
+            tier: 'critical' as const,
+            rtoTargetMinutes: 5,
+            primary: { id: 'claude', provider: 'anthropic' as const, model: 'claude-opus-4-6', credentialsSecretArn: key },
+            fallbacks: [
+              { id: 'gpt', provider: 'openai' as const, model: 'gpt-4o-mini', credentialsSecretArn: key },
+              { id: 'claude-eu', provider: 'anthropic' as const, model: 'claude-opus-4-6', credentialsSecretArn: key },
+            ],
+          },
+        ],
+      },
+    };
+    const report = await buildReport(reportSources(now, policy), now, { kind: 'on-demand' });
+    expect(reportErrors(report)).toEqual([]);
+    expect(report.serving).toEqual([
+      expect.objectContaining({
+        service: 'chat',
+        tier: 'critical',
+        rtoTargetMinutes: 5,
+        state: expect.objectContaining({ active: 'gpt', switched: expect.objectContaining({ from: 'claude', to: 'gpt' }) }),
+        lastRound: expect.objectContaining({ readiness: expect.objectContaining({ readyFallbacks: ['gpt'] }) }),
+        incidents: [expect.objectContaining({ target: 'serving', ongoing: false, durationSeconds: 600, reason: 'serving-primary-down' })],
+      }),
+    ]);
+    const page = renderPage(report);
+    expect(page).toContain('<td data-field="servingActive" data-value="gpt">gpt</td>');
+    expect(page).toContain('<td data-field="servingPrimaryUp" data-value="true">up</td>');
+    expect(page).toContain(
+      '<td data-field="servingNotReady" data-value="claude-eu" class="missed">claude-eu: auth-failure (authentication_error: invalid x-api-key)</td>',
+    );
+    expect(page).toMatch(
+      /<td data-field="servingLastSwitch" data-value="[^"]+">claude → gpt at [^<]+: primary failed 2 probes in a row \(overloaded\)<\/td>/,
+    );
+    // Before the first round; and a policy without model services.
+    const unprobed = await buildReport({ ...reportSources(now, policy), servingState: async () => undefined }, now, { kind: 'on-demand' });
+    expect(reportErrors(unprobed)).toEqual([]);
+    expect(unprobed.serving[0]).toMatchObject({ state: null, lastRound: null });
+    expect(renderPage(unprobed)).toContain('<td colspan="6" class="missed">not probed yet</td>');
+    const none = await buildReport(reportSources(now), now, { kind: 'on-demand' });
+    expect(none.serving).toEqual([]);
+    expect(renderPage(none)).toContain('No model service is declared in the policy');
+  });
+
   it('takes the measured RTO from the newest restore that worked, not from a failed one', async () => {
     const sources = reportSources(now);
     const since = sources.restoreTests.since;
