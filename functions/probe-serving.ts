@@ -5,13 +5,14 @@ import { logger, lambdaHandler } from './shared/observability.js';
 import { PayloadError } from './shared/payload.js';
 import { pinService } from './serving/operator-pin.js';
 import { parseServingCall } from './serving/serving-request.js';
+import { publishServingRound } from './serving/serving-metrics.js';
 
 const deps = createServing(parseServingConfig(process.env));
 
 /**
  * Model serving DR (docs/serving.md), on the policy's serving.schedule: one round of probes of
  * every service's endpoints, the failover decided and written to SSM Parameter Store, readiness
- * paged. Operators may run a round by hand with `{}` (the schedule sends `{"trigger": "schedule"}`),
+ * paged, each round published as metrics (probe latency per endpoint: its percentiles). Operators may run a round by hand with `{}` (the schedule sends `{"trigger": "schedule"}`),
  * and pin a service to an endpoint, or lift the pin, with a dry run and its token
  * (`{"pin": {"service", "endpoint"?, "by"?}, "dryRun": true}`, then `"planToken"`).
  */
@@ -22,6 +23,7 @@ export const handler = lambdaHandler(
     if (call.kind === 'pin') return pinService(call, deps);
     const rounds = await probeServing(deps);
     for (const round of rounds) {
+      publishServingRound(round);
       const log = round.switch ? logger.warn.bind(logger) : logger.info.bind(logger);
       log(round.switch ? 'model service switched' : 'model service probed', {
         service: round.service,

@@ -8,7 +8,7 @@ import {
 } from '../functions/policy/assets.js';
 import { isInferenceProfile } from '../functions/serving/bedrock-probe.js';
 import { lockOf, replicaHasObjectLock } from '../functions/policy/object-lock.js';
-import { type Asset, drillAssets, type Policy } from '../functions/policy/schema.js';
+import { type Asset, drillAssets, endpointRegion, type Policy, type ServingEndpoint } from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { SCRATCH_BUCKET } from './buckets.js';
 import { dataKeyStatements } from './encryption.js';
@@ -714,12 +714,12 @@ export function probeServingStatements(policy: Policy): Json[] {
   const sageMakerArn = (region: string, resource: string) => ({
     'Fn::Sub': `arn:\${AWS::Partition}:sagemaker:${region}:\${AWS::AccountId}:${resource.toLowerCase()}`,
   });
-  const regionOf = (e: (typeof endpoints)[number]) => e.region ?? policy.deployment.region;
+  const regionOf = (e: ServingEndpoint) => endpointRegion(policy, e);
   const sageMaker = endpoints.filter((e) => e.provider === 'sagemaker');
   const served = sageMaker.filter((e) => e.servesArtifact);
   const servedRegions = [...new Set(served.map(regionOf))];
   const bedrock = endpoints.filter((e) => e.provider === 'bedrock');
-  const bedrockArn = (e: (typeof endpoints)[number]) =>
+  const bedrockArn = (e: ServingEndpoint) =>
     e.model!.startsWith('arn:')
       ? e.model!
       : isInferenceProfile(e.model!)

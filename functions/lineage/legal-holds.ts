@@ -169,21 +169,21 @@ class OtherHolds {
     private readonly steps: number,
   ) {}
 
-  /** Lists the asset's holds: the holders new since the last listing, or 'superseded'. */
-  async refresh(): Promise<ManifestCursor[] | 'superseded'> {
+  /**
+   * Lists the asset's holds, adding the holders new since the last listing to `cursors`, and says
+   * whether the release's own hold was taken over meanwhile (`superseded`, with its state now).
+   */
+  async refresh(): Promise<{ superseded: boolean; state?: DatasetHold['state'] }> {
     const holds = await this.deps.holds.list(this.entry.asset);
-    if (holds.find((h) => h.id === this.entry.id)?.steps !== this.steps) return 'superseded';
-    const added: ManifestCursor[] = [];
+    const own = holds.find((h) => h.id === this.entry.id);
     for (const h of holds) {
       if (h.id === this.entry.id || this.seen.has(h.id) || !(h.state === 'holding' || h.state === 'held')) continue;
       const other = await this.deps.datasets.get(h.asset, h.id);
       const overlaps =
         other?.state === 'complete' && (other.prefix.startsWith(this.entry.prefix) || this.entry.prefix.startsWith(other.prefix));
-      const cursor = overlaps ? new ManifestCursor(this.objects, manifestRefOf(other)) : undefined;
-      this.seen.set(h.id, cursor);
-      if (cursor) added.push(cursor);
+      this.seen.set(h.id, overlaps ? new ManifestCursor(this.objects, manifestRefOf(other)) : undefined);
     }
-    return added;
+    return { superseded: own?.steps !== this.steps, ...(own && { state: own.state }) };
   }
 
   /** The lines of `batch` (ascending keys) that none of `cursors` names (same key, same replica version). */
@@ -222,26 +222,27 @@ async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: Datas
    * Releases `versions`, then lists the holds again: what a hold started meanwhile names is held
    * again (answered: how many); if this release was taken over by a hold of its own dataset version
    * (a model links it again), all of `versions` is held again. Taken over by a duplicate of this
-   * release (it committed the same step first), they stay released: the duplicate releases them too.
+   * release (it committed the same step first), they stay released (the duplicate releases them
+   * too), but for what other holds name, as always.
    */
   const release = async (versions: Held[]): Promise<number | 'superseded'> => {
     await set(versions, false);
-    const added = await others.refresh();
-    if (added === 'superseded') {
-      const now = await deps.holds.get(entry.asset, entry.id);
-      if (now?.state === 'holding' || now?.state === 'held') await set(versions, true);
+    const { superseded, state } = await others.refresh();
+    const lines = versions.flatMap((v) => (v.line ? [v.line] : []));
+    if (superseded && (state === 'holding' || state === 'held')) {
+      await set(versions, true);
       return 'superseded';
     }
-    const lines = versions.flatMap((v) => (v.line ? [v.line] : []));
-    const unnamed = new Set(await OtherHolds.unnamed(lines, added));
+    // What a hold started meanwhile names is held again (the other holds' lines were never released).
+    const unnamed = new Set(await OtherHolds.unnamed(lines, others.cursors));
     const named = lines.filter((l) => !unnamed.has(l));
     await set(heldOf(named), true);
-    return named.length;
+    return superseded ? 'superseded' : named.length;
   };
   // A model registered after the check in holdDatasetVersion (its hold found this one still held and
   // did nothing) is seen now, after the release committed: the dataset version is held again instead.
   if (!on && (await deps.activeUsers(entry.asset, entry.id)).length > 0) return holdDatasetVersion(entry, true, deps);
-  let superseded = !on && (await others.refresh()) === 'superseded';
+  let superseded = !on && (await others.refresh()).superseded;
   const walked = superseded
     ? { done: false, at: start.at }
     : await walkManifest(objects, ref, start.at, on ? concurrency : RELEASE_BATCH, short, async (batch) => {

@@ -151,28 +151,30 @@ export async function checkLineage(deps: LineageCheckDeps): Promise<{ check: Lin
   const next = retesting
     ? { record: retesting.record, datasetVersion: check.lastTested ?? retesting.datasetVersion } // the rotation stays where it is
     : await nextToTest(deps, referenced, previous?.lastTested);
-  const others = missed.filter((m) => m !== retesting).map((m) => m.model);
-  if (others.length) check.missedModels = others;
+  // The missed models waiting for a retest, oldest first; one that fails (again) goes to the end.
+  const waiting = missed.filter((m) => m !== retesting).map((m) => m.model);
+  const failedAgain = (model: string) => [...waiting.filter((m) => m !== model), model];
+  setMissed(check, waiting);
   if (next) {
-    // The rotation moves on before the test: a test that never finishes (the invocation's time
-    // runs out) is not tried again on the same model every day.
-    await deps.checks.save({
-      ...check,
-      lastTested: next.datasetVersion,
-      ...(missed.length && { missedModels: missed.map((m) => m.model) }),
-    });
+    // The rotation and the retest move on before the test (saved as if it failed): a test that
+    // never finishes (the invocation's time runs out) is not tried again on the same model every day.
+    const early = { ...check, lastTested: next.datasetVersion, ...(retesting && { retested: true }) };
+    await deps.checks.save(setMissed(early, retesting ? failedAgain(retesting.model) : waiting));
     const tested = await testedCheck(deps, next.record);
     await deps.log.record(tested.result);
     events.push(...(await evaluateCheck(deps.alerts, tested.check)));
     Object.assign(check, { restoreTest: tested.result, lastTested: next.datasetVersion, ...(retesting && { retested: true }) });
-    // A model that failed (again) goes to the end: the next retest takes the one waiting longest.
     const model = tested.result.model;
-    const still = [...others.filter((m) => m !== model), ...(tested.check.status === 'missed' ? [model] : [])];
-    if (still.length) check.missedModels = still;
-    else delete check.missedModels;
+    setMissed(check, tested.check.status === 'missed' ? failedAgain(model) : waiting.filter((m) => m !== model));
   }
   await deps.checks.save(check);
   return { check, events };
+}
+
+function setMissed(check: LineageCheck, models: string[]): LineageCheck {
+  if (models.length) check.missedModels = models;
+  else delete check.missedModels;
+  return check;
 }
 
 /**
@@ -186,7 +188,9 @@ async function stillMissed(
   events: TargetEvent[],
 ): Promise<{ model: string; record: ModelRecord; datasetVersion: string }[]> {
   const found = [];
-  for (const missed of previous?.missedModels ?? []) {
+  // A check saved before missedModels kept the one model its test missed as missedModel.
+  const legacy = (previous as { missedModel?: string } | undefined)?.missedModel;
+  for (const missed of previous?.missedModels ?? (legacy ? [legacy] : [])) {
     const { name, version } = splitModelRef(missed);
     const record = await deps.models.get(name, version);
     const link = record?.trainedOn[0];

@@ -279,9 +279,15 @@ const servingEndpoint = z
     for (const field of ['endpointName', 'servesArtifact'] as const)
       if (e.provider !== 'sagemaker' && e[field] !== undefined)
         ctx.addIssue({ code: 'custom', path: [field], message: `is for sagemaker endpoints, not ${e.provider}` });
+    if (e.model !== undefined && !keyed && e.provider !== 'bedrock')
+      ctx.addIssue({ code: 'custom', path: ['model'], message: `is for anthropic, openai and bedrock endpoints, not ${e.provider}` });
     if (e.region !== undefined && e.provider !== 'sagemaker' && e.provider !== 'bedrock')
       ctx.addIssue({ code: 'custom', path: ['region'], message: `is for bedrock and sagemaker endpoints, not ${e.provider}` });
   });
+
+export type ServingEndpoint = z.infer<typeof servingEndpoint>;
+/** Where a bedrock or sagemaker endpoint runs: its region, or the deployment's (the DR region). */
+export const endpointRegion = (policy: { deployment: { region: string } }, e: ServingEndpoint) => e.region ?? policy.deployment.region;
 
 const servingSchema = z.strictObject({
   /** When the endpoints are probed. Default every minute. */

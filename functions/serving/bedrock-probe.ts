@@ -1,6 +1,6 @@
-import type { Policy } from '../policy/schema.js';
+import { endpointRegion, type Policy, type ServingEndpoint } from '../policy/schema.js';
 import { awsProbeFailure } from './aws-probe-failure.js';
-import type { ProbeResult } from './probe.js';
+import { answeredIn, DEFAULT_TIMEOUT_MS, limitsOf, type ProbeResult } from './probe.js';
 
 /**
  * Probing an Amazon Bedrock model (docs/serving.md#bedrock) with the function's role, generating
@@ -47,15 +47,8 @@ export interface BedrockTarget {
   timeoutMs?: number;
 }
 
-type EndpointConfig = NonNullable<Policy['serving']>['services'][number]['primary'];
-
-export function bedrockTargetOf(policy: Policy, endpoint: EndpointConfig): BedrockTarget {
-  return {
-    model: endpoint.model!,
-    region: endpoint.region ?? policy.deployment.region,
-    ...(endpoint.slowMs && { slowMs: endpoint.slowMs }),
-    ...(endpoint.timeoutMs && { timeoutMs: endpoint.timeoutMs }),
-  };
+export function bedrockTargetOf(policy: Policy, endpoint: ServingEndpoint): BedrockTarget {
+  return { model: endpoint.model!, region: endpointRegion(policy, endpoint), ...limitsOf(endpoint) };
 }
 
 /** Cross-region inference profiles' ids start with their geography; an ARN names the resource type. */
@@ -83,7 +76,7 @@ export async function probeBedrock(
 ): Promise<ProbeResult> {
   const clock = deps.now ?? (() => performance.now());
   const started = clock();
-  const timeoutMs = target.timeoutMs ?? 10_000;
+  const timeoutMs = target.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const signal = AbortSignal.timeout(timeoutMs);
   const { region, model } = target;
   let notes: string | undefined;
@@ -98,6 +91,7 @@ export async function probeBedrock(
       foundationId = foundationIdOf(routed);
     } else {
       const found = await deps.models.foundationModel(region, model, signal);
+      foundationId = found.modelId; // the policy may name the model by its ARN; availability takes its id
       const end = found.lifecycle?.endOfLifeTime;
       if (end && end <= deps.today())
         return { class: 'model-not-found', latencyMs: clock() - started, detail: `retired: end of life ${end.toISOString()}` };
@@ -109,5 +103,5 @@ export async function probeBedrock(
     return awsProbeFailure(error, timeoutMs, clock() - started);
   }
   const latencyMs = clock() - started;
-  return { class: latencyMs > (target.slowMs ?? 2_000) ? 'slow' : 'healthy', latencyMs, ...(notes && { detail: notes }) };
+  return { class: answeredIn(latencyMs, target.slowMs), latencyMs, ...(notes && { detail: notes }) };
 }

@@ -1,8 +1,8 @@
 import { evaluateCheck, type AlertDeps } from '../alerts/evaluate.js';
 import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
-import type { Policy } from '../policy/schema.js';
+import type { Policy, ServingEndpoint } from '../policy/schema.js';
 import { decide, initialState, readinessOf, type Endpoints, type ServiceReadiness, type ServiceState, type Switch } from './failover.js';
-import { DEFAULT_BASE_URL, type ProbeResult, type ProbeTarget } from './probe.js';
+import { DEFAULT_BASE_URL, limitsOf, type ProbeResult, type ProbeTarget } from './probe.js';
 
 /**
  * One round of probe-serving (docs/serving.md): every endpoint of every service of the policy
@@ -14,7 +14,6 @@ import { DEFAULT_BASE_URL, type ProbeResult, type ProbeTarget } from './probe.js
  */
 type ServingPolicy = NonNullable<Policy['serving']>;
 type ServiceConfig = ServingPolicy['services'][number];
-export type EndpointConfig = ServiceConfig['primary'];
 
 /** What the last round found of a service, kept with its state for status (and the report). */
 export interface LastRound {
@@ -45,9 +44,9 @@ export interface ServingDeps {
   /** Probes a provider's API or an HTTP endpoint (probe.ts). */
   probe: (target: ProbeTarget) => Promise<ProbeResult>;
   /** Probes a SageMaker endpoint, and the artifact it serves (sagemaker-probe.ts). */
-  probeSageMaker: (endpoint: EndpointConfig) => Promise<ProbeResult>;
+  probeSageMaker: (endpoint: ServingEndpoint) => Promise<ProbeResult>;
   /** Probes an Amazon Bedrock model or inference profile (bedrock-probe.ts). */
-  probeBedrock: (endpoint: EndpointConfig) => Promise<ProbeResult>;
+  probeBedrock: (endpoint: ServingEndpoint) => Promise<ProbeResult>;
   /** An endpoint's API key, from its secret {"apiKey"}. */
   apiKey: (secretArn: string) => Promise<string>;
   states: ServingStateStore;
@@ -66,19 +65,18 @@ export interface ServiceRound {
 
 const endpointsOf = (service: ServiceConfig): Endpoints => ({ primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
 
-async function targetOf(endpoint: EndpointConfig & { provider: ProbeTarget['provider'] }, deps: ServingDeps): Promise<ProbeTarget> {
+async function targetOf(endpoint: ServingEndpoint & { provider: ProbeTarget['provider'] }, deps: ServingDeps): Promise<ProbeTarget> {
   return {
     provider: endpoint.provider,
     url: endpoint.url ?? DEFAULT_BASE_URL[endpoint.provider as 'anthropic' | 'openai'],
     ...(endpoint.model && { model: endpoint.model }),
     ...(endpoint.credentialsSecretArn && { apiKey: await deps.apiKey(endpoint.credentialsSecretArn) }),
-    ...(endpoint.slowMs && { slowMs: endpoint.slowMs }),
-    ...(endpoint.timeoutMs && { timeoutMs: endpoint.timeoutMs }),
+    ...limitsOf(endpoint),
   };
 }
 
 /** A probe whose key cannot be read fails as auth-failure, naming why; it never stops the round. */
-async function probeEndpoint(endpoint: EndpointConfig, deps: ServingDeps): Promise<ProbeResult> {
+async function probeEndpoint(endpoint: ServingEndpoint, deps: ServingDeps): Promise<ProbeResult> {
   const { provider } = endpoint;
   if (provider === 'sagemaker') return deps.probeSageMaker(endpoint);
   if (provider === 'bedrock') return deps.probeBedrock(endpoint);

@@ -53,6 +53,30 @@ export interface ProbeTarget {
   timeoutMs?: number;
 }
 
+/** A probe answered later than this is slow; one not answered by then, a timeout (the policy may say otherwise per endpoint). */
+export const DEFAULT_SLOW_MS = 2_000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** An endpoint's own limits, where the policy gives them. */
+export const limitsOf = (e: {
+  slowMs?: number | undefined;
+  timeoutMs?: number | undefined;
+}): Pick<ProbeTarget, 'slowMs' | 'timeoutMs'> => ({
+  ...(e.slowMs && { slowMs: e.slowMs }),
+  ...(e.timeoutMs && { timeoutMs: e.timeoutMs }),
+});
+
+/** An answer's class by its latency. */
+export const answeredIn = (latencyMs: number, slowMs: number | undefined): 'healthy' | 'slow' =>
+  latencyMs > (slowMs ?? DEFAULT_SLOW_MS) ? 'slow' : 'healthy';
+
+/** A probe without an answer in time. */
+export const timedOut = (timeoutMs: number, latencyMs: number): ProbeResult => ({
+  class: 'timeout',
+  latencyMs,
+  detail: `no answer in ${timeoutMs} ms`,
+});
+
 export const DEFAULT_BASE_URL: Record<Exclude<Provider, 'http'>, string> = {
   anthropic: 'https://api.anthropic.com',
   openai: 'https://api.openai.com',
@@ -140,7 +164,7 @@ export function classify(
     if (id !== target.model)
       return { ...base, class: 'model-not-found', detail: `answered for ${JSON.stringify(id ?? null)}, not ${target.model}` };
   }
-  return latencyMs > (target.slowMs ?? 2_000) ? { ...base, class: 'slow' } : base;
+  return { ...base, class: answeredIn(latencyMs, target.slowMs) };
 }
 
 /** Probes one endpoint: one request, classified; never throws. */
@@ -148,7 +172,7 @@ export async function probe(target: ProbeTarget, deps: { fetch?: typeof fetch; n
   const request = probeRequest(target);
   const clock = deps.now ?? (() => performance.now());
   const started = clock();
-  const timeoutMs = target.timeoutMs ?? 10_000;
+  const timeoutMs = target.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   try {
     const response = await (deps.fetch ?? fetch)(request.url, { headers: request.headers, signal: AbortSignal.timeout(timeoutMs) });
     const body = await response.text();
@@ -156,7 +180,7 @@ export async function probe(target: ProbeTarget, deps: { fetch?: typeof fetch; n
   } catch (error) {
     const latencyMs = clock() - started;
     const name = (error as Error).name;
-    if (name === 'TimeoutError' || name === 'AbortError') return { class: 'timeout', latencyMs, detail: `no answer in ${timeoutMs} ms` };
+    if (name === 'TimeoutError' || name === 'AbortError') return timedOut(timeoutMs, latencyMs);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     return { class: 'server-error', latencyMs, detail: `unreachable: ${cause?.code ?? cause?.message ?? (error as Error).message}` };
   }

@@ -14,17 +14,20 @@ const modelDataOf = (c: ContainerDefinition | undefined) => c?.ModelDataUrl ?? c
 export class SdkSageMakerEndpoints implements SageMakerEndpoints {
   constructor(private readonly client: (region: string) => SageMakerClient) {}
 
-  async describe(region: string, endpointName: string, options: { modelData: boolean; signal: AbortSignal }): Promise<EndpointDescription> {
-    const client = this.client(region);
-    const send = { abortSignal: options.signal };
-    const endpoint = await client.send(new DescribeEndpointCommand({ EndpointName: endpointName }), send);
-    const description: EndpointDescription = {
+  async describe(region: string, endpointName: string, signal: AbortSignal): Promise<EndpointDescription> {
+    const endpoint = await this.client(region).send(new DescribeEndpointCommand({ EndpointName: endpointName }), { abortSignal: signal });
+    return {
       status: endpoint.EndpointStatus ?? 'unknown',
       ...(endpoint.FailureReason && { failureReason: endpoint.FailureReason }),
       lastModified: endpoint.LastModifiedTime ?? endpoint.CreationTime ?? new Date(0),
+      endpointConfigName: endpoint.EndpointConfigName ?? '',
     };
-    if (!options.modelData || description.status !== 'InService') return description;
-    const config = await client.send(new DescribeEndpointConfigCommand({ EndpointConfigName: endpoint.EndpointConfigName }), send);
+  }
+
+  async modelData(region: string, endpointConfigName: string, signal: AbortSignal): Promise<string[]> {
+    const client = this.client(region);
+    const send = { abortSignal: signal };
+    const config = await client.send(new DescribeEndpointConfigCommand({ EndpointConfigName: endpointConfigName }), send);
     const models = [...new Set((config.ProductionVariants ?? []).flatMap((v) => (v.ModelName ? [v.ModelName] : [])))];
     const data = await Promise.all(
       models.map(async (name) => {
@@ -32,6 +35,6 @@ export class SdkSageMakerEndpoints implements SageMakerEndpoints {
         return [modelDataOf(model.PrimaryContainer), ...(model.Containers ?? []).map(modelDataOf)].filter((u): u is string => Boolean(u));
       }),
     );
-    return { ...description, modelData: data.flat() };
+    return data.flat();
   }
 }

@@ -1,21 +1,27 @@
 import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
-import type { ObjectAsset, Policy } from '../policy/schema.js';
+import { endpointRegion, type ObjectAsset, type Policy, type ServingEndpoint } from '../policy/schema.js';
 import { awsProbeFailure } from './aws-probe-failure.js';
-import type { ProbeResult } from './probe.js';
+import { answeredIn, DEFAULT_TIMEOUT_MS, limitsOf, type ProbeResult } from './probe.js';
 
 /**
  * Probing a SageMaker endpoint (docs/serving.md#sagemaker), the team's own model, often deployed
- * in the DR region: `DescribeEndpoint` (in service?), and where the policy names the artifact it
+ * in the DR region: `DescribeEndpoint` (does it serve?), and where the policy names the artifact it
  * must serve (`servesArtifact`), `DescribeEndpointConfig` and `DescribeModel` for the model data
  * of each production variant, checked against the ledger. Nothing is invoked: no inference is paid.
  *
- * SageMaker takes a model's data from S3 when it deploys the endpoint's instances, and a model
- * data URL names no S3 version: the endpoint serves the version of its model data's key that was
- * current when it was last deployed (its LastModifiedTime). It is **fresh** when its model data is
- * the replica of the artifact's key (in the replica bucket) and the replica version current then is
- * the current verified replica (the newest replicated version, or one with the same SHA-256); else
- * it is `stale-artifact`, saying what it serves and what it should.
+ * An endpoint serves while `InService`, and also while `Updating`, `SystemUpdating` or
+ * `RollingBack` (SageMaker keeps the current variants until the new ones take over): those answer,
+ * with the status in `detail`, and their artifact is judged once the update is done. Any other
+ * status (`Creating`, `OutOfService`, `Deleting`, `Failed`) is `not-in-service`.
+ *
+ * SageMaker takes a model's data from S3 when it deploys the endpoint's instances, and a model data
+ * URL names no S3 version: the endpoint serves the version of its model data's key that was
+ * current in the replica when it was last deployed (its LastModifiedTime). It is **fresh** when its
+ * model data is the replica of the artifact's key and that version is the current verified replica
+ * (the one replicated last), or has the same SHA-256; else it is `stale-artifact`, saying what it
+ * serves and what it should. Model data that cannot be read (a model deleted under a running
+ * endpoint, access denied) is `stale-artifact` too: what it serves cannot be vouched for.
  */
 
 /** What SageMaker says of an endpoint (the port; sagemaker-endpoints.ts is its adapter). */
@@ -24,13 +30,14 @@ export interface EndpointDescription {
   failureReason?: string;
   /** When the endpoint was last deployed (created or updated). */
   lastModified: Date;
-  /** The S3 URI of the model data of each production variant's model (read only when asked). */
-  modelData?: string[];
+  endpointConfigName: string;
 }
 
 export interface SageMakerEndpoints {
   /** Throws the SDK's errors (ValidationException for an unknown endpoint, AccessDeniedException, ...). */
-  describe(region: string, endpointName: string, options: { modelData: boolean; signal: AbortSignal }): Promise<EndpointDescription>;
+  describe(region: string, endpointName: string, signal: AbortSignal): Promise<EndpointDescription>;
+  /** The S3 URI of the model data of each production variant's model of an endpoint configuration. */
+  modelData(region: string, endpointConfigName: string, signal: AbortSignal): Promise<string[]>;
 }
 
 export interface SageMakerTarget {
@@ -48,80 +55,90 @@ export interface SageMakerProbeDeps {
   now?: () => number;
 }
 
-type EndpointConfig = NonNullable<Policy['serving']>['services'][number]['primary'];
-
 /** The probe's target from the policy's endpoint (a sagemaker one): its region, its artifact's asset. */
-export function sageMakerTargetOf(policy: Policy, endpoint: EndpointConfig): SageMakerTarget {
+export function sageMakerTargetOf(policy: Policy, endpoint: ServingEndpoint): SageMakerTarget {
   const served = endpoint.servesArtifact;
   return {
     endpointName: endpoint.endpointName!,
-    region: endpoint.region ?? policy.deployment.region,
+    region: endpointRegion(policy, endpoint),
     ...(served && { servesArtifact: { asset: policy.assets.find((a) => a.name === served.asset) as ObjectAsset, key: served.key } }),
-    ...(endpoint.slowMs && { slowMs: endpoint.slowMs }),
-    ...(endpoint.timeoutMs && { timeoutMs: endpoint.timeoutMs }),
+    ...limitsOf(endpoint),
   };
 }
+
+/** Statuses in which an endpoint still serves its current variants. */
+const SERVING_WHILE = new Set(['Updating', 'SystemUpdating', 'RollingBack']);
 
 /** Probes one SageMaker endpoint (see the top of this file); never throws. */
 export async function probeSageMaker(target: SageMakerTarget, deps: SageMakerProbeDeps): Promise<ProbeResult> {
   const clock = deps.now ?? (() => performance.now());
   const started = clock();
-  const timeoutMs = target.timeoutMs ?? 10_000;
+  const timeoutMs = target.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const result = (r: Omit<ProbeResult, 'latencyMs'>): ProbeResult => ({ ...r, latencyMs: clock() - started });
   let description: EndpointDescription;
   try {
-    description = await deps.endpoints.describe(target.region, target.endpointName, {
-      modelData: target.servesArtifact !== undefined,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    description = await deps.endpoints.describe(target.region, target.endpointName, signal);
   } catch (error) {
     return awsProbeFailure(error, timeoutMs, clock() - started);
   }
-  if (description.status !== 'InService') {
+  const { status } = description;
+  if (SERVING_WHILE.has(status)) return result({ class: answeredIn(clock() - started, target.slowMs), detail: `endpoint is ${status}` });
+  if (status !== 'InService') {
     const why = description.failureReason ? `: ${description.failureReason}` : '';
-    return { class: 'not-in-service', latencyMs: clock() - started, detail: `endpoint is ${description.status}${why}`.slice(0, 200) };
+    return result({ class: 'not-in-service', detail: `endpoint is ${status}${why}`.slice(0, 200) });
   }
   if (target.servesArtifact) {
+    let modelData: string[];
+    try {
+      modelData = await deps.endpoints.modelData(target.region, description.endpointConfigName, signal);
+    } catch (error) {
+      const failed = awsProbeFailure(error, timeoutMs, 0);
+      return result({ class: 'stale-artifact', detail: `what it serves could not be read: ${failed.detail}`.slice(0, 300) });
+    }
     let stale: string | undefined;
     try {
-      stale = await staleness(target.servesArtifact, description, deps.ledger);
+      stale = await staleness(target.servesArtifact, description.lastModified, modelData, deps.ledger);
     } catch (error) {
-      return { class: 'server-error', latencyMs: clock() - started, detail: `the ledger could not be read: ${(error as Error).message}` };
+      return result({ class: 'server-error', detail: `the ledger could not be read: ${(error as Error).message}` });
     }
-    if (stale) return { class: 'stale-artifact', latencyMs: clock() - started, detail: stale };
+    if (stale) return result({ class: 'stale-artifact', detail: stale });
   }
-  const latencyMs = clock() - started;
-  return { class: latencyMs > (target.slowMs ?? 2_000) ? 'slow' : 'healthy', latencyMs };
+  return result({ class: answeredIn(clock() - started, target.slowMs) });
 }
 
 const short = (sha: string | undefined) => (sha ? sha.slice(0, 12) : 'unknown');
-const digestOf = (e: LedgerEntry) => e.sha256 ?? e.sha256Composite;
+/** Two versions hold the same bytes: equal SHA-256, or equal composite digests taken with the same part size. */
+const sameBytes = (a: LedgerEntry, b: LedgerEntry) =>
+  (a.sha256 !== undefined && a.sha256 === b.sha256) ||
+  (a.sha256Composite !== undefined && a.sha256Composite === b.sha256Composite && a.partSizeBytes === b.partSizeBytes);
+const newest = (entries: LedgerEntry[]) =>
+  entries.reduce<LedgerEntry | undefined>((a, e) => (!a || e.replicatedAt! > a.replicatedAt! ? e : a), undefined);
 
 /** Why the endpoint does not serve the artifact's current verified replica; undefined when it does. */
 async function staleness(
   served: { asset: ObjectAsset; key: string },
-  description: EndpointDescription,
+  deployedAt: Date,
+  modelData: string[],
   ledger: Pick<ReplicationLedger, 'entriesFor'>,
 ): Promise<string | undefined> {
   const { asset, key } = served;
   const replica = `s3://${asset.replica.bucket}/${replicaKeyFor(asset, key)}`;
-  const elsewhere = (description.modelData ?? []).find((uri) => uri !== replica);
-  if (elsewhere !== undefined || !description.modelData?.length)
+  const elsewhere = modelData.find((uri) => uri !== replica);
+  if (elsewhere !== undefined || modelData.length === 0)
     return `its model data is ${elsewhere ?? 'not an S3 object'}, not ${replica} (the replica of ${asset.name}/${key})`;
+  // Versions in the replica, verified, by when they were written there: the one written last is the
+  // current replica (a version written again, after a newer one was deleted at the source, is current again).
   const verified = (await ledger.entriesFor(asset.name, key)).filter(
     (e) => e.entryType === 'object' && e.state === 'replicated' && e.replicatedAt !== undefined,
   );
-  const current = verified.reduce<LedgerEntry | undefined>(
-    (a, e) => (!a || e.sourceLastModified > a.sourceLastModified ? e : a),
-    undefined,
-  );
+  const current = newest(verified);
   if (!current) return `the ledger has no verified replica of ${asset.name}/${key}`;
-  const deployed = description.lastModified.toISOString();
-  const taken = verified
-    .filter((e) => e.replicatedAt! <= deployed)
-    .reduce<LedgerEntry | undefined>((a, e) => (!a || e.replicatedAt! > a.replicatedAt! ? e : a), undefined);
-  const currentIs = `the current verified replica of ${asset.name}/${key} (SHA-256 ${short(digestOf(current))}…, replicated at ${current.replicatedAt})`;
+  const deployed = deployedAt.toISOString();
+  const taken = newest(verified.filter((e) => e.replicatedAt! <= deployed));
+  const digest = (e: LedgerEntry) => short(e.sha256 ?? e.sha256Composite);
+  const currentIs = `the current verified replica of ${asset.name}/${key} (SHA-256 ${digest(current)}…, replicated at ${current.replicatedAt})`;
   if (!taken) return `it was deployed at ${deployed}, before any verified replica of ${asset.name}/${key}; ${currentIs} is not served`;
-  if (taken.sourceVersionId === current.sourceVersionId || (digestOf(taken) !== undefined && digestOf(taken) === digestOf(current)))
-    return undefined;
-  return `it was deployed at ${deployed} and serves the replica version of ${taken.replicatedAt} (SHA-256 ${short(digestOf(taken))}…), not ${currentIs}`;
+  if (taken.sourceVersionId === current.sourceVersionId || sameBytes(taken, current)) return undefined;
+  return `it was deployed at ${deployed} and serves the replica version of ${taken.replicatedAt} (SHA-256 ${digest(taken)}…), not ${currentIs}`;
 }

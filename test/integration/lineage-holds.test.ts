@@ -495,30 +495,48 @@ describe('legal holds on what models link', () => {
     expect(passed.missedModels).toBeUndefined();
     expect(await pages()).toEqual([['DR Target Recovered', first, 'back-under-target']]);
 
-    // Failing again on the next model of the rotation, and again when tested again: paged once; a
-    // lasting failure is tested again at every other check, the rotation moving on in between.
+    // Failing again on the next model of the rotation: paged once; a lasting failure is tested again
+    // at every other check, the rotation moving on in between.
     const again = (await checkLineage(corrupted())).check;
     const second = again.restoreTest!.model;
     expect(second).not.toBe(first);
     expect(await pages()).toEqual([['DR Target Missed', second, 'restore-test-failed']]);
-    const retried = (await checkLineage(corrupted())).check;
-    expect(retried).toMatchObject({ restoreTest: { ok: false, model: second }, retested: true, missedModels: [second] });
-    expect(retried.lastTested).toBe(again.lastTested);
-    expect(await pages()).toEqual([]);
+    // Its retest's invocation ends before the test does: saved first, the next check moves the rotation on.
+    const dying = {
+      ...corrupted(),
+      log: {
+        record: async () => {
+          throw new Error('the invocation ran out of time');
+        },
+      },
+    };
+    await expect(checkLineage(dying)).rejects.toThrow('the invocation ran out of time');
+    expect(await checker(() => 900_000).checks.latest()).toMatchObject({
+      retested: true,
+      missedModels: [second],
+      lastTested: again.lastTested,
+    });
     const rotated = (await checkLineage(corrupted())).check;
     const third = rotated.restoreTest!.model;
     expect(third).not.toBe(second);
     expect(rotated.lastTested).not.toBe(again.lastTested);
     expect(rotated.missedModels).toEqual([second, third]);
     expect(await pages()).toEqual([['DR Target Missed', third, 'restore-test-failed']]);
+    const retried = (await checkLineage(corrupted())).check;
+    expect(retried).toMatchObject({ restoreTest: { ok: false, model: second }, retested: true, missedModels: [third, second] });
+    expect(retried.lastTested).toBe(rotated.lastTested);
+    expect(await pages()).toEqual([]);
 
-    // The model waiting longest is retired: its alert closes, and the other one is tested again, passes and recovers.
+    // The model failing longest is retired: its alert closes; the other one recovers when it passes.
     const plan = await invoke({ retireModel: { model: second, dryRun: true } });
     await invoke({ retireModel: { model: second, planToken: plan.planToken } });
-    const closed = (await checkLineage(checker(() => 900_000))).check;
-    expect(closed).toMatchObject({ restoreTest: { ok: true, model: third }, retested: true });
-    expect(closed.missedModels).toBeUndefined();
-    expect(await pages()).toEqual([
+    const closing = [];
+    for (let i = 0; i < 3; i++) {
+      const closed = (await checkLineage(checker(() => 900_000))).check;
+      closing.push(...(await pages()));
+      if (closed.missedModels === undefined) break;
+    }
+    expect(closing).toEqual([
       ['DR Target Recovered', second, 'back-under-target'],
       ['DR Target Recovered', third, 'back-under-target'],
     ]);

@@ -35,6 +35,7 @@ const SERVING = `serving:
       primary: { id: claude, provider: anthropic, model: claude-opus-4-6, credentialsSecretArn: "arn:aws:secretsmanager:us-west-2:111122223333:secret:anthropic-AbCdEf" }
       fallbacks:
         - { id: haiku, provider: bedrock, model: us.anthropic.claude-3-5-haiku-20241022-v1:0 }
+        - { id: haiku-east, provider: bedrock, model: anthropic.claude-3-5-haiku-20241022-v1:0, region: us-east-1 }
         - { id: gateway, provider: http, url: "https://gateway.internal/health" }
     - name: ranker
       tier: high
@@ -792,6 +793,15 @@ describe('probe-serving in the packaged template', () => {
           'Fn::Sub':
             'arn:${AWS::Partition}:bedrock:us-west-2:${AWS::AccountId}:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0',
         },
+        { 'Fn::Sub': 'arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0' },
+      ],
+    });
+    expect(sid('BedrockModelAccess')).toMatchObject({ Action: 'bedrock:GetFoundationModelAvailability', Resource: '*' });
+    expect(sid('DescribeServedModels')).toMatchObject({
+      Action: ['sagemaker:DescribeEndpointConfig', 'sagemaker:DescribeModel'],
+      Resource: [
+        { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-west-2:${AWS::AccountId}:endpoint-config/*' },
+        { 'Fn::Sub': 'arn:${AWS::Partition}:sagemaker:us-west-2:${AWS::AccountId}:model/*' },
       ],
     });
     expect(sid('DescribeEndpoints').Resource).toEqual([

@@ -21,7 +21,7 @@ const allowed: Record<string, readonly string[]> = {
   rpo: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors'],
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
   drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore'],
-  report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills', 'lineage'],
+  report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills', 'lineage', 'serving'],
   lineage: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'restore'],
   serving: ['shared', 'policy', 'alerts', 'restore', 'ledger'],
 };

@@ -493,6 +493,9 @@ describe('the policy’s serving section', () => {
     expect(
       problemsOf(withArtifacts({ services: [service({ ...dr, servesArtifact: { asset: 'ranker-artifacts', key: 'other/x' } })] })),
     ).toEqual(['serving.services[0].primary.servesArtifact.key: "other/x" is not under asset ranker-artifacts\'s prefix "ranker/"']);
+    expect(problemsOf(withArtifacts({ services: [service({ ...dr, model: 'ranker' })] }))).toEqual([
+      'serving.services[0].primary.model: is for anthropic, openai and bedrock endpoints, not sagemaker',
+    ]);
     expect(problemsOf(withArtifacts({ services: [service({ ...claude, endpointName: 'x', region: 'us-east-1' })] }))).toEqual([
       'serving.services[0].primary.endpointName: is for sagemaker endpoints, not anthropic',
       'serving.services[0].primary.region: is for bedrock and sagemaker endpoints, not anthropic',

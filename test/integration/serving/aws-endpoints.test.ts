@@ -4,6 +4,7 @@ import {
   CreateEndpointConfigCommand,
   CreateModelCommand,
   DeleteEndpointCommand,
+  DescribeEndpointCommand,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -145,13 +146,12 @@ describe('SageMaker and Bedrock endpoints in probe-serving', () => {
 
   it('a DR endpoint left serving last week’s artifact is stale: paged (dr-endpoint-stale) although another fallback is ready; redeployed, it recovers', async () => {
     await putArtifact('ranker weights v2');
-    const [v1, v2] = (await t.ledger.entriesFor('artifacts', ARTIFACT)).sort((a, b) =>
-      a.sourceLastModified < b.sourceLastModified ? -1 : 1,
-    );
+    const [v1, v2] = (await t.ledger.entriesFor('artifacts', ARTIFACT)).sort((a, b) => (a.replicatedAt! < b.replicatedAt! ? -1 : 1));
     const stale = await next();
     expect(stale.results.dr).toMatchObject({ class: 'stale-artifact' });
+    const deployedAt = (await clients['us-west-2'].send(new DescribeEndpointCommand({ EndpointName: 'ranker-dr' }))).LastModifiedTime!;
     expect(stale.results.dr!.detail).toBe(
-      `it was deployed at ${stale.results.dr!.detail!.match(/deployed at (\S+)/)![1]} and serves the replica version of ${v1!.replicatedAt} ` +
+      `it was deployed at ${deployedAt.toISOString()} and serves the replica version of ${v1!.replicatedAt} ` +
         `(SHA-256 ${v1!.sha256!.slice(0, 12)}…), not the current verified replica of artifacts/${ARTIFACT} ` +
         `(SHA-256 ${v2!.sha256!.slice(0, 12)}…, replicated at ${v2!.replicatedAt})`,
     );

@@ -57,6 +57,16 @@ describe('probeBedrock', () => {
     ]);
   });
 
+  it('a foundation model named by its ARN: looked up by it, its availability read by the id Bedrock answers', async () => {
+    requests.length = 0;
+    const arn = 'arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0';
+    expect(await run({ model: arn, region: 'us-west-2' })).toMatchObject({ class: 'healthy' });
+    expect(requests).toEqual([
+      `GET /foundation-models/${arn}`,
+      'GET /foundation-model-availability/anthropic.claude-3-5-haiku-20241022-v1:0',
+    ]);
+  });
+
   it('an inference profile: ACTIVE, and the model it routes to in this region available', async () => {
     requests.length = 0;
     expect(await run(profile)).toMatchObject({ class: 'healthy' });
@@ -71,6 +81,7 @@ describe('probeBedrock', () => {
       ['model', 'legacy', { class: 'healthy', detail: 'LEGACY, end of life 2100-01-01T00:00:00.000Z' }],
       ['model', 'retired', { class: 'model-not-found', detail: 'retired: end of life 2026-01-01T00:00:00.000Z' }],
       ['model', 'notFound', { class: 'model-not-found', detail: 'ResourceNotFoundException: The provided model identifier is invalid.' }],
+      ['model', 'invalidId', { class: 'model-not-found', detail: 'ValidationException: The provided model identifier is invalid.' }],
       ['model', 'accessDenied', { class: 'auth-failure', detail: /^AccessDeniedException: User is not authorized/ }],
       ['model', 'throttled', { class: 'rate-limited', detail: /^ThrottlingException: Too many requests/ }],
       ['model', 'internal', { class: 'server-error', detail: /^InternalServerException: / }],
