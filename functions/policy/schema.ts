@@ -254,6 +254,11 @@ const servingEndpoint = z
     slowMs: z.number().int().min(1).max(60_000).optional(),
     /** A probe not answered by then is a timeout (default 10000). */
     timeoutMs: z.number().int().min(100).max(60_000).optional(),
+    /**
+     * anthropic, openai: probe with a one-token generation instead of the model lookup, within the
+     * provider's hourly token budget (serving.generationTokensPerHour; docs/serving.md#generation).
+     */
+    generate: z.boolean().optional(),
   })
   .superRefine((e, ctx) => {
     const keyed = e.provider === 'anthropic' || e.provider === 'openai';
@@ -276,6 +281,8 @@ const servingEndpoint = z
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'an http endpoint names the URL to probe' });
     if (e.provider === 'sagemaker' && !e.endpointName)
       ctx.addIssue({ code: 'custom', path: ['endpointName'], message: 'a sagemaker endpoint names its endpoint' });
+    if (e.generate && !keyed)
+      ctx.addIssue({ code: 'custom', path: ['generate'], message: `is for anthropic and openai endpoints, not ${e.provider}` });
     for (const field of ['endpointName', 'servesArtifact'] as const)
       if (e.provider !== 'sagemaker' && e[field] !== undefined)
         ctx.addIssue({ code: 'custom', path: [field], message: `is for sagemaker endpoints, not ${e.provider}` });
@@ -297,6 +304,13 @@ const servingSchema = z.strictObject({
     .string()
     .regex(/^\/[A-Za-z0-9_./-]*\/$/, 'must be an SSM parameter path such as /ai-data-dr/serving/')
     .default('/ai-data-dr/serving/'),
+  /** Tokens generation probes may take per provider per hour, never more (docs/serving.md#generation). */
+  generationTokensPerHour: z
+    .strictObject({
+      anthropic: z.number().int().min(0).max(10_000_000).default(1000),
+      openai: z.number().int().min(0).max(10_000_000).default(1000),
+    })
+    .prefault({}),
   /** Failover (docs/serving.md#failover). */
   failover: z
     .strictObject({

@@ -2,7 +2,8 @@ import { evaluateCheck, type AlertDeps } from '../alerts/evaluate.js';
 import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
 import type { Policy, ServingEndpoint } from '../policy/schema.js';
 import { decide, initialState, readinessOf, type Endpoints, type ServiceReadiness, type ServiceState, type Switch } from './failover.js';
-import { DEFAULT_BASE_URL, limitsOf, type ProbeResult, type ProbeTarget } from './probe.js';
+import { DEFAULT_BASE_URL, GENERATION_RESERVE_TOKENS, limitsOf, type ProbeResult, type ProbeTarget } from './probe.js';
+import { hourOf, type TokenBudget } from './token-budget.js';
 
 /**
  * One round of probe-serving (docs/serving.md): every endpoint of every service of the policy
@@ -52,6 +53,8 @@ export interface ServingDeps {
   states: ServingStateStore;
   active: ActiveEndpoint;
   alerts: AlertDeps;
+  /** Generation probes' tokens per provider per hour (token-budget.ts). */
+  budget: TokenBudget;
 }
 
 export interface ServiceRound {
@@ -75,7 +78,7 @@ async function targetOf(endpoint: ServingEndpoint & { provider: ProbeTarget['pro
   };
 }
 
-/** A probe whose key cannot be read fails as auth-failure, naming why; it never stops the round. */
+/** A probe whose key cannot be read fails as auth-failure, naming why; it never stops the round. Generation probes as the policy asks. */
 async function probeEndpoint(endpoint: ServingEndpoint, deps: ServingDeps): Promise<ProbeResult> {
   const { provider } = endpoint;
   if (provider === 'sagemaker') return deps.probeSageMaker(endpoint);
@@ -86,7 +89,36 @@ async function probeEndpoint(endpoint: ServingEndpoint, deps: ServingDeps): Prom
   } catch (error) {
     return { class: 'auth-failure', latencyMs: 0, detail: `its key could not be read: ${(error as Error).message}` };
   }
-  return deps.probe(target);
+  if (!endpoint.generate || provider === 'http') return deps.probe(target);
+  return generationProbe(provider, target, deps);
+}
+
+/**
+ * A one-token generation, within the provider's hourly budget: its reservation is taken first;
+ * when the hour has less left (or the budget cannot be read), the model lookup probes instead, and
+ * says why.
+ */
+async function generationProbe(provider: 'anthropic' | 'openai', target: ProbeTarget, deps: ServingDeps): Promise<ProbeResult> {
+  const hour = hourOf(deps.now());
+  const limit = deps.serving.generationTokensPerHour[provider];
+  let refused: string | undefined;
+  try {
+    if (!(await deps.budget.reserve(provider, hour, GENERATION_RESERVE_TOKENS, limit)))
+      refused = `the ${limit}-token generation budget of ${provider} for ${hour}h is spent`;
+  } catch (error) {
+    refused = `the generation budget could not be read (${(error as Error).message})`;
+  }
+  if (refused) {
+    const lookup = await deps.probe(target);
+    return { ...lookup, detail: [lookup.detail, `${refused}: probed by model lookup`].filter(Boolean).join('; ') };
+  }
+  const result = await deps.probe({ ...target, generate: true });
+  const over = (result.tokensUsed ?? 0) - GENERATION_RESERVE_TOKENS;
+  if (over > 0)
+    await deps.budget.exceed(provider, hour, over).catch((error: Error) => {
+      result.detail = [result.detail, `${over} tokens over the reservation not counted: ${error.message}`].filter(Boolean).join('; ');
+    });
+  return result;
 }
 
 /** The service's readiness as a target check: missed while its primary is down, no fallback is ready, or an endpoint is stale. */

@@ -6,6 +6,12 @@
  *   http       GET {url}                         (any 2xx is an answer)
  * Answers are classified into the classes below; a 200 that does not name the model is
  * `model-not-found` (a gateway answering for a retired id), not healthy.
+ *
+ * Where the policy asks for it (`generate`) and the hour's token budget allows it, an anthropic or
+ * openai probe is a one-token generation instead (docs/serving.md#generation):
+ *   anthropic  POST {baseUrl}/v1/messages          {model, max_tokens: 1, messages: ["ping"]}
+ *   openai     POST {baseUrl}/v1/chat/completions  {model, max_completion_tokens: 1, messages: ["ping"]}
+ * healthy when it answers a message (a completion), with the tokens its usage says it took.
  */
 
 export type ProbeClass =
@@ -36,6 +42,8 @@ export interface ProbeResult {
   headroom?: number;
   /** Seconds the provider asks to wait (retry-after), when it said. */
   retryAfterSeconds?: number;
+  /** A generation probe: the tokens the provider's usage says it took. */
+  tokensUsed?: number;
 }
 
 export type Provider = 'anthropic' | 'openai' | 'http';
@@ -51,7 +59,13 @@ export interface ProbeTarget {
   slowMs?: number;
   /** A probe not answered by then is `timeout` (default 10000 ms). */
   timeoutMs?: number;
+  /** anthropic/openai: a one-token generation instead of the model lookup. */
+  generate?: boolean;
 }
+
+/** What a generation probe asks, and the tokens taken from the hour's budget before it is sent (above what the prompt costs). */
+export const GENERATION_PROMPT = 'ping';
+export const GENERATION_RESERVE_TOKENS = 16;
 
 /** A probe answered later than this is slow; one not answered by then, a timeout (the policy may say otherwise per endpoint). */
 export const DEFAULT_SLOW_MS = 2_000;
@@ -84,20 +98,55 @@ export const DEFAULT_BASE_URL: Record<Exclude<Provider, 'http'>, string> = {
 
 const ANTHROPIC_VERSION = '2023-06-01';
 
-/** The request a probe sends (no body: nothing is generated). */
-export function probeRequest(target: ProbeTarget): { url: string; headers: Record<string, string> } {
+/** The request a probe sends: a GET without a body, or (generate) a one-token generation. */
+export function probeRequest(target: ProbeTarget): { url: string; headers: Record<string, string>; method: 'GET' | 'POST'; body?: string } {
   const base = target.url.replace(/\/+$/, '');
+  const messages = [{ role: 'user', content: GENERATION_PROMPT }];
+  const json = { 'content-type': 'application/json' };
   switch (target.provider) {
-    case 'anthropic':
-      return {
-        url: `${base}/v1/models/${encodeURIComponent(target.model!)}`,
-        headers: { 'x-api-key': target.apiKey ?? '', 'anthropic-version': ANTHROPIC_VERSION },
-      };
-    case 'openai':
-      return { url: `${base}/v1/models/${encodeURIComponent(target.model!)}`, headers: { authorization: `Bearer ${target.apiKey ?? ''}` } };
+    case 'anthropic': {
+      const headers = { 'x-api-key': target.apiKey ?? '', 'anthropic-version': ANTHROPIC_VERSION };
+      if (target.generate)
+        return {
+          url: `${base}/v1/messages`,
+          method: 'POST',
+          headers: { ...headers, ...json },
+          body: JSON.stringify({ model: target.model, max_tokens: 1, messages }),
+        };
+      return { url: `${base}/v1/models/${encodeURIComponent(target.model!)}`, method: 'GET', headers };
+    }
+    case 'openai': {
+      const headers = { authorization: `Bearer ${target.apiKey ?? ''}` };
+      if (target.generate)
+        return {
+          url: `${base}/v1/chat/completions`,
+          method: 'POST',
+          headers: { ...headers, ...json },
+          body: JSON.stringify({ model: target.model, max_completion_tokens: 1, messages }),
+        };
+      return { url: `${base}/v1/models/${encodeURIComponent(target.model!)}`, method: 'GET', headers };
+    }
     case 'http':
-      return { url: target.url, headers: {} };
+      return { url: target.url, method: 'GET', headers: {} };
   }
+}
+
+/** A generation's answer: Anthropic's message or OpenAI's chat completion, with the tokens its usage counts. */
+function generated(provider: Provider, body: string): { tokensUsed: number } | undefined {
+  try {
+    const answer = JSON.parse(body) as {
+      type?: string;
+      object?: string;
+      usage?: { input_tokens?: number; output_tokens?: number; total_tokens?: number };
+    };
+    const usage = answer.usage ?? {};
+    if (provider === 'anthropic' && answer.type === 'message')
+      return { tokensUsed: (usage.input_tokens ?? 0) + (usage.output_tokens ?? 0) };
+    if (provider === 'openai' && answer.object === 'chat.completion') return { tokensUsed: usage.total_tokens ?? 0 };
+  } catch {
+    // not JSON
+  }
+  return undefined;
 }
 
 /** Remaining/limit pairs of the providers' rate-limit headers (Anthropic's, then OpenAI's). */
@@ -131,7 +180,7 @@ function detailOf(body: string): string | undefined {
 
 /** What an answer means (see the top of this file). */
 export function classify(
-  target: Pick<ProbeTarget, 'provider' | 'model' | 'slowMs'>,
+  target: Pick<ProbeTarget, 'provider' | 'model' | 'slowMs' | 'generate'>,
   answer: { status: number; body: string; latencyMs: number; headers: Headers },
 ): ProbeResult {
   const { status, latencyMs, headers } = answer;
@@ -154,6 +203,11 @@ export function classify(
   if (status === 529 || status === 503) return failed('overloaded');
   if (status >= 500) return failed('server-error');
   if (status < 200 || status >= 300) return failed('server-error');
+  if (target.generate && target.provider !== 'http') {
+    const usage = generated(target.provider, answer.body);
+    if (!usage) return { ...base, class: 'server-error', detail: 'answered without a generated message' };
+    return { ...base, ...usage, class: answeredIn(latencyMs, target.slowMs) };
+  }
   if (target.provider !== 'http') {
     let id: unknown;
     try {
@@ -174,7 +228,12 @@ export async function probe(target: ProbeTarget, deps: { fetch?: typeof fetch; n
   const started = clock();
   const timeoutMs = target.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   try {
-    const response = await (deps.fetch ?? fetch)(request.url, { headers: request.headers, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await (deps.fetch ?? fetch)(request.url, {
+      method: request.method,
+      headers: request.headers,
+      ...(request.body && { body: request.body }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     const body = await response.text();
     return classify(target, { status: response.status, body, latencyMs: clock() - started, headers: response.headers });
   } catch (error) {

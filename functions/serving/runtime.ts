@@ -17,6 +17,7 @@ import { SdkSageMakerEndpoints } from './sagemaker-endpoints.js';
 import { probeSageMaker, sageMakerTargetOf } from './sagemaker-probe.js';
 import type { ServingDeps } from './probe-round.js';
 import { SsmActiveEndpoint } from './ssm-active-endpoint.js';
+import { DynamoTokenBudget } from './dynamo-token-budget.js';
 
 const apiKeySecret = z.strictObject({ apiKey: z.string().min(1) });
 
@@ -43,6 +44,7 @@ export function createServing(config: ServingConfig, now: () => Date = () => new
     states: new DynamoServingStateStore(db, config.LEDGER_TABLE),
     active: new SsmActiveEndpoint(ssmClient(), serving.parameterPrefix),
     plans: servingPlanStore<PinPlanContents>(db, config.LEDGER_TABLE),
+    budget: new DynamoTokenBudget(db, config.LEDGER_TABLE),
     alerts: {
       store: new DynamoAlertStateStore(db, config.LEDGER_TABLE),
       publisher: new EventBridgePublisher(eventBridgeClient(), config.DR_EVENT_BUS),

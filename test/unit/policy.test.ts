@@ -454,6 +454,24 @@ describe('the policy’s serving section', () => {
     expect(statements.map((s) => s.Sid)).not.toContain('LookUpBedrockModels');
   });
 
+  it('takes generation probes for anthropic and openai endpoints only, within per-provider hourly budgets', () => {
+    const service = (primary: unknown) => ({ name: 'chat', tier: 'high', rtoTargetMinutes: 5, primary, fallbacks: [gateway] });
+    const policy = parsePolicy(withServing({ services: [service({ ...claude, generate: true })] }));
+    expect(policy.serving).toMatchObject({
+      generationTokensPerHour: { anthropic: 1000, openai: 1000 },
+      services: [{ primary: { generate: true } }],
+    });
+    expect(
+      parsePolicy(withServing({ generationTokensPerHour: { openai: 0 }, services: [service(claude)] })).serving!.generationTokensPerHour,
+    ).toEqual({ anthropic: 1000, openai: 0 });
+    expect(problemsOf(withServing({ services: [service({ ...gateway, id: 'gw', generate: true })] }))).toEqual([
+      'serving.services[0].primary.generate: is for anthropic and openai endpoints, not http',
+    ]);
+    expect(problemsOf(withServing({ generationTokensPerHour: { bedrock: 10 }, services: [service(claude)] }))[0]).toMatch(
+      /^serving\.generationTokensPerHour: /,
+    );
+  });
+
   it('takes Bedrock models and inference profiles, and lets probe-serving look up just those', () => {
     const haiku = { id: 'haiku', provider: 'bedrock', model: 'anthropic.claude-3-5-haiku-20241022-v1:0', region: 'us-east-1' };
     const profile = { id: 'profile', provider: 'bedrock', model: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' };

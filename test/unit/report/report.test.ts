@@ -176,6 +176,7 @@ describe('the DR report', () => {
       serving: {
         schedule: 'rate(1 minute)',
         parameterPrefix: '/ai-data-dr/serving/',
+        generationTokensPerHour: { anthropic: 1000, openai: 1000 },
         failover: { failAfter: 2, recoverAfter: 5, minHeadroom: 0.1, flapWindow: 60 },
         services: [
           {
