@@ -8,7 +8,15 @@ import {
 } from '../functions/policy/assets.js';
 import { isInferenceProfile } from '../functions/serving/bedrock-probe.js';
 import { lockOf, replicaHasObjectLock } from '../functions/policy/object-lock.js';
-import { type Asset, drillAssets, endpointRegion, type Policy, type ServingEndpoint } from '../functions/policy/schema.js';
+import {
+  type Asset,
+  drillAssets,
+  endpointRegion,
+  isAssetDrill,
+  isServingDrill,
+  type Policy,
+  type ServingEndpoint,
+} from '../functions/policy/schema.js';
 import { logicalId } from './event-rules.js';
 import { SCRATCH_BUCKET } from './buckets.js';
 import { dataKeyStatements } from './encryption.js';
@@ -452,10 +460,11 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
  * anywhere else: the source and replica buckets are denied.
  */
 export function drDrillStatements(policy: Policy): Json[] {
-  const workspaces = [...new Set(policy.drills.map((d) => `${d.workspace.bucket}/${d.workspace.prefix}`))];
-  const buckets = [...new Set(policy.drills.map((d) => d.workspace.bucket))];
+  const drills = policy.drills.filter(isAssetDrill);
+  const workspaces = [...new Set(drills.map((d) => `${d.workspace.bucket}/${d.workspace.prefix}`))];
+  const buckets = [...new Set(drills.map((d) => d.workspace.bucket))];
   const drillVectorAssets = new Set(
-    policy.drills.flatMap((d) => [
+    drills.flatMap((d) => [
       ...drillAssets(policy, d)
         .filter((a) => a.kind === 'vector-index')
         .map((a) => a.name),
@@ -493,7 +502,7 @@ export function drDrillStatements(policy: Policy): Json[] {
             Effect: 'Allow',
             Action: ['s3:ListBucketVersions'],
             Resource: buckets.map((b) => s3Arn(b)),
-            Condition: { StringLike: { 's3:prefix': [...new Set(policy.drills.map((d) => `${d.workspace.prefix}*`))] } },
+            Condition: { StringLike: { 's3:prefix': [...new Set(drills.map((d) => `${d.workspace.prefix}*`))] } },
           },
           {
             Sid: 'Workspaces',
@@ -787,7 +796,11 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
   restoreData: (policy) => [['restore-data', restoreDataStatements(policy)]],
   restoreVectors: (policy) => [['restore-vectors', restoreVectorsStatements(policy)]],
   verifyRestore: (policy) => [['verify-restore', verifyRestoreStatements(policy)]],
-  drDrill: (policy) => [['dr-drill', drDrillStatements(policy)]],
+  drDrill: (policy) => [
+    ['dr-drill', drDrillStatements(policy)],
+    // A model-provider-outage drill follows its runbook through probe-serving's own code: its round and its pins.
+    ...(policy.drills.some(isServingDrill) ? [['dr-drill-serving', probeServingStatements(policy)] as [string, Json[]]] : []),
+  ],
   report: (policy) => [['report', reportStatements(policy)]],
   lineage: (policy) => [['lineage', lineageStatements(policy)]],
   probeServing: (policy) => [['probe-serving', probeServingStatements(policy)]],

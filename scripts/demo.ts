@@ -38,6 +38,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoLedger } from '../functions/ledger/dynamo-ledger.js';
 import { replicatedAssets, reportLocation } from '../functions/policy/assets.js';
 import { loadPolicyFile } from '../functions/policy/load.js';
+import { isAssetDrill } from '../functions/policy/schema.js';
 import { dynamoDocumentClient } from '../functions/shared/aws-clients.js';
 import { drainQueue } from './local-aws/event-source-mapping.js';
 import { type ReplicaRow, replicaReport } from './local-aws/replica-report.js';
@@ -259,7 +260,7 @@ async function theRestOfTheLoop(
     `   ${test.ok ? 'passed' : `FAILED: ${test.reason}`}; measured RTO ${test.rtoSeconds?.toFixed(3)} s (target ${policy.assets.find((a) => a.name === 'eval-sets')!.rtoTargetSeconds} s)`,
   );
 
-  const drill = policy.drills.find((d) => d.scenario === 'region-outage');
+  const drill = policy.drills.filter(isAssetDrill).find((d) => d.scenario === 'region-outage');
   if (!drill) throw new Error('dr-policy.yml has no region-outage drill to demonstrate');
   console.log(
     `\n5. A region-outage drill (dr-drill ${drill.name}): everything ${drill.scope.tiers?.join(' and ') ?? drill.scope.assets?.join(', ')} back in ${policy.deployment.region}`,

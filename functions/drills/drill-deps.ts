@@ -9,6 +9,8 @@ import type { InvocationTime } from '../shared/invocation-time.js';
 import type { VersionedStore } from '../storage/versioned-store.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
 import type { VectorStore } from '../vectors/vector-store.js';
+import type { PinDeps } from '../serving/operator-pin.js';
+import type { ServingDeps } from '../serving/probe-round.js';
 import type { DrillStore } from './drill-run.js';
 
 /**
@@ -43,4 +45,6 @@ export interface DrillDeps extends InvocationTime {
   continuation: Continuation;
   /** Told when a run has finished (the report function, asynchronously); its failure does not fail the drill. */
   finished?: (drill: string, drillId: string) => Promise<void>;
+  /** probe-serving's round and pins (model-provider-outage drills); undefined when the policy has no serving section. */
+  serving?: ServingDeps & PinDeps;
 }

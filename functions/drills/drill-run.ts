@@ -1,4 +1,4 @@
-import type { Asset, Drill, DrillScenario } from '../policy/schema.js';
+import { type Asset, type AssetDrill, type Drill, type DrillScenario, isServingDrill, type ServingDrill } from '../policy/schema.js';
 import type { JsonValue } from '../shared/json.js';
 
 /**
@@ -13,12 +13,17 @@ import type { JsonValue } from '../shared/json.js';
 export type DrillPhase = 'measure' | 'recover' | 'cleanup' | 'finished';
 
 /** Something the drill created, recorded before it is created, so that cleanup finds it even after a crash. */
-export type DrillResource = { kind: 's3-prefix'; bucket: string; prefix: string } | { kind: 'index'; asset: string; index: string };
+export type DrillResource =
+  | { kind: 's3-prefix'; bucket: string; prefix: string }
+  | { kind: 'index'; asset: string; index: string }
+  /** A model-provider-outage drill's pin of its service: cleanup lifts it if the drill left it. */
+  | { kind: 'serving-pin'; service: string; by: string };
 
 /** One asset's part of a drill. */
 export interface DrillAssetRun {
+  /** An asset's name, or a model-provider-outage drill's model service. */
   asset: string;
-  kind: Asset['kind'];
+  kind: Asset['kind'] | 'model-service';
   tier: Asset['tier'];
   /** The step the asset is at (a runbook step name, then "verify"), or "done". */
   step: string;
@@ -59,6 +64,18 @@ export interface DrillVerdict {
   /** Every target the drill checked, each passed or not. */
   targets: { target: string; asset?: string; targetSeconds: number; actualSeconds: number | null; ok: boolean; reason?: string }[];
   reasons: string[];
+}
+
+/** The definition of a run that recovers assets (every scenario but model-provider-outage). */
+export function assetDefinition(run: Pick<DrillRun, 'definition'>): AssetDrill {
+  if (isServingDrill(run.definition)) throw new Error(`drill ${run.definition.name} fails a model service over; it recovers no asset`);
+  return run.definition;
+}
+
+/** The definition of a model-provider-outage run. */
+export function servingDefinition(run: Pick<DrillRun, 'definition'>): ServingDrill {
+  if (!isServingDrill(run.definition)) throw new Error(`drill ${run.definition.name} recovers assets; it fails no model service over`);
+  return run.definition;
 }
 
 export interface DrillRun {

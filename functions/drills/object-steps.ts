@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import { replicaKeyFor, sourceKeyFor } from '../policy/assets.js';
-import type { ObjectAsset } from '../policy/schema.js';
+import type { AssetDrill, ObjectAsset } from '../policy/schema.js';
 import type { DataRestoreRequest } from '../restore/data-request.js';
 import { decideKey, RESTORED_FROM, verifyAgainstLedger } from '../restore/restore-data.js';
 import { describeError } from '../shared/errors.js';
 import type { VersionedStore } from '../storage/versioned-store.js';
 import type { DrillDeps } from './drill-deps.js';
-import type { DrillAssetRun, DrillRun } from './drill-run.js';
+import { assetDefinition, type DrillAssetRun, type DrillRun } from './drill-run.js';
 import { RUNBOOK_STEPS, type RunbookStep, type StepContext } from './runbook-steps.js';
 import { DRILL_RESERVE_MS, restoreRecord, runOrContinue, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
 
@@ -32,17 +32,17 @@ import { DRILL_RESERVE_MS, restoreRecord, runOrContinue, stepper, type StepOutco
 const SEED_STEPS = ['seed-dry-run', 'seed-run', 'damage'] as const;
 
 /** The steps an object asset goes through in a drill of this scenario, in order. */
-export function objectSteps(scenario: DrillRun['scenario']): string[] {
+export function objectSteps(scenario: AssetDrill['scenario']): string[] {
   const runbook = RUNBOOK_STEPS[scenario].filter((s) => s.assets === 'objects' && s.function !== 'status').map((s) => s.name);
   return [...(scenario === 'region-outage' ? [] : SEED_STEPS), ...runbook, VERIFY_STEP];
 }
 
 /** Where the drill's copy of an asset goes: <workspace prefix><drill id>/<asset>/. */
-export const workspacePrefixOf = (run: DrillRun, asset: string) => `${run.definition.workspace.prefix}${run.drillId}/${asset}/`;
-export const drillPrefixOf = (run: Pick<DrillRun, 'definition' | 'drillId'>) => `${run.definition.workspace.prefix}${run.drillId}/`;
+export const workspacePrefixOf = (run: DrillRun, asset: string) => `${assetDefinition(run).workspace.prefix}${run.drillId}/${asset}/`;
+export const drillPrefixOf = (run: Pick<DrillRun, 'definition' | 'drillId'>) => `${assetDefinition(run).workspace.prefix}${run.drillId}/`;
 
 function workspaceOf(deps: DrillDeps, run: DrillRun) {
-  const bucket = run.definition.workspace.bucket;
+  const bucket = assetDefinition(run).workspace.bucket;
   const region = deps.policy.restore.targetBuckets.find((t) => t.bucket === bucket)?.region;
   if (!region) throw new Error(`workspace bucket ${bucket} is no longer one of restore.targetBuckets`);
   return { bucket, region, store: deps.workspaceStore(region) };
@@ -62,10 +62,10 @@ const asOfFor = (run: DrillRun, entry: DrillAssetRun, step: string) =>
 
 /** Runs one step of an object asset; returns whether it moved on or has to continue later. */
 export async function advanceObjectAsset(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: ObjectAsset): Promise<StepOutcome> {
-  const move = stepper(entry, objectSteps(run.scenario));
+  const move = stepper(entry, objectSteps(assetDefinition(run).scenario));
   const ctx: StepContext = {
     asset: asset.name,
-    target: { bucket: run.definition.workspace.bucket, prefix: workspacePrefixOf(run, asset.name) },
+    target: { bucket: assetDefinition(run).workspace.bucket, prefix: workspacePrefixOf(run, asset.name) },
     asOf: asOfFor(run, entry, entry.step),
     planToken: entry.restoreIds.at(-1),
   };
@@ -83,7 +83,7 @@ export async function advanceObjectAsset(deps: DrillDeps, run: DrillRun, entry: 
     case VERIFY_STEP:
       return verifyCopy(deps, run, entry, asset, move);
     default: {
-      const step = RUNBOOK_STEPS[run.scenario].find((s) => s.name === entry.step);
+      const step = RUNBOOK_STEPS[assetDefinition(run).scenario].find((s) => s.name === entry.step);
       if (!step) return move.fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
       return restoreStep(deps, entry, step, ctx, move, step.name);
     }
@@ -145,7 +145,7 @@ async function damage(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asse
     if (version) lastGood = Math.max(lastGood, Date.parse(version.sourceLastModified));
   }
   if (keys.length === 0) return `damage: the copy of ${asset.name} holds no objects (the asset had none as of ${run.startedAt})`;
-  const wanted = Math.min(run.definition.corruptObjects, keys.length);
+  const wanted = Math.min(assetDefinition(run).corruptObjects, keys.length);
   // data-corruption: objects spread over the copy; model-regression: the release replaces the model's files.
   const chosen =
     run.scenario === 'model-regression'

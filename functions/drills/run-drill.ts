@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { evaluateCheck } from '../alerts/evaluate.js';
 import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
-import { drillAssets, isObjectAsset, type Asset, type Drill, type Policy } from '../policy/schema.js';
+import { drillAssets, isObjectAsset, isServingDrill, type Asset, type Drill, type Policy } from '../policy/schema.js';
 import { describeError } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { PlanTokenError } from '../restore/restore-plan.js';
 import { IndexNotFoundError } from '../vectors/vector-store.js';
 import type { DrillDeps } from './drill-deps.js';
-import { type DrillAssetRun, type DrillRpo, type DrillRun, type DrillVerdict, LeaseLostError } from './drill-run.js';
+import { type DrillAssetRun, type DrillResource, type DrillRpo, type DrillRun, type DrillVerdict, LeaseLostError } from './drill-run.js';
 import { advanceObjectAsset, drillPrefixOf, objectSteps } from './object-steps.js';
 import { DRILL_RESERVE_MS, type StepOutcome } from './steps.js';
+import { advanceServingService, liftDrillPin, servingStepNames } from './serving-steps.js';
 import { advanceVectorAsset, vectorSteps } from './vector-steps.js';
 
 /**
@@ -37,19 +38,42 @@ export const drillIdAt = (startedAt: Date) =>
   `${startedAt.toISOString().replace(/[-:]/g, '').replace('.', '').toLowerCase()}-${randomBytes(3).toString('hex')}`;
 
 function newRun(policy: Policy, drill: Drill, startedAt: Date, drillId: string): DrillRun {
+  const base = {
+    drill: drill.name,
+    drillId,
+    scenario: drill.scenario,
+    state: 'running' as const,
+    phase: 'measure' as const,
+    startedAt: startedAt.toISOString(),
+    definition: drill,
+    rpoAtStart: [],
+    invocations: 0,
+  };
+  if (isServingDrill(drill)) {
+    // Its one "asset" is the model service, timed against the service's RTO target.
+    const service = policy.serving?.services.find((s) => s.name === drill.service);
+    return {
+      ...base,
+      assets: [
+        {
+          asset: drill.service,
+          kind: 'model-service',
+          tier: service?.tier ?? 'standard',
+          step: servingStepNames[0]!,
+          restoreIds: [],
+          checks: {},
+          rtoTargetSeconds: (service?.rtoTargetMinutes ?? drill.targetMinutes) * 60,
+        },
+      ],
+      created: [],
+    };
+  }
   const assets = drillAssets(policy, drill).filter((a) =>
     // Vector assets are recovered by region-outage drills; the other scenarios damage and repair objects.
     drill.scenario === 'region-outage' ? true : drill.scenario === 'model-regression' ? a.kind === 'model-artifacts' : isObjectAsset(a),
   );
   const run: DrillRun = {
-    drill: drill.name,
-    drillId,
-    scenario: drill.scenario,
-    state: 'running',
-    phase: 'measure',
-    startedAt: startedAt.toISOString(),
-    definition: drill,
-    rpoAtStart: [],
+    ...base,
     assets: assets.map((a): DrillAssetRun => ({
       asset: a.name,
       kind: a.kind,
@@ -61,7 +85,6 @@ function newRun(policy: Policy, drill: Drill, startedAt: Date, drillId: string):
     })),
     // The workspace prefix is the drill's before anything is written there.
     created: [{ kind: 's3-prefix', bucket: drill.workspace.bucket, prefix: drillPrefixOf({ definition: drill, drillId }) }],
-    invocations: 0,
   };
   return run;
 }
@@ -140,7 +163,8 @@ async function work(deps: DrillDeps, run: DrillRun, owner: string): Promise<bool
 
   if (run.phase === 'measure') {
     const at = new Date(run.startedAt);
-    run.rpoAtStart = await Promise.all(run.assets.map((entry) => rpoAt(deps, entry.asset, at)));
+    // A model service has no recovery point: nothing to measure.
+    if (!isServingDrill(run.definition)) run.rpoAtStart = await Promise.all(run.assets.map((entry) => rpoAt(deps, entry.asset, at)));
     run.phase = 'recover';
     await save();
   }
@@ -193,6 +217,7 @@ const ATTEMPTS = 3;
 async function advance(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun): Promise<StepOutcome> {
   const asset = deps.policy.assets.find((a) => a.name === entry.asset);
   try {
+    if (entry.kind === 'model-service') return await advanceServingService(deps, run, entry);
     if (!asset) throw new PayloadError(`asset ${entry.asset} is no longer in the policy`);
     return asset.kind === 'vector-index'
       ? await advanceVectorAsset(deps, run, entry, asset)
@@ -219,7 +244,9 @@ async function cleanup(deps: DrillDeps, run: DrillRun): Promise<NonNullable<Dril
   const leftBehind: string[] = [];
   for (const resource of run.created) {
     try {
-      if (resource.kind === 's3-prefix') {
+      if (resource.kind === 'serving-pin') {
+        await liftDrillPin(deps, resource);
+      } else if (resource.kind === 's3-prefix') {
         const region = deps.policy.restore.targetBuckets.find((t) => t.bucket === resource.bucket)?.region ?? deps.policy.deployment.region;
         removedObjects += await deps.destroy(resource.bucket, region, resource.prefix);
         for await (const left of deps.workspaceStore(region).keysUnder(resource.bucket, resource.prefix)) {
@@ -244,13 +271,14 @@ async function cleanup(deps: DrillDeps, run: DrillRun): Promise<NonNullable<Dril
         }
       }
     } catch (error) {
-      leftBehind.push(
-        `${resource.kind === 's3-prefix' ? `s3://${resource.bucket}/${resource.prefix}` : resource.index}: ${describeError(error)}`,
-      );
+      leftBehind.push(`${describeResource(resource)}: ${describeError(error)}`);
     }
   }
   return { removedObjects, droppedIndexes, leftBehind };
 }
+
+const describeResource = (r: DrillResource) =>
+  r.kind === 's3-prefix' ? `s3://${r.bucket}/${r.prefix}` : r.kind === 'index' ? r.index : `the pin of ${r.service} by ${r.by}`;
 
 /** The verdict against every target the drill checks: each asset's RPO at the start and RTO, the drill's target, nothing left behind. */
 export function verdictOf(run: DrillRun): DrillVerdict {

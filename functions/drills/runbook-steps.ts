@@ -1,4 +1,4 @@
-import type { DrillScenario } from '../policy/schema.js';
+import type { AssetDrill, DrillScenario } from '../policy/schema.js';
 
 /**
  * The steps of each drill scenario's runbook (docs/runbooks/<scenario>.md), in order, as the drill
@@ -8,7 +8,7 @@ import type { DrillScenario } from '../policy/schema.js';
  * every `<!-- runbook-step: name -->` block of a runbook is this list, step by step, with the same
  * function and payload fields. One definition, so a runbook and its drill cannot drift apart.
  */
-export type StepFunction = 'status' | 'restore-data' | 'restore-vectors';
+export type StepFunction = 'status' | 'restore-data' | 'restore-vectors' | 'probe-serving';
 
 /** What a step's payload is built from. */
 export interface StepContext {
@@ -21,14 +21,28 @@ export interface StepContext {
   vectorTarget?: { asset: string; index: string };
   /** The plan token of the step's dry run (a run), or the restore's id (a status). */
   planToken?: string;
+  /** probe-serving: the model service, the fallback pinned, and who pins it. */
+  service?: string;
+  endpoint?: string;
+  by?: string;
 }
 
 export interface RunbookStep {
   name: string;
   function: StepFunction;
-  /** Object assets, or vector-index assets. */
-  assets: 'objects' | 'vectors';
+  /** Object assets, vector-index assets, or model services. */
+  assets: 'objects' | 'vectors' | 'services';
   payload: (ctx: StepContext) => Record<string, unknown>;
+}
+
+/**
+ * A runbook step that reads AWS with the AWS CLI rather than invoking a function: the drill makes
+ * the same read itself (`command`, the start of the runbook's command line).
+ */
+export interface RunbookCheck {
+  name: string;
+  command: string;
+  assets: 'services';
 }
 
 const need = <T>(value: T | undefined, what: string): T => {
@@ -74,7 +88,29 @@ const restoreStatus: RunbookStep = {
   payload: (ctx) => ({ restoreId: need(ctx.planToken, 'the restore’s id') }),
 };
 
-export const RUNBOOK_STEPS: Record<DrillScenario, readonly RunbookStep[]> = {
+const pin = (ctx: StepContext) => ({ service: need(ctx.service, 'a service'), endpoint: need(ctx.endpoint, 'a fallback'), by: ctx.by });
+const unpin = (ctx: StepContext) => ({ service: need(ctx.service, 'a service'), by: ctx.by });
+/** The model-provider-outage runbook's steps (docs/runbooks/model-provider-outage.md), as its drill runs them. */
+export const SERVING_STEPS: readonly (RunbookStep | RunbookCheck)[] = [
+  { name: 'probe', function: 'probe-serving', assets: 'services', payload: () => ({}) },
+  { name: 'dry-run', function: 'probe-serving', assets: 'services', payload: (ctx) => ({ pin: pin(ctx), dryRun: true }) },
+  {
+    name: 'run',
+    function: 'probe-serving',
+    assets: 'services',
+    payload: (ctx) => ({ pin: pin(ctx), planToken: need(ctx.planToken, 'the dry run’s planToken') }),
+  },
+  { name: 'parameter', command: 'aws ssm get-parameter', assets: 'services' },
+  { name: 'lift-dry-run', function: 'probe-serving', assets: 'services', payload: (ctx) => ({ pin: unpin(ctx), dryRun: true }) },
+  {
+    name: 'lift',
+    function: 'probe-serving',
+    assets: 'services',
+    payload: (ctx) => ({ pin: unpin(ctx), planToken: need(ctx.planToken, 'the lift dry run’s planToken') }),
+  },
+];
+
+export const RUNBOOK_STEPS: Record<AssetDrill['scenario'], readonly RunbookStep[]> = {
   'region-outage': [
     status,
     dryRun,
@@ -95,3 +131,9 @@ export const RUNBOOK_STEPS: Record<DrillScenario, readonly RunbookStep[]> = {
   'data-corruption': [repairDryRun, repairRun, restoreStatus],
   'model-regression': [repairDryRun, repairRun],
 };
+
+/** Every scenario's runbook steps. */
+export const runbookStepsOf = (scenario: DrillScenario): readonly (RunbookStep | RunbookCheck)[] =>
+  scenario === 'model-provider-outage' ? SERVING_STEPS : RUNBOOK_STEPS[scenario];
+
+export const isCheck = (step: RunbookStep | RunbookCheck): step is RunbookCheck => 'command' in step;

@@ -15,6 +15,7 @@ import { measureAsset } from '../rpo/measure.js';
 import { recoveryPointsFrom } from '../rpo/snapshot-catalog.js';
 import { dynamoDocumentClient, eventBridgeClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
 import type { DrillConfig } from '../shared/config.js';
+import { createServing } from '../serving/runtime.js';
 import { LambdaSelfContinuation, type Continuation } from '../shared/continuation.js';
 import { abortUploads, destroyAllVersions } from '../storage/destroy-prefix.js';
 import { createStores } from '../storage/stores.js';
@@ -42,6 +43,8 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
   const vectors = createVectorRestorer(config, functionName, now, continuedByTheDrill);
   const lambda = lambdaClient();
   const store = new DynamoDrillStore(db, config.LEDGER_TABLE);
+  // model-provider-outage drills follow their runbook through probe-serving's own code.
+  const serving = createServing(config, now);
   return {
     policy,
     store,
@@ -72,6 +75,7 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
         incidents: new DynamoIncidentLog(db, config.LEDGER_TABLE),
       },
       continuation: new LambdaSelfContinuation(lambda, functionName),
+      ...(serving && { serving }),
       ...(config.DR_REPORT_FUNCTION && {
         finished: async (drill, drillId) => {
           await lambda.send(

@@ -1,11 +1,11 @@
-import type { VectorAsset } from '../policy/schema.js';
+import type { AssetDrill, VectorAsset } from '../policy/schema.js';
 import { derivedIndexName } from '../restore/restore-vectors-copy.js';
 import { goldenPositions, K } from '../restore/verify-vectors.js';
 import { describeError } from '../shared/errors.js';
 import { readChunk, readManifest } from '../vectors/read-snapshot.js';
 import type { Metric, VectorStore } from '../vectors/vector-store.js';
 import type { DrillDeps } from './drill-deps.js';
-import type { DrillAssetRun, DrillRun } from './drill-run.js';
+import { assetDefinition, type DrillAssetRun, type DrillRun } from './drill-run.js';
 import { restoreRecord, runOrContinue, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
 import { RUNBOOK_STEPS, type StepContext } from './runbook-steps.js';
 
@@ -17,7 +17,7 @@ import { RUNBOOK_STEPS, type StepContext } from './runbook-steps.js';
  * queries (records spread over the snapshot) against neighbours computed exactly from the snapshot
  * itself: the primary's index is not there to ask.
  */
-export function vectorSteps(scenario: DrillRun['scenario']): string[] {
+export function vectorSteps(scenario: AssetDrill['scenario']): string[] {
   return [...RUNBOOK_STEPS[scenario].filter((s) => s.assets === 'vectors').map((s) => s.name), VERIFY_STEP];
 }
 
@@ -25,14 +25,14 @@ export const scratchIndexOf = (run: DrillRun, engineAsset: VectorAsset, asset: V
   derivedIndexName(engineAsset.source.engine, asset.source.index, `-drill-${run.drillId}`);
 
 export async function advanceVectorAsset(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun, asset: VectorAsset): Promise<StepOutcome> {
-  const move = stepper(entry, vectorSteps(run.scenario));
-  const engineAsset = deps.policy.assets.find((a) => a.name === run.definition.workspace.vectorTarget);
+  const move = stepper(entry, vectorSteps(assetDefinition(run).scenario));
+  const engineAsset = deps.policy.assets.find((a) => a.name === assetDefinition(run).workspace.vectorTarget);
   if (engineAsset?.kind !== 'vector-index') return move.fail(`workspace.vectorTarget names no vector-index asset of the policy`);
   const index = scratchIndexOf(run, engineAsset, asset);
   const ctx: StepContext = { asset: asset.name, vectorTarget: { asset: engineAsset.name, index }, planToken: entry.restoreIds.at(-1) };
 
   if (entry.step === VERIFY_STEP) return verifyRecall(deps, entry, asset, engineAsset, index, move);
-  const step = RUNBOOK_STEPS[run.scenario].find((s) => s.name === entry.step);
+  const step = RUNBOOK_STEPS[assetDefinition(run).scenario].find((s) => s.name === entry.step);
   if (!step) return move.fail(`unknown step "${entry.step}" for a ${run.scenario} drill`);
   const payload = step.payload({ ...ctx, planToken: ctx.planToken ?? '-' });
   if ('dryRun' in payload) {

@@ -190,17 +190,19 @@ const vectorAsset = z.strictObject({
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
 
 /** What a drill rehearses: each follows the runbook of the same name in docs/runbooks/. */
-export const drillScenarios = ['region-outage', 'data-corruption', 'model-regression'] as const;
+export const drillScenarios = ['region-outage', 'data-corruption', 'model-regression', 'model-provider-outage'] as const;
 export type DrillScenario = (typeof drillScenarios)[number];
+/** The scenarios that recover assets into a workspace (model-provider-outage fails a model service over instead). */
+const assetScenarios = ['region-outage', 'data-corruption', 'model-regression'] as const;
 
 /**
  * A DR drill: a whole recovery run unattended on a schedule, measured against a target for the
  * drill. Its restores go only into its workspace: a bucket of restore.targetBuckets (never a source
  * or replica bucket) and, for vector assets, scratch indexes on the engine of `vectorTarget`.
  */
-const drillSchema = z.strictObject({
+const assetDrillSchema = z.strictObject({
   name: common.name,
-  scenario: z.enum(drillScenarios),
+  scenario: z.enum(assetScenarios),
   /** EventBridge schedule: quarterly `cron(0 6 1 1,4,7,10 ? *)`, annual `cron(0 6 15 11 ? *)`. */
   schedule: scheduleExpression,
   /** The assets the drill recovers: named, or every asset of the given tiers. */
@@ -220,7 +222,28 @@ const drillSchema = z.strictObject({
   /** data-corruption: how many objects of the scratch copy the drill corrupts before it recovers them. */
   corruptObjects: z.number().int().min(1).max(1000).default(3),
 });
+
+/**
+ * A model-provider-outage drill (docs/drills.md#model-provider-outage): probe-serving is told the
+ * service's primary is down (no request is sent to it) until the drill ends; the drill measures
+ * how long the failover takes to switch the gateway's parameter to a ready fallback.
+ */
+const servingDrillSchema = z.strictObject({
+  name: common.name,
+  scenario: z.literal('model-provider-outage'),
+  schedule: scheduleExpression,
+  /** A service of serving.services. */
+  service: z.string().min(1),
+  /** From the drill's start to the gateway switched to a ready fallback. */
+  targetMinutes: z.number().int().min(1).max(10_080),
+});
+
+const drillSchema = z.discriminatedUnion('scenario', [assetDrillSchema, servingDrillSchema]);
 export type Drill = z.infer<typeof drillSchema>;
+export type AssetDrill = z.infer<typeof assetDrillSchema>;
+export type ServingDrill = z.infer<typeof servingDrillSchema>;
+export const isServingDrill = (drill: Drill): drill is ServingDrill => drill.scenario === 'model-provider-outage';
+export const isAssetDrill = (drill: Drill): drill is AssetDrill => !isServingDrill(drill);
 
 /**
  * A model-serving endpoint (docs/serving.md): a provider's API for a model (Anthropic, OpenAI,
@@ -617,6 +640,7 @@ const objectSourcesDistinct: PolicyRule = (policy, ctx) => {
 
 /** The assets a drill's scope names, or every asset of its tiers. */
 export function drillAssets(policy: Pick<PolicyShape, 'assets'>, drill: Drill): Asset[] {
+  if (isServingDrill(drill)) return [];
   const { assets: names, tiers: ofTiers } = drill.scope;
   return policy.assets.filter((a) => (names ? names.includes(a.name) : (ofTiers ?? []).includes(a.tier)));
 }
@@ -639,6 +663,11 @@ const drillsStayInTheirWorkspace: PolicyRule = (policy, ctx) => {
         at('name'),
         `"${drill.name}" is also an asset's name: a drill's alerts and incidents are kept under its name, so it must differ`,
       );
+    if (isServingDrill(drill)) {
+      if (!policy.serving?.services.some((s) => s.name === drill.service))
+        issue(ctx, at('service'), `"${drill.service}" is not a service of serving.services: the drill fails a model service over`);
+      return;
+    }
 
     drill.scope.assets?.forEach((name, j) => {
       if (!policy.assets.some((a) => a.name === name)) issue(ctx, at('scope', 'assets', j), `"${name}" is not an asset of the policy`);

@@ -2,7 +2,7 @@ import type { LineageCheck } from '../lineage/lineage-check.js';
 import type { AlertState } from '../alerts/alert-state.js';
 import type { TargetEvent, TargetName } from '../alerts/target-events.js';
 import type { DrillRun } from '../drills/drill-run.js';
-import { type Asset, type Drill, type Policy, drillAssets } from '../policy/schema.js';
+import { type Asset, type Drill, type Policy, drillAssets, isServingDrill } from '../policy/schema.js';
 import type { RestoreTestResult } from '../restore/restore-test.js';
 import type { AssetMeasurement } from '../rpo/measure.js';
 import { scheduleIntervalSeconds } from '../policy/schedule.js';
@@ -220,7 +220,7 @@ async function drillReport(sources: ReportSources, drill: Drill, since: Date, no
     scenario: drill.scenario,
     schedule: drill.schedule,
     targetSeconds: drill.targetMinutes * 60,
-    scope: drillAssets(sources.policy, drill).map((a) => a.name),
+    scope: isServingDrill(drill) ? [drill.service] : drillAssets(sources.policy, drill).map((a) => a.name),
     runs: runs.map(runReport),
     incidents: incidentsFrom(
       drill.name,

@@ -20,7 +20,7 @@ const allowed: Record<string, readonly string[]> = {
   reconcile: ['shared', 'policy', 'ledger', 'storage'],
   rpo: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors'],
   restore: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors'],
-  drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore'],
+  drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore', 'serving'],
   report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills', 'lineage', 'serving'],
   lineage: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'restore'],
   serving: ['shared', 'policy', 'alerts', 'restore', 'ledger'],

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assetForKey, replicaKeyFor, replicatedAssets } from '../../functions/policy/assets.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../../functions/policy/load.js';
-import { drillAssets } from '../../functions/policy/schema.js';
+import { drillAssets, isAssetDrill } from '../../functions/policy/schema.js';
 import { bucketDefaultLock, lockOf } from '../../functions/policy/object-lock.js';
 import { replicaBucketResources } from '../../infra/buckets.js';
 import { probeServingEvents } from '../../infra/events.js';
-import { probeServingStatements } from '../../infra/roles.js';
+import { functionRoles, probeServingStatements } from '../../infra/roles.js';
 
 const example = readFileSync('dr-policy.yml', 'utf8');
 const withAsset = (patch: (asset: Record<string, unknown>) => void, index = 1) => {
@@ -153,7 +153,7 @@ describe('the DR policy', () => {
         ['quarterly-region-outage', 'region-outage', 'cron(0 6 1 1,4,7,10 ? *)'],
         ['annual-model-regression', 'model-regression', 'cron(0 6 15 11 ? *)'],
       ]);
-      expect(policy.drills[0]!.workspace).toEqual({
+      expect(policy.drills.filter(isAssetDrill)[0]!.workspace).toEqual({
         bucket: 'acme-ml-dr-workspace',
         prefix: '_dr-drills/',
         vectorTarget: 'support-kb-index',
@@ -227,7 +227,9 @@ describe('the DR policy', () => {
       expect(problemsOf(JSON.stringify(policy))).toEqual([
         'drills[1].name: duplicate drill name "quarterly-region-outage" (also drills[0].name)',
       ]);
-      expect(problemsOf(withDrill((d) => (d.scenario = 'earthquake')))[0]).toMatch(/^drills\[0\]\.scenario: Invalid option/);
+      expect(problemsOf(withDrill((d) => (d.scenario = 'earthquake')))[0]).toMatch(
+        /^drills\[0\]\.scenario: Invalid discriminator value\. Expected .region-outage. \| .data-corruption. \| .model-regression. \| .model-provider-outage.$/,
+      );
       expect(problemsOf(withDrill((d) => (d.targetMinutes = 0)))).toEqual([
         'drills[0].targetMinutes: Too small: expected number to be >=1',
       ]);
@@ -470,6 +472,38 @@ describe('the policy’s serving section', () => {
     expect(problemsOf(withServing({ generationTokensPerHour: { bedrock: 10 }, services: [service(claude)] }))[0]).toMatch(
       /^serving\.generationTokensPerHour: /,
     );
+  });
+
+  it('takes a model-provider-outage drill of a service of the policy, without scope or workspace, and its role may pin', () => {
+    const base = parsePolicy(example) as unknown as { drills: unknown[] };
+    const withDrill = (drill: unknown) =>
+      JSON.stringify({
+        ...base,
+        drills: [...base.drills, drill],
+        serving: { services: [{ name: 'chat', tier: 'critical', rtoTargetMinutes: 5, primary: claude, fallbacks: [gateway] }] },
+      });
+    const drill = {
+      name: 'provider-outage',
+      scenario: 'model-provider-outage',
+      schedule: 'cron(0 6 1 * ? *)',
+      service: 'chat',
+      targetMinutes: 5,
+    };
+    const policy = parsePolicy(withDrill(drill));
+    expect(policy.drills.at(-1)).toEqual(drill);
+    const roles = functionRoles(policy) as Record<
+      string,
+      { Properties: { Policies: { PolicyName: string; PolicyDocument: { Statement: { Sid: string }[] } }[] } }
+    >;
+    const drillPolicies = roles.DrDrillRole!.Properties.Policies;
+    expect(drillPolicies.map((p) => p.PolicyName)).toContain('dr-drill-serving');
+    expect(drillPolicies.find((p) => p.PolicyName === 'dr-drill-serving')!.PolicyDocument.Statement.map((s) => s.Sid)).toContain(
+      'SwitchParameters',
+    );
+    expect(problemsOf(withDrill({ ...drill, service: 'search' }))).toEqual([
+      'drills[2].service: "search" is not a service of serving.services: the drill fails a model service over',
+    ]);
+    expect(problemsOf(withDrill({ ...drill, scope: { tiers: ['critical'] } }))[0]).toBe('drills[2]: unknown field "scope"');
   });
 
   it('takes Bedrock models and inference profiles, and lets probe-serving look up just those', () => {

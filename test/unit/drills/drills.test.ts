@@ -4,7 +4,7 @@ import { targetEvent } from '../../../functions/alerts/target-events.js';
 import type { DrillAssetRun, DrillRun } from '../../../functions/drills/drill-run.js';
 import { parseDrillCall } from '../../../functions/drills/drill-request.js';
 import { drillCheck, drillIdAt, verdictOf } from '../../../functions/drills/run-drill.js';
-import { RUNBOOK_STEPS } from '../../../functions/drills/runbook-steps.js';
+import { isCheck, runbookStepsOf } from '../../../functions/drills/runbook-steps.js';
 import { parsePolicy } from '../../../functions/policy/load.js';
 import { drillScenarios } from '../../../functions/policy/schema.js';
 import { PayloadError } from '../../../functions/shared/payload.js';
@@ -49,10 +49,15 @@ const runOf = (assets: DrillAssetRun[], overrides: Partial<DrillRun> = {}): Dril
 describe('drills follow their runbooks', () => {
   it.each(drillScenarios)('%s: the runbook has the drill’s steps, in order, with the same function and payload fields', (scenario) => {
     const runbook = stepsOf(`${scenario}.md`);
-    const steps = RUNBOOK_STEPS[scenario];
+    const steps = runbookStepsOf(scenario);
     expect(runbook.map((s) => s.name)).toEqual(steps.map((s) => s.name));
     runbook.forEach((written, i) => {
       const step = steps[i]!;
+      if (isCheck(step)) {
+        // A read the drill makes itself: the runbook's command is that read.
+        expect(written.kind === 'shell' && written.script.trim().startsWith(step.command), written.name).toBe(true);
+        return;
+      }
       if (written.kind !== 'invoke') throw new Error(`${scenario}.md: step ${written.name} is a shell step, which a drill cannot follow`);
       expect(written.functionName, written.name).toBe(`ai-data-dr-prod-${step.function}`);
       const built = step.payload({
@@ -61,8 +66,15 @@ describe('drills follow their runbooks', () => {
         asOf: START,
         vectorTarget: { asset: 'support-kb-index', index: 'kb-drill-x' },
         planToken: '0'.repeat(32),
+        service: 'chat',
+        endpoint: 'gateway',
+        by: 'oncall',
       });
-      const fields = Object.keys(JSON.parse(written.payload) as object).sort();
+      const parsed = JSON.parse(written.payload) as Record<string, unknown>;
+      const fields = Object.keys(parsed).sort();
+      // A pin names the same fields in the runbook and in the drill.
+      if (typeof parsed.pin === 'object')
+        expect(Object.keys(built.pin as object).sort(), written.name).toEqual(Object.keys(parsed.pin!).sort());
       // A drill restores the whole asset (a runbook may narrow it with "prefix"), into its workspace
       // ("target"), as of its own start or last good point ("asOf", which an outage runbook leaves to "now").
       expect(

@@ -1,0 +1,86 @@
+import { pinService, type PinPlanContents, type PinSummary } from '../serving/operator-pin.js';
+import { probeServing } from '../serving/probe-round.js';
+import { parseServingCall } from '../serving/serving-request.js';
+import type { JsonValue } from '../shared/json.js';
+import type { DrillDeps } from './drill-deps.js';
+import { type DrillAssetRun, type DrillRun, servingDefinition } from './drill-run.js';
+import { isCheck, SERVING_STEPS, type StepContext } from './runbook-steps.js';
+import { stepper, type StepOutcome } from './steps.js';
+
+/**
+ * A model-provider-outage drill (docs/drills.md#model-provider-outage): the runbook
+ * (docs/runbooks/model-provider-outage.md) followed for the drill's service, as on-call would in an
+ * outage of its primary: probe-serving's round (a fallback must be ready), the pin of that fallback
+ * (dry run, then the run with its token), the gateway's parameter read back (the switch measured:
+ * the drill's start to the gateway reading the fallback), and the pin lifted (dry run, run), so
+ * that failover decides again. The payloads are the runbook's, parsed as probe-serving parses them.
+ * The pin is recorded (at its dry run) before it is made: cleanup lifts a pin the drill left behind.
+ */
+export const servingStepNames = SERVING_STEPS.map((s) => s.name);
+
+/** Who the drill's pin is by (kept with the pin, shown by status). */
+export const drillPinBy = (run: Pick<DrillRun, 'drillId'>) => `dr-drill ${run.drillId}`;
+
+export async function advanceServingService(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun): Promise<StepOutcome> {
+  const move = stepper(entry, servingStepNames);
+  const serving = deps.serving;
+  if (!serving) return move.fail(`${entry.step}: the policy has no serving section`);
+  const { service } = servingDefinition(run);
+  const step = SERVING_STEPS.find((s) => s.name === entry.step);
+  if (!step) return move.fail(`${entry.step}: not a step of the model-provider-outage runbook`);
+  const endpoint = entry.checks.endpoint as string | undefined;
+  const token = entry.restoreIds.at(-1);
+  const by = drillPinBy(run);
+  const ctx: StepContext = { asset: service, service, by, ...(token && { planToken: token }), ...(endpoint && { endpoint }) };
+  if (isCheck(step)) {
+    // What the gateway reads (the runbook's aws ssm get-parameter).
+    const active = await serving.active.read(service);
+    entry.checks.parameter = active ?? null;
+    if (active !== endpoint) return move.fail(`parameter: the gateway reads ${active ?? 'nothing'}, not ${endpoint}`);
+    return move.verified(deps.now());
+  }
+  const call = parseServingCall(step.payload(ctx));
+  if (call.kind === 'round') {
+    const round = (await probeServing(serving)).find((r) => r.service === service);
+    if (!round) return move.fail(`probe: ${service} is not a model service of the policy`);
+    entry.checks.probe = { active: round.active, readiness: round.readiness as unknown as JsonValue };
+    const ready = round.readiness.readyFallbacks[0];
+    if (!ready) {
+      const why = round.readiness.notReady.map((n) => `${n.endpoint} ${n.class}`).join(', ');
+      return move.fail(`probe: no fallback of ${service} is ready (${why}): nothing to fail over to`);
+    }
+    entry.checks.endpoint = ready;
+    return move.next();
+  }
+  if (call.dryRun) {
+    // The pin is recorded at its dry run (saved with this step, before the run makes it): cleanup
+    // lifts it if the drill stops before its lift step.
+    if (call.request.endpoint && !run.created.some((c) => c.kind === 'serving-pin')) run.created.push({ kind: 'serving-pin', service, by });
+    const plan = await pinService(call, serving);
+    const summary = plan.plan as PinSummary;
+    entry.checks[step.name] = summary as unknown as JsonValue;
+    if (summary.warning) return move.fail(`${step.name}: ${summary.warning}`);
+    entry.restoreIds.push(plan.restoreId);
+    return move.next();
+  }
+  if (call.request.endpoint) entry.rtoFrom = run.startedAt;
+  const done = await pinService(call, serving);
+  const result = done.result as PinPlanContents['result'] | undefined;
+  entry.checks[step.name] = (result ?? null) as unknown as JsonValue;
+  const pinned = call.request.endpoint !== undefined;
+  if (done.state !== 'done' || result?.pinned !== pinned)
+    return move.fail(`${step.name}: the pin is ${result?.pinned ? 'still' : 'not'} in place`);
+  return move.next();
+}
+
+/** Cleanup of a drill's pin: lifted (dry run and run, as the runbook's lift) if it is still the drill's; says whether one was. */
+export async function liftDrillPin(deps: DrillDeps, resource: { service: string; by: string }): Promise<boolean> {
+  const serving = deps.serving;
+  if (!serving) throw new Error('the policy has no serving section: the pin cannot be lifted');
+  const stored = await serving.states.get(resource.service);
+  if (stored?.state.pinned?.by !== resource.by) return false;
+  const request = { service: resource.service, by: resource.by };
+  const plan = await pinService({ request, dryRun: true }, serving);
+  await pinService({ request, dryRun: false, planToken: plan.restoreId }, serving);
+  return true;
+}
