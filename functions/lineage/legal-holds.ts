@@ -202,7 +202,7 @@ class OtherHolds {
   }
 }
 
-/** Lines a release walks between two listings of the asset's holds. */
+/** Lines a hold or a release walks between two looks at the holds (its own, and for a release the asset's). */
 const RELEASE_BATCH = 512;
 
 /** A replica version to hold or release: a manifest line's, or one of the dataset version's own files. */
@@ -245,8 +245,14 @@ async function step(asset: ObjectAsset, entry: DatasetVersionEntry, start: Datas
   let superseded = !on && (await others.refresh()).superseded;
   const walked = superseded
     ? { done: false, at: start.at }
-    : await walkManifest(objects, ref, start.at, on ? concurrency : RELEASE_BATCH, short, async (batch) => {
+    : await walkManifest(objects, ref, start.at, RELEASE_BATCH, short, async (batch) => {
         if (on) {
+          // Taken over (a release committed after this hold's step began): stop before holding more,
+          // so that what the release has passed already is not held again behind it.
+          if ((await deps.holds.get(entry.asset, entry.id))?.steps !== start.steps) {
+            superseded = true;
+            return 0;
+          }
           await set(heldOf(batch), true);
           next.versions += batch.length;
           return batch.length;
