@@ -6,21 +6,40 @@ import { PayloadError } from './shared/payload.js';
 import { pinService } from './serving/operator-pin.js';
 import { parseServingCall } from './serving/serving-request.js';
 import { publishServingRound } from './serving/serving-metrics.js';
+import { runSmokeEval } from './serving/smoke-eval.js';
 
 const deps = createServing(parseServingConfig(process.env));
 
 /**
  * Model serving DR (docs/serving.md), on the policy's serving.schedule: one round of probes of
  * every service's endpoints, the failover decided and written to SSM Parameter Store, readiness
- * paged, each round published as metrics (probe latency per endpoint: its percentiles). Operators may run a round by hand with `{}` (the schedule sends `{"trigger": "schedule"}`),
- * and pin a service to an endpoint, or lift the pin, with a dry run and its token
- * (`{"pin": {"service", "endpoint"?, "by"?}, "dryRun": true}`, then `"planToken"`).
+ * paged, the round published as metrics (probe latency per endpoint: its percentiles). Operators
+ * may run a round by hand with `{}` (the schedule sends `{"trigger": "schedule"}`), and pin a
+ * service to an endpoint, or lift the pin, with a dry run and its token (`{"pin": {"service",
+ * "endpoint"?, "by"?}, "dryRun": true}`, then `"planToken"`). `{"trigger": "smoke-eval"}` (on
+ * serving.smokeEvalSchedule) runs the services' smoke evals.
  */
 export const handler = lambdaHandler(
   async (event: unknown) => {
     const call = parseServingCall(event);
     if (!deps) throw new PayloadError('serving: the policy has no serving section (docs/serving.md)');
     if (call.kind === 'pin') return pinService(call, deps);
+    if (call.kind === 'smoke-eval') {
+      const evals = [];
+      // One service's eval that cannot run (its golden prompts unreadable) does not stop the others'.
+      for (const service of deps.serving.services.filter((s) => s.smokeEval)) {
+        try {
+          const result = await runSmokeEval(service, deps);
+          const scores = Object.fromEntries(result.endpoints.map((e) => [e.endpoint, e.score]));
+          logger.info('smoke eval', { service: service.name, scores });
+          evals.push({ service: service.name, ...result });
+        } catch (error) {
+          logger.error('smoke eval failed', { service: service.name, error: (error as Error).message });
+          evals.push({ service: service.name, error: (error as Error).message });
+        }
+      }
+      return { smokeEvals: evals };
+    }
     const rounds = await probeServing(deps);
     for (const round of rounds) {
       publishServingRound(round);

@@ -108,7 +108,14 @@ export function drDrillEvents(policy: Policy): Json[] {
 /** The report's daily schedule (report.schedule); it also runs after each drill and on demand. */
 /** probe-serving's schedule, when the policy has model services (docs/serving.md). */
 export function probeServingEvents(policy: Policy): Json[] {
-  return policy.serving ? [{ schedule: { rate: [policy.serving.schedule], input: { trigger: 'schedule' } } }] : [];
+  const serving = policy.serving;
+  if (!serving) return [];
+  return [
+    { schedule: { rate: [serving.schedule], input: { trigger: 'schedule' } } },
+    ...(serving.services.some((s) => s.smokeEval)
+      ? [{ schedule: { rate: [serving.smokeEvalSchedule], input: { trigger: 'smoke-eval' } } }]
+      : []),
+  ];
 }
 
 export function reportEvents(policy: Policy): Json[] {

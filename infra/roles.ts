@@ -728,6 +728,11 @@ export function probeServingStatements(policy: Policy): Json[] {
   const served = sageMaker.filter((e) => e.servesArtifact);
   const servedRegions = [...new Set(served.map(regionOf))];
   const bedrock = endpoints.filter((e) => e.provider === 'bedrock');
+  // Smoke evals read their golden prompts from the replica (the key's versions there).
+  const golden = (serving?.services ?? []).flatMap((s) => {
+    const asset = s.smokeEval && replicatedAssets(policy).find((a) => a.name === s.smokeEval!.asset);
+    return asset ? [s3Arn(`${asset.replica.bucket}/${replicaKeyFor(asset, s.smokeEval!.key)}`)] : [];
+  });
   const bedrockArn = (e: ServingEndpoint) =>
     e.model!.startsWith('arn:')
       ? e.model!
@@ -765,6 +770,9 @@ export function probeServingStatements(policy: Policy): Json[] {
           // Whether the account may invoke a model: an action without a resource type (Bedrock's authorization reference).
           { Sid: 'BedrockModelAccess', Effect: 'Allow', Action: 'bedrock:GetFoundationModelAvailability', Resource: '*' },
         ]
+      : []),
+    ...(golden.length > 0
+      ? [{ Sid: 'GoldenPrompts', Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: golden }]
       : []),
     // What a DR-region endpoint serves: its configuration's models (their names are the pipeline's, not the policy's).
     ...(served.length > 0

@@ -40,6 +40,7 @@ export async function advanceServingService(deps: DrillDeps, run: DrillRun, entr
     return move.verified(deps.now());
   }
   const call = parseServingCall(step.payload(ctx));
+  if (call.kind === 'smoke-eval') return move.fail(`${step.name}: not a step of the runbook`);
   if (call.kind === 'round') {
     const round = (await probeServing(serving)).find((r) => r.service === service);
     if (!round) return move.fail(`probe: ${service} is not a model service of the policy`);

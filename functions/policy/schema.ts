@@ -327,7 +327,9 @@ const servingSchema = z.strictObject({
     .string()
     .regex(/^\/[A-Za-z0-9_./-]*\/$/, 'must be an SSM parameter path such as /ai-data-dr/serving/')
     .default('/ai-data-dr/serving/'),
-  /** Tokens generation probes may take per provider per hour, never more (docs/serving.md#generation). */
+  /** When the services' smoke evals run (docs/serving.md#smoke-eval). Default daily. */
+  smokeEvalSchedule: scheduleExpression.default('rate(1 day)'),
+  /** Tokens generation probes and smoke evals may take per provider per hour, never more (docs/serving.md#generation). */
   generationTokensPerHour: z
     .strictObject({
       anthropic: z.number().int().min(0).max(10_000_000).default(1000),
@@ -351,6 +353,19 @@ const servingSchema = z.strictObject({
         rtoTargetMinutes: z.number().int().min(1).max(10_080),
         primary: servingEndpoint,
         fallbacks: z.array(servingEndpoint).min(1, 'must name at least one fallback').max(5),
+        /**
+         * A smoke eval on serving.smokeEvalSchedule (docs/serving.md#smoke-eval): the first `prompts`
+         * golden prompts of a JSONL key of an eval-set asset ({"prompt", "expected"} a line), read from
+         * the replica, sent to every anthropic and openai endpoint of the service, scored simply.
+         */
+        smokeEval: z
+          .strictObject({
+            asset: z.string().min(1),
+            key: z.string().min(1).max(1024),
+            prompts: z.number().int().min(1).max(50).default(5),
+            maxTokens: z.number().int().min(1).max(1024).default(32),
+          })
+          .optional(),
       }),
     )
     .min(1),
@@ -821,6 +836,19 @@ const distinctServingNames: PolicyRule = (policy, ctx) => {
   });
 };
 
+/** A smoke eval's golden prompts are a key of an eval-set asset of the policy. */
+const smokeEvalsOfEvalSets: PolicyRule = (policy, ctx) => {
+  (policy.serving?.services ?? []).forEach((service, i) => {
+    const smoke = service.smokeEval;
+    if (!smoke) return;
+    const path = ['serving', 'services', i, 'smokeEval'];
+    const asset = policy.assets.find((a) => a.name === smoke.asset);
+    if (asset?.kind !== 'eval-set') issue(ctx, [...path, 'asset'], `"${smoke.asset}" is not an eval-set asset of the policy`);
+    else if (!smoke.key.startsWith(asset.source.prefix))
+      issue(ctx, [...path, 'key'], `"${smoke.key}" is not under asset ${asset.name}'s prefix "${asset.source.prefix}"`);
+  });
+};
+
 /** A SageMaker endpoint's artifact is a key of a model-artifacts asset of the policy. */
 const servedArtifactsReplicated: PolicyRule = (policy, ctx) => {
   (policy.serving?.services ?? []).forEach((service, i) =>
@@ -853,6 +881,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   requestsBesideTheAssets,
   distinctServingNames,
   servedArtifactsReplicated,
+  smokeEvalsOfEvalSets,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

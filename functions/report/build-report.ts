@@ -107,6 +107,7 @@ async function servingReport(
     rtoTargetMinutes: service.rtoTargetMinutes,
     state: stored?.state ?? null,
     lastRound: stored?.lastRound ?? null,
+    smokeEval: stored?.smokeEval ?? null,
     incidents: incidentsFrom(
       service.name,
       events.filter((e) => e.detail.target === 'serving'),

@@ -2,6 +2,7 @@ import { escapeHtml as e, formatDuration, formatShare, formatTime } from './form
 import type { AssetReport, DrillReport, DrReport, Incident } from './report-data.js';
 import { renderChart } from './svg-chart.js';
 import { describeRetention } from '../storage/object-lock.js';
+import { smokeEvalLine } from '../serving/probe-round.js';
 
 /**
  * The DR report as one static HTML page: inline CSS and inline SVG charts, no script, no font, no
@@ -161,6 +162,11 @@ ${incidentsCell(s.incidents)}
 ${rows.join('\n')}
 </tbody>
 </table>
+${report.serving
+  .map((s) =>
+    s.smokeEval ? `<p data-field="servingSmokeEval" data-service="${e(s.service)}">${e(smokeEvalLine(s.smokeEval).trim())}</p>` : '',
+  )
+  .join('\n')}
 ${report.serving.map((s) => (s.incidents.length ? `<h3>${e(s.service)}</h3>\n${incidentTable(s.incidents)}` : '')).join('\n')}`;
 }
 

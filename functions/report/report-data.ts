@@ -2,6 +2,7 @@ import type { Asset, DrillScenario } from '../policy/schema.js';
 import type { TargetName } from '../alerts/target-events.js';
 import type { LineageCheck } from '../lineage/lineage-check.js';
 import type { LastRound } from '../serving/probe-round.js';
+import type { SmokeEvalResult } from '../serving/smoke-eval.js';
 import type { ServiceState } from '../serving/failover.js';
 import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { RpoShare } from './rpo-share.js';
@@ -38,6 +39,8 @@ export interface ServingReport {
   state: ServiceState | null;
   /** Each endpoint's last probe and the service's readiness; null before the first round. */
   lastRound: LastRound | null;
+  /** The service's last smoke eval (docs/serving.md#smoke-eval); null when it has none. */
+  smokeEval: SmokeEvalResult | null;
   incidents: Incident[];
 }
 

@@ -1,8 +1,13 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { partitionItems } from '../shared/dynamo-query.js';
 import type { ServingStateStore, StoredService } from './probe-round.js';
+import type { SmokeEvalResult } from './smoke-eval.js';
 
-/** Each model service's failover state and last round in the ledger table: pk "SERVING#<service>", sk "state". */
-const key = (service: string) => ({ pk: `SERVING#${service}`, sk: 'state' });
+/**
+ * Each model service in the ledger table, pk "SERVING#<service>": its failover state and last round
+ * (sk "state", written by every round) and its last smoke eval (sk "smoke-eval"), read together.
+ */
+const pk = (service: string) => `SERVING#${service}`;
 
 export class DynamoServingStateStore implements ServingStateStore {
   constructor(
@@ -11,13 +16,21 @@ export class DynamoServingStateStore implements ServingStateStore {
   ) {}
 
   async get(service: string): Promise<StoredService | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key(service), ConsistentRead: true }));
-    return Item
-      ? { state: Item.state as StoredService['state'], ...(Item.lastRound && { lastRound: Item.lastRound as StoredService['lastRound'] }) }
-      : undefined;
+    // The two items tell themselves apart by what they hold.
+    const items = await partitionItems<Partial<StoredService>>(this.db, this.table, pk(service));
+    const state = items.find((i) => i.state !== undefined);
+    const smoke = items.find((i) => i.smokeEval !== undefined)?.smokeEval;
+    if (!state?.state) return undefined;
+    return { state: state.state, ...(state.lastRound && { lastRound: state.lastRound }), ...(smoke && { smokeEval: smoke }) };
   }
 
   async save({ state, lastRound }: StoredService): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...key(state.service), state, ...(lastRound && { lastRound }) } }));
+    await this.db.send(
+      new PutCommand({ TableName: this.table, Item: { pk: pk(state.service), sk: 'state', state, ...(lastRound && { lastRound }) } }),
+    );
+  }
+
+  async saveSmokeEval(service: string, smokeEval: SmokeEvalResult): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: pk(service), sk: 'smoke-eval', smokeEval } }));
   }
 }

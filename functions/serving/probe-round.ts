@@ -3,6 +3,7 @@ import type { TargetCheck, TargetEvent } from '../alerts/target-events.js';
 import type { Policy, ServingEndpoint } from '../policy/schema.js';
 import { decide, initialState, readinessOf, type Endpoints, type ServiceReadiness, type ServiceState, type Switch } from './failover.js';
 import { DEFAULT_BASE_URL, GENERATION_RESERVE_TOKENS, limitsOf, type ProbeResult, type ProbeTarget } from './probe.js';
+import type { SmokeEvalResult } from './smoke-eval.js';
 import { hourOf, type TokenBudget } from './token-budget.js';
 
 /**
@@ -26,11 +27,15 @@ export interface LastRound {
 export interface StoredService {
   state: ServiceState;
   lastRound?: LastRound;
+  /** The service's last smoke eval (smoke-eval.ts), kept beside its state. */
+  smokeEval?: SmokeEvalResult;
 }
 
 export interface ServingStateStore {
   get(service: string): Promise<StoredService | undefined>;
+  /** The failover state and last round (a smoke eval kept beside them stays). */
   save(stored: StoredService): Promise<void>;
+  saveSmokeEval(service: string, result: SmokeEvalResult): Promise<void>;
 }
 
 /** Where the gateway reads which endpoint of a service is active (SSM Parameter Store). */
@@ -68,7 +73,11 @@ export interface ServiceRound {
 
 const endpointsOf = (service: ServiceConfig): Endpoints => ({ primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
 
-async function targetOf(endpoint: ServingEndpoint & { provider: ProbeTarget['provider'] }, deps: ServingDeps): Promise<ProbeTarget> {
+/** What probe.ts needs of an anthropic, openai or http endpoint: its URL, model, key and limits. */
+export async function targetOf(
+  endpoint: ServingEndpoint & { provider: ProbeTarget['provider'] },
+  deps: Pick<ServingDeps, 'apiKey'>,
+): Promise<ProbeTarget> {
   return {
     provider: endpoint.provider,
     url: endpoint.url ?? DEFAULT_BASE_URL[endpoint.provider as 'anthropic' | 'openai'],
@@ -181,20 +190,32 @@ async function probeService(service: ServiceConfig, deps: ServingDeps): Promise<
   };
 }
 
-/** Each service of the policy as its last round left it, for status: a few lines for the table. */
+/** Each service of the policy as its last round left it, for status: a line for the table (and one for its smoke eval). */
 export function servingLines(services: { name: string; stored: StoredService | undefined }[]): string[] {
-  return services.map(({ name, stored }) => {
-    if (!stored?.lastRound) return `serving ${name}: not probed yet`;
-    const { state, lastRound } = stored;
-    const { readiness } = lastRound;
-    const notReady = readiness.notReady.map((n) => `${n.endpoint} ${n.class}`).join(', ');
-    return (
-      `serving ${name}: active ${state.active}${state.pinned ? ` (pinned by ${state.pinned.by})` : ''}; ` +
-      `primary ${readiness.primaryUp ? 'up' : 'DOWN'}; ` +
-      (readiness.readyFallbacks.length ? `ready fallbacks: ${readiness.readyFallbacks.join(', ')}` : 'NO READY FALLBACK') +
-      (notReady ? `; not ready: ${notReady}` : '') +
-      `; probed at ${lastRound.checkedAt}` +
-      (state.switched ? `; last switch ${state.switched.from} → ${state.switched.to} at ${state.switched.at}` : '')
-    );
+  return services.flatMap(({ name, stored }) => [roundLine(name, stored), ...(stored?.smokeEval ? [smokeEvalLine(stored.smokeEval)] : [])]);
+}
+
+/** A smoke eval in one line: each endpoint's score, a fallback's change against the primary. */
+export function smokeEvalLine(e: SmokeEvalResult): string {
+  const scores = e.endpoints.map((x) => {
+    const change = e.changeVsPrimary[x.endpoint];
+    const score = x.score === null ? 'not scored' : `${x.score.toFixed(2)} (${x.passed}/${x.evaluated})`;
+    return `${x.endpoint} ${score}${change !== undefined && change !== null ? ` ${change >= 0 ? '+' : ''}${change.toFixed(2)} vs primary` : ''}${x.skipped ? ` [${x.skipped}]` : ''}`;
   });
+  return `  smoke eval at ${e.at} on ${e.golden.asset}/${e.golden.key} (${e.golden.prompts} prompts): ${scores.join('; ')}`;
+}
+
+function roundLine(name: string, stored: StoredService | undefined): string {
+  if (!stored?.lastRound) return `serving ${name}: not probed yet`;
+  const { state, lastRound } = stored;
+  const { readiness } = lastRound;
+  const notReady = readiness.notReady.map((n) => `${n.endpoint} ${n.class}`).join(', ');
+  return (
+    `serving ${name}: active ${state.active}${state.pinned ? ` (pinned by ${state.pinned.by})` : ''}; ` +
+    `primary ${readiness.primaryUp ? 'up' : 'DOWN'}; ` +
+    (readiness.readyFallbacks.length ? `ready fallbacks: ${readiness.readyFallbacks.join(', ')}` : 'NO READY FALLBACK') +
+    (notReady ? `; not ready: ${notReady}` : '') +
+    `; probed at ${lastRound.checkedAt}` +
+    (state.switched ? `; last switch ${state.switched.from} → ${state.switched.to} at ${state.switched.at}` : '')
+  );
 }

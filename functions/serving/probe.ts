@@ -44,6 +44,8 @@ export interface ProbeResult {
   retryAfterSeconds?: number;
   /** A generation probe: the tokens the provider's usage says it took. */
   tokensUsed?: number;
+  /** A generation of a prompt: the text answered. */
+  text?: string;
 }
 
 export type Provider = 'anthropic' | 'openai' | 'http';
@@ -61,6 +63,8 @@ export interface ProbeTarget {
   timeoutMs?: number;
   /** anthropic/openai: a one-token generation instead of the model lookup. */
   generate?: boolean;
+  /** A generation of `prompt` in at most `maxTokens` (the smoke eval's) instead of the one-token "ping". */
+  prompt?: { text: string; maxTokens: number };
 }
 
 /** What a generation probe asks, and the tokens taken from the hour's budget before it is sent (above what the prompt costs). */
@@ -101,28 +105,29 @@ const ANTHROPIC_VERSION = '2023-06-01';
 /** The request a probe sends: a GET without a body, or (generate) a one-token generation. */
 export function probeRequest(target: ProbeTarget): { url: string; headers: Record<string, string>; method: 'GET' | 'POST'; body?: string } {
   const base = target.url.replace(/\/+$/, '');
-  const messages = [{ role: 'user', content: GENERATION_PROMPT }];
+  const messages = [{ role: 'user', content: target.prompt?.text ?? GENERATION_PROMPT }];
+  const maxTokens = target.prompt?.maxTokens ?? 1;
   const json = { 'content-type': 'application/json' };
   switch (target.provider) {
     case 'anthropic': {
       const headers = { 'x-api-key': target.apiKey ?? '', 'anthropic-version': ANTHROPIC_VERSION };
-      if (target.generate)
+      if (target.generate || target.prompt)
         return {
           url: `${base}/v1/messages`,
           method: 'POST',
           headers: { ...headers, ...json },
-          body: JSON.stringify({ model: target.model, max_tokens: 1, messages }),
+          body: JSON.stringify({ model: target.model, max_tokens: maxTokens, messages }),
         };
       return { url: `${base}/v1/models/${encodeURIComponent(target.model!)}`, method: 'GET', headers };
     }
     case 'openai': {
       const headers = { authorization: `Bearer ${target.apiKey ?? ''}` };
-      if (target.generate)
+      if (target.generate || target.prompt)
         return {
           url: `${base}/v1/chat/completions`,
           method: 'POST',
           headers: { ...headers, ...json },
-          body: JSON.stringify({ model: target.model, max_completion_tokens: 1, messages }),
+          body: JSON.stringify({ model: target.model, max_completion_tokens: maxTokens, messages }),
         };
       return { url: `${base}/v1/models/${encodeURIComponent(target.model!)}`, method: 'GET', headers };
     }
@@ -131,18 +136,24 @@ export function probeRequest(target: ProbeTarget): { url: string; headers: Recor
   }
 }
 
-/** A generation's answer: Anthropic's message or OpenAI's chat completion, with the tokens its usage counts. */
-function generated(provider: Provider, body: string): { tokensUsed: number } | undefined {
+/** A generation's answer: Anthropic's message or OpenAI's chat completion, its text, and the tokens its usage counts. */
+function generated(provider: Provider, body: string): { tokensUsed: number; text: string } | undefined {
   try {
     const answer = JSON.parse(body) as {
       type?: string;
       object?: string;
+      content?: { type?: string; text?: string }[];
+      choices?: { message?: { content?: string | null } }[];
       usage?: { input_tokens?: number; output_tokens?: number; total_tokens?: number };
     };
     const usage = answer.usage ?? {};
     if (provider === 'anthropic' && answer.type === 'message')
-      return { tokensUsed: (usage.input_tokens ?? 0) + (usage.output_tokens ?? 0) };
-    if (provider === 'openai' && answer.object === 'chat.completion') return { tokensUsed: usage.total_tokens ?? 0 };
+      return {
+        tokensUsed: (usage.input_tokens ?? 0) + (usage.output_tokens ?? 0),
+        text: (answer.content ?? []).map((c) => (c.type === 'text' ? (c.text ?? '') : '')).join(''),
+      };
+    if (provider === 'openai' && answer.object === 'chat.completion')
+      return { tokensUsed: usage.total_tokens ?? 0, text: answer.choices?.[0]?.message?.content ?? '' };
   } catch {
     // not JSON
   }
@@ -180,7 +191,7 @@ function detailOf(body: string): string | undefined {
 
 /** What an answer means (see the top of this file). */
 export function classify(
-  target: Pick<ProbeTarget, 'provider' | 'model' | 'slowMs' | 'generate'>,
+  target: Pick<ProbeTarget, 'provider' | 'model' | 'slowMs' | 'generate' | 'prompt'>,
   answer: { status: number; body: string; latencyMs: number; headers: Headers },
 ): ProbeResult {
   const { status, latencyMs, headers } = answer;
@@ -203,10 +214,11 @@ export function classify(
   if (status === 529 || status === 503) return failed('overloaded');
   if (status >= 500) return failed('server-error');
   if (status < 200 || status >= 300) return failed('server-error');
-  if (target.generate && target.provider !== 'http') {
-    const usage = generated(target.provider, answer.body);
-    if (!usage) return { ...base, class: 'server-error', detail: 'answered without a generated message' };
-    return { ...base, ...usage, class: answeredIn(latencyMs, target.slowMs) };
+  if ((target.generate || target.prompt) && target.provider !== 'http') {
+    const answered = generated(target.provider, answer.body);
+    if (!answered) return { ...base, class: 'server-error', detail: 'answered without a generated message' };
+    const { tokensUsed, text } = answered;
+    return { ...base, tokensUsed, ...(target.prompt && { text }), class: answeredIn(latencyMs, target.slowMs) };
   }
   if (target.provider !== 'http') {
     let id: unknown;

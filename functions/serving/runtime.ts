@@ -14,6 +14,8 @@ import { SdkBedrockModels } from './bedrock-models.js';
 import { bedrockTargetOf, probeBedrock } from './bedrock-probe.js';
 import { probe } from './probe.js';
 import { SdkSageMakerEndpoints } from './sagemaker-endpoints.js';
+import { goldenPromptsFrom, type SmokeEvalDeps } from './smoke-eval.js';
+import { createStores } from '../storage/stores.js';
 import { probeSageMaker, sageMakerTargetOf } from './sagemaker-probe.js';
 import type { ServingDeps } from './probe-round.js';
 import { SsmActiveEndpoint } from './ssm-active-endpoint.js';
@@ -27,16 +29,23 @@ const apiKeySecret = z.strictObject({ apiKey: z.string().min(1) });
  * Manager; the failover state in the ledger table; the switch in SSM Parameter Store; the alerts on
  * the stack's bus. Undefined when the policy has no `serving` section.
  */
-export function createServing(config: ServingConfig, now: () => Date = () => new Date()): (ServingDeps & PinDeps) | undefined {
+export function createServing(
+  config: ServingConfig,
+  now: () => Date = () => new Date(),
+): (ServingDeps & PinDeps & SmokeEvalDeps) | undefined {
   const policy = loadPolicyFile(config.policyPath);
   const serving = policy.serving;
   if (!serving) return undefined;
   const db = dynamoDocumentClient();
   const bedrock = new SdkBedrockModels(bedrockClient);
-  const sageMaker = { endpoints: new SdkSageMakerEndpoints(sageMakerClient), ledger: new DynamoLedger(db, config.LEDGER_TABLE) };
+  const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
+  const sageMaker = { endpoints: new SdkSageMakerEndpoints(sageMakerClient), ledger };
+  const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   return {
+    policy,
     serving,
     now,
+    golden: goldenPromptsFrom(ledger, (asset) => stores.replicaOf(asset)),
     probe: (target) => probe(target),
     probeSageMaker: (endpoint) => probeSageMaker(sageMakerTargetOf(policy, endpoint), sageMaker),
     probeBedrock: (endpoint) => probeBedrock(bedrockTargetOf(policy, endpoint), { models: bedrock, today: now }),

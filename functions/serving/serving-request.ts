@@ -6,9 +6,10 @@ import type { PinRequest } from './operator-pin.js';
 /**
  * What probe-serving takes (events/probe-serving/):
  *   {} or {"trigger": "schedule"}                                  one round of probes
+ *   {"trigger": "smoke-eval"}                                      every service's smoke eval (its schedule sends this)
  *   {"pin": {"service", "endpoint"?, "by"?}, "dryRun" | "planToken"}  an operator's pin (no endpoint: lift it)
  */
-const roundSchema = z.strictObject({ trigger: z.literal('schedule').optional() });
+const roundSchema = z.strictObject({ trigger: z.enum(['schedule', 'smoke-eval']).optional() });
 const pinSchema = z.strictObject({
   pin: z.strictObject({
     service: z.string().min(1).max(64),
@@ -18,9 +19,10 @@ const pinSchema = z.strictObject({
   dryRun: z.boolean().default(false),
   planToken: planTokenField.optional(),
 });
-const EXPECTED = '{} or {"trigger": "schedule"} or {"pin": {"service", "endpoint"?, "by"?}, "dryRun": true | "planToken"}';
+const EXPECTED = '{} or {"trigger": "schedule" | "smoke-eval"} or {"pin": {"service", "endpoint"?, "by"?}, "dryRun": true | "planToken"}';
 
-export type ServingCall = { kind: 'round' } | { kind: 'pin'; request: PinRequest; dryRun: boolean; planToken?: string };
+export type ServingCall =
+  { kind: 'round' } | { kind: 'smoke-eval' } | { kind: 'pin'; request: PinRequest; dryRun: boolean; planToken?: string };
 
 export function parseServingCall(payload: unknown): ServingCall {
   if (payload !== null && typeof payload === 'object' && 'pin' in payload) {
@@ -28,6 +30,6 @@ export function parseServingCall(payload: unknown): ServingCall {
     checkPlanToken({ dryRun, planToken });
     return { kind: 'pin', request: pin, dryRun, ...(planToken && { planToken }) };
   }
-  parsePayload(roundSchema, payload, EXPECTED);
-  return { kind: 'round' };
+  const { trigger } = parsePayload(roundSchema, payload, EXPECTED);
+  return trigger === 'smoke-eval' ? { kind: 'smoke-eval' } : { kind: 'round' };
 }

@@ -23,7 +23,7 @@ const allowed: Record<string, readonly string[]> = {
   drills: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'vectors', 'rpo', 'restore', 'serving'],
   report: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'vectors', 'rpo', 'restore', 'drills', 'lineage', 'serving'],
   lineage: ['shared', 'policy', 'ledger', 'storage', 'alerts', 'replication', 'restore'],
-  serving: ['shared', 'policy', 'alerts', 'restore', 'ledger'],
+  serving: ['shared', 'policy', 'alerts', 'restore', 'ledger', 'storage'],
 };
 
 /** Relative imports (static, re-exports and dynamic) of one file, resolved to paths. */

@@ -506,6 +506,30 @@ describe('the policy’s serving section', () => {
     expect(problemsOf(withDrill({ ...drill, scope: { tiers: ['critical'] } }))[0]).toBe('drills[2]: unknown field "scope"');
   });
 
+  it('takes a smoke eval of a service on an eval-set key, schedules it, and lets probe-serving read just that key’s replica', () => {
+    const smokeEval = { asset: 'eval-sets', key: 'evals/golden/smoke.jsonl' };
+    const service = { name: 'chat', tier: 'critical', rtoTargetMinutes: 5, primary: claude, fallbacks: [gateway], smokeEval };
+    const policy = parsePolicy(withServing({ services: [service] }));
+    expect(policy.serving).toMatchObject({
+      smokeEvalSchedule: 'rate(1 day)',
+      services: [{ smokeEval: { ...smokeEval, prompts: 5, maxTokens: 32 } }],
+    });
+    expect(probeServingEvents(policy)).toEqual([
+      { schedule: { rate: ['rate(1 minute)'], input: { trigger: 'schedule' } } },
+      { schedule: { rate: ['rate(1 day)'], input: { trigger: 'smoke-eval' } } },
+    ]);
+    const statements = probeServingStatements(policy) as { Sid: string; Resource: unknown }[];
+    expect(statements.find((s) => s.Sid === 'GoldenPrompts')?.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/evals/golden/smoke.jsonl' },
+    ]);
+    expect(problemsOf(withServing({ services: [{ ...service, smokeEval: { asset: 'training-data', key: 'training/x' } }] }))).toEqual([
+      'serving.services[0].smokeEval.asset: "training-data" is not an eval-set asset of the policy',
+    ]);
+    expect(problemsOf(withServing({ services: [{ ...service, smokeEval: { asset: 'eval-sets', key: 'other/x' } }] }))).toEqual([
+      'serving.services[0].smokeEval.key: "other/x" is not under asset eval-sets\'s prefix "evals/"',
+    ]);
+  });
+
   it('takes Bedrock models and inference profiles, and lets probe-serving look up just those', () => {
     const haiku = { id: 'haiku', provider: 'bedrock', model: 'anthropic.claude-3-5-haiku-20241022-v1:0', region: 'us-east-1' };
     const profile = { id: 'profile', provider: 'bedrock', model: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' };

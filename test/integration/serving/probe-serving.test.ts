@@ -169,7 +169,7 @@ describe('probe-serving', () => {
     ]);
   });
 
-  it('the deployed handler runs one round with the policy’s keys, and takes only {} or the schedule’s event', async () => {
+  it('the deployed handler runs one round with the policy’s keys, and takes only {}, the schedule’s event or the smoke eval’s', async () => {
     const { handler } = (await import('../../../functions/probe-serving.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
     const result = await handler(loadEvent('probe-serving/valid/schedule.json'), localContext('probe-serving'));
     expect(result.services).toEqual([
@@ -183,7 +183,7 @@ describe('probe-serving', () => {
       }),
     ]);
     await expect(handler(loadEvent('probe-serving/invalid/unknown-trigger.json'), localContext('probe-serving'))).rejects.toThrow(
-      'expected {} or {"trigger": "schedule"}',
+      'expected {} or {"trigger": "schedule" | "smoke-eval"}',
     );
     expect((await handler(loadEvent('probe-serving/valid/by-hand.json'), localContext('probe-serving'))).services).toHaveLength(1);
   });

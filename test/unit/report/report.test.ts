@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadPolicyFile } from '../../../functions/policy/load.js';
+import { loadPolicyFile, parsePolicy } from '../../../functions/policy/load.js';
 import { buildReport, incidentsFrom } from '../../../functions/report/build-report.js';
 import { escapeHtml, formatDuration, formatShare } from '../../../functions/report/format.js';
 import { renderPage } from '../../../functions/report/render-page.js';
@@ -171,27 +171,26 @@ describe('the DR report', () => {
   it('shows each model service: what is active, whether the primary is up, what is ready, what is not and why, the last switch, its incidents', async () => {
     const example = loadPolicyFile('dr-policy.yml');
     const key = 'arn:aws:secretsmanager:us-west-2:111122223333:secret:anthropic';
-    const policy = {
-      ...example,
-      serving: {
-        schedule: 'rate(1 minute)',
-        parameterPrefix: '/ai-data-dr/serving/',
-        generationTokensPerHour: { anthropic: 1000, openai: 1000 },
-        failover: { failAfter: 2, recoverAfter: 5, minHeadroom: 0.1, flapWindow: 60 },
-        services: [
-          {
-            name: 'chat',
-            tier: 'critical' as const,
-            rtoTargetMinutes: 5,
-            primary: { id: 'claude', provider: 'anthropic' as const, model: 'claude-opus-4-6', credentialsSecretArn: key },
-            fallbacks: [
-              { id: 'gpt', provider: 'openai' as const, model: 'gpt-4o-mini', credentialsSecretArn: key },
-              { id: 'claude-eu', provider: 'anthropic' as const, model: 'claude-opus-4-6', credentialsSecretArn: key },
-            ],
-          },
-        ],
-      },
-    };
+    const anthropic = { provider: 'anthropic', model: 'claude-opus-4-6', credentialsSecretArn: key };
+    const policy = parsePolicy(
+      JSON.stringify({
+        ...example,
+        serving: {
+          services: [
+            {
+              name: 'chat',
+              tier: 'critical',
+              rtoTargetMinutes: 5,
+              primary: { id: 'claude', ...anthropic },
+              fallbacks: [
+                { id: 'gpt', provider: 'openai', model: 'gpt-4o-mini', credentialsSecretArn: key },
+                { id: 'claude-eu', ...anthropic },
+              ],
+            },
+          ],
+        },
+      }),
+    );
     const report = await buildReport(reportSources(now, policy), now, { kind: 'on-demand' });
     expect(reportErrors(report)).toEqual([]);
     expect(report.serving).toEqual([
