@@ -1,3 +1,4 @@
+import { PlanTokenError } from '../restore/restore-plan.js';
 import { pinService, type PinPlanContents, type PinSummary } from '../serving/operator-pin.js';
 import { probeServing } from '../serving/probe-round.js';
 import { parseServingCall } from '../serving/serving-request.js';
@@ -53,24 +54,48 @@ export async function advanceServingService(deps: DrillDeps, run: DrillRun, entr
     entry.checks.endpoint = ready;
     return move.next();
   }
+  const pinning = call.request.endpoint !== undefined;
   if (call.dryRun) {
-    // The pin is recorded at its dry run (saved with this step, before the run makes it): cleanup
-    // lifts it if the drill stops before its lift step.
-    if (call.request.endpoint && !run.created.some((c) => c.kind === 'serving-pin')) run.created.push({ kind: 'serving-pin', service, by });
     const plan = await pinService(call, serving);
     const summary = plan.plan as PinSummary;
     entry.checks[step.name] = summary as unknown as JsonValue;
+    // Never take over, or lift, a pin someone else holds (on-call holding a fallback in an incident).
+    const other = summary.pinnedNow && summary.pinnedNow.by !== by ? summary.pinnedNow : undefined;
+    if (other) return move.fail(`${step.name}: ${service} is pinned to ${other.endpoint} by ${other.by}; the drill leaves that pin alone`);
     if (summary.warning) return move.fail(`${step.name}: ${summary.warning}`);
+    // The pin is recorded at its dry run (saved with this step, before the run makes it): cleanup
+    // lifts it if the drill stops before its lift step.
+    if (pinning && !run.created.some((c) => c.kind === 'serving-pin')) run.created.push({ kind: 'serving-pin', service, by });
     entry.restoreIds.push(plan.restoreId);
     return move.next();
   }
-  if (call.request.endpoint) entry.rtoFrom = run.startedAt;
-  const done = await pinService(call, serving);
-  const result = done.result as PinPlanContents['result'] | undefined;
+  if (pinning) entry.rtoFrom = run.startedAt;
+  // A step tried again (its last try may have pinned or lifted before it failed) looks first; and a
+  // pin someone else made meanwhile is left alone.
+  const state = (await serving.states.get(service))?.state;
+  const current = state?.pinned;
+  if (current && current.by !== by)
+    return move.fail(
+      `${step.name}: ${service} was pinned meanwhile to ${current.endpoint} by ${current.by}; the drill leaves that pin alone`,
+    );
+  const landed = pinning ? current?.endpoint === endpoint : current === undefined;
+  let result: PinPlanContents['result'] | undefined;
+  if (landed && state) result = { active: state.active, pinned: pinning, at: deps.now().toISOString() };
+  else {
+    let done;
+    try {
+      done = await pinService(call, serving);
+    } catch (error) {
+      if (!(error instanceof PlanTokenError)) throw error;
+      // Its plan was claimed by a try that failed before it finished: a fresh dry run, and the run with it.
+      const fresh = await pinService({ request: call.request, dryRun: true }, serving);
+      entry.restoreIds.push(fresh.restoreId);
+      done = await pinService({ request: call.request, dryRun: false, planToken: fresh.restoreId }, serving);
+    }
+    result = done.state === 'done' ? (done.result as PinPlanContents['result']) : undefined;
+  }
   entry.checks[step.name] = (result ?? null) as unknown as JsonValue;
-  const pinned = call.request.endpoint !== undefined;
-  if (done.state !== 'done' || result?.pinned !== pinned)
-    return move.fail(`${step.name}: the pin is ${result?.pinned ? 'still' : 'not'} in place`);
+  if (result?.pinned !== pinning) return move.fail(`${step.name}: the pin is ${result?.pinned ? 'still' : 'not'} in place`);
   return move.next();
 }
 

@@ -224,9 +224,9 @@ const assetDrillSchema = z.strictObject({
 });
 
 /**
- * A model-provider-outage drill (docs/drills.md#model-provider-outage): probe-serving is told the
- * service's primary is down (no request is sent to it) until the drill ends; the drill measures
- * how long the failover takes to switch the gateway's parameter to a ready fallback.
+ * A model-provider-outage drill (docs/drills.md#model-provider-outage): the runbook followed for
+ * the service, as on-call would in an outage of its primary: its first ready fallback pinned by dry
+ * run and token, the gateway's parameter read back (timed from the drill's start), the pin lifted.
  */
 const servingDrillSchema = z.strictObject({
   name: common.name,
@@ -329,7 +329,7 @@ const servingSchema = z.strictObject({
     .default('/ai-data-dr/serving/'),
   /** When the services' smoke evals run (docs/serving.md#smoke-eval). Default daily. */
   smokeEvalSchedule: scheduleExpression.default('rate(1 day)'),
-  /** Tokens generation probes and smoke evals may take per provider per hour, never more (docs/serving.md#generation). */
+  /** Tokens generation probes (spread over the hour) and smoke evals may take per provider per hour (docs/serving.md#generation). */
   generationTokensPerHour: z
     .strictObject({
       anthropic: z.number().int().min(0).max(10_000_000).default(1000),
@@ -836,6 +836,26 @@ const distinctServingNames: PolicyRule = (policy, ctx) => {
   });
 };
 
+/**
+ * A model service's name is its alerts' and incidents' "asset": it differs from every asset's and
+ * drill's name, so that their records never mix.
+ */
+const servingNamesOwn: PolicyRule = (policy, ctx) => {
+  (policy.serving?.services ?? []).forEach((service, i) => {
+    const clash = policy.assets.some((a) => a.name === service.name)
+      ? 'an asset'
+      : policy.drills.some((d) => d.name === service.name)
+        ? 'a drill'
+        : undefined;
+    if (clash)
+      issue(
+        ctx,
+        ['serving', 'services', i, 'name'],
+        `"${service.name}" is also ${clash}'s name: a service's alerts and incidents are kept under its name`,
+      );
+  });
+};
+
 /** A smoke eval's golden prompts are a key of an eval-set asset of the policy. */
 const smokeEvalsOfEvalSets: PolicyRule = (policy, ctx) => {
   (policy.serving?.services ?? []).forEach((service, i) => {
@@ -882,6 +902,7 @@ const crossFieldRules: readonly PolicyRule[] = [
   distinctServingNames,
   servedArtifactsReplicated,
   smokeEvalsOfEvalSets,
+  servingNamesOwn,
 ];
 
 export const policySchema = policyShape.superRefine((policy, ctx) => {

@@ -1,11 +1,13 @@
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { writeIf } from '../shared/conditional-write.js';
 import { partitionItems } from '../shared/dynamo-query.js';
 import type { ServingStateStore, StoredService } from './probe-round.js';
 import type { SmokeEvalResult } from './smoke-eval.js';
 
 /**
  * Each model service in the ledger table, pk "SERVING#<service>": its failover state and last round
- * (sk "state", written by every round) and its last smoke eval (sk "smoke-eval"), read together.
+ * (sk "state", written by every round, with its revision: a save names the one it read) and its
+ * last smoke eval (sk "smoke-eval"), read together.
  */
 const pk = (service: string) => `SERVING#${service}`;
 
@@ -21,12 +23,25 @@ export class DynamoServingStateStore implements ServingStateStore {
     const state = items.find((i) => i.state !== undefined);
     const smoke = items.find((i) => i.smokeEval !== undefined)?.smokeEval;
     if (!state?.state) return undefined;
-    return { state: state.state, ...(state.lastRound && { lastRound: state.lastRound }), ...(smoke && { smokeEval: smoke }) };
+    return {
+      state: state.state,
+      ...(state.lastRound && { lastRound: state.lastRound }),
+      ...(state.revision !== undefined && { revision: state.revision }),
+      ...(smoke && { smokeEval: smoke }),
+    };
   }
 
-  async save({ state, lastRound }: StoredService): Promise<void> {
-    await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { pk: pk(state.service), sk: 'state', state, ...(lastRound && { lastRound }) } }),
+  save({ state, lastRound, revision }: StoredService): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(state.service), sk: 'state', state, ...(lastRound && { lastRound }), revision: (revision ?? 0) + 1 },
+          ...(revision === undefined
+            ? { ConditionExpression: 'attribute_not_exists(revision)' }
+            : { ConditionExpression: 'revision = :revision', ExpressionAttributeValues: { ':revision': revision } }),
+        }),
+      ),
     );
   }
 

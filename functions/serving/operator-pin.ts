@@ -2,7 +2,7 @@ import { planForRun, restoreStatus, type PlanStore, storePlanned } from '../rest
 import { quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { initialState, type ServiceState } from './failover.js';
-import type { ActiveEndpoint, ServingDeps, StoredService } from './probe-round.js';
+import { SAVE_ATTEMPTS, type ActiveEndpoint, type ServingDeps, type StoredService } from './probe-round.js';
 
 /**
  * An operator's switch (docs/serving.md#pin): pin a service to one of its endpoints, whatever the
@@ -77,22 +77,28 @@ export async function pinService(call: { request: PinRequest; dryRun: boolean; p
   }
   const plan = await planForRun(deps.plans, call.planToken!, request, deps.now());
   const service = serviceOf(deps, request);
-  const stored = await deps.states.get(service.name);
   const now = deps.now();
-  const state = stored?.state ?? initialState(service.name, { primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
-  const next: ServiceState = request.endpoint
-    ? {
-        ...state,
-        active: request.endpoint,
-        pinned: { endpoint: request.endpoint, by: request.by, at: now.toISOString() },
-        ...(state.active !== request.endpoint && {
-          switched: { from: state.active, to: request.endpoint, at: now.toISOString(), reason: `pinned by ${request.by}` },
-        }),
-      }
-    : (({ pinned: _pinned, ...rest }) => rest)(state);
-  // The switch first, then the state (as every round does).
-  await deps.active.write(service.name, next.active);
-  await deps.states.save({ ...stored, state: next });
+  let next: ServiceState;
+  // Read, pin, save; again if a round saved meanwhile (the pin applies to the state as it is now).
+  for (let attempt = 1; ; attempt++) {
+    const stored = await deps.states.get(service.name);
+    const state =
+      stored?.state ?? initialState(service.name, { primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
+    next = request.endpoint
+      ? {
+          ...state,
+          active: request.endpoint,
+          pinned: { endpoint: request.endpoint, by: request.by, at: now.toISOString() },
+          ...(state.active !== request.endpoint && {
+            switched: { from: state.active, to: request.endpoint, at: now.toISOString(), reason: `pinned by ${request.by}` },
+          }),
+        }
+      : (({ pinned: _pinned, ...rest }) => rest)(state);
+    // The switch first, then the state (as every round does).
+    await deps.active.write(service.name, next.active);
+    if (await deps.states.save({ ...stored, state: next })) break;
+    if (attempt === SAVE_ATTEMPTS) throw new Error(`the state of ${service.name} kept changing: try the pin again with a new dry run`);
+  }
   const result = { active: next.active, pinned: Boolean(next.pinned), at: now.toISOString() };
   await deps.plans.finish(plan.token, 'done', now, result);
   return restoreStatus({ ...plan, state: 'done', finishedAt: now.toISOString(), result });

@@ -4,7 +4,7 @@ import type { Policy, ServingEndpoint } from '../policy/schema.js';
 import { decide, initialState, readinessOf, type Endpoints, type ServiceReadiness, type ServiceState, type Switch } from './failover.js';
 import { DEFAULT_BASE_URL, GENERATION_RESERVE_TOKENS, limitsOf, type ProbeResult, type ProbeTarget } from './probe.js';
 import type { SmokeEvalResult } from './smoke-eval.js';
-import { hourOf, type TokenBudget } from './token-budget.js';
+import { hourOf, pacedLimit, type TokenBudget } from './token-budget.js';
 
 /**
  * One round of probe-serving (docs/serving.md): every endpoint of every service of the policy
@@ -27,14 +27,19 @@ export interface LastRound {
 export interface StoredService {
   state: ServiceState;
   lastRound?: LastRound;
+  /** How many times the state was saved: a save names the revision it read (optimistic concurrency). */
+  revision?: number;
   /** The service's last smoke eval (smoke-eval.ts), kept beside its state. */
   smokeEval?: SmokeEvalResult;
 }
 
 export interface ServingStateStore {
   get(service: string): Promise<StoredService | undefined>;
-  /** The failover state and last round (a smoke eval kept beside them stays). */
-  save(stored: StoredService): Promise<void>;
+  /**
+   * The failover state and last round (a smoke eval kept beside them stays), if the stored
+   * revision is still `stored.revision` (none: nothing stored yet); false when another save came first.
+   */
+  save(stored: StoredService): Promise<boolean>;
   saveSmokeEval(service: string, result: SmokeEvalResult): Promise<void>;
 }
 
@@ -71,6 +76,9 @@ export interface ServiceRound {
   events: TargetEvent[];
 }
 
+/** Tries of a read-decide-save that another save overtook. */
+export const SAVE_ATTEMPTS = 3;
+
 const endpointsOf = (service: ServiceConfig): Endpoints => ({ primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
 
 /** What probe.ts needs of an anthropic, openai or http endpoint: its URL, model, key and limits. */
@@ -88,7 +96,7 @@ export async function targetOf(
 }
 
 /** A probe whose key cannot be read fails as auth-failure, naming why; it never stops the round. Generation probes as the policy asks. */
-async function probeEndpoint(endpoint: ServingEndpoint, deps: ServingDeps): Promise<ProbeResult> {
+async function probeEndpoint(endpoint: ServingEndpoint, deps: ServingDeps, now: Date): Promise<ProbeResult> {
   const { provider } = endpoint;
   if (provider === 'sagemaker') return deps.probeSageMaker(endpoint);
   if (provider === 'bedrock') return deps.probeBedrock(endpoint);
@@ -99,21 +107,21 @@ async function probeEndpoint(endpoint: ServingEndpoint, deps: ServingDeps): Prom
     return { class: 'auth-failure', latencyMs: 0, detail: `its key could not be read: ${(error as Error).message}` };
   }
   if (!endpoint.generate || provider === 'http') return deps.probe(target);
-  return generationProbe(provider, target, deps);
+  return generationProbe(provider, target, deps, now);
 }
 
 /**
- * A one-token generation, within the provider's hourly budget: its reservation is taken first;
- * when the hour has less left (or the budget cannot be read), the model lookup probes instead, and
- * says why.
+ * A one-token generation, within the provider's hourly budget, spread over the hour (pacedLimit):
+ * its reservation is taken first; when the budget allows none now (or cannot be read), the model
+ * lookup probes instead, and says why.
  */
-async function generationProbe(provider: 'anthropic' | 'openai', target: ProbeTarget, deps: ServingDeps): Promise<ProbeResult> {
-  const hour = hourOf(deps.now());
+async function generationProbe(provider: 'anthropic' | 'openai', target: ProbeTarget, deps: ServingDeps, now: Date): Promise<ProbeResult> {
+  const hour = hourOf(now);
   const limit = deps.serving.generationTokensPerHour[provider];
   let refused: string | undefined;
   try {
-    if (!(await deps.budget.reserve(provider, hour, GENERATION_RESERVE_TOKENS, limit)))
-      refused = `the ${limit}-token generation budget of ${provider} for ${hour}h is spent`;
+    if (!(await deps.budget.reserve(provider, hour, GENERATION_RESERVE_TOKENS, pacedLimit(limit, now))))
+      refused = `the ${limit}-token generation budget of ${provider} for ${hour}h allows none now (spread over the hour)`;
   } catch (error) {
     refused = `the generation budget could not be read (${(error as Error).message})`;
   }
@@ -169,16 +177,24 @@ export async function probeServing(deps: ServingDeps): Promise<ServiceRound[]> {
 async function probeService(service: ServiceConfig, deps: ServingDeps): Promise<ServiceRound> {
   const endpoints = endpointsOf(service);
   const all = [service.primary, ...service.fallbacks];
-  const results = Object.fromEntries(await Promise.all(all.map(async (e) => [e.id, await probeEndpoint(e, deps)] as const)));
   const now = deps.now();
-  let stored = (await deps.states.get(service.name))?.state;
-  // An endpoint removed from the policy is not active any more: start from the primary.
-  if (stored && !all.some((e) => e.id === stored!.active)) stored = undefined;
-  const decided = decide(stored ?? initialState(service.name, endpoints), endpoints, results, deps.serving.failover, now);
-  // The switch is written before the state: if writing fails, the next round decides again.
-  if ((await deps.active.read(service.name)) !== decided.state.active) await deps.active.write(service.name, decided.state.active);
+  const results = Object.fromEntries(await Promise.all(all.map(async (e) => [e.id, await probeEndpoint(e, deps, now)] as const)));
   const readiness = readinessOf(endpoints, results, deps.serving.failover);
-  await deps.states.save({ state: decided.state, lastRound: { checkedAt: now.toISOString(), results, readiness } });
+  let decided: ReturnType<typeof decide>;
+  // Read, decide, switch, save; again (on the same probes) if an operator's pin saved meanwhile.
+  for (let attempt = 1; ; attempt++) {
+    const read = await deps.states.get(service.name);
+    // An endpoint removed from the policy is not active any more: start from the primary.
+    const stored = read && all.some((e) => e.id === read.state.active) ? read.state : undefined;
+    decided = decide(stored ?? initialState(service.name, endpoints), endpoints, results, deps.serving.failover, now);
+    // The switch is written before the state: if writing fails, the next round decides again.
+    if ((await deps.active.read(service.name)) !== decided.state.active) await deps.active.write(service.name, decided.state.active);
+    const lastRound = { checkedAt: now.toISOString(), results, readiness };
+    if (await deps.states.save({ state: decided.state, lastRound, ...(read?.revision !== undefined && { revision: read.revision }) }))
+      break;
+    if (attempt === SAVE_ATTEMPTS)
+      throw new Error(`the state of ${service.name} kept changing during the round: the next round decides again`);
+  }
   const events = await evaluateCheck(deps.alerts, readinessCheck(service, readiness, decided.state.active, now.toISOString()));
   return {
     service: service.name,

@@ -1,9 +1,12 @@
+import { GENERATION_RESERVE_TOKENS } from './probe.js';
+
 /**
  * Generation probes' token budget (docs/serving.md#generation): per provider and per hour of the
- * round's clock, the tokens generation probes may take. A probe takes its reservation before it is
- * sent, atomically (the probes of a round run at once); when the hour has less left than that, it
- * probes by model lookup instead. A generation that used more than its reservation adds the
- * difference, so the count stays the providers' own.
+ * round's clock, the tokens generation probes (and smoke evals) may take. A probe takes its
+ * reservation before it is sent, atomically (the probes of a round run at once); when the budget
+ * allows less than that now, it probes by model lookup instead. Nothing is sent without a
+ * reservation; a generation that used more than its reservation adds the difference (the count may
+ * then pass the budget by that much), and one that used less keeps its whole reservation counted.
  */
 export interface TokenBudget {
   /** Takes `tokens` from what `provider` has left in `hour` of `limit`; false (nothing taken) when less is left. */
@@ -16,3 +19,11 @@ export interface TokenBudget {
 
 /** The budget's hour of a round: its clock's UTC hour ("2026-12-04T18"). */
 export const hourOf = (now: Date) => now.toISOString().slice(0, 13);
+
+/**
+ * What generation probes may have taken by `now`: the hour's budget spread over its minutes (one
+ * reservation at least, at the start of the hour), so that they probe all through the hour rather
+ * than spend the budget in its first minutes and look models up for the rest.
+ */
+export const pacedLimit = (limit: number, now: Date) =>
+  Math.min(limit, Math.max(GENERATION_RESERVE_TOKENS, Math.floor((limit * (now.getUTCMinutes() + 1)) / 60)));

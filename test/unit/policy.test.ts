@@ -403,6 +403,12 @@ describe('the policy’s serving section', () => {
     expect(problemsOf(withServing({ services: [service(claude, [])] }))).toEqual([
       'serving.services[0].fallbacks: must name at least one fallback',
     ]);
+    expect(problemsOf(withServing({ services: [service(claude, [gateway], 'eval-sets')] }))).toEqual([
+      `serving.services[0].name: "eval-sets" is also an asset's name: a service's alerts and incidents are kept under its name`,
+    ]);
+    expect(problemsOf(withServing({ services: [service(claude, [gateway], 'quarterly-region-outage')] }))).toEqual([
+      `serving.services[0].name: "quarterly-region-outage" is also a drill's name: a service's alerts and incidents are kept under its name`,
+    ]);
   });
 
   const artifacts = {

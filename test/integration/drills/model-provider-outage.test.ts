@@ -121,6 +121,60 @@ describe('the model-provider-outage drill', () => {
     ]);
   });
 
+  it('leaves an operator’s pin alone: fails at the dry run, and the pin stays', async () => {
+    const { handler: serving } = (await import('../../../functions/probe-serving.js')) as {
+      handler: (e: unknown, c: unknown) => Promise<any>;
+    };
+    const pin = { service: 'chat', endpoint: 'gpt', by: 'oncall@example.com' };
+    const plan = await serving({ pin, dryRun: true }, localContext('probe-serving'));
+    await serving({ pin, planToken: plan.planToken }, localContext('probe-serving'));
+    const run = await invoke({ drill: 'provider-outage' });
+    expect(run.state).toBe('failed');
+    expect(run.assets[0]!.reason).toBe('dry-run: chat is pinned to gpt by oncall@example.com; the drill leaves that pin alone');
+    expect(run.created).toEqual([]);
+    const runner = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
+    expect((await runner.depsFor(() => 600_000).serving!.states.get('chat'))?.state.pinned).toMatchObject({ by: 'oncall@example.com' });
+    const lift = await serving({ pin: { service: 'chat', by: 'oncall@example.com' }, dryRun: true }, localContext('probe-serving'));
+    await serving({ pin: { service: 'chat', by: 'oncall@example.com' }, planToken: lift.planToken }, localContext('probe-serving'));
+  });
+
+  it('a pin step whose try failed after the pin landed is not done twice: the next try finds it and moves on', async () => {
+    const runner = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
+    const deps = runner.depsFor(() => 600_000);
+    const serving = deps.serving!;
+    let failOnce = true;
+    /** The pin's plan store, whose finish of the pin's run fails once (after the pin landed). */
+    const real = serving.plans;
+    const plans = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'finish')
+          return async (...args: Parameters<typeof real.finish>) => {
+            if (failOnce && (args[3] as { pinned?: boolean } | null)?.pinned === true) {
+              failOnce = false;
+              throw new Error('DynamoDB answered 500');
+            }
+            return real.finish(...args);
+          };
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const continued: Record<string, unknown>[] = [];
+    const flaky = {
+      ...deps,
+      serving: { ...serving, plans },
+      continuation: { continueLater: async (p: Record<string, unknown>) => void continued.push(p) },
+    };
+    const definition = runner.policy.drills.find((d) => d.name === 'provider-outage')!;
+    const first = await runDrill(flaky, definition);
+    expect(first.run.state).toBe('running');
+    expect(first.run.assets[0]!.checks.lastError).toBe('run (attempt 1): Error: DynamoDB answered 500');
+    const { run } = await runDrill(flaky, definition, first.run.drillId);
+    expect(run.state).toBe('passed');
+    expect(run.assets[0]!.checks.run).toMatchObject({ active: 'gpt', pinned: true });
+    expect((await serving.states.get('chat'))?.state.pinned).toBeUndefined();
+  });
+
   it('a drill that stops after its pin (the gateway reads something else) lifts the pin in its cleanup', async () => {
     const runner = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
     const deps = runner.depsFor(() => 600_000);

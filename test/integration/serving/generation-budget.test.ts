@@ -36,6 +36,7 @@ const requests: {
   method: string;
   url: string;
   hour: string;
+  minute: number;
   body?: { max_tokens?: number; max_completion_tokens?: number };
 }[] = [];
 /** Budgets: five generations an hour for Anthropic, three for OpenAI. */
@@ -50,7 +51,14 @@ beforeAll(async () => {
       const [, id, ...rest] = (req.url ?? '').split('/');
       const path = `/${rest.join('/')}`;
       const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, number>) : undefined;
-      requests.push({ provider: id!, method: req.method!, url: path, hour: hourOf(now()), ...(body && { body }) });
+      requests.push({
+        provider: id!,
+        method: req.method!,
+        url: path,
+        hour: hourOf(now()),
+        minute: now().getUTCMinutes(),
+        ...(body && { body }),
+      });
       const answers = id === 'claude' ? fixtures.anthropic : fixtures.openai;
       const fixture =
         id === 'claude' && outage
@@ -58,7 +66,9 @@ beforeAll(async () => {
           : req.method === 'POST'
             ? answers[id === 'claude' ? 'message' : 'completion']!
             : answers.model!;
-      res.writeHead(fixture.status, { 'content-type': 'application/json', ...fixture.headers }).end(JSON.stringify(fixture.body));
+      // Lookups without quota headers (their headroom is not what this test is about).
+      const headers = req.method === 'POST' ? fixture.headers : undefined;
+      res.writeHead(fixture.status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(fixture.body));
     });
   });
   await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
@@ -126,7 +136,7 @@ describe('generation probes', () => {
     expect(await deps.budget.reserve('anthropic', '2000-01-01T01', 16, 15)).toBe(false); // a budget smaller than one probe
   });
 
-  it('never takes more than the hour’s budget, through a three-hour outage of the primary: then it probes by lookup, says so, and fails over all the same', async () => {
+  it('never takes more than the hour’s budget, spread over the hour, through a three-hour outage of the primary: between, it probes by lookup, says so, and fails over all the same', async () => {
     outage = true;
     const rounds: ServiceRound[] = [];
     while (round < 180) rounds.push(await next());
@@ -143,9 +153,15 @@ describe('generation probes', () => {
     // Once the hour's budget is spent, the round says so.
     expect(rounds[10]!.results.claude).toMatchObject({
       class: 'overloaded',
-      detail: `overloaded_error: Overloaded; the ${BUDGET.anthropic}-token generation budget of anthropic for ${hours[0]}h is spent: probed by model lookup`,
+      detail: `overloaded_error: Overloaded; the ${BUDGET.anthropic}-token generation budget of anthropic for ${hours[0]}h allows none now (spread over the hour): probed by model lookup`,
     });
-    expect(rounds[10]!.results.gpt!.detail).toMatch(/generation budget of openai .* is spent: probed by model lookup$/);
+    expect(rounds[10]!.results.gpt!.detail).toMatch(
+      /generation budget of openai .* allows none now \(spread over the hour\): probed by model lookup$/,
+    );
+    // Spread over the hour: Anthropic's five at minutes 0, 23, 35, 47 and 59; OpenAI's three at 0, 33 and 49.
+    const minutes = (id: string) => requests.filter((r) => r.provider === id && r.method === 'POST').map((r) => r.minute);
+    expect(minutes('claude')).toEqual([0, 23, 35, 47, 59, 0, 23, 35, 47, 59, 0, 23, 35, 47, 59]);
+    expect(minutes('gpt')).toEqual([0, 33, 49, 0, 33, 49, 0, 33, 49]);
     // The outage is seen by lookups as well as by generations: failed over at the second round, and never back.
     expect(rounds.filter((r) => r.switch).map((r) => r.switch)).toEqual([
       { from: 'claude', to: 'gpt', reason: 'primary failed 2 probes in a row (overloaded)' },

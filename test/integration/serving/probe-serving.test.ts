@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerAnswers as fixtures } from '../../support/provider-answers.js';
 import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
 import { createServing } from '../../../functions/serving/runtime.js';
+import { pinService, type PinDeps } from '../../../functions/serving/operator-pin.js';
 import { parseServingConfig } from '../../../functions/shared/config.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
@@ -25,7 +26,7 @@ import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/loca
 let t: StackUnderTest;
 let dir: string;
 let provider: Server;
-let deps: ServingDeps;
+let deps: ServingDeps & PinDeps;
 /** What each endpoint answers now (a fixture name; "http" endpoints: a status). */
 const answering: Record<string, string> = { claude: 'model', gpt: 'model', gateway: '200' };
 const requests: { method: string; url: string }[] = [];
@@ -221,6 +222,36 @@ describe('probe-serving', () => {
     // Unpinned, with the primary healthy all along: the next round fails back.
     expect((await next()).switch).toMatchObject({ from: 'gpt', to: 'claude' });
     expect(await parameter()).toBe('claude');
+  });
+
+  it('a pin saved while a round decides is kept: the round, overtaken, decides again on the pinned state', async () => {
+    const real = deps.states;
+    let pinnedMeanwhile = false;
+    const pin = { service: 'chat', endpoint: 'gateway', by: 'oncall@example.com' };
+    const states = {
+      get: async (service: string) => {
+        const read = await real.get(service);
+        if (!pinnedMeanwhile) {
+          pinnedMeanwhile = true;
+          const plan = await pinService({ request: pin, dryRun: true }, deps);
+          await pinService({ request: pin, dryRun: false, planToken: plan.restoreId }, deps);
+        }
+        return read;
+      },
+      save: real.save.bind(real),
+      saveSmokeEval: real.saveSmokeEval.bind(real),
+    };
+    round++;
+    const [chat] = await probeServing({ ...deps, states });
+    expect(chat!.active).toBe('gateway');
+    expect((await real.get('chat'))!.state.pinned).toMatchObject({ endpoint: 'gateway', by: 'oncall@example.com' });
+    expect(await parameter()).toBe('gateway');
+    // A save that names a revision another save replaced is refused.
+    const read = (await real.get('chat'))!;
+    expect(await real.save(read)).toBe(true);
+    expect(await real.save(read)).toBe(false);
+    const lift = await pinService({ request: { service: 'chat', by: 'oncall@example.com' }, dryRun: true }, deps);
+    await pinService({ request: { service: 'chat', by: 'oncall@example.com' }, dryRun: false, planToken: lift.restoreId }, deps);
   });
 
   it('spent no generation: every request to a provider was a GET of a model or a health check', () => {
