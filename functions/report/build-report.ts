@@ -96,10 +96,9 @@ async function servingReport(
   since: Date,
   now: Date,
 ): Promise<ServingReport> {
-  const [stored, events, state] = await Promise.all([
+  const [stored, incidents] = await Promise.all([
     sources.servingState(service.name),
-    sources.incidents.since(service.name, since),
-    sources.alertStates.get(service.name, 'serving'),
+    incidentsOf(sources, service.name, 'serving', since, now),
   ]);
   return {
     service: service.name,
@@ -108,12 +107,7 @@ async function servingReport(
     state: stored?.state ?? null,
     lastRound: stored?.lastRound ?? null,
     smokeEval: stored?.smokeEval ?? null,
-    incidents: incidentsFrom(
-      service.name,
-      events.filter((e) => e.detail.target === 'serving'),
-      [state],
-      now,
-    ),
+    incidents,
   };
 }
 
@@ -211,10 +205,9 @@ async function assetReport(
 }
 
 async function drillReport(sources: ReportSources, drill: Drill, since: Date, now: Date): Promise<DrillReport> {
-  const [runs, events, state] = await Promise.all([
+  const [runs, incidents] = await Promise.all([
     sources.drills.runs(drill.name, DRILL_RUNS),
-    sources.incidents.since(drill.name, since),
-    sources.alertStates.get(drill.name, 'drill'),
+    incidentsOf(sources, drill.name, 'drill', since, now),
   ]);
   return {
     name: drill.name,
@@ -223,12 +216,7 @@ async function drillReport(sources: ReportSources, drill: Drill, since: Date, no
     targetSeconds: drill.targetMinutes * 60,
     scope: isServingDrill(drill) ? [drill.service] : drillAssets(sources.policy, drill).map((a) => a.name),
     runs: runs.map(runReport),
-    incidents: incidentsFrom(
-      drill.name,
-      events.filter((e) => e.detail.target === 'drill'),
-      [state],
-      now,
-    ),
+    incidents,
   };
 }
 
@@ -261,6 +249,17 @@ function runReport(run: DrillRun): DrillRunReport {
  * Incidents from the incident log (a Missed and its Recovered share an incidentId), and an
  * ongoing one from the alert state when the log does not have it (it started before the log existed).
  */
+/** The incidents of a drill or a model service (one target each) in the window, an ongoing one from its alert state. */
+async function incidentsOf(sources: ReportSources, name: string, target: TargetName, since: Date, now: Date): Promise<Incident[]> {
+  const [events, state] = await Promise.all([sources.incidents.since(name, since), sources.alertStates.get(name, target)]);
+  return incidentsFrom(
+    name,
+    events.filter((e) => e.detail.target === target),
+    [state],
+    now,
+  );
+}
+
 export function incidentsFrom(
   asset: string,
   events: readonly TargetEvent[],

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { emittedMetrics } from '../support/emf.js';
 import type { AssetMeasurement } from '../../functions/rpo/measure.js';
 import { lagStats } from '../../functions/rpo/percentiles.js';
 import { publishMeasurement } from '../../functions/rpo/publish-metrics.js';
@@ -20,27 +21,7 @@ const measurement = (extra: Partial<AssetMeasurement>): AssetMeasurement => ({
   ...extra,
 });
 
-/** The EMF records publishMeasurement writes to stdout (what CloudWatch turns into metrics). */
-function emitted(m: AssetMeasurement): Record<string, any>[] {
-  const lines: string[] = [];
-  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
-  delete process.env.POWERTOOLS_METRICS_DISABLED;
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    publishMeasurement(m);
-  } finally {
-    spy.mockRestore();
-    process.env.POWERTOOLS_METRICS_DISABLED = saved;
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, any>);
-}
+const emitted = (m: AssetMeasurement) => emittedMetrics(() => publishMeasurement(m));
 
 afterEach(() => vi.restoreAllMocks());
 

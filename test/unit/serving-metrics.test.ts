@@ -1,28 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { emittedMetrics } from '../support/emf.js';
 import type { ServiceRound } from '../../functions/serving/probe-round.js';
 import { publishServingRound } from '../../functions/serving/serving-metrics.js';
 
-/** The EMF records publishServingRound writes to stdout (what CloudWatch turns into metrics). */
-function emitted(round: ServiceRound): Record<string, any>[] {
-  const lines: string[] = [];
-  const saved = process.env.POWERTOOLS_METRICS_DISABLED;
-  delete process.env.POWERTOOLS_METRICS_DISABLED;
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    publishServingRound(round);
-  } finally {
-    spy.mockRestore();
-    process.env.POWERTOOLS_METRICS_DISABLED = saved;
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, any>);
-}
+const emitted = (round: ServiceRound) => emittedMetrics(() => publishServingRound(round));
 
 afterEach(() => vi.restoreAllMocks());
 

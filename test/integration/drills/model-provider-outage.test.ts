@@ -1,10 +1,4 @@
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillRun } from '../../../functions/drills/drill-run.js';
 import { runDrill } from '../../../functions/drills/run-drill.js';
@@ -12,7 +6,8 @@ import { createDrillRunner } from '../../../functions/drills/runtime.js';
 import { parseDrillConfig } from '../../../functions/shared/config.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { onCallPages } from '../../support/on-call.js';
-import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
+import type { StackUnderTest } from '../../support/local-stack.js';
+import { chatServing, startServingStack, type ServingStack } from '../../support/serving-stack.js';
 import { providerAnswers as fixtures } from '../../support/provider-answers.js';
 
 /**
@@ -21,9 +16,8 @@ import { providerAnswers as fixtures } from '../../support/provider-answers.js';
  * fallback pinned with a dry run and its token, the gateway's SSM parameter read back, the pin
  * lifted), through probe-serving's own code, against providers answering in their documented shapes.
  */
+let s: ServingStack;
 let t: StackUnderTest;
-let dir: string;
-let provider: Server;
 let handler: (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
 /** What each endpoint answers now (a fixture name). */
 const answering: Record<string, string> = { claude: 'model', gpt: 'model' };
@@ -32,48 +26,28 @@ const invoke = (payload: unknown): Promise<DrillRun & { events: string[] }> => h
 const parameter = async () => (await ssm.send(new GetParameterCommand({ Name: '/it/drill-serving/chat' }))).Parameter?.Value;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'provider-drill-'));
-  provider = createServer((req, res) => {
-    const [, id] = (req.url ?? '').split('/');
-    const fixture = fixtures[id === 'claude' ? 'anthropic' : 'openai'][answering[id!]!]!;
-    // Plenty of quota: the fallback is ready.
-    res.writeHead(fixture.status, { 'content-type': 'application/json' }).end(JSON.stringify(fixture.body));
-  });
-  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
-  const policy = join(dir, 'policy.yml');
-  writeFileSync(policy, readFileSync(TEST_POLICY, 'utf8'));
-  t = await startStack(policy);
-  const secrets = new SecretsManagerClient({});
-  const arn = (await secrets.send(new CreateSecretCommand({ Name: 'drill-keys', SecretString: JSON.stringify({ apiKey: 'sk-test' }) })))
-    .ARN!;
-  writeFileSync(
-    policy,
-    `${readFileSync(TEST_POLICY, 'utf8')}serving:
-  parameterPrefix: /it/drill-serving/
-  services:
-    - name: chat
-      tier: critical
-      rtoTargetMinutes: 5
-      primary: { id: claude, provider: anthropic, model: claude-opus-4-6, url: "${base}/claude", credentialsSecretArn: "${arn}" }
-      fallbacks:
-        - { id: gpt, provider: openai, model: gpt-4o-mini, url: "${base}/gpt", credentialsSecretArn: "${arn}" }
-drills:
+  s = await startServingStack({
+    answer: (req, _body, res) => {
+      const [, id] = (req.url ?? '').split('/');
+      const fixture = fixtures[id === 'claude' ? 'anthropic' : 'openai'][answering[id!]!]!;
+      // Plenty of quota: the fallback is ready.
+      res.writeHead(fixture.status, { 'content-type': 'application/json' }).end(JSON.stringify(fixture.body));
+    },
+    policy: (at) =>
+      `${chatServing(at, { prefix: '/it/drill-serving/' })}drills:
   - name: provider-outage
     scenario: model-provider-outage
     schedule: cron(0 6 1 * ? *)
     service: chat
     targetMinutes: 5
 `,
-  );
+  });
+  t = s.t;
   ({ handler } = await import('../../../functions/dr-drill.js'));
 }, 240_000);
 
 afterAll(async () => {
-  await t?.stop();
-  provider?.closeAllConnections();
-  await new Promise((resolve) => provider?.close(resolve));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await s?.stop();
 });
 
 describe('the model-provider-outage drill', () => {

@@ -7,11 +7,6 @@ import {
   DescribeEndpointCommand,
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
@@ -20,7 +15,8 @@ import { SdkSageMakerEndpoints } from '../../../functions/serving/sagemaker-endp
 import { probeSageMaker, sageMakerTargetOf } from '../../../functions/serving/sagemaker-probe.js';
 import { parseServingConfig } from '../../../functions/shared/config.js';
 import { onCallPages } from '../../support/on-call.js';
-import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
+import type { StackUnderTest } from '../../support/local-stack.js';
+import { startServingStack, type ServingStack } from '../../support/serving-stack.js';
 import { providerAnswers } from '../../support/provider-answers.js';
 
 /**
@@ -33,9 +29,8 @@ import { providerAnswers } from '../../support/provider-answers.js';
  * the SDK's own endpoint variable (AWS_ENDPOINT_URL_BEDROCK).
  */
 
+let s: ServingStack;
 let t: StackUnderTest;
-let dir: string;
-let gateway: Server;
 let deps: ServingDeps;
 let policyPath: string;
 const ARTIFACT = 'models/ranker/model.tar.gz';
@@ -71,31 +66,27 @@ async function putArtifact(body: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sagemaker-serving-'));
-  gateway = createServer((req, res) => {
-    const url = req.url ?? '';
-    const bedrock = url.startsWith('/foundation-models/')
-      ? 'model'
-      : url.startsWith('/foundation-model-availability/')
-        ? 'available'
-        : undefined;
-    if (!bedrock) return void res.writeHead(200).end();
-    const fixture = providerAnswers.bedrock[bedrock]!;
-    res.writeHead(fixture.status, { 'content-type': 'application/json' }).end(JSON.stringify(fixture.body));
-  });
-  await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
-  policyPath = join(dir, 'policy.yml');
-  const base = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
-  writeFileSync(
-    policyPath,
-    `${readFileSync(TEST_POLICY, 'utf8')}  - name: artifacts
+  s = await startServingStack({
+    answer: (req, _body, res) => {
+      const url = req.url ?? '';
+      const bedrock = url.startsWith('/foundation-models/')
+        ? 'model'
+        : url.startsWith('/foundation-model-availability/')
+          ? 'available'
+          : undefined;
+      if (!bedrock) return void res.writeHead(200).end();
+      const fixture = providerAnswers.bedrock[bedrock]!;
+      res.writeHead(fixture.status, { 'content-type': 'application/json' }).end(JSON.stringify(fixture.body));
+    },
+    assets: `  - name: artifacts
     kind: model-artifacts
     source: { bucket: it-source, prefix: models/, region: us-east-1 }
     replica: { bucket: it-replica, region: us-west-2, prefix: dr/models/ }
     rpoTargetSeconds: 3600
     rtoTargetSeconds: 14400
     tier: critical
-serving:
+`,
+    policy: ({ base }) => `serving:
   parameterPrefix: /it/sagemaker/
   services:
     - name: ranker
@@ -107,18 +98,16 @@ serving:
         - { id: bedrock, provider: bedrock, model: anthropic.claude-3-5-haiku-20241022-v1:0 }
         - { id: gateway, provider: http, url: "${base}/health" }
 `,
-  );
-  t = await startStack(policyPath);
-  process.env.AWS_ENDPOINT_URL_BEDROCK = base;
+  });
+  t = s.t;
+  policyPath = s.policyPath;
+  process.env.AWS_ENDPOINT_URL_BEDROCK = s.base;
   deps = createServing(parseServingConfig(process.env), () => new Date(start + round * 60_000))!;
 }, 240_000);
 
 afterAll(async () => {
   delete process.env.AWS_ENDPOINT_URL_BEDROCK;
-  await t?.stop();
-  gateway?.closeAllConnections();
-  await new Promise((resolve) => gateway?.close(resolve));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await s?.stop();
 });
 
 async function next(): Promise<ServiceRound> {

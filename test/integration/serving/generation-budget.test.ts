@@ -1,17 +1,11 @@
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATION_RESERVE_TOKENS } from '../../../functions/serving/probe.js';
 import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
 import { createServing } from '../../../functions/serving/runtime.js';
 import { hourOf } from '../../../functions/serving/token-budget.js';
 import { parseServingConfig } from '../../../functions/shared/config.js';
-import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
 import { providerAnswers as fixtures } from '../../support/provider-answers.js';
+import { chatServing, startServingStack, type ServingStack } from '../../support/serving-stack.js';
 
 /**
  * Generation probes (docs/serving.md#generation) on the local AWS: endpoints whose policy asks for
@@ -20,9 +14,7 @@ import { providerAnswers as fixtures } from '../../support/provider-answers.js';
  * answering in their documented shapes; it counts what each was sent, by hour of the round's clock.
  */
 
-let t: StackUnderTest;
-let dir: string;
-let provider: Server;
+let s: ServingStack;
 let deps: ServingDeps;
 /** Whether the primary is down (every request to it answered 529). */
 let outage = false;
@@ -43,18 +35,14 @@ const requests: {
 const BUDGET = { anthropic: 5 * GENERATION_RESERVE_TOKENS, openai: 3 * GENERATION_RESERVE_TOKENS + 10 };
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'generation-budget-'));
-  provider = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+  s = await startServingStack({
+    answer: (req, text, res) => {
       const [, id, ...rest] = (req.url ?? '').split('/');
-      const path = `/${rest.join('/')}`;
-      const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, number>) : undefined;
+      const body = text ? (JSON.parse(text) as Record<string, number>) : undefined;
       requests.push({
         provider: id!,
         method: req.method!,
-        url: path,
+        url: `/${rest.join('/')}`,
         hour: hourOf(now()),
         minute: now().getUTCMinutes(),
         ...(body && { body }),
@@ -69,39 +57,19 @@ beforeAll(async () => {
       // Lookups without quota headers (their headroom is not what this test is about).
       const headers = req.method === 'POST' ? fixture.headers : undefined;
       res.writeHead(fixture.status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(fixture.body));
-    });
+    },
+    policy: (at) =>
+      chatServing(at, {
+        prefix: '/it/generation/',
+        serving: `  generationTokensPerHour: { anthropic: ${BUDGET.anthropic}, openai: ${BUDGET.openai} }\n`,
+        endpoint: ', generate: true',
+      }),
   });
-  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
-  const policy = join(dir, 'policy.yml');
-  writeFileSync(policy, readFileSync(TEST_POLICY, 'utf8'));
-  t = await startStack(policy);
-  const secrets = new SecretsManagerClient({});
-  const arn = (
-    await secrets.send(new CreateSecretCommand({ Name: 'generation-keys', SecretString: JSON.stringify({ apiKey: 'sk-test' }) }))
-  ).ARN!;
-  writeFileSync(
-    policy,
-    `${readFileSync(TEST_POLICY, 'utf8')}serving:
-  parameterPrefix: /it/generation/
-  generationTokensPerHour: { anthropic: ${BUDGET.anthropic}, openai: ${BUDGET.openai} }
-  services:
-    - name: chat
-      tier: critical
-      rtoTargetMinutes: 5
-      primary: { id: claude, provider: anthropic, model: claude-opus-4-6, url: "${base}/claude", credentialsSecretArn: "${arn}", generate: true }
-      fallbacks:
-        - { id: gpt, provider: openai, model: gpt-4o-mini, url: "${base}/gpt", credentialsSecretArn: "${arn}", generate: true }
-`,
-  );
   deps = createServing(parseServingConfig(process.env), now)!;
 }, 240_000);
 
 afterAll(async () => {
-  await t?.stop();
-  provider?.closeAllConnections();
-  await new Promise((resolve) => provider?.close(resolve));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await s?.stop();
 });
 
 async function next(): Promise<ServiceRound> {

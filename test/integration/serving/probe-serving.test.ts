@@ -1,10 +1,4 @@
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerAnswers as fixtures } from '../../support/provider-answers.js';
 import { probeServing, type ServiceRound, type ServingDeps } from '../../../functions/serving/probe-round.js';
@@ -14,7 +8,8 @@ import { parseServingConfig } from '../../../functions/shared/config.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
 import { onCallPages } from '../../support/on-call.js';
-import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
+import type { StackUnderTest } from '../../support/local-stack.js';
+import { chatServing, startServingStack, type ServingStack } from '../../support/serving-stack.js';
 
 /**
  * probe-serving's rounds (docs/serving.md) on the local AWS: keys in Secrets Manager, the failover
@@ -23,9 +18,8 @@ import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/loca
  * (test/fixtures/serving/provider-answers.json), with outages injected by the test.
  */
 
+let s: ServingStack;
 let t: StackUnderTest;
-let dir: string;
-let provider: Server;
 let deps: ServingDeps & PinDeps;
 /** What each endpoint answers now (a fixture name; "http" endpoints: a status). */
 const answering: Record<string, string> = { claude: 'model', gpt: 'model', gateway: '200' };
@@ -35,58 +29,26 @@ let round = 0;
 const start = Date.now();
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'probe-serving-'));
-  provider = createServer((req, res) => {
-    requests.push({ method: req.method!, url: req.url! });
-    const [, id] = (req.url ?? '').split('/');
-    if (id === 'gateway') {
-      res.writeHead(Number(answering.gateway)).end();
-      return;
-    }
-    const fixture = fixtures[id === 'claude' ? 'anthropic' : 'openai'][answering[id!]!]!;
-    res.writeHead(fixture.status, { 'content-type': 'application/json', ...fixture.headers }).end(JSON.stringify(fixture.body));
+  s = await startServingStack({
+    answer: (req, _body, res) => {
+      requests.push({ method: req.method!, url: req.url! });
+      const [, id] = (req.url ?? '').split('/');
+      if (id === 'gateway') return void res.writeHead(Number(answering.gateway)).end();
+      const fixture = fixtures[id === 'claude' ? 'anthropic' : 'openai'][answering[id!]!]!;
+      res.writeHead(fixture.status, { 'content-type': 'application/json', ...fixture.headers }).end(JSON.stringify(fixture.body));
+    },
+    policy: (at) =>
+      chatServing(at, {
+        prefix: '/it/serving/',
+        fallbacks: `        - { id: gateway, provider: http, url: "${at.base}/gateway/health" }\n`,
+      }),
   });
-  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
-  const policy = join(dir, 'policy.yml');
-  // The secrets' ARNs are known once the local AWS runs: the policy names them by a placeholder until then.
-  writeFileSync(
-    policy,
-    `${readFileSync(TEST_POLICY, 'utf8')}serving:
-  parameterPrefix: /it/serving/
-  services:
-    - name: chat
-      tier: critical
-      rtoTargetMinutes: 5
-      primary: { id: claude, provider: anthropic, model: claude-opus-4-6, url: "${base}/claude", credentialsSecretArn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:anthropic" }
-      fallbacks:
-        - { id: gpt, provider: openai, model: gpt-4o-mini, url: "${base}/gpt", credentialsSecretArn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:openai" }
-        - { id: gateway, provider: http, url: "${base}/gateway/health" }
-`,
-  );
-  t = await startStack(policy);
-  const secrets = new SecretsManagerClient({});
-  const arns: Record<string, string> = {};
-  for (const [name, apiKey] of [
-    ['anthropic', 'sk-ant-test'],
-    ['openai', 'sk-test'],
-  ] as const)
-    arns[name] = (await secrets.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ apiKey }) }))).ARN!;
-  // The policy names the secrets as the local AWS made them (their ARNs end in a random suffix).
-  writeFileSync(
-    policy,
-    readFileSync(policy, 'utf8')
-      .replace('arn:aws:secretsmanager:us-west-2:123456789012:secret:anthropic', arns.anthropic!)
-      .replace('arn:aws:secretsmanager:us-west-2:123456789012:secret:openai', arns.openai!),
-  );
+  t = s.t;
   deps = createServing(parseServingConfig(process.env), () => new Date(start + round * 60_000))!;
 }, 240_000);
 
 afterAll(async () => {
-  await t?.stop();
-  provider?.closeAllConnections();
-  await new Promise((resolve) => provider?.close(resolve));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await s?.stop();
 });
 
 /** One scheduled round, a minute after the last. */

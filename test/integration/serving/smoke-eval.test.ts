@@ -1,14 +1,9 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { startStack, TEST_POLICY, type StackUnderTest } from '../../support/local-stack.js';
+import type { StackUnderTest } from '../../support/local-stack.js';
+import { chatServing, startServingStack, type ServingStack } from '../../support/serving-stack.js';
 import { providerAnswers as fixtures } from '../../support/provider-answers.js';
 
 /**
@@ -17,9 +12,8 @@ import { providerAnswers as fixtures } from '../../support/provider-answers.js';
  * answers their documented generation shapes with texts the test chooses (the fallback gets one
  * prompt wrong); OpenAI's budget too small for all the prompts.
  */
+let s: ServingStack;
 let t: StackUnderTest;
-let dir: string;
-let provider: Server;
 let handler: (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
 const GOLDEN = 'evals/golden/smoke.jsonl';
 const lines = [
@@ -36,65 +30,42 @@ const answers: Record<string, Record<string, string>> = {
 const asked: { provider: string; prompt: string; maxTokens: number }[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'smoke-eval-'));
-  provider = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+  s = await startServingStack({
+    answer: (req, text, res) => {
       const [, id] = (req.url ?? '').split('/');
       if (id === 'gateway') return void res.writeHead(200).end();
-      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as {
-        messages?: { content: string }[];
-        max_tokens?: number;
-        max_completion_tokens?: number;
-      };
+      const body = JSON.parse(text || '{}') as { messages?: { content: string }[]; max_tokens?: number; max_completion_tokens?: number };
       const prompt = body.messages?.[0]?.content ?? '';
       asked.push({ provider: id!, prompt, maxTokens: body.max_tokens ?? body.max_completion_tokens ?? 0 });
-      const text = answers[id!]![prompt] ?? '';
+      const answered = answers[id!]![prompt] ?? '';
       const answer =
         id === 'claude'
-          ? { ...(fixtures.anthropic.message!.body as object), content: [{ type: 'text', text }] }
+          ? { ...(fixtures.anthropic.message!.body as object), content: [{ type: 'text', text: answered }] }
           : {
               ...(fixtures.openai.completion!.body as object),
-              choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+              choices: [{ index: 0, message: { role: 'assistant', content: answered }, finish_reason: 'stop' }],
             };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
-    });
+    },
+    // The golden prompts, replicated by the stack.
+    before: async (stack) => {
+      await stack.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: GOLDEN, Body: lines.map((l) => JSON.stringify(l)).join('\n') }));
+      await stack.drain();
+    },
+    policy: (at) =>
+      chatServing(at, {
+        prefix: '/it/smoke/',
+        serving: '  generationTokensPerHour: { anthropic: 1000, openai: 100 }\n',
+        fallbacks: `        - { id: gateway, provider: http, url: "${at.base}/gateway/health" }\n`,
+        service: `      smokeEval: { asset: evals, key: ${GOLDEN}, prompts: 3, maxTokens: 16 }\n`,
+      }),
   });
-  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
-  const policy = join(dir, 'policy.yml');
-  writeFileSync(policy, readFileSync(TEST_POLICY, 'utf8'));
-  t = await startStack(policy);
-  await t.s3.send(new PutObjectCommand({ Bucket: 'it-source', Key: GOLDEN, Body: lines.map((l) => JSON.stringify(l)).join('\n') }));
-  await t.drain();
-  const secrets = new SecretsManagerClient({});
-  const arn = (await secrets.send(new CreateSecretCommand({ Name: 'smoke-keys', SecretString: JSON.stringify({ apiKey: 'sk-test' }) })))
-    .ARN!;
-  writeFileSync(
-    policy,
-    `${readFileSync(TEST_POLICY, 'utf8')}serving:
-  parameterPrefix: /it/smoke/
-  generationTokensPerHour: { anthropic: 1000, openai: 100 }
-  services:
-    - name: chat
-      tier: critical
-      rtoTargetMinutes: 5
-      primary: { id: claude, provider: anthropic, model: claude-opus-4-6, url: "${base}/claude", credentialsSecretArn: "${arn}" }
-      fallbacks:
-        - { id: gpt, provider: openai, model: gpt-4o-mini, url: "${base}/gpt", credentialsSecretArn: "${arn}" }
-        - { id: gateway, provider: http, url: "${base}/gateway/health" }
-      smokeEval: { asset: evals, key: ${GOLDEN}, prompts: 3, maxTokens: 16 }
-`,
-  );
+  t = s.t;
   ({ handler } = await import('../../../functions/probe-serving.js'));
 }, 240_000);
 
 afterAll(async () => {
-  await t?.stop();
-  provider?.closeAllConnections();
-  await new Promise((resolve) => provider?.close(resolve));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await s?.stop();
 });
 
 describe('the smoke eval', () => {
