@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { probeServing } from './serving/probe-round.js';
 import { createServing } from './serving/runtime.js';
 import { parseServingConfig } from './shared/config.js';
@@ -20,24 +21,28 @@ const deps = createServing(parseServingConfig(process.env));
  * serving.smokeEvalSchedule) runs the services' smoke evals.
  */
 export const handler = lambdaHandler(
-  async (event: unknown) => {
+  async (event: unknown, context: Context) => {
     const call = parseServingCall(event);
     if (!deps) throw new PayloadError('serving: the policy has no serving section (docs/serving.md)');
     if (call.kind === 'pin') return pinService(call, deps);
     if (call.kind === 'smoke-eval') {
-      const evals = [];
-      // One service's eval that cannot run (its golden prompts unreadable) does not stop the others'.
-      for (const service of deps.serving.services.filter((s) => s.smokeEval)) {
-        try {
-          const result = await runSmokeEval(service, deps);
-          const scores = Object.fromEntries(result.endpoints.map((e) => [e.endpoint, e.score]));
-          logger.info('smoke eval', { service: service.name, scores });
-          evals.push({ service: service.name, ...result });
-        } catch (error) {
-          logger.error('smoke eval failed', { service: service.name, error: (error as Error).message });
-          evals.push({ service: service.name, error: (error as Error).message });
-        }
-      }
+      const evalDeps = { ...deps, remainingMs: () => context.getRemainingTimeInMillis() };
+      // The services at once; one whose eval cannot run (its golden prompts unreadable) does not stop the others'.
+      const evals = await Promise.all(
+        deps.serving.services
+          .filter((s) => s.smokeEval)
+          .map(async (service) => {
+            try {
+              const result = await runSmokeEval(service, evalDeps);
+              const scores = Object.fromEntries(result.endpoints.map((e) => [e.endpoint, e.score]));
+              logger.info('smoke eval', { service: service.name, scores });
+              return { service: service.name, ...result };
+            } catch (error) {
+              logger.error('smoke eval failed', { service: service.name, error: (error as Error).message });
+              return { service: service.name, error: (error as Error).message };
+            }
+          }),
+      );
       return { smokeEvals: evals };
     }
     const rounds = await probeServing(deps);

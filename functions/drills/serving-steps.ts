@@ -80,8 +80,11 @@ export async function advanceServingService(deps: DrillDeps, run: DrillRun, entr
     );
   const landed = pinning ? current?.endpoint === endpoint : current === undefined;
   let result: PinPlanContents['result'] | undefined;
-  if (landed && state) result = { active: state.active, pinned: pinning, at: deps.now().toISOString() };
-  else {
+  if (landed && state) {
+    result = { active: state.active, pinned: pinning, at: deps.now().toISOString() };
+    // The try that made it claimed its plan and failed before finishing it: finished now, as what it did.
+    if (token && (await serving.plans.get(token))?.state === 'running') await serving.plans.finish(token, 'done', deps.now(), result);
+  } else {
     let done;
     try {
       done = await pinService(call, serving);

@@ -245,10 +245,6 @@ function runReport(run: DrillRun): DrillRunReport {
   };
 }
 
-/**
- * Incidents from the incident log (a Missed and its Recovered share an incidentId), and an
- * ongoing one from the alert state when the log does not have it (it started before the log existed).
- */
 /** The incidents of a drill or a model service (one target each) in the window, an ongoing one from its alert state. */
 async function incidentsOf(sources: ReportSources, name: string, target: TargetName, since: Date, now: Date): Promise<Incident[]> {
   const [events, state] = await Promise.all([sources.incidents.since(name, since), sources.alertStates.get(name, target)]);
@@ -260,6 +256,10 @@ async function incidentsOf(sources: ReportSources, name: string, target: TargetN
   );
 }
 
+/**
+ * Incidents from the incident log (a Missed and its Recovered share an incidentId), and an
+ * ongoing one from the alert state when the log does not have it (it started before the log existed).
+ */
 export function incidentsFrom(
   asset: string,
   events: readonly TargetEvent[],

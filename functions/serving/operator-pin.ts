@@ -78,13 +78,13 @@ export async function pinService(call: { request: PinRequest; dryRun: boolean; p
   const plan = await planForRun(deps.plans, call.planToken!, request, deps.now());
   const service = serviceOf(deps, request);
   const now = deps.now();
-  let next: ServiceState;
-  // Read, pin, save; again if a round saved meanwhile (the pin applies to the state as it is now).
-  for (let attempt = 1; ; attempt++) {
+  let next: ServiceState | undefined;
+  // Read, pin, save (again if a round saved meanwhile: the pin applies to the state as it is now), then switch.
+  for (let attempt = 1; attempt <= SAVE_ATTEMPTS && !next; attempt++) {
     const stored = await deps.states.get(service.name);
     const state =
       stored?.state ?? initialState(service.name, { primary: service.primary.id, fallbacks: service.fallbacks.map((f) => f.id) });
-    next = request.endpoint
+    const pinned: ServiceState = request.endpoint
       ? {
           ...state,
           active: request.endpoint,
@@ -94,10 +94,20 @@ export async function pinService(call: { request: PinRequest; dryRun: boolean; p
           }),
         }
       : (({ pinned: _pinned, ...rest }) => rest)(state);
-    // The switch first, then the state (as every round does).
+    if (await deps.states.save({ ...stored, state: pinned })) next = pinned;
+  }
+  if (!next) {
+    const reason = `the state of ${service.name} kept changing: try the pin again with a new dry run`;
+    await deps.plans.finish(plan.token, 'failed', now, null, reason);
+    throw new Error(reason);
+  }
+  // The switch follows the saved state (as every round's): if writing it fails, the next round writes it.
+  try {
     await deps.active.write(service.name, next.active);
-    if (await deps.states.save({ ...stored, state: next })) break;
-    if (attempt === SAVE_ATTEMPTS) throw new Error(`the state of ${service.name} kept changing: try the pin again with a new dry run`);
+  } catch (error) {
+    const reason = `the pin is saved but the switch parameter was not written (${(error as Error).message}): the next round writes it`;
+    await deps.plans.finish(plan.token, 'failed', now, null, reason);
+    throw new Error(reason);
   }
   const result = { active: next.active, pinned: Boolean(next.pinned), at: now.toISOString() };
   await deps.plans.finish(plan.token, 'done', now, result);

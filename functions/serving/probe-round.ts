@@ -180,28 +180,31 @@ async function probeService(service: ServiceConfig, deps: ServingDeps): Promise<
   const now = deps.now();
   const results = Object.fromEntries(await Promise.all(all.map(async (e) => [e.id, await probeEndpoint(e, deps, now)] as const)));
   const readiness = readinessOf(endpoints, results, deps.serving.failover);
-  let decided: ReturnType<typeof decide>;
-  // Read, decide, switch, save; again (on the same probes) if an operator's pin saved meanwhile.
-  for (let attempt = 1; ; attempt++) {
+  const lastRound = { checkedAt: now.toISOString(), results, readiness };
+  let decided: ReturnType<typeof decide> | undefined;
+  // Read, decide, save, then switch: decided again (on the same probes) when a pin saved meanwhile;
+  // left to the other round when a round of later probes saved first (its probes are newer).
+  for (let attempt = 1; attempt <= SAVE_ATTEMPTS; attempt++) {
     const read = await deps.states.get(service.name);
+    if (read?.lastRound && read.lastRound.checkedAt > lastRound.checkedAt) break;
     // An endpoint removed from the policy is not active any more: start from the primary.
     const stored = read && all.some((e) => e.id === read.state.active) ? read.state : undefined;
-    decided = decide(stored ?? initialState(service.name, endpoints), endpoints, results, deps.serving.failover, now);
-    // The switch is written before the state: if writing fails, the next round decides again.
-    if ((await deps.active.read(service.name)) !== decided.state.active) await deps.active.write(service.name, decided.state.active);
-    const lastRound = { checkedAt: now.toISOString(), results, readiness };
-    if (await deps.states.save({ state: decided.state, lastRound, ...(read?.revision !== undefined && { revision: read.revision }) }))
-      break;
-    if (attempt === SAVE_ATTEMPTS)
-      throw new Error(`the state of ${service.name} kept changing during the round: the next round decides again`);
+    const next = decide(stored ?? initialState(service.name, endpoints), endpoints, results, deps.serving.failover, now);
+    if (!(await deps.states.save({ state: next.state, lastRound, ...(read?.revision !== undefined && { revision: read.revision }) })))
+      continue;
+    decided = next;
+    break;
   }
-  const events = await evaluateCheck(deps.alerts, readinessCheck(service, readiness, decided.state.active, now.toISOString()));
+  // The switch follows the saved state; if writing it fails, the next round writes it (it differs).
+  const active = decided?.state.active ?? (await deps.states.get(service.name))?.state.active ?? service.primary.id;
+  if ((await deps.active.read(service.name)) !== active) await deps.active.write(service.name, active);
+  const events = await evaluateCheck(deps.alerts, readinessCheck(service, readiness, active, now.toISOString()));
   return {
     service: service.name,
-    active: decided.state.active,
+    active,
     results,
     readiness,
-    ...(decided.switch && { switch: decided.switch }),
+    ...(decided?.switch && { switch: decided.switch }),
     events,
   };
 }

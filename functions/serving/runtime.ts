@@ -32,7 +32,7 @@ const apiKeySecret = z.strictObject({ apiKey: z.string().min(1) });
 export function createServing(
   config: ServingConfig,
   now: () => Date = () => new Date(),
-): (ServingDeps & PinDeps & SmokeEvalDeps) | undefined {
+): (ServingDeps & PinDeps & Omit<SmokeEvalDeps, 'remainingMs'>) | undefined {
   const policy = loadPolicyFile(config.policyPath);
   const serving = policy.serving;
   if (!serving) return undefined;

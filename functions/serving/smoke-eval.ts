@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ReplicationLedger } from '../ledger/ledger.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import type { VersionedStore } from '../storage/versioned-store.js';
-import { answers, type ProbeResult, type ProbeTarget } from './probe.js';
+import { answers, DEFAULT_TIMEOUT_MS, type ProbeResult, type ProbeTarget } from './probe.js';
 import { targetOf, type ServingDeps } from './probe-round.js';
 import { hourOf } from './token-budget.js';
 
@@ -48,7 +48,12 @@ export type GoldenPrompts = (asset: ObjectAsset, key: string, limit: number) => 
 export interface SmokeEvalDeps extends Pick<ServingDeps, 'serving' | 'now' | 'probe' | 'apiKey' | 'budget' | 'states'> {
   policy: Pick<Policy, 'assets'>;
   golden: GoldenPrompts;
+  /** The invocation's time left: no prompt is sent that could not be answered (and the result saved) in it. */
+  remainingMs: () => number;
 }
+
+/** Time kept for the result's save, beyond a prompt's timeout. */
+const SAVE_RESERVE_MS = 5_000;
 
 type Service = NonNullable<Policy['serving']>['services'][number];
 
@@ -107,9 +112,20 @@ async function evaluate(
   }
   const limit = deps.serving.generationTokensPerHour[provider];
   for (const [i, line] of lines.entries()) {
+    if (deps.remainingMs() < (target.timeoutMs ?? DEFAULT_TIMEOUT_MS) + SAVE_RESERVE_MS) {
+      out.skipped = `the invocation's time ran out after ${out.evaluated} of ${lines.length} prompts`;
+      break;
+    }
     const hour = hourOf(deps.now());
     const reserved = reservationOf(line.prompt, maxTokens);
-    if (!(await deps.budget.reserve(provider, hour, reserved, limit))) {
+    let taken: boolean;
+    try {
+      taken = await deps.budget.reserve(provider, hour, reserved, limit);
+    } catch (error) {
+      out.skipped = `the budget could not be read after ${out.evaluated} of ${lines.length} prompts (${(error as Error).message})`;
+      break;
+    }
+    if (!taken) {
       out.skipped = `the ${limit}-token budget of ${provider} for ${hour}h ran out after ${out.evaluated} of ${lines.length} prompts`;
       break;
     }
@@ -117,7 +133,8 @@ async function evaluate(
     out.evaluated++;
     out.tokensUsed += result.tokensUsed ?? 0;
     const over = (result.tokensUsed ?? 0) - reserved;
-    if (over > 0) await deps.budget.exceed(provider, hour, over);
+    // The eval's score stands if this fails; the count is then short by `over`.
+    if (over > 0) await deps.budget.exceed(provider, hour, over).catch(() => undefined);
     if (answers(result) && passes(result.text ?? '', line.expected)) out.passed++;
     else if (out.failures.length < 5)
       out.failures.push(
@@ -138,13 +155,17 @@ export function goldenPromptsFrom(
 ): GoldenPrompts {
   return async (asset, key, limit) => {
     const verified = (await ledger.entriesFor(asset.name, key)).filter(
-      (e) => e.entryType === 'object' && e.state === 'replicated' && e.replicaKey && e.replicaVersionId && e.sha256,
+      (e) => e.entryType === 'object' && e.state === 'replicated' && e.replicaKey && e.replicaVersionId && e.replicatedAt,
     );
     const current = verified.reduce<(typeof verified)[number] | undefined>(
       (a, e) => (!a || e.replicatedAt! > a.replicatedAt! ? e : a),
       undefined,
     );
     if (!current) throw new Error(`golden prompts: the ledger has no verified replica of ${asset.name}/${key}`);
+    if (!current.sha256)
+      throw new Error(
+        `golden prompts: the newest replica of ${asset.name}/${key} was copied in parts (no whole-object SHA-256 to check it against): keep golden prompts under the multipart threshold`,
+      );
     const chunks: Buffer[] = [];
     for await (const chunk of await replica(asset).openRange({
       bucket: asset.replica.bucket,
@@ -159,10 +180,10 @@ export function goldenPromptsFrom(
     const lines = body
       .toString('utf8')
       .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean)
+      .map((text, i) => ({ l: text.trim(), number: i + 1 }))
+      .filter(({ l }) => l)
       .slice(0, limit)
-      .map((l, i) => {
+      .map(({ l, number }) => {
         let parsed: unknown;
         try {
           parsed = JSON.parse(l);
@@ -171,7 +192,7 @@ export function goldenPromptsFrom(
         }
         const { prompt, expected } = (parsed ?? {}) as Partial<GoldenPrompt>;
         if (typeof prompt !== 'string' || typeof expected !== 'string' || !prompt || !expected)
-          throw new Error(`golden prompts: line ${i + 1} of ${asset.name}/${key} is not {"prompt": "…", "expected": "…"}`);
+          throw new Error(`golden prompts: line ${number} of ${asset.name}/${key} is not {"prompt": "…", "expected": "…"}`);
         return { prompt, expected };
       });
     return { sourceVersionId: current.sourceVersionId, lines };

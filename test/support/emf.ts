@@ -13,7 +13,8 @@ export function emittedMetrics(publish: () => void): Record<string, any>[] {
     publish();
   } finally {
     spy.mockRestore();
-    process.env.POWERTOOLS_METRICS_DISABLED = saved;
+    if (saved === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+    else process.env.POWERTOOLS_METRICS_DISABLED = saved;
   }
   return lines
     .join('')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, probeRequest } from '../../functions/serving/probe.js';
+import { classify, probeRequest, sameModel } from '../../functions/serving/probe.js';
 import { providerAnswers as fixtures } from '../support/provider-answers.js';
 
 /** Generation probes' requests and answers (probe.ts), on the providers' documented shapes. */
@@ -24,6 +24,16 @@ describe('generation probes', () => {
       method: 'GET',
       url: 'https://api.example/v1/models/gpt-4o-mini',
     });
+  });
+
+  it('take a dated snapshot of the model asked for, or of the model an alias names, as that model, and no other', () => {
+    expect(sameModel('gpt-4o-mini', 'gpt-4o-mini-2024-07-18')).toBe(true);
+    expect(sameModel('claude-sonnet-4-0', 'claude-sonnet-4-20250514')).toBe(true);
+    expect(sameModel('claude-3-5-sonnet-latest', 'claude-3-5-sonnet-20241022')).toBe(true);
+    expect(sameModel('claude-opus-4-6', 'claude-opus-4-6')).toBe(true);
+    expect(sameModel('gpt-4o', 'gpt-4o-mini')).toBe(false);
+    expect(sameModel('gpt-4o', 'gpt-4o-mini-2024-07-18')).toBe(false);
+    expect(sameModel('claude-opus-4-6', 'claude-haiku-4-5-20251001')).toBe(false);
   });
 
   it('are healthy with a message of the model asked for (or a dated snapshot of it), and say what else they got', () => {

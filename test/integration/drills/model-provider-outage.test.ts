@@ -146,6 +146,9 @@ describe('the model-provider-outage drill', () => {
     const { run } = await runDrill(flaky, definition, first.run.drillId);
     expect(run.state).toBe('passed');
     expect(run.assets[0]!.checks.run).toMatchObject({ active: 'gpt', pinned: true });
+    // The pin was not made twice: no fresh dry run (the pin's and the lift's only), and the pin's plan is finished.
+    expect(run.assets[0]!.restoreIds).toHaveLength(2);
+    expect((await serving.plans.get(run.assets[0]!.restoreIds[0]!))?.state).toBe('done');
     expect((await serving.states.get('chat'))?.state.pinned).toBeUndefined();
   });
 

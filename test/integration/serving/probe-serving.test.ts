@@ -203,8 +203,12 @@ describe('probe-serving', () => {
       save: real.save.bind(real),
       saveSmokeEval: real.saveSmokeEval.bind(real),
     };
+    /** What the round writes to the gateway's parameter: never the choice the pin overtook. */
+    const written: string[] = [];
+    const active = { read: (s: string) => deps.active.read(s), write: async (s: string, e: string) => void written.push(e) };
     round++;
-    const [chat] = await probeServing({ ...deps, states });
+    const [chat] = await probeServing({ ...deps, states, active });
+    expect(written).toEqual([]); // the pin wrote gateway; the round, deciding again, found it written
     expect(chat!.active).toBe('gateway');
     expect((await real.get('chat'))!.state.pinned).toMatchObject({ endpoint: 'gateway', by: 'oncall@example.com' });
     expect(await parameter()).toBe('gateway');
