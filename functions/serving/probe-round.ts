@@ -4,12 +4,12 @@ import type { Policy, ServingEndpoint } from '../policy/schema.js';
 import { decide, initialState, readinessOf, type Endpoints, type ServiceReadiness, type ServiceState, type Switch } from './failover.js';
 import { DEFAULT_BASE_URL, GENERATION_RESERVE_TOKENS, limitsOf, type ProbeResult, type ProbeTarget } from './probe.js';
 import type { SmokeEvalResult } from './smoke-eval.js';
-import { hourOf, pacedLimit, type TokenBudget } from './token-budget.js';
+import { countBeyond, hourOf, pacedLimit, type TokenBudget } from './token-budget.js';
 
 /**
  * One round of probe-serving (docs/serving.md): every endpoint of every service of the policy
- * probed at once, the failover decided (failover.ts), the switch written where the application's
- * gateway reads it (one SSM parameter per service) before the new state is stored, and the
+ * probed at once, the failover decided (failover.ts) and stored, the switch written where the
+ * application's gateway reads it (one SSM parameter per service) to what was stored, and the
  * service's readiness checked as a target: missed (`target: "serving"`) while the primary is down,
  * no fallback is ready or a SageMaker endpoint serves a stale artifact, paged once per incident,
  * Recovered when it clears.
@@ -130,12 +130,8 @@ async function generationProbe(provider: 'anthropic' | 'openai', target: ProbeTa
     return { ...lookup, detail: [lookup.detail, `${refused}: probed by model lookup`].filter(Boolean).join('; ') };
   }
   const result = await deps.probe({ ...target, generate: true });
-  const over = (result.tokensUsed ?? 0) - GENERATION_RESERVE_TOKENS;
-  if (over > 0)
-    await deps.budget.exceed(provider, hour, over).catch((error: Error) => {
-      result.detail = [result.detail, `${over} tokens over the reservation not counted: ${error.message}`].filter(Boolean).join('; ');
-    });
-  return result;
+  const uncounted = await countBeyond(deps.budget, provider, hour, GENERATION_RESERVE_TOKENS, result.tokensUsed);
+  return uncounted ? { ...result, detail: [result.detail, uncounted].filter(Boolean).join('; ') } : result;
 }
 
 /** The service's readiness as a target check: missed while its primary is down, no fallback is ready, or an endpoint is stale. */

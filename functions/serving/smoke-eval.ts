@@ -4,7 +4,7 @@ import type { ObjectAsset, Policy } from '../policy/schema.js';
 import type { VersionedStore } from '../storage/versioned-store.js';
 import { answers, DEFAULT_TIMEOUT_MS, type ProbeResult, type ProbeTarget } from './probe.js';
 import { targetOf, type ServingDeps } from './probe-round.js';
-import { hourOf } from './token-budget.js';
+import { countBeyond, hourOf } from './token-budget.js';
 
 /**
  * The smoke eval of a model service (docs/serving.md#smoke-eval), on serving.smokeEvalSchedule:
@@ -32,6 +32,8 @@ export interface SmokeEvalResult {
     skipped?: string;
     /** The first prompts it failed, and how (at most five). */
     failures: string[];
+    /** Tokens used beyond the reservations that the budget could not count. */
+    note?: string;
   }[];
   /** Each fallback's score minus the primary's; null when either has none. */
   changeVsPrimary: Record<string, number | null>;
@@ -132,9 +134,8 @@ async function evaluate(
     const result: ProbeResult = await deps.probe({ ...target, prompt: { text: line.prompt, maxTokens } });
     out.evaluated++;
     out.tokensUsed += result.tokensUsed ?? 0;
-    const over = (result.tokensUsed ?? 0) - reserved;
-    // The eval's score stands if this fails; the count is then short by `over`.
-    if (over > 0) await deps.budget.exceed(provider, hour, over).catch(() => undefined);
+    const uncounted = await countBeyond(deps.budget, provider, hour, reserved, result.tokensUsed);
+    if (uncounted) out.note = uncounted; // the score stands; the budget's count is short
     if (answers(result) && passes(result.text ?? '', line.expected)) out.passed++;
     else if (out.failures.length < 5)
       out.failures.push(

@@ -17,6 +17,21 @@ export interface TokenBudget {
   spent(provider: string, hour: string): Promise<number>;
 }
 
+/**
+ * After a generation: adds what it used beyond its reservation. Says what could not be counted
+ * (the budget unreadable), undefined when all is counted.
+ */
+export async function countBeyond(budget: TokenBudget, provider: string, hour: string, reserved: number, used: number | undefined) {
+  const over = (used ?? 0) - reserved;
+  if (over <= 0) return undefined;
+  try {
+    await budget.exceed(provider, hour, over);
+    return undefined;
+  } catch (error) {
+    return `${over} tokens over the reservation not counted: ${(error as Error).message}`;
+  }
+}
+
 /** The budget's hour of a round: its clock's UTC hour ("2026-12-04T18"). */
 export const hourOf = (now: Date) => now.toISOString().slice(0, 13);
 
