@@ -7,8 +7,8 @@ import { docs, fingerprintOf, restoredName, scanAll, startRestoreHarness, type R
 /**
  * restore-vectors through its handler: a LanceDB snapshot restored into pgvector (PGlite), checked
  * by the restore itself and independently here (content fingerprint of a scan of the target, and
- * the same top-10 neighbours as the source for sampled queries); then LanceDB's native restore in
- * place over a damaged live index.
+ * the same top-10 neighbours as the source for sampled queries); the same snapshot into a real
+ * Weaviate (fingerprint); then LanceDB's native restore in place over a damaged live index.
  */
 let h: RestoreHarness;
 let handler: (event: unknown, context: ReturnType<typeof localContext>) => Promise<any>;
@@ -17,7 +17,7 @@ const records = docs(523, 5);
 const invoke = (payload: unknown) => handler(payload, localContext('restore-vectors'));
 
 beforeAll(async () => {
-  h = await startRestoreHarness();
+  h = await startRestoreHarness({ weaviate: true });
   await h.seed('docs', records);
   snapshot = await h.snapshot('docs', new Date('2026-11-26T10:00:00Z'));
   ({ handler } = (await import('../../../functions/restore-vectors.js')) as any);
@@ -97,6 +97,38 @@ describe('restore-vectors across engines', () => {
       restoreId: planned.planToken,
     });
     expect(status).toMatchObject({ state: 'done', result: done.result, progress: { phase: 'verify', write: { written: records.length } } });
+  });
+
+  it('restores a LanceDB snapshot into a real Weaviate (1.35.2): verified by count and exact fingerprint, metadata and all', async () => {
+    const request: Record<string, unknown> = {
+      ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run.json'),
+      asset: 'docs',
+      target: { asset: 'wv-docs' },
+    };
+    const planned = await invoke(request);
+    expect(planned.plan).toMatchObject({
+      target: { asset: 'wv-docs', engine: 'weaviate' },
+      method: 'chunks',
+      fingerprintCheck: 'exact',
+    });
+    const { dryRun: _dryRun, ...run } = request;
+    const done = await invoke({ ...run, planToken: planned.planToken });
+    expect(done).toMatchObject({
+      state: 'done',
+      result: {
+        ok: true,
+        written: records.length,
+        count: { expected: records.length, actual: records.length },
+        fingerprint: { expected: fingerprintOf(records), actual: fingerprintOf(records) },
+      },
+    });
+    const wv = await h.open('wv-docs');
+    try {
+      // Independently of the restore's own check: a scan of the class holds exactly the records.
+      expect(fingerprintOf(await scanAll(wv, planned.plan.target.index))).toBe(fingerprintOf(records));
+    } finally {
+      await wv.close();
+    }
   });
 
   it('restores in place over a damaged live index with LanceDB native restore, verified by fingerprint', async () => {

@@ -21,6 +21,7 @@ export { indexExists };
 import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.js';
 import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
 import { type PgliteServer, startPglite } from '../../../scripts/local-engines/pglite-server.js';
+import { startWeaviate } from '../../../scripts/local-engines/weaviate-server.js';
 import { sampleRecords, scanAll } from '../../contract/vector-store.contract.js';
 import type { VectorPlanContents } from '../../../functions/restore/restore-vectors.js';
 
@@ -67,7 +68,7 @@ export interface RestoreHarness {
   stop(): Promise<void>;
 }
 
-function policyYaml(lanceDir: string, pgEndpoint: string) {
+function policyYaml(lanceDir: string, pgEndpoint: string, weaviateUrl?: string) {
   const lance = (name: string, index: string, dimensions: number, metric: string, extra = '') => `
   - name: ${name}
     kind: vector-index
@@ -94,16 +95,29 @@ assets:${lance('docs', 'docs', 24, 'cosine', '\n    nativeSnapshot: true')}
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
     tier: standard
-`;
+${
+  weaviateUrl
+    ? `  - name: wv-docs
+    kind: vector-index
+    source: { engine: weaviate, index: wv-docs, region: us-west-2, endpoint: "${weaviateUrl}", dimensions: 24, metric: cosine, embedding: { model: e5-small, version: v2 } }
+    replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/wv-docs/ }
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: high
+`
+    : ''
+}`;
 }
 
-export async function startRestoreHarness(): Promise<RestoreHarness> {
+/** `weaviate`: also a real Weaviate (scripts/local-engines/weaviate-server.ts), the asset wv-docs on it. */
+export async function startRestoreHarness(options: { weaviate?: boolean } = {}): Promise<RestoreHarness> {
   const aws: LocalAws = await startLocalAws();
   Object.assign(process.env, aws.env, { AWS_REGION: 'us-west-2' });
   const pg = await startPglite({ maxConnections: 4 });
+  const weaviate = options.weaviate ? await startWeaviate() : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'restore-vectors-'));
   const policyFile = join(dir, 'policy.yml');
-  writeFileSync(policyFile, policyYaml(join(dir, 'lance'), pg.connectionString));
+  writeFileSync(policyFile, policyYaml(join(dir, 'lance'), pg.connectionString, weaviate?.url));
   const policy = loadPolicyFile(policyFile);
   const stack = await deployLocalStack(policy);
   Object.assign(process.env, { LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile });
@@ -175,6 +189,7 @@ export async function startRestoreHarness(): Promise<RestoreHarness> {
       return { deps, continued };
     },
     async stop() {
+      await weaviate?.stop();
       await pg.stop();
       await aws.stop();
       rmSync(dir, { recursive: true, force: true });
