@@ -172,6 +172,17 @@ export interface ReplicationLedger {
 }
 
 /** What RPO measurement and status read, per asset; each reads only unreplicated or recent items. */
+/** A key's versions in the replica that replication verified (object entries, with when they were written there). */
+export const verifiedReplicas = (entries: readonly LedgerEntry[]) =>
+  entries.filter((e) => e.entryType === 'object' && e.state === 'replicated' && e.replicatedAt !== undefined);
+
+/**
+ * Of verified versions, the one written to the replica last: the key's current replica (a version
+ * written again after a newer one was deleted at the source is current again).
+ */
+export const writtenLast = (verified: readonly LedgerEntry[]) =>
+  verified.reduce<LedgerEntry | undefined>((a, e) => (!a || e.replicatedAt! > a.replicatedAt! ? e : a), undefined);
+
 export interface LedgerQueries {
   /** Pending or failed entries of an asset, oldest first, at most `limit`; reads only unreplicated items. */
   unreplicated(asset: string, limit?: number): Promise<LedgerEntry[]>;

@@ -1,4 +1,4 @@
-import type { LedgerEntry, ReplicationLedger } from '../ledger/ledger.js';
+import { type LedgerEntry, type ReplicationLedger, verifiedReplicas, writtenLast } from '../ledger/ledger.js';
 import { replicaKeyFor } from '../policy/assets.js';
 import { endpointRegion, type ObjectAsset, type Policy, type ServingEndpoint } from '../policy/schema.js';
 import { awsProbeFailure } from './aws-probe-failure.js';
@@ -112,8 +112,6 @@ const short = (sha: string | undefined) => (sha ? sha.slice(0, 12) : 'unknown');
 const sameBytes = (a: LedgerEntry, b: LedgerEntry) =>
   (a.sha256 !== undefined && a.sha256 === b.sha256) ||
   (a.sha256Composite !== undefined && a.sha256Composite === b.sha256Composite && a.partSizeBytes === b.partSizeBytes);
-const newest = (entries: LedgerEntry[]) =>
-  entries.reduce<LedgerEntry | undefined>((a, e) => (!a || e.replicatedAt! > a.replicatedAt! ? e : a), undefined);
 
 /** Why the endpoint does not serve the artifact's current verified replica; undefined when it does. */
 async function staleness(
@@ -129,13 +127,11 @@ async function staleness(
     return `its model data is ${elsewhere ?? 'not an S3 object'}, not ${replica} (the replica of ${asset.name}/${key})`;
   // Versions in the replica, verified, by when they were written there: the one written last is the
   // current replica (a version written again, after a newer one was deleted at the source, is current again).
-  const verified = (await ledger.entriesFor(asset.name, key)).filter(
-    (e) => e.entryType === 'object' && e.state === 'replicated' && e.replicatedAt !== undefined,
-  );
-  const current = newest(verified);
+  const verified = verifiedReplicas(await ledger.entriesFor(asset.name, key));
+  const current = writtenLast(verified);
   if (!current) return `the ledger has no verified replica of ${asset.name}/${key}`;
   const deployed = deployedAt.toISOString();
-  const taken = newest(verified.filter((e) => e.replicatedAt! <= deployed));
+  const taken = writtenLast(verified.filter((e) => e.replicatedAt! <= deployed));
   const digest = (e: LedgerEntry) => short(e.sha256 ?? e.sha256Composite);
   const currentIs = `the current verified replica of ${asset.name}/${key} (SHA-256 ${digest(current)}…, replicated at ${current.replicatedAt})`;
   if (!taken) return `it was deployed at ${deployed}, before any verified replica of ${asset.name}/${key}; ${currentIs} is not served`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ReplicationLedger } from '../ledger/ledger.js';
+import { type ReplicationLedger, verifiedReplicas, writtenLast } from '../ledger/ledger.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import type { VersionedStore } from '../storage/versioned-store.js';
 import { answers, DEFAULT_TIMEOUT_MS, type ProbeResult, type ProbeTarget } from './probe.js';
@@ -155,13 +155,7 @@ export function goldenPromptsFrom(
   replica: (asset: ObjectAsset) => VersionedStore,
 ): GoldenPrompts {
   return async (asset, key, limit) => {
-    const verified = (await ledger.entriesFor(asset.name, key)).filter(
-      (e) => e.entryType === 'object' && e.state === 'replicated' && e.replicaKey && e.replicaVersionId && e.replicatedAt,
-    );
-    const current = verified.reduce<(typeof verified)[number] | undefined>(
-      (a, e) => (!a || e.replicatedAt! > a.replicatedAt! ? e : a),
-      undefined,
-    );
+    const current = writtenLast(verifiedReplicas(await ledger.entriesFor(asset.name, key)));
     if (!current) throw new Error(`golden prompts: the ledger has no verified replica of ${asset.name}/${key}`);
     if (!current.sha256)
       throw new Error(

@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../local-aws/venv.js';
+import { buildTool } from './build-tool.js';
 
 /**
  * Weaviate's server, for the Weaviate adapter's tests against a real engine: built from the Go
@@ -18,31 +19,23 @@ export class GoMissingError extends Error {
   override readonly name = 'GoMissingError';
 }
 
-/** Builds weaviate-server unless it is there; in the background (output to a log file), while the caller goes on. */
-export function ensureWeaviate(log: (line: string) => void = (l) => console.error(l)): Promise<string> {
+/** Builds weaviate-server unless it is there, in the background (buildTool). */
+export function ensureWeaviate(log?: (line: string) => void): Promise<string> {
   if (existsSync(weaviateBin)) return Promise.resolve(weaviateBin);
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (go.status !== 0)
     throw new GoMissingError(
       'the Weaviate tests build weaviate-server with Go, which is not on PATH; install Go 1.26 (https://go.dev/dl/)',
     );
-  log(`tools: building weaviate-server ${WEAVIATE_VERSION} into ${root.slice(projectRoot.length + 1)} (first run only)`);
-  mkdirSync(root, { recursive: true });
-  const buildLog = join(root, 'build.log');
-  const output = openSync(buildLog, 'w');
-  const build = spawn('go', ['install', `github.com/weaviate/weaviate/cmd/weaviate-server@v${WEAVIATE_VERSION}`], {
-    stdio: ['ignore', output, output],
+  return buildTool({
+    label: `weaviate-server ${WEAVIATE_VERSION}`,
+    root,
+    bin: weaviateBin,
+    command: 'go',
+    args: ['install', `github.com/weaviate/weaviate/cmd/weaviate-server@v${WEAVIATE_VERSION}`],
     env: { ...process.env, GOBIN: join(root, 'bin'), GOMODCACHE: join(root, 'mod'), GOCACHE: join(root, 'cache'), GOFLAGS: '-modcacherw' },
-  });
-  return new Promise((resolve, reject) => {
-    build.on('error', reject);
-    build.on('close', (code) => {
-      closeSync(output);
-      if (code === 0 && existsSync(weaviateBin)) {
-        // Only the binary is kept: Go's module and build caches of it take about 3 GB.
-        for (const cache of ['mod', 'cache']) rmSync(join(root, cache), { recursive: true, force: true });
-        resolve(weaviateBin);
-      } else reject(new Error(`tools: go install weaviate-server failed (exit ${code}):\n${readFileSync(buildLog, 'utf8').slice(-4000)}`));
-    });
+    // Only the binary is kept: Go's module and build caches of it take about 3 GB.
+    after: () => ['mod', 'cache'].forEach((cache) => rmSync(join(root, cache), { recursive: true, force: true })),
+    ...(log && { log }),
   });
 }
