@@ -414,6 +414,7 @@ async function createTarget(
   let nativeFailed: string | null = null;
   if (plan.method === 'native' && manifest.native && store.native) {
     try {
+      if (exists && store.native.restoreCreatesIndex) await store.dropIndex(index);
       const { format, id, details } = manifest.native;
       await store.native.restore(index, { ref: { format, id, ...(details && { details }) } });
       await save({ ...base, phase: 'verify', method: 'native', scan: scanStart() });

@@ -78,6 +78,11 @@ export interface NativeSnapshots {
    * engine can fetch (for example a presigned URL of the stored copy).
    */
   restore(index: string, from: { ref: NativeSnapshotRef } | { url: string }): Promise<void>;
+  /**
+   * Restore creates the index and refuses one that exists (Weaviate, Pinecone): a restore that
+   * overwrites drops the index first. Otherwise restore replaces the index's content in place.
+   */
+  readonly restoreCreatesIndex: boolean;
 }
 
 export interface VectorStore {

@@ -12,13 +12,28 @@ export interface WeaviateServer {
 }
 
 /**
+ * Weaviate's backup-s3 module pointed at an S3 endpoint (the local AWS): backups under `path` in
+ * `bucket`, which must exist when a backup runs. The module's SDK takes host:port without a scheme
+ * and reads the standard AWS credential variables.
+ */
+export interface WeaviateS3Backups {
+  endpoint: string;
+  bucket: string;
+  path: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
  * Starts Weaviate as a single node bound to loopback: anonymous access, no vectorizer, its data and
  * backups in a fresh temporary directory (removed by stop()). A single node still runs its cluster
  * and Raft layers: it needs a hostname, an advertised 127.0.0.1 address (else it picks an IPv6 one
  * and exits), one bootstrap voter joining itself, and free ports for gossip, data, Raft, Raft RPC
- * and gRPC. Backups use the backup-filesystem module.
+ * and gRPC. Backups use the backup-filesystem module, and the backup-s3 module where `s3` is given.
  */
-export async function startWeaviate(): Promise<WeaviateServer> {
+export async function startWeaviate(options: { s3?: WeaviateS3Backups } = {}): Promise<WeaviateServer> {
+  const { s3 } = options;
   const [port, grpc, gossip, data, raft, raftRpc] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
   const url = `http://127.0.0.1:${port}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'weaviate-'));
@@ -32,8 +47,17 @@ export async function startWeaviate(): Promise<WeaviateServer> {
       AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED: 'true',
       PERSISTENCE_DATA_PATH: join(dataDir, 'data'),
       DEFAULT_VECTORIZER_MODULE: 'none',
-      ENABLE_MODULES: 'backup-filesystem',
+      ENABLE_MODULES: s3 ? 'backup-filesystem,backup-s3' : 'backup-filesystem',
       BACKUP_FILESYSTEM_PATH: join(dataDir, 'backups'),
+      ...(s3 && {
+        BACKUP_S3_BUCKET: s3.bucket,
+        BACKUP_S3_PATH: s3.path,
+        BACKUP_S3_ENDPOINT: new URL(s3.endpoint).host,
+        BACKUP_S3_USE_SSL: String(s3.endpoint.startsWith('https:')),
+        AWS_REGION: s3.region,
+        AWS_ACCESS_KEY_ID: s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      }),
       DISABLE_TELEMETRY: 'true',
       CLUSTER_HOSTNAME: node,
       CLUSTER_ADVERTISE_ADDR: '127.0.0.1',

@@ -193,6 +193,7 @@ export function lanceDbStore(config: LanceDbConfig): VectorStore {
       }),
 
     native: {
+      restoreCreatesIndex: false,
       create: (index) =>
         withTable(index, 'native snapshot', async (table): Promise<NativeSnapshotRef> => {
           const version = await table.version();

@@ -293,6 +293,7 @@ export function pineconeStore(config: PineconeConfig): VectorStore {
     },
 
     native: {
+      restoreCreatesIndex: true,
       async create(index: string): Promise<NativeSnapshotRef> {
         const request = { name: `${index}-${Date.now()}`, description: 'Native snapshot taken by ai-data-dr' };
         const created = await call('backup', index, () => control.json<BackupModel>('POST', `${indexPath(index)}/backups`, request));

@@ -244,6 +244,7 @@ export function qdrantStore(config: QdrantConfig): VectorStore {
     },
 
     native: {
+      restoreCreatesIndex: false,
       async create(index) {
         const snapshot = await call<SnapshotDescription>('create snapshot', index, 'POST', `${collection(index)}/snapshots?wait=true`);
         return {

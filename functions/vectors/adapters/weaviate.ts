@@ -382,6 +382,7 @@ export function weaviateStore(config: WeaviateConfig): VectorStore {
       }),
 
     native: {
+      restoreCreatesIndex: true,
       create: (index) =>
         call('backup', index, async (): Promise<NativeSnapshotRef> => {
           const cls = classOf(index);

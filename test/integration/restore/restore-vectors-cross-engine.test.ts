@@ -1,8 +1,18 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../../../functions/vectors/read-snapshot.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
-import { docs, fingerprintOf, restoredName, scanAll, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import {
+  docs,
+  fingerprintOf,
+  REPLICA,
+  restoredName,
+  scanAll,
+  startRestoreHarness,
+  type RestoreHarness,
+} from './restore-vectors-harness.js';
 
 /**
  * restore-vectors through its handler: a LanceDB snapshot restored into pgvector (PGlite), checked
@@ -128,6 +138,64 @@ describe('restore-vectors across engines', () => {
       expect(fingerprintOf(await scanAll(wv, planned.plan.target.index))).toBe(fingerprintOf(records));
     } finally {
       await wv.close();
+    }
+  });
+
+  it('snapshots a real Weaviate class (chunks and a backup-s3 backup), restores it into pgvector from the chunks and in place natively', async () => {
+    const wvRecords = docs(311, 8);
+    await h.seed('wv-docs', wvRecords);
+    const wvSnapshot = await h.snapshot('wv-docs', new Date('2026-11-26T11:00:00Z'));
+    expect(wvSnapshot).toMatchObject({
+      state: 'verified',
+      engine: 'weaviate',
+      count: wvRecords.length,
+      fingerprint: fingerprintOf(wvRecords),
+    });
+    const manifest = (await readManifest(h.objects, wvSnapshot.prefix))!;
+    expect(manifest.native).toMatchObject({ format: 'weaviate-backup', details: { backend: 's3', class: expect.any(String) } });
+    // Weaviate wrote its backup into the local AWS's S3 (backup-s3), under the harness's path.
+    const listed = await h.s3.send(new ListObjectsV2Command({ Bucket: REPLICA, Prefix: `weaviate-backups/${manifest.native!.id}/` }));
+    expect(listed.KeyCount).toBeGreaterThan(0);
+
+    // From the chunks into pgvector: exact fingerprint, checked by the restore and by a scan here.
+    const toPg: Record<string, unknown> = {
+      ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run.json'),
+      asset: 'wv-docs',
+      target: { asset: 'pg-docs' },
+    };
+    const plannedPg = await invoke(toPg);
+    expect(plannedPg.plan).toMatchObject({ source: { engine: 'weaviate' }, target: { engine: 'pgvector' }, method: 'chunks' });
+    const { dryRun: _a, ...runPg } = toPg;
+    const intoPg = await invoke({ ...runPg, planToken: plannedPg.planToken });
+    expect(intoPg).toMatchObject({ state: 'done', result: { ok: true, fingerprint: { actual: fingerprintOf(wvRecords) } } });
+    const pg = await h.open('pg-docs');
+    try {
+      expect(fingerprintOf(await scanAll(pg, plannedPg.plan.target.index))).toBe(fingerprintOf(wvRecords));
+    } finally {
+      await pg.close();
+    }
+
+    // In place over the damaged live class, natively: Weaviate's restore creates the class, so the
+    // restore drops the damaged one first (the plan overwrites it) instead of falling back to chunks.
+    const live = await h.open('wv-docs');
+    try {
+      await live.write('wv-docs', docs(20, 77));
+      const inPlace: Record<string, unknown> = {
+        ...loadEvent<Record<string, unknown>>('restore-vectors/valid/dry-run-in-place-native.json'),
+        asset: 'wv-docs',
+        target: { index: 'wv-docs' },
+      };
+      const planned = await invoke(inPlace);
+      expect(planned.plan).toMatchObject({ target: { engine: 'weaviate', index: 'wv-docs' }, wouldOverwrite: true, method: 'native' });
+      const { dryRun: _b, ...run } = inPlace;
+      const done = await invoke({ ...run, planToken: planned.planToken });
+      expect(done).toMatchObject({
+        state: 'done',
+        result: { ok: true, method: 'native', nativeFailed: null, written: 0, fingerprint: { actual: fingerprintOf(wvRecords) } },
+      });
+      expect(fingerprintOf(await scanAll(live, 'wv-docs'))).toBe(fingerprintOf(wvRecords));
+    } finally {
+      await live.close();
     }
   });
 

@@ -101,6 +101,7 @@ ${
     kind: vector-index
     source: { engine: weaviate, index: wv-docs, region: us-west-2, endpoint: "${weaviateUrl}", dimensions: 24, metric: cosine, embedding: { model: e5-small, version: v2 } }
     replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/wv-docs/ }
+    nativeSnapshot: true
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
     tier: high
@@ -109,12 +110,24 @@ ${
 }`;
 }
 
-/** `weaviate`: also a real Weaviate (scripts/local-engines/weaviate-server.ts), the asset wv-docs on it. */
+/**
+ * `weaviate`: also a real Weaviate (scripts/local-engines/weaviate-server.ts), the asset wv-docs on
+ * it (native snapshots: Weaviate's backup-s3 module, into the replica bucket under weaviate-backups/).
+ */
 export async function startRestoreHarness(options: { weaviate?: boolean } = {}): Promise<RestoreHarness> {
   const aws: LocalAws = await startLocalAws();
   Object.assign(process.env, aws.env, { AWS_REGION: 'us-west-2' });
   const pg = await startPglite({ maxConnections: 4 });
-  const weaviate = options.weaviate ? await startWeaviate() : undefined;
+  // Weaviate's native backups (backup-s3) go to the local AWS, beside the snapshots.
+  const s3Backups = {
+    endpoint: aws.endpoint,
+    bucket: REPLICA,
+    path: 'weaviate-backups',
+    region: 'us-west-2',
+    accessKeyId: aws.env.AWS_ACCESS_KEY_ID!,
+    secretAccessKey: aws.env.AWS_SECRET_ACCESS_KEY!,
+  };
+  const weaviate = options.weaviate ? await startWeaviate({ s3: s3Backups }) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'restore-vectors-'));
   const policyFile = join(dir, 'policy.yml');
   writeFileSync(policyFile, policyYaml(join(dir, 'lance'), pg.connectionString, weaviate?.url));
