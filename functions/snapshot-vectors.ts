@@ -15,18 +15,36 @@ const config = parseConfig(process.env);
 const snapshotter = createSnapshotter(config, config.AWS_LAMBDA_FUNCTION_NAME ?? 'snapshot-vectors');
 
 /**
- * Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true.
+ * Scheduled per vector-index asset ({"asset": "<name>"}); a continuation adds "continuation": true,
+ * and one part of a partitioned snapshot "snapshotId" and "part" (docs/vector-snapshots.md#partitioned-snapshots).
  * An operator rebuilds the asset's catalog from the replica with "rebuildCatalog": true
  * (docs/vector-snapshots.md#rebuilding-the-catalog).
  */
-const inputSchema = z.strictObject({
-  asset: assetNameRef,
-  rebuildCatalog: z.literal(true).optional(),
-  continuation: z.boolean().optional(),
-});
+const inputSchema = z
+  .strictObject({
+    asset: assetNameRef,
+    rebuildCatalog: z.literal(true).optional(),
+    continuation: z.boolean().optional(),
+    snapshotId: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$/, 'must be a snapshot id like 2026-11-26T15-42-07Z')
+      .optional(),
+    part: z
+      .string()
+      .regex(/^\d{4}$/, 'must be a part number like "0003"')
+      .optional(),
+  })
+  .refine((input) => (input.snapshotId === undefined) === (input.part === undefined), {
+    message: '"snapshotId" and "part" come together (one part of a partitioned snapshot)',
+    path: ['part'],
+  });
 
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
-  const input = parsePayload(inputSchema, event, '{"asset": "<vector-index asset>", "rebuildCatalog"?: true, "continuation"?: true}');
+  const input = parsePayload(
+    inputSchema,
+    event,
+    '{"asset": "<vector-index asset>", "rebuildCatalog"?: true, "continuation"?: true, "snapshotId"?: "<id>", "part"?: "<NNNN>"}',
+  );
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === input.asset);
   if (!found) throw new PayloadError(`asset: ${quote(input.asset)} is not a vector-index asset of the policy`);
   const deps = snapshotter.depsFor(found.asset, () => context.getRemainingTimeInMillis());
@@ -36,7 +54,8 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     logger.info('vector snapshot catalog rebuilt from the replica', { ...rebuilt });
     return rebuilt;
   }
-  const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps);
+  const part = input.snapshotId !== undefined && input.part !== undefined ? { snapshotId: input.snapshotId, part: input.part } : undefined;
+  const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps, part);
 
   metrics.addDimension('asset', input.asset);
   metrics.addMetric(run.outcome === 'verified' ? 'SnapshotVerified' : 'SnapshotNotVerified', MetricUnit.Count, 1);

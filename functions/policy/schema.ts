@@ -185,6 +185,11 @@ const vectorAsset = z.strictObject({
     .prefault({}),
   /** Also take the engine's own snapshot (Qdrant snapshot, Pinecone backup, Weaviate backup, LanceDB version). */
   nativeSnapshot: z.boolean().default(false),
+  /**
+   * Scan the index in this many parts at once, each by invocations of its own (engines that split a
+   * scan: partitionedScanEngines); 1 is one scan. See docs/vector-snapshots.md#partitioned-snapshots.
+   */
+  snapshotPartitions: z.number().int().min(1).max(64).default(1),
 });
 
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);
@@ -628,8 +633,18 @@ const vectorSourcesReachable: PolicyRule = (policy, ctx) => {
     if (engine === 'pinecone' && credentialsSecretArn === undefined) {
       issue(ctx, [...path, 'credentialsSecretArn'], 'is required for pinecone: a secret holding {"apiKey"}');
     }
+    if (asset.snapshotPartitions > 1 && !partitionedScanEngines.includes(engine)) {
+      issue(
+        ctx,
+        ['assets', i, 'snapshotPartitions'],
+        `must be 1 for ${engine}, whose scan cannot be split; partitioned snapshots need ${partitionedScanEngines.join(', ')}`,
+      );
+    }
   });
 };
+
+/** The engines whose adapters split a scan into parts (VectorStore.partitionScan; a unit test holds the two together). */
+export const partitionedScanEngines: readonly string[] = ['pgvector', 'chroma', 'lancedb'];
 
 /** A replica is never in its own source bucket, and a source key belongs to one asset. */
 const objectSourcesDistinct: PolicyRule = (policy, ctx) => {

@@ -82,6 +82,9 @@ export interface VerifyProgress {
   fingerprint: string;
 }
 
+/** What a read-back checks: a whole snapshot's manifest, or the chunks of one part and its checkpoint. */
+export type SnapshotContents = Pick<Manifest, 'chunks' | 'count' | 'dimensions'> & { fingerprint: { value: string } };
+
 /**
  * Reads every chunk back, checks each SHA-256, and recomputes the count and content fingerprint.
  * Resumable: returns progress when `hasTime()` turns false before the last chunk.
@@ -89,7 +92,7 @@ export interface VerifyProgress {
 export async function verifySnapshotFiles(
   objects: SnapshotObjects,
   prefix: string,
-  manifest: Manifest,
+  manifest: SnapshotContents,
   hasTime: () => boolean,
   from: VerifyProgress = { nextChunk: 0, count: 0, fingerprint: new Fingerprint().hex },
 ): Promise<{ done: true } | { done: false; progress: VerifyProgress }> {

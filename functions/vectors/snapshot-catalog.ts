@@ -21,6 +21,20 @@ export interface SnapshotProgress {
   fingerprint: string;
 }
 
+/**
+ * One part of a partitioned snapshot (the policy's snapshotPartitions): scanned by invocations of
+ * its own, in parallel with the others, into chunks of its own; read back and checked by them too.
+ */
+export interface SnapshotPartition {
+  progress: SnapshotProgress;
+  /** The invocation working on this part, until when. */
+  lease?: { owner: string; until: string };
+  /** Checkpoint of the part's read-back that did not finish in one invocation. */
+  verify?: VerifyProgress;
+  /** Every chunk of the part was read back: its SHA-256, count and fingerprint match. */
+  verified?: boolean;
+}
+
 export interface SnapshotEntry {
   asset: string;
   snapshotId: string;
@@ -42,6 +56,8 @@ export interface SnapshotEntry {
   /** Why the run failed, or what the verification found. */
   reason?: string;
   progress?: SnapshotProgress;
+  /** A partitioned snapshot's parts, keyed by part number ("0000", "0001", ...), instead of `progress`. */
+  partitions?: Record<string, SnapshotPartition>;
   /** Checkpoint of a read-back verification that did not finish in one invocation. */
   verify?: VerifyProgress;
   /** The invocation working on this snapshot, until when (a schedule tick and a continuation never interleave). */
@@ -57,16 +73,21 @@ export interface SnapshotCatalogStore {
   begin(entry: SnapshotEntry): Promise<boolean>;
   /**
    * Saves progress only if the entry is still in progress at `expectedNextChunk` (a concurrent run
-   * for the same snapshot makes this false, and the caller stops).
+   * for the same snapshot makes this false, and the caller stops); of one part where `part` is given.
    */
-  saveProgress(asset: string, snapshotId: string, progress: SnapshotProgress, expectedNextChunk: number): Promise<boolean>;
+  saveProgress(asset: string, snapshotId: string, progress: SnapshotProgress, expectedNextChunk: number, part?: string): Promise<boolean>;
+  /** Sets fields of one part of a partitioned snapshot (its read-back's checkpoint or result). */
+  updatePart(asset: string, snapshotId: string, part: string, patch: Pick<SnapshotPartition, 'verify' | 'verified'>): Promise<void>;
   /** Sets the state and fields of a finished step. */
   update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void>;
   get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined>;
-  /** Takes the snapshot's lease for `owner` until `until`, if it is free, expired or already its own. */
-  lease(asset: string, snapshotId: string, owner: string, until: Date, now: Date): Promise<boolean>;
+  /**
+   * Takes the snapshot's lease (one part's, where `part` is given) for `owner` until `until`, if it
+   * is free, expired or already its own.
+   */
+  lease(asset: string, snapshotId: string, owner: string, until: Date, now: Date, part?: string): Promise<boolean>;
   /** Gives the lease back (if `owner` still holds it), so that a continuation may take it at once. */
-  release(asset: string, snapshotId: string, owner: string): Promise<void>;
+  release(asset: string, snapshotId: string, owner: string, part?: string): Promise<void>;
   /** Every entry of the asset, newest first. */
   list(asset: string): Promise<SnapshotEntry[]>;
 }

@@ -21,6 +21,11 @@ export const formatVersion = 1;
 export const snapshotPrefix = (replicaPrefix: string, snapshotId: string) => `${replicaPrefix}snapshots/${snapshotId}/`;
 export const chunkKey = (prefix: string, sequence: number) => `${prefix}chunks/${String(sequence).padStart(6, '0')}.ndjson.gz`;
 export const manifestKey = (prefix: string) => `${prefix}manifest.json`;
+/** A chunk of one part of a partitioned snapshot: chunks/p0003-000012.ndjson.gz. */
+export const partChunkKey = (prefix: string, part: string, sequence: number) =>
+  `${prefix}chunks/p${part}-${String(sequence).padStart(6, '0')}.ndjson.gz`;
+/** Part names sort in part order: "0000", "0001", ... */
+export const partName = (part: number) => String(part).padStart(4, '0');
 
 /** Snapshot ids sort by time: 2026-11-26T15-42-07Z (colons are awkward in S3 keys and URLs). */
 export const snapshotIdAt = (at: Date) =>
@@ -110,6 +115,10 @@ export class Fingerprint {
     this.sum += recordDigest(record);
     if (this.sum >= modulus) this.sum -= modulus;
   }
+  /** Adds the fingerprint of other records (a part of a partitioned scan): the sum of both sets'. */
+  merge(hex: string): void {
+    this.sum = (this.sum + BigInt(`0x${hex}`)) % modulus;
+  }
   get hex(): string {
     return this.sum.toString(16).padStart(64, '0');
   }
@@ -136,6 +145,8 @@ export const manifestSchema = z.strictObject({
   window: z.strictObject({ startedAt: isoTime, finishedAt: isoTime }),
   createdAt: isoTime,
   compression: z.literal('gzip'),
+  /** The scan ran in this many parts in parallel (the chunks of part N are named pNNNN-...); absent: one scan. */
+  partitions: z.number().int().min(2).optional(),
   chunks: z.array(
     z.strictObject({
       key: z.string(),

@@ -21,18 +21,22 @@ export function snapshotTargetOf(asset: VectorAsset, policyPath: string): Snapsh
     embedding: asset.source.embedding,
     replicaPrefix: asset.replica.prefix ?? '',
     native: asset.nativeSnapshot,
+    partitions: asset.snapshotPartitions,
     policyPath: `${policyPath}.source`,
   };
 }
 
 /**
  * One scheduled (or continued) run for an asset: take, resume or verify its snapshot; after a
- * verified snapshot, apply retention; if the work did not fit, ask for a continuation.
+ * verified snapshot, apply retention; if the work did not fit, ask for a continuation. `part`: the
+ * run is one part of a partitioned snapshot; the parts a run dispatches start in invocations of
+ * their own ({"asset", "continuation": true, "snapshotId", "part"}).
  */
 export async function runScheduledSnapshot(
   asset: VectorAsset,
   policyPath: string,
   deps: ScheduledRunDeps,
+  part?: { snapshotId: string; part: string },
 ): Promise<{ run: SnapshotRun; retention?: RetentionPlan }> {
   const target = { ...snapshotTargetOf(asset, policyPath), ...(deps.lock && { lock: deps.lock }) };
   let store: VectorStore;
@@ -42,8 +46,11 @@ export async function runScheduledSnapshot(
     return { run: { outcome: 'failed', reason: `cannot open ${asset.source.engine}: ${describeError(error)}` } };
   }
   try {
-    const run = await snapshotVectorIndex(target, { ...deps, store });
-    if (run.outcome === 'in-progress') await deps.continuation.continueLater({ asset: asset.name, continuation: true });
+    const run = await snapshotVectorIndex(target, { ...deps, store }, part);
+    const later = (more: Record<string, unknown> = {}) =>
+      deps.continuation.continueLater({ asset: asset.name, continuation: true, ...more });
+    if (run.outcome === 'in-progress') await later('part' in run ? { snapshotId: run.snapshotId, part: run.part } : {});
+    if (run.outcome === 'dispatched') await Promise.all(run.parts.map((p) => later({ snapshotId: run.snapshotId, part: p })));
     const retention = run.outcome === 'verified' ? await applyRetention(asset.name, asset.retention, deps) : undefined;
     return { run, ...(retention && { retention }) };
   } finally {

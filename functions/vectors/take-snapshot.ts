@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants, createGzip } from 'node:zlib';
 import { describeError } from '../shared/errors.js';
 import { readManifest, SnapshotCorruptError, verifySnapshotFiles } from './read-snapshot.js';
-import type { SnapshotCatalogStore, SnapshotEntry, SnapshotProgress } from './snapshot-catalog.js';
+import type { SnapshotCatalogStore, SnapshotEntry, SnapshotPartition, SnapshotProgress } from './snapshot-catalog.js';
 import {
   chunkKey,
   encodeRecord,
@@ -10,6 +10,8 @@ import {
   formatName,
   formatVersion,
   manifestKey,
+  partChunkKey,
+  partName,
   snapshotIdAt,
   snapshotPrefix,
   type Manifest,
@@ -36,6 +38,8 @@ export interface SnapshotTarget {
   policyPath: string;
   /** The Object Lock retention of the snapshot's files, from its start, where the bucket has Object Lock on. */
   lock?: LockSettings;
+  /** Parts the scan is split into, each scanned by invocations of its own (policy snapshotPartitions; 1: one scan). */
+  partitions: number;
 }
 
 /** reserveMs: stop starting new chunks when fewer milliseconds than this remain. Default 60 s. */
@@ -53,7 +57,15 @@ export type SnapshotRun =
   | { outcome: 'verified'; snapshotId: string; count: number; bytes: number; chunks: number; fingerprint: string }
   /** Not finished in this invocation; the next one continues from the checkpoint. */
   | { outcome: 'in-progress'; snapshotId: string; count: number; chunks: number }
-  /** Another invocation is writing this snapshot. */
+  /** Not finished in this invocation; `part`: the part of a partitioned snapshot to continue. */
+  | { outcome: 'in-progress'; snapshotId: string; count: number; chunks: number; part: string }
+  /** A partitioned snapshot's parts to start, each in an invocation of its own. */
+  | { outcome: 'dispatched'; snapshotId: string; parts: string[] }
+  /** This part is scanned and read back; others are not yet (the last one finishes the snapshot). */
+  | { outcome: 'part-verified'; snapshotId: string; part: string; count: number }
+  /** A part's invocation found the snapshot no longer in progress (finished, failed): nothing to do. */
+  | { outcome: 'part-skipped'; snapshotId: string; part: string; state: string }
+  /** Another invocation is writing this snapshot (or this part of it). */
   | { outcome: 'busy'; snapshotId: string }
   | { outcome: 'failed'; snapshotId?: string; reason: string }
   | { outcome: 'corrupt'; snapshotId: string; reason: string };
@@ -68,8 +80,17 @@ export class IndexMismatchError extends Error {
  * it is unfinished, otherwise a new snapshot starts. Engine errors end the run as `failed` with the
  * reason (recorded in the catalog); they do not throw. Errors of the DR bucket or the catalog throw:
  * the checkpoint is intact and the next invocation resumes.
+ *
+ * A partitioned snapshot (target.partitions > 1, where the engine splits a scan) is `dispatched`:
+ * each part is then scanned, stored and read back by invocations of its own (`part`), and the
+ * invocation that finds every part verified writes the manifest and verifies the whole.
  */
-export async function snapshotVectorIndex(target: SnapshotTarget, deps: SnapshotDeps): Promise<SnapshotRun> {
+export async function snapshotVectorIndex(
+  target: SnapshotTarget,
+  deps: SnapshotDeps,
+  part?: { snapshotId: string; part: string },
+): Promise<SnapshotRun> {
+  if (part) return snapshotPart(target, deps, part.snapshotId, part.part);
   const [newest] = await deps.catalog.list(target.asset);
   let entry: SnapshotEntry;
   if (newest && (newest.state === 'in-progress' || newest.state === 'complete')) {
@@ -79,22 +100,128 @@ export async function snapshotVectorIndex(target: SnapshotTarget, deps: Snapshot
     if ('outcome' in started) return started;
     entry = started;
   }
-  // One invocation at a time per snapshot: the lease lasts this invocation (plus a minute).
+  if (entry.partitions && entry.state === 'in-progress') {
+    // A schedule tick during a partitioned snapshot starts again the parts nobody works on (an
+    // invocation that died), or finishes a snapshot whose last part died before finishing it.
+    const parts = Object.entries(entry.partitions)
+      .filter(([, p]) => !p.verified && (!p.lease || new Date(p.lease.until) < deps.now()))
+      .map(([name]) => name);
+    if (parts.length > 0 || !allPartsVerified(entry)) return { outcome: 'dispatched', snapshotId: entry.snapshotId, parts };
+  }
+  return writeAndVerify(target, deps, entry);
+}
+
+/** Under the snapshot's lease: scans what is left (one scan), writes the manifest, verifies. */
+function writeAndVerify(target: SnapshotTarget, deps: SnapshotDeps, read: SnapshotEntry): Promise<SnapshotRun> {
+  return withLease(target, deps, read, undefined, async () => {
+    let entry = read;
+    if (entry.partitions) {
+      // Parts finish at once: the one that took the lease after another finished sees it here.
+      const now = await deps.catalog.get(entry.asset, entry.snapshotId);
+      if (!now || (now.state !== 'in-progress' && now.state !== 'complete')) return { outcome: 'busy', snapshotId: entry.snapshotId };
+      entry = now;
+    }
+    if (entry.state === 'in-progress') {
+      if (entry.partitions) entry = await finish(target, deps, entry, summedProgress(entry.partitions));
+      else {
+        const written = await writeChunks(target, deps, entry, entry.progress!);
+        if (written.outcome !== 'scanned') return written;
+        entry = await finish(target, deps, entry, written.progress);
+      }
+    }
+    return verify(deps, entry);
+  });
+}
+
+/** Runs `work` under the snapshot's lease (one part's, where `part` is given), for this invocation plus a minute. */
+async function withLease(
+  target: SnapshotTarget,
+  deps: SnapshotDeps,
+  entry: SnapshotEntry,
+  part: string | undefined,
+  work: () => Promise<SnapshotRun>,
+): Promise<SnapshotRun> {
   const owner = randomUUID();
   const until = new Date(deps.now().getTime() + Math.min(deps.remainingMs(), 900_000) + 60_000);
-  if (!(await deps.catalog.lease(target.asset, entry.snapshotId, owner, until, deps.now()))) {
+  if (!(await deps.catalog.lease(target.asset, entry.snapshotId, owner, until, deps.now(), part))) {
     return { outcome: 'busy', snapshotId: entry.snapshotId };
   }
   try {
-    if (entry.state === 'in-progress') {
-      const written = await writeChunks(target, deps, entry);
-      if (written.outcome !== 'scanned') return written;
-      entry = await finish(target, deps, entry, written.progress);
-    }
-    return await verify(deps, entry);
+    return await work();
   } finally {
-    await deps.catalog.release(target.asset, entry.snapshotId, owner);
+    await deps.catalog.release(target.asset, entry.snapshotId, owner, part);
   }
+}
+
+const allPartsVerified = (entry: SnapshotEntry) => Object.values(entry.partitions ?? {}).every((p) => p.verified);
+
+/** The totals of a partitioned snapshot: counts and bytes added, chunks numbered on, fingerprints summed. */
+function summedProgress(partitions: Record<string, SnapshotPartition>): SnapshotProgress {
+  const fingerprint = new Fingerprint();
+  const parts = Object.values(partitions);
+  parts.forEach((p) => fingerprint.merge(p.progress.fingerprint));
+  const sum = (field: 'count' | 'bytes' | 'nextChunk') => parts.reduce((total, p) => total + p.progress[field], 0);
+  return { scanDone: true, nextChunk: sum('nextChunk'), count: sum('count'), bytes: sum('bytes'), fingerprint: fingerprint.hex };
+}
+
+/** The chunk keys of the snapshot in manifest order: part by part for a partitioned one. */
+function chunkKeysOf(entry: SnapshotEntry, progress: SnapshotProgress): string[] {
+  if (!entry.partitions) return Array.from({ length: progress.nextChunk }, (_, i) => chunkKey(entry.prefix, i));
+  return Object.keys(entry.partitions)
+    .sort()
+    .flatMap((part) => Array.from({ length: entry.partitions![part]!.progress.nextChunk }, (_, i) => partChunkKey(entry.prefix, part, i)));
+}
+
+/**
+ * One part of a partitioned snapshot, under its own lease: scan it into its chunks (checkpointed),
+ * then read them back (count and fingerprint against its checkpoint). The invocation that finds
+ * every part verified finishes the snapshot.
+ */
+async function snapshotPart(target: SnapshotTarget, deps: SnapshotDeps, snapshotId: string, part: string): Promise<SnapshotRun> {
+  const entry = await deps.catalog.get(target.asset, snapshotId);
+  const state = entry?.partitions?.[part];
+  if (!entry || !state || entry.state !== 'in-progress')
+    return { outcome: 'part-skipped', snapshotId, part, state: entry?.state ?? 'missing' };
+  const reserveMs = deps.reserveMs ?? 60_000;
+  const run = await withLease(target, deps, entry, part, async (): Promise<SnapshotRun> => {
+    let progress = state.progress;
+    if (!progress.scanDone) {
+      const written = await writeChunks(target, deps, entry, progress, part);
+      if (written.outcome === 'in-progress') return { ...written, part };
+      if (written.outcome !== 'scanned') return written;
+      progress = written.progress;
+    }
+    if (!state.verified) {
+      const keys = Array.from({ length: progress.nextChunk }, (_, i) => partChunkKey(entry.prefix, part, i));
+      let result;
+      try {
+        const contents = { chunks: await storedChunks(deps, entry.prefix, keys), count: progress.count, dimensions: target.dimensions };
+        result = await verifySnapshotFiles(
+          deps.objects,
+          entry.prefix,
+          { ...contents, fingerprint: { value: progress.fingerprint } },
+          () => deps.remainingMs() >= reserveMs,
+          state.verify,
+        );
+      } catch (error) {
+        if (!(error instanceof SnapshotCorruptError)) throw error;
+        const reason = `part ${part}: ${error.message}`;
+        await deps.catalog.update(entry.asset, snapshotId, { state: 'corrupt', reason });
+        return { outcome: 'corrupt', snapshotId, reason };
+      }
+      if (!result.done) {
+        await deps.catalog.updatePart(entry.asset, snapshotId, part, { verify: result.progress });
+        return { outcome: 'in-progress', snapshotId, count: progress.count, chunks: progress.nextChunk, part };
+      }
+      await deps.catalog.updatePart(entry.asset, snapshotId, part, { verified: true });
+    }
+    return { outcome: 'part-verified', snapshotId, part, count: progress.count };
+  });
+  if (run.outcome !== 'part-verified') return run;
+  const now = await deps.catalog.get(target.asset, snapshotId);
+  if (!now || now.state !== 'in-progress' || !allPartsVerified(now)) return run;
+  // Every part is verified: this invocation (the last part's) finishes the snapshot.
+  return writeAndVerify(target, deps, now);
 }
 
 async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<SnapshotEntry | SnapshotRun> {
@@ -118,6 +245,21 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
   let reason: string | undefined;
   try {
     const description = await deps.store.describe(target.index);
+    if (target.partitions > 1 && description.dimensions === target.dimensions) {
+      if (!deps.store.partitionScan)
+        throw new IndexMismatchError(`${target.engine} cannot split a scan (${target.policyPath}: snapshotPartitions)`);
+      const cursors = await deps.store.partitionScan(target.index, target.partitions);
+      if (cursors.length > 1) {
+        const zero = new Fingerprint().hex;
+        entry.partitions = Object.fromEntries(
+          cursors.map((cursor, i) => [
+            partName(i),
+            { progress: { cursor, scanDone: false, nextChunk: 0, count: 0, bytes: 0, fingerprint: zero } },
+          ]),
+        );
+        delete entry.progress;
+      }
+    }
     if (description.dimensions !== target.dimensions) {
       reason = `${target.engine} index "${target.index}" has ${description.dimensions} dimensions; the policy says ${target.dimensions} (${target.policyPath}.dimensions)`;
     } else if (description.metric !== undefined && description.metric !== target.metric) {
@@ -141,20 +283,23 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
 /** The retention every file of the snapshot is written with: the same date for all (its catalog entry's). */
 const lockOfEntry = (entry: SnapshotEntry) => entry.lock && { lock: { mode: entry.lock.mode, retainUntil: new Date(entry.lock.until) } };
 
+/** Scans from `from` into chunks, checkpointed; of one part of a partitioned snapshot where `part` is given. */
 async function writeChunks(
   target: SnapshotTarget,
   deps: SnapshotDeps,
   entry: SnapshotEntry,
+  from: SnapshotProgress,
+  part?: string,
 ): Promise<SnapshotRun | { outcome: 'scanned'; progress: SnapshotProgress }> {
   const chunkBytes = deps.chunkBytes ?? 16 * 1024 ** 2;
   const pageSize = deps.pageSize ?? 1000;
   const reserveMs = deps.reserveMs ?? 60_000;
-  const fingerprint = new Fingerprint(entry.progress!.fingerprint);
+  const fingerprint = new Fingerprint(from.fingerprint);
   // Chunk N is packed, stored and checkpointed while chunk N+1 is scanned; checkpoints stay in
   // order because each store step waits for the one before it. At most two chunks are in memory.
-  let stored: Promise<SnapshotProgress | 'busy'> = Promise.resolve(entry.progress!);
+  let stored: Promise<SnapshotProgress | 'busy'> = Promise.resolve(from);
   let olderStored: Promise<unknown> = stored;
-  let scanned = { cursor: entry.progress!.cursor, scanDone: entry.progress!.scanDone };
+  let scanned = { cursor: from.cursor, scanDone: from.scanDone };
 
   while (!scanned.scanDone) {
     await olderStored;
@@ -186,7 +331,7 @@ async function writeChunks(
     }
     scanned = { cursor, scanDone };
     olderStored = stored;
-    stored = storeChunk(target, deps, entry, stored, chunk, { cursor, scanDone, fingerprint: fingerprint.hex });
+    stored = storeChunk(target, deps, entry, stored, chunk, { cursor, scanDone, fingerprint: fingerprint.hex }, part);
     stored.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
   }
 
@@ -205,13 +350,15 @@ async function storeChunk(
   previous: Promise<SnapshotProgress | 'busy'>,
   builder: ChunkBuilder,
   scan: { cursor?: string; scanDone: boolean; fingerprint: string },
+  part: string | undefined,
 ): Promise<SnapshotProgress | 'busy'> {
   const records = builder.records;
   const chunk = records > 0 ? await builder.finish() : (builder.discard(), undefined);
   const before = await previous;
   if (before === 'busy') return 'busy';
   if (chunk) {
-    await deps.objects.put(chunkKey(entry.prefix, before.nextChunk), chunk.body, {
+    const key = part === undefined ? chunkKey(entry.prefix, before.nextChunk) : partChunkKey(entry.prefix, part, before.nextChunk);
+    await deps.objects.put(key, chunk.body, {
       sha256: chunk.sha256,
       contentType: 'application/x-ndjson',
       metadata: { records: String(records), sha256: chunk.sha256 },
@@ -224,7 +371,7 @@ async function storeChunk(
     count: before.count + records,
     bytes: before.bytes + (chunk?.body.length ?? 0),
   };
-  return (await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, before.nextChunk)) ? next : 'busy';
+  return (await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, before.nextChunk, part)) ? next : 'busy';
 }
 
 /**
@@ -278,14 +425,7 @@ async function finish(
   progress: SnapshotProgress,
 ): Promise<SnapshotEntry> {
   const finishedAt = deps.now().toISOString();
-  const chunks: ManifestChunk[] = [];
-  for (let i = 0; i < progress.nextChunk; i++) {
-    const key = chunkKey(entry.prefix, i);
-    const head = await deps.objects.head(key);
-    const sha256 = head?.metadata.sha256;
-    if (!head || !sha256) throw new SnapshotCorruptError(`${key}: chunk is missing or has no SHA-256`);
-    chunks.push({ key: key.slice(entry.prefix.length), records: Number(head.metadata.records), bytes: head.bytes, sha256 });
-  }
+  const chunks = await storedChunks(deps, entry.prefix, chunkKeysOf(entry, progress));
 
   let native: Manifest['native'];
   if (target.native && deps.store.native) {
@@ -316,6 +456,7 @@ async function finish(
     window: { startedAt: entry.startedAt, finishedAt },
     createdAt: finishedAt,
     compression: 'gzip',
+    ...(entry.partitions && { partitions: Object.keys(entry.partitions).length }),
     chunks,
     ...(native ? { native } : {}),
   };
@@ -337,6 +478,22 @@ async function finish(
   return { ...entry, ...patch };
 }
 
+/** The manifest lines of stored chunks, from their headers (record count, SHA-256), 16 at a time. */
+async function storedChunks(deps: SnapshotDeps, prefix: string, keys: string[]): Promise<ManifestChunk[]> {
+  const chunks: ManifestChunk[] = new Array(keys.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < keys.length; i = next++) {
+      const head = await deps.objects.head(keys[i]!);
+      const sha256 = head?.metadata.sha256;
+      if (!head || !sha256) throw new SnapshotCorruptError(`${keys[i]}: chunk is missing or has no SHA-256`);
+      chunks[i] = { key: keys[i]!.slice(prefix.length), records: Number(head.metadata.records), bytes: head.bytes, sha256 };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+  return chunks;
+}
+
 /** Reads the snapshot back against its manifest; only then is it `verified`. */
 async function verify(deps: SnapshotDeps, entry: SnapshotEntry): Promise<SnapshotRun> {
   const reserveMs = deps.reserveMs ?? 60_000;
@@ -344,7 +501,10 @@ async function verify(deps: SnapshotDeps, entry: SnapshotEntry): Promise<Snapsho
   try {
     const manifest = await readManifest(deps.objects, entry.prefix);
     if (!manifest) throw new SnapshotCorruptError(`${entry.prefix}: manifest.json is missing`);
-    result = await verifySnapshotFiles(deps.objects, entry.prefix, manifest, () => deps.remainingMs() >= reserveMs, entry.verify);
+    result =
+      entry.partitions && allPartsVerified(entry)
+        ? checkAgainstParts(entry, manifest)
+        : await verifySnapshotFiles(deps.objects, entry.prefix, manifest, () => deps.remainingMs() >= reserveMs, entry.verify);
   } catch (error) {
     if (!(error instanceof SnapshotCorruptError)) throw error;
     await deps.catalog.update(entry.asset, entry.snapshotId, { state: 'corrupt', reason: error.message });
@@ -363,6 +523,27 @@ async function verify(deps: SnapshotDeps, entry: SnapshotEntry): Promise<Snapsho
     chunks: entry.chunks,
     fingerprint: entry.fingerprint!,
   };
+}
+
+/**
+ * A partitioned snapshot's parts each read their own chunks back; the whole is then the manifest as
+ * read back, checked against them: every part's chunks in order, the counts, the summed fingerprint.
+ */
+function checkAgainstParts(entry: SnapshotEntry, manifest: Manifest): { done: true } {
+  const expected = summedProgress(entry.partitions!);
+  const keys = chunkKeysOf(entry, expected).map((key) => key.slice(entry.prefix.length));
+  const listed = manifest.chunks.map((chunk) => chunk.key);
+  const records = manifest.chunks.reduce((sum, chunk) => sum + chunk.records, 0);
+  const wrong =
+    listed.join('\n') !== keys.join('\n')
+      ? `lists ${listed.length} chunks, the parts wrote ${keys.length}`
+      : manifest.count !== expected.count || records !== expected.count
+        ? `says ${manifest.count} records (its chunks ${records}), the parts read back ${expected.count}`
+        : manifest.fingerprint.value !== expected.fingerprint
+          ? `has fingerprint ${manifest.fingerprint.value}, the parts read back ${expected.fingerprint}`
+          : undefined;
+  if (wrong) throw new SnapshotCorruptError(`${manifestKey(entry.prefix)} ${wrong}`);
+  return { done: true };
 }
 
 async function fail(deps: SnapshotDeps, entry: SnapshotEntry, reason: string): Promise<SnapshotRun> {

@@ -96,6 +96,13 @@ export interface VectorStore {
    * unchanged index.
    */
   scan(index: string, options: { cursor?: string; limit: number }): Promise<ScanPage>;
+  /**
+   * Splits one scan of the index into at most `count` disjoint parts that together hold every
+   * record once, as one scan would: a starting cursor per part, each continued with `scan` until its
+   * cursor ends. Parts are scanned in parallel by different processes; a point-in-time engine keeps
+   * them at one version. Engines that cannot split a scan leave this out.
+   */
+  partitionScan?(index: string, count: number): Promise<string[]>;
   /** Upserts records in one batch (adapters split it where the engine has a smaller limit). */
   write(index: string, records: readonly VectorRecord[]): Promise<void>;
   /** Creates an empty index; throws IndexExistsError if it exists. */
@@ -142,6 +149,15 @@ export class IndexExistsError extends Error {
   ) {
     super(`${engine}: index "${index}" already exists`);
   }
+}
+
+/**
+ * For adapters that scan by offset: `count` records split into at most `parts` ranges
+ * [offset, end), the last one open-ended (records past the count when the scan reaches them).
+ */
+export function offsetRanges(count: number, parts: number): [number, number | undefined][] {
+  const n = Math.max(1, Math.min(parts, count));
+  return Array.from({ length: n }, (_, i) => [Math.floor((count * i) / n), i === n - 1 ? undefined : Math.floor((count * (i + 1)) / n)]);
 }
 
 /** Whether the index exists (describe answers), through any adapter. */

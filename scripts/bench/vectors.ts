@@ -1,15 +1,18 @@
 /**
  * `npm run bench:vectors`: snapshot throughput and peak RSS of snapshot-vectors on each engine that
- * runs here (LanceDB, pgvector on PGlite, Chroma, S3 Vectors on the local AWS), beside that engine's
- * own fastest export or copy measured in the same run:
+ * runs here (LanceDB, pgvector on PGlite, Chroma, S3 Vectors on the local AWS, Weaviate), beside that
+ * engine's own fastest export or copy measured in the same run:
  *   LanceDB: a copy of the dataset directory into the DR bucket (`aws s3 cp --recursive`; also `cp -r`)
  *   Chroma: a copy of its data directory into the DR bucket (likewise)
  *   pgvector: COPY (SELECT ...) TO STDOUT        S3 Vectors: ListVectors with data and metadata
+ *   Weaviate: its own backup of the class into the DR bucket (backup-s3; also backup-filesystem)
  * Each index holds `--sizes` vectors (default 10,000 then 100,000) of `--dims` float32 dimensions
  * (default 768) with small metadata; each job runs in its own process under /usr/bin/time.
  * Snapshots go to the local AWS's S3 (the DR bucket) with the catalog in its DynamoDB, and are read
  * back and verified before they count, so "snapshot" is write + verify; the write alone is shown too.
- * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--engines lancedb,pgvector,chroma,s3vectors]
+ * Engines that split a scan are also snapshotted in `--parts` parts at once (default 2, this machine's
+ * cores): the parts' jobs run in parallel processes, as their invocations would (docs/vector-snapshots.md).
+ * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--parts 2] [--engines lancedb,pgvector,chroma,s3vectors,weaviate]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,13 +23,17 @@ import { chromaStore } from '../../functions/vectors/adapters/chroma.js';
 import { lanceDbStore } from '../../functions/vectors/adapters/lancedb.js';
 import { pgvectorStore } from '../../functions/vectors/adapters/pgvector.js';
 import { s3VectorsStore } from '../../functions/vectors/adapters/s3vectors.js';
+import { weaviateStore } from '../../functions/vectors/adapters/weaviate.js';
 import type { Engine, VectorRecord, VectorStore } from '../../functions/vectors/vector-store.js';
 import { loadPolicyFile } from '../../functions/policy/load.js';
+import { partitionedScanEngines } from '../../functions/policy/schema.js';
 import { startLocalAws } from '../local-aws/server.js';
 import { deployLocalStack } from '../local-aws/stack.js';
 import { projectRoot } from '../local-aws/venv.js';
 import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
+import { startWeaviate } from '../local-engines/weaviate-server.js';
+import { ensureWeaviate } from '../tools/weaviate.js';
 import { AWS_CLI, awsCopyRecursive, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
@@ -35,8 +42,11 @@ const arg = (name: string, fallback: string) => {
 };
 const SIZES = arg('sizes', '10000,100000').split(',').map(Number);
 const DIMS = Number(arg('dims', '768'));
-const ENGINES = arg('engines', 'lancedb,pgvector,chroma,s3vectors').split(',') as Engine[];
+const PARTS = Number(arg('parts', '2'));
+const ENGINES = arg('engines', 'lancedb,pgvector,chroma,s3vectors,weaviate').split(',') as Engine[];
 const REGION = 'us-west-2';
+/** The index's name: a Weaviate class name takes no underscore. */
+const indexOf = (engine: Engine) => (engine === 'weaviate' ? 'bench-vectors' : 'bench_vectors');
 const INDEX = 'bench_vectors';
 const TSX = join(projectRoot, 'node_modules/.bin/tsx');
 const JOB = join(projectRoot, 'scripts/bench/vector-job.ts');
@@ -69,7 +79,7 @@ function records(from: number, to: number): VectorRecord[] {
 }
 
 async function seed(store: VectorStore, from: number, to: number) {
-  for (let i = from; i < to; i += 1000) await store.write(INDEX, records(i, Math.min(to, i + 1000)));
+  for (let i = from; i < to; i += 1000) await store.write(indexOf(store.engine), records(i, Math.min(to, i + 1000)));
 }
 
 async function main() {
@@ -83,11 +93,28 @@ async function main() {
     if (pglite) stops.unshift(() => pglite.stop());
     const chroma = ENGINES.includes('chroma') ? await startChroma() : undefined;
     if (chroma) stops.unshift(() => chroma.stop());
+    // Weaviate's own backups go to the DR bucket (the stack's, created below) through backup-s3.
+    const weaviate = ENGINES.includes('weaviate')
+      ? await ensureWeaviate((line) => console.error(line)).then(() =>
+          startWeaviate({
+            s3: {
+              endpoint: aws.endpoint,
+              bucket: 'bench-dr',
+              path: 'weaviate-native',
+              region: REGION,
+              accessKeyId: aws.env.AWS_ACCESS_KEY_ID!,
+              secretAccessKey: aws.env.AWS_SECRET_ACCESS_KEY!,
+            },
+          }),
+        )
+      : undefined;
+    if (weaviate) stops.unshift(() => weaviate.stop());
     const endpoints: Record<string, string> = {
       lancedb: join(dir, 'lance'),
       pgvector: pglite?.connectionString ?? 'postgresql://unused',
       chroma: chroma?.url ?? 'http://unused',
       s3vectors: '',
+      weaviate: weaviate?.url ?? 'http://unused',
     };
     const policyFile = join(dir, 'policy.yml');
     writeFileSync(
@@ -95,13 +122,26 @@ async function main() {
       `version: 1\ndeployment: { region: ${REGION} }\nassets:\n${ENGINES.map(
         (engine) => `  - name: bench-${engine}
     kind: vector-index
-    source: { engine: ${engine}, index: ${INDEX}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`},
+    source: { engine: ${engine}, index: ${indexOf(engine)}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`},
               dimensions: ${DIMS}, metric: ${engine === 's3vectors' ? 'euclidean' : 'cosine'}, embedding: { model: bench, version: '1' } }
     replica: { bucket: bench-dr, region: ${REGION}, prefix: ${engine}/ }
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
     tier: high
-`,
+${
+  partitionedScanEngines.includes(engine) && PARTS > 1
+    ? `  - name: bench-${engine}-parts
+    kind: vector-index
+    source: { engine: ${engine}, index: ${indexOf(engine)}, region: ${REGION}, endpoint: '${endpoints[engine]}',
+              dimensions: ${DIMS}, metric: cosine, embedding: { model: bench, version: '1' } }
+    replica: { bucket: bench-dr, region: ${REGION}, prefix: ${engine}-parts/ }
+    snapshotPartitions: ${PARTS}
+    rpoTargetSeconds: 14400
+    rtoTargetSeconds: 14400
+    tier: high
+`
+    : ''
+}`,
       ).join('')}`,
     );
     const stack = await deployLocalStack(loadPolicyFile(policyFile));
@@ -161,6 +201,7 @@ async function main() {
         console.error(
           `${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`,
         );
+        if (partitionedScanEngines.includes(engine) && PARTS > 1) rows.push(...(await partitioned(engine, size, rawMB, env)));
       }
     }
     print(rows);
@@ -170,11 +211,59 @@ async function main() {
 }
 
 /**
+ * A snapshot in PARTS parts at once: the scheduled run splits the scan, then each part's job runs
+ * in a process of its own, all at once (the last one to finish writes and checks the manifest).
+ * Rows: the whole (wall time, process starts included), and one part's own rate (its time inside
+ * the job, as a warm invocation's), the figure the RTO/RPO arithmetic multiplies by the parts.
+ */
+async function partitioned(engine: Engine, size: number, rawMB: number, env: NodeJS.ProcessEnv): Promise<Row[]> {
+  const asset = `bench-${engine}-parts`;
+  const started = performance.now();
+  const split = await timed(TSX, [JOB, 'dispatch', '--asset', asset], env);
+  const { snapshotId, parts } = JSON.parse(split.stdout.trim().split('\n').at(-1)!) as { snapshotId: string; parts: string[] };
+  const runs = await Promise.all(
+    parts.map((part) => timed(TSX, [JOB, 'part', '--asset', asset, '--snapshot', snapshotId, '--part', part], env)),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const results = runs.map((run) => JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { outcome: string; count: number; ms: number });
+  const finished = results.find((r) => r.outcome === 'verified');
+  if (!finished || finished.count !== size)
+    throw new Error(`${engine}: the parts did not finish one verified snapshot of ${size}: ${JSON.stringify(results)}`);
+  const perPart = results.map((r) => r.ms / 1000);
+  const mean = perPart.reduce((a, b) => a + b, 0) / perPart.length;
+  const peak = Math.max(...runs.map((r) => r.peakRssMiB));
+  console.error(
+    `${engine} ${size}: ${parts.length} parts at once in ${seconds.toFixed(2)} s (parts ${perPart.map((p) => p.toFixed(2)).join(', ')} s)`,
+  );
+  return [
+    {
+      engine,
+      size,
+      tool: `snapshot in ${parts.length} parts at once (write + verify)`,
+      seconds,
+      vectors: size,
+      mb: rawMB,
+      peakRssMiB: peak,
+    },
+    {
+      engine,
+      size,
+      tool: `one part of ${parts.length} running at once (its own time)`,
+      seconds: mean,
+      vectors: size / parts.length,
+      mb: rawMB / parts.length,
+      peakRssMiB: peak,
+    },
+  ];
+}
+
+/**
  * The index to snapshot. pgvector's table gets no HNSW index: PGlite (WASM) would spend most of the
  * run maintaining it on insert, and a snapshot reads the table, not the index.
  */
 async function createBenchIndex(engine: Engine, store: VectorStore, endpoint: string) {
-  if (engine !== 'pgvector') return store.createIndex(INDEX, { dimensions: DIMS, metric: engine === 's3vectors' ? 'euclidean' : 'cosine' });
+  if (engine !== 'pgvector')
+    return store.createIndex(indexOf(engine), { dimensions: DIMS, metric: engine === 's3vectors' ? 'euclidean' : 'cosine' });
   const client = new pg.Client({ connectionString: endpoint });
   await client.connect();
   await client.query(
@@ -191,6 +280,8 @@ async function openForSeeding(engine: Engine, endpoint: string): Promise<VectorS
       return pgvectorStore({ connectionString: endpoint });
     case 'chroma':
       return chromaStore({ url: endpoint });
+    case 'weaviate':
+      return weaviateStore({ url: endpoint });
     case 's3vectors': {
       const client = new S3VectorsClient({ region: REGION });
       await client.send(new CreateVectorBucketCommand({ vectorBucketName: 'bench-vectors' })).catch(() => {});
@@ -240,6 +331,24 @@ async function nativeExports(
       const run = await timed(TSX, [JOB, 'list-vectors', '--bucket', 'bench-vectors', '--index', INDEX], env);
       const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ms: number };
       return [{ tool: 'native: ListVectors with data', seconds: result.ms / 1000, peakRssMiB: run.peakRssMiB, mb: undefined }];
+    }
+    case 'weaviate': {
+      // The server's own work (it runs in its process): the job's RSS is only the client's.
+      const backups = [];
+      for (const [backend, what] of [
+        ['s3', 'to the DR bucket (backup-s3)'],
+        ['filesystem', 'to local disk (backup-filesystem)'],
+      ] as const) {
+        const run = await timed(TSX, [JOB, 'weaviate-backup', '--url', endpoint, '--index', indexOf(engine), '--backend', backend], env);
+        const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ms: number };
+        backups.push({
+          tool: `native: Weaviate backup of the class ${what}`,
+          seconds: result.ms / 1000,
+          peakRssMiB: run.peakRssMiB,
+          mb: undefined,
+        });
+      }
+      return backups;
     }
     default:
       throw new Error(`${engine} does not run here`);

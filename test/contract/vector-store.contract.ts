@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { partitionedScanEngines } from '../../functions/policy/schema.js';
 import {
   IndexExistsError,
   IndexNotFoundError,
@@ -136,6 +137,27 @@ export function vectorStoreContract(name: string, setup: () => Promise<ContractT
         expectSameRecords([...first.records, ...rest], records);
       } finally {
         await resumed.close();
+        await target.store.dropIndex(index);
+      }
+    });
+
+    it('splits a scan into disjoint parts that together hold every record once, each continued in pages (or the policy refuses parts for it)', async () => {
+      // Partitioned snapshots are offered (policy snapshotPartitions) exactly where the adapter splits a scan.
+      expect(partitionedScanEngines.includes(target.store.engine)).toBe(target.store.partitionScan !== undefined);
+      if (!target.store.partitionScan) return;
+      const index = freshIndexName();
+      const records = sampleRecords(301, dimensions, 11);
+      await target.store.createIndex(index, { dimensions, metric: target.metrics[0]! });
+      await target.store.write(index, records);
+      try {
+        const parts = await target.store.partitionScan(index, 4);
+        expect(parts.length).toBeGreaterThan(1);
+        expect(parts.length).toBeLessThanOrEqual(4);
+        const scanned = await Promise.all(parts.map((cursor) => scanAll(target.store, index, 40, cursor)));
+        expect(scanned.every((part) => part.length > 0)).toBe(true);
+        expectSameRecords(scanned.flat(), records); // no record missing, none twice
+        expect(await target.store.partitionScan(index, 1)).toHaveLength(1);
+      } finally {
         await target.store.dropIndex(index);
       }
     });

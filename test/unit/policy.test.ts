@@ -2,7 +2,19 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assetForKey, replicaKeyFor, replicatedAssets } from '../../functions/policy/assets.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../../functions/policy/load.js';
-import { drillAssets, isAssetDrill } from '../../functions/policy/schema.js';
+import { drillAssets, isAssetDrill, partitionedScanEngines, type VectorAsset } from '../../functions/policy/schema.js';
+import { engines } from '../../functions/vectors/vector-store.js';
+
+/** An endpoint of each engine's shape (nothing is contacted: adapters connect on first use). */
+const endpointFor: Record<string, string | undefined> = {
+  pgvector: 'postgresql://u@127.0.0.1:1/db',
+  qdrant: 'http://127.0.0.1:1',
+  chroma: 'http://127.0.0.1:1',
+  weaviate: 'http://127.0.0.1:1',
+  lancedb: '/tmp/no-such-lancedb',
+  pinecone: 'http://127.0.0.1:1',
+  s3vectors: undefined,
+};
 import { bucketDefaultLock, lockOf } from '../../functions/policy/object-lock.js';
 import { replicaBucketResources } from '../../infra/buckets.js';
 import { probeServingEvents } from '../../infra/events.js';
@@ -291,6 +303,43 @@ describe('Object Lock and vault accounts in the policy', () => {
     expect(problemsOf(vaultedVectors)).toEqual([
       expect.stringMatching(/^assets\[3\]\.replica\.account: is not supported for a vector-index asset: snapshot retention deletes/),
     ]);
+  });
+});
+
+describe('partitioned vector snapshots in the policy (snapshotPartitions)', () => {
+  it('defaults to one scan, takes up to 64 parts where the engine splits a scan, and refuses them elsewhere', () => {
+    expect(parsePolicy(example).assets[3]).toMatchObject({ kind: 'vector-index', snapshotPartitions: 1 });
+    expect(parsePolicy(withAsset((a) => (a.snapshotPartitions = 16), 3)).assets[3]).toMatchObject({ snapshotPartitions: 16 });
+    expect(problemsOf(withAsset((a) => (a.snapshotPartitions = 65), 3))).toEqual([
+      expect.stringMatching(/^assets\[3\]\.snapshotPartitions: /),
+    ]);
+    const weaviate = withAsset((a) => {
+      a.source = { ...(a.source as object), engine: 'weaviate', endpoint: 'https://weaviate.example.internal' };
+      a.snapshotPartitions = 4;
+    }, 3);
+    expect(problemsOf(weaviate)).toEqual([
+      'assets[3].snapshotPartitions: must be 1 for weaviate, whose scan cannot be split; partitioned snapshots need pgvector, chroma, lancedb',
+    ]);
+  });
+
+  it('names exactly the engines whose adapters split a scan', async () => {
+    const { openVectorStore } = await import('../../functions/vectors/open-store.js');
+    const splitting: string[] = [];
+    for (const engine of engines) {
+      const source = {
+        engine,
+        index: 'i',
+        region: 'us-east-1',
+        endpoint: endpointFor[engine],
+        vectorBucket: 'vb',
+        dimensions: 4,
+        metric: 'cosine',
+      };
+      const store = await openVectorStore({ name: 'a', source } as unknown as VectorAsset);
+      if (store.partitionScan) splitting.push(engine);
+      await store.close();
+    }
+    expect(splitting).toEqual(partitionedScanEngines);
   });
 });
 

@@ -33,6 +33,7 @@ import type { JsonValue } from '../../shared/json.js';
 import {
   EngineError,
   IndexExistsError,
+  offsetRanges,
   IndexNotFoundError,
   type IndexDescription,
   type Metadata,
@@ -82,6 +83,8 @@ interface PreFlight {
 interface Cursor {
   collection: string;
   offset: number;
+  /** Where a part of a partitioned scan ends (exclusive); none: the end of the collection. */
+  end?: number;
 }
 
 export function chromaStore(config: ChromaConfig): VectorStore {
@@ -150,19 +153,31 @@ export function chromaStore(config: ChromaConfig): VectorStore {
         if (from.collection !== c.id) {
           throw new EngineError('chroma', 'the cursor is from an earlier collection of this name (dropped and created again)');
         }
-        // One record more than the page tells whether another page follows.
+        // One record more than the page tells whether another page follows; a part stops at its end.
+        const take = from.end === undefined ? limit : Math.min(limit, from.end - from.offset);
         const page = await records<GetResponse>(c, 'get', {
-          limit: limit + 1,
+          limit: take + 1,
           offset: from.offset,
           include: ['embeddings', 'metadatas'],
         });
-        const found = page.ids.slice(0, limit).map((id, i) => ({
+        const found = page.ids.slice(0, take).map((id, i) => ({
           id,
           vector: Float32Array.from(page.embeddings![i]!),
           metadata: fromChroma(page.metadatas?.[i]),
         }));
-        const next = page.ids.length > limit ? encodeCursor({ collection: c.id, offset: from.offset + limit }) : undefined;
+        const more = page.ids.length > take && (from.end === undefined || from.offset + take < from.end);
+        const next = more ? encodeCursor({ ...from, offset: from.offset + take }) : undefined;
         return { records: found, cursor: next };
+      }),
+
+    // Offset ranges of the collection as counted now (a window, like the scan itself).
+    partitionScan: (index, count) =>
+      on('partitionScan', index, async () => {
+        const c = await collection(index);
+        const total = await http.json<number>('GET', `${collections}/${c.id}/count`);
+        return offsetRanges(total, count).map(([offset, end]) =>
+          encodeCursor({ collection: c.id, offset, ...(end !== undefined && { end }) }),
+        );
       }),
 
     write: (index, batch) =>

@@ -30,6 +30,7 @@ import {
   type Metric,
   metrics,
   type NativeSnapshotRef,
+  offsetRanges,
   type VectorRecord,
   type VectorStore,
 } from '../vector-store.js';
@@ -49,6 +50,8 @@ const nativeFormat = 'lancedb-version';
 interface Position {
   version: number;
   offset: number;
+  /** Where a part of a partitioned scan ends (exclusive); none: the end of the table. */
+  end?: number;
 }
 const encodeCursor = (position: Position) => Buffer.from(JSON.stringify(position)).toString('base64url');
 const decodeCursor = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString()) as Position;
@@ -133,19 +136,29 @@ export function lanceDbStore(config: LanceDbConfig): VectorStore {
 
     scan: (index, { cursor, limit }) =>
       withTable(index, 'scan', async (table) => {
-        const { version, offset } = cursor ? decodeCursor(cursor) : { version: await table.version(), offset: 0 };
+        const { version, offset, end } = cursor ? decodeCursor(cursor) : { version: await table.version(), offset: 0, end: undefined };
         await table.checkout(version);
         const jsonLayout = isJsonLayout(await table.schema());
+        // One row more than the page tells whether another follows; a part stops at its end.
+        const take = end === undefined ? limit : Math.min(limit, end - offset);
         const rows = (await table
           .query()
           .offset(offset)
-          .limit(limit + 1)
+          .limit(take + 1)
           .toArray()) as Record<string, unknown>[];
-        const records = rows.slice(0, limit).map((row) => toRecord(row, jsonLayout));
-        return {
-          records,
-          cursor: rows.length > limit ? encodeCursor({ version, offset: offset + limit }) : undefined,
-        };
+        const records = rows.slice(0, take).map((row) => toRecord(row, jsonLayout));
+        const more = rows.length > take && (end === undefined || offset + take < end);
+        return { records, cursor: more ? encodeCursor({ version, offset: offset + take, ...(end !== undefined && { end }) }) : undefined };
+      }),
+
+    // Offset ranges of one version: every part reads the same version (point-in-time).
+    partitionScan: (index, count) =>
+      withTable(index, 'partitionScan', async (table) => {
+        const version = await table.version();
+        await table.checkout(version);
+        return offsetRanges(await table.countRows(), count).map(([offset, end]) =>
+          encodeCursor({ version, offset, ...(end !== undefined && { end }) }),
+        );
       }),
 
     write: (index, records) =>

@@ -65,12 +65,27 @@ function identifier(name: string, what: string): string {
   return `"${name}"`;
 }
 
-const encodeCursor = (after: string) => Buffer.from(JSON.stringify({ after })).toString('base64url');
-function decodeCursor(cursor: string): string {
-  const { after } = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { after?: unknown };
-  if (typeof after !== 'string') throw new EngineError(engine, `invalid scan cursor "${cursor}"`);
-  return after;
+/** A scan position: after this id (exclusive), up to `until` (inclusive) in a part of a partitioned scan. */
+interface Position {
+  after?: string;
+  until?: string;
 }
+const encodeCursor = (position: Position) => Buffer.from(JSON.stringify(position)).toString('base64url');
+function decodeCursor(cursor: string): Position {
+  let position: { after?: unknown; until?: unknown };
+  try {
+    position = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as typeof position;
+  } catch {
+    throw new EngineError(engine, `invalid scan cursor "${cursor}"`);
+  }
+  const { after, until } = position ?? {};
+  if ((after !== undefined && typeof after !== 'string') || (until !== undefined && typeof until !== 'string'))
+    throw new EngineError(engine, `invalid scan cursor "${cursor}"`);
+  return { ...(after !== undefined && { after }), ...(until !== undefined && { until }) };
+}
+
+/** Ids sampled per part when a scan is partitioned: boundaries are quantiles of the sample. */
+const samplePerPart = 200;
 
 /** pgvector's text form; -0 keeps its sign (String(-0) is "0"). */
 const vectorText = (vector: Float32Array) => `[${Array.from(vector, (x) => (Object.is(x, -0) ? '-0' : String(x))).join(',')}]`;
@@ -217,17 +232,49 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
         const metadata = hasMetadata
           ? `coalesce(rec.${meta}, '{}')`
           : `to_jsonb(rec.*) - $${params.push([columnNames.id, columnNames.vector])}::text[]`;
-        const after = cursor === undefined ? '' : `WHERE rec.${id} > $${params.push(decodeCursor(cursor))}`;
+        const { after, until } = cursor === undefined ? {} : decodeCursor(cursor);
+        const bounds = [
+          ...(after !== undefined ? [`rec.${id} > $${params.push(after)}`] : []),
+          ...(until !== undefined ? [`rec.${id} <= $${params.push(until)}`] : []),
+        ];
+        const where = bounds.length > 0 ? `WHERE ${bounds.join(' AND ')}` : '';
         const { rows } = await pool.query<{ id: string; vector: Buffer | null; metadata: Metadata }>(
           `SELECT rec.${id}::text AS id, vector_send(rec.${vec}) AS vector, ${metadata} AS metadata
-             FROM ${table} AS rec ${after} ORDER BY rec.${id} LIMIT $1`,
+             FROM ${table} AS rec ${where} ORDER BY rec.${id} LIMIT $1`,
           params,
         );
         const records: VectorRecord[] = rows.slice(0, limit).map((row) => {
           if (row.vector === null) throw new EngineError(engine, `record "${row.id}" of index "${index}" has no vector`);
           return { id: row.id, vector: parseVectorSend(row.vector), metadata: row.metadata };
         });
-        return { records, cursor: rows.length > limit ? encodeCursor(records.at(-1)!.id) : undefined };
+        return {
+          records,
+          cursor: rows.length > limit ? encodeCursor({ after: records.at(-1)!.id, ...(until !== undefined && { until }) }) : undefined,
+        };
+      }),
+
+    // Ranges of ids, cut at quantiles of a sample of them (TABLESAMPLE SYSTEM reads only the sampled
+    // pages; the whole table when it is small), in the table's own order of ids. Parts need not be
+    // equal: together they hold every id once whatever the sample.
+    partitionScan: (index, count) =>
+      run('partitionScan', index, async (table) => {
+        const { rows: stats } = await pool.query<{ estimate: number }>(
+          'SELECT greatest(reltuples, 0)::float8 AS estimate FROM pg_class WHERE oid = $1::regclass',
+          [table],
+        );
+        let rows = stats[0]?.estimate ?? 0;
+        if (rows === 0) rows = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+        const percent = Math.min(100, (100 * samplePerPart * count) / Math.max(rows, 1));
+        const { rows: sample } = await pool.query<{ id: string }>(
+          `SELECT rec.${id}::text AS id FROM ${table} AS rec TABLESAMPLE SYSTEM ($1) ORDER BY rec.${id}`,
+          [percent],
+        );
+        const cuts = [
+          ...new Set(Array.from({ length: count - 1 }, (_, i) => sample[Math.floor((sample.length * (i + 1)) / count)]?.id)),
+        ].filter((cut): cut is string => cut !== undefined);
+        return [...cuts, undefined].map((until, i) =>
+          encodeCursor({ ...(i > 0 && { after: cuts[i - 1]! }), ...(until !== undefined && { until }) }),
+        );
       }),
 
     write: (index, records) =>

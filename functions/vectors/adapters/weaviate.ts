@@ -119,7 +119,7 @@ interface BackupStatus {
   path?: string;
 }
 
-function classOf(index: string): string {
+export function classOf(index: string): string {
   if (!indexName.test(index)) {
     throw new EngineError(
       engine,

@@ -39,7 +39,7 @@ let objects: S3SnapshotObjects;
 let clock = new Date('2026-11-26T10:00:00Z');
 
 function policyYaml(lanceDir: string) {
-  const asset = (name: string, index: string, dimensions: number, metric = 'cosine') => `
+  const asset = (name: string, index: string, dimensions: number, metric = 'cosine', extra = '') => `
   - name: ${name}
     kind: vector-index
     source: { engine: lancedb, index: ${index}, region: us-west-2, endpoint: ${lanceDir}, dimensions: ${dimensions}, metric: ${metric}, embedding: { model: e5-small, version: v2 } }
@@ -47,13 +47,13 @@ function policyYaml(lanceDir: string) {
     retention: { daily: 3, weekly: 2, monthly: 1 }
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
-    tier: high`;
+    tier: high${extra}`;
   // No Object Lock: this file's clock is not the local AWS's, and its retention removes snapshots
   // (snapshots under Object Lock: test/integration/object-lock.test.ts).
   return `version: 1
 deployment: { region: us-west-2 }
 objectLock: { critical: none, high: none, standard: none }
-assets:${asset('docs', 'docs', 24)}${asset('wrong-dims', 'docs', 32)}${asset('wrong-metric', 'docs', 24, 'euclidean')}${asset('gone', 'no_such_table', 24)}
+assets:${asset('docs', 'docs', 24)}${asset('wrong-dims', 'docs', 32)}${asset('wrong-metric', 'docs', 24, 'euclidean')}${asset('gone', 'no_such_table', 24)}${asset('docs-parts', 'docs', 24, 'cosine', '\n    snapshotPartitions: 4')}
 `;
 }
 
@@ -330,7 +330,7 @@ describe('snapshot-vectors', () => {
       'asset: "training-data" is not a vector-index asset of the policy',
     );
     await expect(handler(forDocs('snapshot-vectors/invalid/unknown-field.json'), localContext('snapshot-vectors'))).rejects.toThrow(
-      'payload: unknown field "force"; expected {"asset": "<vector-index asset>", "rebuildCatalog"?: true, "continuation"?: true}',
+      'payload: unknown field "force"; expected {"asset": "<vector-index asset>", "rebuildCatalog"?: true, "continuation"?: true, "snapshotId"?: "<id>", "part"?: "<NNNN>"}',
     );
     expect(await catalog.list('docs')).toEqual(before);
   });
@@ -412,5 +412,140 @@ describe('snapshot-vectors', () => {
     expect(await catalog.get('docs', kept.snapshotId)).toMatchObject({ state: 'corrupt' });
     // The older one, intact, is what a restore gets now.
     expect(await newestVerified(catalog, 'docs')).toMatchObject({ snapshotId: verified[1]!.snapshotId });
+  });
+});
+
+describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
+  const parts = ['0000', '0001', '0002', '0003'];
+  /** Deps whose continuations (each a payload) are recorded: the parts a run dispatches. */
+  function partDeps(overrides: Partial<ScheduledRunDeps> & { budget?: number } = {}) {
+    const dispatched: Record<string, unknown>[] = [];
+    const { deps } = depsWith({ continuation: { continueLater: async (payload) => void dispatched.push(payload) }, ...overrides });
+    return { deps, dispatched };
+  }
+  const runPart = (snapshotId: string, part: string, deps = partDeps().deps) =>
+    runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', deps, { snapshotId, part });
+
+  it('fans the scan out in four parts run at once; the last one writes the manifest: the fingerprint a single scan gives', async () => {
+    clock = new Date('2026-11-27T10:00:00Z');
+    const tick = partDeps();
+    const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', tick.deps);
+    expect(run).toMatchObject({ outcome: 'dispatched', parts });
+    const snapshotId = (run as { snapshotId: string }).snapshotId;
+    expect(tick.dispatched).toEqual(parts.map((part) => ({ asset: 'docs-parts', continuation: true, snapshotId, part })));
+
+    // The four invocations, at once (their catalog writes race on one item).
+    const runs = await Promise.all(parts.map((part) => runPart(snapshotId, part)));
+    const outcomes = runs.map((r) => r.run.outcome);
+    expect(outcomes.every((o) => o === 'part-verified' || o === 'verified' || o === 'busy')).toBe(true);
+    expect(outcomes).toContain('verified');
+
+    const entry = (await newestVerified(catalog, 'docs-parts'))!;
+    expect(entry).toMatchObject({ snapshotId, count: records.length, fingerprint: fingerprintOf(records) });
+    // A single scan of the same index gives the same fingerprint.
+    expect(entry.fingerprint).toBe((await newestVerified(catalog, 'docs'))!.fingerprint);
+    const manifest = (await readManifest(objects, entry.prefix))!;
+    expect(manifest).toMatchObject({ partitions: 4, count: records.length, consistency: 'point-in-time' });
+    expect(new Set(manifest.chunks.map((c) => c.key.slice(0, 'chunks/p0000'.length)))).toEqual(new Set(parts.map((p) => `chunks/p${p}`)));
+    const read: VectorRecord[] = [];
+    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry.prefix, chunk, 24)));
+    expect(read).toHaveLength(records.length);
+    expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
+    // A part's invocation that comes late (an async retry) finds nothing to do.
+    expect((await runPart(snapshotId, '0002')).run).toEqual({ outcome: 'part-skipped', snapshotId, part: '0002', state: 'verified' });
+
+    // The whole is checked against what its parts read back: a manifest that differs is found.
+    await catalog.update('docs-parts', snapshotId, { state: 'complete' });
+    const altered = { ...manifest, fingerprint: { ...manifest.fingerprint, value: '0'.repeat(64) } };
+    await s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: manifestKey(entry.prefix), Body: JSON.stringify(altered) }));
+    expect((await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps)).run).toMatchObject({
+      outcome: 'corrupt',
+      reason: expect.stringContaining(`has fingerprint ${'0'.repeat(64)}, the parts read back ${fingerprintOf(records)}`),
+    });
+  });
+
+  it('continues a part that ran out of time in an invocation of its own; a tick starts again a part whose invocation died', async () => {
+    clock = new Date('2026-11-27T11:00:00Z');
+    const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);
+    const snapshotId = (run as { snapshotId: string }).snapshotId;
+
+    // Part 0000 runs out of time after one chunk: it asks for its own continuation.
+    const short = partDeps({ budget: 2 });
+    expect((await runPart(snapshotId, '0000', short.deps)).run).toMatchObject({ outcome: 'in-progress', part: '0000' });
+    expect(short.dispatched).toEqual([{ asset: 'docs-parts', continuation: true, snapshotId, part: '0000' }]);
+    // Part 0001's invocation dies holding its lease (a crash mid-chunk).
+    const leaseUntil = new Date(clock.getTime() + 600_000);
+    expect(await catalog.lease('docs-parts', snapshotId, 'dead-invocation', leaseUntil, clock, '0001')).toBe(true);
+    // Part 0002 through the handler, with the payload snapshot-vectors sends itself (events/).
+    vi.useFakeTimers({ toFake: ['Date'], now: clock, shouldAdvanceTime: true });
+    const { handler } = await import('../../../functions/snapshot-vectors.js');
+    const partEvent = { ...loadEvent<Record<string, unknown>>('snapshot-vectors/valid/part.json'), asset: 'docs-parts', snapshotId };
+    expect(await handler({ ...partEvent, part: '0002' }, localContext('snapshot-vectors'))).toMatchObject({
+      asset: 'docs-parts',
+      outcome: 'part-verified',
+      part: '0002',
+    });
+    const before = await catalog.get('docs-parts', snapshotId);
+    await expect(
+      handler(
+        { ...loadEvent<Record<string, unknown>>('snapshot-vectors/invalid/part-without-snapshot.json'), asset: 'docs-parts' },
+        localContext('snapshot-vectors'),
+      ),
+    ).rejects.toThrow('part: "snapshotId" and "part" come together (one part of a partitioned snapshot)');
+    expect(await catalog.get('docs-parts', snapshotId)).toEqual(before);
+    vi.useRealTimers();
+    await runPart(snapshotId, '0003');
+
+    // A tick while the dead lease holds starts only the parts nobody holds.
+    const tick = partDeps();
+    expect((await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', tick.deps)).run).toEqual({
+      outcome: 'dispatched',
+      snapshotId,
+      parts: ['0000'],
+    });
+    expect((await runPart(snapshotId, '0001')).run).toEqual({ outcome: 'busy', snapshotId });
+    await runPart(snapshotId, '0000');
+    expect((await catalog.get('docs-parts', snapshotId))!.state).toBe('in-progress');
+
+    // Once its lease has expired, the next tick starts part 0001 again, which finishes the snapshot.
+    clock = new Date(leaseUntil.getTime() + 1000);
+    const later = partDeps();
+    expect((await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', later.deps)).run).toEqual({
+      outcome: 'dispatched',
+      snapshotId,
+      parts: ['0001'],
+    });
+    expect((await runPart(snapshotId, '0001')).run).toMatchObject({
+      outcome: 'verified',
+      snapshotId,
+      count: records.length,
+      fingerprint: fingerprintOf(records),
+    });
+  });
+
+  it('marks the snapshot corrupt when a part reads back a chunk that differs from what it wrote; no part is verified after', async () => {
+    clock = new Date('2026-11-27T12:00:00Z');
+    const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);
+    const snapshotId = (run as { snapshotId: string }).snapshotId;
+    // Part 0001 writes its chunks but its invocation ends before the read-back.
+    // (Time runs out once the part's chunks are looked up for the read-back.)
+    let readingBack = false;
+    const watched = Object.assign(Object.create(objects) as S3SnapshotObjects, {
+      head: (key: string) => ((readingBack = true), objects.head(key)),
+    });
+    const beforeReadBack = partDeps({ objects: watched, remainingMs: () => (readingBack ? 1_000 : 900_000) });
+    const first = await runPart(snapshotId, '0001', beforeReadBack.deps);
+    expect(first.run).toMatchObject({ outcome: 'in-progress', part: '0001' });
+    const entry = (await catalog.get('docs-parts', snapshotId))!;
+    expect(entry.partitions!['0001']!.progress.scanDone).toBe(true);
+    // Its first chunk is replaced (same key, other bytes) before it is read back.
+    const key = `${entry.prefix}chunks/p0001-000000.ndjson.gz`;
+    await s3.send(
+      new PutObjectCommand({ Bucket: REPLICA, Key: key, Body: 'not the chunk', Metadata: { sha256: '0'.repeat(64), records: '1' } }),
+    );
+    const second = await runPart(snapshotId, '0001');
+    expect(second.run).toMatchObject({ outcome: 'corrupt', snapshotId, reason: expect.stringContaining('part 0001') });
+    expect((await catalog.get('docs-parts', snapshotId))!.state).toBe('corrupt');
+    expect((await runPart(snapshotId, '0002')).run).toMatchObject({ outcome: 'part-skipped', state: 'corrupt' });
   });
 });
