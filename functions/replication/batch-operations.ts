@@ -38,7 +38,7 @@ export interface BatchResponse {
 /** Errors that retrying cannot fix: the task is reported as failed. */
 const PERMANENT_S3_ERRORS = new Set(['AccessDenied', 'NoSuchBucket', 'InvalidObjectState', 'Forbidden']);
 
-function resultCodeOf(error: unknown): ResultCode {
+export function resultCodeOf(error: unknown): ResultCode {
   if (error instanceof KeyBusyError || error instanceof CopyContinuesError) return 'TemporaryFailure';
   if (error instanceof ReplicaKeyTooLongError) return 'PermanentFailure';
   const name = (error as { name?: string })?.name ?? '';
@@ -59,7 +59,7 @@ function keyReadings(raw: string): string[] {
   return [...new Set(readings)];
 }
 
-function bucketOf(task: z.infer<typeof taskSchema>): string | undefined {
+export function bucketOf(task: z.infer<typeof taskSchema>): string | undefined {
   return task.s3Bucket ?? task.s3BucketArn?.split(':::')[1]?.split('/')[0];
 }
 

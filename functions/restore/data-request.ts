@@ -25,6 +25,8 @@ const restoreSchema = z.strictObject({
   target: restoreTarget.optional(),
   /** Overwrite a target object that is newer than the version being restored. Default false. */
   overwriteNewer: z.boolean().default(false),
+  /** function: copied by restore-data's own invocations; batch-operations: an S3 Batch Operations job (large restores). */
+  method: z.enum(['function', 'batch-operations']).default('function'),
   dryRun: z.boolean().default(false),
   planToken: planTokenField.optional(),
 });
@@ -35,7 +37,7 @@ const statusSchema = z.strictObject({
 
 const EXPECTED = [
   '{"asset": "<object asset>", "prefix"?: "<key prefix>", "asOf"?: "<ISO time>", "target"?: {"bucket", "prefix"?}, ',
-  '"overwriteNewer"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>"}',
+  '"overwriteNewer"?: false, "method"?: "function" | "batch-operations", "dryRun"?: true, "planToken"?: "<from the dry run>"} or {"restoreId": "<planToken>"}',
 ].join('');
 
 /** The request a plan is made for: every default filled in, the time absolute. */
@@ -45,6 +47,8 @@ export interface DataRestoreRequest {
   asOf: string;
   target: { bucket: string; prefix: string; region: string };
   overwriteNewer: boolean;
+  /** Absent in plans made before batch restores: function. */
+  method?: 'function' | 'batch-operations';
 }
 
 export type DataRestoreCall =
@@ -81,7 +85,14 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
 
   const target = resolveTarget(input.target, asset, policy);
   checkPlanToken(input);
-  const request: DataRestoreRequest = { asset: asset.name, prefix, asOf: asOf.toISOString(), target, overwriteNewer: input.overwriteNewer };
+  const request: DataRestoreRequest = {
+    asset: asset.name,
+    prefix,
+    asOf: asOf.toISOString(),
+    target,
+    overwriteNewer: input.overwriteNewer,
+    ...(input.method === 'batch-operations' && { method: input.method }),
+  };
   return { kind: 'restore', request, dryRun: input.dryRun, planToken: input.planToken, asset, asOfDefaulted: input.asOf === undefined };
 }
 

@@ -22,6 +22,18 @@ import {
 } from './restore-plan.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import type { MultipartPolicy } from '../policy/multipart.js';
+import {
+  type BatchJobs,
+  type BatchManifestProgress,
+  failedTasks,
+  type JobFiles,
+  jobPrefix,
+  ManifestPiece,
+  newManifest,
+  TERMINAL_JOB_STATES,
+  type TaskRestore,
+  writeManifest,
+} from './batch-restore.js';
 
 /**
  * restore-data: every key of an asset (or a prefix of it) as it was at a point in time, from the
@@ -51,6 +63,20 @@ export interface DataRestoreDeps extends InvocationTime {
   multipart: MultipartPolicy;
   /** Keys examined or restored at once. Default 16. */
   concurrency?: number;
+  /** S3 Batch Operations, for restores with "method": "batch-operations" (absent: not configured). */
+  batch?: BatchRestoreDeps;
+}
+
+export interface BatchRestoreDeps {
+  jobs: BatchJobs;
+  /** The job files (manifest, completion report) in the asset's replica bucket. */
+  files: JobFiles;
+  /** The function the job invokes per task (restore-data itself) and the role S3 assumes to run it. */
+  functionArn: string;
+  roleArn: string;
+  /** Between two looks at a running job. Default 20 s. */
+  pollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type Reason =
@@ -97,13 +123,17 @@ export interface DataPlanSummary {
   notInReplicaExamples: string[];
   /** Restores of versions the ledger does not know, taken from the replica's own metadata (a lost ledger). */
   fromReplicaMetadata: number;
-  /** objects × 50 ms / concurrency + bytes / (concurrency × 100 MB/s), concurrency 16: see docs/restore.md. */
+  /** objects × 50 ms / concurrency + bytes / (concurrency × 100 MB/s), concurrency 16 (a batch job: 100): see docs/restore.md. */
   estimatedSeconds: number;
+  /** A batch restore: its manifest of replica versions (S3 Inventory format) and where the job's report goes. */
+  batch?: { manifest: string; manifestEtag: string; versions: number; reportPrefix: string };
 }
 
 export interface DataRunProgress {
   /** Replica key after which the walk continues. */
   afterKey?: string;
+  /** A restore run as an S3 Batch Operations job: the job, as last described. */
+  job?: { id: string; status: string; total: number; succeeded: number; failed: number };
   restored: { objects: number; bytes: number };
   skipped: Partial<Record<Reason, number>>;
   failures: { key: string; error: string }[];
@@ -113,6 +143,8 @@ export interface DataRunProgress {
 /** Where a dry run that continues across invocations stands. */
 export interface DataPlanningProgress {
   afterKey?: string;
+  /** A batch restore's manifest, written file by file as the dry run walks. */
+  batch?: BatchManifestProgress;
 }
 
 /** What a restore-data plan holds: planning progress while the dry run walks, run progress after; the result is the final run progress. */
@@ -312,9 +344,13 @@ export async function planDataRestore(
   resume?: DataPlan,
 ): Promise<DataPlan> {
   const summary = resume?.summary ?? emptySummary(request);
-  const walked = await walk(deps, asset, request, resume?.progress?.afterKey, async (d) => {
+  const batch = request.method === 'batch-operations' ? batchDeps(deps) : undefined;
+  const planning = resume?.progress as DataPlanningProgress | undefined;
+  const piece = batch && new ManifestPiece(asset.replica.bucket, planning?.batch ?? newManifest());
+  const walked = await walk(deps, asset, request, planning?.afterKey, async (d) => {
     summary.keysExamined++;
     if (d.action === 'restore') {
+      piece?.add(d.version!.replicaKey!, d.version!.replicaVersionId!);
       summary.restore.objects++;
       if (d.fromReplica) summary.fromReplicaMetadata++;
       summary.restore.bytes += d.version?.size ?? 0;
@@ -332,10 +368,31 @@ export async function planDataRestore(
       keep(summary.leftAlone.examples, d.targetKey);
     }
   });
-  const concurrency = deps.concurrency ?? 16;
+  const concurrency = batch ? BATCH_CONCURRENCY : (deps.concurrency ?? 16);
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
+  const manifest = piece && batch && (await piece.write(batch.files));
+  if (manifest && walked.done) {
+    const { key, etag } = await writeManifest(batch.files, manifest, asset.replica.bucket, deps.now());
+    summary.batch = {
+      manifest: `s3://${batch.files.bucket}/${key}`,
+      manifestEtag: etag,
+      versions: manifest.versions,
+      reportPrefix: `${jobPrefix(manifest.manifestId)}report`,
+    };
+  }
+  const progress: DataPlanningProgress = { afterKey: walked.afterKey, ...(manifest && { batch: manifest }) };
+  return savePlanStep(deps, { request, summary }, resume, walked.done ? undefined : progress);
+}
 
-  return savePlanStep(deps, { request, summary }, resume, walked.done ? undefined : { afterKey: walked.afterKey });
+/** Lambda concurrency a batch job's estimate assumes (Batch Operations runs tasks up to the account's concurrency). */
+const BATCH_CONCURRENCY = 100;
+
+function batchDeps(deps: DataRestoreDeps): BatchRestoreDeps {
+  if (!deps.batch)
+    throw new PayloadError(
+      'method: "batch-operations" needs the stack\'s Batch Operations role (RESTORE_BATCH_ROLE_ARN on restore-data); restore with "method": "function"',
+    );
+  return deps.batch;
 }
 
 /**
@@ -359,6 +416,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
     plan.progress && 'restored' in plan.progress
       ? plan.progress
       : { restored: { objects: 0, bytes: 0 }, skipped: {}, failures: [], failed: 0 };
+  if (request.method === 'batch-operations') return runBatchJob(deps, asset, plan, progress);
   let savedAt = performance.now();
   const walked = await walk(
     deps,
@@ -395,6 +453,85 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
   );
   progress.afterKey = walked.afterKey;
   return saveRunStep(deps, plan, progress, walked.done);
+}
+
+/**
+ * A batch restore's run: creates the job over the dry run's manifest (once: the token makes
+ * creation idempotent), then follows it until it ends, continuing in a new invocation when this one
+ * runs short. At the end the completion report names the failed tasks. What a task does:
+ * restoreTask.
+ */
+async function runBatchJob(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan, progress: DataRunProgress): Promise<DataPlan> {
+  const batch = batchDeps(deps);
+  const planned = plan.summary.batch;
+  if (!planned) throw new Error(`restore ${plan.token}: the dry run wrote no Batch Operations manifest`);
+  if (planned.versions === 0) return saveRunStep(deps, plan, progress, true);
+  if (!progress.job) {
+    const manifestKey = planned.manifest.slice(`s3://${batch.files.bucket}/`.length);
+    const id = await batch.jobs.create({
+      clientRequestToken: plan.token,
+      description: `ai-data-dr restore ${plan.token} of ${asset.name}`,
+      manifest: { bucket: batch.files.bucket, key: manifestKey, etag: planned.manifestEtag },
+      functionArn: batch.functionArn,
+      roleArn: batch.roleArn,
+      userArguments: { restoreId: plan.token },
+      report: { bucket: batch.files.bucket, prefix: planned.reportPrefix },
+    });
+    progress.job = { id, status: 'New', total: planned.versions, succeeded: 0, failed: 0 };
+    await deps.plans.saveProgress(plan.token, progress);
+  }
+  const pollMs = batch.pollMs ?? 20_000;
+  const sleep = batch.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (;;) {
+    const job = await batch.jobs.describe(progress.job.id);
+    progress.job = { id: progress.job.id, status: job.status, total: job.total, succeeded: job.succeeded, failed: job.failed };
+    if (TERMINAL_JOB_STATES.has(job.status)) {
+      // Bytes: the plan's, less those of the versions that failed (read from the replica, the first 1,000).
+      const failures = job.failed > 0 ? await failedTasks(batch.files, planned.reportPrefix, progress.job.id, 1000) : [];
+      const sizes = await Promise.all(
+        failures.map((f) =>
+          deps.replica
+            .describe({ bucket: asset.replica.bucket, key: f.key, versionId: f.versionId })
+            .then((d) => d.size)
+            .catch(() => 0),
+        ),
+      );
+      const notRun = planned.versions - job.succeeded - job.failed;
+      const bytes = notRun > 0 ? 0 : plan.summary.restore.bytes - sizes.reduce((a, b) => a + b, 0);
+      progress.restored = { objects: job.succeeded, bytes: Math.max(0, bytes) };
+      progress.failed = job.failed + notRun;
+      progress.failures = [
+        ...(job.status !== 'Complete'
+          ? [{ key: `(job ${progress.job.id})`, error: `${job.status}: ${job.failureReasons.join('; ') || 'no reason given'}` }]
+          : []),
+        ...failures.map((f) => ({ key: sourceKeyFor(asset, f.key), error: f.error })),
+      ].slice(0, 50);
+      return saveRunStep(deps, plan, progress, true);
+    }
+    if (deps.remainingMs() < (deps.reserveMs ?? RESERVE_MS) + pollMs) return saveRunStep(deps, plan, progress, false);
+    await sleep(pollMs);
+  }
+}
+
+/**
+ * One task of a batch restore (runRestoreTasks): the key is decided again now, as the run would,
+ * and its version as of the plan's time copied and verified (restoreVersion).
+ */
+export async function restoreTask(
+  deps: DataRestoreDeps,
+  asset: ObjectAsset,
+  plan: DataPlan,
+  key: string,
+  replicaVersionId: string,
+): Promise<{ restored: string } | { skipped: string }> {
+  const d = await decideKey(deps, asset, plan.request, key);
+  if (d.action === 'skip') return { skipped: `${key}: ${d.reason}` };
+  await restoreVersion(deps, asset, plan.request.target.bucket, plan.token, d);
+  const named =
+    d.version!.replicaVersionId === replicaVersionId ? '' : ` (the manifest named ${replicaVersionId}; the ledger now says this one)`;
+  return {
+    restored: `restored s3://${plan.request.target.bucket}/${d.targetKey} from replica version ${d.version!.replicaVersionId}${named}, SHA-256 verified`,
+  };
 }
 
 /**
@@ -447,6 +584,25 @@ export async function restoreData(call: DataRestoreCall, restorer: DataRestorer)
     ? await planDataRestore(deps, call.asset, call.request)
     : await startDataRestore(deps, call.asset, call.request, call.planToken!, call.asOfDefaulted);
   return restoreStatus(plan);
+}
+
+/**
+ * The plans behind a batch restore's tasks (runRestoreTasks): only a restore that is running as a
+ * job takes tasks; a late retry after the run finished is refused.
+ */
+export function batchTaskPlans(restorer: DataRestorer) {
+  return async (restoreId: string): Promise<{ asset: ObjectAsset; restore: TaskRestore } | { refused: string }> => {
+    const plan = await restorer.plans.get(restoreId);
+    if (!plan) return { refused: `there is no restore-data restore "${restoreId}"` };
+    if (plan.state !== 'running' || plan.request.method !== 'batch-operations')
+      return {
+        refused: `restore ${restoreId} is ${plan.state}${plan.request.method === 'batch-operations' ? '' : ', not a batch restore'}: it takes no tasks`,
+      };
+    const asset = restorer.policy.assets.find((a) => a.name === plan.request.asset);
+    if (!asset || !isObjectAsset(asset)) return { refused: `asset ${plan.request.asset} is no longer in the policy` };
+    const deps = restorer.forAsset(asset, plan.request.target.region);
+    return { asset, restore: { restoreKey: (a, key, versionId) => restoreTask(deps, a, plan, key, versionId) } };
+  };
 }
 
 /** Copies one replica version to the target and verifies it against the ledger (also used by restore tests). */

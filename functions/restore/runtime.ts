@@ -2,11 +2,13 @@ import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { ObjectAsset, Policy } from '../policy/schema.js';
 import { multipartOf } from '../policy/multipart.js';
-import { dynamoDocumentClient, lambdaClient } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, lambdaClient, s3Client, s3ControlClient } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 import { LambdaSelfContinuation, type Continuation } from '../shared/continuation.js';
 import { createStores } from '../storage/stores.js';
 import { dataPlanStore } from './dynamo-plan-store.js';
+import { S3ControlBatchJobs } from './s3-control-batch-jobs.js';
+import { S3JobFiles } from './s3-job-files.js';
 import type { DataRestorer } from './restore-data.js';
 
 /**
@@ -27,8 +29,11 @@ export function createDataRestorer(
   const stores = createStores(config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
-    /** One invocation's restorer: `remainingMs` is its time left. */
-    depsFor: (remainingMs: () => number): DataRestorer => ({
+    /**
+     * One invocation's restorer: `remainingMs` is its time left; `context` (the Lambda's) names the
+     * function a batch restore's job invokes and the account it runs in.
+     */
+    depsFor: (remainingMs: () => number, context?: { invokedFunctionArn: string }): DataRestorer => ({
       policy,
       now,
       plans,
@@ -41,6 +46,16 @@ export function createDataRestorer(
         now,
         remainingMs,
         multipart: multipartOf(policy),
+        ...(config.RESTORE_BATCH_ROLE_ARN &&
+          context && {
+            batch: {
+              // The job runs in the stack's region and account, as the function it invokes does.
+              jobs: new S3ControlBatchJobs(s3ControlClient(policy.deployment.region), context.invokedFunctionArn.split(':')[4]!),
+              files: new S3JobFiles(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), asset.replica.bucket),
+              functionArn: context.invokedFunctionArn,
+              roleArn: config.RESTORE_BATCH_ROLE_ARN,
+            },
+          }),
       }),
     }),
   };

@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -126,6 +127,9 @@ export const secretsManagerClient = once(() => tracer.captureAWSv3Client(new Sec
 
 /** SSM Parameter Store: where probe-serving writes each model service's active endpoint (docs/serving.md#switch). */
 export const ssmClient = once(() => tracer.captureAWSv3Client(new SSMClient({ maxAttempts: 5 })));
+
+/** S3 Control in a region: S3 Batch Operations jobs (large restores, docs/restore.md#batch-operations). */
+export const s3ControlClient = perKey((region) => tracer.captureAWSv3Client(new S3ControlClient({ region, maxAttempts: 5 })));
 
 /** Amazon S3 Vectors in a region (a vector-index asset's engine). */
 export const s3VectorsClient = perKey((region) => tracer.captureAWSv3Client(new S3VectorsClient({ region, maxAttempts: 5 })));

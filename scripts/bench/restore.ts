@@ -129,7 +129,7 @@ ${[
 
     const { handler: restoreData } = await import('../../functions/restore-data.js');
     const request = { asset: 'data', target: { bucket: 'bench-restored', prefix: 'restored/' } };
-    const plan = await restoreData({ ...request, dryRun: true }, localContext('restore-data'));
+    const plan = (await restoreData({ ...request, dryRun: true }, localContext('restore-data'))) as { planToken?: string };
     const started = performance.now();
     const run = (await restoreData({ ...request, planToken: plan.planToken }, localContext('restore-data'))) as {
       state: string;

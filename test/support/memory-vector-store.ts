@@ -33,14 +33,30 @@ export class MemoryVectorStore implements VectorStore {
     return { ...spec, count: records.size };
   }
 
+  /** Cursors: the last id of a page, or (a part of a partitioned scan) JSON {"after"?, "until"?}, as pgvector's ranges. */
   async scan(name: string, { cursor, limit }: { cursor?: string; limit: number }) {
     if (++this.scans > this.failScanAfter) throw new EngineError(this.engine, 'connection refused (127.0.0.1:5432)');
-    const ids = [...this.index(name).records.keys()].sort();
-    const start = cursor === undefined ? 0 : ids.findIndex((id) => id > cursor);
-    const page = start < 0 ? [] : ids.slice(start, start + limit);
+    const { after, until } = cursor?.startsWith('{')
+      ? (JSON.parse(cursor) as { after?: string; until?: string })
+      : { after: cursor, until: undefined };
+    const ids = [...this.index(name).records.keys()]
+      .sort()
+      .filter((id) => (after === undefined || id > after) && (until === undefined || id <= until));
+    const page = ids.slice(0, limit);
     const records = page.map((id) => structuredClone(this.index(name).records.get(id)!));
     const last = page.at(-1);
-    return { records, cursor: last !== undefined && last !== ids.at(-1) ? last : undefined };
+    const more = last !== undefined && last !== ids.at(-1);
+    return { records, cursor: more ? (until === undefined ? last : JSON.stringify({ after: last, until })) : undefined };
+  }
+
+  async partitionScan(name: string, count: number) {
+    const ids = [...this.index(name).records.keys()].sort();
+    const cuts = [...new Set(Array.from({ length: count - 1 }, (_, i) => ids[Math.floor((ids.length * (i + 1)) / count)]))].filter(
+      (cut): cut is string => cut !== undefined,
+    );
+    return [...cuts, undefined].map((until, i) =>
+      JSON.stringify({ ...(i > 0 && { after: cuts[i - 1] }), ...(until !== undefined && { until }) }),
+    );
   }
 
   async write(name: string, records: readonly VectorRecord[]) {

@@ -1,0 +1,251 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import type { ObjectAsset } from '../policy/schema.js';
+import { sourceKeyFor } from '../policy/assets.js';
+import { type BatchRequest, type BatchResponse, bucketOf, resultCodeOf } from '../replication/batch-operations.js';
+import { ChecksumMismatchError } from '../replication/errors.js';
+import { describeError } from '../shared/errors.js';
+
+/**
+ * Large data restores as S3 Batch Operations jobs (docs/restore.md#batch-operations): the dry run
+ * writes a manifest of the replica versions to restore (as it decides each key), the run creates a
+ * job that invokes restore-data once per version (LambdaInvoke, schema 2.0), each task copying one
+ * version to the target and verifying its SHA-256 against the ledger, and the run follows the job
+ * to its completion report. S3 runs the tasks, as many at once as the account's Lambda concurrency
+ * allows: the engine AWS runs for billions of objects.
+ */
+
+/** The port to S3 Batch Operations (S3 Control CreateJob / DescribeJob). */
+export interface BatchJobs {
+  /** Creates the job, or returns the one already created with this clientRequestToken. */
+  create(job: BatchJobSpec): Promise<string>;
+  describe(jobId: string): Promise<BatchJobStatus>;
+}
+
+export interface BatchJobSpec {
+  /** Makes creation idempotent: the restore's token. */
+  clientRequestToken: string;
+  description: string;
+  /** An S3InventoryReport_CSV_20161130 manifest (manifest.json naming gzip'd CSV files), and its ETag. */
+  manifest: { bucket: string; key: string; etag: string };
+  functionArn: string;
+  roleArn: string;
+  userArguments: Record<string, string>;
+  /** Where the completion report goes (failed tasks only): <prefix>/job-<id>/manifest.json (prefix without a trailing /). */
+  report: { bucket: string; prefix: string };
+}
+
+/** A job's state as DescribeJob gives it. */
+export interface BatchJobStatus {
+  /** Active, Complete, Failed, Cancelled, ... (S3's JobStatus). */
+  status: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  /** Why the job itself failed (S3's FailureReasons). */
+  failureReasons: string[];
+}
+
+/** The job ends in one of these; any other status is still on its way. */
+export const TERMINAL_JOB_STATES = new Set(['Complete', 'Failed', 'Cancelled']);
+
+/** Files of restore jobs (manifests, completion reports) in one bucket: the asset's replica bucket, in the DR region. */
+export interface JobFiles {
+  readonly bucket: string;
+  /** Stores `body`; returns its ETag (a job names its manifest's). */
+  put(key: string, body: Buffer, contentType: string): Promise<string>;
+  get(key: string): Promise<Buffer | undefined>;
+}
+
+/** Where a restore's job files live in the replica bucket. */
+export const jobPrefix = (manifestId: string) => `restore-jobs/${manifestId}/`;
+
+/** One file of a manifest, as manifest.json lists it. */
+export interface ManifestFile {
+  key: string;
+  size: number;
+  MD5checksum: string;
+}
+
+/** The batch side of a dry run: where its manifest goes and what it holds so far. */
+export interface BatchManifestProgress {
+  manifestId: string;
+  files: ManifestFile[];
+  versions: number;
+}
+
+/**
+ * Collects one planning invocation's manifest lines (Bucket, Key, VersionId, keys URL-encoded as
+ * Batch Operations requires) and writes them as one gzip'd CSV file of the manifest.
+ */
+export class ManifestPiece {
+  private readonly lines: string[] = [];
+  constructor(
+    private readonly bucket: string,
+    readonly progress: BatchManifestProgress,
+  ) {}
+
+  add(replicaKey: string, versionId: string): void {
+    this.lines.push(`${this.bucket},${encodeURIComponent(replicaKey)},${versionId}\n`);
+  }
+
+  /** Writes the lines collected (if any) as the manifest's next file; returns the progress with it. */
+  async write(files: JobFiles): Promise<BatchManifestProgress> {
+    if (this.lines.length === 0) return this.progress;
+    const body = gzipSync(Buffer.from(this.lines.join(''), 'utf8'));
+    const key = `${jobPrefix(this.progress.manifestId)}manifest/part-${String(this.progress.files.length).padStart(5, '0')}.csv.gz`;
+    await files.put(key, body, 'application/gzip');
+    const file = { key, size: body.length, MD5checksum: createHash('md5').update(body).digest('hex') };
+    return { ...this.progress, files: [...this.progress.files, file], versions: this.progress.versions + this.lines.length };
+  }
+}
+
+export const newManifest = (): BatchManifestProgress => ({ manifestId: randomUUID(), files: [], versions: 0 });
+
+/** Writes manifest.json (S3 Inventory's format, which Batch Operations reads) naming the files; returns where and its ETag. */
+export async function writeManifest(
+  files: JobFiles,
+  progress: BatchManifestProgress,
+  sourceBucket: string,
+  now: Date,
+): Promise<{ key: string; etag: string }> {
+  const manifest = {
+    sourceBucket,
+    destinationBucket: `arn:aws:s3:::${files.bucket}`,
+    version: '2016-11-30',
+    creationTimestamp: String(now.getTime()),
+    fileFormat: 'CSV',
+    fileSchema: 'Bucket, Key, VersionId',
+    files: progress.files,
+  };
+  const key = `${jobPrefix(progress.manifestId)}manifest.json`;
+  const etag = await files.put(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'), 'application/json');
+  return { key, etag };
+}
+
+/** A failed task of a completion report. */
+export interface FailedTask {
+  key: string;
+  versionId: string;
+  error: string;
+}
+
+/**
+ * The failed tasks of a job's completion report: <prefix>/job-<id>/manifest.json lists the result
+ * files; the failed ones are CSV (Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode,
+ * ResultMessage; keys URL-encoded as in the manifest). At most `limit` are returned with their error.
+ */
+export async function failedTasks(files: JobFiles, prefix: string, jobId: string, limit = 50): Promise<FailedTask[]> {
+  const where = `${prefix}/job-${jobId}/manifest.json`;
+  const body = await files.get(where);
+  if (!body) throw new Error(`the completion report of job ${jobId} is missing (s3://${files.bucket}/${where})`);
+  const report = JSON.parse(body.toString('utf8')) as { Results?: { TaskExecutionStatus: string; Key: string }[] };
+  const failed: FailedTask[] = [];
+  for (const result of (report.Results ?? []).filter((r) => r.TaskExecutionStatus === 'failed')) {
+    const csv = await files.get(result.Key);
+    if (!csv) throw new Error(`a result file of job ${jobId} is missing (s3://${files.bucket}/${result.Key})`);
+    for (const row of parseCsv(csv.toString('utf8'))) {
+      if (failed.length >= limit) return failed;
+      const [, key = '', versionId = '', , code1 = '', code2 = '', message = ''] = row;
+      failed.push({ key: decodeKey(key), versionId, error: [code1, code2, message].filter(Boolean).join(' ') });
+    }
+  }
+  return failed;
+}
+
+/** A key of the manifest or the report: URL-encoded (encodeURIComponent, ManifestPiece). */
+function decodeKey(key: string): string {
+  try {
+    return decodeURIComponent(key);
+  } catch {
+    return key;
+  }
+}
+
+/** RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  const endField = () => {
+    row.push(field);
+    field = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c !== '"') field += c;
+      else if (text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') endField();
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      endField();
+      rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  if (field !== '' || row.length > 0) {
+    endField();
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** What a task needs to restore one version: the plan's decision for its key, made again now. */
+export interface TaskRestore {
+  /** The version of the key to restore as of the plan's time, or why there is nothing to do. */
+  restoreKey(asset: ObjectAsset, key: string, replicaVersionId: string): Promise<{ restored: string } | { skipped: string }>;
+}
+
+/**
+ * The tasks of a restore job (schema 2.0; userArguments.restoreId names the restore): each is one
+ * replica version of the manifest. Its key is decided again now (the target may have changed since
+ * the dry run: a newer object is still left alone), then copied and verified. Result codes: as the
+ * backfill's (TemporaryFailure for throttling, 5xx and copies that continue; PermanentFailure for a
+ * checksum that does not match, access denied, a version the plan no longer names).
+ */
+export async function runRestoreTasks(
+  request: BatchRequest,
+  planFor: (restoreId: string) => Promise<{ asset: ObjectAsset; restore: TaskRestore } | { refused: string }>,
+): Promise<BatchResponse> {
+  const restoreId = request.job.userArguments?.restoreId;
+  const found = restoreId ? await planFor(restoreId) : { refused: 'the job names no restoreId (userArguments)' };
+  const results: BatchResponse['results'] = [];
+  for (const task of request.tasks) {
+    const permanent = (resultString: string) => results.push({ taskId: task.taskId, resultCode: 'PermanentFailure', resultString });
+    if ('refused' in found) {
+      permanent(found.refused);
+      continue;
+    }
+    const bucket = bucketOf(task);
+    if (bucket !== found.asset.replica.bucket || !task.s3VersionId) {
+      permanent(
+        `task names s3://${bucket}/${task.s3Key} ${task.s3VersionId ?? '(no version)'}, not a version in ${found.asset.name}'s replica`,
+      );
+      continue;
+    }
+    const replicaKey = decodeKey(task.s3Key);
+    try {
+      const outcome = await found.restore.restoreKey(found.asset, sourceKeyFor(found.asset, replicaKey), task.s3VersionId);
+      results.push({
+        taskId: task.taskId,
+        resultCode: 'Succeeded',
+        resultString: 'restored' in outcome ? outcome.restored : outcome.skipped,
+      });
+    } catch (error: unknown) {
+      const resultCode = error instanceof ChecksumMismatchError ? 'PermanentFailure' : resultCodeOf(error);
+      results.push({ taskId: task.taskId, resultCode, resultString: describeError(error) });
+    }
+  }
+  return {
+    invocationSchemaVersion: request.invocationSchemaVersion,
+    treatMissingKeysAs: 'PermanentFailure',
+    invocationId: request.invocationId,
+    results,
+  };
+}

@@ -1,0 +1,113 @@
+import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/client-s3-control';
+import { mockClient } from 'aws-sdk-client-mock';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { type JobFiles, ManifestPiece, newManifest, parseCsv, writeManifest } from '../../../functions/restore/batch-restore.js';
+import { S3ControlBatchJobs } from '../../../functions/restore/s3-control-batch-jobs.js';
+
+/** Job files in memory. */
+function memoryFiles(): JobFiles & { stored: Map<string, Buffer> } {
+  const stored = new Map<string, Buffer>();
+  return { bucket: 'dr-replica', stored, put: async (key, body) => (stored.set(key, body), 'etag-1'), get: async (key) => stored.get(key) };
+}
+
+describe('batch restore manifests', () => {
+  it("writes each invocation's versions as one gzip'd CSV file, keys URL-encoded, and manifest.json in S3 Inventory's format", async () => {
+    const files = memoryFiles();
+    const first = new ManifestPiece('dr-replica', newManifest());
+    first.add('dr/train/cat photo+1.jpg', 'v1');
+    first.add('dr/train/100%, "quoted"\n.txt', 'v2');
+    const afterFirst = await first.write(files);
+    const second = new ManifestPiece('dr-replica', afterFirst);
+    second.add('dr/train/ünïcode ß', 'v3');
+    const progress = await second.write(files);
+    expect(await new ManifestPiece('dr-replica', progress).write(files)).toBe(progress); // nothing collected: no file
+    expect(progress).toMatchObject({
+      versions: 3,
+      files: [{ key: expect.stringMatching(/manifest\/part-00000\.csv\.gz$/) }, { key: expect.stringMatching(/part-00001\.csv\.gz$/) }],
+    });
+
+    const rows = progress.files.flatMap((f) => parseCsv(gunzipSync(files.stored.get(f.key)!).toString('utf8')));
+    expect(rows).toEqual([
+      ['dr-replica', 'dr%2Ftrain%2Fcat%20photo%2B1.jpg', 'v1'],
+      ['dr-replica', 'dr%2Ftrain%2F100%25%2C%20%22quoted%22%0A.txt', 'v2'],
+      ['dr-replica', 'dr%2Ftrain%2F%C3%BCn%C3%AFcode%20%C3%9F', 'v3'],
+    ]);
+    const { key, etag } = await writeManifest(files, progress, 'dr-replica', new Date('2026-11-26T12:00:00Z'));
+    expect(etag).toBe('etag-1');
+    expect(JSON.parse(files.stored.get(key)!.toString())).toEqual({
+      sourceBucket: 'dr-replica',
+      destinationBucket: 'arn:aws:s3:::dr-replica',
+      version: '2016-11-30',
+      creationTimestamp: String(Date.parse('2026-11-26T12:00:00Z')),
+      fileFormat: 'CSV',
+      fileSchema: 'Bucket, Key, VersionId',
+      files: progress.files,
+    });
+  });
+
+  it('reads RFC 4180 CSV: quoted fields, doubled quotes, commas and newlines inside quotes, CRLF', () => {
+    expect(parseCsv('a,"b,c","say ""hi""",\r\n"multi\nline",x\n')).toEqual([
+      ['a', 'b,c', 'say "hi"', ''],
+      ['multi\nline', 'x'],
+    ]);
+  });
+});
+
+describe('S3 Control jobs', () => {
+  it('creates a LambdaInvoke job (schema 2.0) over an inventory-format manifest, with a report of failed tasks, and reads its progress', async () => {
+    const control = mockClient(S3ControlClient);
+    control.on(CreateJobCommand).resolves({ JobId: 'job-1' });
+    control.on(DescribeJobCommand).resolves({
+      Job: {
+        Status: 'Failed',
+        ProgressSummary: { TotalNumberOfTasks: 10, NumberOfTasksSucceeded: 7, NumberOfTasksFailed: 3 },
+        FailureReasons: [{ FailureCode: 'TasksFailed', FailureReason: 'the failure threshold was exceeded' }],
+      },
+    });
+    const jobs = new S3ControlBatchJobs(new S3ControlClient({ region: 'us-west-2' }), '123456789012');
+    const id = await jobs.create({
+      clientRequestToken: 'a'.repeat(32),
+      description: 'restore',
+      manifest: { bucket: 'dr-replica', key: 'restore-jobs/m/manifest.json', etag: 'e1' },
+      functionArn: 'arn:aws:lambda:us-west-2:123456789012:function:restore-data',
+      roleArn: 'arn:aws:iam::123456789012:role/batch-restore',
+      userArguments: { restoreId: 'a'.repeat(32) },
+      report: { bucket: 'dr-replica', prefix: 'restore-jobs/m/report' },
+    });
+    expect(id).toBe('job-1');
+    expect(control.commandCalls(CreateJobCommand)[0]!.args[0].input).toEqual({
+      AccountId: '123456789012',
+      ConfirmationRequired: false,
+      ClientRequestToken: 'a'.repeat(32),
+      Description: 'restore',
+      Priority: 10,
+      RoleArn: 'arn:aws:iam::123456789012:role/batch-restore',
+      Operation: {
+        LambdaInvoke: {
+          FunctionArn: 'arn:aws:lambda:us-west-2:123456789012:function:restore-data',
+          InvocationSchemaVersion: '2.0',
+          UserArguments: { restoreId: 'a'.repeat(32) },
+        },
+      },
+      Manifest: {
+        Spec: { Format: 'S3InventoryReport_CSV_20161130' },
+        Location: { ObjectArn: 'arn:aws:s3:::dr-replica/restore-jobs/m/manifest.json', ETag: 'e1' },
+      },
+      Report: {
+        Bucket: 'arn:aws:s3:::dr-replica',
+        Prefix: 'restore-jobs/m/report',
+        Format: 'Report_CSV_20180820',
+        Enabled: true,
+        ReportScope: 'FailedTasksOnly',
+      },
+    });
+    expect(await jobs.describe('job-1')).toEqual({
+      status: 'Failed',
+      total: 10,
+      succeeded: 7,
+      failed: 3,
+      failureReasons: ['TasksFailed: the failure threshold was exceeded'],
+    });
+  });
+});
