@@ -58,7 +58,9 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
   const { run, retention } = await runScheduledSnapshot(found.asset, found.path, deps, part);
 
   metrics.addDimension('asset', input.asset);
-  metrics.addMetric(run.outcome === 'verified' ? 'SnapshotVerified' : 'SnapshotNotVerified', MetricUnit.Count, 1);
+  // A part's work, or the dispatch of parts, is not a snapshot's outcome: only its end is counted.
+  const partWork = (part !== undefined || run.outcome === 'dispatched') && !['verified', 'failed', 'corrupt'].includes(run.outcome);
+  if (!partWork) metrics.addMetric(run.outcome === 'verified' ? 'SnapshotVerified' : 'SnapshotNotVerified', MetricUnit.Count, 1);
   if (run.outcome === 'failed' || run.outcome === 'corrupt') logger.error('vector snapshot did not succeed', { ...run });
   else logger.info(`vector snapshot ${run.outcome}`, { ...run, removedByRetention: retention?.remove.length ?? 0 });
   return { asset: input.asset, ...run, removedByRetention: retention?.remove.map((r) => r.entry.snapshotId) ?? [] };

@@ -410,9 +410,13 @@ async function createTarget(
     nativeFailed: null,
     lastError: null,
   };
-  await save(base);
-  let nativeFailed: string | null = null;
-  if (plan.method === 'native' && manifest.native && store.native) {
+  // A native restore has no checkpoint: after an invocation that stopped during one, the chunks.
+  const interrupted = progress?.phase === 'create' && progress.method === 'native';
+  await save({ ...base, method: plan.method === 'native' && !interrupted ? 'native' : 'chunks' });
+  let nativeFailed: string | null = interrupted
+    ? 'an earlier invocation stopped during the native restore; restored from the chunks'
+    : null;
+  if (plan.method === 'native' && manifest.native && store.native && !interrupted) {
     try {
       if (exists && store.native.restoreCreatesIndex) await store.dropIndex(index);
       const { format, id, details } = manifest.native;

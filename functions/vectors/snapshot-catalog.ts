@@ -56,7 +56,9 @@ export interface SnapshotEntry {
   /** Why the run failed, or what the verification found. */
   reason?: string;
   progress?: SnapshotProgress;
-  /** A partitioned snapshot's parts, keyed by part number ("0000", "0001", ...), instead of `progress`. */
+  /** A partitioned snapshot: how many parts its scan runs in (list() gives no more; get() reads the parts). */
+  partCount?: number;
+  /** A partitioned snapshot's parts, keyed by part number ("0000", "0001", ...), instead of `progress` (from get()). */
   partitions?: Record<string, SnapshotPartition>;
   /** Checkpoint of a read-back verification that did not finish in one invocation. */
   verify?: VerifyProgress;

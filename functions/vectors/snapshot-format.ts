@@ -17,6 +17,8 @@ import { engines, metrics, type Metadata, type VectorRecord } from './vector-sto
 
 export const formatName = 'ai-data-dr/vector-snapshot';
 export const formatVersion = 1;
+/** A snapshot scanned in parts (the manifest's `partitions`); otherwise the same format. */
+export const partitionedFormatVersion = 2;
 
 export const snapshotPrefix = (replicaPrefix: string, snapshotId: string) => `${replicaPrefix}snapshots/${snapshotId}/`;
 export const chunkKey = (prefix: string, sequence: number) => `${prefix}chunks/${String(sequence).padStart(6, '0')}.ndjson.gz`;
@@ -127,45 +129,50 @@ export class Fingerprint {
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 const isoTime = z.iso.datetime();
 
-export const manifestSchema = z.strictObject({
-  format: z.literal(formatName),
-  formatVersion: z.literal(formatVersion),
-  snapshotId: z.string(),
-  asset: z.string(),
-  engine: z.enum(engines),
-  index: z.string(),
-  dimensions: z.number().int().positive(),
-  metric: z.enum(metrics),
-  count: z.number().int().nonnegative(),
-  bytes: z.number().int().nonnegative(),
-  fingerprint: z.strictObject({ algorithm: z.literal('sha256-sum-mod-2^256'), value: sha256Hex }),
-  embedding: z.strictObject({ model: z.string(), version: z.string() }),
-  /** What the snapshot means while writes continued: see docs/snapshot-format.md. */
-  consistency: z.enum(['point-in-time', 'window']),
-  window: z.strictObject({ startedAt: isoTime, finishedAt: isoTime }),
-  createdAt: isoTime,
-  compression: z.literal('gzip'),
-  /** The scan ran in this many parts in parallel (the chunks of part N are named pNNNN-...); absent: one scan. */
-  partitions: z.number().int().min(2).optional(),
-  chunks: z.array(
-    z.strictObject({
-      key: z.string(),
-      records: z.number().int().positive(),
-      bytes: z.number().int().positive(),
-      sha256: sha256Hex,
-    }),
-  ),
-  native: z
-    .strictObject({
-      format: z.string(),
-      id: z.string(),
-      details: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
-      key: z.string().optional(),
-      bytes: z.number().int().nonnegative().optional(),
-      sha256: sha256Hex.optional(),
-    })
-    .optional(),
-});
+export const manifestSchema = z
+  .strictObject({
+    format: z.literal(formatName),
+    formatVersion: z.union([z.literal(formatVersion), z.literal(partitionedFormatVersion)]),
+    snapshotId: z.string(),
+    asset: z.string(),
+    engine: z.enum(engines),
+    index: z.string(),
+    dimensions: z.number().int().positive(),
+    metric: z.enum(metrics),
+    count: z.number().int().nonnegative(),
+    bytes: z.number().int().nonnegative(),
+    fingerprint: z.strictObject({ algorithm: z.literal('sha256-sum-mod-2^256'), value: sha256Hex }),
+    embedding: z.strictObject({ model: z.string(), version: z.string() }),
+    /** What the snapshot means while writes continued: see docs/snapshot-format.md. */
+    consistency: z.enum(['point-in-time', 'window']),
+    window: z.strictObject({ startedAt: isoTime, finishedAt: isoTime }),
+    createdAt: isoTime,
+    compression: z.literal('gzip'),
+    /** The scan ran in this many parts in parallel (the chunks of part N are named pNNNN-...); absent: one scan. */
+    partitions: z.number().int().min(2).optional(),
+    chunks: z.array(
+      z.strictObject({
+        key: z.string(),
+        records: z.number().int().positive(),
+        bytes: z.number().int().positive(),
+        sha256: sha256Hex,
+      }),
+    ),
+    native: z
+      .strictObject({
+        format: z.string(),
+        id: z.string(),
+        details: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+        key: z.string().optional(),
+        bytes: z.number().int().nonnegative().optional(),
+        sha256: sha256Hex.optional(),
+      })
+      .optional(),
+  })
+  .refine((m) => (m.partitions !== undefined) === (m.formatVersion === partitionedFormatVersion), {
+    message: `"partitions" comes with formatVersion ${partitionedFormatVersion}, and only with it`,
+    path: ['formatVersion'],
+  });
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestChunk = Manifest['chunks'][number];
 

@@ -21,7 +21,7 @@ export function snapshotTargetOf(asset: VectorAsset, policyPath: string): Snapsh
     embedding: asset.source.embedding,
     replicaPrefix: asset.replica.prefix ?? '',
     native: asset.nativeSnapshot,
-    partitions: asset.snapshotPartitions,
+    partitionCount: asset.snapshotPartitions,
     policyPath: `${policyPath}.source`,
   };
 }

@@ -12,6 +12,7 @@ import {
   manifestKey,
   partChunkKey,
   partName,
+  partitionedFormatVersion,
   snapshotIdAt,
   snapshotPrefix,
   type Manifest,
@@ -39,7 +40,7 @@ export interface SnapshotTarget {
   /** The Object Lock retention of the snapshot's files, from its start, where the bucket has Object Lock on. */
   lock?: LockSettings;
   /** Parts the scan is split into, each scanned by invocations of its own (policy snapshotPartitions; 1: one scan). */
-  partitions: number;
+  partitionCount: number;
 }
 
 /** reserveMs: stop starting new chunks when fewer milliseconds than this remain. Default 60 s. */
@@ -81,7 +82,7 @@ export class IndexMismatchError extends Error {
  * reason (recorded in the catalog); they do not throw. Errors of the DR bucket or the catalog throw:
  * the checkpoint is intact and the next invocation resumes.
  *
- * A partitioned snapshot (target.partitions > 1, where the engine splits a scan) is `dispatched`:
+ * A partitioned snapshot (target.partitionCount > 1, where the engine splits a scan) is `dispatched`:
  * each part is then scanned, stored and read back by invocations of its own (`part`), and the
  * invocation that finds every part verified writes the manifest and verifies the whole.
  */
@@ -94,7 +95,8 @@ export async function snapshotVectorIndex(
   const [newest] = await deps.catalog.list(target.asset);
   let entry: SnapshotEntry;
   if (newest && (newest.state === 'in-progress' || newest.state === 'complete')) {
-    entry = newest;
+    // A partitioned entry's parts are items of their own: read with it.
+    entry = (newest.partCount && (await deps.catalog.get(target.asset, newest.snapshotId))) || newest;
   } else {
     const started = await start(target, deps);
     if ('outcome' in started) return started;
@@ -122,11 +124,20 @@ function writeAndVerify(target: SnapshotTarget, deps: SnapshotDeps, read: Snapsh
       entry = now;
     }
     if (entry.state === 'in-progress') {
-      if (entry.partitions) entry = await finish(target, deps, entry, summedProgress(entry.partitions));
+      let progress = entry.progress!;
+      if (entry.partitions) progress = summedProgress(entry.partitions);
       else {
-        const written = await writeChunks(target, deps, entry, entry.progress!);
+        const written = await writeChunks(target, deps, entry, progress);
         if (written.outcome !== 'scanned') return written;
-        entry = await finish(target, deps, entry, written.progress);
+        progress = written.progress;
+      }
+      try {
+        entry = await finish(target, deps, entry, progress);
+      } catch (error) {
+        // A chunk missing (or without its SHA-256) when the manifest is made: never verified.
+        if (!(error instanceof SnapshotCorruptError)) throw error;
+        await deps.catalog.update(entry.asset, entry.snapshotId, { state: 'corrupt', reason: error.message });
+        return { outcome: 'corrupt', snapshotId: entry.snapshotId, reason: error.message };
       }
     }
     return verify(deps, entry);
@@ -178,49 +189,57 @@ function chunkKeysOf(entry: SnapshotEntry, progress: SnapshotProgress): string[]
  * every part verified finishes the snapshot.
  */
 async function snapshotPart(target: SnapshotTarget, deps: SnapshotDeps, snapshotId: string, part: string): Promise<SnapshotRun> {
-  const entry = await deps.catalog.get(target.asset, snapshotId);
-  const state = entry?.partitions?.[part];
-  if (!entry || !state || entry.state !== 'in-progress')
-    return { outcome: 'part-skipped', snapshotId, part, state: entry?.state ?? 'missing' };
+  const read = await deps.catalog.get(target.asset, snapshotId);
+  const skipped = (found: SnapshotEntry | undefined) =>
+    !found || !found.partitions?.[part] || found.state !== 'in-progress'
+      ? ({ outcome: 'part-skipped', snapshotId, part, state: found?.state ?? 'missing' } as const)
+      : undefined;
+  if (skipped(read)) return skipped(read)!;
   const reserveMs = deps.reserveMs ?? 60_000;
-  const run = await withLease(target, deps, entry, part, async (): Promise<SnapshotRun> => {
+  const run = await withLease(target, deps, read!, part, async (): Promise<SnapshotRun> => {
+    // Read again under the lease: an invocation that held it may have moved the part on meanwhile.
+    const entry = await deps.catalog.get(target.asset, snapshotId);
+    if (skipped(entry)) return skipped(entry)!;
+    const state = entry!.partitions![part]!;
+    if (state.verified) return { outcome: 'part-verified', snapshotId, part, count: state.progress.count };
     let progress = state.progress;
     if (!progress.scanDone) {
-      const written = await writeChunks(target, deps, entry, progress, part);
+      const written = await writeChunks(target, deps, entry!, progress, part);
       if (written.outcome === 'in-progress') return { ...written, part };
       if (written.outcome !== 'scanned') return written;
       progress = written.progress;
     }
-    if (!state.verified) {
-      const keys = Array.from({ length: progress.nextChunk }, (_, i) => partChunkKey(entry.prefix, part, i));
-      let result;
-      try {
-        const contents = { chunks: await storedChunks(deps, entry.prefix, keys), count: progress.count, dimensions: target.dimensions };
-        result = await verifySnapshotFiles(
-          deps.objects,
-          entry.prefix,
-          { ...contents, fingerprint: { value: progress.fingerprint } },
-          () => deps.remainingMs() >= reserveMs,
-          state.verify,
-        );
-      } catch (error) {
-        if (!(error instanceof SnapshotCorruptError)) throw error;
-        const reason = `part ${part}: ${error.message}`;
-        await deps.catalog.update(entry.asset, snapshotId, { state: 'corrupt', reason });
-        return { outcome: 'corrupt', snapshotId, reason };
-      }
-      if (!result.done) {
-        await deps.catalog.updatePart(entry.asset, snapshotId, part, { verify: result.progress });
-        return { outcome: 'in-progress', snapshotId, count: progress.count, chunks: progress.nextChunk, part };
-      }
-      await deps.catalog.updatePart(entry.asset, snapshotId, part, { verified: true });
+    const { prefix } = entry!;
+    const keys = Array.from({ length: progress.nextChunk }, (_, i) => partChunkKey(prefix, part, i));
+    let result;
+    try {
+      const contents = { chunks: await storedChunks(deps, prefix, keys), count: progress.count, dimensions: target.dimensions };
+      result = await verifySnapshotFiles(
+        deps.objects,
+        prefix,
+        { ...contents, fingerprint: { value: progress.fingerprint } },
+        () => deps.remainingMs() >= reserveMs,
+        state.verify,
+      );
+    } catch (error) {
+      if (!(error instanceof SnapshotCorruptError)) throw error;
+      const reason = `part ${part}: ${error.message}`;
+      await deps.catalog.update(target.asset, snapshotId, { state: 'corrupt', reason });
+      return { outcome: 'corrupt', snapshotId, reason };
     }
+    if (!result.done) {
+      await deps.catalog.updatePart(target.asset, snapshotId, part, { verify: result.progress });
+      return { outcome: 'in-progress', snapshotId, count: progress.count, chunks: progress.nextChunk, part };
+    }
+    await deps.catalog.updatePart(target.asset, snapshotId, part, { verified: true });
     return { outcome: 'part-verified', snapshotId, part, count: progress.count };
   });
   if (run.outcome !== 'part-verified') return run;
   const now = await deps.catalog.get(target.asset, snapshotId);
   if (!now || now.state !== 'in-progress' || !allPartsVerified(now)) return run;
-  // Every part is verified: this invocation (the last part's) finishes the snapshot.
+  // Every part is verified: this invocation (the last part's) finishes the snapshot, in a fresh
+  // invocation when little of this one is left (the manifest HEADs every chunk of every part).
+  if (deps.remainingMs() < 2 * reserveMs) return { outcome: 'in-progress', snapshotId, count: run.count, chunks: 0 };
   return writeAndVerify(target, deps, now);
 }
 
@@ -245,10 +264,10 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
   let reason: string | undefined;
   try {
     const description = await deps.store.describe(target.index);
-    if (target.partitions > 1 && description.dimensions === target.dimensions) {
+    if (target.partitionCount > 1 && description.dimensions === target.dimensions) {
       if (!deps.store.partitionScan)
         throw new IndexMismatchError(`${target.engine} cannot split a scan (${target.policyPath}: snapshotPartitions)`);
-      const cursors = await deps.store.partitionScan(target.index, target.partitions);
+      const cursors = await deps.store.partitionScan(target.index, target.partitionCount);
       if (cursors.length > 1) {
         const zero = new Fingerprint().hex;
         entry.partitions = Object.fromEntries(
@@ -257,6 +276,7 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
             { progress: { cursor, scanDone: false, nextChunk: 0, count: 0, bytes: 0, fingerprint: zero } },
           ]),
         );
+        entry.partCount = cursors.length;
         delete entry.progress;
       }
     }
@@ -298,11 +318,12 @@ async function writeChunks(
   // Chunk N is packed, stored and checkpointed while chunk N+1 is scanned; checkpoints stay in
   // order because each store step waits for the one before it. At most two chunks are in memory.
   let stored: Promise<SnapshotProgress | 'busy'> = Promise.resolve(from);
-  let olderStored: Promise<unknown> = stored;
+  let olderStored: Promise<SnapshotProgress | 'busy'> = stored;
   let scanned = { cursor: from.cursor, scanDone: from.scanDone };
 
   while (!scanned.scanDone) {
-    await olderStored;
+    // A checkpoint refused (another invocation, or the snapshot failed in another part): stop scanning.
+    if ((await olderStored) === 'busy') break;
     if (deps.remainingMs() < reserveMs) break;
     const chunk = new ChunkBuilder();
     let { cursor } = scanned;
@@ -441,7 +462,8 @@ async function finish(
 
   const manifest: Manifest = {
     format: formatName,
-    formatVersion,
+    // Version 2 adds parts: a reader of version 1 refuses such a manifest by its version, not as corrupt.
+    formatVersion: entry.partitions ? partitionedFormatVersion : formatVersion,
     snapshotId: entry.snapshotId,
     asset: target.asset,
     engine: target.engine,

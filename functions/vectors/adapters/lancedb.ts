@@ -155,7 +155,7 @@ export function lanceDbStore(config: LanceDbConfig): VectorStore {
     partitionScan: (index, count) =>
       withTable(index, 'partitionScan', async (table) => {
         const version = await table.version();
-        await table.checkout(version);
+        await table.checkout(version); // counted at that version, whatever is written meanwhile
         return offsetRanges(await table.countRows(), count).map(([offset, end]) =>
           encodeCursor({ version, offset, ...(end !== undefined && { end }) }),
         );

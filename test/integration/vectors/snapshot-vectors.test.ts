@@ -523,6 +523,56 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
     });
   });
 
+  it('stops a part at its next checkpoint once another part failed the snapshot; the last part leaves the manifest to a fresh invocation when its time is short', async () => {
+    clock = new Date('2026-11-27T11:30:00Z');
+    const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);
+    const snapshotId = (run as { snapshotId: string }).snapshotId;
+    // Part 0000 reads a page, then another part fails the whole snapshot (an engine error there).
+    let scans = 0;
+    const failing = partDeps({
+      openStore: async (asset) => {
+        const store = lanceDbStore({ uri: asset.source.endpoint! });
+        return Object.assign(Object.create(store) as typeof store, {
+          scan: async (...args: Parameters<typeof store.scan>) => {
+            if (++scans === 2) await catalog.update('docs-parts', snapshotId, { state: 'failed', reason: 'EngineError: part 0003 failed' });
+            return store.scan(...args);
+          },
+        });
+      },
+      pageSize: 10,
+      chunkBytes: 2_000,
+    });
+    expect((await runPart(snapshotId, '0000', failing.deps)).run).toEqual({ outcome: 'busy', snapshotId });
+    // It stopped at the checkpoint after the failure: a chunk or two of pages, not its whole range (14 pages).
+    expect(scans).toBeLessThan(6);
+
+    // Another snapshot: every part but the last runs; the last one has little time left once verified.
+    clock = new Date('2026-11-27T11:40:00Z');
+    const second = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);
+    const id = (second.run as { snapshotId: string }).snapshotId;
+    for (const part of parts.slice(0, 3)) await runPart(id, part);
+    let readBack = false;
+    const watched = Object.assign(Object.create(objects) as S3SnapshotObjects, {
+      head: (key: string) => ((readBack = true), objects.head(key)),
+    });
+    const short = partDeps({ objects: watched, remainingMs: () => (readBack ? 100_000 : 900_000) });
+    expect((await runPart(id, '0003', short.deps)).run).toEqual({
+      outcome: 'in-progress',
+      snapshotId: id,
+      count: expect.any(Number),
+      chunks: 0,
+    });
+    expect(short.dispatched).toEqual([{ asset: 'docs-parts', continuation: true }]);
+    expect((await catalog.get('docs-parts', id))!.state).toBe('in-progress');
+    // The continuation (no part) finishes it.
+    expect((await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps)).run).toMatchObject({
+      outcome: 'verified',
+      snapshotId: id,
+      count: records.length,
+      fingerprint: fingerprintOf(records),
+    });
+  });
+
   it('marks the snapshot corrupt when a part reads back a chunk that differs from what it wrote; no part is verified after', async () => {
     clock = new Date('2026-11-27T12:00:00Z');
     const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);

@@ -79,7 +79,7 @@ describe('the snapshot format', () => {
   });
 
   it('refuses a manifest of another format version, naming the field', () => {
-    expect(() => parseManifest('{"format":"ai-data-dr/vector-snapshot","formatVersion":2}', 'snapshots/x/manifest.json')).toThrow(
+    expect(() => parseManifest('{"format":"ai-data-dr/vector-snapshot","formatVersion":3}', 'snapshots/x/manifest.json')).toThrow(
       /snapshots\/x\/manifest.json: .*formatVersion/,
     );
     expect(() => parseManifest('nope', 'm.json')).toThrow('m.json: manifest is not JSON');
