@@ -368,8 +368,80 @@ export function restoreDataStatements(policy: Policy): Json[] {
       Resource: targets.map((b) => s3Arn(`${b}/*`)),
     },
     ...readDatasetVersions(policy),
+    ...batchRestoreJobStatements(policy),
     neverDestroy([...targets, ...new Set(policy.assets.map((a) => a.replica.bucket))]),
   ];
+}
+
+/** The files of batch restores' jobs (manifests, completion reports): restore-jobs/ in each object asset's replica bucket. */
+const restoreJobFiles = (policy: Policy) =>
+  [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))].map((b) => s3Arn(`${b}/restore-jobs/*`));
+
+/**
+ * restore-data's large restores as S3 Batch Operations jobs (docs/restore.md#batch-operations): it
+ * writes the manifest and reads the report in restore-jobs/, creates and describes jobs, and passes
+ * the batch restore role to S3 only.
+ */
+function batchRestoreJobStatements(policy: Policy): Json[] {
+  return [
+    { Sid: 'BatchRestoreJobFiles', Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: restoreJobFiles(policy) },
+    // CreateJob takes no resource; DescribeJob takes the job.
+    { Sid: 'CreateBatchRestoreJobs', Effect: 'Allow', Action: 's3:CreateJob', Resource: '*' },
+    {
+      Sid: 'DescribeBatchRestoreJobs',
+      Effect: 'Allow',
+      Action: 's3:DescribeJob',
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:${AWS::Region}:${AWS::AccountId}:job/*' },
+    },
+    {
+      Sid: 'PassBatchRestoreRole',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: { 'Fn::GetAtt': ['BatchRestoreRole', 'Arn'] },
+      Condition: { StringEquals: { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' } },
+    },
+  ];
+}
+
+/**
+ * The role S3 Batch Operations assumes to run a batch restore's job: it invokes restore-data per
+ * task, reads the job's manifest and writes its completion report (restore-jobs/ in the replica
+ * buckets). The objects themselves are copied by restore-data, with its own role.
+ */
+export function batchRestoreRole(policy: Policy): Json {
+  const dataKey = dataKeyStatements(policy);
+  return {
+    BatchRestoreRole: {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'batchoperations.s3.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        },
+        Policies: [
+          {
+            PolicyName: 'batch-restore',
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                invokeFunction('InvokeRestoreData', 'restoreData'),
+                {
+                  Sid: 'JobFiles',
+                  Effect: 'Allow',
+                  Action: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
+                  Resource: restoreJobFiles(policy),
+                },
+                // It writes (reports) into the replica buckets: denied, explicitly, whatever would weaken them.
+                neverDestroy([...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))]),
+              ],
+            },
+          },
+          // With the customer-managed key option, the job files are encrypted with it.
+          ...(dataKey.length > 0 ? [{ PolicyName: 'data-key', PolicyDocument: { Version: '2012-10-17', Statement: dataKey } }] : []),
+        ],
+      },
+    },
+  };
 }
 
 /** Reading dataset versions (restores by model, lineage restore tests): the files under the lineage prefix of each replica bucket. */
@@ -820,10 +892,13 @@ const rolePolicies: Record<RoleOwner, (policy: Policy) => [name: string, stateme
  */
 export function functionRoles(policy: Policy): Json {
   const dataKey = dataKeyStatements(policy);
-  return Object.fromEntries(
-    roleOwners.map((owner) => {
-      const policies = rolePolicies[owner](policy);
-      return [roleLogicalId(owner), functionRole(owner, dataKey.length > 0 ? [...policies, ['data-key', dataKey]] : policies)];
-    }),
-  );
+  return {
+    ...Object.fromEntries(
+      roleOwners.map((owner) => {
+        const policies = rolePolicies[owner](policy);
+        return [roleLogicalId(owner), functionRole(owner, dataKey.length > 0 ? [...policies, ['data-key', dataKey]] : policies)];
+      }),
+    ),
+    ...batchRestoreRole(policy),
+  };
 }

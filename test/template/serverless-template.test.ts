@@ -527,7 +527,9 @@ describe('monitoring in the packaged template', () => {
     }
     expect(resource('ReplicateLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-replicate');
     expect(resource('BackfillLambdaFunction').Properties.FunctionName).toBe('ai-data-dr-test-backfill');
+    // Every role but S3 Batch Operations' (batch restores) is a function's.
     expect(roles.sort()).toEqual([
+      'BatchRestoreRole',
       'DrDrillRole',
       'LineageRole',
       'MeasureRpoRole',
@@ -673,8 +675,18 @@ describe('snapshot-vectors in the packaged template', () => {
 describe('restores and restore tests in the packaged template', () => {
   const statementsOf = (role: string): any[] => resource(role).Properties.Policies[0].PolicyDocument.Statement;
 
-  it('restore-data writes new versions into source and restore buckets, never deletes a version, never writes the replica', () => {
+  it('restore-data writes new versions into source and restore buckets, never deletes a version, writes the replica only under restore-jobs/', () => {
     const statements = statementsOf('RestoreDataRole');
+    expect(statements.find((s) => s.Sid === 'BatchRestoreJobFiles')).toEqual({
+      Sid: 'BatchRestoreJobFiles',
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:GetObject'],
+      Resource: [{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/restore-jobs/*' }],
+    });
+    expect(statements.find((s) => s.Sid === 'PassBatchRestoreRole')).toMatchObject({
+      Resource: { 'Fn::GetAtt': ['BatchRestoreRole', 'Arn'] },
+      Condition: { StringEquals: { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' } },
+    });
     const write = statements.find((s) => s.Sid === 'WriteTargets');
     expect(write.Action).not.toContain('s3:DeleteObjectVersion');
     expect(write.Resource.map((r: any) => r['Fn::Sub'])).toEqual([
@@ -691,6 +703,20 @@ describe('restores and restore tests in the packaged template', () => {
     });
     expect(statements.find((s) => s.Sid === 'Plans').Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RESTORE#*'] },
+    });
+  });
+
+  it('S3 Batch Operations runs batch restores with a role of its own: it invokes restore-data and touches only restore-jobs/', () => {
+    const role = resource('BatchRestoreRole').Properties;
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'batchoperations.s3.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
+    const statements = role.Policies.flatMap((p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement);
+    expect(statements.map((s: { Sid: string }) => s.Sid)).toEqual(['InvokeRestoreData', 'JobFiles', 'NeverDestroy']);
+    expect(statements[0].Resource['Fn::Sub']).toMatch(/:function:\$\{AWS::StackName\}-restore-data$/);
+    expect(statements[1].Resource).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/restore-jobs/*' }]);
+    expect(resource('RestoreDataLambdaFunction').Properties.Environment.Variables.RESTORE_BATCH_ROLE_ARN).toEqual({
+      'Fn::GetAtt': ['BatchRestoreRole', 'Arn'],
     });
   });
 
