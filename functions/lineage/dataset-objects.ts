@@ -1,4 +1,5 @@
-import { GetObjectCommand, PutObjectCommand, PutObjectLegalHoldCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectLegalHoldCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getWhole, putWhole } from '../storage/whole-objects.js';
 import type { ObjectHolds } from './legal-holds.js';
 
 /** Where a dataset version's files live: the asset's replica bucket (docs/lineage.md). */
@@ -17,25 +18,16 @@ export class S3DatasetObjects implements DatasetObjects {
   ) {}
 
   async put(key: string, body: Buffer, sha256: string, contentType: string): Promise<string> {
-    const { VersionId } = await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: body,
-        ContentType: contentType,
-        // Named too: S3 requires a checksum algorithm (or Content-MD5) on a write into a bucket with Object Lock.
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-      }),
-    );
-    if (!VersionId || VersionId === 'null')
+    const { versionId } = await putWhole(this.s3, { bucket: this.bucket, key, body, contentType, sha256 });
+    if (!versionId || versionId === 'null')
       throw new Error(`${this.bucket}/${key}: written without a version id (bucket versioning is off?)`);
-    return VersionId;
+    return versionId;
   }
 
   async get(key: string, versionId: string): Promise<Buffer> {
-    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
-    return Buffer.from(await object.Body!.transformToByteArray());
+    const body = await getWhole(this.s3, this.bucket, key, versionId);
+    if (!body) throw new Error(`${this.bucket}/${key} version ${versionId} does not exist`);
+    return body;
   }
 }
 

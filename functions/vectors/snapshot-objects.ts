@@ -1,13 +1,6 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  NotFound,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, type S3Client } from '@aws-sdk/client-s3';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';
+import { getWhole, putWhole } from '../storage/whole-objects.js';
 import { bucketLock, extendRetention, lockHeaders, type ObjectLock } from '../storage/object-lock.js';
 
 export interface PutOptions {
@@ -41,8 +34,6 @@ export interface SnapshotObjects {
   destroyPrefix(prefix: string): Promise<number>;
 }
 
-const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
-
 export class S3SnapshotObjects implements SnapshotObjects {
   constructor(
     private readonly s3: S3Client,
@@ -52,20 +43,15 @@ export class S3SnapshotObjects implements SnapshotObjects {
   private locked?: Promise<boolean>;
 
   async put(key: string, body: Buffer, options: PutOptions) {
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: body,
-        ContentType: options.contentType,
-        // The algorithm is named too (x-amz-sdk-checksum-algorithm): S3 requires it, or Content-MD5,
-        // on a write that sets an Object Lock retention.
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: hexToBase64(options.sha256),
-        Metadata: options.metadata,
-        ...lockHeaders(options.lock),
-      }),
-    );
+    await putWhole(this.s3, {
+      bucket: this.bucket,
+      key,
+      body,
+      contentType: options.contentType,
+      sha256: options.sha256,
+      Metadata: options.metadata,
+      ...lockHeaders(options.lock),
+    });
   }
 
   lockEnabled(): Promise<boolean> {
@@ -98,14 +84,8 @@ export class S3SnapshotObjects implements SnapshotObjects {
     }
   }
 
-  async get(key: string) {
-    try {
-      const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return Buffer.from(await object.Body!.transformToByteArray());
-    } catch (error) {
-      if (error instanceof NoSuchKey) return undefined;
-      throw error;
-    }
+  get(key: string) {
+    return getWhole(this.s3, this.bucket, key);
   }
 
   async listSnapshots(snapshots: string) {

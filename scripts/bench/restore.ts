@@ -2,7 +2,9 @@
  * `npm run bench:restore`: restore throughput, measured through the real handlers on the local AWS,
  * and the RTO it implies for a 1 TB dataset and a 10-million-vector index.
  *   data:    restore-data (dry run, then run with the token) of a replicated asset into another bucket,
- *            beside `aws s3 cp --recursive` of the same replica prefix (the baseline, same endpoint)
+ *            by the function itself and as an S3 Batch Operations job (the local AWS's Batch
+ *            Operations, BATCH_TASKS tasks at once, each a restore-data invocation), beside
+ *            `aws s3 cp --recursive` of the same replica prefix (the baseline, same endpoint)
  *   vectors: restore-vectors of one verified snapshot into each engine that runs here (LanceDB,
  *            pgvector on PGlite, Chroma, S3 Vectors on the local AWS), write and check included,
  *            beside writing the same records straight through the engine's adapter (the baseline)
@@ -15,7 +17,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicyFile } from '../../functions/policy/load.js';
-import type { VectorAsset } from '../../functions/policy/schema.js';
+import type { Policy, VectorAsset } from '../../functions/policy/schema.js';
+import type { BatchResponse } from '../../functions/replication/batch-operations.js';
+import { parseDataRestore } from '../../functions/restore/data-request.js';
+import { planDataRestore, runDataRestore, type DataRestoreDeps } from '../../functions/restore/restore-data.js';
+import { createDataRestorer } from '../../functions/restore/runtime.js';
+import { S3JobFiles } from '../../functions/restore/s3-job-files.js';
+import { parseConfig } from '../../functions/shared/config.js';
+import { LocalBatchOperations } from '../local-aws/batch-operations.js';
 import { openVectorStore } from '../../functions/vectors/open-store.js';
 import type { VectorRecord } from '../../functions/vectors/vector-store.js';
 import { drainQueue, localContext } from '../local-aws/event-source-mapping.js';
@@ -38,6 +47,52 @@ const DIMS = arg('dims', '768');
 const REGION = 'us-west-2';
 const TB = 1e12;
 const TEN_MILLION = 10_000_000;
+/** Tasks the local Batch Operations runs at once (AWS runs up to the account's Lambda concurrency). */
+const BATCH_TASKS = 8;
+
+/**
+ * The same restore as an S3 Batch Operations job: the dry run writes the manifest, the run creates
+ * the job on the local AWS's Batch Operations and follows it; each task is the restore-data handler.
+ */
+async function batchRestore(
+  policy: Policy,
+  s3: S3Client,
+  restoreData: (event: unknown, context: ReturnType<typeof localContext>) => Promise<unknown>,
+  objects: number,
+  bytes: number,
+): Promise<Row> {
+  const restorer = createDataRestorer(parseConfig(process.env), 'restore-data', () => new Date(), { continueLater: async () => {} });
+  const call = parseDataRestore(
+    { asset: 'data', target: { bucket: 'bench-restored', prefix: 'batched/' }, method: 'batch-operations', dryRun: true },
+    policy,
+    new Date(),
+  );
+  if (call.kind !== 'restore') throw new Error('not a restore');
+  const jobs = new LocalBatchOperations(
+    s3,
+    async (_arn, event) => (await restoreData(event, localContext('restore-data'))) as BatchResponse,
+    {
+      concurrency: BATCH_TASKS,
+    },
+  );
+  const deps: DataRestoreDeps = {
+    ...restorer.depsFor(() => 900_000).forAsset(call.asset, REGION),
+    batch: {
+      jobs,
+      files: new S3JobFiles(s3, call.asset.replica.bucket),
+      functionArn: 'arn:aws:lambda:us-west-2:123456789012:function:bench-restore-data',
+      roleArn: 'arn:aws:iam::123456789012:role/bench-batch-restore',
+      pollMs: 50,
+    },
+  };
+  const plan = await planDataRestore(deps, call.asset, call.request);
+  if (!(await deps.plans.claim(plan.token, new Date()))) throw new Error('batch restore: the plan was claimed already');
+  const started = performance.now();
+  const done = await runDataRestore(deps, call.asset, { ...plan, state: 'running' });
+  const seconds = (performance.now() - started) / 1000;
+  if (done.state !== 'done' || done.result?.restored.objects !== objects) throw new Error(`batch restore: ${JSON.stringify(done)}`);
+  return { what: 'data', tool: `restore-data as a Batch Operations job (${BATCH_TASKS} tasks at once)`, seconds, items: objects, bytes };
+}
 
 interface Row {
   what: string;
@@ -138,6 +193,7 @@ ${[
     const seconds = (performance.now() - started) / 1000;
     if (run.state !== 'done' || run.result?.restored.objects !== sizes.length) throw new Error(`restore-data: ${JSON.stringify(run)}`);
     rows.push({ what: 'data', tool: 'restore-data (verified copies)', seconds, items: sizes.length, bytes: totalBytes });
+    rows.push(await batchRestore(policy, s3, restoreData, sizes.length, totalBytes));
     const cli = await awsCopyRecursive(aws.endpoint, 's3://bench-replica/data/', 's3://bench-restored/cli/', process.env);
     rows.push({ what: 'data', tool: 'baseline: aws s3 cp --recursive', seconds: cli.seconds, items: sizes.length, bytes: totalBytes });
 

@@ -265,9 +265,11 @@ export function pgvectorStore(config: PgvectorConfig): VectorStore {
         let rows = stats[0]?.estimate ?? 0;
         if (rows === 0) rows = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
         const percent = Math.min(100, (100 * samplePerPart * count) / Math.max(rows, 1));
+        // At most four times the sample wanted, in the order the sampled pages are read (a stale row
+        // estimate of a large table would otherwise sample all of it).
         const { rows: sample } = await pool.query<{ id: string }>(
-          `SELECT rec.${id}::text AS id FROM ${table} AS rec TABLESAMPLE SYSTEM ($1) ORDER BY rec.${id}`,
-          [percent],
+          `SELECT s.id::text AS id FROM (SELECT rec.${id} AS id FROM ${table} AS rec TABLESAMPLE SYSTEM ($1) LIMIT $2) AS s ORDER BY s.id`,
+          [percent, 4 * samplePerPart * count],
         );
         const cuts = [
           ...new Set(Array.from({ length: count - 1 }, (_, i) => sample[Math.floor((sample.length * (i + 1)) / count)]?.id)),
