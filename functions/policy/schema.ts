@@ -818,6 +818,18 @@ const requestsBesideTheAssets: PolicyRule = (policy, ctx) => {
 /** The default prefix of dataset versions in each object asset's replica bucket. */
 export const DEFAULT_LINEAGE_PREFIX = '_dr-lineage/';
 
+/** Where batch restores keep their job files in a replica bucket (functions/restore/batch-restore.ts). */
+export const RESTORE_JOBS_PREFIX = 'restore-jobs/';
+
+/**
+ * The asset whose replica prefix in `bucket` overlaps restore-jobs/ (an asset replicated into the
+ * whole bucket overlaps every prefix): batch restores of that bucket's assets are refused, since
+ * their job files would mix with its replica.
+ */
+export function restoreJobsConflict(policy: Policy, bucket: string): Asset | undefined {
+  return policy.assets.find((a) => a.replica.bucket === bucket && overlap(RESTORE_JOBS_PREFIX, replicaPrefix(a)));
+}
+
 /**
  * Replica buckets of object assets where dataset versions cannot go, with why: their prefix would
  * overlap a replica (an asset replicated into the whole bucket overlaps every prefix) or the report.

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { ObjectAsset } from '../policy/schema.js';
+import { type ObjectAsset, RESTORE_JOBS_PREFIX } from '../policy/schema.js';
 import { sourceKeyFor } from '../policy/assets.js';
 import { type BatchRequest, type BatchResponse, bucketOf, resultCodeOf } from '../replication/batch-operations.js';
 import { ChecksumMismatchError } from '../replication/errors.js';
@@ -31,7 +31,7 @@ export interface BatchJobSpec {
   functionArn: string;
   roleArn: string;
   userArguments: Record<string, string>;
-  /** Where the completion report goes (failed tasks only): <prefix>/job-<id>/manifest.json (prefix without a trailing /). */
+  /** Where the completion report of every task goes: <prefix>/job-<id>/manifest.json (prefix without a trailing /). */
   report: { bucket: string; prefix: string };
 }
 
@@ -58,7 +58,7 @@ export interface JobFiles {
 }
 
 /** Where a restore's job files live in the replica bucket. */
-export const jobPrefix = (manifestId: string) => `restore-jobs/${manifestId}/`;
+export const jobPrefix = (manifestId: string) => `${RESTORE_JOBS_PREFIX}${manifestId}/`;
 
 /** One file of a manifest, as manifest.json lists it. */
 export interface ManifestFile {
@@ -108,10 +108,11 @@ export async function writeManifest(
   progress: BatchManifestProgress,
   sourceBucket: string,
   now: Date,
+  partition = 'aws',
 ): Promise<{ key: string; etag: string }> {
   const manifest = {
     sourceBucket,
-    destinationBucket: `arn:aws:s3:::${files.bucket}`,
+    destinationBucket: `arn:${partition}:s3:::${files.bucket}`,
     version: '2016-11-30',
     creationTimestamp: String(now.getTime()),
     fileFormat: 'CSV',
@@ -130,27 +131,44 @@ export interface FailedTask {
   error: string;
 }
 
+/** What a completion report of every task (ReportScope AllTasks) says, counted. */
+export interface TaskResults {
+  restored: { objects: number; bytes: number };
+  skipped: Record<string, number>;
+  /** Every failed task (keys decoded); the run keeps the first 50 with their errors. */
+  failed: FailedTask[];
+}
+
 /**
- * The failed tasks of a job's completion report: <prefix>/job-<id>/manifest.json lists the result
- * files; the failed ones are CSV (Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode,
- * ResultMessage; keys URL-encoded as in the manifest). At most `limit` are returned with their error.
+ * Counts a job's completion report: <prefix>/job-<id>/manifest.json lists the result files, each CSV
+ * (Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage; keys URL-encoded as
+ * in the manifest). A succeeded task's message says what it did (restore-data's taskResult):
+ * "restored <bytes> bytes to …" or "skipped <reason>: …".
  */
-export async function failedTasks(files: JobFiles, prefix: string, jobId: string, limit = 50): Promise<FailedTask[]> {
+export async function taskResults(files: JobFiles, prefix: string, jobId: string): Promise<TaskResults> {
   const where = `${prefix}/job-${jobId}/manifest.json`;
   const body = await files.get(where);
   if (!body) throw new Error(`the completion report of job ${jobId} is missing (s3://${files.bucket}/${where})`);
   const report = JSON.parse(body.toString('utf8')) as { Results?: { TaskExecutionStatus: string; Key: string }[] };
-  const failed: FailedTask[] = [];
-  for (const result of (report.Results ?? []).filter((r) => r.TaskExecutionStatus === 'failed')) {
+  const counted: TaskResults = { restored: { objects: 0, bytes: 0 }, skipped: {}, failed: [] };
+  for (const result of report.Results ?? []) {
     const csv = await files.get(result.Key);
     if (!csv) throw new Error(`a result file of job ${jobId} is missing (s3://${files.bucket}/${result.Key})`);
-    for (const row of parseCsv(csv.toString('utf8'))) {
-      if (failed.length >= limit) return failed;
-      const [, key = '', versionId = '', , code1 = '', code2 = '', message = ''] = row;
-      failed.push({ key: decodeKey(key), versionId, error: [code1, code2, message].filter(Boolean).join(' ') });
+    for (const [, key = '', versionId = '', status = '', code1 = '', code2 = '', message = ''] of parseCsv(csv.toString('utf8'))) {
+      const restored = /^restored (\d+) bytes /.exec(message);
+      const skipped = /^skipped ([a-z-]+): /.exec(message);
+      if (status === 'succeeded' && restored) {
+        counted.restored.objects++;
+        counted.restored.bytes += Number(restored[1]);
+      } else if (status === 'succeeded' && skipped) {
+        counted.skipped[skipped[1]!] = (counted.skipped[skipped[1]!] ?? 0) + 1;
+      } else {
+        const error = [status === 'succeeded' ? 'unexpected result:' : '', code1, code2, message].filter(Boolean).join(' ');
+        counted.failed.push({ key: decodeKey(key), versionId, error });
+      }
     }
   }
-  return failed;
+  return counted;
 }
 
 /** A key of the manifest or the report: URL-encoded (encodeURIComponent, ManifestPiece). */
@@ -202,20 +220,41 @@ export interface TaskRestore {
   restoreKey(asset: ObjectAsset, key: string, replicaVersionId: string): Promise<{ restored: string } | { skipped: string }>;
 }
 
+/** A task that retrying cannot fix (the plan no longer names its version): PermanentFailure. */
+export class PermanentTaskError extends Error {
+  override readonly name = 'PermanentTaskError';
+}
+
+/** Errors of a task that no retry fixes, beside the backfill's (resultCodeOf): a checksum, a version gone. */
+const isPermanent = (error: unknown) =>
+  error instanceof ChecksumMismatchError ||
+  error instanceof PermanentTaskError ||
+  ['NoSuchVersion', 'NoSuchKey'].includes((error as { name?: string } | null)?.name ?? '');
+
 /**
  * The tasks of a restore job (schema 2.0; userArguments.restoreId names the restore): each is one
- * replica version of the manifest. Its key is decided again now (the target may have changed since
- * the dry run: a newer object is still left alone), then copied and verified. Result codes: as the
- * backfill's (TemporaryFailure for throttling, 5xx and copies that continue; PermanentFailure for a
- * checksum that does not match, access denied, a version the plan no longer names).
+ * replica version of the manifest, restored by `restoreKey` (restore-data's restoreTask). Result
+ * codes: as the backfill's (TemporaryFailure for throttling, 5xx, a plan that cannot be read now and
+ * copies that continue); PermanentFailure for a checksum that does not match, access denied, a
+ * version gone or no longer the plan's, a restore that is not running.
  */
 export async function runRestoreTasks(
   request: BatchRequest,
   planFor: (restoreId: string) => Promise<{ asset: ObjectAsset; restore: TaskRestore } | { refused: string }>,
 ): Promise<BatchResponse> {
   const restoreId = request.job.userArguments?.restoreId;
-  const found = restoreId ? await planFor(restoreId) : { refused: 'the job names no restoreId (userArguments)' };
   const results: BatchResponse['results'] = [];
+  let found: Awaited<ReturnType<typeof planFor>>;
+  try {
+    found = restoreId ? await planFor(restoreId) : { refused: 'the job names no restoreId (userArguments)' };
+  } catch (error) {
+    // The plan could not be read (throttling at the job's concurrency): every task is tried again.
+    const resultString = `the plan of restore ${restoreId} could not be read: ${describeError(error)}`;
+    return responseOf(
+      request,
+      request.tasks.map((t) => ({ taskId: t.taskId, resultCode: 'TemporaryFailure', resultString })),
+    );
+  }
   for (const task of request.tasks) {
     const permanent = (resultString: string) => results.push({ taskId: task.taskId, resultCode: 'PermanentFailure', resultString });
     if ('refused' in found) {
@@ -238,14 +277,16 @@ export async function runRestoreTasks(
         resultString: 'restored' in outcome ? outcome.restored : outcome.skipped,
       });
     } catch (error: unknown) {
-      const resultCode = error instanceof ChecksumMismatchError ? 'PermanentFailure' : resultCodeOf(error);
+      const resultCode = isPermanent(error) ? 'PermanentFailure' : resultCodeOf(error);
       results.push({ taskId: task.taskId, resultCode, resultString: describeError(error) });
     }
   }
-  return {
-    invocationSchemaVersion: request.invocationSchemaVersion,
-    treatMissingKeysAs: 'PermanentFailure',
-    invocationId: request.invocationId,
-    results,
-  };
+  return responseOf(request, results);
 }
+
+const responseOf = (request: BatchRequest, results: BatchResponse['results']): BatchResponse => ({
+  invocationSchemaVersion: request.invocationSchemaVersion,
+  treatMissingKeysAs: 'PermanentFailure',
+  invocationId: request.invocationId,
+  results,
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { replicatedAssets } from '../policy/assets.js';
-import { assetNameRef, type ObjectAsset, type Policy } from '../policy/schema.js';
+import { assetNameRef, type ObjectAsset, type Policy, RESTORE_JOBS_PREFIX, restoreJobsConflict } from '../policy/schema.js';
 import { quote } from '../shared/errors.js';
 import { PayloadError, parsePayload, pastTime } from '../shared/payload.js';
 import { checkPlanToken, planTokenField } from './restore-plan.js';
@@ -84,6 +84,11 @@ export function parseDataRestore(payload: unknown, policy: Policy, now: Date): D
   const asOf = input.asOf ? pastTime('asOf', input.asOf, now) : now;
 
   const target = resolveTarget(input.target, asset, policy);
+  const crowded = input.method === 'batch-operations' ? restoreJobsConflict(policy, asset.replica.bucket) : undefined;
+  if (crowded)
+    throw new PayloadError(
+      `method: "batch-operations" keeps its job files under ${RESTORE_JOBS_PREFIX} in ${asset.replica.bucket}, which overlaps the replica of asset ${crowded.name}; restore with "method": "function"`,
+    );
   checkPlanToken(input);
   const request: DataRestoreRequest = {
     asset: asset.name,

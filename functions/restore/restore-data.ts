@@ -24,14 +24,17 @@ import type { InvocationTime } from '../shared/invocation-time.js';
 import type { MultipartPolicy } from '../policy/multipart.js';
 import {
   type BatchJobs,
+  type BatchJobStatus,
   type BatchManifestProgress,
-  failedTasks,
+  PermanentTaskError,
   type JobFiles,
   jobPrefix,
   ManifestPiece,
   newManifest,
   TERMINAL_JOB_STATES,
   type TaskRestore,
+  type TaskResults,
+  taskResults,
   writeManifest,
 } from './batch-restore.js';
 
@@ -372,7 +375,7 @@ export async function planDataRestore(
   summary.estimatedSeconds = Math.ceil((summary.restore.objects * 0.05) / concurrency + summary.restore.bytes / (concurrency * 100e6));
   const manifest = piece && batch && (await piece.write(batch.files));
   if (manifest && walked.done) {
-    const { key, etag } = await writeManifest(batch.files, manifest, asset.replica.bucket, deps.now());
+    const { key, etag } = await writeManifest(batch.files, manifest, asset.replica.bucket, deps.now(), batch.functionArn.split(':')[1]);
     summary.batch = {
       manifest: `s3://${batch.files.bucket}/${key}`,
       manifestEtag: etag,
@@ -485,37 +488,67 @@ async function runBatchJob(deps: DataRestoreDeps, asset: ObjectAsset, plan: Data
   for (;;) {
     const job = await batch.jobs.describe(progress.job.id);
     progress.job = { id: progress.job.id, status: job.status, total: job.total, succeeded: job.succeeded, failed: job.failed };
-    if (TERMINAL_JOB_STATES.has(job.status)) {
-      // Bytes: the plan's, less those of the versions that failed (read from the replica, the first 1,000).
-      const failures = job.failed > 0 ? await failedTasks(batch.files, planned.reportPrefix, progress.job.id, 1000) : [];
-      const sizes = await Promise.all(
-        failures.map((f) =>
-          deps.replica
-            .describe({ bucket: asset.replica.bucket, key: f.key, versionId: f.versionId })
-            .then((d) => d.size)
-            .catch(() => 0),
-        ),
-      );
-      const notRun = planned.versions - job.succeeded - job.failed;
-      const bytes = notRun > 0 ? 0 : plan.summary.restore.bytes - sizes.reduce((a, b) => a + b, 0);
-      progress.restored = { objects: job.succeeded, bytes: Math.max(0, bytes) };
-      progress.failed = job.failed + notRun;
-      progress.failures = [
-        ...(job.status !== 'Complete'
-          ? [{ key: `(job ${progress.job.id})`, error: `${job.status}: ${job.failureReasons.join('; ') || 'no reason given'}` }]
-          : []),
-        ...failures.map((f) => ({ key: sourceKeyFor(asset, f.key), error: f.error })),
-      ].slice(0, 50);
-      return saveRunStep(deps, plan, progress, true);
-    }
+    if (TERMINAL_JOB_STATES.has(job.status)) return finishBatchJob(deps, asset, plan, progress, job);
     if (deps.remainingMs() < (deps.reserveMs ?? RESERVE_MS) + pollMs) return saveRunStep(deps, plan, progress, false);
     await sleep(pollMs);
   }
 }
 
 /**
- * One task of a batch restore (runRestoreTasks): the key is decided again now, as the run would,
- * and its version as of the plan's time copied and verified (restoreVersion).
+ * The end of a batch restore's job: the completion report (every task's result) is counted into the
+ * run's result as a function restore counts it: restored objects and bytes, skips by reason, the
+ * failed keys. A job that ended without running every task, or without a readable report, fails the
+ * restore, saying why.
+ */
+async function finishBatchJob(
+  deps: DataRestoreDeps,
+  asset: ObjectAsset,
+  plan: DataPlan,
+  progress: DataRunProgress,
+  job: BatchJobStatus,
+): Promise<DataPlan> {
+  const batch = batchDeps(deps);
+  const planned = plan.summary.batch!;
+  const problems: { key: string; error: string }[] = [];
+  if (job.status !== 'Complete')
+    problems.push({
+      key: `(job ${progress.job!.id})`,
+      error: `${job.status}: ${job.failureReasons.join('; ') || 'no reason given'}`,
+    });
+  let tasks: TaskResults | undefined;
+  try {
+    tasks = await taskResults(batch.files, planned.reportPrefix, progress.job!.id);
+  } catch (error) {
+    problems.push({ key: `(job ${progress.job!.id})`, error: `its completion report cannot be read: ${describeError(error)}` });
+  }
+  const counted = tasks ? tasks.restored.objects + tasks.failed.length + Object.values(tasks.skipped).reduce((a, b) => a + b, 0) : 0;
+  const notRun = Math.max(0, planned.versions - counted);
+  progress.restored = tasks?.restored ?? { objects: 0, bytes: 0 };
+  progress.skipped = tasks?.skipped ?? {};
+  progress.failed = (tasks?.failed.length ?? 0) + notRun;
+  progress.failures = [
+    ...problems,
+    ...(notRun > 0
+      ? [{ key: `(job ${progress.job!.id})`, error: `${notRun} of the manifest's ${planned.versions} versions were not run` }]
+      : []),
+    ...(tasks?.failed ?? []).map((f) => ({ key: sourceKeyFor(asset, f.key), error: f.error })),
+  ].slice(0, 50);
+  if (problems.length > 0 && progress.failed === 0) progress.failed = 1;
+  return saveRunStep(deps, plan, progress, true);
+}
+
+/** A task's result string: how the run counts it (finishBatchJob, from the completion report). */
+export const taskResult = {
+  restored: (bytes: number, where: string) => `restored ${bytes} bytes to ${where}, SHA-256 verified`,
+  skipped: (reason: Reason, key: string) => `skipped ${reason}: ${key}`,
+};
+
+/**
+ * One task of a batch restore (runRestoreTasks): the key is decided again now, as the run would
+ * (the replica's versions included: a lost ledger is read from the replica's metadata as the dry
+ * run did), and its version as of the plan's time copied and verified (restoreVersion). The target
+ * may have changed since the dry run: a key now unchanged or newer there is skipped; a key whose
+ * version as of the plan's time is no longer the manifest's is refused (PermanentFailure).
  */
 export async function restoreTask(
   deps: DataRestoreDeps,
@@ -524,14 +557,18 @@ export async function restoreTask(
   key: string,
   replicaVersionId: string,
 ): Promise<{ restored: string } | { skipped: string }> {
-  const d = await decideKey(deps, asset, plan.request, key);
-  if (d.action === 'skip') return { skipped: `${key}: ${d.reason}` };
+  const versions = await deps.replica.listVersions(asset.replica.bucket, replicaKeyFor(asset, key));
+  const d = await decideKey(deps, asset, plan.request, key, versions);
+  if (d.action === 'skip' && (d.reason === 'unchanged' || d.reason === 'newer-at-target'))
+    return { skipped: taskResult.skipped(d.reason, key) };
+  if (d.action === 'skip' || d.version!.replicaVersionId !== replicaVersionId) {
+    const now = d.action === 'skip' ? d.reason : `replica version ${d.version!.replicaVersionId}`;
+    throw new PermanentTaskError(
+      `the manifest names replica version ${replicaVersionId} of ${key}; as of the plan's time it is now ${now}`,
+    );
+  }
   await restoreVersion(deps, asset, plan.request.target.bucket, plan.token, d);
-  const named =
-    d.version!.replicaVersionId === replicaVersionId ? '' : ` (the manifest named ${replicaVersionId}; the ledger now says this one)`;
-  return {
-    restored: `restored s3://${plan.request.target.bucket}/${d.targetKey} from replica version ${d.version!.replicaVersionId}${named}, SHA-256 verified`,
-  };
+  return { restored: taskResult.restored(d.version!.size, `s3://${plan.request.target.bucket}/${d.targetKey}`) };
 }
 
 /**

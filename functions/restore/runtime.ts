@@ -50,13 +50,19 @@ export function createDataRestorer(
           context && {
             batch: {
               // The job runs in the stack's region and account, as the function it invokes does.
-              jobs: new S3ControlBatchJobs(s3ControlClient(policy.deployment.region), context.invokedFunctionArn.split(':')[4]!),
+              jobs: new S3ControlBatchJobs(s3ControlClient(policy.deployment.region), arnOf(context).account, arnOf(context).partition),
               files: new S3JobFiles(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), asset.replica.bucket),
-              functionArn: context.invokedFunctionArn,
+              functionArn: arnOf(context).unqualified,
               roleArn: config.RESTORE_BATCH_ROLE_ARN,
             },
           }),
       }),
     }),
   };
+}
+
+/** The invoked function's ARN without its qualifier (an alias or version: the job's role may invoke the function), partition, account. */
+function arnOf(context: { invokedFunctionArn: string }) {
+  const parts = context.invokedFunctionArn.split(':');
+  return { unqualified: parts.slice(0, 7).join(':'), partition: parts[1]!, account: parts[4]! };
 }

@@ -4,12 +4,14 @@ import type { BatchJobs, BatchJobSpec, BatchJobStatus } from './batch-restore.js
 /**
  * S3 Batch Operations through S3 Control (CreateJob, DescribeJob) in the account that runs the
  * stack: a LambdaInvoke job (schema 2.0) over an S3InventoryReport_CSV_20161130 manifest, with a
- * completion report of the failed tasks (Report_CSV_20180820), run without confirmation.
+ * completion report of every task (Report_CSV_20180820), run without confirmation.
  */
 export class S3ControlBatchJobs implements BatchJobs {
   constructor(
     private readonly client: S3ControlClient,
     private readonly accountId: string,
+    /** The ARN partition (aws, aws-cn, aws-us-gov), the function's. */
+    private readonly partition = 'aws',
   ) {}
 
   async create(spec: BatchJobSpec): Promise<string> {
@@ -24,14 +26,15 @@ export class S3ControlBatchJobs implements BatchJobs {
         Operation: { LambdaInvoke: { FunctionArn: spec.functionArn, InvocationSchemaVersion: '2.0', UserArguments: spec.userArguments } },
         Manifest: {
           Spec: { Format: 'S3InventoryReport_CSV_20161130' },
-          Location: { ObjectArn: `arn:aws:s3:::${spec.manifest.bucket}/${spec.manifest.key}`, ETag: spec.manifest.etag },
+          Location: { ObjectArn: `arn:${this.partition}:s3:::${spec.manifest.bucket}/${spec.manifest.key}`, ETag: spec.manifest.etag },
         },
         Report: {
-          Bucket: `arn:aws:s3:::${spec.report.bucket}`,
+          Bucket: `arn:${this.partition}:s3:::${spec.report.bucket}`,
           Prefix: spec.report.prefix,
           Format: 'Report_CSV_20180820',
           Enabled: true,
-          ReportScope: 'FailedTasksOnly',
+          // Every task: a succeeded one says whether it restored or skipped (the run counts them).
+          ReportScope: 'AllTasks',
         },
       }),
     );

@@ -1,9 +1,10 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { BatchJobs, BatchJobSpec, BatchJobStatus } from '../../functions/restore/batch-restore.js';
 import { parseCsv } from '../../functions/restore/batch-restore.js';
 import type { BatchResponse } from '../../functions/replication/batch-operations.js';
+import { getWhole, putWhole } from '../../functions/storage/whole-objects.js';
 
 /**
  * S3 Batch Operations for the local AWS, which moto (5.2.5) does not serve: the jobs of the
@@ -11,8 +12,10 @@ import type { BatchResponse } from '../../functions/replication/batch-operations
  * manifest's ETag, reads an S3InventoryReport_CSV_20161130 manifest (manifest.json naming gzip'd
  * CSV files, each checked against its MD5), invokes the function once per task with schema 2.0
  * (the key as the manifest has it, URL-encoded), retries TemporaryFailure (up to `retries` times),
- * and writes the completion report of the failed tasks: <prefix>/job-<id>/manifest.json naming CSV
- * result files (Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage).
+ * and writes the completion report of every task: <prefix>/job-<id>/manifest.json naming a CSV
+ * result file of the succeeded and one of the failed tasks (Bucket, Key, VersionId, TaskStatus,
+ * ErrorCode, HTTPStatusCode, ResultMessage). Unlike AWS it never fails a job at its failure
+ * threshold, and it writes a report even when no task ran.
  * `invoke` stands for Lambda: the function's handler, in this process.
  */
 export class LocalBatchOperations implements BatchJobs {
@@ -54,14 +57,10 @@ export class LocalBatchOperations implements BatchJobs {
     return { ...job.status, failureReasons: [...job.status.failureReasons] };
   }
 
-  /** Resolves when the job has ended (tests). */
-  async settled(jobId: string): Promise<void> {
-    await this.jobs.get(jobId)?.done;
-  }
-
   private async get(bucket: string, key: string): Promise<Buffer> {
-    const object = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await object.Body!.transformToByteArray());
+    const body = await getWhole(this.s3, bucket, key);
+    if (!body) throw Object.assign(new Error(`s3://${bucket}/${key} does not exist`), { name: 'InvalidManifest' });
+    return body;
   }
 
   private async manifestTasks(bucket: string, key: string) {
@@ -83,7 +82,7 @@ export class LocalBatchOperations implements BatchJobs {
   }
 
   private async run(id: string, spec: BatchJobSpec, tasks: { bucket: string; key: string; versionId: string }[], status: BatchJobStatus) {
-    const failed: string[][] = [];
+    const rows: Record<'succeeded' | 'failed', string[][]> = { succeeded: [], failed: [] };
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < tasks.length; i = next++) {
@@ -104,30 +103,25 @@ export class LocalBatchOperations implements BatchJobs {
             outcome = { code: 'PermanentFailure', message: `Lambda returned function error: ${String(error)}` };
           }
         }
-        if (outcome.code === 'Succeeded') status.succeeded++;
-        else {
-          status.failed++;
-          failed.push([task.bucket, task.key, task.versionId, 'failed', outcome.code, '200', outcome.message]);
-        }
+        const taskStatus = outcome.code === 'Succeeded' ? 'succeeded' : 'failed';
+        status[taskStatus]++;
+        rows[taskStatus].push([task.bucket, task.key, task.versionId, taskStatus, outcome.code, '200', outcome.message]);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency ?? 8, tasks.length) }, worker));
-    await this.writeReport(id, spec, failed);
+    await this.writeReport(id, spec, rows);
     status.status = 'Complete';
   }
 
-  private async writeReport(id: string, spec: BatchJobSpec, failed: string[][]) {
+  private async writeReport(id: string, spec: BatchJobSpec, rows: Record<'succeeded' | 'failed', string[][]>) {
     const results = [];
-    if (failed.length > 0) {
-      const csv = Buffer.from(failed.map((row) => `${row.map(csvField).join(',')}\n`).join(''), 'utf8');
+    for (const status of ['succeeded', 'failed'] as const) {
+      if (rows[status].length === 0) continue;
+      const csv = Buffer.from(rows[status].map((row) => `${row.map(csvField).join(',')}\n`).join(''), 'utf8');
       const key = `${spec.report.prefix}/job-${id}/results/${createHash('sha1').update(csv).digest('hex')}.csv`;
-      await this.put(spec.report.bucket, key, csv);
-      results.push({
-        TaskExecutionStatus: 'failed',
-        Bucket: spec.report.bucket,
-        MD5Checksum: createHash('md5').update(csv).digest('hex'),
-        Key: key,
-      });
+      await putWhole(this.s3, { bucket: spec.report.bucket, key, body: csv, contentType: 'text/csv' });
+      const md5 = createHash('md5').update(csv).digest('hex');
+      results.push({ TaskExecutionStatus: status, Bucket: spec.report.bucket, MD5Checksum: md5, Key: key });
     }
     const manifest = {
       Format: 'Report_CSV_20180820',
@@ -135,19 +129,13 @@ export class LocalBatchOperations implements BatchJobs {
       Results: results,
       ReportSchema: 'Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage',
     };
-    await this.put(spec.report.bucket, `${spec.report.prefix}/job-${id}/manifest.json`, Buffer.from(JSON.stringify(manifest), 'utf8'));
-  }
-
-  private async put(bucket: string, key: string, body: Buffer) {
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: body,
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
-      }),
-    );
+    const body = Buffer.from(JSON.stringify(manifest), 'utf8');
+    await putWhole(this.s3, {
+      bucket: spec.report.bucket,
+      key: `${spec.report.prefix}/job-${id}/manifest.json`,
+      body,
+      contentType: 'application/json',
+    });
   }
 }
 

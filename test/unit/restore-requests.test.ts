@@ -41,3 +41,18 @@ describe('a restore as of a time in the future', () => {
     );
   });
 });
+
+describe('a batch restore (method batch-operations)', () => {
+  it('is refused where its job files (restore-jobs/) would overlap a replica in the same bucket, naming the asset', () => {
+    const batch = (p: typeof policy) =>
+      parseDataRestore({ ...loadEvent<Record<string, unknown>>('restore-data/valid/dry-run-batch.json'), asset: 'training-data' }, p, NOW);
+    expect(batch(policy)).toMatchObject({ kind: 'restore', request: { method: 'batch-operations' } });
+    const whole = structuredClone(policy);
+    whole.assets[1]!.replica.prefix = '';
+    expect(() => batch(whole)).toThrow(
+      new PayloadError(
+        'method: "batch-operations" keeps its job files under restore-jobs/ in acme-ml-dr-replica, which overlaps the replica of asset eval-sets; restore with "method": "function"',
+      ),
+    );
+  });
+});

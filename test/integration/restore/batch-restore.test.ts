@@ -187,6 +187,26 @@ describe('restore-data as an S3 Batch Operations job', () => {
     expect((await read('batch-failing/batch/cat photo+1.jpg')).toString()).toBe('meow v2');
   });
 
+  it('counts what the tasks did from the report: a key written at the target after the dry run is skipped (newer), not counted as restored', async () => {
+    const jobs = batchOperations();
+    const { plan, deps, asset } = await planned('batch-skip/', jobs);
+    await t.s3.send(
+      new PutObjectCommand({ Bucket: 'it-restore', Key: 'batch-skip/batch/cat photo+1.jpg', Body: 'written after the dry run' }),
+    );
+    const store = dataPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
+    expect(await store.claim(plan.token, new Date())).toBe(true);
+    const done = await runDataRestore(deps, asset, { ...plan, state: 'running' });
+    expect(done).toMatchObject({
+      state: 'done',
+      result: {
+        failed: 0,
+        restored: { objects: 4, bytes: plan.summary.restore.bytes - atT1['train/batch/cat photo+1.jpg']!.length },
+        skipped: { 'newer-at-target': 1 },
+      },
+    });
+    expect((await read('batch-skip/batch/cat photo+1.jpg')).toString()).toBe('written after the dry run');
+  });
+
   it('refuses a batch restore where the stack has no Batch Operations role, and tasks of a restore that is not running', async () => {
     const call = parseDataRestore(
       {

@@ -99,7 +99,7 @@ describe('S3 Control jobs', () => {
         Prefix: 'restore-jobs/m/report',
         Format: 'Report_CSV_20180820',
         Enabled: true,
-        ReportScope: 'FailedTasksOnly',
+        ReportScope: 'AllTasks',
       },
     });
     expect(await jobs.describe('job-1')).toEqual({
