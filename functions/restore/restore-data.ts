@@ -393,7 +393,7 @@ const BATCH_CONCURRENCY = 100;
 function batchDeps(deps: DataRestoreDeps): BatchRestoreDeps {
   if (!deps.batch)
     throw new PayloadError(
-      'method: "batch-operations" needs the stack\'s Batch Operations role (RESTORE_BATCH_ROLE_ARN on restore-data); restore with "method": "function"',
+      'method: "batch-operations" needs the stack\'s Batch Operations role (RESTORE_BATCH_ROLE on restore-data); restore with "method": "function"',
     );
   return deps.batch;
 }

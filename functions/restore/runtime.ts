@@ -46,14 +46,15 @@ export function createDataRestorer(
         now,
         remainingMs,
         multipart: multipartOf(policy),
-        ...(config.RESTORE_BATCH_ROLE_ARN &&
-          context && {
+        // (`osls invoke local` gives no function ARN: no batch restores there.)
+        ...(config.RESTORE_BATCH_ROLE &&
+          context?.invokedFunctionArn && {
             batch: {
               // The job runs in the stack's region and account, as the function it invokes does.
               jobs: new S3ControlBatchJobs(s3ControlClient(policy.deployment.region), arnOf(context).account, arnOf(context).partition),
               files: new S3JobFiles(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE, { writes: true }), asset.replica.bucket),
               functionArn: arnOf(context).unqualified,
-              roleArn: config.RESTORE_BATCH_ROLE_ARN,
+              roleArn: `arn:${arnOf(context).partition}:iam::${arnOf(context).account}:role/${config.RESTORE_BATCH_ROLE}`,
             },
           }),
       }),

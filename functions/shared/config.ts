@@ -15,10 +15,10 @@ const envSchema = z.object({
     .transform((v) => v === 'true'),
   /** Set by Lambda; functions that continue themselves invoke this name. */
   AWS_LAMBDA_FUNCTION_NAME: z.string().min(1).optional(),
-  /** restore-data: the role S3 Batch Operations assumes to run a batch restore's job (absent: no batch restores). */
-  RESTORE_BATCH_ROLE_ARN: z
+  /** restore-data: the name of the role S3 Batch Operations assumes to run a batch restore's job (absent: no batch restores). */
+  RESTORE_BATCH_ROLE: z
     .string()
-    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN')
+    .regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name')
     .optional(),
 });
 

@@ -229,6 +229,7 @@ beforeAll(async () => {
           LedgerTable: parameter(t.stack.ledgerTable),
           DrEventBus: parameter(t.stack.eventBus),
           RestoreTestScratchBucket: parameter(t.stack.scratchBucket),
+          BatchRestoreRole: parameter('ai-data-dr-prod-BatchRestoreRole'),
           ReplicationQueue: queue(t.stack.queueUrl),
           ReplicationDeadLetterQueue: queue(t.stack.deadLetterQueueUrl),
         },

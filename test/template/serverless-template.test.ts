@@ -715,9 +715,7 @@ describe('restores and restore tests in the packaged template', () => {
     expect(statements.map((s: { Sid: string }) => s.Sid)).toEqual(['InvokeRestoreData', 'JobFiles', 'NeverDestroy']);
     expect(statements[0].Resource['Fn::Sub']).toMatch(/:function:\$\{AWS::StackName\}-restore-data$/);
     expect(statements[1].Resource).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/restore-jobs/*' }]);
-    expect(resource('RestoreDataLambdaFunction').Properties.Environment.Variables.RESTORE_BATCH_ROLE_ARN).toEqual({
-      'Fn::GetAtt': ['BatchRestoreRole', 'Arn'],
-    });
+    expect(resource('RestoreDataLambdaFunction').Properties.Environment.Variables.RESTORE_BATCH_ROLE).toEqual({ Ref: 'BatchRestoreRole' });
   });
 
   it('verify-restore deletes only its scratch copies and pages through the DR bus; each restore function continues only itself', () => {

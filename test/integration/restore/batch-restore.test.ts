@@ -223,7 +223,7 @@ describe('restore-data as an S3 Batch Operations job', () => {
     if (call.kind !== 'restore') throw new Error('unexpected');
     const { batch: _none, ...withoutBatch } = depsFor(batchOperations(), call.asset);
     await expect(planDataRestore(withoutBatch, call.asset, call.request)).rejects.toThrow(
-      'method: "batch-operations" needs the stack\'s Batch Operations role (RESTORE_BATCH_ROLE_ARN on restore-data); restore with "method": "function"',
+      'method: "batch-operations" needs the stack\'s Batch Operations role (RESTORE_BATCH_ROLE on restore-data); restore with "method": "function"',
     );
     const stray = loadEvent<{ job: { userArguments: { restoreId: string } } }>('s3-batch/valid/restore-task.json');
     stray.job.userArguments.restoreId = '0'.repeat(32);
