@@ -93,7 +93,8 @@ export class ManifestPiece {
   async write(files: JobFiles): Promise<BatchManifestProgress> {
     if (this.lines.length === 0) return this.progress;
     const body = gzipSync(Buffer.from(this.lines.join(''), 'utf8'));
-    const key = `${jobPrefix(this.progress.manifestId)}manifest/part-${String(this.progress.files.length).padStart(5, '0')}.csv.gz`;
+    // A key of its own each time: two walkers of one dry run (a duplicate continuation) never overwrite each other's file.
+    const key = `${jobPrefix(this.progress.manifestId)}manifest/part-${String(this.progress.files.length).padStart(5, '0')}-${randomUUID().slice(0, 8)}.csv.gz`;
     await files.put(key, body, 'application/gzip');
     const file = { key, size: body.length, MD5checksum: createHash('md5').update(body).digest('hex') };
     return { ...this.progress, files: [...this.progress.files, file], versions: this.progress.versions + this.lines.length };

@@ -24,7 +24,10 @@ describe('batch restore manifests', () => {
     expect(await new ManifestPiece('dr-replica', progress).write(files)).toBe(progress); // nothing collected: no file
     expect(progress).toMatchObject({
       versions: 3,
-      files: [{ key: expect.stringMatching(/manifest\/part-00000\.csv\.gz$/) }, { key: expect.stringMatching(/part-00001\.csv\.gz$/) }],
+      files: [
+        { key: expect.stringMatching(/manifest\/part-00000-[0-9a-f]{8}\.csv\.gz$/) },
+        { key: expect.stringMatching(/part-00001-[0-9a-f]{8}\.csv\.gz$/) },
+      ],
     });
 
     const rows = progress.files.flatMap((f) => parseCsv(gunzipSync(files.stored.get(f.key)!).toString('utf8')));
