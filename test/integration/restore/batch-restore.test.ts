@@ -109,6 +109,12 @@ async function planned(prefix: string, jobs: LocalBatchOperations) {
   return { plan, deps, asset: call.asset };
 }
 
+/** The run of a plan with its token (claimed, as the handler claims it), to its end. */
+async function run(plan: Awaited<ReturnType<typeof planned>>['plan'], deps: DataRestoreDeps, asset: ReturnType<StackUnderTest['asset']>) {
+  expect(await dataPlanStore(dynamoDocumentClient(), t.stack.ledgerTable).claim(plan.token, new Date())).toBe(true);
+  return runDataRestore(deps, asset, { ...plan, state: 'running' });
+}
+
 describe('restore-data as an S3 Batch Operations job', () => {
   it('plans a manifest of the replica versions as of T1 (URL-encoded keys, no delete markers), runs it as a job, every object verified', async () => {
     batch = batchOperations();
@@ -141,9 +147,7 @@ describe('restore-data as an S3 Batch Operations job', () => {
     expect(lines.sort()).toEqual(expected.sort());
 
     // The run: the job is created over that manifest; its tasks copy and verify; the run follows it to the end.
-    const store = dataPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
-    expect(await store.claim(plan.token, new Date())).toBe(true);
-    const done = await runDataRestore(deps, asset, { ...plan, state: 'running' });
+    const done = await run(plan, deps, asset);
     expect(done).toMatchObject({
       state: 'done',
       result: {
@@ -172,9 +176,7 @@ describe('restore-data as an S3 Batch Operations job', () => {
   it('reports failed tasks from the completion report: the restore fails naming the key, the others are restored', async () => {
     const jobs = batchOperations('straße ß.txt');
     const { plan, deps, asset } = await planned('batch-failing/', jobs);
-    const store = dataPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
-    expect(await store.claim(plan.token, new Date())).toBe(true);
-    const done = await runDataRestore(deps, asset, { ...plan, state: 'running' });
+    const done = await run(plan, deps, asset);
     expect(done).toMatchObject({
       state: 'failed',
       result: {
@@ -193,9 +195,7 @@ describe('restore-data as an S3 Batch Operations job', () => {
     await t.s3.send(
       new PutObjectCommand({ Bucket: 'it-restore', Key: 'batch-skip/batch/cat photo+1.jpg', Body: 'written after the dry run' }),
     );
-    const store = dataPlanStore(dynamoDocumentClient(), t.stack.ledgerTable);
-    expect(await store.claim(plan.token, new Date())).toBe(true);
-    const done = await runDataRestore(deps, asset, { ...plan, state: 'running' });
+    const done = await run(plan, deps, asset);
     expect(done).toMatchObject({
       state: 'done',
       result: {
