@@ -111,7 +111,12 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
     );
   }
 
-  async updatePart(asset: string, snapshotId: string, part: string, patch: Pick<SnapshotPartition, 'verify' | 'verified'>): Promise<void> {
+  async updatePart(
+    asset: string,
+    snapshotId: string,
+    part: string,
+    patch: Pick<SnapshotPartition, 'verify' | 'verified' | 'attempts' | 'lastError'>,
+  ): Promise<void> {
     await this.set({ pk: partsPk(asset, snapshotId), sk: part }, patch);
   }
 

@@ -33,6 +33,9 @@ export interface SnapshotPartition {
   verify?: VerifyProgress;
   /** Every chunk of the part was read back: its SHA-256, count and fingerprint match. */
   verified?: boolean;
+  /** Engine errors the part met so far, each retried from its checkpoint (PART_ATTEMPTS), and the last one. */
+  attempts?: number;
+  lastError?: string;
 }
 
 export interface SnapshotEntry {
@@ -79,7 +82,12 @@ export interface SnapshotCatalogStore {
    */
   saveProgress(asset: string, snapshotId: string, progress: SnapshotProgress, expectedNextChunk: number, part?: string): Promise<boolean>;
   /** Sets fields of one part of a partitioned snapshot (its read-back's checkpoint or result). */
-  updatePart(asset: string, snapshotId: string, part: string, patch: Pick<SnapshotPartition, 'verify' | 'verified'>): Promise<void>;
+  updatePart(
+    asset: string,
+    snapshotId: string,
+    part: string,
+    patch: Pick<SnapshotPartition, 'verify' | 'verified' | 'attempts' | 'lastError'>,
+  ): Promise<void>;
   /** Sets the state and fields of a finished step. */
   update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void>;
   get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined>;

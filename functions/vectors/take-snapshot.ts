@@ -19,7 +19,7 @@ import {
   type ManifestChunk,
 } from './snapshot-format.js';
 import type { SnapshotObjects } from './snapshot-objects.js';
-import type { Engine, Metric, VectorStore } from './vector-store.js';
+import { type Engine, EngineError, type Metric, type VectorStore } from './vector-store.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import { retainUntil, type LockSettings } from '../policy/object-lock.js';
 
@@ -300,6 +300,9 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
   return entry;
 }
 
+/** Attempts a part of a partitioned snapshot makes at its scan before an engine error fails the snapshot. */
+export const PART_ATTEMPTS = 3;
+
 /** The retention every file of the snapshot is written with: the same date for all (its catalog entry's). */
 const lockOfEntry = (entry: SnapshotEntry) => entry.lock && { lock: { mode: entry.lock.mode, retainUntil: new Date(entry.lock.until) } };
 
@@ -348,7 +351,19 @@ async function writeChunks(
     } catch (error) {
       chunk.discard();
       await stored.catch(() => undefined);
-      return fail(deps, entry, describeError(error));
+      // A part retries an engine error from its checkpoint (a connection reset in one of 64 parts
+      // after hours should not throw the others' work away), PART_ATTEMPTS times in all.
+      const state = part === undefined ? undefined : entry.partitions?.[part];
+      if (state && error instanceof EngineError && (state.attempts ?? 0) + 1 < PART_ATTEMPTS) {
+        await deps.catalog.updatePart(target.asset, entry.snapshotId, part!, {
+          attempts: (state.attempts ?? 0) + 1,
+          lastError: describeError(error),
+        });
+        const saved = await stored.catch(() => from);
+        return { outcome: 'in-progress', snapshotId: entry.snapshotId, count: saved === 'busy' ? from.count : saved.count, chunks: 0 };
+      }
+      const tries = state ? ` (part ${part}, attempt ${(state.attempts ?? 0) + 1} of ${PART_ATTEMPTS})` : '';
+      return fail(deps, entry, `${describeError(error)}${tries}`);
     }
     scanned = { cursor, scanDone };
     olderStored = stored;

@@ -18,7 +18,7 @@ import { Fingerprint, manifestKey } from '../../../functions/vectors/snapshot-fo
 import { rebuildCatalog } from '../../../functions/vectors/rebuild-catalog.js';
 import { S3SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
 import { runScheduledSnapshot, type ScheduledRunDeps } from '../../../functions/vectors/snapshot-run.js';
-import type { VectorRecord, VectorStore } from '../../../functions/vectors/vector-store.js';
+import { EngineError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.js';
 import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
 import { sampleRecords } from '../../contract/vector-store.contract.js';
@@ -571,6 +571,46 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
       count: records.length,
       fingerprint: fingerprintOf(records),
     });
+  });
+
+  it('retries a part that meets an engine error from its checkpoint, and fails the snapshot at its third error', async () => {
+    clock = new Date('2026-11-27T11:50:00Z');
+    const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);
+    const snapshotId = (run as { snapshotId: string }).snapshotId;
+    /** Deps whose engine refuses the scan after `pages` pages (a connection reset). */
+    const resetAfter = (pages: number) => {
+      let scans = 0;
+      return partDeps({
+        openStore: async (asset) => {
+          const store = lanceDbStore({ uri: asset.source.endpoint! });
+          return Object.assign(Object.create(store) as typeof store, {
+            scan: async (...args: Parameters<typeof store.scan>) => {
+              if (++scans > pages) throw new EngineError('lancedb', 'connection reset by peer');
+              return store.scan(...args);
+            },
+          });
+        },
+      });
+    };
+    // Part 0000: an error after a page, then one at once, then it goes through: the same records.
+    const first = resetAfter(1);
+    expect((await runPart(snapshotId, '0000', first.deps)).run).toMatchObject({ outcome: 'in-progress', part: '0000' });
+    expect(first.dispatched).toEqual([{ asset: 'docs-parts', continuation: true, snapshotId, part: '0000' }]);
+    expect((await runPart(snapshotId, '0000', resetAfter(0).deps)).run).toMatchObject({ outcome: 'in-progress', part: '0000' });
+    expect((await catalog.get('docs-parts', snapshotId))!.partitions!['0000']).toMatchObject({
+      attempts: 2,
+      lastError: 'EngineError: lancedb: connection reset by peer',
+    });
+    expect((await runPart(snapshotId, '0000')).run).toMatchObject({ outcome: 'part-verified', part: '0000' });
+    // Part 0001 meets three: the snapshot fails, naming the part and the attempt.
+    for (const attempt of [1, 2])
+      expect((await runPart(snapshotId, '0001', resetAfter(0).deps)).run.outcome, `attempt ${attempt}`).toBe('in-progress');
+    expect((await runPart(snapshotId, '0001', resetAfter(0).deps)).run).toEqual({
+      outcome: 'failed',
+      snapshotId,
+      reason: 'EngineError: lancedb: connection reset by peer (part 0001, attempt 3 of 3)',
+    });
+    expect((await catalog.get('docs-parts', snapshotId))!.state).toBe('failed');
   });
 
   it('marks the snapshot corrupt when a part reads back a chunk that differs from what it wrote; no part is verified after', async () => {
