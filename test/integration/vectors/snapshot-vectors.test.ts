@@ -81,6 +81,23 @@ function depsWith(overrides: Partial<ScheduledRunDeps> & { budget?: number } = {
   return { deps, continued };
 }
 
+/**
+ * An openStore of the asset's LanceDB whose scans first call `before` with their number (from 1, per
+ * opened store): to fail a scan, or to act between two of them.
+ */
+function lanceScanning(before: (scan: number) => void | Promise<void>): ScheduledRunDeps['openStore'] {
+  return async (asset) => {
+    const store = lanceDbStore({ uri: asset.source.endpoint! });
+    let scans = 0;
+    return Object.assign(Object.create(store) as VectorStore, {
+      scan: async (...args: Parameters<VectorStore['scan']>) => {
+        await before(++scans);
+        return store.scan(...args);
+      },
+    });
+  };
+}
+
 async function keysUnder(prefix: string): Promise<string[]> {
   const { Contents = [] } = await s3.send(new ListObjectsV2Command({ Bucket: REPLICA, Prefix: prefix }));
   return Contents.map((c) => c.Key!);
@@ -290,22 +307,9 @@ describe('snapshot-vectors', () => {
 
     clock = new Date('2026-11-26T15:00:00Z');
     const failing = depsWith({
-      openStore: async (asset) => {
-        const real = lanceDbStore({ uri: asset.source.endpoint! });
-        let scans = 0;
-        return {
-          ...real,
-          engine: real.engine,
-          consistency: real.consistency,
-          exactSearch: real.exactSearch,
-          describe: real.describe.bind(real),
-          close: real.close.bind(real),
-          scan: async (index, options) => {
-            if (++scans > 3) throw new Error('IO error: connection reset by peer');
-            return real.scan(index, options);
-          },
-        } as VectorStore;
-      },
+      openStore: lanceScanning((scan) => {
+        if (scan > 3) throw new Error('IO error: connection reset by peer');
+      }),
     });
     const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', failing.deps);
     expect(run).toMatchObject({ outcome: 'failed', reason: 'Error: IO error: connection reset by peer' });
@@ -530,15 +534,10 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
     // Part 0000 reads a page, then another part fails the whole snapshot (an engine error there).
     let scans = 0;
     const failing = partDeps({
-      openStore: async (asset) => {
-        const store = lanceDbStore({ uri: asset.source.endpoint! });
-        return Object.assign(Object.create(store) as typeof store, {
-          scan: async (...args: Parameters<typeof store.scan>) => {
-            if (++scans === 2) await catalog.update('docs-parts', snapshotId, { state: 'failed', reason: 'EngineError: part 0003 failed' });
-            return store.scan(...args);
-          },
-        });
-      },
+      openStore: lanceScanning(async (scan) => {
+        scans = scan;
+        if (scan === 2) await catalog.update('docs-parts', snapshotId, { state: 'failed', reason: 'EngineError: part 0003 failed' });
+      }),
       pageSize: 10,
       chunkBytes: 2_000,
     });
@@ -578,20 +577,12 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
     const { run } = await runScheduledSnapshot(assetNamed('docs-parts'), 'assets[4]', partDeps().deps);
     const snapshotId = (run as { snapshotId: string }).snapshotId;
     /** Deps whose engine refuses the scan after `pages` pages (a connection reset). */
-    const resetAfter = (pages: number) => {
-      let scans = 0;
-      return partDeps({
-        openStore: async (asset) => {
-          const store = lanceDbStore({ uri: asset.source.endpoint! });
-          return Object.assign(Object.create(store) as typeof store, {
-            scan: async (...args: Parameters<typeof store.scan>) => {
-              if (++scans > pages) throw new EngineError('lancedb', 'connection reset by peer');
-              return store.scan(...args);
-            },
-          });
-        },
+    const resetAfter = (pages: number) =>
+      partDeps({
+        openStore: lanceScanning((scan) => {
+          if (scan > pages) throw new EngineError('lancedb', 'connection reset by peer');
+        }),
       });
-    };
     // Part 0000: an error after a page, then one at once, then it goes through: the same records.
     const first = resetAfter(1);
     expect((await runPart(snapshotId, '0000', first.deps)).run).toMatchObject({ outcome: 'in-progress', part: '0000' });
