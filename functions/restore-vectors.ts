@@ -11,20 +11,23 @@ const restorer = createVectorRestorer(config, config.AWS_LAMBDA_FUNCTION_NAME ??
 
 /**
  * Operator restores of vector indexes (docs/restore.md, events/restore-vectors/):
- *   {"asset", "snapshotId"? | "before"?, "target"?: {"asset"?, "index"?}, "overwrite"?, "useNative"?, "dryRun": true}
+ *   {"asset", "snapshotId"? | "before"?, "target"?: {"asset"?, "index"?}, "overwrite"?, "useNative"?, "parts"?, "dryRun": true}
  *   the same payload with "planToken" (from the dry run) instead of "dryRun" to run the plan,
- *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it.
+ *   {"restoreId"} for its state, {"restoreId", "continuation": true} to continue it,
+ *   {"restoreId", "part"} for one part of a restore that fans out ("parts" > 1; the run sends these).
  */
 export const handler = lambdaHandler(async (event: unknown, context: Context) => {
   const deps = restorer.depsFor(() => context.getRemainingTimeInMillis());
-  const call = parseVectorRestore(event, restorer.policy, deps.now());
+  const started = deps.now();
+  const call = parseVectorRestore(event, restorer.policy, started);
   const status = await restoreVectors(call, deps);
 
   const fields = { restoreId: status.restoreId, state: status.state, snapshotId: status.plan.snapshotId, target: status.plan.target };
   if (status.state === 'failed') logger.error('vector restore failed', { ...fields, reason: status.reason });
   else logger.info(`vector restore ${status.state}`, { ...fields, progress: status.progress, result: status.result });
-  const ran = call.kind === 'restore' ? !call.dryRun : call.continuation;
-  if (ran && (status.state === 'done' || status.state === 'failed')) {
+  // Counted by the invocation that finished the restore (a late part or continuation sees it finished too).
+  const finishedHere = status.finishedAt !== undefined && new Date(status.finishedAt) >= started;
+  if (finishedHere && (status.state === 'done' || status.state === 'failed')) {
     metrics.addDimension('asset', status.plan.source.asset);
     metrics.addMetric(status.state === 'done' ? 'VectorRestoreVerified' : 'VectorRestoreFailed', MetricUnit.Count, 1);
   }

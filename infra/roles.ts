@@ -182,7 +182,12 @@ function reconcileS3Statements(policy: Policy): Json[] {
  */
 export function snapshotStatements(policy: Policy): Json[] {
   const statements: Json[] = [
-    ledgerItems('Catalog', ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['SNAPSHOT#*']),
+    // A partitioned snapshot's parts are items of their own (SNAPSHOT-PART#), checkpointed in transactions with the entry.
+    ledgerItems(
+      'Catalog',
+      ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      SNAPSHOT_ITEMS,
+    ),
     invokeItself('snapshotVectors'),
   ];
   for (const { asset } of vectorAssets(policy)) {
@@ -598,11 +603,19 @@ export function drDrillStatements(policy: Policy): Json[] {
   ];
 }
 
+/** The snapshot catalog's items: entries (SNAPSHOT#<asset>) and the parts of partitioned snapshots (SNAPSHOT-PART#<asset>#<id>). */
+const SNAPSHOT_ITEMS = ['SNAPSHOT#*', 'SNAPSHOT-PART#*'];
+
 /** restore-vectors reads snapshots, writes into the policy's engines, keeps its plans. */
 export function restoreVectorsStatements(policy: Policy): Json[] {
   return [
     invokeItself('restoreVectors'),
-    ledgerItems('Plans', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+    // A restore in parts lists its parts and saves each in a transaction that checks the plan.
+    ledgerItems(
+      'Plans',
+      ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      ['RESTORE#*'],
+    ),
     ...vectorEngineStatements(policy, 'Vectors'),
   ];
 }
@@ -616,7 +629,7 @@ export function vectorEngineStatements(policy: Policy, sid: string, catalogWrite
   const assets = vectorAssets(policy).map(({ asset }) => asset);
   if (assets.length === 0) return [];
   const statements: Json[] = [
-    ledgerItems(`${sid}Catalog`, ['dynamodb:Query', 'dynamodb:GetItem', ...catalogWrites], ['SNAPSHOT#*']),
+    ledgerItems(`${sid}Catalog`, ['dynamodb:Query', 'dynamodb:GetItem', ...catalogWrites], SNAPSHOT_ITEMS),
     {
       Sid: `${sid}ReadSnapshots`,
       Effect: 'Allow',

@@ -1,8 +1,9 @@
-import { writeIf } from '../shared/conditional-write.js';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { transactIf, writeIf } from '../shared/conditional-write.js';
+import { queryAll } from '../shared/dynamo-query.js';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DataPlanContents } from './restore-data.js';
-import type { PlanContents, PlanStore, RestoreKind, StoredPlan } from './restore-plan.js';
-import type { VectorPlanContents } from './restore-vectors.js';
+import type { PlanContents, PlanPart, PlanPartStore, PlanStore, RestoreKind, StoredPlan } from './restore-plan.js';
+import type { VectorPlanContents, VectorRestorePart } from './restore-vectors.js';
 
 /**
  * Restore plans in the ledger table: pk "RESTORE#<token>", sk "plan"; removed by the table's TTL
@@ -12,6 +13,9 @@ import type { VectorPlanContents } from './restore-vectors.js';
  * kind (every write is conditional on the plan's kind).
  */
 const key = (token: string) => ({ pk: `RESTORE#${token}`, sk: 'plan' });
+/** The parts of a fanned-out run: beside the plan, sk "part#<name>", expiring with it. */
+const partKey = (token: string, name: string) => ({ pk: `RESTORE#${token}`, sk: `part#${name}` });
+const expireAfter = (expiresAt: string) => Math.floor(new Date(expiresAt).getTime() / 1000) + 30 * 86_400;
 
 /** Constructed only through dataPlanStore, vectorPlanStore, lineagePlanStore and servingPlanStore, which bind the kind. */
 class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
@@ -22,11 +26,10 @@ class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
   ) {}
 
   async create(plan: StoredPlan<C>): Promise<void> {
-    const expires = Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400;
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        Item: { ...key(plan.token), plan, expireAfter: expires },
+        Item: { ...key(plan.token), plan, expireAfter: expireAfter(plan.expiresAt) },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -36,7 +39,7 @@ class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        Item: { ...key(plan.token), plan, expireAfter: Math.floor(new Date(plan.expiresAt).getTime() / 1000) + 30 * 86_400 },
+        Item: { ...key(plan.token), plan, expireAfter: expireAfter(plan.expiresAt) },
         ConditionExpression: '#plan.#state = :planning AND #plan.#kind = :kind',
         ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#kind': 'kind' },
         ExpressionAttributeValues: { ':planning': 'planning', ':kind': this.kind },
@@ -133,6 +136,115 @@ class DynamoPlanStore<C extends PlanContents> implements PlanStore<C> {
     );
   }
 }
+
+/** The parts of one kind's fanned-out runs; a part is saved only while its plan (of that kind) is running. */
+class DynamoPlanPartStore<P> implements PlanPartStore<P> {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly table: string,
+    readonly kind: RestoreKind,
+  ) {}
+
+  /** All of them in one transaction (at most 64 parts, within its 100 items): never a stage with some parts missing. */
+  async create(token: string, parts: { name: string; state: P }[], expiresAt: string): Promise<void> {
+    await transactIf(() =>
+      this.db.send(
+        new TransactWriteCommand({
+          TransactItems: parts.map(({ name, state }) => ({
+            Put: {
+              TableName: this.table,
+              Item: { ...partKey(token, name), part: state, done: false, expireAfter: expireAfter(expiresAt) },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          })),
+        }),
+      ),
+    );
+  }
+
+  async list(token: string, stage: string): Promise<PlanPart<P>[]> {
+    const items = await queryAll(this.db, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :stage)',
+      ExpressionAttributeValues: { ':pk': key(token).pk, ':stage': `part#${stage}-` },
+      ConsistentRead: true,
+    });
+    return items.map((item) => partOf<P>(item));
+  }
+
+  async get(token: string, name: string): Promise<PlanPart<P> | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: partKey(token, name), ConsistentRead: true }));
+    return Item && partOf<P>(Item);
+  }
+
+  async lease(token: string, name: string, owner: string, until: Date, now: Date): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: partKey(token, name),
+          UpdateExpression: 'SET lease = :lease',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(lease) OR lease.#until < :now OR lease.#owner = :owner)',
+          ExpressionAttributeNames: { '#until': 'until', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':lease': { owner, until: until.toISOString() }, ':now': now.toISOString(), ':owner': owner },
+        }),
+      ),
+    );
+  }
+
+  async release(token: string, name: string, owner: string): Promise<void> {
+    await writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: partKey(token, name),
+          UpdateExpression: 'REMOVE lease',
+          ConditionExpression: 'lease.#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      ),
+    );
+  }
+
+  async save(token: string, name: string, owner: string, state: P, done: boolean): Promise<boolean> {
+    return transactIf(() =>
+      this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              ConditionCheck: {
+                TableName: this.table,
+                Key: key(token),
+                ConditionExpression: '#plan.#state = :running AND #plan.#kind = :kind',
+                ExpressionAttributeNames: { '#plan': 'plan', '#state': 'state', '#kind': 'kind' },
+                ExpressionAttributeValues: { ':running': 'running', ':kind': this.kind },
+              },
+            },
+            {
+              Update: {
+                TableName: this.table,
+                Key: partKey(token, name),
+                UpdateExpression: 'SET part = :state, done = :done',
+                ConditionExpression: 'lease.#owner = :owner',
+                ExpressionAttributeNames: { '#owner': 'owner' },
+                ExpressionAttributeValues: { ':state': state, ':done': done, ':owner': owner },
+              },
+            },
+          ],
+        }),
+      ),
+    );
+  }
+}
+
+function partOf<P>(item: Record<string, unknown>): PlanPart<P> {
+  const lease = item.lease as PlanPart<P>['lease'];
+  return { name: (item.sk as string).slice('part#'.length), state: item.part as P, done: item.done === true, ...(lease && { lease }) };
+}
+
+export const vectorPlanParts = (db: DynamoDBDocumentClient, table: string): PlanPartStore<VectorRestorePart> =>
+  new DynamoPlanPartStore<VectorRestorePart>(db, table, 'restore-vectors');
 
 export const dataPlanStore = (db: DynamoDBDocumentClient, table: string): PlanStore<DataPlanContents> =>
   new DynamoPlanStore<DataPlanContents>(db, table, 'restore-data');

@@ -67,6 +67,39 @@ export interface PlanStore<C extends PlanContents> {
   release(token: string, owner: string): Promise<void>;
 }
 
+/** One part of a run that fans out (restore-vectors with "parts"): what it does, and whether it is done. */
+export interface PlanPart<P> {
+  /** `<stage>-NNNN`, e.g. "write-0003": the stage it belongs to, then its number. */
+  name: string;
+  state: P;
+  done: boolean;
+  /** The invocation working on the part, and until when. */
+  lease?: { owner: string; until: string };
+}
+
+/**
+ * The parts of fanned-out runs, beside their plans: each part is checkpointed under its own lease,
+ * so that invocations working on different parts at once never write the same item.
+ */
+export interface PlanPartStore<P> {
+  /** Creates the parts that do not exist yet (a repeated dispatch keeps what the others did). */
+  create(token: string, parts: { name: string; state: P }[], expiresAt: string): Promise<void>;
+  /** The plan's parts whose names start with `stage-`, in name order. */
+  list(token: string, stage: string): Promise<PlanPart<P>[]>;
+  get(token: string, name: string): Promise<PlanPart<P> | undefined>;
+  /** Takes the part's lease for `owner` until `until`, if it is free, expired or already its own. */
+  lease(token: string, name: string, owner: string, until: Date, now: Date): Promise<boolean>;
+  release(token: string, name: string, owner: string): Promise<void>;
+  /**
+   * Saves the part's state (and whether it is done) while `owner` holds its lease and the plan is
+   * running, in one transaction: false when either is not so (the plan failed, the lease was lost).
+   */
+  save(token: string, name: string, owner: string, state: P, done: boolean): Promise<boolean>;
+}
+
+/** The lease a run's invocation takes (of the plan or of a part): its remaining time, at most 15 min, and a minute more. */
+export const leaseUntil = (now: Date, remainingMs: number) => new Date(now.getTime() + Math.min(remainingMs, 900_000) + 60_000);
+
 /**
  * Runs `work` holding the plan's lease for this invocation, so that a continuation, a Lambda retry
  * and an operator's {"restoreId", "continuation": true} never run one plan twice at once. Without the
@@ -81,8 +114,7 @@ export async function withRunLease<T>(
   busy: () => Promise<T>,
 ): Promise<T> {
   const owner = randomBytes(8).toString('hex');
-  const until = new Date(now.getTime() + Math.min(remainingMs, 900_000) + 60_000);
-  if (!(await plans.lease(token, owner, until, now))) return busy();
+  if (!(await plans.lease(token, owner, leaseUntil(now, remainingMs), now))) return busy();
   try {
     return await work();
   } finally {

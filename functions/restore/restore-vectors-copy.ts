@@ -56,6 +56,8 @@ export interface WriteChunksOptions {
   prefix: string;
   manifest: Manifest;
   from: WriteCheckpoint;
+  /** The chunk to stop before (a part of a restore that fans out writes a range); default: every chunk. */
+  end?: number;
   /** Records per store.write call. */
   batchSize: number;
   /** False when this invocation must stop; checked before each batch. */
@@ -67,21 +69,22 @@ export interface WriteChunksOptions {
 }
 
 /**
- * Writes the snapshot's records from `from` on, in batches, checkpointing after each. The next
- * chunk downloads while this one is written. Returns where it stopped; `done` after the last chunk.
+ * Writes the snapshot's records from `from` on (to `end`), in batches, checkpointing after each. The
+ * next chunk downloads while this one is written. Returns where it stopped; `done` after the last chunk.
  */
 export async function writeChunks(options: WriteChunksOptions): Promise<{ done: boolean; at: WriteCheckpoint }> {
   const { store, index, objects, prefix, manifest, batchSize } = options;
   const { chunks, dimensions } = manifest;
+  const end = Math.min(options.end ?? chunks.length, chunks.length);
   const read = (i: number) => {
-    const records = i < chunks.length ? readChunk(objects, prefix, chunks[i]!, dimensions) : Promise.resolve([]);
+    const records = i < end ? readChunk(objects, prefix, chunks[i]!, dimensions) : Promise.resolve([]);
     records.catch(() => undefined); // awaited in turn; this only keeps a failure of a prefetch from being "unhandled"
     return records;
   };
   let at = { ...options.from };
   let position = chunks.slice(0, at.chunk).reduce((sum, c) => sum + c.records, 0) + at.offset;
   let next = read(at.chunk);
-  while (at.chunk < chunks.length) {
+  while (at.chunk < end) {
     if (!options.hasTime()) return { done: false, at };
     const records = await next;
     next = read(at.chunk + 1);

@@ -6,7 +6,7 @@ import { LambdaSelfContinuation, type Continuation } from '../shared/continuatio
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { openVectorStore } from '../vectors/open-store.js';
 import { S3SnapshotObjects } from '../vectors/snapshot-objects.js';
-import { vectorPlanStore } from './dynamo-plan-store.js';
+import { vectorPlanParts, vectorPlanStore } from './dynamo-plan-store.js';
 import type { VectorRestoreDeps } from './restore-vectors.js';
 import type { VerifyVectorsDeps } from './verify-vectors.js';
 
@@ -30,6 +30,7 @@ export function createVectorRestorer(
     depsFor: (remainingMs: () => number): VectorRestoreDeps => ({
       policy,
       plans,
+      parts: vectorPlanParts(db, config.LEDGER_TABLE),
       catalog,
       objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
       openStore: openVectorStore,

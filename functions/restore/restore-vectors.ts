@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { vectorAssets } from '../policy/assets.js';
 import type { Policy, VectorAsset } from '../policy/schema.js';
 import type { Continuation } from '../shared/continuation.js';
@@ -5,12 +6,15 @@ import { describeError, quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
 import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-catalog.js';
-import type { Manifest } from '../vectors/snapshot-format.js';
+import { Fingerprint, type Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
-import { type Engine, indexExists, type Metric, type VectorStore } from '../vectors/vector-store.js';
+import { type Engine, indexExists, type Metric, offsetRanges, type VectorStore } from '../vectors/vector-store.js';
 import {
   expiryFrom,
+  leaseUntil,
   newPlanToken,
+  type PlanPart,
+  type PlanPartStore,
   planForRun,
   type PlanStore,
   requestDigest,
@@ -42,6 +46,12 @@ import type { InvocationTime } from '../shared/invocation-time.js';
  * with the snapshot's dimensions and metric, writes the chunks in batches (checkpointed on the plan,
  * continuing in a new invocation when time runs out), then scans the target back and checks count
  * and content fingerprint against the manifest.
+ *
+ * With "parts" (docs/restore.md#vector-restores-in-parts) the run fans out: each part, an invocation
+ * of its own under its own lease, writes a range of the chunks; once all are written the target is
+ * scanned in parts where its engine splits a scan (VectorStore.partitionScan), and the parts' counts
+ * and fingerprints are summed, which is what one scan gives. The invocation that finishes the last
+ * part moves the plan on.
  */
 
 /** Throughput assumed for a plan's estimate (no restore of the asset has been measured by the plan). */
@@ -72,6 +82,11 @@ export interface VectorRestorePlan {
   methodNote?: string;
   /** How the restored index is checked besides its count. */
   fingerprintCheck: 'exact' | typeof NOT_COMPARABLE;
+  /**
+   * Where the run fans out ("parts" > 1 and more than one chunk): the chunk range each write part
+   * writes, and whether the check scans the target in parts (its engine splits a scan) or in one.
+   */
+  fanOut?: { parts: number; write: { part: string; chunks: [number, number]; records: number }[]; verify: 'in parts' | 'one scan' };
   estimatedSeconds: number;
   estimateBasis: string;
 }
@@ -85,7 +100,14 @@ export interface VectorRestoreProgress {
   nativeFailed: string | null;
   /** The error that stopped the last invocation; the next {"restoreId"} continues from the checkpoint. */
   lastError: string | null;
+  /** verify: the target is scanned in parts (the plan's fanOut), whose checkpoints are on the parts, not in `scan`. */
+  scanInParts?: boolean;
 }
+
+/** One part of a restore that fans out (PlanPartStore): a range of chunks to write, or a part of the target's scan. */
+export type VectorRestorePart =
+  | { stage: 'write'; chunks: [number, number]; write: WriteCheckpoint; lastError: string | null }
+  | { stage: 'verify'; scan: ScanCheckpoint; lastError: string | null };
 
 export interface VectorRestoreResult extends ContentCheck {
   method: 'native' | 'chunks';
@@ -94,6 +116,8 @@ export interface VectorRestoreResult extends ContentCheck {
   written: number;
   /** From the claim of the plan to the end of the check, across invocations. */
   restoreMs: number;
+  /** The run fanned out: how many parts wrote chunks (0 after a native restore) and how many scanned the target. */
+  fanOut?: { writeParts: number; verifyParts: number };
 }
 
 /** What a restore-vectors plan holds. */
@@ -106,12 +130,24 @@ export interface VectorPlanContents {
 
 type VectorPlan = StoredPlan<VectorPlanContents>;
 
-export type VectorRestoreStatus = RestoreStatus<VectorPlanContents>;
+/** What an operator sees of a part of a running restore that fans out. */
+export interface VectorPartStatus {
+  part: string;
+  done: boolean;
+  /** Records written (a write part) or scanned (a verify part) so far. */
+  records: number;
+  lastError: string | null;
+}
+
+/** A running restore that fans out also shows its parts (the `{"restoreId"}` status). */
+export type VectorRestoreStatus = RestoreStatus<VectorPlanContents> & { parts?: VectorPartStatus[] };
 
 /** reserveMs: stop starting new batches when fewer milliseconds than this remain. Default 60 s. */
 export interface VectorRestoreDeps extends InvocationTime {
   policy: Policy;
   plans: PlanStore<VectorPlanContents>;
+  /** The parts of restores that fan out, beside their plans. */
+  parts: PlanPartStore<VectorRestorePart>;
   catalog: SnapshotCatalogStore;
   /** The snapshot files in one replica bucket. */
   objectsFor: (bucket: string) => SnapshotObjects;
@@ -125,14 +161,14 @@ export interface VectorRestoreDeps extends InvocationTime {
 }
 
 /**
- * One invocation: a dry run (plan and token), a run with the token, the status of a restore, or the
- * continuation of a running one.
+ * One invocation: a dry run (plan and token), a run with the token, the status of a restore, the
+ * continuation of a running one, or one part of a running one that fans out.
  */
 export async function restoreVectors(call: VectorRestoreCall, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+  if (call.kind === 'part') return runPart(await existingPlan(call.restoreId, deps), call.part, deps);
   if (call.kind === 'status') {
-    const plan = await deps.plans.get(call.restoreId);
-    if (!plan) throw new PayloadError(`restoreId: there is no restore-vectors restore "${call.restoreId}"`);
-    return call.continuation && plan.state === 'running' ? executeLeased(plan, deps) : restoreStatus(plan);
+    const plan = await existingPlan(call.restoreId, deps);
+    return call.continuation && plan.state === 'running' ? executeLeased(plan, deps) : withParts(restoreStatus(plan), deps);
   }
   if (call.dryRun) return planRestore(call.request, call.source, call.target, deps);
   return executeLeased(await planForRun(deps.plans, call.planToken, call.request, deps.now()), deps);
@@ -158,9 +194,11 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
   const store = await deps.openStore(target);
   let targetExists: boolean;
   let native: { ok: boolean; note?: string };
+  let fanOut: VectorRestorePlan['fanOut'];
   try {
     targetExists = await indexExists(store, index);
     native = nativeAvailability(request.useNative, manifest, store);
+    fanOut = planFanOut(request.parts ?? 1, manifest, store);
   } finally {
     await store.close();
   }
@@ -169,10 +207,13 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
       `target.index: ${engine} index ${quote(index)} exists; set "overwrite": true to drop and recreate it, or choose another target.index`,
     );
   }
+  // Parts run at once: writing and reading divide by the parts, the check's scan where it runs in parts.
+  const writeParts = fanOut?.parts ?? 1;
+  const scanParts = fanOut?.verify === 'in parts' ? fanOut.parts : 1;
   const estimatedSeconds = Math.ceil(
-    manifest.count / ASSUMED_THROUGHPUT.writeRecordsPerSecond +
-      manifest.count / ASSUMED_THROUGHPUT.scanRecordsPerSecond +
-      manifest.bytes / ASSUMED_THROUGHPUT.readBytesPerSecond,
+    manifest.count / ASSUMED_THROUGHPUT.writeRecordsPerSecond / writeParts +
+      manifest.count / ASSUMED_THROUGHPUT.scanRecordsPerSecond / scanParts +
+      manifest.bytes / ASSUMED_THROUGHPUT.readBytesPerSecond / writeParts,
   );
   const plan: VectorRestorePlan = {
     snapshotId: entry.snapshotId,
@@ -193,6 +234,7 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
     method: native.ok ? 'native' : 'chunks',
     ...(native.note && { methodNote: native.note }),
     fingerprintCheck: normalisesVectors(engine, manifest.metric) ? NOT_COMPARABLE : 'exact',
+    ...(fanOut && { fanOut }),
     estimatedSeconds,
     estimateBasis: ESTIMATE_BASIS,
   };
@@ -210,6 +252,31 @@ async function planRestore(request: VectorRestoreRequest, source: VectorAsset, t
   await deps.plans.create(stored);
   return restoreStatus(stored);
 }
+
+async function existingPlan(restoreId: string, deps: VectorRestoreDeps): Promise<VectorPlan> {
+  const plan = await deps.plans.get(restoreId);
+  if (!plan) throw new PayloadError(`restoreId: there is no restore-vectors restore "${restoreId}"`);
+  return plan;
+}
+
+/**
+ * The fan-out of a run with "parts": contiguous ranges of the manifest's chunks (at most one part per
+ * chunk; none when that leaves one part), and whether the target's engine scans the check in parts.
+ */
+function planFanOut(parts: number, manifest: Manifest, store: VectorStore): VectorRestorePlan['fanOut'] {
+  const ranges = offsetRanges(manifest.chunks.length, parts);
+  if (ranges.length < 2) return undefined;
+  const write = ranges.map(([from, to = manifest.chunks.length], i) => ({
+    part: partName('write', i),
+    chunks: [from, to] as [number, number],
+    records: manifest.chunks.slice(from, to).reduce((sum, chunk) => sum + chunk.records, 0),
+  }));
+  return { parts: ranges.length, write, verify: store.partitionScan ? 'in parts' : 'one scan' };
+}
+
+const partName = (stage: VectorRestorePart['stage'], i: number) => `${stage}-${String(i).padStart(4, '0')}`;
+const stageOf = (part: string) => part.slice(0, part.indexOf('-')) as VectorRestorePart['stage'];
+const partRecords = (state: VectorRestorePart) => (state.stage === 'write' ? state.write.written : state.scan.count);
 
 async function resolveSnapshot(request: VectorRestoreRequest, catalog: SnapshotCatalogStore): Promise<SnapshotEntry> {
   const { asset, snapshotId, before } = request;
@@ -281,20 +348,39 @@ class PlanNotRunningError extends Error {
   }
 }
 
-/** execute, holding the plan's run lease (another invocation running it: its status, nothing done). */
-function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
-  return withRunLease(
+/**
+ * execute, holding the plan's run lease (another invocation running it: its status, nothing done).
+ * Continuations are asked for once the lease is let go, so that the next invocation finds it free.
+ * A run waiting for its parts looks at them again then: a part that finished meanwhile could not
+ * take the lease to move the plan on, so a continuation does.
+ */
+async function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+  const step = await withRunLease<Step>(
     deps.plans,
     stored.token,
     deps.now(),
     deps.remainingMs(),
     () => execute(stored, deps),
-    async () => restoreStatus((await deps.plans.get(stored.token))!),
+    async () => ({ status: restoreStatus((await deps.plans.get(stored.token))!) }),
   );
+  const partsDone = async (stage: VectorRestorePart['stage']) => (await deps.parts.list(stored.token, stage)).every((part) => part.done);
+  if (step.continueAfter || (step.waitingOn && (await partsDone(step.waitingOn)))) {
+    await deps.continuation.continueLater({ restoreId: stored.token, continuation: true });
+  }
+  return step.status;
 }
 
-/** Runs (or continues) a claimed plan from its checkpoint until it is done or time runs out. */
-async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+/** What one invocation of a run did, and what it asks for once it let the plan's lease go. */
+interface Step {
+  status: VectorRestoreStatus;
+  /** Time ran out: a new invocation continues from the checkpoint. */
+  continueAfter?: boolean;
+  /** The run dispatched the parts of this stage (or found them still working) and waits for them. */
+  waitingOn?: VectorRestorePart['stage'];
+}
+
+/** Runs (or continues) a claimed plan from its checkpoint until it is done, waits for its parts, or time runs out. */
+async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Step> {
   const plan = stored.summary;
   const request = stored.request;
   const token = stored.token;
@@ -310,10 +396,13 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
     }
     progress = next;
   };
+  const current = async (): Promise<Step> => ({ status: restoreStatus((await deps.plans.get(token))!) });
   const fail = async (reason: string) => {
     await deps.plans.finish(token, 'failed', deps.now(), null, reason);
-    return restoreStatus((await deps.plans.get(token))!);
+    return current();
   };
+  const waiting = async (stage: VectorRestorePart['stage']): Promise<Step> => ({ ...(await current()), waitingOn: stage });
+  const paused = async (): Promise<Step> => ({ ...(await current()), continueAfter: true });
 
   const target = vectorAssets(deps.policy).find(({ asset }) => asset.name === plan.target.asset)?.asset;
   if (!target) return fail(`target asset "${plan.target.asset}" is no longer in the policy`);
@@ -326,32 +415,55 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
       if (refused) return await fail(refused);
     }
     if (progress!.phase === 'write') {
-      const written = await writeChunks({
+      if (plan.fanOut) {
+        const parts = await dispatchParts(stored, 'write', async () => writePartsOf(plan.fanOut!), deps);
+        if (!parts) return await waiting('write');
+        // What the parts wrote, kept on the plan with the next phase.
+        progress = { ...progress!, write: { ...progress!.write, written: parts.reduce((sum, p) => sum + partRecords(p.state), 0) } };
+      } else {
+        const written = await writeChunks({
+          store,
+          index: plan.target.index,
+          objects: deps.objectsFor(plan.replicaBucket),
+          prefix: plan.prefix,
+          manifest,
+          from: progress!.write,
+          batchSize: deps.batchSize ?? 500,
+          hasTime,
+          checkpoint: (at) => save({ ...progress!, write: at, lastError: null }),
+        });
+        if (!written.done) return await paused();
+      }
+      await store.finishLoad?.(plan.target.index, { dimensions: manifest.dimensions, metric: manifest.metric });
+      await save({ ...progress!, ...verifyStart(plan, store) });
+    }
+    let scanned: ScanCheckpoint;
+    let verifyParts = 1;
+    if (progress!.scanInParts) {
+      const index = plan.target.index;
+      const parts = await dispatchParts(
+        stored,
+        'verify',
+        async () => verifyPartsOf(await store!.partitionScan!(index, plan.fanOut!.parts)),
+        deps,
+      );
+      if (!parts) return await waiting('verify');
+      verifyParts = parts.length;
+      scanned = summedScan(parts);
+    } else {
+      const scan = await scanIndex({
         store,
         index: plan.target.index,
-        objects: deps.objectsFor(plan.replicaBucket),
-        prefix: plan.prefix,
-        manifest,
-        from: progress!.write,
-        batchSize: deps.batchSize ?? 500,
+        from: progress!.scan ?? scanStart(),
+        pageSize: deps.pageSize ?? 1000,
         hasTime,
-        checkpoint: (at) => save({ ...progress!, write: at, lastError: null }),
+        checkpoint: (at) => save({ ...progress!, scan: at, lastError: null }),
       });
-      if (!written.done) return await pause(token, deps);
-      await store.finishLoad?.(plan.target.index, { dimensions: manifest.dimensions, metric: manifest.metric });
-      await save({ ...progress!, phase: 'verify', scan: scanStart() });
+      if (!scan.done) return await paused();
+      scanned = scan.at;
     }
-    const scanned = await scanIndex({
-      store,
-      index: plan.target.index,
-      from: progress!.scan ?? scanStart(),
-      pageSize: deps.pageSize ?? 1000,
-      hasTime,
-      checkpoint: (at) => save({ ...progress!, scan: at, lastError: null }),
-    });
-    if (!scanned.done) return await pause(token, deps);
 
-    const check = compareWithManifest(manifest, scanned.at, plan.target);
+    const check = compareWithManifest(manifest, scanned, plan.target);
     const now = deps.now();
     const result: VectorRestoreResult = {
       ...check,
@@ -360,11 +472,12 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
       target: { engine: plan.target.engine, index: plan.target.index },
       written: progress!.write.written,
       restoreMs: now.getTime() - new Date(stored.startedAt ?? now).getTime(),
+      ...(plan.fanOut && { fanOut: { writeParts: progress!.method === 'chunks' ? plan.fanOut.parts : 0, verifyParts } }),
     };
     await deps.plans.finish(token, check.ok ? 'done' : 'failed', now, result, check.reason);
-    return restoreStatus((await deps.plans.get(token))!);
+    return await current();
   } catch (error) {
-    if (error instanceof PlanNotRunningError) return restoreStatus(error.plan);
+    if (error instanceof PlanNotRunningError) return { status: restoreStatus(error.plan) };
     if (error instanceof SnapshotCorruptError) return await fail(describeError(error));
     // The checkpoint stands: {"restoreId"} (or Lambda's retry of an asynchronous invocation) continues.
     if (progress) await deps.plans.saveProgress(token, { ...progress, lastError: describeError(error) }).catch(() => undefined);
@@ -372,6 +485,12 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Vec
   } finally {
     await store?.close();
   }
+}
+
+/** The check's start: scanned in parts where the run fans out and the target's engine splits a scan, else one scan. */
+function verifyStart(plan: VectorRestorePlan, store: VectorStore): Pick<VectorRestoreProgress, 'phase' | 'scan' | 'scanInParts'> {
+  const inParts = plan.fanOut !== undefined && store.partitionScan !== undefined;
+  return { phase: 'verify', scan: inParts ? null : scanStart(), ...(inParts && { scanInParts: true }) };
 }
 
 async function snapshotEntry(plan: VectorRestorePlan, catalog: SnapshotCatalogStore): Promise<SnapshotEntry> {
@@ -421,7 +540,7 @@ async function createTarget(
       if (exists && store.native.restoreCreatesIndex) await store.dropIndex(index);
       const { format, id, details } = manifest.native;
       await store.native.restore(index, { ref: { format, id, ...(details && { details }) } });
-      await save({ ...base, phase: 'verify', method: 'native', scan: scanStart() });
+      await save({ ...base, method: 'native', ...verifyStart(plan, store) });
       return undefined;
     } catch (error) {
       nativeFailed = describeError(error);
@@ -433,7 +552,153 @@ async function createTarget(
   return undefined;
 }
 
-async function pause(token: string, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
-  await deps.continuation.continueLater({ restoreId: token, continuation: true });
-  return restoreStatus((await deps.plans.get(token))!);
+/**
+ * The parts of a stage, created on first use (all at once), each not done sent to an invocation of
+ * its own ({"restoreId", "part"}); every part once all are done, else undefined (the run waits). A
+ * part whose invocation died is sent again by the next {"restoreId", "continuation": true}; one still
+ * working finds its lease held and returns at once.
+ */
+async function dispatchParts(
+  stored: VectorPlan,
+  stage: VectorRestorePart['stage'],
+  make: () => Promise<{ name: string; state: VectorRestorePart }[]>,
+  deps: VectorRestoreDeps,
+): Promise<PlanPart<VectorRestorePart>[] | undefined> {
+  let parts = await deps.parts.list(stored.token, stage);
+  if (parts.length === 0) {
+    await deps.parts.create(stored.token, await make(), stored.expiresAt);
+    parts = await deps.parts.list(stored.token, stage);
+  }
+  const pending = parts.filter((part) => !part.done);
+  if (pending.length === 0) return parts;
+  await Promise.all(pending.map((part) => deps.continuation.continueLater({ restoreId: stored.token, part: part.name })));
+  return undefined;
+}
+
+const writePartsOf = (fanOut: NonNullable<VectorRestorePlan['fanOut']>) =>
+  fanOut.write.map(({ part, chunks }) => ({
+    name: part,
+    state: { stage: 'write', chunks, write: { chunk: chunks[0], offset: 0, written: 0 }, lastError: null } as VectorRestorePart,
+  }));
+
+/** A verify part per cursor of the target's split scan, each from its own start. */
+const verifyPartsOf = (cursors: string[]) =>
+  cursors.map((cursor, i) => ({
+    name: partName('verify', i),
+    state: { stage: 'verify', scan: { ...scanStart(), cursor, started: true }, lastError: null } as VectorRestorePart,
+  }));
+
+/** The parts' scans as one: counts added, fingerprints summed (a fingerprint is a sum over records). */
+function summedScan(parts: PlanPart<VectorRestorePart>[]): ScanCheckpoint {
+  const fingerprint = new Fingerprint();
+  let count = 0;
+  for (const { state } of parts) {
+    if (state.stage !== 'verify') continue;
+    fingerprint.merge(state.scan.fingerprint);
+    count += state.scan.count;
+  }
+  return { cursor: null, started: true, count, fingerprint: fingerprint.hex };
+}
+
+/**
+ * One part of a running restore that fans out, under the part's own lease (another invocation
+ * holding it: the status, nothing done): it writes its chunk range or scans its part of the target,
+ * checkpointed on the part, and continues itself when time runs out. The invocation that finds every
+ * part of the stage done moves the plan on, under the plan's lease.
+ */
+async function runPart(stored: VectorPlan, name: string, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+  const token = stored.token;
+  if (stored.state !== 'running') return restoreStatus(stored);
+  if (!(await deps.parts.get(token, name))) throw new PayloadError(`part: restore "${token}" has no part "${name}"`);
+  const owner = randomBytes(8).toString('hex');
+  if (!(await deps.parts.lease(token, name, owner, leaseUntil(deps.now(), deps.remainingMs()), deps.now()))) {
+    return restoreStatus(stored);
+  }
+  let outcome: 'done' | 'continue' | 'stopped';
+  try {
+    outcome = await workOnPart(stored, name, owner, deps);
+  } finally {
+    await deps.parts.release(token, name, owner);
+  }
+  if (outcome === 'continue') await deps.continuation.continueLater({ restoreId: token, part: name });
+  const plan = (await deps.plans.get(token))!;
+  if (outcome !== 'done' || plan.state !== 'running') return restoreStatus(plan);
+  if (!(await deps.parts.list(token, stageOf(name))).every((part) => part.done)) return restoreStatus(plan);
+  return executeLeased(plan, deps);
+}
+
+/** The part's work from its checkpoint: done (now or before), continue (time ran out), or stopped (the plan is not running). */
+async function workOnPart(
+  stored: VectorPlan,
+  name: string,
+  owner: string,
+  deps: VectorRestoreDeps,
+): Promise<'done' | 'continue' | 'stopped'> {
+  const { token, summary: plan } = stored;
+  const part = await deps.parts.get(token, name); // again under the lease: its holder before may have moved it on
+  if (!part || part.done) return 'done';
+  let state = part.state;
+  const save = async (next: VectorRestorePart, done = false) => {
+    if (await deps.parts.save(token, name, owner, next, done)) return void (state = next);
+    const current = (await deps.plans.get(token))!;
+    if (current.state !== 'running') throw new PlanNotRunningError(current);
+    throw new Error(`part ${name} of restore ${token}: another invocation took its lease`);
+  };
+  const hasTime = () => deps.remainingMs() >= (deps.reserveMs ?? 60_000);
+  const target = vectorAssets(deps.policy).find(({ asset }) => asset.name === plan.target.asset)?.asset;
+  if (!target) {
+    await deps.plans.finish(token, 'failed', deps.now(), null, `target asset "${plan.target.asset}" is no longer in the policy`);
+    return 'stopped';
+  }
+  let store: VectorStore | undefined;
+  try {
+    store = await deps.openStore(target);
+    const objects = deps.objectsFor(plan.replicaBucket);
+    const manifest = await manifestOf(objects, await snapshotEntry(plan, deps.catalog));
+    const index = plan.target.index;
+    if (state.stage === 'write') {
+      const write = state;
+      const written = await writeChunks({
+        ...{ store, index, objects, prefix: plan.prefix, manifest, from: write.write, end: write.chunks[1] },
+        batchSize: deps.batchSize ?? 500,
+        hasTime,
+        checkpoint: (at) => save({ ...write, write: at, lastError: null }),
+      });
+      if (!written.done) return 'continue';
+      await save({ ...write, write: written.at, lastError: null }, true);
+    } else {
+      const verify = state;
+      const scanned = await scanIndex({
+        ...{ store, index, from: verify.scan, pageSize: deps.pageSize ?? 1000, hasTime },
+        checkpoint: (at) => save({ ...verify, scan: at, lastError: null }),
+      });
+      if (!scanned.done) return 'continue';
+      await save({ ...verify, scan: scanned.at, lastError: null }, true);
+    }
+    return 'done';
+  } catch (error) {
+    if (error instanceof PlanNotRunningError) return 'stopped';
+    if (error instanceof SnapshotCorruptError) {
+      await deps.plans.finish(token, 'failed', deps.now(), null, `part ${name}: ${describeError(error)}`);
+      return 'stopped';
+    }
+    // The part's checkpoint stands: Lambda's retry, or the next {"restoreId", "continuation": true}, continues it.
+    await deps.parts.save(token, name, owner, { ...state, lastError: describeError(error) }, false).catch(() => undefined);
+    throw error;
+  } finally {
+    await store?.close();
+  }
+}
+
+/** A running restore that fans out: its status with the parts of the stage it is in. */
+async function withParts(status: VectorRestoreStatus, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
+  const { progress } = status;
+  if (status.state !== 'running' || !status.plan.fanOut || !progress) return status;
+  const stage = progress.phase === 'write' ? 'write' : progress.phase === 'verify' && progress.scanInParts ? 'verify' : undefined;
+  if (!stage) return status;
+  const parts = await deps.parts.list(status.restoreId, stage);
+  return {
+    ...status,
+    parts: parts.map(({ name, done, state }) => ({ part: name, done, records: partRecords(state), lastError: state.lastError })),
+  };
 }

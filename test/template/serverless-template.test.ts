@@ -657,8 +657,10 @@ describe('snapshot-vectors in the packaged template', () => {
         Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::acme-ml-dr-replica/vectors/product-search/snapshots/*' },
       }),
     ]);
-    expect(statements.find((s) => s.Sid === 'Catalog').Condition).toEqual({
-      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*'] },
+    // Partitioned snapshots: parts are items of their own, checkpointed in transactions that check the entry.
+    expect(statements.find((s) => s.Sid === 'Catalog')).toMatchObject({
+      Action: expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']),
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*', 'SNAPSHOT-PART#*'] } },
     });
     expect(statements.find((s) => s.Sid === 'ContinueItself').Resource['Fn::Sub']).toMatch(
       /function:\$\{AWS::StackName\}-snapshot-vectors$/,
@@ -735,6 +737,15 @@ describe('restores and restore tests in the packaged template', () => {
         new RegExp(`function:\\$\\{AWS::StackName\\}-${fn}$`),
       );
     }
+    // A vector restore in parts lists its parts and saves each in a transaction that checks the plan; it reads
+    // partitioned snapshots' parts from the catalog.
+    const vectorRestore = statementsOf('RestoreVectorsRole');
+    expect(vectorRestore.find((s) => s.Sid === 'Plans').Action).toEqual(
+      expect.arrayContaining(['dynamodb:Query', 'dynamodb:ConditionCheckItem']),
+    );
+    expect(vectorRestore.find((s) => s.Sid === 'VectorsCatalog').Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*', 'SNAPSHOT-PART#*'] },
+    });
     for (const fn of ['RestoreData', 'RestoreVectors', 'VerifyRestore']) {
       expect(resource(`${fn}LambdaFunction`).Properties).toMatchObject({ Timeout: 900, Role: { 'Fn::GetAtt': [`${fn}Role`, 'Arn'] } });
       expect(resource(`${fn}ErrorsAlarm`).Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);

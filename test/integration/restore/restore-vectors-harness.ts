@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
-import { vectorPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
+import { vectorPlanParts, vectorPlanStore } from '../../../functions/restore/dynamo-plan-store.js';
 import type { PlanStore } from '../../../functions/restore/restore-plan.js';
 import type { VectorRestoreDeps } from '../../../functions/restore/restore-vectors.js';
 import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
@@ -189,6 +189,7 @@ export async function startRestoreHarness(options: { weaviate?: boolean } = {}):
       const deps: VectorRestoreDeps = {
         policy,
         plans,
+        parts: vectorPlanParts(dynamoDocumentClient(), stack.ledgerTable),
         catalog,
         objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
         openStore: openVectorStore,

@@ -39,8 +39,8 @@ const restorePlans = async () => {
 };
 const EXPECTED =
   '{"asset": "<vector asset>", "snapshotId"?: "<id>" | "before"?: "<ISO time>", "target"?: {"asset"?, "index"?}, ' +
-  '"overwrite"?: false, "useNative"?: false, "dryRun"?: true, "planToken"?: "<from the dry run>"} ' +
-  'or {"restoreId": "<planToken>", "continuation"?: true}';
+  '"overwrite"?: false, "useNative"?: false, "parts"?: 1, "dryRun"?: true, "planToken"?: "<from the dry run>"} ' +
+  'or {"restoreId": "<planToken>", "continuation"?: true} or {"restoreId": "<planToken>", "part": "write-0000"}';
 
 beforeAll(async () => {
   h = await startRestoreHarness();
@@ -79,6 +79,8 @@ describe('restore-vectors refusals', () => {
       'planToken: a restore runs only with the planToken of its dry run; run the same payload with "dryRun": true first',
     ],
     ['unknown-snapshot.json', 'snapshotId: asset "docs" has no snapshot "1999-01-01T00-00-00Z"'],
+    ['parts-too-many.json', `parts: must be at most 64 invocations at once; expected ${EXPECTED}`],
+    ['part-unnamed.json', `part: must name a part of the restore, such as "write-0000" or "verify-0001"; expected ${EXPECTED}`],
     [
       'target-outside-policy.json',
       'target.asset: "someone-elses-index" is not a vector-index asset of the policy (docs, pg-docs, drift, dots, s3v)',
