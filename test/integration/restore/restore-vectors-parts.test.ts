@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parseVectorRestore } from '../../../functions/restore/restore-vectors-request.js';
 import { restoreVectors, type VectorRestoreDeps, type VectorRestoreStatus } from '../../../functions/restore/restore-vectors.js';
 import { openVectorStore } from '../../../functions/vectors/open-store.js';
+import { readManifest } from '../../../functions/vectors/read-snapshot.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
+import { S3SnapshotObjects, type SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
 import type { VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
 import { docs, fingerprintOf, PAYLOAD_NOW, scanAll, type RestoreHarness, withDocsSnapshot } from './restore-vectors-harness.js';
@@ -200,6 +202,37 @@ describe('restore-vectors in parts', () => {
       result: { ok: true, method: 'native', fanOut: { writeParts: 0 }, count: { actual: records.length } },
     });
     expect(driven.status.result!.fanOut!.verifyParts).toBeGreaterThan(1);
+  });
+
+  it('a part that meets a corrupt chunk fails the restore, naming the part; the other parts stop and write nothing more', async () => {
+    const manifest = (await readManifest(h.objects, snapshot.prefix))!;
+    const bad = `${snapshot.prefix}${manifest.chunks.at(-1)!.key}`;
+    const altered = (bucket: string): SnapshotObjects => {
+      const objects = new S3SnapshotObjects(h.s3, bucket);
+      return new Proxy(objects, {
+        get: (t, p, r) =>
+          p === 'get' ? async (key: string) => (key === bad ? Buffer.from('not the chunk') : t.get(key)) : Reflect.get(t, p, r),
+      });
+    };
+    const request = dryRun('fanned-corrupt', 3);
+    const { planToken } = await call(request, h.restoreDeps().deps);
+    await call(runOf(request, planToken!), h.restoreDeps().deps);
+    // write-0000 writes a little and continues itself; then write-0002 reaches the altered chunk.
+    const early = h.restoreDeps({ budget: 3, objectsFor: altered });
+    await call(partPayload(planToken!, 'write-0000'), early.deps);
+    expect(early.continued).toEqual([{ restoreId: planToken, part: 'write-0000' }]);
+    const failed = await call(partPayload(planToken!, 'write-0002'), h.restoreDeps({ objectsFor: altered }).deps);
+    expect(failed.state).toBe('failed');
+    expect(failed.reason).toMatch(
+      new RegExp(`^part write-0002: SnapshotCorruptError: .*${manifest.chunks.at(-1)!.key}: SHA-256 [0-9a-f]{64} does not match`),
+    );
+    const inIndex = (await pg.describe('fanned-corrupt')).count;
+    for (const part of ['write-0000', 'write-0001']) {
+      const late = h.restoreDeps({ objectsFor: altered });
+      expect(await call(partPayload(planToken!, part), late.deps)).toMatchObject({ state: 'failed', reason: failed.reason });
+      expect(late.continued).toEqual([]);
+    }
+    expect((await pg.describe('fanned-corrupt')).count).toBe(inIndex);
   });
 
   it('refuses a part the restore does not have, naming the field (refusals.test.ts has the payload samples)', async () => {
