@@ -644,7 +644,7 @@ const vectorSourcesReachable: PolicyRule = (policy, ctx) => {
 };
 
 /** The engines whose adapters split a scan into parts (VectorStore.partitionScan; a unit test holds the two together). */
-export const partitionedScanEngines: readonly string[] = ['pgvector', 'chroma', 'lancedb'];
+export const partitionedScanEngines: readonly string[] = ['pgvector', 'chroma', 'lancedb', 's3vectors'];
 
 /** A replica is never in its own source bucket, and a source key belongs to one asset. */
 const objectSourcesDistinct: PolicyRule = (policy, ctx) => {

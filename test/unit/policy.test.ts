@@ -318,7 +318,7 @@ describe('partitioned vector snapshots in the policy (snapshotPartitions)', () =
       a.snapshotPartitions = 4;
     }, 3);
     expect(problemsOf(weaviate)).toEqual([
-      'assets[3].snapshotPartitions: must be 1 for weaviate, whose scan cannot be split; partitioned snapshots need pgvector, chroma, lancedb',
+      'assets[3].snapshotPartitions: must be 1 for weaviate, whose scan cannot be split; partitioned snapshots need pgvector, chroma, lancedb, s3vectors',
     ]);
   });
 

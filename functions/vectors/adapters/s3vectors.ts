@@ -8,6 +8,8 @@
  *   taken by listing every key (ListVectors without data, 1,000 keys a call).
  * - Scan = ListVectors with data and metadata; the cursor is S3 Vectors' own nextToken. A scan is a
  *   window: a vector written or deleted during it may or may not be listed.
+ * - partitionScan = ListVectors' parallel segments (segmentCount at most 16, segmentIndex): a part's
+ *   cursor names its segment, and the nextToken within it.
  * - write = PutVectors (an upsert by key) in calls of at most 500 vectors.
  * - query = QueryVectors, which is approximate; the score is the distance S3 Vectors returns.
  * - No native snapshots.
@@ -35,6 +37,17 @@ export interface S3VectorsConfig {
 const engine = 's3vectors';
 const putLimit = 500;
 const listLimit = 1000;
+/** ListVectors' most parallel segments (segmentCount 1..16). */
+const maxSegments = 16;
+
+/** A cursor of one segment of a split scan: `segment:<count>:<index>:<nextToken, empty at its start>`. */
+const segmentCursor = (count: number, index: number, token = '') => `segment:${count}:${index}:${token}`;
+
+function parseCursor(cursor: string | undefined): { nextToken?: string; segment?: { count: number; index: number } } {
+  const match = cursor?.match(/^segment:(\d+):(\d+):(.*)$/s);
+  if (!match) return cursor ? { nextToken: cursor } : {};
+  return { segment: { count: Number(match[1]), index: Number(match[2]) }, ...(match[3] && { nextToken: match[3] }) };
+}
 
 export function s3VectorsStore(config: S3VectorsConfig): VectorStore {
   const client = config.client;
@@ -84,26 +97,35 @@ export function s3VectorsStore(config: S3VectorsConfig): VectorStore {
     },
 
     async scan(indexName, { cursor, limit }) {
+      const { nextToken, segment } = parseCursor(cursor);
       const page = await call('ListVectors', indexName, () =>
         client.send(
           new ListVectorsCommand({
             vectorBucketName,
             indexName,
             maxResults: Math.min(limit, listLimit),
-            nextToken: cursor,
+            nextToken,
+            ...(segment && { segmentCount: segment.count, segmentIndex: segment.index }),
             returnData: true,
             returnMetadata: true,
           }),
         ),
       );
+      const next = page.nextToken || undefined;
       return {
         records: (page.vectors ?? []).map((v) => ({
           id: v.key!,
           vector: Float32Array.from(v.data?.float32 ?? []),
           metadata: (v.metadata ?? {}) as Metadata,
         })),
-        cursor: page.nextToken || undefined,
+        cursor: next && segment ? segmentCursor(segment.count, segment.index, next) : next,
       };
+    },
+
+    async partitionScan(indexName, count) {
+      await call('GetIndex', indexName, () => client.send(new GetIndexCommand({ vectorBucketName, indexName })));
+      const segments = Math.max(1, Math.min(count, maxSegments));
+      return Array.from({ length: segments }, (_, i) => segmentCursor(segments, i));
     },
 
     async write(indexName, records) {

@@ -1,5 +1,6 @@
 """S3 Vectors gaps of moto 5.2.5: 6, 7 and 8, closed for the S3 Vectors VectorStore adapter."""
 import base64
+import hashlib
 import math
 
 import moto.s3vectors.models as s3vectors_models
@@ -47,16 +48,26 @@ def _vector_result(vector, return_data, return_metadata, **extra):
     }
 
 
-# Gap 7: ListVectors ignores maxResults and nextToken and returns every vector in one page. S3
-# Vectors pages (maxResults 1..1000, default 500) with an opaque nextToken. Here the vectors are
-# listed in key order and the token carries the last key listed, so a key written during a listing
-# is either in a later page or not at all (never twice). Parallel segments (segmentCount,
-# segmentIndex) stay unimplemented and are refused rather than ignored.
+# Gap 7: ListVectors ignores maxResults and nextToken and returns every vector in one page, and
+# ignores segmentCount and segmentIndex (moto: "Segmentation is not yet implemented"). S3 Vectors
+# pages (maxResults 1..1000, default 500) with an opaque nextToken, and lists in parallel segments
+# (segmentCount 1..16, segmentIndex 0..segmentCount-1, both or neither), which together hold every
+# vector once. Here the vectors are listed in key order and the token carries the last key listed,
+# so a key written during a listing is either in a later page or not at all (never twice); a key's
+# segment is its SHA-256 modulo segmentCount, so the segments are disjoint and cover the index.
+
+
+def _segment_of(key: str, count: int) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % count
 
 
 def _list_vectors_paged(self):
-    if self._get_param("segmentCount") is not None:
-        raise s3vectors_responses.ValidationError("segmentCount is not supported by the local S3 Vectors")
+    segment_count = self._get_param("segmentCount")
+    segment_index = self._get_param("segmentIndex")
+    if (segment_count is None) != (segment_index is None):
+        raise s3vectors_responses.ValidationError("segmentCount and segmentIndex must be given together")
+    if segment_count is not None and not (1 <= segment_count <= 16 and 0 <= segment_index < segment_count):
+        raise s3vectors_responses.ValidationError("segmentCount must be 1..16 and segmentIndex 0..segmentCount-1")
     index = self.s3vectors_backend.get_index(
         self._get_param("vectorBucketName"), self._get_param("indexName"), self._get_param("indexArn")
     )
@@ -65,7 +76,11 @@ def _list_vectors_paged(self):
         raise s3vectors_responses.ValidationError("maxResults must be between 1 and 1000")
     token = self._get_param("nextToken")
     after = base64.urlsafe_b64decode(token.encode()).decode() if token else None
-    keys = sorted(key for key in index.vectors if after is None or key > after)
+    keys = sorted(
+        key
+        for key in index.vectors
+        if (after is None or key > after) and (segment_count is None or _segment_of(key, segment_count) == segment_index)
+    )
     page = keys[:max_results]
     return_data = self._get_bool_param("returnData", False)
     return_metadata = self._get_bool_param("returnMetadata", False)

@@ -1,4 +1,4 @@
-import { CreateVectorBucketCommand, PutVectorsCommand, S3VectorsClient } from '@aws-sdk/client-s3vectors';
+import { CreateVectorBucketCommand, ListVectorsCommand, PutVectorsCommand, S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { s3VectorsStore } from '../../../functions/vectors/adapters/s3vectors.js';
 import { EngineError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
@@ -56,6 +56,35 @@ describe('s3vectors adapter', () => {
 
   it('refuses the dot metric, which S3 Vectors does not have', async () => {
     await expect(store.createIndex(freshIndexName(), { dimensions, metric: 'dot' })).rejects.toBeInstanceOf(EngineError);
+  });
+
+  it("splits a scan into at most 16 parts, ListVectors' parallel segments, each listed with its segment in every page", async () => {
+    const index = freshIndexName();
+    const records = sampleRecords(700, dimensions, 5);
+    await store.createIndex(index, { dimensions, metric: 'euclidean' });
+    await store.write(index, records);
+    const send = vi.spyOn(client, 'send');
+    try {
+      const parts = await store.partitionScan!(index, 64);
+      expect(parts).toHaveLength(16);
+      let seen = 0;
+      for (const cursor of parts) {
+        let at: string | undefined = cursor;
+        do {
+          const page = await store.scan(index, { cursor: at, limit: 20 });
+          seen += page.records.length;
+          at = page.cursor;
+        } while (at);
+      }
+      expect(seen).toBe(records.length);
+      const lists = send.mock.calls.map(([command]) => command).filter((c) => c instanceof ListVectorsCommand) as ListVectorsCommand[];
+      expect(lists.length).toBeGreaterThan(16); // some segments took more than one page
+      expect(new Set(lists.map((c) => `${c.input.segmentCount}/${c.input.segmentIndex}`)).size).toBe(16);
+      expect(lists.every((c) => c.input.segmentCount === 16)).toBe(true);
+    } finally {
+      send.mockRestore();
+      await store.dropIndex(index);
+    }
   });
 
   it('writes in calls of at most 500 vectors and counts past one listing page', async () => {
