@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { vectorAssets } from '../policy/assets.js';
 import type { Policy, VectorAsset } from '../policy/schema.js';
-import type { Continuation } from '../shared/continuation.js';
+import { type Continuation, DeferredContinuation } from '../shared/continuation.js';
 import { describeError, quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
@@ -355,16 +355,21 @@ class PlanNotRunningError extends Error {
  * take the lease to move the plan on, so a continuation does.
  */
 async function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
-  const step = await withRunLease<Step>(
-    deps.plans,
-    stored.token,
-    deps.now(),
-    deps.remainingMs(),
-    () => execute(stored, deps),
-    async () => ({ status: restoreStatus((await deps.plans.get(stored.token))!) }),
-  );
-  const partsDone = async (stage: VectorRestorePart['stage']) => (await deps.parts.list(stored.token, stage)).every((part) => part.done);
-  if (step.continueAfter || (step.waitingOn && (await partsDone(step.waitingOn)))) {
+  const later = new DeferredContinuation(deps.continuation);
+  let step: Step;
+  try {
+    step = await withRunLease<Step>(
+      deps.plans,
+      stored.token,
+      deps.now(),
+      deps.remainingMs(),
+      () => execute(stored, { ...deps, continuation: later }),
+      async () => ({ status: restoreStatus((await deps.plans.get(stored.token))!) }),
+    );
+  } finally {
+    await later.flush();
+  }
+  if (step.waitingOn && (await deps.parts.list(stored.token, step.waitingOn)).every((part) => part.done)) {
     await deps.continuation.continueLater({ restoreId: stored.token, continuation: true });
   }
   return step.status;
@@ -373,8 +378,6 @@ async function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promi
 /** What one invocation of a run did, and what it asks for once it let the plan's lease go. */
 interface Step {
   status: VectorRestoreStatus;
-  /** Time ran out: a new invocation continues from the checkpoint. */
-  continueAfter?: boolean;
   /** The run dispatched the parts of this stage (or found them still working) and waits for them. */
   waitingOn?: VectorRestorePart['stage'];
 }
@@ -402,7 +405,11 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Ste
     return current();
   };
   const waiting = async (stage: VectorRestorePart['stage']): Promise<Step> => ({ ...(await current()), waitingOn: stage });
-  const paused = async (): Promise<Step> => ({ ...(await current()), continueAfter: true });
+  // Time ran out: a new invocation continues from the checkpoint (asked for once the lease is let go).
+  const paused = async (): Promise<Step> => {
+    await deps.continuation.continueLater({ restoreId: token, continuation: true });
+    return current();
+  };
 
   const target = vectorAssets(deps.policy).find(({ asset }) => asset.name === plan.target.asset)?.asset;
   if (!target) return fail(`target asset "${plan.target.asset}" is no longer in the policy`);

@@ -18,3 +18,21 @@ export class LambdaSelfContinuation implements Continuation {
     );
   }
 }
+
+/**
+ * Holds the continuations asked for while a lease is held, and sends them once it is let go
+ * (`flush`): a continuation sent earlier could start before the release and find the lease taken.
+ */
+export class DeferredContinuation implements Continuation {
+  private readonly payloads: Record<string, unknown>[] = [];
+  constructor(private readonly target: Continuation) {}
+
+  async continueLater(payload: Record<string, unknown>): Promise<void> {
+    this.payloads.push(payload);
+  }
+
+  async flush(): Promise<void> {
+    const payloads = this.payloads.splice(0);
+    await Promise.all(payloads.map((payload) => this.target.continueLater(payload)));
+  }
+}

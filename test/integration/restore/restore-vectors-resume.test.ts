@@ -32,9 +32,19 @@ describe('restore-vectors across invocations', () => {
     const { planToken } = await call(request, h.restoreDeps().deps);
 
     const first = h.restoreDeps({ budget: 8 });
+    // The continuation is sent once the run let the plan's lease go: the next invocation finds it free.
+    const leaseWhenSent: unknown[] = [];
+    const sent = first.deps.continuation;
+    first.deps.continuation = {
+      continueLater: async (payload) => {
+        leaseWhenSent.push((await h.plans.get(planToken!))!.lease);
+        await sent.continueLater(payload);
+      },
+    };
     let status: VectorRestoreStatus = await call(runOf(request, planToken!), first.deps);
     expect(status).toMatchObject({ state: 'running', progress: { phase: 'write' } });
     expect(first.continued).toEqual([{ restoreId: planToken, continuation: true }]);
+    expect(leaseWhenSent).toEqual([undefined]);
     const written = status.progress!.write.written;
     expect(written).toBeGreaterThan(0);
     expect(written).toBeLessThan(records.length);
