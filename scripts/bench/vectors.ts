@@ -117,13 +117,16 @@ async function main() {
       weaviate: weaviate?.url ?? 'http://unused',
     };
     const policyFile = join(dir, 'policy.yml');
+    // The asset's source: S3 Vectors names its vector bucket (and has no cosine here: euclidean), the others an endpoint.
+    const sourceOf = (engine: Engine) =>
+      `{ engine: ${engine}, index: ${indexOf(engine)}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`},
+              dimensions: ${DIMS}, metric: ${engine === 's3vectors' ? 'euclidean' : 'cosine'}, embedding: { model: bench, version: '1' } }`;
     writeFileSync(
       policyFile,
       `version: 1\ndeployment: { region: ${REGION} }\nassets:\n${ENGINES.map(
         (engine) => `  - name: bench-${engine}
     kind: vector-index
-    source: { engine: ${engine}, index: ${indexOf(engine)}, region: ${REGION}, ${engine === 's3vectors' ? 'vectorBucket: bench-vectors' : `endpoint: '${endpoints[engine]}'`},
-              dimensions: ${DIMS}, metric: ${engine === 's3vectors' ? 'euclidean' : 'cosine'}, embedding: { model: bench, version: '1' } }
+    source: ${sourceOf(engine)}
     replica: { bucket: bench-dr, region: ${REGION}, prefix: ${engine}/ }
     rpoTargetSeconds: 14400
     rtoTargetSeconds: 14400
@@ -132,8 +135,7 @@ ${
   partitionedScanEngines.includes(engine) && PARTS > 1
     ? `  - name: bench-${engine}-parts
     kind: vector-index
-    source: { engine: ${engine}, index: ${indexOf(engine)}, region: ${REGION}, endpoint: '${endpoints[engine]}',
-              dimensions: ${DIMS}, metric: cosine, embedding: { model: bench, version: '1' } }
+    source: ${sourceOf(engine)}
     replica: { bucket: bench-dr, region: ${REGION}, prefix: ${engine}-parts/ }
     snapshotPartitions: ${PARTS}
     rpoTargetSeconds: 14400
