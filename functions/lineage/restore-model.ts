@@ -14,7 +14,7 @@ import {
   type RestoreStatus,
   type StoredPlan,
 } from '../restore/restore-plan.js';
-import { type Continuation, DeferredContinuation } from '../shared/continuation.js';
+import type { Continuation } from '../shared/continuation.js';
 import { describeError, quote } from '../shared/errors.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import { PayloadError } from '../shared/payload.js';
@@ -310,21 +310,13 @@ async function planModelRestore(deps: ModelRestoreDeps, request: ModelRestoreReq
 }
 
 /** The run of a claimed plan, or its continuation; one invocation at a time (the plan's run lease). */
-async function runModelRestore(deps: ModelRestoreDeps, plan: ModelPlan): Promise<ModelPlan> {
-  // Its continuation is sent once the lease is let go, so that the next invocation finds it free.
-  const later = new DeferredContinuation(deps.continuation);
-  try {
-    return await withRunLease(
-      deps.plans,
-      plan.token,
-      deps.now(),
-      deps.remainingMs(),
-      () => runLeased({ ...deps, continuation: later }, plan),
-      async () => (await deps.plans.get(plan.token)) ?? plan,
-    );
-  } finally {
-    await later.flush();
-  }
+function runModelRestore(deps: ModelRestoreDeps, plan: ModelPlan): Promise<ModelPlan> {
+  return withRunLease(
+    deps,
+    plan.token,
+    (continuation) => runLeased({ ...deps, continuation }, plan),
+    async () => (await deps.plans.get(plan.token)) ?? plan,
+  );
 }
 
 async function runLeased(deps: ModelRestoreDeps, plan: ModelPlan): Promise<ModelPlan> {

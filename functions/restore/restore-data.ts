@@ -5,7 +5,7 @@ import { isObjectAsset, type ObjectAsset, type Policy } from '../policy/schema.j
 import { ChecksumMismatchError, CopyContinuesError } from '../replication/errors.js';
 import { compositeSha256, copyMultipart, forgetUpload, planParts } from '../replication/multipart-copy.js';
 import { REPLICA_METADATA } from '../storage/replica-metadata.js';
-import { type Continuation, DeferredContinuation } from '../shared/continuation.js';
+import type { Continuation } from '../shared/continuation.js';
 import { describeError } from '../shared/errors.js';
 import type { KeyHistory, VersionEntry, VersionedStore } from '../storage/versioned-store.js';
 import { PayloadError } from '../shared/payload.js';
@@ -402,21 +402,13 @@ function batchDeps(deps: DataRestoreDeps): BatchRestoreDeps {
  * The real run of a plan (claimed once with its token), or its continuation; one invocation at a
  * time (the plan's run lease): another one meanwhile gets the plan as it is and does nothing.
  */
-export async function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {
-  // Its continuation is sent once the lease is let go, so that the next invocation finds it free.
-  const later = new DeferredContinuation(deps.continuation);
-  try {
-    return await withRunLease(
-      deps.plans,
-      plan.token,
-      deps.now(),
-      deps.remainingMs(),
-      () => runLeased({ ...deps, continuation: later }, asset, plan),
-      async () => (await deps.plans.get(plan.token)) ?? plan,
-    );
-  } finally {
-    await later.flush();
-  }
+export function runDataRestore(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {
+  return withRunLease(
+    deps,
+    plan.token,
+    (continuation) => runLeased({ ...deps, continuation }, asset, plan),
+    async () => (await deps.plans.get(plan.token)) ?? plan,
+  );
 }
 
 async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPlan): Promise<DataPlan> {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Continuation } from '../shared/continuation.js';
+import { type Continuation, DeferredContinuation } from '../shared/continuation.js';
 import { PayloadError } from '../shared/payload.js';
 import { canonicalJson } from '../shared/json.js';
 import type { JsonValue } from '../shared/json.js';
@@ -103,22 +103,28 @@ export const leaseUntil = (now: Date, remainingMs: number) => new Date(now.getTi
 /**
  * Runs `work` holding the plan's lease for this invocation, so that a continuation, a Lambda retry
  * and an operator's {"restoreId", "continuation": true} never run one plan twice at once. Without the
- * lease (another invocation holds it) `busy` is returned instead and nothing is done.
+ * lease (another invocation holds it) `busy` is returned instead and nothing is done. `work` asks for
+ * its continuations through the Continuation it is given: they are sent once the lease is let go, so
+ * that the next invocation never finds it still held.
  */
 export async function withRunLease<T>(
-  plans: PlanStore<PlanContents>,
+  deps: { plans: PlanStore<PlanContents>; continuation: Continuation; now: () => Date; remainingMs: () => number },
   token: string,
-  now: Date,
-  remainingMs: number,
-  work: () => Promise<T>,
+  work: (continuation: Continuation) => Promise<T>,
   busy: () => Promise<T>,
 ): Promise<T> {
   const owner = randomBytes(8).toString('hex');
-  if (!(await plans.lease(token, owner, leaseUntil(now, remainingMs), now))) return busy();
+  const now = deps.now();
+  if (!(await deps.plans.lease(token, owner, leaseUntil(now, deps.remainingMs()), now))) return busy();
+  const later = new DeferredContinuation(deps.continuation);
   try {
-    return await work();
+    return await work(later);
   } finally {
-    await plans.release(token, owner);
+    try {
+      await deps.plans.release(token, owner);
+    } finally {
+      await later.flush();
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { vectorAssets } from '../policy/assets.js';
 import type { Policy, VectorAsset } from '../policy/schema.js';
-import { type Continuation, DeferredContinuation } from '../shared/continuation.js';
+import type { Continuation } from '../shared/continuation.js';
 import { describeError, quote } from '../shared/errors.js';
 import { PayloadError } from '../shared/payload.js';
 import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
@@ -355,20 +355,12 @@ class PlanNotRunningError extends Error {
  * take the lease to move the plan on, so a continuation does.
  */
 async function executeLeased(stored: VectorPlan, deps: VectorRestoreDeps): Promise<VectorRestoreStatus> {
-  const later = new DeferredContinuation(deps.continuation);
-  let step: Step;
-  try {
-    step = await withRunLease<Step>(
-      deps.plans,
-      stored.token,
-      deps.now(),
-      deps.remainingMs(),
-      () => execute(stored, { ...deps, continuation: later }),
-      async () => ({ status: restoreStatus((await deps.plans.get(stored.token))!) }),
-    );
-  } finally {
-    await later.flush();
-  }
+  const step = await withRunLease<Step>(
+    deps,
+    stored.token,
+    (continuation) => execute(stored, { ...deps, continuation }),
+    async () => ({ status: restoreStatus((await deps.plans.get(stored.token))!) }),
+  );
   if (step.waitingOn && (await deps.parts.list(stored.token, step.waitingOn)).every((part) => part.done)) {
     await deps.continuation.continueLater({ restoreId: stored.token, continuation: true });
   }
