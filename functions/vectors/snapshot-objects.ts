@@ -11,6 +11,13 @@ export interface PutOptions {
   lock?: ObjectLock;
 }
 
+export interface StoredObject {
+  bytes: number;
+  metadata: Record<string, string>;
+  sha256?: string;
+  lock?: { mode: ObjectLock['mode']; until: string };
+}
+
 /** Where snapshot files live: the asset's replica bucket in the DR region. */
 export interface SnapshotObjects {
   /** Stores `body`; S3 refuses it unless it matches `sha256` (hex), and keeps that checksum. */
@@ -19,10 +26,12 @@ export interface SnapshotObjects {
   lockEnabled(): Promise<boolean>;
   /** Sets a later retention on every version under `prefix` (a snapshot retention keeps past its lock); returns how many. */
   extendLock(prefix: string, lock: ObjectLock): Promise<number>;
-  /** Size, user metadata and Object Lock retention, or undefined when there is no such object. */
-  head(
-    key: string,
-  ): Promise<{ bytes: number; metadata: Record<string, string>; lock?: { mode: ObjectLock['mode']; until: string } } | undefined>;
+  /**
+   * Size, user metadata, the SHA-256 S3 computed over the object's bytes when it was written (hex;
+   * absent when the write named none, or for a multipart object) and Object Lock retention, or
+   * undefined when there is no such object.
+   */
+  head(key: string): Promise<StoredObject | undefined>;
   /** The prefixes of the snapshots under `snapshots` (`<snapshots><id>/`), in key order. */
   listSnapshots(snapshots: string): Promise<string[]>;
   /** The whole object (chunks are bounded in size), or undefined when there is no such object. */
@@ -71,11 +80,14 @@ export class S3SnapshotObjects implements SnapshotObjects {
 
   async head(key: string) {
     try {
-      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      const { ObjectLockMode: mode, ObjectLockRetainUntilDate: until } = head;
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      const { ObjectLockMode: mode, ObjectLockRetainUntilDate: until, ChecksumSHA256: checksum } = head;
+      // A multipart object's checksum is of its parts' checksums (COMPOSITE, "<base64>-<parts>"), not of its bytes.
+      const whole = checksum && head.ChecksumType !== 'COMPOSITE' && !checksum.includes('-');
       return {
         bytes: head.ContentLength ?? 0,
         metadata: head.Metadata ?? {},
+        ...(whole && { sha256: Buffer.from(checksum, 'base64').toString('hex') }),
         ...(mode && until && { lock: { mode, until: until.toISOString() } }),
       };
     } catch (error) {

@@ -11,7 +11,7 @@
 import { ListVectorsCommand, S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { vectorAssets } from '../../functions/policy/assets.js';
 import { parseConfig } from '../../functions/shared/config.js';
-import { readManifest, verifySnapshotFiles } from '../../functions/vectors/read-snapshot.js';
+import { readManifest, verifySnapshot } from '../../functions/vectors/read-snapshot.js';
 import { createSnapshotter } from '../../functions/vectors/runtime.js';
 import { runScheduledSnapshot } from '../../functions/vectors/snapshot-run.js';
 import { classOf } from '../../functions/vectors/adapters/weaviate.js';
@@ -35,7 +35,7 @@ async function snapshot() {
   // The read-back alone, once more, to split the time into writing and verifying.
   const prefix = `${found.asset.replica.prefix ?? ''}snapshots/${run.snapshotId}/`;
   const verifyStarted = performance.now();
-  await verifySnapshotFiles(deps.objects, prefix, (await readManifest(deps.objects, prefix))!, () => true);
+  await verifySnapshot(deps.objects, prefix, (await readManifest(deps.objects, prefix))!, () => true);
   return { vectors: run.count, bytes: run.bytes, chunks: run.chunks, ms, verifyMs: performance.now() - verifyStarted };
 }
 

@@ -49,6 +49,7 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
  * as asked or by the bucket's default, a retention is extended but not shortened or changed (nor is
  * a version deleted) without the governance bypass, which COMPLIANCE ignores; versioning stays on.
  * A request naming a bucket's expected owner is refused when another account owns it (gap 25).
+ * A PutObject whose body does not match the checksum it names is refused with BadDigest (gap 26).
  */
 let aws: LocalAws;
 /**
@@ -493,6 +494,29 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
       ((await s3.send(new ListObjectVersionsCommand({ Bucket }))).Versions ?? []).map((v) => v.Key).sort();
     expect(await keys('gaps-vault')).toEqual(['k', 'k2']);
     expect(await keys('gaps-own')).toEqual(['k']);
+  });
+
+  it('a PutObject whose body does not match its x-amz-checksum header is refused (400 BadDigest) and stores nothing; a matching one keeps S3’s value', async () => {
+    const s3 = new S3Client({ ...config(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-digest' }));
+    const body = Buffer.from('the chunk');
+    const sha256 = createHash('sha256').update(body).digest('base64');
+    const other = createHash('sha256').update('another body').digest('base64');
+
+    expect(await refusal(s3.send(new PutObjectCommand({ Bucket: 'gaps-digest', Key: 'bad', Body: body, ChecksumSHA256: other })))).toEqual({
+      name: 'BadDigest',
+      status: 400,
+    });
+    expect(
+      await refusal(s3.send(new PutObjectCommand({ Bucket: 'gaps-digest', Key: 'bad', Body: body, ChecksumCRC32: 'AAAAAA==' }))),
+    ).toEqual({ name: 'BadDigest', status: 400 });
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket: 'gaps-digest' }))).Versions ?? []).toEqual([]);
+
+    await s3.send(
+      new PutObjectCommand({ Bucket: 'gaps-digest', Key: 'good', Body: body, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: sha256 }),
+    );
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'gaps-digest', Key: 'good', ChecksumMode: 'ENABLED' }));
+    expect(head.ChecksumSHA256).toBe(sha256);
   });
 
   it('a table Query returns the items of its partition only, in sort-key order, paged', async () => {

@@ -92,6 +92,37 @@ function toRecord(row: Record<string, unknown>, jsonLayout: boolean): VectorReco
   return { id: String(id), vector: Float32Array.from(values), metadata };
 }
 
+/** The parts of an Arrow record batch read here (duck-typed, as above). */
+interface ArrowColumn {
+  get(row: number): unknown;
+  data: { offset: number; length: number; nullCount: number; children: { offset: number; values: unknown }[] }[];
+}
+interface ArrowBatch {
+  numRows: number;
+  getChild(name: string): ArrowColumn | null;
+}
+
+/**
+ * The records of a page of a table the adapter created, column by column: a vector is a view of its
+ * batch's float32 values (no copy, no row object), which is most of a scan's time when read by rows.
+ * Undefined when the batch is not laid out that way (a null vector, values that are not float32).
+ */
+function recordsOfBatch(batch: ArrowBatch, dimensions: number): VectorRecord[] | undefined {
+  const ids = batch.getChild('id');
+  const vectors = batch.getChild('vector');
+  const metadata = batch.getChild('metadata');
+  const data = vectors?.data;
+  if (!ids || !metadata || data?.length !== 1 || data[0]!.nullCount > 0 || data[0]!.length !== batch.numRows) return undefined;
+  const values = data[0]!.children[0];
+  if (!(values?.values instanceof Float32Array)) return undefined;
+  const first = values.offset + data[0]!.offset * dimensions;
+  return Array.from({ length: batch.numRows }, (_, row) => ({
+    id: String(ids.get(row)),
+    vector: (values.values as Float32Array).subarray(first + row * dimensions, first + (row + 1) * dimensions),
+    metadata: JSON.parse(metadata.get(row) as string) as Metadata,
+  }));
+}
+
 export function lanceDbStore(config: LanceDbConfig): VectorStore {
   let connection: Promise<Connection> | undefined;
   const db = () => (connection ??= connect(config.uri, { storageOptions: config.storageOptions }));
@@ -138,16 +169,25 @@ export function lanceDbStore(config: LanceDbConfig): VectorStore {
       withTable(index, 'scan', async (table) => {
         const { version, offset, end } = cursor ? decodeCursor(cursor) : { version: await table.version(), offset: 0, end: undefined };
         await table.checkout(version);
-        const jsonLayout = isJsonLayout(await table.schema());
+        const schema = await table.schema();
+        const jsonLayout = isJsonLayout(schema);
         // One row more than the page tells whether another follows; a part stops at its end.
         const take = end === undefined ? limit : Math.min(limit, end - offset);
-        const rows = (await table
+        const page = await table
           .query()
           .offset(offset)
           .limit(take + 1)
-          .toArray()) as Record<string, unknown>[];
-        const records = rows.slice(0, take).map((row) => toRecord(row, jsonLayout));
-        const more = rows.length > take && (end === undefined || offset + take < end);
+          .toArrow();
+        const dimensions = (schema.fields.find((f) => f.name === 'vector')?.type as { listSize?: number } | undefined)?.listSize ?? 0;
+        let records: VectorRecord[] = [];
+        for (const batch of page.batches as unknown as ArrowBatch[]) {
+          const columns = jsonLayout ? recordsOfBatch(batch, dimensions) : undefined;
+          const rows =
+            columns ?? (batch as unknown as { toArray(): Record<string, unknown>[] }).toArray().map((row) => toRecord(row, jsonLayout));
+          records = records.length === 0 ? rows : records.concat(rows);
+        }
+        const more = records.length > take && (end === undefined || offset + take < end);
+        records = records.slice(0, take);
         return { records, cursor: more ? encodeCursor({ version, offset: offset + take, ...(end !== undefined && { end }) }) : undefined };
       }),
 

@@ -1,7 +1,9 @@
-import { ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
@@ -628,5 +630,102 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
     expect(second.run).toMatchObject({ outcome: 'corrupt', snapshotId, reason: expect.stringContaining('part 0001') });
     expect((await catalog.get('docs-parts', snapshotId))!.state).toBe('corrupt');
     expect((await runPart(snapshotId, '0002')).run).toMatchObject({ outcome: 'part-skipped', state: 'corrupt' });
+  });
+});
+
+describe('snapshot-vectors, verified from what S3 stores', () => {
+  /** Every chunk under `prefix`, with its body and user metadata. */
+  async function chunksUnder(prefix: string) {
+    const keys = (await keysUnder(`${prefix}chunks/`)).sort();
+    return Promise.all(
+      keys.map(async (Key) => {
+        const object = await s3.send(new GetObjectCommand({ Bucket: REPLICA, Key }));
+        return { key: Key, body: Buffer.from(await object.Body!.transformToByteArray()), metadata: object.Metadata ?? {} };
+      }),
+    );
+  }
+  const putChunk = (Key: string, body: Buffer, metadata: Record<string, string>) =>
+    s3.send(
+      new PutObjectCommand({
+        Bucket: REPLICA,
+        Key,
+        Body: body,
+        Metadata: metadata,
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
+      }),
+    );
+
+  it('checks every chunk by S3’s own SHA-256 and its stored count and fingerprint, and reads back one chunk, not all', async () => {
+    clock = new Date('2026-11-28T10:00:00Z');
+    await aws.resetRequests();
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+
+    expect(run).toMatchObject({ outcome: 'verified', count: records.length });
+    const chunks = (run as { chunks: number }).chunks;
+    expect(chunks).toBeGreaterThan(3);
+    const served = await aws.requests();
+    // Chunks and manifest written; each chunk's head read for the manifest and again to verify;
+    // the manifest and one chunk read back.
+    expect(served['s3 PutObject']).toBe(chunks + 1);
+    expect(served['s3 HeadObject']).toBe(2 * chunks);
+    expect(served['s3 GetObject']).toBe(2);
+    // What was stored with each chunk adds up to the manifest.
+    const entry = (await catalog.list('docs'))[0]!;
+    const stored = await chunksUnder(entry.prefix);
+    const sum = new Fingerprint();
+    stored.forEach((chunk) => sum.merge(chunk.metadata.fingerprint!));
+    expect(sum.hex).toBe(fingerprintOf(records));
+  });
+
+  it('marks a snapshot corrupt when a chunk was replaced by other bytes after the manifest, whatever metadata they carry', async () => {
+    clock = new Date('2026-11-28T11:00:00Z');
+    let replaced = false;
+    const budgeted = depsWith({ budget: 1_000 });
+    const tampering = Object.assign(Object.create(objects) as S3SnapshotObjects, {
+      get: async (key: string) => {
+        if (!replaced && key.endsWith('manifest.json')) {
+          replaced = true;
+          // Chunk 1's bytes, checksum and metadata under chunk 2's key: S3 stores them, with their own SHA-256.
+          const [, one] = await chunksUnder(key.replace('manifest.json', ''));
+          await putChunk(key.replace('manifest.json', 'chunks/000002.ndjson.gz'), one!.body, one!.metadata);
+        }
+        return objects.get(key);
+      },
+    });
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', { ...budgeted.deps, objects: tampering });
+
+    expect(run).toMatchObject({
+      outcome: 'corrupt',
+      reason: expect.stringMatching(
+        /chunks\/000002\.ndjson\.gz: S3's SHA-256 of the stored chunk [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}/,
+      ),
+    });
+  });
+
+  it('marks a snapshot corrupt when the records a chunk decodes to are not the ones fingerprinted (a fault of the encoder)', async () => {
+    clock = new Date('2026-11-28T12:00:00Z');
+    let altered: Promise<void> | undefined;
+    // Before the manifest is made (its first HEAD): every chunk rewritten with one record's metadata
+    // changed, under a SHA-256 of its new bytes, with the count and fingerprint of what was scanned.
+    const alter = async (prefix: string) => {
+      for (const chunk of await chunksUnder(prefix)) {
+        const body = gzipSync(gunzipSync(chunk.body).toString('utf8').replace('"page":', '"pagf":'));
+        await putChunk(chunk.key, body, { ...chunk.metadata, sha256: createHash('sha256').update(body).digest('hex') });
+      }
+    };
+    const tampering = Object.assign(Object.create(objects) as S3SnapshotObjects, {
+      head: async (key: string) => {
+        await (altered ??= alter(key.slice(0, key.indexOf('chunks/'))));
+        return objects.head(key);
+      },
+    });
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', { ...depsWith().deps, objects: tampering });
+
+    expect(altered).toBeDefined();
+    expect(run).toMatchObject({
+      outcome: 'corrupt',
+      reason: expect.stringMatching(/: its records' fingerprint [0-9a-f]{64} does not match the one stored with it, [0-9a-f]{64}$/),
+    });
   });
 });
