@@ -12,7 +12,8 @@
  * back and verified before they count, so "snapshot" is write + verify; the write alone is shown too.
  * Engines that split a scan are also snapshotted in `--parts` parts at once (default 2, this machine's
  * cores): the parts' jobs run in parallel processes, as their invocations would (docs/vector-snapshots.md).
- * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--parts 2] [--engines lancedb,pgvector,chroma,s3vectors,weaviate]
+ * The baselines and the snapshot take turns `--repeat` times (default 3); a row is the median, with the range.
+ * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--parts 2] [--repeat 3] [--engines lancedb,pgvector,chroma,s3vectors,weaviate]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,7 @@ import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
 import { startWeaviate } from '../local-engines/weaviate-server.js';
 import { ensureWeaviate } from '../tools/weaviate.js';
+import { median } from './stats.js';
 import { AWS_CLI, awsCopyRecursive, requireTools, TIME_COMMAND, timed } from './timed.js';
 
 const arg = (name: string, fallback: string) => {
@@ -43,6 +45,7 @@ const arg = (name: string, fallback: string) => {
 const SIZES = arg('sizes', '10000,100000').split(',').map(Number);
 const DIMS = Number(arg('dims', '768'));
 const PARTS = Number(arg('parts', '2'));
+const REPEAT = Number(arg('repeat', '3'));
 const ENGINES = arg('engines', 'lancedb,pgvector,chroma,s3vectors,weaviate').split(',') as Engine[];
 const REGION = 'us-west-2';
 /** The index's name: a Weaviate class name takes no underscore. */
@@ -59,6 +62,8 @@ interface Row {
   vectors: number;
   mb: number;
   peakRssMiB: number;
+  /** The fastest and slowest of the REPEAT runs (seconds is their median). */
+  range?: [number, number];
 }
 
 /** Deterministic vectors with small metadata. */
@@ -163,46 +168,44 @@ ${
         console.error(`${engine}: ${size} vectors seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
 
         const rawMB = (size * (DIMS * 4 + 40)) / 1e6;
-        for (const native of await nativeExports(engine, env, aws.endpoint, endpoints[engine]!, chroma?.dataDir, dir)) {
+        // The baselines and the snapshot take turns, REPEAT times: each row is the median of its runs.
+        const runs = new Map<string, { seconds: number[]; peakRssMiB: number; mb: number }>();
+        const ran = (tool: string, seconds: number, peakRssMiB: number, mb: number) => {
+          const runsOf = runs.get(tool) ?? { seconds: [], peakRssMiB: 0, mb };
+          runsOf.seconds.push(seconds);
+          runsOf.peakRssMiB = Math.max(runsOf.peakRssMiB, peakRssMiB);
+          runs.set(tool, runsOf);
+        };
+        for (let repetition = 0; repetition < REPEAT; repetition++) {
+          for (const native of await nativeExports(engine, env, aws.endpoint, endpoints[engine]!, chroma?.dataDir, dir)) {
+            ran(native.tool, native.seconds, native.peakRssMiB, native.mb ?? rawMB);
+          }
+          const snap = await timed(TSX, [JOB, 'snapshot', '--asset', `bench-${engine}`], env);
+          const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as {
+            vectors: number;
+            bytes: number;
+            ms: number;
+            verifyMs: number;
+          };
+          if (result.vectors !== size) throw new Error(`${engine}: snapshot holds ${result.vectors} vectors, expected ${size}`);
+          ran('snapshot (write + verify)', result.ms / 1000, snap.peakRssMiB, rawMB);
+          ran('snapshot write only', (result.ms - result.verifyMs) / 1000, snap.peakRssMiB, rawMB);
+          console.error(
+            `${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`,
+          );
+        }
+        for (const [tool, { seconds, peakRssMiB, mb }] of runs) {
           rows.push({
             engine,
             size,
-            tool: native.tool,
-            seconds: native.seconds,
+            tool,
+            seconds: median(seconds),
+            range: [Math.min(...seconds), Math.max(...seconds)],
             vectors: size,
-            mb: native.mb ?? rawMB,
-            peakRssMiB: native.peakRssMiB,
+            mb,
+            peakRssMiB,
           });
         }
-        const snap = await timed(TSX, [JOB, 'snapshot', '--asset', `bench-${engine}`], env);
-        const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as {
-          vectors: number;
-          bytes: number;
-          ms: number;
-          verifyMs: number;
-        };
-        if (result.vectors !== size) throw new Error(`${engine}: snapshot holds ${result.vectors} vectors, expected ${size}`);
-        rows.push({
-          engine,
-          size,
-          tool: 'snapshot (write + verify)',
-          seconds: result.ms / 1000,
-          vectors: size,
-          mb: rawMB,
-          peakRssMiB: snap.peakRssMiB,
-        });
-        rows.push({
-          engine,
-          size,
-          tool: 'snapshot write only',
-          seconds: (result.ms - result.verifyMs) / 1000,
-          vectors: size,
-          mb: rawMB,
-          peakRssMiB: snap.peakRssMiB,
-        });
-        console.error(
-          `${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`,
-        );
         if (partitionedScanEngines.includes(engine) && PARTS > 1) rows.push(...(await partitioned(engine, size, rawMB, env)));
       }
     }
@@ -361,14 +364,14 @@ function print(rows: Row[]) {
   const lines = [
     `bench:vectors — ${DIMS} float32 dimensions, small metadata; snapshot = snapshot-vectors' own code into the local AWS`,
     '',
-    '| engine | vectors | tool | seconds | vectors/s | MB/s | peak RSS MiB | vs native |',
-    '|---|---:|---|---:|---:|---:|---:|---:|',
+    '| engine | vectors | tool | seconds (median) | range s | vectors/s | MB/s | peak RSS MiB | vs native |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     const native = rows.find((r) => r.engine === row.engine && r.size === row.size && r.tool.startsWith('native'))!; // the baseline
     const rate = row.vectors / row.seconds;
     lines.push(
-      `| ${row.engine} | ${row.size} | ${row.tool} | ${row.seconds.toFixed(2)} | ${Math.round(rate)} | ` +
+      `| ${row.engine} | ${row.size} | ${row.tool} | ${row.seconds.toFixed(2)} | ${row.range ? `${row.range[0].toFixed(2)}–${row.range[1].toFixed(2)}` : ''} | ${Math.round(rate)} | ` +
         `${(row.mb / row.seconds).toFixed(1)} | ${Math.round(row.peakRssMiB)} | ${(rate / (native.vectors / native.seconds)).toFixed(2)}x |`,
     );
   }
