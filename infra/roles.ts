@@ -562,6 +562,10 @@ export function drDrillStatements(policy: Policy): Json[] {
     ),
     // A finished drill tells the report to write itself again (asynchronously).
     invokeFunction('TellTheReport', 'report'),
+    // A vector restore in parts (restoreParts) runs its parts in restore-vectors.
+    ...(drills.some((d) => drillAssets(policy, d).some((a) => a.kind === 'vector-index' && a.restoreParts > 1))
+      ? [invokeFunction('RunRestoreParts', 'restoreVectors')]
+      : []),
     ledgerItems('MultipartProgress', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['K#restore#*']),
     publishTargetEvents,
     ...readReplicas(policy),

@@ -28,8 +28,12 @@ export interface DrillDeps extends InvocationTime {
   measure: (asset: Asset, at: Date) => Promise<AssetMeasurement>;
   /** A restore-data payload, run as the restore-data function runs it (parsed against the policy first). */
   restoreData: (payload: Record<string, unknown>) => Promise<DataRestoreStatus>;
-  /** A restore-vectors payload, run as the restore-vectors function runs it. */
-  restoreVectors: (payload: Record<string, unknown>) => Promise<VectorRestoreStatus>;
+  /**
+   * A restore-vectors payload, run as the restore-vectors function runs it. `inParts`: the restore
+   * fans out, so its parts and continuations go to the restore-vectors function (a restore in one
+   * chain is continued by the drill's own invocations).
+   */
+  restoreVectors: (payload: Record<string, unknown>, options?: { inParts: boolean }) => Promise<VectorRestoreStatus>;
   ledger: ReplicationLedger;
   /** The store of an object asset's replica (the DR region's). */
   replicaStore: (asset: ObjectAsset) => VersionedStore;
@@ -43,6 +47,9 @@ export interface DrillDeps extends InvocationTime {
   alerts: AlertDeps;
   /** Where a drill that does not fit one invocation continues: {"drill", "drillId", "continuation": true} to the dr-drill function, asynchronously. */
   continuation: Continuation;
+  /** How long a step waiting on work elsewhere (a restore's parts) waits before it looks again. Default 10 s. */
+  pollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
   /** Told when a run has finished (the report function, asynchronously); its failure does not fail the drill. */
   finished?: (drill: string, drillId: string) => Promise<void>;
   /** probe-serving's round and pins (model-provider-outage drills); undefined when the policy has no serving section. */

@@ -35,6 +35,8 @@ export interface DrillAssetRun {
   rtoFrom?: string;
   /** When the asset was verified: its RTO in this drill is verifiedAt − rtoFrom. */
   verifiedAt?: string;
+  /** The asset's restore ran in parts (restoreParts): how many wrote and how many scanned the check, from its result. */
+  fanOut?: { writeParts: number; verifyParts: number };
   /** Consecutive errors of the current step (it is tried again, up to three times, then the asset fails). */
   attempts?: number;
   rtoSeconds?: number;

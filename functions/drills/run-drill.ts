@@ -12,6 +12,7 @@ import { advanceObjectAsset, drillPrefixOf, objectSteps } from './object-steps.j
 import { DRILL_RESERVE_MS, type StepOutcome } from './steps.js';
 import { advanceServingService, liftDrillPin, servingStepNames } from './serving-steps.js';
 import { advanceVectorAsset, vectorSteps } from './vector-steps.js';
+import { sleep } from '../shared/sleep.js';
 
 /**
  * dr-drill: one invocation of a drill. It continues the drill's active run if there is one (a run a
@@ -153,6 +154,9 @@ async function continueRun(deps: DrillDeps, leased: DrillRun): Promise<DrillInvo
   return { run, busy: false, events };
 }
 
+/** A step waiting on work elsewhere (a restore's parts) looks again after this long (DrillDeps.pollMs). */
+const POLL_MS = 10_000;
+
 /** Works on the run until it is finished (true) or this invocation runs short (false); saves after every step. */
 async function work(deps: DrillDeps, run: DrillRun, owner: string): Promise<boolean> {
   const reserveMs = deps.reserveMs ?? DRILL_RESERVE_MS;
@@ -177,6 +181,7 @@ async function work(deps: DrillDeps, run: DrillRun, owner: string): Promise<bool
             entry.rtoSeconds = (Date.parse(entry.verifiedAt) - Date.parse(entry.rtoFrom ?? run.startedAt)) / 1000;
           await save();
           if (outcome === 'paused') return;
+          if (outcome === 'waiting' && enough()) await (deps.sleep ?? sleep)(deps.pollMs ?? POLL_MS);
         }
       }),
     );

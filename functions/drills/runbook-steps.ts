@@ -19,6 +19,8 @@ export interface StepContext {
   asOf?: string;
   /** restore-vectors: the engine asset and scratch index the snapshot is restored into. */
   vectorTarget?: { asset: string; index: string };
+  /** restore-vectors: the parts the restore runs in at once (the asset's restoreParts). */
+  parts?: number;
   /** The plan token of the step's dry run (a run), or the restore's id (a status). */
   planToken?: string;
   /** probe-serving: the model service, the fallback pinned, and who pins it. */
@@ -59,6 +61,7 @@ const dataRestore = (ctx: StepContext, extra: Record<string, unknown>) => ({
 const vectorRestore = (ctx: StepContext, extra: Record<string, unknown>) => ({
   asset: ctx.asset,
   target: need(ctx.vectorTarget, 'a vector target'),
+  parts: ctx.parts ?? 1,
   ...extra,
 });
 

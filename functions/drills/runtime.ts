@@ -42,6 +42,10 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
   const data = createDataRestorer(config, functionName, now, continuedByTheDrill);
   const vectors = createVectorRestorer(config, functionName, now, continuedByTheDrill);
   const lambda = lambdaClient();
+  // A vector restore in parts runs its parts (and the steps its last part takes) in restore-vectors.
+  const partsRunIn = config.DR_RESTORE_VECTORS_FUNCTION
+    ? new LambdaSelfContinuation(lambda, config.DR_RESTORE_VECTORS_FUNCTION)
+    : undefined;
   const store = new DynamoDrillStore(db, config.LEDGER_TABLE);
   // model-provider-outage drills follow their runbook through probe-serving's own code.
   const serving = createServing(config, now);
@@ -55,9 +59,12 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
       remainingMs,
       measure: (asset, at) => measureAsset({ ledger, snapshots: recoveryPointsFrom(catalog), at, windowSeconds: 3600 }, asset),
       restoreData: (payload) => restoreData(parseDataRestore(payload, policy, now()), data.depsFor(remainingMs)),
-      restoreVectors: (payload) => {
-        const deps = vectors.depsFor(remainingMs);
-        return restoreVectors(parseVectorRestore(payload, policy, now()), deps);
+      restoreVectors: (payload, options) => {
+        const request = parseVectorRestore(payload, policy, now());
+        if (!options?.inParts) return restoreVectors(request, vectors.depsFor(remainingMs));
+        if (!partsRunIn)
+          throw new Error('a vector restore in parts needs DR_RESTORE_VECTORS_FUNCTION (the restore-vectors function its parts run in)');
+        return restoreVectors(request, vectors.depsFor(remainingMs, partsRunIn));
       },
       ledger,
       replicaStore: (asset) => stores.replicaOf(asset),

@@ -2,11 +2,12 @@ import type { JsonValue } from '../shared/json.js';
 import type { DrillAssetRun } from './drill-run.js';
 
 /**
- * What one step of an asset does: moves it on (to its next step, or to "done" with a verdict), or
- * pauses it (a restore that continues in the next invocation). The caller saves the run after every
- * step.
+ * What one step of an asset does: moves it on (to its next step, or to "done" with a verdict),
+ * pauses it (a restore that continues in the next invocation), or waits (on work that runs
+ * elsewhere: a restore's parts, in invocations of their own; the step is tried again after
+ * DrillDeps.pollMs). The caller saves the run after every step.
  */
-export type StepOutcome = 'moved' | 'paused';
+export type StepOutcome = 'moved' | 'paused' | 'waiting';
 
 /** A drill stops starting steps when fewer milliseconds than this remain (DrillDeps.reserveMs). */
 export const DRILL_RESERVE_MS = 60_000;

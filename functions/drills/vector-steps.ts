@@ -4,6 +4,8 @@ import { goldenPositions, K } from '../restore/verify-vectors.js';
 import { describeError } from '../shared/errors.js';
 import { readChunk, readManifest } from '../vectors/read-snapshot.js';
 import type { Metric, VectorStore } from '../vectors/vector-store.js';
+import type { VectorRestoreStatus } from '../restore/restore-vectors.js';
+import type { JsonValue } from '../shared/json.js';
 import type { DrillDeps } from './drill-deps.js';
 import { assetDefinition, type DrillAssetRun, type DrillRun } from './drill-run.js';
 import { restoreRecord, runOrContinue, stepper, type StepOutcome, VERIFY_STEP } from './steps.js';
@@ -29,7 +31,12 @@ export async function advanceVectorAsset(deps: DrillDeps, run: DrillRun, entry: 
   const engineAsset = deps.policy.assets.find((a) => a.name === assetDefinition(run).workspace.vectorTarget);
   if (engineAsset?.kind !== 'vector-index') return move.fail(`workspace.vectorTarget names no vector-index asset of the policy`);
   const index = scratchIndexOf(run, engineAsset, asset);
-  const ctx: StepContext = { asset: asset.name, vectorTarget: { asset: engineAsset.name, index }, planToken: entry.restoreIds.at(-1) };
+  const ctx: StepContext = {
+    asset: asset.name,
+    vectorTarget: { asset: engineAsset.name, index },
+    parts: asset.restoreParts,
+    planToken: entry.restoreIds.at(-1),
+  };
 
   if (entry.step === VERIFY_STEP) return verifyRecall(deps, entry, asset, engineAsset, index, move);
   const step = RUNBOOK_STEPS[assetDefinition(run).scenario].find((s) => s.name === entry.step);
@@ -45,14 +52,63 @@ export async function advanceVectorAsset(deps: DrillDeps, run: DrillRun, entry: 
     return move.next();
   }
   if (!ctx.planToken) return move.fail(`${entry.step}: no plan from the dry run`);
-  const status = await runOrContinue(deps.restoreVectors, ctx.planToken, payload);
-  entry.checks[entry.step] = restoreRecord(status, false);
-  if (status.state === 'running') return 'paused';
+  const inParts = dryRunPlan(entry)?.fanOut !== undefined;
+  let status: VectorRestoreStatus;
+  if (inParts) status = await followParts(deps, entry, ctx.planToken, payload);
+  else {
+    status = await runOrContinue(deps.restoreVectors, ctx.planToken, payload);
+    entry.checks[entry.step] = restoreRecord(status, false);
+  }
+  if (status.state === 'running') return inParts ? 'waiting' : 'paused';
   if (status.state === 'failed' || !status.result?.ok)
     return move.fail(
       `${entry.step}: restore ${status.restoreId} ${status.state}: ${status.reason ?? status.result?.reason ?? 'the restored index does not match'}`,
     );
+  if (status.result.fanOut) entry.fanOut = status.result.fanOut;
   return move.next();
+}
+
+/** The plan the vector dry run recorded. */
+const dryRunPlan = (entry: DrillAssetRun) =>
+  (entry.checks['vectors-dry-run'] as { plan?: { prefix?: string; snapshotId?: string; fanOut?: object } } | undefined)?.plan;
+
+/**
+ * A drill continues a restore in parts as an operator would, at most this often, besides when every
+ * part of its stage is done (their last one moves the restore on; this covers one that could not).
+ */
+export const PARTS_NUDGE_MS = 5 * 60_000;
+
+/**
+ * The run step of a restore in parts (the asset's restoreParts): the drill starts it, its parts run
+ * in restore-vectors' invocations, and the drill watches its status (recorded with each part's
+ * progress), continuing it when its parts are all done or PARTS_NUDGE_MS after it last did (which
+ * sends again a part whose invocation died). The restore's own restoreMs and fanOut come with its result.
+ */
+async function followParts(
+  deps: DrillDeps,
+  entry: DrillAssetRun,
+  planToken: string,
+  payload: Record<string, unknown>,
+): Promise<VectorRestoreStatus> {
+  const call = (body: Record<string, unknown>) => deps.restoreVectors(body, { inParts: true });
+  const previous = entry.checks[entry.step] as { continuedAt?: string } | undefined;
+  let continuedAt = previous?.continuedAt;
+  let status = await call({ restoreId: planToken });
+  const partsDone = status.parts !== undefined && status.parts.every((part) => part.done);
+  const due = continuedAt === undefined || deps.now().getTime() - Date.parse(continuedAt) >= PARTS_NUDGE_MS;
+  if (status.state === 'planned' || (status.state === 'running' && (partsDone || due))) {
+    continuedAt = deps.now().toISOString();
+    status = await call(status.state === 'planned' ? payload : { restoreId: planToken, continuation: true });
+  }
+  const parts = status.parts ?? [];
+  entry.checks[entry.step] = {
+    ...(restoreRecord(status, false) as Record<string, JsonValue>),
+    ...(status.state === 'running' && continuedAt && { continuedAt }),
+    ...(parts.length > 0 && {
+      parts: { done: parts.filter((p) => p.done).length, of: parts.length, records: parts.reduce((sum, p) => sum + p.records, 0) },
+    }),
+  };
+  return status;
 }
 
 /** Distance as the metric orders neighbours (smaller is nearer). */
@@ -117,7 +173,7 @@ async function verifyRecall(
   index: string,
   move: ReturnType<typeof stepper>,
 ): Promise<StepOutcome> {
-  const plan = (entry.checks['vectors-dry-run'] as { plan?: { prefix?: string; snapshotId?: string } } | undefined)?.plan;
+  const plan = dryRunPlan(entry);
   if (!plan?.prefix) return move.fail('verify: the dry run recorded no snapshot');
   let store: VectorStore | undefined;
   try {

@@ -18,6 +18,7 @@ import {
   type ManifestLine,
 } from './dataset-manifest.js';
 import type { DatasetObjects } from './dataset-objects.js';
+import { sleep as wait } from '../shared/sleep.js';
 
 /**
  * Builds a dataset version (dataset-manifest.ts): walks the replica's keys under the request's
@@ -102,7 +103,7 @@ export async function awaitReplication(asset: ObjectAsset, request: DatasetReque
   const id = datasetVersionId(request);
   if ((await deps.catalog.get(asset.name, id))?.state === 'complete') return undefined;
   const until = Date.parse(request.waitUntil);
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = deps.sleep ?? wait;
   for (;;) {
     const { unverified } = await unverifiedTracker(deps, asset, request.prefix, Date.parse(request.asOf));
     const left = until - deps.now().getTime();

@@ -190,6 +190,12 @@ const vectorAsset = z.strictObject({
    * scan: partitionedScanEngines); 1 is one scan. See docs/vector-snapshots.md#partitioned-snapshots.
    */
   snapshotPartitions: z.number().int().min(1).max(64).default(1),
+  /**
+   * Drills restore this index in this many parts at once (restore-vectors "parts": chunk ranges
+   * written by invocations of their own, the check scanned in parts); 1 is one chain. See
+   * docs/drills.md#vector-restores-in-parts.
+   */
+  restoreParts: z.number().int().min(1).max(64).default(1),
 });
 
 export const assetSchema = z.discriminatedUnion('kind', [objectAsset, vectorAsset]);

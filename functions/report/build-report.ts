@@ -151,6 +151,7 @@ async function assetReport(
           drill: d.name,
           drillId: run.drillId,
           ...(a.reason && { reason: a.reason }),
+          ...(a.fanOut && { fanOut: a.fanOut }),
         })),
     ),
   );
@@ -235,6 +236,7 @@ function runReport(run: DrillRun): DrillRunReport {
       rtoSeconds: round(a.rtoSeconds),
       rtoTargetSeconds: a.rtoTargetSeconds,
       ...(a.reason && { reason: a.reason }),
+      ...(a.fanOut && { fanOut: a.fanOut }),
     })),
     rpoAtStart: run.rpoAtStart.map((r) => ({
       asset: r.asset,

@@ -209,12 +209,16 @@ function incidentTable(incidents: Incident[]): string {
   return `<table class="incidents"><thead><tr><th>Target</th><th>Missed</th><th>Recovered</th><th>Duration</th><th>Why</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** How a restore in parts ran: "written in 8 parts, checked in 8 parts" (a native restore writes in none). */
+const inParts = ({ writeParts, verifyParts }: { writeParts: number; verifyParts: number }) =>
+  [writeParts > 0 && `written in ${writeParts} parts`, verifyParts > 1 && `checked in ${verifyParts} parts`].filter(Boolean).join(', ');
+
 function drillSection(d: DrillReport): string {
   const runs = d.runs.map((run) => {
     const assets = run.assets
       .map(
         (a) =>
-          `<tr><td>${e(a.asset)}</td><td class="${a.ok === false ? 'missed' : a.ok ? 'ok' : ''}">${a.ok === null ? 'not verified' : a.ok ? 'passed' : 'failed'}</td><td>${e(formatDuration(a.rtoSeconds))}</td><td>${e(formatDuration(a.rtoTargetSeconds))}</td><td>${e(a.reason ?? '')}</td></tr>`,
+          `<tr><td>${e(a.asset)}</td><td class="${a.ok === false ? 'missed' : a.ok ? 'ok' : ''}">${a.ok === null ? 'not verified' : a.ok ? 'passed' : 'failed'}</td><td${a.fanOut ? ` data-write-parts="${a.fanOut.writeParts}"` : ''}>${e(formatDuration(a.rtoSeconds))}${a.fanOut ? e(` (${inParts(a.fanOut)})`) : ''}</td><td>${e(formatDuration(a.rtoTargetSeconds))}</td><td>${e(a.reason ?? '')}</td></tr>`,
       )
       .join('');
     const rpo = run.rpoAtStart

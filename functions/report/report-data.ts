@@ -70,6 +70,8 @@ export interface RtoPoint {
   drill?: string;
   drillId?: string;
   reason?: string;
+  /** The restore ran in parts: how many wrote and how many scanned the check. */
+  fanOut?: { writeParts: number; verifyParts: number };
 }
 
 export interface Incident {
@@ -112,7 +114,15 @@ export interface DrillRunReport {
   rtoSeconds: number | null;
   targetSeconds: number;
   reasons: string[];
-  assets: { asset: string; ok: boolean | null; rtoSeconds: number | null; rtoTargetSeconds: number; reason?: string }[];
+  assets: {
+    asset: string;
+    ok: boolean | null;
+    rtoSeconds: number | null;
+    rtoTargetSeconds: number;
+    reason?: string;
+    /** The asset's restore ran in parts. */
+    fanOut?: { writeParts: number; verifyParts: number };
+  }[];
   rpoAtStart: { asset: string; rpoSeconds: number | null; rpoTargetSeconds: number; status: 'ok' | 'missed' | 'not-measured' }[];
 }
 

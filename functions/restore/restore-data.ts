@@ -37,6 +37,7 @@ import {
   taskResults,
   writeManifest,
 } from './batch-restore.js';
+import { sleep as wait } from '../shared/sleep.js';
 
 /**
  * restore-data: every key of an asset (or a prefix of it) as it was at a point in time, from the
@@ -482,7 +483,7 @@ async function runBatchJob(deps: DataRestoreDeps, asset: ObjectAsset, plan: Data
     await deps.plans.saveProgress(plan.token, progress);
   }
   const pollMs = batch.pollMs ?? 20_000;
-  const sleep = batch.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = batch.sleep ?? wait;
   for (;;) {
     const job = await batch.jobs.describe(progress.job.id);
     progress.job = { id: progress.job.id, status: job.status, total: job.total, succeeded: job.succeeded, failed: job.failed };

@@ -27,14 +27,15 @@ export function createVectorRestorer(
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
-    depsFor: (remainingMs: () => number): VectorRestoreDeps => ({
+    /** `continuesIn`: where this invocation's continuations and parts go instead (a drill's restore in parts). */
+    depsFor: (remainingMs: () => number, continuesIn: Continuation = continuation): VectorRestoreDeps => ({
       policy,
       plans,
       parts: vectorPlanParts(db, config.LEDGER_TABLE),
       catalog,
       objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
       openStore: openVectorStore,
-      continuation,
+      continuation: continuesIn,
       now,
       remainingMs,
     }),

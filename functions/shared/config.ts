@@ -39,8 +39,14 @@ const targetEventsEnvSchema = envSchema.extend({ DR_EVENT_BUS: z.string().min(1)
 /** verify-restore also restores its samples into the stack's scratch bucket. */
 const verifyEnvSchema = targetEventsEnvSchema.extend({ DR_SCRATCH_BUCKET: z.string().min(1) });
 
-/** dr-drill, when the report function is deployed, tells it a drill finished. */
-const drillEnvSchema = targetEventsEnvSchema.extend({ DR_REPORT_FUNCTION: z.string().min(1).optional() });
+/**
+ * dr-drill, when the report function is deployed, tells it a drill finished; a vector restore in
+ * parts (restoreParts) sends its parts to restore-vectors.
+ */
+const drillEnvSchema = targetEventsEnvSchema.extend({
+  DR_REPORT_FUNCTION: z.string().min(1).optional(),
+  DR_RESTORE_VECTORS_FUNCTION: z.string().min(1).optional(),
+});
 
 export type Config = z.infer<typeof envSchema> & { policyPath: string };
 export type DrillConfig = z.infer<typeof drillEnvSchema> & { policyPath: string };

@@ -102,6 +102,8 @@ export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-pol
         rtoSeconds: rto(i),
         rtoTargetSeconds: a.rtoTargetSeconds,
         ok: true,
+        // A vector index restored in parts (restoreParts), as the drill records it from the restore's result.
+        ...(a.kind === 'vector-index' && a.restoreParts > 1 && { fanOut: { writeParts: a.restoreParts, verifyParts: a.restoreParts } }),
       })),
       created: [],
       verdict: {

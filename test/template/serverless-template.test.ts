@@ -783,13 +783,21 @@ describe('restores and restore tests in the packaged template', () => {
     expect(resource('DrDrillLambdaFunction').Properties).toMatchObject({
       Timeout: 900,
       Role: { 'Fn::GetAtt': ['DrDrillRole', 'Arn'] },
-      Environment: { Variables: { DR_EVENT_BUS: { Ref: 'DrEventBus' }, DR_REPORT_FUNCTION: 'ai-data-dr-test-report' } },
+      Environment: {
+        Variables: {
+          DR_EVENT_BUS: { Ref: 'DrEventBus' },
+          DR_REPORT_FUNCTION: 'ai-data-dr-test-report',
+          DR_RESTORE_VECTORS_FUNCTION: 'ai-data-dr-test-restore-vectors',
+        },
+      },
     });
-    // After a drill, it may invoke the report (and itself), nothing else.
+    // After a drill, it may invoke the report, itself, and restore-vectors for the parts of a
+    // restore in parts (product-search-index, restoreParts 8, is in the outage drill), nothing else.
     const invokes = statements.filter((s) => [s.Action].flat().includes('lambda:InvokeFunction')).map((s) => s.Resource['Fn::Sub']);
     expect(invokes).toEqual([
       'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dr-drill',
       'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-report',
+      'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-restore-vectors',
     ]);
     expect(resource('DrDrillErrorsAlarm').Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);
   });

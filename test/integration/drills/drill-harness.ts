@@ -44,7 +44,7 @@ export const SAMPLE_OBJECTS: Record<string, Buffer | string> = {
   'models/llm/tokenizer.json': '{"vocab":[]}',
 };
 
-function policyYaml(pgEndpoint: string, lanceDir: string) {
+function policyYaml(pgEndpoint: string, lanceDir: string, kbRestoreParts: number) {
   return `version: 1
 deployment: { region: us-west-2 }
 restore:
@@ -70,6 +70,7 @@ assets:
     source: { engine: pgvector, index: kb_docs, region: us-east-1, endpoint: "${pgEndpoint}", dimensions: 16, metric: cosine, embedding: { model: e5-small, version: v2 } }
     replica: { bucket: ${REPLICA}, region: us-west-2, prefix: vectors/kb/ }
     restoreTest: { goldenQueries: 8, minRecall: 0.9 }
+    restoreParts: ${kbRestoreParts}
     rpoTargetSeconds: 86400
     rtoTargetSeconds: 14400
     tier: high
@@ -124,11 +125,12 @@ export interface DrillHarness {
 const signedFor = (region: string) => (req: { headers: Record<string, unknown> }) =>
   String(req.headers.authorization ?? '').includes(`/${region}/`);
 
-export async function startDrillHarness(records: VectorRecord[]): Promise<DrillHarness> {
+/** `kbRestoreParts`: the parts drills restore kb in (its restoreParts; default 1, one chain). */
+export async function startDrillHarness(records: VectorRecord[], options: { kbRestoreParts?: number } = {}): Promise<DrillHarness> {
   const pg = await startPglite({ maxConnections: 4 });
   const dir = mkdtempSync(join(tmpdir(), 'drills-'));
   const policyFile = join(dir, 'policy.yml');
-  writeFileSync(policyFile, policyYaml(pg.connectionString, join(dir, 'lance')));
+  writeFileSync(policyFile, policyYaml(pg.connectionString, join(dir, 'lance'), options.kbRestoreParts ?? 1));
   let proxy!: FaultProxy;
   const t = await startStack(policyFile, {
     via: async (endpoint) => {

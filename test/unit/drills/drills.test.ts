@@ -4,7 +4,10 @@ import { targetEvent } from '../../../functions/alerts/target-events.js';
 import type { DrillAssetRun, DrillRun } from '../../../functions/drills/drill-run.js';
 import { parseDrillCall } from '../../../functions/drills/drill-request.js';
 import { drillCheck, drillIdAt, verdictOf } from '../../../functions/drills/run-drill.js';
+import type { DrillDeps } from '../../../functions/drills/drill-deps.js';
 import { isCheck, runbookStepsOf } from '../../../functions/drills/runbook-steps.js';
+import { advanceVectorAsset } from '../../../functions/drills/vector-steps.js';
+import type { VectorRestoreStatus } from '../../../functions/restore/restore-vectors.js';
 import { parsePolicy } from '../../../functions/policy/load.js';
 import { drillScenarios } from '../../../functions/policy/schema.js';
 import { PayloadError } from '../../../functions/shared/payload.js';
@@ -198,5 +201,92 @@ describe('the dr-drill payload', () => {
     const ids = ['2026-01-02T00:00:00Z', '2026-11-30T06:00:00Z', '2027-03-01T00:00:00.5Z'].map((t) => drillIdAt(new Date(t)));
     expect([...ids].sort()).toEqual(ids);
     expect(ids[1]).toMatch(/^20261130t060000000z-[0-9a-f]{6}$/);
+  });
+});
+
+describe('a drill’s vector restore in parts', () => {
+  const search = policy.assets.find((a) => a.name === 'product-search-index')!;
+  const outage = policy.drills.find((d) => d.scenario === 'region-outage')!;
+  const plan = { prefix: 'vectors/product-search/snapshots/s/', snapshotId: 's', fanOut: { parts: 8, write: [], verify: 'in parts' } };
+  const token = 'a'.repeat(32);
+  const status = (state: string, parts?: { done: boolean }[], result?: object) =>
+    ({
+      restoreId: token,
+      state,
+      plan,
+      ...(parts && { parts: parts.map((p, i) => ({ part: `write-000${i}`, records: 10, lastError: null, ...p })) }),
+      ...(result && { result }),
+    }) as unknown as VectorRestoreStatus;
+
+  /** One pass of the vectors-run step at `seconds` after the start, the restore answering `answers` in turn. */
+  async function pass(entry: DrillAssetRun, seconds: number, answers: VectorRestoreStatus[]) {
+    const calls: { payload: Record<string, unknown>; inParts?: boolean }[] = [];
+    const deps = {
+      policy,
+      now: () => new Date(at(seconds)),
+      remainingMs: () => 600_000,
+      restoreVectors: async (payload: Record<string, unknown>, options?: { inParts: boolean }) => {
+        calls.push({ payload, inParts: options?.inParts });
+        return answers.shift()!;
+      },
+    } as unknown as DrillDeps;
+    const outcome = await advanceVectorAsset(deps, runOf([entry], { definition: outage, phase: 'recover' }), entry, search as never);
+    return { outcome, calls };
+  }
+
+  it('starts it with the runbook’s "parts", then watches it, continuing it only when its parts are done or every five minutes', async () => {
+    const entry = asset('product-search-index', undefined, {
+      kind: 'vector-index',
+      step: 'vectors-run',
+      restoreIds: [token],
+      checks: { 'vectors-dry-run': { restoreId: token, state: 'planned', plan } },
+    });
+    // Planned: the run, with the runbook's payload (parts 8), its parts and continuations sent to restore-vectors.
+    const started = await pass(entry, 10, [status('planned'), status('running', [{ done: false }, { done: false }])]);
+    expect(started.outcome).toBe('waiting');
+    expect(started.calls.map((c) => [c.payload, c.inParts])).toEqual([
+      [{ restoreId: token }, true],
+      [
+        { asset: 'product-search-index', target: { asset: 'support-kb-index', index: expect.any(String) }, parts: 8, planToken: token },
+        true,
+      ],
+    ]);
+    expect(entry.checks['vectors-run']).toMatchObject({ state: 'running', continuedAt: at(10), parts: { done: 0, of: 2, records: 20 } });
+
+    // Parts at work, continued a minute ago: the status only.
+    const watched = await pass(entry, 70, [status('running', [{ done: true }, { done: false }])]);
+    expect(watched.calls.map((c) => c.payload)).toEqual([{ restoreId: token }]);
+    expect(entry.checks['vectors-run']).toMatchObject({ continuedAt: at(10), parts: { done: 1, of: 2 } });
+
+    // Five minutes on: continued (a part whose invocation died is sent again).
+    const due = await pass(entry, 10 + 300, [status('running', [{ done: true }, { done: false }]), status('running')]);
+    expect(due.calls.map((c) => c.payload)).toEqual([{ restoreId: token }, { restoreId: token, continuation: true }]);
+    expect(entry.checks['vectors-run']).toMatchObject({ continuedAt: at(310) });
+
+    // Every part done but the restore not moved on: continued at once.
+    const stalled = await pass(entry, 320, [status('running', [{ done: true }, { done: true }]), status('running')]);
+    expect(stalled.calls.map((c) => c.payload)).toEqual([{ restoreId: token }, { restoreId: token, continuation: true }]);
+
+    // Done: the step moves on, and the asset keeps the fan-out of the result.
+    const result = { ok: true, restoreMs: 4000, fanOut: { writeParts: 8, verifyParts: 8 } };
+    const done = await pass(entry, 330, [status('done', undefined, result)]);
+    expect(done.outcome).toBe('moved');
+    expect(entry).toMatchObject({ step: 'verify', fanOut: { writeParts: 8, verifyParts: 8 } });
+    expect(entry.checks['vectors-run']).toEqual({ restoreId: token, state: 'done', result });
+  });
+
+  it('restores in one chain, continued by the drill itself, where the plan did not fan out', async () => {
+    const entry = asset('product-search-index', undefined, {
+      kind: 'vector-index',
+      step: 'vectors-run',
+      restoreIds: [token],
+      checks: { 'vectors-dry-run': { restoreId: token, state: 'planned', plan: { prefix: plan.prefix, snapshotId: plan.snapshotId } } },
+    });
+    const { outcome, calls } = await pass(entry, 10, [status('running'), status('running')]);
+    expect(outcome).toBe('paused');
+    expect(calls).toEqual([
+      { payload: { restoreId: token }, inParts: undefined },
+      { payload: { restoreId: token, continuation: true }, inParts: undefined },
+    ]);
   });
 });

@@ -131,6 +131,22 @@ describe('the DR report', () => {
     expect(evals.rto).toMatchObject({ latestSeconds: 900, targetSeconds: 14400 });
   });
 
+  it('shows which restores ran in parts: the drill’s asset rows, the RTO history, and the page', async () => {
+    const report = await buildReport(reportSources(now), now, { kind: 'on-demand' });
+    expect(reportErrors(report)).toEqual([]);
+    // product-search-index has restoreParts 8 in the shipped policy; the other assets restore in one chain.
+    const run = report.drills.find((d) => d.scenario === 'region-outage')!.runs[0]!;
+    expect(run.assets.filter((a) => a.fanOut).map((a) => [a.asset, a.fanOut])).toEqual([
+      ['product-search-index', { writeParts: 8, verifyParts: 8 }],
+    ]);
+    const search = report.assets.find((a) => a.name === 'product-search-index')!;
+    expect(search.rto.history.filter((p) => p.source === 'drill').map((p) => p.fanOut)).toEqual([{ writeParts: 8, verifyParts: 8 }]);
+    expect(report.assets.find((a) => a.name === 'eval-sets')!.rto.history.some((p) => p.fanOut)).toBe(false);
+    const page = renderPage(report);
+    expect(page).toMatch(/<td data-write-parts="8">[^<]* \(written in 8 parts, checked in 8 parts\)<\/td>/);
+    expect(page.match(/data-write-parts=/g)).toHaveLength(1);
+  });
+
   it('shows each replica bucket’s Object Lock, and names the assets a bucket without it leaves unprotected', async () => {
     const locked = await buildReport(reportSources(now), now, { kind: 'on-demand' });
     expect(locked.replicaBuckets).toEqual([
