@@ -472,8 +472,18 @@ function readDatasetVersions(policy: Policy): Json[] {
  */
 export function verifyRestoreStatements(policy: Policy): Json[] {
   const replicaBuckets = [...new Set(replicatedAssets(policy).map((a) => a.replica.bucket))];
+  // A vector restore test in parts (restoreParts) plans and starts its restore here, sends the parts
+  // to restore-vectors, and continues itself while it waits.
+  const inParts = vectorAssets(policy).some(({ asset }) => asset.restoreParts > 1);
   return [
     { Sid: 'ReadLedger', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: ledgerTableArn },
+    ...(inParts
+      ? [
+          invokeItself('verifyRestore'),
+          invokeFunction('RunRestoreParts', 'restoreVectors'),
+          ledgerItems('RestorePlans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+        ]
+      : []),
     ledgerItems(
       'TestState',
       ['dynamodb:PutItem', 'dynamodb:UpdateItem'],

@@ -8,7 +8,7 @@ import type { Policy } from '../policy/schema.js';
 import { parseDataRestore } from '../restore/data-request.js';
 import { restoreData } from '../restore/restore-data.js';
 import { parseVectorRestore } from '../restore/restore-vectors-request.js';
-import { createVectorRestorer } from '../restore/restore-vectors-runtime.js';
+import { createVectorRestorer, vectorRestoresInParts } from '../restore/restore-vectors-runtime.js';
 import { restoreVectors } from '../restore/restore-vectors.js';
 import { createDataRestorer } from '../restore/runtime.js';
 import { measureAsset } from '../rpo/measure.js';
@@ -43,9 +43,7 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
   const vectors = createVectorRestorer(config, functionName, now, continuedByTheDrill);
   const lambda = lambdaClient();
   // A vector restore in parts runs its parts (and the steps its last part takes) in restore-vectors.
-  const partsRunIn = config.DR_RESTORE_VECTORS_FUNCTION
-    ? new LambdaSelfContinuation(lambda, config.DR_RESTORE_VECTORS_FUNCTION)
-    : undefined;
+  const inParts = vectorRestoresInParts(config, now);
   const store = new DynamoDrillStore(db, config.LEDGER_TABLE);
   // model-provider-outage drills follow their runbook through probe-serving's own code.
   const serving = createServing(config, now);
@@ -59,13 +57,10 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
       remainingMs,
       measure: (asset, at) => measureAsset({ ledger, snapshots: recoveryPointsFrom(catalog), at, windowSeconds: 3600 }, asset),
       restoreData: (payload) => restoreData(parseDataRestore(payload, policy, now()), data.depsFor(remainingMs)),
-      restoreVectors: (payload, options) => {
-        const request = parseVectorRestore(payload, policy, now());
-        if (!options?.inParts) return restoreVectors(request, vectors.depsFor(remainingMs));
-        if (!partsRunIn)
-          throw new Error('a vector restore in parts needs DR_RESTORE_VECTORS_FUNCTION (the restore-vectors function its parts run in)');
-        return restoreVectors(request, vectors.depsFor(remainingMs, partsRunIn));
-      },
+      restoreVectors: (payload, options) =>
+        options?.inParts
+          ? inParts(remainingMs)(payload)
+          : restoreVectors(parseVectorRestore(payload, policy, now()), vectors.depsFor(remainingMs)),
       ledger,
       replicaStore: (asset) => stores.replicaOf(asset),
       workspaceStore: (region) => stores.inRegion(region),

@@ -4,6 +4,7 @@ import { goldenPositions, K } from '../restore/verify-vectors.js';
 import { describeError } from '../shared/errors.js';
 import { readChunk, readManifest } from '../vectors/read-snapshot.js';
 import type { Metric, VectorStore } from '../vectors/vector-store.js';
+import { followRestoreInParts, partsProgress } from '../restore/follow-parts.js';
 import type { VectorRestoreStatus } from '../restore/restore-vectors.js';
 import type { JsonValue } from '../shared/json.js';
 import type { DrillDeps } from './drill-deps.js';
@@ -73,16 +74,10 @@ const dryRunPlan = (entry: DrillAssetRun) =>
   (entry.checks['vectors-dry-run'] as { plan?: { prefix?: string; snapshotId?: string; fanOut?: object } } | undefined)?.plan;
 
 /**
- * A drill continues a restore in parts as an operator would, at most this often, besides when every
- * part of its stage is done (their last one moves the restore on; this covers one that could not).
- */
-export const PARTS_NUDGE_MS = 5 * 60_000;
-
-/**
  * The run step of a restore in parts (the asset's restoreParts): the drill starts it, its parts run
- * in restore-vectors' invocations, and the drill watches its status (recorded with each part's
- * progress), continuing it when its parts are all done or PARTS_NUDGE_MS after it last did (which
- * sends again a part whose invocation died). The restore's own restoreMs and fanOut come with its result.
+ * in restore-vectors' invocations, and the drill watches its status (followRestoreInParts),
+ * recording each look with the parts' progress. The restore's own restoreMs and fanOut come with
+ * its result.
  */
 async function followParts(
   deps: DrillDeps,
@@ -90,23 +85,19 @@ async function followParts(
   planToken: string,
   payload: Record<string, unknown>,
 ): Promise<VectorRestoreStatus> {
-  const call = (body: Record<string, unknown>) => deps.restoreVectors(body, { inParts: true });
   const previous = entry.checks[entry.step] as { continuedAt?: string } | undefined;
-  let continuedAt = previous?.continuedAt;
-  let status = await call({ restoreId: planToken });
-  const partsDone = status.parts !== undefined && status.parts.every((part) => part.done);
-  const due = continuedAt === undefined || deps.now().getTime() - Date.parse(continuedAt) >= PARTS_NUDGE_MS;
-  if (status.state === 'planned' || (status.state === 'running' && (partsDone || due))) {
-    continuedAt = deps.now().toISOString();
-    status = await call(status.state === 'planned' ? payload : { restoreId: planToken, continuation: true });
-  }
-  const parts = status.parts ?? [];
+  const { status, continuedAt } = await followRestoreInParts(
+    (body) => deps.restoreVectors(body, { inParts: true }),
+    planToken,
+    payload,
+    previous?.continuedAt,
+    deps.now(),
+  );
+  const parts = partsProgress(status);
   entry.checks[entry.step] = {
     ...(restoreRecord(status, false) as Record<string, JsonValue>),
     ...(status.state === 'running' && continuedAt && { continuedAt }),
-    ...(parts.length > 0 && {
-      parts: { done: parts.filter((p) => p.done).length, of: parts.length, records: parts.reduce((sum, p) => sum + p.records, 0) },
-    }),
+    ...(parts && { parts }),
   };
   return status;
 }

@@ -191,9 +191,9 @@ const vectorAsset = z.strictObject({
    */
   snapshotPartitions: z.number().int().min(1).max(64).default(1),
   /**
-   * Drills restore this index in this many parts at once (restore-vectors "parts": chunk ranges
-   * written by invocations of their own, the check scanned in parts); 1 is one chain. See
-   * docs/drills.md#vector-restores-in-parts.
+   * Drills and restore tests restore this index in this many parts at once (restore-vectors
+   * "parts": chunk ranges written by invocations of their own, the check scanned in parts); 1 is one
+   * chain. See docs/drills.md#vector-restores-in-parts and docs/restore.md#restore-tests-in-parts.
    */
   restoreParts: z.number().int().min(1).max(64).default(1),
 });

@@ -138,6 +138,8 @@ async function assetReport(
     ok: t.ok,
     source: 'restore-test',
     ...(t.reason && { reason: t.reason }),
+    // A restore test in parts (restoreParts) keeps the fan-out of its restore.
+    ...(t.checks.fanOut && { fanOut: t.checks.fanOut as unknown as RtoPoint['fanOut'] }),
   }));
   const drillPoints: RtoPoint[] = drills.flatMap((d) =>
     d.runs.flatMap((run) =>

@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { RestoreTestResult } from './restore-test.js';
 import type { RestoreTestLog } from './restore-tests.js';
+import { writeIf } from '../shared/conditional-write.js';
 import { itemsSince } from '../shared/dynamo-query.js';
 
 /** Restore-test results in the ledger table: pk "RESTORETEST#<asset>", sk the start time; kept 400 days. */
@@ -10,10 +11,16 @@ export class DynamoRestoreTestLog implements RestoreTestLog {
     private readonly table: string,
   ) {}
 
-  async record(result: RestoreTestResult): Promise<void> {
+  async record(result: RestoreTestResult): Promise<boolean> {
     const expireAfter = Math.floor(Date.parse(result.finishedAt) / 1000) + 400 * 86_400;
-    await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { pk: `RESTORETEST#${result.asset}`, sk: result.startedAt, result, expireAfter } }),
+    return writeIf(() =>
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `RESTORETEST#${result.asset}`, sk: result.startedAt, result, expireAfter },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
     );
   }
 

@@ -7,7 +7,8 @@ import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { openVectorStore } from '../vectors/open-store.js';
 import { S3SnapshotObjects } from '../vectors/snapshot-objects.js';
 import { vectorPlanParts, vectorPlanStore } from './dynamo-plan-store.js';
-import type { VectorRestoreDeps } from './restore-vectors.js';
+import { parseVectorRestore } from './restore-vectors-request.js';
+import { restoreVectors, type VectorRestoreDeps } from './restore-vectors.js';
 import type { VerifyVectorsDeps } from './verify-vectors.js';
 
 /**
@@ -27,18 +28,32 @@ export function createVectorRestorer(
   const s3 = s3Client(policy.deployment.region, config.DR_S3_FORCE_PATH_STYLE);
   return {
     policy,
-    /** `continuesIn`: where this invocation's continuations and parts go instead (a drill's restore in parts). */
-    depsFor: (remainingMs: () => number, continuesIn: Continuation = continuation): VectorRestoreDeps => ({
+    depsFor: (remainingMs: () => number): VectorRestoreDeps => ({
       policy,
       plans,
       parts: vectorPlanParts(db, config.LEDGER_TABLE),
       catalog,
       objectsFor: (bucket) => new S3SnapshotObjects(s3, bucket),
       openStore: openVectorStore,
-      continuation: continuesIn,
+      continuation,
       now,
       remainingMs,
     }),
+  };
+}
+
+/**
+ * restore-vectors as another function runs it in its own invocations (a drill, a restore test in
+ * parts): each call parsed against the policy and run here, the parts and continuations of its
+ * restores sent to the restore-vectors function (DR_RESTORE_VECTORS_FUNCTION).
+ */
+export function vectorRestoresInParts(config: Config & { DR_RESTORE_VECTORS_FUNCTION?: string }, now: () => Date = () => new Date()) {
+  const name = config.DR_RESTORE_VECTORS_FUNCTION;
+  const restorer = name && createVectorRestorer(config, name, now);
+  return (remainingMs: () => number) => (payload: Record<string, unknown>) => {
+    if (!restorer)
+      throw new Error('a vector restore in parts needs DR_RESTORE_VECTORS_FUNCTION (the restore-vectors function its parts run in)');
+    return restoreVectors(parseVectorRestore(payload, restorer.policy, now()), restorer.depsFor(remainingMs));
   };
 }
 

@@ -5,19 +5,23 @@ import { DynamoLedger } from '../ledger/dynamo-ledger.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
 import { multipartOf } from '../policy/multipart.js';
-import { dynamoDocumentClient, eventBridgeClient, s3Client } from '../shared/aws-clients.js';
+import { dynamoDocumentClient, eventBridgeClient, lambdaClient, s3Client } from '../shared/aws-clients.js';
+import { LambdaSelfContinuation } from '../shared/continuation.js';
 import type { VerifyConfig } from '../shared/config.js';
 import { destroyAllVersions } from '../storage/destroy-prefix.js';
 import { createStores } from '../storage/stores.js';
 import { DynamoRestoreTestLog } from './dynamo-restore-test-log.js';
 import { DynamoScrubStore } from './dynamo-scrub-store.js';
-import { createVectorRestoreTester } from './restore-vectors-runtime.js';
+import { createVectorRestoreTester, vectorRestoresInParts } from './restore-vectors-runtime.js';
 import type { RestoreTestDeps } from './restore-tests.js';
 import { verifyDataRestore } from './verify-data.js';
-import { verifyVectorRestore } from './verify-vectors.js';
+import { verifyVectorRestore, verifyVectorRestoreInParts } from './verify-vectors.js';
 
 /** Composition root of verify-restore: the data and vector restore tests, their log, the alerts. */
 export function createRestoreTester(config: VerifyConfig, now: () => Date = () => new Date()) {
+  // A test in parts that outlasts an invocation continues in verify-restore; its restore's parts run in restore-vectors.
+  const continuation = new LambdaSelfContinuation(lambdaClient(), config.AWS_LAMBDA_FUNCTION_NAME ?? 'verify-restore');
+  const inParts = vectorRestoresInParts(config, now);
   const policy: Policy = loadPolicyFile(config.policyPath);
   const db = dynamoDocumentClient();
   const ledger = new DynamoLedger(db, config.LEDGER_TABLE);
@@ -51,9 +55,13 @@ export function createRestoreTester(config: VerifyConfig, now: () => Date = () =
           },
           asset,
         ),
-      testVectors: (asset) => verifyVectorRestore(asset, vectorDeps(asset)),
+      testVectors: async (asset, under) =>
+        asset.restoreParts > 1
+          ? verifyVectorRestoreInParts(asset, { ...vectorDeps(asset), restoreVectors: inParts(remainingMs), remainingMs }, under)
+          : { result: await verifyVectorRestore(asset, vectorDeps(asset)) },
       log,
       alerts,
+      continuation,
     }),
   };
 }

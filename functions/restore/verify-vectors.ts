@@ -1,6 +1,6 @@
 import type { VectorAsset } from '../policy/schema.js';
 import { describeError } from '../shared/errors.js';
-import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
+import { readChunk, readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
 import { newestVerified, type SnapshotCatalogStore } from '../vectors/snapshot-catalog.js';
 import type { Manifest } from '../vectors/snapshot-format.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
@@ -8,6 +8,10 @@ import type { JsonValue } from '../shared/json.js';
 import { IndexExistsError, IndexNotFoundError, type Neighbour, type VectorStore } from '../vectors/vector-store.js';
 import { measuredRto, type RestoreTestResult } from './restore-test.js';
 import { compareWithManifest, derivedIndexName, scanIndex, scanStart, writeChunks } from './restore-vectors-copy.js';
+import { followRestoreInParts, type VectorRestoreCall } from './follow-parts.js';
+import type { VectorRestoreStatus } from './restore-vectors.js';
+import type { InvocationTime } from '../shared/invocation-time.js';
+import { sleep } from '../shared/sleep.js';
 
 /**
  * The restore test of a vector-index asset (called by verify-restore on the asset's schedule): the
@@ -122,12 +126,7 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
     try {
       const recall = await goldenRecall(store, asset.source.index, scratch, golden);
       checks.recall = { k: K, queries: golden.length, mean: recall.mean, min: recall.min, required, exactSearch: store.exactSearch };
-      if (recall.mean < required) {
-        reason ??=
-          `recall@${K} ${recall.mean.toFixed(3)} over ${golden.length} golden queries (source index "${asset.source.index}" against ` +
-          `the restore) is below the required ${required}${store.exactSearch ? ' (exact search)' : ''}; ` +
-          `has the source changed since snapshot ${entry.snapshotId}, or does the restore differ?`;
-      }
+      if (recall.mean < required) reason ??= recallShort(recall.mean, golden.length, asset, entry.snapshotId, required, store.exactSearch);
     } catch (error) {
       checks.recall = { k: K, queries: golden.length, required, error: describeError(error) };
       reason ??= `golden queries failed: ${describeError(error)}`;
@@ -145,6 +144,160 @@ export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVector
   }
   return finish(reason, restore);
 }
+
+/** A restore test in parts under way (the asset's restoreParts > 1): what its continuation carries. */
+export interface VectorTestInParts {
+  restoreId: string;
+  startedAt: string;
+  snapshotId: string;
+  scratchIndex: string;
+  /** When this test last started or continued the restore (followRestoreInParts). */
+  continuedAt?: string;
+}
+
+/** What a vector restore test did in this invocation: its result, or the test in parts to continue in the next one. */
+export type VectorTestStep = { result: RestoreTestResult } | { continueWith: VectorTestInParts };
+
+/** reserveMs: a test in parts hands over to its next invocation when fewer milliseconds than this remain. Default 60 s. */
+export interface VerifyVectorsInPartsDeps extends VerifyVectorsDeps, InvocationTime {
+  /** restore-vectors, run as it runs; the parts and continuations of its restores go to the restore-vectors function. */
+  restoreVectors: VectorRestoreCall;
+  /** How long the test waits before it looks at the restore again. Default 10 s. */
+  pollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The restore test of a vector asset whose restores run in parts (restoreParts > 1): the newest
+ * verified snapshot is restored into a scratch index on the asset's own engine by restore-vectors
+ * with "parts" (a dry run, then the run; its parts run in restore-vectors' own invocations and its
+ * last part checks count and fingerprint), the test waits for it (continued in new invocations,
+ * `under`, when it outlasts this one), then measures recall@10 of golden queries (records of the
+ * snapshot at the same spread positions as a test in one invocation) against the live source, and
+ * drops the scratch index whatever happened. The measured RTO is the restore's own restoreMs: the
+ * plan's claim to the end of the check, across all parts.
+ */
+export async function verifyVectorRestoreInParts(
+  asset: VectorAsset,
+  deps: VerifyVectorsInPartsDeps,
+  under?: VectorTestInParts,
+): Promise<VectorTestStep> {
+  const startedAt = under?.startedAt ?? deps.now().toISOString();
+  const checks: Record<string, JsonValue> = {};
+  const finish = (reason: string | undefined, restore: { ms: number; restored: number; total: number; completed: boolean }) => ({
+    result: {
+      asset: asset.name,
+      kind: 'vectors' as const,
+      ok: reason === undefined,
+      ...(reason !== undefined && { reason }),
+      startedAt,
+      finishedAt: deps.now().toISOString(),
+      restoreMs: restore.ms,
+      restored: restore.restored,
+      assetTotal: restore.total,
+      rtoSeconds: restore.completed ? measuredRto(restore.ms, restore.restored, restore.total) : null,
+      checks,
+    },
+  });
+  const notRestored = { ms: 0, restored: 0, total: 0, completed: false };
+
+  let test = under;
+  if (!test) {
+    const entry = await newestVerified(deps.catalog, asset.name);
+    if (!entry) return finish(`no verified snapshot of "${asset.name}" to restore`, notRestored);
+    const scratchIndex = derivedIndexName(asset.source.engine, asset.source.index, `-dr-verify-${startedAt.replace(/[-:.]/g, '')}`);
+    try {
+      const planned = await deps.restoreVectors({ ...runRequest(asset, entry.snapshotId, scratchIndex), dryRun: true });
+      test = { restoreId: planned.restoreId, startedAt, snapshotId: entry.snapshotId, scratchIndex };
+    } catch (error) {
+      Object.assign(checks, { snapshotId: entry.snapshotId, scratchIndex });
+      return finish(`restore-vectors refused the restore test’s dry run: ${describeError(error)}`, notRestored);
+    }
+  }
+  Object.assign(checks, { snapshotId: test.snapshotId, scratchIndex: test.scratchIndex, restoreId: test.restoreId });
+
+  let status: VectorRestoreStatus;
+  for (;;) {
+    const payload = { ...runRequest(asset, test.snapshotId, test.scratchIndex), planToken: test.restoreId };
+    const followed = await followRestoreInParts(deps.restoreVectors, test.restoreId, payload, test.continuedAt, deps.now());
+    status = followed.status;
+    test = { ...test, ...(followed.continuedAt && { continuedAt: followed.continuedAt }) };
+    if (status.state !== 'running' && status.state !== 'planned') break;
+    if (deps.remainingMs() < (deps.reserveMs ?? 60_000)) return { continueWith: test };
+    await (deps.sleep ?? sleep)(deps.pollMs ?? 10_000);
+  }
+
+  const result = status.result ?? undefined;
+  const total = status.plan.vectors;
+  const restore = { ms: result?.restoreMs ?? 0, restored: result?.written ?? 0, total, completed: status.state === 'done' };
+  let reason: string | undefined;
+  if (result) {
+    Object.assign(checks, { count: result.count, fingerprint: result.fingerprint });
+    if (result.fanOut) checks.fanOut = result.fanOut;
+  }
+  if (status.state !== 'done')
+    reason = `restore ${test.restoreId} of snapshot ${test.snapshotId} ${status.state}: ${status.reason ?? 'no reason given'}`;
+  else if (!result?.ok) reason = result?.reason ?? 'the restored index does not match the snapshot';
+
+  let store: VectorStore;
+  try {
+    store = await deps.openStore(asset);
+  } catch (error) {
+    return finish(reason ?? `cannot open ${asset.source.engine}: ${describeError(error)}`, restore);
+  }
+  try {
+    if (status.state === 'done') {
+      const required = store.exactSearch ? 1 : asset.restoreTest.minRecall;
+      try {
+        const golden = await goldenVectors(deps.objects, status.plan.prefix, asset.restoreTest.goldenQueries);
+        const recall = await goldenRecall(store, asset.source.index, test.scratchIndex, golden);
+        checks.recall = { k: K, queries: golden.length, mean: recall.mean, min: recall.min, required, exactSearch: store.exactSearch };
+        if (recall.mean < required) reason ??= recallShort(recall.mean, golden.length, asset, test.snapshotId, required, store.exactSearch);
+      } catch (error) {
+        checks.recall = { k: K, required, error: describeError(error) };
+        reason ??= `golden queries failed: ${describeError(error)}`;
+      }
+    }
+  } finally {
+    // The dry run refused an existing index: whatever is there now, the restore made.
+    const dropped = await dropScratch(store, test.scratchIndex);
+    checks.scratchDropped = dropped;
+    if (dropped !== true) reason ??= `scratch index "${test.scratchIndex}" could not be dropped: ${dropped}`;
+    await store.close();
+  }
+  return finish(reason, restore);
+}
+
+/** The restore-vectors request of a restore test in parts: the snapshot into the scratch index, on the asset's own engine. */
+const runRequest = (asset: VectorAsset, snapshotId: string, scratchIndex: string) => ({
+  asset: asset.name,
+  snapshotId,
+  target: { index: scratchIndex },
+  parts: asset.restoreParts,
+});
+
+/** The golden queries of a snapshot: the records at goldenPositions, read from the chunks that hold them only. */
+async function goldenVectors(objects: SnapshotObjects, prefix: string, wanted: number): Promise<Float32Array[]> {
+  const manifest = await readManifest(objects, prefix);
+  if (!manifest) throw new SnapshotCorruptError(`${prefix}: manifest.json is missing`);
+  const positions = [...goldenPositions(manifest.count, wanted)].sort((a, b) => a - b);
+  const golden: Float32Array[] = [];
+  let first = 0;
+  for (const chunk of manifest.chunks) {
+    const inChunk = positions.filter((p) => p >= first && p < first + chunk.records);
+    if (inChunk.length > 0) {
+      const records = await readChunk(objects, prefix, chunk, manifest.dimensions);
+      for (const p of inChunk) golden.push(records[p - first]!.vector);
+    }
+    first += chunk.records;
+  }
+  return golden;
+}
+
+const recallShort = (mean: number, queries: number, asset: VectorAsset, snapshotId: string, required: number, exact: boolean) =>
+  `recall@${K} ${mean.toFixed(3)} over ${queries} golden queries (source index "${asset.source.index}" against ` +
+  `the restore) is below the required ${required}${exact ? ' (exact search)' : ''}; ` +
+  `has the source changed since snapshot ${snapshotId}, or does the restore differ?`;
 
 /** `count` positions spread evenly over the snapshot (the same ones for the same snapshot every time). */
 export function goldenPositions(total: number, wanted: number): Set<number> {

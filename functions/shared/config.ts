@@ -36,8 +36,14 @@ const reconcileEnvSchema = envSchema.extend({ REPLICATION_QUEUE_URL: z.string().
 /** verify-restore and dr-drill publish target events. */
 const targetEventsEnvSchema = envSchema.extend({ DR_EVENT_BUS: z.string().min(1) });
 
-/** verify-restore also restores its samples into the stack's scratch bucket. */
-const verifyEnvSchema = targetEventsEnvSchema.extend({ DR_SCRATCH_BUCKET: z.string().min(1) });
+/**
+ * verify-restore also restores its samples into the stack's scratch bucket; a vector restore test in
+ * parts (restoreParts) sends its restore's parts to restore-vectors.
+ */
+const verifyEnvSchema = targetEventsEnvSchema.extend({
+  DR_SCRATCH_BUCKET: z.string().min(1),
+  DR_RESTORE_VECTORS_FUNCTION: z.string().min(1).optional(),
+});
 
 /**
  * dr-drill, when the report function is deployed, tells it a drill finished; a vector restore in

@@ -86,8 +86,10 @@ describe('the DR report on the local AWS (CloudWatch history, ledger records, S3
       checks: {},
     });
     const log = new DynamoRestoreTestLog(db, table);
-    await log.record(result(30, false, 2));
-    await log.record(result(6, true, 3));
+    expect(await log.record(result(30, false, 2))).toBe(true);
+    expect(await log.record(result(6, true, 3))).toBe(true);
+    // One test (asset and start) is recorded once: a second invocation finishing it does not replace the first's result.
+    expect(await log.record({ ...result(6, true, 3), ok: false, reason: 'late duplicate' })).toBe(false);
 
     const missedSince = new Date(now.getTime() - 20 * H).toISOString();
     const check = (status: 'missed' | 'ok', at: string) => ({

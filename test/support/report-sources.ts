@@ -44,7 +44,11 @@ export function reportSources(now: Date, policy: Policy = loadPolicyFile('dr-pol
     restored: 10,
     assetTotal: 100,
     rtoSeconds,
-    checks: {},
+    // A vector asset with restoreParts is tested in parts: its checks keep the restore's fan-out.
+    checks:
+      asset.kind === 'vector-index' && asset.restoreParts > 1
+        ? { fanOut: { writeParts: asset.restoreParts, verifyParts: asset.restoreParts } }
+        : {},
   });
 
   const evals = policy.assets.find((a) => a.name === 'eval-sets');

@@ -746,6 +746,20 @@ describe('restores and restore tests in the packaged template', () => {
     expect(vectorRestore.find((s) => s.Sid === 'VectorsCatalog').Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*', 'SNAPSHOT-PART#*'] },
     });
+    // A vector restore test in parts (product-search-index, restoreParts 8) plans and starts its restore,
+    // sends the parts to restore-vectors and continues itself; it invokes nothing else.
+    const invokes = statements.filter((s) => [s.Action].flat().includes('lambda:InvokeFunction')).map((s) => s.Resource['Fn::Sub']);
+    expect(invokes).toEqual([
+      'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-verify-restore',
+      'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-restore-vectors',
+    ]);
+    expect(statements.find((s) => s.Sid === 'RestorePlans')).toMatchObject({
+      Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RESTORE#*'] } },
+    });
+    expect(resource('VerifyRestoreLambdaFunction').Properties.Environment.Variables.DR_RESTORE_VECTORS_FUNCTION).toBe(
+      'ai-data-dr-test-restore-vectors',
+    );
     for (const fn of ['RestoreData', 'RestoreVectors', 'VerifyRestore']) {
       expect(resource(`${fn}LambdaFunction`).Properties).toMatchObject({ Timeout: 900, Role: { 'Fn::GetAtt': [`${fn}Role`, 'Arn'] } });
       expect(resource(`${fn}ErrorsAlarm`).Properties.AlarmActions).toEqual([{ Ref: 'OnCallTopic' }]);

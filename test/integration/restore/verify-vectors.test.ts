@@ -2,10 +2,25 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VectorAsset } from '../../../functions/policy/schema.js';
 import { measuredRto } from '../../../functions/restore/restore-test.js';
-import { verifyVectorRestore, type VerifyVectorsDeps } from '../../../functions/restore/verify-vectors.js';
+import { parseVectorRestore } from '../../../functions/restore/restore-vectors-request.js';
+import { restoreVectors, type VectorRestoreStatus } from '../../../functions/restore/restore-vectors.js';
+import {
+  verifyVectorRestore,
+  verifyVectorRestoreInParts,
+  type VectorTestInParts,
+  type VerifyVectorsDeps,
+} from '../../../functions/restore/verify-vectors.js';
 import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import { EngineError, type VectorStore } from '../../../functions/vectors/vector-store.js';
-import { docs, fingerprintOf, indexExists, REPLICA, startRestoreHarness, type RestoreHarness } from './restore-vectors-harness.js';
+import {
+  docs,
+  fingerprintOf,
+  indexExists,
+  PAYLOAD_NOW,
+  REPLICA,
+  startRestoreHarness,
+  type RestoreHarness,
+} from './restore-vectors-harness.js';
 
 /**
  * The vector restore test of verify-restore: the newest verified snapshot restored into a scratch
@@ -153,5 +168,111 @@ describe('verifyVectorRestore', () => {
       /^restore of snapshot \S+ into scratch index "pg_docs-dr-verify-\w+" failed: EngineError: pgvector: write of index failed: connection reset$/,
     );
     await expectScratchGone('pg-docs', result.checks.scratchIndex);
+  });
+});
+
+describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
+  it('restores through restore-vectors in parts, continues in a new invocation while they work, checks recall, drops the scratch index', async () => {
+    const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
+    const snapshot = (await newestVerified(h.catalog, 'pg-docs'))!;
+    // restore-vectors as Lambda runs it: each call here, what it asks for (parts, continuations)
+    // sent to invocations of their own at once, after it returned.
+    const sent: Record<string, unknown>[] = [];
+    const running: Promise<unknown>[] = [];
+    const call = async (payload: Record<string, unknown>): Promise<VectorRestoreStatus> => {
+      const { deps, continued } = h.restoreDeps();
+      const status = await restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), deps);
+      for (const next of continued) {
+        sent.push(next);
+        running.push(call(next));
+      }
+      return status;
+    };
+    const polls: number[] = [];
+    const deps = (remainingMs: () => number) => ({
+      ...depsFor({ now: () => new Date() }),
+      restoreVectors: call,
+      remainingMs,
+      pollMs: 20,
+      sleep: (ms: number) => (polls.push(ms), new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    });
+
+    // The first invocation plans and starts the restore, then has no time left to wait: it hands over.
+    const first = await verifyVectorRestoreInParts(
+      asset,
+      deps(() => 1_000),
+    );
+    expect(first).toEqual({
+      continueWith: {
+        restoreId: expect.stringMatching(/^[0-9a-f]{32}$/),
+        startedAt: expect.any(String),
+        snapshotId: snapshot.snapshotId,
+        scratchIndex: expect.stringMatching(/^pg_docs-dr-verify-\d{8}t\d{9}z$/),
+        continuedAt: expect.any(String),
+      },
+    });
+    const under = (first as { continueWith: VectorTestInParts }).continueWith;
+
+    // The next one (its continuation) waits for the parts, then measures recall and drops the scratch index.
+    const second = await verifyVectorRestoreInParts(
+      asset,
+      deps(() => 900_000),
+      under,
+    );
+    await Promise.all(running);
+    if (!('result' in second)) throw new Error(`still waiting: ${JSON.stringify(second)}`);
+    const { result } = second;
+    expect(result).toMatchObject({
+      asset: 'pg-docs',
+      kind: 'vectors',
+      ok: true,
+      startedAt: under.startedAt,
+      restored: records.length,
+      assetTotal: records.length,
+      checks: {
+        snapshotId: snapshot.snapshotId,
+        scratchIndex: under.scratchIndex,
+        restoreId: under.restoreId,
+        count: { expected: records.length, actual: records.length },
+        fingerprint: { expected: fingerprintOf(records), actual: fingerprintOf(records) },
+        fanOut: { writeParts: 3, verifyParts: 3 },
+        recall: { k: 10, queries: asset.restoreTest.goldenQueries, mean: 1, min: 1, required: 1, exactSearch: true },
+        scratchDropped: true,
+      },
+    });
+    expect(result.reason).toBeUndefined();
+    // The RTO is the restore's own: the plan's claim to the end of its check, across the parts.
+    const restore = await call({ restoreId: under.restoreId });
+    expect(result.restoreMs).toBe(restore.result!.restoreMs);
+    expect(result.rtoSeconds).toBe(restore.result!.restoreMs / 1000);
+    expect([...new Set(sent.flatMap((p) => (typeof p.part === 'string' ? [p.part] : [])))].sort()).toEqual([
+      'verify-0000',
+      'verify-0001',
+      'verify-0002',
+      'write-0000',
+      'write-0001',
+      'write-0002',
+    ]);
+    expect(polls.length).toBeGreaterThan(0);
+    await expectScratchGone('pg-docs', result.checks.scratchIndex);
+  });
+
+  it('fails with restore-vectors’ reason when the dry run is refused, and creates nothing', async () => {
+    const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
+    const refusing = async () => {
+      throw new Error('target.index: pgvector index "x" exists');
+    };
+    const step = await verifyVectorRestoreInParts(asset, {
+      ...depsFor({ now: () => new Date() }),
+      restoreVectors: refusing,
+      remainingMs: () => 900_000,
+    });
+    expect(step).toMatchObject({
+      result: {
+        ok: false,
+        rtoSeconds: null,
+        reason: 'restore-vectors refused the restore test’s dry run: Error: target.index: pgvector index "x" exists',
+      },
+    });
   });
 });
