@@ -55,8 +55,8 @@ export function vectorFromBytes(bytes: Buffer): Float32Array {
 }
 
 /** One chunk line (without the newline). */
-export function encodeRecord(record: VectorRecord): string {
-  return `{"id":${JSON.stringify(record.id)},"vector":"${vectorBytes(record.vector).toString('base64')}","metadata":${canonicalJson(record.metadata)}}`;
+export function encodeRecord(record: VectorRecord, metadataJson = canonicalJson(record.metadata)): string {
+  return `{"id":${JSON.stringify(record.id)},"vector":"${vectorBytes(record.vector).toString('base64')}","metadata":${metadataJson}}`;
 }
 
 /** One chunk line back into a record; checked by hand (a schema library per line costs more than the rest). */
@@ -90,39 +90,60 @@ export function decodeRecord(line: string, where: string): VectorRecord {
  * and the fingerprint is the sum of those digests, read as 256-bit big-endian unsigned integers,
  * modulo 2^256, as 64 hex digits. A sum, not an XOR: a duplicated record changes it.
  */
-const modulus = 1n << 256n;
+let digestInput = Buffer.allocUnsafe(64 * 1024);
 
-export function recordDigest(record: VectorRecord): bigint {
-  const id = Buffer.from(record.id, 'utf8');
-  const lengths = Buffer.allocUnsafe(4);
-  lengths.writeUInt32BE(id.length);
-  const dims = Buffer.allocUnsafe(4);
-  dims.writeUInt32BE(record.vector.length);
-  const input = Buffer.concat([lengths, id, dims, vectorBytes(record.vector), Buffer.from(canonicalJson(record.metadata), 'utf8')]);
-  const digest = hash('sha256', input, 'buffer');
-  return (
-    (digest.readBigUInt64BE(0) << 192n) |
-    (digest.readBigUInt64BE(8) << 128n) |
-    (digest.readBigUInt64BE(16) << 64n) |
-    digest.readBigUInt64BE(24)
-  );
+/**
+ * One record's SHA-256 for the fingerprint. `metadataJson`: its canonical JSON, where the caller has
+ * it already (a snapshot writes the same text into the chunk). The input is assembled in one buffer
+ * kept between calls: no allocation per record.
+ */
+export function recordDigest(record: VectorRecord, metadataJson = canonicalJson(record.metadata)): Buffer {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  const most = 8 + 3 * record.id.length + 4 * record.vector.length + 3 * metadataJson.length;
+  if (most > digestInput.length) digestInput = Buffer.allocUnsafe(most * 2);
+  const input = digestInput;
+  const idBytes = input.write(record.id, 4, 'utf8');
+  input.writeUInt32BE(idBytes, 0);
+  let at = input.writeUInt32BE(record.vector.length, 4 + idBytes);
+  at += vectorBytes(record.vector).copy(input, at);
+  at += input.write(metadataJson, at, 'utf8');
+  return hash('sha256', input.subarray(0, at), 'buffer');
 }
 
+const hexOf256 = /^[0-9a-f]{64}$/i;
+
+/** The sum, as eight 32-bit limbs, most significant first: additions with carries, no BigInt per record. */
 export class Fingerprint {
-  private sum: bigint;
+  private readonly limbs = new Uint32Array(8);
   constructor(hex = '0'.repeat(64)) {
-    this.sum = BigInt(`0x${hex}`);
+    this.addHex(hex);
   }
-  add(record: VectorRecord): void {
-    this.sum += recordDigest(record);
-    if (this.sum >= modulus) this.sum -= modulus;
+  /** `metadataJson`: the record's canonical metadata JSON, where the caller has it already. */
+  add(record: VectorRecord, metadataJson?: string): void {
+    const digest = recordDigest(record, metadataJson);
+    let carry = 0;
+    for (let i = 7; i >= 0; i--) {
+      const sum = this.limbs[i]! + digest.readUInt32BE(i * 4) + carry;
+      this.limbs[i] = sum; // modulo 2^32
+      carry = sum > 0xffffffff ? 1 : 0;
+    }
+    // A carry out of the top limb is dropped: modulo 2^256.
   }
   /** Adds the fingerprint of other records (a part of a partitioned scan): the sum of both sets'. */
   merge(hex: string): void {
-    this.sum = (this.sum + BigInt(`0x${hex}`)) % modulus;
+    this.addHex(hex);
   }
   get hex(): string {
-    return this.sum.toString(16).padStart(64, '0');
+    return Array.from(this.limbs, (limb) => limb.toString(16).padStart(8, '0')).join('');
+  }
+  private addHex(hex: string): void {
+    if (!hexOf256.test(hex)) throw new SnapshotFormatError(`a fingerprint must be 64 hex digits, not ${JSON.stringify(hex.slice(0, 80))}`);
+    let carry = 0;
+    for (let i = 7; i >= 0; i--) {
+      const sum = this.limbs[i]! + parseInt(hex.slice(i * 8, i * 8 + 8), 16) + carry;
+      this.limbs[i] = sum;
+      carry = sum > 0xffffffff ? 1 : 0;
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, createGzip } from 'node:zlib';
 import { describeError } from '../shared/errors.js';
+import { canonicalJson } from '../shared/json.js';
 import { headChunks, readManifest, SnapshotCorruptError, verifySnapshot } from './read-snapshot.js';
 import type { SnapshotCatalogStore, SnapshotEntry, SnapshotPartition, SnapshotProgress } from './snapshot-catalog.js';
 import {
@@ -351,8 +352,10 @@ async function writeChunks(
               `${target.engine} index "${target.index}": record "${record.id}" has ${record.vector.length} dimensions; the policy says ${target.dimensions} (${target.policyPath}.dimensions)`,
             );
           }
-          lines.push(encodeRecord(record));
-          chunkFingerprint.add(record);
+          // The metadata's canonical JSON, once: the line holds it and the fingerprint hashes it.
+          const metadataJson = canonicalJson(record.metadata);
+          lines.push(encodeRecord(record, metadataJson));
+          chunkFingerprint.add(record, metadataJson);
         }
         chunk.add(lines);
         cursor = page.cursor;

@@ -39,6 +39,24 @@ describe('the snapshot format', () => {
     expect(new Fingerprint().hex).toBe('0'.repeat(64));
   });
 
+  it('adds modulo 2^256 with every carry, as BigInt arithmetic does, and refuses a fingerprint that is not 64 hex digits', () => {
+    const big = (hex: string) => BigInt(`0x${hex}`);
+    const max = 'f'.repeat(64);
+    const wrapped = new Fingerprint(max);
+    wrapped.merge(`${'0'.repeat(63)}1`);
+    expect(wrapped.hex).toBe('0'.repeat(64));
+    // Carries through limbs (0x…ffffffff + 1 at every 32-bit boundary), then the records on top.
+    const a = '00000001ffffffff00000000ffffffffffffffff0000000100000002ffffffff';
+    const b = 'ffffffff00000001ffffffff000000010000000100000000fffffffe00000001';
+    const sum = new Fingerprint(a);
+    sum.merge(b);
+    expect(sum.hex).toBe(((big(a) + big(b)) % (1n << 256n)).toString(16).padStart(64, '0'));
+    records.forEach((r) => sum.add(r));
+    expect(sum.hex).toBe(((big(a) + big(b) + big(fingerprintOf(records))) % (1n << 256n)).toString(16).padStart(64, '0'));
+    expect(() => new Fingerprint('xyz')).toThrow(SnapshotFormatError);
+    expect(() => sum.merge('0'.repeat(63))).toThrow(/a fingerprint must be 64 hex digits/);
+  });
+
   it('resumes a fingerprint from its hex, as a checkpoint does', () => {
     const first = new Fingerprint();
     first.add(records[0]!);
