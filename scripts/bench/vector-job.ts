@@ -24,19 +24,29 @@ const arg = (name: string) => {
   return value;
 };
 
+/** The clock and the CPU (user + system, all threads) of this process from now: a job's measured part, not its start-up. */
+function stopwatch() {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const { user, system } = process.cpuUsage(cpu);
+    return { ms: performance.now() - started, cpuMs: (user + system) / 1000 };
+  };
+}
+
 async function snapshot() {
   const snapshotter = createSnapshotter(parseConfig(process.env), 'bench');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === arg('asset'))!;
   const deps = snapshotter.depsFor(found.asset, () => Infinity);
-  const started = performance.now();
+  const watch = stopwatch();
   const { run } = await runScheduledSnapshot(found.asset, found.path, { ...deps, continuation: { continueLater: async () => {} } });
-  const ms = performance.now() - started;
+  const { ms, cpuMs } = watch();
   if (run.outcome !== 'verified') throw new Error(`snapshot ${run.outcome}: ${JSON.stringify(run)}`);
   // The read-back alone, once more, to split the time into writing and verifying.
   const prefix = `${found.asset.replica.prefix ?? ''}snapshots/${run.snapshotId}/`;
   const verifyStarted = performance.now();
   await verifySnapshot(deps.objects, prefix, (await readManifest(deps.objects, prefix))!, () => true);
-  return { vectors: run.count, bytes: run.bytes, chunks: run.chunks, ms, verifyMs: performance.now() - verifyStarted };
+  return { vectors: run.count, bytes: run.bytes, chunks: run.chunks, ms, cpuMs, verifyMs: performance.now() - verifyStarted };
 }
 
 /** The scheduled run of a partitioned asset: the snapshot's parts, which the caller runs at once. */
@@ -55,7 +65,7 @@ async function part() {
   const snapshotter = createSnapshotter(parseConfig(process.env), 'bench');
   const found = vectorAssets(snapshotter.policy).find(({ asset }) => asset.name === arg('asset'))!;
   const deps = snapshotter.depsFor(found.asset, () => Infinity);
-  const started = performance.now();
+  const watch = stopwatch();
   const { run } = await runScheduledSnapshot(
     found.asset,
     found.path,
@@ -64,18 +74,18 @@ async function part() {
   );
   if (run.outcome !== 'part-verified' && run.outcome !== 'verified' && run.outcome !== 'busy')
     throw new Error(`part ${JSON.stringify(run)}`);
-  return { ...run, ms: performance.now() - started };
+  return { ...run, ...watch() };
 }
 
 async function copyOut() {
-  const started = performance.now();
+  const watch = stopwatch();
   const { rows, bytes } = await copyOutBaseline(arg('connection'), arg('table'));
-  return { vectors: rows, bytes, ms: performance.now() - started };
+  return { vectors: rows, bytes, ...watch() };
 }
 
 async function listVectors() {
   const client = new S3VectorsClient({});
-  const started = performance.now();
+  const watch = stopwatch();
   let vectors = 0;
   let nextToken: string | undefined;
   do {
@@ -92,7 +102,7 @@ async function listVectors() {
     vectors += page.vectors?.length ?? 0;
     nextToken = page.nextToken;
   } while (nextToken);
-  return { vectors, ms: performance.now() - started };
+  return { vectors, ...watch() };
 }
 
 /**
@@ -114,7 +124,7 @@ async function weaviateBackup() {
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
     return (await response.json()) as { status: string; error?: string };
   };
-  const started = performance.now();
+  const watch = stopwatch();
   await call('POST', `/v1/backups/${backend}`, { id, include: [cls] });
   for (;;) {
     const { status, error } = await call('GET', `/v1/backups/${backend}/${id}`);
@@ -122,7 +132,7 @@ async function weaviateBackup() {
     if (status === 'FAILED' || status === 'CANCELED') throw new Error(`backup ${id}: ${status} ${error ?? ''}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  return { id, ms: performance.now() - started };
+  return { id, ...watch() };
 }
 
 const jobs: Record<string, () => Promise<unknown>> = {

@@ -13,6 +13,9 @@
  * Engines that split a scan are also snapshotted in `--parts` parts at once (default 2, this machine's
  * cores): the parts' jobs run in parallel processes, as their invocations would (docs/vector-snapshots.md).
  * The baselines and the snapshot take turns `--repeat` times (default 3); a row is the median, with the range.
+ * Each row also has the CPU seconds of its run: the tool's own (a job's measured part; a command's
+ * whole process), the local AWS's, and the engine server's where it is a process of its own (Chroma,
+ * Weaviate), so a row shows whether the machine's cores, not the tool, set its time.
  * Usage: npm run bench:vectors [-- --sizes 10000,100000] [--dims 768] [--parts 2] [--repeat 3] [--engines lancedb,pgvector,chroma,s3vectors,weaviate]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,6 +67,15 @@ interface Row {
   peakRssMiB: number;
   /** The fastest and slowest of the REPEAT runs (seconds is their median). */
   range?: [number, number];
+  /** CPU seconds (medians) of the tool's process, the local AWS and the engine's server, where it is a process of its own. */
+  cpu?: Cpu;
+}
+
+/** CPU seconds of one run: the tool's own (a job's measured part, or a command's whole process), the local AWS's, the engine server's. */
+interface Cpu {
+  tool: number;
+  aws: number;
+  engine?: number;
 }
 
 /** Deterministic vectors with small metadata. */
@@ -169,32 +181,44 @@ ${
 
         const rawMB = (size * (DIMS * 4 + 40)) / 1e6;
         // The baselines and the snapshot take turns, REPEAT times: each row is the median of its runs.
-        const runs = new Map<string, { seconds: number[]; peakRssMiB: number; mb: number }>();
-        const ran = (tool: string, seconds: number, peakRssMiB: number, mb: number) => {
-          const runsOf = runs.get(tool) ?? { seconds: [], peakRssMiB: 0, mb };
+        const runs = new Map<string, { seconds: number[]; peakRssMiB: number; mb: number; cpu: Cpu[] }>();
+        const ran = (tool: string, seconds: number, peakRssMiB: number, mb: number, cpu?: Cpu) => {
+          const runsOf = runs.get(tool) ?? { seconds: [], peakRssMiB: 0, mb, cpu: [] };
           runsOf.seconds.push(seconds);
+          if (cpu) runsOf.cpu.push(cpu);
           runsOf.peakRssMiB = Math.max(runsOf.peakRssMiB, peakRssMiB);
           runs.set(tool, runsOf);
         };
+        // What the servers used while a run ran: the local AWS, and the engine where it is a process of its own.
+        const engineCpu = engine === 'chroma' ? chroma?.cpuSeconds : engine === 'weaviate' ? weaviate?.cpuSeconds : undefined;
+        const serversFrom = () => {
+          const aws0 = aws.cpuSeconds();
+          const engine0 = engineCpu?.();
+          return () => ({ aws: aws.cpuSeconds() - aws0, ...(engine0 !== undefined && { engine: engineCpu!() - engine0 }) });
+        };
         for (let repetition = 0; repetition < REPEAT; repetition++) {
-          for (const native of await nativeExports(engine, env, aws.endpoint, endpoints[engine]!, chroma?.dataDir, dir)) {
-            ran(native.tool, native.seconds, native.peakRssMiB, native.mb ?? rawMB);
+          for (const native of await nativeExports(engine, env, aws.endpoint, endpoints[engine]!, chroma?.dataDir, dir, serversFrom)) {
+            ran(native.tool, native.seconds, native.peakRssMiB, native.mb ?? rawMB, native.cpu);
           }
+          const servers = serversFrom();
           const snap = await timed(TSX, [JOB, 'snapshot', '--asset', `bench-${engine}`], env);
+          const used = servers();
           const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as {
             vectors: number;
             bytes: number;
             ms: number;
+            cpuMs: number;
             verifyMs: number;
           };
           if (result.vectors !== size) throw new Error(`${engine}: snapshot holds ${result.vectors} vectors, expected ${size}`);
-          ran('snapshot (write + verify)', result.ms / 1000, snap.peakRssMiB, rawMB);
+          // The servers' CPU includes the job's second read-back (for the split below): a few HEADs and one chunk.
+          ran('snapshot (write + verify)', result.ms / 1000, snap.peakRssMiB, rawMB, { ...used, tool: result.cpuMs / 1000 });
           ran('snapshot write only', (result.ms - result.verifyMs) / 1000, snap.peakRssMiB, rawMB);
           console.error(
             `${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`,
           );
         }
-        for (const [tool, { seconds, peakRssMiB, mb }] of runs) {
+        for (const [tool, { seconds, peakRssMiB, mb, cpu }] of runs) {
           rows.push({
             engine,
             size,
@@ -204,6 +228,7 @@ ${
             vectors: size,
             mb,
             peakRssMiB,
+            ...(cpu.length > 0 && { cpu: medianCpu(cpu) }),
           });
         }
         if (partitionedScanEngines.includes(engine) && PARTS > 1) rows.push(...(await partitioned(engine, size, rawMB, env)));
@@ -309,17 +334,32 @@ async function nativeExports(
   endpoint: string,
   chromaDir: string | undefined,
   dir: string,
-) {
+  serversFrom: () => () => Omit<Cpu, 'tool'>,
+): Promise<{ tool: string; seconds: number; peakRssMiB: number; mb: number | undefined; cpu: Cpu }[]> {
+  /** A command's whole process (its start-up included) beside what the servers used meanwhile. */
+  const command = async (run: () => Promise<{ seconds: number; peakRssMiB: number; cpuSeconds: number }>) => {
+    const servers = serversFrom();
+    const done = await run();
+    return { ...done, cpu: { ...servers(), tool: done.cpuSeconds } };
+  };
+  /** A job's measured part (its JSON's ms and cpuMs), beside what the servers used meanwhile. */
+  const job = async (args: string[]) => {
+    const servers = serversFrom();
+    const run = await timed(TSX, [JOB, ...args], env);
+    const used = servers();
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { bytes?: number; ms: number; cpuMs: number };
+    return { result, peakRssMiB: run.peakRssMiB, cpu: { ...used, tool: result.cpuMs / 1000 } };
+  };
   const copies = async (from: string, what: string) => {
     const du = await timed('/usr/bin/du', ['-sb', from], env);
     const mb = Number(du.stdout.split('\t')[0]) / 1e6;
-    const upload = await awsCopyRecursive(awsEndpoint, from, `s3://bench-dr/native-${engine}-${Date.now()}/`, env);
+    const upload = await command(() => awsCopyRecursive(awsEndpoint, from, `s3://bench-dr/native-${engine}-${Date.now()}/`, env));
     const to = join(dir, `copy-${Date.now()}`);
-    const local = await timed('/bin/cp', ['-r', from, to], env);
+    const local = await command(() => timed('/bin/cp', ['-r', from, to], env));
     rmSync(to, { recursive: true, force: true });
     return [
-      { tool: `native: aws s3 cp --recursive of ${what} to the DR bucket`, seconds: upload.seconds, peakRssMiB: upload.peakRssMiB, mb },
-      { tool: `native: cp -r of ${what} (local disk)`, seconds: local.seconds, peakRssMiB: local.peakRssMiB, mb },
+      { tool: `native: aws s3 cp --recursive of ${what} to the DR bucket`, ...upload, mb },
+      { tool: `native: cp -r of ${what} (local disk)`, ...local, mb },
     ];
   };
   switch (engine) {
@@ -328,14 +368,12 @@ async function nativeExports(
     case 'chroma':
       return copies(chromaDir!, 'the data directory');
     case 'pgvector': {
-      const run = await timed(TSX, [JOB, 'copy-out', '--connection', endpoint, '--table', INDEX], env);
-      const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { bytes: number; ms: number };
-      return [{ tool: 'native: COPY TO STDOUT', seconds: result.ms / 1000, peakRssMiB: run.peakRssMiB, mb: result.bytes / 1e6 }];
+      const { result, peakRssMiB, cpu } = await job(['copy-out', '--connection', endpoint, '--table', INDEX]);
+      return [{ tool: 'native: COPY TO STDOUT', seconds: result.ms / 1000, peakRssMiB, mb: result.bytes! / 1e6, cpu }];
     }
     case 's3vectors': {
-      const run = await timed(TSX, [JOB, 'list-vectors', '--bucket', 'bench-vectors', '--index', INDEX], env);
-      const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ms: number };
-      return [{ tool: 'native: ListVectors with data', seconds: result.ms / 1000, peakRssMiB: run.peakRssMiB, mb: undefined }];
+      const { result, peakRssMiB, cpu } = await job(['list-vectors', '--bucket', 'bench-vectors', '--index', INDEX]);
+      return [{ tool: 'native: ListVectors with data', seconds: result.ms / 1000, peakRssMiB, mb: undefined, cpu }];
     }
     case 'weaviate': {
       // The server's own work (it runs in its process): the job's RSS is only the client's.
@@ -344,14 +382,16 @@ async function nativeExports(
         ['s3', 'to the DR bucket (backup-s3)'],
         ['filesystem', 'to local disk (backup-filesystem)'],
       ] as const) {
-        const run = await timed(TSX, [JOB, 'weaviate-backup', '--url', endpoint, '--index', indexOf(engine), '--backend', backend], env);
-        const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ms: number };
-        backups.push({
-          tool: `native: Weaviate backup of the class ${what}`,
-          seconds: result.ms / 1000,
-          peakRssMiB: run.peakRssMiB,
-          mb: undefined,
-        });
+        const { result, peakRssMiB, cpu } = await job([
+          'weaviate-backup',
+          '--url',
+          endpoint,
+          '--index',
+          indexOf(engine),
+          '--backend',
+          backend,
+        ]);
+        backups.push({ tool: `native: Weaviate backup of the class ${what}`, seconds: result.ms / 1000, peakRssMiB, mb: undefined, cpu });
       }
       return backups;
     }
@@ -360,23 +400,36 @@ async function nativeExports(
   }
 }
 
+function medianCpu(runs: Cpu[]): Cpu {
+  const engines = runs.flatMap((r) => (r.engine === undefined ? [] : [r.engine]));
+  return {
+    tool: median(runs.map((r) => r.tool)),
+    aws: median(runs.map((r) => r.aws)),
+    ...(engines.length > 0 && { engine: median(engines) }),
+  };
+}
+
 function print(rows: Row[]) {
   const lines = [
     `bench:vectors — ${DIMS} float32 dimensions, small metadata; snapshot = snapshot-vectors' own code into the local AWS`,
     '',
-    '| engine | vectors | tool | seconds (median) | range s | vectors/s | MB/s | peak RSS MiB | vs native |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|',
+    '| engine | vectors | tool | seconds (median) | range s | vectors/s | MB/s | peak RSS MiB | CPU s: tool / local AWS / engine | vs native |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     const native = rows.find((r) => r.engine === row.engine && r.size === row.size && r.tool.startsWith('native'))!; // the baseline
     const rate = row.vectors / row.seconds;
     lines.push(
       `| ${row.engine} | ${row.size} | ${row.tool} | ${row.seconds.toFixed(2)} | ${row.range ? `${row.range[0].toFixed(2)}–${row.range[1].toFixed(2)}` : ''} | ${Math.round(rate)} | ` +
-        `${(row.mb / row.seconds).toFixed(1)} | ${Math.round(row.peakRssMiB)} | ${(rate / (native.vectors / native.seconds)).toFixed(2)}x |`,
+        `${(row.mb / row.seconds).toFixed(1)} | ${Math.round(row.peakRssMiB)} | ${cpuCell(row.cpu)} | ${(rate / (native.vectors / native.seconds)).toFixed(2)}x |`,
     );
   }
   console.log(lines.join('\n'));
 }
+
+/** "8.52 / 2.01 / 3.10"; the engine's "–" where it runs inside the tool's process (LanceDB) or the bench's (PGlite), or is the local AWS (S3 Vectors). */
+const cpuCell = (cpu: Cpu | undefined) =>
+  cpu ? `${cpu.tool.toFixed(2)} / ${cpu.aws.toFixed(2)} / ${cpu.engine === undefined ? '–' : cpu.engine.toFixed(2)}` : '';
 
 main().catch((error: unknown) => {
   console.error(error);

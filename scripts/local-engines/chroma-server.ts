@@ -1,7 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../local-aws/server.js';
+import { freePort, processCpuSeconds } from '../local-aws/server.js';
 import { ensureVenv, venvBin } from '../local-aws/venv.js';
 import { startServerProcess } from './server-process.js';
 
@@ -10,6 +10,8 @@ export interface ChromaServer {
   url: string;
   /** Where the server persists its data (the benchmark copies it as Chroma's native backup). */
   dataDir: string;
+  /** CPU seconds (user + system) the server has used so far, for benchmarks. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -19,7 +21,7 @@ export async function startChroma(): Promise<ChromaServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'chroma-'));
-  const { stop } = await startServerProcess({
+  const { child, stop } = await startServerProcess({
     name: 'chroma',
     command: venvBin('chroma'),
     args: ['run', '--host', '127.0.0.1', '--port', String(port), '--path', dataDir],
@@ -28,5 +30,5 @@ export async function startChroma(): Promise<ChromaServer> {
     ready: async () => (await fetch(`${url}/api/v2/heartbeat`)).ok,
     timeoutMs: 30_000,
   });
-  return { url, dataDir, stop };
+  return { url, dataDir, stop, cpuSeconds: () => processCpuSeconds(child.pid!) };
 }

@@ -1,13 +1,15 @@
 import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../local-aws/server.js';
+import { freePort, processCpuSeconds } from '../local-aws/server.js';
 import { weaviateBin } from '../tools/weaviate.js';
 import { startServerProcess } from './server-process.js';
 
 /** A Weaviate server (built by scripts/tools/weaviate.ts) on free 127.0.0.1 ports, with filesystem backups. */
 export interface WeaviateServer {
   url: string;
+  /** CPU seconds (user + system) the server has used so far, for benchmarks. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -38,7 +40,7 @@ export async function startWeaviate(options: { s3?: WeaviateS3Backups } = {}): P
   const url = `http://127.0.0.1:${port}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'weaviate-'));
   const node = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'node1';
-  const { stop } = await startServerProcess({
+  const { child, stop } = await startServerProcess({
     name: 'weaviate',
     command: weaviateBin,
     args: ['--host', '127.0.0.1', '--port', String(port), '--scheme', 'http'],
@@ -75,5 +77,5 @@ export async function startWeaviate(options: { s3?: WeaviateS3Backups } = {}): P
     timeoutMs: 60_000,
     killAfterMs: 10_000,
   });
-  return { url, stop };
+  return { url, stop, cpuSeconds: () => processCpuSeconds(child.pid!) };
 }
