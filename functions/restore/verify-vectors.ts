@@ -32,29 +32,46 @@ export interface VerifyVectorsDeps {
   pageSize?: number;
 }
 
+/** What a restore test measured of its restore: its time, the records restored of the snapshot's, whether it completed. */
+interface RestoreMeasured {
+  ms: number;
+  restored: number;
+  total: number;
+  completed: boolean;
+}
+const notRestored: RestoreMeasured = { ms: 0, restored: 0, total: 0, completed: false };
+
+function testResult(
+  asset: VectorAsset,
+  startedAt: string,
+  finishedAt: Date,
+  checks: Record<string, JsonValue>,
+  reason: string | undefined,
+  restore: RestoreMeasured,
+): RestoreTestResult {
+  return {
+    asset: asset.name,
+    kind: 'vectors',
+    ok: reason === undefined,
+    ...(reason !== undefined && { reason }),
+    startedAt,
+    finishedAt: finishedAt.toISOString(),
+    restoreMs: restore.ms,
+    restored: restore.restored,
+    assetTotal: restore.total,
+    rtoSeconds: restore.completed ? measuredRto(restore.ms, restore.restored, restore.total) : null,
+    checks,
+  };
+}
+
 /** Recall is measured at 10 neighbours (recall@10). */
 export const K = 10;
 
 export async function verifyVectorRestore(asset: VectorAsset, deps: VerifyVectorsDeps): Promise<RestoreTestResult> {
   const startedAt = deps.now();
   const checks: Record<string, JsonValue> = {};
-  const finish = (
-    reason: string | undefined,
-    restore: { ms: number; restored: number; total: number; completed: boolean },
-  ): RestoreTestResult => ({
-    asset: asset.name,
-    kind: 'vectors',
-    ok: reason === undefined,
-    ...(reason !== undefined && { reason }),
-    startedAt: startedAt.toISOString(),
-    finishedAt: deps.now().toISOString(),
-    restoreMs: restore.ms,
-    restored: restore.restored,
-    assetTotal: restore.total,
-    rtoSeconds: restore.completed ? measuredRto(restore.ms, restore.restored, restore.total) : null,
-    checks,
-  });
-  const notRestored = { ms: 0, restored: 0, total: 0, completed: false };
+  const finish = (reason: string | undefined, restore: RestoreMeasured) =>
+    testResult(asset, startedAt.toISOString(), deps.now(), checks, reason, restore);
 
   const entry = await newestVerified(deps.catalog, asset.name);
   if (!entry) return finish(`no verified snapshot of "${asset.name}" to restore`, notRestored);
@@ -184,22 +201,9 @@ export async function verifyVectorRestoreInParts(
 ): Promise<VectorTestStep> {
   const startedAt = under?.startedAt ?? deps.now().toISOString();
   const checks: Record<string, JsonValue> = {};
-  const finish = (reason: string | undefined, restore: { ms: number; restored: number; total: number; completed: boolean }) => ({
-    result: {
-      asset: asset.name,
-      kind: 'vectors' as const,
-      ok: reason === undefined,
-      ...(reason !== undefined && { reason }),
-      startedAt,
-      finishedAt: deps.now().toISOString(),
-      restoreMs: restore.ms,
-      restored: restore.restored,
-      assetTotal: restore.total,
-      rtoSeconds: restore.completed ? measuredRto(restore.ms, restore.restored, restore.total) : null,
-      checks,
-    },
+  const finish = (reason: string | undefined, restore: RestoreMeasured) => ({
+    result: testResult(asset, startedAt, deps.now(), checks, reason, restore),
   });
-  const notRestored = { ms: 0, restored: 0, total: 0, completed: false };
 
   let test = under;
   if (!test) {
