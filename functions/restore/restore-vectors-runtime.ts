@@ -48,11 +48,13 @@ export function createVectorRestorer(
  * restores sent to the restore-vectors function (DR_RESTORE_VECTORS_FUNCTION).
  */
 export function vectorRestoresInParts(config: Config & { DR_RESTORE_VECTORS_FUNCTION?: string }, now: () => Date = () => new Date()) {
-  const name = config.DR_RESTORE_VECTORS_FUNCTION;
-  const restorer = name && createVectorRestorer(config, name, now);
+  // Made on first use: most invocations of a drill or restore test restore nothing in parts (no cold-start cost).
+  let restorer: ReturnType<typeof createVectorRestorer> | undefined;
   return (remainingMs: () => number) => (payload: Record<string, unknown>) => {
-    if (!restorer)
+    const name = config.DR_RESTORE_VECTORS_FUNCTION;
+    if (!name)
       throw new Error('a vector restore in parts needs DR_RESTORE_VECTORS_FUNCTION (the restore-vectors function its parts run in)');
+    restorer ??= createVectorRestorer(config, name, now);
     return restoreVectors(parseVectorRestore(payload, restorer.policy, now()), restorer.depsFor(remainingMs));
   };
 }
