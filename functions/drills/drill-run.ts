@@ -1,5 +1,6 @@
 import { type Asset, type AssetDrill, type Drill, type DrillScenario, isServingDrill, type ServingDrill } from '../policy/schema.js';
 import type { JsonValue } from '../shared/json.js';
+import type { RestoreFanOut } from '../restore/restore-vectors.js';
 
 /**
  * One run of a DR drill (dr-drill), as kept in the ledger table and returned by
@@ -36,7 +37,7 @@ export interface DrillAssetRun {
   /** When the asset was verified: its RTO in this drill is verifiedAt − rtoFrom. */
   verifiedAt?: string;
   /** The asset's restore ran in parts (restoreParts): how many wrote and how many scanned the check, from its result. */
-  fanOut?: { writeParts: number; verifyParts: number };
+  fanOut?: RestoreFanOut;
   /** Consecutive errors of the current step (it is tried again, up to three times, then the asset fails). */
   attempts?: number;
   rtoSeconds?: number;

@@ -3,6 +3,7 @@ import type { AssetReport, DrillReport, DrReport, Incident } from './report-data
 import { renderChart } from './svg-chart.js';
 import { describeRetention } from '../storage/object-lock.js';
 import { smokeEvalLine } from '../serving/probe-round.js';
+import type { RestoreFanOut } from '../restore/restore-vectors.js';
 
 /**
  * The DR report as one static HTML page: inline CSS and inline SVG charts, no script, no font, no
@@ -210,7 +211,7 @@ function incidentTable(incidents: Incident[]): string {
 }
 
 /** How a restore in parts ran: "written in 8 parts, checked in 8 parts" (a native restore writes in none). */
-const inParts = ({ writeParts, verifyParts }: { writeParts: number; verifyParts: number }) =>
+const inParts = ({ writeParts, verifyParts }: RestoreFanOut) =>
   [writeParts > 0 && `written in ${writeParts} parts`, verifyParts > 1 && `checked in ${verifyParts} parts`].filter(Boolean).join(', ');
 
 function drillSection(d: DrillReport): string {

@@ -6,6 +6,7 @@ import type { SmokeEvalResult } from '../serving/smoke-eval.js';
 import type { ServiceState } from '../serving/failover.js';
 import type { ReplicaBucketProtection } from '../storage/object-lock.js';
 import type { RpoShare } from './rpo-share.js';
+import type { RestoreFanOut } from '../restore/restore-vectors.js';
 
 /**
  * The DR report's data: what `report.json` holds and `index.html` shows (schema:
@@ -71,7 +72,7 @@ export interface RtoPoint {
   drillId?: string;
   reason?: string;
   /** The restore ran in parts: how many wrote and how many scanned the check. */
-  fanOut?: { writeParts: number; verifyParts: number };
+  fanOut?: RestoreFanOut;
 }
 
 export interface Incident {
@@ -121,7 +122,7 @@ export interface DrillRunReport {
     rtoTargetSeconds: number;
     reason?: string;
     /** The asset's restore ran in parts. */
-    fanOut?: { writeParts: number; verifyParts: number };
+    fanOut?: RestoreFanOut;
   }[];
   rpoAtStart: { asset: string; rpoSeconds: number | null; rpoTargetSeconds: number; status: 'ok' | 'missed' | 'not-measured' }[];
 }

@@ -116,9 +116,11 @@ export interface VectorRestoreResult extends ContentCheck {
   written: number;
   /** From the claim of the plan to the end of the check, across invocations. */
   restoreMs: number;
-  /** The run fanned out: how many parts wrote chunks (0 after a native restore) and how many scanned the target. */
-  fanOut?: { writeParts: number; verifyParts: number };
+  fanOut?: RestoreFanOut;
 }
+
+/** A run that fanned out: how many parts wrote chunks (0 after a native restore) and how many scanned the target. */
+export type RestoreFanOut = { writeParts: number; verifyParts: number };
 
 /** What a restore-vectors plan holds. */
 export interface VectorPlanContents {
