@@ -200,19 +200,15 @@ ${
           for (const native of await nativeExports(engine, env, aws.endpoint, endpoints[engine]!, chroma?.dataDir, dir, serversFrom)) {
             ran(native.tool, native.seconds, native.peakRssMiB, native.mb ?? rawMB, native.cpu);
           }
-          const servers = serversFrom();
-          const snap = await timed(TSX, [JOB, 'snapshot', '--asset', `bench-${engine}`], env);
-          const used = servers();
-          const result = JSON.parse(snap.stdout.trim().split('\n').at(-1)!) as {
-            vectors: number;
-            bytes: number;
-            ms: number;
-            cpuMs: number;
-            verifyMs: number;
-          };
+          const snap = await timedJob<{ vectors: number; bytes: number; verifyMs: number }>(
+            ['snapshot', '--asset', `bench-${engine}`],
+            env,
+            serversFrom,
+          );
+          const { result } = snap;
           if (result.vectors !== size) throw new Error(`${engine}: snapshot holds ${result.vectors} vectors, expected ${size}`);
           // The servers' CPU includes the job's second read-back (for the split below): a few HEADs and one chunk.
-          ran('snapshot (write + verify)', result.ms / 1000, snap.peakRssMiB, rawMB, { ...used, tool: result.cpuMs / 1000 });
+          ran('snapshot (write + verify)', result.ms / 1000, snap.peakRssMiB, rawMB, snap.cpu);
           ran('snapshot write only', (result.ms - result.verifyMs) / 1000, snap.peakRssMiB, rawMB);
           console.error(
             `${engine} ${size}: snapshot ${(result.ms / 1000).toFixed(2)} s (verify ${(result.verifyMs / 1000).toFixed(2)} s), ${(result.bytes / 1e6).toFixed(1)} MB of chunks`,
@@ -322,6 +318,15 @@ async function openForSeeding(engine: Engine, endpoint: string): Promise<VectorS
   }
 }
 
+/** A job of vector-job.ts: its JSON (with the measured part's ms and cpuMs), its peak RSS, and its CPU beside what the servers used meanwhile. */
+async function timedJob<T>(args: string[], env: NodeJS.ProcessEnv, serversFrom: () => () => Omit<Cpu, 'tool'>) {
+  const servers = serversFrom();
+  const run = await timed(TSX, [JOB, ...args], env);
+  const used = servers();
+  const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as T & { ms: number; cpuMs: number };
+  return { result, peakRssMiB: run.peakRssMiB, cpu: { ...used, tool: result.cpuMs / 1000 } as Cpu };
+}
+
 /**
  * The engine's own fastest export or copy of the whole index; the first is the baseline of the
  * ratio. For engines whose index is a directory, that is a copy into the DR bucket (where the
@@ -342,14 +347,7 @@ async function nativeExports(
     const done = await run();
     return { ...done, cpu: { ...servers(), tool: done.cpuSeconds } };
   };
-  /** A job's measured part (its JSON's ms and cpuMs), beside what the servers used meanwhile. */
-  const job = async (args: string[]) => {
-    const servers = serversFrom();
-    const run = await timed(TSX, [JOB, ...args], env);
-    const used = servers();
-    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { bytes?: number; ms: number; cpuMs: number };
-    return { result, peakRssMiB: run.peakRssMiB, cpu: { ...used, tool: result.cpuMs / 1000 } };
-  };
+  const job = (args: string[]) => timedJob<{ bytes?: number }>(args, env, serversFrom);
   const copies = async (from: string, what: string) => {
     const du = await timed('/usr/bin/du', ['-sb', from], env);
     const mb = Number(du.stdout.split('\t')[0]) / 1e6;

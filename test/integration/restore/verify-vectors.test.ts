@@ -259,7 +259,9 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
 
   it('fails with restore-vectors’ reason when the dry run is refused, and creates nothing', async () => {
     const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
-    const refusing = async () => {
+    const calls: Record<string, unknown>[] = [];
+    const refusing = async (payload: Record<string, unknown>): Promise<VectorRestoreStatus> => {
+      calls.push(payload);
       throw new Error('target.index: pgvector index "x" exists');
     };
     const step = await verifyVectorRestoreInParts(asset, {
@@ -274,5 +276,10 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
         reason: 'restore-vectors refused the restore test’s dry run: Error: target.index: pgvector index "x" exists',
       },
     });
+    // Only the dry run was asked for, and no scratch index is on the engine.
+    expect(calls).toEqual([expect.objectContaining({ dryRun: true, parts: 3 })]);
+    if (!('result' in step)) throw new Error('the test handed over instead of failing');
+    expect(step.result.checks).not.toHaveProperty('restoreId');
+    await expectScratchGone('pg-docs', step.result.checks.scratchIndex);
   });
 });
