@@ -133,12 +133,11 @@ async function exactNeighbours(deps: DrillDeps, asset: VectorAsset, prefix: stri
   const queries: Float32Array[] = [];
   let position = 0;
   for (const chunk of manifest.chunks) {
-    for (const record of await readChunk(objects, prefix, chunk, manifest.dimensions))
-      if (positions.has(position++)) queries.push(record.vector);
+    for (const record of await readChunk(objects, prefix, manifest, chunk)) if (positions.has(position++)) queries.push(record.vector);
   }
   const best = queries.map(() => [] as { id: string; d: number }[]);
   for (const chunk of manifest.chunks) {
-    for (const record of await readChunk(objects, prefix, chunk, manifest.dimensions)) {
+    for (const record of await readChunk(objects, prefix, manifest, chunk)) {
       queries.forEach((q, i) => {
         const list = best[i]!;
         const d = distance(manifest.metric, q, record.vector);

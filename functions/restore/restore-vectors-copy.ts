@@ -74,10 +74,10 @@ export interface WriteChunksOptions {
  */
 export async function writeChunks(options: WriteChunksOptions): Promise<{ done: boolean; at: WriteCheckpoint }> {
   const { store, index, objects, prefix, manifest, batchSize } = options;
-  const { chunks, dimensions } = manifest;
+  const { chunks } = manifest;
   const end = Math.min(options.end ?? chunks.length, chunks.length);
   const read = (i: number) => {
-    const records = i < end ? readChunk(objects, prefix, chunks[i]!, dimensions) : Promise.resolve([]);
+    const records = i < end ? readChunk(objects, prefix, manifest, chunks[i]!) : Promise.resolve([]);
     records.catch(() => undefined); // awaited in turn; this only keeps a failure of a prefetch from being "unhandled"
     return records;
   };

@@ -290,7 +290,7 @@ async function goldenVectors(objects: SnapshotObjects, prefix: string, wanted: n
   for (const chunk of manifest.chunks) {
     const inChunk = positions.filter((p) => p >= first && p < first + chunk.records);
     if (inChunk.length > 0) {
-      const records = await readChunk(objects, prefix, chunk, manifest.dimensions);
+      const records = await readChunk(objects, prefix, manifest, chunk);
       for (const p of inChunk) golden.push(records[p - first]!.vector);
     }
     first += chunk.records;

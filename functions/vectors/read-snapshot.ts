@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { gunzip, zstdDecompress } from 'node:zlib';
 import {
+  type Compression,
   decodeRecord,
   Fingerprint,
   manifestKey,
@@ -13,7 +14,10 @@ import {
 import type { SnapshotObjects, StoredObject } from './snapshot-objects.js';
 import type { VectorRecord } from './vector-store.js';
 
-const gunzipAsync = promisify(gunzip);
+const decompress: Record<Compression, (body: Buffer) => Promise<Buffer>> = { gzip: promisify(gunzip), zstd: promisify(zstdDecompress) };
+
+/** What reading a chunk needs from its manifest: how its records are compressed and how long a vector is. */
+export type ChunkFormat = Pick<Manifest, 'compression' | 'dimensions'>;
 
 /** A snapshot file is missing or does not match its manifest: the snapshot must not be used. */
 export class SnapshotCorruptError extends Error {
@@ -39,21 +43,26 @@ export async function readManifest(objects: SnapshotObjects, prefix: string): Pr
 export async function readChunk(
   objects: SnapshotObjects,
   prefix: string,
+  format: ChunkFormat,
   chunk: ManifestChunk,
-  dimensions: number,
 ): Promise<VectorRecord[]> {
-  return decodeChunk(`${prefix}${chunk.key}`, await objects.get(`${prefix}${chunk.key}`), chunk, dimensions);
+  return decodeChunk(`${prefix}${chunk.key}`, await objects.get(`${prefix}${chunk.key}`), format, chunk);
 }
 
-async function decodeChunk(key: string, body: Buffer | undefined, chunk: ManifestChunk, dimensions: number): Promise<VectorRecord[]> {
+async function decodeChunk(
+  key: string,
+  body: Buffer | undefined,
+  { compression, dimensions }: ChunkFormat,
+  chunk: ManifestChunk,
+): Promise<VectorRecord[]> {
   if (!body) throw new SnapshotCorruptError(`${key}: chunk is missing`);
   const sha256 = createHash('sha256').update(body).digest('hex');
   if (sha256 !== chunk.sha256) throw new SnapshotCorruptError(`${key}: SHA-256 ${sha256} does not match the manifest's ${chunk.sha256}`);
   let text: string;
   try {
-    text = (await gunzipAsync(body)).toString('utf8');
+    text = (await decompress[compression](body)).toString('utf8');
   } catch {
-    throw new SnapshotCorruptError(`${key}: not gzip data`);
+    throw new SnapshotCorruptError(`${key}: not ${compression} data`);
   }
   const lines = text.split('\n').filter((line) => line !== '');
   if (lines.length !== chunk.records) {
@@ -83,7 +92,7 @@ export interface VerifyProgress {
 }
 
 /** What a read-back checks: a whole snapshot's manifest, or the chunks of one part and its checkpoint. */
-export type SnapshotContents = Pick<Manifest, 'chunks' | 'count' | 'dimensions'> & { fingerprint: { value: string } };
+export type SnapshotContents = Pick<Manifest, 'chunks' | 'count'> & ChunkFormat & { fingerprint: { value: string } };
 
 /**
  * Reads every chunk back, checks each SHA-256, and recomputes the count and content fingerprint.
@@ -110,7 +119,7 @@ export async function verifySnapshotFiles(
     const body = await next;
     next = fetch(i + 1);
     const chunk = manifest.chunks[i]!;
-    for (const record of await decodeChunk(`${prefix}${chunk.key}`, body, chunk, manifest.dimensions)) {
+    for (const record of await decodeChunk(`${prefix}${chunk.key}`, body, manifest, chunk)) {
       fingerprint.add(record);
       count++;
     }
@@ -182,7 +191,7 @@ export async function checkStoredChunks(objects: SnapshotObjects, prefix: string
     const i = createHash('sha256').update(prefix).digest().readUInt32BE(0) % contents.chunks.length;
     const chunk = contents.chunks[i]!;
     const sampled = new Fingerprint();
-    for (const record of await readChunk(objects, prefix, chunk, contents.dimensions)) sampled.add(record);
+    for (const record of await readChunk(objects, prefix, contents, chunk)) sampled.add(record);
     if (sampled.hex !== heads[i]!.metadata.fingerprint)
       throw new SnapshotCorruptError(
         `${prefix}${chunk.key}: its records' fingerprint ${sampled.hex} does not match the one stored with it, ${heads[i]!.metadata.fingerprint}`,

@@ -58,6 +58,7 @@ function entryFromManifest(asset: VectorAsset, prefix: string, manifest: Manifes
     metric: manifest.metric,
     prefix,
     startedAt: manifest.window.startedAt,
+    compression: manifest.compression,
     finishedAt: manifest.window.finishedAt,
     count: manifest.count,
     bytes: manifest.bytes,

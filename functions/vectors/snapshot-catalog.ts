@@ -1,4 +1,5 @@
 import type { VerifyProgress } from './read-snapshot.js';
+import type { Compression } from './snapshot-format.js';
 import type { Engine, Metric } from './vector-store.js';
 
 /**
@@ -49,6 +50,8 @@ export interface SnapshotEntry {
   /** Prefix of the snapshot's files in the replica bucket. */
   prefix: string;
   startedAt: string;
+  /** How its chunks are compressed, fixed when it starts (absent in entries begun before zstd: gzip). */
+  compression?: Compression;
   finishedAt?: string;
   verifiedAt?: string;
   deletedAt?: string;

@@ -1,21 +1,22 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, createGzip } from 'node:zlib';
+import { constants, createGzip, createZstdCompress, type Gzip, type ZstdCompress } from 'node:zlib';
 import { describeError } from '../shared/errors.js';
 import { canonicalJson } from '../shared/json.js';
 import { headChunks, readManifest, SnapshotCorruptError, verifySnapshot } from './read-snapshot.js';
 import type { SnapshotCatalogStore, SnapshotEntry, SnapshotPartition, SnapshotProgress } from './snapshot-catalog.js';
 import {
   chunkKey,
+  type Compression,
   encodeRecord,
   Fingerprint,
   formatName,
-  formatVersion,
+  formatVersionOf,
   manifestKey,
   partChunkKey,
   partName,
-  partitionedFormatVersion,
   snapshotIdAt,
   snapshotPrefix,
+  writtenCompression,
   type Manifest,
   type ManifestChunk,
 } from './snapshot-format.js';
@@ -176,12 +177,18 @@ function summedProgress(partitions: Record<string, SnapshotPartition>): Snapshot
   return { scanDone: true, nextChunk: sum('nextChunk'), count: sum('count'), bytes: sum('bytes'), fingerprint: fingerprint.hex };
 }
 
+/** How the snapshot's chunks are compressed: as when it started (an entry begun before zstd has none: gzip). */
+const compressionOf = (entry: SnapshotEntry): Compression => entry.compression ?? 'gzip';
+
 /** The chunk keys of the snapshot in manifest order: part by part for a partitioned one. */
 function chunkKeysOf(entry: SnapshotEntry, progress: SnapshotProgress): string[] {
-  if (!entry.partitions) return Array.from({ length: progress.nextChunk }, (_, i) => chunkKey(entry.prefix, i));
+  const compression = compressionOf(entry);
+  if (!entry.partitions) return Array.from({ length: progress.nextChunk }, (_, i) => chunkKey(entry.prefix, i, compression));
   return Object.keys(entry.partitions)
     .sort()
-    .flatMap((part) => Array.from({ length: entry.partitions![part]!.progress.nextChunk }, (_, i) => partChunkKey(entry.prefix, part, i)));
+    .flatMap((part) =>
+      Array.from({ length: entry.partitions![part]!.progress.nextChunk }, (_, i) => partChunkKey(entry.prefix, part, i, compression)),
+    );
 }
 
 /**
@@ -211,10 +218,12 @@ async function snapshotPart(target: SnapshotTarget, deps: SnapshotDeps, snapshot
       progress = written.progress;
     }
     const { prefix } = entry!;
-    const keys = Array.from({ length: progress.nextChunk }, (_, i) => partChunkKey(prefix, part, i));
+    const compression = compressionOf(entry!);
+    const keys = Array.from({ length: progress.nextChunk }, (_, i) => partChunkKey(prefix, part, i, compression));
     let result;
     try {
-      const contents = { chunks: await storedChunks(deps, prefix, keys), count: progress.count, dimensions: target.dimensions };
+      const chunks = await storedChunks(deps, prefix, keys);
+      const contents = { chunks, count: progress.count, dimensions: target.dimensions, compression };
       result = await verifySnapshot(
         deps.objects,
         prefix,
@@ -257,6 +266,7 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
     metric: target.metric,
     prefix: snapshotPrefix(target.replicaPrefix, snapshotId),
     startedAt: startedAt.toISOString(),
+    compression: writtenCompression,
     count: 0,
     bytes: 0,
     chunks: 0,
@@ -336,7 +346,7 @@ async function writeChunks(
     // A checkpoint refused (another invocation, or the snapshot failed in another part): stop scanning.
     if ((await olderStored) === 'busy') break;
     if (deps.remainingMs() < reserveMs) break;
-    const chunk = new ChunkBuilder();
+    const chunk = new ChunkBuilder(compressionOf(entry));
     // Each chunk's own fingerprint is stored with it: the read-back checks they add up to the snapshot's.
     const chunkFingerprint = new Fingerprint();
     let { cursor } = scanned;
@@ -408,7 +418,11 @@ async function storeChunk(
   const before = await previous;
   if (before === 'busy') return 'busy';
   if (chunk) {
-    const key = part === undefined ? chunkKey(entry.prefix, before.nextChunk) : partChunkKey(entry.prefix, part, before.nextChunk);
+    const compression = compressionOf(entry);
+    const key =
+      part === undefined
+        ? chunkKey(entry.prefix, before.nextChunk, compression)
+        : partChunkKey(entry.prefix, part, before.nextChunk, compression);
     await deps.objects.put(key, chunk.body, {
       sha256: chunk.sha256,
       contentType: 'application/x-ndjson',
@@ -426,24 +440,34 @@ async function storeChunk(
 }
 
 /**
- * One chunk file being written: lines go through gzip as they come (memory holds the compressed
- * chunk, not the lines), Huffman coding only: float32 bytes have no repeats for LZ77 to find, so this
- * compresses the base64 back to about the raw size at three times the speed of level 1 (still plain
- * gzip). Compression runs on libuv's thread pool while the scan goes on.
+ * The compressor of a chunk. zstd at level 1 packs the base64 text back to about the vectors' raw
+ * size at 540-600 MB/s a core here, four times gzip's speed at the same size (0.735 against 0.737 of
+ * the text, docs/benchmarks.md). gzip, for a snapshot begun before zstd, codes Huffman only: float32
+ * bytes have no repeats for LZ77 to find. Output in 1 MiB pieces, not 16 KiB: a sixty-fourth of the
+ * hops from zlib's thread to this one.
+ */
+const compressor = (compression: Compression): Gzip | ZstdCompress =>
+  compression === 'zstd'
+    ? createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 }, chunkSize: 1024 ** 2 })
+    : createGzip({ strategy: constants.Z_HUFFMAN_ONLY, chunkSize: 1024 ** 2 });
+
+/**
+ * One chunk file being written: lines are compressed as they come (memory holds the compressed chunk,
+ * not the lines), on libuv's thread pool while the scan goes on.
  */
 class ChunkBuilder {
-  // Output in 1 MiB pieces, not 16 KiB: a sixty-fourth of the hops from zlib's thread to this one.
-  private readonly gzip = createGzip({ strategy: constants.Z_HUFFMAN_ONLY, chunkSize: 1024 ** 2 });
+  private readonly stream: Gzip | ZstdCompress;
   private readonly parts: Buffer[] = [];
   private readonly done: Promise<void>;
   rawBytes = 0;
   records = 0;
 
-  constructor() {
-    this.gzip.on('data', (part: Buffer) => this.parts.push(part));
+  constructor(compression: Compression) {
+    this.stream = compressor(compression);
+    this.stream.on('data', (part: Buffer) => this.parts.push(part));
     this.done = new Promise((resolve, reject) => {
-      this.gzip.once('end', resolve);
-      this.gzip.once('error', reject);
+      this.stream.once('end', resolve);
+      this.stream.once('error', reject);
     });
   }
 
@@ -451,13 +475,13 @@ class ChunkBuilder {
   add(lines: string[]): void {
     if (lines.length === 0) return;
     const text = `${lines.join('\n')}\n`;
-    this.gzip.write(text);
+    this.stream.write(text);
     this.rawBytes += text.length;
     this.records += lines.length;
   }
 
   async finish(): Promise<{ body: Buffer; sha256: string }> {
-    this.gzip.end();
+    this.stream.end();
     await this.done;
     const body = Buffer.concat(this.parts);
     return { body, sha256: createHash('sha256').update(body).digest('hex') };
@@ -465,7 +489,7 @@ class ChunkBuilder {
 
   discard(): void {
     this.done.catch(() => undefined);
-    this.gzip.destroy();
+    this.stream.destroy();
   }
 }
 
@@ -493,8 +517,7 @@ async function finish(
 
   const manifest: Manifest = {
     format: formatName,
-    // Version 2 adds parts: a reader of version 1 refuses such a manifest by its version, not as corrupt.
-    formatVersion: entry.partitions ? partitionedFormatVersion : formatVersion,
+    formatVersion: formatVersionOf(compressionOf(entry), entry.partitions !== undefined),
     snapshotId: entry.snapshotId,
     asset: target.asset,
     engine: target.engine,
@@ -508,7 +531,7 @@ async function finish(
     consistency: deps.store.consistency,
     window: { startedAt: entry.startedAt, finishedAt },
     createdAt: finishedAt,
-    compression: 'gzip',
+    compression: compressionOf(entry),
     ...(entry.partitions && { partitions: Object.keys(entry.partitions).length }),
     chunks,
     ...(native ? { native } : {}),

@@ -292,7 +292,7 @@ describe('restores with the ledger table emptied', () => {
     await emptyLedger();
     // A snapshot folder without its manifest (one that never finished) is not offered.
     await dr.send(
-      new PutObjectCommand({ Bucket: REPLICA, Key: 'vectors/kb/snapshots/2026-11-01T00-00-00Z/chunks/000000.ndjson.gz', Body: 'x' }),
+      new PutObjectCommand({ Bucket: REPLICA, Key: 'vectors/kb/snapshots/2026-11-01T00-00-00Z/chunks/000000.ndjson.zst', Body: 'x' }),
     );
     const { handler } = (await import('../../functions/snapshot-vectors.js')) as { handler: (e: unknown, c: unknown) => Promise<any> };
     const rebuild = { ...loadEvent('snapshot-vectors/valid/rebuild-catalog.json'), asset: 'kb' };

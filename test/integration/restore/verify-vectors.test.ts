@@ -97,14 +97,14 @@ describe('verifyVectorRestore', () => {
 
   it('fails with the reason when a chunk is corrupted, marks the snapshot corrupt, and drops the scratch index', async () => {
     const snapshot: SnapshotEntry = (await newestVerified(h.catalog, 'docs'))!;
-    await h.s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${snapshot.prefix}chunks/000002.ndjson.gz`, Body: 'not the chunk' }));
+    await h.s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${snapshot.prefix}chunks/000002.ndjson.zst`, Body: 'not the chunk' }));
 
     const result = await verifyVectorRestore(h.asset('docs'), depsFor());
 
     expect(result.ok).toBe(false);
     expect(result.reason).toMatch(
       new RegExp(
-        `^snapshot ${snapshot.snapshotId} does not restore: .*chunks/000002\\.ndjson\\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}; it is marked corrupt in the catalog$`,
+        `^snapshot ${snapshot.snapshotId} does not restore: .*chunks/000002\\.ndjson\\.zst: SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}; it is marked corrupt in the catalog$`,
       ),
     );
     expect(result.rtoSeconds).toBeNull();

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPolicyFile } from '../../../functions/policy/load.js';
 import type { Policy, VectorAsset } from '../../../functions/policy/schema.js';
@@ -15,7 +15,7 @@ import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { lanceDbStore } from '../../../functions/vectors/adapters/lancedb.js';
 import { DynamoSnapshotCatalog } from '../../../functions/vectors/dynamo-snapshot-catalog.js';
 import { readChunk, readManifest, SnapshotCorruptError } from '../../../functions/vectors/read-snapshot.js';
-import { newestVerified } from '../../../functions/vectors/snapshot-catalog.js';
+import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import { Fingerprint, manifestKey } from '../../../functions/vectors/snapshot-format.js';
 import { rebuildCatalog } from '../../../functions/vectors/rebuild-catalog.js';
 import { S3SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
@@ -160,13 +160,15 @@ describe('snapshot-vectors', () => {
       count: records.length,
       embedding: { model: 'e5-small', version: 'v2' },
       consistency: 'point-in-time',
-      compression: 'gzip',
+      formatVersion: 3,
+      compression: 'zstd',
     });
+    expect(manifest.chunks.every((chunk) => /^chunks\/\d{6}\.ndjson\.zst$/.test(chunk.key))).toBe(true);
     // The fingerprint is the content's, whatever order the engine scanned in.
     expect(manifest.fingerprint.value).toBe(fingerprintOf(records));
     expect(manifest.chunks.length).toBeGreaterThan(3);
     const read: VectorRecord[] = [];
-    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry!.prefix, chunk, 24)));
+    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry!.prefix, manifest, chunk)));
     expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
     // The live RPO of the asset reads this snapshot's start as its recovery point.
     const now = new Date(new Date(entry!.startedAt).getTime() + 5 * 3600_000);
@@ -198,6 +200,46 @@ describe('snapshot-vectors', () => {
     const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
     expect(run).toMatchObject({ outcome: 'verified', snapshotId: entry.snapshotId, count: records.length });
     expect((await readManifest(objects, entry.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
+  });
+
+  it('finishes a snapshot begun before zstd (its entry names no compression) in gzip, as format version 1, and reads it back', async () => {
+    clock = new Date('2026-11-26T11:30:00Z');
+    const snapshotId = '2026-11-26T11-30-00Z';
+    const prefix = `vectors/docs/snapshots/${snapshotId}/`;
+    // The entry as the version before zstd began it (no compression field), its scan not yet started.
+    const begun: SnapshotEntry = {
+      asset: 'docs',
+      snapshotId,
+      state: 'in-progress',
+      engine: 'lancedb',
+      index: 'docs',
+      dimensions: 24,
+      metric: 'cosine',
+      prefix,
+      startedAt: clock.toISOString(),
+      count: 0,
+      bytes: 0,
+      chunks: 0,
+      progress: { scanDone: false, nextChunk: 0, count: 0, bytes: 0, fingerprint: new Fingerprint().hex },
+    };
+    expect(await catalog.begin(begun)).toBe(true);
+
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+    expect(run).toMatchObject({ outcome: 'verified', snapshotId, count: records.length });
+    const manifest = (await readManifest(objects, prefix))!;
+    expect(manifest).toMatchObject({ formatVersion: 1, compression: 'gzip', fingerprint: { value: fingerprintOf(records) } });
+    expect(manifest.chunks.length).toBeGreaterThan(3);
+    expect(manifest.chunks.every((chunk) => /^chunks\/\d{6}\.ndjson\.gz$/.test(chunk.key))).toBe(true);
+    // Plain gzip, as any gzip reader reads it; and the snapshot's readers read it by its manifest.
+    const first = await s3.send(new GetObjectCommand({ Bucket: REPLICA, Key: `${prefix}${manifest.chunks[0]!.key}` }));
+    const lines = gunzipSync(await first.Body!.transformToByteArray())
+      .toString('utf8')
+      .trimEnd()
+      .split('\n');
+    expect(lines).toHaveLength(manifest.chunks[0]!.records);
+    const read: VectorRecord[] = [];
+    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, prefix, manifest, chunk)));
+    expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
   });
 
   it('rewrites a chunk whose checkpoint was lost in a crash, and counts no record twice', async () => {
@@ -260,7 +302,7 @@ describe('snapshot-vectors', () => {
         get: async (key: string) => {
           if (!corruptNow && key.endsWith('manifest.json')) {
             corruptNow = true;
-            const chunk = key.replace('manifest.json', 'chunks/000002.ndjson.gz');
+            const chunk = key.replace('manifest.json', 'chunks/000002.ndjson.zst');
             await s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: chunk, Body: 'not the chunk' }));
           }
           return objects.get(key);
@@ -271,19 +313,19 @@ describe('snapshot-vectors', () => {
 
     expect(run.outcome).toBe('corrupt');
     expect(run).toMatchObject({
-      reason: expect.stringMatching(/chunks\/000002\.ndjson\.gz: SHA-256 [0-9a-f]{64} does not match the manifest's/),
+      reason: expect.stringMatching(/chunks\/000002\.ndjson\.zst: SHA-256 [0-9a-f]{64} does not match the manifest's/),
     });
     expect((await newestVerified(catalog, 'docs'))!.snapshotId).toBe(before!.snapshotId);
     const corrupt = (await catalog.list('docs'))[0]!;
     const manifest = (await readManifest(objects, corrupt.prefix))!;
-    await expect(readChunk(objects, corrupt.prefix, manifest.chunks[2]!, 24)).rejects.toBeInstanceOf(SnapshotCorruptError);
+    await expect(readChunk(objects, corrupt.prefix, manifest, manifest.chunks[2]!)).rejects.toBeInstanceOf(SnapshotCorruptError);
   });
 
   it('detects a missing chunk', async () => {
     const entry = (await newestVerified(catalog, 'docs'))!;
     const manifest = (await readManifest(objects, entry.prefix))!;
-    const missing = { ...manifest.chunks[0]!, key: 'chunks/999999.ndjson.gz' };
-    await expect(readChunk(objects, entry.prefix, missing, 24)).rejects.toThrow(/999999\.ndjson\.gz: chunk is missing/);
+    const missing = { ...manifest.chunks[0]!, key: 'chunks/999999.ndjson.zst' };
+    await expect(readChunk(objects, entry.prefix, manifest, missing)).rejects.toThrow(/999999\.ndjson\.zst: chunk is missing/);
   });
 
   it('refuses an index whose dimensions or metric disagree with the policy, writing nothing', async () => {
@@ -409,11 +451,11 @@ describe('snapshot-vectors', () => {
 
     // Files altered since: the rebuilt entry is corrupt, never offered for restore.
     await forget();
-    await s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${kept.prefix}chunks/000001.ndjson.gz`, Body: 'altered' }));
+    await s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${kept.prefix}chunks/000001.ndjson.zst`, Body: 'altered' }));
     const [altered] = await rebuildAll().then((r) => r.flatMap((x) => x.corrupt));
     expect(altered).toMatchObject({
       snapshotId: kept.snapshotId,
-      reason: expect.stringMatching(/000001\.ndjson\.gz: SHA-256 .* does not match/),
+      reason: expect.stringMatching(/000001\.ndjson\.zst: SHA-256 .* does not match/),
     });
     expect(await catalog.get('docs', kept.snapshotId)).toMatchObject({ state: 'corrupt' });
     // The older one, intact, is what a restore gets now.
@@ -454,7 +496,7 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
     expect(manifest).toMatchObject({ partitions: 4, count: records.length, consistency: 'point-in-time' });
     expect(new Set(manifest.chunks.map((c) => c.key.slice(0, 'chunks/p0000'.length)))).toEqual(new Set(parts.map((p) => `chunks/p${p}`)));
     const read: VectorRecord[] = [];
-    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry.prefix, chunk, 24)));
+    for (const chunk of manifest.chunks) read.push(...(await readChunk(objects, entry.prefix, manifest, chunk)));
     expect(read).toHaveLength(records.length);
     expect(new Map(read.map((r) => [r.id, r]))).toEqual(new Map(records.map((r) => [r.id, r])));
     // A part's invocation that comes late (an async retry) finds nothing to do.
@@ -622,7 +664,7 @@ describe('snapshot-vectors, partitioned (snapshotPartitions: 4)', () => {
     const entry = (await catalog.get('docs-parts', snapshotId))!;
     expect(entry.partitions!['0001']!.progress.scanDone).toBe(true);
     // Its first chunk is replaced (same key, other bytes) before it is read back.
-    const key = `${entry.prefix}chunks/p0001-000000.ndjson.gz`;
+    const key = `${entry.prefix}chunks/p0001-000000.ndjson.zst`;
     await s3.send(
       new PutObjectCommand({ Bucket: REPLICA, Key: key, Body: 'not the chunk', Metadata: { sha256: '0'.repeat(64), records: '1' } }),
     );
@@ -688,7 +730,7 @@ describe('snapshot-vectors, verified from what S3 stores', () => {
           replaced = true;
           // Chunk 1's bytes, checksum and metadata under chunk 2's key: S3 stores them, with their own SHA-256.
           const [, one] = await chunksUnder(key.replace('manifest.json', ''));
-          await putChunk(key.replace('manifest.json', 'chunks/000002.ndjson.gz'), one!.body, one!.metadata);
+          await putChunk(key.replace('manifest.json', 'chunks/000002.ndjson.zst'), one!.body, one!.metadata);
         }
         return objects.get(key);
       },
@@ -698,7 +740,7 @@ describe('snapshot-vectors, verified from what S3 stores', () => {
     expect(run).toMatchObject({
       outcome: 'corrupt',
       reason: expect.stringMatching(
-        /chunks\/000002\.ndjson\.gz: S3's SHA-256 of the stored chunk [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}/,
+        /chunks\/000002\.ndjson\.zst: S3's SHA-256 of the stored chunk [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}/,
       ),
     });
   });
@@ -710,7 +752,7 @@ describe('snapshot-vectors, verified from what S3 stores', () => {
     // changed, under a SHA-256 of its new bytes, with the count and fingerprint of what was scanned.
     const alter = async (prefix: string) => {
       for (const chunk of await chunksUnder(prefix)) {
-        const body = gzipSync(gunzipSync(chunk.body).toString('utf8').replace('"page":', '"pagf":'));
+        const body = zstdCompressSync(zstdDecompressSync(chunk.body).toString('utf8').replace('"page":', '"pagf":'));
         await putChunk(chunk.key, body, { ...chunk.metadata, sha256: createHash('sha256').update(body).digest('hex') });
       }
     };

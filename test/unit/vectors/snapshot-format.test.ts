@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../functions/shared/json.js';
 import {
+  chunkKey,
   decodeRecord,
   encodeRecord,
   Fingerprint,
+  formatVersionOf,
   parseManifest,
+  partChunkKey,
   SnapshotFormatError,
   snapshotIdAt,
 } from '../../../functions/vectors/snapshot-format.js';
@@ -82,8 +85,8 @@ describe('the snapshot format', () => {
   it('refuses a malformed line with one error naming where and what', () => {
     const good = encodeRecord(records[0]!);
     const cases: [string, string][] = [
-      ['not json', 'chunks/000001.ndjson.gz line 7: not a JSON line'],
-      ['[1,2]', 'chunks/000001.ndjson.gz line 7: not a JSON object'],
+      ['not json', 'chunks/000001.ndjson.zst line 7: not a JSON line'],
+      ['[1,2]', 'chunks/000001.ndjson.zst line 7: not a JSON object'],
       [good.replace('"id":"doc-1"', '"id":1'), '"id" must be a string'],
       [good.replace('"vector":"', '"vector":"#'), '"vector" must be base64'],
       [good.replace('"vector":"', '"vector":"A'), '"vector" must be base64'],
@@ -91,16 +94,62 @@ describe('the snapshot format', () => {
       [good.replace(/"metadata":\{.*\}\}$/, '"metadata":[]}'), '"metadata" must be an object'],
     ];
     for (const [line, message] of cases) {
-      expect(() => decodeRecord(line, 'chunks/000001.ndjson.gz line 7')).toThrow(SnapshotFormatError);
-      expect(() => decodeRecord(line, 'chunks/000001.ndjson.gz line 7')).toThrow(message);
+      expect(() => decodeRecord(line, 'chunks/000001.ndjson.zst line 7')).toThrow(SnapshotFormatError);
+      expect(() => decodeRecord(line, 'chunks/000001.ndjson.zst line 7')).toThrow(message);
     }
   });
 
   it('refuses a manifest of another format version, naming the field', () => {
-    expect(() => parseManifest('{"format":"ai-data-dr/vector-snapshot","formatVersion":3}', 'snapshots/x/manifest.json')).toThrow(
+    expect(() => parseManifest('{"format":"ai-data-dr/vector-snapshot","formatVersion":4}', 'snapshots/x/manifest.json')).toThrow(
       /snapshots\/x\/manifest.json: .*formatVersion/,
     );
     expect(() => parseManifest('nope', 'm.json')).toThrow('m.json: manifest is not JSON');
+  });
+
+  it('reads versions 1 and 2 (gzip, one scan or parts) and 3 (gzip or zstd, either), and refuses a version that does not match its fields', () => {
+    const manifest = (fields: Record<string, unknown>) =>
+      JSON.stringify({
+        format: 'ai-data-dr/vector-snapshot',
+        snapshotId: '2026-11-26T15-42-07Z',
+        asset: 'kb',
+        engine: 'lancedb',
+        index: 'kb',
+        dimensions: 3,
+        metric: 'cosine',
+        count: 0,
+        bytes: 0,
+        fingerprint: { algorithm: 'sha256-sum-mod-2^256', value: '0'.repeat(64) },
+        embedding: { model: 'e5', version: 'v1' },
+        consistency: 'point-in-time',
+        window: { startedAt: '2026-11-26T15:42:07Z', finishedAt: '2026-11-26T15:43:07Z' },
+        createdAt: '2026-11-26T15:43:07Z',
+        chunks: [],
+        ...fields,
+      });
+    const read = (fields: Record<string, unknown>) => parseManifest(manifest(fields), 'm.json');
+    for (const fields of [
+      { formatVersion: 1, compression: 'gzip' },
+      { formatVersion: 2, compression: 'gzip', partitions: 4 },
+      { formatVersion: 3, compression: 'zstd' },
+      { formatVersion: 3, compression: 'zstd', partitions: 4 },
+      { formatVersion: 3, compression: 'gzip' },
+    ]) {
+      expect(read(fields)).toMatchObject(fields);
+    }
+    expect(() => read({ formatVersion: 1, compression: 'zstd' })).toThrow(/m\.json: .*zstd chunks come with formatVersion 3.*compression/);
+    expect(() => read({ formatVersion: 2, compression: 'zstd', partitions: 4 })).toThrow(/zstd chunks come with formatVersion 3/);
+    expect(() => read({ formatVersion: 1, compression: 'gzip', partitions: 4 })).toThrow(/"partitions" comes with formatVersion 2 or 3/);
+    expect(() => read({ formatVersion: 2, compression: 'gzip' })).toThrow(/formatVersion 2 comes with "partitions"/);
+    expect(() => read({ formatVersion: 3, compression: 'brotli' })).toThrow(/m\.json: .*compression/);
+  });
+
+  it('names chunks by their compression', () => {
+    expect(chunkKey('p/', 12, 'zstd')).toBe('p/chunks/000012.ndjson.zst');
+    expect(chunkKey('p/', 12, 'gzip')).toBe('p/chunks/000012.ndjson.gz');
+    expect(partChunkKey('p/', '0003', 1, 'zstd')).toBe('p/chunks/p0003-000001.ndjson.zst');
+    expect(formatVersionOf('zstd', false)).toBe(3);
+    expect(formatVersionOf('gzip', true)).toBe(2);
+    expect(formatVersionOf('gzip', false)).toBe(1);
   });
 
   it('names snapshots by their start time, sortable and free of colons', () => {
