@@ -49,7 +49,8 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
  * as asked or by the bucket's default, a retention is extended but not shortened or changed (nor is
  * a version deleted) without the governance bypass, which COMPLIANCE ignores; versioning stays on.
  * A request naming a bucket's expected owner is refused when another account owns it (gap 25).
- * A PutObject whose body does not match the checksum it names is refused with BadDigest (gap 26).
+ * A PutObject whose body does not match the checksum it names is refused with BadDigest (gap 26),
+ * or the payload hash it was signed with, with XAmzContentSHA256Mismatch (gap 27).
  */
 let aws: LocalAws;
 /**
@@ -517,6 +518,32 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
     );
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'gaps-digest', Key: 'good', ChecksumMode: 'ENABLED' }));
     expect(head.ChecksumSHA256).toBe(sha256);
+  });
+
+  it('a PutObject signed with a payload hash (x-amz-content-sha256) its body does not have is refused (400 XAmzContentSHA256Mismatch) and stores nothing', async () => {
+    const s3 = new S3Client({ ...config(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-payload' }));
+    const put = (Key: string, payloadSha256: string) => {
+      const command = new PutObjectCommand({ Bucket: 'gaps-payload', Key, Body: 'the chunk' });
+      command.middlewareStack.add(
+        (next) => (args) => {
+          (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = payloadSha256;
+          return next(args);
+        },
+        { step: 'build' },
+      );
+      return s3.send(command);
+    };
+
+    const other = createHash('sha256').update('another body').digest('hex');
+    expect(await refusal(put('bad', other))).toEqual({ name: 'XAmzContentSHA256Mismatch', status: 400 });
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket: 'gaps-payload' }))).Versions ?? []).toEqual([]);
+    await put('good', createHash('sha256').update('the chunk').digest('hex'));
+    await put('unsigned', 'UNSIGNED-PAYLOAD');
+    expect(((await s3.send(new ListObjectVersionsCommand({ Bucket: 'gaps-payload' }))).Versions ?? []).map((v) => v.Key).sort()).toEqual([
+      'good',
+      'unsigned',
+    ]);
   });
 
   it('a table Query returns the items of its partition only, in sort-key order, paged', async () => {

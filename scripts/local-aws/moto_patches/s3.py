@@ -1,6 +1,7 @@
-"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12, 15, for Object Lock 19 to 24, and 25 (expected bucket owners)."""
+"""S3 gaps of moto 5.2.5: 1, 2, 4, 5, 11, 12, 15, for Object Lock 19 to 24, 25 (expected bucket owners), 26 and 27 (checksums of a body)."""
 import copy
 import datetime
+import hashlib
 import io
 import re
 import sys
@@ -379,6 +380,19 @@ def _bypasses_governance(headers):
 
 _CHECKED_DIGESTS = ("sha256", "sha1", "crc32", "crc64nvme")
 
+# Gap 27: moto does not check SigV4 at all, so the payload hash a request was signed with
+# (x-amz-content-sha256) is never compared with the body it carries. S3 refuses a mismatch with 400
+# XAmzContentSHA256Mismatch. Here a plain PutObject body is checked against a hex value of that
+# header (UNSIGNED-PAYLOAD and STREAMING-* values, and aws-chunked bodies, are not).
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class XAmzContentSHA256Mismatch(s3_exceptions.S3ClientError):
+    code = "XAmzContentSHA256Mismatch"
+
+    def __init__(self):
+        super().__init__("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+
 
 class BadDigest(s3_exceptions.S3ClientError):
     code = "BadDigest"
@@ -396,6 +410,9 @@ def _refuse_bad_digest(self, query):
     )
     if chunked:
         return
+    signed = headers.get("x-amz-content-sha256") or ""
+    if _HEX_SHA256.fullmatch(signed) and hashlib.sha256(bytes(self.body or b"")).hexdigest() != signed:
+        raise XAmzContentSHA256Mismatch()
     for algorithm in _CHECKED_DIGESTS:
         given = headers.get(f"x-amz-checksum-{algorithm}")
         if given and s3_utils.compute_checksum(bytes(self.body or b""), algorithm.upper()).decode() != given:
