@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chromaStore, type ChromaConfig } from '../../../functions/vectors/adapters/chroma.js';
 import { EngineError, IndexNotFoundError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { freePort } from '../../../scripts/local-aws/server.js';
@@ -122,6 +122,38 @@ describe('chroma adapter on a real Chroma', () => {
     await store.createIndex(index, { dimensions: 3, metric: 'cosine' });
     await expect(store.scan(index, { cursor, limit: 2 })).rejects.toThrow(/dropped and created again/);
     await store.dropIndex(index);
+  });
+
+  it('asks for the next page while a page is read, and each page once: one read-ahead past the end in all', async () => {
+    const index = freshIndexName();
+    const written = sampleRecords(9, 3);
+    await store.createIndex(index, { dimensions: 3, metric: 'euclidean' });
+    await store.write(index, written);
+    const reading = chromaStore(config(server.url));
+    const offsets: number[] = [];
+    const realFetch = globalThis.fetch;
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      if (String(input).endsWith('/get') && typeof init?.body === 'string')
+        offsets.push((JSON.parse(init.body) as { offset: number }).offset);
+      return realFetch(input, init);
+    });
+    try {
+      const scanned: VectorRecord[] = [];
+      let page = await reading.scan(index, { limit: 2 });
+      // The first page answered, the second was asked for with it.
+      expect(offsets).toEqual([0, 2]);
+      scanned.push(...page.records);
+      while (page.cursor) {
+        page = await reading.scan(index, { cursor: page.cursor, limit: 2 });
+        scanned.push(...page.records);
+      }
+      expect(offsets).toEqual([0, 2, 4, 6, 8, 10]);
+      expect(new Map(scanned.map((r) => [r.id, r]))).toEqual(new Map(written.map((r) => [r.id, r])));
+      expect(scanned).toHaveLength(written.length);
+    } finally {
+      spy.mockRestore();
+      await store.dropIndex(index);
+    }
   });
 
   it('round-trips vectors of a cosine collection only to within 2 ulp (Chroma stores them normalised)', async () => {
