@@ -70,7 +70,32 @@ export function vectorFromBytes(bytes: Buffer): Float32Array {
 
 /** One chunk line (without the newline). */
 export function encodeRecord(record: VectorRecord, metadataJson = canonicalJson(record.metadata)): string {
-  return `{"id":${JSON.stringify(record.id)},"vector":"${vectorBytes(record.vector).toString('base64')}","metadata":${metadataJson}}`;
+  return encodeLines([record], [metadataJson]).subarray(0, -1).toString('utf8');
+}
+
+/**
+ * The chunk lines of a page of records, each ending in a newline, as UTF-8 bytes written straight
+ * into one buffer: a third of the CPU of building each line as a string and joining them (the
+ * string of a page is several megabytes, and was copied into bytes again for the compressor).
+ * `metadataJsons[i]` is the canonical JSON of `records[i]`'s metadata.
+ */
+export function encodeLines(records: readonly VectorRecord[], metadataJsons: readonly string[]): Buffer {
+  const heads = records.map((record) => `{"id":${JSON.stringify(record.id)},"vector":"`);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit; base64, 4 characters per 3 bytes.
+  let most = 0;
+  for (let i = 0; i < records.length; i++) {
+    most += 3 * heads[i]!.length + 4 * Math.ceil((4 * records[i]!.vector.length) / 3) + 3 * metadataJsons[i]!.length + 16;
+  }
+  const out = Buffer.allocUnsafe(most);
+  let at = 0;
+  for (let i = 0; i < records.length; i++) {
+    at += out.write(heads[i]!, at, 'utf8');
+    at += out.write(vectorBytes(records[i]!.vector).toString('base64'), at, 'latin1');
+    at += out.write('","metadata":', at, 'latin1');
+    at += out.write(metadataJsons[i]!, at, 'utf8');
+    at += out.write('}\n', at, 'latin1');
+  }
+  return out.subarray(0, at);
 }
 
 /** One chunk line back into a record; checked by hand (a schema library per line costs more than the rest). */

@@ -7,7 +7,7 @@ import type { SnapshotCatalogStore, SnapshotEntry, SnapshotPartition, SnapshotPr
 import {
   chunkKey,
   type Compression,
-  encodeRecord,
+  encodeLines,
   Fingerprint,
   formatName,
   formatVersionOf,
@@ -21,7 +21,7 @@ import {
   type ManifestChunk,
 } from './snapshot-format.js';
 import type { SnapshotObjects } from './snapshot-objects.js';
-import { type Engine, EngineError, type Metric, type VectorStore } from './vector-store.js';
+import { type Engine, EngineError, type Metric, type VectorRecord, type VectorStore } from './vector-store.js';
 import type { InvocationTime } from '../shared/invocation-time.js';
 import { retainUntil, type LockSettings } from '../policy/object-lock.js';
 
@@ -355,7 +355,7 @@ async function writeChunks(
       while (chunk.rawBytes < chunkBytes && !scanDone) {
         const page = await (ahead ?? pageAt(cursor));
         ahead = page.cursor === undefined ? undefined : pageAt(page.cursor);
-        const lines: string[] = [];
+        const metadataJsons: string[] = [];
         for (const record of page.records) {
           if (record.vector.length !== target.dimensions) {
             throw new IndexMismatchError(
@@ -364,10 +364,10 @@ async function writeChunks(
           }
           // The metadata's canonical JSON, once: the line holds it and the fingerprint hashes it.
           const metadataJson = canonicalJson(record.metadata);
-          lines.push(encodeRecord(record, metadataJson));
+          metadataJsons.push(metadataJson);
           chunkFingerprint.add(record, metadataJson);
         }
-        chunk.add(lines);
+        chunk.add(page.records, metadataJsons);
         cursor = page.cursor;
         scanDone = cursor === undefined;
       }
@@ -471,13 +471,13 @@ class ChunkBuilder {
     });
   }
 
-  /** A page of lines, written at once (one call into zlib per page, not per record). */
-  add(lines: string[]): void {
-    if (lines.length === 0) return;
-    const text = `${lines.join('\n')}\n`;
-    this.stream.write(text);
-    this.rawBytes += text.length;
-    this.records += lines.length;
+  /** A page of records, written at once (one call into zlib per page, not per record). */
+  add(records: readonly VectorRecord[], metadataJsons: readonly string[]): void {
+    if (records.length === 0) return;
+    const lines = encodeLines(records, metadataJsons);
+    this.stream.write(lines);
+    this.rawBytes += lines.length;
+    this.records += records.length;
   }
 
   async finish(): Promise<{ body: Buffer; sha256: string }> {

@@ -3,6 +3,7 @@ import { canonicalJson } from '../../../functions/shared/json.js';
 import {
   chunkKey,
   decodeRecord,
+  encodeLines,
   encodeRecord,
   Fingerprint,
   formatVersionOf,
@@ -80,6 +81,25 @@ describe('the snapshot format', () => {
     expect(new Uint32Array(back.vector.buffer)).toEqual(new Uint32Array(odd.vector.buffer));
     expect(back.metadata).toEqual(odd.metadata);
     expect(canonicalJson({ z: { y: 1, x: [{ b: 2, a: 1 }] }, a: 'é' })).toBe('{"a":"é","z":{"x":[{"a":1,"b":2}],"y":1}}');
+  });
+
+  it('writes a page as its lines, each ending in a newline, in UTF-8: ids and metadata beyond ASCII, escapes and odd vector lengths', () => {
+    const page: VectorRecord[] = [
+      ...records,
+      { id: 'ü"\\/\n€😀', vector: new Float32Array([1, 2]), metadata: { ключ: 'värde 😀', q: '"\u0001' } },
+      { id: '', vector: new Float32Array([0.1]), metadata: {} },
+    ];
+    const jsons = page.map((r) => canonicalJson(r.metadata));
+    const lines = page.map(
+      (r) =>
+        `{"id":${JSON.stringify(r.id)},"vector":"${Buffer.from(r.vector.buffer).toString('base64')}","metadata":${canonicalJson(r.metadata)}}`,
+    );
+    expect(encodeLines(page, jsons).toString('utf8')).toBe(`${lines.join('\n')}\n`);
+    expect(encodeLines(page, jsons).equals(Buffer.from(`${lines.join('\n')}\n`, 'utf8'))).toBe(true);
+    expect(page.map((r) => encodeRecord(r))).toEqual(lines);
+    expect(encodeLines([], []).length).toBe(0);
+    const back = decodeRecord(encodeRecord(page[2]!), 'line 3');
+    expect(back).toEqual({ ...page[2]!, vector: page[2]!.vector });
   });
 
   it('refuses a malformed line with one error naming where and what', () => {
