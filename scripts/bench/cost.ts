@@ -90,18 +90,32 @@ export interface LambdaSettings {
   batchSize: number;
 }
 
-/** The replicate function's memory and architecture as serverless.yml configures them (its own, else the provider's). */
-export function replicateFunctionSettings(batchSize: number): LambdaSettings {
+interface FunctionYml {
+  memorySize?: number;
+  architecture?: string;
+  environment?: Record<string, unknown>;
+}
+
+/** A function's memory, architecture and NODE_OPTIONS as serverless.yml configures them (its own, else the provider's). */
+export function functionSettings(name: string): Omit<LambdaSettings, 'batchSize'> & { nodeOptions?: string } {
   const yml = parse(readFileSync(join(projectRoot, 'serverless.yml'), 'utf8'), { logLevel: 'error' }) as {
-    provider: { memorySize?: number; architecture?: string };
-    functions: { replicate: { memorySize?: number; architecture?: string } };
+    provider: FunctionYml;
+    functions: Record<string, FunctionYml>;
   };
-  const fn = yml.functions.replicate;
+  const fn = yml.functions[name];
+  if (!fn) throw new Error(`serverless.yml has no function ${name}`);
+  const nodeOptions = fn.environment?.NODE_OPTIONS ?? yml.provider.environment?.NODE_OPTIONS;
   return {
     memoryMb: Number(fn.memorySize ?? yml.provider.memorySize ?? 1024),
     architecture: (fn.architecture ?? yml.provider.architecture) === 'arm64' ? 'arm64' : 'x86_64',
-    batchSize,
+    ...(typeof nodeOptions === 'string' && { nodeOptions }),
   };
+}
+
+/** The replicate function's memory and architecture as serverless.yml configures them. */
+export function replicateFunctionSettings(batchSize: number): LambdaSettings {
+  const { memoryMb, architecture } = functionSettings('replicate');
+  return { memoryMb, architecture, batchSize };
 }
 
 /** What one version (or one duplicate event) cost the engine in the bench, per version. */

@@ -13,6 +13,7 @@
  * Engines that split a scan are also snapshotted in `--parts` parts at once (default 2, this machine's
  * cores): the parts' jobs run in parallel processes, as their invocations would (docs/vector-snapshots.md).
  * The baselines and the snapshot take turns `--repeat` times (default 3); a row is the median, with the range.
+ * Snapshot jobs run with the NODE_OPTIONS serverless.yml gives snapshot-vectors (its heap settings).
  * Each row also has the CPU seconds of its run: the tool's own (a job's measured part; a command's
  * whole process), the local AWS's, and the engine server's where it is a process of its own (Chroma,
  * Weaviate), so a row shows whether the machine's cores, not the tool, set its time.
@@ -38,6 +39,7 @@ import { startChroma } from '../local-engines/chroma-server.js';
 import { startPglite } from '../local-engines/pglite-server.js';
 import { startWeaviate } from '../local-engines/weaviate-server.js';
 import { ensureWeaviate } from '../tools/weaviate.js';
+import { functionSettings } from './cost.js';
 import { median } from './stats.js';
 import { AWS_CLI, awsCopyRecursive, requireTools, TIME_COMMAND, timed } from './timed.js';
 
@@ -165,6 +167,8 @@ ${
     );
     const stack = await deployLocalStack(loadPolicyFile(policyFile));
     const env = { ...process.env, LEDGER_TABLE: stack.ledgerTable, DR_POLICY_FILE: policyFile };
+    // Snapshot jobs run with snapshot-vectors' own NODE_OPTIONS (its heap settings) from serverless.yml.
+    const functionEnv = { ...env, NODE_OPTIONS: functionSettings('snapshotVectors').nodeOptions ?? '' };
 
     const rows: Row[] = [];
     for (const engine of ENGINES) {
@@ -202,7 +206,7 @@ ${
           }
           const snap = await timedJob<{ vectors: number; bytes: number; verifyMs: number }>(
             ['snapshot', '--asset', `bench-${engine}`],
-            env,
+            functionEnv,
             serversFrom,
           );
           const { result } = snap;
@@ -227,7 +231,7 @@ ${
             ...(cpu.length > 0 && { cpu: medianCpu(cpu) }),
           });
         }
-        if (partitionedScanEngines.includes(engine) && PARTS > 1) rows.push(...(await partitioned(engine, size, rawMB, env)));
+        if (partitionedScanEngines.includes(engine) && PARTS > 1) rows.push(...(await partitioned(engine, size, rawMB, functionEnv)));
       }
     }
     print(rows);

@@ -630,6 +630,9 @@ describe('snapshot-vectors in the packaged template', () => {
       Handler: 'functions/snapshot-vectors.handler',
       Role: { 'Fn::GetAtt': ['SnapshotVectorsRole', 'Arn'] },
       Timeout: 900,
+      MemorySize: 1024,
+      // The heap settings bench:vectors measures it with (docs/benchmarks.md).
+      Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=64' } },
     });
     const rules = byType('AWS::Events::Rule').filter(([, r]) =>
       JSON.stringify(r.Properties.Targets).includes('SnapshotVectorsLambdaFunction'),
