@@ -620,7 +620,7 @@ export function drDrillStatements(policy: Policy): Json[] {
 /** The snapshot catalog's items: entries (SNAPSHOT#<asset>) and the parts of partitioned snapshots (SNAPSHOT-PART#<asset>#<id>). */
 const SNAPSHOT_ITEMS = ['SNAPSHOT#*', 'SNAPSHOT-PART#*'];
 
-/** restore-vectors reads snapshots, writes into the policy's engines, keeps its plans. */
+/** restore-vectors reads snapshots, writes into the policy's engines, keeps its plans, marks a snapshot that does not restore corrupt. */
 export function restoreVectorsStatements(policy: Policy): Json[] {
   return [
     invokeItself('restoreVectors'),
@@ -630,7 +630,8 @@ export function restoreVectorsStatements(policy: Policy): Json[] {
       ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
       ['RESTORE#*'],
     ),
-    ...vectorEngineStatements(policy, 'Vectors'),
+    // A snapshot whose files do not restore is marked corrupt in the catalog.
+    ...vectorEngineStatements(policy, 'Vectors', ['dynamodb:UpdateItem']),
   ];
 }
 

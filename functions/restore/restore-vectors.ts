@@ -479,7 +479,8 @@ async function execute(stored: VectorPlan, deps: VectorRestoreDeps): Promise<Ste
     return await current();
   } catch (error) {
     if (error instanceof PlanNotRunningError) return { status: restoreStatus(error.plan) };
-    if (error instanceof SnapshotCorruptError) return await fail(describeError(error));
+    if (error instanceof SnapshotUnavailableError) return await fail(describeError(error));
+    if (error instanceof SnapshotCorruptError) return await fail(await markCorrupt(deps, plan, token, error));
     // The checkpoint stands: {"restoreId"} (or Lambda's retry of an asynchronous invocation) continues.
     if (progress) await deps.plans.saveProgress(token, { ...progress, lastError: describeError(error) }).catch(() => undefined);
     throw error;
@@ -494,13 +495,29 @@ function verifyStart(plan: VectorRestorePlan, store: VectorStore): Pick<VectorRe
   return { phase: 'verify', scan: inParts ? null : scanStart(), ...(inParts && { scanInParts: true }) };
 }
 
+/** The planned snapshot is no longer a verified one (retention removed it, or a check found it corrupt): the restore fails. */
+class SnapshotUnavailableError extends Error {
+  override readonly name = 'SnapshotUnavailableError';
+}
+
 async function snapshotEntry(plan: VectorRestorePlan, catalog: SnapshotCatalogStore): Promise<SnapshotEntry> {
   const entry = await catalog.get(plan.source.asset, plan.snapshotId);
   if (entry?.state !== 'verified') {
     const state = entry ? `${entry.state}${entry.reason ? ` (${entry.reason})` : ''}` : 'gone from the catalog';
-    throw new SnapshotCorruptError(`snapshot ${plan.snapshotId} of "${plan.source.asset}" is ${state} since the dry run`);
+    throw new SnapshotUnavailableError(`snapshot ${plan.snapshotId} of "${plan.source.asset}" is ${state} since the dry run`);
   }
   return entry;
+}
+
+/**
+ * A snapshot whose files do not restore (a chunk missing, or not matching its manifest) is no
+ * recovery point: the catalog says so, as snapshot-vectors' read-back and restore tests do, so the
+ * live RPO, the next restore and the next drill stop counting on it.
+ */
+async function markCorrupt(deps: VectorRestoreDeps, plan: VectorRestorePlan, token: string, error: SnapshotCorruptError): Promise<string> {
+  // Only a snapshot still verified: one retention removed during the restore (its chunks missing) stays deleted.
+  const marked = await deps.catalog.markCorrupt(plan.source.asset, plan.snapshotId, `restore ${token}: ${error.message}`);
+  return marked ? `${describeError(error)}; snapshot ${plan.snapshotId} is marked corrupt in the catalog` : describeError(error);
 }
 
 /**
@@ -679,8 +696,9 @@ async function workOnPart(
     return 'done';
   } catch (error) {
     if (error instanceof PlanNotRunningError) return 'stopped';
-    if (error instanceof SnapshotCorruptError) {
-      await deps.plans.finish(token, 'failed', deps.now(), null, `part ${name}: ${describeError(error)}`);
+    if (error instanceof SnapshotUnavailableError || error instanceof SnapshotCorruptError) {
+      const reason = error instanceof SnapshotCorruptError ? await markCorrupt(deps, plan, token, error) : describeError(error);
+      await deps.plans.finish(token, 'failed', deps.now(), null, `part ${name}: ${reason}`);
       return 'stopped';
     }
     // The part's checkpoint stands: Lambda's retry, or the next {"restoreId", "continuation": true}, continues it.

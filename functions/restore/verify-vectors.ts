@@ -239,9 +239,15 @@ export async function verifyVectorRestoreInParts(
     Object.assign(checks, { count: result.count, fingerprint: result.fingerprint });
     if (result.fanOut) checks.fanOut = result.fanOut;
   }
-  if (status.state !== 'done')
+  if (status.state !== 'done') {
     reason = `restore ${test.restoreId} of snapshot ${test.snapshotId} ${status.state}: ${status.reason ?? 'no reason given'}`;
-  else if (!result?.ok) reason = result?.reason ?? 'the restored index does not match the snapshot';
+    // restore-vectors marks a snapshot whose files do not restore corrupt in the catalog.
+    const entry = await deps.catalog.get(asset.name, test.snapshotId);
+    if (entry?.state === 'corrupt') {
+      checks.snapshotMarkedCorrupt = true;
+      reason = `snapshot ${test.snapshotId} does not restore: ${entry.reason ?? 'no reason given'}; it is marked corrupt in the catalog`;
+    }
+  } else if (!result?.ok) reason = result?.reason ?? 'the restored index does not match the snapshot';
 
   let store: VectorStore;
   try {

@@ -120,6 +120,21 @@ export class DynamoSnapshotCatalog implements SnapshotCatalogStore {
     await this.set({ pk: partsPk(asset, snapshotId), sk: part }, patch);
   }
 
+  markCorrupt(asset: string, snapshotId: string, reason: string): Promise<boolean> {
+    return writeIf(() =>
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(asset), sk: snapshotId },
+          UpdateExpression: 'SET #state = :corrupt, #reason = :reason',
+          ConditionExpression: '#state = :verified',
+          ExpressionAttributeNames: { '#state': 'state', '#reason': 'reason' },
+          ExpressionAttributeValues: { ':corrupt': 'corrupt', ':verified': 'verified', ':reason': reason },
+        }),
+      ),
+    );
+  }
+
   async update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void> {
     await this.set({ pk: pk(asset), sk: snapshotId }, patch);
   }

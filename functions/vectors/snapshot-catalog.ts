@@ -93,6 +93,8 @@ export interface SnapshotCatalogStore {
   ): Promise<void>;
   /** Sets the state and fields of a finished step. */
   update(asset: string, snapshotId: string, patch: Partial<Omit<SnapshotEntry, 'asset' | 'snapshotId'>>): Promise<void>;
+  /** Marks a verified snapshot corrupt with `reason`; false when it is not verified (retention deleted it meanwhile, say). */
+  markCorrupt(asset: string, snapshotId: string, reason: string): Promise<boolean>;
   get(asset: string, snapshotId: string): Promise<SnapshotEntry | undefined>;
   /**
    * Takes the snapshot's lease (one part's, where `part` is given) for `owner` until `until`, if it

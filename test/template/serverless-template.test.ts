@@ -749,6 +749,12 @@ describe('restores and restore tests in the packaged template', () => {
     expect(vectorRestore.find((s) => s.Sid === 'VectorsCatalog').Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SNAPSHOT#*', 'SNAPSHOT-PART#*'] },
     });
+    // It marks a snapshot whose files do not restore corrupt.
+    expect(vectorRestore.find((s) => s.Sid === 'VectorsCatalog').Action).toEqual([
+      'dynamodb:Query',
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ]);
     // A vector restore test in parts (product-search-index, restoreParts 8) plans and starts its restore,
     // sends the parts to restore-vectors and continues itself; it invokes nothing else.
     const invokes = statements.filter((s) => [s.Action].flat().includes('lambda:InvokeFunction')).map((s) => s.Resource['Fn::Sub']);

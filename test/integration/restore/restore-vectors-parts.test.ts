@@ -204,7 +204,16 @@ describe('restore-vectors in parts', () => {
     expect(driven.status.result!.fanOut!.verifyParts).toBeGreaterThan(1);
   });
 
-  it('a part that meets a corrupt chunk fails the restore, naming the part; the other parts stop and write nothing more', async () => {
+  it('refuses a part the restore does not have, naming the field (refusals.test.ts has the payload samples)', async () => {
+    const request = dryRun('fanned-refused', 2);
+    const { planToken } = await call(request, h.restoreDeps().deps);
+    await call(runOf(request, planToken!), h.restoreDeps().deps);
+    await expect(call(partPayload(planToken!, 'write-0007'), h.restoreDeps().deps)).rejects.toThrow(
+      `part: restore "${planToken}" has no part "write-0007"`,
+    );
+  });
+  // Last: it leaves the snapshot corrupt in the catalog.
+  it('a part that meets a corrupt chunk fails the restore, naming the part, and marks the snapshot corrupt; the other parts stop and write nothing more', async () => {
     const manifest = (await readManifest(h.objects, snapshot.prefix))!;
     const bad = `${snapshot.prefix}${manifest.chunks.at(-1)!.key}`;
     const altered = (bucket: string): SnapshotObjects => {
@@ -224,7 +233,9 @@ describe('restore-vectors in parts', () => {
     const failed = await call(partPayload(planToken!, 'write-0002'), h.restoreDeps({ objectsFor: altered }).deps);
     expect(failed.state).toBe('failed');
     expect(failed.reason).toMatch(
-      new RegExp(`^part write-0002: SnapshotCorruptError: .*${manifest.chunks.at(-1)!.key}: SHA-256 [0-9a-f]{64} does not match`),
+      new RegExp(
+        `^part write-0002: SnapshotCorruptError: .*${manifest.chunks.at(-1)!.key}: SHA-256 [0-9a-f]{64} does not match .*; snapshot ${snapshot.snapshotId} is marked corrupt in the catalog$`,
+      ),
     );
     const inIndex = (await pg.describe('fanned-corrupt')).count;
     for (const part of ['write-0000', 'write-0001']) {
@@ -233,14 +244,14 @@ describe('restore-vectors in parts', () => {
       expect(late.continued).toEqual([]);
     }
     expect((await pg.describe('fanned-corrupt')).count).toBe(inIndex);
-  });
-
-  it('refuses a part the restore does not have, naming the field (refusals.test.ts has the payload samples)', async () => {
-    const request = dryRun('fanned-refused', 2);
-    const { planToken } = await call(request, h.restoreDeps().deps);
-    await call(runOf(request, planToken!), h.restoreDeps().deps);
-    await expect(call(partPayload(planToken!, 'write-0007'), h.restoreDeps().deps)).rejects.toThrow(
-      `part: restore "${planToken}" has no part "write-0007"`,
-    );
+    // A snapshot that does not restore is no recovery point any more.
+    expect(await h.catalog.get(snapshot.asset, snapshot.snapshotId)).toMatchObject({
+      state: 'corrupt',
+      reason: expect.stringMatching(new RegExp(`^restore ${planToken}: .*SHA-256 [0-9a-f]{64} does not match`)),
+    });
+    // The mark is only for a verified snapshot: one not verified (here: corrupt already; or deleted by retention) keeps its state and reason.
+    const marked = (await h.catalog.get(snapshot.asset, snapshot.snapshotId))!;
+    expect(await h.catalog.markCorrupt(snapshot.asset, snapshot.snapshotId, 'restore x: again')).toBe(false);
+    expect(await h.catalog.get(snapshot.asset, snapshot.snapshotId)).toMatchObject({ state: 'corrupt', reason: marked.reason });
   });
 });

@@ -10,6 +10,7 @@ import {
   type VectorTestInParts,
   type VerifyVectorsDeps,
 } from '../../../functions/restore/verify-vectors.js';
+import { readManifest } from '../../../functions/vectors/read-snapshot.js';
 import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import { EngineError, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import {
@@ -41,6 +42,25 @@ const depsFor = (overrides: Partial<VerifyVectorsDeps> = {}): VerifyVectorsDeps 
   pageSize: 50,
   ...overrides,
 });
+
+/**
+ * restore-vectors as Lambda runs it: each call here, what it asks for (parts, continuations) sent to
+ * invocations of their own at once, after it returned; `running` holds those invocations.
+ */
+function restoreVectorsAsLambda() {
+  const sent: Record<string, unknown>[] = [];
+  const running: Promise<unknown>[] = [];
+  const call = async (payload: Record<string, unknown>): Promise<VectorRestoreStatus> => {
+    const { deps, continued } = h.restoreDeps();
+    const status = await restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), deps);
+    for (const next of continued) {
+      sent.push(next);
+      running.push(call(next));
+    }
+    return status;
+  };
+  return { call, sent, running };
+}
 
 /** The scratch index must not exist after the test, whatever the outcome. */
 async function expectScratchGone(asset: string, scratch: unknown) {
@@ -175,19 +195,7 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
   it('restores through restore-vectors in parts, continues in a new invocation while they work, checks recall, drops the scratch index', async () => {
     const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
     const snapshot = (await newestVerified(h.catalog, 'pg-docs'))!;
-    // restore-vectors as Lambda runs it: each call here, what it asks for (parts, continuations)
-    // sent to invocations of their own at once, after it returned.
-    const sent: Record<string, unknown>[] = [];
-    const running: Promise<unknown>[] = [];
-    const call = async (payload: Record<string, unknown>): Promise<VectorRestoreStatus> => {
-      const { deps, continued } = h.restoreDeps();
-      const status = await restoreVectors(parseVectorRestore(payload, h.policy, PAYLOAD_NOW), deps);
-      for (const next of continued) {
-        sent.push(next);
-        running.push(call(next));
-      }
-      return status;
-    };
+    const { call, sent, running } = restoreVectorsAsLambda();
     const polls: number[] = [];
     const deps = (remainingMs: () => number) => ({
       ...depsFor({ now: () => new Date() }),
@@ -280,6 +288,33 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
     expect(calls).toEqual([expect.objectContaining({ dryRun: true, parts: 3 })]);
     if (!('result' in step)) throw new Error('the test handed over instead of failing');
     expect(step.result.checks).not.toHaveProperty('restoreId');
+    await expectScratchGone('pg-docs', step.result.checks.scratchIndex);
+  });
+  // Last: it leaves pg-docs' only snapshot corrupt.
+  it('fails when a part of the restore meets a corrupt chunk: restore-vectors marks the snapshot corrupt, the test says so and drops the scratch index', async () => {
+    const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
+    const snapshot = (await newestVerified(h.catalog, 'pg-docs'))!;
+    const key = (await readManifest(h.objects, snapshot.prefix))!.chunks.at(-1)!.key;
+    await h.s3.send(new PutObjectCommand({ Bucket: REPLICA, Key: `${snapshot.prefix}${key}`, Body: 'not the chunk' }));
+    const { call, running } = restoreVectorsAsLambda();
+
+    const step = await verifyVectorRestoreInParts(asset, {
+      ...depsFor({ now: () => new Date() }),
+      restoreVectors: call,
+      remainingMs: () => 900_000,
+      pollMs: 20,
+      sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    });
+    await Promise.all(running);
+    if (!('result' in step)) throw new Error(`still waiting: ${JSON.stringify(step)}`);
+    expect(step.result).toMatchObject({ ok: false, rtoSeconds: null, checks: { snapshotMarkedCorrupt: true, scratchDropped: true } });
+    expect(step.result.reason).toMatch(
+      new RegExp(
+        `^snapshot ${snapshot.snapshotId} does not restore: restore [0-9a-f]{32}: .*${key.replaceAll('.', '\\.')}: SHA-256 [0-9a-f]{64} does not match the manifest's [0-9a-f]{64}; it is marked corrupt in the catalog$`,
+      ),
+    );
+    expect(await h.catalog.get('pg-docs', snapshot.snapshotId)).toMatchObject({ state: 'corrupt' });
+    expect(await newestVerified(h.catalog, 'pg-docs')).toBeUndefined();
     await expectScratchGone('pg-docs', step.result.checks.scratchIndex);
   });
 });
