@@ -34,8 +34,13 @@ export interface DrillAssetRun {
   checks: Record<string, JsonValue>;
   /** When the recovery being timed began: the drill's start (region outage), or the damage (the other scenarios). */
   rtoFrom?: string;
-  /** When the asset was verified: its RTO in this drill is verifiedAt − rtoFrom. */
+  /** When the asset was verified: its RTO in this drill is verifiedAt − rtoFrom − excludedSeconds. */
   verifiedAt?: string;
+  /**
+   * Seconds between rtoFrom and verifiedAt that were the drill's own work, not the recovery's: the
+   * exact neighbours of a vector asset's golden queries, computed from the snapshot (checks.reference).
+   */
+  excludedSeconds?: number;
   /** The asset's restore ran in parts (restoreParts): how many wrote and how many scanned the check, from its result. */
   fanOut?: RestoreFanOut;
   /** Consecutive errors of the current step (it is tried again, up to three times, then the asset fails). */

@@ -178,7 +178,8 @@ async function work(deps: DrillDeps, run: DrillRun, owner: string): Promise<bool
         while (entry.step !== 'done' && enough()) {
           const outcome = await advance(deps, run, entry);
           if (entry.step === 'done' && entry.verifiedAt)
-            entry.rtoSeconds = (Date.parse(entry.verifiedAt) - Date.parse(entry.rtoFrom ?? run.startedAt)) / 1000;
+            entry.rtoSeconds =
+              (Date.parse(entry.verifiedAt) - Date.parse(entry.rtoFrom ?? run.startedAt)) / 1000 - (entry.excludedSeconds ?? 0);
           await save();
           if (outcome === 'paused') return;
           if (outcome === 'waiting' && enough()) await (deps.sleep ?? sleep)(deps.pollMs ?? POLL_MS);

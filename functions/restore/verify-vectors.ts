@@ -259,7 +259,9 @@ export async function verifyVectorRestoreInParts(
     if (status.state === 'done') {
       const required = store.exactSearch ? 1 : asset.restoreTest.minRecall;
       try {
-        const golden = await goldenVectors(deps.objects, status.plan.prefix, asset.restoreTest.goldenQueries);
+        const manifest = await readManifest(deps.objects, status.plan.prefix);
+        if (!manifest) throw new SnapshotCorruptError(`${status.plan.prefix}: manifest.json is missing`);
+        const golden = await goldenVectors(deps.objects, status.plan.prefix, manifest, asset.restoreTest.goldenQueries);
         const recall = await goldenRecall(store, asset.source.index, test.scratchIndex, golden);
         checks.recall = { k: K, queries: golden.length, mean: recall.mean, min: recall.min, required, exactSearch: store.exactSearch };
         if (recall.mean < required) reason ??= recallShort(recall.mean, golden.length, asset, test.snapshotId, required, store.exactSearch);
@@ -287,9 +289,7 @@ const runRequest = (asset: VectorAsset, snapshotId: string, scratchIndex: string
 });
 
 /** The golden queries of a snapshot: the records at goldenPositions, read from the chunks that hold them only. */
-async function goldenVectors(objects: SnapshotObjects, prefix: string, wanted: number): Promise<Float32Array[]> {
-  const manifest = await readManifest(objects, prefix);
-  if (!manifest) throw new SnapshotCorruptError(`${prefix}: manifest.json is missing`);
+export async function goldenVectors(objects: SnapshotObjects, prefix: string, manifest: Manifest, wanted: number): Promise<Float32Array[]> {
   const positions = [...goldenPositions(manifest.count, wanted)].sort((a, b) => a - b);
   const golden: Float32Array[] = [];
   let first = 0;

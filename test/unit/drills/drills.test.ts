@@ -6,7 +6,7 @@ import { parseDrillCall } from '../../../functions/drills/drill-request.js';
 import { drillCheck, drillIdAt, verdictOf } from '../../../functions/drills/run-drill.js';
 import type { DrillDeps } from '../../../functions/drills/drill-deps.js';
 import { isCheck, runbookStepsOf } from '../../../functions/drills/runbook-steps.js';
-import { advanceVectorAsset } from '../../../functions/drills/vector-steps.js';
+import { advanceVectorAsset, REFERENCE_CHECKPOINT_BYTES, scratchIndexOf } from '../../../functions/drills/vector-steps.js';
 import type { VectorRestoreStatus } from '../../../functions/restore/restore-vectors.js';
 import { parsePolicy } from '../../../functions/policy/load.js';
 import { drillScenarios } from '../../../functions/policy/schema.js';
@@ -14,6 +14,9 @@ import { PayloadError } from '../../../functions/shared/payload.js';
 import { targetEventErrors } from '../../support/event-schema.js';
 import { loadEvent } from '../../support/fixtures.js';
 import { stepsOf } from '../../support/runbook-steps.js';
+import { sampleRecords } from '../../contract/vector-store.contract.js';
+import { memorySnapshot } from '../../support/memory-snapshot.js';
+import { MemoryVectorStore } from '../../support/memory-vector-store.js';
 
 const policy = parsePolicy(readFileSync('dr-policy.yml', 'utf8'));
 const drill = policy.drills[0]!;
@@ -288,5 +291,88 @@ describe('a drill’s vector restore in parts', () => {
       { payload: { restoreId: token }, inParts: undefined },
       { payload: { restoreId: token, continuation: true }, inParts: undefined },
     ]);
+  });
+});
+
+describe('a drill’s recall check on a snapshot too large for one invocation', () => {
+  const kb = policy.assets.find((a) => a.name === 'support-kb-index')!;
+  const outage = policy.drills.find((d) => d.scenario === 'region-outage')!;
+  const records = sampleRecords(300, 8, 3);
+  const prefix = 'vectors/support-kb/snapshots/s1/';
+  const snapshot = memorySnapshot(prefix, records, 25); // euclidean, as MemoryVectorStore searches
+
+  it('computes the reference neighbours over invocations from its checkpoint, and leaves their time out of the RTO', async () => {
+    const entry = asset('support-kb-index', undefined, {
+      kind: 'vector-index',
+      step: 'verify',
+      checks: { 'vectors-dry-run': { restoreId: 'a'.repeat(32), state: 'planned', plan: { prefix, snapshotId: 's1' } } },
+    });
+    const run = runOf([entry], { definition: outage, phase: 'recover' });
+    const store = new MemoryVectorStore();
+    const scratch = scratchIndexOf(run, kb as never, kb as never);
+    await store.createIndex(scratch, { dimensions: 8, metric: 'euclidean' });
+    await store.write(scratch, records);
+    /** One invocation at `seconds`, with time for `chunks` chunks (each look at the time costs one). */
+    const invocation = async (seconds: number, chunks: number) => {
+      let looks = 0;
+      const deps = {
+        policy,
+        now: () => new Date(at(seconds + looks)),
+        remainingMs: () => (looks++ < chunks ? 600_000 : 1_000),
+        snapshotObjects: () => snapshot.objects,
+        openStore: async () => store,
+      } as unknown as DrillDeps;
+      const outcome = await advanceVectorAsset(deps, run, entry, kb as never);
+      // The run is saved between invocations: the next one reads it back.
+      entry.checks = JSON.parse(JSON.stringify(entry.checks));
+      return outcome;
+    };
+
+    // Twelve chunks: five in the first invocation, five in the second, the rest and the queries in the third.
+    expect(await invocation(100, 5)).toBe('paused');
+    expect(entry.checks.reference).toMatchObject({ nextChunk: 5, chunks: 12, scanned: 125, startedAt: at(100) });
+    expect(entry.checks.recall).toBeUndefined();
+    expect(await invocation(700, 5)).toBe('paused');
+    expect(entry.checks.reference).toMatchObject({ nextChunk: 10, scanned: 250, startedAt: at(100) });
+    expect(await invocation(1300, 5)).toBe('moved');
+
+    expect(entry).toMatchObject({ ok: true, step: 'done', checks: { recall: { k: 10, queries: 20, mean: 1, min: 1, required: 1 } } });
+    // The reference ran from the first invocation to the third: left out of the RTO, and only its summary kept.
+    expect(entry.checks.reference).toEqual({
+      snapshotId: 's1',
+      nextChunk: 12,
+      chunks: 12,
+      scanned: 300,
+      startedAt: at(100),
+      finishedAt: at(1302),
+      seconds: 1202,
+    });
+    expect(entry.excludedSeconds).toBe(1202);
+    expect(entry.verifiedAt).toBe(at(1302));
+  });
+
+  it('fails at its first pause, with what to change, when its checkpoint would not fit the run record', async () => {
+    // Ids of 1,000 characters: 20 queries × 10 neighbours are about 200 KiB of ids alone.
+    const long = records.map((r) => ({ ...r, id: `${r.id}-${'x'.repeat(1000)}` }));
+    const many = memorySnapshot(prefix, long, 25);
+    const entry = asset('support-kb-index', undefined, {
+      kind: 'vector-index',
+      step: 'verify',
+      checks: { 'vectors-dry-run': { restoreId: 'a'.repeat(32), state: 'planned', plan: { prefix, snapshotId: 's1' } } },
+    });
+    let looks = 0;
+    const deps = {
+      policy,
+      now: () => new Date(at(100)),
+      remainingMs: () => (looks++ < 2 ? 600_000 : 1_000),
+      snapshotObjects: () => many.objects,
+      openStore: async () => new MemoryVectorStore(),
+    } as unknown as DrillDeps;
+    expect(await advanceVectorAsset(deps, runOf([entry], { definition: outage, phase: 'recover' }), entry, kb as never)).toBe('moved');
+    expect(entry).toMatchObject({ ok: false, step: 'done' });
+    expect(entry.reason).toMatch(
+      /^verify: the reference neighbours of 20 golden queries take \d+ KiB, more than the 150 KiB the drill's run record keeps for them between invocations; lower restoreTest.goldenQueries of asset support-kb-index$/,
+    );
+    expect(Buffer.byteLength(JSON.stringify(entry))).toBeLessThan(REFERENCE_CHECKPOINT_BYTES);
   });
 });
