@@ -39,8 +39,11 @@ export interface DrillDeps extends InvocationTime {
   replicaStore: (asset: ObjectAsset) => VersionedStore;
   /** The store of the drill's workspace bucket (its region's). */
   workspaceStore: (region: string) => VersionedStore;
-  /** Removes every version and incomplete upload under a prefix of a workspace bucket; returns how many. */
-  destroy: (bucket: string, region: string, prefix: string) => Promise<number>;
+  /**
+   * Removes every version and incomplete upload under a prefix of a workspace bucket, a page at a
+   * time while `more()` says there is time: how many, and whether nothing is left (`done`).
+   */
+  destroy: (bucket: string, region: string, prefix: string, more: () => boolean) => Promise<{ removed: number; done: boolean }>;
   /** The snapshot files of a vector asset (its replica bucket). */
   snapshotObjects: (asset: VectorAsset) => SnapshotObjects;
   openStore: (asset: VectorAsset) => Promise<VectorStore>;

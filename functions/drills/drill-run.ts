@@ -99,7 +99,11 @@ export interface DrillRun {
   rpoAtStart: DrillRpo[];
   assets: DrillAssetRun[];
   created: DrillResource[];
-  cleanup?: { removedObjects: number; droppedIndexes: number; leftBehind: string[] };
+  /**
+   * What cleanup removed and found left. `next`: while cleanup continues in another invocation (a
+   * workspace prefix too large for one), how many of `created` are done; absent once it has finished.
+   */
+  cleanup?: { removedObjects: number; droppedIndexes: number; leftBehind: string[]; next?: number };
   verdict?: DrillVerdict;
   /** Invocations that worked on the run (the first, continuations, and ones that resumed after a crash). */
   invocations: number;

@@ -193,7 +193,11 @@ async function work(deps: DrillDeps, run: DrillRun, owner: string): Promise<bool
   }
   if (run.phase === 'cleanup') {
     if (!enough()) return false;
-    run.cleanup = await cleanup(deps, run);
+    run.cleanup = await cleanup(deps, run, enough);
+    if (run.cleanup.next !== undefined) {
+      await save();
+      return false;
+    }
     run.phase = 'finished';
     await save();
   }
@@ -242,19 +246,26 @@ async function advance(deps: DrillDeps, run: DrillRun, entry: DrillAssetRun): Pr
 
 /**
  * Removes everything the run recorded as created: its workspace prefix (every version) and its
- * scratch indexes; then checks that nothing of it is left.
+ * scratch indexes; then checks that nothing of it is left. A prefix too large for this invocation
+ * is removed as far as time allows: the result says where to go on (`next`), and the next
+ * invocation starts again at that resource, with the counts so far.
  */
-async function cleanup(deps: DrillDeps, run: DrillRun): Promise<NonNullable<DrillRun['cleanup']>> {
-  let removedObjects = 0;
-  let droppedIndexes = 0;
-  const leftBehind: string[] = [];
-  for (const resource of run.created) {
+async function cleanup(deps: DrillDeps, run: DrillRun, more: () => boolean): Promise<NonNullable<DrillRun['cleanup']>> {
+  // Counts go on from a cleanup that stopped for time; a new one starts from zero.
+  const so = run.cleanup?.next !== undefined ? run.cleanup : { removedObjects: 0, droppedIndexes: 0, leftBehind: [], next: 0 };
+  let { removedObjects, droppedIndexes } = so;
+  const leftBehind = [...so.leftBehind];
+  const from = so.next ?? 0;
+  for (const [i, resource] of run.created.entries()) {
+    if (i < from) continue;
     try {
       if (resource.kind === 'serving-pin') {
         await liftDrillPin(deps, resource);
       } else if (resource.kind === 's3-prefix') {
         const region = deps.policy.restore.targetBuckets.find((t) => t.bucket === resource.bucket)?.region ?? deps.policy.deployment.region;
-        removedObjects += await deps.destroy(resource.bucket, region, resource.prefix);
+        const { removed, done } = await deps.destroy(resource.bucket, region, resource.prefix, more);
+        removedObjects += removed;
+        if (!done) return { removedObjects, droppedIndexes, leftBehind, next: i };
         for await (const left of deps.workspaceStore(region).keysUnder(resource.bucket, resource.prefix)) {
           leftBehind.push(`s3://${resource.bucket}/${left.key}`);
           break;

@@ -17,7 +17,7 @@ import { dynamoDocumentClient, eventBridgeClient, lambdaClient, s3Client } from 
 import type { DrillConfig } from '../shared/config.js';
 import { createServing } from '../serving/runtime.js';
 import { LambdaSelfContinuation, type Continuation } from '../shared/continuation.js';
-import { abortUploads, destroyAllVersions } from '../storage/destroy-prefix.js';
+import { abortUploads, destroyVersionsWhile } from '../storage/destroy-prefix.js';
 import { createStores } from '../storage/stores.js';
 import { DynamoSnapshotCatalog } from '../vectors/dynamo-snapshot-catalog.js';
 import { openVectorStore } from '../vectors/open-store.js';
@@ -64,9 +64,11 @@ export function createDrillRunner(config: DrillConfig, functionName: string, now
       ledger,
       replicaStore: (asset) => stores.replicaOf(asset),
       workspaceStore: (region) => stores.inRegion(region),
-      destroy: async (bucket, region, prefix) => {
+      destroy: async (bucket, region, prefix, more) => {
         const s3 = s3Client(region, config.DR_S3_FORCE_PATH_STYLE, { writes: true });
-        return (await abortUploads(s3, bucket, prefix)) + (await destroyAllVersions(s3, bucket, prefix));
+        const aborted = await abortUploads(s3, bucket, prefix);
+        const { removed, done } = await destroyVersionsWhile(s3, bucket, prefix, more);
+        return { removed: aborted + removed, done };
       },
       snapshotObjects: (asset) =>
         new S3SnapshotObjects(s3Client(asset.replica.region, config.DR_S3_FORCE_PATH_STYLE), asset.replica.bucket),

@@ -19,12 +19,23 @@ export class PrefixNotDestroyedError extends Error {
 }
 
 /** Every page of the versions and delete markers under `prefix` (ListObjectVersions, followed to its end). */
-export async function* versionPages(s3: S3Client, bucket: string, prefix: string): AsyncIterable<ListObjectVersionsCommandOutput> {
+export async function* versionPages(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  maxKeys?: number,
+): AsyncIterable<ListObjectVersionsCommandOutput> {
   let keyMarker: string | undefined;
   let versionIdMarker: string | undefined;
   do {
     const page = await s3.send(
-      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+      new ListObjectVersionsCommand({
+        Bucket: bucket,
+        Prefix: prefix,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionIdMarker,
+        ...(maxKeys !== undefined && { MaxKeys: maxKeys }),
+      }),
     );
     yield page;
     keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
@@ -38,8 +49,23 @@ export async function* versionPages(s3: S3Client, bucket: string, prefix: string
  * IAM roles allow it only there.
  */
 export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+  return (await destroyVersionsWhile(s3, bucket, prefix, () => true)).removed;
+}
+
+/**
+ * destroyAllVersions a page at a time (up to `maxKeys` versions, one DeleteObjects each) while
+ * `more()` says there is time: `done` when nothing is left. Each call starts from the first key left,
+ * so a prefix too large for one invocation is removed by calling again.
+ */
+export async function destroyVersionsWhile(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  more: () => boolean,
+  maxKeys?: number,
+): Promise<{ removed: number; done: boolean }> {
   let removed = 0;
-  for await (const page of versionPages(s3, bucket, prefix)) {
+  for await (const page of versionPages(s3, bucket, prefix, maxKeys)) {
     const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key!, VersionId: v.VersionId }));
     if (objects.length > 0) {
       const result = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
@@ -52,8 +78,9 @@ export async function destroyAllVersions(s3: S3Client, bucket: string, prefix: s
       }
       removed += objects.length;
     }
+    if (page.IsTruncated && !more()) return { removed, done: false };
   }
-  return removed;
+  return { removed, done: true };
 }
 
 /** Aborts every incomplete multipart upload under `prefix` (what a copy killed halfway leaves); returns how many. */

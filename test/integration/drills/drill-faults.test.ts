@@ -6,6 +6,7 @@ import type { DrillRun } from '../../../functions/drills/drill-run.js';
 import { resumeDrills, runDrill } from '../../../functions/drills/run-drill.js';
 import { createDrillRunner } from '../../../functions/drills/runtime.js';
 import { parseDrillConfig } from '../../../functions/shared/config.js';
+import { abortUploads, destroyVersionsWhile } from '../../../functions/storage/destroy-prefix.js';
 import { localContext } from '../../../scripts/local-aws/event-source-mapping.js';
 import { projectRoot } from '../../../scripts/local-aws/venv.js';
 import { sampleRecords } from '../../contract/vector-store.contract.js';
@@ -178,6 +179,40 @@ describe('a drill longer than an invocation', () => {
     const again = await runDrill(invocation(100), definition, run.drillId);
     expect(again).toMatchObject({ busy: false, run: { drillId: run.drillId, state: 'passed', invocations: run.invocations } });
     expect(await runner.store.active('outage')).toBeUndefined();
+  }, 240_000);
+
+  it('removes a workspace too large for one invocation’s cleanup over several, counting every version', async () => {
+    const runner = createDrillRunner(parseDrillConfig(process.env), 'dr-drill');
+    const definition = runner.policy.drills.find((d) => d.name === 'outage')!;
+    // Pages of two versions, and time for one page of cleanup an invocation: a workspace of several pages takes several.
+    const invocation = () => {
+      const deps = runner.depsFor(() => 300_000);
+      return {
+        ...deps,
+        continuation: { continueLater: async () => undefined },
+        destroy: async (bucket: string, _region: string, prefix: string, more: () => boolean) => {
+          const aborted = await abortUploads(h.t.s3, bucket, prefix);
+          const { removed, done } = await destroyVersionsWhile(h.t.s3, bucket, prefix, () => more() && false, 2);
+          return { removed: aborted + removed, done };
+        },
+      };
+    };
+    const runs: DrillRun[] = [];
+    let { run } = await runDrill(invocation(), definition);
+    runs.push(run);
+    for (let i = 0; i < 20 && run.state === 'running'; i++)
+      runs.push(({ run } = await runDrill(invocation(), definition, run.drillId)).run);
+    expect(run.state, JSON.stringify(run.cleanup)).toBe('passed');
+    const partial = runs.filter((r) => r.phase === 'cleanup');
+    expect(partial.length).toBeGreaterThanOrEqual(2);
+    // Each stopped at the workspace prefix, with what it had removed so far, and each removed more.
+    for (const r of partial) expect(r.cleanup).toMatchObject({ next: run.created.findIndex((c) => c.kind === 's3-prefix') });
+    const removed = partial.map((r) => r.cleanup!.removedObjects);
+    expect(removed).toEqual([...removed].sort((a, b) => a - b));
+    expect(new Set(removed).size).toBe(removed.length);
+    expect(run.cleanup).toEqual({ removedObjects: expect.any(Number), droppedIndexes: 1, leftBehind: [] });
+    expect(run.cleanup!.removedObjects).toBeGreaterThan(removed.at(-1)!);
+    await expectNothingLeft(run);
   }, 240_000);
 });
 
