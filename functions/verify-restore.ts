@@ -63,6 +63,10 @@ export const handler = lambdaHandler(async (event: unknown, context: Context) =>
     logger.info('restore test in parts continues in a new invocation', { asset: asset.name, ...run.continued });
     return { asset: asset.name, state: 'running', continuation: run.continued };
   }
+  if ('underWay' in run) {
+    logger.info('a restore test in parts of the asset is under way; none started', { asset: asset.name, ...run.underWay });
+    return { asset: asset.name, state: 'running', underWay: run.underWay };
+  }
   const { result, events, recorded } = run;
   if (!recorded) {
     logger.info('restore test already recorded by another invocation', { asset: asset.name, startedAt: result.startedAt });

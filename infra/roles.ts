@@ -482,6 +482,8 @@ export function verifyRestoreStatements(policy: Policy): Json[] {
           invokeItself('verifyRestore'),
           invokeFunction('RunRestoreParts', 'restoreVectors'),
           ledgerItems('RestorePlans', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], ['RESTORE#*']),
+          // The test under way, where the next scheduled test finds it if its continuation is lost.
+          ledgerItems('TestsUnderWay', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['RESTORETESTRUN#*']),
         ]
       : []),
     ledgerItems(

@@ -70,7 +70,7 @@ export interface LineageCheckDeps extends InvocationTime {
   /** The stack's restore-test scratch bucket, in the replica's region, and its store. */
   scratch: { bucket: string; store: VersionedStore; destroy: (bucket: string, prefix: string) => Promise<number> };
   multipart: MultipartPolicy;
-  log: RestoreTestLog;
+  log: Pick<RestoreTestLog, 'record'>;
   alerts: AlertDeps;
 }
 

@@ -57,11 +57,21 @@ export function createRestoreTester(config: VerifyConfig, now: () => Date = () =
         ),
       testVectors: async (asset, under) =>
         asset.restoreParts > 1
-          ? verifyVectorRestoreInParts(asset, { ...vectorDeps(asset), restoreVectors: inParts(remainingMs), remainingMs }, under)
+          ? verifyVectorRestoreInParts(
+              asset,
+              {
+                ...vectorDeps(asset),
+                restoreVectors: inParts(remainingMs),
+                remainingMs,
+                noteUnderWay: (test) => log.noteUnderWay(asset.name, test, now()),
+              },
+              under,
+            )
           : { result: await verifyVectorRestore(asset, vectorDeps(asset)) },
       log,
       alerts,
       continuation,
+      now,
     }),
   };
 }

@@ -179,6 +179,8 @@ export type VectorTestStep = { result: RestoreTestResult } | { continueWith: Vec
 export interface VerifyVectorsInPartsDeps extends VerifyVectorsDeps, InvocationTime {
   /** restore-vectors, run as it runs; the parts and continuations of its restores go to the restore-vectors function. */
   restoreVectors: VectorRestoreCall;
+  /** Notes the test under way, where the asset's next scheduled test finds it if its continuation is lost (RestoreTestLog). */
+  noteUnderWay: (test: VectorTestInParts) => Promise<void>;
   /** How long the test waits before it looks at the restore again. Default 10 s. */
   pollMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -217,6 +219,8 @@ export async function verifyVectorRestoreInParts(
       Object.assign(checks, { snapshotId: entry.snapshotId, scratchIndex });
       return finish(`restore-vectors refused the restore test’s dry run: ${describeError(error)}`, notRestored);
     }
+    // Before anything creates the scratch index: a test whose invocations all die is still found.
+    await deps.noteUnderWay(test);
   }
   Object.assign(checks, { snapshotId: test.snapshotId, scratchIndex: test.scratchIndex, restoreId: test.restoreId });
 
@@ -227,7 +231,10 @@ export async function verifyVectorRestoreInParts(
     status = followed.status;
     test = { ...test, ...(followed.continuedAt && { continuedAt: followed.continuedAt }) };
     if (status.state !== 'running' && status.state !== 'planned') break;
-    if (deps.remainingMs() < (deps.reserveMs ?? 60_000)) return { continueWith: test };
+    if (deps.remainingMs() < (deps.reserveMs ?? 60_000)) {
+      await deps.noteUnderWay(test);
+      return { continueWith: test };
+    }
     await (deps.sleep ?? sleep)(deps.pollMs ?? 10_000);
   }
 

@@ -1003,6 +1003,12 @@ describe('the DR report in the packaged template', () => {
     expect(leading('MeasureRpoRole', 'WriteAlertState')).toContain('INCIDENT#*');
     expect(leading('VerifyRestoreRole', 'TestState')).toContain('INCIDENT#*');
   });
+
+  it('verify-restore notes and removes the restore test in parts under way, and nothing else with those actions', () => {
+    const statement = statementsOf('VerifyRestoreRole').find((s) => s.Sid === 'TestsUnderWay');
+    expect(statement.Action).toEqual(['dynamodb:PutItem', 'dynamodb:DeleteItem']);
+    expect(statement.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']).toEqual(['RESTORETESTRUN#*']);
+  });
 });
 
 describe('the customer-managed key option (deployment.kmsKey: stack)', () => {

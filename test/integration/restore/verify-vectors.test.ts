@@ -10,6 +10,9 @@ import {
   type VectorTestInParts,
   type VerifyVectorsDeps,
 } from '../../../functions/restore/verify-vectors.js';
+import { DynamoRestoreTestLog } from '../../../functions/restore/dynamo-restore-test-log.js';
+import { runRestoreTest, type RestoreTestDeps } from '../../../functions/restore/restore-tests.js';
+import { dynamoDocumentClient } from '../../../functions/shared/aws-clients.js';
 import { readManifest } from '../../../functions/vectors/read-snapshot.js';
 import { newestVerified, type SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import { EngineError, type VectorStore } from '../../../functions/vectors/vector-store.js';
@@ -197,10 +200,12 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
     const snapshot = (await newestVerified(h.catalog, 'pg-docs'))!;
     const { call, sent, running } = restoreVectorsAsLambda();
     const polls: number[] = [];
+    const noted: VectorTestInParts[] = [];
     const deps = (remainingMs: () => number) => ({
       ...depsFor({ now: () => new Date() }),
       restoreVectors: call,
       remainingMs,
+      noteUnderWay: async (test: VectorTestInParts) => void noted.push(test),
       pollMs: 20,
       sleep: (ms: number) => (polls.push(ms), new Promise<void>((resolve) => setTimeout(resolve, ms))),
     });
@@ -220,6 +225,9 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
       },
     });
     const under = (first as { continueWith: VectorTestInParts }).continueWith;
+    // Noted as under way before the restore could create anything, and again as it handed over.
+    const { continuedAt: _continued, ...planned } = under;
+    expect(noted).toEqual([planned, under]);
 
     // The next one (its continuation) waits for the parts, then measures recall and drops the scratch index.
     const second = await verifyVectorRestoreInParts(
@@ -276,6 +284,7 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
       ...depsFor({ now: () => new Date() }),
       restoreVectors: refusing,
       remainingMs: () => 900_000,
+      noteUnderWay: async () => undefined,
     });
     expect(step).toMatchObject({
       result: {
@@ -290,6 +299,74 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
     expect(step.result.checks).not.toHaveProperty('restoreId');
     await expectScratchGone('pg-docs', step.result.checks.scratchIndex);
   });
+  it('is taken over by the asset’s next scheduled test when its continuation is lost: finished, recorded, the scratch index dropped', async () => {
+    const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
+    const log = new DynamoRestoreTestLog(dynamoDocumentClient(), process.env.LEDGER_TABLE!);
+    const { call, running } = restoreVectorsAsLambda();
+    let now = Date.parse('2026-11-27T04:00:00Z');
+    const lost: Record<string, unknown>[] = [];
+    const calls: Record<string, unknown>[] = [];
+    const dryRuns = () => calls.filter((p) => p.dryRun).length;
+    /** verify-restore's deps in an invocation with `remainingMs` left; continuations are sent, and never arrive. */
+    const deps = (remainingMs: number): RestoreTestDeps => ({
+      testData: () => Promise.reject(new Error('not a data asset')),
+      testVectors: (a, under) =>
+        verifyVectorRestoreInParts(
+          a as VectorAsset,
+          {
+            ...depsFor({ now: () => new Date(now) }),
+            restoreVectors: (payload) => (calls.push(payload), call(payload)),
+            remainingMs: () => remainingMs,
+            noteUnderWay: (test) => log.noteUnderWay(a.name, test, new Date(now)),
+            pollMs: 20,
+            sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+          },
+          under,
+        ),
+      log,
+      alerts: {
+        store: { get: async () => undefined, put: async () => undefined },
+        publisher: { publish: async () => undefined },
+      } as unknown as RestoreTestDeps['alerts'],
+      continuation: { continueLater: async (payload) => void lost.push(payload) },
+      now: () => new Date(now),
+    });
+
+    // The scheduled test plans and starts the restore, hands over, and its continuation is lost.
+    const first = await runRestoreTest(deps(1_000), asset);
+    if (!('continued' in first)) throw new Error(`did not hand over: ${JSON.stringify(first)}`);
+    expect(lost).toHaveLength(1);
+    expect(await log.underWay('pg-docs')).toEqual({ test: first.continued, seenAt: '2026-11-27T04:00:00.000Z' });
+
+    // Five minutes on, the next schedule finds it under way: it starts nothing and leaves it alone.
+    now += 5 * 60_000;
+    expect(await runRestoreTest(deps(900_000), asset)).toEqual({ underWay: { test: first.continued, seenAt: '2026-11-27T04:00:00.000Z' } });
+    expect(dryRuns()).toBe(1);
+
+    // Twenty-five minutes after it was last seen, the next one takes it over and finishes it.
+    now += 20 * 60_000;
+    const taken = await runRestoreTest(deps(900_000), asset);
+    await Promise.all(running);
+    if (!('result' in taken)) throw new Error(`not finished: ${JSON.stringify(taken)}`);
+    expect(dryRuns()).toBe(1);
+    expect(taken).toMatchObject({
+      recorded: true,
+      result: {
+        ok: true,
+        startedAt: first.continued.startedAt,
+        checks: {
+          restoreId: first.continued.restoreId,
+          scratchIndex: first.continued.scratchIndex,
+          continuationLost: { lastSeenAt: '2026-11-27T04:00:00.000Z', takenOverAt: '2026-11-27T04:25:00.000Z' },
+          scratchDropped: true,
+        },
+      },
+    });
+    await expectScratchGone('pg-docs', first.continued.scratchIndex);
+    expect(await log.underWay('pg-docs')).toBeUndefined();
+    expect((await log.since('pg-docs', new Date(first.continued.startedAt))).map((r) => r.startedAt)).toEqual([first.continued.startedAt]);
+  });
+
   // Last: it leaves pg-docs' only snapshot corrupt.
   it('fails when a part of the restore meets a corrupt chunk: restore-vectors marks the snapshot corrupt, the test says so and drops the scratch index', async () => {
     const asset = { ...h.asset('pg-docs'), restoreParts: 3 };
@@ -302,6 +379,7 @@ describe('verifyVectorRestoreInParts (an asset with restoreParts > 1)', () => {
       ...depsFor({ now: () => new Date() }),
       restoreVectors: call,
       remainingMs: () => 900_000,
+      noteUnderWay: async () => undefined,
       pollMs: 20,
       sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
     });

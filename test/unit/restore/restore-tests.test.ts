@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parsePolicy } from '../../../functions/policy/load.js';
 import type { RestoreTestResult } from '../../../functions/restore/restore-test.js';
-import { runRestoreTest, type RestoreTestDeps } from '../../../functions/restore/restore-tests.js';
+import { runRestoreTest, type RestoreTestDeps, type TestUnderWay } from '../../../functions/restore/restore-tests.js';
 import type { VectorTestInParts, VectorTestStep } from '../../../functions/restore/verify-vectors.js';
 
 const policy = parsePolicy(readFileSync('dr-policy.yml', 'utf8'));
@@ -26,21 +26,28 @@ const passed: RestoreTestResult = {
   checks: {},
 };
 
-function depsWith(step: VectorTestStep, recorded = true) {
+function depsWith(step: VectorTestStep, recorded = true, pending?: TestUnderWay) {
   const continued: Record<string, unknown>[] = [];
   const records: RestoreTestResult[] = [];
   const published: unknown[] = [];
+  const cleared: string[] = [];
+  const tested: (VectorTestInParts | undefined)[] = [];
   const deps = {
     testData: async () => passed,
-    testVectors: async () => step,
-    log: { record: async (result: RestoreTestResult) => (records.push(result), recorded) },
+    testVectors: async (_asset: unknown, under?: VectorTestInParts) => (tested.push(under), structuredClone(step)),
+    now: () => new Date('2026-11-30T07:00:00.000Z'),
+    log: {
+      record: async (result: RestoreTestResult) => (records.push(result), recorded),
+      underWay: async () => pending,
+      clearUnderWay: async (_asset: string, startedAt: string) => void cleared.push(startedAt),
+    },
     alerts: {
       store: { get: async () => undefined, put: async () => undefined },
       publisher: { publish: async (event: unknown) => void published.push(event) },
     },
     continuation: { continueLater: async (payload: Record<string, unknown>) => void continued.push(payload) },
   } as unknown as RestoreTestDeps;
-  return { deps, continued, records, published };
+  return { deps, continued, records, published, cleared, tested };
 }
 
 describe('a restore test in parts, run by verify-restore', () => {
@@ -61,5 +68,28 @@ describe('a restore test in parts, run by verify-restore', () => {
     expect(await runRestoreTest(late.deps, search, under)).toMatchObject({ recorded: false, events: [] });
     expect(late.published).toEqual([]);
     expect(late.continued).toEqual([]);
+    // Either way the test is no longer under way.
+    expect([...first.cleared, ...late.cleared]).toEqual([under.startedAt, under.startedAt]);
+  });
+
+  it('a scheduled test leaves a test seen under way within 20 minutes alone, and takes over one seen longer ago', async () => {
+    const fresh = depsWith({ result: passed }, true, { test: under, seenAt: '2026-11-30T06:41:00.000Z' });
+    expect(await runRestoreTest(fresh.deps, search)).toEqual({ underWay: { test: under, seenAt: '2026-11-30T06:41:00.000Z' } });
+    expect(fresh.tested).toEqual([]);
+    expect(fresh.records).toEqual([]);
+
+    const stale = depsWith({ result: passed }, true, { test: under, seenAt: '2026-11-30T06:40:00.000Z' });
+    const taken = await runRestoreTest(stale.deps, search);
+    expect(stale.tested).toEqual([under]);
+    expect(taken).toMatchObject({
+      recorded: true,
+      result: { checks: { continuationLost: { lastSeenAt: '2026-11-30T06:40:00.000Z', takenOverAt: '2026-11-30T07:00:00.000Z' } } },
+    });
+    expect(stale.cleared).toEqual([under.startedAt]);
+
+    // A continuation carries its test: no look for one under way.
+    const continued = depsWith({ result: passed }, true, { test: under, seenAt: '2026-11-30T06:59:00.000Z' });
+    expect(await runRestoreTest(continued.deps, search, under)).toMatchObject({ recorded: true });
+    expect(continued.tested).toEqual([under]);
   });
 });
