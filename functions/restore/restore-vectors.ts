@@ -7,6 +7,7 @@ import { PayloadError } from '../shared/payload.js';
 import { readManifest, SnapshotCorruptError } from '../vectors/read-snapshot.js';
 import type { SnapshotCatalogStore, SnapshotEntry } from '../vectors/snapshot-catalog.js';
 import { Fingerprint, type Manifest } from '../vectors/snapshot-format.js';
+import { PART_ATTEMPTS } from '../vectors/take-snapshot.js';
 import type { SnapshotObjects } from '../vectors/snapshot-objects.js';
 import { type Engine, indexExists, type Metric, offsetRanges, type VectorStore } from '../vectors/vector-store.js';
 import {
@@ -105,9 +106,13 @@ export interface VectorRestoreProgress {
 }
 
 /** One part of a restore that fans out (PlanPartStore): a range of chunks to write, or a part of the target's scan. */
-export type VectorRestorePart =
-  | { stage: 'write'; chunks: [number, number]; write: WriteCheckpoint; lastError: string | null }
-  | { stage: 'verify'; scan: ScanCheckpoint; lastError: string | null };
+export type VectorRestorePart = (
+  { stage: 'write'; chunks: [number, number]; write: WriteCheckpoint } | { stage: 'verify'; scan: ScanCheckpoint }
+) & {
+  lastError: string | null;
+  /** Errors in a row since the part's last checkpoint; at PART_ATTEMPTS the restore fails. */
+  attempts?: number;
+};
 
 export interface VectorRestoreResult extends ContentCheck {
   method: 'native' | 'chunks';
@@ -139,6 +144,8 @@ export interface VectorPartStatus {
   /** Records written (a write part) or scanned (a verify part) so far. */
   records: number;
   lastError: string | null;
+  /** Errors in a row since its last checkpoint. */
+  attempts: number;
 }
 
 /** A running restore that fans out also shows its parts (the `{"restoreId"}` status). */
@@ -680,18 +687,18 @@ async function workOnPart(
         ...{ store, index, objects, prefix: plan.prefix, manifest, from: write.write, end: write.chunks[1] },
         batchSize: deps.batchSize ?? 500,
         hasTime,
-        checkpoint: (at) => save({ ...write, write: at, lastError: null }),
+        checkpoint: (at) => save({ ...write, write: at, lastError: null, attempts: 0 }),
       });
       if (!written.done) return 'continue';
-      await save({ ...write, write: written.at, lastError: null }, true);
+      await save({ ...write, write: written.at, lastError: null, attempts: 0 }, true);
     } else {
       const verify = state;
       const scanned = await scanIndex({
         ...{ store, index, from: verify.scan, pageSize: deps.pageSize ?? 1000, hasTime },
-        checkpoint: (at) => save({ ...verify, scan: at, lastError: null }),
+        checkpoint: (at) => save({ ...verify, scan: at, lastError: null, attempts: 0 }),
       });
       if (!scanned.done) return 'continue';
-      await save({ ...verify, scan: scanned.at, lastError: null }, true);
+      await save({ ...verify, scan: scanned.at, lastError: null, attempts: 0 }, true);
     }
     return 'done';
   } catch (error) {
@@ -701,9 +708,15 @@ async function workOnPart(
       await deps.plans.finish(token, 'failed', deps.now(), null, `part ${name}: ${reason}`);
       return 'stopped';
     }
-    // The part's checkpoint stands: Lambda's retry, or the next {"restoreId", "continuation": true}, continues it.
-    await deps.parts.save(token, name, owner, { ...state, lastError: describeError(error) }, false).catch(() => undefined);
-    throw error;
+    // The part's checkpoint stands: Lambda's retry, or the next {"restoreId", "continuation": true},
+    // continues it; an error that comes back PART_ATTEMPTS times in a row with no checkpoint between
+    // (an engine refusing the same batch) fails the restore rather than retrying it for ever.
+    const attempts = (state.attempts ?? 0) + 1;
+    await deps.parts.save(token, name, owner, { ...state, lastError: describeError(error), attempts }, false).catch(() => undefined);
+    if (attempts < PART_ATTEMPTS) throw error;
+    const reason = `part ${name}: ${describeError(error)} (${attempts} attempts in a row from its checkpoint)`;
+    await deps.plans.finish(token, 'failed', deps.now(), null, reason);
+    return 'stopped';
   } finally {
     await store?.close();
   }
@@ -718,6 +731,12 @@ async function withParts(status: VectorRestoreStatus, deps: VectorRestoreDeps): 
   const parts = await deps.parts.list(status.restoreId, stage);
   return {
     ...status,
-    parts: parts.map(({ name, done, state }) => ({ part: name, done, records: partRecords(state), lastError: state.lastError })),
+    parts: parts.map(({ name, done, state }) => ({
+      part: name,
+      done,
+      records: partRecords(state),
+      lastError: state.lastError,
+      attempts: state.attempts ?? 0,
+    })),
   };
 }

@@ -311,7 +311,7 @@ async function start(target: SnapshotTarget, deps: SnapshotDeps): Promise<Snapsh
   return entry;
 }
 
-/** Attempts a part of a partitioned snapshot makes at its scan before an engine error fails the snapshot. */
+/** Attempts a part of a partitioned snapshot (at its scan) or of a restore in parts (from its checkpoint) makes before an error fails the whole. */
 export const PART_ATTEMPTS = 3;
 
 /** The retention every file of the snapshot is written with: the same date for all (its catalog entry's). */

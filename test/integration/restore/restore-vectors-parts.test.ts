@@ -5,7 +5,7 @@ import { openVectorStore } from '../../../functions/vectors/open-store.js';
 import { readManifest } from '../../../functions/vectors/read-snapshot.js';
 import type { SnapshotEntry } from '../../../functions/vectors/snapshot-catalog.js';
 import { S3SnapshotObjects, type SnapshotObjects } from '../../../functions/vectors/snapshot-objects.js';
-import type { VectorStore } from '../../../functions/vectors/vector-store.js';
+import { EngineError, type VectorStore } from '../../../functions/vectors/vector-store.js';
 import { loadEvent } from '../../support/fixtures.js';
 import { docs, fingerprintOf, PAYLOAD_NOW, scanAll, type RestoreHarness, withDocsSnapshot } from './restore-vectors-harness.js';
 
@@ -213,6 +213,50 @@ describe('restore-vectors in parts', () => {
     );
   });
   // Last: it leaves the snapshot corrupt in the catalog.
+  it('a part whose engine fails three times in a row from its checkpoint fails the restore, naming the part; a checkpoint between starts the count again', async () => {
+    // pgvector refusing every write, as a dropped connection would in every attempt.
+    const refusing = async (asset: Parameters<typeof openVectorStore>[0]) => {
+      const store = await openVectorStore(asset);
+      return new Proxy(store, {
+        get: (t, p, r) =>
+          p === 'write'
+            ? async () => Promise.reject(new EngineError('pgvector', 'connection reset (127.0.0.1:5432)'))
+            : Reflect.get(t, p, r),
+      });
+    };
+    const request = dryRun(`fanned-refused-${Date.now()}`, 3);
+    const { planToken } = await call(request, h.restoreDeps().deps);
+    await call(runOf(request, planToken!), h.restoreDeps().deps);
+    const part = partPayload(planToken!, 'write-0001');
+    const attemptsOf = async () =>
+      (await call({ restoreId: planToken }, h.restoreDeps().deps)).parts!.find((p) => p.part === 'write-0001')!;
+
+    // Two errors: thrown (Lambda retries the invocation), counted on the part.
+    for (let i = 0; i < 2; i++) await expect(call(part, h.restoreDeps({ openStore: refusing }).deps)).rejects.toThrow(/connection reset/);
+    expect(await attemptsOf()).toMatchObject({ attempts: 2, done: false, lastError: expect.stringMatching(/connection reset/) });
+    // An invocation that gets as far as a checkpoint (then runs out of time) starts the count again.
+    const progress = h.restoreDeps({ budget: 3 });
+    await call(part, progress.deps);
+    expect(progress.continued).toEqual([{ restoreId: planToken, part: 'write-0001' }]);
+    expect(await attemptsOf()).toMatchObject({ attempts: 0, lastError: null });
+    for (let i = 0; i < 2; i++) await expect(call(part, h.restoreDeps({ openStore: refusing }).deps)).rejects.toThrow(/connection reset/);
+    expect((await call({ restoreId: planToken }, h.restoreDeps().deps)).state).toBe('running');
+
+    // The third in a row fails the restore, with the part and its error.
+    const failed = h.restoreDeps({ openStore: refusing });
+    const status = await call(part, failed.deps);
+    expect(status).toMatchObject({ state: 'failed' });
+    expect(status.reason).toMatch(
+      /^part write-0001: EngineError: .*connection reset \(127\.0\.0\.1:5432\).* \(3 attempts in a row from its checkpoint\)$/,
+    );
+    expect(failed.continued).toEqual([]);
+    // The other parts, sent later, stop at once.
+    expect(await call(partPayload(planToken!, 'write-0000'), h.restoreDeps().deps)).toMatchObject({
+      state: 'failed',
+      reason: status.reason,
+    });
+  });
+
   it('a part that meets a corrupt chunk fails the restore, naming the part, and marks the snapshot corrupt; the other parts stop and write nothing more', async () => {
     const manifest = (await readManifest(h.objects, snapshot.prefix))!;
     const bad = `${snapshot.prefix}${manifest.chunks.at(-1)!.key}`;
