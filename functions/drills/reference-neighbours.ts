@@ -87,7 +87,7 @@ export async function continueReferenceScan(
 ): Promise<{ scan: ReferenceScan; queries: Float32Array[] }> {
   const queries = await goldenVectors(objects, prefix, manifest, wanted);
   const current: ReferenceScan =
-    scan && scan.snapshotId === manifest.snapshotId && scan.nearest.length === queries.length
+    scan && scan.snapshotId === manifest.snapshotId && Array.isArray(scan.nearest) && scan.nearest.length === queries.length
       ? scan
       : {
           snapshotId: manifest.snapshotId,

@@ -122,7 +122,7 @@ async function referenceNeighbours(
   asset: VectorAsset,
   prefix: string,
   move: ReturnType<typeof stepper>,
-): Promise<StepOutcome | { queries: Float32Array[]; nearest: Set<string>[]; count: number }> {
+): Promise<StepOutcome | { queries: Float32Array[]; nearest: Set<string>[]; count: number; summary: Omit<ReferenceScan, 'nearest'> }> {
   const objects = deps.snapshotObjects(asset);
   const manifest = await readManifest(objects, prefix);
   if (!manifest) throw new SnapshotCorruptError(`${prefix}manifest.json is missing`);
@@ -138,14 +138,12 @@ async function referenceNeighbours(
   const { nearest, ...summary } = scan;
   const before = (entry.checks.reference as { scanned?: number } | undefined)?.scanned;
   if (scan.scanned !== before) entry.attempts = 0; // the scan moved on: an earlier error is not a consecutive one
+  // Saved with the run: the next invocation goes on from the chunk this one stopped before (or, the
+  // scan done, a retried step measures recall without scanning again); the neighbours go once used.
+  const bytes = Buffer.byteLength(JSON.stringify(scan));
+  entry.checks.reference = (bytes <= REFERENCE_CHECKPOINT_BYTES ? scan : summary) as unknown as JsonValue;
   if (!scan.finishedAt) {
-    // Saved with the run: the next invocation goes on from the chunk this one stopped before.
-    const bytes = Buffer.byteLength(JSON.stringify(scan));
-    if (bytes <= REFERENCE_CHECKPOINT_BYTES) {
-      entry.checks.reference = scan as unknown as JsonValue;
-      return 'paused';
-    }
-    entry.checks.reference = summary as unknown as JsonValue;
+    if (bytes <= REFERENCE_CHECKPOINT_BYTES) return 'paused';
     return move.fail(
       `verify: the reference neighbours of ${queries.length} golden queries take ${Math.ceil(bytes / 1024)} KiB, more than the ` +
         `${REFERENCE_CHECKPOINT_BYTES / 1024} KiB the drill's run record keeps for them between invocations; lower ` +
@@ -154,8 +152,7 @@ async function referenceNeighbours(
   }
   // The reference is the drill's own work, not the recovery's: its time is left out of the RTO.
   entry.excludedSeconds = (Date.parse(scan.finishedAt) - Date.parse(scan.startedAt)) / 1000;
-  entry.checks.reference = { ...summary, seconds: entry.excludedSeconds };
-  return { queries, nearest: nearest.map((list) => new Set(list.map((n) => n.id))), count: manifest.count };
+  return { queries, nearest: nearest.map((list) => new Set(list.map((n) => n.id))), count: manifest.count, summary };
 }
 
 async function verifyRecall(
@@ -180,6 +177,8 @@ async function verifyRecall(
       const wanted = Math.min(K, truth.count);
       recalls.push(wanted === 0 ? 1 : Math.min(wanted, found.filter((n) => expected.has(n.id)).length) / wanted);
     }
+    // The neighbours stayed in the run for a retry of this step; measured, only a summary stays.
+    entry.checks.reference = { ...truth.summary, seconds: entry.excludedSeconds! };
     if (truth.count > 0 && recalls.length === 0) return move.fail('verify: no golden queries (restoreTest.goldenQueries is 0)');
     const mean = recalls.length ? recalls.reduce((a, b) => a + b, 0) / recalls.length : 1;
     const required = store.exactSearch ? 1 : asset.restoreTest.minRecall;

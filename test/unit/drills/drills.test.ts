@@ -351,6 +351,50 @@ describe('a drill’s recall check on a snapshot too large for one invocation', 
     expect(entry.verifiedAt).toBe(at(1302));
   });
 
+  it('measures recall again without scanning again when the engine failed after the reference was done', async () => {
+    const entry = asset('support-kb-index', undefined, {
+      kind: 'vector-index',
+      step: 'verify',
+      checks: { 'vectors-dry-run': { restoreId: 'a'.repeat(32), state: 'planned', plan: { prefix, snapshotId: 's1' } } },
+    });
+    const run = runOf([entry], { definition: outage, phase: 'recover' });
+    const store = new MemoryVectorStore();
+    await store.createIndex(scratchIndexOf(run, kb as never, kb as never), { dimensions: 8, metric: 'euclidean' });
+    await store.write(scratchIndexOf(run, kb as never, kb as never), records);
+    const deps = (openStore: () => Promise<MemoryVectorStore>) =>
+      ({
+        policy,
+        now: () => new Date(at(100)),
+        remainingMs: () => 600_000,
+        snapshotObjects: () => snapshot.objects,
+        openStore,
+      }) as unknown as DrillDeps;
+
+    await expect(
+      advanceVectorAsset(
+        deps(() => Promise.reject(new Error('engine unreachable'))),
+        run,
+        entry,
+        kb as never,
+      ),
+    ).rejects.toThrow('engine unreachable');
+    entry.checks = JSON.parse(JSON.stringify(entry.checks)); // saved between tries
+    expect(entry.checks.reference).toMatchObject({ nextChunk: 12, finishedAt: at(100), nearest: expect.any(Array) });
+    snapshot.reads.length = 0;
+    expect(
+      await advanceVectorAsset(
+        deps(async () => store),
+        run,
+        entry,
+        kb as never,
+      ),
+    ).toBe('moved');
+    expect(entry).toMatchObject({ ok: true, checks: { recall: { mean: 1 }, reference: { scanned: 300, seconds: 0 } } });
+    expect(entry.checks.reference).not.toHaveProperty('nearest');
+    // The chunks of the golden queries were read (20 queries spread over all 12), and no scan again (another 12).
+    expect(snapshot.reads.filter((k) => k.startsWith('chunks/'))).toHaveLength(12);
+  });
+
   it('fails at its first pause, with what to change, when its checkpoint would not fit the run record', async () => {
     // Ids of 1,000 characters: 20 queries × 10 neighbours are about 200 KiB of ids alone.
     const long = records.map((r) => ({ ...r, id: `${r.id}-${'x'.repeat(1000)}` }));
