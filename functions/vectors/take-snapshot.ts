@@ -329,8 +329,11 @@ async function writeChunks(
   const pageSize = deps.pageSize ?? 1000;
   const reserveMs = deps.reserveMs ?? 60_000;
   const fingerprint = new Fingerprint(from.fingerprint);
-  // Chunk N is packed, stored and checkpointed while chunk N+1 is scanned; checkpoints stay in
-  // order because each store step waits for the one before it. At most two chunks are in memory.
+  // Chunk N is packed and uploaded while chunk N+1 is scanned, and its upload does not wait for
+  // chunk N-1's: each chunk's key is its sequence number, known when it is scanned. Checkpoints stay
+  // in order: each waits for the one before it and is written only if that one was. Scanning chunk
+  // N+1 waits for chunk N-1's checkpoint, so at most two chunks are being stored at once.
+  let sequence = from.nextChunk;
   let stored: Promise<SnapshotProgress | 'busy'> = Promise.resolve(from);
   let olderStored: Promise<SnapshotProgress | 'busy'> = stored;
   let scanned = { cursor: from.cursor, scanDone: from.scanDone };
@@ -392,7 +395,9 @@ async function writeChunks(
     fingerprint.merge(chunkFingerprint.hex);
     olderStored = stored;
     const scan = { cursor, scanDone, fingerprint: fingerprint.hex };
-    stored = storeChunk(target, deps, entry, stored, { builder: chunk, fingerprint: chunkFingerprint.hex }, scan, part);
+    const stores = { builder: chunk, fingerprint: chunkFingerprint.hex, sequence };
+    if (chunk.records > 0) sequence++;
+    stored = storeChunk(target, deps, entry, stored, stores, scan, part);
     stored.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
   }
 
@@ -403,26 +408,27 @@ async function writeChunks(
   return { outcome: 'scanned', progress };
 }
 
-/** Packs a chunk (at once), then, after the previous chunk's checkpoint, stores it and checkpoints. */
+/**
+ * Packs a chunk and uploads it as chunk number `sequence` (at once), then, after the previous
+ * chunk's checkpoint, checkpoints it. A chunk uploaded beyond a checkpoint that is then refused (the
+ * snapshot taken over) or never written (the invocation ended) is written again by whoever goes on
+ * from that checkpoint, under the same key; only the checkpoint's chunks make the manifest.
+ */
 async function storeChunk(
   target: SnapshotTarget,
   deps: SnapshotDeps,
   entry: SnapshotEntry,
   previous: Promise<SnapshotProgress | 'busy'>,
-  { builder, fingerprint }: { builder: ChunkBuilder; fingerprint: string },
+  { builder, fingerprint, sequence }: { builder: ChunkBuilder; fingerprint: string; sequence: number },
   scan: { cursor?: string; scanDone: boolean; fingerprint: string },
   part: string | undefined,
 ): Promise<SnapshotProgress | 'busy'> {
   const records = builder.records;
   const chunk = records > 0 ? await builder.finish() : (builder.discard(), undefined);
-  const before = await previous;
-  if (before === 'busy') return 'busy';
   if (chunk) {
     const compression = compressionOf(entry);
     const key =
-      part === undefined
-        ? chunkKey(entry.prefix, before.nextChunk, compression)
-        : partChunkKey(entry.prefix, part, before.nextChunk, compression);
+      part === undefined ? chunkKey(entry.prefix, sequence, compression) : partChunkKey(entry.prefix, part, sequence, compression);
     await deps.objects.put(key, chunk.body, {
       sha256: chunk.sha256,
       contentType: 'application/x-ndjson',
@@ -430,13 +436,16 @@ async function storeChunk(
       ...lockOfEntry(entry),
     });
   }
+  const before = await previous;
+  if (before === 'busy') return 'busy';
   const next: SnapshotProgress = {
     ...scan,
-    nextChunk: before.nextChunk + (chunk ? 1 : 0),
+    nextChunk: sequence + (chunk ? 1 : 0),
     count: before.count + records,
     bytes: before.bytes + (chunk?.body.length ?? 0),
   };
-  return (await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, before.nextChunk, part)) ? next : 'busy';
+  // Conditional on the checkpoint this chunk follows (its number): refused if the snapshot moved on without it.
+  return (await deps.catalog.saveProgress(target.asset, entry.snapshotId, next, sequence, part)) ? next : 'busy';
 }
 
 /**

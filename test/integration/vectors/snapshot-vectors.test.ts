@@ -278,6 +278,71 @@ describe('snapshot-vectors', () => {
     expect((await readManifest(objects, entry!.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
   });
 
+  /**
+   * The DR bucket's objects, with chunk 0's upload held until chunk 1's has begun (or 5 s): uploads
+   * and checkpoints are recorded in `events` in the order they happen.
+   */
+  function heldFirstUpload(events: string[]): S3SnapshotObjects {
+    let secondBegun!: () => void;
+    const begun = new Promise<void>((resolve) => (secondBegun = resolve));
+    return Object.assign(Object.create(objects) as S3SnapshotObjects, {
+      put: async (key: string, body: Buffer, options: Parameters<S3SnapshotObjects['put']>[2]) => {
+        const chunk = /chunks\/(\d{6})/.exec(key)?.[1];
+        if (chunk === undefined) return objects.put(key, body, options);
+        events.push(`upload ${Number(chunk)}`);
+        if (chunk === '000001') secondBegun();
+        if (chunk === '000000') await Promise.race([begun, new Promise((resolve) => setTimeout(resolve, 5000))]);
+        await objects.put(key, body, options);
+        events.push(`uploaded ${Number(chunk)}`);
+      },
+    });
+  }
+
+  /** The catalog, with each checkpoint recorded in `events` (or refused, where `refuse` says so). */
+  function recordingCheckpoints(events: string[], refuse: (nextChunk: number) => boolean = () => false): DynamoSnapshotCatalog {
+    return Object.assign(Object.create(catalog) as DynamoSnapshotCatalog, {
+      saveProgress: async (...args: Parameters<DynamoSnapshotCatalog['saveProgress']>) => {
+        events.push(`checkpoint ${args[2].nextChunk}`);
+        return refuse(args[2].nextChunk) ? false : catalog.saveProgress(...args);
+      },
+    });
+  }
+
+  it('uploads a chunk while the one before it is still uploading, and checkpoints the chunks in order', async () => {
+    clock = new Date('2026-11-26T12:10:00Z');
+    const events: string[] = [];
+    const { deps } = depsWith({ objects: heldFirstUpload(events), catalog: recordingCheckpoints(events) });
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', deps);
+
+    expect(run).toMatchObject({ outcome: 'verified', count: records.length });
+    expect(events.indexOf('upload 1')).toBeLessThan(events.indexOf('uploaded 0'));
+    const checkpoints = events.filter((e) => e.startsWith('checkpoint')).map((e) => Number(e.split(' ')[1]));
+    expect(checkpoints).toEqual(Array.from({ length: checkpoints.length }, (_, i) => i + 1));
+    // Each chunk uploaded once, and checkpointed only after it and every chunk before it were stored.
+    expect(events.filter((e) => e.startsWith('upload '))).toHaveLength(checkpoints.length);
+    for (const n of checkpoints) expect(events.indexOf(`uploaded ${n - 1}`)).toBeLessThan(events.indexOf(`checkpoint ${n}`));
+    const entry = await newestVerified(catalog, 'docs');
+    expect((await readManifest(objects, entry!.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
+  });
+
+  it('leaves a chunk uploaded past a refused checkpoint to the next run, which writes it again and counts no record twice', async () => {
+    clock = new Date('2026-11-26T12:20:00Z');
+    const events: string[] = [];
+    const refused = depsWith({ objects: heldFirstUpload(events), catalog: recordingCheckpoints(events, (next) => next === 1) });
+    const first = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', refused.deps);
+    expect(first.run.outcome).toBe('busy');
+    // Chunk 1 went up beside chunk 0; no checkpoint was written after the refused one.
+    expect(events.filter((e) => !e.startsWith('uploaded'))).toEqual(['upload 0', 'upload 1', 'checkpoint 1']);
+
+    const { run } = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith().deps);
+    expect(run).toMatchObject({ outcome: 'verified', snapshotId: first.run.snapshotId, count: records.length });
+    const entry = await newestVerified(catalog, 'docs');
+    expect(entry!.snapshotId).toBe(first.run.snapshotId);
+    expect((await readManifest(objects, entry!.prefix))!.fingerprint.value).toBe(fingerprintOf(records));
+    const { Versions = [] } = await s3.send(new ListObjectVersionsCommand({ Bucket: REPLICA, Prefix: `${entry!.prefix}chunks/000001` }));
+    expect(Versions).toHaveLength(2);
+  });
+
   it('lets one invocation at a time work on a snapshot: a second one (a schedule tick during a continuation) is busy', async () => {
     clock = new Date('2026-11-26T12:30:00Z');
     const first = await runScheduledSnapshot(assetNamed('docs'), 'assets[0]', depsWith({ budget: 2 }).deps);
