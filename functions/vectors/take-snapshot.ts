@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, webcrypto } from 'node:crypto';
 import { constants, createGzip, createZstdCompress, type Gzip, type ZstdCompress } from 'node:zlib';
 import { describeError } from '../shared/errors.js';
 import { canonicalJson } from '../shared/json.js';
@@ -493,7 +493,8 @@ class ChunkBuilder {
     this.stream.end();
     await this.done;
     const body = Buffer.concat(this.parts);
-    return { body, sha256: createHash('sha256').update(body).digest('hex') };
+    // On libuv's thread pool (WebCrypto's digest), not this thread, which goes on scanning meanwhile.
+    return { body, sha256: Buffer.from(await webcrypto.subtle.digest('SHA-256', body)).toString('hex') };
   }
 
   discard(): void {
