@@ -105,9 +105,6 @@ export async function startLocalAws(): Promise<LocalAws> {
   const endpoint = `http://127.0.0.1:${port}`;
   const child = spawn(venvBin('python'), [join(projectRoot, 'scripts/local-aws/server.py'), '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    // Objects stay in moto's memory up to 1 GiB, not in a temporary file on disk above 5 MiB, which
-    // cost moto's core 8-20 ms per MiB written here against 5.5 (docs/architecture.md, "The local stack").
-    env: { MOTO_S3_DEFAULT_KEY_BUFFER_SIZE: String(1024 ** 3), ...process.env },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
