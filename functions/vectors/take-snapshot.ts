@@ -395,9 +395,9 @@ async function writeChunks(
     fingerprint.merge(chunkFingerprint.hex);
     olderStored = stored;
     const scan = { cursor, scanDone, fingerprint: fingerprint.hex };
-    const stores = { builder: chunk, fingerprint: chunkFingerprint.hex, sequence };
+    const toStore = { builder: chunk, fingerprint: chunkFingerprint.hex, sequence };
     if (chunk.records > 0) sequence++;
-    stored = storeChunk(target, deps, entry, stored, stores, scan, part);
+    stored = storeChunk(target, deps, entry, stored, toStore, scan, part);
     stored.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
   }
 
