@@ -300,15 +300,18 @@ describe('a drill’s recall check on a snapshot too large for one invocation', 
   const records = sampleRecords(300, 8, 3);
   const prefix = 'vectors/support-kb/snapshots/s1/';
   const snapshot = memorySnapshot(prefix, records, 25); // euclidean, as MemoryVectorStore searches
-
-  it('computes the reference neighbours over invocations from its checkpoint, and leaves their time out of the RTO', async () => {
+  /** The vector asset at its verify step, its restore planned from snapshot s1, in a run of the outage drill, and an empty engine. */
+  const atVerify = () => {
     const entry = asset('support-kb-index', undefined, {
       kind: 'vector-index',
       step: 'verify',
       checks: { 'vectors-dry-run': { restoreId: 'a'.repeat(32), state: 'planned', plan: { prefix, snapshotId: 's1' } } },
     });
-    const run = runOf([entry], { definition: outage, phase: 'recover' });
-    const store = new MemoryVectorStore();
+    return { entry, run: runOf([entry], { definition: outage, phase: 'recover' }), store: new MemoryVectorStore() };
+  };
+
+  it('computes the reference neighbours over invocations from its checkpoint, and leaves their time out of the RTO', async () => {
+    const { entry, run, store } = atVerify();
     const scratch = scratchIndexOf(run, kb as never, kb as never);
     await store.createIndex(scratch, { dimensions: 8, metric: 'euclidean' });
     await store.write(scratch, records);
@@ -352,13 +355,7 @@ describe('a drill’s recall check on a snapshot too large for one invocation', 
   });
 
   it('measures recall again without scanning again when the engine failed after the reference was done', async () => {
-    const entry = asset('support-kb-index', undefined, {
-      kind: 'vector-index',
-      step: 'verify',
-      checks: { 'vectors-dry-run': { restoreId: 'a'.repeat(32), state: 'planned', plan: { prefix, snapshotId: 's1' } } },
-    });
-    const run = runOf([entry], { definition: outage, phase: 'recover' });
-    const store = new MemoryVectorStore();
+    const { entry, run, store } = atVerify();
     await store.createIndex(scratchIndexOf(run, kb as never, kb as never), { dimensions: 8, metric: 'euclidean' });
     await store.write(scratchIndexOf(run, kb as never, kb as never), records);
     const deps = (openStore: () => Promise<MemoryVectorStore>) =>
