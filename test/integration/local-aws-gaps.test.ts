@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import zlib from 'node:zlib';
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -50,7 +51,8 @@ import { type LocalAws, startLocalAws } from '../../scripts/local-aws/server.js'
  * a version deleted) without the governance bypass, which COMPLIANCE ignores; versioning stays on.
  * A request naming a bucket's expected owner is refused when another account owns it (gap 25).
  * A PutObject whose body does not match the checksum it names is refused with BadDigest (gap 26),
- * or the payload hash it was signed with, with XAmzContentSHA256Mismatch (gap 27).
+ * or the payload hash it was signed with, with XAmzContentSHA256Mismatch (gap 27). CompleteMultipartUpload
+ * reads each part once and continues a full-object checksum over the parts (gap 28), with S3's answers.
  */
 let aws: LocalAws;
 /**
@@ -251,6 +253,74 @@ describe('local AWS (moto with the gaps of moto_patches/ closed)', () => {
       type: 'FULL_OBJECT',
       crc64nvme: crc64nvme(big).toString('base64'),
     });
+  });
+
+  it('CompleteMultipartUpload puts the parts together as S3 does: the bytes, the ETag of the parts’ MD5s, a composite SHA-256 and a full-object CRC32; a wrong ETag or a small part before the last is refused', async () => {
+    const s3 = new S3Client({ ...config(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'gaps-complete' }));
+    const MiB = 1024 * 1024;
+    const bodies = [5 * MiB, 5 * MiB + 17, 1_001].map((size, n) =>
+      Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + n * 7 + (i >> 11)) & 0xff)),
+    );
+    const md5 = (data: Buffer) => createHash('md5').update(data).digest();
+    const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
+    /** An upload of `parts` (indexes into bodies) with the algorithm and type asked, completed with the ETags given (the parts' own by default). */
+    const upload = async (
+      Key: string,
+      parts: number[],
+      ask: { ChecksumAlgorithm: 'SHA256' | 'CRC32'; ChecksumType: 'COMPOSITE' | 'FULL_OBJECT' },
+      etagOf?: (n: number, etag: string) => string,
+    ) => {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'gaps-complete', Key, ...ask }));
+      const done = [];
+      for (const [i, n] of parts.entries()) {
+        const part = await s3.send(
+          new UploadPartCommand({
+            Bucket: 'gaps-complete',
+            Key,
+            UploadId,
+            PartNumber: i + 1,
+            Body: bodies[n],
+            ChecksumAlgorithm: ask.ChecksumAlgorithm,
+          }),
+        );
+        done.push({ PartNumber: i + 1, ETag: etagOf ? etagOf(i, part.ETag!) : part.ETag });
+      }
+      return s3.send(new CompleteMultipartUploadCommand({ Bucket: 'gaps-complete', Key, UploadId, MultipartUpload: { Parts: done } }));
+    };
+
+    const composite = await upload('composite', [0, 1, 2], { ChecksumAlgorithm: 'SHA256', ChecksumType: 'COMPOSITE' });
+    const whole = Buffer.concat(bodies);
+    expect(composite.ETag).toBe(
+      `"${createHash('md5')
+        .update(Buffer.concat(bodies.map(md5)))
+        .digest('hex')}-3"`,
+    );
+    const stored = await s3.send(new GetObjectCommand({ Bucket: 'gaps-complete', Key: 'composite', ChecksumMode: 'ENABLED' }));
+    expect(Buffer.from(await stored.Body!.transformToByteArray()).equals(whole)).toBe(true);
+    expect({ type: stored.ChecksumType, sha256: stored.ChecksumSHA256?.replace(/-3$/, '') }).toEqual({
+      type: 'COMPOSITE',
+      sha256: sha256(Buffer.concat(bodies.map(sha256))).toString('base64'),
+    });
+
+    await upload('crc32', [0, 2], { ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' });
+    const crc = await s3.send(new HeadObjectCommand({ Bucket: 'gaps-complete', Key: 'crc32', ChecksumMode: 'ENABLED' }));
+    const crc32 = Buffer.alloc(4);
+    crc32.writeUInt32BE(zlib.crc32(Buffer.concat([bodies[0]!, bodies[2]!])));
+    expect({ type: crc.ChecksumType, crc32: crc.ChecksumCRC32, length: crc.ContentLength }).toEqual({
+      type: 'FULL_OBJECT',
+      crc32: crc32.toString('base64'),
+      length: bodies[0]!.length + bodies[2]!.length,
+    });
+
+    const sha = { ChecksumAlgorithm: 'SHA256', ChecksumType: 'COMPOSITE' } as const;
+    expect(await refusal(upload('wrong-etag', [0, 2], sha, (i, etag) => (i === 1 ? `"${'0'.repeat(32)}"` : etag)))).toEqual({
+      name: 'InvalidPart',
+      status: 400,
+    });
+    expect(await refusal(upload('small-first', [2, 0], sha))).toEqual({ name: 'EntityTooSmall', status: 400 });
+    const left = await s3.send(new ListObjectVersionsCommand({ Bucket: 'gaps-complete' }));
+    expect(left.Versions?.map((v) => v.Key).sort()).toEqual(['composite', 'crc32']);
   });
 
   it('listing versions leaves every version readable (the listing shares, never closes, stored content)', async () => {
