@@ -55,6 +55,8 @@ export interface JobFiles {
   /** Stores `body`; returns its ETag (a job names its manifest's). */
   put(key: string, body: Buffer, contentType: string): Promise<string>;
   get(key: string): Promise<Buffer | undefined>;
+  /** The file's bytes as they arrive (a completion report's result file can be large), or undefined when there is none. */
+  stream(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
 }
 
 /** Where a restore's job files live in the replica bucket. */
@@ -132,30 +134,35 @@ export interface FailedTask {
   error: string;
 }
 
+/** The failed tasks a run keeps with their errors; the others are counted. */
+export const FAILED_TASKS_KEPT = 50;
+
 /** What a completion report of every task (ReportScope AllTasks) says, counted. */
 export interface TaskResults {
   restored: { objects: number; bytes: number };
   skipped: Record<string, number>;
-  /** Every failed task (keys decoded); the run keeps the first 50 with their errors. */
-  failed: FailedTask[];
+  /** The failed tasks: how many, and the first FAILED_TASKS_KEPT (keys decoded) with their errors. */
+  failed: { count: number; first: FailedTask[] };
 }
 
 /**
  * Counts a job's completion report: <prefix>/job-<id>/manifest.json lists the result files, each CSV
  * (Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage; keys URL-encoded as
  * in the manifest). A succeeded task's message says what it did (restore-data's taskResult):
- * "restored <bytes> bytes to …" or "skipped <reason>: …".
+ * "restored <bytes> bytes to …" or "skipped <reason>: …". The result files are read as they stream
+ * in and only counts and the first failures are kept, so a report of a billion tasks takes no more
+ * memory than one of ten.
  */
 export async function taskResults(files: JobFiles, prefix: string, jobId: string): Promise<TaskResults> {
   const where = `${prefix}/job-${jobId}/manifest.json`;
   const body = await files.get(where);
   if (!body) throw new Error(`the completion report of job ${jobId} is missing (s3://${files.bucket}/${where})`);
   const report = JSON.parse(body.toString('utf8')) as { Results?: { TaskExecutionStatus: string; Key: string }[] };
-  const counted: TaskResults = { restored: { objects: 0, bytes: 0 }, skipped: {}, failed: [] };
+  const counted: TaskResults = { restored: { objects: 0, bytes: 0 }, skipped: {}, failed: { count: 0, first: [] } };
   for (const result of report.Results ?? []) {
-    const csv = await files.get(result.Key);
+    const csv = await files.stream(result.Key);
     if (!csv) throw new Error(`a result file of job ${jobId} is missing (s3://${files.bucket}/${result.Key})`);
-    for (const [, key = '', versionId = '', status = '', code1 = '', code2 = '', message = ''] of parseCsv(csv.toString('utf8'))) {
+    for await (const [, key = '', versionId = '', status = '', code1 = '', code2 = '', message = ''] of csvRows(csv)) {
       const restored = /^restored (\d+) bytes /.exec(message);
       const skipped = /^skipped ([a-z-]+): /.exec(message);
       if (status === 'succeeded' && restored) {
@@ -165,7 +172,7 @@ export async function taskResults(files: JobFiles, prefix: string, jobId: string
         counted.skipped[skipped[1]!] = (counted.skipped[skipped[1]!] ?? 0) + 1;
       } else {
         const error = [status === 'succeeded' ? 'unexpected result:' : '', code1, code2, message].filter(Boolean).join(' ');
-        counted.failed.push({ key: decodeKey(key), versionId, error });
+        if (counted.failed.count++ < FAILED_TASKS_KEPT) counted.failed.first.push({ key: decodeKey(key), versionId, error });
       }
     }
   }
@@ -181,38 +188,77 @@ function decodeKey(key: string): string {
   }
 }
 
-/** RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes). */
+/**
+ * RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes) read in pieces, as a file
+ * streams in: push() each piece of text, then end(); each returns the rows it completed. A piece may
+ * end anywhere, inside a field, between a CR and its LF, or between the two quotes of a doubled one.
+ */
+export class CsvReader {
+  private row: string[] = [];
+  private field = '';
+  private quoted = false;
+  /** A last character whose meaning the next piece decides: a CR (a LF may follow) or a quote inside quotes. */
+  private held = '';
+
+  push(piece: string): string[][] {
+    return this.read(this.held + piece, false);
+  }
+
+  end(): string[][] {
+    return this.read(this.held, true);
+  }
+
+  private read(text: string, last: boolean): string[][] {
+    this.held = '';
+    const rows: string[][] = [];
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i]!;
+      if (!last && i === text.length - 1 && (c === '\r' || (c === '"' && this.quoted))) {
+        this.held = c;
+        break;
+      }
+      if (this.quoted) {
+        if (c !== '"') this.field += c;
+        else if (text[i + 1] === '"') {
+          this.field += '"';
+          i++;
+        } else this.quoted = false;
+      } else if (c === '"') this.quoted = true;
+      else if (c === ',') this.endField();
+      else if (c === '\n' || c === '\r') {
+        if (c === '\r' && text[i + 1] === '\n') i++;
+        this.endField();
+        rows.push(this.row);
+        this.row = [];
+      } else this.field += c;
+    }
+    if (last && (this.field !== '' || this.row.length > 0)) {
+      this.endField();
+      rows.push(this.row);
+      this.row = [];
+    }
+    return rows;
+  }
+
+  private endField() {
+    this.row.push(this.field);
+    this.field = '';
+  }
+}
+
+/** A whole CSV text's rows (CsvReader). */
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  const endField = () => {
-    row.push(field);
-    field = '';
-  };
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c !== '"') field += c;
-      else if (text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') endField();
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      endField();
-      rows.push(row);
-      row = [];
-    } else field += c;
-  }
-  if (field !== '' || row.length > 0) {
-    endField();
-    rows.push(row);
-  }
-  return rows;
+  const reader = new CsvReader();
+  return [...reader.push(text), ...reader.end()];
+}
+
+/** The rows of a CSV file as it streams in (UTF-8, CsvReader). */
+export async function* csvRows(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string[]> {
+  const decoder = new TextDecoder('utf-8');
+  const reader = new CsvReader();
+  for await (const chunk of chunks) yield* reader.push(decoder.decode(chunk, { stream: true }));
+  yield* reader.push(decoder.decode());
+  yield* reader.end();
 }
 
 /** What a task needs to restore one version: the plan's decision for its key, made again now. */

@@ -520,17 +520,17 @@ async function finishBatchJob(
   } catch (error) {
     problems.push({ key: `(job ${progress.job!.id})`, error: `its completion report cannot be read: ${describeError(error)}` });
   }
-  const counted = tasks ? tasks.restored.objects + tasks.failed.length + Object.values(tasks.skipped).reduce((a, b) => a + b, 0) : 0;
+  const counted = tasks ? tasks.restored.objects + tasks.failed.count + Object.values(tasks.skipped).reduce((a, b) => a + b, 0) : 0;
   const notRun = Math.max(0, planned.versions - counted);
   progress.restored = tasks?.restored ?? { objects: 0, bytes: 0 };
   progress.skipped = tasks?.skipped ?? {};
-  progress.failed = (tasks?.failed.length ?? 0) + notRun;
+  progress.failed = (tasks?.failed.count ?? 0) + notRun;
   progress.failures = [
     ...problems,
     ...(notRun > 0
       ? [{ key: `(job ${progress.job!.id})`, error: `${notRun} of the manifest's ${planned.versions} versions were not run` }]
       : []),
-    ...(tasks?.failed ?? []).map((f) => ({ key: sourceKeyFor(asset, f.key), error: f.error })),
+    ...(tasks?.failed.first ?? []).map((f) => ({ key: sourceKeyFor(asset, f.key), error: f.error })),
   ].slice(0, 50);
   if (problems.length > 0 && progress.failed === 0) progress.failed = 1;
   return saveRunStep(deps, plan, progress, true);

@@ -1,4 +1,4 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { getWhole, putWhole } from '../storage/whole-objects.js';
 import type { JobFiles } from './batch-restore.js';
 
@@ -15,5 +15,14 @@ export class S3JobFiles implements JobFiles {
 
   get(key: string): Promise<Buffer | undefined> {
     return getWhole(this.s3, this.bucket, key);
+  }
+
+  async stream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    try {
+      return (await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body as AsyncIterable<Uint8Array>;
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
   }
 }

@@ -2,13 +2,32 @@ import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/
 import { mockClient } from 'aws-sdk-client-mock';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { type JobFiles, ManifestPiece, newManifest, parseCsv, writeManifest } from '../../../functions/restore/batch-restore.js';
+import {
+  CsvReader,
+  csvRows,
+  FAILED_TASKS_KEPT,
+  type JobFiles,
+  ManifestPiece,
+  newManifest,
+  parseCsv,
+  taskResults,
+  writeManifest,
+} from '../../../functions/restore/batch-restore.js';
 import { S3ControlBatchJobs } from '../../../functions/restore/s3-control-batch-jobs.js';
 
-/** Job files in memory. */
-function memoryFiles(): JobFiles & { stored: Map<string, Buffer> } {
+/** Job files in memory; a stream comes in pieces of `piece` bytes. */
+function memoryFiles(piece = 7): JobFiles & { stored: Map<string, Buffer> } {
   const stored = new Map<string, Buffer>();
-  return { bucket: 'dr-replica', stored, put: async (key, body) => (stored.set(key, body), 'etag-1'), get: async (key) => stored.get(key) };
+  async function* pieces(body: Buffer) {
+    for (let at = 0; at < body.length; at += piece) yield body.subarray(at, at + piece);
+  }
+  return {
+    bucket: 'dr-replica',
+    stored,
+    put: async (key, body) => (stored.set(key, body), 'etag-1'),
+    get: async (key) => stored.get(key),
+    stream: async (key) => (stored.has(key) ? pieces(stored.get(key)!) : undefined),
+  };
 }
 
 describe('batch restore manifests', () => {
@@ -54,6 +73,70 @@ describe('batch restore manifests', () => {
       ['a', 'b,c', 'say "hi"', ''],
       ['multi\nline', 'x'],
     ]);
+  });
+
+  it('reads CSV in pieces that end anywhere (in a field, between CR and LF, between doubled quotes, inside a character) as it reads it whole', async () => {
+    const text = 'a,"b,c","say ""hi""",\r\n"multi\r\nline","ß😀"\r\n"",""""\rlast,"unended\n';
+    const whole = parseCsv(text);
+    expect(whole).toEqual([
+      ['a', 'b,c', 'say "hi"', ''],
+      ['multi\r\nline', 'ß😀'],
+      ['', '"'],
+      ['last', 'unended\n'],
+    ]);
+    for (let cut = 0; cut <= text.length; cut++) {
+      const reader = new CsvReader();
+      expect([...reader.push(text.slice(0, cut)), ...reader.push(text.slice(cut)), ...reader.end()], `cut at ${cut}`).toEqual(whole);
+    }
+    const bytes = Buffer.from(text);
+    for (const size of [1, 2, 3, 5]) {
+      const rows = [];
+      for await (const row of csvRows(
+        (async function* () {
+          for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+        })(),
+      ))
+        rows.push(row);
+      expect(rows, `${size}-byte pieces`).toEqual(whole);
+    }
+  });
+
+  it('counts a completion report as it streams in, keeping the first 50 failed tasks of any number', async () => {
+    const files = memoryFiles(64);
+    const row = (key: string, status: string, code: string, http: string, message: string) =>
+      ['dr-replica', encodeURIComponent(key), `v-${key}`, status, code, http, message].map((f) => `"${f.replaceAll('"', '""')}"`).join(',');
+    const first = [
+      row('dr/a b.txt', 'succeeded', '200', '', 'restored 10 bytes to s3://t/a, SHA-256 verified'),
+      row('dr/c', 'succeeded', '200', '', 'skipped unchanged: dr/c'),
+    ];
+    const second = Array.from({ length: 120 }, (_, n) => row(`dr/bad, "${n}"`, 'failed', 'PermanentFailure', '500', `no ${n}`));
+    second.push(
+      row('dr/d', 'succeeded', '200', '', 'restored 5 bytes to s3://t/d, SHA-256 verified'),
+      row('dr/e', 'succeeded', '200', '', 'something else'),
+    );
+    files.stored.set('r/job-1/results/1.csv', Buffer.from(`${first.join('\n')}\n`));
+    files.stored.set('r/job-1/results/2.csv', Buffer.from(`${second.join('\r\n')}\r\n`));
+    files.stored.set(
+      'r/job-1/manifest.json',
+      Buffer.from(JSON.stringify({ Results: [1, 2].map((n) => ({ TaskExecutionStatus: 'x', Key: `r/job-1/results/${n}.csv` })) })),
+    );
+
+    const counted = await taskResults(files, 'r', '1');
+    expect({ ...counted, failed: { ...counted.failed, first: counted.failed.first.length } }).toEqual({
+      restored: { objects: 2, bytes: 15 },
+      skipped: { unchanged: 1 },
+      failed: { count: 121, first: FAILED_TASKS_KEPT },
+    });
+    expect(counted.failed.first.slice(0, 2)).toEqual([
+      { key: 'dr/bad, "0"', versionId: 'v-dr/bad, "0"', error: 'PermanentFailure 500 no 0' },
+      { key: 'dr/bad, "1"', versionId: 'v-dr/bad, "1"', error: 'PermanentFailure 500 no 1' },
+    ]);
+
+    files.stored.delete('r/job-1/results/2.csv');
+    await expect(taskResults(files, 'r', '1')).rejects.toThrow('a result file of job 1 is missing (s3://dr-replica/r/job-1/results/2.csv)');
+    await expect(taskResults(files, 'r', '2')).rejects.toThrow(
+      'the completion report of job 2 is missing (s3://dr-replica/r/job-2/manifest.json)',
+    );
   });
 });
 
