@@ -35,6 +35,8 @@ export function stackConfig(policyFile: string, stage: string) {
     eventSource: EVENT_SOURCE,
     policyFile,
     region: policy.deployment.region,
+    // X-Ray for every function (deployment.tracing); the tracer reads the variable (functions/shared/tracing-mode.ts).
+    tracing: { lambda: policy.deployment.tracing, enabled: String(policy.deployment.tracing) },
     functions: functionSettings(stage),
     replication: {
       timeoutSeconds,

@@ -404,6 +404,12 @@ const policyShape = z.strictObject({
           ),
       ])
       .optional(),
+    /**
+     * X-Ray traces of every function (Powertools' tracer). false: no traces, and no X-Ray SDK hook
+     * on every promise, which costs the replication engine about 15 % of its CPU per version
+     * whether or not a trace is sampled (docs/benchmarks.md).
+     */
+    tracing: z.boolean().default(true),
   }),
   replication: z
     .strictObject({

@@ -111,6 +111,18 @@ let parsedClientEnv: ClientEnv | undefined;
 /** The clients' environment, parsed once per container. */
 export const clientEnv = (): ClientEnv => (parsedClientEnv ??= parseClientEnv(process.env));
 
+/**
+ * With tracing turned off (POWERTOOLS_TRACE_ENABLED=false, from the policy's deployment.tracing:
+ * false) the X-Ray SDK is to start in its manual mode: in its automatic mode it installs an async
+ * hook (cls-hooked) that runs for every promise, traced or not, about 15 % of the replication
+ * engine's CPU per version (docs/benchmarks.md). The SDK reads AWS_XRAY_MANUAL_MODE once, as it
+ * loads, and takes any value as true, so this runs first (tracing-mode.ts) and leaves it unset while
+ * tracing is on.
+ */
+export function applyTracingMode(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() === 'false') env.AWS_XRAY_MANUAL_MODE ??= 'true';
+}
+
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   return parseWith(envSchema, env);
 }

@@ -1,3 +1,5 @@
+// First: it decides the X-Ray SDK's mode, which the SDK reads as the tracer loads it.
+import './tracing-mode.js';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';

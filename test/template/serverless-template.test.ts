@@ -49,7 +49,8 @@ let dir: string;
 let template: Template;
 /**
  * The stack packaged with the customer-managed key option (deployment.kmsKey: stack,
- * docs/encryption.md), and model services (serving: every kind of endpoint), linted and scanned too.
+ * docs/encryption.md), tracing off (deployment.tracing: false) and model services (serving: every
+ * kind of endpoint), linted and scanned too.
  */
 let kmsDir: string;
 let kmsTemplate: Template;
@@ -68,7 +69,10 @@ beforeAll(() => {
   const kmsPolicy = join(kmsDir, 'kms-policy.yml');
   const example = readFileSync(join(projectRoot, 'dr-policy.yml'), 'utf8');
   if (!/^ {2}region: us-west-2$/m.test(example)) throw new Error('dr-policy.yml: expected deployment.region us-west-2');
-  writeFileSync(kmsPolicy, `${example.replace(/^ {2}region: us-west-2$/m, '  region: us-west-2\n  kmsKey: stack')}\n${SERVING}`);
+  writeFileSync(
+    kmsPolicy,
+    `${example.replace(/^ {2}region: us-west-2$/m, '  region: us-west-2\n  kmsKey: stack\n  tracing: false')}\n${SERVING}`,
+  );
   // One at a time: osls keeps its state in the project's .serverless/ while it packages.
   for (const [into, env] of [
     [dir, {}],
@@ -166,6 +170,45 @@ describe('the packaged template', () => {
     expect(failed.status).not.toBe(0);
     expect(failed.stdout).toMatch(/replica_buckets_keep_every_version\s+FAIL/);
     expect(failed.stdout).toMatch(/no_role_may_weaken_a_replica\s+FAIL/);
+  });
+
+  it('traces every function with X-Ray, or none with deployment.tracing: false (then the tracer is told so, and the X-Ray SDK installs no hook)', () => {
+    const functions = (t: Template) => Object.values(t.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions(template).length).toBeGreaterThan(10);
+    for (const fn of functions(template)) {
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED).toBe('true');
+    }
+    for (const fn of functions(kmsTemplate)) {
+      expect(fn.Properties.TracingConfig?.Mode).not.toBe('Active');
+      expect(fn.Properties.Environment.Variables.POWERTOOLS_TRACE_ENABLED).toBe('false');
+    }
+    // The packaged replicate function loaded with its environment: the X-Ray SDK's automatic mode
+    // keeps its context in cls-hooked's namespace (process.namespaces.AWSXRay), whose hook runs for every promise.
+    const hookInstalled = (packageDir: string, t: Template) => {
+      const unpacked = mkdtempSync(join(tmpdir(), 'dr-replicate-'));
+      const unzip = spawnSync(venvBin('python'), [
+        '-c',
+        'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])',
+        join(packageDir, 'replicate.zip'),
+        unpacked,
+      ]);
+      expect(unzip.status).toBe(0);
+      const variables = t.Resources.ReplicateLambdaFunction!.Properties.Environment.Variables as Record<string, unknown>;
+      const env = Object.fromEntries(
+        Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : 'from-the-stack']),
+      );
+      const script = `await import('./functions/replicate.js'); console.log(String(Boolean(process.namespaces?.AWSXRay)));`;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: unpacked,
+        env: { PATH: process.env.PATH, AWS_REGION: 'us-west-2', ...env },
+        encoding: 'utf8',
+      });
+      expect(run.status, run.stderr).toBe(0);
+      return run.stdout.trim().split('\n').at(-1);
+    };
+    expect(hookInstalled(dir, template)).toBe('true');
+    expect(hookInstalled(join(kmsDir, 'package'), kmsTemplate)).toBe('false');
   });
 
   it('runs replicate on nodejs24.x, arm64, in the DR region, with the policy file in its package', () => {
