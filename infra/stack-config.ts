@@ -35,7 +35,7 @@ export function stackConfig(policyFile: string, stage: string) {
     eventSource: EVENT_SOURCE,
     policyFile,
     region: policy.deployment.region,
-    // X-Ray for every function (deployment.tracing); the tracer reads the variable (functions/shared/tracing-mode.ts).
+    // X-Ray for every function (deployment.tracing), and POWERTOOLS_TRACE_ENABLED, which the tracer and applyTracingMode read.
     tracing: { lambda: policy.deployment.tracing, enabled: String(policy.deployment.tracing) },
     functions: functionSettings(stage),
     replication: {
