@@ -15,17 +15,19 @@ import {
 } from '../../../functions/restore/batch-restore.js';
 import { S3ControlBatchJobs } from '../../../functions/restore/s3-control-batch-jobs.js';
 
-/** Job files in memory; a stream comes in pieces of `piece` bytes. */
-function memoryFiles(piece = 7): JobFiles & { stored: Map<string, Buffer> } {
+/** Job files in memory; a stream comes in pieces of `piece` bytes; `wholeReads` lists the files read whole. */
+function memoryFiles(piece = 7): JobFiles & { stored: Map<string, Buffer>; wholeReads: string[] } {
   const stored = new Map<string, Buffer>();
+  const wholeReads: string[] = [];
   async function* pieces(body: Buffer) {
     for (let at = 0; at < body.length; at += piece) yield body.subarray(at, at + piece);
   }
   return {
     bucket: 'dr-replica',
     stored,
+    wholeReads,
     put: async (key, body) => (stored.set(key, body), 'etag-1'),
-    get: async (key) => stored.get(key),
+    get: async (key) => (wholeReads.push(key), stored.get(key)),
     stream: async (key) => (stored.has(key) ? pieces(stored.get(key)!) : undefined),
   };
 }
@@ -122,6 +124,7 @@ describe('batch restore manifests', () => {
     );
 
     const counted = await taskResults(files, 'r', '1');
+    expect(files.wholeReads).toEqual(['r/job-1/manifest.json']); // the result files streamed, not read whole
     expect({ ...counted, failed: { ...counted.failed, first: counted.failed.first.length } }).toEqual({
       restored: { objects: 2, bytes: 15 },
       skipped: { unchanged: 1 },
