@@ -134,14 +134,14 @@ export interface FailedTask {
   error: string;
 }
 
-/** The failed tasks a run keeps with their errors; the others are counted. */
-export const FAILED_TASKS_KEPT = 50;
+/** The failed keys a data restore keeps with their errors (its result's failures); the others are counted. */
+export const FAILURES_KEPT = 50;
 
 /** What a completion report of every task (ReportScope AllTasks) says, counted. */
 export interface TaskResults {
   restored: { objects: number; bytes: number };
   skipped: Record<string, number>;
-  /** The failed tasks: how many, and the first FAILED_TASKS_KEPT (keys decoded) with their errors. */
+  /** The failed tasks: how many, and the first FAILURES_KEPT (keys decoded) with their errors. */
   failed: { count: number; first: FailedTask[] };
 }
 
@@ -172,7 +172,7 @@ export async function taskResults(files: JobFiles, prefix: string, jobId: string
         counted.skipped[skipped[1]!] = (counted.skipped[skipped[1]!] ?? 0) + 1;
       } else {
         const error = [status === 'succeeded' ? 'unexpected result:' : '', code1, code2, message].filter(Boolean).join(' ');
-        if (counted.failed.count++ < FAILED_TASKS_KEPT) counted.failed.first.push({ key: decodeKey(key), versionId, error });
+        if (counted.failed.count++ < FAILURES_KEPT) counted.failed.first.push({ key: decodeKey(key), versionId, error });
       }
     }
   }

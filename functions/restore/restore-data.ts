@@ -31,6 +31,7 @@ import {
   jobPrefix,
   ManifestPiece,
   newManifest,
+  FAILURES_KEPT,
   TERMINAL_JOB_STATES,
   type TaskRestore,
   type TaskResults,
@@ -437,7 +438,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
       } catch (error) {
         if (error instanceof CopyContinuesError) throw error;
         progress.failed++;
-        if (progress.failures.length < 50) progress.failures.push({ key: d.key, error: describeError(error) });
+        if (progress.failures.length < FAILURES_KEPT) progress.failures.push({ key: d.key, error: describeError(error) });
       }
     },
     async (afterKey) => {
@@ -450,7 +451,7 @@ async function runLeased(deps: DataRestoreDeps, asset: ObjectAsset, plan: DataPl
     async (key, error) => {
       // One key that cannot be read fails that key, not the restore.
       progress.failed++;
-      if (progress.failures.length < 50) progress.failures.push({ key, error: describeError(error) });
+      if (progress.failures.length < FAILURES_KEPT) progress.failures.push({ key, error: describeError(error) });
     },
   );
   progress.afterKey = walked.afterKey;
@@ -531,7 +532,7 @@ async function finishBatchJob(
       ? [{ key: `(job ${progress.job!.id})`, error: `${notRun} of the manifest's ${planned.versions} versions were not run` }]
       : []),
     ...(tasks?.failed.first ?? []).map((f) => ({ key: sourceKeyFor(asset, f.key), error: f.error })),
-  ].slice(0, 50);
+  ].slice(0, FAILURES_KEPT);
   if (problems.length > 0 && progress.failed === 0) progress.failed = 1;
   return saveRunStep(deps, plan, progress, true);
 }

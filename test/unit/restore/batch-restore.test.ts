@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CsvReader,
   csvRows,
-  FAILED_TASKS_KEPT,
+  FAILURES_KEPT,
   type JobFiles,
   ManifestPiece,
   newManifest,
@@ -128,7 +128,7 @@ describe('batch restore manifests', () => {
     expect({ ...counted, failed: { ...counted.failed, first: counted.failed.first.length } }).toEqual({
       restored: { objects: 2, bytes: 15 },
       skipped: { unchanged: 1 },
-      failed: { count: 121, first: FAILED_TASKS_KEPT },
+      failed: { count: 121, first: FAILURES_KEPT },
     });
     expect(counted.failed.first.slice(0, 2)).toEqual([
       { key: 'dr/bad, "0"', versionId: 'v-dr/bad, "0"', error: 'PermanentFailure 500 no 0' },
